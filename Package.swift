@@ -1,0 +1,97 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (dependencies point down only):
+//   hiscored, hiscore, hiscore-bench     executables: parse flags, wire things up
+//   HiscoreServer, HiscoreClient         NIO: sockets, connections, shards
+//   HiscoreWire                          framing, preface, envelopes <-> Swift values (protobuf-c)
+//   HiscoreCore                          pure Swift: keys, radix tree, board semantics, no I/O
+//   HiscoreProtoC, CProtobufC, CJemalloc generated C code and system libraries
+let package = Package(
+    name: "Hiscore",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "HiscoreCore", targets: ["HiscoreCore"]),
+        .library(name: "HiscoreWire", targets: ["HiscoreWire"]),
+        .library(name: "HiscoreClient", targets: ["HiscoreClient"]),
+        .library(name: "HiscoreServer", targets: ["HiscoreServer"]),
+        .executable(name: "hiscored", targets: ["hiscored"]),
+        .executable(name: "hiscore", targets: ["hiscore"]),
+        .executable(name: "hiscore-bench", targets: ["hiscore-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CProtobufC", path: "Sources/CProtobufC", pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(
+            name: "CJemalloc", path: "Sources/CJemalloc", pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"])]),
+        .target(name: "HiscoreProtoC", dependencies: ["CProtobufC"], path: "Sources/HiscoreProtoC"),
+        .target(name: "HiscoreCore"),
+        .target(
+            name: "HiscoreWire",
+            dependencies: [
+                "HiscoreCore", "HiscoreProtoC", "CProtobufC",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+        .target(
+            name: "HiscoreServer",
+            dependencies: [
+                "HiscoreCore", "HiscoreWire", "CJemalloc",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]),
+        .target(
+            name: "HiscoreClient",
+            dependencies: [
+                "HiscoreCore", "HiscoreWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
+        .executableTarget(
+            name: "hiscored",
+            dependencies: [
+                "HiscoreServer", "CJemalloc",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .executableTarget(
+            name: "hiscore",
+            dependencies: [
+                "HiscoreClient", "HiscoreCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "hiscore-bench",
+            dependencies: [
+                "HiscoreCore", "HiscoreWire", "HiscoreClient", "CJemalloc",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]),
+        .testTarget(name: "HiscoreCoreTests", dependencies: ["HiscoreCore"]),
+        .testTarget(name: "HiscoreWireTests", dependencies: ["HiscoreWire", "HiscoreCore", "CJemalloc"]),
+        .testTarget(
+            name: "HiscoreServerTests",
+            dependencies: [
+                "HiscoreServer", "HiscoreClient", "HiscoreWire", "HiscoreCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,132 @@
+import HiscoreWire
+import NIOCore
+
+/// The client end of a connection: sends the preface, waits for the server's hello, then matches
+/// response frames to pending calls by call id (responses arrive in completion order). Stream
+/// calls get every event frame until their final status frame.
+final class ClientChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Pending {
+        case unary(EventLoopPromise<ResponseEnvelope>)
+        case stream(onFrame: (ResponseEnvelope) -> Void)
+    }
+
+    private let helloPromise: EventLoopPromise<ServerHello>
+    private var pending: [UInt64: Pending] = [:]
+    private var failure: HiscoreError?
+    private var context: ChannelHandlerContext?
+
+    init(helloPromise: EventLoopPromise<ServerHello>) {
+        self.helloPromise = helloPromise
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { sendPreface(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        sendPreface(context)
+        context.fireChannelActive()
+    }
+
+    private var prefaceSent = false
+    private func sendPreface(_ context: ChannelHandlerContext) {
+        guard !prefaceSent else { return }
+        prefaceSent = true
+        var buffer = context.channel.allocator.buffer(capacity: ConnectionPreface.bytes.count)
+        buffer.writeBytes(ConnectionPreface.bytes)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let response: ResponseEnvelope
+        do {
+            response = try frame.withUnsafeReadableBytes { try WireCodec.decodeResponse($0) }
+        } catch {
+            failAll(HiscoreError(.internal, "undecodable response from server: \(error)"))
+            context.close(promise: nil)
+            return
+        }
+        if response.callID == 0 {
+            if case .hello(let hello) = response.result {
+                helloPromise.succeed(hello)
+            } else {
+                let status = response.status ?? Status(.unknown, "connection-level frame without status")
+                failAll(HiscoreError(status))
+                context.close(promise: nil)
+            }
+            return
+        }
+        switch pending[response.callID] {
+        case .unary(let promise):
+            pending[response.callID] = nil
+            promise.succeed(response)
+        case .stream(let onFrame):
+            if isFinal(response) { pending[response.callID] = nil }
+            onFrame(response)
+        case nil:
+            break  // a late answer to a call the client gave up on
+        }
+    }
+
+    private func isFinal(_ response: ResponseEnvelope) -> Bool {
+        if case .event = response.result { return false }
+        return true
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(failure ?? HiscoreError(.unavailable, "connection closed"))
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        failAll(HiscoreError(.unavailable, "connection error: \(error)"))
+        context.close(promise: nil)
+    }
+
+    /// Registers a call and writes its frame; the frame is built on the event loop.
+    func start(_ request: RequestEnvelope, as pendingCall: Pending) {
+        guard let context, failure == nil else {
+            fail(pendingCall, failure ?? HiscoreError(.unavailable, "connection closed"))
+            return
+        }
+        pending[request.callID] = pendingCall
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        FrameEncoding.encodeRequestFrame(request, into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Sends a frame without tracking a response (cancel).
+    func send(_ request: RequestEnvelope) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 32)
+        FrameEncoding.encodeRequestFrame(request, into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Stops tracking a call (deadline passed or task cancelled) and fails it locally.
+    func abandon(_ callID: UInt64, with error: HiscoreError) {
+        guard let call = pending.removeValue(forKey: callID) else { return }
+        fail(call, error)
+    }
+
+    private func failAll(_ error: HiscoreError) {
+        if failure == nil { failure = error }
+        helloPromise.fail(error)
+        let calls = pending
+        pending.removeAll()
+        for call in calls.values { fail(call, error) }
+    }
+
+    private func fail(_ call: Pending, _ error: HiscoreError) {
+        switch call {
+        case .unary(let promise): promise.fail(error)
+        case .stream(let onFrame): onFrame(.failure(callID: 0, error.status))
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import HiscoreCore
+import HiscoreWire
+
+/// Typed calls. Each throws `HiscoreError` with the server's status code on failure.
+extension HiscoreClient {
+    public func submit(
+        board: String, player: String, score: Int64, subscore: Int64 = 0, metadata: [UInt8]? = nil,
+        deadline: Duration? = nil
+    ) async throws -> SubmitResponse {
+        let request = SubmitRequest(boardID: board, playerID: player, score: score, subscore: subscore, metadata: metadata)
+        guard case .submit(let response) = try await call(.submit(request), deadline: deadline) else { throw unexpected("submit") }
+        return response
+    }
+
+    /// Submits many scores in one call; each item has its own status.
+    public func submitBatch(_ submits: [SubmitRequest], deadline: Duration? = nil) async throws -> [SubmitResult] {
+        guard case .submitBatch(let results) = try await call(.submitBatch(submits), deadline: deadline) else {
+            throw unexpected("submit_batch")
+        }
+        return results
+    }
+
+    public func rank(board: String, player: String, mode: RankMode? = nil, deadline: Duration? = nil) async throws -> GetRankResponse {
+        let request = GetRankRequest(boardID: board, playerID: player, rankMode: mode)
+        guard case .getRank(let response) = try await call(.getRank(request), deadline: deadline) else { throw unexpected("get_rank") }
+        return response
+    }
+
+    public func top(
+        board: String, limit: UInt32 = 10, offset: UInt64 = 0, mode: RankMode? = nil, deadline: Duration? = nil
+    ) async throws -> TopResponse {
+        try await page(TopRequest(boardID: board, limit: limit, start: .offset(offset), rankMode: mode), deadline: deadline)
+    }
+
+    /// The page after `cursor` (a previous `TopResponse.nextCursor`).
+    public func top(
+        board: String, limit: UInt32 = 10, after cursor: [UInt8], mode: RankMode? = nil, deadline: Duration? = nil
+    ) async throws -> TopResponse {
+        try await page(TopRequest(boardID: board, limit: limit, start: .cursor(cursor), rankMode: mode), deadline: deadline)
+    }
+
+    private func page(_ request: TopRequest, deadline: Duration?) async throws -> TopResponse {
+        guard case .top(let response) = try await call(.top(request), deadline: deadline) else { throw unexpected("top") }
+        return response
+    }
+
+    /// `before` better entries, the player, then `after` worse ones.
+    public func around(
+        board: String, player: String, before: UInt32 = 5, after: UInt32 = 5, mode: RankMode? = nil,
+        deadline: Duration? = nil
+    ) async throws -> EntriesResponse {
+        let request = AroundRequest(boardID: board, playerID: player, before: before, after: after, rankMode: mode)
+        guard case .around(let response) = try await call(.around(request), deadline: deadline) else { throw unexpected("around") }
+        return response
+    }
+
+    /// The entries of these players (a friends list) with their global ranks, best first.
+    public func entries(board: String, players: [String], mode: RankMode? = nil, deadline: Duration? = nil) async throws -> EntriesResponse {
+        let request = EntriesRequest(boardID: board, playerIDs: players, rankMode: mode)
+        guard case .entries(let response) = try await call(.entries(request), deadline: deadline) else { throw unexpected("entries") }
+        return response
+    }
+
+    /// Players with a score in `minScore...maxScore` (nil = unbounded).
+    public func count(board: String, minScore: Int64? = nil, maxScore: Int64? = nil, deadline: Duration? = nil) async throws -> CountResponse {
+        let request = CountRequest(boardID: board, minScore: minScore, maxScore: maxScore)
+        guard case .count(let response) = try await call(.count(request), deadline: deadline) else { throw unexpected("count") }
+        return response
+    }
+
+    @discardableResult
+    public func createBoard(_ config: BoardConfig, deadline: Duration? = nil) async throws -> BoardInfo {
+        guard case .createBoard(let info) = try await call(.createBoard(config), deadline: deadline) else { throw unexpected("create_board") }
+        return info
+    }
+
+    public func describeBoard(_ board: String, deadline: Duration? = nil) async throws -> BoardInfo {
+        guard case .describeBoard(let info) = try await call(.describeBoard(boardID: board), deadline: deadline) else {
+            throw unexpected("describe_board")
+        }
+        return info
+    }
+
+    public func listBoards(after: String = "", limit: UInt32 = 0, deadline: Duration? = nil) async throws -> ListBoardsResponse {
+        let request = ListBoardsRequest(afterBoardID: after, limit: limit)
+        guard case .listBoards(let response) = try await call(.listBoards(request), deadline: deadline) else { throw unexpected("list_boards") }
+        return response
+    }
+
+    /// Deletes the board; returns how many entries it held.
+    @discardableResult
+    public func deleteBoard(_ board: String, deadline: Duration? = nil) async throws -> UInt64 {
+        guard case .deleteBoard(let removed) = try await call(.deleteBoard(boardID: board), deadline: deadline) else {
+            throw unexpected("delete_board")
+        }
+        return removed
+    }
+
+    /// Removes a player; returns the entry with the rank it had.
+    @discardableResult
+    public func removePlayer(board: String, player: String, deadline: Duration? = nil) async throws -> WireEntry {
+        let request = RemovePlayerRequest(boardID: board, playerID: player)
+        guard case .removePlayer(let entry) = try await call(.removePlayer(request), deadline: deadline) else {
+            throw unexpected("remove_player")
+        }
+        return entry
+    }
+
+    public func ping(_ payload: [UInt8] = [], deadline: Duration? = nil) async throws -> [UInt8] {
+        guard case .ping(let echoed) = try await call(.ping(payload: payload), deadline: deadline) else { throw unexpected("ping") }
+        return echoed
+    }
+
+    private func unexpected(_ method: String) -> HiscoreError {
+        HiscoreError(.internal, "the server answered \(method) with another result kind")
+    }
+}

@@ -1,0 +1,132 @@
+/// A partition's answer to a page-window request: its entries at local ranks
+/// `localStart ..< localStart + entries.count` (sorted by key) and its size.
+public struct PageSlice: Sendable, Equatable {
+    public var localStart: Int
+    public var entries: [LeaderboardEntry]
+    public var partitionSize: Int
+
+    public init(localStart: Int, entries: [LeaderboardEntry], partitionSize: Int) {
+        self.localStart = localStart
+        self.entries = entries
+        self.partitionSize = partitionSize
+    }
+
+    /// The window reaches the partition's last entry.
+    public var isExhausted: Bool { localStart + entries.count >= partitionSize }
+}
+
+/// Pure functions combining the answers of the S partitions (shards) of one board, each holding
+/// the players whose id hashes to it. Every function here is exact: a board split over S
+/// partitions answers like the same board in one (dense ranks excepted: they are not a sum).
+public enum PartitionMerge {
+    /// 1-based global rank from each partition's count of strictly better entries (for ordinal
+    /// ranks: counts of `key`; competition: counts of `key.tieGroupStart`).
+    public static func globalRank(localBetterCounts: [Int]) -> Int {
+        1 + localBetterCounts.reduce(0, +)
+    }
+
+    /// The best `limit` entries of slices each sorted by key (a k-way merge).
+    public static func mergeTop(_ slices: [[LeaderboardEntry]], limit: Int) -> [LeaderboardEntry] {
+        guard limit > 0 else { return [] }
+        var heads = [Int](repeating: 0, count: slices.count)
+        var result: [LeaderboardEntry] = []
+        result.reserveCapacity(min(limit, slices.reduce(0) { $0 + $1.count }))
+        while result.count < limit {
+            var best = -1
+            for index in slices.indices where heads[index] < slices[index].count {
+                if best < 0 || slices[index][heads[index]].key < slices[best][heads[best]].key { best = index }
+            }
+            if best < 0 { break }
+            result.append(slices[best][heads[best]])
+            heads[best] += 1
+        }
+        return result
+    }
+
+    /// Local-rank windows to request from each partition for the global page
+    /// `offset ..< offset + limit`, sized around the expected share of each partition (players
+    /// are spread by hash, so partition i holds about size_i / total of any rank range) plus a
+    /// slack of 4 standard deviations of that share. Feed the answers to `mergePage`; when it
+    /// returns nil, retry with `fallbackWindows`.
+    public static func planPageWindows(offset: Int, limit: Int, partitionSizes: [Int]) -> [Range<Int>] {
+        let total = partitionSizes.reduce(0, +)
+        guard offset >= 0, limit > 0, total > 0 else { return partitionSizes.map { _ in 0..<0 } }
+        let end = offset + limit
+        return partitionSizes.map { size in
+            guard size > 0 else { return 0..<0 }
+            let share = Double(size) / Double(total)
+            let deviation = (Double(end) * share * (1 - share)).squareRoot()
+            let slack = Int((4 * deviation).rounded(.up)) + 8
+            var start = Int((Double(offset) * share).rounded(.down)) - slack
+            var stop = Int((Double(end) * share).rounded(.up)) + slack
+            start = max(0, min(start, size - 1))  // never empty: the proof needs a first entry
+            stop = max(start + 1, min(stop, size))
+            return start..<stop
+        }
+    }
+
+    /// Windows that always suffice: every partition's first `offset + limit` entries.
+    public static func fallbackWindows(offset: Int, limit: Int, partitionSizes: [Int]) -> [Range<Int>] {
+        partitionSizes.map { 0..<min($0, max(0, offset) + max(0, limit)) }
+    }
+
+    /// The exact global entries at ranks `offset ..< offset + limit` (0-based; the i-th has
+    /// global rank offset + i + 1), or nil when the windows cannot prove it.
+    ///
+    /// Proof. Let x be an entry of window i. Its global position (entries strictly better) is
+    /// the sum over partitions j of (entries of j better than x). For partition j that is
+    /// `localStart_j + #(window j entries better than x)` provided (a) every entry of j before the
+    /// window is better than x — true when localStart_j == 0 or x >= first_j (entries before the
+    /// window are better than first_j) — and (b) no entry of j after the window is better than x —
+    /// true when window j is exhausted or x <= last_j. So for the candidates x with
+    /// max(first_j : localStart_j > 0) <= x <= min(last_j : j not exhausted) the position is
+    /// `sum(localStart_j) + (index of x in the merged windows)`; these candidates are a
+    /// contiguous run of the merged order. The page is proven when that run covers
+    /// offset ..< min(offset + limit, total). The fallback windows (all localStart 0, each either
+    /// exhausted or holding offset + limit entries) always pass.
+    public static func mergePage(windows: [PageSlice], offset: Int, limit: Int) -> [LeaderboardEntry]? {
+        guard offset >= 0, limit > 0 else { return [] }
+        let total = windows.reduce(0) { $0 + $1.partitionSize }
+        let end = min(offset + limit, total)
+        if offset >= end { return [] }
+
+        var lowerBound: RankKey? = nil  // candidates must be >= this
+        var upperBound: RankKey? = nil  // and <= this
+        var base = 0
+        for window in windows {
+            base += window.localStart
+            if window.localStart > 0 {
+                guard let first = window.entries.first else { return nil }
+                if lowerBound.map({ first.key > $0 }) ?? true { lowerBound = first.key }
+            }
+            if !window.isExhausted {
+                guard let last = window.entries.last else { return nil }
+                if upperBound.map({ last.key < $0 }) ?? true { upperBound = last.key }
+            }
+        }
+        // Only the merged prefix up to `end - base` entries can matter.
+        let needed = end - base
+        guard needed > 0 else { return nil }
+        let merged = mergeTop(windows.map(\.entries), limit: needed)
+        guard merged.count == needed else { return nil }
+        let firstIndex = offset - base
+        guard firstIndex >= 0 else { return nil }
+        let first = merged[firstIndex]
+        let last = merged[needed - 1]
+        if let lowerBound, first.key < lowerBound { return nil }
+        if let upperBound, last.key > upperBound { return nil }
+        return Array(merged[firstIndex..<needed])
+    }
+
+    /// Merges each partition's `entries(before: key, limit: before)` (best first) and
+    /// `entries(after: key, limit: after)` into the board's `before` nearest better entries (best
+    /// first) and `after` nearest worse entries (nearest first).
+    public static func mergeNeighbours(
+        better: [[LeaderboardEntry]], worse: [[LeaderboardEntry]], before: Int, after: Int
+    ) -> (better: [LeaderboardEntry], worse: [LeaderboardEntry]) {
+        var betterAll = better.flatMap { $0 }
+        betterAll.sort { $0.key < $1.key }
+        let nearestBetter = Array(betterAll.suffix(max(0, before)))
+        return (nearestBetter, mergeTop(worse, limit: max(0, after)))
+    }
+}

@@ -1,0 +1,447 @@
+/*-----------------------------------------------------------------------------
+ * Order-statistic radix tree
+ *
+ * The tree indexes the 24-byte big-endian `RankKey`s of one partition's entries.
+ * Its in-order (ascending key) sequence is the ranking, best first.
+ *
+ * Layout
+ * ------
+ * - A leaf is not a node: it is a `NodeRef` with bit 31 set whose low bits are the
+ *   entry's slot in the partition's `EntryStore`. The key is not stored in the tree;
+ *   it is derived from the slot's columns (score, subscore, sequence) when needed.
+ * - An inner node (see `RadixNode`) branches on one key byte, its `depth`. It holds
+ *   its children's key bytes (sorted), their refs and — unless every child is a
+ *   leaf — the number of entries below each child, inline. Nodes come in 15 size
+ *   classes (2 ... 256 children); a node grows or shrinks one class at a time.
+ * - Path compression is optimistic (as in ART): a node stores only its depth, not
+ *   the bytes skipped since its parent. All keys below a node share those bytes, so
+ *   a search that skips them is checked once, at the end, against one leaf's key.
+ *   A node's depth is strictly greater than its parent's, so a path has at most
+ *   24 inner nodes whatever the number of entries; with 1M random scores it has
+ *   about 4 (the root skips the constant high bytes of the score).
+ * - Nodes live in a `NodeArena`: 256 KiB chunks of 32-bit words, addressed by
+ *   word offset, free lists per layout. No object per node, no ARC, no malloc per
+ *   insert once warm.
+ *
+ * Costs (n entries, h <= 24 inner nodes on a path, c <= 256 children per node)
+ * -----------------------------------------------------------------------------
+ * - insert:   O(h log c) to reach a leaf, then O(h) more to add 1 to each count on
+ *             the path; adds one child (memmove of <= c bytes + 2c words) or one
+ *             2-child node. Touches one leaf's entry record to find where keys
+ *             diverge.
+ * - remove:   O(h log c) + O(c) memmove; a node left with one child is replaced by
+ *             that child (path compression restored), an emptied-out class shrinks.
+ * - rank:     (entries with a strictly smaller key) O(h log c) + the counts left of
+ *             the path, O(h c) additions over contiguous words. When the key is not
+ *             in the tree a second, cached pass over the same nodes settles the
+ *             skipped bytes. One entry record touched.
+ * - select:   (k-th entry) O(h c): at each node, walk the counts until k is reached.
+ * - iterate:  a stack of (node, child index) frames, O(1) amortized per entry.
+ * - count in [lo, hi]: two ranks.
+ * None of these depends on n, except through the cache misses of a bigger tree.
+ *---------------------------------------------------------------------------*/
+
+/// Supplies the key of an entry slot; the tree stores only slots.
+protocol LeafKeySource {
+    func key(ofSlot slot: UInt32) -> RankKey
+}
+
+/// One step of a root-to-leaf path: a node and the index of the child taken.
+struct PathFrame {
+    var node: NodeRef
+    var index: Int32
+}
+
+struct RadixTree {
+    static let leafFlag: NodeRef = 1 << 31
+    static let empty: NodeRef = .max
+    /// Largest slot a leaf can reference.
+    static let maxSlot: UInt32 = (1 << 31) - 2
+    /// Inner nodes on any path (one per key byte at most) plus the leaf.
+    static let maxPathLength = RankKey.byteCount + 1
+
+    private(set) var arena = NodeArena()
+    private(set) var root: NodeRef = empty
+    private(set) var count = 0
+
+    init() {}
+
+    @inline(__always) static func isLeaf(_ ref: NodeRef) -> Bool { ref & leafFlag != 0 }
+    @inline(__always) static func leaf(_ slot: UInt32) -> NodeRef { slot | leafFlag }
+    @inline(__always) static func slot(of ref: NodeRef) -> UInt32 { ref & ~leafFlag }
+
+    @inline(__always) private func node(_ ref: NodeRef) -> RadixNode { arena.node(ref) }
+
+    var reservedBytes: Int { arena.reservedBytes }
+
+    mutating func removeAll() {
+        arena.deallocateAll()
+        root = Self.empty
+        count = 0
+    }
+
+    /// Points `parent`'s child `index` (or the root, when `parent` is `empty`) at `ref`.
+    @inline(__always)
+    private mutating func replaceChild(of parent: NodeRef, at index: Int, with ref: NodeRef) {
+        if parent == Self.empty {
+            root = ref
+        } else {
+            node(parent).children[index] = ref
+        }
+    }
+
+    // MARK: - Insert
+
+    /// Adds `slot` under `key`. Returns false (and changes nothing) when `key` is already present.
+    mutating func insert<Keys: LeafKeySource>(slot: UInt32, key: RankKey, keys: Keys) -> Bool {
+        assert(slot <= Self.maxSlot)
+        let newLeaf = Self.leaf(slot)
+        if root == Self.empty {
+            root = newLeaf
+            count = 1
+            return true
+        }
+
+        // Pass 1: follow the key's bytes to some leaf; any leaf below the point where the key's
+        // byte is missing will do, they all share the bytes that matter.
+        var ref = root
+        while !Self.isLeaf(ref) {
+            let current = node(ref)
+            let index = current.lowerBound(key.byte(at: current.depth))
+            ref = current.children[min(index, current.childCount - 1)]
+        }
+        let neighbourKey = keys.key(ofSlot: Self.slot(of: ref))
+        let splitDepth = key.firstDifferingByte(from: neighbourKey)
+        if splitDepth == RankKey.byteCount { return false }
+        let newByte = key.byte(at: splitDepth)
+
+        // Pass 2: descend through the nodes above `splitDepth` (their bytes match), counting the
+        // new entry in each; then either add a child to the node at `splitDepth` or put a new
+        // 2-child node above the subtree whose depth is beyond it.
+        var grandparent = Self.empty
+        var grandparentIndex = 0
+        var parent = Self.empty
+        var parentIndex = 0
+        var subtreeCount = count
+        ref = root
+        while true {
+            if Self.isLeaf(ref) || node(ref).depth > splitDepth {
+                let existingByte = neighbourKey.byte(at: splitDepth)
+                assert(existingByte != newByte)
+                let existingIsLeaf = Self.isLeaf(ref)
+                let split = arena.allocate(sizeClass: 0, hasCounts: !existingIsLeaf, depth: splitDepth)
+                let created = node(split)
+                let newFirst = newByte < existingByte
+                created.insertChild(at: 0, byte: newFirst ? newByte : existingByte, child: newFirst ? newLeaf : ref,
+                                    count: newFirst ? 1 : subtreeCount)
+                created.insertChild(at: 1, byte: newFirst ? existingByte : newByte, child: newFirst ? ref : newLeaf,
+                                    count: newFirst ? subtreeCount : 1)
+                if parent != Self.empty && !node(parent).hasCounts {
+                    // A leaf-only node is about to get an inner child: give it counts.
+                    let upgraded = arena.relocate(
+                        parent, sizeClass: node(parent).sizeClass, hasCounts: true)
+                    replaceChild(of: grandparent, at: grandparentIndex, with: upgraded)
+                    parent = upgraded
+                }
+                replaceChild(of: parent, at: parentIndex, with: split)
+                if parent != Self.empty { node(parent).counts[parentIndex] = UInt32(subtreeCount + 1) }
+                count += 1
+                return true
+            }
+            var current = node(ref)
+            if current.depth == splitDepth {
+                let index = current.lowerBound(newByte)
+                if current.childCount == current.capacity {
+                    assert(current.sizeClass < RadixNode.maxSizeClass, "a full 256-way node has every byte")
+                    let grown = arena.relocate(ref, sizeClass: current.sizeClass + 1, hasCounts: current.hasCounts)
+                    replaceChild(of: parent, at: parentIndex, with: grown)
+                    current = node(grown)
+                }
+                current.insertChild(at: index, byte: newByte, child: newLeaf, count: 1)
+                count += 1
+                return true
+            }
+            let index = current.lowerBound(key.byte(at: current.depth))
+            assert(index < current.childCount && current.key(at: index) == key.byte(at: current.depth))
+            if current.hasCounts {
+                subtreeCount = Int(current.counts[index])
+                current.counts[index] += 1
+            } else {
+                subtreeCount = 1
+            }
+            grandparent = parent
+            grandparentIndex = parentIndex
+            parent = ref
+            parentIndex = index
+            ref = current.children[index]
+        }
+    }
+
+    // MARK: - Remove
+
+    /// Removes the leaf of `slot`, which must be stored under `key`. Returns false (and changes
+    /// nothing) when it is not there.
+    mutating func remove(slot: UInt32, key: RankKey) -> Bool {
+        guard root != Self.empty else { return false }
+        if Self.isLeaf(root) {
+            guard Self.slot(of: root) == slot else { return false }
+            root = Self.empty
+            count = 0
+            return true
+        }
+        return withUnsafeTemporaryAllocation(of: PathFrame.self, capacity: Self.maxPathLength) { path in
+            var depth = 0
+            var ref = root
+            while !Self.isLeaf(ref) {
+                let current = node(ref)
+                let byte = key.byte(at: current.depth)
+                let index = current.lowerBound(byte)
+                guard index < current.childCount && current.key(at: index) == byte else { return false }
+                path[depth] = PathFrame(node: ref, index: Int32(index))
+                depth += 1
+                ref = current.children[index]
+            }
+            guard Self.slot(of: ref) == slot else { return false }
+
+            for level in 0..<(depth - 1) {
+                let current = node(path[level].node)
+                if current.hasCounts { current.counts[Int(path[level].index)] -= 1 }
+            }
+            let parentFrame = path[depth - 1]
+            let parent = node(parentFrame.node)
+            parent.removeChild(at: Int(parentFrame.index))
+            let grandparent = depth >= 2 ? path[depth - 2].node : Self.empty
+            let grandparentIndex = depth >= 2 ? Int(path[depth - 2].index) : 0
+            let remaining = parent.childCount
+            if remaining == 1 {
+                // A one-child node discriminates nothing: splice its child into its place. The
+                // grandparent's count for it is already the child's count.
+                let onlyChild = parent.children[0]
+                arena.free(parentFrame.node)
+                replaceChild(of: grandparent, at: grandparentIndex, with: onlyChild)
+            } else if parent.sizeClass >= 2 && remaining <= RadixNode.capacity(ofClass: parent.sizeClass - 2) {
+                // Shrink one class; the two-class gap is the hysteresis against grow/shrink flapping.
+                let shrunk = arena.relocate(parentFrame.node, sizeClass: parent.sizeClass - 1, hasCounts: parent.hasCounts)
+                replaceChild(of: grandparent, at: grandparentIndex, with: shrunk)
+            }
+            count -= 1
+            return true
+        }
+    }
+
+    // MARK: - Rank and select
+
+    /// Entries with a key strictly smaller than `key` (plus the entry equal to it, if `orEqual`).
+    func countLess<Keys: LeafKeySource>(than key: RankKey, orEqual: Bool, keys: Keys) -> Int {
+        guard root != Self.empty else { return 0 }
+        // Pass 1: follow the key's bytes, summing the counts to the left. If every byte matched
+        // and the leaf is the key itself (the common case: ranking a stored entry), that is it.
+        var sum = 0
+        var exact = true
+        var ref = root
+        while !Self.isLeaf(ref) {
+            let current = node(ref)
+            let byte = key.byte(at: current.depth)
+            let index = current.lowerBound(byte)
+            if exact && index < current.childCount && current.key(at: index) == byte {
+                sum &+= current.countBefore(index)
+                ref = current.children[index]
+            } else {
+                exact = false
+                ref = current.children[min(index, current.childCount - 1)]
+            }
+        }
+        let leafKey = keys.key(ofSlot: Self.slot(of: ref))
+        let firstDifference = key.firstDifferingByte(from: leafKey)
+        if firstDifference == RankKey.byteCount {
+            assert(exact)
+            return orEqual ? sum + 1 : sum
+        }
+
+        // Pass 2: the key leaves the tree at byte `firstDifference`. Above it the path is right;
+        // at the first node at or beyond it the key falls between children (depth == difference)
+        // or before/after that node's whole subtree (depth > difference, or a leaf).
+        sum = 0
+        var subtreeCount = count
+        ref = root
+        while true {
+            if Self.isLeaf(ref) || node(ref).depth > firstDifference {
+                if key.byte(at: firstDifference) > leafKey.byte(at: firstDifference) { sum &+= subtreeCount }
+                return sum
+            }
+            let current = node(ref)
+            let index = current.lowerBound(key.byte(at: current.depth))
+            sum &+= current.countBefore(index)
+            if current.depth == firstDifference { return sum }
+            subtreeCount = current.count(at: index)
+            ref = current.children[index]
+        }
+    }
+
+    /// The slot of the entry at 0-based rank `rank` (0 <= rank < count).
+    func select(_ rank: Int) -> UInt32 {
+        precondition(rank >= 0 && rank < count, "rank out of range")
+        var remaining = rank
+        var ref = root
+        while !Self.isLeaf(ref) {
+            let current = node(ref)
+            let index = Self.childIndex(in: current, containing: &remaining)
+            ref = current.children[index]
+        }
+        return Self.slot(of: ref)
+    }
+
+    /// The child of `node` holding local rank `remaining`; subtracts the entries skipped.
+    @inline(__always)
+    private static func childIndex(in node: RadixNode, containing remaining: inout Int) -> Int {
+        if !node.hasCounts {
+            let index = remaining
+            remaining = 0
+            return index
+        }
+        let counts = node.counts
+        var index = 0
+        while remaining >= Int(counts[index]) {
+            remaining -= Int(counts[index])
+            index += 1
+        }
+        return index
+    }
+
+    // MARK: - Iteration
+
+    /// Calls `body` with the slots from 0-based rank `start` on, toward larger keys (`ascending`)
+    /// or smaller ones, until `body` returns false or the entries run out. The tree must not be
+    /// changed meanwhile.
+    func forEachSlot(fromRank start: Int, ascending: Bool, _ body: (UInt32) -> Bool) {
+        guard start >= 0 && start < count else { return }
+        if Self.isLeaf(root) {
+            _ = body(Self.slot(of: root))
+            return
+        }
+        withUnsafeTemporaryAllocation(of: PathFrame.self, capacity: Self.maxPathLength) { path in
+            var depth = 0
+            var remaining = start
+            var ref = root
+            while !Self.isLeaf(ref) {
+                let current = node(ref)
+                let index = Self.childIndex(in: current, containing: &remaining)
+                path[depth] = PathFrame(node: ref, index: Int32(index))
+                depth += 1
+                ref = current.children[index]
+            }
+            while true {
+                if !body(Self.slot(of: ref)) { return }
+                // Climb to the nearest frame with a next child in this direction, then descend
+                // to the extreme leaf below that child.
+                while true {
+                    if depth == 0 { return }
+                    let frame = path[depth - 1]
+                    let current = node(frame.node)
+                    let next = Int(frame.index) + (ascending ? 1 : -1)
+                    if next >= 0 && next < current.childCount {
+                        path[depth - 1].index = Int32(next)
+                        ref = current.children[next]
+                        break
+                    }
+                    depth -= 1
+                }
+                while !Self.isLeaf(ref) {
+                    let current = node(ref)
+                    let index = ascending ? 0 : current.childCount - 1
+                    path[depth] = PathFrame(node: ref, index: Int32(index))
+                    depth += 1
+                    ref = current.children[index]
+                }
+            }
+        }
+    }
+
+    // MARK: - Distinct tie groups
+
+    /// Number of distinct (score, subscore) values — key prefixes of 16 bytes — among the first
+    /// `limit` entries in key order. Below a node of depth >= 16 all keys share their first 16
+    /// bytes (one group), and groups never straddle the children of a shallower node, so this
+    /// visits only the nodes above depth 16 and the single-entry groups: O(distinct values).
+    func distinctGroups(inFirst limit: Int) -> Int {
+        guard root != Self.empty, limit > 0 else { return 0 }
+        return distinctGroups(ref: root, limit: min(limit, count))
+    }
+
+    private func distinctGroups(ref: NodeRef, limit: Int) -> Int {
+        if limit == 0 { return 0 }
+        if Self.isLeaf(ref) { return 1 }
+        let current = node(ref)
+        if current.depth >= 16 { return 1 }
+        var remaining = limit
+        var groups = 0
+        for index in 0..<current.childCount {
+            let childCount = current.count(at: index)
+            groups += distinctGroups(ref: current.children[index], limit: min(childCount, remaining))
+            remaining -= childCount
+            if remaining <= 0 { break }
+        }
+        return groups
+    }
+
+    // MARK: - Invariants
+
+    /// Verifies the whole structure (debug builds; O(n)): node shapes, sorted bytes, strictly
+    /// increasing depths, shared prefixes below each node, exact subtree counts, arena accounting.
+    /// Returns the slots in key order.
+    func checkInvariants<Keys: LeafKeySource>(keys: Keys) -> [UInt32] {
+        var slots: [UInt32] = []
+        slots.reserveCapacity(count)
+        var nodes = 0
+        if root != Self.empty {
+            let (total, _, _) = check(ref: root, parentDepth: -1, keys: keys, slots: &slots, nodes: &nodes)
+            precondition(total == count, "tree count \(count) but \(total) leaves")
+        } else {
+            precondition(count == 0, "empty tree with count \(count)")
+        }
+        precondition(nodes == arena.liveNodes, "\(nodes) reachable nodes, arena has \(arena.liveNodes) live")
+        for index in slots.indices.dropFirst() {
+            precondition(keys.key(ofSlot: slots[index - 1]) < keys.key(ofSlot: slots[index]), "keys out of order")
+        }
+        return slots
+    }
+
+    private func check<Keys: LeafKeySource>(
+        ref: NodeRef, parentDepth: Int, keys: Keys, slots: inout [UInt32], nodes: inout Int
+    ) -> (count: Int, first: RankKey, last: RankKey) {
+        if Self.isLeaf(ref) {
+            let key = keys.key(ofSlot: Self.slot(of: ref))
+            slots.append(Self.slot(of: ref))
+            return (1, key, key)
+        }
+        nodes += 1
+        let current = node(ref)
+        let depth = current.depth
+        let n = current.childCount
+        precondition(depth > parentDepth && depth < RankKey.byteCount, "depth \(depth) under \(parentDepth)")
+        precondition(n >= 2 && n <= current.capacity, "node with \(n) children, capacity \(current.capacity)")
+        var total = 0
+        var first = RankKey.max
+        var last = RankKey.min
+        for index in 0..<n {
+            if index > 0 { precondition(current.key(at: index - 1) < current.key(at: index), "child bytes unsorted") }
+            let child = current.children[index]
+            if !current.hasCounts { precondition(Self.isLeaf(child), "inner child in a leaf-only node") }
+            let (childCount, childFirst, childLast) = check(
+                ref: child, parentDepth: depth, keys: keys, slots: &slots, nodes: &nodes)
+            precondition(current.count(at: index) == childCount, "stale subtree count")
+            precondition(childFirst.byte(at: depth) == current.key(at: index), "leaf under wrong byte")
+            precondition(childLast.byte(at: depth) == current.key(at: index), "leaf under wrong byte")
+            if index == 0 {
+                first = childFirst
+            } else {
+                precondition(childFirst.firstDifferingByte(from: first) >= depth, "prefix not shared")
+                precondition(last < childFirst, "children out of order")
+            }
+            precondition(childLast.firstDifferingByte(from: first) >= depth, "prefix not shared")
+            last = childLast
+            total += childCount
+        }
+        return (total, first, last)
+    }
+}

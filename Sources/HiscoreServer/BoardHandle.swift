@@ -1,0 +1,81 @@
+import Atomics
+import HiscoreCore
+
+/// One live board as every shard and connection sees it: its immutable config, where its
+/// partitions live, and the few counters that must be shared across event loops (all atomics,
+/// so no lock on the write path).
+public final class BoardHandle: Sendable {
+    public let config: BoardConfig
+    /// Distinguishes this incarnation from a board of the same id deleted and created again, so a
+    /// write racing a delete can never resurrect the old board's partition on a shard.
+    public let incarnation: UInt64
+    /// Shards holding a partition of this board: all of them, or one (dense-ranked boards keep
+    /// every entry in one partition so that dense ranks stay exact).
+    public let partitionCount: Int
+    /// The shard of partition 0.
+    public let homeShard: Int
+
+    private let clock = SequenceClock()
+    private let versionCounter = ManagedAtomic<UInt64>(0)
+    private let sizeCounter = ManagedAtomic<Int>(0)
+    private let deletedFlag = ManagedAtomic<Bool>(false)
+
+    init(config: BoardConfig, incarnation: UInt64, partitionCount: Int, homeShard: Int) {
+        assert(partitionCount >= 1)
+        self.config = config
+        self.incarnation = incarnation
+        self.partitionCount = partitionCount
+        self.homeShard = homeShard
+    }
+
+    /// The shard that owns `playerID` on this board.
+    public func shard(for playerID: String, shardCount: Int) -> Int {
+        if partitionCount == 1 { return homeShard }
+        return Int(PlayerHash.hash(playerID) % UInt64(shardCount))
+    }
+
+    /// The shards a query must ask.
+    public func shards(shardCount: Int) -> [Int] {
+        partitionCount == 1 ? [homeShard] : Array(0..<shardCount)
+    }
+
+    /// Number of players on the board (sum over partitions, updated as writes land).
+    public var size: Int { sizeCounter.load(ordering: .relaxed) }
+    /// Accepted writes that changed the board.
+    public var version: UInt64 { versionCounter.load(ordering: .relaxed) }
+    public var isDeleted: Bool { deletedFlag.load(ordering: .acquiring) }
+
+    /// The next arrival sequence: microseconds since the epoch, strictly increasing per board.
+    func nextSequence() -> UInt64 { clock.next() }
+
+    @discardableResult
+    func bumpVersion() -> UInt64 { versionCounter.wrappingIncrementThenLoad(ordering: .relaxed) }
+
+    /// Reserves room for one more player; false when the board's `maxEntries` is reached.
+    func reserveEntry() -> Bool {
+        let limit = config.limits.maxEntries
+        let after = sizeCounter.wrappingIncrementThenLoad(ordering: .relaxed)
+        if limit > 0 && after > limit {
+            sizeCounter.wrappingDecrement(ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseEntries(_ count: Int) {
+        sizeCounter.wrappingDecrement(by: count, ordering: .relaxed)
+    }
+
+    func markDeleted() { deletedFlag.store(true, ordering: .releasing) }
+
+    func info() -> BoardSnapshot {
+        BoardSnapshot(config: config, size: UInt64(max(0, size)), version: version)
+    }
+}
+
+/// What Describe/List report of a board.
+public struct BoardSnapshot: Sendable, Equatable {
+    public var config: BoardConfig
+    public var size: UInt64
+    public var version: UInt64
+}

@@ -1,0 +1,175 @@
+import HiscoreCore
+import HiscoreWire
+import NIOCore
+
+/// Turns a decoded request into work: either an answer right away (validation errors, admin calls
+/// that need no shard, ping) or a plan for the batch executor. It owns the call-level rules of
+/// docs/protocol.md: id validation, limits, board lookup and auto-creation.
+struct CallRouter: Sendable {
+    enum Routed {
+        case answer(ResponseEnvelope)
+        case plan(any CallPlan)
+    }
+
+    let directory: BoardDirectory
+    let shardCount: Int
+    let limits: ServerLimits
+    let autoCreateBoards: Bool
+
+    func route(callID: UInt64, method: RequestMethod) -> Routed {
+        switch method {
+        case .submit(let request):
+            switch submitPlan(callID: callID, request) {
+            case .success(let plan): return .plan(plan)
+            case .failure(let status): return .answer(.failure(callID: callID, status))
+            }
+        case .submitBatch(let requests):
+            guard requests.count <= limits.maxBatchSubmits else {
+                return fail(callID, .resourceExhausted, "batch of \(requests.count) submits; at most \(limits.maxBatchSubmits) allowed (max_batch_submits)")
+            }
+            return .plan(SubmitBatchPlan(callID: callID, items: requests.map { submitPlan(callID: callID, $0) }))
+        case .getRank(let request):
+            if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
+            return withRanking(callID, request.boardID, request.rankMode) {
+                GetRankPlan(callID: callID, ranking: $0, playerID: request.playerID)
+            }
+        case .top(let request):
+            let limit = request.limit == 0 ? 10 : Int(request.limit)
+            guard limit <= limits.maxPageEntries else {
+                return fail(callID, .outOfRange, "limit \(limit) exceeds max_page_entries \(limits.maxPageEntries)")
+            }
+            if case .offset(let offset) = request.start, offset > UInt64(Int32.max) {
+                return fail(callID, .outOfRange, "offset \(offset) is too large; page with a cursor instead")
+            }
+            return withRanking(callID, request.boardID, request.rankMode) {
+                TopPlan(callID: callID, ranking: $0, limit: limit, start: request.start)
+            }
+        case .around(let request):
+            if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
+            guard Int(request.before) <= limits.maxPageEntries, Int(request.after) <= limits.maxPageEntries else {
+                return fail(callID, .outOfRange, "before and after must each be at most max_page_entries \(limits.maxPageEntries)")
+            }
+            return withRanking(callID, request.boardID, request.rankMode) {
+                AroundPlan(callID: callID, ranking: $0, request: request)
+            }
+        case .entries(let request):
+            guard request.playerIDs.count <= limits.maxPlayersPerQuery else {
+                return fail(callID, .resourceExhausted, "\(request.playerIDs.count) player ids; at most \(limits.maxPlayersPerQuery) allowed (max_players_per_query)")
+            }
+            for id in request.playerIDs {
+                if let status = CallValidation.identifier(id, field: "player_ids") { return .answer(.failure(callID: callID, status)) }
+            }
+            return withRanking(callID, request.boardID, request.rankMode) {
+                EntriesPlan(callID: callID, ranking: $0, playerIDs: request.playerIDs)
+            }
+        case .count(let request):
+            if let min = request.minScore, let max = request.maxScore, min > max {
+                return fail(callID, .invalidArgument, "min_score \(min) is greater than max_score \(max)")
+            }
+            return withBoard(callID, request.boardID) {
+                CountPlan(callID: callID, board: $0, request: request, shardCount: shardCount)
+            }
+        case .createBoard(let config):
+            do {
+                try config.validate()
+            } catch {
+                return fail(callID, .invalidArgument, "\(error)")
+            }
+            do {
+                switch try directory.create(config) {
+                case .created(let board), .existing(let board):
+                    return .answer(.ok(callID, .createBoard(BoardInfo(board.info()))))
+                }
+            } catch {
+                switch error {
+                case .alreadyExistsWithOtherConfig:
+                    return fail(callID, .alreadyExists, "board \(config.id) already exists with a different config; delete it first")
+                case .tooManyBoards(let limit):
+                    return fail(callID, .resourceExhausted, "the server holds its maximum of \(limit) boards (max_boards)")
+                }
+            }
+        case .describeBoard(let boardID):
+            if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
+            guard let board = directory.board(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
+            return .answer(.ok(callID, .describeBoard(BoardInfo(board.info()))))
+        case .listBoards(let request):
+            let limit = request.limit == 0 ? 100 : Int(request.limit)
+            guard limit <= limits.maxPageEntries else {
+                return fail(callID, .outOfRange, "limit \(limit) exceeds max_page_entries \(limits.maxPageEntries)")
+            }
+            let page = directory.list(after: request.afterBoardID, limit: limit)
+            return .answer(.ok(callID, .listBoards(ListBoardsResponse(
+                boards: page.boards.map { BoardInfo($0.info()) }, more: page.more))))
+        case .deleteBoard(let boardID):
+            if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
+            guard let board = directory.remove(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
+            return .plan(DeleteBoardPlan(callID: callID, board: board, shardCount: shardCount))
+        case .removePlayer(let request):
+            if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
+            return withBoard(callID, request.boardID) {
+                RemovePlayerPlan(callID: callID, board: $0, playerID: request.playerID, shardCount: shardCount)
+            }
+        case .ping(let payload):
+            guard payload.count <= limits.maxPingPayloadBytes else {
+                return fail(callID, .invalidArgument, "ping payload of \(payload.count) bytes; at most \(limits.maxPingPayloadBytes)")
+            }
+            return .answer(.ok(callID, .ping(payload: payload)))
+        case .subscribe:
+            return fail(callID, .unimplemented, "subscriptions are not available in this server version")
+        case .cancel:
+            // The connection handles cancel itself: it owns the in-flight table.
+            return fail(callID, .internal, "cancel reached the router")
+        }
+    }
+
+    private func submitPlan(callID: UInt64, _ request: SubmitRequest) -> Result<SubmitPlan, Status> {
+        if let status = CallValidation.identifier(request.boardID, field: "board_id") { return .failure(status) }
+        if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .failure(status) }
+        let board: BoardHandle
+        if autoCreateBoards {
+            do {
+                board = try directory.boardCreatingDefault(request.boardID)
+            } catch {
+                return .failure(Status(.resourceExhausted, "cannot auto-create board \(request.boardID): the server holds its maximum of boards (max_boards)"))
+            }
+        } else {
+            guard let existing = directory.board(request.boardID) else {
+                return .failure(Status(.notFound, "board \(request.boardID) not found (auto-create is off: create it first)"))
+            }
+            board = existing
+        }
+        if let metadata = request.metadata, metadata.count > board.config.limits.maxMetadataBytes {
+            return .failure(Status(
+                .invalidArgument,
+                "metadata: \(metadata.count) bytes, board \(request.boardID) allows at most \(board.config.limits.maxMetadataBytes)"))
+        }
+        return .success(SubmitPlan(callID: callID, board: board, request: request, shardCount: shardCount))
+    }
+
+    private func withBoard(_ callID: UInt64, _ boardID: String, _ make: (BoardHandle) -> any CallPlan) -> Routed {
+        if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
+        guard let board = directory.board(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
+        return .plan(make(board))
+    }
+
+    private func withRanking(
+        _ callID: UInt64, _ boardID: String, _ mode: RankMode?, _ make: (RankResolution) -> any CallPlan
+    ) -> Routed {
+        if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
+        guard let board = directory.board(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
+        switch RankResolution.make(board: board, requested: mode, shardCount: shardCount) {
+        case .success(let ranking): return .plan(make(ranking))
+        case .failure(let status): return .answer(.failure(callID: callID, status))
+        }
+    }
+
+    private func fail(_ callID: UInt64, _ code: StatusCode, _ message: String) -> Routed {
+        .answer(.failure(callID: callID, Status(code, message)))
+    }
+}
+
+extension BoardInfo {
+    init(_ snapshot: BoardSnapshot) {
+        self.init(config: snapshot.config, size: snapshot.size, version: snapshot.version)
+    }
+}

@@ -1,0 +1,204 @@
+import HiscoreCore
+import HiscoreWire
+
+/// Turns a run of consecutive board entries into a response once the rank of its first entry is
+/// known: in ordinal mode that is free; otherwise one more phase counts what beats the first
+/// entry, and the rest follow from ties inside the run.
+private struct RunRanker {
+    let ranking: RankResolution
+
+    func firstRankStep(_ run: [LeaderboardEntry], firstOrdinal: UInt64) -> [ShardCall]? {
+        guard let first = run.first, ranking.mode != .ordinal, firstOrdinal > 1 else { return nil }
+        return ranking.countOperations(for: [first])
+    }
+
+    func entries(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: [ShardResult]?) -> [WireEntry] {
+        let firstRank = countResults.map { ranking.ranks(from: $0, count: 1)[0] } ?? firstOrdinal
+        let ranks = ranking.ranksOfRun(run, firstOrdinal: firstOrdinal, firstRank: firstRank)
+        return zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }
+    }
+}
+
+/// Top N, at an offset or after a cursor.
+///
+/// Offset 0: each shard returns its best `limit`; a k-way merge picks the global best.
+/// Offset k > 0: asking every shard for k + limit entries would cost O(k) per page, so each shard
+/// is asked for a window of local ranks around k/S (players are spread by hash, so local ranks
+/// track k/S closely); the merge proves from the window bounds that it holds global positions
+/// k..<k+limit, and only if it cannot (a skewed board) the call falls back to full windows.
+/// Cursor: each shard returns `limit` entries after the cursor key plus how many are at or before
+/// it, which gives the first rank.
+final class TopPlan: CallPlan {
+    private enum Stage {
+        case start
+        case windows([Range<Int>])
+        case fullWindows
+        case afterCursor(RankKey)
+        case ranking(run: [LeaderboardEntry], firstOrdinal: UInt64)
+    }
+
+    private let callID: UInt64
+    private let ranking: RankResolution
+    private let limit: Int
+    private let start: PageStart
+    private var stage = Stage.start
+
+    init(callID: UInt64, ranking: RankResolution, limit: Int, start: PageStart) {
+        self.callID = callID
+        self.ranking = ranking
+        self.limit = limit
+        self.start = start
+    }
+
+    private var board: BoardHandle { ranking.board }
+    private var shards: [Int] { board.shards(shardCount: ranking.shardCount) }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        switch stage {
+        case .start:
+            switch start {
+            case .cursor(let bytes):
+                guard let key = RankKey(bytes: bytes) else {
+                    return .finished(.failure(callID: callID, Status(.invalidArgument, "cursor is not a page cursor of this board")))
+                }
+                stage = .afterCursor(key)
+                return .run(shards.map { ShardCall(shard: $0, operation: .entriesAfter(board, key: key, limit: limit)) })
+            case .offset(let rawOffset):
+                let offset = Int(clamping: rawOffset)
+                if offset == 0 || shards.count == 1 {
+                    stage = .fullWindows
+                    return .run(fullWindowCalls(offset: offset))
+                }
+                let estimate = max(0, board.size) / shards.count
+                let windows = PartitionMerge.planPageWindows(
+                    offset: offset, limit: limit, partitionSizes: Array(repeating: estimate, count: shards.count))
+                stage = .windows(windows)
+                return .run(zip(shards, windows).map {
+                    ShardCall(shard: $0.0, operation: .entriesAtRanks(board, range: $0.1))
+                })
+            }
+        case .windows(let windows):
+            let offset = Int(clamping: offsetValue)
+            let slices = zip(windows.map(\.lowerBound), results).compactMap { window, result -> PageSlice? in
+                guard case .entries(let entries, let size) = result else { return nil }
+                return PageSlice(localStart: window, entries: entries, partitionSize: size)
+            }
+            if let page = PartitionMerge.mergePage(windows: slices, offset: offset, limit: limit) {
+                return rank(page, firstOrdinal: UInt64(offset) + 1)
+            }
+            stage = .fullWindows
+            return .run(fullWindowCalls(offset: offset))
+        case .fullWindows:
+            let offset = Int(clamping: offsetValue)
+            var slices: [[LeaderboardEntry]] = []
+            for case .entries(let entries, _) in results { slices.append(entries) }
+            let merged: [LeaderboardEntry]
+            if shards.count == 1 && offset > 0 {
+                merged = slices.first ?? []
+            } else {
+                merged = Array(PartitionMerge.mergeTop(slices, limit: offset + limit).dropFirst(offset))
+            }
+            return rank(merged, firstOrdinal: UInt64(offset) + 1)
+        case .afterCursor:
+            var slices: [[LeaderboardEntry]] = []
+            var upToCursor = 0
+            for case .entriesAfter(let entries, let count) in results {
+                slices.append(entries)
+                upToCursor += count
+            }
+            return rank(PartitionMerge.mergeTop(slices, limit: limit), firstOrdinal: UInt64(upToCursor) + 1)
+        case .ranking(let run, let firstOrdinal):
+            return finish(run, firstOrdinal: firstOrdinal, countResults: results)
+        }
+    }
+
+    private var offsetValue: UInt64 {
+        if case .offset(let offset) = start { return offset }
+        return 0
+    }
+
+    private func fullWindowCalls(offset: Int) -> [ShardCall] {
+        if shards.count == 1 {
+            return [ShardCall(shard: shards[0], operation: .entriesAtRanks(board, range: offset..<(offset + limit)))]
+        }
+        return shards.map { ShardCall(shard: $0, operation: .entriesAtRanks(board, range: 0..<(offset + limit))) }
+    }
+
+    private func rank(_ run: [LeaderboardEntry], firstOrdinal: UInt64) -> PlanStep {
+        if let calls = RunRanker(ranking: ranking).firstRankStep(run, firstOrdinal: firstOrdinal) {
+            stage = .ranking(run: run, firstOrdinal: firstOrdinal)
+            return .run(calls)
+        }
+        return finish(run, firstOrdinal: firstOrdinal, countResults: nil)
+    }
+
+    private func finish(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: [ShardResult]?) -> PlanStep {
+        let entries = RunRanker(ranking: ranking).entries(run, firstOrdinal: firstOrdinal, countResults: countResults)
+        let cursor = run.count == limit ? (run.last?.key.bytes ?? []) : []
+        return .finished(.ok(callID, .top(TopResponse(
+            entries: entries, nextCursor: cursor, boardSize: UInt64(max(0, board.size))))))
+    }
+}
+
+/// Around a player: phase 1 finds the player's key on its shard; phase 2 asks every shard for
+/// its nearest `before` better and `after` worse entries around that key (plus its count of
+/// better entries, which gives the player's rank); a merge keeps the nearest overall.
+final class AroundPlan: CallPlan {
+    private let callID: UInt64
+    private let ranking: RankResolution
+    private let request: AroundRequest
+    private var playerEntry: LeaderboardEntry?
+    private var pendingRun: (run: [LeaderboardEntry], firstOrdinal: UInt64)?
+
+    init(callID: UInt64, ranking: RankResolution, request: AroundRequest) {
+        self.callID = callID
+        self.ranking = ranking
+        self.request = request
+    }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        let board = ranking.board
+        if let pendingRun {
+            return finish(pendingRun.run, firstOrdinal: pendingRun.firstOrdinal, countResults: results)
+        }
+        guard let playerEntry else {
+            if results.isEmpty {
+                let owner = board.shard(for: request.playerID, shardCount: ranking.shardCount)
+                return .run([ShardCall(
+                    shard: owner, operation: .lookup(board, playerIDs: [request.playerID], denseRanks: false))])
+            }
+            guard case .found(let entries) = results.first, let located = entries.first ?? nil else {
+                return .finished(.failure(
+                    callID: callID, CallValidation.playerNotFound(request.playerID, board: board.config.id)))
+            }
+            self.playerEntry = located.entry
+            return .run(board.shards(shardCount: ranking.shardCount).map {
+                ShardCall(shard: $0, operation: .neighbours(
+                    board, key: located.entry.key, before: Int(request.before), after: Int(request.after)))
+            })
+        }
+        var better: [[LeaderboardEntry]] = []
+        var worse: [[LeaderboardEntry]] = []
+        var betterCount = 0
+        for case .neighbours(let b, let w, let count) in results {
+            better.append(b)
+            worse.append(w)
+            betterCount += count
+        }
+        let merged = PartitionMerge.mergeNeighbours(
+            better: better, worse: worse, before: Int(request.before), after: Int(request.after))
+        let run = merged.better + [playerEntry] + merged.worse
+        let firstOrdinal = UInt64(betterCount + 1 - merged.better.count)
+        if let calls = RunRanker(ranking: ranking).firstRankStep(run, firstOrdinal: firstOrdinal) {
+            pendingRun = (run, firstOrdinal)
+            return .run(calls)
+        }
+        return finish(run, firstOrdinal: firstOrdinal, countResults: nil)
+    }
+
+    private func finish(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: [ShardResult]?) -> PlanStep {
+        let entries = RunRanker(ranking: ranking).entries(run, firstOrdinal: firstOrdinal, countResults: countResults)
+        return .finished(.ok(callID, .around(EntriesResponse(
+            entries: entries, boardSize: UInt64(max(0, ranking.board.size))))))
+    }
+}

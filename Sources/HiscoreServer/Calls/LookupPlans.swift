@@ -1,0 +1,178 @@
+import HiscoreCore
+import HiscoreWire
+
+/// GetRank: phase 1 finds the player's entry on its shard; phase 2 counts what beats it on every
+/// shard of the board (in the requested rank mode).
+final class GetRankPlan: CallPlan {
+    private let callID: UInt64
+    private let ranking: RankResolution
+    private let playerID: String
+    private var found: LeaderboardEntry?
+
+    init(callID: UInt64, ranking: RankResolution, playerID: String) {
+        self.callID = callID
+        self.ranking = ranking
+        self.playerID = playerID
+    }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        let board = ranking.board
+        guard let found else {
+            if results.isEmpty {
+                let owner = board.shard(for: playerID, shardCount: ranking.shardCount)
+                return .run([ShardCall(shard: owner, operation: .lookup(board, playerIDs: [playerID], denseRanks: false))])
+            }
+            guard case .found(let entries) = results.first, let located = entries.first ?? nil else {
+                return .finished(.failure(callID: callID, CallValidation.playerNotFound(playerID, board: board.config.id)))
+            }
+            self.found = located.entry
+            return .run(ranking.countOperations(for: [located.entry]))
+        }
+        let rank = ranking.ranks(from: results, count: 1)[0]
+        return .finished(.ok(callID, .getRank(GetRankResponse(
+            entry: WireEntry(found, rank: rank), boardSize: UInt64(max(0, board.size))))))
+    }
+}
+
+/// Entries (a friends list): phase 1 looks every player up on its owning shard (one operation per
+/// shard, whatever the list length); phase 2 counts, on every shard, what beats each found entry.
+final class EntriesPlan: CallPlan {
+    private let callID: UInt64
+    private let ranking: RankResolution
+    private let playerIDs: [String]
+    private var found: [LeaderboardEntry] = []
+    private var missing: [String] = []
+    private var looked = false
+
+    init(callID: UInt64, ranking: RankResolution, playerIDs: [String]) {
+        self.callID = callID
+        self.ranking = ranking
+        var seen = Set<String>()
+        self.playerIDs = playerIDs.filter { seen.insert($0).inserted }
+    }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        let board = ranking.board
+        if results.isEmpty && !looked {
+            looked = true
+            var byShard: [Int: [String]] = [:]
+            for id in playerIDs { byShard[board.shard(for: id, shardCount: ranking.shardCount), default: []].append(id) }
+            let calls = byShard.sorted { $0.key < $1.key }.map {
+                ShardCall(shard: $0.key, operation: .lookup(board, playerIDs: $0.value, denseRanks: false))
+            }
+            if calls.isEmpty { return finish(ranks: []) }
+            return .run(calls)
+        }
+        if found.isEmpty && missing.isEmpty {
+            var byShard: [Int: [String]] = [:]
+            for id in playerIDs { byShard[board.shard(for: id, shardCount: ranking.shardCount), default: []].append(id) }
+            let order = byShard.sorted { $0.key < $1.key }
+            for ((_, ids), result) in zip(order, results) {
+                guard case .found(let entries) = result else { continue }
+                for (id, entry) in zip(ids, entries) {
+                    if let entry { found.append(entry.entry) } else { missing.append(id) }
+                }
+            }
+            found.sort { $0.key < $1.key }
+            missing.sort()
+            if found.isEmpty { return finish(ranks: []) }
+            return .run(ranking.countOperations(for: found))
+        }
+        return finish(ranks: ranking.ranks(from: results, count: found.count))
+    }
+
+    private func finish(ranks: [UInt64]) -> PlanStep {
+        let entries = zip(found, ranks).map { WireEntry($0.0, rank: $0.1) }
+        return .finished(.ok(callID, .entries(EntriesResponse(
+            entries: entries, missingPlayerIDs: missing, boardSize: UInt64(max(0, ranking.board.size))))))
+    }
+}
+
+/// Count: every shard counts its entries in the score range; the sum is the answer.
+final class CountPlan: CallPlan {
+    private let callID: UInt64
+    private let board: BoardHandle
+    private let request: CountRequest
+    private let shardCount: Int
+
+    init(callID: UInt64, board: BoardHandle, request: CountRequest, shardCount: Int) {
+        self.callID = callID
+        self.board = board
+        self.request = request
+        self.shardCount = shardCount
+    }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        if results.isEmpty {
+            return .run(board.shards(shardCount: shardCount).map {
+                ShardCall(shard: $0, operation: .countScores(board, min: request.minScore, max: request.maxScore))
+            })
+        }
+        var total: UInt64 = 0
+        for case .count(let count) in results { total += UInt64(count) }
+        return .finished(.ok(callID, .count(CountResponse(count: total, boardSize: UInt64(max(0, board.size))))))
+    }
+}
+
+/// RemovePlayer: phase 1 removes on the owning shard (reporting the entry and its local better
+/// count); phase 2 counts on the other shards to report the rank the player had.
+final class RemovePlayerPlan: CallPlan {
+    private let callID: UInt64
+    private let board: BoardHandle
+    private let playerID: String
+    private let shardCount: Int
+    private var removed: LocatedEntry?
+
+    init(callID: UInt64, board: BoardHandle, playerID: String, shardCount: Int) {
+        self.callID = callID
+        self.board = board
+        self.playerID = playerID
+        self.shardCount = shardCount
+    }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        let owner = board.shard(for: playerID, shardCount: shardCount)
+        guard let removed else {
+            if results.isEmpty { return .run([ShardCall(shard: owner, operation: .remove(board, playerID: playerID))]) }
+            guard case .removed(let located) = results.first, let located else {
+                return .finished(.failure(callID: callID, CallValidation.playerNotFound(playerID, board: board.config.id)))
+            }
+            self.removed = located
+            let others = board.shards(shardCount: shardCount).filter { $0 != owner }
+            if others.isEmpty { return finish(located, elsewhere: []) }
+            return .run(others.map {
+                ShardCall(shard: $0, operation: .countBetter(board, keys: [located.entry.key], orEqual: false))
+            })
+        }
+        return finish(removed, elsewhere: results)
+    }
+
+    private func finish(_ located: LocatedEntry, elsewhere: [ShardResult]) -> PlanStep {
+        var better = located.localBetter
+        for case .counts(let counts) in elsewhere { better += counts.first ?? 0 }
+        return .finished(.ok(callID, .removePlayer(WireEntry(located.entry, rank: UInt64(better + 1)))))
+    }
+}
+
+/// DeleteBoard: the board is already out of the directory (no new call can reach it); every
+/// shard drops its partition and reports how many entries it held.
+final class DeleteBoardPlan: CallPlan {
+    private let callID: UInt64
+    private let board: BoardHandle
+    private let shardCount: Int
+
+    init(callID: UInt64, board: BoardHandle, shardCount: Int) {
+        self.callID = callID
+        self.board = board
+        self.shardCount = shardCount
+    }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        if results.isEmpty {
+            return .run((0..<shardCount).map { ShardCall(shard: $0, operation: .dropBoard(board)) })
+        }
+        var removed: UInt64 = 0
+        for case .dropped(let count) in results { removed += UInt64(count) }
+        return .finished(.ok(callID, .deleteBoard(removedEntries: removed)))
+    }
+}

@@ -1,0 +1,129 @@
+import HiscoreCore
+import HiscoreWire
+
+/// Submit: phase 1 applies the write on the player's shard (which also counts locally before and
+/// after); phase 2 asks the board's other shards how many entries beat the old and new keys.
+/// Both ranks in the response are ordinal.
+final class SubmitPlan: CallPlan {
+    private let callID: UInt64
+    private let board: BoardHandle
+    private let request: SubmitRequest
+    private let shardCount: Int
+    private let owner: Int
+    private var applied: SubmitOnShard?
+    private(set) var outcome: Result<SubmitResponse, Status>?
+
+    init(callID: UInt64, board: BoardHandle, request: SubmitRequest, shardCount: Int) {
+        self.callID = callID
+        self.board = board
+        self.request = request
+        self.shardCount = shardCount
+        self.owner = board.shard(for: request.playerID, shardCount: shardCount)
+    }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        guard let applied else {
+            if results.isEmpty {
+                return .run([ShardCall(shard: owner, operation: .submit(board, request))])
+            }
+            switch results.first {
+            case .submitted(let onShard):
+                self.applied = onShard
+                let others = board.shards(shardCount: shardCount).filter { $0 != owner }
+                if others.isEmpty { return finish(onShard, otherCounts: []) }
+                var keys = [onShard.outcome.current.key]
+                if let previous = onShard.outcome.previous, onShard.outcome.keyChanged { keys.append(previous.key) }
+                return .run(others.map { ShardCall(shard: $0, operation: .countBetter(board, keys: keys, orEqual: false)) })
+            case .refused(let status):
+                return fail(status)
+            default:
+                return fail(Status(.internal, "unexpected shard result for submit"))
+            }
+        }
+        return finish(applied, otherCounts: results)
+    }
+
+    private func finish(_ applied: SubmitOnShard, otherCounts: [ShardResult]) -> PlanStep {
+        var currentBetter = applied.currentLocalBetter
+        var previousBetterElsewhere = 0
+        for case .counts(let counts) in otherCounts {
+            currentBetter += counts.first ?? 0
+            if counts.count > 1 { previousBetterElsewhere += counts[1] }
+        }
+        let outcomeOnShard = applied.outcome
+        let rank = UInt64(currentBetter + 1)
+        let previousRank: UInt64
+        if let local = applied.previousLocalBetter {
+            previousRank = outcomeOnShard.keyChanged ? UInt64(local + previousBetterElsewhere + 1) : rank
+        } else {
+            previousRank = 0
+        }
+        let response = SubmitResponse(
+            entry: WireEntry(outcomeOnShard.current, rank: rank), previousRank: previousRank,
+            changed: outcomeOnShard.keyChanged, created: outcomeOnShard.created)
+        outcome = .success(response)
+        return .finished(.ok(callID, .submit(response)))
+    }
+
+    private func fail(_ status: Status) -> PlanStep {
+        outcome = .failure(status)
+        return .finished(.failure(callID: callID, status))
+    }
+}
+
+/// A batch of submits: every item advances in the same phases, so a batch of k items costs the
+/// same number of hops as one. Items that fail validation are answered without touching a shard.
+final class SubmitBatchPlan: CallPlan {
+    private let callID: UInt64
+    private var items: [Item]
+
+    enum Item {
+        case rejected(Status)
+        case planned(SubmitPlan, pending: Int)
+    }
+
+    init(callID: UInt64, items: [Result<SubmitPlan, Status>]) {
+        self.callID = callID
+        self.items = items.map {
+            switch $0 {
+            case .success(let plan): .planned(plan, pending: 0)
+            case .failure(let status): .rejected(status)
+            }
+        }
+    }
+
+    private var started = false
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        var cursor = 0
+        var next: [ShardCall] = []
+        for index in items.indices {
+            guard case .planned(let plan, let pending) = items[index] else { continue }
+            guard plan.outcome == nil else { continue }
+            if started && pending == 0 { continue }
+            let slice = started ? Array(results[cursor..<(cursor + pending)]) : []
+            cursor += pending
+            switch plan.advance(slice) {
+            case .run(let calls):
+                items[index] = .planned(plan, pending: calls.count)
+                next.append(contentsOf: calls)
+            case .finished:
+                items[index] = .planned(plan, pending: 0)
+            }
+        }
+        started = true
+        if !next.isEmpty { return .run(next) }
+        let results = items.map { item -> SubmitResult in
+            switch item {
+            case .rejected(let status): return SubmitResult(status: status, response: nil)
+            case .planned(let plan, _):
+                switch plan.outcome {
+                case .success(let response): return SubmitResult(status: .ok, response: response)
+                case .failure(let status): return SubmitResult(status: status, response: nil)
+                case nil: return SubmitResult(status: Status(.internal, "item did not complete"), response: nil)
+                }
+            }
+        }
+        return .finished(.ok(callID, .submitBatch(results)))
+    }
+}

@@ -1,0 +1,233 @@
+import HiscoreCore
+import HiscoreWire
+import NIOCore
+
+/// The per-connection call multiplexer: decodes requests, enforces the in-flight bound, answers
+/// what needs no shard, batches the rest per read burst for the executor, writes responses in
+/// completion order, and applies backpressure (no reads while the socket cannot take writes, so
+/// a client that does not read its responses cannot make the server buffer without bound).
+final class CallHandler: ChannelDuplexHandler {
+    typealias InboundIn = ServerInbound
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let router: CallRouter
+    private let executor: BatchExecutor
+    private let limits: ServerLimits
+    private let hello: ServerHello
+    private let registry: ConnectionRegistry
+
+    private var prefaceDone = false
+    private var prefaceTimeout: Scheduled<Void>?
+    /// Calls answered neither by a response nor by a cancel yet.
+    private var inflight = Set<UInt64>()
+    private var batch: [PlannedCall] = []
+    private var pendingFlush = false
+    private var readHeld = false
+    private var draining = false
+    private var closed = false
+
+    init(router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry) {
+        self.router = router
+        self.executor = executor
+        self.limits = limits
+        self.hello = hello
+        self.registry = registry
+    }
+
+    // MARK: lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { armPrefaceTimeout(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armPrefaceTimeout(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        prefaceTimeout?.cancel()
+        inflight.removeAll()
+        batch.removeAll()
+        context.fireChannelInactive()
+    }
+
+    private func armPrefaceTimeout(_ context: ChannelHandlerContext) {
+        guard prefaceTimeout == nil, !prefaceDone else { return }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        prefaceTimeout = context.eventLoop.scheduleTask(in: .seconds(Int64(limits.prefaceTimeoutSeconds))) {
+            let context = loopBound.value
+            guard !self.prefaceDone else { return }
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .preface:
+            prefaceDone = true
+            prefaceTimeout?.cancel()
+            write(context, ResponseEnvelope(callID: 0, status: nil, result: .hello(hello)))
+        case .frame(let frame):
+            handleFrame(context, frame)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        dispatchBatch(context)
+        flushIfNeeded(context)
+        context.fireChannelReadComplete()
+    }
+
+    private func handleFrame(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
+        let request: RequestEnvelope
+        do {
+            request = try frame.withUnsafeReadableBytes { try WireCodec.decodeRequest($0) }
+        } catch {
+            let callID = frame.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0
+            let message = (error as? WireError).map { "undecodable request: \($0)" } ?? "undecodable request: \(error)"
+            write(context, .failure(callID: callID, Status(.invalidArgument, message)))
+            return
+        }
+        let callID = request.callID
+        guard callID != 0 else {
+            write(context, .failure(callID: 0, Status(.invalidArgument, "call_id 0 is reserved for connection frames")))
+            return
+        }
+        guard let method = request.method else {
+            write(context, .failure(callID: callID, Status(.unimplemented, "the request names no method this server knows")))
+            return
+        }
+        if draining {
+            write(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")))
+            return
+        }
+        if case .cancel(let target) = method {
+            let cancelled = inflight.remove(target) != nil
+            if cancelled {
+                batch.removeAll { $0.callID == target }
+                write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
+            }
+            write(context, .ok(callID, .cancel(cancelled: cancelled)))
+            return
+        }
+        guard !inflight.contains(callID) else {
+            write(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")))
+            return
+        }
+        guard inflight.count < limits.maxInflightCalls else {
+            write(context, .failure(callID: callID, Status(
+                .resourceExhausted, "\(inflight.count) calls already in flight; at most \(limits.maxInflightCalls) (max_inflight_calls)")))
+            return
+        }
+        switch router.route(callID: callID, method: method) {
+        case .answer(let response):
+            write(context, response)
+        case .plan(let plan):
+            inflight.insert(callID)
+            let deadline = request.deadlineMillis == 0 ? nil
+                : NIODeadline.now() + .milliseconds(Int64(clamping: request.deadlineMillis))
+            batch.append(PlannedCall(callID: callID, plan: plan, deadline: deadline))
+        }
+    }
+
+    private func dispatchBatch(_ context: ChannelHandlerContext) {
+        guard !batch.isEmpty else { return }
+        let calls = batch
+        batch.removeAll(keepingCapacity: true)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        executor.run(
+            calls, on: context.eventLoop,
+            isLive: { [unowned self] callID in !self.closed && self.inflight.contains(callID) },
+            deliver: { [unowned self] response in
+                guard self.inflight.remove(response.callID) != nil else { return }
+                self.write(loopBound.value, response)
+            },
+            finishedBatch: { [unowned self] in
+                self.flushIfNeeded(loopBound.value)
+                self.closeIfDrained(loopBound.value)
+            })
+    }
+
+    // MARK: outbound
+
+    private func write(_ context: ChannelHandlerContext, _ response: ResponseEnvelope) {
+        guard !closed else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        FrameEncoding.encodeResponseFrame(response, into: &buffer)
+        if buffer.readableBytes - FrameParser.headerLength > limits.maxFrameBytes {
+            buffer.clear()
+            FrameEncoding.encodeResponseFrame(.failure(callID: response.callID, Status(
+                .resourceExhausted,
+                "the response would exceed max_frame_bytes (\(limits.maxFrameBytes)); ask for fewer entries")), into: &buffer)
+        }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        pendingFlush = true
+    }
+
+    private func flushIfNeeded(_ context: ChannelHandlerContext) {
+        guard pendingFlush, !closed else { return }
+        pendingFlush = false
+        context.flush()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && readHeld {
+            readHeld = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: faults and shutdown
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        let status: Status
+        switch error {
+        case FramingError.frameTooLarge(let declared, let max):
+            status = Status(.resourceExhausted, "frame of \(declared) bytes exceeds max_frame_bytes \(max)")
+        case FramingError.compressedFrameNotSupported:
+            status = Status(.unimplemented, "compressed frames are not supported (flag byte must be 0)")
+        case ConnectionFault.badPreface(let reason):
+            status = Status(.invalidArgument, "bad connection preface: \(reason); expected the 8 bytes \"HISCORE\" 0x01")
+        default:
+            context.close(promise: nil)
+            return
+        }
+        write(context, .failure(callID: 0, status))
+        flushIfNeeded(context)
+        closed = true
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ServerDrainEvent {
+            draining = true
+            closeIfDrained(context)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    private func closeIfDrained(_ context: ChannelHandlerContext) {
+        guard draining, inflight.isEmpty, !closed else { return }
+        closed = true
+        context.close(promise: nil)
+    }
+}
+
+/// Sent to every connection when the server shuts down gracefully: finish in-flight calls, refuse
+/// new ones with UNAVAILABLE, then close.
+struct ServerDrainEvent: Sendable {}

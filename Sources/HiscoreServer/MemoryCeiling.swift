@@ -1,0 +1,53 @@
+import Atomics
+import CJemalloc
+
+/// The hard memory ceiling (`--max-memory`). Above it, writes that would add a player are refused
+/// with RESOURCE_EXHAUSTED; updates, reads and removals go on, so the server degrades instead of
+/// being killed. The allocated figure comes from jemalloc and is refreshed every
+/// `writesPerRefresh` writes on each shard — never by a timer, so an idle server does nothing.
+final class MemoryCeiling: Sendable {
+    /// 0 = no ceiling.
+    let limitBytes: Int
+    let writesPerRefresh: Int
+    private let exceeded = ManagedAtomic<Bool>(false)
+    private let lastAllocated = ManagedAtomic<Int>(0)
+
+    init(limitBytes: Int, writesPerRefresh: Int = 1024) {
+        self.limitBytes = limitBytes
+        self.writesPerRefresh = writesPerRefresh
+    }
+
+    var isExceeded: Bool { limitBytes > 0 && exceeded.load(ordering: .relaxed) }
+    var allocatedBytes: Int { lastAllocated.load(ordering: .relaxed) }
+
+    var refusalMessage: String {
+        "server memory ceiling reached (\(allocatedBytes) of \(limitBytes) bytes allocated): "
+            + "new players are refused until memory is freed; updates and reads still work"
+    }
+
+    /// Reads jemalloc's allocated bytes and updates the flag.
+    func refresh() {
+        let allocated = JemallocStats.allocatedBytes() ?? 0
+        lastAllocated.store(allocated, ordering: .relaxed)
+        exceeded.store(limitBytes > 0 && allocated >= limitBytes, ordering: .relaxed)
+    }
+}
+
+/// jemalloc's statistics through `mallctl`. `stats.*` values are snapshots refreshed by writing
+/// the `epoch` key first.
+public enum JemallocStats {
+    public static func allocatedBytes() -> Int? { read("stats.allocated") }
+    public static func residentBytes() -> Int? { read("stats.resident") }
+    public static func retainedBytes() -> Int? { read("stats.retained") }
+
+    public static func read(_ name: String) -> Int? {
+        var epochIn: UInt64 = 1
+        var epochOut: UInt64 = 0
+        var epochSize = MemoryLayout<UInt64>.size
+        guard mallctl("epoch", &epochOut, &epochSize, &epochIn, epochSize) == 0 else { return nil }
+        var value = 0
+        var size = MemoryLayout<Int>.size
+        guard mallctl(name, &value, &size, nil, 0) == 0 else { return nil }
+        return value
+    }
+}

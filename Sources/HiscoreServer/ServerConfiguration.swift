@@ -1,0 +1,19 @@
+/// How a `HiscoreServer` is set up. `hiscored` fills it from flags and `HISCORE_*` variables.
+public struct ServerConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    /// 0 = an ephemeral port (tests); the bound port is `HiscoreServer.localPort`.
+    public var port: Int = 7450
+    /// Shards = event loops = threads. Default: one per core.
+    public var shards: Int = System.coreCount
+    /// Where durable state lives (created when missing).
+    public var dataDirectory: String = "./hiscore-data"
+    /// Create a board with the default config on its first submit.
+    public var autoCreateBoards: Bool = true
+    /// Hard memory ceiling in bytes (jemalloc allocated); 0 = none. See `MemoryCeiling`.
+    public var maxMemoryBytes: Int = 0
+    public var limits = ServerLimits()
+
+    public init() {}
+}
+
+import NIOCore

@@ -1,0 +1,31 @@
+/// Every bound the server enforces, with its default. docs/protocol.md ("Limits") documents each
+/// one; `hiscored --help` lists the flags that change them.
+public struct ServerLimits: Sendable, Equatable {
+    /// Largest frame body (protobuf bytes) accepted or sent. Larger declared lengths are refused with
+    /// RESOURCE_EXHAUSTED and the connection is closed, before any of the body is buffered.
+    public var maxFrameBytes: Int = 1 << 20
+    /// Calls in flight per connection; one more gets RESOURCE_EXHAUSTED (the connection stays open).
+    public var maxInflightCalls: Int = 256
+    /// Items in one SubmitBatch.
+    public var maxBatchSubmits: Int = 1000
+    /// Entries in one Top page, one side of Around, and boards in one ListBoards page.
+    public var maxPageEntries: Int = 1000
+    /// Player ids in one Entries request.
+    public var maxPlayersPerQuery: Int = 1000
+    /// Open subscriptions per connection.
+    public var maxSubscriptions: Int = 1000
+    /// Metadata bytes per entry when a board does not set its own limit (hard ceiling 4096).
+    public var defaultMaxMetadataBytes: Int = 256
+    /// Ping payload bytes.
+    public var maxPingPayloadBytes: Int = 1024
+    /// Concurrent client connections; further connections are closed at once.
+    public var maxConnections: Int = 10_000
+    /// Boards on the server (auto-created or explicit).
+    public var maxBoards: Int = 10_000
+    /// Seconds a new connection may take to send the 8-byte preface.
+    public var prefaceTimeoutSeconds: Int = 10
+    /// Seconds a graceful shutdown waits for in-flight calls before closing connections.
+    public var shutdownGraceSeconds: Int = 10
+
+    public init() {}
+}

@@ -1,0 +1,61 @@
+import HiscoreCore
+import HiscoreWire
+
+/// One step of a call that runs on one shard, synchronously, against that shard's partition of
+/// a board. Calls are split into such steps so that a read batch hops to each other event loop
+/// once per phase, carrying every step of every call bound there.
+enum ShardOperation: Sendable {
+    /// Apply a submit on the player's owning shard.
+    case submit(BoardHandle, SubmitRequest)
+    /// Entries of players owned by this shard, each with its local count of strictly better keys.
+    case lookup(BoardHandle, playerIDs: [String], denseRanks: Bool)
+    /// For each key: entries strictly better (or better-or-equal) on this shard.
+    case countBetter(BoardHandle, keys: [RankKey], orEqual: Bool)
+    /// Entries at local ranks `range` (0-based) plus the partition size.
+    case entriesAtRanks(BoardHandle, range: Range<Int>)
+    /// Up to `limit` entries strictly after `key`, plus the count of entries up to and including it.
+    case entriesAfter(BoardHandle, key: RankKey, limit: Int)
+    /// The `before` nearest better and `after` nearest worse entries around `key`, plus the count of
+    /// entries strictly better than `key`.
+    case neighbours(BoardHandle, key: RankKey, before: Int, after: Int)
+    /// Entries with a score in the inclusive bounds.
+    case countScores(BoardHandle, min: Int64?, max: Int64?)
+    /// Distinct (score, subscore) values strictly better than each key (single-partition boards).
+    case distinctBetter(BoardHandle, keys: [RankKey])
+    /// Remove a player, reporting its entry and local better count before removal.
+    case remove(BoardHandle, playerID: String)
+    /// Drop this shard's partition of a deleted board.
+    case dropBoard(BoardHandle)
+}
+
+enum ShardResult: Sendable {
+    case submitted(SubmitOnShard)
+    case refused(Status)
+    case found([LocatedEntry?])
+    case counts([Int])
+    case entries([LeaderboardEntry], partitionSize: Int)
+    case entriesAfter([LeaderboardEntry], countUpToKey: Int)
+    case neighbours(better: [LeaderboardEntry], worse: [LeaderboardEntry], betterCount: Int)
+    case count(Int)
+    case removed(LocatedEntry?)
+    case dropped(Int)
+}
+
+/// An entry with what its own shard knows of its rank.
+struct LocatedEntry: Sendable {
+    var entry: LeaderboardEntry
+    /// Entries strictly better on the owning shard.
+    var localBetter: Int
+    /// Distinct better (score, subscore) values on the owning shard (dense ranks only).
+    var localDistinctBetter: Int
+}
+
+/// The owning shard's part of a submit.
+struct SubmitOnShard: Sendable {
+    var outcome: WriteOutcome
+    /// Entries strictly better than the previous key, before the write (nil: new player).
+    var previousLocalBetter: Int?
+    /// Entries strictly better than the new key, after the write.
+    var currentLocalBetter: Int
+    var boardVersion: UInt64
+}

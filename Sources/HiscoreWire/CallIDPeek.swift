@@ -1,0 +1,63 @@
+extension WireCodec {
+    /// The `call_id` (field 1, varint) of a `Request` or `Response` payload, read without decoding
+    /// the rest, so a frame whose body is bad can still be answered on its call.
+    ///
+    /// Tolerant: it walks the top-level fields and returns the last `call_id` seen before the end
+    /// or before the first byte that does not parse (protobuf's last-one-wins rule). Bounded: every
+    /// step consumes at least one byte; it never reads past `bytes` and never traps.
+    public static func peekCallID(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        var reader = ProtobufFieldReader(bytes: bytes)
+        var callID: UInt64?
+        while let key = reader.readVarint() {
+            let fieldNumber = key >> 3
+            switch key & 0x7 {
+            case 0:  // varint
+                guard let value = reader.readVarint() else { return callID }
+                if fieldNumber == 1 { callID = value }
+            case 1:  // 64-bit
+                guard reader.skip(8) else { return callID }
+            case 2:  // length-delimited
+                guard let length = reader.readVarint(), reader.skip(length) else { return callID }
+            case 5:  // 32-bit
+                guard reader.skip(4) else { return callID }
+            default:  // groups (3, 4) are not used by this protocol; 6 and 7 are invalid
+                return callID
+            }
+        }
+        return callID
+    }
+}
+
+/// A bounds-checked cursor over protobuf wire-format bytes.
+private struct ProtobufFieldReader {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
+
+    init(bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// A base-128 varint of at most 10 bytes, or nil when truncated or longer.
+    mutating func readVarint() -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        var index = offset
+        while index < bytes.count, shift < 70 {
+            let byte = bytes[index]
+            value |= UInt64(byte & 0x7f) << shift
+            index += 1
+            if byte & 0x80 == 0 {
+                offset = index
+                return value
+            }
+            shift += 7
+        }
+        return nil
+    }
+
+    mutating func skip<Count: BinaryInteger>(_ count: Count) -> Bool {
+        guard count <= bytes.count - offset else { return false }
+        offset += Int(count)
+        return true
+    }
+}

@@ -1,0 +1,76 @@
+import HiscoreCore
+
+/// The method body of a `Request` (its `oneof method`).
+public enum RequestMethod: Sendable, Equatable {
+    case submit(SubmitRequest)
+    case submitBatch([SubmitRequest])
+    case getRank(GetRankRequest)
+    case top(TopRequest)
+    case around(AroundRequest)
+    case entries(EntriesRequest)
+    case count(CountRequest)
+    case createBoard(BoardConfig)
+    case describeBoard(boardID: String)
+    case listBoards(ListBoardsRequest)
+    case deleteBoard(boardID: String)
+    case removePlayer(RemovePlayerRequest)
+    case subscribe(SubscribeRequest)
+    case cancel(callID: UInt64)
+    case ping(payload: [UInt8])
+}
+
+/// A `Request` frame.
+public struct RequestEnvelope: Sendable, Equatable {
+    public var callID: UInt64
+    /// Milliseconds from receipt; 0 = no deadline.
+    public var deadlineMillis: UInt64
+    public var authToken: String
+    /// nil when the frame named no method this protocol version knows (UNIMPLEMENTED).
+    public var method: RequestMethod?
+
+    public init(callID: UInt64, deadlineMillis: UInt64 = 0, authToken: String = "", method: RequestMethod?) {
+        self.callID = callID
+        self.deadlineMillis = deadlineMillis
+        self.authToken = authToken
+        self.method = method
+    }
+}
+
+/// The result of a `Response` (its `oneof result`).
+public enum ResponseResult: Sendable, Equatable {
+    case hello(ServerHello)
+    case submit(SubmitResponse)
+    case submitBatch([SubmitResult])
+    case getRank(GetRankResponse)
+    case top(TopResponse)
+    case around(EntriesResponse)
+    case entries(EntriesResponse)
+    case count(CountResponse)
+    case createBoard(BoardInfo)
+    case describeBoard(BoardInfo)
+    case listBoards(ListBoardsResponse)
+    case deleteBoard(removedEntries: UInt64)
+    case removePlayer(WireEntry)
+    case event(RankEvent)
+    case cancel(cancelled: Bool)
+    case ping(payload: [UInt8])
+}
+
+/// A `Response` frame.
+public struct ResponseEnvelope: Sendable, Equatable {
+    public var callID: UInt64
+    /// nil = OK (no status field on the wire); stream event frames carry none.
+    public var status: Status?
+    public var result: ResponseResult?
+
+    public init(callID: UInt64, status: Status? = nil, result: ResponseResult?) {
+        self.callID = callID
+        self.status = status
+        self.result = result
+    }
+
+    /// A final frame carrying only a status.
+    public static func failure(callID: UInt64, _ status: Status) -> ResponseEnvelope {
+        ResponseEnvelope(callID: callID, status: status, result: nil)
+    }
+}

@@ -1,0 +1,105 @@
+import CProtobufC
+import HiscoreCore
+import HiscoreProtoC
+
+// Messages used by both requests and responses: Entry, BoardConfig, BoardLimits, BoardInfo,
+// Status. `init(protoC:)` reads an unpacked struct; `protoC(in:)` builds one in an arena.
+
+extension WireEntry {
+    init(protoC entry: Hiscore__V1__Entry) throws(WireError) {
+        self.init(
+            playerID: try ProtoCRead.string(entry.player_id, field: "player_id"),
+            score: entry.score,
+            subscore: entry.subscore,
+            rank: entry.rank,
+            metadata: ProtoCRead.bytes(entry.metadata),
+            reachedAtMicros: entry.reached_at_us)
+    }
+
+    /// An absent `Entry` field reads as the proto3 default (empty player, rank 0).
+    init(protoCOrDefault entry: UnsafeMutablePointer<Hiscore__V1__Entry>?) throws(WireError) {
+        if let entry {
+            try self.init(protoC: entry.pointee)
+        } else {
+            self.init(playerID: "", score: 0)
+        }
+    }
+
+    func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__Entry> {
+        let entry = arena.message(hiscore__v1__entry__init)
+        entry.pointee.player_id = arena.cString(playerID)
+        entry.pointee.score = score
+        entry.pointee.subscore = subscore
+        entry.pointee.rank = rank
+        entry.pointee.metadata = arena.binaryData(metadata)
+        entry.pointee.reached_at_us = reachedAtMicros
+        return entry
+    }
+}
+
+extension BoardConfig {
+    init(protoC config: Hiscore__V1__BoardConfig) throws(WireError) {
+        var limits = BoardLimits()
+        if let wireLimits = config.limits?.pointee {
+            guard wireLimits.max_entries <= UInt64(Int.max) else {
+                throw .invalidField("max_entries: \(wireLimits.max_entries) is too large")
+            }
+            limits.maxEntries = Int(wireLimits.max_entries)
+            // 0 = the server default; the range check (at most 4096) is the board layer's.
+            if wireLimits.max_metadata_bytes != 0 {
+                limits.maxMetadataBytes = Int(wireLimits.max_metadata_bytes)
+            }
+        }
+        self.init(
+            id: try ProtoCRead.string(config.board_id, field: "board_id"),
+            scoreOrder: try SortOrder(protoC: config.score_order, field: "score_order"),
+            subscoreOrder: try SortOrder(protoC: config.subscore_order, field: "subscore_order"),
+            writeOperator: try WriteOperator(protoC: config.write_operator, field: "write_operator"),
+            rankMode: try RankMode(boardProtoC: config.rank_mode),
+            limits: limits)
+    }
+
+    func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__BoardConfig> {
+        let config = arena.message(hiscore__v1__board_config__init)
+        config.pointee.board_id = arena.cString(id)
+        config.pointee.score_order = scoreOrder.protoC
+        config.pointee.subscore_order = subscoreOrder.protoC
+        config.pointee.write_operator = writeOperator.protoC
+        config.pointee.rank_mode = rankMode.protoC
+        let wireLimits = arena.message(hiscore__v1__board_limits__init)
+        wireLimits.pointee.max_entries = UInt64(clamping: limits.maxEntries)
+        wireLimits.pointee.max_metadata_bytes = UInt32(clamping: limits.maxMetadataBytes)
+        config.pointee.limits = wireLimits
+        return config
+    }
+}
+
+extension BoardInfo {
+    init(protoC info: Hiscore__V1__BoardInfo) throws(WireError) {
+        self.init(
+            config: try BoardConfig(protoC: ProtoCRead.required(info.config, field: "config")),
+            size: info.size,
+            version: info.version)
+    }
+
+    func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__BoardInfo> {
+        let info = arena.message(hiscore__v1__board_info__init)
+        info.pointee.config = config.protoC(in: arena)
+        info.pointee.size = size
+        info.pointee.version = version
+        return info
+    }
+}
+
+extension Status {
+    init(protoC status: Hiscore__V1__Status) throws(WireError) {
+        self.init(StatusCode(protoC: status.code), try ProtoCRead.string(status.message, field: "message"))
+    }
+
+    func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__Status> {
+        let status = arena.message(hiscore__v1__status__init)
+        status.pointee.code = code.protoC
+        status.pointee.message = arena.cString(message)
+        return status
+    }
+}

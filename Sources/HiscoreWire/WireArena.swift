@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CProtobufC
+
+/// Scratch memory for one protobuf-c encode or decode.
+///
+/// protobuf-c works on C structs: to encode, every nested message, string and repeated array must
+/// live in C memory while `pack` runs; to decode, `unpack` allocates the same kind of tree. A bump
+/// allocator reset after each call turns those many small mallocs into pointer increments, and the
+/// decode side doubles as a budget: an untrusted frame cannot make `unpack` allocate more than
+/// `decodeBudget` bytes (each 2-byte empty sub-message becomes an ~80-byte struct otherwise).
+///
+/// Not thread-safe: use one per thread or per connection (`WireArena.forCurrentThread`), and do not
+/// nest codec calls on the same arena.
+public final class WireArena {
+    private struct Chunk {
+        let base: UnsafeMutableRawPointer
+        let capacity: Int
+    }
+
+    /// Size of the first chunk of a new arena.
+    public static let defaultInitialCapacity = 16 * 1024
+    /// After a large message, the arena keeps one chunk big enough for it, up to this size, and
+    /// returns the rest to malloc at `reset()`.
+    public static let maxRetainedCapacity = 1 << 20
+
+    private let initialCapacity: Int
+    /// All chunks in use since the last reset; `chunks.last` is the one being filled.
+    private var chunks: [Chunk]
+    private var usedInCurrentChunk = 0
+    /// Bytes handed out since the last reset (including alignment padding).
+    private(set) var bytesInUse = 0
+
+    /// Decoder allocations fail (and `unpack` returns NULL) beyond this many bytes in use.
+    var decodeBudget = Int.max
+    /// Set when a decoder allocation was refused because of `decodeBudget`.
+    private(set) var decodeBudgetExceeded = false
+
+    public init(initialCapacity: Int = WireArena.defaultInitialCapacity) {
+        let capacity = max(initialCapacity, 256)
+        self.initialCapacity = capacity
+        self.chunks = [Chunk(base: .allocate(byteCount: capacity, alignment: 16), capacity: capacity)]
+    }
+
+    deinit {
+        for chunk in chunks { chunk.base.deallocate() }
+    }
+
+    /// Forgets every allocation. If the last use spilled into several chunks, they are replaced by
+    /// one chunk big enough for it (bounded by `maxRetainedCapacity`), so a steady stream of
+    /// similar messages settles on a single chunk and no malloc at all.
+    public func reset() {
+        if chunks.count > 1 {
+            var retained = initialCapacity
+            while retained < bytesInUse && retained < Self.maxRetainedCapacity { retained *= 2 }
+            for chunk in chunks { chunk.base.deallocate() }
+            chunks = [Chunk(base: .allocate(byteCount: retained, alignment: 16), capacity: retained)]
+        }
+        usedInCurrentChunk = 0
+        bytesInUse = 0
+        decodeBudget = .max
+        decodeBudgetExceeded = false
+    }
+
+    /// `byteCount` bytes aligned to `alignment` (a power of two, at most 16). Never fails.
+    func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        let size = max(byteCount, 1)
+        var current = chunks[chunks.count - 1]
+        var start = (usedInCurrentChunk + alignment - 1) & ~(alignment - 1)
+        if start + size > current.capacity {
+            // Double the chunk size each time so a big message costs O(log n) mallocs.
+            let capacity = max(size, min(current.capacity * 2, 4 * Self.maxRetainedCapacity))
+            current = Chunk(base: .allocate(byteCount: capacity, alignment: 16), capacity: capacity)
+            chunks.append(current)
+            usedInCurrentChunk = 0
+            start = 0
+        }
+        bytesInUse += start - usedInCurrentChunk + size
+        usedInCurrentChunk = start + size
+        return current.base + start
+    }
+
+    /// Uninitialized memory for `count` values of `T`.
+    func allocate<T>(_ type: T.Type, count: Int = 1) -> UnsafeMutablePointer<T> {
+        allocate(byteCount: MemoryLayout<T>.stride * count, alignment: min(MemoryLayout<T>.alignment, 16))
+            .bindMemory(to: T.self, capacity: count)
+    }
+
+    /// An allocation for protobuf-c's `unpack`, or nil once `decodeBudget` would be exceeded.
+    fileprivate func allocateForDecoder(byteCount: Int) -> UnsafeMutableRawPointer? {
+        guard byteCount <= decodeBudget - bytesInUse else {
+            decodeBudgetExceeded = true
+            return nil
+        }
+        return allocate(byteCount: byteCount, alignment: 16)
+    }
+
+    /// A protobuf-c allocator drawing from this arena; `free` is a no-op (`reset()` frees).
+    /// It holds the arena unretained: keep the arena alive while the allocator is in use.
+    var protobufAllocator: ProtobufCAllocator {
+        ProtobufCAllocator(
+            alloc: { arenaPointer, byteCount in
+                guard let arenaPointer else { return nil }
+                return Unmanaged<WireArena>.fromOpaque(arenaPointer).takeUnretainedValue()
+                    .allocateForDecoder(byteCount: byteCount)
+            },
+            free: { _, _ in },
+            allocator_data: Unmanaged.passUnretained(self).toOpaque())
+    }
+}
+
+// MARK: - Copying Swift values into the arena
+
+extension WireArena {
+    /// A NUL-terminated copy of `string` (protobuf-c `string` fields are C strings).
+    func cString(_ string: String) -> UnsafeMutablePointer<CChar> {
+        var string = string
+        return string.withUTF8 { utf8 in
+            let copy = allocate(CChar.self, count: utf8.count + 1)
+            if let source = utf8.baseAddress {
+                UnsafeMutableRawPointer(copy).copyMemory(from: source, byteCount: utf8.count)
+            }
+            copy[utf8.count] = 0
+            return copy
+        }
+    }
+
+    /// A copy of `bytes` as protobuf-c `bytes` (no copy for empty values).
+    func binaryData(_ bytes: [UInt8]) -> ProtobufCBinaryData {
+        guard !bytes.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
+        let copy = allocate(UInt8.self, count: bytes.count)
+        bytes.withUnsafeBufferPointer { source in
+            if let base = source.baseAddress { copy.update(from: base, count: source.count) }
+        }
+        return ProtobufCBinaryData(len: bytes.count, data: copy)
+    }
+
+    /// A protobuf-c repeated `string` field.
+    func cStringArray(_ strings: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+        guard !strings.isEmpty else { return nil }
+        let array = allocate(UnsafeMutablePointer<CChar>?.self, count: strings.count)
+        for (index, string) in strings.enumerated() {
+            (array + index).initialize(to: cString(string))
+        }
+        return array
+    }
+
+    /// A protobuf-c message struct, initialized by its generated `*__init` function.
+    func message<Message>(_ initialize: (UnsafeMutablePointer<Message>?) -> Void) -> UnsafeMutablePointer<Message> {
+        let message = allocate(Message.self)
+        initialize(message)
+        return message
+    }
+
+    /// A protobuf-c repeated field: an array of `values.count` pointers, each from `convert`.
+    func pointerArray<Value, Message>(
+        _ values: [Value], _ convert: (Value) -> UnsafeMutablePointer<Message>
+    ) -> UnsafeMutablePointer<UnsafeMutablePointer<Message>?>? {
+        guard !values.isEmpty else { return nil }
+        let array = allocate(UnsafeMutablePointer<Message>?.self, count: values.count)
+        for (index, value) in values.enumerated() {
+            (array + index).initialize(to: convert(value))
+        }
+        return array
+    }
+}
+
+// MARK: - One arena per thread
+
+/// The key of each thread's arena; the destructor releases it when the thread exits.
+private let threadArenaKey: pthread_key_t = {
+    var key = pthread_key_t()
+    let status = pthread_key_create(&key) { arenaPointer in
+        #if canImport(Darwin)
+        Unmanaged<WireArena>.fromOpaque(arenaPointer).release()
+        #else
+        if let arenaPointer { Unmanaged<WireArena>.fromOpaque(arenaPointer).release() }
+        #endif
+    }
+    precondition(status == 0, "pthread_key_create failed: \(status)")
+    return key
+}()
+
+extension WireArena {
+    /// The calling thread's arena, created on first use. The codec entry points without an
+    /// `arena:` argument use it, so event-loop threads each reuse one.
+    public static var forCurrentThread: WireArena {
+        if let existing = pthread_getspecific(threadArenaKey) {
+            return Unmanaged<WireArena>.fromOpaque(existing).takeUnretainedValue()
+        }
+        let arena = WireArena()
+        pthread_setspecific(threadArenaKey, Unmanaged.passRetained(arena).toOpaque())
+        return arena
+    }
+}

@@ -1,0 +1,40 @@
+/// Why a protobuf payload could not be turned into Swift values.
+///
+/// The server answers either case with INVALID_ARGUMENT and `message` (see `status`), so the
+/// messages name the offending field the way the .proto does.
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The bytes are not a protobuf message of the expected type (truncated, bad wire types, ...).
+    case malformed(String)
+    /// The message parsed but a field holds a value this protocol version does not accept
+    /// ("score_order: unknown value 7", "player_id: invalid UTF-8").
+    case invalidField(String)
+
+    public var message: String {
+        switch self {
+        case .malformed(let message), .invalidField(let message): message
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .malformed(let message): "malformed message: \(message)"
+        case .invalidField(let message): "invalid field: \(message)"
+        }
+    }
+
+    /// The status the server answers with.
+    public var status: Status { Status(.invalidArgument, description) }
+}
+
+/// A request frame that could not be decoded, with its call id when that could still be read,
+/// so the server can answer INVALID_ARGUMENT on the right call (call id 0 otherwise).
+public struct RejectedRequest: Error, Equatable, Sendable {
+    /// nil when not even the envelope's `call_id` could be read.
+    public var callID: UInt64?
+    public var reason: WireError
+
+    public init(callID: UInt64?, reason: WireError) {
+        self.callID = callID
+        self.reason = reason
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+
+/// `hiscore-bench`: the project's benchmarks. Results go to stdout as one JSON object per line;
+/// human-readable progress goes to stderr.
+@main
+struct HiscoreBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hiscore-bench",
+        abstract: "Hiscore benchmarks (run release builds: swift run -c release hiscore-bench ...).",
+        subcommands: [EngineCommand.self])
+}
+
+struct EngineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine", abstract: "The ranking engine alone: memory per entry and ns per operation.")
+
+    @Option(help: "Players to load.") var entries: Int = 1_000_000
+    @Option(help: "PRNG seed.") var seed: UInt64 = 42
+
+    func run() throws {
+        guard entries > 0 else { throw ValidationError("--entries must be positive") }
+        try runEngineBenchmark(entries: entries, seed: seed)
+    }
+}

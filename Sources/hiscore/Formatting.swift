@@ -1,0 +1,42 @@
+import HiscoreWire
+
+enum EntryFormatting {
+    static func table(_ entries: [WireEntry], highlight: String? = nil) -> String {
+        let rows = entries.map { entry in
+            [(entry.playerID == highlight ? "> " : "") + "\(entry.rank)", entry.playerID, "\(entry.score)", "\(entry.subscore)"]
+        }
+        return TextTable.render(header: ["RANK", "PLAYER", "SCORE", "SUBSCORE"], rows: rows)
+    }
+
+    static func jsonLines(_ entries: [WireEntry]) -> String {
+        entries.map { json($0) }.joined(separator: "\n")
+    }
+
+    static func json(_ entry: WireEntry, extra: [(String, String)] = []) -> String {
+        var fields = [
+            ("rank", "\(entry.rank)"), ("player_id", quoted(entry.playerID)), ("score", "\(entry.score)"),
+            ("subscore", "\(entry.subscore)"), ("reached_at_us", "\(entry.reachedAtMicros)"),
+        ]
+        fields.append(contentsOf: extra)
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    /// Ids are restricted to [A-Za-z0-9_.:-], so quoting needs no escapes beyond the quotes.
+    static func quoted(_ text: String) -> String { "\"\(text)\"" }
+}
+
+enum TextTable {
+    static func render(header: [String], rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: widths[index] - cell.count)
+                return index == 0 ? pad + cell : cell + pad
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+}

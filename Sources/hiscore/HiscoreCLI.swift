@@ -1,0 +1,239 @@
+import ArgumentParser
+import HiscoreClient
+import HiscoreCore
+import HiscoreWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hiscore`: a command-line client for scripts and humans.
+@main
+struct HiscoreCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hiscore",
+        abstract: "Command-line client for a Hiscore server.",
+        subcommands: [Submit.self, Rank.self, Top.self, Around.self, Boards.self, CreateBoard.self, DeleteBoard.self])
+}
+
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "Server address HOST:PORT (HISCORE_ADDR). Default 127.0.0.1:7450.")
+    var addr: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func connect() async throws -> HiscoreClient {
+        let text = addr ?? getenvString("HISCORE_ADDR") ?? "127.0.0.1:7450"
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+            throw ValidationError("--addr must be HOST:PORT, got '\(text)'")
+        }
+        return try await HiscoreClient.connect(host: String(text[..<colon]), port: port)
+    }
+
+    private func getenvString(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        return String(cString: value)
+    }
+}
+
+/// Runs `body` with a connected client and turns a server error into a one-line message and a
+/// non-zero exit code.
+func withClient(_ options: ConnectionOptions, _ body: (HiscoreClient) async throws -> Void) async throws {
+    let client: HiscoreClient
+    do {
+        client = try await options.connect()
+    } catch {
+        printError("hiscore: cannot connect: \(error)")
+        throw ExitCode(2)
+    }
+    do {
+        try await body(client)
+        try? await client.close()
+    } catch let error as HiscoreError {
+        try? await client.close()
+        printError("hiscore: \(error.code): \(error.message)")
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ text: String) {
+    var stderr = StandardError()
+    print(text, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        bytes.withUnsafeMutableBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+extension RankMode: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "ordinal": self = .ordinal
+        case "competition": self = .competition
+        case "dense": self = .dense
+        default: return nil
+        }
+    }
+}
+
+extension SortOrder: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "desc", "descending": self = .descending
+        case "asc", "ascending": self = .ascending
+        default: return nil
+        }
+    }
+}
+
+extension WriteOperator: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "best": self = .best
+        case "set": self = .set
+        case "incr", "increment": self = .increment
+        case "decr", "decrement": self = .decrement
+        default: return nil
+        }
+    }
+}
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Submit a score: hiscore submit BOARD PLAYER SCORE")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+    @Argument var player: String
+    @Argument(help: "Score (int64).") var score: Int64
+    @Option(help: "Subscore (int64).") var subscore: Int64 = 0
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let result = try await client.submit(board: board, player: player, score: score, subscore: subscore)
+            if connection.json {
+                print(EntryFormatting.json(result.entry, extra: [
+                    ("previous_rank", "\(result.previousRank)"), ("changed", "\(result.changed)"), ("created", "\(result.created)"),
+                ]))
+            } else {
+                let movement = result.previousRank == 0 ? "new" : "was #\(result.previousRank)"
+                print("\(result.entry.playerID) is #\(result.entry.rank) on \(board) with \(result.entry.score) (\(movement)\(result.changed ? "" : ", score unchanged"))")
+            }
+        }
+    }
+}
+
+struct Rank: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A player's rank: hiscore rank BOARD PLAYER")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+    @Argument var player: String
+    @Option(help: "ordinal, competition or dense.") var mode: RankMode?
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let result = try await client.rank(board: board, player: player, mode: mode)
+            if connection.json {
+                print(EntryFormatting.json(result.entry, extra: [("board_size", "\(result.boardSize)")]))
+            } else {
+                print(EntryFormatting.table([result.entry]))
+            }
+        }
+    }
+}
+
+struct Top: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The best entries: hiscore top BOARD [-n 10] [--offset K]")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+    @Option(name: .short, help: "How many entries.") var n: UInt32 = 10
+    @Option(help: "Skip this many entries.") var offset: UInt64 = 0
+    @Option(help: "ordinal, competition or dense.") var mode: RankMode?
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let page = try await client.top(board: board, limit: n, offset: offset, mode: mode)
+            print(connection.json ? EntryFormatting.jsonLines(page.entries) : EntryFormatting.table(page.entries))
+        }
+    }
+}
+
+struct Around: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Entries around a player: hiscore around BOARD PLAYER")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+    @Argument var player: String
+    @Option(help: "Better entries to show.") var before: UInt32 = 5
+    @Option(help: "Worse entries to show.") var after: UInt32 = 5
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let result = try await client.around(board: board, player: player, before: before, after: after)
+            print(connection.json ? EntryFormatting.jsonLines(result.entries) : EntryFormatting.table(result.entries, highlight: player))
+        }
+    }
+}
+
+struct Boards: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List boards: hiscore boards")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            var after = ""
+            var rows: [[String]] = []
+            var jsonLines: [String] = []
+            while true {
+                let page = try await client.listBoards(after: after, limit: 1000)
+                for board in page.boards {
+                    let config = board.config
+                    rows.append([config.id, "\(board.size)", "\(config.scoreOrder)", "\(config.writeOperator)", "\(config.rankMode)", "\(board.version)"])
+                    jsonLines.append(#"{"board_id":\#(EntryFormatting.quoted(config.id)),"size":\#(board.size),"score_order":"\#(config.scoreOrder)","operator":"\#(config.writeOperator)","rank_mode":"\#(config.rankMode)","version":\#(board.version)}"#)
+                }
+                guard page.more, let last = page.boards.last else { break }
+                after = last.config.id
+            }
+            if connection.json {
+                print(jsonLines.joined(separator: "\n"))
+            } else {
+                print(TextTable.render(header: ["BOARD", "PLAYERS", "ORDER", "OPERATOR", "RANKS", "VERSION"], rows: rows))
+            }
+        }
+    }
+}
+
+struct CreateBoard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create-board", abstract: "Create a board with a config.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+    @Option(help: "desc or asc.") var order: SortOrder = .descending
+    @Option(help: "desc or asc.") var subscoreOrder: SortOrder = .descending
+    @Option(name: .customLong("operator"), help: "best, set, incr or decr.") var writeOperator: WriteOperator = .best
+    @Option(help: "ordinal, competition or dense.") var mode: RankMode = .ordinal
+    @Option(help: "Maximum players (0 = unlimited).") var maxEntries: Int = 0
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let config = BoardConfig(
+                id: board, scoreOrder: order, subscoreOrder: subscoreOrder, writeOperator: writeOperator, rankMode: mode,
+                limits: BoardLimits(maxEntries: maxEntries))
+            let info = try await client.createBoard(config)
+            print("board \(info.config.id): \(info.size) players")
+        }
+    }
+}
+
+struct DeleteBoard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete-board", abstract: "Delete a board and its entries.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let removed = try await client.deleteBoard(board)
+            print("deleted board \(board) (\(removed) entries)")
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import ArgumentParser
+import CJemalloc
+import Dispatch
+import Foundation
+import HiscoreServer
+import Logging
+
+/// `hiscored`: the Hiscore server. Runs in the foreground; SIGINT/SIGTERM stop it gracefully
+/// (stop accepting, drain in-flight calls, exit 0 within the grace period).
+@main
+struct Hiscored: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hiscored",
+        abstract: "The Hiscore real-time leaderboard server.",
+        discussion: """
+            Every option can also be set with an environment variable: HISCORE_ + the option name in \
+            upper case with dashes as underscores (e.g. HISCORE_PORT=7450). A flag on the command line wins.
+            """)
+
+    @Option(help: "Address to listen on (HISCORE_HOST). Default 127.0.0.1.")
+    var host: String?
+
+    @Option(help: "TCP port (HISCORE_PORT); 0 picks a free one. Default 7450.")
+    var port: Int?
+
+    @Option(help: "Shards = event loop threads (HISCORE_SHARDS). Default: number of cores.")
+    var shards: Int?
+
+    @Option(help: "Data directory, created when missing (HISCORE_DATA_DIR). Default ./hiscore-data.")
+    var dataDir: String?
+
+    @Flag(help: "Refuse submits to unknown boards instead of creating them (HISCORE_NO_AUTO_CREATE=1).")
+    var noAutoCreate = false
+
+    @Option(help: "Memory ceiling in bytes, with optional K/M/G suffix (HISCORE_MAX_MEMORY); 0 = none.")
+    var maxMemory: String?
+
+    @Option(help: "Largest frame body in bytes (HISCORE_MAX_FRAME_BYTES). Default 1048576.")
+    var maxFrameBytes: Int?
+
+    @Option(help: "Calls in flight per connection (HISCORE_MAX_INFLIGHT_CALLS). Default 256.")
+    var maxInflightCalls: Int?
+
+    @Option(help: "Submits per batch (HISCORE_MAX_BATCH_SUBMITS). Default 1000.")
+    var maxBatchSubmits: Int?
+
+    @Option(help: "Entries per page / around side / list page (HISCORE_MAX_PAGE_ENTRIES). Default 1000.")
+    var maxPageEntries: Int?
+
+    @Option(help: "Player ids per Entries call (HISCORE_MAX_PLAYERS_PER_QUERY). Default 1000.")
+    var maxPlayersPerQuery: Int?
+
+    @Option(help: "Concurrent connections (HISCORE_MAX_CONNECTIONS). Default 10000.")
+    var maxConnections: Int?
+
+    @Option(help: "Boards on the server (HISCORE_MAX_BOARDS). Default 10000.")
+    var maxBoards: Int?
+
+    @Option(help: "Seconds to wait for a new connection's preface (HISCORE_PREFACE_TIMEOUT). Default 10.")
+    var prefaceTimeout: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (HISCORE_LOG_LEVEL). Default info.")
+    var logLevel: String?
+
+    func run() async throws {
+        let env = EnvironmentOptions()
+        var config = ServerConfiguration()
+        config.host = host ?? env.string("HOST") ?? config.host
+        config.port = try port ?? env.int("PORT") ?? config.port
+        config.shards = try shards ?? env.int("SHARDS") ?? config.shards
+        config.dataDirectory = dataDir ?? env.string("DATA_DIR") ?? config.dataDirectory
+        config.autoCreateBoards = !(noAutoCreate || env.bool("NO_AUTO_CREATE"))
+        if let text = maxMemory ?? env.string("MAX_MEMORY") {
+            guard let bytes = ByteSize.parse(text) else {
+                throw ValidationError("--max-memory: '\(text)' is not a byte size (examples: 0, 41943040, 40M, 2G)")
+            }
+            config.maxMemoryBytes = bytes
+        }
+        var limits = config.limits
+        limits.maxFrameBytes = try maxFrameBytes ?? env.int("MAX_FRAME_BYTES") ?? limits.maxFrameBytes
+        limits.maxInflightCalls = try maxInflightCalls ?? env.int("MAX_INFLIGHT_CALLS") ?? limits.maxInflightCalls
+        limits.maxBatchSubmits = try maxBatchSubmits ?? env.int("MAX_BATCH_SUBMITS") ?? limits.maxBatchSubmits
+        limits.maxPageEntries = try maxPageEntries ?? env.int("MAX_PAGE_ENTRIES") ?? limits.maxPageEntries
+        limits.maxPlayersPerQuery = try maxPlayersPerQuery ?? env.int("MAX_PLAYERS_PER_QUERY") ?? limits.maxPlayersPerQuery
+        limits.maxConnections = try maxConnections ?? env.int("MAX_CONNECTIONS") ?? limits.maxConnections
+        limits.maxBoards = try maxBoards ?? env.int("MAX_BOARDS") ?? limits.maxBoards
+        limits.prefaceTimeoutSeconds = try prefaceTimeout ?? env.int("PREFACE_TIMEOUT") ?? limits.prefaceTimeoutSeconds
+        config.limits = limits
+        try Self.check(config)
+
+        let level = logLevel ?? env.string("LOG_LEVEL") ?? "info"
+        guard let parsedLevel = Logger.Level(rawValue: level) else {
+            throw ValidationError("--log-level: '\(level)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        var logger = Logger(label: "hiscored")
+        logger.logLevel = parsedLevel
+
+        do {
+            try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            logger.error("cannot create data directory \(config.dataDirectory): \(error)")
+            throw ExitCode.failure
+        }
+
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+        let server: HiscoreServer
+        do {
+            server = try await HiscoreServer.start(configuration: config, logger: logger)
+        } catch {
+            logger.error("cannot listen on \(config.host):\(config.port): \(error)")
+            throw ExitCode.failure
+        }
+        let signal = await signals.next()
+        logger.info("received signal \(signal), shutting down")
+        await server.shutdown()
+    }
+
+    static func check(_ config: ServerConfiguration) throws {
+        guard (1...256).contains(config.shards) else { throw ValidationError("--shards must be 1...256") }
+        guard (0...65535).contains(config.port) else { throw ValidationError("--port must be 0...65535") }
+        let limits = config.limits
+        guard limits.maxFrameBytes >= 1024 && limits.maxFrameBytes <= 64 << 20 else {
+            throw ValidationError("--max-frame-bytes must be 1024...67108864")
+        }
+        for (name, value) in [
+            ("--max-inflight-calls", limits.maxInflightCalls), ("--max-batch-submits", limits.maxBatchSubmits),
+            ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
+            ("--max-connections", limits.maxConnections), ("--max-boards", limits.maxBoards),
+            ("--preface-timeout", limits.prefaceTimeoutSeconds),
+        ] where value < 1 {
+            throw ValidationError("\(name) must be at least 1")
+        }
+    }
+}
+
+/// `HISCORE_*` environment variables.
+struct EnvironmentOptions {
+    let values = ProcessInfo.processInfo.environment
+
+    func string(_ name: String) -> String? {
+        values["HISCORE_" + name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func int(_ name: String) throws -> Int? {
+        guard let text = string(name) else { return nil }
+        guard let value = Int(text) else { throw ValidationError("HISCORE_\(name): '\(text)' is not an integer") }
+        return value
+    }
+
+    func bool(_ name: String) -> Bool {
+        guard let text = string(name)?.lowercased() else { return false }
+        return ["1", "true", "yes", "on"].contains(text)
+    }
+}
+
+/// "40M" -> 41943040.
+enum ByteSize {
+    static func parse(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        if let last = trimmed.last, let multiplier = multipliers[last] {
+            guard let number = Int(trimmed.dropLast()), number >= 0 else { return nil }
+            let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
+            return overflow ? nil : product
+        }
+        guard let number = Int(trimmed), number >= 0 else { return nil }
+        return number
+    }
+}
+
+/// Turns SIGINT/SIGTERM into an awaitable event (the default handlers are replaced so the
+/// process can drain before exiting).
+final class SignalWaiter {
+    private let stream: AsyncStream<Int32>
+    private let sources: [any DispatchSourceSignal]
+
+    init(signals: [Int32]) {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        self.stream = stream
+        self.sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+    }
+
+    func next() async -> Int32 {
+        for await number in stream { return number }
+        return SIGTERM
+    }
+}

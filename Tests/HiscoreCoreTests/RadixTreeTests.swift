@@ -1,0 +1,163 @@
+import Testing
+@testable import HiscoreCore
+
+/// Keys by slot, for driving the tree without a partition.
+private struct ArrayKeys: LeafKeySource {
+    var keys: [RankKey] = []
+    func key(ofSlot slot: UInt32) -> RankKey { keys[Int(slot)] }
+}
+
+/// Random keys whose bytes vary only at some positions (and among few values), so trees get
+/// shared prefixes, skipped bytes and ties at every depth.
+private struct KeyShape {
+    var alphabets: [[UInt8]]
+
+    init(random: inout SplitMix64) {
+        alphabets = (0..<24).map { _ in
+            switch random.below(6) {
+            case 0, 1: return [UInt8(truncatingIfNeeded: random.next())]  // constant byte
+            case 2: return [0, 0xFF]
+            case 3: return [0, 1, 2, 0x7F, 0x80, 0xFE, 0xFF]
+            default: return (0..<(1 + random.below(40))).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            }
+        }
+    }
+
+    func make(_ random: inout SplitMix64) -> RankKey {
+        RankKey(bytes: alphabets.map { $0[random.below($0.count)] })!
+    }
+}
+
+@Suite("Radix tree")
+struct RadixTreeTests {
+    @Test("differential against a sorted array", arguments: testSeeds(Array(1...12)))
+    func differential(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        let shape = KeyShape(random: &random)
+        var keys = ArrayKeys()
+        var tree = RadixTree()
+        defer { tree.removeAll() }
+        var live: [UInt32] = []  // slots in the tree
+        var free: [UInt32] = []
+        var present = Set<RankKey>()
+        let operations = 1500
+
+        func sortedSlots() -> [UInt32] { live.sorted { keys.keys[Int($0)] < keys.keys[Int($1)] } }
+
+        for step in 0..<operations {
+            let roll = random.below(100)
+            if roll < 60 || live.count < 3 {
+                let key = random.chance(90) ? shape.make(&random) : RankKey(word0: random.next(), word1: random.next(), word2: random.next())
+                let slot: UInt32
+                if let reused = free.popLast() { slot = reused } else { slot = UInt32(keys.keys.count); keys.keys.append(.min) }
+                keys.keys[Int(slot)] = key
+                let inserted = tree.insert(slot: slot, key: key, keys: keys)
+                #expect(inserted == !present.contains(key), "seed \(seed) step \(step)")
+                if inserted { live.append(slot); present.insert(key) } else { free.append(slot) }
+            } else if roll < 97 {
+                let victim = random.below(live.count)
+                let slot = live[victim]
+                let wrongRemoved = tree.remove(slot: slot &+ 100_000, key: keys.keys[Int(slot)])
+                #expect(!wrongRemoved, "seed \(seed): removed a wrong slot")
+                let removed = tree.remove(slot: slot, key: keys.keys[Int(slot)])
+                #expect(removed, "seed \(seed) step \(step)")
+                present.remove(keys.keys[Int(slot)])
+                live.swapAt(victim, live.count - 1)
+                free.append(live.removeLast())
+            } else if roll < 98 {
+                tree.removeAll()
+                free += live
+                live.removeAll()
+                present.removeAll()
+            } else {
+                // Remove everything one by one, to exercise collapsing down to an empty tree.
+                for slot in live.shuffled(using: &random) {
+                    let removed = tree.remove(slot: slot, key: keys.keys[Int(slot)])
+                    #expect(removed)
+                }
+                free += live
+                live.removeAll()
+                present.removeAll()
+            }
+
+            let order = sortedSlots()
+            #expect(tree.checkInvariants(keys: keys) == order, "seed \(seed) step \(step)")
+            #expect(tree.count == order.count)
+            let sortedKeys = order.map { keys.keys[Int($0)] }
+
+            // Rank of stored keys, absent keys of the same shape, keys next to stored ones.
+            for _ in 0..<6 {
+                var probe: RankKey
+                switch random.below(4) {
+                case 0 where !sortedKeys.isEmpty: probe = sortedKeys[random.below(sortedKeys.count)]
+                case 1 where !sortedKeys.isEmpty:
+                    probe = sortedKeys[random.below(sortedKeys.count)]
+                    probe.word2 = random.chance(50) ? probe.word2 &+ 1 : probe.word2 &- 1
+                case 2: probe = RankKey(word0: random.next(), word1: random.next(), word2: random.next())
+                default: probe = shape.make(&random)
+                }
+                let less = sortedKeys.count { $0 < probe }
+                #expect(tree.countLess(than: probe, orEqual: false, keys: keys) == less, "seed \(seed) step \(step) \(probe)")
+                #expect(tree.countLess(than: probe, orEqual: true, keys: keys) == less + (present.contains(probe) ? 1 : 0))
+            }
+            if !order.isEmpty {
+                let rank = random.below(order.count)
+                #expect(tree.select(rank) == order[rank], "seed \(seed) step \(step)")
+                let ascending = random.chance(50)
+                var visited: [UInt32] = []
+                let want = random.below(12)
+                tree.forEachSlot(fromRank: rank, ascending: ascending) { slot in
+                    visited.append(slot)
+                    return visited.count < want
+                }
+                let expected = ascending
+                    ? Array(order[rank..<min(order.count, rank + max(want, 1))])
+                    : Array(order[max(0, rank - max(want, 1) + 1)...rank].reversed())
+                #expect(visited == expected, "seed \(seed) step \(step) iterate from \(rank)")
+                let prefix = random.below(order.count + 1)
+                let groups = Set(sortedKeys[..<prefix].map { [$0.word0, $0.word1] }).count
+                #expect(tree.distinctGroups(inFirst: prefix) == groups, "seed \(seed) step \(step)")
+            }
+        }
+    }
+
+    @Test("full iteration both ways and every select, on a larger tree")
+    func largeTree() {
+        var random = SplitMix64(seed: 99)
+        var keys = ArrayKeys()
+        var tree = RadixTree()
+        defer { tree.removeAll() }
+        for slot in 0..<5000 {
+            // Few distinct scores: many nodes separate sequences.
+            let key = RankKey(word0: 1 << 63 | random.next() % 300, word1: 0, word2: UInt64(slot) * 7919 % 100_003)
+            keys.keys.append(key)
+            let inserted = tree.insert(slot: UInt32(slot), key: key, keys: keys)
+            #expect(inserted)
+        }
+        let order = tree.checkInvariants(keys: keys)
+        #expect(order.count == 5000)
+        var forward: [UInt32] = []
+        tree.forEachSlot(fromRank: 0, ascending: true) { forward.append($0); return true }
+        #expect(forward == order)
+        var backward: [UInt32] = []
+        tree.forEachSlot(fromRank: 4999, ascending: false) { backward.append($0); return true }
+        #expect(backward == order.reversed())
+        for rank in stride(from: 0, to: 5000, by: 37) { #expect(tree.select(rank) == order[rank]) }
+        #expect(tree.distinctGroups(inFirst: 5000) == Set(keys.keys.map(\.word0)).count)
+        // Tear down in random order; the arena must end empty.
+        for slot in order.shuffled(using: &random) {
+            let removed = tree.remove(slot: slot, key: keys.keys[Int(slot)])
+            #expect(removed)
+        }
+        #expect(tree.count == 0)
+        #expect(tree.arena.liveNodes == 0)
+    }
+
+    @Test("node capacities")
+    func capacities() {
+        let expected = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
+        #expect((0...RadixNode.maxSizeClass).map { RadixNode.capacity(ofClass: $0) } == expected)
+        #expect(RadixNode.sizeClass(holding: 5) == 3)
+        #expect(RadixNode.sizeClass(holding: 256) == 14)
+    }
+}

@@ -1,0 +1,72 @@
+import Testing
+import HiscoreCore
+
+@Suite("Identifier and config validation")
+struct ValidationTests {
+    @Test("valid identifiers", arguments: ["a", "p:000000000042", "Board_1.season-2:eu", String(repeating: "x", count: 128)])
+    func valid(id: String) throws {
+        try Identifier.validate(id, field: "player_id")
+    }
+
+    @Test("too long")
+    func tooLong() {
+        #expect(throws: ValidationError(field: "player_id", reason: "200 bytes, at most 128 allowed")) {
+            try Identifier.validate(String(repeating: "a", count: 200), field: "player_id")
+        }
+        let error = ValidationError(field: "player_id", reason: "200 bytes, at most 128 allowed")
+        #expect(error.description == "player_id: 200 bytes, at most 128 allowed")
+    }
+
+    @Test("empty")
+    func empty() {
+        #expect(throws: ValidationError.self) { try Identifier.validate("", field: "board_id") }
+    }
+
+    @Test("forbidden bytes", arguments: ["a b", "a/b", "é", "a\u{0}", "tab\t", "x#", "emoji🎮"])
+    func forbidden(id: String) {
+        do {
+            try Identifier.validate(id, field: "player_id")
+            Issue.record("\(id) accepted")
+        } catch {
+            #expect(error.field == "player_id")
+            #expect(error.reason.contains("not allowed"))
+        }
+    }
+
+    @Test("multi-byte characters count in bytes")
+    func bytesNotCharacters() {
+        // 43 three-byte characters = 129 bytes.
+        #expect(throws: ValidationError.self) {
+            try Identifier.validate(String(repeating: "€", count: 43), field: "player_id")
+        }
+    }
+
+    @Test("default config")
+    func defaultConfig() throws {
+        let config = BoardConfig.defaultConfig(id: "weekly")
+        #expect(config.scoreOrder == .descending)
+        #expect(config.subscoreOrder == .descending)
+        #expect(config.writeOperator == .best)
+        #expect(config.rankMode == .ordinal)
+        #expect(config.limits == BoardLimits(maxEntries: 0, maxMetadataBytes: 256))
+        try config.validate()
+    }
+
+    @Test("config limits")
+    func limits() throws {
+        var config = BoardConfig.defaultConfig(id: "b")
+        config.limits.maxMetadataBytes = 4096
+        try config.validate()
+        config.limits.maxMetadataBytes = 4097
+        #expect(throws: ValidationError.self) { try config.validate() }
+        config.limits.maxMetadataBytes = -1
+        #expect(throws: ValidationError.self) { try config.validate() }
+        config.limits.maxMetadataBytes = 0
+        config.limits.maxEntries = -5
+        #expect(throws: ValidationError.self) { try config.validate() }
+        config.limits.maxEntries = 10
+        try config.validate()
+        config.id = "bad id"
+        #expect(throws: ValidationError.self) { try config.validate() }
+    }
+}

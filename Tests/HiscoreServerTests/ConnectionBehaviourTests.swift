@@ -1,0 +1,130 @@
+import HiscoreClient
+import HiscoreCore
+import HiscoreServer
+import HiscoreWire
+import Testing
+
+@Suite("Connections: multiplexing, limits, cancel, shutdown, memory ceiling")
+struct ConnectionBehaviourTests {
+    @Test("hundreds of concurrent calls on one connection all get their own answer")
+    func pipelining() async throws {
+        try await withClient(shards: 3) { client, _ in
+            let ranks = try await withThrowingTaskGroup(of: (Int, UInt64).self) { group in
+                for index in 0..<400 {
+                    group.addTask {
+                        let response = try await client.submit(board: "pipe", player: "p\(index)", score: Int64(index))
+                        return (index, response.entry.rank)
+                    }
+                }
+                var collected: [Int: UInt64] = [:]
+                for try await (index, rank) in group { collected[index] = rank }
+                return collected
+            }
+            #expect(ranks.count == 400)
+            let top = try await client.top(board: "pipe", limit: 1000)
+            #expect(top.entries.count == 400)
+            #expect(top.entries.first?.playerID == "p399")
+            // Reads and writes interleaved, answers matched by call id.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        let rank = try await client.rank(board: "pipe", player: "p\(index)")
+                        #expect(rank.entry.rank == UInt64(400 - index))
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test("calls beyond max_inflight_calls get RESOURCE_EXHAUSTED and the connection stays open")
+    func inflightLimit() async throws {
+        try await withServer(configure: { $0.limits.maxInflightCalls = 4 }) { server in
+            let connection = try RawConnection(port: server.localPort)
+            #expect(connection.handshake()?.maxInflightCalls == 4)
+            var burst = ByteBufferBuilder()
+            for callID in 1...64 {
+                burst.append(RequestEnvelope(callID: UInt64(callID), method: .submit(SubmitRequest(boardID: "b", playerID: "p\(callID)", score: 1))))
+            }
+            connection.send(burst.bytes)
+            var codes: [StatusCodeAlias] = []
+            for _ in 1...64 {
+                guard let frame = connection.readFrame() else { break }
+                codes.append(frame.status?.code ?? .ok)
+            }
+            #expect(codes.count == 64)
+            #expect(codes.contains(.resourceExhausted))
+            #expect(codes.allSatisfy { $0 == .ok || $0 == .resourceExhausted })
+            connection.send(RequestEnvelope(callID: 100, method: .ping(payload: [])))
+            #expect(connection.readFrame()?.callID == 100)
+        }
+    }
+
+    @Test("a duplicate in-flight call id and call id 0 are refused")
+    func callIDRules() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.localPort)
+            _ = connection.handshake()
+            connection.send(RequestEnvelope(callID: 0, method: .ping(payload: [])))
+            let zero = connection.readFrame()
+            #expect(zero?.status?.code == .invalidArgument)
+        }
+    }
+
+    @Test("cancel of a call that is not in flight answers cancelled = false")
+    func cancelUnknown() async throws {
+        try await withClient { client, _ in
+            let result = try await client.call(.cancel(callID: 987_654))
+            #expect(result == .cancel(cancelled: false))
+        }
+    }
+
+
+    @Test("graceful shutdown lets the server stop while a client is connected")
+    func gracefulShutdown() async throws {
+        var config = ServerConfiguration()
+        config.port = 0
+        config.shards = 2
+        let server = try await HiscoreServer.start(configuration: config)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submit(board: "s", player: "p", score: 1)
+        await server.shutdown()
+        await expectStatus(.unavailable) { _ = try await client.ping() }
+        try? await client.close()
+    }
+
+    @Test("the memory ceiling refuses new players, keeps updates, and lifts after a board is deleted")
+    func memoryCeiling() async throws {
+        let baseline = JemallocStats.allocatedBytes() ?? 0
+        try await withClient(configure: { $0.maxMemoryBytes = baseline + 24 << 20 }) { client, _ in
+            var refused = false
+            var batch = 0
+            while !refused && batch < 400 {
+                let submits = (0..<1000).map { SubmitRequest(boardID: "fill", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 200)) }
+                let results = try await client.submitBatch(submits)
+                refused = results.contains { $0.status.code == .resourceExhausted }
+                batch += 1
+            }
+            #expect(refused, "the ceiling was never reached")
+            await expectStatus(.resourceExhausted) { _ = try await client.submit(board: "fill", player: "newcomer", score: 1) }
+            let update = try await client.submit(board: "fill", player: "p0-5", score: 1_000_000)
+            #expect(update.changed)
+            try await client.deleteBoard("fill")
+            let accepted = try await client.submit(board: "fresh", player: "newcomer", score: 1)
+            #expect(accepted.created)
+        }
+    }
+}
+
+/// Concatenates request frames so a test can send a burst in one write.
+struct ByteBufferBuilder {
+    var bytes: [UInt8] = []
+
+    mutating func append(_ request: RequestEnvelope) {
+        var buffer = ByteBuffer()
+        FrameEncoding.encodeRequestFrame(request, into: &buffer)
+        bytes += Array(buffer.readableBytesView)
+    }
+}
+
+import NIOCore

@@ -1,0 +1,204 @@
+import HiscoreClient
+import HiscoreCore
+import HiscoreWire
+import Testing
+
+@Suite("Submit and query over a real socket")
+struct SubmitAndQueryTests {
+    @Test("a descending board ranks higher scores first and auto-creates on first submit")
+    func descendingBoard() async throws {
+        try await withClient { client, _ in
+            let first = try await client.submit(board: "weekly", player: "alice", score: 100)
+            #expect(first.created && first.changed && first.previousRank == 0 && first.entry.rank == 1)
+            _ = try await client.submit(board: "weekly", player: "bob", score: 300)
+            let carol = try await client.submit(board: "weekly", player: "carol", score: 200)
+            #expect(carol.entry.rank == 2)
+
+            let top = try await client.top(board: "weekly", limit: 10)
+            #expect(top.entries.map(\.playerID) == ["bob", "carol", "alice"])
+            #expect(top.entries.map(\.rank) == [1, 2, 3])
+            #expect(top.boardSize == 3)
+
+            let info = try await client.describeBoard("weekly")
+            #expect(info.config == BoardConfig.defaultConfig(id: "weekly"))
+            #expect(info.size == 3)
+        }
+    }
+
+    @Test("best keeps the better score; a worse submit changes nothing")
+    func bestOperator() async throws {
+        try await withClient { client, _ in
+            _ = try await client.submit(board: "b", player: "p1", score: 50)
+            _ = try await client.submit(board: "b", player: "p2", score: 70)
+            let worse = try await client.submit(board: "b", player: "p1", score: 10)
+            #expect(!worse.changed && worse.entry.score == 50 && worse.previousRank == 2 && worse.entry.rank == 2)
+            let better = try await client.submit(board: "b", player: "p1", score: 90)
+            #expect(better.changed && better.previousRank == 2 && better.entry.rank == 1 && better.entry.score == 90)
+        }
+    }
+
+    @Test("set, increment and decrement operators, with saturation at the Int64 bounds")
+    func otherOperators() async throws {
+        try await withClient { client, _ in
+            try await client.createBoard(BoardConfig(id: "set", writeOperator: .set))
+            _ = try await client.submit(board: "set", player: "p", score: 90)
+            let lowered = try await client.submit(board: "set", player: "p", score: 5)
+            #expect(lowered.changed && lowered.entry.score == 5)
+
+            try await client.createBoard(BoardConfig(id: "inc", writeOperator: .increment))
+            _ = try await client.submit(board: "inc", player: "p", score: 7)
+            let added = try await client.submit(board: "inc", player: "p", score: 8)
+            #expect(added.entry.score == 15)
+            let saturated = try await client.submit(board: "inc", player: "p", score: .max)
+            #expect(saturated.entry.score == .max)
+
+            try await client.createBoard(BoardConfig(id: "dec", writeOperator: .decrement))
+            let fromZero = try await client.submit(board: "dec", player: "p", score: 3)
+            #expect(fromZero.entry.score == -3)
+            let floor = try await client.submit(board: "dec", player: "p", score: .max)
+            #expect(floor.entry.score == .min)
+        }
+    }
+
+    @Test("an ascending board ranks lower scores first; subscores break ties in their own order")
+    func ascendingWithSubscore() async throws {
+        try await withClient { client, _ in
+            try await client.createBoard(BoardConfig(id: "laps", scoreOrder: .ascending, subscoreOrder: .ascending))
+            _ = try await client.submit(board: "laps", player: "slow", score: 70_000)
+            _ = try await client.submit(board: "laps", player: "fast", score: 61_000, subscore: 9)
+            _ = try await client.submit(board: "laps", player: "faster", score: 61_000, subscore: 2)
+            let top = try await client.top(board: "laps")
+            #expect(top.entries.map(\.playerID) == ["faster", "fast", "slow"])
+            // best on an ascending board keeps the lower score
+            let worse = try await client.submit(board: "laps", player: "slow", score: 80_000)
+            #expect(!worse.changed && worse.entry.score == 70_000)
+        }
+    }
+
+    @Test("ties: ordinal by arrival, competition 1224, dense 1223")
+    func tieModes() async throws {
+        try await withClient(shards: 3) { client, _ in
+            try await client.createBoard(BoardConfig(id: "comp", rankMode: .competition))
+            try await client.createBoard(BoardConfig(id: "dense", rankMode: .dense))
+            for board in ["comp", "dense"] {
+                _ = try await client.submit(board: board, player: "a", score: 40)
+                _ = try await client.submit(board: board, player: "b", score: 30)
+                _ = try await client.submit(board: board, player: "c", score: 30)
+                _ = try await client.submit(board: board, player: "d", score: 10)
+            }
+            let ordinal = try await client.top(board: "comp", mode: .ordinal)
+            #expect(ordinal.entries.map(\.playerID) == ["a", "b", "c", "d"])
+            #expect(ordinal.entries.map(\.rank) == [1, 2, 3, 4])
+            #expect(try await client.top(board: "comp").entries.map(\.rank) == [1, 2, 2, 4])
+            #expect(try await client.top(board: "dense").entries.map(\.rank) == [1, 2, 2, 3])
+            #expect(try await client.rank(board: "comp", player: "c").entry.rank == 2)
+            #expect(try await client.rank(board: "dense", player: "d").entry.rank == 3)
+            #expect(try await client.top(board: "comp", limit: 2, offset: 2).entries.map(\.rank) == [2, 4])
+            #expect(try await client.top(board: "dense", limit: 2, offset: 2).entries.map(\.rank) == [2, 3])
+            #expect(try await client.around(board: "comp", player: "c", before: 1, after: 1).entries.map(\.rank) == [2, 2, 4])
+            await expectStatus(.failedPrecondition) { _ = try await client.rank(board: "comp", player: "a", mode: .dense) }
+        }
+    }
+
+    @Test("around returns before better entries, the player, then after worse ones")
+    func around() async throws {
+        try await withClient(shards: 3) { client, _ in
+            for index in 0..<20 { _ = try await client.submit(board: "r", player: "p\(index)", score: Int64(index * 10)) }
+            let window = try await client.around(board: "r", player: "p10", before: 2, after: 3)
+            #expect(window.entries.map(\.playerID) == ["p12", "p11", "p10", "p9", "p8", "p7"])
+            #expect(window.entries.map(\.rank) == [8, 9, 10, 11, 12, 13])
+            let nearTop = try await client.around(board: "r", player: "p18", before: 5, after: 1)
+            #expect(nearTop.entries.map(\.playerID) == ["p19", "p18", "p17"])
+            await expectStatus(.notFound) { _ = try await client.around(board: "r", player: "nobody") }
+        }
+    }
+
+    @Test("entries of a friends list carry global ranks and list the missing ids")
+    func friends() async throws {
+        try await withClient(shards: 4) { client, _ in
+            for index in 0..<50 { _ = try await client.submit(board: "f", player: "p\(index)", score: Int64(index)) }
+            let result = try await client.entries(board: "f", players: ["p3", "ghost", "p40", "p3", "p10"])
+            #expect(result.entries.map(\.playerID) == ["p40", "p10", "p3"])
+            #expect(result.entries.map(\.rank) == [10, 40, 47])
+            #expect(result.missingPlayerIDs == ["ghost"])
+        }
+    }
+
+    @Test("count by inclusive score range")
+    func count() async throws {
+        try await withClient(shards: 2) { client, _ in
+            for index in 0..<100 { _ = try await client.submit(board: "c", player: "p\(index)", score: Int64(index)) }
+            #expect(try await client.count(board: "c").count == 100)
+            #expect(try await client.count(board: "c", minScore: 10, maxScore: 19).count == 10)
+            #expect(try await client.count(board: "c", minScore: 95).count == 5)
+            #expect(try await client.count(board: "c", maxScore: -1).count == 0)
+            await expectStatus(.invalidArgument) { _ = try await client.count(board: "c", minScore: 5, maxScore: 4) }
+        }
+    }
+
+    @Test("paging by offset and by cursor walks the whole board in order")
+    func paging() async throws {
+        try await withClient(shards: 3) { client, _ in
+            let submits = (0..<500).map { SubmitRequest(boardID: "pg", playerID: "p\($0)", score: Int64($0 % 137)) }
+            let results = try await client.submitBatch(submits)
+            #expect(results.allSatisfy { $0.status.code == .ok })
+            var byCursor: [WireEntry] = []
+            var page = try await client.top(board: "pg", limit: 64)
+            byCursor += page.entries
+            while !page.nextCursor.isEmpty {
+                page = try await client.top(board: "pg", limit: 64, after: page.nextCursor)
+                byCursor += page.entries
+            }
+            #expect(byCursor.count == 500)
+            #expect(byCursor.map(\.rank) == (1...500).map { UInt64($0) })
+            var byOffset: [WireEntry] = []
+            for offset in stride(from: 0, to: 500, by: 50) {
+                byOffset += try await client.top(board: "pg", limit: 50, offset: UInt64(offset)).entries
+            }
+            #expect(byOffset == byCursor)
+            for pair in zip(byCursor, byCursor.dropFirst()) {
+                #expect(pair.0.score >= pair.1.score)
+                if pair.0.score == pair.1.score { #expect(pair.0.reachedAtMicros < pair.1.reachedAtMicros) }
+            }
+        }
+    }
+
+    @Test("metadata is stored, kept when absent, replaced when present")
+    func metadata() async throws {
+        try await withClient { client, _ in
+            _ = try await client.submit(board: "m", player: "p", score: 1, metadata: [1, 2, 3])
+            _ = try await client.submit(board: "m", player: "p", score: 2)
+            #expect(try await client.rank(board: "m", player: "p").entry.metadata == [1, 2, 3])
+            _ = try await client.submit(board: "m", player: "p", score: 3, metadata: [9])
+            #expect(try await client.rank(board: "m", player: "p").entry.metadata == [9])
+            await expectStatus(.invalidArgument) {
+                _ = try await client.submit(board: "m", player: "p", score: 4, metadata: [UInt8](repeating: 0, count: 257))
+            }
+        }
+    }
+
+    @Test("remove player reports its rank and later queries say NOT_FOUND")
+    func removePlayer() async throws {
+        try await withClient { client, _ in
+            _ = try await client.submit(board: "rm", player: "a", score: 5)
+            _ = try await client.submit(board: "rm", player: "b", score: 9)
+            let removed = try await client.removePlayer(board: "rm", player: "a")
+            #expect(removed.rank == 2 && removed.score == 5)
+            await expectStatus(.notFound) { _ = try await client.rank(board: "rm", player: "a") }
+            await expectStatus(.notFound) { try await client.removePlayer(board: "rm", player: "a") }
+            #expect(try await client.describeBoard("rm").size == 1)
+        }
+    }
+
+    @Test("extreme scores order correctly")
+    func extremeScores() async throws {
+        try await withClient { client, _ in
+            try await client.createBoard(BoardConfig(id: "x", writeOperator: .set))
+            _ = try await client.submit(board: "x", player: "min", score: .min)
+            _ = try await client.submit(board: "x", player: "max", score: .max)
+            _ = try await client.submit(board: "x", player: "zero", score: 0)
+            _ = try await client.submit(board: "x", player: "neg", score: -1)
+            #expect(try await client.top(board: "x").entries.map(\.playerID) == ["max", "zero", "neg", "min"])
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import HiscoreClient
+import HiscoreServer
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Starts a real server on an ephemeral loopback port, runs `body`, and always shuts it down.
+func withServer<T>(
+    shards: Int = 2,
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: (HiscoreServer) async throws -> T
+) async throws -> T {
+    var config = ServerConfiguration()
+    config.host = "127.0.0.1"
+    config.port = 0
+    config.shards = shards
+    configure(&config)
+    var logger = Logger(label: "hiscored-test")
+    logger.logLevel = .warning
+    let server = try await HiscoreServer.start(configuration: config, logger: logger)
+    do {
+        let result = try await body(server)
+        await server.shutdown()
+        return result
+    } catch {
+        await server.shutdown()
+        throw error
+    }
+}
+
+/// A server plus one connected client.
+func withClient<T>(
+    shards: Int = 2,
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: (HiscoreClient, HiscoreServer) async throws -> T
+) async throws -> T {
+    try await withServer(shards: shards, configure: configure) { server in
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        do {
+            let result = try await body(client, server)
+            try? await client.close()
+            return result
+        } catch {
+            try? await client.close()
+            throw error
+        }
+    }
+}
+
+/// Expects `body` to fail with a HiscoreError of `code`; returns its message.
+@discardableResult
+func expectStatus(
+    _ code: StatusCodeAlias, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async -> String {
+    do {
+        try await body()
+        Issue.record("expected \(code), the call succeeded", sourceLocation: sourceLocation)
+        return ""
+    } catch let error as HiscoreError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        return error.message
+    } catch {
+        Issue.record("expected HiscoreError \(code), got \(error)", sourceLocation: sourceLocation)
+        return ""
+    }
+}
+
+import HiscoreWire
+typealias StatusCodeAlias = HiscoreWire.StatusCode

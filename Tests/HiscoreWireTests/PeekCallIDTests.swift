@@ -1,0 +1,73 @@
+import HiscoreWire
+import Testing
+
+@Suite("Reading the call id of an undecodable frame")
+struct PeekCallIDTests {
+    @Test("finds the call id of every valid request and response")
+    func valid() {
+        for envelope in Fixtures.requests {
+            // protobuf-c omits a zero call_id (proto3 default).
+            #expect(peekCallID(encoded(envelope)) == (envelope.callID == 0 ? nil : envelope.callID))
+        }
+        for envelope in Fixtures.responses {
+            #expect(peekCallID(encoded(envelope)) == (envelope.callID == 0 ? nil : envelope.callID))
+        }
+    }
+
+    @Test("finds the call id before a corrupt body, and the last one when repeated")
+    func corruptBody() {
+        var writer = ProtobufWriter()
+        writer.varintField(1, 300)
+        writer.varintField(2, 5)
+        writer.bytesField(3, Array("token".utf8))
+        writer.varintField(1, 301)  // last one wins, as in protobuf
+        writer.bytes += [0x52, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x01]  // method 10 claiming 4 GiB
+        #expect(peekCallID(writer.bytes) == 301)
+        #expect(decodeRequestRecoveringCallID(writer.bytes).failureCallID == 301)
+    }
+
+    @Test("skips fixed-width fields and stops at groups and invalid wire types")
+    func wireTypes() {
+        var writer = ProtobufWriter()
+        writer.varint(5 << 3 | 1)
+        writer.bytes += [1, 2, 3, 4, 5, 6, 7, 8]
+        writer.varint(6 << 3 | 5)
+        writer.bytes += [1, 2, 3, 4]
+        writer.varintField(1, 9)
+        #expect(peekCallID(writer.bytes) == 9)
+        #expect(peekCallID(writer.bytes + [0x0B, 0x08, 0x01]) == 9)  // start-group: stop, keep 9
+        #expect(peekCallID([0x0F, 0x08, 0x01]) == nil)  // wire type 7
+    }
+
+    @Test("truncated input yields the call id only if it was complete")
+    func truncated() {
+        let bytes = encoded(RequestEnvelope(callID: .max, method: .describeBoard(boardID: "season-1")))
+        #expect(peekCallID(bytes) == .max)
+        // Key (1 byte) + 10-byte varint.
+        for length in 0..<11 { #expect(peekCallID(Array(bytes.prefix(length))) == nil) }
+        for length in 11...bytes.count { #expect(peekCallID(Array(bytes.prefix(length))) == .max) }
+    }
+
+    @Test("overlong varints and garbage never trap")
+    func garbage() {
+        #expect(peekCallID([]) == nil)
+        #expect(peekCallID([0x08]) == nil)
+        #expect(peekCallID([0x08] + Array(repeating: 0xFF, count: 20)) == nil)
+        #expect(peekCallID(Array(repeating: 0xFF, count: 64)) == nil)
+        #expect(peekCallID([0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]) != nil)
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("PeekCallIDTests.garbage seed: \(seed)")
+        var generator = SeededGenerator(seed: seed)
+        for _ in 0..<50_000 {
+            let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            _ = peekCallID(bytes)
+        }
+    }
+}
+
+extension Result where Failure == RejectedRequest {
+    var failureCallID: UInt64? {
+        if case .failure(let rejection) = self { return rejection.callID }
+        return nil
+    }
+}

@@ -1,0 +1,114 @@
+import HiscoreCore
+import HiscoreWire
+import NIOCore
+import Testing
+
+@Suite("Swift -> protobuf -> Swift round trips")
+struct RoundTripTests {
+    @Test("every request method", arguments: Fixtures.requests)
+    func request(_ envelope: RequestEnvelope) throws {
+        #expect(try decodeRequest(encoded(envelope)) == envelope)
+    }
+
+    @Test("every response result and event shape", arguments: Fixtures.responses)
+    func response(_ envelope: ResponseEnvelope) throws {
+        #expect(try decodeResponse(encoded(envelope)) == envelope)
+    }
+
+    @Test("the fixtures name every request method and response result")
+    func fixturesCoverEveryCase() {
+        let methods = Set(Fixtures.requests.compactMap { $0.method.map(Self.caseName) })
+        #expect(methods.count == 15)
+        let results = Set(Fixtures.responses.compactMap { $0.result.map(Self.caseName) })
+        #expect(results.count == 16)
+    }
+
+    @Test("encoding appends to what the buffer already holds")
+    func encodeAppends() throws {
+        var buffer = ByteBuffer(bytes: [0xEE, 0xEE])
+        let envelope = Fixtures.requests[0]
+        WireCodec.encodeRequest(envelope, into: &buffer)
+        #expect(buffer.readInteger(as: UInt16.self) == 0xEEEE)
+        #expect(try WireCodec.decodeRequest(buffer) == envelope)
+    }
+
+    @Test("one caller-owned arena serves many calls, big and small")
+    func callerOwnedArena() throws {
+        let arena = WireArena(initialCapacity: 256)
+        for envelope in Fixtures.responses + Fixtures.responses.reversed() {
+            var buffer = ByteBuffer()
+            WireCodec.encodeResponse(envelope, into: &buffer, arena: arena)
+            let decoded = try buffer.withUnsafeReadableBytes { bytes in
+                Result { () throws(WireError) in try WireCodec.decodeResponse(bytes, arena: arena) }
+            }.get()
+            #expect(decoded == envelope)
+        }
+    }
+
+    @Test("absent oneofs and sub-messages read as their documented defaults")
+    func defaults() throws {
+        // TopRequest without a start: from offset 0.
+        let top = ProtobufWriter.message { request in
+            request.varintField(1, 3)
+            request.messageField(13) { $0.bytesField(1, Array("b".utf8)) }
+        }
+        #expect(try decodeRequest(top).method == .top(TopRequest(boardID: "b", limit: 0, start: .offset(0))))
+
+        // BoardConfig with DEFAULT rank mode and no limits: ordinal, HiscoreCore's default limits.
+        let create = ProtobufWriter.message { request in
+            request.messageField(17) { body in body.messageField(1) { $0.bytesField(1, Array("b".utf8)) } }
+        }
+        #expect(try decodeRequest(create).method == .createBoard(BoardConfig(id: "b", rankMode: .ordinal, limits: BoardLimits())))
+
+        // max_metadata_bytes 0 = the default (256).
+        let zeroMetadata = ProtobufWriter.message { request in
+            request.messageField(17) { body in
+                body.messageField(1) { config in
+                    config.bytesField(1, Array("b".utf8))
+                    config.messageField(6) { $0.varintField(1, 5) }
+                }
+            }
+        }
+        #expect(
+            try decodeRequest(zeroMetadata).method
+                == .createBoard(BoardConfig(id: "b", limits: BoardLimits(maxEntries: 5, maxMetadataBytes: 256))))
+
+        // Submit without the metadata oneof: keep the stored metadata (nil).
+        let submit = ProtobufWriter.message { request in
+            request.messageField(10) { $0.varintField(3, 9) }
+        }
+        #expect(try decodeRequest(submit).method == .submit(SubmitRequest(boardID: "", playerID: "", score: 9, metadata: nil)))
+
+        // Responses: no status is nil; a batch item without status is OK; an absent entry is empty.
+        let response = ProtobufWriter.message { response in
+            response.varintField(1, 8)
+            response.messageField(11) { batch in batch.messageField(1) { $0.messageField(2) { _ in } } }
+        }
+        #expect(
+            try decodeResponse(response)
+                == ResponseEnvelope(
+                    callID: 8,
+                    result: .submitBatch([
+                        SubmitResult(
+                            status: .ok,
+                            response: SubmitResponse(
+                                entry: WireEntry(playerID: "", score: 0), previousRank: 0, changed: false, created: false))
+                    ])))
+    }
+
+    @Test("an unknown status code reads as UNKNOWN")
+    func unknownStatusCode() throws {
+        let bytes = ProtobufWriter.message { response in
+            response.varintField(1, 4)
+            response.messageField(2) { status in
+                status.varintField(1, 99)
+                status.bytesField(2, Array("from the future".utf8))
+            }
+        }
+        #expect(try decodeResponse(bytes) == .failure(callID: 4, Status(.unknown, "from the future")))
+    }
+
+    private static func caseName<T>(_ value: T) -> String {
+        String(String(describing: value).prefix { $0 != "(" })
+    }
+}

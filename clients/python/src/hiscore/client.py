@@ -1,0 +1,592 @@
+"""`AsyncClient`: an asyncio client for the Hiscore wire protocol (docs/protocol.md).
+
+One TCP connection, many concurrent calls: every request gets a fresh call id and a reader task
+matches responses (which may arrive in any order) to the waiting callers by call id.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import (Any, AsyncIterator, Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple,
+                    Union)
+
+from google.protobuf.message import DecodeError, Message
+
+from . import framing
+from ._proto import hiscore_pb2 as pb
+from .errors import (ConnectionLost, DeadlineExceeded, HiscoreError, Internal, ProtocolError,
+                     ResourceExhausted, StatusCode)
+from .types import RankMode, SortOrder, WriteOperator
+
+#: What `submit_batch` accepts per item: a SubmitRequest, a mapping of its fields, or a tuple
+#: (board_id, player_id, score[, subscore[, metadata]]).
+SubmitItem = Union[pb.SubmitRequest, Mapping[str, Any], Tuple[Any, ...]]
+
+_MAX_CALL_ID = (1 << 64) - 1
+_DEFAULT_MAX_INBOUND = 64 * 1024 * 1024  # refuse absurd frames from a broken peer
+
+
+class _Pending:
+    """Book-keeping for one call id the server still owes an answer to."""
+
+    __slots__ = ("kind", "future", "queue", "holds_slot")
+
+    def __init__(self, kind: str, holds_slot: bool) -> None:
+        self.kind = kind  # "unary", "stream" or "abandoned" (caller gave up; waiting for the answer)
+        self.holds_slot = holds_slot
+        self.future: Optional[asyncio.Future[pb.Response]] = None
+        self.queue: Optional[asyncio.Queue[Any]] = None
+
+
+class _Final:
+    """End of a stream: its final status."""
+
+    __slots__ = ("code", "message")
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+def _deadline_ms(deadline: Optional[float]) -> int:
+    if deadline is None:
+        return 0
+    if deadline <= 0:
+        raise ValueError("deadline must be positive seconds (None = no deadline)")
+    return max(1, math.ceil(deadline * 1000))
+
+
+def _check_result(resp: pb.Response, method: str) -> Message:
+    """The result of a unary response, or the error its status carries."""
+    if resp.HasField("status") and resp.status.code != 0:
+        raise HiscoreError.from_status(resp.status.code, resp.status.message, call_id=resp.call_id)
+    kind = resp.WhichOneof("result")
+    if kind is not None and kind != method:
+        raise Internal(f"server answered a {method} call with a {kind} result", call_id=resp.call_id)
+    return getattr(resp, method)  # an absent result reads as the empty message (all defaults)
+
+
+class AsyncClient:
+    """A connection to a Hiscore server. Create it with `await AsyncClient.connect(...)`.
+
+    Every method is a coroutine that may be called concurrently from many tasks. Failed calls
+    raise `HiscoreError` (subclasses per status code, e.g. `NotFound`); a broken connection
+    raises `ConnectionLost` (code UNAVAILABLE).
+
+    `deadline` (seconds) is sent as the call's `deadline_ms`; the client also waits at most
+    `deadline + deadline_grace` locally, then cancels the call on the server and raises
+    `DeadlineExceeded`. Cancelling the awaiting task also cancels the call on the server.
+    """
+
+    hello: pb.ServerHello
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                 auth_token: str = "", default_deadline: Optional[float] = None,
+                 deadline_grace: float = 0.5, limit_inflight: bool = True,
+                 max_inbound_frame_bytes: int = _DEFAULT_MAX_INBOUND) -> None:
+        """Low level: use `connect`. Takes over an open stream that has not sent the preface."""
+        self._reader = reader
+        self._writer = writer
+        self.auth_token = auth_token
+        self.default_deadline = default_deadline
+        self.deadline_grace = deadline_grace
+        self._limit_inflight = limit_inflight
+        self._max_inbound = max_inbound_frame_bytes
+        self._max_request_bytes = framing.DEFAULT_MAX_FRAME_BYTES
+        self._pending: Dict[int, _Pending] = {}
+        self._next_id = 1
+        self._slots: Optional[asyncio.Semaphore] = None
+        self._write_lock = asyncio.Lock()
+        self._closed: Optional[ConnectionLost] = None
+        self._server_error: Optional[HiscoreError] = None
+        self._tasks: Set[asyncio.Task[Any]] = set()
+        self._hello_future: asyncio.Future[pb.ServerHello] = asyncio.get_running_loop().create_future()
+        self._reader_task: Optional[asyncio.Task[None]] = None
+
+    # ------------------------------------------------------------------------------------------
+    # Connection
+
+    @classmethod
+    async def connect(cls, host: str = "127.0.0.1", port: int = framing.DEFAULT_PORT, *,
+                      timeout: Optional[float] = 10.0, auth_token: str = "",
+                      default_deadline: Optional[float] = None, deadline_grace: float = 0.5,
+                      limit_inflight: bool = True) -> "AsyncClient":
+        """Open a connection, send the preface and wait for the server's hello.
+
+        `timeout` bounds the TCP connect plus the hello. `limit_inflight` makes the client queue
+        calls locally instead of exceeding the server's `max_inflight_calls`.
+        """
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        client = cls(reader, writer, auth_token=auth_token, default_deadline=default_deadline,
+                     deadline_grace=deadline_grace, limit_inflight=limit_inflight)
+        try:
+            await asyncio.wait_for(client._handshake(), timeout)
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    async def _handshake(self) -> None:
+        self._writer.write(framing.PREFACE)
+        await self._writer.drain()
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())
+        self.hello = await asyncio.shield(self._hello_future)
+        if self.hello.max_frame_bytes:
+            self._max_request_bytes = self.hello.max_frame_bytes
+        if self._limit_inflight and self.hello.max_inflight_calls:
+            self._slots = asyncio.Semaphore(self.hello.max_inflight_calls)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    @property
+    def server_error(self) -> Optional[HiscoreError]:
+        """The connection-level error the server sent before closing, if any."""
+        return self._server_error
+
+    async def close(self) -> None:
+        """Close the connection; pending calls fail with `ConnectionLost`."""
+        if self._reader_task is not None and self._reader_task is not asyncio.current_task():
+            self._reader_task.cancel()
+        self._shutdown(ConnectionLost("client closed the connection"))
+        try:
+            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+        except (Exception, asyncio.CancelledError):  # already broken: nothing to flush
+            pass
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def _shutdown(self, exc: ConnectionLost) -> None:
+        if self._closed is not None:
+            return
+        self._closed = exc
+        try:
+            self._writer.close()
+        except Exception:
+            pass
+        if not self._hello_future.done():
+            self._hello_future.set_exception(self._server_error or exc)
+            self._hello_future.exception()  # mark retrieved when nobody awaits it
+        pending, self._pending = self._pending, {}
+        for call_id, p in pending.items():
+            if p.future is not None and not p.future.done():
+                p.future.set_exception(ConnectionLost(str(exc), call_id=call_id, cause=exc.cause))
+            if p.queue is not None:
+                p.queue.put_nowait(ConnectionLost(str(exc), call_id=call_id, cause=exc.cause))
+
+    async def _read_loop(self) -> None:
+        exc: ConnectionLost
+        try:
+            while True:
+                body = await framing.read_frame(self._reader, self._max_inbound)
+                if body is None:
+                    msg = "connection closed by the server"
+                    if self._server_error is not None:
+                        msg += f" after a connection-level error: {self._server_error}"
+                    exc = ConnectionLost(msg, cause=self._server_error)
+                    break
+                resp = pb.Response()
+                try:
+                    resp.ParseFromString(body)
+                except DecodeError as e:
+                    exc = ProtocolError(f"undecodable Response frame: {e}")
+                    break
+                self._dispatch(resp)
+        except framing.FramingError as e:
+            exc = ProtocolError(str(e))
+        except asyncio.CancelledError:
+            exc = ConnectionLost("client closed the connection")
+        except (OSError, EOFError) as e:
+            exc = ConnectionLost(f"connection broken: {e}")
+        self._shutdown(exc)
+
+    def _dispatch(self, resp: pb.Response) -> None:
+        if resp.call_id == 0:  # connection-level: the hello, or an error before a close
+            if resp.WhichOneof("result") == "hello":
+                if not self._hello_future.done():
+                    self._hello_future.set_result(resp.hello)
+            elif resp.HasField("status") and resp.status.code != 0:
+                self._server_error = HiscoreError.from_status(resp.status.code, resp.status.message)
+                if not self._hello_future.done():
+                    self._hello_future.set_exception(self._server_error)
+            return
+        p = self._pending.get(resp.call_id)
+        if p is None:  # a call we stopped tracking (e.g. a closed subscription): ignore
+            return
+        if p.kind == "stream":
+            assert p.queue is not None
+            if resp.WhichOneof("result") == "event":
+                p.queue.put_nowait(resp.event)
+                return
+            del self._pending[resp.call_id]
+            p.queue.put_nowait(_Final(resp.status.code, resp.status.message))
+            return
+        del self._pending[resp.call_id]
+        if p.holds_slot and self._slots is not None:
+            self._slots.release()
+        if p.future is not None and not p.future.done():
+            p.future.set_result(resp)
+
+    # ------------------------------------------------------------------------------------------
+    # Calls
+
+    def _alloc_id(self) -> int:
+        while True:
+            call_id = self._next_id
+            self._next_id = 1 if call_id >= _MAX_CALL_ID else call_id + 1
+            if call_id not in self._pending:
+                return call_id
+
+    async def _send(self, method: str, body: Message, deadline: Optional[float],
+                    kind: str) -> Tuple[int, _Pending]:
+        if self._closed is not None:
+            raise ConnectionLost(str(self._closed), cause=self._closed.cause)
+        holds_slot = kind == "unary" and self._slots is not None
+        if holds_slot:
+            assert self._slots is not None
+            await self._slots.acquire()
+        try:
+            if self._closed is not None:
+                raise ConnectionLost(str(self._closed), cause=self._closed.cause)
+            call_id = self._alloc_id()
+            req = pb.Request(call_id=call_id, deadline_ms=_deadline_ms(deadline),
+                             auth_token=self.auth_token)
+            getattr(req, method).CopyFrom(body)
+            getattr(req, method).SetInParent()
+            data = req.SerializeToString()
+            if len(data) > self._max_request_bytes:
+                # The server would drop the whole connection; refuse this one call instead.
+                raise ResourceExhausted(f"request of {len(data)} bytes exceeds max_frame_bytes "
+                                        f"({self._max_request_bytes})")
+            p = _Pending(kind, holds_slot)
+            if kind == "stream":
+                p.queue = asyncio.Queue()
+            else:
+                p.future = asyncio.get_running_loop().create_future()
+            self._pending[call_id] = p
+        except BaseException:
+            if holds_slot:
+                assert self._slots is not None
+                self._slots.release()
+            raise
+        try:
+            self._writer.write(framing.encode_frame(data))
+            async with self._write_lock:
+                await self._writer.drain()
+        except (OSError, RuntimeError) as e:
+            self._shutdown(ConnectionLost(f"connection broken: {e}"))
+            raise ConnectionLost(f"connection broken: {e}", call_id=call_id) from e
+        except asyncio.CancelledError:  # the request is out; its answer will be ignored
+            if kind == "stream":
+                self._pending.pop(call_id, None)
+                self._cancel_in_background(call_id)
+            else:
+                self._abandon(call_id)
+                self._cancel_in_background(call_id)
+            raise
+        return call_id, p
+
+    def _abandon(self, call_id: int) -> None:
+        """The caller gave up: keep the id reserved (and its slot) until the server answers."""
+        p = self._pending.get(call_id)
+        if p is not None:
+            p.kind = "abandoned"
+            p.future = None
+
+    def _cancel_in_background(self, call_id: int) -> None:
+        if self._closed is not None:
+            return
+        task = asyncio.get_running_loop().create_task(self._quiet_cancel(call_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _quiet_cancel(self, call_id: int) -> None:
+        try:
+            await self.cancel(call_id, deadline=5.0)
+        except (HiscoreError, OSError):
+            pass
+
+    async def call(self, method: str, body: Message, *, deadline: Optional[float] = None) -> Message:
+        """Low level: send `Request.<method> = body`, return the matching `Response` result.
+
+        `method` is the oneof field name (`"submit"`, `"get_rank"`, ...).
+        """
+        if deadline is None:
+            deadline = self.default_deadline
+        call_id, p = await self._send(method, body, deadline, "unary")
+        assert p.future is not None
+        try:
+            if deadline is None:
+                resp = await asyncio.shield(p.future)
+            else:
+                resp = await asyncio.wait_for(asyncio.shield(p.future), deadline + self.deadline_grace)
+        except asyncio.TimeoutError:
+            self._abandon(call_id)
+            self._cancel_in_background(call_id)
+            raise DeadlineExceeded(f"no answer within {deadline}s (+{self.deadline_grace}s grace); "
+                                   "cancel sent", call_id=call_id) from None
+        except asyncio.CancelledError:
+            if not p.future.done():
+                self._abandon(call_id)
+                self._cancel_in_background(call_id)
+            raise
+        return _check_result(resp, method)
+
+    async def ping(self, payload: bytes = b"", *, deadline: Optional[float] = None) -> bytes:
+        """Round trip; returns the echoed payload (at most 1024 bytes)."""
+        res = await self.call("ping", pb.PingRequest(payload=payload), deadline=deadline)
+        return res.payload  # type: ignore[attr-defined,no-any-return]
+
+    async def cancel(self, call_id: int, *, deadline: Optional[float] = None) -> bool:
+        """Cancel call `call_id` on this connection; True when it was still running."""
+        res = await self.call("cancel", pb.CancelRequest(call_id=call_id), deadline=deadline)
+        return bool(res.cancelled)  # type: ignore[attr-defined]
+
+    async def submit(self, board_id: str, player_id: str, score: int, subscore: int = 0, *,
+                     metadata: Optional[bytes] = None,
+                     deadline: Optional[float] = None) -> pb.SubmitResponse:
+        """Write a score (with the board's operator). `metadata=None` keeps the stored metadata."""
+        req = pb.SubmitRequest(board_id=board_id, player_id=player_id, score=score, subscore=subscore)
+        if metadata is not None:
+            req.metadata = metadata
+        return await self.call("submit", req, deadline=deadline)  # type: ignore[return-value]
+
+    async def submit_batch(self, items: Iterable[SubmitItem], *,
+                           deadline: Optional[float] = None) -> pb.SubmitBatchResponse:
+        """Many submits in one call; `results[i].status` says whether item i was applied."""
+        req = pb.SubmitBatchRequest(submits=[make_submit(item) for item in items])
+        return await self.call("submit_batch", req, deadline=deadline)  # type: ignore[return-value]
+
+    async def rank(self, board_id: str, player_id: str, *, rank_mode: int = RankMode.DEFAULT,
+                   deadline: Optional[float] = None) -> pb.GetRankResponse:
+        """A player's entry and rank (`get_rank`). NotFound when the player is not on the board."""
+        req = pb.GetRankRequest(board_id=board_id, player_id=player_id, rank_mode=rank_mode)
+        return await self.call("get_rank", req, deadline=deadline)  # type: ignore[return-value]
+
+    get_rank = rank
+
+    async def top(self, board_id: str, limit: int = 0, *, offset: Optional[int] = None,
+                  cursor: Optional[bytes] = None, rank_mode: int = RankMode.DEFAULT,
+                  deadline: Optional[float] = None) -> pb.TopResponse:
+        """One page of the board, best first. Page with `cursor=resp.next_cursor` (stable) or
+        `offset` (not stable under writes), not both. `limit` 0 = server default (10)."""
+        if offset is not None and cursor is not None:
+            raise ValueError("give offset or cursor, not both")
+        req = pb.TopRequest(board_id=board_id, limit=limit, rank_mode=rank_mode)
+        if offset is not None:
+            req.offset = offset
+        elif cursor is not None:
+            req.cursor = cursor
+        return await self.call("top", req, deadline=deadline)  # type: ignore[return-value]
+
+    async def iter_top(self, board_id: str, *, page_size: int = 100,
+                       rank_mode: int = RankMode.DEFAULT,
+                       deadline: Optional[float] = None) -> AsyncIterator[pb.Entry]:
+        """Every entry of the board, best first, paging by cursor."""
+        cursor: Optional[bytes] = None
+        while True:
+            page = await self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
+                                  deadline=deadline)
+            for entry in page.entries:
+                yield entry
+            if not page.next_cursor or not page.entries:
+                return
+            cursor = page.next_cursor
+
+    async def around(self, board_id: str, player_id: str, before: int = 5, after: int = 5, *,
+                     rank_mode: int = RankMode.DEFAULT,
+                     deadline: Optional[float] = None) -> pb.AroundResponse:
+        """Up to `before` better entries, the player, up to `after` worse ones."""
+        req = pb.AroundRequest(board_id=board_id, player_id=player_id, before=before, after=after,
+                               rank_mode=rank_mode)
+        return await self.call("around", req, deadline=deadline)  # type: ignore[return-value]
+
+    async def entries(self, board_id: str, player_ids: Sequence[str], *,
+                      rank_mode: int = RankMode.DEFAULT,
+                      deadline: Optional[float] = None) -> pb.EntriesResponse:
+        """Entries of the given players (e.g. friends), best first; `missing_player_ids`."""
+        req = pb.EntriesRequest(board_id=board_id, player_ids=list(player_ids), rank_mode=rank_mode)
+        return await self.call("entries", req, deadline=deadline)  # type: ignore[return-value]
+
+    async def count(self, board_id: str, min_score: Optional[int] = None,
+                    max_score: Optional[int] = None, *,
+                    deadline: Optional[float] = None) -> pb.CountResponse:
+        """Players with min_score <= score <= max_score (None = unbounded); also board_size."""
+        req = pb.CountRequest(board_id=board_id)
+        if min_score is not None:
+            req.min_score = min_score
+        if max_score is not None:
+            req.max_score = max_score
+        return await self.call("count", req, deadline=deadline)  # type: ignore[return-value]
+
+    async def create_board(self, board_id: str, *, score_order: int = SortOrder.DESCENDING,
+                           subscore_order: int = SortOrder.DESCENDING,
+                           write_operator: int = WriteOperator.BEST,
+                           rank_mode: int = RankMode.DEFAULT, max_entries: int = 0,
+                           max_metadata_bytes: int = 0, config: Optional[pb.BoardConfig] = None,
+                           deadline: Optional[float] = None) -> pb.BoardInfo:
+        """Create a board (idempotent for the same config; AlreadyExists for another one).
+        Pass either keyword fields or a complete `config` (then `board_id` must match it or be "")."""
+        if config is None:
+            config = pb.BoardConfig(
+                board_id=board_id, score_order=score_order, subscore_order=subscore_order,
+                write_operator=write_operator, rank_mode=rank_mode,
+                limits=pb.BoardLimits(max_entries=max_entries, max_metadata_bytes=max_metadata_bytes))
+        elif board_id and config.board_id != board_id:
+            raise ValueError("board_id does not match config.board_id")
+        res = await self.call("create_board", pb.CreateBoardRequest(config=config), deadline=deadline)
+        return res.board  # type: ignore[attr-defined,no-any-return]
+
+    async def describe_board(self, board_id: str, *,
+                             deadline: Optional[float] = None) -> pb.BoardInfo:
+        """A board's config, size and version."""
+        res = await self.call("describe_board", pb.DescribeBoardRequest(board_id=board_id),
+                              deadline=deadline)
+        return res.board  # type: ignore[attr-defined,no-any-return]
+
+    async def list_boards(self, after_board_id: str = "", limit: int = 0, *,
+                          deadline: Optional[float] = None) -> pb.ListBoardsResponse:
+        """Boards sorted by id after `after_board_id`; `more` when the page was cut."""
+        req = pb.ListBoardsRequest(after_board_id=after_board_id, limit=limit)
+        return await self.call("list_boards", req, deadline=deadline)  # type: ignore[return-value]
+
+    async def delete_board(self, board_id: str, *, deadline: Optional[float] = None) -> int:
+        """Delete a board; returns the number of entries it held."""
+        res = await self.call("delete_board", pb.DeleteBoardRequest(board_id=board_id),
+                              deadline=deadline)
+        return int(res.removed_entries)  # type: ignore[attr-defined]
+
+    async def remove_player(self, board_id: str, player_id: str, *,
+                            deadline: Optional[float] = None) -> pb.Entry:
+        """Remove a player; returns the removed entry with the rank it had."""
+        res = await self.call("remove_player",
+                              pb.RemovePlayerRequest(board_id=board_id, player_id=player_id),
+                              deadline=deadline)
+        return res.entry  # type: ignore[attr-defined,no-any-return]
+
+    def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
+                  top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,
+                  feed: bool = False, min_interval_ms: int = 0,
+                  rank_mode: int = RankMode.DEFAULT) -> "Subscription":
+        """A rank-change stream. Give exactly one target: `player_id`, `top` (N), `around`
+        (player_id, before, after) or `feed=True`. Use as
+
+            async with client.subscribe("b", top=10) as sub:
+                async for event in sub:      # hiscore.pb.RankEvent
+                    ...
+
+        The first event is a snapshot. Iteration ends when the server ends the stream with OK
+        or after `await sub.cancel()`; any other final status raises (e.g. NotFound when the
+        board is deleted, Unavailable when the server shuts down, Unimplemented on servers
+        without streams).
+        """
+        req = pb.SubscribeRequest(board_id=board_id, min_interval_ms=min_interval_ms,
+                                  rank_mode=rank_mode)
+        targets = sum(x is not None for x in (player_id, top, around)) + int(feed)
+        if targets != 1:
+            raise ValueError("give exactly one of player_id, top, around, feed")
+        if player_id is not None:
+            req.player_id = player_id
+        elif top is not None:
+            req.top = top
+        elif around is not None:
+            pid, before, after = around
+            req.around.CopyFrom(pb.SubscribeAround(player_id=pid, before=before, after=after))
+        else:
+            req.feed.SetInParent()
+        return Subscription(self, req)
+
+
+class Subscription:
+    """A server stream of `RankEvent`s (see `AsyncClient.subscribe`)."""
+
+    def __init__(self, client: AsyncClient, request: pb.SubscribeRequest) -> None:
+        self._client = client
+        self.request = request
+        self.call_id = 0
+        self._pending: Optional[_Pending] = None
+        self._cancel_requested = False
+        self._done = False
+        self._start_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Send the subscribe request (done by the first iteration or `async with`)."""
+        async with self._start_lock:
+            if self._pending is None:
+                self.call_id, self._pending = await self._client._send(
+                    "subscribe", self.request, None, "stream")
+
+    def __aiter__(self) -> "Subscription":
+        return self
+
+    async def __anext__(self) -> pb.RankEvent:
+        if self._pending is None:
+            await self.start()
+        if self._done:
+            raise StopAsyncIteration
+        assert self._pending is not None and self._pending.queue is not None
+        item = await self._pending.queue.get()
+        if isinstance(item, pb.RankEvent):
+            return item
+        self._done = True
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, _Final)
+        if item.code == StatusCode.OK:
+            raise StopAsyncIteration
+        if item.code == StatusCode.CANCELLED and self._cancel_requested:
+            raise StopAsyncIteration
+        raise HiscoreError.from_status(item.code, item.message, call_id=self.call_id)
+
+    async def cancel(self) -> bool:
+        """Ask the server to end the stream; iteration then ends after the final CANCELLED."""
+        if self._pending is None or self._done:
+            return False
+        self._cancel_requested = True
+        return await self._client.cancel(self.call_id)
+
+    async def aclose(self) -> None:
+        """Cancel (if running) and stop tracking the stream."""
+        if self._pending is not None and not self._done:
+            self._done = True
+            try:
+                await self.cancel()
+            except HiscoreError:
+                pass
+            # Late events for this id are ignored from now on.
+            if self._client._pending.get(self.call_id) is self._pending:
+                del self._client._pending[self.call_id]
+
+    async def __aenter__(self) -> "Subscription":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+def make_submit(item: SubmitItem) -> pb.SubmitRequest:
+    """A SubmitRequest from a SubmitRequest, a mapping of its fields, or a tuple
+    (board_id, player_id, score[, subscore[, metadata]])."""
+    if isinstance(item, pb.SubmitRequest):
+        return item
+    if isinstance(item, Mapping):
+        return pb.SubmitRequest(**item)
+    if isinstance(item, tuple) and 3 <= len(item) <= 5:
+        req = pb.SubmitRequest(board_id=item[0], player_id=item[1], score=item[2])
+        if len(item) > 3:
+            req.subscore = item[3]
+        if len(item) > 4 and item[4] is not None:
+            req.metadata = item[4]
+        return req
+    raise TypeError(f"cannot make a SubmitRequest from {item!r}")
+
+
+__all__ = ["AsyncClient", "Subscription", "SubmitItem", "make_submit"]

@@ -1,0 +1,203 @@
+"""`Client`: a blocking wrapper around `AsyncClient` for scripts.
+
+It runs a private event loop in a daemon thread; each method submits the coroutine to that loop
+and waits for it. A Client may be used from several threads at once (calls are multiplexed on the
+one connection). Interrupting a call (KeyboardInterrupt) cancels it on the server.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Coroutine, Iterator, Optional, Sequence, Tuple, TypeVar, Iterable
+
+from ._proto import hiscore_pb2 as pb
+from .client import AsyncClient, SubmitItem, Subscription
+from .framing import DEFAULT_PORT
+from .types import RankMode, SortOrder, WriteOperator
+
+T = TypeVar("T")
+
+
+class Client:
+    """Blocking client: `with hiscore.Client("127.0.0.1", 7450) as c: c.submit(...)`.
+
+    Methods, arguments, results and errors are those of `AsyncClient`.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
+                 timeout: Optional[float] = 10.0, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="hiscore-client",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            self._client: AsyncClient = self._run(
+                AsyncClient.connect(host, port, timeout=timeout, **options))
+        except BaseException:
+            self._stop_loop()
+            raise
+        self.hello: pb.ServerHello = self._client.hello
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("hiscore.Client called from its own event loop; use AsyncClient")
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result()
+        except BaseException:
+            fut.cancel()  # e.g. KeyboardInterrupt: cancels the call on the server too
+            raise
+
+    def _stop_loop(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        if not self._loop.is_running():
+            self._loop.close()
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self._client.close())
+        finally:
+            self._stop_loop()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def async_client(self) -> AsyncClient:
+        return self._client
+
+    def ping(self, payload: bytes = b"", *, deadline: Optional[float] = None) -> bytes:
+        return self._run(self._client.ping(payload, deadline=deadline))
+
+    def cancel(self, call_id: int, *, deadline: Optional[float] = None) -> bool:
+        return self._run(self._client.cancel(call_id, deadline=deadline))
+
+    def submit(self, board_id: str, player_id: str, score: int, subscore: int = 0, *,
+               metadata: Optional[bytes] = None,
+               deadline: Optional[float] = None) -> pb.SubmitResponse:
+        return self._run(self._client.submit(board_id, player_id, score, subscore,
+                                             metadata=metadata, deadline=deadline))
+
+    def submit_batch(self, items: Iterable[SubmitItem], *,
+                     deadline: Optional[float] = None) -> pb.SubmitBatchResponse:
+        return self._run(self._client.submit_batch(list(items), deadline=deadline))
+
+    def rank(self, board_id: str, player_id: str, *, rank_mode: int = RankMode.DEFAULT,
+             deadline: Optional[float] = None) -> pb.GetRankResponse:
+        return self._run(self._client.rank(board_id, player_id, rank_mode=rank_mode,
+                                           deadline=deadline))
+
+    get_rank = rank
+
+    def top(self, board_id: str, limit: int = 0, *, offset: Optional[int] = None,
+            cursor: Optional[bytes] = None, rank_mode: int = RankMode.DEFAULT,
+            deadline: Optional[float] = None) -> pb.TopResponse:
+        return self._run(self._client.top(board_id, limit, offset=offset, cursor=cursor,
+                                          rank_mode=rank_mode, deadline=deadline))
+
+    def iter_top(self, board_id: str, *, page_size: int = 100, rank_mode: int = RankMode.DEFAULT,
+                 deadline: Optional[float] = None) -> Iterator[pb.Entry]:
+        cursor: Optional[bytes] = None
+        while True:
+            page = self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
+                            deadline=deadline)
+            yield from page.entries
+            if not page.next_cursor or not page.entries:
+                return
+            cursor = page.next_cursor
+
+    def around(self, board_id: str, player_id: str, before: int = 5, after: int = 5, *,
+               rank_mode: int = RankMode.DEFAULT,
+               deadline: Optional[float] = None) -> pb.AroundResponse:
+        return self._run(self._client.around(board_id, player_id, before, after,
+                                             rank_mode=rank_mode, deadline=deadline))
+
+    def entries(self, board_id: str, player_ids: Sequence[str], *,
+                rank_mode: int = RankMode.DEFAULT,
+                deadline: Optional[float] = None) -> pb.EntriesResponse:
+        return self._run(self._client.entries(board_id, player_ids, rank_mode=rank_mode,
+                                              deadline=deadline))
+
+    def count(self, board_id: str, min_score: Optional[int] = None,
+              max_score: Optional[int] = None, *,
+              deadline: Optional[float] = None) -> pb.CountResponse:
+        return self._run(self._client.count(board_id, min_score, max_score, deadline=deadline))
+
+    def create_board(self, board_id: str, *, score_order: int = SortOrder.DESCENDING,
+                     subscore_order: int = SortOrder.DESCENDING,
+                     write_operator: int = WriteOperator.BEST, rank_mode: int = RankMode.DEFAULT,
+                     max_entries: int = 0, max_metadata_bytes: int = 0,
+                     config: Optional[pb.BoardConfig] = None,
+                     deadline: Optional[float] = None) -> pb.BoardInfo:
+        return self._run(self._client.create_board(
+            board_id, score_order=score_order, subscore_order=subscore_order,
+            write_operator=write_operator, rank_mode=rank_mode, max_entries=max_entries,
+            max_metadata_bytes=max_metadata_bytes, config=config, deadline=deadline))
+
+    def describe_board(self, board_id: str, *, deadline: Optional[float] = None) -> pb.BoardInfo:
+        return self._run(self._client.describe_board(board_id, deadline=deadline))
+
+    def list_boards(self, after_board_id: str = "", limit: int = 0, *,
+                    deadline: Optional[float] = None) -> pb.ListBoardsResponse:
+        return self._run(self._client.list_boards(after_board_id, limit, deadline=deadline))
+
+    def delete_board(self, board_id: str, *, deadline: Optional[float] = None) -> int:
+        return self._run(self._client.delete_board(board_id, deadline=deadline))
+
+    def remove_player(self, board_id: str, player_id: str, *,
+                      deadline: Optional[float] = None) -> pb.Entry:
+        return self._run(self._client.remove_player(board_id, player_id, deadline=deadline))
+
+    def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
+                  top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,
+                  feed: bool = False, min_interval_ms: int = 0,
+                  rank_mode: int = RankMode.DEFAULT) -> "SyncSubscription":
+        sub = self._client.subscribe(board_id, player_id=player_id, top=top, around=around,
+                                     feed=feed, min_interval_ms=min_interval_ms,
+                                     rank_mode=rank_mode)
+        return SyncSubscription(self, sub)
+
+
+class SyncSubscription:
+    """Blocking iterator over a subscription's `RankEvent`s; `with` cancels it on exit."""
+
+    def __init__(self, client: Client, sub: Subscription) -> None:
+        self._client = client
+        self._sub = sub
+
+    @property
+    def call_id(self) -> int:
+        return self._sub.call_id
+
+    def start(self) -> None:
+        self._client._run(self._sub.start())
+
+    def __iter__(self) -> "SyncSubscription":
+        return self
+
+    def __next__(self) -> pb.RankEvent:
+        try:
+            return self._client._run(self._sub.__anext__())
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def cancel(self) -> bool:
+        return self._client._run(self._sub.cancel())
+
+    def close(self) -> None:
+        self._client._run(self._sub.aclose())
+
+    def __enter__(self) -> "SyncSubscription":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
