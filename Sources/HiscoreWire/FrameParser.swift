@@ -12,8 +12,7 @@ public enum FrameParser {
         case frame(bodyRange: Range<Int>)
     }
 
-    /// Validates a frame header and returns the body length. `header` must hold at least
-    /// `headerLength` bytes.
+    /// Validates the two fields of a frame header and returns the body length.
     public static func bodyLength(
         flags: UInt8, declaredLength: UInt32, maxFrameBytes: Int
     ) throws(FramingError) -> Int {

@@ -37,4 +37,7 @@ public struct RejectedRequest: Error, Equatable, Sendable {
         self.callID = callID
         self.reason = reason
     }
+
+    /// The status to answer with (INVALID_ARGUMENT) on call `callID ?? 0`.
+    public var status: Status { reason.status }
 }

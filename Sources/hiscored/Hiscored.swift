@@ -92,6 +92,7 @@ struct Hiscored: AsyncParsableCommand {
         guard let parsedLevel = Logger.Level(rawValue: level) else {
             throw ValidationError("--log-level: '\(level)' is not one of trace, debug, info, notice, warning, error, critical")
         }
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "hiscored")
         logger.logLevel = parsedLevel
 

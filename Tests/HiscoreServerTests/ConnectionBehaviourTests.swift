@@ -96,11 +96,13 @@ struct ConnectionBehaviourTests {
     @Test("the memory ceiling refuses new players, keeps updates, and lifts after a board is deleted")
     func memoryCeiling() async throws {
         let baseline = JemallocStats.allocatedBytes() ?? 0
-        try await withClient(configure: { $0.maxMemoryBytes = baseline + 24 << 20 }) { client, _ in
+        try await withClient(configure: { $0.maxMemoryBytes = baseline + 16 << 20 }) { client, _ in
+            try await client.createBoard(BoardConfig(id: "fill", limits: BoardLimits(maxMetadataBytes: 4096)))
             var refused = false
             var batch = 0
-            while !refused && batch < 400 {
-                let submits = (0..<1000).map { SubmitRequest(boardID: "fill", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 200)) }
+            // 4 KiB of metadata per player: the ceiling is reached after a few thousand players.
+            while !refused && batch < 100 {
+                let submits = (0..<200).map { SubmitRequest(boardID: "fill", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 4096)) }
                 let results = try await client.submitBatch(submits)
                 refused = results.contains { $0.status.code == .resourceExhausted }
                 batch += 1

@@ -13,7 +13,7 @@ subclasses carrying the gRPC status `code`.
 from __future__ import annotations
 
 from ._proto import hiscore_pb2 as pb
-from .client import AsyncClient, SubmitItem, Subscription, make_submit
+from .client import AsyncClient, PendingCall, SubmitItem, Subscription, make_submit
 from .errors import (Aborted, AlreadyExists, Cancelled, ConnectionLost, DataLoss, DeadlineExceeded,
                      FailedPrecondition, HiscoreError, Internal, InvalidArgument, NotFound,
                      OutOfRange, PermissionDenied, ProtocolError, ResourceExhausted, StatusCode,
@@ -25,7 +25,7 @@ from .types import RankMode, SortOrder, WindowChangeKind, WriteOperator
 __version__ = "0.1.0"
 
 __all__ = [
-    "pb", "AsyncClient", "Client", "Subscription", "SyncSubscription", "SubmitItem", "make_submit",
+    "pb", "AsyncClient", "Client", "PendingCall", "Subscription", "SyncSubscription", "SubmitItem", "make_submit",
     "StatusCode", "HiscoreError", "ConnectionLost", "ProtocolError", "Cancelled", "Unknown",
     "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied",
     "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal",

@@ -177,9 +177,9 @@ class AsyncClient:
         pending, self._pending = self._pending, {}
         for call_id, p in pending.items():
             if p.future is not None and not p.future.done():
-                p.future.set_exception(ConnectionLost(str(exc), call_id=call_id, cause=exc.cause))
+                p.future.set_exception(type(exc)(exc.message, call_id=call_id, cause=exc.cause))
             if p.queue is not None:
-                p.queue.put_nowait(ConnectionLost(str(exc), call_id=call_id, cause=exc.cause))
+                p.queue.put_nowait(type(exc)(exc.message, call_id=call_id, cause=exc.cause))
 
     async def _read_loop(self) -> None:
         exc: ConnectionLost
@@ -247,14 +247,14 @@ class AsyncClient:
     async def _send(self, method: str, body: Message, deadline: Optional[float],
                     kind: str) -> Tuple[int, _Pending]:
         if self._closed is not None:
-            raise ConnectionLost(str(self._closed), cause=self._closed.cause)
+            raise type(self._closed)(self._closed.message, cause=self._closed.cause)
         holds_slot = kind == "unary" and self._slots is not None
         if holds_slot:
             assert self._slots is not None
             await self._slots.acquire()
         try:
             if self._closed is not None:
-                raise ConnectionLost(str(self._closed), cause=self._closed.cause)
+                raise type(self._closed)(self._closed.message, cause=self._closed.cause)
             call_id = self._alloc_id()
             req = pb.Request(call_id=call_id, deadline_ms=_deadline_ms(deadline),
                              auth_token=self.auth_token)
@@ -313,31 +313,23 @@ class AsyncClient:
         except (HiscoreError, OSError):
             pass
 
-    async def call(self, method: str, body: Message, *, deadline: Optional[float] = None) -> Message:
-        """Low level: send `Request.<method> = body`, return the matching `Response` result.
+    async def start_call(self, method: str, body: Message, *,
+                         deadline: Optional[float] = None) -> "PendingCall":
+        """Low level: send `Request.<method> = body` now and return a handle to await later.
 
-        `method` is the oneof field name (`"submit"`, `"get_rank"`, ...).
+        `method` is the Request oneof field name (`"submit"`, `"get_rank"`, ...). The handle's
+        `call_id` can be passed to `cancel`.
         """
         if deadline is None:
             deadline = self.default_deadline
         call_id, p = await self._send(method, body, deadline, "unary")
         assert p.future is not None
-        try:
-            if deadline is None:
-                resp = await asyncio.shield(p.future)
-            else:
-                resp = await asyncio.wait_for(asyncio.shield(p.future), deadline + self.deadline_grace)
-        except asyncio.TimeoutError:
-            self._abandon(call_id)
-            self._cancel_in_background(call_id)
-            raise DeadlineExceeded(f"no answer within {deadline}s (+{self.deadline_grace}s grace); "
-                                   "cancel sent", call_id=call_id) from None
-        except asyncio.CancelledError:
-            if not p.future.done():
-                self._abandon(call_id)
-                self._cancel_in_background(call_id)
-            raise
-        return _check_result(resp, method)
+        return PendingCall(self, method, call_id, p.future, deadline)
+
+    async def call(self, method: str, body: Message, *, deadline: Optional[float] = None) -> Message:
+        """Low level: one unary call; returns the `Response.result` message for `method`."""
+        pending = await self.start_call(method, body, deadline=deadline)
+        return await pending.result()
 
     async def ping(self, payload: bytes = b"", *, deadline: Optional[float] = None) -> bytes:
         """Round trip; returns the echoed payload (at most 1024 bytes)."""
@@ -504,6 +496,43 @@ class AsyncClient:
         return Subscription(self, req)
 
 
+class PendingCall:
+    """A unary call that has been sent (see `AsyncClient.start_call`)."""
+
+    def __init__(self, client: AsyncClient, method: str, call_id: int,
+                 future: "asyncio.Future[pb.Response]", deadline: Optional[float]) -> None:
+        self.method = method
+        self.call_id = call_id
+        self.deadline = deadline
+        self._client = client
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    async def result(self) -> Message:
+        """Wait for the answer: the result message, or the call's error raised."""
+        client, call_id = self._client, self.call_id
+        try:
+            if self.deadline is None:
+                resp = await asyncio.shield(self._future)
+            else:
+                resp = await asyncio.wait_for(asyncio.shield(self._future),
+                                              self.deadline + client.deadline_grace)
+        except asyncio.TimeoutError:
+            client._abandon(call_id)
+            client._cancel_in_background(call_id)
+            raise DeadlineExceeded(f"no answer within {self.deadline}s "
+                                   f"(+{client.deadline_grace}s grace); cancel sent",
+                                   call_id=call_id) from None
+        except asyncio.CancelledError:
+            if not self._future.done():
+                client._abandon(call_id)
+                client._cancel_in_background(call_id)
+            raise
+        return _check_result(resp, self.method)
+
+
 class Subscription:
     """A server stream of `RankEvent`s (see `AsyncClient.subscribe`)."""
 
@@ -589,4 +618,4 @@ def make_submit(item: SubmitItem) -> pb.SubmitRequest:
     raise TypeError(f"cannot make a SubmitRequest from {item!r}")
 
 
-__all__ = ["AsyncClient", "Subscription", "SubmitItem", "make_submit"]
+__all__ = ["AsyncClient", "PendingCall", "Subscription", "SubmitItem", "make_submit"]

@@ -1,0 +1,61 @@
+@testable import HiscoreServer
+import HiscoreCore
+import HiscoreWire
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Deadlines are checked by the batch executor when a call starts a phase and before it answers.
+/// Driving the executor directly makes an expired deadline deterministic.
+@Suite("Deadlines and cancellation in the executor")
+struct DeadlineTests {
+    @Test("a call whose deadline has passed is answered DEADLINE_EXCEEDED without touching a shard")
+    func expiredDeadline() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let memory = MemoryCeiling(limitBytes: 0)
+        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
+        let executor = BatchExecutor(shards: shards)
+        let directory = BoardDirectory(shardCount: 2, maxBoards: 10)
+        let board = try directory.boardCreatingDefault("b")
+        let loop = loops[0]
+        let responses: [ResponseEnvelope] = try await loop.submit {
+            var collected: [ResponseEnvelope] = []
+            let expired = PlannedCall(
+                callID: 1, plan: CountPlan(callID: 1, board: board, request: CountRequest(boardID: "b"), shardCount: 2),
+                deadline: .now() - .milliseconds(5))
+            let live = PlannedCall(
+                callID: 2, plan: CountPlan(callID: 2, board: board, request: CountRequest(boardID: "b"), shardCount: 2),
+                deadline: .now() + .seconds(60))
+            executor.run([expired, live], on: loop, isLive: { _ in true }, deliver: { collected.append($0) }, finishedBatch: {})
+            return collected
+        }.get()
+        // The live call needs a hop to the other shard: wait for it on the loop.
+        try await group.shutdownGracefully()
+        #expect(responses.first?.callID == 1)
+        #expect(responses.first?.status?.code == .deadlineExceeded)
+    }
+
+    @Test("a cancelled call is dropped: no response is delivered for it")
+    func cancelledCall() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let shards = [Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0))]
+        let executor = BatchExecutor(shards: shards)
+        let directory = BoardDirectory(shardCount: 1, maxBoards: 10)
+        let board = try directory.boardCreatingDefault("b")
+        let delivered: [UInt64] = try await loop.submit {
+            var ids: [UInt64] = []
+            let calls = (1...3).map { id in
+                PlannedCall(
+                    callID: UInt64(id),
+                    plan: CountPlan(callID: UInt64(id), board: board, request: CountRequest(boardID: "b"), shardCount: 1),
+                    deadline: nil)
+            }
+            executor.run(calls, on: loop, isLive: { $0 != 2 }, deliver: { ids.append($0.callID) }, finishedBatch: {})
+            return ids
+        }.get()
+        try await group.shutdownGracefully()
+        #expect(delivered == [1, 3])
+    }
+}

@@ -1,0 +1,275 @@
+/*
+ * hiscore.h: a small blocking C99 client for the Hiscore wire protocol v1 (docs/protocol.md).
+ *
+ * - One hiscore_client per connection; no global state. A client is not thread-safe: use one
+ *   per thread (or lock around it).
+ * - Every function returns a status: HISCORE_OK (0), a gRPC status code the server answered
+ *   (1..16, HISCORE_NOT_FOUND etc.), or a negative HISCORE_ERR_* for local failures. On failure
+ *   c->error holds a human-readable message and c->last_status the code.
+ * - Results go to caller-provided structs and arrays; nothing is allocated for the caller.
+ * - Calls are sequential (one unary call at a time). Subscription events that arrive while a
+ *   call waits are queued inside the client and returned by hiscore_poll_event.
+ * - Link with libhiscore.a and -lprotobuf-c.
+ */
+#ifndef HISCORE_H
+#define HISCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* gRPC status codes as answered by the server (hiscore.v1.StatusCode). */
+enum {
+    HISCORE_OK = 0,
+    HISCORE_CANCELLED = 1,
+    HISCORE_UNKNOWN = 2,
+    HISCORE_INVALID_ARGUMENT = 3,
+    HISCORE_DEADLINE_EXCEEDED = 4,
+    HISCORE_NOT_FOUND = 5,
+    HISCORE_ALREADY_EXISTS = 6,
+    HISCORE_PERMISSION_DENIED = 7,
+    HISCORE_RESOURCE_EXHAUSTED = 8,
+    HISCORE_FAILED_PRECONDITION = 9,
+    HISCORE_ABORTED = 10,
+    HISCORE_OUT_OF_RANGE = 11,
+    HISCORE_UNIMPLEMENTED = 12,
+    HISCORE_INTERNAL = 13,
+    HISCORE_UNAVAILABLE = 14,
+    HISCORE_DATA_LOSS = 15,
+    HISCORE_UNAUTHENTICATED = 16
+};
+
+/* Local errors (negative). */
+enum {
+    HISCORE_ERR_IO = -1,       /* socket error or the connection closed */
+    HISCORE_ERR_TIMEOUT = -2,  /* no answer within the local timeout (the call is cancelled) */
+    HISCORE_ERR_CLOSED = -3,   /* the client is not connected */
+    HISCORE_ERR_PROTOCOL = -4, /* the server broke the framing or sent an undecodable frame */
+    HISCORE_ERR_ARG = -5,      /* invalid argument (NULL, too long, array too small) */
+    HISCORE_ERR_NOMEM = -6,    /* allocation failed or an internal queue is full */
+    HISCORE_ERR_NO_EVENT = -7  /* hiscore_poll_event: nothing arrived within the timeout */
+};
+
+/* Enums of hiscore.proto (wire values). */
+enum { HISCORE_SORT_DESCENDING = 0, HISCORE_SORT_ASCENDING = 1 };
+enum { HISCORE_OP_BEST = 0, HISCORE_OP_SET = 1, HISCORE_OP_INCREMENT = 2, HISCORE_OP_DECREMENT = 3 };
+enum {
+    HISCORE_RANK_DEFAULT = 0,
+    HISCORE_RANK_ORDINAL = 1,
+    HISCORE_RANK_COMPETITION = 2,
+    HISCORE_RANK_DENSE = 3
+};
+
+#define HISCORE_DEFAULT_PORT 7450
+#define HISCORE_PREFACE_SIZE 8
+#define HISCORE_FRAME_HEADER_SIZE 5
+#define HISCORE_MAX_ID_BYTES 128
+#define HISCORE_ERROR_SIZE 256
+#define HISCORE_CURSOR_MAX 512
+/* Metadata bytes kept per hiscore_entry (longer metadata is truncated, see metadata_len). */
+#ifndef HISCORE_ENTRY_METADATA_MAX
+#define HISCORE_ENTRY_METADATA_MAX 256
+#endif
+/* Events buffered while a unary call waits, before the connection is failed. */
+#define HISCORE_MAX_QUEUED_EVENTS 4096
+#define HISCORE_MAX_SUBSCRIPTIONS 64
+
+/* The 8-byte preface: ASCII "HISCORE" + protocol version 1. */
+extern const uint8_t HISCORE_PREFACE[HISCORE_PREFACE_SIZE];
+
+typedef struct hiscore_hello {
+    uint32_t protocol_version;
+    char server_version[64];
+    uint32_t max_frame_bytes;
+    uint32_t max_inflight_calls;
+    uint32_t max_batch_submits;
+    uint32_t max_page_entries;
+    uint32_t max_players_per_query;
+    uint32_t max_subscriptions;
+    uint32_t max_metadata_bytes;
+} hiscore_hello;
+
+typedef struct hiscore_entry {
+    char player_id[HISCORE_MAX_ID_BYTES + 1];
+    int64_t score;
+    int64_t subscore;
+    uint64_t rank;          /* 1-based; 0 = not ranked */
+    int64_t reached_at_us;  /* microseconds since the Unix epoch */
+    size_t metadata_len;    /* full length on the server */
+    uint8_t metadata[HISCORE_ENTRY_METADATA_MAX]; /* first min(metadata_len, MAX) bytes */
+} hiscore_entry;
+
+typedef struct hiscore_submit_result {
+    hiscore_entry entry;    /* after the write, with its ordinal rank */
+    uint64_t previous_rank; /* 0 = the player was new */
+    int changed;
+    int created;
+} hiscore_submit_result;
+
+typedef struct hiscore_top_query {
+    const char *board_id;
+    uint32_t limit;           /* 0 = 10; at most hello.max_page_entries */
+    int has_offset;           /* use offset (else cursor if cursor_len > 0, else from the top) */
+    uint64_t offset;
+    const uint8_t *cursor;    /* a previous hiscore_page.next_cursor */
+    size_t cursor_len;
+    int rank_mode;            /* HISCORE_RANK_* */
+} hiscore_top_query;
+
+typedef struct hiscore_page {
+    uint8_t next_cursor[HISCORE_CURSOR_MAX]; /* pass back as hiscore_top_query.cursor */
+    size_t next_cursor_len;                  /* 0 when the page was not full */
+    uint64_t board_size;
+} hiscore_page;
+
+typedef struct hiscore_board_config {
+    const char *board_id;
+    int score_order;        /* HISCORE_SORT_* */
+    int subscore_order;
+    int write_operator;     /* HISCORE_OP_* */
+    int rank_mode;          /* HISCORE_RANK_* (DEFAULT = ordinal) */
+    uint64_t max_entries;   /* 0 = no limit */
+    uint32_t max_metadata_bytes; /* 0 = 256 */
+} hiscore_board_config;
+
+/* Subscription targets. */
+enum { HISCORE_SUB_PLAYER = 1, HISCORE_SUB_TOP = 2, HISCORE_SUB_AROUND = 3, HISCORE_SUB_FEED = 4 };
+
+typedef struct hiscore_subscribe_query {
+    const char *board_id;
+    int target;             /* HISCORE_SUB_* */
+    const char *player_id;  /* PLAYER, AROUND */
+    uint32_t top;           /* TOP: N */
+    uint32_t before, after; /* AROUND */
+    uint32_t min_interval_ms;
+    int rank_mode;
+} hiscore_subscribe_query;
+
+/* What a hiscore_event carries. */
+enum {
+    HISCORE_EVENT_END = 0,    /* the stream ended: see final_status / final_message */
+    HISCORE_EVENT_PLAYER = 1, /* entry, previous_rank, present */
+    HISCORE_EVENT_WINDOW = 2, /* items: snapshot entries (kind 0) or changes; window_size */
+    HISCORE_EVENT_FEED = 3,   /* items: feed items */
+    HISCORE_EVENT_EMPTY = 4   /* an event with no change */
+};
+enum { HISCORE_WINDOW_ENTERED = 1, HISCORE_WINDOW_LEFT = 2, HISCORE_WINDOW_MOVED = 3 };
+
+typedef struct hiscore_event_item {
+    int kind;               /* WINDOW: 0 = snapshot entry or HISCORE_WINDOW_*; FEED: 0 */
+    hiscore_entry entry;
+    uint32_t position, previous_position; /* WINDOW changes */
+    uint64_t previous_rank; /* FEED */
+    int created, removed;   /* FEED */
+    uint64_t board_version; /* FEED */
+} hiscore_event_item;
+
+typedef struct hiscore_event {
+    uint64_t subscription_id;
+    int type;               /* HISCORE_EVENT_* */
+    int final_status;       /* END: the stream's final status (HISCORE_OK, HISCORE_CANCELLED, ...) */
+    char final_message[HISCORE_ERROR_SIZE];
+    uint64_t board_version;
+    int snapshot;
+    /* PLAYER */
+    hiscore_entry entry;
+    uint64_t previous_rank;
+    int present;
+    /* WINDOW / FEED: set items and items_cap before polling. */
+    uint32_t window_size;
+    hiscore_event_item *items;
+    size_t items_cap;
+    size_t n_items;         /* items filled */
+    size_t total_items;     /* items in the event (> n_items when items_cap was too small) */
+} hiscore_event;
+
+struct hiscore_queued_frame;
+
+typedef struct hiscore_client {
+    int fd;                 /* -1 when closed */
+    int timeout_ms;         /* local timeout of each call; 0 = wait forever */
+    uint64_t deadline_ms;   /* sent as Request.deadline_ms; 0 = none */
+    char auth_token[256];   /* sent as Request.auth_token; empty = none */
+    hiscore_hello hello;
+    int last_status;
+    char error[HISCORE_ERROR_SIZE];
+    /* internal */
+    uint64_t next_call_id;
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    uint64_t subs[HISCORE_MAX_SUBSCRIPTIONS];
+    size_t n_subs;
+    struct hiscore_queued_frame *queue_head, *queue_tail;
+    size_t queue_len;
+} hiscore_client;
+
+/* Connect, send the preface and wait for the hello (all within timeout_ms; also used as the
+ * local timeout of later calls, 0 = none). Initialises *c; call hiscore_close even on failure. */
+int hiscore_connect(hiscore_client *c, const char *host, uint16_t port, int timeout_ms);
+/* Close the connection and free internal buffers. Safe to call twice. Returns HISCORE_OK. */
+int hiscore_close(hiscore_client *c);
+int hiscore_set_auth_token(hiscore_client *c, const char *token);
+
+/* Echo: payload (<= 1024 bytes) comes back into out (cap bytes), *out_len set. */
+int hiscore_ping(hiscore_client *c, const uint8_t *payload, size_t len, uint8_t *out, size_t cap,
+                 size_t *out_len);
+/* Submit a score. metadata NULL = keep the stored metadata. out may be NULL. */
+int hiscore_submit(hiscore_client *c, const char *board_id, const char *player_id, int64_t score,
+                   int64_t subscore, const uint8_t *metadata, size_t metadata_len,
+                   hiscore_submit_result *out);
+/* A player's entry and rank. out / board_size may be NULL. */
+int hiscore_rank(hiscore_client *c, const char *board_id, const char *player_id, int rank_mode,
+                 hiscore_entry *out, uint64_t *board_size);
+/* A page of the board, best first, into entries[0..cap); *count = entries returned.
+ * The effective limit (0 -> 10) must be <= cap. page may be NULL. */
+int hiscore_top(hiscore_client *c, const hiscore_top_query *q, hiscore_entry *entries, size_t cap,
+                size_t *count, hiscore_page *page);
+/* before better entries, the player, after worse ones; before + after + 1 <= cap. */
+int hiscore_around(hiscore_client *c, const char *board_id, const char *player_id, uint32_t before,
+                   uint32_t after, int rank_mode, hiscore_entry *entries, size_t cap,
+                   size_t *count, uint64_t *board_size);
+/* Players with min <= score <= max; NULL bound = unbounded. */
+int hiscore_count(hiscore_client *c, const char *board_id, const int64_t *min_score,
+                  const int64_t *max_score, uint64_t *count, uint64_t *board_size);
+/* Create a board (same config again = OK; other config = HISCORE_ALREADY_EXISTS). */
+int hiscore_create_board(hiscore_client *c, const hiscore_board_config *cfg);
+/* Delete a board; removed_entries may be NULL. */
+int hiscore_delete_board(hiscore_client *c, const char *board_id, uint64_t *removed_entries);
+/* Cancel call call_id on this connection; *cancelled = 1 when it was still running. */
+int hiscore_cancel(hiscore_client *c, uint64_t call_id, int *cancelled);
+
+/* Start a subscription. Waits for its first frame: returns HISCORE_OK when the stream is live
+ * (the snapshot event is queued for hiscore_poll_event), or the final status when the server
+ * refused it (e.g. HISCORE_UNIMPLEMENTED, HISCORE_NOT_FOUND). */
+int hiscore_subscribe(hiscore_client *c, const hiscore_subscribe_query *q, uint64_t *subscription_id);
+/* Wait up to timeout_ms (0 = just check, -1 = forever) for the next event of any subscription.
+ * HISCORE_OK: *ev filled (type HISCORE_EVENT_END = that stream is over); HISCORE_ERR_NO_EVENT:
+ * nothing arrived; other values: the connection failed. */
+int hiscore_poll_event(hiscore_client *c, int timeout_ms, hiscore_event *ev);
+/* Ask the server to end a subscription; its END event (final status CANCELLED) follows. */
+int hiscore_unsubscribe(hiscore_client *c, uint64_t subscription_id);
+
+/* Framing helpers (also used by the conformance tests). */
+void hiscore_frame_header_encode(uint8_t out[HISCORE_FRAME_HEADER_SIZE], uint32_t body_len);
+/* HISCORE_OK and *body_len, or HISCORE_ERR_PROTOCOL (non-zero flag or body_len > max). */
+int hiscore_frame_header_decode(const uint8_t in[HISCORE_FRAME_HEADER_SIZE], uint32_t max,
+                                uint32_t *body_len);
+/* The name of a status ("NOT_FOUND", "ERR_TIMEOUT", ...). */
+const char *hiscore_status_name(int status);
+
+/* Raw access for methods without a wrapper: send *req (its call_id is assigned here) and wait
+ * for its answer. On HISCORE_OK *resp_out is the decoded response (a non-OK status is returned
+ * as the code, with *resp_out still set); free it with hiscore_free_response. */
+struct Hiscore__V1__Request;
+struct Hiscore__V1__Response;
+int hiscore_call(hiscore_client *c, struct Hiscore__V1__Request *req,
+                 struct Hiscore__V1__Response **resp_out);
+void hiscore_free_response(struct Hiscore__V1__Response *resp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HISCORE_H */

@@ -1,0 +1,983 @@
+/* hiscore.c: blocking C99 client for the Hiscore wire protocol v1. See include/hiscore.h. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "hiscore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hiscore/v1/hiscore.pb-c.h"
+
+typedef Hiscore__V1__Request Request;
+typedef Hiscore__V1__Response Response;
+
+const uint8_t HISCORE_PREFACE[HISCORE_PREFACE_SIZE] = {'H', 'I', 'S', 'C', 'O', 'R', 'E', 1};
+
+/* Refuse absurd frames from a broken peer (the server's own limit is hello.max_frame_bytes). */
+#define MAX_INBOUND_FRAME (64u * 1024u * 1024u)
+
+struct hiscore_queued_frame {
+    struct hiscore_queued_frame *next;
+    Response *resp;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Status and error helpers */
+
+static const char *const STATUS_NAMES[] = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+    "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+static const char *const LOCAL_NAMES[] = {"ERR_IO", "ERR_TIMEOUT", "ERR_CLOSED", "ERR_PROTOCOL",
+                                          "ERR_ARG", "ERR_NOMEM", "ERR_NO_EVENT"};
+
+const char *hiscore_status_name(int status) {
+    if (status >= 0 && status <= 16) return STATUS_NAMES[status];
+    if (status <= -1 && status >= -7) return LOCAL_NAMES[-status - 1];
+    return "UNKNOWN_STATUS";
+}
+
+static int set_status(hiscore_client *c, int status, const char *fmt, ...) {
+    va_list ap;
+    c->last_status = status;
+    if (fmt == NULL) {
+        c->error[0] = '\0';
+        return status;
+    }
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof c->error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+static int ok(hiscore_client *c) { return set_status(c, HISCORE_OK, NULL); }
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Deadline in monotonic ms from a timeout (<= 0 or negative = none: -1). */
+static int64_t deadline_after(int timeout_ms) { return timeout_ms > 0 ? now_ms() + timeout_ms : -1; }
+
+static int remaining_ms(int64_t deadline) {
+    int64_t left;
+    if (deadline < 0) return -1;
+    left = deadline - now_ms();
+    if (left < 0) return 0;
+    return left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
+static void free_queue(hiscore_client *c) {
+    struct hiscore_queued_frame *q = c->queue_head;
+    while (q != NULL) {
+        struct hiscore_queued_frame *next = q->next;
+        hiscore__v1__response__free_unpacked(q->resp, NULL);
+        free(q);
+        q = next;
+    }
+    c->queue_head = c->queue_tail = NULL;
+    c->queue_len = 0;
+}
+
+/* The connection is unusable: close the socket (keeps c->error). */
+static int conn_fail(hiscore_client *c, int status, const char *fmt, ...) {
+    va_list ap;
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->last_status = status;
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof c->error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Framing */
+
+void hiscore_frame_header_encode(uint8_t out[HISCORE_FRAME_HEADER_SIZE], uint32_t body_len) {
+    out[0] = 0;
+    out[1] = (uint8_t)(body_len >> 24);
+    out[2] = (uint8_t)(body_len >> 16);
+    out[3] = (uint8_t)(body_len >> 8);
+    out[4] = (uint8_t)body_len;
+}
+
+int hiscore_frame_header_decode(const uint8_t in[HISCORE_FRAME_HEADER_SIZE], uint32_t max,
+                                uint32_t *body_len) {
+    uint32_t len = ((uint32_t)in[1] << 24) | ((uint32_t)in[2] << 16) | ((uint32_t)in[3] << 8) |
+                   (uint32_t)in[4];
+    if (in[0] != 0 || len > max) return HISCORE_ERR_PROTOCOL;
+    *body_len = len;
+    return HISCORE_OK;
+}
+
+static int write_all(hiscore_client *c, const uint8_t *buf, size_t len, int64_t deadline) {
+    while (len > 0) {
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p;
+            int r;
+            p.fd = c->fd;
+            p.events = POLLOUT;
+            p.revents = 0;
+            r = poll(&p, 1, remaining_ms(deadline));
+            if (r < 0 && errno != EINTR) return conn_fail(c, HISCORE_ERR_IO, "poll: %s", strerror(errno));
+            if (r == 0) return conn_fail(c, HISCORE_ERR_TIMEOUT, "timed out writing a request");
+            continue;
+        }
+        return conn_fail(c, HISCORE_ERR_IO, "send: %s", n < 0 ? strerror(errno) : "no progress");
+    }
+    return HISCORE_OK;
+}
+
+/* Make sure rbuf starts with one complete frame; body and len point into rbuf. A timeout returns
+ * HISCORE_ERR_TIMEOUT and keeps the connection (partial bytes stay buffered). */
+static int read_frame(hiscore_client *c, int64_t deadline, const uint8_t **body, uint32_t *len) {
+    for (;;) {
+        ssize_t n;
+        size_t need = HISCORE_FRAME_HEADER_SIZE;
+        if (c->rlen >= HISCORE_FRAME_HEADER_SIZE) {
+            uint32_t blen;
+            if (hiscore_frame_header_decode(c->rbuf, MAX_INBOUND_FRAME, &blen) != HISCORE_OK)
+                return conn_fail(c, HISCORE_ERR_PROTOCOL,
+                                 "bad frame header from the server (flag %u)", (unsigned)c->rbuf[0]);
+            need = HISCORE_FRAME_HEADER_SIZE + (size_t)blen;
+            if (c->rlen >= need) {
+                *body = c->rbuf + HISCORE_FRAME_HEADER_SIZE;
+                *len = blen;
+                return HISCORE_OK;
+            }
+        }
+        if (c->rcap < need || c->rcap - c->rlen < 4096) {
+            size_t cap = c->rcap ? c->rcap : 65536;
+            uint8_t *nb;
+            while (cap < need || cap - c->rlen < 4096) cap *= 2;
+            nb = (uint8_t *)realloc(c->rbuf, cap);
+            if (nb == NULL) return conn_fail(c, HISCORE_ERR_NOMEM, "out of memory (read buffer)");
+            c->rbuf = nb;
+            c->rcap = cap;
+        }
+        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+            continue;
+        }
+        if (n == 0) return conn_fail(c, HISCORE_ERR_IO, "connection closed by the server");
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd p;
+            int r;
+            p.fd = c->fd;
+            p.events = POLLIN;
+            p.revents = 0;
+            r = poll(&p, 1, remaining_ms(deadline));
+            if (r < 0 && errno != EINTR) return conn_fail(c, HISCORE_ERR_IO, "poll: %s", strerror(errno));
+            if (r == 0) return set_status(c, HISCORE_ERR_TIMEOUT, "timed out waiting for the server");
+            continue;
+        }
+        return conn_fail(c, HISCORE_ERR_IO, "recv: %s", strerror(errno));
+    }
+}
+
+static void consume_frame(hiscore_client *c, uint32_t body_len) {
+    size_t total = HISCORE_FRAME_HEADER_SIZE + (size_t)body_len;
+    memmove(c->rbuf, c->rbuf + total, c->rlen - total);
+    c->rlen -= total;
+}
+
+/* Read and decode the next frame. */
+static int next_response(hiscore_client *c, int64_t deadline, Response **out) {
+    const uint8_t *body = NULL;
+    uint32_t len = 0;
+    int st = read_frame(c, deadline, &body, &len);
+    if (st != HISCORE_OK) return st;
+    *out = hiscore__v1__response__unpack(NULL, len, body);
+    consume_frame(c, len);
+    if (*out == NULL) return conn_fail(c, HISCORE_ERR_PROTOCOL, "undecodable Response frame (%u bytes)", len);
+    return HISCORE_OK;
+}
+
+static int response_code(const Response *r) { return r->status != NULL ? (int)r->status->code : 0; }
+static const char *response_message(const Response *r) {
+    return r->status != NULL && r->status->message != NULL ? r->status->message : "";
+}
+
+/* A connection-level frame (call_id 0) after the hello: the server closes next. */
+static int connection_error(hiscore_client *c, Response *r) {
+    int code = response_code(r);
+    char msg[HISCORE_ERROR_SIZE - 64];
+    snprintf(msg, sizeof msg, "%s", response_message(r));
+    hiscore__v1__response__free_unpacked(r, NULL);
+    if (code == 0) code = HISCORE_UNAVAILABLE;
+    return conn_fail(c, code, "connection-level error %s: %s", hiscore_status_name(code), msg);
+}
+
+static int is_subscription(const hiscore_client *c, uint64_t id) {
+    size_t i;
+    for (i = 0; i < c->n_subs; i++)
+        if (c->subs[i] == id) return 1;
+    return 0;
+}
+
+static void forget_subscription(hiscore_client *c, uint64_t id) {
+    size_t i;
+    for (i = 0; i < c->n_subs; i++) {
+        if (c->subs[i] == id) {
+            c->subs[i] = c->subs[--c->n_subs];
+            return;
+        }
+    }
+}
+
+static int enqueue(hiscore_client *c, Response *r) {
+    struct hiscore_queued_frame *q;
+    if (c->queue_len >= HISCORE_MAX_QUEUED_EVENTS) {
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return conn_fail(c, HISCORE_ERR_NOMEM, "more than %d subscription events queued; call "
+                         "hiscore_poll_event", HISCORE_MAX_QUEUED_EVENTS);
+    }
+    q = (struct hiscore_queued_frame *)malloc(sizeof *q);
+    if (q == NULL) {
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return conn_fail(c, HISCORE_ERR_NOMEM, "out of memory (event queue)");
+    }
+    q->next = NULL;
+    q->resp = r;
+    if (c->queue_tail != NULL) c->queue_tail->next = q;
+    else c->queue_head = q;
+    c->queue_tail = q;
+    c->queue_len++;
+    return HISCORE_OK;
+}
+
+/* Read frames until the one for call_id; queue subscription frames, drop unknown ones. */
+static int wait_for(hiscore_client *c, uint64_t call_id, int64_t deadline, Response **out) {
+    for (;;) {
+        Response *r;
+        int st = next_response(c, deadline, &r);
+        if (st != HISCORE_OK) return st;
+        if (r->call_id == call_id) {
+            *out = r;
+            return HISCORE_OK;
+        }
+        if (r->call_id == 0) return connection_error(c, r);
+        if (is_subscription(c, r->call_id)) {
+            st = enqueue(c, r);
+            if (st != HISCORE_OK) return st;
+        } else {
+            hiscore__v1__response__free_unpacked(r, NULL); /* a call we gave up on */
+        }
+    }
+}
+
+static uint64_t alloc_call_id(hiscore_client *c) {
+    uint64_t id;
+    do {
+        id = c->next_call_id++;
+        if (c->next_call_id == 0) c->next_call_id = 1;
+    } while (id == 0 || is_subscription(c, id));
+    return id;
+}
+
+static int send_request(hiscore_client *c, Request *req, int64_t deadline) {
+    size_t size;
+    uint8_t *buf;
+    int st;
+    req->call_id = alloc_call_id(c);
+    req->deadline_ms = c->deadline_ms;
+    req->auth_token = c->auth_token;
+    size = hiscore__v1__request__get_packed_size(req);
+    if (size > c->hello.max_frame_bytes)
+        return set_status(c, HISCORE_RESOURCE_EXHAUSTED,
+                          "request of %zu bytes exceeds max_frame_bytes (%u); not sent", size,
+                          (unsigned)c->hello.max_frame_bytes);
+    buf = (uint8_t *)malloc(HISCORE_FRAME_HEADER_SIZE + size);
+    if (buf == NULL) return set_status(c, HISCORE_ERR_NOMEM, "out of memory (request)");
+    hiscore_frame_header_encode(buf, (uint32_t)size);
+    hiscore__v1__request__pack(req, buf + HISCORE_FRAME_HEADER_SIZE);
+    st = write_all(c, buf, HISCORE_FRAME_HEADER_SIZE + size, deadline);
+    free(buf);
+    return st;
+}
+
+static int check_connected(hiscore_client *c) {
+    if (c == NULL) return HISCORE_ERR_ARG;
+    if (c->fd < 0) return set_status(c, HISCORE_ERR_CLOSED, "not connected");
+    return HISCORE_OK;
+}
+
+/* Best effort: ask the server to cancel call_id without waiting for the answer. */
+static void send_cancel_nowait(hiscore_client *c, uint64_t call_id) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__CancelRequest cancel = HISCORE__V1__CANCEL_REQUEST__INIT;
+    char saved[HISCORE_ERROR_SIZE];
+    int saved_status = c->last_status;
+    memcpy(saved, c->error, sizeof saved);
+    cancel.call_id = call_id;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_CANCEL;
+    req.cancel = &cancel;
+    (void)send_request(c, &req, deadline_after(1000));
+    memcpy(c->error, saved, sizeof saved);
+    c->last_status = saved_status;
+}
+
+/* One unary call. On HISCORE_OK or a server status, *out holds the response (caller frees). */
+static int unary(hiscore_client *c, Request *req, Response **out) {
+    int64_t deadline;
+    int st = check_connected(c);
+    *out = NULL;
+    if (st != HISCORE_OK) return st;
+    deadline = deadline_after(c->timeout_ms);
+    st = send_request(c, req, deadline);
+    if (st != HISCORE_OK) return st;
+    st = wait_for(c, req->call_id, deadline, out);
+    if (st == HISCORE_ERR_TIMEOUT && c->fd >= 0) {
+        send_cancel_nowait(c, req->call_id);
+        return set_status(c, HISCORE_ERR_TIMEOUT, "no answer within %d ms (call %llu cancelled)",
+                          c->timeout_ms, (unsigned long long)req->call_id);
+    }
+    if (st != HISCORE_OK) return st;
+    st = response_code(*out);
+    if (st != HISCORE_OK)
+        return set_status(c, st, "%s: %s", hiscore_status_name(st), response_message(*out));
+    return ok(c);
+}
+
+/* unary + checks the result kind; on failure frees the response and returns the status. */
+static int unary_expect(hiscore_client *c, Request *req, Hiscore__V1__Response__ResultCase want,
+                        Response **out) {
+    int st = unary(c, req, out);
+    if (st != HISCORE_OK) {
+        if (*out != NULL) hiscore__v1__response__free_unpacked(*out, NULL);
+        *out = NULL;
+        return st;
+    }
+    if ((*out)->result_case != want && (*out)->result_case != HISCORE__V1__RESPONSE__RESULT__NOT_SET) {
+        hiscore__v1__response__free_unpacked(*out, NULL);
+        *out = NULL;
+        return set_status(c, HISCORE_ERR_PROTOCOL, "unexpected result kind in the answer");
+    }
+    return HISCORE_OK;
+}
+
+static void copy_cstr(char *dst, size_t cap, const char *src) {
+    size_t n = src != NULL ? strlen(src) : 0;
+    if (n >= cap) n = cap - 1;
+    if (n > 0) memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void copy_entry(hiscore_entry *dst, const Hiscore__V1__Entry *src) {
+    size_t n;
+    memset(dst, 0, sizeof *dst);
+    if (src == NULL) return;
+    copy_cstr(dst->player_id, sizeof dst->player_id, src->player_id);
+    dst->score = src->score;
+    dst->subscore = src->subscore;
+    dst->rank = src->rank;
+    dst->reached_at_us = src->reached_at_us;
+    dst->metadata_len = src->metadata.len;
+    n = src->metadata.len < HISCORE_ENTRY_METADATA_MAX ? src->metadata.len : HISCORE_ENTRY_METADATA_MAX;
+    if (n > 0) memcpy(dst->metadata, src->metadata.data, n);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connection */
+
+static int open_socket(hiscore_client *c, const char *host, uint16_t port, int64_t deadline) {
+    struct addrinfo hints, *res = NULL, *ai;
+    char portstr[8];
+    int gai, last_err = 0, timed_out = 0;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
+    gai = getaddrinfo(host, portstr, &hints, &res);
+    if (gai != 0) return set_status(c, HISCORE_ERR_IO, "resolve %s: %s", host, gai_strerror(gai));
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        int flags, one = 1;
+        if (fd < 0) {
+            last_err = errno;
+            continue;
+        }
+        flags = fcntl(fd, F_GETFL, 0);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+            last_err = errno;
+            close(fd);
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            struct pollfd p;
+            int r, soerr = 0;
+            socklen_t slen = sizeof soerr;
+            if (errno != EINPROGRESS) {
+                last_err = errno;
+                close(fd);
+                continue;
+            }
+            p.fd = fd;
+            p.events = POLLOUT;
+            p.revents = 0;
+            do {
+                r = poll(&p, 1, remaining_ms(deadline));
+            } while (r < 0 && errno == EINTR);
+            if (r == 0) {
+                timed_out = 1;
+                close(fd);
+                continue;
+            }
+            if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) != 0 || soerr != 0) {
+                last_err = r < 0 ? errno : soerr;
+                close(fd);
+                continue;
+            }
+        }
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c->fd = fd;
+        freeaddrinfo(res);
+        return HISCORE_OK;
+    }
+    freeaddrinfo(res);
+    if (timed_out) return set_status(c, HISCORE_ERR_TIMEOUT, "connect to %s:%u timed out", host, (unsigned)port);
+    return set_status(c, HISCORE_ERR_IO, "connect to %s:%u: %s", host, (unsigned)port,
+                      last_err ? strerror(last_err) : "no address");
+}
+
+int hiscore_connect(hiscore_client *c, const char *host, uint16_t port, int timeout_ms) {
+    int64_t deadline;
+    Response *r = NULL;
+    int st;
+    if (c == NULL) return HISCORE_ERR_ARG;
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->timeout_ms = timeout_ms;
+    c->next_call_id = 1;
+    c->hello.max_frame_bytes = 1048576;
+    if (host == NULL) return set_status(c, HISCORE_ERR_ARG, "host is NULL");
+    deadline = deadline_after(timeout_ms);
+    st = open_socket(c, host, port, deadline);
+    if (st != HISCORE_OK) return st;
+    st = write_all(c, HISCORE_PREFACE, HISCORE_PREFACE_SIZE, deadline);
+    if (st != HISCORE_OK) return st;
+    st = next_response(c, deadline, &r);
+    if (st == HISCORE_ERR_TIMEOUT) return conn_fail(c, st, "no hello from the server within %d ms", timeout_ms);
+    if (st != HISCORE_OK) return st;
+    if (r->call_id != 0) {
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return conn_fail(c, HISCORE_ERR_PROTOCOL, "first frame is not the hello");
+    }
+    if (r->result_case != HISCORE__V1__RESPONSE__RESULT_HELLO) return connection_error(c, r);
+    c->hello.protocol_version = r->hello->protocol_version;
+    copy_cstr(c->hello.server_version, sizeof c->hello.server_version, r->hello->server_version);
+    c->hello.max_frame_bytes = r->hello->max_frame_bytes ? r->hello->max_frame_bytes : 1048576;
+    c->hello.max_inflight_calls = r->hello->max_inflight_calls;
+    c->hello.max_batch_submits = r->hello->max_batch_submits;
+    c->hello.max_page_entries = r->hello->max_page_entries;
+    c->hello.max_players_per_query = r->hello->max_players_per_query;
+    c->hello.max_subscriptions = r->hello->max_subscriptions;
+    c->hello.max_metadata_bytes = r->hello->max_metadata_bytes;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return ok(c);
+}
+
+int hiscore_close(hiscore_client *c) {
+    if (c == NULL) return HISCORE_OK;
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
+    free_queue(c);
+    c->n_subs = 0;
+    return HISCORE_OK;
+}
+
+int hiscore_set_auth_token(hiscore_client *c, const char *token) {
+    if (c == NULL) return HISCORE_ERR_ARG;
+    if (token == NULL) token = "";
+    if (strlen(token) >= sizeof c->auth_token)
+        return set_status(c, HISCORE_ERR_ARG, "auth token longer than %zu bytes", sizeof c->auth_token - 1);
+    copy_cstr(c->auth_token, sizeof c->auth_token, token);
+    return ok(c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Calls */
+
+int hiscore_call(hiscore_client *c, struct Hiscore__V1__Request *req,
+                 struct Hiscore__V1__Response **resp_out) {
+    if (c == NULL) return HISCORE_ERR_ARG;
+    if (req == NULL || resp_out == NULL) return set_status(c, HISCORE_ERR_ARG, "NULL argument");
+    return unary(c, req, resp_out);
+}
+
+void hiscore_free_response(struct Hiscore__V1__Response *resp) {
+    if (resp != NULL) hiscore__v1__response__free_unpacked(resp, NULL);
+}
+
+#define REQUIRE(cond, what)                                                                      \
+    do {                                                                                         \
+        if (c == NULL) return HISCORE_ERR_ARG;                                                   \
+        if (!(cond)) return set_status(c, HISCORE_ERR_ARG, "%s", what);                          \
+    } while (0)
+
+int hiscore_ping(hiscore_client *c, const uint8_t *payload, size_t len, uint8_t *out, size_t cap,
+                 size_t *out_len) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__PingRequest ping = HISCORE__V1__PING_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(payload != NULL || len == 0, "payload is NULL");
+    ping.payload.data = (uint8_t *)payload;
+    ping.payload.len = len;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_PING;
+    req.ping = &ping;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_PING, &r);
+    if (st != HISCORE_OK) return st;
+    {
+        size_t n = r->ping != NULL ? r->ping->payload.len : 0;
+        if (out_len != NULL) *out_len = n;
+        if (n > 0 && (out == NULL || n > cap)) {
+            hiscore__v1__response__free_unpacked(r, NULL);
+            return set_status(c, HISCORE_ERR_ARG, "ping answer of %zu bytes does not fit", n);
+        }
+        if (n > 0) memcpy(out, r->ping->payload.data, n);
+    }
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_submit(hiscore_client *c, const char *board_id, const char *player_id, int64_t score,
+                   int64_t subscore, const uint8_t *metadata, size_t metadata_len,
+                   hiscore_submit_result *out) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__SubmitRequest sub = HISCORE__V1__SUBMIT_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(board_id != NULL && player_id != NULL, "board_id and player_id are required");
+    sub.board_id = (char *)board_id;
+    sub.player_id = (char *)player_id;
+    sub.score = score;
+    sub.subscore = subscore;
+    if (metadata != NULL) {
+        sub.metadata_value_case = HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE_METADATA;
+        sub.metadata.data = (uint8_t *)metadata;
+        sub.metadata.len = metadata_len;
+    }
+    req.method_case = HISCORE__V1__REQUEST__METHOD_SUBMIT;
+    req.submit = &sub;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_SUBMIT, &r);
+    if (st != HISCORE_OK) return st;
+    if (out != NULL) {
+        memset(out, 0, sizeof *out);
+        if (r->submit != NULL) {
+            copy_entry(&out->entry, r->submit->entry);
+            out->previous_rank = r->submit->previous_rank;
+            out->changed = r->submit->changed != 0;
+            out->created = r->submit->created != 0;
+        }
+    }
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_rank(hiscore_client *c, const char *board_id, const char *player_id, int rank_mode,
+                 hiscore_entry *out, uint64_t *board_size) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__GetRankRequest q = HISCORE__V1__GET_RANK_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(board_id != NULL && player_id != NULL, "board_id and player_id are required");
+    q.board_id = (char *)board_id;
+    q.player_id = (char *)player_id;
+    q.rank_mode = (Hiscore__V1__RankMode)rank_mode;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_GET_RANK;
+    req.get_rank = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_GET_RANK, &r);
+    if (st != HISCORE_OK) return st;
+    if (out != NULL) copy_entry(out, r->get_rank != NULL ? r->get_rank->entry : NULL);
+    if (board_size != NULL) *board_size = r->get_rank != NULL ? r->get_rank->board_size : 0;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+static int copy_entries(hiscore_client *c, Hiscore__V1__Entry **src, size_t n, hiscore_entry *dst,
+                        size_t cap, size_t *count) {
+    size_t i;
+    if (n > cap) n = cap;
+    for (i = 0; i < n; i++) copy_entry(&dst[i], src[i]);
+    if (count != NULL) *count = n;
+    (void)c;
+    return HISCORE_OK;
+}
+
+int hiscore_top(hiscore_client *c, const hiscore_top_query *q, hiscore_entry *entries, size_t cap,
+                size_t *count, hiscore_page *page) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__TopRequest top = HISCORE__V1__TOP_REQUEST__INIT;
+    Response *r;
+    int st;
+    size_t n;
+    REQUIRE(q != NULL && q->board_id != NULL, "query and board_id are required");
+    REQUIRE((q->limit == 0 ? 10u : q->limit) <= cap && entries != NULL,
+            "entries array smaller than the limit (0 means 10)");
+    REQUIRE(q->cursor != NULL || q->cursor_len == 0, "cursor is NULL");
+    if (count != NULL) *count = 0;
+    top.board_id = (char *)q->board_id;
+    top.limit = q->limit;
+    top.rank_mode = (Hiscore__V1__RankMode)q->rank_mode;
+    if (q->has_offset) {
+        top.start_case = HISCORE__V1__TOP_REQUEST__START_OFFSET;
+        top.offset = q->offset;
+    } else if (q->cursor_len > 0) {
+        top.start_case = HISCORE__V1__TOP_REQUEST__START_CURSOR;
+        top.cursor.data = (uint8_t *)q->cursor;
+        top.cursor.len = q->cursor_len;
+    }
+    req.method_case = HISCORE__V1__REQUEST__METHOD_TOP;
+    req.top = &top;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_TOP, &r);
+    if (st != HISCORE_OK) return st;
+    n = r->top != NULL ? r->top->n_entries : 0;
+    if (n > cap) {
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return set_status(c, HISCORE_ERR_PROTOCOL, "server returned %zu entries for a limit of %zu", n, cap);
+    }
+    if (n > 0) copy_entries(c, r->top->entries, n, entries, cap, count);
+    if (page != NULL) {
+        memset(page, 0, sizeof *page);
+        if (r->top != NULL) {
+            page->board_size = r->top->board_size;
+            if (r->top->next_cursor.len > HISCORE_CURSOR_MAX) {
+                hiscore__v1__response__free_unpacked(r, NULL);
+                return set_status(c, HISCORE_ERR_NOMEM, "cursor longer than HISCORE_CURSOR_MAX");
+            }
+            page->next_cursor_len = r->top->next_cursor.len;
+            if (page->next_cursor_len > 0)
+                memcpy(page->next_cursor, r->top->next_cursor.data, page->next_cursor_len);
+        }
+    }
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_around(hiscore_client *c, const char *board_id, const char *player_id, uint32_t before,
+                   uint32_t after, int rank_mode, hiscore_entry *entries, size_t cap,
+                   size_t *count, uint64_t *board_size) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__AroundRequest q = HISCORE__V1__AROUND_REQUEST__INIT;
+    Response *r;
+    int st;
+    size_t n;
+    REQUIRE(board_id != NULL && player_id != NULL && entries != NULL, "NULL argument");
+    REQUIRE((uint64_t)before + after + 1 <= cap, "entries array smaller than before + after + 1");
+    if (count != NULL) *count = 0;
+    q.board_id = (char *)board_id;
+    q.player_id = (char *)player_id;
+    q.before = before;
+    q.after = after;
+    q.rank_mode = (Hiscore__V1__RankMode)rank_mode;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_AROUND;
+    req.around = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_AROUND, &r);
+    if (st != HISCORE_OK) return st;
+    n = r->around != NULL ? r->around->n_entries : 0;
+    if (n > cap) {
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return set_status(c, HISCORE_ERR_PROTOCOL, "server returned %zu entries for %zu slots", n, cap);
+    }
+    if (n > 0) copy_entries(c, r->around->entries, n, entries, cap, count);
+    if (board_size != NULL) *board_size = r->around != NULL ? r->around->board_size : 0;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_count(hiscore_client *c, const char *board_id, const int64_t *min_score,
+                  const int64_t *max_score, uint64_t *count, uint64_t *board_size) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__CountRequest q = HISCORE__V1__COUNT_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(board_id != NULL, "board_id is required");
+    q.board_id = (char *)board_id;
+    if (min_score != NULL) {
+        q.min_case = HISCORE__V1__COUNT_REQUEST__MIN_MIN_SCORE;
+        q.min_score = *min_score;
+    }
+    if (max_score != NULL) {
+        q.max_case = HISCORE__V1__COUNT_REQUEST__MAX_MAX_SCORE;
+        q.max_score = *max_score;
+    }
+    req.method_case = HISCORE__V1__REQUEST__METHOD_COUNT;
+    req.count = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_COUNT, &r);
+    if (st != HISCORE_OK) return st;
+    if (count != NULL) *count = r->count != NULL ? r->count->count : 0;
+    if (board_size != NULL) *board_size = r->count != NULL ? r->count->board_size : 0;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_create_board(hiscore_client *c, const hiscore_board_config *cfg) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__CreateBoardRequest q = HISCORE__V1__CREATE_BOARD_REQUEST__INIT;
+    Hiscore__V1__BoardConfig config = HISCORE__V1__BOARD_CONFIG__INIT;
+    Hiscore__V1__BoardLimits limits = HISCORE__V1__BOARD_LIMITS__INIT;
+    Response *r;
+    int st;
+    REQUIRE(cfg != NULL && cfg->board_id != NULL, "config and board_id are required");
+    config.board_id = (char *)cfg->board_id;
+    config.score_order = (Hiscore__V1__SortOrder)cfg->score_order;
+    config.subscore_order = (Hiscore__V1__SortOrder)cfg->subscore_order;
+    config.write_operator = (Hiscore__V1__WriteOperator)cfg->write_operator;
+    config.rank_mode = (Hiscore__V1__RankMode)cfg->rank_mode;
+    limits.max_entries = cfg->max_entries;
+    limits.max_metadata_bytes = cfg->max_metadata_bytes;
+    config.limits = &limits;
+    q.config = &config;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_CREATE_BOARD;
+    req.create_board = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_CREATE_BOARD, &r);
+    if (st != HISCORE_OK) return st;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_delete_board(hiscore_client *c, const char *board_id, uint64_t *removed_entries) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__DeleteBoardRequest q = HISCORE__V1__DELETE_BOARD_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(board_id != NULL, "board_id is required");
+    q.board_id = (char *)board_id;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_DELETE_BOARD;
+    req.delete_board = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_DELETE_BOARD, &r);
+    if (st != HISCORE_OK) return st;
+    if (removed_entries != NULL)
+        *removed_entries = r->delete_board != NULL ? r->delete_board->removed_entries : 0;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_cancel(hiscore_client *c, uint64_t call_id, int *cancelled) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__CancelRequest q = HISCORE__V1__CANCEL_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(1, "");
+    q.call_id = call_id;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_CANCEL;
+    req.cancel = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_CANCEL, &r);
+    if (st != HISCORE_OK) return st;
+    if (cancelled != NULL) *cancelled = r->cancel != NULL && r->cancel->cancelled;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Subscriptions */
+
+int hiscore_subscribe(hiscore_client *c, const hiscore_subscribe_query *q, uint64_t *subscription_id) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__SubscribeRequest s = HISCORE__V1__SUBSCRIBE_REQUEST__INIT;
+    Hiscore__V1__SubscribeAround around = HISCORE__V1__SUBSCRIBE_AROUND__INIT;
+    Hiscore__V1__SubscribeFeed feed = HISCORE__V1__SUBSCRIBE_FEED__INIT;
+    Response *r = NULL;
+    int64_t deadline;
+    int st;
+    REQUIRE(q != NULL && q->board_id != NULL && subscription_id != NULL, "NULL argument");
+    st = check_connected(c);
+    if (st != HISCORE_OK) return st;
+    if (c->n_subs >= HISCORE_MAX_SUBSCRIPTIONS)
+        return set_status(c, HISCORE_RESOURCE_EXHAUSTED, "at most %d subscriptions per client",
+                          HISCORE_MAX_SUBSCRIPTIONS);
+    s.board_id = (char *)q->board_id;
+    s.min_interval_ms = q->min_interval_ms;
+    s.rank_mode = (Hiscore__V1__RankMode)q->rank_mode;
+    switch (q->target) {
+    case HISCORE_SUB_PLAYER:
+        REQUIRE(q->player_id != NULL, "player_id is required");
+        s.target_case = HISCORE__V1__SUBSCRIBE_REQUEST__TARGET_PLAYER_ID;
+        s.player_id = (char *)q->player_id;
+        break;
+    case HISCORE_SUB_TOP:
+        s.target_case = HISCORE__V1__SUBSCRIBE_REQUEST__TARGET_TOP;
+        s.top = q->top;
+        break;
+    case HISCORE_SUB_AROUND:
+        REQUIRE(q->player_id != NULL, "player_id is required");
+        around.player_id = (char *)q->player_id;
+        around.before = q->before;
+        around.after = q->after;
+        s.target_case = HISCORE__V1__SUBSCRIBE_REQUEST__TARGET_AROUND;
+        s.around = &around;
+        break;
+    case HISCORE_SUB_FEED:
+        s.target_case = HISCORE__V1__SUBSCRIBE_REQUEST__TARGET_FEED;
+        s.feed = &feed;
+        break;
+    default:
+        return set_status(c, HISCORE_ERR_ARG, "unknown subscription target %d", q->target);
+    }
+    req.method_case = HISCORE__V1__REQUEST__METHOD_SUBSCRIBE;
+    req.subscribe = &s;
+    deadline = deadline_after(c->timeout_ms);
+    st = send_request(c, &req, deadline);
+    if (st != HISCORE_OK) return st;
+    *subscription_id = req.call_id;
+    c->subs[c->n_subs++] = req.call_id;
+    st = wait_for(c, req.call_id, deadline, &r);
+    if (st == HISCORE_ERR_TIMEOUT && c->fd >= 0) {
+        forget_subscription(c, req.call_id);
+        send_cancel_nowait(c, req.call_id);
+        return set_status(c, HISCORE_ERR_TIMEOUT, "no first event within %d ms (cancelled)", c->timeout_ms);
+    }
+    if (st != HISCORE_OK) {
+        forget_subscription(c, req.call_id);
+        return st;
+    }
+    if (r->result_case == HISCORE__V1__RESPONSE__RESULT_EVENT) {
+        /* The stream is live: hand the snapshot to hiscore_poll_event. */
+        return enqueue(c, r) == HISCORE_OK ? ok(c) : c->last_status;
+    }
+    forget_subscription(c, req.call_id);
+    st = response_code(r);
+    if (st == HISCORE_OK) {
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return set_status(c, HISCORE_ERR_PROTOCOL, "stream ended before its first event");
+    }
+    set_status(c, st, "%s: %s", hiscore_status_name(st), response_message(r));
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return st;
+}
+
+static void fill_event(hiscore_client *c, const Response *r, hiscore_event *ev) {
+    hiscore_event_item *items = ev->items;
+    size_t cap = ev->items_cap, i;
+    memset(ev, 0, sizeof *ev);
+    ev->items = items;
+    ev->items_cap = cap;
+    ev->subscription_id = r->call_id;
+    if (r->result_case != HISCORE__V1__RESPONSE__RESULT_EVENT) {
+        ev->type = HISCORE_EVENT_END;
+        ev->final_status = response_code(r);
+        copy_cstr(ev->final_message, sizeof ev->final_message, response_message(r));
+        forget_subscription(c, r->call_id);
+        return;
+    }
+    ev->board_version = r->event->board_version;
+    ev->snapshot = r->event->snapshot != 0;
+    switch (r->event->change_case) {
+    case HISCORE__V1__RANK_EVENT__CHANGE_PLAYER:
+        ev->type = HISCORE_EVENT_PLAYER;
+        copy_entry(&ev->entry, r->event->player->entry);
+        ev->previous_rank = r->event->player->previous_rank;
+        ev->present = r->event->player->present != 0;
+        break;
+    case HISCORE__V1__RANK_EVENT__CHANGE_WINDOW: {
+        const Hiscore__V1__WindowUpdate *w = r->event->window;
+        ev->type = HISCORE_EVENT_WINDOW;
+        ev->window_size = w->window_size;
+        ev->total_items = w->n_entries + w->n_changes;
+        for (i = 0; i < w->n_entries && ev->n_items < cap; i++) {
+            hiscore_event_item *it = &items[ev->n_items++];
+            memset(it, 0, sizeof *it);
+            copy_entry(&it->entry, w->entries[i]);
+            it->position = (uint32_t)i;
+        }
+        for (i = 0; i < w->n_changes && ev->n_items < cap; i++) {
+            hiscore_event_item *it = &items[ev->n_items++];
+            memset(it, 0, sizeof *it);
+            it->kind = (int)w->changes[i]->kind;
+            copy_entry(&it->entry, w->changes[i]->entry);
+            it->position = w->changes[i]->position;
+            it->previous_position = w->changes[i]->previous_position;
+        }
+        break;
+    }
+    case HISCORE__V1__RANK_EVENT__CHANGE_FEED: {
+        const Hiscore__V1__FeedBatch *f = r->event->feed;
+        ev->type = HISCORE_EVENT_FEED;
+        ev->total_items = f->n_items;
+        for (i = 0; i < f->n_items && ev->n_items < cap; i++) {
+            hiscore_event_item *it = &items[ev->n_items++];
+            memset(it, 0, sizeof *it);
+            copy_entry(&it->entry, f->items[i]->entry);
+            it->previous_rank = f->items[i]->previous_rank;
+            it->created = f->items[i]->created != 0;
+            it->removed = f->items[i]->removed != 0;
+            it->board_version = f->items[i]->board_version;
+        }
+        break;
+    }
+    default:
+        ev->type = HISCORE_EVENT_EMPTY;
+        break;
+    }
+}
+
+int hiscore_poll_event(hiscore_client *c, int timeout_ms, hiscore_event *ev) {
+    int64_t deadline;
+    REQUIRE(ev != NULL, "ev is NULL");
+    REQUIRE(ev->items != NULL || ev->items_cap == 0, "ev->items is NULL");
+    if (c->queue_head != NULL) {
+        struct hiscore_queued_frame *q = c->queue_head;
+        c->queue_head = q->next;
+        if (c->queue_head == NULL) c->queue_tail = NULL;
+        c->queue_len--;
+        fill_event(c, q->resp, ev);
+        hiscore__v1__response__free_unpacked(q->resp, NULL);
+        free(q);
+        return ok(c);
+    }
+    if (c->fd < 0) return set_status(c, HISCORE_ERR_CLOSED, "not connected");
+    deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    for (;;) {
+        Response *r;
+        int st;
+        if (timeout_ms == 0) deadline = now_ms(); /* just check what is readable */
+        st = next_response(c, deadline, &r);
+        if (st == HISCORE_ERR_TIMEOUT) return set_status(c, HISCORE_ERR_NO_EVENT, "no event");
+        if (st != HISCORE_OK) return st;
+        if (r->call_id == 0) return connection_error(c, r);
+        if (is_subscription(c, r->call_id)) {
+            fill_event(c, r, ev);
+            hiscore__v1__response__free_unpacked(r, NULL);
+            return ok(c);
+        }
+        hiscore__v1__response__free_unpacked(r, NULL);
+    }
+}
+
+int hiscore_unsubscribe(hiscore_client *c, uint64_t subscription_id) {
+    int cancelled = 0;
+    REQUIRE(1, "");
+    if (!is_subscription(c, subscription_id))
+        return set_status(c, HISCORE_ERR_ARG, "no live subscription %llu", (unsigned long long)subscription_id);
+    return hiscore_cancel(c, subscription_id, &cancelled);
+}

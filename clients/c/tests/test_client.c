@@ -1,0 +1,608 @@
+/* test_client: conformance vectors + end-to-end tests of libhiscore.
+ *   build/test_client <vectors.txt> [port]     (port also from $HISCORE_PORT, host $HISCORE_HOST)
+ * Without a port only the vectors run (unless $HISCORE_REQUIRE_SERVER=1: then that fails). */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hiscore.h"
+#include "hiscore/v1/hiscore.pb-c.h"
+
+static int failures = 0, checks = 0;
+
+#define CHECK(cond)                                                                              \
+    do {                                                                                         \
+        checks++;                                                                                \
+        if (!(cond)) {                                                                           \
+            failures++;                                                                          \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);             \
+        }                                                                                        \
+    } while (0)
+
+/* Expect status `want` from a client call; prints the client's error otherwise. */
+#define EXPECT(c, want, call)                                                                    \
+    do {                                                                                         \
+        int st_ = (call);                                                                        \
+        checks++;                                                                                \
+        if (st_ != (want)) {                                                                     \
+            failures++;                                                                          \
+            fprintf(stderr, "%s:%d: %s -> %s (%d), want %s; error: %s\n", __FILE__, __LINE__,    \
+                    #call, hiscore_status_name(st_), st_, hiscore_status_name(want), (c)->error); \
+        }                                                                                        \
+    } while (0)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Conformance vectors */
+
+static int hexval(int ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
+    size_t n = 0;
+    while (hex[0] && hex[1] && n < cap) {
+        int hi = hexval(hex[0]), lo = hexval(hex[1]);
+        if (hi < 0 || lo < 0) break;
+        out[n++] = (uint8_t)(hi * 16 + lo);
+        hex += 2;
+    }
+    return n;
+}
+
+/* Spot checks of the decoded meaning (vectors.json has the full meaning of every vector). */
+static void check_request_meaning(const char *name, const Hiscore__V1__Request *r) {
+    if (strcmp(name, "request_ping_doc_example") == 0) {
+        CHECK(r->call_id == 1 && r->method_case == HISCORE__V1__REQUEST__METHOD_PING);
+        CHECK(r->ping->payload.len == 2 && memcmp(r->ping->payload.data, "hi", 2) == 0);
+    } else if (strcmp(name, "request_submit_metadata_deadline_token") == 0) {
+        CHECK(r->deadline_ms == 250 && strcmp(r->auth_token, "key-123") == 0);
+        CHECK(r->submit->score == INT64_MAX && r->submit->subscore == INT64_MIN);
+        CHECK(r->submit->metadata_value_case == HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE_METADATA);
+        CHECK(r->submit->metadata.len == 3);
+    } else if (strcmp(name, "request_submit_empty_metadata") == 0) {
+        CHECK(r->submit->metadata_value_case == HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE_METADATA);
+        CHECK(r->submit->metadata.len == 0 && r->submit->score == -1);
+    } else if (strcmp(name, "request_submit") == 0) {
+        CHECK(r->submit->metadata_value_case == HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE__NOT_SET);
+    } else if (strcmp(name, "request_top_offset_zero") == 0) {
+        CHECK(r->top->start_case == HISCORE__V1__TOP_REQUEST__START_OFFSET && r->top->offset == 0);
+    } else if (strcmp(name, "request_top_cursor") == 0) {
+        CHECK(r->top->start_case == HISCORE__V1__TOP_REQUEST__START_CURSOR && r->top->cursor.len == 3);
+        CHECK(r->top->limit == 500 && r->top->rank_mode == HISCORE__V1__RANK_MODE__RANK_MODE_ORDINAL);
+    } else if (strcmp(name, "request_count_bounds") == 0) {
+        CHECK(r->count->min_case == HISCORE__V1__COUNT_REQUEST__MIN_MIN_SCORE && r->count->min_score == 0);
+        CHECK(r->count->max_case == HISCORE__V1__COUNT_REQUEST__MAX_MAX_SCORE && r->count->max_score == -1);
+    } else if (strcmp(name, "request_subscribe_feed") == 0) {
+        CHECK(r->subscribe->target_case == HISCORE__V1__SUBSCRIBE_REQUEST__TARGET_FEED);
+    } else if (strcmp(name, "request_max_call_id") == 0) {
+        CHECK(r->call_id == UINT64_MAX && r->ping->payload.len == 256);
+    }
+}
+
+static void check_response_meaning(const char *name, const Hiscore__V1__Response *r) {
+    if (strcmp(name, "response_hello") == 0) {
+        CHECK(r->call_id == 0 && r->result_case == HISCORE__V1__RESPONSE__RESULT_HELLO);
+        CHECK(r->hello->protocol_version == 1 && r->hello->max_frame_bytes == 1048576);
+        CHECK(r->hello->max_inflight_calls == 256 && r->hello->max_metadata_bytes == 256);
+    } else if (strcmp(name, "response_error_not_found") == 0) {
+        CHECK(r->call_id == 7 && r->status != NULL && r->status->code == 5);
+        CHECK(r->result_case == HISCORE__V1__RESPONSE__RESULT__NOT_SET);
+    } else if (strcmp(name, "response_error_connection_level") == 0) {
+        CHECK(r->call_id == 0 && (int)r->status->code == HISCORE_INVALID_ARGUMENT);
+    } else if (strcmp(name, "response_submit_batch") == 0) {
+        CHECK(r->submit_batch->n_results == 2 && r->submit_batch->results[1]->status->code == 3);
+    } else if (strcmp(name, "response_get_rank") == 0) {
+        CHECK(r->get_rank->entry->score == INT64_MIN && r->get_rank->entry->rank == UINT64_MAX);
+        CHECK(r->get_rank->board_size == UINT64_MAX);
+    } else if (strcmp(name, "response_event_window_changes") == 0) {
+        const Hiscore__V1__WindowUpdate *w = r->event->window;
+        CHECK(r->event->change_case == HISCORE__V1__RANK_EVENT__CHANGE_WINDOW && w->n_changes == 3);
+        CHECK((int)w->changes[0]->kind == HISCORE_WINDOW_ENTERED && (int)w->changes[2]->kind == HISCORE_WINDOW_LEFT);
+        CHECK(w->changes[1]->previous_position == 0 && w->changes[1]->position == 1);
+    } else if (strcmp(name, "response_event_player_snapshot") == 0) {
+        CHECK(r->event->snapshot && r->event->player->present && r->event->player->entry->rank == 3);
+    } else if (strcmp(name, "response_event_feed") == 0) {
+        CHECK(r->event->feed->n_items == 3 && r->event->feed->items[2]->removed);
+    } else if (strcmp(name, "response_stream_end_ok") == 0) {
+        CHECK(r->call_id == 25 && r->status == NULL && r->result_case == HISCORE__V1__RESPONSE__RESULT__NOT_SET);
+    }
+}
+
+static void run_vectors(const char *path) {
+    FILE *f = fopen(path, "r");
+    char line[8192], name[128], type[64], hex[4096 + 1];
+    static uint8_t bytes[4096], repacked[4096];
+    int n_vectors = 0;
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        failures++;
+        return;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        size_t n;
+        uint32_t body_len = 0;
+        if (line[0] == '#' || line[0] == '\n') continue;
+        if (sscanf(line, "%127s %63s %4096s", name, type, hex) != 3) {
+            fprintf(stderr, "bad vector line: %s", line);
+            failures++;
+            continue;
+        }
+        n_vectors++;
+        n = unhex(hex, bytes, sizeof bytes);
+        CHECK(n * 2 == strlen(hex));
+        if (strcmp(type, "preface") == 0) {
+            CHECK(n == HISCORE_PREFACE_SIZE && memcmp(bytes, HISCORE_PREFACE, n) == 0);
+            continue;
+        }
+        CHECK(n >= HISCORE_FRAME_HEADER_SIZE);
+        CHECK(hiscore_frame_header_decode(bytes, 1u << 20, &body_len) == HISCORE_OK);
+        CHECK(body_len == n - HISCORE_FRAME_HEADER_SIZE);
+        {
+            uint8_t header[HISCORE_FRAME_HEADER_SIZE];
+            hiscore_frame_header_encode(header, body_len);
+            CHECK(memcmp(header, bytes, HISCORE_FRAME_HEADER_SIZE) == 0);
+        }
+        if (strcmp(type, "hiscore.v1.Request") == 0) {
+            Hiscore__V1__Request *r =
+                hiscore__v1__request__unpack(NULL, body_len, bytes + HISCORE_FRAME_HEADER_SIZE);
+            CHECK(r != NULL);
+            if (r == NULL) continue;
+            CHECK(hiscore__v1__request__get_packed_size(r) == body_len);
+            CHECK(hiscore__v1__request__pack(r, repacked) == body_len);
+            if (memcmp(repacked, bytes + HISCORE_FRAME_HEADER_SIZE, body_len) != 0) {
+                fprintf(stderr, "vector %s: re-encoding differs\n", name);
+                failures++;
+            }
+            check_request_meaning(name, r);
+            hiscore__v1__request__free_unpacked(r, NULL);
+        } else if (strcmp(type, "hiscore.v1.Response") == 0) {
+            Hiscore__V1__Response *r =
+                hiscore__v1__response__unpack(NULL, body_len, bytes + HISCORE_FRAME_HEADER_SIZE);
+            CHECK(r != NULL);
+            if (r == NULL) continue;
+            CHECK(hiscore__v1__response__get_packed_size(r) == body_len);
+            CHECK(hiscore__v1__response__pack(r, repacked) == body_len);
+            if (memcmp(repacked, bytes + HISCORE_FRAME_HEADER_SIZE, body_len) != 0) {
+                fprintf(stderr, "vector %s: re-encoding differs\n", name);
+                failures++;
+            }
+            check_response_meaning(name, r);
+            hiscore__v1__response__free_unpacked(r, NULL);
+        } else {
+            fprintf(stderr, "vector %s: unknown type %s\n", name, type);
+            failures++;
+        }
+    }
+    fclose(f);
+    CHECK(n_vectors >= 60);
+    printf("vectors: %d checked\n", n_vectors);
+    /* framing edge cases */
+    {
+        static const uint8_t compressed[5] = {1, 0, 0, 0, 0}, big[5] = {0, 0, 0x10, 0, 1};
+        uint32_t len = 0;
+        CHECK(hiscore_frame_header_decode(compressed, 1u << 20, &len) == HISCORE_ERR_PROTOCOL);
+        CHECK(hiscore_frame_header_decode(big, 1u << 20, &len) == HISCORE_ERR_PROTOCOL);
+        CHECK(strcmp(hiscore_status_name(HISCORE_NOT_FOUND), "NOT_FOUND") == 0);
+        CHECK(strcmp(hiscore_status_name(HISCORE_ERR_TIMEOUT), "ERR_TIMEOUT") == 0);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* End to end */
+
+static void unique_name(char *out, size_t cap, const char *prefix) {
+    struct timespec ts;
+    static unsigned counter = 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(out, cap, "%s-%ld-%ld-%u", prefix, (long)ts.tv_sec, (long)(ts.tv_nsec / 1000), counter++);
+}
+
+static void run_e2e(const char *host, uint16_t port) {
+    hiscore_client c, c2;
+    hiscore_submit_result res;
+    hiscore_entry one, *page_entries;
+    hiscore_page page;
+    hiscore_top_query q;
+    hiscore_board_config cfg;
+    char board[96], asc[96], dense[96], long_id[140];
+    uint8_t echo[64];
+    size_t n = 0, total, i;
+    uint64_t size = 0, count = 0, removed = 0;
+    int64_t lo = 95, hi = 98;
+    int st;
+
+    page_entries = (hiscore_entry *)calloc(1001, sizeof *page_entries);
+    if (page_entries == NULL) {
+        failures++;
+        return;
+    }
+    unique_name(board, sizeof board, "c");
+    unique_name(asc, sizeof asc, "c-asc");
+    unique_name(dense, sizeof dense, "c-dense");
+
+    EXPECT(&c, HISCORE_OK, hiscore_connect(&c, host, port, 10000));
+    CHECK(c.hello.protocol_version == 1 && c.hello.max_page_entries == 1000);
+    EXPECT(&c, HISCORE_OK, hiscore_ping(&c, (const uint8_t *)"hi", 2, echo, sizeof echo, &n));
+    CHECK(n == 2 && memcmp(echo, "hi", 2) == 0);
+
+    /* submit / rank, descending, best */
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, board, "alice", 100, 0, (const uint8_t *)"m1", 2, &res));
+    CHECK(res.created && res.changed && res.entry.rank == 1 && res.previous_rank == 0);
+    CHECK(res.entry.metadata_len == 2 && memcmp(res.entry.metadata, "m1", 2) == 0);
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, board, "bob", 200, 0, NULL, 0, &res));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, board, "carol", 150, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, board, "alice", 50, 0, NULL, 0, &res));
+    CHECK(!res.changed && res.entry.score == 100 && res.entry.metadata_len == 2);
+    EXPECT(&c, HISCORE_OK, hiscore_rank(&c, board, "alice", HISCORE_RANK_DEFAULT, &one, &size));
+    CHECK(one.rank == 3 && size == 3 && strcmp(one.player_id, "alice") == 0 && one.reached_at_us > 0);
+
+    /* paging: 25 more players, by cursor */
+    for (i = 0; i < 25; i++) {
+        char p[16];
+        snprintf(p, sizeof p, "p%02u", (unsigned)i);
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, board, p, 99 - (int64_t)i, 0, NULL, 0, NULL));
+    }
+    memset(&q, 0, sizeof q);
+    q.board_id = board;
+    q.limit = 10;
+    total = 0;
+    for (;;) {
+        size_t k;
+        EXPECT(&c, HISCORE_OK, hiscore_top(&c, &q, page_entries, 10, &n, &page));
+        for (k = 0; k < n; k++) CHECK(page_entries[k].rank == total + k + 1);
+        total += n;
+        if (page.next_cursor_len == 0 || c.last_status != HISCORE_OK) break;
+        q.cursor = page.next_cursor;
+        q.cursor_len = page.next_cursor_len;
+    }
+    CHECK(total == 28 && page.board_size == 28);
+    memset(&q, 0, sizeof q);
+    q.board_id = board;
+    q.limit = 3;
+    q.has_offset = 1;
+    q.offset = 1;
+    EXPECT(&c, HISCORE_OK, hiscore_top(&c, &q, page_entries, 3, &n, NULL));
+    CHECK(n == 3 && strcmp(page_entries[0].player_id, "carol") == 0 && page_entries[0].rank == 2);
+    CHECK(strcmp(page_entries[1].player_id, "alice") == 0 && strcmp(page_entries[2].player_id, "p00") == 0);
+    EXPECT(&c, HISCORE_OK, hiscore_around(&c, board, "p05", 2, 1, HISCORE_RANK_DEFAULT, page_entries, 4, &n, &size));
+    CHECK(n == 4 && strcmp(page_entries[0].player_id, "p03") == 0 && strcmp(page_entries[3].player_id, "p06") == 0);
+    EXPECT(&c, HISCORE_OK, hiscore_count(&c, board, &lo, &hi, &count, &size));
+    CHECK(count == 4 && size == 28);
+    EXPECT(&c, HISCORE_OK, hiscore_count(&c, board, NULL, NULL, &count, NULL));
+    CHECK(count == 28);
+
+    /* ascending board, ties, rank modes */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.board_id = asc;
+    cfg.score_order = HISCORE_SORT_ASCENDING;
+    EXPECT(&c, HISCORE_OK, hiscore_create_board(&c, &cfg));
+    EXPECT(&c, HISCORE_OK, hiscore_create_board(&c, &cfg)); /* idempotent */
+    cfg.write_operator = HISCORE_OP_SET;
+    EXPECT(&c, HISCORE_ALREADY_EXISTS, hiscore_create_board(&c, &cfg));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, asc, "a", 10, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, asc, "b", 20, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, asc, "c", 20, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, asc, "d", 30, 0, NULL, 0, NULL));
+    memset(&q, 0, sizeof q);
+    q.board_id = asc;
+    q.rank_mode = HISCORE_RANK_COMPETITION;
+    EXPECT(&c, HISCORE_OK, hiscore_top(&c, &q, page_entries, 10, &n, NULL));
+    CHECK(n == 4 && page_entries[0].rank == 1 && page_entries[1].rank == 2 && page_entries[2].rank == 2 &&
+          page_entries[3].rank == 4);
+    CHECK(strcmp(page_entries[0].player_id, "a") == 0 && strcmp(page_entries[1].player_id, "b") == 0);
+    q.rank_mode = HISCORE_RANK_DENSE;
+    EXPECT(&c, HISCORE_FAILED_PRECONDITION, hiscore_top(&c, &q, page_entries, 10, &n, NULL));
+    memset(&cfg, 0, sizeof cfg);
+    cfg.board_id = dense;
+    cfg.rank_mode = HISCORE_RANK_DENSE;
+    EXPECT(&c, HISCORE_OK, hiscore_create_board(&c, &cfg));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, dense, "a", 30, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, dense, "b", 20, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, dense, "c", 20, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, dense, "d", 10, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_rank(&c, dense, "d", HISCORE_RANK_DENSE, &one, NULL));
+    CHECK(one.rank == 3);
+
+    /* errors */
+    EXPECT(&c, HISCORE_NOT_FOUND, hiscore_rank(&c, board, "nobody", HISCORE_RANK_DEFAULT, &one, NULL));
+    CHECK(c.error[0] != '\0');
+    EXPECT(&c, HISCORE_NOT_FOUND, hiscore_rank(&c, "c-no-such-board-x", "a", HISCORE_RANK_DEFAULT, &one, NULL));
+    EXPECT(&c, HISCORE_INVALID_ARGUMENT, hiscore_submit(&c, board, "bad id!", 1, 0, NULL, 0, NULL));
+    memset(long_id, 'x', 129);
+    long_id[129] = '\0';
+    EXPECT(&c, HISCORE_INVALID_ARGUMENT, hiscore_submit(&c, board, long_id, 1, 0, NULL, 0, NULL));
+    long_id[128] = '\0';
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, board, long_id, 1, 0, NULL, 0, &res));
+    CHECK(strlen(res.entry.player_id) == 128);
+    memset(&q, 0, sizeof q);
+    q.board_id = board;
+    q.limit = 1001;
+    EXPECT(&c, HISCORE_OUT_OF_RANGE, hiscore_top(&c, &q, page_entries, 1001, &n, NULL));
+    EXPECT(&c, HISCORE_ERR_ARG, hiscore_top(&c, &q, page_entries, 10, &n, NULL)); /* local check */
+    EXPECT(&c, HISCORE_ERR_ARG, hiscore_submit(&c, NULL, "a", 1, 0, NULL, 0, NULL));
+
+    /* raw call: a method without a wrapper, and cancel */
+    {
+        Hiscore__V1__Request req = HISCORE__V1__REQUEST__INIT;
+        Hiscore__V1__DescribeBoardRequest d = HISCORE__V1__DESCRIBE_BOARD_REQUEST__INIT;
+        Hiscore__V1__Response *resp = NULL;
+        int cancelled = 1;
+        d.board_id = board;
+        req.method_case = HISCORE__V1__REQUEST__METHOD_DESCRIBE_BOARD;
+        req.describe_board = &d;
+        EXPECT(&c, HISCORE_OK, hiscore_call(&c, &req, &resp));
+        CHECK(resp != NULL && resp->describe_board->board->size == 29);
+        hiscore_free_response(resp);
+        EXPECT(&c, HISCORE_OK, hiscore_cancel(&c, 123456789u, &cancelled));
+        CHECK(cancelled == 0);
+    }
+
+    /* subscription: UNIMPLEMENTED on this server version, or a live stream */
+    {
+        hiscore_subscribe_query sq;
+        hiscore_event_item items[8];
+        hiscore_event ev;
+        uint64_t sub = 0;
+        memset(&sq, 0, sizeof sq);
+        sq.board_id = board;
+        sq.target = HISCORE_SUB_PLAYER;
+        sq.player_id = "alice";
+        st = hiscore_subscribe(&c, &sq, &sub);
+        CHECK(st == HISCORE_OK || st == HISCORE_UNIMPLEMENTED);
+        ev.items = items;
+        ev.items_cap = 8;
+        if (st == HISCORE_OK) {
+            EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 5000, &ev));
+            CHECK(ev.subscription_id == sub && ev.snapshot && ev.type == HISCORE_EVENT_PLAYER);
+            EXPECT(&c, HISCORE_OK, hiscore_unsubscribe(&c, sub));
+            do {
+                st = hiscore_poll_event(&c, 5000, &ev);
+            } while (st == HISCORE_OK && ev.type != HISCORE_EVENT_END);
+            CHECK(st == HISCORE_OK && ev.final_status == HISCORE_CANCELLED);
+        } else {
+            printf("subscribe: %s (%s)\n", hiscore_status_name(st), c.error);
+            EXPECT(&c, HISCORE_ERR_NO_EVENT, hiscore_poll_event(&c, 0, &ev));
+        }
+        EXPECT(&c, HISCORE_OK, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
+        CHECK(n == 0);
+    }
+
+    /* cleanup */
+    EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, asc, &removed));
+    CHECK(removed == 4);
+    EXPECT(&c, HISCORE_NOT_FOUND, hiscore_delete_board(&c, asc, &removed));
+    hiscore_close(&c);
+    EXPECT(&c, HISCORE_ERR_CLOSED, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
+    hiscore_close(&c);
+
+    /* connect failures */
+    st = hiscore_connect(&c2, "127.0.0.1", 1, 2000); /* nothing listens on port 1 */
+    CHECK(st == HISCORE_ERR_IO || st == HISCORE_ERR_TIMEOUT);
+    CHECK(c2.error[0] != '\0');
+    hiscore_close(&c2);
+    free(page_entries);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Streaming and local timeouts against a fake server (a forked child speaking the protocol):
+ * the server version under test answers subscribe with UNIMPLEMENTED. */
+
+static int read_exact(int fd, uint8_t *buf, size_t n) {
+    while (n > 0) {
+        ssize_t r = read(fd, buf, n);
+        if (r <= 0) return -1;
+        buf += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static Hiscore__V1__Request *fake_recv(int fd) {
+    uint8_t header[5], body[4096];
+    uint32_t len;
+    if (read_exact(fd, header, 5) != 0 || hiscore_frame_header_decode(header, sizeof body, &len) != 0 ||
+        read_exact(fd, body, len) != 0)
+        return NULL;
+    return hiscore__v1__request__unpack(NULL, len, body);
+}
+
+static void fake_send(int fd, const Hiscore__V1__Response *r) {
+    uint8_t buf[4096];
+    size_t n = hiscore__v1__response__pack(r, buf + 5);
+    hiscore_frame_header_encode(buf, (uint32_t)n);
+    if (write(fd, buf, n + 5) != (ssize_t)(n + 5)) _exit(20);
+}
+
+#define FAKE_EXPECT(cond, code)                                                                  \
+    do {                                                                                         \
+        if (!(cond)) _exit(code);                                                                \
+    } while (0)
+
+static void fake_server_main(int lfd) {
+    Hiscore__V1__Response hello_r = HISCORE__V1__RESPONSE__INIT, r;
+    Hiscore__V1__ServerHello hello = HISCORE__V1__SERVER_HELLO__INIT;
+    Hiscore__V1__RankEvent ev = HISCORE__V1__RANK_EVENT__INIT;
+    Hiscore__V1__PlayerRankChange pc = HISCORE__V1__PLAYER_RANK_CHANGE__INIT;
+    Hiscore__V1__WindowUpdate wu = HISCORE__V1__WINDOW_UPDATE__INIT;
+    Hiscore__V1__WindowChange ch = HISCORE__V1__WINDOW_CHANGE__INIT;
+    Hiscore__V1__Entry e1 = HISCORE__V1__ENTRY__INIT, e2 = HISCORE__V1__ENTRY__INIT;
+    Hiscore__V1__Entry *entries[2];
+    Hiscore__V1__WindowChange *changes[1];
+    Hiscore__V1__PingResponse pong = HISCORE__V1__PING_RESPONSE__INIT;
+    Hiscore__V1__CancelResponse cr = HISCORE__V1__CANCEL_RESPONSE__INIT;
+    Hiscore__V1__Status cancelled = HISCORE__V1__STATUS__INIT;
+    Hiscore__V1__Request *sub, *ping, *rank, *cancel1, *cancel2;
+    uint8_t preface[8];
+    int fd = accept(lfd, NULL, NULL);
+    FAKE_EXPECT(fd >= 0, 2);
+    FAKE_EXPECT(read_exact(fd, preface, 8) == 0 && memcmp(preface, HISCORE_PREFACE, 8) == 0, 3);
+    hello.protocol_version = 1;
+    hello.server_version = (char *)"fake";
+    hello.max_frame_bytes = 1048576;
+    hello_r.result_case = HISCORE__V1__RESPONSE__RESULT_HELLO;
+    hello_r.hello = &hello;
+    fake_send(fd, &hello_r);
+
+    sub = fake_recv(fd);
+    FAKE_EXPECT(sub != NULL && sub->method_case == HISCORE__V1__REQUEST__METHOD_SUBSCRIBE, 4);
+    FAKE_EXPECT(sub->subscribe->target_case == HISCORE__V1__SUBSCRIBE_REQUEST__TARGET_TOP && sub->subscribe->top == 2, 5);
+    e1.player_id = (char *)"alice";
+    e1.score = 300;
+    e1.rank = 1;
+    e2.player_id = (char *)"bob";
+    e2.score = 200;
+    e2.rank = 2;
+    pc.entry = &e1;
+    pc.present = 1;
+    ev.board_version = 7;
+    ev.snapshot = 1;
+    ev.change_case = HISCORE__V1__RANK_EVENT__CHANGE_PLAYER;
+    ev.player = &pc;
+    r = (Hiscore__V1__Response)HISCORE__V1__RESPONSE__INIT;
+    r.call_id = sub->call_id;
+    r.result_case = HISCORE__V1__RESPONSE__RESULT_EVENT;
+    r.event = &ev;
+    fake_send(fd, &r);
+
+    ping = fake_recv(fd); /* an event arrives while the ping waits: queued by the client */
+    FAKE_EXPECT(ping != NULL && ping->method_case == HISCORE__V1__REQUEST__METHOD_PING, 6);
+    entries[0] = &e1;
+    entries[1] = &e2;
+    ch.kind = HISCORE__V1__WINDOW_CHANGE_KIND__WINDOW_CHANGE_KIND_MOVED;
+    ch.entry = &e2;
+    ch.position = 1;
+    changes[0] = &ch;
+    wu.n_entries = 2;
+    wu.entries = entries;
+    wu.n_changes = 1;
+    wu.changes = changes;
+    wu.window_size = 2;
+    ev.snapshot = 0;
+    ev.board_version = 8;
+    ev.change_case = HISCORE__V1__RANK_EVENT__CHANGE_WINDOW;
+    ev.window = &wu;
+    fake_send(fd, &r);
+    r = (Hiscore__V1__Response)HISCORE__V1__RESPONSE__INIT;
+    r.call_id = ping->call_id;
+    r.result_case = HISCORE__V1__RESPONSE__RESULT_PING;
+    r.ping = &pong;
+    fake_send(fd, &r);
+
+    rank = fake_recv(fd); /* never answered: the client times out and cancels it */
+    FAKE_EXPECT(rank != NULL && rank->method_case == HISCORE__V1__REQUEST__METHOD_GET_RANK, 7);
+    cancel1 = fake_recv(fd);
+    FAKE_EXPECT(cancel1 != NULL && cancel1->method_case == HISCORE__V1__REQUEST__METHOD_CANCEL &&
+                    cancel1->cancel->call_id == rank->call_id, 8);
+    cancelled.code = HISCORE__V1__STATUS_CODE__STATUS_CODE_CANCELLED;
+    cancelled.message = (char *)"cancelled";
+    r = (Hiscore__V1__Response)HISCORE__V1__RESPONSE__INIT;
+    r.call_id = rank->call_id; /* late answers: the client drops them */
+    r.status = &cancelled;
+    fake_send(fd, &r);
+    r.call_id = cancel1->call_id;
+    r.status = NULL;
+    r.result_case = HISCORE__V1__RESPONSE__RESULT_CANCEL;
+    cr.cancelled = 1;
+    r.cancel = &cr;
+    fake_send(fd, &r);
+
+    cancel2 = fake_recv(fd); /* hiscore_unsubscribe */
+    FAKE_EXPECT(cancel2 != NULL && cancel2->method_case == HISCORE__V1__REQUEST__METHOD_CANCEL &&
+                    cancel2->cancel->call_id == sub->call_id, 9);
+    r.call_id = cancel2->call_id;
+    fake_send(fd, &r);
+    r = (Hiscore__V1__Response)HISCORE__V1__RESPONSE__INIT;
+    r.call_id = sub->call_id;
+    r.status = &cancelled;
+    fake_send(fd, &r);
+    close(fd);
+    _exit(0);
+}
+
+static void run_fake_stream(void) {
+    struct sockaddr_in addr;
+    socklen_t alen = sizeof addr;
+    hiscore_client c;
+    hiscore_subscribe_query sq;
+    hiscore_event_item items[4];
+    hiscore_event ev;
+    hiscore_entry one;
+    uint64_t sub = 0;
+    size_t n = 0;
+    int status = 0, st;
+    pid_t pid;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(lfd, 1) == 0);
+    CHECK(getsockname(lfd, (struct sockaddr *)&addr, &alen) == 0);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) fake_server_main(lfd);
+    close(lfd);
+    CHECK(pid > 0);
+
+    EXPECT(&c, HISCORE_OK, hiscore_connect(&c, "127.0.0.1", ntohs(addr.sin_port), 5000));
+    CHECK(strcmp(c.hello.server_version, "fake") == 0);
+    memset(&sq, 0, sizeof sq);
+    sq.board_id = "b";
+    sq.target = HISCORE_SUB_TOP;
+    sq.top = 2;
+    EXPECT(&c, HISCORE_OK, hiscore_subscribe(&c, &sq, &sub));
+    ev.items = items;
+    ev.items_cap = 4;
+    EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 1000, &ev));
+    CHECK(ev.subscription_id == sub && ev.type == HISCORE_EVENT_PLAYER && ev.snapshot);
+    CHECK(ev.present && ev.entry.rank == 1 && strcmp(ev.entry.player_id, "alice") == 0 && ev.board_version == 7);
+    EXPECT(&c, HISCORE_OK, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
+    EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 1000, &ev)); /* queued during the ping */
+    CHECK(ev.type == HISCORE_EVENT_WINDOW && !ev.snapshot && ev.window_size == 2);
+    CHECK(ev.n_items == 3 && ev.total_items == 3 && ev.items == items);
+    CHECK(items[0].kind == 0 && strcmp(items[1].entry.player_id, "bob") == 0);
+    CHECK(items[2].kind == HISCORE_WINDOW_MOVED && items[2].position == 1);
+    c.timeout_ms = 300;
+    EXPECT(&c, HISCORE_ERR_TIMEOUT, hiscore_rank(&c, "b", "x", HISCORE_RANK_DEFAULT, &one, NULL));
+    c.timeout_ms = 5000;
+    EXPECT(&c, HISCORE_OK, hiscore_unsubscribe(&c, sub));
+    EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 1000, &ev));
+    CHECK(ev.type == HISCORE_EVENT_END && ev.final_status == HISCORE_CANCELLED && ev.subscription_id == sub);
+    st = hiscore_poll_event(&c, 1000, &ev); /* the fake closed the connection */
+    CHECK(st == HISCORE_ERR_IO);
+    hiscore_close(&c);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "fake server exit status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    printf("fake-server stream test: done\n");
+}
+
+int main(int argc, char **argv) {
+    const char *vectors = argc > 1 ? argv[1] : "../testdata/vectors.txt";
+    const char *port_s = argc > 2 && argv[2][0] ? argv[2] : getenv("HISCORE_PORT");
+    const char *host = getenv("HISCORE_HOST") ? getenv("HISCORE_HOST") : "127.0.0.1";
+    const char *require = getenv("HISCORE_REQUIRE_SERVER");
+    run_vectors(vectors);
+    run_fake_stream();
+    if (port_s != NULL && port_s[0] != '\0') {
+        run_e2e(host, (uint16_t)atoi(port_s));
+        printf("end to end: done against %s:%s\n", host, port_s);
+    } else if (require != NULL && strcmp(require, "1") == 0) {
+        fprintf(stderr, "no server port given (argv[2] or HISCORE_PORT)\n");
+        failures++;
+    } else {
+        printf("end to end: skipped (no port)\n");
+    }
+    printf("%d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

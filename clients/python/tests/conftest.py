@@ -1,0 +1,197 @@
+"""Shared fixtures: a real hiscored (started once per session) and a scriptable fake server.
+
+The real server is `$HISCORED_BIN` or `<repo>/.build/debug/hiscored`, started as
+`hiscored --host 127.0.0.1 --port 0 --data-dir <tmp> --shards 2`; the port is parsed from its
+`listening on 127.0.0.1:<PORT>` log line. `HISCORE_SERVER=host:port` uses a running server
+instead. When no binary exists the end-to-end tests are skipped, unless
+`HISCORE_REQUIRE_SERVER=1` (set by clients/run-tests.sh), which makes that a failure.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, List, Optional, TypeVar
+
+import pytest
+
+from hiscore import framing, pb
+
+REPO = Path(__file__).resolve().parents[3]
+T = TypeVar("T")
+LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+    """Run one test coroutine on a fresh event loop, bounded."""
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+    return asyncio.run(bounded())
+
+
+def unique(prefix: str = "b") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class ServerInfo:
+    host: str
+    port: int
+    log_path: Optional[Path] = None
+
+
+class ServerProcess:
+    """A hiscored child process; stop() sends SIGTERM, then SIGKILL after a timeout."""
+
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path, *extra: str) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "w", encoding="utf-8", errors="replace")
+        self._port: Optional[int] = None
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [str(binary), "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir),
+             "--shards", "2", *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self._pump = threading.Thread(target=self._read_log, daemon=True)
+        self._pump.start()
+
+    def _read_log(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            self._log.write(line)
+            self._log.flush()
+            m = LISTEN_RE.search(line)
+            if m and self._port is None:
+                self._port = int(m.group(2))
+                self._ready.set()
+        self._ready.set()  # exited
+
+    def wait_ready(self, timeout: float = 60.0) -> int:
+        self._ready.wait(timeout)
+        if self._port is None:
+            self.stop()
+            log = self.log_path.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"hiscored did not report its port within {timeout}s; log:\n{log}")
+        return self._port
+
+    def stop(self, timeout: float = 15.0) -> Optional[int]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._pump.join(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def server_binary() -> Optional[Path]:
+    env = os.environ.get("HISCORED_BIN")
+    path = Path(env) if env else REPO / ".build" / "debug" / "hiscored"
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    addr = os.environ.get("HISCORE_SERVER")
+    if addr:
+        host, _, port = addr.rpartition(":")
+        yield ServerInfo(host or "127.0.0.1", int(port))
+        return
+    binary = server_binary()
+    if binary is None:
+        msg = "hiscored not built (.build/debug/hiscored); run `swift build` or set HISCORED_BIN"
+        if os.environ.get("HISCORE_REQUIRE_SERVER") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    tmp = tmp_path_factory.mktemp("hiscored")
+    # Run a private copy: a concurrent `swift build` may replace the binary mid-session.
+    copy = tmp / "hiscored"
+    shutil.copy2(binary, copy)
+    proc = ServerProcess(copy, tmp / "data", tmp / "hiscored.log")
+    try:
+        port = proc.wait_ready()
+        yield ServerInfo("127.0.0.1", port, proc.log_path)
+    finally:
+        proc.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Fake server for client unit tests
+
+class FakeConn:
+    """The server side of one fake connection: read requests, write responses."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def read_preface(self) -> bytes:
+        return await self.reader.readexactly(len(framing.PREFACE))
+
+    async def recv(self) -> Optional[pb.Request]:
+        body = await framing.read_frame(self.reader, 1 << 24)
+        if body is None:
+            return None
+        return pb.Request.FromString(body)
+
+    async def send(self, resp: pb.Response) -> None:
+        self.writer.write(framing.encode_frame(resp.SerializeToString()))
+        await self.writer.drain()
+
+    async def hello(self, **limits: int) -> None:
+        fields = dict(protocol_version=1, server_version="fake", max_frame_bytes=1 << 20,
+                      max_inflight_calls=256, max_batch_submits=1000, max_page_entries=1000,
+                      max_players_per_query=1000, max_subscriptions=1000, max_metadata_bytes=256)
+        fields.update(limits)
+        preface = await self.read_preface()
+        assert preface == framing.PREFACE
+        await self.send(pb.Response(call_id=0, hello=pb.ServerHello(**fields)))
+
+
+@contextlib.asynccontextmanager
+async def fake_server(handler: Callable[[FakeConn], Awaitable[None]]) -> AsyncIterator[ServerInfo]:
+    """Serve `handler` on 127.0.0.1:<ephemeral>; handler failures fail the test."""
+    errors: List[BaseException] = []
+
+    async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(FakeConn(reader, writer))
+        except (asyncio.CancelledError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except BaseException as e:  # reported after the test body
+            errors.append(e)
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield ServerInfo("127.0.0.1", port)
+    finally:
+        srv.close()
+        await srv.wait_closed()
+    if errors:
+        raise errors[0]
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return pred()

@@ -1,0 +1,562 @@
+"""End-to-end tests of hiscore.AsyncClient / hiscore.Client against a real hiscored."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from typing import List, Optional, Tuple
+
+import pytest
+
+import hiscore
+from hiscore import RankMode, SortOrder, StatusCode, WriteOperator, framing, pb
+
+from conftest import ServerInfo, run, unique
+
+I64_MAX = (1 << 63) - 1
+I64_MIN = -(1 << 63)
+
+
+async def connect(server: ServerInfo, **kw: object) -> hiscore.AsyncClient:
+    return await hiscore.AsyncClient.connect(server.host, server.port, timeout=10, **kw)  # type: ignore[arg-type]
+
+
+def ids(entries: object) -> List[str]:
+    return [e.player_id for e in entries]  # type: ignore[attr-defined]
+
+
+def ranks(entries: object) -> List[int]:
+    return [e.rank for e in entries]  # type: ignore[attr-defined]
+
+
+def test_hello(server: ServerInfo) -> None:
+    async def main() -> None:
+        async with await connect(server) as c:
+            h = c.hello
+            assert h.protocol_version == 1 and h.server_version
+            assert h.max_frame_bytes == 1_048_576 and h.max_inflight_calls == 256
+            assert h.max_batch_submits == 1000 and h.max_page_entries == 1000
+            assert h.max_players_per_query == 1000 and h.max_metadata_bytes == 256
+    run(main())
+
+
+def test_ping(server: ServerInfo) -> None:
+    async def main() -> None:
+        async with await connect(server) as c:
+            assert await c.ping(b"hi") == b"hi"
+            assert await c.ping() == b""
+            assert await c.ping(b"x" * 1024) == b"x" * 1024
+            with pytest.raises(hiscore.InvalidArgument):
+                await c.ping(b"x" * 1025)
+            assert await c.ping(b"still open") == b"still open"
+    run(main())
+
+
+def test_submit_rank_descending_best(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            r = await c.submit(b, "alice", 100)
+            assert r.created and r.changed and r.previous_rank == 0 and r.entry.rank == 1
+            assert r.entry.player_id == "alice" and r.entry.score == 100 and r.entry.reached_at_us > 0
+            await c.submit(b, "bob", 200)
+            await c.submit(b, "carol", 150)
+            g = await c.get_rank(b, "alice")
+            assert g.entry.rank == 3 and g.board_size == 3 and g.entry.score == 100
+            # best: a worse score is ignored, a better one replaces it
+            r = await c.submit(b, "alice", 50)
+            assert not r.changed and not r.created and r.entry.score == 100 and r.previous_rank == 3
+            r = await c.submit(b, "alice", 300)
+            assert r.changed and r.previous_rank == 3 and r.entry.rank == 1
+            top = await c.top(b)
+            assert ids(top.entries) == ["alice", "bob", "carol"] and ranks(top.entries) == [1, 2, 3]
+            assert top.board_size == 3 and top.next_cursor == b""
+            info = await c.describe_board(b)  # auto-created with the documented defaults
+            assert info.size == 3 and info.version >= 4
+            cfg = info.config
+            assert cfg.board_id == b and cfg.score_order == SortOrder.DESCENDING
+            assert cfg.write_operator == WriteOperator.BEST
+    run(main())
+
+
+def test_ascending_board(server: ServerInfo) -> None:
+    b = unique("laps")
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            info = await c.create_board(b, score_order=SortOrder.ASCENDING,
+                                        subscore_order=SortOrder.ASCENDING)
+            assert info.config.score_order == SortOrder.ASCENDING and info.size == 0
+            for p, t in (("slow", 90_000), ("fast", 61_000), ("mid", 75_000)):
+                await c.submit(b, p, t)
+            assert ids((await c.top(b)).entries) == ["fast", "mid", "slow"]
+            r = await c.submit(b, "slow", 95_000)  # best = lower on an ascending board
+            assert not r.changed
+            r = await c.submit(b, "slow", 60_000)
+            assert r.changed and r.entry.rank == 1 and r.previous_rank == 3
+            # ascending subscore breaks equal scores
+            await c.submit(b, "tie_hi", 70_000, 9)
+            await c.submit(b, "tie_lo", 70_000, 1)
+            assert ids((await c.top(b)).entries) == ["slow", "fast", "tie_lo", "tie_hi", "mid"]
+            cnt = await c.count(b, 61_000, 70_000)
+            assert cnt.count == 3 and cnt.board_size == 5
+    run(main())
+
+
+def test_write_operators(server: ServerInfo) -> None:
+    async def main() -> None:
+        async with await connect(server) as c:
+            s, i, d = unique("set"), unique("inc"), unique("dec")
+            await c.create_board(s, write_operator=WriteOperator.SET)
+            await c.create_board(i, write_operator=WriteOperator.INCREMENT)
+            await c.create_board(d, write_operator=WriteOperator.DECREMENT)
+            await c.submit(s, "p", 100)
+            r = await c.submit(s, "p", 10)
+            assert r.entry.score == 10 and r.changed
+            r = await c.submit(s, "p", 10)
+            assert not r.changed  # same (score, subscore)
+            r = await c.submit(i, "p", 5, 7)
+            assert r.created and r.entry.score == 5 and r.entry.subscore == 7
+            r = await c.submit(i, "p", 3, 1)
+            assert r.entry.score == 8 and r.entry.subscore == 1
+            r = await c.submit(i, "p", I64_MAX)
+            assert r.entry.score == I64_MAX  # saturates
+            r = await c.submit(d, "p", 4)
+            assert r.entry.score == -4  # from 0
+            r = await c.submit(d, "p", I64_MAX)
+            r = await c.submit(d, "p", I64_MAX)
+            assert r.entry.score == I64_MIN
+    run(main())
+
+
+def test_ties_and_rank_modes(server: ServerInfo) -> None:
+    async def main() -> None:
+        async with await connect(server) as c:
+            b, dense = unique(), unique("dense")
+            await c.create_board(dense, rank_mode=RankMode.DENSE)
+            for board in (b, dense):
+                for p, sc in (("a", 100), ("b", 90), ("c", 90), ("d", 80)):
+                    await c.submit(board, p, sc)
+            # ties broken by who reached the score first
+            top = await c.top(b)
+            assert ids(top.entries) == ["a", "b", "c", "d"] and ranks(top.entries) == [1, 2, 3, 4]
+            comp = await c.top(b, rank_mode=RankMode.COMPETITION)
+            assert ranks(comp.entries) == [1, 2, 2, 4]
+            assert (await c.rank(b, "c", rank_mode=RankMode.COMPETITION)).entry.rank == 2
+            assert (await c.rank(b, "d", rank_mode=RankMode.ORDINAL)).entry.rank == 4
+            with pytest.raises(hiscore.FailedPrecondition):
+                await c.top(b, rank_mode=RankMode.DENSE)
+            with pytest.raises(hiscore.FailedPrecondition):
+                await c.rank(b, "d", rank_mode=RankMode.DENSE)
+            assert ranks((await c.top(dense, rank_mode=RankMode.DENSE)).entries) == [1, 2, 2, 3]
+            assert ranks((await c.top(dense)).entries) == [1, 2, 2, 3]  # board default
+            assert ranks((await c.top(dense, rank_mode=RankMode.ORDINAL)).entries) == [1, 2, 3, 4]
+            assert (await c.rank(dense, "d")).entry.rank == 3
+            # a later equal score ranks behind; the same score again keeps reached_at_us
+            r1 = await c.submit(b, "e", 90)
+            assert r1.entry.rank == 4
+            again = await c.submit(b, "b", 90)
+            assert not again.changed
+            assert ids((await c.top(b)).entries) == ["a", "b", "c", "e", "d"]
+            # subscore breaks equal scores (descending: higher subscore first)
+            await c.submit(b, "f", 80, 5)
+            assert ids((await c.top(b, 3, offset=4)).entries) == ["f", "d"]
+    run(main())
+
+
+def test_top_paging_offset_and_cursor(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            await c.submit_batch([(b, f"p{i:02d}", 1000 - i) for i in range(25)])
+            want = [f"p{i:02d}" for i in range(25)]
+            assert ids((await c.top(b)).entries) == want[:10]  # limit 0 -> 10
+            assert ids((await c.top(b, 10, offset=20)).entries) == want[20:]
+            assert (await c.top(b, 10, offset=30)).entries == []
+            got: List[str] = []
+            cursor: Optional[bytes] = None
+            pages = 0
+            while True:
+                page = await c.top(b, 10, cursor=cursor)
+                pages += 1
+                got += ids(page.entries)
+                assert page.board_size == 25
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+            assert got == want and pages == 3
+            assert [e.player_id async for e in c.iter_top(b, page_size=5)] == want
+            # cursor paging is stable under concurrent writes
+            first = await c.top(b, 10)
+            await c.submit(b, "newtop", 10_000)
+            second = await c.top(b, 10, cursor=first.next_cursor)
+            assert ids(second.entries) == want[10:20]
+            assert ranks(second.entries) == list(range(12, 22))
+            with pytest.raises(hiscore.InvalidArgument):
+                await c.top(b, 10, cursor=b"\xffgarbage")
+    run(main())
+
+
+def test_around_entries_count(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            await c.submit_batch([(b, f"p{i}", 100 - i) for i in range(10)])
+            a = await c.around(b, "p5", 2, 3)
+            assert ids(a.entries) == ["p3", "p4", "p5", "p6", "p7", "p8"] and a.board_size == 10
+            a = await c.around(b, "p1", 5, 1)  # fewer near the top
+            assert ids(a.entries) == ["p0", "p1", "p2"] and ranks(a.entries) == [1, 2, 3]
+            a = await c.around(b, "p9", 1, 5)
+            assert ids(a.entries) == ["p8", "p9"]
+            e = await c.entries(b, ["p7", "nobody", "p2", "p7", "ghost"])
+            assert ids(e.entries) == ["p2", "p7"] and ranks(e.entries) == [3, 8]
+            assert list(e.missing_player_ids) == ["ghost", "nobody"] and e.board_size == 10
+            assert (await c.count(b)).count == 10
+            assert (await c.count(b, 95, 98)).count == 4  # 95..98 inclusive
+            assert (await c.count(b, min_score=97)).count == 4
+            assert (await c.count(b, max_score=91)).count == 1
+            with pytest.raises(hiscore.InvalidArgument):
+                await c.count(b, 10, 5)
+    run(main())
+
+
+def test_board_admin(server: ServerInfo) -> None:
+    prefix = unique("adm")
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            names = [f"{prefix}-{i}" for i in range(5)]
+            for n in names:
+                info = await c.create_board(n, max_entries=100)
+                assert info.config.board_id == n and info.config.limits.max_entries == 100
+            again = await c.create_board(names[0], max_entries=100)  # same config: OK
+            assert again.config.board_id == names[0]
+            with pytest.raises(hiscore.AlreadyExists):
+                await c.create_board(names[0], score_order=SortOrder.ASCENDING)
+            listed = await c.list_boards(names[0], 2)
+            assert [x.config.board_id for x in listed.boards] == names[1:3] and listed.more
+            rest = await c.list_boards(names[2], 1000)
+            assert [x.config.board_id for x in rest.boards][:2] == names[3:5]
+            await c.submit(names[1], "x", 1)
+            await c.submit(names[1], "y", 2)
+            info = await c.describe_board(names[1])
+            assert info.size == 2 and info.version >= 2
+            assert await c.delete_board(names[1]) == 2
+            with pytest.raises(hiscore.NotFound):
+                await c.describe_board(names[1])
+            with pytest.raises(hiscore.NotFound):
+                await c.delete_board(names[1])
+            with pytest.raises(hiscore.InvalidArgument):
+                await c.create_board(unique(), max_metadata_bytes=5000)
+    run(main())
+
+
+def test_remove_player_and_metadata(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            await c.submit(b, "a", 10, metadata=b"\x00meta")
+            await c.submit(b, "b", 20)
+            assert (await c.rank(b, "a")).entry.metadata == b"\x00meta"
+            await c.submit(b, "a", 30)  # metadata absent: kept
+            assert (await c.rank(b, "a")).entry.metadata == b"\x00meta"
+            await c.submit(b, "a", 40, metadata=b"")  # present and empty: replaced
+            assert (await c.rank(b, "a")).entry.metadata == b""
+            await c.submit(b, "a", 40, metadata=b"x" * 256)
+            with pytest.raises(hiscore.InvalidArgument):
+                await c.submit(b, "a", 50, metadata=b"x" * 257)
+            removed = await c.remove_player(b, "b")
+            assert removed.player_id == "b" and removed.rank == 2 and removed.score == 20
+            with pytest.raises(hiscore.NotFound):
+                await c.remove_player(b, "b")
+            with pytest.raises(hiscore.NotFound):
+                await c.rank(b, "b")
+            assert (await c.describe_board(b)).size == 1
+            big = unique("big")
+            await c.create_board(big, max_metadata_bytes=4096)
+            r = await c.submit(big, "p", 1, metadata=b"m" * 4096)
+            assert r.entry.metadata == b"m" * 4096
+    run(main())
+
+
+def test_error_statuses(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            await c.submit(b, "a", 1)
+            for coro in (c.rank(unique("none"), "a"), c.top(unique("none")),
+                         c.describe_board(unique("none")), c.around(unique("none"), "a"),
+                         c.count(unique("none")), c.rank(b, "ghost"), c.around(b, "ghost")):
+                with pytest.raises(hiscore.NotFound) as ei:
+                    await coro
+                assert ei.value.code == StatusCode.NOT_FOUND and ei.value.message
+            for bad in ("bad id!", "x" * 129, "", "Zoë"):
+                with pytest.raises(hiscore.InvalidArgument):
+                    await c.submit(b, bad, 1)
+                with pytest.raises(hiscore.InvalidArgument):
+                    await c.submit(bad, "a", 1)
+            ok_id = "A-z_0.9:" + "x" * 120
+            assert len(ok_id) == 128
+            assert (await c.submit(b, ok_id, 1)).created
+            with pytest.raises(hiscore.ResourceExhausted):
+                await c.submit_batch([(b, f"p{i}", i) for i in range(1001)])
+            with pytest.raises(hiscore.ResourceExhausted):
+                await c.entries(b, [f"p{i}" for i in range(1001)])
+            with pytest.raises(hiscore.OutOfRange):
+                await c.top(b, 1001)
+            with pytest.raises(hiscore.OutOfRange):
+                await c.around(b, "a", 1001, 0)
+            with pytest.raises(hiscore.OutOfRange):
+                await c.list_boards("", 1001)
+            with pytest.raises(hiscore.OutOfRange):
+                await c.top(b, 10, offset=2**31)
+            assert len((await c.top(b, 1000)).entries) == 2
+            assert await c.ping(b"ok") == b"ok"  # all of these left the connection open
+    run(main())
+
+
+def test_submit_batch(server: ServerInfo) -> None:
+    b1, b2 = unique(), unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            res = await c.submit_batch([
+                (b1, "a", 10), {"board_id": b2, "player_id": "b", "score": 5},
+                (b1, "bad id!", 1), pb.SubmitRequest(board_id=b1, player_id="c", score=20),
+                (b1, "a", 30, 0, b"m")])
+            codes = [r.status.code for r in res.results]
+            assert codes == [0, 0, StatusCode.INVALID_ARGUMENT, 0, 0]
+            assert res.results[2].status.message
+            # Items for different players may be applied concurrently (shards), so their ranks
+            # depend on timing; items for one player apply in order.
+            assert res.results[0].result.created and res.results[3].result.entry.rank in (1, 2)
+            assert res.results[4].result.entry.score == 30 and not res.results[4].result.created
+            assert res.results[4].result.entry.metadata == b"m"
+            assert ranks((await c.top(b1)).entries) == [1, 2]
+            assert (await c.describe_board(b2)).size == 1
+            assert (await c.submit_batch([])).results == []
+            full = await c.submit_batch([(b1, f"q{i}", i) for i in range(1000)])
+            assert len(full.results) == 1000 and all(r.status.code == 0 for r in full.results)
+    run(main())
+
+
+def test_pipelining_many_concurrent_calls(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            n = 1500  # above max_inflight_calls: the client queues locally
+            coros = []
+            for i in range(n):
+                if i % 3 == 0:
+                    coros.append(c.ping(str(i).encode()))
+                elif i % 3 == 1:
+                    coros.append(c.submit(b, f"p{i}", i))
+                else:
+                    coros.append(c.count(b))
+            results = await asyncio.gather(*coros)
+            for i, r in enumerate(results):
+                if i % 3 == 0:
+                    assert r == str(i).encode()
+                elif i % 3 == 1:
+                    assert r.entry.player_id == f"p{i}" and r.entry.score == i
+            # writes to one player on one connection apply in the order sent
+            inc = unique("inc")
+            await c.create_board(inc, write_operator=WriteOperator.SET)
+            await asyncio.gather(*(c.submit(inc, "p", v) for v in range(200)))
+            assert (await c.rank(inc, "p")).entry.score == 199
+            # without the local limit, the excess gets RESOURCE_EXHAUSTED (or passes) per call
+        async with await connect(server, limit_inflight=False) as raw:
+            out = await asyncio.gather(*(raw.ping(b"z") for _ in range(600)),
+                                       return_exceptions=True)
+            for r in out:
+                assert r == b"z" or isinstance(r, hiscore.ResourceExhausted), r
+            assert await raw.ping(b"alive") == b"alive"
+    run(main(), timeout=120)
+
+
+def test_deadlines(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            assert (await c.submit(b, "a", 1, deadline=5.0)).created
+            assert (await c.top(b, deadline=0.5)).board_size == 1
+            # A tiny deadline on a big batch: DEADLINE_EXCEEDED, or done in time.
+            items = [(b, f"p{i}", i) for i in range(1000)]
+            outcomes = await asyncio.gather(*(c.submit_batch(items, deadline=0.001)
+                                              for _ in range(10)), return_exceptions=True)
+            for o in outcomes:
+                assert isinstance(o, (pb.SubmitBatchResponse, hiscore.DeadlineExceeded)), o
+            assert await c.ping(b"x") == b"x"
+        async with await connect(server, default_deadline=2.0) as c2:
+            assert await c2.ping(b"d") == b"d"
+    run(main())
+
+
+def test_cancel(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            assert await c.cancel(987654) is False  # nothing in flight with that id
+            items = [(b, f"p{i}", i) for i in range(1000)]
+            saw = set()
+            for _ in range(5):
+                body = pb.SubmitBatchRequest(submits=[hiscore.make_submit(x) for x in items])
+                call = await c.start_call("submit_batch", body)
+                cancelled = await c.cancel(call.call_id)
+                if cancelled:
+                    with pytest.raises(hiscore.Cancelled):
+                        await call.result()
+                else:
+                    assert len((await call.result()).results) == 1000  # type: ignore[attr-defined]
+                saw.add(cancelled)
+            print("cancel outcomes seen:", saw)
+            # cancelling an awaiting task cancels the call and leaves the connection usable
+            task = asyncio.ensure_future(c.submit_batch(items))
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await c.ping(b"after") == b"after"
+    run(main())
+
+
+def test_subscribe_unimplemented_or_streams(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            await c.submit(b, "a", 10)
+            sub = c.subscribe(b, player_id="a")
+            try:
+                first = await asyncio.wait_for(sub.__anext__(), 10)
+            except hiscore.Unimplemented:
+                assert await c.ping(b"x") == b"x"
+                return
+            assert first.snapshot and first.WhichOneof("change") == "player"
+            assert first.player.entry.rank == 1
+            await c.submit(b, "b", 20)
+            nxt = await asyncio.wait_for(sub.__anext__(), 10)
+            assert nxt.player.entry.rank == 2
+            await sub.cancel()
+            async for _ in sub:  # drains until the final CANCELLED, then ends
+                pass
+    run(main())
+
+
+def test_sync_client(server: ServerInfo) -> None:
+    b = unique()
+    with hiscore.Client(server.host, server.port, timeout=10) as c:
+        assert c.hello.protocol_version == 1
+        assert c.ping(b"s") == b"s"
+        c.submit_batch((b, f"p{i}", i) for i in range(30))
+        assert c.submit(b, "top", 100).entry.rank == 1
+        assert c.rank(b, "p0").entry.rank == 31
+        assert len(list(c.iter_top(b, page_size=7))) == 31
+        assert ids(c.around(b, "p29", 1, 1).entries) == ["top", "p29", "p28"]
+        assert c.count(b, 0, 9).count == 10
+        assert ids(c.entries(b, ["p1"]).entries) == ["p1"]
+        assert c.describe_board(b).size == 31
+        assert c.remove_player(b, "p0").rank == 31
+        with pytest.raises(hiscore.NotFound):
+            c.rank(b, "p0")
+        try:
+            with c.subscribe(b, top=5) as sub:
+                ev = next(sub)
+                assert ev.snapshot
+        except hiscore.Unimplemented:
+            pass
+        assert c.delete_board(b) == 30
+
+
+# ---------------------------------------------------------------------------------------------
+# Protocol faults on raw sockets
+
+def _raw(server: ServerInfo) -> socket.socket:
+    s = socket.create_connection((server.host, server.port), timeout=10)
+    return s
+
+
+def _read_exact(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise EOFError(f"closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def _read_response(s: socket.socket) -> pb.Response:
+    flag, length = struct.unpack(">BI", _read_exact(s, 5))
+    assert flag == 0
+    return pb.Response.FromString(_read_exact(s, length))
+
+
+def _assert_closed(s: socket.socket) -> None:
+    s.settimeout(10)
+    try:
+        assert s.recv(1) == b""
+    except ConnectionResetError:
+        pass
+
+
+def _error_then_close(server: ServerInfo, data: bytes, after_hello: bool) -> Tuple[int, str]:
+    with _raw(server) as s:
+        if after_hello:
+            s.sendall(framing.PREFACE)
+            assert _read_response(s).WhichOneof("result") == "hello"
+        s.sendall(data)
+        resp = _read_response(s)
+        assert resp.call_id == 0 and resp.WhichOneof("result") is None
+        _assert_closed(s)
+        return resp.status.code, resp.status.message
+
+
+def test_fault_wrong_preface(server: ServerInfo) -> None:
+    code, msg = _error_then_close(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", after_hello=False)
+    assert code == StatusCode.INVALID_ARGUMENT and msg
+    code, _ = _error_then_close(server, b"HISCORE\x02", after_hello=False)  # unknown version
+    assert code in (StatusCode.INVALID_ARGUMENT, StatusCode.UNIMPLEMENTED)
+
+
+def test_fault_compressed_flag(server: ServerInfo) -> None:
+    code, _ = _error_then_close(server, b"\x01\x00\x00\x00\x00", after_hello=True)
+    assert code == StatusCode.UNIMPLEMENTED
+
+
+def test_fault_oversize_frame(server: ServerInfo) -> None:
+    code, _ = _error_then_close(server, struct.pack(">BI", 0, 1_048_577), after_hello=True)
+    assert code == StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_call_level_faults_keep_connection(server: ServerInfo) -> None:
+    with _raw(server) as s:
+        s.sendall(framing.PREFACE)
+        assert _read_response(s).hello.protocol_version == 1
+        # undecodable protobuf in a well-formed frame
+        s.sendall(framing.encode_frame(b"\xff\xff\xff"))
+        r = _read_response(s)
+        assert r.status.code == StatusCode.INVALID_ARGUMENT
+        # call_id 0
+        s.sendall(framing.encode_frame(pb.Request(call_id=0, ping=pb.PingRequest()).SerializeToString()))
+        r = _read_response(s)
+        assert r.status.code == StatusCode.INVALID_ARGUMENT
+        # no method
+        s.sendall(framing.encode_frame(pb.Request(call_id=5).SerializeToString()))
+        r = _read_response(s)
+        assert r.call_id == 5 and r.status.code == StatusCode.UNIMPLEMENTED
+        # an empty frame is an empty Request: call_id 0
+        s.sendall(framing.encode_frame(b""))
+        assert _read_response(s).status.code == StatusCode.INVALID_ARGUMENT
+        s.sendall(framing.encode_frame(pb.Request(call_id=6, ping=pb.PingRequest(
+            payload=b"ok")).SerializeToString()))
+        r = _read_response(s)
+        assert r.call_id == 6 and r.ping.payload == b"ok"
