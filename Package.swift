@@ -35,6 +35,7 @@ let package = Package(
             providers: [.apt(["libjemalloc-dev"])]),
         .target(name: "HiscoreProtoC", dependencies: ["CProtobufC"], path: "Sources/HiscoreProtoC"),
         .target(name: "HiscoreCore"),
+        .target(name: "HiscoreStorage", dependencies: ["HiscoreCore"]),
         .target(
             name: "HiscoreWire",
             dependencies: [
@@ -44,7 +45,7 @@ let package = Package(
         .target(
             name: "HiscoreServer",
             dependencies: [
-                "HiscoreCore", "HiscoreWire", "CJemalloc",
+                "HiscoreCore", "HiscoreWire", "HiscoreStorage", "CJemalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -84,6 +85,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         .testTarget(name: "HiscoreCoreTests", dependencies: ["HiscoreCore"]),
+        .testTarget(name: "HiscoreStorageTests", dependencies: ["HiscoreStorage", "HiscoreCore"]),
         .testTarget(name: "HiscoreWireTests", dependencies: ["HiscoreWire", "HiscoreCore", "CJemalloc"]),
         .testTarget(
             name: "HiscoreServerTests",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 from typing import (Any, AsyncIterator, Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple,
-                    Union)
+                    Union, cast)
 
 from google.protobuf.message import DecodeError, Message
 
@@ -333,13 +333,15 @@ class AsyncClient:
 
     async def ping(self, payload: bytes = b"", *, deadline: Optional[float] = None) -> bytes:
         """Round trip; returns the echoed payload (at most 1024 bytes)."""
-        res = await self.call("ping", pb.PingRequest(payload=payload), deadline=deadline)
-        return res.payload  # type: ignore[attr-defined,no-any-return]
+        res = cast(pb.PingResponse, await self.call("ping", pb.PingRequest(payload=payload),
+                                                     deadline=deadline))
+        return bytes(res.payload)
 
     async def cancel(self, call_id: int, *, deadline: Optional[float] = None) -> bool:
         """Cancel call `call_id` on this connection; True when it was still running."""
-        res = await self.call("cancel", pb.CancelRequest(call_id=call_id), deadline=deadline)
-        return bool(res.cancelled)  # type: ignore[attr-defined]
+        res = cast(pb.CancelResponse, await self.call("cancel", pb.CancelRequest(call_id=call_id),
+                                                       deadline=deadline))
+        return bool(res.cancelled)
 
     async def submit(self, board_id: str, player_id: str, score: int, subscore: int = 0, *,
                      metadata: Optional[bytes] = None,
@@ -348,19 +350,19 @@ class AsyncClient:
         req = pb.SubmitRequest(board_id=board_id, player_id=player_id, score=score, subscore=subscore)
         if metadata is not None:
             req.metadata = metadata
-        return await self.call("submit", req, deadline=deadline)  # type: ignore[return-value]
+        return cast(pb.SubmitResponse, await self.call("submit", req, deadline=deadline))
 
     async def submit_batch(self, items: Iterable[SubmitItem], *,
                            deadline: Optional[float] = None) -> pb.SubmitBatchResponse:
         """Many submits in one call; `results[i].status` says whether item i was applied."""
         req = pb.SubmitBatchRequest(submits=[make_submit(item) for item in items])
-        return await self.call("submit_batch", req, deadline=deadline)  # type: ignore[return-value]
+        return cast(pb.SubmitBatchResponse, await self.call("submit_batch", req, deadline=deadline))
 
     async def rank(self, board_id: str, player_id: str, *, rank_mode: int = RankMode.DEFAULT,
                    deadline: Optional[float] = None) -> pb.GetRankResponse:
         """A player's entry and rank (`get_rank`). NotFound when the player is not on the board."""
         req = pb.GetRankRequest(board_id=board_id, player_id=player_id, rank_mode=rank_mode)
-        return await self.call("get_rank", req, deadline=deadline)  # type: ignore[return-value]
+        return cast(pb.GetRankResponse, await self.call("get_rank", req, deadline=deadline))
 
     get_rank = rank
 
@@ -376,7 +378,7 @@ class AsyncClient:
             req.offset = offset
         elif cursor is not None:
             req.cursor = cursor
-        return await self.call("top", req, deadline=deadline)  # type: ignore[return-value]
+        return cast(pb.TopResponse, await self.call("top", req, deadline=deadline))
 
     async def iter_top(self, board_id: str, *, page_size: int = 100,
                        rank_mode: int = RankMode.DEFAULT,
@@ -398,14 +400,14 @@ class AsyncClient:
         """Up to `before` better entries, the player, up to `after` worse ones."""
         req = pb.AroundRequest(board_id=board_id, player_id=player_id, before=before, after=after,
                                rank_mode=rank_mode)
-        return await self.call("around", req, deadline=deadline)  # type: ignore[return-value]
+        return cast(pb.AroundResponse, await self.call("around", req, deadline=deadline))
 
     async def entries(self, board_id: str, player_ids: Sequence[str], *,
                       rank_mode: int = RankMode.DEFAULT,
                       deadline: Optional[float] = None) -> pb.EntriesResponse:
         """Entries of the given players (e.g. friends), best first; `missing_player_ids`."""
         req = pb.EntriesRequest(board_id=board_id, player_ids=list(player_ids), rank_mode=rank_mode)
-        return await self.call("entries", req, deadline=deadline)  # type: ignore[return-value]
+        return cast(pb.EntriesResponse, await self.call("entries", req, deadline=deadline))
 
     async def count(self, board_id: str, min_score: Optional[int] = None,
                     max_score: Optional[int] = None, *,
@@ -416,7 +418,7 @@ class AsyncClient:
             req.min_score = min_score
         if max_score is not None:
             req.max_score = max_score
-        return await self.call("count", req, deadline=deadline)  # type: ignore[return-value]
+        return cast(pb.CountResponse, await self.call("count", req, deadline=deadline))
 
     async def create_board(self, board_id: str, *, score_order: int = SortOrder.DESCENDING,
                            subscore_order: int = SortOrder.DESCENDING,
@@ -433,35 +435,36 @@ class AsyncClient:
                 limits=pb.BoardLimits(max_entries=max_entries, max_metadata_bytes=max_metadata_bytes))
         elif board_id and config.board_id != board_id:
             raise ValueError("board_id does not match config.board_id")
-        res = await self.call("create_board", pb.CreateBoardRequest(config=config), deadline=deadline)
-        return res.board  # type: ignore[attr-defined,no-any-return]
+        res = cast(pb.CreateBoardResponse, await self.call(
+            "create_board", pb.CreateBoardRequest(config=config), deadline=deadline))
+        return cast(pb.BoardInfo, res.board)
 
     async def describe_board(self, board_id: str, *,
                              deadline: Optional[float] = None) -> pb.BoardInfo:
         """A board's config, size and version."""
-        res = await self.call("describe_board", pb.DescribeBoardRequest(board_id=board_id),
-                              deadline=deadline)
-        return res.board  # type: ignore[attr-defined,no-any-return]
+        res = cast(pb.DescribeBoardResponse, await self.call(
+            "describe_board", pb.DescribeBoardRequest(board_id=board_id), deadline=deadline))
+        return cast(pb.BoardInfo, res.board)
 
     async def list_boards(self, after_board_id: str = "", limit: int = 0, *,
                           deadline: Optional[float] = None) -> pb.ListBoardsResponse:
         """Boards sorted by id after `after_board_id`; `more` when the page was cut."""
         req = pb.ListBoardsRequest(after_board_id=after_board_id, limit=limit)
-        return await self.call("list_boards", req, deadline=deadline)  # type: ignore[return-value]
+        return cast(pb.ListBoardsResponse, await self.call("list_boards", req, deadline=deadline))
 
     async def delete_board(self, board_id: str, *, deadline: Optional[float] = None) -> int:
         """Delete a board; returns the number of entries it held."""
-        res = await self.call("delete_board", pb.DeleteBoardRequest(board_id=board_id),
-                              deadline=deadline)
-        return int(res.removed_entries)  # type: ignore[attr-defined]
+        res = cast(pb.DeleteBoardResponse, await self.call(
+            "delete_board", pb.DeleteBoardRequest(board_id=board_id), deadline=deadline))
+        return int(res.removed_entries)
 
     async def remove_player(self, board_id: str, player_id: str, *,
                             deadline: Optional[float] = None) -> pb.Entry:
         """Remove a player; returns the removed entry with the rank it had."""
-        res = await self.call("remove_player",
-                              pb.RemovePlayerRequest(board_id=board_id, player_id=player_id),
-                              deadline=deadline)
-        return res.entry  # type: ignore[attr-defined,no-any-return]
+        res = cast(pb.RemovePlayerResponse, await self.call(
+            "remove_player", pb.RemovePlayerRequest(board_id=board_id, player_id=player_id),
+            deadline=deadline))
+        return cast(pb.Entry, res.entry)
 
     def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
                   top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,

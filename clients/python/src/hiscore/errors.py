@@ -45,44 +45,122 @@ class HiscoreError(Exception):
     @staticmethod
     def from_status(code: int, message: str = "", *, call_id: int = 0) -> "HiscoreError":
         """The most specific subclass for `code`."""
+        cls: Type[HiscoreError] = HiscoreError
         try:
             cls = _BY_CODE.get(StatusCode(code), HiscoreError)
         except ValueError:
-            cls = HiscoreError
-        if cls is HiscoreError:
+            pass
+        if not issubclass(cls, _FixedCodeError):
             return HiscoreError(code, message, call_id=call_id)
         err = cls(message, call_id=call_id)
         err.raw_code = int(code)
         return err
 
 
-def _subclass(name: str, code: StatusCode) -> Type[HiscoreError]:
-    def __init__(self: HiscoreError, message: str = "", *, call_id: int = 0) -> None:
-        HiscoreError.__init__(self, code, message, call_id=call_id)
+class _FixedCodeError(HiscoreError):
+    """Base of the per-code subclasses: the code comes from the class."""
 
-    cls = type(name, (HiscoreError,), {"__init__": __init__, "code": code,
-                                       "__doc__": f"Status {code.name} ({int(code)})."})
-    return cls
+    def __init__(self, message: str = "", *, call_id: int = 0) -> None:
+        HiscoreError.__init__(self, type(self).code, message, call_id=call_id)
 
 
-Cancelled = _subclass("Cancelled", StatusCode.CANCELLED)
-Unknown = _subclass("Unknown", StatusCode.UNKNOWN)
-InvalidArgument = _subclass("InvalidArgument", StatusCode.INVALID_ARGUMENT)
-DeadlineExceeded = _subclass("DeadlineExceeded", StatusCode.DEADLINE_EXCEEDED)
-NotFound = _subclass("NotFound", StatusCode.NOT_FOUND)
-AlreadyExists = _subclass("AlreadyExists", StatusCode.ALREADY_EXISTS)
-PermissionDenied = _subclass("PermissionDenied", StatusCode.PERMISSION_DENIED)
-ResourceExhausted = _subclass("ResourceExhausted", StatusCode.RESOURCE_EXHAUSTED)
-FailedPrecondition = _subclass("FailedPrecondition", StatusCode.FAILED_PRECONDITION)
-Aborted = _subclass("Aborted", StatusCode.ABORTED)
-OutOfRange = _subclass("OutOfRange", StatusCode.OUT_OF_RANGE)
-Unimplemented = _subclass("Unimplemented", StatusCode.UNIMPLEMENTED)
-Internal = _subclass("Internal", StatusCode.INTERNAL)
-Unavailable = _subclass("Unavailable", StatusCode.UNAVAILABLE)
-DataLoss = _subclass("DataLoss", StatusCode.DATA_LOSS)
-Unauthenticated = _subclass("Unauthenticated", StatusCode.UNAUTHENTICATED)
+class Cancelled(_FixedCodeError):
+    """Status CANCELLED (1)."""
 
-_BY_CODE: Dict[StatusCode, Type[HiscoreError]] = {
+    code = StatusCode.CANCELLED
+
+
+class Unknown(_FixedCodeError):
+    """Status UNKNOWN (2)."""
+
+    code = StatusCode.UNKNOWN
+
+
+class InvalidArgument(_FixedCodeError):
+    """Status INVALID_ARGUMENT (3)."""
+
+    code = StatusCode.INVALID_ARGUMENT
+
+
+class DeadlineExceeded(_FixedCodeError):
+    """Status DEADLINE_EXCEEDED (4)."""
+
+    code = StatusCode.DEADLINE_EXCEEDED
+
+
+class NotFound(_FixedCodeError):
+    """Status NOT_FOUND (5)."""
+
+    code = StatusCode.NOT_FOUND
+
+
+class AlreadyExists(_FixedCodeError):
+    """Status ALREADY_EXISTS (6)."""
+
+    code = StatusCode.ALREADY_EXISTS
+
+
+class PermissionDenied(_FixedCodeError):
+    """Status PERMISSION_DENIED (7)."""
+
+    code = StatusCode.PERMISSION_DENIED
+
+
+class ResourceExhausted(_FixedCodeError):
+    """Status RESOURCE_EXHAUSTED (8)."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+
+
+class FailedPrecondition(_FixedCodeError):
+    """Status FAILED_PRECONDITION (9)."""
+
+    code = StatusCode.FAILED_PRECONDITION
+
+
+class Aborted(_FixedCodeError):
+    """Status ABORTED (10)."""
+
+    code = StatusCode.ABORTED
+
+
+class OutOfRange(_FixedCodeError):
+    """Status OUT_OF_RANGE (11)."""
+
+    code = StatusCode.OUT_OF_RANGE
+
+
+class Unimplemented(_FixedCodeError):
+    """Status UNIMPLEMENTED (12)."""
+
+    code = StatusCode.UNIMPLEMENTED
+
+
+class Internal(_FixedCodeError):
+    """Status INTERNAL (13)."""
+
+    code = StatusCode.INTERNAL
+
+
+class Unavailable(_FixedCodeError):
+    """Status UNAVAILABLE (14)."""
+
+    code = StatusCode.UNAVAILABLE
+
+
+class DataLoss(_FixedCodeError):
+    """Status DATA_LOSS (15)."""
+
+    code = StatusCode.DATA_LOSS
+
+
+class Unauthenticated(_FixedCodeError):
+    """Status UNAUTHENTICATED (16)."""
+
+    code = StatusCode.UNAUTHENTICATED
+
+
+_BY_CODE: Dict[StatusCode, Type[_FixedCodeError]] = {
     cls.code: cls
     for cls in (Cancelled, Unknown, InvalidArgument, DeadlineExceeded, NotFound, AlreadyExists,
                 PermissionDenied, ResourceExhausted, FailedPrecondition, Aborted, OutOfRange,

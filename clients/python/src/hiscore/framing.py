@@ -40,7 +40,7 @@ def decode_header(header: bytes, max_frame_bytes: int) -> int:
         raise FramingError(f"compressed/unknown frame flag {flag:#04x} (version 1 allows only 0)")
     if length > max_frame_bytes:
         raise FramingError(f"frame of {length} bytes exceeds the limit of {max_frame_bytes}")
-    return length
+    return int(length)
 
 
 class FrameDecoder:

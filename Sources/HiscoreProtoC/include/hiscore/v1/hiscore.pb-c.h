@@ -397,7 +397,8 @@ struct  Hiscore__V1__TopResponse
   size_t n_entries;
   Hiscore__V1__Entry **entries;
   /*
-   * Opaque; pass as TopRequest.cursor for the next page. Empty when the board ended.
+   * Opaque; pass as TopRequest.cursor for the next page. Empty when this page was not full
+   * (the board ended); a full last page still carries a cursor, whose next page is empty.
    */
   ProtobufCBinaryData next_cursor;
   uint64_t board_size;
