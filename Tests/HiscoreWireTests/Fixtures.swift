@@ -1,3 +1,4 @@
+import Foundation
 import HiscoreCore
 import HiscoreWire
 import NIOCore
@@ -207,6 +208,15 @@ func decodeRequestRecoveringCallID(_ bytes: [UInt8]) -> Result<RequestEnvelope, 
 
 func peekCallID(_ bytes: [UInt8]) -> UInt64? {
     bytes.withUnsafeBytes { WireCodec.peekCallID($0) }
+}
+
+/// A generator for a fuzz-style test: seeded from HISCORE_TEST_SEED when set (to replay a
+/// failure), else randomly; the seed is printed either way.
+func seededGenerator(for test: String) -> SeededGenerator {
+    let seed = ProcessInfo.processInfo.environment["HISCORE_TEST_SEED"].flatMap { UInt64($0) }
+        ?? UInt64.random(in: 0...UInt64.max)
+    print("\(test) seed: \(seed) (replay with HISCORE_TEST_SEED=\(seed))")
+    return SeededGenerator(seed: seed)
 }
 
 /// SplitMix64: a tiny seeded generator so a failing fuzz case can be replayed from its seed.

@@ -45,9 +45,7 @@ struct FrameDecoderTests {
 
     @Test("random splits of a stream yield the same frames")
     func randomSplits() throws {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("FrameDecoderTests.randomSplits seed: \(seed)")
-        var generator = SeededGenerator(seed: seed)
+        var generator = seededGenerator(for: "FrameDecoderTests.randomSplits")
         let bodies = Fixtures.requests.map(encoded).filter { $0.count <= 1024 }
         let stream = bodies.flatMap { Self.frame($0) }
         for _ in 0..<50 {

@@ -6,9 +6,7 @@ import Testing
 struct HostileInputTests {
     @Test("random garbage never crashes and fails cleanly")
     func randomGarbage() {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("HostileInputTests.randomGarbage seed: \(seed)")
-        var generator = SeededGenerator(seed: seed)
+        var generator = seededGenerator(for: "HostileInputTests.randomGarbage")
         for _ in 0..<20_000 {
             let count = Int.random(in: 0...64, using: &generator)
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -22,9 +20,7 @@ struct HostileInputTests {
 
     @Test("valid messages with random bytes flipped never crash")
     func mutatedValidMessages() {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("HostileInputTests.mutatedValidMessages seed: \(seed)")
-        var generator = SeededGenerator(seed: seed)
+        var generator = seededGenerator(for: "HostileInputTests.mutatedValidMessages")
         let requests = Fixtures.requests.map(encoded).filter { $0.count < 4096 }
         let responses = Fixtures.responses.map(encoded).filter { $0.count < 4096 }
         for _ in 0..<5_000 {

@@ -55,9 +55,7 @@ struct PeekCallIDTests {
         #expect(peekCallID([0x08] + Array(repeating: 0xFF, count: 20)) == nil)
         #expect(peekCallID(Array(repeating: 0xFF, count: 64)) == nil)
         #expect(peekCallID([0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]) != nil)
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("PeekCallIDTests.garbage seed: \(seed)")
-        var generator = SeededGenerator(seed: seed)
+        var generator = seededGenerator(for: "PeekCallIDTests.garbage")
         for _ in 0..<50_000 {
             let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             _ = peekCallID(bytes)

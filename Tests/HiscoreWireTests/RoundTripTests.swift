@@ -23,6 +23,20 @@ struct RoundTripTests {
         #expect(results.count == 16)
     }
 
+    @Test("the bytes are standard protobuf (golden encodings)")
+    func golden() throws {
+        // call_id 1 (field 1 varint), ping (field 24, length-delimited) with payload [0xAB].
+        let ping = RequestEnvelope(callID: 1, method: .ping(payload: [0xAB]))
+        #expect(encoded(ping) == [0x08, 0x01, 0xC2, 0x01, 0x03, 0x0A, 0x01, 0xAB])
+        // call_id 2, status {code NOT_FOUND(5), message "x"}; proto3 omits zero/empty fields.
+        let failure = ResponseEnvelope.failure(callID: 2, Status(.notFound, "x"))
+        #expect(encoded(failure) == [0x08, 0x02, 0x12, 0x05, 0x08, 0x05, 0x12, 0x01, 0x78])
+        // Negative int64 scores are 10-byte varints (int64, not sint64).
+        let submit = RequestEnvelope(callID: 0, method: .submit(SubmitRequest(boardID: "", playerID: "", score: -1)))
+        #expect(encoded(submit) == [0x52, 0x0B, 0x18] + Array(repeating: 0xFF, count: 9) + [0x01])
+        #expect(try decodeRequest(encoded(submit)) == submit)
+    }
+
     @Test("encoding appends to what the buffer already holds")
     func encodeAppends() throws {
         var buffer = ByteBuffer(bytes: [0xEE, 0xEE])
