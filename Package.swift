@@ -45,7 +45,7 @@ let package = Package(
         .target(
             name: "HiscoreServer",
             dependencies: [
-                "HiscoreCore", "HiscoreWire", "HiscoreStorage", "CJemalloc",
+                "HiscoreCore", "HiscoreWire", "CJemalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -97,3 +97,8 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// TEMPORARY while the storage layer is written: lets the rest build and test alone.
+if Context.environment["HISCORE_SKIP_STORAGE"] != nil {
+    package.targets.removeAll { $0.name == "HiscoreStorage" || $0.name == "HiscoreStorageTests" }
+}

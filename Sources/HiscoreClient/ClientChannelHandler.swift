@@ -115,6 +115,11 @@ final class ClientChannelHandler: ChannelInboundHandler {
         fail(call, error)
     }
 
+    /// Forgets a stream the consumer stopped reading (its cancel follows).
+    func abandonStream(_ callID: UInt64) {
+        pending[callID] = nil
+    }
+
     private func failAll(_ error: HiscoreError) {
         if failure == nil { failure = error }
         helloPromise.fail(error)

@@ -107,6 +107,9 @@ public final class HiscoreClient: Sendable {
         return result
     }
 
+    var handlerBox: NIOLoopBound<ClientChannelHandler> { handler }
+    var eventLoop: any EventLoop { channel.eventLoop }
+
     /// Reserves a call id (for cancel by id).
     func makeCallID() -> UInt64 { nextCallID.loadThenWrappingIncrement(ordering: .relaxed) }
 }

@@ -19,6 +19,8 @@ public final class BoardHandle: Sendable {
     private let versionCounter = ManagedAtomic<UInt64>(0)
     private let sizeCounter = ManagedAtomic<Int>(0)
     private let deletedFlag = ManagedAtomic<Bool>(false)
+    private let subscriberCounter = ManagedAtomic<Int>(0)
+    private let feedSubscriberCounter = ManagedAtomic<Int>(0)
 
     init(config: BoardConfig, incarnation: UInt64, partitionCount: Int, homeShard: Int) {
         assert(partitionCount >= 1)
@@ -64,6 +66,22 @@ public final class BoardHandle: Sendable {
 
     func releaseEntries(_ count: Int) {
         sizeCounter.wrappingDecrement(by: count, ordering: .relaxed)
+    }
+
+    /// Subscriptions on this board (all kinds). Shards check it on every write: zero means no
+    /// write note is produced at all.
+    var subscriberCount: Int { subscriberCounter.load(ordering: .relaxed) }
+    /// Feed subscriptions: write notes then carry the whole entry.
+    var feedSubscriberCount: Int { feedSubscriberCounter.load(ordering: .relaxed) }
+
+    func addSubscriber(feed: Bool) {
+        subscriberCounter.wrappingIncrement(ordering: .relaxed)
+        if feed { feedSubscriberCounter.wrappingIncrement(ordering: .relaxed) }
+    }
+
+    func removeSubscriber(feed: Bool) {
+        subscriberCounter.wrappingDecrement(ordering: .relaxed)
+        if feed { feedSubscriberCounter.wrappingDecrement(ordering: .relaxed) }
     }
 
     func markDeleted() { deletedFlag.store(true, ordering: .releasing) }

@@ -1,5 +1,6 @@
 import HiscoreCore
 import HiscoreWire
+import Atomics
 import Logging
 import NIOCore
 import NIOPosix
@@ -40,11 +41,15 @@ public final class HiscoreServer: Sendable {
         let loops = Array(group.makeIterator())
         let memory = MemoryCeiling(limitBytes: configuration.maxMemoryBytes)
         memory.refresh()
-        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
+        let streams = try await StreamCoordinator.make(loops: loops)
+        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams) }
         let directory = BoardDirectory(shardCount: shardCount, maxBoards: limits.maxBoards)
         let router = CallRouter(
-            directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards)
+            directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards,
+            streams: streams)
         let executor = BatchExecutor(shards: shards)
+        streams.attach(executor)
+        let connectionIDs = ManagedAtomic<UInt64>(1)
         let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
         let hello = ServerHello(
             protocolVersion: ConnectionPreface.protocolVersion, serverVersion: version,
@@ -66,7 +71,9 @@ public final class HiscoreServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(ServerInboundDecoder(maxFrameBytes: limits.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        CallHandler(router: router, executor: executor, limits: limits, hello: hello, registry: registry))
+                        CallHandler(
+                            router: router, executor: executor, limits: limits, hello: hello, registry: registry,
+                            streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed)))
                 }
             }
         let listener: any Channel

@@ -16,15 +16,32 @@ actor Shard {
     private var partitions: [UInt64: BoardPartition] = [:]
     private let memory: MemoryCeiling
     private var writesSinceMemoryRefresh = 0
+    private let streams: StreamCoordinator?
+    /// Write notes for subscription hubs, by the board's home shard; sent once per batch.
+    private var outbox: [Int: [WriteNote]] = [:]
 
-    init(index: Int, loop: any EventLoop, memory: MemoryCeiling) {
+    init(index: Int, loop: any EventLoop, memory: MemoryCeiling, streams: StreamCoordinator? = nil) {
         self.index = index
         self.loop = loop
         self.memory = memory
+        self.streams = streams
     }
 
     func execute(_ operations: [ShardOperation]) -> [ShardResult] {
-        operations.map(execute)
+        let results = operations.map(execute)
+        if !outbox.isEmpty, let streams {
+            for (home, notes) in outbox { streams.deliver(notes, toShard: home) }
+            outbox.removeAll()
+        }
+        return results
+    }
+
+    private func note(_ board: BoardHandle, player: String, previous: LeaderboardEntry?, current: LeaderboardEntry?, created: Bool, version: UInt64) {
+        guard board.subscriberCount > 0 else { return }
+        let entry = board.feedSubscriberCount > 0 ? current : nil
+        outbox[board.homeShard, default: []].append(WriteNote(
+            board: board, playerID: player, previousKey: previous?.key, currentKey: current?.key, entry: entry,
+            created: created, version: version))
     }
 
     func execute(_ operation: ShardOperation) -> ShardResult {
@@ -73,7 +90,8 @@ actor Shard {
                 entry: entry, localBetter: partition.countBetter(than: entry.key), localDistinctBetter: 0)
             _ = partition.remove(playerID: playerID)
             board.releaseEntries(1)
-            board.bumpVersion()
+            let version = board.bumpVersion()
+            note(board, player: playerID, previous: entry, current: nil, created: false, version: version)
             noteWrite()
             return .removed(located)
         case .dropBoard(let board):
@@ -110,6 +128,9 @@ actor Shard {
         }
         let changedAnything = outcome.created || outcome.keyChanged || outcome.previous != outcome.current
         let version = changedAnything ? board.bumpVersion() : board.version
+        if changedAnything {
+            note(board, player: request.playerID, previous: outcome.previous, current: outcome.current, created: outcome.created, version: version)
+        }
         noteWrite()
         return .submitted(SubmitOnShard(
             outcome: outcome, previousLocalBetter: previousLocalBetter,

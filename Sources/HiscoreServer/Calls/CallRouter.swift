@@ -9,12 +9,27 @@ struct CallRouter: Sendable {
     enum Routed {
         case answer(ResponseEnvelope)
         case plan(any CallPlan)
+        case subscribe(SubscriptionSpec)
     }
+
+    /// A validated subscription, ready to register with the board's hub.
+    struct SubscriptionSpec {
+        let board: BoardHandle
+        let target: SubscriptionTarget
+        let ranking: RankResolution
+        let interval: TimeAmount
+    }
+
+    /// `min_interval_ms` 0 means this; shorter requests are raised to the floor.
+    static let defaultStreamInterval = TimeAmount.milliseconds(100)
+    static let streamIntervalFloor = TimeAmount.milliseconds(20)
+    static let streamIntervalCeiling = TimeAmount.seconds(3600)
 
     let directory: BoardDirectory
     let shardCount: Int
     let limits: ServerLimits
     let autoCreateBoards: Bool
+    let streams: StreamCoordinator?
 
     func route(callID: UInt64, method: RequestMethod) -> Routed {
         switch method {
@@ -103,6 +118,7 @@ struct CallRouter: Sendable {
         case .deleteBoard(let boardID):
             if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
             guard let board = directory.remove(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
+            streams?.boardDeleted(board)
             return .plan(DeleteBoardPlan(callID: callID, board: board, shardCount: shardCount))
         case .removePlayer(let request):
             if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
@@ -114,12 +130,43 @@ struct CallRouter: Sendable {
                 return fail(callID, .invalidArgument, "ping payload of \(payload.count) bytes; at most \(limits.maxPingPayloadBytes)")
             }
             return .answer(.ok(callID, .ping(payload: payload)))
-        case .subscribe:
-            return fail(callID, .unimplemented, "subscriptions are not available in this server version")
+        case .subscribe(let request):
+            return subscription(callID, request)
         case .cancel:
             // The connection handles cancel itself: it owns the in-flight table.
             return fail(callID, .internal, "cancel reached the router")
         }
+    }
+
+    private func subscription(_ callID: UInt64, _ request: SubscribeRequest) -> Routed {
+        switch request.target {
+        case .player(let player):
+            if let status = CallValidation.identifier(player, field: "player_id") { return .answer(.failure(callID: callID, status)) }
+        case .top(let limit):
+            guard limit >= 1 && Int(limit) <= limits.maxPageEntries else {
+                return fail(callID, .outOfRange, "top must be 1...\(limits.maxPageEntries) (max_page_entries), got \(limit)")
+            }
+        case .around(let player, let before, let after):
+            if let status = CallValidation.identifier(player, field: "player_id") { return .answer(.failure(callID: callID, status)) }
+            guard Int(before) <= limits.maxPageEntries, Int(after) <= limits.maxPageEntries else {
+                return fail(callID, .outOfRange, "before and after must each be at most max_page_entries \(limits.maxPageEntries)")
+            }
+        case .feed:
+            break
+        }
+        if let status = CallValidation.identifier(request.boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
+        guard let board = directory.board(request.boardID) else {
+            return .answer(.failure(callID: callID, CallValidation.boardNotFound(request.boardID)))
+        }
+        let ranking: RankResolution
+        switch RankResolution.make(board: board, requested: request.rankMode, shardCount: shardCount) {
+        case .success(let resolved): ranking = resolved
+        case .failure(let status): return .answer(.failure(callID: callID, status))
+        }
+        var interval = request.minIntervalMillis == 0
+            ? Self.defaultStreamInterval : TimeAmount.milliseconds(Int64(request.minIntervalMillis))
+        interval = min(max(interval, Self.streamIntervalFloor), Self.streamIntervalCeiling)
+        return .subscribe(SubscriptionSpec(board: board, target: request.target, ranking: ranking, interval: interval))
     }
 
     private func submitPlan(callID: UInt64, _ request: SubmitRequest) -> Result<SubmitPlan, Status> {

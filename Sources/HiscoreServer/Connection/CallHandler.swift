@@ -16,6 +16,12 @@ final class CallHandler: ChannelDuplexHandler {
     private let limits: ServerLimits
     private let hello: ServerHello
     private let registry: ConnectionRegistry
+    private let streams: StreamCoordinator?
+    private let connectionID: UInt64
+    private var context: ChannelHandlerContext?
+    private var sink: StreamSink?
+    /// Open subscriptions by call id; they do not count as in-flight calls.
+    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool)] = [:]
 
     private var prefaceDone = false
     private var prefaceTimeout: Scheduled<Void>?
@@ -27,18 +33,28 @@ final class CallHandler: ChannelDuplexHandler {
     private var draining = false
     private var closed = false
 
-    init(router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry) {
+    init(
+        router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
+        streams: StreamCoordinator?, connectionID: UInt64
+    ) {
         self.router = router
         self.executor = executor
         self.limits = limits
         self.hello = hello
         self.registry = registry
+        self.streams = streams
+        self.connectionID = connectionID
     }
 
     // MARK: lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { armPrefaceTimeout(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -51,6 +67,11 @@ final class CallHandler: ChannelDuplexHandler {
         prefaceTimeout?.cancel()
         inflight.removeAll()
         batch.removeAll()
+        sink?.markClosed()
+        for (callID, subscription) in subscriptions {
+            streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: callID, feed: subscription.feed)
+        }
+        subscriptions.removeAll()
         context.fireChannelInactive()
     }
 
@@ -107,6 +128,12 @@ final class CallHandler: ChannelDuplexHandler {
             return
         }
         if case .cancel(let target) = method {
+            if let subscription = subscriptions.removeValue(forKey: target) {
+                streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: target, feed: subscription.feed)
+                write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
+                write(context, .ok(callID, .cancel(cancelled: true)))
+                return
+            }
             let cancelled = inflight.remove(target) != nil
             if cancelled {
                 batch.removeAll { $0.callID == target }
@@ -115,7 +142,7 @@ final class CallHandler: ChannelDuplexHandler {
             write(context, .ok(callID, .cancel(cancelled: cancelled)))
             return
         }
-        guard !inflight.contains(callID) else {
+        guard !inflight.contains(callID) && subscriptions[callID] == nil else {
             write(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")))
             return
         }
@@ -127,12 +154,48 @@ final class CallHandler: ChannelDuplexHandler {
         switch router.route(callID: callID, method: method) {
         case .answer(let response):
             write(context, response)
+        case .subscribe(let spec):
+            startSubscription(context, callID: callID, spec)
         case .plan(let plan):
             inflight.insert(callID)
             let deadline = request.deadlineMillis == 0 ? nil
                 : NIODeadline.now() + .milliseconds(Int64(clamping: request.deadlineMillis))
             batch.append(PlannedCall(callID: callID, plan: plan, deadline: deadline))
         }
+    }
+
+    private func startSubscription(_ context: ChannelHandlerContext, callID: UInt64, _ spec: CallRouter.SubscriptionSpec) {
+        guard let streams else {
+            write(context, .failure(callID: callID, Status(.unimplemented, "subscriptions are disabled on this server")))
+            return
+        }
+        guard subscriptions.count < limits.maxSubscriptions else {
+            write(context, .failure(callID: callID, Status(
+                .resourceExhausted, "\(subscriptions.count) subscriptions open; at most \(limits.maxSubscriptions) per connection (max_subscriptions)")))
+            return
+        }
+        let sink = self.sink ?? {
+            let made = StreamSink(
+                connectionID: connectionID, loop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+            made.setWritable(context.channel.isWritable)
+            self.sink = made
+            return made
+        }()
+        let feed = spec.target == .feed
+        subscriptions[callID] = (spec.board, feed)
+        streams.subscribe(
+            board: spec.board, callID: callID, sink: sink, target: spec.target, ranking: spec.ranking, interval: spec.interval)
+    }
+
+    /// Frames from subscription hubs, on this connection's loop.
+    func deliverStreamFrames(_ frames: [StreamFrame]) {
+        guard let context, !closed else { return }
+        for frame in frames where subscriptions[frame.callID] != nil {
+            if frame.isFinal { subscriptions[frame.callID] = nil }
+            write(context, frame.response)
+        }
+        flushIfNeeded(context)
+        closeIfDrained(context)
     }
 
     private func dispatchBatch(_ context: ChannelHandlerContext) {
@@ -184,7 +247,15 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && readHeld {
+        let writable = context.channel.isWritable
+        sink?.setWritable(writable)
+        if writable {
+            // Subscribers skipped while the socket was full now get the latest state.
+            var boards: [UInt64: BoardHandle] = [:]
+            for subscription in subscriptions.values { boards[subscription.board.incarnation] = subscription.board }
+            for board in boards.values { streams?.resume(board: board, connectionID: connectionID) }
+        }
+        if writable && readHeld {
             readHeld = false
             context.read()
         }
@@ -215,6 +286,12 @@ final class CallHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ServerDrainEvent {
             draining = true
+            for (callID, subscription) in subscriptions {
+                streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: callID, feed: subscription.feed)
+                write(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")))
+            }
+            subscriptions.removeAll()
+            flushIfNeeded(context)
             closeIfDrained(context)
         } else {
             context.fireUserInboundEventTriggered(event)

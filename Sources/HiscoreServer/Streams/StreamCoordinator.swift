@@ -1,0 +1,97 @@
+import HiscoreCore
+import HiscoreWire
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Routes everything about subscriptions to the hub of the board, which lives on the board's home
+/// shard loop: write notes from the shards, subscribe/cancel from connections, board deletion and
+/// shutdown. Each shard loop owns a `HubRegistry` that no other thread touches.
+final class StreamCoordinator: Sendable {
+    private let registries: [NIOLoopBound<HubRegistry>]
+    private let loops: [any EventLoop]
+    private let executorBox = NIOLockedValueBox<BatchExecutor?>(nil)
+
+    /// Builds one registry on each loop.
+    static func make(loops: [any EventLoop]) async throws -> StreamCoordinator {
+        var registries: [NIOLoopBound<HubRegistry>] = []
+        for loop in loops {
+            registries.append(try await loop.submit { NIOLoopBound(HubRegistry(), eventLoop: loop) }.get())
+        }
+        return StreamCoordinator(registries: registries, loops: loops)
+    }
+
+    private init(registries: [NIOLoopBound<HubRegistry>], loops: [any EventLoop]) {
+        self.registries = registries
+        self.loops = loops
+    }
+
+    func attach(_ executor: BatchExecutor) {
+        executorBox.withLockedValue { $0 = executor }
+    }
+
+    /// From a shard, once per operation batch: notes for boards homed on `shard`.
+    func deliver(_ notes: [WriteNote], toShard shard: Int) {
+        let registry = registries[shard]
+        loops[shard].execute {
+            var byBoard: [UInt64: [WriteNote]] = [:]
+            for note in notes { byBoard[note.board.incarnation, default: []].append(note) }
+            for (incarnation, boardNotes) in byBoard { registry.value.hubs[incarnation]?.receive(boardNotes) }
+        }
+    }
+
+    func subscribe(
+        board: BoardHandle, callID: UInt64, sink: StreamSink, target: SubscriptionTarget, ranking: RankResolution,
+        interval: TimeAmount
+    ) {
+        let shard = board.homeShard
+        let registry = registries[shard]
+        let loop = loops[shard]
+        guard let executor = executorBox.withLockedValue({ $0 }) else { return }
+        board.addSubscriber(feed: target == .feed)
+        loop.execute {
+            guard !board.isDeleted else {
+                board.removeSubscriber(feed: target == .feed)
+                sink.send([StreamFrame(
+                    callID: callID, response: .failure(callID: callID, CallValidation.boardNotFound(board.config.id)), isFinal: true)])
+                return
+            }
+            let hub = registry.value.hub(for: board, loop: loop, executor: executor)
+            hub.add(Subscription(callID: callID, sink: sink, target: target, ranking: ranking, interval: interval))
+        }
+    }
+
+    func unsubscribe(board: BoardHandle, connectionID: UInt64, callID: UInt64, feed: Bool) {
+        let registry = registries[board.homeShard]
+        loops[board.homeShard].execute {
+            guard let hub = registry.value.hubs[board.incarnation] else { return }
+            if hub.remove(connectionID: connectionID, callID: callID) { board.removeSubscriber(feed: feed) }
+            if hub.isEmpty { registry.value.hubs[board.incarnation] = nil }
+        }
+    }
+
+    func resume(board: BoardHandle, connectionID: UInt64) {
+        let registry = registries[board.homeShard]
+        loops[board.homeShard].execute { registry.value.hubs[board.incarnation]?.resume(connectionID: connectionID) }
+    }
+
+    /// The board is gone: every stream on it ends with NOT_FOUND.
+    func boardDeleted(_ board: BoardHandle) {
+        let registry = registries[board.homeShard]
+        loops[board.homeShard].execute {
+            guard let hub = registry.value.hubs.removeValue(forKey: board.incarnation) else { return }
+            hub.endAll(Status(.notFound, "board \(board.config.id) was deleted"))
+        }
+    }
+}
+
+/// The hubs of the boards homed on one shard loop.
+final class HubRegistry {
+    var hubs: [UInt64: SubscriptionHub] = [:]
+
+    func hub(for board: BoardHandle, loop: any EventLoop, executor: BatchExecutor) -> SubscriptionHub {
+        if let existing = hubs[board.incarnation] { return existing }
+        let hub = SubscriptionHub(board: board, loop: loop, executor: executor)
+        hubs[board.incarnation] = hub
+        return hub
+    }
+}

@@ -1,0 +1,197 @@
+import HiscoreCore
+import HiscoreWire
+import NIOCore
+
+/// One flush's recomputation: the query plans that refresh every due subscriber at once, and the
+/// frames that follow from comparing the results with what each subscriber saw last.
+struct StreamRefresh {
+    let board: BoardHandle
+    let due: [Subscription]
+    let feedNotes: [WriteNote]
+
+    /// Plan ids: 1 = all player subscribers per rank mode (+ mode raw value), 10 + N*4 + mode = a
+    /// top N, then one id per window subscriber, and the feed ranks.
+    private static let feedPlanID: UInt64 = 1 << 62
+
+    private func playerPlanID(_ mode: RankMode) -> UInt64 { 1 + UInt64(mode.rawValue) }
+    private func topPlanID(_ limit: UInt32, _ mode: RankMode) -> UInt64 { 10 + UInt64(limit) * 4 + UInt64(mode.rawValue) }
+    private func windowPlanID(_ index: Int) -> UInt64 { (1 << 40) + UInt64(index) }
+
+    func plans(shardCount: Int) -> [PlannedCall] {
+        var plans: [PlannedCall] = []
+        var playersByMode: [RankMode: (RankResolution, [String])] = [:]
+        var tops: [UInt64: (RankResolution, UInt32)] = [:]
+        for (index, subscription) in due.enumerated() {
+            let ranking = subscription.ranking
+            switch subscription.target {
+            case .player(let player):
+                playersByMode[ranking.mode, default: (ranking, [])].1.append(player)
+            case .top(let limit):
+                tops[topPlanID(limit, ranking.mode)] = (ranking, limit)
+            case .around(let player, let before, let after):
+                let id = windowPlanID(index)
+                let request = AroundRequest(boardID: board.config.id, playerID: player, before: before, after: after)
+                plans.append(PlannedCall(callID: id, plan: AroundPlan(callID: id, ranking: ranking, request: request), deadline: nil))
+            case .feed:
+                break
+            }
+        }
+        for (mode, (ranking, players)) in playersByMode {
+            let id = playerPlanID(mode)
+            plans.append(PlannedCall(callID: id, plan: EntriesPlan(callID: id, ranking: ranking, playerIDs: players), deadline: nil))
+        }
+        for (id, (ranking, limit)) in tops {
+            plans.append(PlannedCall(callID: id, plan: TopPlan(callID: id, ranking: ranking, limit: Int(limit), start: .offset(0)), deadline: nil))
+        }
+        if !feedNotes.isEmpty {
+            let keys = feedNotes.flatMap { [$0.currentKey ?? .max, $0.previousKey ?? .max] }
+            plans.append(PlannedCall(
+                callID: Self.feedPlanID, plan: KeyRanksPlan(callID: Self.feedPlanID, board: board, keys: keys, shardCount: shardCount),
+                deadline: nil))
+        }
+        return plans
+    }
+
+    /// Compares fresh results with each subscriber's last state; returns the frames per sink and
+    /// updates the subscribers (state, watched interval, dirty flags).
+    func frames(from responses: [UInt64: ResponseEnvelope], feeds: [Subscription], version: UInt64, now: NIODeadline)
+        -> [(StreamSink, [StreamFrame])]
+    {
+        var bySink: [ObjectIdentifier: (StreamSink, [StreamFrame])] = [:]
+        func emit(_ subscription: Subscription, _ change: RankEventChange, snapshot: Bool) {
+            let event = RankEvent(boardVersion: version, snapshot: snapshot, change: change)
+            let frame = StreamFrame(callID: subscription.callID, response: .ok(subscription.callID, .event(event)), isFinal: false)
+            bySink[ObjectIdentifier(subscription.sink), default: (subscription.sink, [])].1.append(frame)
+        }
+        let codec = board.config.codec
+        func key(_ entry: WireEntry) -> RankKey {
+            codec.key(score: entry.score, subscore: entry.subscore, sequence: UInt64(bitPattern: entry.reachedAtMicros))
+        }
+
+        for (index, subscription) in due.enumerated() {
+            guard subscription.sink.isWritable else {
+                // The reader is behind: send nothing now, a full snapshot once it drains.
+                subscription.needsSnapshot = true
+                continue
+            }
+            subscription.dirty = false
+            let snapshot = subscription.needsSnapshot
+            switch subscription.target {
+            case .player(let player):
+                guard case .entries(let found) = responses[playerPlanID(subscription.ranking.mode)]?.result else { continue }
+                let entry = found.entries.first { $0.playerID == player }
+                let previousRank = subscription.lastPlayer?.entry.rank ?? 0
+                let state = PlayerRankChange(
+                    entry: entry ?? WireEntry(playerID: player, score: 0), previousRank: snapshot ? 0 : previousRank,
+                    present: entry != nil)
+                subscription.watched = entry.map { key($0)...key($0) } ?? RankKey.max...RankKey.max
+                let changed = subscription.lastPlayer.map { $0.entry != state.entry || $0.present != state.present } ?? true
+                if snapshot || changed {
+                    emit(subscription, .player(state), snapshot: snapshot)
+                    subscription.needsSnapshot = false
+                    subscription.lastPlayer = state
+                    subscription.lastSent = now
+                }
+            case .top(let limit):
+                guard case .top(let page) = responses[topPlanID(limit, subscription.ranking.mode)]?.result else { continue }
+                let hi = page.entries.count == Int(limit) ? page.entries.last.map(key) ?? .max : .max
+                subscription.watched = RankKey.min...hi
+                sendWindow(subscription, page.entries, snapshot: snapshot, emit: emit, now: now)
+            case .around(_, let before, let after):
+                let window: [WireEntry]
+                var lo = RankKey.min
+                var hi = RankKey.max
+                if case .around(let result) = responses[windowPlanID(index)]?.result {
+                    window = result.entries
+                    if let playerIndex = window.firstIndex(where: { if case .around(let p, _, _) = subscription.target { return $0.playerID == p }; return false }) {
+                        if playerIndex == Int(before), let first = window.first { lo = key(first) }
+                        if window.count - playerIndex - 1 == Int(after), let last = window.last { hi = key(last) }
+                    }
+                } else {
+                    window = []  // the player left the board
+                }
+                subscription.watched = lo...hi
+                sendWindow(subscription, window, snapshot: snapshot, emit: emit, now: now)
+            case .feed:
+                break
+            }
+        }
+
+        if !feeds.isEmpty {
+            var items: [FeedItem] = []
+            if case .counts(let ranks)? = responses[Self.feedPlanID].flatMap(KeyRanksPlan.decode) {
+                for (position, note) in feedNotes.enumerated() where position * 2 + 1 < ranks.count {
+                    let rank = note.currentKey == nil ? 0 : UInt64(ranks[position * 2] + 1)
+                    let previousRank = note.previousKey == nil ? 0 : UInt64(ranks[position * 2 + 1] + 1)
+                    let entry = note.entry.map { WireEntry($0, rank: rank) } ?? WireEntry(playerID: note.playerID, score: 0)
+                    items.append(FeedItem(
+                        entry: entry, previousRank: previousRank, created: note.created, removed: note.currentKey == nil,
+                        boardVersion: note.version))
+                }
+                items.sort { $0.boardVersion < $1.boardVersion }
+            }
+            for subscription in feeds where subscription.sink.isWritable {
+                // The first event of a feed is its (empty or not) snapshot: "the feed starts here".
+                guard subscription.needsSnapshot || !items.isEmpty else { continue }
+                emit(subscription, .feed(items), snapshot: subscription.needsSnapshot)
+                subscription.needsSnapshot = false
+                subscription.dirty = false
+                subscription.lastSent = now
+            }
+        }
+        return Array(bySink.values)
+    }
+
+    private func sendWindow(
+        _ subscription: Subscription, _ window: [WireEntry], snapshot: Bool,
+        emit: (Subscription, RankEventChange, Bool) -> Void, now: NIODeadline
+    ) {
+        if snapshot {
+            emit(subscription, .window(WindowUpdate(entries: window, changes: [], windowSize: UInt32(window.count))), true)
+        } else {
+            let changes = WindowDiff.changes(from: subscription.lastWindow, to: window)
+            guard !changes.isEmpty else { return }
+            emit(subscription, .window(WindowUpdate(entries: [], changes: changes, windowSize: UInt32(window.count))), false)
+        }
+        subscription.needsSnapshot = false
+        subscription.lastWindow = window
+        subscription.lastSent = now
+    }
+}
+
+/// Ranks of arbitrary keys: counts, on every shard of the board, the entries strictly better.
+final class KeyRanksPlan: CallPlan {
+    private let callID: UInt64
+    private let board: BoardHandle
+    private let keys: [RankKey]
+    private let shardCount: Int
+
+    init(callID: UInt64, board: BoardHandle, keys: [RankKey], shardCount: Int) {
+        self.callID = callID
+        self.board = board
+        self.keys = keys
+        self.shardCount = shardCount
+    }
+
+    func advance(_ results: [ShardResult]) -> PlanStep {
+        if results.isEmpty {
+            return .run(board.shards(shardCount: shardCount).map {
+                ShardCall(shard: $0, operation: .countBetter(board, keys: keys, orEqual: false))
+            })
+        }
+        var sums = [Int](repeating: 0, count: keys.count)
+        for case .counts(let counts) in results {
+            for (index, count) in counts.enumerated() where index < sums.count { sums[index] += count }
+        }
+        // Carried back as a count response per key, in order.
+        let entries = sums.map { WireEntry(playerID: "", score: 0, rank: UInt64($0)) }
+        return .finished(.ok(callID, .entries(EntriesResponse(entries: entries, boardSize: 0))))
+    }
+
+    enum Decoded { case counts([Int]) }
+
+    static func decode(_ response: ResponseEnvelope) -> Decoded? {
+        guard case .entries(let result) = response.result else { return nil }
+        return .counts(result.entries.map { Int($0.rank) })
+    }
+}

@@ -1,0 +1,53 @@
+import HiscoreCore
+import HiscoreWire
+import NIOCore
+
+/// A subscription as its hub keeps it: the target, the last state sent, and whether it must be
+/// recomputed. Lives on the board's home shard loop only.
+final class Subscription {
+    let callID: UInt64
+    let sink: StreamSink
+    let target: SubscriptionTarget
+    let ranking: RankResolution
+    /// Minimum time between two events (already clamped to the floor).
+    let interval: TimeAmount
+
+    /// Recompute at the next flush.
+    var dirty = true
+    /// Send the whole state (first event, or after the reader fell behind) rather than changes.
+    var needsSnapshot = true
+    var lastSent: NIODeadline?
+    /// The key interval whose writes can change what this subscriber sees.
+    var watched: ClosedRange<RankKey> = RankKey.min...RankKey.max
+
+    var lastPlayer: PlayerRankChange?
+    var lastWindow: [WireEntry] = []
+
+    init(callID: UInt64, sink: StreamSink, target: SubscriptionTarget, ranking: RankResolution, interval: TimeAmount) {
+        self.callID = callID
+        self.sink = sink
+        self.target = target
+        self.ranking = ranking
+        self.interval = interval
+    }
+
+    var isFeed: Bool {
+        if case .feed = target { return true }
+        return false
+    }
+
+    /// Whether its interval has passed since the last event (or it never sent one).
+    func isDue(at now: NIODeadline, widenedBy factor: Int64) -> Bool {
+        guard let lastSent else { return true }
+        return now - lastSent >= interval * factor
+    }
+
+    func nextDue(widenedBy factor: Int64) -> NIODeadline {
+        (lastSent ?? .now()) + interval * factor
+    }
+}
+
+struct SubscriptionKey: Hashable {
+    let connectionID: UInt64
+    let callID: UInt64
+}

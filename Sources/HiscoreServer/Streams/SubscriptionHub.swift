@@ -1,0 +1,230 @@
+import HiscoreCore
+import HiscoreWire
+import NIOCore
+
+/// All subscriptions of one board, on the board's home shard loop.
+///
+/// The fan-out, and why it costs what it costs (in the spirit of Redis's t_zset.c notes):
+///
+/// * Per write — O(1), whatever the number of subscribers. The shard that applied the write adds
+///   a `WriteNote` (old key, new key) to a per-batch outbox, and the outbox reaches the hub in one
+///   loop hop per batch. The hub appends the note's key interval to `pendingIntervals`. Nothing
+///   is looked up per subscriber, nothing is sent. (Boards without subscribers skip even this: the
+///   shard checks an atomic counter.)
+/// * Per flush — O((w + m) log w) to find who is affected, for w writes and m subscriptions: a
+///   write moving a player from key A to key B changes exactly the ranks of keys between A and B,
+///   so a subscriber watching the key interval [lo, hi] (its own key; a window's first..last key;
+///   the top N's best..N-th key) is affected iff some write interval intersects [lo, hi]. The
+///   write intervals are sorted once by their low end with a running maximum of their high end;
+///   each subscriber then needs one binary search. Only affected subscribers are recomputed, with
+///   the ordinary query plans batched together (one hop per shard per phase for the whole
+///   flush): one Entries call for every player subscriber, one Top per distinct N, one Around per
+///   window. Each recomputed state is compared with the last one sent and only differences leave.
+/// * Coalescing, not queuing: a subscriber holds its last sent state and a dirty flag, never a
+///   backlog. Many writes inside one interval produce one event with the final state. If its
+///   connection cannot take more bytes, nothing is sent and the subscriber is marked for a fresh
+///   snapshot when the connection drains.
+/// * No timer runs while nothing changes: a flush is scheduled only when a write note arrives for
+///   a board with subscribers (or a new subscription needs its snapshot), at the earliest time a
+///   dirty subscriber is due. Under load (a flush costing more than a tenth of the interval) the
+///   hub widens every interval, up to 16x, and narrows it again when flushes get cheap.
+final class SubscriptionHub {
+    let board: BoardHandle
+    private let loop: any EventLoop
+    private let executor: BatchExecutor
+    private var subscriptions: [SubscriptionKey: Subscription] = [:]
+    private var pendingIntervals: [ClosedRange<RankKey>] = []
+    private var writtenPlayers = Set<String>()
+    private var everythingDirty = false
+    private var feedNotes: [WriteNote] = []
+    private var scheduledFlush: Scheduled<Void>?
+    private var scheduledAt: NIODeadline?
+    private var flushing = false
+    /// 1 = as requested; doubled under load.
+    private(set) var widening: Int64 = 1
+
+    /// Beyond this many pending write intervals the hub stops keeping them and treats every
+    /// subscriber as affected (bounded memory under write floods).
+    static let maxPendingIntervals = 65_536
+    /// Feed items held between two flushes; a feed consumer falling further behind is ended.
+    static let maxPendingFeedItems = 100_000
+
+    init(board: BoardHandle, loop: any EventLoop, executor: BatchExecutor) {
+        self.board = board
+        self.loop = loop
+        self.executor = executor
+    }
+
+    var isEmpty: Bool { subscriptions.isEmpty }
+
+    func add(_ subscription: Subscription) {
+        subscriptions[SubscriptionKey(connectionID: subscription.sink.connectionID, callID: subscription.callID)] = subscription
+        scheduleFlush(at: .now())
+    }
+
+    func remove(connectionID: UInt64, callID: UInt64) -> Bool {
+        subscriptions.removeValue(forKey: SubscriptionKey(connectionID: connectionID, callID: callID)) != nil
+    }
+
+    func removeAll(connectionID: UInt64) -> Int {
+        let keys = subscriptions.keys.filter { $0.connectionID == connectionID }
+        for key in keys { subscriptions[key] = nil }
+        return keys.count
+    }
+
+    /// The connection can take bytes again: its subscribers get a fresh snapshot.
+    func resume(connectionID: UInt64) {
+        for subscription in subscriptions.values where subscription.sink.connectionID == connectionID {
+            subscription.dirty = true
+            subscription.needsSnapshot = true
+        }
+        scheduleFlush(at: .now())
+    }
+
+    func receive(_ notes: [WriteNote]) {
+        guard !subscriptions.isEmpty else { return }
+        for note in notes {
+            if !everythingDirty {
+                if pendingIntervals.count < Self.maxPendingIntervals {
+                    pendingIntervals.append(note.touchedInterval)
+                    writtenPlayers.insert(note.playerID)
+                } else {
+                    everythingDirty = true
+                    pendingIntervals.removeAll()
+                    writtenPlayers.removeAll()
+                }
+            }
+        }
+        if board.feedSubscriberCount > 0 {
+            feedNotes.append(contentsOf: notes)
+            if feedNotes.count > Self.maxPendingFeedItems { endFeedsTooSlow() }
+        }
+        scheduleFlush(at: earliestDue())
+    }
+
+    /// Ends every subscription with a final status (board deleted: NOT_FOUND; shutdown).
+    func endAll(_ status: Status) {
+        var bySink: [ObjectIdentifier: (StreamSink, [StreamFrame])] = [:]
+        for subscription in subscriptions.values {
+            let frame = StreamFrame(callID: subscription.callID, response: .failure(callID: subscription.callID, status), isFinal: true)
+            bySink[ObjectIdentifier(subscription.sink), default: (subscription.sink, [])].1.append(frame)
+        }
+        for (sink, frames) in bySink.values { sink.send(frames) }
+        subscriptions.removeAll()
+        scheduledFlush?.cancel()
+        scheduledFlush = nil
+    }
+
+    // MARK: flushing
+
+    private func earliestDue() -> NIODeadline {
+        var earliest = NIODeadline.distantFuture
+        for subscription in subscriptions.values {
+            earliest = min(earliest, subscription.nextDue(widenedBy: widening))
+        }
+        return max(earliest, .now())
+    }
+
+    private func scheduleFlush(at deadline: NIODeadline) {
+        guard !subscriptions.isEmpty else { return }
+        if flushing { return }  // the running flush reschedules when it ends
+        if let scheduledAt, scheduledAt <= deadline { return }
+        scheduledFlush?.cancel()
+        scheduledAt = deadline
+        scheduledFlush = loop.scheduleTask(deadline: deadline) { [self] in
+            scheduledFlush = nil
+            scheduledAt = nil
+            flush()
+        }
+    }
+
+    private func markAffected() {
+        if everythingDirty {
+            for subscription in subscriptions.values { subscription.dirty = true }
+        } else if !pendingIntervals.isEmpty {
+            pendingIntervals.sort { $0.lowerBound < $1.lowerBound }
+            var runningMaxHigh: [RankKey] = []
+            runningMaxHigh.reserveCapacity(pendingIntervals.count)
+            var highest = RankKey.min
+            for interval in pendingIntervals {
+                highest = max(highest, interval.upperBound)
+                runningMaxHigh.append(highest)
+            }
+            for subscription in subscriptions.values where !subscription.dirty && !subscription.isFeed {
+                let watched = subscription.watched
+                // Writes whose interval starts at or before the watched high end...
+                var low = 0
+                var high = pendingIntervals.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if pendingIntervals[middle].lowerBound <= watched.upperBound { low = middle + 1 } else { high = middle }
+                }
+                // ...affect it iff one of them reaches the watched low end.
+                if low > 0 && runningMaxHigh[low - 1] >= watched.lowerBound { subscription.dirty = true }
+                if case .player(let player) = subscription.target, writtenPlayers.contains(player) { subscription.dirty = true }
+            }
+        }
+        pendingIntervals.removeAll(keepingCapacity: true)
+        writtenPlayers.removeAll(keepingCapacity: true)
+        everythingDirty = false
+    }
+
+    private func flush() {
+        guard !subscriptions.isEmpty, !board.isDeleted else { return }
+        let started = NIODeadline.now()
+        markAffected()
+        let due = subscriptions.values.filter { $0.dirty && $0.sink.isOpen && $0.isDue(at: started, widenedBy: widening) }
+        // A feed must not lose items: while one of its readers cannot take bytes, the items wait
+        // here (bounded by maxPendingFeedItems, beyond which slow feeds are ended).
+        let feedSubscriptions = subscriptions.values.filter { $0.isFeed && $0.sink.isOpen }
+        let feedsReady = feedSubscriptions.allSatisfy(\.sink.isWritable)
+        let feeds = feedsReady ? feedSubscriptions.filter { !feedNotes.isEmpty || $0.needsSnapshot } : []
+        let notes = feedsReady ? feedNotes : []
+        if feedsReady { feedNotes.removeAll() }
+        guard !due.isEmpty || !feeds.isEmpty else {
+            scheduleNextIfDirty()
+            return
+        }
+        flushing = true
+        let refresh = StreamRefresh(board: board, due: due.filter { !$0.isFeed }, feedNotes: notes)
+        var responses: [UInt64: ResponseEnvelope] = [:]
+        executor.run(
+            refresh.plans(shardCount: executor.shards.count), on: loop, isLive: { _ in true },
+            deliver: { responses[$0.callID] = $0 },
+            finishedBatch: { [self] in
+                let frames = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
+                for (sink, sinkFrames) in frames where sink.isWritable { sink.send(sinkFrames) }
+                adjustWidening(cost: .now() - started)
+                flushing = false
+                scheduleNextIfDirty()
+            })
+    }
+
+    private func scheduleNextIfDirty() {
+        let dirty = subscriptions.values.filter(\.dirty)
+        if dirty.isEmpty && pendingIntervals.isEmpty && !everythingDirty && feedNotes.isEmpty { return }
+        var earliest = NIODeadline.distantFuture
+        for subscription in dirty { earliest = min(earliest, subscription.nextDue(widenedBy: widening)) }
+        if !pendingIntervals.isEmpty || everythingDirty || !feedNotes.isEmpty { earliest = min(earliest, earliestDue()) }
+        scheduleFlush(at: max(earliest, .now()))
+    }
+
+    private func adjustWidening(cost: TimeAmount) {
+        let shortest = subscriptions.values.map(\.interval).min() ?? .milliseconds(100)
+        if cost * 10 > shortest * widening {
+            widening = min(widening * 2, 16)
+        } else if cost * 40 < shortest * widening && widening > 1 {
+            widening /= 2
+        }
+    }
+
+    private func endFeedsTooSlow() {
+        feedNotes.removeAll()
+        let status = Status(.resourceExhausted, "feed consumer fell more than \(Self.maxPendingFeedItems) writes behind")
+        for (key, subscription) in subscriptions where subscription.isFeed {
+            subscription.sink.send([StreamFrame(callID: subscription.callID, response: .failure(callID: subscription.callID, status), isFinal: true)])
+            subscriptions[key] = nil
+            board.removeSubscriber(feed: true)
+        }
+    }
+}

@@ -1,0 +1,261 @@
+import HiscoreClient
+import HiscoreCore
+import HiscoreServer
+import HiscoreWire
+import Testing
+
+/// Waits for `condition` over the events of `stream`, with a bounded timeout (not a sleep: it
+/// returns as soon as an event satisfies the condition).
+func awaitEvents(
+    _ stream: AsyncThrowingStream<RankEvent, any Error>, view: inout StandingsView, timeout: Duration = .seconds(10),
+    until condition: @escaping @Sendable (StandingsView, RankEvent) -> Bool
+) async throws -> Int {
+    let box = ViewBox(view)
+    let count = try await withThrowingTaskGroup(of: Int?.self) { group in
+        group.addTask {
+            var events = 0
+            for try await event in stream {
+                events += 1
+                box.apply(event)
+                if condition(box.view, event) { return events }
+            }
+            return nil
+        }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+    view = box.view
+    guard let count else { throw HiscoreError(.deadlineExceeded, "condition not reached within \(timeout)") }
+    return count
+}
+
+final class ViewBox: @unchecked Sendable {
+    private(set) var view: StandingsView
+    init(_ view: StandingsView) { self.view = view }
+    func apply(_ event: RankEvent) { view.apply(event) }
+}
+
+@Suite("Rank-change streams")
+struct StreamTests {
+    @Test("a player subscription sends a snapshot, then the new rank when others pass the player")
+    func playerStream() async throws {
+        try await withClient(shards: 3) { client, _ in
+            _ = try await client.submit(board: "s", player: "me", score: 50)
+            _ = try await client.submit(board: "s", player: "a", score: 10)
+            let stream = client.subscribe(board: "s", target: .player("me"), minInterval: .milliseconds(20))
+            var iterator = stream.makeAsyncIterator()
+            let snapshot = try #require(try await iterator.next())
+            #expect(snapshot.snapshot)
+            guard case .player(let first) = snapshot.change else { Issue.record("not a player event"); return }
+            #expect(first.present && first.entry.rank == 1 && first.entry.score == 50)
+            _ = try await client.submit(board: "s", player: "b", score: 99)  // passes me
+            let next = try #require(try await iterator.next())
+            guard case .player(let change) = next.change else { Issue.record("not a player event"); return }
+            #expect(!next.snapshot)
+            #expect(change.entry.rank == 2 && change.previousRank == 1)
+            #expect(next.boardVersion >= 3)
+            _ = try await client.submit(board: "s", player: "me", score: 500)  // my own write
+            let mine = try #require(try await iterator.next())
+            guard case .player(let own) = mine.change else { Issue.record("not a player event"); return }
+            #expect(own.entry.rank == 1 && own.entry.score == 500 && own.previousRank == 2)
+        }
+    }
+
+    @Test("a player not yet on the board is reported absent, then present")
+    func absentPlayer() async throws {
+        try await withClient { client, _ in
+            try await client.createBoard(BoardConfig(id: "late"))
+            let stream = client.subscribe(board: "late", target: .player("newbie"), minInterval: .milliseconds(20))
+            var iterator = stream.makeAsyncIterator()
+            guard case .player(let first)? = try await iterator.next()?.change else { Issue.record("no snapshot"); return }
+            #expect(!first.present && first.entry.rank == 0)
+            _ = try await client.submit(board: "late", player: "newbie", score: 7)
+            guard case .player(let second)? = try await iterator.next()?.change else { Issue.record("no event"); return }
+            #expect(second.present && second.entry.rank == 1)
+        }
+    }
+
+    @Test("many writes inside one interval arrive as one event with the final state")
+    func coalescing() async throws {
+        try await withClient { client, _ in
+            _ = try await client.submit(board: "co", player: "me", score: 1_000)
+            let stream = client.subscribe(board: "co", target: .player("me"), minInterval: .milliseconds(400))
+            var iterator = stream.makeAsyncIterator()
+            _ = try await iterator.next()  // snapshot
+            // 50 players pass "me" within well under the interval.
+            let submits = (0..<50).map { SubmitRequest(boardID: "co", playerID: "p\($0)", score: 2_000 + Int64($0)) }
+            _ = try await client.submitBatch(submits)
+            let event = try #require(try await iterator.next())
+            guard case .player(let change) = event.change else { Issue.record("not a player event"); return }
+            #expect(change.entry.rank == 51, "one event carrying the final state")
+            #expect(change.previousRank == 1)
+        }
+    }
+
+    @Test("a live top-N view equals the board after random writes on several shards", arguments: [1, 3])
+    func topView(shards: Int) async throws {
+        try await withClient(shards: shards) { client, _ in
+            var random = SplitMix64(seed: 77)
+            _ = try await client.submitBatch((0..<40).map { SubmitRequest(boardID: "t", playerID: "p\($0)", score: Int64($0)) })
+            let stream = client.subscribe(board: "t", target: .top(10), minInterval: .milliseconds(20))
+            var view = StandingsView()
+            _ = try await awaitEvents(stream, view: &view) { view, _ in view.window.count == 10 }
+            for _ in 0..<5 {
+                let submits = (0..<30).map { _ in
+                    SubmitRequest(boardID: "t", playerID: "p\(random.next(below: 60))", score: Int64(random.next(below: 100)))
+                }
+                _ = try await client.submitBatch(submits)
+                if random.next(below: 2) == 0 { _ = try? await client.removePlayer(board: "t", player: "p\(random.next(below: 60))") }
+                let expected = try await client.top(board: "t", limit: 10).entries
+                _ = try await awaitEvents(stream, view: &view) { view, _ in view.window == expected }
+                #expect(view.window == expected)
+            }
+        }
+    }
+
+    @Test("an around window view follows the player and its neighbours")
+    func aroundView() async throws {
+        try await withClient(shards: 2) { client, _ in
+            _ = try await client.submitBatch((0..<30).map { SubmitRequest(boardID: "w", playerID: "p\($0)", score: Int64($0 * 10)) })
+            let stream = client.subscribe(board: "w", target: .around(playerID: "p15", before: 2, after: 2), minInterval: .milliseconds(20))
+            var view = StandingsView()
+            _ = try await awaitEvents(stream, view: &view) { view, _ in view.window.count == 5 }
+            #expect(view.window.map(\.playerID) == ["p17", "p16", "p15", "p14", "p13"])
+            _ = try await client.submit(board: "w", player: "p2", score: 155)  // enters just above p15
+            _ = try await client.submit(board: "w", player: "p29", score: 500)  // far above: ranks shift, window membership does not
+            let expected = try await client.around(board: "w", player: "p15", before: 2, after: 2).entries
+            _ = try await awaitEvents(stream, view: &view) { view, _ in view.window == expected }
+            #expect(view.window.map(\.playerID) == ["p16", "p2", "p15", "p14", "p13"])
+        }
+    }
+
+    @Test("the feed carries every accepted write in board-version order")
+    func feed() async throws {
+        try await withClient(shards: 2) { client, _ in
+            try await client.createBoard(BoardConfig(id: "fd"))
+            let stream = client.subscribe(board: "fd", target: .feed, minInterval: .milliseconds(20))
+            var iterator = stream.makeAsyncIterator()
+            let start = try #require(try await iterator.next())
+            #expect(start.snapshot && start.change == .feed([]))
+            _ = try await client.submitBatch((0..<20).map { SubmitRequest(boardID: "fd", playerID: "p\($0)", score: Int64($0)) })
+            _ = try await client.submit(board: "fd", player: "p0", score: -5)  // not accepted (best): no feed item
+            try await client.removePlayer(board: "fd", player: "p3")
+            var items: [FeedItem] = []
+            while items.count < 21 {
+                guard case .feed(let batch)? = try await iterator.next()?.change else { break }
+                items += batch
+            }
+            #expect(items.count == 21)
+            #expect(items.map(\.boardVersion) == Array(1...21))
+            #expect(items.last?.removed == true && items.last?.entry.playerID == "p3")
+            #expect(items.first?.created == true)
+        }
+    }
+
+    @Test("cancel ends the stream with CANCELLED and answers the cancel call OK")
+    func cancel() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.localPort)
+            _ = connection.handshake()
+            connection.send(RequestEnvelope(callID: 1, method: .submit(SubmitRequest(boardID: "c", playerID: "p", score: 1))))
+            _ = connection.readFrame()
+            connection.send(RequestEnvelope(callID: 2, method: .subscribe(SubscribeRequest(boardID: "c", target: .top(5)))))
+            let snapshot = connection.readFrame()
+            guard case .event(let event)? = snapshot?.result else { Issue.record("no snapshot: \(String(describing: snapshot))"); return }
+            #expect(event.snapshot && snapshot?.callID == 2)
+            connection.send(RequestEnvelope(callID: 3, method: .cancel(callID: 2)))
+            let first = connection.readFrame()
+            let second = connection.readFrame()
+            let frames = [first, second].compactMap { $0 }
+            #expect(frames.contains { $0.callID == 2 && $0.status?.code == .cancelled && $0.result == nil })
+            #expect(frames.contains { $0.callID == 3 && $0.result == .cancel(cancelled: true) })
+        }
+    }
+
+    @Test("deleting the board ends its streams with NOT_FOUND")
+    func boardDeleted() async throws {
+        try await withClient { client, _ in
+            _ = try await client.submit(board: "gone", player: "p", score: 1)
+            let stream = client.subscribe(board: "gone", target: .player("p"))
+            var iterator = stream.makeAsyncIterator()
+            _ = try await iterator.next()
+            try await client.deleteBoard("gone")
+            do {
+                while try await iterator.next() != nil {}
+                Issue.record("the stream ended without an error")
+            } catch let error as HiscoreError {
+                #expect(error.code == .notFound)
+            }
+        }
+    }
+
+    @Test("subscribing to an unknown board is NOT_FOUND; bad targets are refused")
+    func badSubscriptions() async throws {
+        try await withClient { client, _ in
+            var iterator = client.subscribe(board: "nope", target: .top(10)).makeAsyncIterator()
+            await expectStatus(.notFound) { _ = try await iterator.next() }
+            _ = try await client.submit(board: "b", player: "p", score: 1)
+            var tooBig = client.subscribe(board: "b", target: .top(5000)).makeAsyncIterator()
+            await expectStatus(.outOfRange) { _ = try await tooBig.next() }
+            var zero = client.subscribe(board: "b", target: .top(0)).makeAsyncIterator()
+            await expectStatus(.outOfRange) { _ = try await zero.next() }
+        }
+    }
+
+    @Test("server shutdown ends streams with UNAVAILABLE")
+    func shutdown() async throws {
+        var config = ServerConfiguration()
+        config.port = 0
+        config.shards = 2
+        let server = try await HiscoreServer.start(configuration: config)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submit(board: "s", player: "p", score: 1)
+        var iterator = client.subscribe(board: "s", target: .player("p")).makeAsyncIterator()
+        _ = try await iterator.next()
+        await server.shutdown()
+        await expectStatus(.unavailable) { while try await iterator.next() != nil {} }
+        try? await client.close()
+    }
+
+    @Test("thousands of subscriptions on one connection and across connections all get their events")
+    func manySubscriptions() async throws {
+        try await withServer(shards: 2, configure: { $0.limits.maxSubscriptions = 3000 }) { server in
+            let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await writer.submitBatch((0..<1000).map { SubmitRequest(boardID: "many", playerID: "p\($0)", score: Int64($0)) })
+            var clients: [HiscoreClient] = []
+            for _ in 0..<4 { clients.append(try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)) }
+            // 2000 on the first connection, 500 on each of the others.
+            let plan: [(HiscoreClient, Range<Int>)] = [(clients[0], 0..<2000), (clients[1], 2000..<2500), (clients[2], 2500..<3000), (clients[3], 3000..<3500)]
+            let (subscribed, subscribedContinuation) = AsyncStream<Void>.makeStream()
+            let moved = try await withThrowingTaskGroup(of: Int.self) { group in
+                for (client, range) in plan {
+                    for index in range {
+                        group.addTask {
+                            var iterator = client.subscribe(board: "many", target: .player("p\(index % 1000)"), minInterval: .milliseconds(50)).makeAsyncIterator()
+                            guard case .player(let before)? = try await iterator.next()?.change else { return 0 }
+                            subscribedContinuation.yield()
+                            guard case .player(let after)? = try await iterator.next()?.change else { return 0 }
+                            return after.entry.rank == before.entry.rank + 1 ? 1 : 0
+                        }
+                    }
+                }
+                // Once every subscription has its snapshot, one write moves everyone down by one.
+                var count = 0
+                for await _ in subscribed {
+                    count += 1
+                    if count == 3500 { break }
+                }
+                _ = try await writer.submit(board: "many", player: "newcomer", score: 1_000_000)
+                return try await group.reduce(0, +)
+            }
+            #expect(moved == 3500)
+            for client in clients { try? await client.close() }
+            try? await writer.close()
+        }
+    }
+}
