@@ -16,18 +16,26 @@ public final class HiscoreServer: Sendable {
     public let configuration: ServerConfiguration
     /// The port actually bound (useful with port 0).
     public let localPort: Int
+    /// The admin HTTP port actually bound, if any.
+    public let adminPort: Int?
 
     private let group: MultiThreadedEventLoopGroup
     private let listener: any Channel
+    private let admin: (any Channel)?
+    private let ready: ManagedAtomic<Bool>
     private let registry: ConnectionRegistry
     private let logger: Logger
 
     private init(
         configuration: ServerConfiguration, localPort: Int, group: MultiThreadedEventLoopGroup,
-        listener: any Channel, registry: ConnectionRegistry, logger: Logger
+        listener: any Channel, registry: ConnectionRegistry, logger: Logger, admin: (any Channel)?,
+        ready: ManagedAtomic<Bool>
     ) {
         self.configuration = configuration
         self.localPort = localPort
+        self.admin = admin
+        self.adminPort = admin?.localAddress?.port
+        self.ready = ready
         self.group = group
         self.listener = listener
         self.registry = registry
@@ -50,6 +58,9 @@ public final class HiscoreServer: Sendable {
         let executor = BatchExecutor(shards: shards)
         streams.attach(executor)
         let connectionIDs = ManagedAtomic<UInt64>(1)
+        let telemetry = try await Telemetry.make(
+            loops: loops, capacityCallsPerSecond: configuration.capacityCallsPerSecond, logger: logger)
+        let ready = ManagedAtomic<Bool>(false)
         let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
         let hello = ServerHello(
             protocolVersion: ConnectionPreface.protocolVersion, serverVersion: version,
@@ -73,7 +84,8 @@ public final class HiscoreServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         CallHandler(
                             router: router, executor: executor, limits: limits, hello: hello, registry: registry,
-                            streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed)))
+                            streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),
+                            telemetry: telemetry))
                 }
             }
         let listener: any Channel
@@ -84,15 +96,54 @@ public final class HiscoreServer: Sendable {
             throw error
         }
         let port = listener.localAddress?.port ?? configuration.port
+        var admin: (any Channel)?
+        if let adminPort = configuration.adminPort {
+            do {
+                admin = try await AdminHTTPServer.bind(
+                    group: group, host: configuration.adminHost, port: adminPort,
+                    metrics: {
+                        await Self.scrape(
+                            telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory)
+                    },
+                    isReady: { ready.load(ordering: .relaxed) })
+            } catch {
+                try? await listener.close()
+                try? await group.shutdownGracefully()
+                throw error
+            }
+        }
+        ready.store(true, ordering: .relaxed)
         logger.info("hiscored \(version) listening on \(configuration.host):\(port) with \(shardCount) shards")
+        if let adminAddress = admin?.localAddress {
+            logger.info("admin HTTP on \(configuration.adminHost):\(adminAddress.port ?? 0) (/metrics /healthz /readyz)")
+        }
         return HiscoreServer(
             configuration: configuration, localPort: port, group: group, listener: listener, registry: registry,
-            logger: logger)
+            logger: logger, admin: admin, ready: ready)
+    }
+
+    private static func scrape(
+        telemetry: Telemetry, shards: [Shard], registry: ConnectionRegistry, directory: BoardDirectory, memory: MemoryCeiling
+    ) async -> String {
+        let snapshot = await telemetry.merged()
+        var entries: [Int] = []
+        for shard in shards {
+            entries.append((try? await shard.loop.submit { shard.assumeIsolated { $0.entryCount() } }.get()) ?? 0)
+        }
+        memory.refresh()
+        let gauges = ServerGauges(
+            connections: registry.count, boards: directory.count, entriesPerShard: entries,
+            allocated: JemallocStats.allocatedBytes() ?? 0, resident: JemallocStats.residentBytes() ?? 0,
+            retained: JemallocStats.retainedBytes() ?? 0, allocations: JemallocStats.allocationCount() ?? 0,
+            memoryCeiling: memory.limitBytes, memoryCeilingExceeded: memory.isExceeded,
+            cpuSeconds: ProcessStats.cpuSeconds(), residentBytes: ProcessStats.residentBytes())
+        return MetricsRenderer.render(snapshot, gauges: gauges)
     }
 
     /// Stops accepting, lets in-flight calls finish (up to the grace period), closes every
     /// connection and stops the event loops.
     public func shutdown() async {
+        ready.store(false, ordering: .relaxed)
         try? await listener.close()
         let connections = registry.all
         for channel in connections {
@@ -109,6 +160,7 @@ public final class HiscoreServer: Sendable {
             timeout.cancel()
         }
         for channel in registry.all { try? await channel.close() }
+        try? await admin?.close()
         try? await group.shutdownGracefully()
         logger.info("hiscored stopped")
     }

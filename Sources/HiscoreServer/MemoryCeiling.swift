@@ -40,6 +40,29 @@ public enum JemallocStats {
     public static func residentBytes() -> Int? { read("stats.resident") }
     public static func retainedBytes() -> Int? { read("stats.retained") }
 
+    /// Heap allocations made so far (small + large, all arenas).
+    public static func allocationCount() -> Int? {
+        guard let small = read64("stats.arenas.4096.small.nmalloc"), let large = read64("stats.arenas.4096.large.nmalloc") else {
+            return nil
+        }
+        return Int(truncatingIfNeeded: small &+ large)
+    }
+
+    static func read64(_ name: String) -> UInt64? {
+        guard refreshEpoch() else { return nil }
+        var value: UInt64 = 0
+        var size = MemoryLayout<UInt64>.size
+        guard mallctl(name, &value, &size, nil, 0) == 0 else { return nil }
+        return value
+    }
+
+    private static func refreshEpoch() -> Bool {
+        var epochIn: UInt64 = 1
+        var epochOut: UInt64 = 0
+        var epochSize = MemoryLayout<UInt64>.size
+        return mallctl("epoch", &epochOut, &epochSize, &epochIn, epochSize) == 0
+    }
+
     public static func read(_ name: String) -> Int? {
         var epochIn: UInt64 = 1
         var epochOut: UInt64 = 0

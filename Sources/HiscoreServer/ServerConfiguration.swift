@@ -12,6 +12,12 @@ public struct ServerConfiguration: Sendable {
     /// Hard memory ceiling in bytes (jemalloc allocated); 0 = none. See `MemoryCeiling`.
     public var maxMemoryBytes: Int = 0
     public var limits = ServerLimits()
+    /// The admin HTTP listener (/metrics, /healthz, /readyz); port 0 = ephemeral, nil = none.
+    public var adminHost: String = "127.0.0.1"
+    public var adminPort: Int? = 7451
+    /// Calls per second the server is sized for: above 80% of it a one-line summary is logged
+    /// each second (and nothing otherwise).
+    public var capacityCallsPerSecond: Int = 200_000
 
     public init() {}
 }

@@ -137,6 +137,11 @@ actor Shard {
             currentLocalBetter: partition.countBetter(than: outcome.current.key), boardVersion: version))
     }
 
+    /// Entries held by this shard over all boards (for /metrics).
+    func entryCount() -> Int {
+        partitions.values.reduce(0) { $0 + $1.count }
+    }
+
     private func noteWrite() {
         writesSinceMemoryRefresh += 1
         if writesSinceMemoryRefresh >= memory.writesPerRefresh {

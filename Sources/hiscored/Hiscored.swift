@@ -59,6 +59,15 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Seconds to wait for a new connection's preface (HISCORE_PREFACE_TIMEOUT). Default 10.")
     var prefaceTimeout: Int?
 
+    @Option(help: "Admin HTTP address for /metrics, /healthz, /readyz (HISCORE_ADMIN_HOST). Default 127.0.0.1.")
+    var adminHost: String?
+
+    @Option(help: "Admin HTTP port (HISCORE_ADMIN_PORT); 0 picks a free one, -1 disables it. Default 7451.")
+    var adminPort: Int?
+
+    @Option(help: "Calls per second this server is sized for (HISCORE_CAPACITY); above 80% of it a one-line summary is logged each second. Default 200000.")
+    var capacity: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (HISCORE_LOG_LEVEL). Default info.")
     var logLevel: String?
 
@@ -86,6 +95,10 @@ struct Hiscored: AsyncParsableCommand {
         limits.maxBoards = try maxBoards ?? env.int("MAX_BOARDS") ?? limits.maxBoards
         limits.prefaceTimeoutSeconds = try prefaceTimeout ?? env.int("PREFACE_TIMEOUT") ?? limits.prefaceTimeoutSeconds
         config.limits = limits
+        config.adminHost = adminHost ?? env.string("ADMIN_HOST") ?? config.adminHost
+        let admin = try adminPort ?? env.int("ADMIN_PORT") ?? 7451
+        config.adminPort = admin < 0 ? nil : admin
+        config.capacityCallsPerSecond = try capacity ?? env.int("CAPACITY") ?? config.capacityCallsPerSecond
         try Self.check(config)
 
         let level = logLevel ?? env.string("LOG_LEVEL") ?? "info"

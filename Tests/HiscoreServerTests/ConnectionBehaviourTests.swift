@@ -84,6 +84,8 @@ struct ConnectionBehaviourTests {
     func gracefulShutdown() async throws {
         var config = ServerConfiguration()
         config.port = 0
+        config.adminPort = nil
+    config.adminPort = nil
         config.shards = 2
         let server = try await HiscoreServer.start(configuration: config)
         let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)

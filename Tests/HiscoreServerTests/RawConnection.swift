@@ -79,6 +79,14 @@ final class RawConnection {
         }
     }
 
+    /// Everything until EOF (or the timeout), as text.
+    func readAll() -> String {
+        while fill() {}
+        let text = String(decoding: received, as: UTF8.self)
+        received.removeAll()
+        return text
+    }
+
     /// Reads the hello after the preface.
     func handshake() -> ServerHello? {
         sendPreface()

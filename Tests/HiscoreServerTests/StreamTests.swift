@@ -211,6 +211,8 @@ struct StreamTests {
     func shutdown() async throws {
         var config = ServerConfiguration()
         config.port = 0
+        config.adminPort = nil
+    config.adminPort = nil
         config.shards = 2
         let server = try await HiscoreServer.start(configuration: config)
         let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)

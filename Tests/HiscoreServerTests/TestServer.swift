@@ -14,6 +14,7 @@ func withServer<T>(
     var config = ServerConfiguration()
     config.host = "127.0.0.1"
     config.port = 0
+    config.adminPort = nil
     config.shards = shards
     configure(&config)
     var logger = Logger(label: "hiscored-test")

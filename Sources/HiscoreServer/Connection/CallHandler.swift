@@ -25,8 +25,15 @@ final class CallHandler: ChannelDuplexHandler {
 
     private var prefaceDone = false
     private var prefaceTimeout: Scheduled<Void>?
-    /// Calls answered neither by a response nor by a cancel yet.
-    private var inflight = Set<UInt64>()
+    /// Calls answered neither by a response nor by a cancel yet, with when and what they were.
+    private var inflight: [UInt64: CallStart] = [:]
+    private let telemetry: Telemetry?
+    private var metrics: LoopMetrics?
+
+    struct CallStart {
+        let method: MetricMethod
+        let at: NIODeadline
+    }
     private var batch: [PlannedCall] = []
     private var pendingFlush = false
     private var readHeld = false
@@ -35,8 +42,9 @@ final class CallHandler: ChannelDuplexHandler {
 
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
-        streams: StreamCoordinator?, connectionID: UInt64
+        streams: StreamCoordinator?, connectionID: UInt64, telemetry: Telemetry? = nil
     ) {
+        self.telemetry = telemetry
         self.router = router
         self.executor = executor
         self.limits = limits
@@ -50,6 +58,7 @@ final class CallHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        metrics = telemetry?.local(context.eventLoop)
         if context.channel.isActive { armPrefaceTimeout(context) }
     }
 
@@ -58,12 +67,15 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        metrics?.connectionsOpened += 1
         armPrefaceTimeout(context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        metrics?.connectionsClosed += 1
+        metrics?.subscriptionsClosed += subscriptions.count
         prefaceTimeout?.cancel()
         inflight.removeAll()
         batch.removeAll()
@@ -101,63 +113,73 @@ final class CallHandler: ChannelDuplexHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         dispatchBatch(context)
         flushIfNeeded(context)
+        #if !HISCORE_NO_TELEMETRY
+        if let metrics, let telemetry { telemetry.endOfBatch(metrics, now: .now()) }
+        #endif
         context.fireChannelReadComplete()
     }
 
     private func handleFrame(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
+        let received = NIODeadline.now()
+        #if !HISCORE_NO_TELEMETRY
+        metrics?.bytesIn += frame.readableBytes + FrameParser.headerLength
+        #endif
         let request: RequestEnvelope
         do {
             request = try frame.withUnsafeReadableBytes { try WireCodec.decodeRequest($0) }
         } catch {
             let callID = frame.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0
             let message = (error as? WireError).map { "undecodable request: \($0)" } ?? "undecodable request: \(error)"
-            write(context, .failure(callID: callID, Status(.invalidArgument, message)))
+            answer(context, .failure(callID: callID, Status(.invalidArgument, message)), CallStart(method: .unknown, at: received))
             return
         }
+        let start = CallStart(method: MetricMethod(request.method), at: received)
         let callID = request.callID
         guard callID != 0 else {
-            write(context, .failure(callID: 0, Status(.invalidArgument, "call_id 0 is reserved for connection frames")))
+            answer(context, .failure(callID: 0, Status(.invalidArgument, "call_id 0 is reserved for connection frames")), start)
             return
         }
         guard let method = request.method else {
-            write(context, .failure(callID: callID, Status(.unimplemented, "the request names no method this server knows")))
+            answer(context, .failure(callID: callID, Status(.unimplemented, "the request names no method this server knows")), start)
             return
         }
         if draining {
-            write(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")))
+            answer(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")), start)
             return
         }
         if case .cancel(let target) = method {
             if let subscription = subscriptions.removeValue(forKey: target) {
+                metrics?.subscriptionsClosed += 1
                 streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: target, feed: subscription.feed)
                 write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
-                write(context, .ok(callID, .cancel(cancelled: true)))
+                answer(context, .ok(callID, .cancel(cancelled: true)), start)
                 return
             }
-            let cancelled = inflight.remove(target) != nil
+            let cancelled = inflight.removeValue(forKey: target) != nil
             if cancelled {
                 batch.removeAll { $0.callID == target }
                 write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
             }
-            write(context, .ok(callID, .cancel(cancelled: cancelled)))
+            answer(context, .ok(callID, .cancel(cancelled: cancelled)), start)
             return
         }
-        guard !inflight.contains(callID) && subscriptions[callID] == nil else {
-            write(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")))
+        guard inflight[callID] == nil && subscriptions[callID] == nil else {
+            answer(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")), start)
             return
         }
         guard inflight.count < limits.maxInflightCalls else {
-            write(context, .failure(callID: callID, Status(
-                .resourceExhausted, "\(inflight.count) calls already in flight; at most \(limits.maxInflightCalls) (max_inflight_calls)")))
+            answer(context, .failure(callID: callID, Status(
+                .resourceExhausted, "\(inflight.count) calls already in flight; at most \(limits.maxInflightCalls) (max_inflight_calls)")), start)
             return
         }
         switch router.route(callID: callID, method: method) {
         case .answer(let response):
-            write(context, response)
+            answer(context, response, start)
         case .subscribe(let spec):
+            record(start, response: nil)
             startSubscription(context, callID: callID, spec)
         case .plan(let plan):
-            inflight.insert(callID)
+            inflight[callID] = start
             let deadline = request.deadlineMillis == 0 ? nil
                 : NIODeadline.now() + .milliseconds(Int64(clamping: request.deadlineMillis))
             batch.append(PlannedCall(callID: callID, plan: plan, deadline: deadline))
@@ -183,6 +205,7 @@ final class CallHandler: ChannelDuplexHandler {
         }()
         let feed = spec.target == .feed
         subscriptions[callID] = (spec.board, feed)
+        metrics?.subscriptionsOpened += 1
         streams.subscribe(
             board: spec.board, callID: callID, sink: sink, target: spec.target, ranking: spec.ranking, interval: spec.interval)
     }
@@ -191,7 +214,10 @@ final class CallHandler: ChannelDuplexHandler {
     func deliverStreamFrames(_ frames: [StreamFrame]) {
         guard let context, !closed else { return }
         for frame in frames where subscriptions[frame.callID] != nil {
-            if frame.isFinal { subscriptions[frame.callID] = nil }
+            if frame.isFinal {
+                subscriptions[frame.callID] = nil
+                metrics?.subscriptionsClosed += 1
+            }
             write(context, frame.response)
         }
         flushIfNeeded(context)
@@ -205,10 +231,10 @@ final class CallHandler: ChannelDuplexHandler {
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         executor.run(
             calls, on: context.eventLoop,
-            isLive: { [unowned self] callID in !self.closed && self.inflight.contains(callID) },
+            isLive: { [unowned self] callID in !self.closed && self.inflight[callID] != nil },
             deliver: { [unowned self] response in
-                guard self.inflight.remove(response.callID) != nil else { return }
-                self.write(loopBound.value, response)
+                guard let start = self.inflight.removeValue(forKey: response.callID) else { return }
+                self.answer(loopBound.value, response, start)
             },
             finishedBatch: { [unowned self] in
                 self.flushIfNeeded(loopBound.value)
@@ -217,6 +243,21 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     // MARK: outbound
+
+    /// Writes the answer to a call and records it.
+    private func answer(_ context: ChannelHandlerContext, _ response: ResponseEnvelope, _ start: CallStart) {
+        record(start, response: response)
+        write(context, response)
+    }
+
+    @inline(__always)
+    private func record(_ start: CallStart, response: ResponseEnvelope?) {
+        #if !HISCORE_NO_TELEMETRY
+        guard let metrics else { return }
+        let micros = Int((NIODeadline.now() - start.at).nanoseconds / 1000)
+        metrics.record(start.method, status: response?.status?.code ?? .ok, micros: micros)
+        #endif
+    }
 
     private func write(_ context: ChannelHandlerContext, _ response: ResponseEnvelope) {
         guard !closed else { return }
@@ -228,6 +269,9 @@ final class CallHandler: ChannelDuplexHandler {
                 .resourceExhausted,
                 "the response would exceed max_frame_bytes (\(limits.maxFrameBytes)); ask for fewer entries")), into: &buffer)
         }
+        #if !HISCORE_NO_TELEMETRY
+        metrics?.bytesOut += buffer.readableBytes
+        #endif
         context.write(wrapOutboundOut(buffer), promise: nil)
         pendingFlush = true
     }
@@ -277,6 +321,7 @@ final class CallHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
+        metrics?.protocolFaults += 1
         write(context, .failure(callID: 0, status))
         flushIfNeeded(context)
         closed = true
@@ -290,6 +335,7 @@ final class CallHandler: ChannelDuplexHandler {
                 streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: callID, feed: subscription.feed)
                 write(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")))
             }
+            metrics?.subscriptionsClosed += subscriptions.count
             subscriptions.removeAll()
             flushIfNeeded(context)
             closeIfDrained(context)

@@ -1,0 +1,99 @@
+import HiscoreWire
+
+/// Prometheus text exposition (version 0.0.4) of a scrape.
+struct MetricsRenderer {
+    var lines: [String] = []
+
+    mutating func header(_ name: String, _ type: String, _ help: String) {
+        lines.append("# HELP \(name) \(help)")
+        lines.append("# TYPE \(name) \(type)")
+    }
+
+    mutating func sample(_ name: String, _ value: Double) {
+        sample(name, [], value)
+    }
+
+    mutating func sample(_ name: String, _ labels: [(String, String)], _ value: Double) {
+        let labelText = labels.isEmpty ? "" : "{" + labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",") + "}"
+        let valueText = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        lines.append("\(name)\(labelText) \(valueText)")
+    }
+
+    static func render(
+        _ snapshot: MetricsSnapshot?, gauges: ServerGauges
+    ) -> String {
+        var out = MetricsRenderer()
+        if let snapshot {
+            out.header("hiscore_calls_total", "counter", "Calls answered, by method.")
+            for method in MetricMethod.allCases where snapshot.calls[method.rawValue] > 0 {
+                out.sample("hiscore_calls_total", [("method", method.label)], Double(snapshot.calls[method.rawValue]))
+            }
+            out.header("hiscore_call_status_total", "counter", "Calls answered, by status code.")
+            for code in StatusCode.allCases where snapshot.statuses[Int(code.rawValue)] > 0 {
+                out.sample("hiscore_call_status_total", [("code", "\(code)")], Double(snapshot.statuses[Int(code.rawValue)]))
+            }
+            out.header("hiscore_call_latency_seconds", "histogram", "Time from reading a request to writing its answer.")
+            for method in MetricMethod.allCases where snapshot.calls[method.rawValue] > 0 {
+                var cumulative = 0
+                let buckets = snapshot.latency[method.rawValue]
+                for (index, bound) in LoopMetrics.bucketBounds.enumerated() {
+                    cumulative += buckets[index]
+                    out.sample("hiscore_call_latency_seconds_bucket", [("method", method.label), ("le", "\(Double(bound) / 1e6)")], Double(cumulative))
+                }
+                cumulative += buckets[LoopMetrics.bucketBounds.count]
+                out.sample("hiscore_call_latency_seconds_bucket", [("method", method.label), ("le", "+Inf")], Double(cumulative))
+                out.sample("hiscore_call_latency_seconds_sum", [("method", method.label)], Double(snapshot.latencySumMicros[method.rawValue]) / 1e6)
+                out.sample("hiscore_call_latency_seconds_count", [("method", method.label)], Double(cumulative))
+            }
+            out.header("hiscore_received_bytes_total", "counter", "Frame bytes read from clients.")
+            out.sample("hiscore_received_bytes_total", Double(snapshot.bytesIn))
+            out.header("hiscore_sent_bytes_total", "counter", "Frame bytes written to clients.")
+            out.sample("hiscore_sent_bytes_total", Double(snapshot.bytesOut))
+            out.header("hiscore_connections_opened_total", "counter", "Client connections accepted.")
+            out.sample("hiscore_connections_opened_total", Double(snapshot.connectionsOpened))
+            out.header("hiscore_protocol_faults_total", "counter", "Connections closed for a bad preface or frame.")
+            out.sample("hiscore_protocol_faults_total", Double(snapshot.protocolFaults))
+            out.header("hiscore_subscriptions", "gauge", "Open subscriptions.")
+            out.sample("hiscore_subscriptions", Double(snapshot.subscriptionsOpened - snapshot.subscriptionsClosed))
+        }
+        out.header("hiscore_connections", "gauge", "Open client connections.")
+        out.sample("hiscore_connections", Double(gauges.connections))
+        out.header("hiscore_boards", "gauge", "Boards on the server.")
+        out.sample("hiscore_boards", Double(gauges.boards))
+        out.header("hiscore_entries", "gauge", "Entries held by each shard.")
+        for (shard, entries) in gauges.entriesPerShard.enumerated() {
+            out.sample("hiscore_entries", [("shard", "\(shard)")], Double(entries))
+        }
+        out.header("hiscore_jemalloc_allocated_bytes", "gauge", "Bytes allocated by the application (jemalloc stats.allocated).")
+        out.sample("hiscore_jemalloc_allocated_bytes", Double(gauges.allocated))
+        out.header("hiscore_jemalloc_resident_bytes", "gauge", "Bytes in physically resident allocator pages (stats.resident).")
+        out.sample("hiscore_jemalloc_resident_bytes", Double(gauges.resident))
+        out.header("hiscore_jemalloc_retained_bytes", "gauge", "Bytes retained by the allocator for reuse (stats.retained).")
+        out.sample("hiscore_jemalloc_retained_bytes", Double(gauges.retained))
+        out.header("hiscore_allocations_total", "counter", "Heap allocations made by the process (jemalloc nmalloc, small + large).")
+        out.sample("hiscore_allocations_total", Double(gauges.allocations))
+        out.header("hiscore_memory_ceiling_bytes", "gauge", "Configured memory ceiling (0 = none).")
+        out.sample("hiscore_memory_ceiling_bytes", Double(gauges.memoryCeiling))
+        out.header("hiscore_memory_ceiling_exceeded", "gauge", "1 while new players are refused for memory.")
+        out.sample("hiscore_memory_ceiling_exceeded", gauges.memoryCeilingExceeded ? 1 : 0)
+        out.header("process_cpu_seconds_total", "counter", "User and system CPU time of the process.")
+        out.sample("process_cpu_seconds_total", gauges.cpuSeconds)
+        out.header("process_resident_memory_bytes", "gauge", "Resident set size.")
+        out.sample("process_resident_memory_bytes", Double(gauges.residentBytes))
+        return out.lines.joined(separator: "\n") + "\n"
+    }
+}
+
+struct ServerGauges: Sendable {
+    var connections: Int
+    var boards: Int
+    var entriesPerShard: [Int]
+    var allocated: Int
+    var resident: Int
+    var retained: Int
+    var allocations: Int
+    var memoryCeiling: Int
+    var memoryCeilingExceeded: Bool
+    var cpuSeconds: Double
+    var residentBytes: Int
+}

@@ -1,0 +1,50 @@
+import HiscoreClient
+import HiscoreServer
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Fetches `path` from the admin port with a plain HTTP/1.1 request over loopback.
+func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
+    let connection = try RawConnection(port: port, timeoutSeconds: 10)
+    connection.send(Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
+    let text = connection.readAll()
+    let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+    let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+    return (status, body)
+}
+
+@Suite("Admin HTTP: /metrics, /healthz, /readyz")
+struct TelemetryTests {
+    @Test("metrics count calls by method and status, and report memory, CPU and entries")
+    func metrics() async throws {
+        try await withClient(configure: { $0.adminPort = 0 }) { client, server in
+            let port = try #require(server.adminPort)
+            for index in 0..<3 { _ = try await client.submit(board: "m", player: "p\(index)", score: 1) }
+            _ = try? await client.rank(board: "m", player: "ghost")
+            let (status, body) = try httpGet(port: port, path: "/metrics")
+            #expect(status == 200)
+            #expect(body.contains(#"hiscore_calls_total{method="submit"} 3"#))
+            #expect(body.contains(#"hiscore_call_status_total{code="NOT_FOUND"} 1"#))
+            #expect(body.contains(#"hiscore_call_latency_seconds_count{method="submit"} 3"#))
+            #expect(body.contains("hiscore_connections 1"))
+            #expect(body.contains("process_cpu_seconds_total"))
+            #expect(body.contains("hiscore_jemalloc_allocated_bytes"))
+            let entries = body.split(separator: "\n").filter { $0.hasPrefix("hiscore_entries{") }
+            #expect(entries.count == 2)
+            #expect(entries.compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +) == 3)
+        }
+    }
+
+    @Test("healthz and readyz answer; unknown paths are 404")
+    func probes() async throws {
+        try await withServer(configure: { $0.adminPort = 0 }) { server in
+            let port = try #require(server.adminPort)
+            #expect(try httpGet(port: port, path: "/healthz") == (200, "ok\n"))
+            #expect(try httpGet(port: port, path: "/readyz") == (200, "ready\n"))
+            #expect(try httpGet(port: port, path: "/nope").status == 404)
+        }
+    }
+}
