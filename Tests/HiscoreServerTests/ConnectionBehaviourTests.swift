@@ -1,3 +1,4 @@
+import Foundation
 import HiscoreClient
 import HiscoreCore
 import HiscoreServer
@@ -95,28 +96,50 @@ struct ConnectionBehaviourTests {
         try? await client.close()
     }
 
+    @Test("hiscored exits 0 on SIGTERM and SIGINT with clients connected, creating its data dir")
+    func signals() async throws {
+        for signal in [SIGTERM, SIGINT] {
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanup() }
+            let dataDirectory = directory.path + "/nested/data"
+            let server = try ServerProcess(arguments: ["--data-dir", dataDirectory])
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            _ = try await client.submit(board: "b", player: "p", score: 1)
+            #expect(FileManager.default.fileExists(atPath: dataDirectory))
+            server.signal(signal)
+            #expect(server.waitForExit(timeout: .seconds(10)) == 0)
+            try? await client.close()
+        }
+    }
+
+    /// Measured in a server process of its own: in-process, other tests' allocations would count.
     @Test("the memory ceiling refuses new players, keeps updates, and lifts after a board is deleted")
     func memoryCeiling() async throws {
-        let baseline = JemallocStats.allocatedBytes() ?? 0
-        try await withClient(configure: { $0.maxMemoryBytes = baseline + 16 << 20 }) { client, _ in
-            try await client.createBoard(BoardConfig(id: "fill", limits: BoardLimits(maxMetadataBytes: 4096)))
-            var refused = false
-            var batch = 0
-            // 4 KiB of metadata per player: the ceiling is reached after a few thousand players.
-            while !refused && batch < 100 {
-                let submits = (0..<200).map { SubmitRequest(boardID: "fill", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 4096)) }
-                let results = try await client.submitBatch(submits)
-                refused = results.contains { $0.status.code == .resourceExhausted }
-                batch += 1
-            }
-            #expect(refused, "the ceiling was never reached")
-            await expectStatus(.resourceExhausted) { _ = try await client.submit(board: "fill", player: "newcomer", score: 1) }
-            let update = try await client.submit(board: "fill", player: "p0-5", score: 1_000_000)
-            #expect(update.changed)
-            try await client.deleteBoard("fill")
-            let accepted = try await client.submit(board: "fresh", player: "newcomer", score: 1)
-            #expect(accepted.created)
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let server = try ServerProcess(arguments: ["--data-dir", directory.path, "--shards", "2", "--max-memory", "24M"])
+        defer { server.stop() }
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        try await client.createBoard(BoardConfig(id: "fill", limits: BoardLimits(maxMetadataBytes: 4096)))
+        var refused = false
+        var batch = 0
+        // 4 KiB of metadata per player: the ceiling is reached after a few thousand players.
+        while !refused && batch < 100 {
+            let submits = (0..<200).map { SubmitRequest(boardID: "fill", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 4096)) }
+            let results = try await client.submitBatch(submits)
+            refused = results.contains { $0.status.code == .resourceExhausted }
+            batch += 1
         }
+        #expect(refused, "the ceiling was never reached")
+        let message = await expectStatus(.resourceExhausted) { _ = try await client.submit(board: "fill", player: "newcomer", score: 1) }
+        #expect(message.contains("memory ceiling"))
+        let update = try await client.submit(board: "fill", player: "p0-5", score: 1_000_000)
+        #expect(update.changed)
+        #expect(try await client.rank(board: "fill", player: "p0-5").entry.rank == 1)
+        try await client.deleteBoard("fill")
+        let accepted = try await client.submit(board: "fresh", player: "newcomer", score: 1)
+        #expect(accepted.created)
+        try await client.close()
     }
 }
 

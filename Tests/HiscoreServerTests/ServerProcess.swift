@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `hiscored` process for tests that need one (memory measured alone, SIGKILL, restarts).
+/// It is started on an ephemeral port, its log is read for the bound port, and `stop()` (or
+/// deinit) always ends it.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    private let stderrPipe = Pipe()
+    private(set) var log = ""
+
+    static var binary: URL {
+        // Tests/HiscoreServerTests/ServerProcess.swift -> repository root
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/hiscored")
+    }
+
+    init(arguments: [String], timeout: Duration = .seconds(20)) throws {
+        process.executableURL = Self.binary
+        process.arguments = ["--host", "127.0.0.1", "--port", "0", "--admin-port=-1"] + arguments
+        process.standardError = stderrPipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Read the log until the listening line (bounded).
+        let handle = stderrPipe.fileHandleForReading
+        let deadline = ContinuousClock.now + timeout
+        var found: Int?
+        var text = ""
+        while found == nil && ContinuousClock.now < deadline && process.isRunning {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+            if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                found = Int(text[range].split(separator: ":").last ?? "")
+            }
+        }
+        log = text
+        guard let found else {
+            process.terminate()
+            throw ServerProcessError.didNotStart(text)
+        }
+        port = found
+    }
+
+    func signal(_ number: Int32) {
+        if process.isRunning { kill(process.processIdentifier, number) }
+    }
+
+    /// SIGTERM and wait (bounded); SIGKILL if it does not exit. Returns the exit status.
+    @discardableResult
+    func stop(timeout: Duration = .seconds(15)) -> Int32 {
+        signal(SIGTERM)
+        return waitForExit(timeout: timeout)
+    }
+
+    @discardableResult
+    func waitForExit(timeout: Duration) -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+enum ServerProcessError: Error {
+    case didNotStart(String)
+}
+
+/// A fresh temporary directory, removed by `cleanup()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
