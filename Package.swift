@@ -85,6 +85,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
+        // libFuzzer target over the preface, the frame decoder and envelope decoding (make fuzz).
+        .executableTarget(name: "hiscore-fuzz", dependencies: ["HiscoreWire", "HiscoreCore"]),
         .testTarget(name: "HiscoreCoreTests", dependencies: ["HiscoreCore"]),
         .testTarget(name: "HiscoreStorageTests", dependencies: ["HiscoreStorage", "HiscoreCore"]),
         .testTarget(name: "HiscoreWireTests", dependencies: ["HiscoreWire", "HiscoreCore", "CJemalloc"]),

@@ -1,0 +1,2 @@
+// Placeholder: the fuzz driver is being written.
+print("hiscore-fuzz: not built with -sanitize=fuzzer; see make fuzz")
