@@ -1,8 +1,9 @@
 /// What one shard holds of one board: its players, ranked.
 ///
-/// Structure (per partition): an `EntryStore` (entry records by slot, struct-of-arrays pages),
-/// a `PlayerIndex` (id -> slot hash table) and a `RadixTree` (order statistics over the ranking
-/// keys, leaves = slots). About 45-55 bytes per player in total; see docs/engine.md.
+/// Structure (per partition): an `EntryStore` (entries by slot: a 32-byte hot record column
+/// plus lazily allocated subscore and metadata columns, in 4096-slot pages), a `PlayerIndex`
+/// (id -> slot, open addressing) and a `RadixTree` (order statistics over the ranking keys,
+/// leaves = slots). About 52 bytes per player at 1M players; see docs/engine.md.
 ///
 /// Not thread-safe and not `Sendable`: use it from one thread (one actor) at a time. Nothing an
 /// input can do traps: bad writes throw `WriteError`, out-of-range queries return empty results.
@@ -14,27 +15,77 @@ public final class BoardPartition {
 
     public let config: BoardConfig
     public let codec: KeyCodec
-    private var store: EntryStore
-    private var index = PlayerIndex()
-    private var tree = RadixTree()
+
+    // The three structures live in memory this object allocates, and are reached through
+    // addressors: a stored `var` of a class would be copied or guarded by a dynamic exclusivity
+    // check on every access, which costs more than a rank query's arithmetic. The partition is
+    // single-threaded by contract, so nothing can overlap.
+    private let storePointer: UnsafeMutablePointer<EntryStore>
+    private let indexPointer: UnsafeMutablePointer<PlayerIndex>
+    private let treePointer: UnsafeMutablePointer<RadixTree>
+
+    private var store: EntryStore {
+        unsafeAddress { UnsafePointer(storePointer) }
+        unsafeMutableAddress { storePointer }
+    }
+    private var index: PlayerIndex {
+        unsafeAddress { UnsafePointer(indexPointer) }
+        unsafeMutableAddress { indexPointer }
+    }
+    private var tree: RadixTree {
+        unsafeAddress { UnsafePointer(treePointer) }
+        unsafeMutableAddress { treePointer }
+    }
 
     public init(config: BoardConfig) {
         self.config = config
         self.codec = config.codec
-        self.store = EntryStore(codec: config.codec)
+        storePointer = .allocate(capacity: 1)
+        storePointer.initialize(to: EntryStore(codec: config.codec))
+        indexPointer = .allocate(capacity: 1)
+        indexPointer.initialize(to: PlayerIndex())
+        treePointer = .allocate(capacity: 1)
+        treePointer.initialize(to: RadixTree())
     }
 
     deinit {
         tree.removeAll()
         index.deallocateAll()
         store.deallocateAll()
+        storePointer.deinitialize(count: 1)
+        storePointer.deallocate()
+        indexPointer.deinitialize(count: 1)
+        indexPointer.deallocate()
+        treePointer.deinitialize(count: 1)
+        treePointer.deallocate()
     }
 
     /// Players in this partition.
     public var count: Int { tree.count }
 
     /// Bytes this partition holds from the allocator (tree, index, columns, long ids, metadata).
-    public var reservedBytes: Int { tree.reservedBytes + index.reservedBytes + store.reservedBytes }
+    public var reservedBytes: Int { memoryUsage.total }
+
+    /// Where this partition's memory goes, in bytes requested from the allocator.
+    public struct MemoryUsage: Sendable, Equatable, CustomStringConvertible {
+        /// Radix tree node chunks.
+        public var tree: Int
+        /// Player id hash table.
+        public var index: Int
+        /// Entry records, subscore and metadata columns.
+        public var columns: Int
+        /// Long ids (over 15 bytes) and metadata blobs.
+        public var blobs: Int
+
+        public var total: Int { tree + index + columns + blobs }
+        public var description: String { "tree \(tree) index \(index) columns \(columns) blobs \(blobs)" }
+    }
+
+    public var memoryUsage: MemoryUsage {
+        MemoryUsage(
+            tree: tree.reservedBytes, index: index.reservedBytes,
+            columns: store.reservedBytes - store.blobBytes, blobs: store.blobBytes)
+    }
 
     // MARK: - Lookup helpers
 
@@ -110,9 +161,9 @@ public final class BoardPartition {
             assert(removed, "stored entry missing from the tree")
             setScore(slot, newScore, subscore, sequence)
             let newKey = codec.key(score: newScore, subscore: subscore, sequence: sequence)
-            if !tree.insert(slot: slot, key: newKey, keys: store) {
+            if !tree.insert(slot: slot, key: newKey, keys: store.keys) {
                 setScore(slot, previous.score, previous.subscore, previous.sequence)
-                let restored = tree.insert(slot: slot, key: previous.key, keys: store)
+                let restored = tree.insert(slot: slot, key: previous.key, keys: store.keys)
                 assert(restored)
                 return .failure(.duplicateKey(sequence: sequence))
             }
@@ -135,7 +186,7 @@ public final class BoardPartition {
         store.setID(slot, id)
         setScore(slot, newScore, subscore, sequence)
         let key = codec.key(score: newScore, subscore: subscore, sequence: sequence)
-        if !tree.insert(slot: slot, key: key, keys: store) {
+        if !tree.insert(slot: slot, key: key, keys: store.keys) {
             store.freeSlot(slot)
             return .failure(.duplicateKey(sequence: sequence))
         }
@@ -197,12 +248,12 @@ public final class BoardPartition {
 
     /// Entries with a key strictly smaller (better) than `key`. `key` need not be stored.
     public func countBetter(than key: RankKey) -> Int {
-        tree.countLess(than: key, orEqual: false, keys: store)
+        tree.countLess(than: key, orEqual: false, keys: store.keys)
     }
 
     /// Entries with a key smaller than or equal to `key`.
     public func countBetterOrEqual(than key: RankKey) -> Int {
-        tree.countLess(than: key, orEqual: true, keys: store)
+        tree.countLess(than: key, orEqual: true, keys: store.keys)
     }
 
     /// Entries with `lower <= key <= upper` (both bounds inclusive); 0 when lower > upper.
@@ -264,13 +315,32 @@ public final class BoardPartition {
     /// Up to `limit` entries from 0-based local rank `localOffset`, best first.
     public func entries(fromRank localOffset: Int, limit: Int) -> [LeaderboardEntry] {
         guard localOffset >= 0, limit > 0, localOffset < count else { return [] }
-        var result: [LeaderboardEntry] = []
-        result.reserveCapacity(Swift.min(limit, count - localOffset))
-        tree.forEachSlot(fromRank: localOffset, ascending: true) { slot in
-            result.append(makeEntry(slot))
-            return result.count < limit
+        return collectEntries(fromRank: localOffset, count: Swift.min(limit, count - localOffset), skipping: nil)
+    }
+
+    /// `wanted` entries from `start` on (all must exist), leaving out the slot `skipped`.
+    ///
+    /// Walks the tree first, collecting slots, then touches every entry record before building
+    /// any result: the records are scattered, and independent loads let their cache misses
+    /// overlap instead of paying them one after the other.
+    private func collectEntries(fromRank start: Int, count wanted: Int, skipping skipped: UInt32?) -> [LeaderboardEntry] {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: wanted) { slots in
+            var collected = 0
+            tree.forEachSlot(fromRank: start, ascending: true) { slot in
+                if slot != skipped {
+                    slots[collected] = slot
+                    collected += 1
+                }
+                return collected < wanted
+            }
+            var touched: Int64 = 0
+            for index in 0..<collected { touched &+= store.record(slots[index]).pointee.score }
+            withExtendedLifetime(touched) {}
+            var result: [LeaderboardEntry] = []
+            result.reserveCapacity(collected)
+            for index in 0..<collected { result.append(makeEntry(slots[index])) }
+            return result
         }
-        return result
     }
 
     /// Up to `limit` entries strictly worse than `key`, nearest first (ascending key order).
@@ -286,12 +356,30 @@ public final class BoardPartition {
         return entries(fromRank: start, limit: end - start)
     }
 
+    /// `entries(before: key, limit: before)`, `entries(after: key, limit: after)` and
+    /// `countBetter(than: key)` in one descent and one walk (what an around-me query needs).
+    public func neighbours(of key: RankKey, before: Int, after: Int)
+        -> (better: [LeaderboardEntry], worse: [LeaderboardEntry], betterCount: Int)
+    {
+        let betterCount = countBetter(than: key)
+        let slotAtKey = betterCount < count ? tree.select(betterCount) : nil
+        let present = slotAtKey.map { store.keys.key(ofSlot: $0) == key } ?? false
+        let start = Swift.max(0, betterCount - Swift.max(0, before))
+        let worseStart = betterCount + (present ? 1 : 0)
+        let end = Swift.min(count, PartitionMerge.saturatingSum(worseStart, Swift.max(0, after)))
+        let betterWanted = betterCount - start
+        guard end - start - (present ? 1 : 0) > 0 else { return ([], [], betterCount) }
+        let all = collectEntries(
+            fromRank: start, count: end - start - (present ? 1 : 0), skipping: present ? slotAtKey : nil)
+        return (Array(all[..<betterWanted]), Array(all[betterWanted...]), betterCount)
+    }
+
     // MARK: - Invariants
 
     /// Checks every structural invariant: tree shape and counts, key order, and that the hash
     /// table, the live slots and the tree's leaves are the same set. O(n); for tests and debug.
     public func checkInvariants() {
-        let slotsInOrder = tree.checkInvariants(keys: store)
+        let slotsInOrder = tree.checkInvariants(keys: store.keys)
         precondition(slotsInOrder.count == store.liveCount, "tree has \(slotsInOrder.count) leaves, store \(store.liveCount)")
         precondition(index.live == store.liveCount, "index has \(index.live) players, store \(store.liveCount)")
         var inTree = [Bool](repeating: false, count: store.highWater)

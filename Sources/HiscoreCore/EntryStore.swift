@@ -49,6 +49,9 @@ struct PagedColumn<Element: BitwiseCopyable> {
 
     init(lazy: Bool) { self.lazy = lazy }
 
+    /// The page table (nil before the first `grow`); valid until the next `grow`.
+    var pageTable: UnsafeMutablePointer<UnsafeMutablePointer<Element>?>? { pages }
+
     var reservedBytes: Int {
         guard pageCount > 0, let pages else { return 0 }
         var bytes = 0
@@ -184,6 +187,25 @@ struct PackedID {
 
 /// Entry columns of one partition, indexed by slot: the hot `EntryRecord`s, plus lazily
 /// allocated subscore and metadata columns. Slots freed by removals are reused (free list).
+/// What the tree needs to derive a slot's key: the page tables of the record and subscore
+/// columns, and the codec. A few words, built per operation (the tables move when columns grow).
+struct EntryKeys: LeafKeySource {
+    let records: UnsafeMutablePointer<UnsafeMutablePointer<EntryRecord>?>?
+    let subscores: UnsafeMutablePointer<UnsafeMutablePointer<Int64>?>?
+    let codec: KeyCodec
+
+    @inline(__always)
+    func key(ofSlot slot: UInt32) -> RankKey {
+        let shift = PagedColumn<EntryRecord>.pageShift
+        let mask = PagedColumn<EntryRecord>.pageMask
+        let page = Int(slot) >> shift
+        let record = records.unsafelyUnwrapped[page].unsafelyUnwrapped + (Int(slot) & mask)
+        var subscore: Int64 = 0
+        if let subscores, let subscorePage = subscores[page] { subscore = subscorePage[Int(slot) & mask] }
+        return codec.key(score: record.pointee.score, subscore: subscore, sequence: record.pointee.sequence)
+    }
+}
+
 struct EntryStore: LeafKeySource {
     static let noSlot: UInt32 = .max
 
@@ -203,6 +225,10 @@ struct EntryStore: LeafKeySource {
     init(codec: KeyCodec) { self.codec = codec }
 
     var reservedBytes: Int { records.reservedBytes + subscores.reservedBytes + metadata.reservedBytes + blobBytes }
+
+    /// Key view for the tree; rebuild it after any slot allocation.
+    @inline(__always)
+    var keys: EntryKeys { EntryKeys(records: records.pageTable, subscores: subscores.pageTable, codec: codec) }
 
     @inline(__always)
     func record(_ slot: UInt32) -> UnsafeMutablePointer<EntryRecord> { records.pointer(slot).unsafelyUnwrapped }
@@ -299,6 +325,7 @@ struct EntryStore: LeafKeySource {
         return PackedID.hashBytes(bytes)
     }
 
+    @inline(__always)
     func playerID(_ slot: UInt32) -> String {
         var record = self.record(slot).pointee
         if record.hasLongID {
@@ -338,6 +365,7 @@ struct EntryStore: LeafKeySource {
         blobBytes += bytes.count
     }
 
+    @inline(__always)
     func metadataBytes(_ slot: UInt32) -> [UInt8] {
         guard let blob = metadata.pointer(slot)?.pointee else { return [] }
         let length = Int(blob.load(as: UInt32.self))

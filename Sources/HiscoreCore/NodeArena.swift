@@ -2,22 +2,38 @@
 /// otherwise the word offset of an inner node in its `NodeArena` (chunk << 16 | word in chunk).
 typealias NodeRef = UInt32
 
-/// View of one inner node in the arena. A node is a run of 32-bit words:
+/// View of one inner node in the arena. A node is a run of 32-bit words.
+///
+/// Sorted layout (size classes 0-13, up to 192 children):
 ///
 ///     word 0            header: child count (bits 0-8) | depth (9-13) | size class (14-17) | hasCounts (18)
 ///     words 1...        key bytes, one per child, sorted ascending (capacity bytes, padded to words)
 ///     then              children: NodeRef per child, in key order
 ///     then (hasCounts)  subtree entry counts per child (UInt32), in key order
 ///
-/// A node without counts ("leaf-only") has only leaf children, each counting 1: the bottom nodes
-/// that separate tied scores by sequence are almost all of this kind, and saving their count
-/// array is worth about 3 bytes per entry.
+/// Dense layout (size class 14, up to 256 children, as ART's Node256):
+///
+///     word 0            header (as above; hasCounts always set)
+///     words 1-16        group sums: entries below children 16g ..< 16g + 16
+///     words 17-272      children indexed by key byte (`RadixTree.empty` where absent)
+///     words 273-528     counts indexed by key byte (0 where absent)
+///
+/// Children are addressed by an *index*: the position in a sorted node, the key byte in a dense
+/// one. A sorted node without counts ("leaf-only") has only leaf children, each counting 1: the
+/// bottom nodes that separate tied scores by sequence are almost all of this kind, and dropping
+/// their count array saves about 3 bytes per entry. The dense layout makes the hot 256-way
+/// levels cost one cache line to find a child and two to sum the counts left of it, with no
+/// memmove on insert.
 struct RadixNode {
     let base: UnsafeMutablePointer<UInt32>
 
     static let countMask: UInt32 = 0x1FF
     static let hasCountsBit: UInt32 = 1 << 18
     static let maxSizeClass = 14
+    static let denseClass = 14
+    static let groupShift = 4
+    static let groupCount = 256 >> groupShift
+    static let absent: UInt32 = .max
 
     /// Capacities by size class: 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256
     /// (steps of x1.5 / x1.33, so a node wastes at most a third of its slots).
@@ -31,6 +47,7 @@ struct RadixNode {
 
     @inline(__always)
     static func strideWords(sizeClass: Int, hasCounts: Bool) -> Int {
+        if sizeClass == denseClass { return 1 + groupCount + 2 * 256 }
         let capacity = capacity(ofClass: sizeClass)
         return 1 + keyWords(capacity: capacity) + (hasCounts ? 2 * capacity : capacity)
     }
@@ -48,12 +65,24 @@ struct RadixNode {
     @inline(__always) var depth: Int { Int((base.pointee >> 9) & 0x1F) }
     @inline(__always) var sizeClass: Int { Int((base.pointee >> 14) & 0xF) }
     @inline(__always) var hasCounts: Bool { base.pointee & Self.hasCountsBit != 0 }
+    @inline(__always) var isDense: Bool { sizeClass == Self.denseClass }
     @inline(__always) var capacity: Int { Self.capacity(ofClass: sizeClass) }
 
     @inline(__always)
     static func makeHeader(childCount: Int, depth: Int, sizeClass: Int, hasCounts: Bool) -> UInt32 {
         assert(childCount <= 256 && depth < RankKey.byteCount && sizeClass <= maxSizeClass)
+        assert(sizeClass != denseClass || hasCounts, "dense nodes always keep counts")
         return UInt32(childCount) | UInt32(depth) << 9 | UInt32(sizeClass) << 14 | (hasCounts ? hasCountsBit : 0)
+    }
+
+    /// Sets up an empty node's child arrays (dense nodes start with every child absent).
+    @inline(__always)
+    func initializeEmpty() {
+        if isDense {
+            (base + 1).update(repeating: 0, count: Self.groupCount)
+            children.update(repeating: Self.absent, count: 256)
+            counts.update(repeating: 0, count: 256)
+        }
     }
 
     @inline(__always)
@@ -62,17 +91,26 @@ struct RadixNode {
         base.pointee = (base.pointee & ~Self.countMask) | UInt32(count)
     }
 
+    /// Sorted layout only.
     @inline(__always) var keys: UnsafeMutableRawPointer { UnsafeMutableRawPointer(base + 1) }
-    @inline(__always) var children: UnsafeMutablePointer<UInt32> { base + 1 + Self.keyWords(capacity: capacity) }
+    /// Dense layout only.
+    @inline(__always) var groupSums: UnsafeMutablePointer<UInt32> { base + 1 }
+    @inline(__always) var children: UnsafeMutablePointer<UInt32> {
+        isDense ? base + 1 + Self.groupCount : base + 1 + Self.keyWords(capacity: capacity)
+    }
     /// Valid only when `hasCounts`.
     @inline(__always) var counts: UnsafeMutablePointer<UInt32> { children + capacity }
 
+    /// Key byte of the child at `index`.
     @inline(__always)
-    func key(at index: Int) -> UInt8 { keys.load(fromByteOffset: index, as: UInt8.self) }
+    func key(at index: Int) -> UInt8 {
+        isDense ? UInt8(truncatingIfNeeded: index) : keys.load(fromByteOffset: index, as: UInt8.self)
+    }
 
-    /// Number of children whose key byte is < `byte` (= the index where `byte` is or would go).
+    /// Index where a child for `byte` is or would go; entries left of it are `countBefore(index)`.
     @inline(__always)
     func lowerBound(_ byte: UInt8) -> Int {
+        if isDense { return Int(byte) }
         let keys = self.keys
         var low = 0
         var length = childCount
@@ -88,12 +126,34 @@ struct RadixNode {
         return low
     }
 
-    /// Entries below children 0..<index.
+    /// True when index (from `lowerBound(byte)`) holds the child for `byte`.
+    @inline(__always)
+    func holds(_ index: Int, _ byte: UInt8) -> Bool {
+        if isDense { return children[index] != Self.absent }
+        return index < childCount && keys.load(fromByteOffset: index, as: UInt8.self) == byte
+    }
+
+    /// Some child at or near `index` (any will do): to reach a representative leaf.
+    @inline(__always)
+    func anyChild(near index: Int) -> UInt32 {
+        if !isDense { return children[min(index, childCount - 1)] }
+        if children[index] != Self.absent { return children[index] }
+        return children[firstIndex]
+    }
+
+    /// Entries below the children left of `index`.
     @inline(__always)
     func countBefore(_ index: Int) -> Int {
         guard hasCounts else { return index }
-        let counts = self.counts
         var sum = 0
+        if isDense {
+            let groupSums = self.groupSums
+            for group in 0..<(index >> Self.groupShift) { sum &+= Int(groupSums[group]) }
+            let counts = self.counts
+            for i in (index & ~15)..<index { sum &+= Int(counts[i]) }
+            return sum
+        }
+        let counts = self.counts
         for i in 0..<index { sum &+= Int(counts[i]) }
         return sum
     }
@@ -102,11 +162,80 @@ struct RadixNode {
     @inline(__always)
     func count(at index: Int) -> Int { hasCounts ? Int(counts[index]) : 1 }
 
-    /// Inserts a child at `index`, shifting later children right. The node must have room.
+    /// Adds `delta` to child `index`'s count (the node must have counts).
+    @inline(__always)
+    func addToCount(at index: Int, _ delta: Int) {
+        assert(hasCounts)
+        counts[index] = UInt32(truncatingIfNeeded: Int(counts[index]) + delta)
+        if isDense { groupSums[index >> Self.groupShift] = UInt32(truncatingIfNeeded: Int(groupSums[index >> Self.groupShift]) + delta) }
+    }
+
+    /// The child index holding local rank `remaining`; subtracts the entries skipped.
+    @inline(__always)
+    func index(containing remaining: inout Int) -> Int {
+        if !hasCounts {
+            let index = remaining
+            remaining = 0
+            return index
+        }
+        var index = 0
+        if isDense {
+            let groupSums = self.groupSums
+            var group = 0
+            while remaining >= Int(groupSums[group]) {
+                remaining -= Int(groupSums[group])
+                group += 1
+            }
+            index = group << Self.groupShift
+        }
+        let counts = self.counts
+        while remaining >= Int(counts[index]) {
+            remaining -= Int(counts[index])
+            index += 1
+        }
+        return index
+    }
+
+    // Iteration over present children, in key order.
+    @inline(__always) var firstIndex: Int { isDense ? nextIndex(after: -1) : 0 }
+    @inline(__always) var lastIndex: Int { isDense ? previousIndex(before: 256) : childCount - 1 }
+    /// The next present index after `index`, or -1.
+    @inline(__always)
+    func nextIndex(after index: Int) -> Int {
+        if !isDense { return index + 1 < childCount ? index + 1 : -1 }
+        var next = index + 1
+        while next < 256 {
+            if children[next] != Self.absent { return next }
+            next += 1
+        }
+        return -1
+    }
+    /// The previous present index before `index`, or -1.
+    @inline(__always)
+    func previousIndex(before index: Int) -> Int {
+        if !isDense { return index - 1 }
+        var previous = index - 1
+        while previous >= 0 {
+            if children[previous] != Self.absent { return previous }
+            previous -= 1
+        }
+        return -1
+    }
+
+    /// Inserts a child for `byte` at `index` (= `lowerBound(byte)`). The node must have room.
     func insertChild(at index: Int, byte: UInt8, child: NodeRef, count: Int) {
         let n = childCount
-        assert(n < capacity && index <= n)
+        assert(n < capacity)
         assert(hasCounts || count == 1)
+        if isDense {
+            assert(index == Int(byte) && children[index] == Self.absent)
+            children[index] = child
+            counts[index] = UInt32(count)
+            groupSums[index >> Self.groupShift] += UInt32(count)
+            setChildCount(n + 1)
+            return
+        }
+        assert(index <= n)
         let moved = n - index
         if moved > 0 {
             (keys + index + 1).copyMemory(from: keys + index, byteCount: moved)
@@ -119,9 +248,17 @@ struct RadixNode {
         setChildCount(n + 1)
     }
 
-    /// Removes child `index`, shifting later children left.
+    /// Removes child `index`.
     func removeChild(at index: Int) {
         let n = childCount
+        if isDense {
+            assert(children[index] != Self.absent)
+            groupSums[index >> Self.groupShift] -= counts[index]
+            counts[index] = 0
+            children[index] = Self.absent
+            setChildCount(n - 1)
+            return
+        }
         assert(index < n)
         let moved = n - index - 1
         if moved > 0 {
@@ -163,8 +300,52 @@ struct NodeArena {
     private var freeHeads: UnsafeMutablePointer<UInt32>?
     /// Live (allocated, not freed) nodes, for invariant checks.
     private(set) var liveNodes = 0
+    /// Words sitting on free lists. Nodes grow through size classes, so a bulk load leaves many
+    /// freed nodes of classes nothing needs any more; `RadixTree` compacts when this gets large.
+    private(set) var freeWords = 0
+    /// Free words below which compaction is not worth it (tests lower it to exercise compaction).
+    var compactionFloorWords = NodeArena.chunkWords
 
     init() {}
+
+    /// Debug: chunk count, words used in the last chunk, free nodes per layout.
+    var debugDescription: String {
+        var free: [Int: Int] = [:]
+        if let freeHeads {
+            for layout in 0..<Self.layoutCount {
+                var ref = freeHeads[layout]
+                var n = 0
+                while ref != Self.noNode { n += 1; ref = pointer(ref)[1] }
+                if n > 0 { free[layout] = n }
+            }
+        }
+        return "chunks \(chunkCount) last \(lastChunkWords) used \(usedWords) live \(liveNodes) free \(free.sorted { $0.key < $1.key })"
+    }
+
+    /// True when more than an eighth of the arena (and at least one chunk) is on free lists.
+    var wantsCompaction: Bool {
+        freeWords >= compactionFloorWords && freeWords * 8 > (chunkCount - 1) * Self.chunkWords + lastChunkWords
+    }
+
+    /// Copies the subtree at `ref` (in `source`) into this arena, depth first (so a subtree's
+    /// nodes end up near each other), and returns the copy's ref.
+    mutating func copySubtree(_ ref: NodeRef, from source: NodeArena) -> NodeRef {
+        if ref & (1 << 31) != 0 { return ref }  // a leaf
+        let original = source.node(ref)
+        let copy = allocate(sizeClass: original.sizeClass, hasCounts: original.hasCounts, depth: original.depth)
+        pointer(copy).update(
+            from: original.base, count: RadixNode.strideWords(sizeClass: original.sizeClass, hasCounts: original.hasCounts))
+        var index = original.firstIndex
+        while index >= 0 {
+            let child = original.children[index]
+            if child & (1 << 31) == 0 {
+                let childCopy = copySubtree(child, from: source)
+                node(copy).children[index] = childCopy  // re-fetched: chunk 0 may have moved
+            }
+            index = original.nextIndex(after: index)
+        }
+        return copy
+    }
 
     /// Bytes held from the allocator (chunk capacity, not just the words in use).
     var reservedBytes: Int {
@@ -193,7 +374,9 @@ struct NodeArena {
             let base = pointer(ref)
             assert(base[0] == Self.freedMarker)
             freeHeads[layout] = base[1]
+            freeWords -= RadixNode.strideWords(sizeClass: sizeClass, hasCounts: hasCounts)
             base[0] = header
+            RadixNode(base: base).initializeEmpty()
             return ref
         }
         let stride = RadixNode.strideWords(sizeClass: sizeClass, hasCounts: hasCounts)
@@ -201,6 +384,7 @@ struct NodeArena {
         let ref = UInt32(chunkCount - 1) << UInt32(Self.chunkShift) | UInt32(usedWords)
         usedWords += stride
         pointer(ref)[0] = header
+        RadixNode(base: pointer(ref)).initializeEmpty()
         return ref
     }
 
@@ -245,32 +429,44 @@ struct NodeArena {
         let base = pointer(ref)
         let node = RadixNode(base: base)
         let layout = Self.layout(sizeClass: node.sizeClass, hasCounts: node.hasCounts)
+        freeWords += RadixNode.strideWords(sizeClass: node.sizeClass, hasCounts: node.hasCounts)
         base[0] = Self.freedMarker
         base[1] = freeHeads![layout]
         freeHeads![layout] = ref
         liveNodes -= 1
     }
 
-    /// Copies `ref` into a node of another layout (bigger, smaller, or gaining counts), frees the
-    /// old node and returns the new one. A leaf-only node gaining counts gets count 1 per child.
+    /// Copies `ref` into a node of another layout (bigger, smaller, gaining counts, sorted <->
+    /// dense), frees the old node and returns the new one. A leaf-only node gaining counts gets
+    /// count 1 per child.
     mutating func relocate(_ ref: NodeRef, sizeClass: Int, hasCounts: Bool) -> NodeRef {
         let depth = node(ref).depth
-        let newRef = allocate(sizeClass: sizeClass, hasCounts: hasCounts, depth: depth)
+        let keepsCounts = hasCounts || sizeClass == RadixNode.denseClass
+        let newRef = allocate(sizeClass: sizeClass, hasCounts: keepsCounts, depth: depth)
         let old = node(ref)  // re-fetched: allocate may have moved chunk 0
         let new = node(newRef)
-        let n = old.childCount
-        assert(n <= new.capacity)
-        assert(old.hasCounts == false || hasCounts, "dropping counts needs all-leaf children")
-        new.keys.copyMemory(from: old.keys, byteCount: n)
-        new.children.update(from: old.children, count: n)
-        if hasCounts {
-            if old.hasCounts {
-                new.counts.update(from: old.counts, count: n)
-            } else {
-                new.counts.update(repeating: 1, count: n)
+        assert(old.childCount <= new.capacity)
+        assert(!old.hasCounts || keepsCounts, "dropping counts needs all-leaf children")
+        if !old.isDense && !new.isDense {
+            let n = old.childCount
+            new.keys.copyMemory(from: old.keys, byteCount: n)
+            new.children.update(from: old.children, count: n)
+            if keepsCounts {
+                if old.hasCounts { new.counts.update(from: old.counts, count: n) } else { new.counts.update(repeating: 1, count: n) }
+            }
+            new.setChildCount(n)
+        } else {
+            var index = old.firstIndex
+            var position = 0
+            while index >= 0 {
+                let byte = old.key(at: index)
+                new.insertChild(
+                    at: new.isDense ? Int(byte) : position, byte: byte, child: old.children[index],
+                    count: keepsCounts ? old.count(at: index) : 1)
+                position += 1
+                index = old.nextIndex(after: index)
             }
         }
-        new.setChildCount(n)
         free(ref)
         return newRef
     }
@@ -282,6 +478,8 @@ struct NodeArena {
             chunks.deallocate()
         }
         freeHeads?.deallocate()
+        let floor = compactionFloorWords
         self = NodeArena()
+        compactionFloorWords = floor
     }
 }

@@ -19,6 +19,13 @@ public struct PageSlice: Sendable, Equatable {
 /// the players whose id hashes to it. Every function here is exact: a board split over S
 /// partitions answers like the same board in one (dense ranks excepted: they are not a sum).
 public enum PartitionMerge {
+    /// Offsets and limits come from clients: sums saturate instead of trapping.
+    @inline(__always)
+    static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : sum
+    }
+
     /// 1-based global rank from each partition's count of strictly better entries (for ordinal
     /// ranks: counts of `key`; competition: counts of `key.tieGroupStart`).
     public static func globalRank(localBetterCounts: [Int]) -> Int {
@@ -51,7 +58,8 @@ public enum PartitionMerge {
     public static func planPageWindows(offset: Int, limit: Int, partitionSizes: [Int]) -> [Range<Int>] {
         let total = partitionSizes.reduce(0, +)
         guard offset >= 0, limit > 0, total > 0 else { return partitionSizes.map { _ in 0..<0 } }
-        let end = offset + limit
+        if offset >= total { return partitionSizes.map { _ in 0..<0 } }  // the page is empty
+        let end = min(saturatingSum(offset, limit), total)
         return partitionSizes.map { size in
             guard size > 0 else { return 0..<0 }
             let share = Double(size) / Double(total)
@@ -67,7 +75,7 @@ public enum PartitionMerge {
 
     /// Windows that always suffice: every partition's first `offset + limit` entries.
     public static func fallbackWindows(offset: Int, limit: Int, partitionSizes: [Int]) -> [Range<Int>] {
-        partitionSizes.map { 0..<min($0, max(0, offset) + max(0, limit)) }
+        partitionSizes.map { 0..<min($0, saturatingSum(max(0, offset), max(0, limit))) }
     }
 
     /// The exact global entries at ranks `offset ..< offset + limit` (0-based; the i-th has
@@ -87,7 +95,7 @@ public enum PartitionMerge {
     public static func mergePage(windows: [PageSlice], offset: Int, limit: Int) -> [LeaderboardEntry]? {
         guard offset >= 0, limit > 0 else { return [] }
         let total = windows.reduce(0) { $0 + $1.partitionSize }
-        let end = min(offset + limit, total)
+        let end = min(saturatingSum(offset, limit), total)
         if offset >= end { return [] }
 
         var lowerBound: RankKey? = nil  // candidates must be >= this

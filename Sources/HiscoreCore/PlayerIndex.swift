@@ -27,7 +27,7 @@ struct PlayerIndex {
 
     @inline(__always)
     private func home(_ hash: UInt64) -> Int {
-        Int((hash >> 32) &* UInt64(capacity) >> 32)
+        Int(((hash >> 32) &* UInt64(capacity)) >> 32)
     }
 
     @inline(__always)

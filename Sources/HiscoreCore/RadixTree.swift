@@ -66,6 +66,11 @@ struct RadixTree {
 
     init() {}
 
+    /// A tree that compacts its arena as soon as `floorWords` words are free (and over an eighth).
+    init(compactionFloorWords floorWords: Int) {
+        arena.compactionFloorWords = floorWords
+    }
+
     @inline(__always) static func isLeaf(_ ref: NodeRef) -> Bool { ref & leafFlag != 0 }
     @inline(__always) static func leaf(_ slot: UInt32) -> NodeRef { slot | leafFlag }
     @inline(__always) static func slot(of ref: NodeRef) -> UInt32 { ref & ~leafFlag }
@@ -73,6 +78,22 @@ struct RadixTree {
     @inline(__always) private func node(_ ref: NodeRef) -> RadixNode { arena.node(ref) }
 
     var reservedBytes: Int { arena.reservedBytes }
+
+    /// Rebuilds the arena with only the live nodes when free lists hold too much (after a bulk
+    /// load, or many removals). O(nodes), amortized O(1) per insert/remove: the garbage it drops
+    /// took at least as many operations to accumulate.
+    @inline(__always)
+    private mutating func compactIfNeeded() {
+        if arena.wantsCompaction { compact() }
+    }
+
+    mutating func compact() {
+        var fresh = NodeArena()
+        fresh.compactionFloorWords = arena.compactionFloorWords
+        if root != Self.empty { root = fresh.copySubtree(root, from: arena) }
+        arena.deallocateAll()
+        arena = fresh
+    }
 
     mutating func removeAll() {
         arena.deallocateAll()
@@ -107,8 +128,7 @@ struct RadixTree {
         var ref = root
         while !Self.isLeaf(ref) {
             let current = node(ref)
-            let index = current.lowerBound(key.byte(at: current.depth))
-            ref = current.children[min(index, current.childCount - 1)]
+            ref = current.anyChild(near: current.lowerBound(key.byte(at: current.depth)))
         }
         let neighbourKey = keys.key(ofSlot: Self.slot(of: ref))
         let splitDepth = key.firstDifferingByte(from: neighbourKey)
@@ -144,28 +164,32 @@ struct RadixTree {
                     parent = upgraded
                 }
                 replaceChild(of: parent, at: parentIndex, with: split)
-                if parent != Self.empty { node(parent).counts[parentIndex] = UInt32(subtreeCount + 1) }
+                if parent != Self.empty {
+                    let linked = node(parent)
+                    linked.addToCount(at: parentIndex, subtreeCount + 1 - linked.count(at: parentIndex))
+                }
                 count += 1
+                compactIfNeeded()
                 return true
             }
             var current = node(ref)
             if current.depth == splitDepth {
-                let index = current.lowerBound(newByte)
                 if current.childCount == current.capacity {
                     assert(current.sizeClass < RadixNode.maxSizeClass, "a full 256-way node has every byte")
                     let grown = arena.relocate(ref, sizeClass: current.sizeClass + 1, hasCounts: current.hasCounts)
                     replaceChild(of: parent, at: parentIndex, with: grown)
                     current = node(grown)
                 }
-                current.insertChild(at: index, byte: newByte, child: newLeaf, count: 1)
+                current.insertChild(at: current.lowerBound(newByte), byte: newByte, child: newLeaf, count: 1)
                 count += 1
+                compactIfNeeded()
                 return true
             }
             let index = current.lowerBound(key.byte(at: current.depth))
-            assert(index < current.childCount && current.key(at: index) == key.byte(at: current.depth))
+            assert(current.holds(index, key.byte(at: current.depth)))
             if current.hasCounts {
-                subtreeCount = Int(current.counts[index])
-                current.counts[index] += 1
+                subtreeCount = current.count(at: index)
+                current.addToCount(at: index, 1)
             } else {
                 subtreeCount = 1
             }
@@ -189,14 +213,14 @@ struct RadixTree {
             count = 0
             return true
         }
-        return withUnsafeTemporaryAllocation(of: PathFrame.self, capacity: Self.maxPathLength) { path in
+        let removed = withUnsafeTemporaryAllocation(of: PathFrame.self, capacity: Self.maxPathLength) { path in
             var depth = 0
             var ref = root
             while !Self.isLeaf(ref) {
                 let current = node(ref)
                 let byte = key.byte(at: current.depth)
                 let index = current.lowerBound(byte)
-                guard index < current.childCount && current.key(at: index) == byte else { return false }
+                guard current.holds(index, byte) else { return false }
                 path[depth] = PathFrame(node: ref, index: Int32(index))
                 depth += 1
                 ref = current.children[index]
@@ -205,7 +229,7 @@ struct RadixTree {
 
             for level in 0..<(depth - 1) {
                 let current = node(path[level].node)
-                if current.hasCounts { current.counts[Int(path[level].index)] -= 1 }
+                if current.hasCounts { current.addToCount(at: Int(path[level].index), -1) }
             }
             let parentFrame = path[depth - 1]
             let parent = node(parentFrame.node)
@@ -216,7 +240,7 @@ struct RadixTree {
             if remaining == 1 {
                 // A one-child node discriminates nothing: splice its child into its place. The
                 // grandparent's count for it is already the child's count.
-                let onlyChild = parent.children[0]
+                let onlyChild = parent.children[parent.firstIndex]
                 arena.free(parentFrame.node)
                 replaceChild(of: grandparent, at: grandparentIndex, with: onlyChild)
             } else if parent.sizeClass >= 2 && remaining <= RadixNode.capacity(ofClass: parent.sizeClass - 2) {
@@ -227,6 +251,8 @@ struct RadixTree {
             count -= 1
             return true
         }
+        if removed { compactIfNeeded() }
+        return removed
     }
 
     // MARK: - Rank and select
@@ -243,12 +269,12 @@ struct RadixTree {
             let current = node(ref)
             let byte = key.byte(at: current.depth)
             let index = current.lowerBound(byte)
-            if exact && index < current.childCount && current.key(at: index) == byte {
+            if exact && current.holds(index, byte) {
                 sum &+= current.countBefore(index)
                 ref = current.children[index]
             } else {
                 exact = false
-                ref = current.children[min(index, current.childCount - 1)]
+                ref = current.anyChild(near: index)
             }
         }
         let leafKey = keys.key(ofSlot: Self.slot(of: ref))
@@ -285,27 +311,10 @@ struct RadixTree {
         var ref = root
         while !Self.isLeaf(ref) {
             let current = node(ref)
-            let index = Self.childIndex(in: current, containing: &remaining)
+            let index = current.index(containing: &remaining)
             ref = current.children[index]
         }
         return Self.slot(of: ref)
-    }
-
-    /// The child of `node` holding local rank `remaining`; subtracts the entries skipped.
-    @inline(__always)
-    private static func childIndex(in node: RadixNode, containing remaining: inout Int) -> Int {
-        if !node.hasCounts {
-            let index = remaining
-            remaining = 0
-            return index
-        }
-        let counts = node.counts
-        var index = 0
-        while remaining >= Int(counts[index]) {
-            remaining -= Int(counts[index])
-            index += 1
-        }
-        return index
     }
 
     // MARK: - Iteration
@@ -325,7 +334,7 @@ struct RadixTree {
             var ref = root
             while !Self.isLeaf(ref) {
                 let current = node(ref)
-                let index = Self.childIndex(in: current, containing: &remaining)
+                let index = current.index(containing: &remaining)
                 path[depth] = PathFrame(node: ref, index: Int32(index))
                 depth += 1
                 ref = current.children[index]
@@ -338,8 +347,8 @@ struct RadixTree {
                     if depth == 0 { return }
                     let frame = path[depth - 1]
                     let current = node(frame.node)
-                    let next = Int(frame.index) + (ascending ? 1 : -1)
-                    if next >= 0 && next < current.childCount {
+                    let next = ascending ? current.nextIndex(after: Int(frame.index)) : current.previousIndex(before: Int(frame.index))
+                    if next >= 0 {
                         path[depth - 1].index = Int32(next)
                         ref = current.children[next]
                         break
@@ -348,7 +357,7 @@ struct RadixTree {
                 }
                 while !Self.isLeaf(ref) {
                     let current = node(ref)
-                    let index = ascending ? 0 : current.childCount - 1
+                    let index = ascending ? current.firstIndex : current.lastIndex
                     path[depth] = PathFrame(node: ref, index: Int32(index))
                     depth += 1
                     ref = current.children[index]
@@ -375,11 +384,12 @@ struct RadixTree {
         if current.depth >= 16 { return 1 }
         var remaining = limit
         var groups = 0
-        for index in 0..<current.childCount {
+        var index = current.firstIndex
+        while index >= 0 && remaining > 0 {
             let childCount = current.count(at: index)
             groups += distinctGroups(ref: current.children[index], limit: min(childCount, remaining))
             remaining -= childCount
-            if remaining <= 0 { break }
+            index = current.nextIndex(after: index)
         }
         return groups
     }
@@ -423,8 +433,31 @@ struct RadixTree {
         var total = 0
         var first = RankKey.max
         var last = RankKey.min
-        for index in 0..<n {
-            if index > 0 { precondition(current.key(at: index - 1) < current.key(at: index), "child bytes unsorted") }
+        precondition(current.sizeClass == 0 || n > RadixNode.capacity(ofClass: current.sizeClass - 2) || current.sizeClass == 1,
+                     "node of class \(current.sizeClass) should have shrunk (\(n) children)")
+        if current.isDense {
+            precondition(current.hasCounts, "dense node without counts")
+            for group in 0..<RadixNode.groupCount {
+                var sum: UInt32 = 0
+                for index in (group * 16)..<(group * 16 + 16) {
+                    if current.children[index] == RadixNode.absent {
+                        precondition(current.counts[index] == 0, "absent child with a count")
+                    }
+                    sum += current.counts[index]
+                }
+                precondition(current.groupSums[group] == sum, "stale group sum")
+            }
+        }
+        var visited = 0
+        var previousIndex = -1
+        var index = current.firstIndex
+        while index >= 0 {
+            defer {
+                previousIndex = index
+                index = current.nextIndex(after: index)
+                visited += 1
+            }
+            if previousIndex >= 0 { precondition(current.key(at: previousIndex) < current.key(at: index), "child bytes unsorted") }
             let child = current.children[index]
             if !current.hasCounts { precondition(Self.isLeaf(child), "inner child in a leaf-only node") }
             let (childCount, childFirst, childLast) = check(
@@ -432,7 +465,7 @@ struct RadixTree {
             precondition(current.count(at: index) == childCount, "stale subtree count")
             precondition(childFirst.byte(at: depth) == current.key(at: index), "leaf under wrong byte")
             precondition(childLast.byte(at: depth) == current.key(at: index), "leaf under wrong byte")
-            if index == 0 {
+            if previousIndex < 0 {
                 first = childFirst
             } else {
                 precondition(childFirst.firstDifferingByte(from: first) >= depth, "prefix not shared")
@@ -442,6 +475,7 @@ struct RadixTree {
             last = childLast
             total += childCount
         }
+        precondition(visited == n, "node lists \(n) children, has \(visited)")
         return (total, first, last)
     }
 }

@@ -141,6 +141,13 @@ struct PartitionDifferentialTests {
         #expect(partition.entries(after: probe, limit: count) == Array(sorted.filter { $0.key > probe }.prefix(count)), "\(context)")
         #expect(partition.entries(before: probe, limit: count) == Array(sorted.filter { $0.key < probe }.suffix(count)), "\(context)")
 
+        let before = random.below(6)
+        let after = random.below(6)
+        let around = partition.neighbours(of: probe, before: before, after: after)
+        #expect(around.better == Array(sorted.filter { $0.key < probe }.suffix(before)), "\(context) neighbours")
+        #expect(around.worse == Array(sorted.filter { $0.key > probe }.prefix(after)), "\(context) neighbours")
+        #expect(around.betterCount == reference.countBetter(probe))
+
         let inclusive = random.chance(50)
         let towardWorse = random.chance(50)
         var visited: [LeaderboardEntry] = []

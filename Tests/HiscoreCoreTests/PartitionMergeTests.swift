@@ -134,6 +134,10 @@ struct PartitionMergeTests {
                     better: board.parts.map { $0.entries(before: key, limit: before) },
                     worse: board.parts.map { $0.entries(after: key, limit: after) }, before: before, after: after)
                 #expect(merged.better == board.whole.entries(before: key, limit: before), "seed \(seed)")
+                let combined = board.parts.map { $0.neighbours(of: key, before: before, after: after) }
+                let mergedCombined = PartitionMerge.mergeNeighbours(
+                    better: combined.map(\.better), worse: combined.map(\.worse), before: before, after: after)
+                #expect(mergedCombined.better == merged.better && mergedCombined.worse == merged.worse)
                 #expect(merged.worse == board.whole.entries(after: key, limit: after), "seed \(seed)")
             }
 
@@ -158,5 +162,16 @@ struct PartitionMergeTests {
         #expect(PartitionMerge.mergeTop([[], []], limit: 5).isEmpty)
         #expect(PartitionMerge.mergePage(windows: [], offset: 0, limit: 10) == [])
         #expect(PartitionMerge.planPageWindows(offset: 0, limit: 10, partitionSizes: [0, 0]) == [0..<0, 0..<0])
+        // Client-supplied extremes must not trap.
+        _ = PartitionMerge.planPageWindows(offset: .max, limit: .max, partitionSizes: [3, 4])
+        _ = PartitionMerge.planPageWindows(offset: .max - 1, limit: 1, partitionSizes: [7])
+        _ = PartitionMerge.planPageWindows(offset: 6, limit: .max, partitionSizes: [7])
+        #expect(PartitionMerge.fallbackWindows(offset: .max, limit: .max, partitionSizes: [3, 4]) == [0..<3, 0..<4])
+        #expect(PartitionMerge.mergePage(windows: [PageSlice(localStart: 0, entries: [], partitionSize: 0)], offset: .max, limit: .max) == [])
+        let partition = BoardPartition(config: .defaultConfig(id: "x"))
+        _ = try? partition.write(playerID: "a", score: 1, subscore: 0, metadata: nil, sequence: 1)
+        #expect(partition.neighbours(of: .min, before: .max, after: .max).worse.count == 1)
+        #expect(partition.entries(fromRank: .max, limit: .max).isEmpty)
+        #expect(partition.entries(fromRank: 0, limit: .max).count == 1)
     }
 }

@@ -23,6 +23,17 @@ private struct KeyShape {
         }
     }
 
+    /// Mostly constant bytes, one byte taking all 256 values and a few small-alphabet bytes:
+    /// grows dense 256-way nodes and shrinks them back.
+    init(wide random: inout SplitMix64) {
+        self.init(random: &random)
+        let wideByte = random.below(22)
+        for index in 0..<24 where index != wideByte {
+            alphabets[index] = index >= 22 ? [0, 1, 2] : [UInt8(truncatingIfNeeded: random.next())]
+        }
+        alphabets[wideByte] = (0...255).map { UInt8($0) }
+    }
+
     func make(_ random: inout SplitMix64) -> RankKey {
         RankKey(bytes: alphabets.map { $0[random.below($0.count)] })!
     }
@@ -33,9 +44,11 @@ struct RadixTreeTests {
     @Test("differential against a sorted array", arguments: testSeeds(Array(1...12)))
     func differential(seed: UInt64) {
         var random = SplitMix64(seed: seed)
-        let shape = KeyShape(random: &random)
+        let wide = seed % 3 == 0
+        let shape = wide ? KeyShape(wide: &random) : KeyShape(random: &random)
         var keys = ArrayKeys()
-        var tree = RadixTree()
+        // Odd seeds compact whenever a few nodes are free, so compaction runs mid-sequence.
+        var tree = seed % 2 == 1 ? RadixTree(compactionFloorWords: 16) : RadixTree()
         defer { tree.removeAll() }
         var live: [UInt32] = []  // slots in the tree
         var free: [UInt32] = []
@@ -46,7 +59,9 @@ struct RadixTreeTests {
 
         for step in 0..<operations {
             let roll = random.below(100)
-            if roll < 60 || live.count < 3 {
+            // Wide shapes alternate growth and shrink phases to cross node class thresholds.
+            let insertPercent = wide ? (step / 700 % 2 == 0 ? 95 : 15) : 60
+            if roll < insertPercent || live.count < 3 {
                 let key = random.chance(90) ? shape.make(&random) : RankKey(word0: random.next(), word1: random.next(), word2: random.next())
                 let slot: UInt32
                 if let reused = free.popLast() { slot = reused } else { slot = UInt32(keys.keys.count); keys.keys.append(.min) }
@@ -54,7 +69,7 @@ struct RadixTreeTests {
                 let inserted = tree.insert(slot: slot, key: key, keys: keys)
                 #expect(inserted == !present.contains(key), "seed \(seed) step \(step)")
                 if inserted { live.append(slot); present.insert(key) } else { free.append(slot) }
-            } else if roll < 97 {
+            } else if roll < 97 || wide {
                 let victim = random.below(live.count)
                 let slot = live[victim]
                 let wrongRemoved = tree.remove(slot: slot &+ 100_000, key: keys.keys[Int(slot)])
@@ -64,6 +79,8 @@ struct RadixTreeTests {
                 present.remove(keys.keys[Int(slot)])
                 live.swapAt(victim, live.count - 1)
                 free.append(live.removeLast())
+            } else if roll < 98 && random.chance(50) {
+                tree.compact()
             } else if roll < 98 {
                 tree.removeAll()
                 free += live
