@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -36,6 +37,10 @@ let package = Package(
         .target(name: "HiscoreProtoC", dependencies: ["CProtobufC"], path: "Sources/HiscoreProtoC"),
         .target(name: "HiscoreCore"),
         .target(name: "HiscoreStorage", dependencies: ["HiscoreCore"]),
+        // API keys, roles and player tokens (JWT HS256); no I/O.
+        .target(
+            name: "HiscoreAuth",
+            dependencies: ["HiscoreWire", "HiscoreCore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "HiscoreWire",
             dependencies: [
@@ -45,7 +50,7 @@ let package = Package(
         .target(
             name: "HiscoreServer",
             dependencies: [
-                "HiscoreCore", "HiscoreWire", "CJemalloc",
+                "HiscoreCore", "HiscoreWire", "HiscoreAuth", "CJemalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -73,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "hiscore",
             dependencies: [
-                "HiscoreClient", "HiscoreCore",
+                "HiscoreClient", "HiscoreCore", "HiscoreAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -93,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "HiscoreServerTests",
             dependencies: [
-                "HiscoreServer", "HiscoreClient", "HiscoreWire", "HiscoreCore",
+                "HiscoreServer", "HiscoreClient", "HiscoreWire", "HiscoreCore", "HiscoreAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),

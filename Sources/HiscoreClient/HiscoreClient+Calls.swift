@@ -111,6 +111,17 @@ extension HiscoreClient {
         return echoed
     }
 
+    /// Authenticates the connection with an API key or a player token: later calls on it run with
+    /// that identity (UNAUTHENTICATED on a bad token; the server closes the connection after
+    /// repeated failures).
+    @discardableResult
+    public func authenticate(token: String, deadline: Duration? = nil) async throws -> AuthenticateResponse {
+        guard case .authenticate(let response) = try await call(.authenticate(token: token), deadline: deadline) else {
+            throw unexpected("authenticate")
+        }
+        return response
+    }
+
     private func unexpected(_ method: String) -> HiscoreError {
         HiscoreError(.internal, "the server answered \(method) with another result kind")
     }

@@ -103,10 +103,13 @@ public struct BoardConfig: Sendable, Equatable {
     public var writeOperator: WriteOperator
     public var rankMode: RankMode
     public var limits: BoardLimits
+    /// Game clients holding a player token may submit their own scores (off by default).
+    public var clientWrites: Bool
 
     public init(
         id: String, scoreOrder: SortOrder = .descending, subscoreOrder: SortOrder = .descending,
-        writeOperator: WriteOperator = .best, rankMode: RankMode = .ordinal, limits: BoardLimits = BoardLimits()
+        writeOperator: WriteOperator = .best, rankMode: RankMode = .ordinal, limits: BoardLimits = BoardLimits(),
+        clientWrites: Bool = false
     ) {
         self.id = id
         self.scoreOrder = scoreOrder
@@ -114,6 +117,7 @@ public struct BoardConfig: Sendable, Equatable {
         self.writeOperator = writeOperator
         self.rankMode = rankMode
         self.limits = limits
+        self.clientWrites = clientWrites
     }
 
     /// Descending score and subscore, `best`, ordinal ranks, default limits.

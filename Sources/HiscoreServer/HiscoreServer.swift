@@ -43,6 +43,7 @@ public final class HiscoreServer: Sendable {
     }
 
     public static func start(configuration: ServerConfiguration, logger: Logger = Logger(label: "hiscored")) async throws -> HiscoreServer {
+        try ProtectedMode.check(host: configuration.host, access: configuration.access)
         let shardCount = max(1, configuration.shards)
         let limits = configuration.limits
         let group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
@@ -54,7 +55,7 @@ public final class HiscoreServer: Sendable {
         let directory = BoardDirectory(shardCount: shardCount, maxBoards: limits.maxBoards)
         let router = CallRouter(
             directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards,
-            streams: streams)
+            streams: streams, access: configuration.access)
         let executor = BatchExecutor(shards: shards)
         streams.attach(executor)
         let connectionIDs = ManagedAtomic<UInt64>(1)
@@ -80,12 +81,14 @@ public final class HiscoreServer: Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
+                        IdleStateHandler(readTimeout: .seconds(Int64(limits.idleTimeoutSeconds))))
+                    try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(ServerInboundDecoder(maxFrameBytes: limits.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
                         CallHandler(
                             router: router, executor: executor, limits: limits, hello: hello, registry: registry,
                             streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),
-                            telemetry: telemetry))
+                            telemetry: telemetry, access: configuration.access))
                 }
             }
         let listener: any Channel

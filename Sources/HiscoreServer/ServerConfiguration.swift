@@ -12,6 +12,8 @@ public struct ServerConfiguration: Sendable {
     /// Hard memory ceiling in bytes (jemalloc allocated); 0 = none. See `MemoryCeiling`.
     public var maxMemoryBytes: Int = 0
     public var limits = ServerLimits()
+    /// API keys and the player-token secret; empty = open (then only loopback is allowed).
+    public var access = AccessControl()
     /// The admin HTTP listener (/metrics, /healthz, /readyz); port 0 = ephemeral, nil = none.
     public var adminHost: String = "127.0.0.1"
     public var adminPort: Int? = 7451
@@ -22,4 +24,5 @@ public struct ServerConfiguration: Sendable {
     public init() {}
 }
 
+import HiscoreAuth
 import NIOCore

@@ -24,6 +24,16 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxBoards: Int = 10_000
     /// Seconds a new connection may take to send the 8-byte preface.
     public var prefaceTimeoutSeconds: Int = 10
+    /// Calls per second per connection (token bucket, burst of twice this); beyond it calls get
+    /// RESOURCE_EXHAUSTED. 0 = unlimited.
+    public var maxCallsPerSecondPerConnection: Int = 50_000
+    /// Seconds a connection may stay silent (no request, nothing in flight, no subscription)
+    /// before it is closed. Slowloris-style connections are closed by this and the preface timeout.
+    public var idleTimeoutSeconds: Int = 300
+    /// Failed `authenticate` calls after which a connection is closed.
+    public var maxFailedAuthentications: Int = 5
+    /// Longest accepted API key or player token.
+    public var maxAuthTokenBytes: Int = 4096
     /// Seconds a graceful shutdown waits for in-flight calls before closing connections.
     public var shutdownGraceSeconds: Int = 10
 

@@ -17,6 +17,7 @@ public enum RequestMethod: Sendable, Equatable {
     case subscribe(SubscribeRequest)
     case cancel(callID: UInt64)
     case ping(payload: [UInt8])
+    case authenticate(token: String)
 }
 
 /// A `Request` frame.
@@ -54,6 +55,7 @@ public enum ResponseResult: Sendable, Equatable {
     case event(RankEvent)
     case cancel(cancelled: Bool)
     case ping(payload: [UInt8])
+    case authenticate(AuthenticateResponse)
 }
 
 /// A `Response` frame.

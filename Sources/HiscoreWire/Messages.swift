@@ -264,3 +264,36 @@ public struct ServerHello: Sendable, Equatable {
         self.maxMetadataBytes = maxMetadataBytes
     }
 }
+
+/// `Role`: what an authenticated connection or call may do.
+public enum Role: UInt32, Sendable, Equatable, CustomStringConvertible {
+    case reader = 1
+    case writer = 2
+    case admin = 3
+    case player = 4
+
+    public var description: String {
+        switch self {
+        case .reader: "reader"
+        case .writer: "writer"
+        case .admin: "admin"
+        case .player: "player"
+        }
+    }
+}
+
+/// `AuthenticateResponse`.
+public struct AuthenticateResponse: Sendable, Equatable {
+    public var role: Role
+    public var playerID: String
+    public var boards: [String]
+    /// Seconds since the Unix epoch; 0 = none.
+    public var expiresAt: Int64
+
+    public init(role: Role, playerID: String = "", boards: [String] = [], expiresAt: Int64 = 0) {
+        self.role = role
+        self.playerID = playerID
+        self.boards = boards
+        self.expiresAt = expiresAt
+    }
+}

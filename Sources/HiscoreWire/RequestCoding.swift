@@ -95,6 +95,9 @@ extension RequestMethod {
             return .cancel(callID: try ProtoCRead.required(request.cancel, field: "cancel").call_id)
         case HISCORE__V1__REQUEST__METHOD_PING:
             return .ping(payload: ProtoCRead.bytes(try ProtoCRead.required(request.ping, field: "ping").payload))
+        case HISCORE__V1__REQUEST__METHOD_AUTHENTICATE:
+            let body = try ProtoCRead.required(request.authenticate, field: "authenticate")
+            return .authenticate(token: try ProtoCRead.string(body.token, field: "token"))
         default:
             return nil
         }
@@ -191,6 +194,11 @@ extension RequestMethod {
             body.pointee.payload = arena.binaryData(payload)
             request.method_case = HISCORE__V1__REQUEST__METHOD_PING
             request.ping = body
+        case .authenticate(let token):
+            let body = arena.message(hiscore__v1__authenticate_request__init)
+            body.pointee.token = arena.cString(token)
+            request.method_case = HISCORE__V1__REQUEST__METHOD_AUTHENTICATE
+            request.authenticate = body
         }
     }
 }

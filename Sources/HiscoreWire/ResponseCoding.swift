@@ -86,6 +86,15 @@ extension ResponseResult {
             return .cancel(cancelled: try ProtoCRead.required(response.cancel, field: "cancel").cancelled != 0)
         case HISCORE__V1__RESPONSE__RESULT_PING:
             return .ping(payload: ProtoCRead.bytes(try ProtoCRead.required(response.ping, field: "ping").payload))
+        case HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE:
+            let body = try ProtoCRead.required(response.authenticate, field: "authenticate")
+            guard let role = Role(rawValue: UInt32(bitPattern: ProtoCRead.enumNumber(body.role.rawValue))) else {
+                throw ProtoCRead.unknownEnumValue("role", body.role.rawValue)
+            }
+            return .authenticate(AuthenticateResponse(
+                role: role, playerID: try ProtoCRead.string(body.player_id, field: "player_id"),
+                boards: try ProtoCRead.strings(body.boards, count: body.n_boards, field: "boards"),
+                expiresAt: body.expires_at))
         default:
             return nil
         }
@@ -190,6 +199,15 @@ extension ResponseResult {
             body.pointee.payload = arena.binaryData(payload)
             response.result_case = HISCORE__V1__RESPONSE__RESULT_PING
             response.ping = body
+        case .authenticate(let auth):
+            let body = arena.message(hiscore__v1__authenticate_response__init)
+            body.pointee.role = Hiscore__V1__Role(rawValue: auth.role.rawValue)
+            body.pointee.player_id = arena.cString(auth.playerID)
+            body.pointee.n_boards = auth.boards.count
+            body.pointee.boards = arena.cStringArray(auth.boards)
+            body.pointee.expires_at = auth.expiresAt
+            response.result_case = HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE
+            response.authenticate = body
         }
     }
 }

@@ -56,7 +56,7 @@ extension BoardConfig {
             subscoreOrder: try SortOrder(protoC: config.subscore_order, field: "subscore_order"),
             writeOperator: try WriteOperator(protoC: config.write_operator, field: "write_operator"),
             rankMode: try RankMode(boardProtoC: config.rank_mode),
-            limits: limits)
+            limits: limits, clientWrites: config.client_writes != 0)
     }
 
     func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__BoardConfig> {
@@ -70,6 +70,7 @@ extension BoardConfig {
         wireLimits.pointee.max_entries = UInt64(clamping: limits.maxEntries)
         wireLimits.pointee.max_metadata_bytes = UInt32(clamping: limits.maxMetadataBytes)
         config.pointee.limits = wireLimits
+        config.pointee.client_writes = clientWrites ? 1 : 0
         return config
     }
 }

@@ -13,7 +13,10 @@ struct HiscoreCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hiscore",
         abstract: "Command-line client for a Hiscore server.",
-        subcommands: [Submit.self, Rank.self, Top.self, Around.self, Boards.self, CreateBoard.self, DeleteBoard.self])
+        subcommands: [
+            Submit.self, Rank.self, Top.self, Around.self, Boards.self, CreateBoard.self, DeleteBoard.self, Watch.self,
+            MintToken.self,
+        ])
 }
 
 struct ConnectionOptions: ParsableArguments {
@@ -23,12 +26,24 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(help: "API key or player token (HISCORE_TOKEN); needed when the server has keys configured.")
+    var token: String?
+
     func connect() async throws -> HiscoreClient {
         let text = addr ?? getenvString("HISCORE_ADDR") ?? "127.0.0.1:7450"
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
             throw ValidationError("--addr must be HOST:PORT, got '\(text)'")
         }
-        return try await HiscoreClient.connect(host: String(text[..<colon]), port: port)
+        let client = try await HiscoreClient.connect(host: String(text[..<colon]), port: port)
+        if let token = token ?? getenvString("HISCORE_TOKEN") {
+            do {
+                try await client.authenticate(token: token)
+            } catch {
+                try? await client.close()
+                throw error
+            }
+        }
+        return client
     }
 
     private func getenvString(_ name: String) -> String? {
@@ -213,12 +228,13 @@ struct CreateBoard: AsyncParsableCommand {
     @Option(name: .customLong("operator"), help: "best, set, incr or decr.") var writeOperator: WriteOperator = .best
     @Option(help: "ordinal, competition or dense.") var mode: RankMode = .ordinal
     @Option(help: "Maximum players (0 = unlimited).") var maxEntries: Int = 0
+    @Flag(help: "Let game clients with a player token submit their own scores.") var clientWrites = false
 
     func run() async throws {
         try await withClient(connection) { client in
             let config = BoardConfig(
                 id: board, scoreOrder: order, subscoreOrder: subscoreOrder, writeOperator: writeOperator, rankMode: mode,
-                limits: BoardLimits(maxEntries: maxEntries))
+                limits: BoardLimits(maxEntries: maxEntries), clientWrites: clientWrites)
             let info = try await client.createBoard(config)
             print("board \(info.config.id): \(info.size) players")
         }

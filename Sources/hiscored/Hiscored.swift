@@ -2,6 +2,7 @@ import ArgumentParser
 import CJemalloc
 import Dispatch
 import Foundation
+import HiscoreAuth
 import HiscoreServer
 import Logging
 
@@ -68,6 +69,18 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Calls per second this server is sized for (HISCORE_CAPACITY); above 80% of it a one-line summary is logged each second. Default 200000.")
     var capacity: Int?
 
+    @Option(help: "API keys file: lines 'ROLE KEY [NAME]', ROLE admin|writer|reader (HISCORE_KEYS_FILE). Keys may also come from HISCORE_API_KEYS=ROLE:KEY,...")
+    var keysFile: String?
+
+    @Option(help: "Secret (>= 32 chars) that verifies player tokens, JWT HS256 (HISCORE_TOKEN_SECRET). Prefer the variable: flags show up in ps.")
+    var tokenSecret: String?
+
+    @Option(help: "Calls per second per connection, bursts of twice that; 0 = unlimited (HISCORE_MAX_CALLS_PER_SECOND). Default 50000.")
+    var maxCallsPerSecond: Int?
+
+    @Option(help: "Seconds before a silent connection (nothing in flight, no subscription) is closed (HISCORE_IDLE_TIMEOUT). Default 300.")
+    var idleTimeout: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (HISCORE_LOG_LEVEL). Default info.")
     var logLevel: String?
 
@@ -94,7 +107,10 @@ struct Hiscored: AsyncParsableCommand {
         limits.maxConnections = try maxConnections ?? env.int("MAX_CONNECTIONS") ?? limits.maxConnections
         limits.maxBoards = try maxBoards ?? env.int("MAX_BOARDS") ?? limits.maxBoards
         limits.prefaceTimeoutSeconds = try prefaceTimeout ?? env.int("PREFACE_TIMEOUT") ?? limits.prefaceTimeoutSeconds
+        limits.maxCallsPerSecondPerConnection = try maxCallsPerSecond ?? env.int("MAX_CALLS_PER_SECOND") ?? limits.maxCallsPerSecondPerConnection
+        limits.idleTimeoutSeconds = try idleTimeout ?? env.int("IDLE_TIMEOUT") ?? limits.idleTimeoutSeconds
         config.limits = limits
+        config.access = try Self.accessControl(keysFile: keysFile ?? env.string("KEYS_FILE"), env: env, secret: tokenSecret ?? env.string("TOKEN_SECRET"))
         config.adminHost = adminHost ?? env.string("ADMIN_HOST") ?? config.adminHost
         let admin = try adminPort ?? env.int("ADMIN_PORT") ?? 7451
         config.adminPort = admin < 0 ? nil : admin
@@ -109,6 +125,9 @@ struct Hiscored: AsyncParsableCommand {
         var logger = Logger(label: "hiscored")
         logger.logLevel = parsedLevel
 
+        if !config.access.isOpen {
+            logger.info("authentication on: \(config.access.keys.entries.count) API keys, player tokens \(config.access.tokens == nil ? "off" : "on")")
+        }
         do {
             try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         } catch {
@@ -120,6 +139,9 @@ struct Hiscored: AsyncParsableCommand {
         let server: HiscoreServer
         do {
             server = try await HiscoreServer.start(configuration: config, logger: logger)
+        } catch let refusal as ProtectedMode.Refusal {
+            logger.error("\(refusal.description)")
+            throw ExitCode.failure
         } catch {
             logger.error("cannot listen on \(config.host):\(config.port): \(error)")
             throw ExitCode.failure
@@ -127,6 +149,27 @@ struct Hiscored: AsyncParsableCommand {
         let signal = await signals.next()
         logger.info("received signal \(signal), shutting down")
         await server.shutdown()
+    }
+
+    static func accessControl(keysFile: String?, env: EnvironmentOptions, secret: String?) throws -> AccessControl {
+        do {
+            var keys = APIKeys()
+            if let keysFile {
+                guard let text = try? String(contentsOfFile: keysFile, encoding: .utf8) else {
+                    throw ValidationError("--keys-file: cannot read \(keysFile)")
+                }
+                keys = try APIKeys.parse(file: text, source: keysFile)
+            }
+            if let fromEnvironment = env.string("API_KEYS") {
+                for entry in try APIKeys.parse(environment: fromEnvironment).entries {
+                    keys.append(entry)
+                }
+            }
+            let tokens = try secret.map { (secret: String) throws(KeyConfigurationError) in try PlayerTokenVerifier(secret: secret) }
+            return AccessControl(keys: keys, tokens: tokens)
+        } catch let error as KeyConfigurationError {
+            throw ValidationError("\(error)")
+        }
     }
 
     static func check(_ config: ServerConfiguration) throws {

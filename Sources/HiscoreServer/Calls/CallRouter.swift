@@ -1,3 +1,4 @@
+import HiscoreAuth
 import HiscoreCore
 import HiscoreWire
 import NIOCore
@@ -30,8 +31,13 @@ struct CallRouter: Sendable {
     let limits: ServerLimits
     let autoCreateBoards: Bool
     let streams: StreamCoordinator?
+    let access: AccessControl
 
-    func route(callID: UInt64, method: RequestMethod) -> Routed {
+    /// Routes a call made by `principal` (nil = no credentials presented).
+    func route(callID: UInt64, method: RequestMethod, principal: Principal?, now: Int64) -> Routed {
+        if let denied = access.authorize(principal, method, now: now, board: { directory.board($0)?.config }) {
+            return .answer(.failure(callID: callID, denied))
+        }
         switch method {
         case .submit(let request):
             switch submitPlan(callID: callID, request) {
@@ -42,7 +48,12 @@ struct CallRouter: Sendable {
             guard requests.count <= limits.maxBatchSubmits else {
                 return fail(callID, .resourceExhausted, "batch of \(requests.count) submits; at most \(limits.maxBatchSubmits) allowed (max_batch_submits)")
             }
-            return .plan(SubmitBatchPlan(callID: callID, items: requests.map { submitPlan(callID: callID, $0) }))
+            return .plan(SubmitBatchPlan(callID: callID, items: requests.map { request in
+                if let denied = access.authorizeSubmit(principal, request, now: now, board: { directory.board($0)?.config }) {
+                    return .failure(denied)
+                }
+                return submitPlan(callID: callID, request)
+            }))
         case .getRank(let request):
             if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
             return withRanking(callID, request.boardID, request.rankMode) {
@@ -132,9 +143,9 @@ struct CallRouter: Sendable {
             return .answer(.ok(callID, .ping(payload: payload)))
         case .subscribe(let request):
             return subscription(callID, request)
-        case .cancel:
-            // The connection handles cancel itself: it owns the in-flight table.
-            return fail(callID, .internal, "cancel reached the router")
+        case .cancel, .authenticate:
+            // The connection handles these itself: it owns the in-flight table and its principal.
+            return fail(callID, .internal, "connection-level call reached the router")
         }
     }
 

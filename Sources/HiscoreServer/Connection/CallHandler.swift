@@ -1,4 +1,6 @@
+import HiscoreAuth
 import HiscoreCore
+import Foundation
 import HiscoreWire
 import NIOCore
 
@@ -29,6 +31,12 @@ final class CallHandler: ChannelDuplexHandler {
     private var inflight: [UInt64: CallStart] = [:]
     private let telemetry: Telemetry?
     private var metrics: LoopMetrics?
+    private let access: AccessControl
+    /// Set by a successful `authenticate`; per-call `auth_token`s override it for their call.
+    private var connectionPrincipal: Principal?
+    private var failedAuthentications = 0
+    private var lastToken: (token: String, principal: Principal)?
+    private var rateLimit: TokenBucket
 
     struct CallStart {
         let method: MetricMethod
@@ -42,9 +50,13 @@ final class CallHandler: ChannelDuplexHandler {
 
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
-        streams: StreamCoordinator?, connectionID: UInt64, telemetry: Telemetry? = nil
+        streams: StreamCoordinator?, connectionID: UInt64, telemetry: Telemetry? = nil,
+        access: AccessControl = AccessControl()
     ) {
         self.telemetry = telemetry
+        self.access = access
+        self.connectionPrincipal = access.isOpen ? .open : nil
+        self.rateLimit = TokenBucket(rate: limits.maxCallsPerSecondPerConnection)
         self.router = router
         self.executor = executor
         self.limits = limits
@@ -147,6 +159,25 @@ final class CallHandler: ChannelDuplexHandler {
             answer(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")), start)
             return
         }
+        guard rateLimit.take(now: received) else {
+            answer(context, .failure(callID: callID, Status(
+                .resourceExhausted,
+                "more than \(limits.maxCallsPerSecondPerConnection) calls per second on this connection (max_calls_per_second)")), start)
+            return
+        }
+        if case .authenticate(let token) = method {
+            authenticate(context, callID: callID, token: token, start: start)
+            return
+        }
+        var principal = connectionPrincipal
+        if !request.authToken.isEmpty {
+            switch resolve(request.authToken) {
+            case .success(let resolved): principal = resolved
+            case .failure(let status):
+                answer(context, .failure(callID: callID, status), start)
+                return
+            }
+        }
         if case .cancel(let target) = method {
             if let subscription = subscriptions.removeValue(forKey: target) {
                 metrics?.subscriptionsClosed += 1
@@ -172,7 +203,7 @@ final class CallHandler: ChannelDuplexHandler {
                 .resourceExhausted, "\(inflight.count) calls already in flight; at most \(limits.maxInflightCalls) (max_inflight_calls)")), start)
             return
         }
-        switch router.route(callID: callID, method: method) {
+        switch router.route(callID: callID, method: method, principal: principal, now: Int64(time(nil))) {
         case .answer(let response):
             answer(context, response, start)
         case .subscribe(let spec):
@@ -183,6 +214,43 @@ final class CallHandler: ChannelDuplexHandler {
             let deadline = request.deadlineMillis == 0 ? nil
                 : NIODeadline.now() + .milliseconds(Int64(clamping: request.deadlineMillis))
             batch.append(PlannedCall(callID: callID, plan: plan, deadline: deadline))
+        }
+    }
+
+    private func resolve(_ token: String) -> Result<Principal, Status> {
+        guard token.utf8.count <= limits.maxAuthTokenBytes else {
+            return .failure(Status(.invalidArgument, "auth token longer than \(limits.maxAuthTokenBytes) bytes"))
+        }
+        if let lastToken, lastToken.token == token { return .success(lastToken.principal) }
+        let result = access.authenticate(token, now: Int64(time(nil)))
+        if case .success(let principal) = result { lastToken = (token, principal) }
+        return result
+    }
+
+    private func authenticate(_ context: ChannelHandlerContext, callID: UInt64, token: String, start: CallStart) {
+        switch resolve(token) {
+        case .success(let principal):
+            connectionPrincipal = principal
+            failedAuthentications = 0
+            let response: AuthenticateResponse
+            switch principal {
+            case .open: response = AuthenticateResponse(role: .admin)
+            case .key(let role, _): response = AuthenticateResponse(role: role)
+            case .player(let claims):
+                response = AuthenticateResponse(
+                    role: .player, playerID: claims.playerID, boards: claims.boards.map { $0.sorted() } ?? ["*"],
+                    expiresAt: claims.expiresAt)
+            }
+            answer(context, .ok(callID, .authenticate(response)), start)
+        case .failure(let status):
+            failedAuthentications += 1
+            connectionPrincipal = access.isOpen ? .open : nil
+            answer(context, .failure(callID: callID, status), start)
+            if failedAuthentications >= limits.maxFailedAuthentications {
+                flushIfNeeded(context)
+                closed = true
+                context.close(promise: nil)
+            }
         }
     }
 
@@ -329,6 +397,14 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Silent for the idle timeout: close unless it is waiting for answers or events.
+            if inflight.isEmpty && subscriptions.isEmpty && !closed {
+                closed = true
+                context.close(promise: nil)
+            }
+            return
+        }
         if event is ServerDrainEvent {
             draining = true
             for (callID, subscription) in subscriptions {

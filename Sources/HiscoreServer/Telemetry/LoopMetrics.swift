@@ -45,7 +45,7 @@ final class LoopMetrics {
 /// The method label of a call, as exported.
 enum MetricMethod: Int, CaseIterable, Sendable {
     case submit, submitBatch, getRank, top, around, entries, count, createBoard, describeBoard, listBoards
-    case deleteBoard, removePlayer, subscribe, cancel, ping, unknown
+    case deleteBoard, removePlayer, subscribe, cancel, ping, authenticate, unknown
 
     init(_ method: RequestMethod?) {
         switch method {
@@ -64,6 +64,7 @@ enum MetricMethod: Int, CaseIterable, Sendable {
         case .subscribe: self = .subscribe
         case .cancel: self = .cancel
         case .ping: self = .ping
+        case .authenticate: self = .authenticate
         case nil: self = .unknown
         }
     }
@@ -85,6 +86,7 @@ enum MetricMethod: Int, CaseIterable, Sendable {
         case .subscribe: "subscribe"
         case .cancel: "cancel"
         case .ping: "ping"
+        case .authenticate: "authenticate"
         case .unknown: "unknown"
         }
     }

@@ -1537,6 +1537,96 @@ void   hiscore__v1__cancel_response__free_unpacked
   assert(message->base.descriptor == &hiscore__v1__cancel_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   hiscore__v1__authenticate_request__init
+                     (Hiscore__V1__AuthenticateRequest         *message)
+{
+  static const Hiscore__V1__AuthenticateRequest init_value = HISCORE__V1__AUTHENTICATE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__authenticate_request__get_packed_size
+                     (const Hiscore__V1__AuthenticateRequest *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__authenticate_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__authenticate_request__pack
+                     (const Hiscore__V1__AuthenticateRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__authenticate_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__authenticate_request__pack_to_buffer
+                     (const Hiscore__V1__AuthenticateRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__authenticate_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__AuthenticateRequest *
+       hiscore__v1__authenticate_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__AuthenticateRequest *)
+     protobuf_c_message_unpack (&hiscore__v1__authenticate_request__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__authenticate_request__free_unpacked
+                     (Hiscore__V1__AuthenticateRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__authenticate_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   hiscore__v1__authenticate_response__init
+                     (Hiscore__V1__AuthenticateResponse         *message)
+{
+  static const Hiscore__V1__AuthenticateResponse init_value = HISCORE__V1__AUTHENTICATE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__authenticate_response__get_packed_size
+                     (const Hiscore__V1__AuthenticateResponse *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__authenticate_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__authenticate_response__pack
+                     (const Hiscore__V1__AuthenticateResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__authenticate_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__authenticate_response__pack_to_buffer
+                     (const Hiscore__V1__AuthenticateResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__authenticate_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__AuthenticateResponse *
+       hiscore__v1__authenticate_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__AuthenticateResponse *)
+     protobuf_c_message_unpack (&hiscore__v1__authenticate_response__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__authenticate_response__free_unpacked
+                     (Hiscore__V1__AuthenticateResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__authenticate_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   hiscore__v1__subscribe_around__init
                      (Hiscore__V1__SubscribeAround         *message)
 {
@@ -2128,7 +2218,7 @@ const ProtobufCMessageDescriptor hiscore__v1__board_limits__descriptor =
   (ProtobufCMessageInit) hiscore__v1__board_limits__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__board_config__field_descriptors[6] =
+static const ProtobufCFieldDescriptor hiscore__v1__board_config__field_descriptors[7] =
 {
   {
     "board_id",
@@ -2202,9 +2292,22 @@ static const ProtobufCFieldDescriptor hiscore__v1__board_config__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "client_writes",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BoardConfig, client_writes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__board_config__field_indices_by_name[] = {
   0,   /* field[0] = board_id */
+  6,   /* field[6] = client_writes */
   5,   /* field[5] = limits */
   4,   /* field[4] = rank_mode */
   1,   /* field[1] = score_order */
@@ -2214,7 +2317,7 @@ static const unsigned hiscore__v1__board_config__field_indices_by_name[] = {
 static const ProtobufCIntRange hiscore__v1__board_config__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__board_config__descriptor =
 {
@@ -2224,7 +2327,7 @@ const ProtobufCMessageDescriptor hiscore__v1__board_config__descriptor =
   "Hiscore__V1__BoardConfig",
   "hiscore.v1",
   sizeof(Hiscore__V1__BoardConfig),
-  6,
+  7,
   hiscore__v1__board_config__field_descriptors,
   hiscore__v1__board_config__field_indices_by_name,
   1,  hiscore__v1__board_config__number_ranges,
@@ -3967,6 +4070,121 @@ const ProtobufCMessageDescriptor hiscore__v1__cancel_response__descriptor =
   (ProtobufCMessageInit) hiscore__v1__cancel_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor hiscore__v1__authenticate_request__field_descriptors[1] =
+{
+  {
+    "token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__AuthenticateRequest, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__authenticate_request__field_indices_by_name[] = {
+  0,   /* field[0] = token */
+};
+static const ProtobufCIntRange hiscore__v1__authenticate_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__authenticate_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.AuthenticateRequest",
+  "AuthenticateRequest",
+  "Hiscore__V1__AuthenticateRequest",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__AuthenticateRequest),
+  1,
+  hiscore__v1__authenticate_request__field_descriptors,
+  hiscore__v1__authenticate_request__field_indices_by_name,
+  1,  hiscore__v1__authenticate_request__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__authenticate_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor hiscore__v1__authenticate_response__field_descriptors[4] =
+{
+  {
+    "role",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__AuthenticateResponse, role),
+    &hiscore__v1__role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "player_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__AuthenticateResponse, player_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "boards",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Hiscore__V1__AuthenticateResponse, n_boards),
+    offsetof(Hiscore__V1__AuthenticateResponse, boards),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__AuthenticateResponse, expires_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__authenticate_response__field_indices_by_name[] = {
+  2,   /* field[2] = boards */
+  3,   /* field[3] = expires_at */
+  1,   /* field[1] = player_id */
+  0,   /* field[0] = role */
+};
+static const ProtobufCIntRange hiscore__v1__authenticate_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__authenticate_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.AuthenticateResponse",
+  "AuthenticateResponse",
+  "Hiscore__V1__AuthenticateResponse",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__AuthenticateResponse),
+  4,
+  hiscore__v1__authenticate_response__field_descriptors,
+  hiscore__v1__authenticate_response__field_indices_by_name,
+  1,  hiscore__v1__authenticate_response__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__authenticate_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor hiscore__v1__subscribe_around__field_descriptors[3] =
 {
   {
@@ -4730,7 +4948,7 @@ const ProtobufCMessageDescriptor hiscore__v1__server_hello__descriptor =
   (ProtobufCMessageInit) hiscore__v1__server_hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[18] =
+static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[19] =
 {
   {
     "call_id",
@@ -4948,10 +5166,23 @@ static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[18
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "authenticate",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__Request, method_case),
+    offsetof(Hiscore__V1__Request, authenticate),
+    &hiscore__v1__authenticate_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__request__field_indices_by_name[] = {
   7,   /* field[7] = around */
   2,   /* field[2] = auth_token */
+  18,   /* field[18] = authenticate */
   0,   /* field[0] = call_id */
   16,   /* field[16] = cancel */
   9,   /* field[9] = count */
@@ -4973,7 +5204,7 @@ static const ProtobufCIntRange hiscore__v1__request__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 3 },
-  { 0, 18 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__request__descriptor =
 {
@@ -4983,14 +5214,14 @@ const ProtobufCMessageDescriptor hiscore__v1__request__descriptor =
   "Hiscore__V1__Request",
   "hiscore.v1",
   sizeof(Hiscore__V1__Request),
-  18,
+  19,
   hiscore__v1__request__field_descriptors,
   hiscore__v1__request__field_indices_by_name,
   2,  hiscore__v1__request__number_ranges,
   (ProtobufCMessageInit) hiscore__v1__request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[18] =
+static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[19] =
 {
   {
     "call_id",
@@ -5208,9 +5439,22 @@ static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[1
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "authenticate",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__Response, result_case),
+    offsetof(Hiscore__V1__Response, authenticate),
+    &hiscore__v1__authenticate_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__response__field_indices_by_name[] = {
   7,   /* field[7] = around */
+  18,   /* field[18] = authenticate */
   0,   /* field[0] = call_id */
   16,   /* field[16] = cancel */
   9,   /* field[9] = count */
@@ -5233,7 +5477,7 @@ static const ProtobufCIntRange hiscore__v1__response__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 9, 2 },
-  { 0, 18 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__response__descriptor =
 {
@@ -5243,7 +5487,7 @@ const ProtobufCMessageDescriptor hiscore__v1__response__descriptor =
   "Hiscore__V1__Response",
   "hiscore.v1",
   sizeof(Hiscore__V1__Response),
-  18,
+  19,
   hiscore__v1__response__field_descriptors,
   hiscore__v1__response__field_indices_by_name,
   2,  hiscore__v1__response__number_ranges,
@@ -5400,6 +5644,40 @@ const ProtobufCEnumDescriptor hiscore__v1__status_code__descriptor =
   hiscore__v1__status_code__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
+static const ProtobufCEnumValue hiscore__v1__role__enum_values_by_number[5] =
+{
+  { "ROLE_UNSPECIFIED", "HISCORE__V1__ROLE__ROLE_UNSPECIFIED", 0 },
+  { "ROLE_READER", "HISCORE__V1__ROLE__ROLE_READER", 1 },
+  { "ROLE_WRITER", "HISCORE__V1__ROLE__ROLE_WRITER", 2 },
+  { "ROLE_ADMIN", "HISCORE__V1__ROLE__ROLE_ADMIN", 3 },
+  { "ROLE_PLAYER", "HISCORE__V1__ROLE__ROLE_PLAYER", 4 },
+};
+static const ProtobufCIntRange hiscore__v1__role__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex hiscore__v1__role__enum_values_by_name[5] =
+{
+  { "ROLE_ADMIN", 3 },
+  { "ROLE_PLAYER", 4 },
+  { "ROLE_READER", 1 },
+  { "ROLE_UNSPECIFIED", 0 },
+  { "ROLE_WRITER", 2 },
+};
+const ProtobufCEnumDescriptor hiscore__v1__role__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "hiscore.v1.Role",
+  "Role",
+  "Hiscore__V1__Role",
+  "hiscore.v1",
+  5,
+  hiscore__v1__role__enum_values_by_number,
+  5,
+  hiscore__v1__role__enum_values_by_name,
+  1,
+  hiscore__v1__role__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
 static const ProtobufCEnumValue hiscore__v1__window_change_kind__enum_values_by_number[4] =
 {
   { "WINDOW_CHANGE_KIND_UNSPECIFIED", "HISCORE__V1__WINDOW_CHANGE_KIND__WINDOW_CHANGE_KIND_UNSPECIFIED", 0 },
@@ -5432,7 +5710,7 @@ const ProtobufCEnumDescriptor hiscore__v1__window_change_kind__descriptor =
   hiscore__v1__window_change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descriptors[15] =
+static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descriptors[16] =
 {
   { "Submit", &hiscore__v1__submit_request__descriptor, &hiscore__v1__submit_response__descriptor },
   { "SubmitBatch", &hiscore__v1__submit_batch_request__descriptor, &hiscore__v1__submit_batch_response__descriptor },
@@ -5449,9 +5727,11 @@ static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descript
   { "Subscribe", &hiscore__v1__subscribe_request__descriptor, &hiscore__v1__rank_event__descriptor },
   { "Cancel", &hiscore__v1__cancel_request__descriptor, &hiscore__v1__cancel_response__descriptor },
   { "Ping", &hiscore__v1__ping_request__descriptor, &hiscore__v1__ping_response__descriptor },
+  { "Authenticate", &hiscore__v1__authenticate_request__descriptor, &hiscore__v1__authenticate_response__descriptor },
 };
 const unsigned hiscore__v1__leaderboard__method_indices_by_name[] = {
   4,        /* Around */
+  15,        /* Authenticate */
   13,        /* Cancel */
   6,        /* Count */
   7,        /* CreateBoard */
@@ -5474,7 +5754,7 @@ const ProtobufCServiceDescriptor hiscore__v1__leaderboard__descriptor =
   "Leaderboard",
   "Hiscore__V1__Leaderboard",
   "hiscore.v1",
-  15,
+  16,
   hiscore__v1__leaderboard__method_descriptors,
   hiscore__v1__leaderboard__method_indices_by_name
 };
@@ -5597,6 +5877,14 @@ void hiscore__v1__leaderboard__ping(ProtobufCService *service,
 {
   assert(service->descriptor == &hiscore__v1__leaderboard__descriptor);
   service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void hiscore__v1__leaderboard__authenticate(ProtobufCService *service,
+                                            const Hiscore__V1__AuthenticateRequest *input,
+                                            Hiscore__V1__AuthenticateResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &hiscore__v1__leaderboard__descriptor);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
                                      Hiscore__V1__Leaderboard_ServiceDestroy destroy)

@@ -49,6 +49,8 @@ typedef struct Hiscore__V1__PingRequest Hiscore__V1__PingRequest;
 typedef struct Hiscore__V1__PingResponse Hiscore__V1__PingResponse;
 typedef struct Hiscore__V1__CancelRequest Hiscore__V1__CancelRequest;
 typedef struct Hiscore__V1__CancelResponse Hiscore__V1__CancelResponse;
+typedef struct Hiscore__V1__AuthenticateRequest Hiscore__V1__AuthenticateRequest;
+typedef struct Hiscore__V1__AuthenticateResponse Hiscore__V1__AuthenticateResponse;
 typedef struct Hiscore__V1__SubscribeAround Hiscore__V1__SubscribeAround;
 typedef struct Hiscore__V1__SubscribeFeed Hiscore__V1__SubscribeFeed;
 typedef struct Hiscore__V1__SubscribeRequest Hiscore__V1__SubscribeRequest;
@@ -137,6 +139,27 @@ typedef enum _Hiscore__V1__StatusCode {
   HISCORE__V1__STATUS_CODE__STATUS_CODE_UNAUTHENTICATED = 16
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__STATUS_CODE)
 } Hiscore__V1__StatusCode;
+typedef enum _Hiscore__V1__Role {
+  HISCORE__V1__ROLE__ROLE_UNSPECIFIED = 0,
+  /*
+   * Queries and subscriptions (not the feed).
+   */
+  HISCORE__V1__ROLE__ROLE_READER = 1,
+  /*
+   * Reader, plus submits, removals and the board feed (game servers).
+   */
+  HISCORE__V1__ROLE__ROLE_WRITER = 2,
+  /*
+   * Writer, plus board administration (create, delete).
+   */
+  HISCORE__V1__ROLE__ROLE_ADMIN = 3,
+  /*
+   * A game client holding a player token: reads and subscribes on the token's boards; submits
+   * only its own scores on boards with client_writes.
+   */
+  HISCORE__V1__ROLE__ROLE_PLAYER = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__ROLE)
+} Hiscore__V1__Role;
 typedef enum _Hiscore__V1__WindowChangeKind {
   HISCORE__V1__WINDOW_CHANGE_KIND__WINDOW_CHANGE_KIND_UNSPECIFIED = 0,
   /*
@@ -189,10 +212,15 @@ struct  Hiscore__V1__BoardConfig
    */
   Hiscore__V1__RankMode rank_mode;
   Hiscore__V1__BoardLimits *limits;
+  /*
+   * Let game clients holding a player token submit scores for their own player id. Off by
+   * default: scores normally come from trusted game servers (see docs/security.md).
+   */
+  protobuf_c_boolean client_writes;
 };
 #define HISCORE__V1__BOARD_CONFIG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__board_config__descriptor) \
-    , (char *)protobuf_c_empty_string, HISCORE__V1__SORT_ORDER__SORT_ORDER_DESCENDING, HISCORE__V1__SORT_ORDER__SORT_ORDER_DESCENDING, HISCORE__V1__WRITE_OPERATOR__WRITE_OPERATOR_BEST, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, NULL }
+    , (char *)protobuf_c_empty_string, HISCORE__V1__SORT_ORDER__SORT_ORDER_DESCENDING, HISCORE__V1__SORT_ORDER__SORT_ORDER_DESCENDING, HISCORE__V1__WRITE_OPERATOR__WRITE_OPERATOR_BEST, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, NULL, 0 }
 
 
 struct  Hiscore__V1__BoardInfo
@@ -688,6 +716,42 @@ struct  Hiscore__V1__CancelResponse
     , 0 }
 
 
+struct  Hiscore__V1__AuthenticateRequest
+{
+  ProtobufCMessage base;
+  /*
+   * An API key or a player token (a JWT signed with HS256).
+   */
+  char *token;
+};
+#define HISCORE__V1__AUTHENTICATE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__authenticate_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Hiscore__V1__AuthenticateResponse
+{
+  ProtobufCMessage base;
+  Hiscore__V1__Role role;
+  /*
+   * For player tokens: the player the token is bound to.
+   */
+  char *player_id;
+  /*
+   * For player tokens: the boards it may read ("*" = any).
+   */
+  size_t n_boards;
+  char **boards;
+  /*
+   * For player tokens: expiry, seconds since the Unix epoch; 0 = none.
+   */
+  int64_t expires_at;
+};
+#define HISCORE__V1__AUTHENTICATE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__authenticate_response__descriptor) \
+    , HISCORE__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+
+
 struct  Hiscore__V1__SubscribeAround
 {
   ProtobufCMessage base;
@@ -911,7 +975,8 @@ typedef enum {
   HISCORE__V1__REQUEST__METHOD_REMOVE_PLAYER = 21,
   HISCORE__V1__REQUEST__METHOD_SUBSCRIBE = 22,
   HISCORE__V1__REQUEST__METHOD_CANCEL = 23,
-  HISCORE__V1__REQUEST__METHOD_PING = 24
+  HISCORE__V1__REQUEST__METHOD_PING = 24,
+  HISCORE__V1__REQUEST__METHOD_AUTHENTICATE = 25
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__REQUEST__METHOD__CASE)
 } Hiscore__V1__Request__MethodCase;
 
@@ -947,6 +1012,7 @@ struct  Hiscore__V1__Request
     Hiscore__V1__SubscribeRequest *subscribe;
     Hiscore__V1__CancelRequest *cancel;
     Hiscore__V1__PingRequest *ping;
+    Hiscore__V1__AuthenticateRequest *authenticate;
   };
 };
 #define HISCORE__V1__REQUEST__INIT \
@@ -971,7 +1037,8 @@ typedef enum {
   HISCORE__V1__RESPONSE__RESULT_REMOVE_PLAYER = 21,
   HISCORE__V1__RESPONSE__RESULT_EVENT = 22,
   HISCORE__V1__RESPONSE__RESULT_CANCEL = 23,
-  HISCORE__V1__RESPONSE__RESULT_PING = 24
+  HISCORE__V1__RESPONSE__RESULT_PING = 24,
+  HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE = 25
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__RESPONSE__RESULT__CASE)
 } Hiscore__V1__Response__ResultCase;
 
@@ -1004,6 +1071,7 @@ struct  Hiscore__V1__Response
     Hiscore__V1__RankEvent *event;
     Hiscore__V1__CancelResponse *cancel;
     Hiscore__V1__PingResponse *ping;
+    Hiscore__V1__AuthenticateResponse *authenticate;
   };
 };
 #define HISCORE__V1__RESPONSE__INIT \
@@ -1657,6 +1725,44 @@ Hiscore__V1__CancelResponse *
 void   hiscore__v1__cancel_response__free_unpacked
                      (Hiscore__V1__CancelResponse *message,
                       ProtobufCAllocator *allocator);
+/* Hiscore__V1__AuthenticateRequest methods */
+void   hiscore__v1__authenticate_request__init
+                     (Hiscore__V1__AuthenticateRequest         *message);
+size_t hiscore__v1__authenticate_request__get_packed_size
+                     (const Hiscore__V1__AuthenticateRequest   *message);
+size_t hiscore__v1__authenticate_request__pack
+                     (const Hiscore__V1__AuthenticateRequest   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__authenticate_request__pack_to_buffer
+                     (const Hiscore__V1__AuthenticateRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__AuthenticateRequest *
+       hiscore__v1__authenticate_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__authenticate_request__free_unpacked
+                     (Hiscore__V1__AuthenticateRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Hiscore__V1__AuthenticateResponse methods */
+void   hiscore__v1__authenticate_response__init
+                     (Hiscore__V1__AuthenticateResponse         *message);
+size_t hiscore__v1__authenticate_response__get_packed_size
+                     (const Hiscore__V1__AuthenticateResponse   *message);
+size_t hiscore__v1__authenticate_response__pack
+                     (const Hiscore__V1__AuthenticateResponse   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__authenticate_response__pack_to_buffer
+                     (const Hiscore__V1__AuthenticateResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__AuthenticateResponse *
+       hiscore__v1__authenticate_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__authenticate_response__free_unpacked
+                     (Hiscore__V1__AuthenticateResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Hiscore__V1__SubscribeAround methods */
 void   hiscore__v1__subscribe_around__init
                      (Hiscore__V1__SubscribeAround         *message);
@@ -1989,6 +2095,12 @@ typedef void (*Hiscore__V1__CancelRequest_Closure)
 typedef void (*Hiscore__V1__CancelResponse_Closure)
                  (const Hiscore__V1__CancelResponse *message,
                   void *closure_data);
+typedef void (*Hiscore__V1__AuthenticateRequest_Closure)
+                 (const Hiscore__V1__AuthenticateRequest *message,
+                  void *closure_data);
+typedef void (*Hiscore__V1__AuthenticateResponse_Closure)
+                 (const Hiscore__V1__AuthenticateResponse *message,
+                  void *closure_data);
 typedef void (*Hiscore__V1__SubscribeAround_Closure)
                  (const Hiscore__V1__SubscribeAround *message,
                   void *closure_data);
@@ -2092,6 +2204,10 @@ struct Hiscore__V1__Leaderboard_Service
                const Hiscore__V1__PingRequest *input,
                Hiscore__V1__PingResponse_Closure closure,
                void *closure_data);
+  void (*authenticate)(Hiscore__V1__Leaderboard_Service *service,
+                       const Hiscore__V1__AuthenticateRequest *input,
+                       Hiscore__V1__AuthenticateResponse_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Hiscore__V1__Leaderboard_ServiceDestroy)(Hiscore__V1__Leaderboard_Service *);
 void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
@@ -2114,7 +2230,8 @@ void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
       function_prefix__ ## remove_player,\
       function_prefix__ ## subscribe,\
       function_prefix__ ## cancel,\
-      function_prefix__ ## ping  }
+      function_prefix__ ## ping,\
+      function_prefix__ ## authenticate  }
 void hiscore__v1__leaderboard__submit(ProtobufCService *service,
                                       const Hiscore__V1__SubmitRequest *input,
                                       Hiscore__V1__SubmitResponse_Closure closure,
@@ -2175,6 +2292,10 @@ void hiscore__v1__leaderboard__ping(ProtobufCService *service,
                                     const Hiscore__V1__PingRequest *input,
                                     Hiscore__V1__PingResponse_Closure closure,
                                     void *closure_data);
+void hiscore__v1__leaderboard__authenticate(ProtobufCService *service,
+                                            const Hiscore__V1__AuthenticateRequest *input,
+                                            Hiscore__V1__AuthenticateResponse_Closure closure,
+                                            void *closure_data);
 
 /* --- descriptors --- */
 
@@ -2182,6 +2303,7 @@ extern const ProtobufCEnumDescriptor    hiscore__v1__sort_order__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__write_operator__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__rank_mode__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__status_code__descriptor;
+extern const ProtobufCEnumDescriptor    hiscore__v1__role__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__window_change_kind__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__board_limits__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__board_config__descriptor;
@@ -2217,6 +2339,8 @@ extern const ProtobufCMessageDescriptor hiscore__v1__ping_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__ping_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__cancel_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__cancel_response__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__authenticate_request__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__authenticate_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__subscribe_around__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__subscribe_feed__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__subscribe_request__descriptor;

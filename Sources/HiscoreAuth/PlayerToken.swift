@@ -1,0 +1,94 @@
+import Crypto
+import Foundation
+
+/// Player tokens are JSON Web Tokens signed with HMAC-SHA256 (RFC 7519, "HS256"), so a game
+/// server in any language mints them with a stock JWT library and the shared secret:
+///
+///     header  {"alg":"HS256","typ":"JWT"}
+///     payload {"sub":"<player id>","boards":["weekly","daily"],"exp":<unix seconds>,"iat":<unix seconds>}
+///
+/// `boards` lists what the player may read and subscribe to (["*"] = every board); `exp` is
+/// required. Only HS256 is accepted (never "none"), the signature is checked in constant time
+/// before the payload is parsed, and tokens are at most `maxBytes` long.
+public struct PlayerTokenVerifier: Sendable {
+    public static let maxBytes = 4096
+    /// Clock skew tolerated on `exp`.
+    public static let leewaySeconds: Int64 = 30
+
+    private let secret: [UInt8]
+    private var key: SymmetricKey { SymmetricKey(data: secret) }
+
+    public init(secret: String) throws(KeyConfigurationError) {
+        guard secret.utf8.count >= 32 else {
+            throw .invalid("the token secret must be at least 32 characters (HS256 needs 256 bits of key)")
+        }
+        self.secret = Array(secret.utf8)
+    }
+
+    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        case malformed(String)
+        case badSignature
+        case expired(at: Int64)
+
+        public var description: String {
+            switch self {
+            case .malformed(let why): "malformed player token: \(why)"
+            case .badSignature: "player token signature is invalid"
+            case .expired(let at): "player token expired at \(at) (unix seconds)"
+            }
+        }
+    }
+
+    public func verify(_ token: String, now: Int64) throws(Failure) -> PlayerClaims {
+        guard token.utf8.count <= Self.maxBytes else { throw .malformed("longer than \(Self.maxBytes) bytes") }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .malformed("expected header.payload.signature") }
+        guard let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
+            let signature = Base64URL.decode(parts[2])
+        else { throw .malformed("not base64url") }
+        guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any],
+            header["alg"] as? String == "HS256"
+        else { throw .malformed("only alg HS256 is accepted") }
+        let signedPart = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signedPart, using: key) else {
+            throw .badSignature
+        }
+        guard let payload = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any] else {
+            throw .malformed("payload is not a JSON object")
+        }
+        guard let subject = payload["sub"] as? String, !subject.isEmpty else { throw .malformed("missing sub (player id)") }
+        guard let expiry = (payload["exp"] as? NSNumber)?.int64Value else { throw .malformed("missing exp") }
+        guard expiry + Self.leewaySeconds >= now else { throw .expired(at: expiry) }
+        var boards: Set<String>? = []
+        if let list = payload["boards"] as? [String] {
+            boards = list.contains("*") ? nil : Set(list)
+        } else if payload["boards"] != nil {
+            throw .malformed("boards must be a list of board ids")
+        }
+        return PlayerClaims(playerID: subject, boards: boards, expiresAt: expiry)
+    }
+
+    /// Mints a token (for `hiscore mint-token`, tests, and game servers written in Swift).
+    public func mint(playerID: String, boards: [String], expiresAt: Int64, issuedAt: Int64) -> String {
+        let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        let claims: [String: Any] = ["sub": playerID, "boards": boards, "exp": expiresAt, "iat": issuedAt]
+        let payloadData = (try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data()
+        let payload = Base64URL.encode(Array(payloadData))
+        let signature = HMAC<SHA256>.authenticationCode(for: Array((header + "." + payload).utf8), using: key)
+        return header + "." + payload + "." + Base64URL.encode(Array(signature))
+    }
+}
+
+enum Base64URL {
+    static func encode(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ text: Substring) -> [UInt8]? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).map(Array.init)
+    }
+}

@@ -1,0 +1,37 @@
+import HiscoreWire
+
+/// Who is calling: decided once per connection (an `authenticate` call) or per call
+/// (`auth_token`), then checked against every method by `AccessPolicy`.
+public enum Principal: Sendable, Equatable {
+    /// No keys are configured (protected mode: loopback only): everything is allowed.
+    case open
+    /// An API key with its role and the name it was given in the keys file (never the key).
+    case key(role: Role, name: String)
+    /// A game client with a player token.
+    case player(PlayerClaims)
+
+    public var role: Role {
+        switch self {
+        case .open: .admin
+        case .key(let role, _): role
+        case .player: .player
+        }
+    }
+}
+
+/// What a player token grants.
+public struct PlayerClaims: Sendable, Equatable {
+    public var playerID: String
+    /// Boards the token may read; nil = any board ("*").
+    public var boards: Set<String>?
+    /// Seconds since the Unix epoch.
+    public var expiresAt: Int64
+
+    public init(playerID: String, boards: Set<String>?, expiresAt: Int64) {
+        self.playerID = playerID
+        self.boards = boards
+        self.expiresAt = expiresAt
+    }
+
+    public func mayRead(_ board: String) -> Bool { boards?.contains(board) ?? true }
+}

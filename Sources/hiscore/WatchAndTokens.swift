@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import HiscoreAuth
+import HiscoreClient
+import HiscoreWire
+
+/// `hiscore watch BOARD --top 10` redraws a live table; `--player ID` prints rank changes.
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Watch live standings: hiscore watch BOARD --top 10 | --player ID")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+    @Option(help: "Watch the best N entries.") var top: UInt32?
+    @Option(help: "Watch one player's rank.") var player: String?
+    @Option(help: "Minimum milliseconds between updates (server default 100, floor 20).") var interval: UInt32 = 0
+
+    func validate() throws {
+        guard (top == nil) != (player == nil) else { throw ValidationError("give exactly one of --top N or --player ID") }
+    }
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let target: SubscriptionTarget = top.map { .top($0) } ?? .player(player ?? "")
+            var view = StandingsView()
+            for try await event in client.subscribe(board: board, target: target, minInterval: .milliseconds(Int(interval))) {
+                view.apply(event)
+                if connection.json {
+                    if let change = view.player { print(EntryFormatting.json(change.entry, extra: [("previous_rank", "\(change.previousRank)"), ("present", "\(change.present)")])) }
+                    else { print("[" + view.window.map { EntryFormatting.json($0) }.joined(separator: ",") + "]") }
+                    continue
+                }
+                if let change = view.player {
+                    let now = ISO8601DateFormatter().string(from: Date())
+                    if !change.present {
+                        print("\(now) \(change.entry.playerID) is not on \(board)")
+                    } else if change.previousRank == 0 {
+                        print("\(now) \(change.entry.playerID) is #\(change.entry.rank) with \(change.entry.score)")
+                    } else {
+                        let arrow = change.entry.rank < change.previousRank ? "up" : (change.entry.rank > change.previousRank ? "down" : "same")
+                        print("\(now) \(change.entry.playerID) is #\(change.entry.rank) (\(arrow) from #\(change.previousRank)) with \(change.entry.score)")
+                    }
+                } else {
+                    // Clear the screen and redraw the table.
+                    print("\u{1B}[2J\u{1B}[H\(board) — top \(top ?? 0), board version \(view.boardVersion)\n")
+                    print(EntryFormatting.table(view.window))
+                }
+            }
+        }
+    }
+}
+
+/// `hiscore mint-token`: what a game server does to let a client read (and maybe submit).
+struct MintToken: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mint-token", abstract: "Mint a player token (JWT HS256) with the server's token secret.")
+    @Option(help: "The token secret (HISCORE_TOKEN_SECRET).") var secret: String?
+    @Option(help: "Player id the token is bound to.") var player: String
+    @Option(help: "Comma-separated boards it may read, or * for all.") var boards: String = "*"
+    @Option(help: "Lifetime in seconds.") var ttl: Int64 = 3600
+
+    func run() throws {
+        guard let secret = secret ?? ProcessInfo.processInfo.environment["HISCORE_TOKEN_SECRET"] else {
+            throw ValidationError("give --secret or set HISCORE_TOKEN_SECRET")
+        }
+        let verifier: PlayerTokenVerifier
+        do {
+            verifier = try PlayerTokenVerifier(secret: secret)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let now = Int64(Date().timeIntervalSince1970)
+        print(verifier.mint(
+            playerID: player, boards: boards.split(separator: ",").map(String.init), expiresAt: now + ttl, issuedAt: now))
+    }
+}

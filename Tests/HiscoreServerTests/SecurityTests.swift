@@ -1,0 +1,233 @@
+import Foundation
+import HiscoreAuth
+import HiscoreClient
+import HiscoreCore
+import HiscoreServer
+import HiscoreWire
+import Testing
+
+private let adminKey = "admin-key-0123456789abcdef"
+private let writerKey = "writer-key-0123456789abcdef"
+private let readerKey = "reader-key-0123456789abcdef"
+private let tokenSecret = "token-secret-0123456789abcdef-0123456789"
+
+private func securedAccess() throws -> AccessControl {
+    var keys = APIKeys()
+    try keys.add(key: adminKey, role: .admin, name: "ops")
+    try keys.add(key: writerKey, role: .writer, name: "game-server")
+    try keys.add(key: readerKey, role: .reader, name: "website")
+    return AccessControl(keys: keys, tokens: try PlayerTokenVerifier(secret: tokenSecret))
+}
+
+private func token(player: String, boards: [String], expiresIn: Int64 = 3600, secret: String = tokenSecret) throws -> String {
+    let now = Int64(Date().timeIntervalSince1970)
+    return try PlayerTokenVerifier(secret: secret).mint(playerID: player, boards: boards, expiresAt: now + expiresIn, issuedAt: now)
+}
+
+/// Runs `body` against a server with keys and a token secret, giving it a connect function.
+private func withSecuredServer(
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: (Int, (String?) async throws -> HiscoreClient) async throws -> Void
+) async throws {
+    let access = try securedAccess()
+    try await withServer(configure: { config in
+        config.access = access
+        configure(&config)
+    }) { server in
+        var clients: [HiscoreClient] = []
+        let connect: (String?) async throws -> HiscoreClient = { token in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            clients.append(client)
+            if let token { try await client.authenticate(token: token) }
+            return client
+        }
+        do {
+            try await body(server.localPort, connect)
+        } catch {
+            for client in clients { try? await client.close() }
+            throw error
+        }
+        for client in clients { try? await client.close() }
+    }
+}
+
+@Suite("Security: roles, player tokens, protected mode, hostile clients")
+struct SecurityTests {
+    @Test("calls without credentials are UNAUTHENTICATED; ping still works")
+    func unauthenticated() async throws {
+        try await withSecuredServer { _, connect in
+            let anonymous = try await connect(nil)
+            #expect(try await anonymous.ping([1]) == [1])
+            await expectStatus(.unauthenticated) { _ = try await anonymous.top(board: "b") }
+            await expectStatus(.unauthenticated) { _ = try await anonymous.submit(board: "b", player: "p", score: 1) }
+        }
+    }
+
+    @Test("roles nest: reader < writer < admin, each refused beyond its role with PERMISSION_DENIED")
+    func roles() async throws {
+        try await withSecuredServer { _, connect in
+            let admin = try await connect(adminKey)
+            let writer = try await connect(writerKey)
+            let reader = try await connect(readerKey)
+            try await admin.createBoard(BoardConfig(id: "b"))
+            _ = try await writer.submit(board: "b", player: "p", score: 5)
+            #expect(try await reader.rank(board: "b", player: "p").entry.rank == 1)
+            await expectStatus(.permissionDenied) { _ = try await reader.submit(board: "b", player: "p", score: 6) }
+            await expectStatus(.permissionDenied) { try await writer.createBoard(BoardConfig(id: "c")) }
+            await expectStatus(.permissionDenied) { try await writer.deleteBoard("b") }
+            var feed = reader.subscribe(board: "b", target: .feed).makeAsyncIterator()
+            await expectStatus(.permissionDenied) { _ = try await feed.next() }
+            try await admin.deleteBoard("b")
+        }
+    }
+
+    @Test("a per-call auth_token works without authenticating the connection")
+    func perCallToken() async throws {
+        try await withSecuredServer { _, connect in
+            let client = try await connect(nil)
+            let result = try await client.call(.submit(SubmitRequest(boardID: "b", playerID: "p", score: 1)), authToken: writerKey)
+            guard case .submit(let response) = result else { Issue.record("not a submit result"); return }
+            #expect(response.created)
+            await expectStatus(.unauthenticated) { _ = try await client.call(.top(TopRequest(boardID: "b")), authToken: "wrong-key-0123456789") }
+        }
+    }
+
+    @Test("a bad key is UNAUTHENTICATED, later calls stay unauthenticated, and repeated failures close the connection")
+    func failedAuthentication() async throws {
+        try await withSecuredServer { port, connect in
+            let client = try await connect(nil)
+            await expectStatus(.unauthenticated) { try await client.authenticate(token: "not-a-key-at-all-xxxx") }
+            await expectStatus(.unauthenticated) { _ = try await client.top(board: "b") }
+            let raw = try RawConnection(port: port)
+            _ = raw.handshake()
+            for callID in 1...5 { raw.send(RequestEnvelope(callID: UInt64(callID), method: .authenticate(token: "guess-\(callID)-xxxxxxxxxxxx"))) }
+            #expect(raw.waitForClose())
+        }
+    }
+
+    @Test("player tokens: read their boards, submit only their own score on client_writes boards")
+    func playerTokens() async throws {
+        try await withSecuredServer { _, connect in
+            let admin = try await connect(adminKey)
+            try await admin.createBoard(BoardConfig(id: "open", clientWrites: true))
+            try await admin.createBoard(BoardConfig(id: "closed"))
+            try await admin.createBoard(BoardConfig(id: "secret"))
+            let writer = try await connect(writerKey)
+            _ = try await writer.submit(board: "closed", player: "alice", score: 10)
+            let alice = try await connect(try token(player: "alice", boards: ["open", "closed"]))
+            #expect(try await alice.rank(board: "closed", player: "alice").entry.rank == 1)
+            await expectStatus(.permissionDenied) { _ = try await alice.top(board: "secret") }
+            _ = try await alice.submit(board: "open", player: "alice", score: 7)
+            await expectStatus(.permissionDenied) { _ = try await alice.submit(board: "open", player: "bob", score: 7) }
+            await expectStatus(.permissionDenied) { _ = try await alice.submit(board: "closed", player: "alice", score: 99) }
+            await expectStatus(.permissionDenied) { _ = try await alice.listBoards() }
+            await expectStatus(.permissionDenied) { try await alice.removePlayer(board: "open", player: "alice") }
+            let results = try await alice.submitBatch([
+                SubmitRequest(boardID: "open", playerID: "alice", score: 8), SubmitRequest(boardID: "open", playerID: "mallory", score: 1),
+            ])
+            #expect(results.map(\.status.code) == [.ok, .permissionDenied])
+            // Subscriptions follow the same rules.
+            var allowed = alice.subscribe(board: "closed", target: .player("alice")).makeAsyncIterator()
+            #expect(try await allowed.next()?.snapshot == true)
+            var denied = alice.subscribe(board: "secret", target: .top(10)).makeAsyncIterator()
+            await expectStatus(.permissionDenied) { _ = try await denied.next() }
+        }
+    }
+
+    @Test("expired, forged, tampered and alg-none tokens are UNAUTHENTICATED")
+    func badTokens() async throws {
+        try await withSecuredServer { _, connect in
+            let client = try await connect(nil)
+            let expired = try token(player: "p", boards: ["*"], expiresIn: -3600)
+            await expectStatus(.unauthenticated) { try await client.authenticate(token: expired) }
+            let forged = try token(player: "p", boards: ["*"], secret: "another-secret-0123456789abcdef-0123456789")
+            await expectStatus(.unauthenticated) { try await client.authenticate(token: forged) }
+            let good = try token(player: "p", boards: ["b"])
+            var parts = good.split(separator: ".").map(String.init)
+            parts[1] = Base64URLForTests.encode(#"{"sub":"admin","boards":["*"],"exp":9999999999}"#)
+            await expectStatus(.unauthenticated) { try await client.authenticate(token: parts.joined(separator: ".")) }
+            let none = Base64URLForTests.encode(#"{"alg":"none","typ":"JWT"}"#) + "." + parts[1] + "."
+            await expectStatus(.unauthenticated) { try await client.authenticate(token: none) }
+            let identity = try await client.authenticate(token: good)
+            #expect(identity.role == .player && identity.playerID == "p" && identity.boards == ["b"])
+        }
+    }
+
+    @Test("protected mode: no keys refuses a non-loopback address, keys allow it")
+    func protectedMode() async throws {
+        var config = ServerConfiguration()
+        config.host = "0.0.0.0"
+        config.port = 0
+        config.adminPort = nil
+        await #expect(throws: ProtectedMode.Refusal.self) { _ = try await HiscoreServer.start(configuration: config) }
+        #expect(throws: Never.self) { try ProtectedMode.check(host: "0.0.0.0", access: try securedAccess()) }
+        #expect(throws: Never.self) { try ProtectedMode.check(host: "127.0.0.1", access: AccessControl()) }
+        #expect(throws: ProtectedMode.Refusal.self) { try ProtectedMode.check(host: "10.1.2.3", access: AccessControl()) }
+    }
+
+    @Test("the per-connection rate limit answers RESOURCE_EXHAUSTED and the connection stays usable")
+    func rateLimit() async throws {
+        try await withServer(configure: { $0.limits.maxCallsPerSecondPerConnection = 10 }) { server in
+            let raw = try RawConnection(port: server.localPort)
+            _ = raw.handshake()
+            var burst = ByteBufferBuilder()
+            for callID in 1...60 { burst.append(RequestEnvelope(callID: UInt64(callID), method: .ping(payload: []))) }
+            raw.send(burst.bytes)
+            var codes: [StatusCodeAlias] = []
+            for _ in 1...60 { codes.append(raw.readFrame()?.status?.code ?? .ok) }
+            #expect(codes.filter { $0 == .ok }.count <= 22)
+            #expect(codes.filter { $0 == .resourceExhausted }.count >= 38)
+        }
+    }
+
+    @Test("a silent connection is closed after the idle timeout")
+    func idleTimeout() async throws {
+        try await withServer(configure: { $0.limits.idleTimeoutSeconds = 1 }) { server in
+            let idle = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+            _ = idle.handshake()
+            #expect(idle.waitForClose())
+        }
+    }
+
+    @Test("connections beyond max_connections are closed at once; the others are served")
+    func connectionLimit() async throws {
+        try await withServer(configure: { $0.limits.maxConnections = 4 }) { server in
+            let kept = try (0..<4).map { _ in try RawConnection(port: server.localPort) }
+            for (index, connection) in kept.enumerated() { #expect(connection.handshake() != nil, "connection \(index)") }
+            for _ in 0..<10 {
+                let extra = try RawConnection(port: server.localPort)
+                #expect(extra.waitForClose())
+            }
+            kept[0].send(RequestEnvelope(callID: 1, method: .ping(payload: [])))
+            #expect(kept[0].readFrame()?.callID == 1)
+        }
+    }
+
+    @Test("hostile frames: huge repeated fields, invalid UTF-8, zero-length frames; the server keeps serving")
+    func hostileFrames() async throws {
+        try await withServer { server in
+            let raw = try RawConnection(port: server.localPort)
+            _ = raw.handshake()
+            // entries with 20,000 ids: over max_players_per_query, refused without a crash.
+            raw.send(RequestEnvelope(callID: 1, method: .entries(EntriesRequest(boardID: "b", playerIDs: (0..<20_000).map { "p\($0)" }))))
+            #expect(raw.readFrame()?.status?.code == .resourceExhausted)
+            // A submit whose player_id is invalid UTF-8 (0xff), hand-encoded.
+            let submit: [UInt8] = [0x0a, 0x01, 0x62, 0x12, 0x02, 0x70, 0xff, 0x18, 0x01]
+            let request: [UInt8] = [0x08, 0x02, 0x52, UInt8(submit.count)] + submit
+            raw.send([0, 0, 0, 0, UInt8(request.count)] + request)
+            let utf8 = raw.readFrame()
+            #expect(utf8?.callID == 2 && utf8?.status?.code == .invalidArgument)
+            raw.send([0, 0, 0, 0, 0])
+            #expect(raw.readFrame()?.status?.code == .invalidArgument)
+            raw.send(RequestEnvelope(callID: 3, method: .ping(payload: [9])))
+            #expect(raw.readFrame()?.result == .ping(payload: [9]))
+        }
+    }
+}
+
+enum Base64URLForTests {
+    static func encode(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
