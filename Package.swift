@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "HiscoreServer",
             dependencies: [
-                "HiscoreCore", "HiscoreWire", "HiscoreAuth", "CJemalloc",
+                "HiscoreCore", "HiscoreWire", "HiscoreAuth", "HiscoreStorage", "CJemalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -105,8 +105,3 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
-
-// TEMPORARY while the storage layer is written: lets the rest build and test alone.
-if Context.environment["HISCORE_SKIP_STORAGE"] != nil {
-    package.targets.removeAll { $0.name == "HiscoreStorage" || $0.name == "HiscoreStorageTests" }
-}

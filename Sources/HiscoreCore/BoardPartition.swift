@@ -130,6 +130,25 @@ public final class BoardPartition {
         return try result.get()
     }
 
+    /// Sets a player's entry to exactly this state (score, subscore, sequence and metadata),
+    /// whatever the board's operator: recovery replays resulting states, not operations.
+    public func restore(
+        playerID: String, score: Int64, subscore: Int64, metadata: [UInt8], sequence: UInt64
+    ) throws(WriteError) {
+        if let existing = entry(for: playerID) {
+            if existing.score == score && existing.subscore == subscore && existing.sequence == sequence
+                && existing.metadata == metadata
+            {
+                return
+            }
+            _ = remove(playerID: playerID)
+        }
+        let result = withPackedID(playerID) { id in
+            create(id: id, score: score, subscore: subscore, metadata: metadata.isEmpty ? nil : metadata, sequence: sequence)
+        }
+        _ = try result.get()
+    }
+
     private func applyWrite(
         id: PackedID, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64
     ) -> Result<WriteOutcome, WriteError> {

@@ -1,0 +1,81 @@
+/// Online backup.
+///
+/// "Consistent" means: every write acknowledged before the backup started is in the backup, and
+/// the backup recovers like a data dir after a crash (at most a torn tail, cut with a warning).
+/// In `.fsync` mode acknowledged writes are already durable; in `.async` mode call
+/// `ShardLog.flush`/`flushAndWait` on every shard first. Writes acknowledged while the backup runs
+/// may or may not be in it, independently per shard: it is not a cross-shard point in time.
+///
+/// How: per shard, the newest snapshot and every segment from it on. Snapshots and finished
+/// segments never change again, so they are hard-linked (instant, no space) unless
+/// `hardLinks` is false or the destination is on another file system, where they are copied.
+/// The newest segment is still being appended, so it is copied up to its current length — a
+/// record being written at that moment becomes a torn tail of the copy. Snapshot publication
+/// (which deletes old files) is held off while the shard files are linked. The catalog is copied
+/// last, so every board the shard files mention is in it.
+///
+/// Hard links share the disk with the live data: to survive a disk failure, copy the backup
+/// elsewhere (it is a plain directory; `cp -a` or `rsync` are fine once `backup` returned).
+extension DataDirectory {
+    public struct BackupSummary: Sendable, Equatable {
+        public var files: Int
+        public var linkedFiles: Int
+        public var copiedBytes: UInt64
+    }
+
+    public func backup(to destination: String, hardLinks: Bool = true) throws(StorageError) -> BackupSummary {
+        if POSIX.exists(destination) {
+            guard POSIX.isDirectory(destination), try POSIX.listDirectory(destination).isEmpty else {
+                throw .destinationNotEmpty(path: destination)
+            }
+        } else {
+            try POSIX.makeDirectory(destination)
+        }
+        var summary = BackupSummary(files: 0, linkedFiles: 0, copiedBytes: 0)
+        let shardNames = try POSIX.listDirectory(path).filter { $0.hasPrefix("shard-") && POSIX.isDirectory(path + "/" + $0) }.sorted()
+
+        try maintenanceLock.withLock { () throws(StorageError) in
+            for name in shardNames {
+                let source = path + "/" + name
+                let target = destination + "/" + name
+                try POSIX.makeDirectory(target)
+                let listing = try ShardFiles.list(source)
+                let snapshot = listing.snapshots.last
+                var files: [String] = []
+                if let snapshot { files.append(ShardFiles.snapshotName(snapshot)) }
+                let segments = listing.segments.filter { $0 >= (snapshot ?? 0) }
+                files += segments.map(ShardFiles.segmentName)
+                for file in files {
+                    let isActive = file == segments.last.map(ShardFiles.segmentName)
+                    if hardLinks && !isActive {
+                        try POSIX.linkOrCopy(source + "/" + file, to: target + "/" + file)
+                        summary.linkedFiles += 1
+                    } else {
+                        let size = try fileSize(source + "/" + file)
+                        try POSIX.copyFile(source + "/" + file, to: target + "/" + file, length: size)
+                        summary.copiedBytes += UInt64(size)
+                    }
+                    summary.files += 1
+                }
+                try POSIX.fsyncDirectory(target)
+            }
+        }
+        if POSIX.exists(catalogPath) {
+            let size = try fileSize(catalogPath)
+            try POSIX.copyFile(catalogPath, to: destination + "/boards.log", length: size)
+            summary.copiedBytes += UInt64(size)
+            summary.files += 1
+        }
+        try POSIX.writeFileAtomically(
+            destination + "/FORMAT", directory: destination,
+            Array("\(Self.formatPrefix)\(Self.formatVersion)\n".utf8))
+        try POSIX.fsyncDirectory(destination)
+        return summary
+    }
+
+    private func fileSize(_ file: String) throws(StorageError) -> Int {
+        let fd = try POSIX.open(file, 0)
+        defer { POSIX.close(fd) }
+        return try POSIX.fileSize(fd, path: file)
+    }
+}

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The board catalog: `boards.log`, an append-only log of board lifecycle records, framed and
+/// checked like the shard logs (same torn-tail and corruption rules) and fdatasynced on every
+/// append — board creations and deletions are rare and must be durable before they are
+/// acknowledged (a shard record naming an unknown incarnation would be meaningless).
+///
+/// On open, a file larger than `compactAboveBytes` is rewritten to the live state (a high-water
+/// mark, then created + season records of live boards) via temp file, fsync, rename, dir fsync.
+///
+/// Thread-safe (one internal mutex); `append` blocks for one fdatasync.
+public final class BoardCatalog: @unchecked Sendable {
+    public static let defaultCompactAboveBytes = 1 << 20
+
+    public let path: String
+    /// Torn tails cut while opening; the server logs them.
+    public let warnings: [String]
+    private let directoryPath: String
+    private let lock = ConditionLock()
+    private var fd: Int32
+    private var state: CatalogState
+
+    private init(path: String, directoryPath: String, fd: Int32, state: CatalogState, warnings: [String]) {
+        self.path = path
+        self.directoryPath = directoryPath
+        self.fd = fd
+        self.state = state
+        self.warnings = warnings
+    }
+
+    /// Reads (cutting a torn tail), compacts when large, and opens `boards.log` for appending.
+    public static func open(
+        directory: DataDirectory, compactAboveBytes: Int = defaultCompactAboveBytes
+    ) throws(StorageError) -> BoardCatalog {
+        let path = directory.catalogPath
+        var state = CatalogState()
+        var warnings: [String] = []
+        var size = 0
+        if POSIX.exists(path) {
+            let file = try MappedFile(path: path)
+            var highWater: UInt64 = 0
+            let scan = try FramedFileScan.scan(file.bytes, file: path, isLast: true) { payload, _ in
+                switch CatalogCoding.decode(payload) {
+                case .record(let record)?: state.apply(record)
+                case .highWater(let mark)?: highWater = max(highWater, mark)
+                case nil: return false
+                }
+                return true
+            }
+            state.highestIncarnation = max(state.highestIncarnation, highWater)
+            size = scan.validEnd
+            if let torn = scan.tornTail {
+                try ShardLog.truncate(path, to: scan.validEnd)
+                warnings.append(torn)
+            }
+        }
+        if size > compactAboveBytes {
+            try compact(state, path: path, directory: directory.path)
+        }
+        let fd = try POSIX.open(path, O_WRONLY | O_CREAT | O_APPEND)
+        if size == 0 { try POSIX.fsyncDirectory(directory.path) }
+        return BoardCatalog(path: path, directoryPath: directory.path, fd: fd, state: state, warnings: warnings)
+    }
+
+    private static func compact(_ state: CatalogState, path: String, directory: String) throws(StorageError) {
+        var bytes: [UInt8] = []
+        Frame.append(to: &bytes) { CatalogCoding.encode(.highWater(state.highestIncarnation), into: &$0) }
+        for board in state.boards.values.sorted(by: { $0.incarnation < $1.incarnation }) {
+            let created = CatalogRecord.created(incarnation: board.incarnation, config: board.config, createdAt: board.createdAt)
+            Frame.append(to: &bytes) { CatalogCoding.encode(.record(created), into: &$0) }
+            for season in board.seasons {
+                let record = CatalogRecord.season(incarnation: board.incarnation, periodID: season.periodID, at: season.at)
+                Frame.append(to: &bytes) { CatalogCoding.encode(.record(record), into: &$0) }
+            }
+        }
+        try POSIX.writeFileAtomically(path, directory: directory, bytes)
+    }
+
+    /// Appends `record` and fdatasyncs it; when this returns, the record survives any crash.
+    public func append(_ record: CatalogRecord) throws(StorageError) {
+        var bytes: [UInt8] = []
+        Frame.append(to: &bytes) { CatalogCoding.encode(.record(record), into: &$0) }
+        try lock.withLock { () throws(StorageError) in
+            guard fd >= 0 else { throw .closed }
+            try POSIX.writeAll(fd, bytes, path: path)
+            try POSIX.fdatasync(fd, path: path)
+            state.apply(record)
+        }
+    }
+
+    /// The live boards (with their season history) and the incarnation high-water mark.
+    public func load() -> CatalogState {
+        lock.withLock { state }
+    }
+
+    public func close() {
+        lock.withLock {
+            if fd >= 0 {
+                POSIX.close(fd)
+                fd = -1
+            }
+        }
+    }
+
+    deinit {
+        if fd >= 0 { POSIX.close(fd) }
+    }
+}

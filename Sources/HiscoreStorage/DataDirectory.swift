@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The server's data directory:
+///
+///     FORMAT          "hiscore-data 1\n": the layout version, checked before anything else
+///     LOCK            exclusive flock while a server runs; holds its pid (for the error message)
+///     boards.log      the board catalog (BoardCatalog)
+///     shard-NNN/      one per shard: wal-*.log segments and snapshot-*.snap (ShardLog)
+///
+/// The lock is an `flock` on an open file description: it dies with the process (a SIGKILLed
+/// server never leaves a stale lock), and two opens conflict even within one process.
+public final class DataDirectory: @unchecked Sendable {
+    /// The layout version this build reads and writes.
+    public static let formatVersion = 1
+    static let formatPrefix = "hiscore-data "
+
+    public let path: String
+    private var lockFD: Int32
+    private let closeLock = ConditionLock()
+    /// Serializes file deletions (snapshot publication) with backups.
+    let maintenanceLock = ConditionLock()
+
+    public var catalogPath: String { path + "/boards.log" }
+
+    /// The directory of shard `shard` (created by `ShardLog` when first opened).
+    public func shardPath(_ shard: Int) -> String { path + "/" + ShardFiles.directoryName(shard: shard) }
+
+    private init(path: String, lockFD: Int32) {
+        self.path = path
+        self.lockFD = lockFD
+    }
+
+    /// Opens (creating it when missing) and locks a data directory.
+    public static func open(path: String) throws(StorageError) -> DataDirectory {
+        let path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        if !POSIX.exists(path) {
+            try makeDirectories(path)
+        }
+        guard POSIX.isDirectory(path) else { throw .notADataDirectory(path: path, reason: "not a directory") }
+
+        // Check the format before creating anything in a directory that may not be ours.
+        let formatPath = path + "/FORMAT"
+        let hasFormat = try checkFormat(formatPath, directory: path)
+        if !hasFormat {
+            let foreign = try POSIX.listDirectory(path).filter { $0 != "LOCK" && $0 != "FORMAT.tmp" }
+            if !foreign.isEmpty {
+                throw .notADataDirectory(
+                    path: path, reason: "no FORMAT file, and it holds \(foreign.count) other entries, e.g. \(foreign.sorted()[0])")
+            }
+        }
+
+        let lockPath = path + "/LOCK"
+        let fd = try POSIX.open(lockPath, O_RDWR | O_CREAT)
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            defer { POSIX.close(fd) }
+            if code == EWOULDBLOCK {
+                let text = (try? POSIX.readAll(fd, path: lockPath, limit: 64)) ?? []
+                let pid = Int32(String(decoding: text, as: UTF8.self).trimmingWhitespace())
+                throw .locked(path: path, pid: pid)
+            }
+            throw .io(operation: "flock", path: lockPath, errno: code)
+        }
+        let directory = DataDirectory(path: path, lockFD: fd)
+        let pidText = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pidText.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+
+        if !hasFormat {
+            try POSIX.writeFileAtomically(formatPath, directory: path, Array("\(formatPrefix)\(formatVersion)\n".utf8))
+        }
+        return directory
+    }
+
+    /// true when FORMAT exists and is readable by this build; throws when it is not.
+    private static func checkFormat(_ formatPath: String, directory: String) throws(StorageError) -> Bool {
+        guard POSIX.exists(formatPath) else { return false }
+        let text = String(decoding: try POSIX.readFile(formatPath), as: UTF8.self).trimmingWhitespace()
+        guard text.hasPrefix(formatPrefix), let version = Int(text.dropFirst(formatPrefix.count)), version >= 1 else {
+            throw .notADataDirectory(path: directory, reason: "FORMAT says \"\(text.prefix(40))\", expected \"\(formatPrefix)\(formatVersion)\"")
+        }
+        if version > formatVersion {
+            throw .newerFormat(file: formatPath, found: version, supported: formatVersion)
+        }
+        return true
+    }
+
+    private static func makeDirectories(_ path: String) throws(StorageError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if !POSIX.isDirectory(prefix) {
+                try POSIX.makeDirectory(prefix)
+            }
+        }
+        let parent = path.split(separator: "/").dropLast().joined(separator: "/")
+        try POSIX.fsyncDirectory(path.hasPrefix("/") ? "/" + parent : (parent.isEmpty ? "." : parent))
+    }
+
+    /// Releases the lock. Idempotent; also done by `deinit` and, implicitly, by process exit.
+    public func close() {
+        closeLock.withLock {
+            if lockFD >= 0 {
+                _ = flock(lockFD, LOCK_UN)
+                POSIX.close(lockFD)
+                lockFD = -1
+            }
+        }
+    }
+
+    deinit { close() }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        let scalars = unicodeScalars
+        guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return String(scalars[start...end])
+    }
+}

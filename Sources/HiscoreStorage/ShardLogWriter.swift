@@ -1,0 +1,197 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The writer thread: group commit, segment rotation and the async flush interval.
+extension ShardLog {
+    func openSegment(_ segment: UInt64) throws(StorageError) {
+        let path = shardPath + "/" + ShardFiles.segmentName(segment)
+        // O_EXCL: a segment is written by exactly one log instance, once.
+        let newFD = try POSIX.open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND)
+        do throws(StorageError) {
+            try POSIX.fsyncDirectory(shardPath)
+        } catch {
+            POSIX.close(newFD)
+            throw error
+        }
+        fd = newFD
+        fdPath = path
+    }
+
+    /// The writer's loop. Blocks without timeout when there is nothing to do (an idle server does
+    /// no periodic work); waits with a timeout only while `.async` data awaits its fsync.
+    func writerLoop() {
+        lock.lock()
+        while true {
+            if failureState == nil && (!pending.isEmpty || !pendingRotations.isEmpty) {
+                writeBatch()
+                continue
+            }
+            if failureState == nil && durableEnd < writtenEnd {
+                let deadline = lastSyncNanos &+ UInt64(options.asyncFlushInterval * 1e9)
+                if syncRequested > durableEnd || closing || POSIX.monotonicNanoseconds() >= deadline {
+                    syncWritten()
+                    continue
+                }
+                writerSleeping = true
+                workAvailable.wait(untilMonotonic: deadline)
+                writerSleeping = false
+                continue
+            }
+            if hasReadyWaiters {
+                fireReadyWaiters()
+                continue
+            }
+            if closing { break }
+            writerSleeping = true
+            workAvailable.wait()
+            writerSleeping = false
+        }
+        lock.unlock()
+    }
+
+    /// Takes the whole pending buffer, writes it (switching segments where snapshots rotated the
+    /// log) and, in `.fsync` mode or when a sync was requested, fdatasyncs it. Lock held on entry
+    /// and exit, released for the I/O.
+    private func writeBatch() {
+        var batch = pending
+        pending = spare
+        spare = []
+        let rotations = pendingRotations
+        pendingRotations = []
+        let end = appendedEnd
+        let mustSync = mode == .fsync || syncRequested > durableEnd || closing
+        progress.broadcast()  // the buffer is empty again: release back-pressured appenders
+        lock.unlock()
+
+        var syncs = 0
+        var result: Result<Void, StorageError> = .success(())
+        do throws(StorageError) {
+            var start = 0
+            for rotation in rotations {
+                try writeSlice(batch, start..<rotation.offset)
+                start = rotation.offset
+                // A segment is complete and durable before its successor exists, so recovery
+                // can treat any damage in a non-last segment as corruption, never a torn tail.
+                try POSIX.fdatasync(fd, path: fdPath)
+                syncs += 1
+                POSIX.close(fd)
+                fd = -1
+                try openSegment(rotation.segment)
+            }
+            try writeSlice(batch, start..<batch.count)
+            if mustSync {
+                options.beforeGroupSyncForTesting?()
+                try POSIX.fdatasync(fd, path: fdPath)
+                syncs += 1
+            }
+        } catch {
+            result = .failure(error)
+        }
+        let now = mustSync ? POSIX.monotonicNanoseconds() : 0
+        // Recycle the buffer's capacity unless a burst made it huge.
+        if batch.capacity <= 4 << 20 {
+            batch.removeAll(keepingCapacity: true)
+        } else {
+            batch = []
+        }
+
+        lock.lock()
+        spare = batch
+        stats.writes += 1
+        stats.syncs += syncs
+        if let last = rotations.last { openedSegment = last.segment }
+        switch result {
+        case .success:
+            stats.bytesWritten += end - writtenEnd
+            writtenEnd = end
+            if mustSync {
+                durableEnd = end
+                lastSyncNanos = now
+            }
+        case .failure(let error):
+            failureState = .logFailed(reason: error.description)
+            pending = []
+            pendingRotations = []
+        }
+        progress.broadcast()
+        fireReadyWaiters()
+    }
+
+    private func writeSlice(_ batch: [UInt8], _ range: Range<Int>) throws(StorageError) {
+        guard !range.isEmpty else { return }
+        let path = fdPath
+        let descriptor = fd
+        let result: Result<Void, StorageError> = batch.withUnsafeBytes { raw in
+            do throws(StorageError) {
+                try POSIX.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: raw[range]), path: path)
+            } catch {
+                return .failure(error)
+            }
+            return .success(())
+        }
+        try result.get()
+    }
+
+    /// `.async` mode (or a requested sync): fdatasync what was written. Lock held on entry/exit.
+    private func syncWritten() {
+        let end = writtenEnd
+        lock.unlock()
+        var result: Result<Void, StorageError> = .success(())
+        do throws(StorageError) {
+            options.beforeGroupSyncForTesting?()
+            try POSIX.fdatasync(fd, path: fdPath)
+        } catch {
+            result = .failure(error)
+        }
+        let now = POSIX.monotonicNanoseconds()
+        lock.lock()
+        stats.syncs += 1
+        switch result {
+        case .success:
+            durableEnd = max(durableEnd, end)
+            lastSyncNanos = now
+        case .failure(let error):
+            failureState = .logFailed(reason: error.description)
+            pending = []
+            pendingRotations = []
+        }
+        progress.broadcast()
+        fireReadyWaiters()
+    }
+
+    private var hasReadyWaiters: Bool {
+        guard waitersHead < waiters.count else { return false }
+        return waiters[waitersHead].position <= durableEnd || failureState != nil
+    }
+
+    /// Runs, in order, the completions whose position is durable (or all, with the failure, once
+    /// the log failed). Lock held on entry and exit, released while the completions run.
+    private func fireReadyWaiters() {
+        var ready: [(Completion, Result<Void, StorageError>)] = []
+        while waitersHead < waiters.count {
+            let waiter = waiters[waitersHead]
+            if waiter.position <= durableEnd {
+                ready.append((waiter.completion, .success(())))
+            } else if let failureState {
+                ready.append((waiter.completion, .failure(failureState)))
+            } else {
+                break
+            }
+            waitersHead += 1
+        }
+        if waitersHead == waiters.count {
+            waiters.removeAll(keepingCapacity: waiters.capacity <= 1 << 16)
+            waitersHead = 0
+        } else if waitersHead > 4096 && waitersHead * 2 > waiters.count {
+            waiters.removeFirst(waitersHead)
+            waitersHead = 0
+        }
+        guard !ready.isEmpty else { return }
+        firing = true
+        lock.unlock()
+        for (completion, result) in ready { completion(result) }
+        lock.lock()
+        firing = false
+    }
+}

@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HiscoreCore
+import Testing
+@testable import HiscoreStorage
+
+@Suite struct CatalogTests {
+    static let weekly = BoardConfig(
+        id: "weekly", scoreOrder: .ascending, subscoreOrder: .descending, writeOperator: .increment,
+        rankMode: .dense, limits: BoardLimits(maxEntries: 1000, maxMetadataBytes: 64))
+
+    @Test func recordsSurviveReopen() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        let catalog = try BoardCatalog.open(directory: data)
+        #expect(catalog.load() == CatalogState())
+        try catalog.append(.created(incarnation: 1, config: Self.weekly, createdAt: 100))
+        try catalog.append(.created(incarnation: 2, config: .defaultConfig(id: "gone"), createdAt: 101))
+        try catalog.append(.season(incarnation: 1, periodID: 7, at: 200))
+        try catalog.append(.deleted(incarnation: 2, at: 300))
+        try catalog.append(.season(incarnation: 1, periodID: 8, at: 400))
+        let expected = catalog.load()
+        #expect(expected.boards.count == 1)
+        #expect(expected.boards[1]?.config == Self.weekly)
+        #expect(expected.boards[1]?.seasons == [CatalogSeason(periodID: 7, at: 200), CatalogSeason(periodID: 8, at: 400)])
+        #expect(expected.highestIncarnation == 2)
+        catalog.close()
+        let reopened = try BoardCatalog.open(directory: data)
+        #expect(reopened.load() == expected)
+        #expect(reopened.warnings.isEmpty)
+        reopened.close()
+        // Compaction keeps the live state and the incarnation high-water mark, and shrinks the file.
+        let before = fileSize(data.catalogPath)
+        let compacted = try BoardCatalog.open(directory: data, compactAboveBytes: 0)
+        #expect(compacted.load() == expected)
+        #expect(fileSize(data.catalogPath) < before)
+        try compacted.append(.created(incarnation: 3, config: .defaultConfig(id: "new"), createdAt: 500))
+        compacted.close()
+        let afterCompaction = try BoardCatalog.open(directory: data)
+        #expect(afterCompaction.load().boards.count == 2)
+        #expect(afterCompaction.load().highestIncarnation == 3)
+    }
+
+    @Test func tornTailOfTheCatalogIsCut() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        let catalog = try BoardCatalog.open(directory: data)
+        try catalog.append(.created(incarnation: 1, config: Self.weekly, createdAt: 100))
+        let goodEnd = fileSize(data.catalogPath)
+        try catalog.append(.created(incarnation: 2, config: .defaultConfig(id: "second"), createdAt: 101))
+        catalog.close()
+        let original = readBytes(data.catalogPath)
+        for cut in 1..<(original.count - goodEnd) {
+            writeBytes(data.catalogPath, Array(original.dropLast(cut)))
+            let reopened = try BoardCatalog.open(directory: data)
+            #expect(Array(reopened.load().boards.keys) == [1], "cut \(cut)")
+            #expect(reopened.warnings.count == 1, "cut \(cut)")
+            #expect(fileSize(data.catalogPath) == goodEnd, "cut \(cut)")
+            reopened.close()
+        }
+        // A flipped byte in the first record, with a valid one after it, is corruption.
+        var damaged = original
+        damaged[10] ^= 1
+        writeBytes(data.catalogPath, damaged)
+        #expect(throws: StorageError.self) { try BoardCatalog.open(directory: data) }
+    }
+}

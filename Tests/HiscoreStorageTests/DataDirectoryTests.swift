@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import HiscoreStorage
+
+@Suite struct DataDirectoryTests {
+    @Test func createsTheDirectoryAndFormatFile() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let nested = tmp.path + "/a/b/data"
+        let data = try DataDirectory.open(path: nested)
+        #expect(String(decoding: readBytes(nested + "/FORMAT"), as: UTF8.self) == "hiscore-data 1\n")
+        #expect(String(decoding: readBytes(nested + "/LOCK"), as: UTF8.self) == "\(getpid())\n")
+        data.close()
+        // Reopening an existing data dir works.
+        let again = try DataDirectory.open(path: nested)
+        again.close()
+    }
+
+    @Test func newerFormatIsRefused() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        try DataDirectory.open(path: tmp.dataPath).close()
+        writeBytes(tmp.dataPath + "/FORMAT", Array("hiscore-data 2\n".utf8))
+        do {
+            _ = try DataDirectory.open(path: tmp.dataPath)
+            Issue.record("expected newerFormat")
+        } catch {
+            #expect(error == .newerFormat(file: tmp.dataPath + "/FORMAT", found: 2, supported: 1))
+            #expect(error.description.contains("newer hiscored"))
+        }
+    }
+
+    @Test func foreignDirectoriesAreRefused() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        writeBytes(tmp.path + "/important.txt", [1])
+        #expect(throws: StorageError.self) { try DataDirectory.open(path: tmp.path) }
+        #expect(!POSIX.exists(tmp.path + "/LOCK"))
+        writeBytes(tmp.dataPath, [1])  // a file, not a directory
+        #expect(throws: StorageError.self) { try DataDirectory.open(path: tmp.dataPath) }
+    }
+
+    /// flock locks belong to the open file description, so a second open in the same process
+    /// conflicts just like another process would.
+    @Test func secondOpenInTheSameProcessIsLocked() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let first = try DataDirectory.open(path: tmp.dataPath)
+        do {
+            _ = try DataDirectory.open(path: tmp.dataPath)
+            Issue.record("expected locked")
+        } catch {
+            #expect(error == .locked(path: tmp.dataPath, pid: getpid()))
+            #expect(error.description == "data dir \(tmp.dataPath) is in use by another hiscored (pid \(getpid())); stop it or use another --data-dir")
+        }
+        first.close()
+        try DataDirectory.open(path: tmp.dataPath).close()
+    }
+
+    /// Another process sees the lock too (util-linux `flock -n` exits 1 when it is held).
+    @Test func anotherProcessSeesTheLock() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        guard POSIX.exists("/usr/bin/flock") else { return }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        #expect(runFlock(tmp.dataPath + "/LOCK") == 1)
+        data.close()
+        #expect(runFlock(tmp.dataPath + "/LOCK") == 0)
+    }
+
+    private func runFlock(_ path: String) -> Int32 {
+        var pid = pid_t()
+        let args = ["/usr/bin/flock", "-n", path, "/bin/true"]
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        guard posix_spawn(&pid, args[0], nil, nil, &argv, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return (status >> 8) & 0xFF
+    }
+}

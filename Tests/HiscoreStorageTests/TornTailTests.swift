@@ -1,0 +1,136 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import HiscoreStorage
+
+/// The frame sizes of `records`, in order (to locate record boundaries in a segment).
+func frameSizes(_ records: [LogRecord]) -> [Int] {
+    records.map { record in
+        var bytes: [UInt8] = []
+        record.encode(into: &bytes)
+        return Frame.headerSize + bytes.count
+    }
+}
+
+@Suite struct TornTailTests {
+    static let records: [LogRecord] = (0..<10).map { index in
+        .put(PutRecord(board: 1, playerID: "player-\(index)", score: Int64(index * 10), subscore: 0,
+            sequence: UInt64(1000 + index), metadata: [UInt8](repeating: UInt8(index), count: index)))
+    }
+
+    /// Writes `records` to shard 0 segment 1 and returns the data dir (open) and segment bytes.
+    func writeSegment(_ tmp: TemporaryDirectory) throws -> (DataDirectory, [UInt8]) {
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        let (log, _) = try openShard(data, mode: .fsync)
+        log.append(Self.records)
+        log.close()
+        return (data, readBytes(segmentPath(data, 1)))
+    }
+
+    @Test func everyTruncationOfTheLastRecordIsATornTail() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let (data, original) = try writeSegment(tmp)
+        let lastSize = frameSizes(Self.records).last!
+        let goodEnd = original.count - lastSize
+        let path = segmentPath(data, 1)
+        for cut in 1..<lastSize {
+            writeBytes(path, Array(original[..<(original.count - cut)]))
+            let recovered = try ShardLog.recover(directory: data, shard: 0)
+            #expect(recovered.records == Array(Self.records.dropLast()), "cut \(cut)")
+            #expect(recovered.warnings.count == 1, "cut \(cut)")
+            #expect(recovered.warnings.first?.contains("torn tail at offset \(goodEnd)") == true, "cut \(cut)")
+            #expect(fileSize(path) == goodEnd, "cut \(cut)")
+        }
+        // Untouched: no warning, nothing cut.
+        writeBytes(path, original)
+        let clean = try ShardLog.recover(directory: data, shard: 0)
+        #expect(clean.records == Self.records && clean.warnings.isEmpty)
+
+        // After a cut, the log continues in a new segment and the cut one is clean for good.
+        writeBytes(path, Array(original.dropLast(5)))
+        let (log, recovered) = try openShard(data, mode: .fsync)
+        #expect(recovered.warnings.count == 1)
+        log.append(Self.records.last!)
+        log.close()
+        let again = try ShardLog.recover(directory: data, shard: 0)
+        #expect(again.records == Self.records && again.warnings.isEmpty)
+    }
+
+    @Test func zeroFilledOrGarbageTailIsTorn() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let (data, original) = try writeSegment(tmp)
+        let path = segmentPath(data, 1)
+        for tail in [[UInt8](repeating: 0, count: 4096), [0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3], [5, 0, 0, 0, 9]] {
+            writeBytes(path, original + tail)
+            let recovered = try ShardLog.recover(directory: data, shard: 0)
+            #expect(recovered.records == Self.records)
+            #expect(recovered.warnings.count == 1)
+            #expect(fileSize(path) == original.count)
+        }
+    }
+
+    @Test func anyFlippedByteOfAnEarlyRecordIsCorruption() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let (data, original) = try writeSegment(tmp)
+        let path = segmentPath(data, 1)
+        let sizes = frameSizes(Self.records)
+        let start = sizes[0] + sizes[1]  // record 2
+        for position in start..<(start + sizes[2]) {
+            for mask: UInt8 in [0x01, 0x80] {
+                var damaged = original
+                damaged[position] ^= mask
+                writeBytes(path, damaged)
+                do {
+                    _ = try ShardLog.recover(directory: data, shard: 0)
+                    Issue.record("flip at \(position) mask \(mask) was not detected")
+                } catch {
+                    #expect(error == .corruptLog(file: path, offset: UInt64(start), reason: reason(of: error)))
+                    #expect(error.description.contains(path) && error.description.contains("restore"))
+                }
+                #expect(fileSize(path) == original.count, "a corrupt log must never be truncated")
+            }
+        }
+    }
+
+    @Test func damageInANonLastSegmentIsCorruptionEvenAtItsEnd() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let (data, original) = try writeSegment(tmp)
+        // A second segment makes segment 1 non-last.
+        let (log, _) = try openShard(data, mode: .fsync)
+        log.append(.clearBoard(board: 5))
+        log.close()
+        let path = segmentPath(data, 1)
+        writeBytes(path, Array(original.dropLast(3)))
+        #expect(throws: StorageError.self) { try ShardLog.recover(directory: data, shard: 0) }
+        do {
+            _ = try ShardLog.recover(directory: data, shard: 0)
+        } catch {
+            guard case .corruptLog(let file, let offset, _) = error else {
+                Issue.record("unexpected \(error)")
+                return
+            }
+            #expect(file == path)
+            #expect(offset == UInt64(original.count - frameSizes(Self.records).last!))
+        }
+    }
+
+    @Test func validCRCButUndecodablePayloadIsCorruption() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let (data, original) = try writeSegment(tmp)
+        var bogus: [UInt8] = []
+        Frame.append(to: &bogus) { $0 += [99, 1, 2, 3, 4, 5, 6, 7, 8] }  // unknown record type 99
+        writeBytes(segmentPath(data, 1), original + bogus)
+        #expect(throws: StorageError.self) { try ShardLog.recover(directory: data, shard: 0) }
+    }
+}
+
+func reason(of error: StorageError) -> String {
+    if case .corruptLog(_, _, let reason) = error { return reason }
+    return ""
+}
