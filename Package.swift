@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "hiscored",
             dependencies: [
-                "HiscoreServer", "CJemalloc",
+                "HiscoreServer", "HiscoreAuth", "HiscoreStorage", "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "HiscoreServerTests",
             dependencies: [
-                "HiscoreServer", "HiscoreClient", "HiscoreWire", "HiscoreCore", "HiscoreAuth",
+                "HiscoreServer", "HiscoreClient", "HiscoreWire", "HiscoreCore", "HiscoreAuth", "HiscoreStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),

@@ -83,15 +83,19 @@ final class BatchExecutor: Sendable {
             placement.append(places)
         }
 
+        // Every group completes a promise: at once, or (fsync mode, writes in the group) after the
+        // group fsync that makes its writes durable — answers never precede durability.
         var resultsByShard = [[ShardResult]](repeating: [], count: shards.count)
-        var remote: [EventLoopFuture<(Int, [ShardResult])>] = []
+        var waiting: [EventLoopFuture<(Int, [ShardResult])>] = []
         for (index, operations) in operationsByShard.enumerated() where !operations.isEmpty {
             let shard = shards[index]
+            let promise = loop.makePromise(of: [ShardResult].self)
             if shard.loop === loop {
-                resultsByShard[index] = shard.assumeIsolated { $0.execute(operations) }
+                shard.assumeIsolated { $0.executeDurably(operations, promise: promise) }
             } else {
-                remote.append(shard.loop.submit { (index, shard.assumeIsolated { $0.execute(operations) }) })
+                shard.loop.execute { shard.assumeIsolated { $0.executeDurably(operations, promise: promise) } }
             }
+            waiting.append(promise.futureResult.map { (index, $0) })
         }
 
         let finishPhase: ([[ShardResult]]) -> Void = { resultsByShard in
@@ -118,21 +122,16 @@ final class BatchExecutor: Sendable {
             }
         }
 
-        if remote.isEmpty {
-            finishPhase(resultsByShard)
-            return
-        }
-        let localResults = resultsByShard
-        EventLoopFuture.whenAllSucceed(remote, on: loop).assumeIsolated().whenComplete { outcome in
-            var results = localResults
+        EventLoopFuture.whenAllSucceed(waiting, on: loop).assumeIsolated().whenComplete { outcome in
             switch outcome {
-            case .success(let remoteResults):
-                for (index, shardResults) in remoteResults { results[index] = shardResults }
-                finishPhase(results)
+            case .success(let groups):
+                for (index, shardResults) in groups { resultsByShard[index] = shardResults }
+                finishPhase(resultsByShard)
             case .failure(let error):
-                // Only a shut-down event loop fails a submit; answer every call of the phase.
+                // A shut-down event loop, or a log that could not make the writes durable: the
+                // calls of this phase cannot be answered with a result.
                 for (call, _) in live where isLive(call.callID) {
-                    deliver(.failure(callID: call.callID, Status(.unavailable, "shard unavailable: \(error)")))
+                    deliver(.failure(callID: call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
                 }
                 finishedBatch()
             }

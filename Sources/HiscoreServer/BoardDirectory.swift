@@ -1,4 +1,5 @@
 import HiscoreCore
+import HiscoreStorage
 import NIOConcurrencyHelpers
 
 /// The boards of the server, by id. Lookups happen on every call from every event loop, creation
@@ -12,6 +13,7 @@ final class BoardDirectory: Sendable {
     enum CreateError: Error {
         case alreadyExistsWithOtherConfig(BoardConfig)
         case tooManyBoards(limit: Int)
+        case storage(StorageError)
     }
 
     private struct State {
@@ -22,10 +24,23 @@ final class BoardDirectory: Sendable {
     private let state = NIOLockedValueBox(State())
     private let shardCount: Int
     private let maxBoards: Int
+    private let persistence: Persistence?
 
-    init(shardCount: Int, maxBoards: Int) {
+    init(shardCount: Int, maxBoards: Int, persistence: Persistence? = nil, firstIncarnation: UInt64 = 1) {
         self.shardCount = shardCount
         self.maxBoards = maxBoards
+        self.persistence = persistence
+        state.withLockedValue { $0.nextIncarnation = max(1, firstIncarnation) }
+    }
+
+    /// Registers a board read back from the catalog at start-up.
+    func restore(_ config: BoardConfig, incarnation: UInt64) -> BoardHandle {
+        state.withLockedValue { state in
+            let handle = makeHandle(config, incarnation: incarnation)
+            state.boards[config.id] = handle
+            state.nextIncarnation = max(state.nextIncarnation, incarnation + 1)
+            return handle
+        }
     }
 
     func board(_ id: String) -> BoardHandle? {
@@ -42,6 +57,12 @@ final class BoardDirectory: Sendable {
             }
             guard state.boards.count < maxBoards else { return .failure(.tooManyBoards(limit: maxBoards)) }
             let handle = makeHandle(config, incarnation: state.nextIncarnation)
+            // Durable before anyone can write to it (a rare fsync, under the lock on purpose).
+            do throws(StorageError) {
+                try persistence?.boardCreated(handle)
+            } catch {
+                return .failure(.storage(error))
+            }
             state.nextIncarnation += 1
             state.boards[config.id] = handle
             return .success(.created(handle))
@@ -57,12 +78,19 @@ final class BoardDirectory: Sendable {
         }
     }
 
-    func remove(_ id: String) -> BoardHandle? {
-        state.withLockedValue { state in
-            let handle = state.boards.removeValue(forKey: id)
-            handle?.markDeleted()
-            return handle
+    func remove(_ id: String) throws(StorageError) -> BoardHandle? {
+        let result: Result<BoardHandle?, StorageError> = state.withLockedValue { state in
+            guard let handle = state.boards[id] else { return .success(nil) }
+            do throws(StorageError) {
+                try persistence?.boardDeleted(handle)
+            } catch {
+                return .failure(error)
+            }
+            state.boards[id] = nil
+            handle.markDeleted()
+            return .success(handle)
         }
+        return try result.get()
     }
 
     /// Boards sorted by id, after `afterID`, at most `limit`; `more` when others follow.

@@ -64,6 +64,12 @@ public final class BoardHandle: Sendable {
         return true
     }
 
+    /// After recovery: the entries a shard restored, and the highest sequence it saw.
+    func restored(entries: Int, highestSequence: UInt64) {
+        sizeCounter.wrappingIncrement(by: entries, ordering: .relaxed)
+        clock.advance(past: highestSequence)
+    }
+
     func releaseEntries(_ count: Int) {
         sizeCounter.wrappingDecrement(by: count, ordering: .relaxed)
     }

@@ -1,6 +1,7 @@
 import HiscoreCore
 import HiscoreWire
 import Atomics
+import HiscoreStorage
 import Logging
 import NIOCore
 import NIOPosix
@@ -20,6 +21,8 @@ public final class HiscoreServer: Sendable {
     public let adminPort: Int?
 
     private let group: MultiThreadedEventLoopGroup
+    private let persistence: Persistence
+    private let shards: [Shard]
     private let listener: any Channel
     private let admin: (any Channel)?
     private let ready: ManagedAtomic<Bool>
@@ -29,8 +32,10 @@ public final class HiscoreServer: Sendable {
     private init(
         configuration: ServerConfiguration, localPort: Int, group: MultiThreadedEventLoopGroup,
         listener: any Channel, registry: ConnectionRegistry, logger: Logger, admin: (any Channel)?,
-        ready: ManagedAtomic<Bool>
+        ready: ManagedAtomic<Bool>, persistence: Persistence, shards: [Shard]
     ) {
+        self.persistence = persistence
+        self.shards = shards
         self.configuration = configuration
         self.localPort = localPort
         self.admin = admin
@@ -46,13 +51,31 @@ public final class HiscoreServer: Sendable {
         try ProtectedMode.check(host: configuration.host, access: configuration.access)
         let shardCount = max(1, configuration.shards)
         let limits = configuration.limits
+        let (persistence, catalog, catalogWarnings) = try Persistence.open(
+            path: configuration.dataDirectory, mode: configuration.durability)
+        for warning in catalogWarnings { logger.warning("\(warning)") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
         let loops = Array(group.makeIterator())
         let memory = MemoryCeiling(limitBytes: configuration.maxMemoryBytes)
         memory.refresh()
         let streams = try await StreamCoordinator.make(loops: loops)
         let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams) }
-        let directory = BoardDirectory(shardCount: shardCount, maxBoards: limits.maxBoards)
+        let directory = BoardDirectory(
+            shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,
+            firstIncarnation: catalog.highestIncarnation + 1)
+        var boardsByIncarnation: [UInt64: BoardHandle] = [:]
+        for board in catalog.boards.values {
+            boardsByIncarnation[board.incarnation] = directory.restore(board.config, incarnation: board.incarnation)
+        }
+        do {
+            try await Self.recover(
+                shards: shards, persistence: persistence, boards: boardsByIncarnation, configuration: configuration,
+                logger: logger)
+        } catch {
+            try? await group.shutdownGracefully()
+            persistence.close()
+            throw error
+        }
         let router = CallRouter(
             directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards,
             streams: streams, access: configuration.access)
@@ -95,7 +118,9 @@ public final class HiscoreServer: Sendable {
         do {
             listener = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
+            for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }
             try? await group.shutdownGracefully()
+            persistence.close()
             throw error
         }
         let port = listener.localAddress?.port ?? configuration.port
@@ -122,7 +147,40 @@ public final class HiscoreServer: Sendable {
         }
         return HiscoreServer(
             configuration: configuration, localPort: port, group: group, listener: listener, registry: registry,
-            logger: logger, admin: admin, ready: ready)
+            logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards)
+    }
+
+    /// Rebuilds every shard from disk, all shards at once (one per loop, so one per core).
+    private static func recover(
+        shards: [Shard], persistence: Persistence, boards: [UInt64: BoardHandle], configuration: ServerConfiguration,
+        logger: Logger
+    ) async throws {
+        guard let directory = persistence.directory else { return }
+        let started = ContinuousClock.now
+        let reports = try await withThrowingTaskGroup(of: RecoveryReport.self) { group in
+            for shard in shards {
+                group.addTask {
+                    try await shard.loop.submit {
+                        try shard.assumeIsolated { shard throws in
+                            try shard.recover(
+                                directory: directory, boards: boards, mode: configuration.durability,
+                                snapshotAfterLogBytes: configuration.snapshotAfterLogBytes)
+                        }
+                    }.get()
+                }
+            }
+            var all: [RecoveryReport] = []
+            for try await report in group { all.append(report) }
+            return all
+        }
+        for report in reports {
+            for warning in report.warnings { logger.warning("shard \(report.shard): \(warning)") }
+        }
+        let entries = reports.reduce(UInt64(0)) { $0 + $1.snapshotEntries }
+        let records = reports.reduce(UInt64(0)) { $0 + $1.logRecords }
+        if entries + records > 0 {
+            logger.info("recovered \(boards.count) boards: \(entries) snapshot entries and \(records) log records in \(ContinuousClock.now - started)")
+        }
     }
 
     private static func scrape(
@@ -164,7 +222,11 @@ public final class HiscoreServer: Sendable {
         }
         for channel in registry.all { try? await channel.close() }
         try? await admin?.close()
+        // Every acknowledged write is already durable in fsync mode; close() also flushes what
+        // async mode had not synced yet.
+        for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }
         try? await group.shutdownGracefully()
+        persistence.close()
         logger.info("hiscored stopped")
     }
 }

@@ -9,6 +9,11 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String = "./hiscore-data"
     /// Create a board with the default config on its first submit.
     public var autoCreateBoards: Bool = true
+    /// fsync (acknowledge after the group fsync), async (acknowledge before; fsync within
+    /// `asyncFlushSeconds`), or memory (no disk). See docs/durability.md.
+    public var durability: DurabilityMode = .fsync
+    /// A shard snapshots (and drops older log segments) once its log grew by this much.
+    public var snapshotAfterLogBytes: UInt64 = 64 << 20
     /// Hard memory ceiling in bytes (jemalloc allocated); 0 = none. See `MemoryCeiling`.
     public var maxMemoryBytes: Int = 0
     public var limits = ServerLimits()
@@ -25,4 +30,5 @@ public struct ServerConfiguration: Sendable {
 }
 
 import HiscoreAuth
+import HiscoreStorage
 import NIOCore

@@ -1,4 +1,5 @@
 import HiscoreCore
+import HiscoreStorage
 import HiscoreWire
 import NIOCore
 
@@ -19,6 +20,12 @@ actor Shard {
     private let streams: StreamCoordinator?
     /// Write notes for subscription hubs, by the board's home shard; sent once per batch.
     private var outbox: [Int: [WriteNote]] = [:]
+    /// This shard's write-ahead log (nil in memory mode), set after recovery.
+    private var log: ShardLog?
+    private var snapshotThreshold: UInt64 = .max
+    /// Records of the batch being executed, appended to the log in one go when it ends.
+    private var pendingRecords: [LogRecord] = []
+    private var snapshot: SnapshotProgress?
 
     init(index: Int, loop: any EventLoop, memory: MemoryCeiling, streams: StreamCoordinator? = nil) {
         self.index = index
@@ -34,6 +41,31 @@ actor Shard {
             outbox.removeAll()
         }
         return results
+    }
+
+    /// Executes a batch and completes `promise` once its writes are as durable as the mode
+    /// promises: in `fsync` mode after the group fsync covering them (the batch's records go to the
+    /// log in one append), otherwise at once.
+    func executeDurably(_ operations: [ShardOperation], promise: EventLoopPromise<[ShardResult]>) {
+        let results = execute(operations)
+        guard let log, !pendingRecords.isEmpty else {
+            pendingRecords.removeAll(keepingCapacity: true)
+            promise.succeed(results)
+            return
+        }
+        let position = log.append(pendingRecords)
+        pendingRecords.removeAll(keepingCapacity: true)
+        maybeStartSnapshot()
+        guard log.mode == .fsync else {
+            promise.succeed(results)
+            return
+        }
+        log.whenDurable(position) { outcome in
+            switch outcome {
+            case .success: promise.succeed(results)
+            case .failure(let error): promise.fail(error)
+            }
+        }
     }
 
     private func note(_ board: BoardHandle, player: String, previous: LeaderboardEntry?, current: LeaderboardEntry?, created: Bool, version: UInt64) {
@@ -91,6 +123,7 @@ actor Shard {
             _ = partition.remove(playerID: playerID)
             board.releaseEntries(1)
             let version = board.bumpVersion()
+            if log != nil { pendingRecords.append(.remove(board: board.incarnation, playerID: playerID)) }
             note(board, player: playerID, previous: entry, current: nil, created: false, version: version)
             noteWrite()
             return .removed(located)
@@ -129,12 +162,107 @@ actor Shard {
         let changedAnything = outcome.created || outcome.keyChanged || outcome.previous != outcome.current
         let version = changedAnything ? board.bumpVersion() : board.version
         if changedAnything {
+            if log != nil {
+                let current = outcome.current
+                pendingRecords.append(.put(PutRecord(
+                    board: board.incarnation, playerID: current.playerID, score: current.score, subscore: current.subscore,
+                    sequence: current.sequence, metadata: current.metadata)))
+            }
             note(board, player: request.playerID, previous: outcome.previous, current: outcome.current, created: outcome.created, version: version)
         }
         noteWrite()
         return .submitted(SubmitOnShard(
             outcome: outcome, previousLocalBetter: previousLocalBetter,
             currentLocalBetter: partition.countBetter(than: outcome.current.key), boardVersion: version))
+    }
+
+    // MARK: recovery and snapshots
+
+    /// Rebuilds this shard from its snapshot and log, ignoring boards no longer in the catalog,
+    /// then opens the log for appending. Runs on the shard's loop before the server listens.
+    func recover(
+        directory: DataDirectory, boards: [UInt64: BoardHandle], mode: DurabilityMode, snapshotAfterLogBytes: UInt64
+    ) throws(StorageError) -> RecoveryReport {
+        let recovered = try ShardLog.recover(directory: directory, shard: index)
+        var highest: [UInt64: UInt64] = [:]
+        func restore(_ board: BoardHandle, _ playerID: String, _ score: Int64, _ subscore: Int64, _ metadata: [UInt8], _ sequence: UInt64) {
+            // A record the engine refuses (it cannot be, as the server wrote it) is skipped, not fatal.
+            try? partition(for: board).restore(
+                playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
+            highest[board.incarnation] = max(highest[board.incarnation] ?? 0, sequence)
+        }
+        for (incarnation, entries) in recovered.snapshot {
+            guard let board = boards[incarnation] else { continue }
+            for entry in entries { restore(board, entry.playerID, entry.score, entry.subscore, entry.metadata, entry.sequence) }
+        }
+        for record in recovered.records {
+            switch record {
+            case .put(let put):
+                guard let board = boards[put.board] else { continue }
+                restore(board, put.playerID, put.score, put.subscore, put.metadata, put.sequence)
+            case .remove(let incarnation, let playerID):
+                _ = partitions[incarnation]?.remove(playerID: playerID)
+            case .clearBoard(let incarnation):
+                partitions[incarnation]?.removeAll()
+            }
+        }
+        for (incarnation, partition) in partitions {
+            boards[incarnation]?.restored(entries: partition.count, highestSequence: highest[incarnation] ?? 0)
+        }
+        log = try ShardLog(directory: directory, shard: index, mode: mode, recovered: recovered.report)
+        snapshotThreshold = snapshotAfterLogBytes
+        return recovered.report
+    }
+
+    /// Makes everything appended so far durable (shutdown, backups).
+    func flushLog() -> ShardLog? { log }
+
+    private struct SnapshotProgress {
+        let writer: SnapshotWriter
+        var boards: [(incarnation: UInt64, partition: BoardPartition)]
+        var rank: Int
+    }
+
+    /// Entries copied into the snapshot per loop turn: the writes of other calls wait at most one
+    /// chunk (about a millisecond), never the whole snapshot.
+    static let snapshotChunkEntries = 4096
+
+    /// Starts a snapshot when the log has grown past the threshold (never on a timer).
+    private func maybeStartSnapshot() {
+        guard snapshot == nil, let log, log.bytesSinceSnapshot >= snapshotThreshold, let writer = log.beginSnapshot() else {
+            return
+        }
+        snapshot = SnapshotProgress(writer: writer, boards: partitions.map { ($0.key, $0.value) }, rank: 0)
+        scheduleSnapshotChunk()
+    }
+
+    private func scheduleSnapshotChunk() {
+        loop.execute { [self] in self.assumeIsolated { $0.snapshotChunk() } }
+    }
+
+    private func snapshotChunk() {
+        guard var progress = snapshot else { return }
+        guard let (incarnation, partition) = progress.boards.first else {
+            snapshot = nil
+            progress.writer.finish { _ in }
+            return
+        }
+        // A board deleted meanwhile is skipped: its records are ignored on recovery anyway.
+        let chunk = partitions[incarnation] === partition
+            ? partition.entries(fromRank: progress.rank, limit: Self.snapshotChunkEntries) : []
+        if !chunk.isEmpty {
+            progress.writer.add(board: incarnation, entries: chunk.map {
+                SnapshotEntry(playerID: $0.playerID, score: $0.score, subscore: $0.subscore, sequence: $0.sequence, metadata: $0.metadata)
+            })
+        }
+        if chunk.count < Self.snapshotChunkEntries {
+            progress.boards.removeFirst()
+            progress.rank = 0
+        } else {
+            progress.rank += chunk.count
+        }
+        snapshot = progress
+        scheduleSnapshotChunk()
     }
 
     /// Entries held by this shard over all boards (for /metrics).

@@ -51,7 +51,8 @@ public struct CatalogState: Sendable, Equatable {
 /// Payloads (first byte = type), little-endian:
 ///
 ///     1 created:   incarnation u64, createdAt u64, board id (varint len + UTF-8), scoreOrder u8,
-///                  subscoreOrder u8, writeOperator u8, rankMode u8, maxEntries u64, maxMetadataBytes u32
+///                  subscoreOrder u8, writeOperator u8, rankMode u8, maxEntries u64, maxMetadataBytes u32,
+///                  flags u8 (bit 0: client_writes)
 ///     2 deleted:   incarnation u64, at u64
 ///     3 season:    incarnation u64, periodID u64, at u64
 ///     4 highWater: incarnation u64   (written by compaction: keeps deleted incarnations unused)
@@ -75,6 +76,7 @@ enum CatalogCoding {
             buffer.append(config.rankMode.rawValue)
             buffer.appendLE(UInt64(max(0, config.limits.maxEntries)))
             buffer.appendLE(UInt32(clamping: config.limits.maxMetadataBytes))
+            buffer.append(config.clientWrites ? 1 : 0)
         case .record(.deleted(let incarnation, let at)):
             buffer.append(2)
             buffer.appendLE(incarnation)
@@ -101,11 +103,13 @@ enum CatalogCoding {
                 let subscoreOrder = reader.u8().flatMap(SortOrder.init(rawValue:)),
                 let writeOperator = reader.u8().flatMap(WriteOperator.init(rawValue:)),
                 let rankMode = reader.u8().flatMap(RankMode.init(rawValue:)),
-                let maxEntries = reader.u64(), maxEntries <= UInt64(Int.max), let maxMetadata = reader.u32()
+                let maxEntries = reader.u64(), maxEntries <= UInt64(Int.max), let maxMetadata = reader.u32(),
+                let flags = reader.u8(), flags <= 1
             else { return nil }
             let config = BoardConfig(
                 id: id, scoreOrder: scoreOrder, subscoreOrder: subscoreOrder, writeOperator: writeOperator,
-                rankMode: rankMode, limits: BoardLimits(maxEntries: Int(maxEntries), maxMetadataBytes: Int(maxMetadata)))
+                rankMode: rankMode, limits: BoardLimits(maxEntries: Int(maxEntries), maxMetadataBytes: Int(maxMetadata)),
+                clientWrites: flags == 1)
             item = .record(.created(incarnation: incarnation, config: config, createdAt: createdAt))
         case 2:
             guard let at = reader.u64() else { return nil }

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import HiscoreAuth
 import HiscoreServer
+import HiscoreStorage
 import Logging
 
 /// `hiscored`: the Hiscore server. Runs in the foreground; SIGINT/SIGTERM stop it gracefully
@@ -29,6 +30,12 @@ struct Hiscored: AsyncParsableCommand {
 
     @Option(help: "Data directory, created when missing (HISCORE_DATA_DIR). Default ./hiscore-data.")
     var dataDir: String?
+
+    @Option(help: "fsync (ack after the group fsync, default), async (ack before; fsync at least every second) or memory (no disk) (HISCORE_DURABILITY).")
+    var durability: String?
+
+    @Option(help: "Snapshot a shard once its log grew by this many bytes, K/M/G suffixes allowed (HISCORE_SNAPSHOT_AFTER). Default 64M.")
+    var snapshotAfter: String?
 
     @Flag(help: "Refuse submits to unknown boards instead of creating them (HISCORE_NO_AUTO_CREATE=1).")
     var noAutoCreate = false
@@ -92,6 +99,15 @@ struct Hiscored: AsyncParsableCommand {
         config.shards = try shards ?? env.int("SHARDS") ?? config.shards
         config.dataDirectory = dataDir ?? env.string("DATA_DIR") ?? config.dataDirectory
         config.autoCreateBoards = !(noAutoCreate || env.bool("NO_AUTO_CREATE"))
+        let durabilityText = durability ?? env.string("DURABILITY") ?? "fsync"
+        guard let mode = DurabilityMode(rawValue: durabilityText) else {
+            throw ValidationError("--durability must be fsync, async or memory, got '\(durabilityText)'")
+        }
+        config.durability = mode
+        if let text = snapshotAfter ?? env.string("SNAPSHOT_AFTER") {
+            guard let bytes = ByteSize.parse(text), bytes > 0 else { throw ValidationError("--snapshot-after: '\(text)' is not a byte size") }
+            config.snapshotAfterLogBytes = UInt64(bytes)
+        }
         if let text = maxMemory ?? env.string("MAX_MEMORY") {
             guard let bytes = ByteSize.parse(text) else {
                 throw ValidationError("--max-memory: '\(text)' is not a byte size (examples: 0, 41943040, 40M, 2G)")
@@ -141,6 +157,9 @@ struct Hiscored: AsyncParsableCommand {
             server = try await HiscoreServer.start(configuration: config, logger: logger)
         } catch let refusal as ProtectedMode.Refusal {
             logger.error("\(refusal.description)")
+            throw ExitCode.failure
+        } catch let storage as StorageError {
+            logger.error("cannot start from data dir \(config.dataDirectory): \(storage)")
             throw ExitCode.failure
         } catch {
             logger.error("cannot listen on \(config.host):\(config.port): \(error)")

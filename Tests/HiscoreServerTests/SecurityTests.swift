@@ -3,6 +3,7 @@ import HiscoreAuth
 import HiscoreClient
 import HiscoreCore
 import HiscoreServer
+import HiscoreStorage
 import HiscoreWire
 import Testing
 
@@ -159,6 +160,7 @@ struct SecurityTests {
         config.host = "0.0.0.0"
         config.port = 0
         config.adminPort = nil
+        config.durability = .memory
         await #expect(throws: ProtectedMode.Refusal.self) { _ = try await HiscoreServer.start(configuration: config) }
         #expect(throws: Never.self) { try ProtectedMode.check(host: "0.0.0.0", access: try securedAccess()) }
         #expect(throws: Never.self) { try ProtectedMode.check(host: "127.0.0.1", access: AccessControl()) }

@@ -1,6 +1,7 @@
 import HiscoreClient
 import HiscoreCore
 import HiscoreServer
+import HiscoreStorage
 import HiscoreWire
 import Testing
 
@@ -212,7 +213,7 @@ struct StreamTests {
         var config = ServerConfiguration()
         config.port = 0
         config.adminPort = nil
-    config.adminPort = nil
+        config.durability = .memory
         config.shards = 2
         let server = try await HiscoreServer.start(configuration: config)
         let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)

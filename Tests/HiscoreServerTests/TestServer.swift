@@ -1,5 +1,6 @@
 import HiscoreClient
 import HiscoreServer
+import HiscoreStorage
 import Logging
 import NIOCore
 import NIOPosix
@@ -15,6 +16,7 @@ func withServer<T>(
     config.host = "127.0.0.1"
     config.port = 0
     config.adminPort = nil
+    config.durability = .memory
     config.shards = shards
     configure(&config)
     var logger = Logger(label: "hiscored-test")

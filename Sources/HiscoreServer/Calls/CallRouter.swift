@@ -112,6 +112,8 @@ struct CallRouter: Sendable {
                     return fail(callID, .alreadyExists, "board \(config.id) already exists with a different config; delete it first")
                 case .tooManyBoards(let limit):
                     return fail(callID, .resourceExhausted, "the server holds its maximum of \(limit) boards (max_boards)")
+                case .storage(let error):
+                    return fail(callID, .unavailable, "cannot record the board durably: \(error)")
                 }
             }
         case .describeBoard(let boardID):
@@ -128,7 +130,13 @@ struct CallRouter: Sendable {
                 boards: page.boards.map { BoardInfo($0.info()) }, more: page.more))))
         case .deleteBoard(let boardID):
             if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
-            guard let board = directory.remove(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
+            let removed: BoardHandle?
+            do {
+                removed = try directory.remove(boardID)
+            } catch {
+                return fail(callID, .unavailable, "cannot record the deletion durably: \(error)")
+            }
+            guard let board = removed else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
             streams?.boardDeleted(board)
             return .plan(DeleteBoardPlan(callID: callID, board: board, shardCount: shardCount))
         case .removePlayer(let request):
@@ -188,7 +196,12 @@ struct CallRouter: Sendable {
             do {
                 board = try directory.boardCreatingDefault(request.boardID)
             } catch {
-                return .failure(Status(.resourceExhausted, "cannot auto-create board \(request.boardID): the server holds its maximum of boards (max_boards)"))
+                switch error {
+                case .storage(let storage):
+                    return .failure(Status(.unavailable, "cannot record board \(request.boardID) durably: \(storage)"))
+                default:
+                    return .failure(Status(.resourceExhausted, "cannot auto-create board \(request.boardID): the server holds its maximum of boards (max_boards)"))
+                }
             }
         } else {
             guard let existing = directory.board(request.boardID) else {

@@ -1,0 +1,46 @@
+import Foundation
+import HiscoreCore
+import HiscoreStorage
+
+/// The server's durable state: the locked data directory and the board catalog (configs and
+/// deletions, fsynced on every change). Each shard owns its own write-ahead log. In `memory` mode
+/// there is nothing on disk.
+final class Persistence: Sendable {
+    let mode: DurabilityMode
+    let directory: DataDirectory?
+    private let catalog: BoardCatalog?
+
+    private init(mode: DurabilityMode, directory: DataDirectory?, catalog: BoardCatalog?) {
+        self.mode = mode
+        self.directory = directory
+        self.catalog = catalog
+    }
+
+    /// Opens (and locks) the data directory and reads the catalog.
+    static func open(path: String, mode: DurabilityMode) throws(StorageError) -> (Persistence, CatalogState, [String]) {
+        guard mode != .memory else { return (Persistence(mode: mode, directory: nil, catalog: nil), CatalogState(), []) }
+        let directory = try DataDirectory.open(path: path)
+        do {
+            let catalog = try BoardCatalog.open(directory: directory)
+            return (Persistence(mode: mode, directory: directory, catalog: catalog), catalog.load(), catalog.warnings)
+        } catch {
+            directory.close()
+            throw error
+        }
+    }
+
+    func boardCreated(_ board: BoardHandle) throws(StorageError) {
+        try catalog?.append(.created(incarnation: board.incarnation, config: board.config, createdAt: Self.nowMicros()))
+    }
+
+    func boardDeleted(_ board: BoardHandle) throws(StorageError) {
+        try catalog?.append(.deleted(incarnation: board.incarnation, at: Self.nowMicros()))
+    }
+
+    func close() {
+        catalog?.close()
+        directory?.close()
+    }
+
+    static func nowMicros() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
+}

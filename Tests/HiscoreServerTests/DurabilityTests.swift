@@ -1,0 +1,157 @@
+import Foundation
+import HiscoreClient
+import HiscoreCore
+import HiscoreWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Durability with a real `hiscored` process: SIGKILL while clients write, restart on the same
+/// data directory, and check that nothing acknowledged was lost.
+@Suite("Durability: kill -9, restart, corrupt files", .serialized)
+struct DurabilityTests {
+    /// Acknowledged submits, as the clients saw them.
+    final class Acknowledged: @unchecked Sendable {
+        private let lock = NSLock()
+        private var best: [String: Int64] = [:]
+        func record(_ player: String, _ score: Int64) {
+            lock.withLock { best[player] = max(best[player] ?? .min, score) }
+        }
+        var snapshot: [String: Int64] { lock.withLock { best } }
+    }
+
+    @Test("every acknowledged submit survives SIGKILL at random points, snapshots included", arguments: [1, 2, 3])
+    func killDuringWrites(round: Int) async throws {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        var random = SplitMix64(seed: seed)
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        // A tiny snapshot threshold so that kills also land during and between snapshots.
+        let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync", "--snapshot-after", "64K"]
+        let acknowledged = Acknowledged()
+        var server = try ServerProcess(arguments: arguments)
+        for life in 0..<2 {
+            let port = server.port
+            let killAfter = Duration.milliseconds(Int64(200 + random.next(below: 600)))
+            let writers = (0..<4).map { writer in
+                Task {
+                    let client = try await HiscoreClient.connect(host: "127.0.0.1", port: port)
+                    var score = Int64(life * 1_000_000)
+                    while !Task.isCancelled {
+                        score += 1
+                        let player = "p\(writer)-\(score % 50)"
+                        do {
+                            let result = try await client.submit(board: "kill", player: player, score: score)
+                            acknowledged.record(player, result.entry.score)
+                        } catch {
+                            break  // the server died: this submit was not acknowledged
+                        }
+                    }
+                    try? await client.close()
+                }
+            }
+            try await Task.sleep(for: killAfter)  // a random kill point, not synchronization
+            server.signal(SIGKILL)
+            server.waitForExit(timeout: .seconds(10))
+            for writer in writers { _ = await writer.result }
+            server = try ServerProcess(arguments: arguments)
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            let top = try await client.top(board: "kill", limit: 1000)
+            var stored: [String: Int64] = [:]
+            for entry in top.entries { stored[entry.playerID] = entry.score }
+            for (player, score) in acknowledged.snapshot {
+                #expect((stored[player] ?? .min) >= score, "seed \(seed) life \(life): \(player) acknowledged \(score), stored \(String(describing: stored[player]))")
+            }
+            #expect(top.entries.map(\.rank) == (1...UInt64(max(1, top.entries.count))).map { $0 }.prefix(top.entries.count).map { $0 })
+            _ = try await client.submit(board: "kill", player: "after-restart", score: 1)
+            try await client.close()
+        }
+        server.stop()
+    }
+
+    @Test("board configs and deletions survive a restart; async mode flushes on SIGTERM")
+    func boardsSurvive() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        for mode in ["fsync", "async"] {
+            let arguments = ["--data-dir", directory.path + "/" + mode, "--durability", mode]
+            var server = try ServerProcess(arguments: arguments)
+            var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            let config = BoardConfig(id: "laps", scoreOrder: .ascending, writeOperator: .set, rankMode: .competition, clientWrites: true)
+            try await client.createBoard(config)
+            _ = try await client.submit(board: "laps", player: "a", score: 61_000, metadata: [1, 2])
+            _ = try await client.submit(board: "gone", player: "a", score: 1)
+            try await client.deleteBoard("gone")
+            try await client.close()
+            #expect(server.stop() == 0)
+            server = try ServerProcess(arguments: arguments)
+            client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            #expect(try await client.describeBoard("laps").config == config)
+            let entry = try await client.rank(board: "laps", player: "a").entry
+            #expect(entry.score == 61_000 && entry.metadata == [1, 2])
+            await expectStatus(.notFound) { _ = try await client.describeBoard("gone") }
+            // Ties keep their order across restarts: the arrival sequence is stored exactly.
+            _ = try await client.submit(board: "laps", player: "b", score: 61_000)
+            #expect(try await client.top(board: "laps").entries.map(\.playerID) == ["a", "b"])
+            try await client.close()
+            server.stop()
+        }
+    }
+
+    @Test("a second hiscored on the same data dir refuses to start")
+    func lockedDataDirectory() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let first = try ServerProcess(arguments: ["--data-dir", directory.path])
+        defer { first.stop() }
+        do {
+            let second = try ServerProcess(arguments: ["--data-dir", directory.path], timeout: .seconds(10))
+            second.stop()
+            Issue.record("the second server started")
+        } catch ServerProcessError.didNotStart(let log) {
+            #expect(log.contains("in use"), "\(log)")
+        }
+    }
+
+    @Test("a torn log tail is cut and logged; a corrupt record in the middle stops start-up naming the file")
+    func damagedLog() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let arguments = ["--data-dir", directory.path, "--shards", "1"]
+        var server = try ServerProcess(arguments: arguments)
+        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        for index in 0..<20 { _ = try await client.submit(board: "d", player: "p\(index)", score: Int64(index)) }
+        try await client.close()
+        server.signal(SIGKILL)
+        server.waitForExit(timeout: .seconds(10))
+        let shardDirectory = directory.path + "/shard-000"
+        let segments = try FileManager.default.contentsOfDirectory(atPath: shardDirectory).filter { $0.hasSuffix(".log") }.sorted()
+        let segment = shardDirectory + "/" + (segments.last ?? "")
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))
+        #expect(bytes.count > 100)
+
+        // Torn tail: cut 5 bytes off the last record.
+        try Data(bytes.dropLast(5)).write(to: URL(fileURLWithPath: segment))
+        server = try ServerProcess(arguments: arguments)
+        #expect(server.log.contains("torn") || server.log.contains("truncat"), "\(server.log)")
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        #expect(try await client.describeBoard("d").size == 19)
+        try await client.close()
+        server.signal(SIGKILL)
+        server.waitForExit(timeout: .seconds(10))
+
+        // Corrupt middle: flip a byte inside an early record of the first segment.
+        bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: shardDirectory + "/" + segments[0])))
+        bytes[12] ^= 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: shardDirectory + "/" + segments[0]))
+        do {
+            let refused = try ServerProcess(arguments: arguments, timeout: .seconds(10))
+            refused.stop()
+            Issue.record("started from a corrupt log")
+        } catch ServerProcessError.didNotStart(let log) {
+            #expect(log.contains(segments[0]), "\(log)")
+        }
+    }
+}
