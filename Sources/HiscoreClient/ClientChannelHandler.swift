@@ -15,6 +15,11 @@ final class ClientChannelHandler: ChannelInboundHandler {
 
     private let helloPromise: EventLoopPromise<ServerHello>
     private var pending: [UInt64: Pending] = [:]
+    /// Unary calls sent and not answered; never more than the server's `max_inflight_calls`:
+    /// calls beyond it wait here, in order, instead of being refused by the server.
+    private var unaryInflight = 0
+    private var maxInflight = Int.max
+    private var queued: [(RequestEnvelope, Pending)] = []
     private var failure: HiscoreError?
     private var context: ChannelHandlerContext?
 
@@ -53,6 +58,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         }
         if response.callID == 0 {
             if case .hello(let hello) = response.result {
+                maxInflight = max(1, Int(hello.maxInflightCalls))
                 helloPromise.succeed(hello)
             } else {
                 let status = response.status ?? Status(.unknown, "connection-level frame without status")
@@ -64,7 +70,9 @@ final class ClientChannelHandler: ChannelInboundHandler {
         switch pending[response.callID] {
         case .unary(let promise):
             pending[response.callID] = nil
+            unaryInflight -= 1
             promise.succeed(response)
+            sendQueued()
         case .stream(let onFrame):
             if isFinal(response) { pending[response.callID] = nil }
             onFrame(response)
@@ -91,10 +99,30 @@ final class ClientChannelHandler: ChannelInboundHandler {
 
     /// Registers a call and writes its frame; the frame is built on the event loop.
     func start(_ request: RequestEnvelope, as pendingCall: Pending) {
-        guard let context, failure == nil else {
+        guard context != nil, failure == nil else {
             fail(pendingCall, failure ?? HiscoreError(.unavailable, "connection closed"))
             return
         }
+        if case .unary = pendingCall {
+            guard unaryInflight < maxInflight else {
+                queued.append((request, pendingCall))
+                return
+            }
+            unaryInflight += 1
+        }
+        write(request, as: pendingCall)
+    }
+
+    private func sendQueued() {
+        while unaryInflight < maxInflight, !queued.isEmpty {
+            let (request, call) = queued.removeFirst()
+            unaryInflight += 1
+            write(request, as: call)
+        }
+    }
+
+    private func write(_ request: RequestEnvelope, as pendingCall: Pending) {
+        guard let context else { return }
         pending[request.callID] = pendingCall
         var buffer = context.channel.allocator.buffer(capacity: 128)
         FrameEncoding.encodeRequestFrame(request, into: &buffer)
@@ -111,7 +139,15 @@ final class ClientChannelHandler: ChannelInboundHandler {
 
     /// Stops tracking a call (deadline passed or task cancelled) and fails it locally.
     func abandon(_ callID: UInt64, with error: HiscoreError) {
+        if let index = queued.firstIndex(where: { $0.0.callID == callID }) {
+            fail(queued.remove(at: index).1, error)
+            return
+        }
         guard let call = pending.removeValue(forKey: callID) else { return }
+        if case .unary = call {
+            unaryInflight -= 1
+            sendQueued()
+        }
         fail(call, error)
     }
 
@@ -123,9 +159,11 @@ final class ClientChannelHandler: ChannelInboundHandler {
     private func failAll(_ error: HiscoreError) {
         if failure == nil { failure = error }
         helloPromise.fail(error)
-        let calls = pending
+        let calls = Array(pending.values) + queued.map(\.1)
         pending.removeAll()
-        for call in calls.values { fail(call, error) }
+        queued.removeAll()
+        unaryInflight = 0
+        for call in calls { fail(call, error) }
     }
 
     private func fail(_ call: Pending, _ error: HiscoreError) {

@@ -32,6 +32,9 @@ struct DurabilityTests {
         let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync", "--snapshot-after", "64K"]
         let acknowledged = Acknowledged()
         var server = try ServerProcess(arguments: arguments)
+        let setup = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        try await setup.createBoard(BoardConfig(id: "kill"))
+        try await setup.close()
         for life in 0..<2 {
             let port = server.port
             let killAfter = Duration.milliseconds(Int64(200 + random.next(below: 600)))
