@@ -24,17 +24,60 @@ fi
 
 # Each suite runs a private copy of the binary (a concurrent rebuild cannot swap it).
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hiscore-clients.XXXXXX")
-SERVER_PID=""
+SERVER_PIDS=()
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  for pid in "${SERVER_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# start_server NAME [FLAG...]: a private hiscored on an ephemeral loopback port; sets PORT.
+start_server() {
+  local name=$1
+  shift
+  "$WORK/hiscored" --host 127.0.0.1 --port 0 --data-dir "$WORK/data-$name" --shards 2 "$@" >"$WORK/$name.log" 2>&1 &
+  local pid=$!
+  SERVER_PIDS+=("$pid")
+  PORT=""
+  for _ in $(seq 1 300); do
+    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.log" | head -n 1)
+    [ -n "$PORT" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$PORT" ]; then
+    echo "hiscored ($name) did not start; its log:" >&2
+    cat "$WORK/$name.log" >&2
+    exit 1
+  fi
+}
+
+# make_pki DIR: a test CA (ca.pem) that issued server.pem (localhost, 127.0.0.1) and client.pem,
+# and other-ca.pem that issued nothing the servers trust (needs the openssl CLI).
+make_pki() {
+  local dir=$1 stem
+  mkdir -p "$dir"
+  for stem in ca other-ca; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -keyout "$dir/$stem.key" -out "$dir/$stem.pem" -subj "/CN=Hiscore test $stem" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  done
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+  printf 'extendedKeyUsage=clientAuth\n' >"$dir/client.ext"
+  for stem in server client; do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout "$dir/$stem.key" -out "$dir/$stem.csr" -subj "/CN=hiscore test $stem" 2>/dev/null
+    openssl x509 -req -in "$dir/$stem.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+      -days 2 -extfile "$dir/$stem.ext" -out "$dir/$stem.pem" 2>/dev/null
+  done
+}
 
 log "python tests"
 HISCORED_BIN="$BIN" HISCORE_REQUIRE_SERVER=1 timeout 300 "$PY" -m pytest -q -p no:cacheprovider clients/python/tests
@@ -44,20 +87,15 @@ timeout 300 make -s -C clients/c
 
 log "C tests"
 cp "$BIN" "$WORK/hiscored"
-"$WORK/hiscored" --host 127.0.0.1 --port 0 --data-dir "$WORK/data" --shards 2 >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 300); do
-  PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/server.log" | head -n 1)
-  [ -n "$PORT" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$PORT" ]; then
-  echo "hiscored did not start; its log:" >&2
-  cat "$WORK/server.log" >&2
-  exit 1
-fi
+start_server plain
 HISCORE_REQUIRE_SERVER=1 timeout 120 clients/c/build/test_client clients/testdata/vectors.txt "$PORT"
 timeout 60 clients/c/build/leaderboard 127.0.0.1 "$PORT" >/dev/null
+
+log "C TLS tests"
+make_pki "$WORK/pki"
+TLS_FLAGS=(--admin-port=-1 --durability memory --tls-cert "$WORK/pki/server.pem" --tls-key "$WORK/pki/server.key")
+start_server tls "${TLS_FLAGS[@]}"
+TLS_PORT=$PORT
+start_server mtls "${TLS_FLAGS[@]}" --tls-client-ca "$WORK/pki/ca.pem"
+timeout 120 clients/c/build/test_tls "$WORK/pki" "$TLS_PORT" "$PORT"
 log "all client tests passed"

@@ -30,10 +30,13 @@ public final class HiscoreClient: Sendable {
     }
 
     /// Connects and completes the preface exchange. `group` defaults to a private one-thread group
-    /// that `close()` shuts down.
+    /// that `close()` shuts down. With `tls`, the connection is TLS (1.2 or later) and the server's
+    /// certificate is verified; TLS failures throw UNAVAILABLE with the reason.
     public static func connect(
-        host: String, port: Int, group: (any EventLoopGroup)? = nil, connectTimeout: Duration = .seconds(10)
+        host: String, port: Int, group: (any EventLoopGroup)? = nil, connectTimeout: Duration = .seconds(10),
+        tls: ClientTLS? = nil
     ) async throws -> HiscoreClient {
+        let tlsContext = try tls?.makeContext()
         let ownedGroup = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let eventLoop = (group ?? ownedGroup!).next()
         let helloPromise = eventLoop.makePromise(of: ServerHello.self)
@@ -44,6 +47,11 @@ public final class HiscoreClient: Sendable {
                 .connectTimeout(.milliseconds(Int64(connectTimeout.components.seconds * 1000)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls, let tlsContext {
+                            try channel.pipeline.syncOperations.addHandler(tls.makeHandler(context: tlsContext, host: host))
+                            try channel.pipeline.syncOperations.addHandler(
+                                TLSFailureHandler(peer: "\(host):\(port)", helloPromise: helloPromise))
+                        }
                         let handler = ClientChannelHandler(helloPromise: helloPromise)
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(LengthPrefixedFrameDecoder(maxFrameBytes: 64 << 20)))

@@ -5,6 +5,7 @@ import HiscoreStorage
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A running Hiscore server: S shards on S event loops, a TCP listener, and the connections.
 ///
@@ -49,6 +50,8 @@ public final class HiscoreServer: Sendable {
 
     public static func start(configuration: ServerConfiguration, logger: Logger = Logger(label: "hiscored")) async throws -> HiscoreServer {
         try ProtectedMode.check(host: configuration.host, access: configuration.access)
+        // Bad TLS files fail here, before anything is opened or bound.
+        let tlsContext = try configuration.tls?.makeContext()
         let shardCount = max(1, configuration.shards)
         let limits = configuration.limits
         let (persistence, catalog, catalogWarnings) = try Persistence.open(
@@ -103,6 +106,9 @@ public final class HiscoreServer: Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         IdleStateHandler(readTimeout: .seconds(Int64(limits.idleTimeoutSeconds))))
                     try channel.pipeline.syncOperations.addHandler(
@@ -141,7 +147,7 @@ public final class HiscoreServer: Sendable {
             }
         }
         ready.store(true, ordering: .relaxed)
-        logger.info("hiscored \(version) listening on \(configuration.host):\(port) with \(shardCount) shards")
+        logger.info("hiscored \(version) listening on \(configuration.host):\(port) with \(shardCount) shards\(tlsContext == nil ? "" : " (TLS)")")
         if let adminAddress = admin?.localAddress {
             logger.info("admin HTTP on \(configuration.adminHost):\(adminAddress.port ?? 0) (/metrics /healthz /readyz)")
         }

@@ -25,6 +25,8 @@ public struct ServerConfiguration: Sendable {
     /// Calls per second the server is sized for: above 80% of it a one-line summary is logged
     /// each second (and nothing otherwise).
     public var capacityCallsPerSecond: Int = 200_000
+    /// TLS on the client port; nil = plain TCP. The admin HTTP port is never TLS.
+    public var tls: ServerTLS?
 
     public init() {}
 }

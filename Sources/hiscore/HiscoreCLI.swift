@@ -29,12 +29,25 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "API key or player token (HISCORE_TOKEN); needed when the server has keys configured.")
     var token: String?
 
+    @Flag(help: "Connect with TLS, trusting the system's CAs (HISCORE_TLS=1).")
+    var tls = false
+
+    @Option(help: "Connect with TLS, trusting only the CA certificates in this PEM file (HISCORE_TLS_CA).")
+    var tlsCa: String?
+
+    /// nil = plain TCP.
+    var clientTLS: ClientTLS? {
+        if let file = tlsCa ?? getenvString("HISCORE_TLS_CA") { return ClientTLS(trust: .caFile(file)) }
+        let fromEnvironment = ["1", "true", "yes", "on"].contains(getenvString("HISCORE_TLS")?.lowercased() ?? "")
+        return tls || fromEnvironment ? ClientTLS() : nil
+    }
+
     func connect() async throws -> HiscoreClient {
         let text = addr ?? getenvString("HISCORE_ADDR") ?? "127.0.0.1:7450"
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
             throw ValidationError("--addr must be HOST:PORT, got '\(text)'")
         }
-        let client = try await HiscoreClient.connect(host: String(text[..<colon]), port: port)
+        let client = try await HiscoreClient.connect(host: String(text[..<colon]), port: port, tls: clientTLS)
         if let token = token ?? getenvString("HISCORE_TOKEN") {
             do {
                 try await client.authenticate(token: token)

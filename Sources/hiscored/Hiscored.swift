@@ -88,6 +88,15 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Seconds before a silent connection (nothing in flight, no subscription) is closed (HISCORE_IDLE_TIMEOUT). Default 300.")
     var idleTimeout: Int?
 
+    @Option(help: "PEM certificate chain (server certificate first) to serve TLS on the client port (HISCORE_TLS_CERT); needs --tls-key. The admin HTTP port stays plain.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert, unencrypted (HISCORE_TLS_KEY).")
+    var tlsKey: String?
+
+    @Option(help: "PEM CA certificates; when set, clients must present a certificate they issued (mutual TLS) (HISCORE_TLS_CLIENT_CA).")
+    var tlsClientCa: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (HISCORE_LOG_LEVEL). Default info.")
     var logLevel: String?
 
@@ -131,6 +140,9 @@ struct Hiscored: AsyncParsableCommand {
         let admin = try adminPort ?? env.int("ADMIN_PORT") ?? 7451
         config.adminPort = admin < 0 ? nil : admin
         config.capacityCallsPerSecond = try capacity ?? env.int("CAPACITY") ?? config.capacityCallsPerSecond
+        config.tls = try Self.tls(
+            cert: tlsCert ?? env.string("TLS_CERT"), key: tlsKey ?? env.string("TLS_KEY"),
+            clientCA: tlsClientCa ?? env.string("TLS_CLIENT_CA"))
         try Self.check(config)
 
         let level = logLevel ?? env.string("LOG_LEVEL") ?? "info"
@@ -157,6 +169,9 @@ struct Hiscored: AsyncParsableCommand {
             server = try await HiscoreServer.start(configuration: config, logger: logger)
         } catch let refusal as ProtectedMode.Refusal {
             logger.error("\(refusal.description)")
+            throw ExitCode.failure
+        } catch let tls as TLSSetupError {
+            logger.error("cannot start: \(tls)")
             throw ExitCode.failure
         } catch let storage as StorageError {
             logger.error("cannot start from data dir \(config.dataDirectory): \(storage)")
@@ -188,6 +203,19 @@ struct Hiscored: AsyncParsableCommand {
             return AccessControl(keys: keys, tokens: tokens)
         } catch let error as KeyConfigurationError {
             throw ValidationError("\(error)")
+        }
+    }
+
+    /// nil without a certificate; a certificate needs its key, a client CA needs both.
+    static func tls(cert: String?, key: String?, clientCA: String?) throws -> ServerTLS? {
+        switch (cert, key) {
+        case (let cert?, let key?):
+            return ServerTLS(certificateChainPath: cert, privateKeyPath: key, clientCAPath: clientCA)
+        case (nil, nil):
+            guard clientCA == nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+            return nil
+        default:
+            throw ValidationError("--tls-cert and --tls-key go together")
         }
     }
 

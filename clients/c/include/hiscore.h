@@ -9,7 +9,7 @@
  * - Results go to caller-provided structs and arrays; nothing is allocated for the caller.
  * - Calls are sequential (one unary call at a time). Subscription events that arrive while a
  *   call waits are queued inside the client and returned by hiscore_poll_event.
- * - Link with libhiscore.a and -lprotobuf-c.
+ * - Link with libhiscore.a and -lprotobuf-c (and -lssl -lcrypto: TLS, unless built with TLS=0).
  */
 #ifndef HISCORE_H
 #define HISCORE_H
@@ -50,7 +50,9 @@ enum {
     HISCORE_ERR_PROTOCOL = -4, /* the server broke the framing or sent an undecodable frame */
     HISCORE_ERR_ARG = -5,      /* invalid argument (NULL, too long, array too small) */
     HISCORE_ERR_NOMEM = -6,    /* allocation failed or an internal queue is full */
-    HISCORE_ERR_NO_EVENT = -7  /* hiscore_poll_event: nothing arrived within the timeout */
+    HISCORE_ERR_NO_EVENT = -7, /* hiscore_poll_event: nothing arrived within the timeout */
+    HISCORE_ERR_TLS = -8       /* TLS: a file that cannot be loaded, a failed handshake or an
+                                  untrusted server certificate (or the library built with TLS=0) */
 };
 
 /* Enums of hiscore.proto (wire values). */
@@ -204,11 +206,27 @@ typedef struct hiscore_client {
     size_t n_subs;
     struct hiscore_queued_frame *queue_head, *queue_tail;
     size_t queue_len;
+    void *tls;              /* the OpenSSL connection (SSL *) with TLS, else NULL */
 } hiscore_client;
+
+/* TLS options for hiscore_connect_tls. Files are PEM; NULL fields take the default. */
+typedef struct hiscore_tls_options {
+    const char *ca_file;     /* CA certificates to trust; NULL = the system's trust store */
+    const char *cert_file;   /* client certificate chain, for servers started with
+                                --tls-client-ca; NULL = none */
+    const char *key_file;    /* its unencrypted private key; NULL = read from cert_file */
+    const char *server_name; /* sent in SNI and matched against the server's certificate;
+                                NULL = host (an IP address host is matched as an IP address) */
+} hiscore_tls_options;
 
 /* Connect, send the preface and wait for the hello (all within timeout_ms; also used as the
  * local timeout of later calls, 0 = none). Initialises *c; call hiscore_close even on failure. */
 int hiscore_connect(hiscore_client *c, const char *host, uint16_t port, int timeout_ms);
+/* hiscore_connect over TLS 1.2 or later (OpenSSL: link with -lssl -lcrypto too). The server's
+ * certificate and name are always verified; tls NULL = all defaults. TLS failures return
+ * HISCORE_ERR_TLS with the reason in c->error. */
+int hiscore_connect_tls(hiscore_client *c, const char *host, uint16_t port, int timeout_ms,
+                        const hiscore_tls_options *tls);
 /* Close the connection and free internal buffers. Safe to call twice. Returns HISCORE_OK. */
 int hiscore_close(hiscore_client *c);
 int hiscore_set_auth_token(hiscore_client *c, const char *token);

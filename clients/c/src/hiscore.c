@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hiscore/v1/hiscore.pb-c.h"
+#include "tls.h"
 
 typedef Hiscore__V1__Request Request;
 typedef Hiscore__V1__Response Response;
@@ -41,11 +42,11 @@ static const char *const STATUS_NAMES[] = {
     "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
     "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
 static const char *const LOCAL_NAMES[] = {"ERR_IO", "ERR_TIMEOUT", "ERR_CLOSED", "ERR_PROTOCOL",
-                                          "ERR_ARG", "ERR_NOMEM", "ERR_NO_EVENT"};
+                                          "ERR_ARG", "ERR_NOMEM", "ERR_NO_EVENT", "ERR_TLS"};
 
 const char *hiscore_status_name(int status) {
     if (status >= 0 && status <= 16) return STATUS_NAMES[status];
-    if (status <= -1 && status >= -7) return LOCAL_NAMES[-status - 1];
+    if (status <= -1 && status >= -8) return LOCAL_NAMES[-status - 1];
     return "UNKNOWN_STATUS";
 }
 
@@ -96,6 +97,7 @@ static void free_queue(hiscore_client *c) {
 /* The connection is unusable: close the socket (keeps c->error). */
 static int conn_fail(hiscore_client *c, int status, const char *fmt, ...) {
     va_list ap;
+    tls_close(c);
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -127,27 +129,62 @@ int hiscore_frame_header_decode(const uint8_t in[HISCORE_FRAME_HEADER_SIZE], uin
     return HISCORE_OK;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Transport: plain TCP or TLS (tls.c), both on the non-blocking socket c->fd. Results are bytes
+ * moved (> 0) or the TLS_* codes of tls.h. */
+
+static long io_send(hiscore_client *c, const uint8_t *buf, size_t len, char *err, size_t errlen) {
+    ssize_t n;
+    if (c->tls != NULL) return tls_send(c, buf, len, err, errlen);
+    do {
+        n = send(c->fd, buf, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) return (long)n;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return TLS_WANT_WRITE;
+    snprintf(err, errlen, "send: %s", n < 0 ? strerror(errno) : "no progress");
+    return TLS_FAILED;
+}
+
+static long io_recv(hiscore_client *c, uint8_t *buf, size_t len, char *err, size_t errlen) {
+    ssize_t n;
+    if (c->tls != NULL) return tls_recv(c, buf, len, err, errlen);
+    do {
+        n = recv(c->fd, buf, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) return (long)n; /* 0 = TLS_CLOSED */
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return TLS_WANT_READ;
+    snprintf(err, errlen, "recv: %s", strerror(errno));
+    return TLS_FAILED;
+}
+
+/* Polls c->fd for what `want` (TLS_WANT_READ/WRITE) asks: 1 ready, 0 timed out, -1 error. */
+static int io_wait(hiscore_client *c, long want, int64_t deadline) {
+    struct pollfd p;
+    int r;
+    p.fd = c->fd;
+    p.events = want == TLS_WANT_WRITE ? POLLOUT : POLLIN;
+    p.revents = 0;
+    do {
+        r = poll(&p, 1, remaining_ms(deadline));
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : r > 0;
+}
+
 static int write_all(hiscore_client *c, const uint8_t *buf, size_t len, int64_t deadline) {
+    char err[HISCORE_ERROR_SIZE];
     while (len > 0) {
-        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+        long n = io_send(c, buf, len, err, sizeof err);
+        int r;
         if (n > 0) {
             buf += n;
             len -= (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd p;
-            int r;
-            p.fd = c->fd;
-            p.events = POLLOUT;
-            p.revents = 0;
-            r = poll(&p, 1, remaining_ms(deadline));
-            if (r < 0 && errno != EINTR) return conn_fail(c, HISCORE_ERR_IO, "poll: %s", strerror(errno));
-            if (r == 0) return conn_fail(c, HISCORE_ERR_TIMEOUT, "timed out writing a request");
-            continue;
-        }
-        return conn_fail(c, HISCORE_ERR_IO, "send: %s", n < 0 ? strerror(errno) : "no progress");
+        if (n == TLS_FAILED) return conn_fail(c, c->tls != NULL ? HISCORE_ERR_TLS : HISCORE_ERR_IO, "%s", err);
+        if (n == TLS_CLOSED) return conn_fail(c, HISCORE_ERR_IO, "connection closed by the server");
+        r = io_wait(c, n, deadline);
+        if (r < 0) return conn_fail(c, HISCORE_ERR_IO, "poll: %s", strerror(errno));
+        if (r == 0) return conn_fail(c, HISCORE_ERR_TIMEOUT, "timed out writing a request");
     }
     return HISCORE_OK;
 }
@@ -155,14 +192,19 @@ static int write_all(hiscore_client *c, const uint8_t *buf, size_t len, int64_t 
 /* Make sure rbuf starts with one complete frame; body and len point into rbuf. A timeout returns
  * HISCORE_ERR_TIMEOUT and keeps the connection (partial bytes stay buffered). */
 static int read_frame(hiscore_client *c, int64_t deadline, const uint8_t **body, uint32_t *len) {
+    char err[HISCORE_ERROR_SIZE];
     for (;;) {
-        ssize_t n;
+        long n;
+        int r;
         size_t need = HISCORE_FRAME_HEADER_SIZE;
         if (c->rlen >= HISCORE_FRAME_HEADER_SIZE) {
             uint32_t blen;
             if (hiscore_frame_header_decode(c->rbuf, MAX_INBOUND_FRAME, &blen) != HISCORE_OK)
-                return conn_fail(c, HISCORE_ERR_PROTOCOL,
-                                 "bad frame header from the server (flag %u)", (unsigned)c->rbuf[0]);
+                return conn_fail(c, HISCORE_ERR_PROTOCOL, "bad frame header from the server (flag %u)%s",
+                                 (unsigned)c->rbuf[0],
+                                 c->tls == NULL && (c->rbuf[0] == 0x15 || c->rbuf[0] == 0x16)
+                                     ? ": that is a TLS record; connect with hiscore_connect_tls"
+                                     : "");
             need = HISCORE_FRAME_HEADER_SIZE + (size_t)blen;
             if (c->rlen >= need) {
                 *body = c->rbuf + HISCORE_FRAME_HEADER_SIZE;
@@ -179,25 +221,16 @@ static int read_frame(hiscore_client *c, int64_t deadline, const uint8_t **body,
             c->rbuf = nb;
             c->rcap = cap;
         }
-        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        n = io_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen, err, sizeof err);
         if (n > 0) {
             c->rlen += (size_t)n;
             continue;
         }
-        if (n == 0) return conn_fail(c, HISCORE_ERR_IO, "connection closed by the server");
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            struct pollfd p;
-            int r;
-            p.fd = c->fd;
-            p.events = POLLIN;
-            p.revents = 0;
-            r = poll(&p, 1, remaining_ms(deadline));
-            if (r < 0 && errno != EINTR) return conn_fail(c, HISCORE_ERR_IO, "poll: %s", strerror(errno));
-            if (r == 0) return set_status(c, HISCORE_ERR_TIMEOUT, "timed out waiting for the server");
-            continue;
-        }
-        return conn_fail(c, HISCORE_ERR_IO, "recv: %s", strerror(errno));
+        if (n == TLS_CLOSED) return conn_fail(c, HISCORE_ERR_IO, "connection closed by the server");
+        if (n == TLS_FAILED) return conn_fail(c, c->tls != NULL ? HISCORE_ERR_TLS : HISCORE_ERR_IO, "%s", err);
+        r = io_wait(c, n, deadline);
+        if (r < 0) return conn_fail(c, HISCORE_ERR_IO, "poll: %s", strerror(errno));
+        if (r == 0) return set_status(c, HISCORE_ERR_TIMEOUT, "timed out waiting for the server");
     }
 }
 
@@ -466,7 +499,23 @@ static int open_socket(hiscore_client *c, const char *host, uint16_t port, int64
                       last_err ? strerror(last_err) : "no address");
 }
 
-int hiscore_connect(hiscore_client *c, const char *host, uint16_t port, int timeout_ms) {
+/* The TLS handshake on the connected socket, within the connect deadline. */
+static int start_tls(hiscore_client *c, const char *host, const hiscore_tls_options *tls, int64_t deadline) {
+    char err[HISCORE_ERROR_SIZE];
+    if (tls_open(c, host, tls, err, sizeof err) != 1) return conn_fail(c, HISCORE_ERR_TLS, "%s", err);
+    for (;;) {
+        int r = tls_handshake(c, err, sizeof err);
+        if (r == 1) return HISCORE_OK;
+        if (r == TLS_FAILED || r == TLS_CLOSED) return conn_fail(c, HISCORE_ERR_TLS, "%s", err);
+        r = io_wait(c, r, deadline);
+        if (r < 0) return conn_fail(c, HISCORE_ERR_IO, "poll: %s", strerror(errno));
+        if (r == 0) return conn_fail(c, HISCORE_ERR_TIMEOUT, "TLS handshake with %s timed out", host);
+    }
+}
+
+/* hiscore_connect and hiscore_connect_tls; tls NULL = plain TCP. */
+static int connect_client(hiscore_client *c, const char *host, uint16_t port, int timeout_ms,
+                          const hiscore_tls_options *tls) {
     int64_t deadline;
     Response *r = NULL;
     int st;
@@ -480,6 +529,10 @@ int hiscore_connect(hiscore_client *c, const char *host, uint16_t port, int time
     deadline = deadline_after(timeout_ms);
     st = open_socket(c, host, port, deadline);
     if (st != HISCORE_OK) return st;
+    if (tls != NULL) {
+        st = start_tls(c, host, tls, deadline);
+        if (st != HISCORE_OK) return st;
+    }
     st = write_all(c, HISCORE_PREFACE, HISCORE_PREFACE_SIZE, deadline);
     if (st != HISCORE_OK) return st;
     st = next_response(c, deadline, &r);
@@ -503,8 +556,19 @@ int hiscore_connect(hiscore_client *c, const char *host, uint16_t port, int time
     return ok(c);
 }
 
+int hiscore_connect(hiscore_client *c, const char *host, uint16_t port, int timeout_ms) {
+    return connect_client(c, host, port, timeout_ms, NULL);
+}
+
+int hiscore_connect_tls(hiscore_client *c, const char *host, uint16_t port, int timeout_ms,
+                        const hiscore_tls_options *tls) {
+    static const hiscore_tls_options defaults = {NULL, NULL, NULL, NULL};
+    return connect_client(c, host, port, timeout_ms, tls != NULL ? tls : &defaults);
+}
+
 int hiscore_close(hiscore_client *c) {
     if (c == NULL) return HISCORE_OK;
+    tls_close(c);
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     free(c->rbuf);

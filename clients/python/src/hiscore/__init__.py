@@ -20,6 +20,7 @@ from .errors import (Aborted, AlreadyExists, Cancelled, ConnectionLost, DataLoss
                      Unauthenticated, Unavailable, Unimplemented, Unknown)
 from .framing import DEFAULT_PORT, PREFACE, PROTOCOL_VERSION
 from .sync import Client, SyncSubscription
+from .tls import tls_context
 from .types import RankMode, SortOrder, WindowChangeKind, WriteOperator
 
 __version__ = "0.1.0"
@@ -30,5 +31,5 @@ __all__ = [
     "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied",
     "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal",
     "Unavailable", "DataLoss", "Unauthenticated", "SortOrder", "WriteOperator", "RankMode",
-    "WindowChangeKind", "DEFAULT_PORT", "PREFACE", "PROTOCOL_VERSION",
+    "WindowChangeKind", "DEFAULT_PORT", "PREFACE", "PROTOCOL_VERSION", "tls_context",
 ]

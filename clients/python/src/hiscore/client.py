@@ -12,7 +12,7 @@ from typing import (Any, AsyncIterator, Dict, Iterable, Mapping, Optional, Seque
 
 from google.protobuf.message import DecodeError, Message
 
-from . import framing
+from . import framing, tls
 from ._proto import hiscore_pb2 as pb
 from .errors import (ConnectionLost, DeadlineExceeded, HiscoreError, Internal, ProtocolError,
                      ResourceExhausted, StatusCode)
@@ -110,13 +110,25 @@ class AsyncClient:
     async def connect(cls, host: str = "127.0.0.1", port: int = framing.DEFAULT_PORT, *,
                       timeout: Optional[float] = 10.0, auth_token: str = "",
                       default_deadline: Optional[float] = None, deadline_grace: float = 0.5,
-                      limit_inflight: bool = True) -> "AsyncClient":
+                      limit_inflight: bool = True, ssl: tls.SSLOption = None,
+                      server_hostname: Optional[str] = None) -> "AsyncClient":
         """Open a connection, send the preface and wait for the server's hello.
 
-        `timeout` bounds the TCP connect plus the hello. `limit_inflight` makes the client queue
-        calls locally instead of exceeding the server's `max_inflight_calls`.
+        `timeout` bounds the TCP connect (and TLS handshake) plus the hello. `limit_inflight`
+        makes the client queue calls locally instead of exceeding the server's
+        `max_inflight_calls`. `ssl` turns on TLS: an `ssl.SSLContext` (see `hiscore.tls_context`)
+        or True for the system trust store; a certificate the context does not trust raises
+        `ssl.SSLCertVerificationError`. `server_hostname` is the name checked against the
+        server's certificate (default: `host`).
         """
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        context = tls.resolve(ssl)
+        if context is None and server_hostname is not None:
+            raise ValueError("server_hostname needs ssl")
+        tls_args: Dict[str, Any] = {}
+        if context is not None:
+            tls_args = {"ssl": context, "server_hostname": server_hostname or host}
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, **tls_args), timeout)
         client = cls(reader, writer, auth_token=auth_token, default_deadline=default_deadline,
                      deadline_grace=deadline_grace, limit_inflight=limit_inflight)
         try:

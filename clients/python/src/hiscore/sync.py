@@ -21,7 +21,8 @@ T = TypeVar("T")
 class Client:
     """Blocking client: `with hiscore.Client("127.0.0.1", 7450) as c: c.submit(...)`.
 
-    Methods, arguments, results and errors are those of `AsyncClient`.
+    Methods, arguments, results and errors are those of `AsyncClient`; so are the connect options
+    (e.g. `Client(host, port, ssl=hiscore.tls_context(ca_file="ca.pem"))` for TLS).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
