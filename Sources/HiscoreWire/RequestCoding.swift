@@ -250,8 +250,11 @@ extension TopRequest {
         top.pointee.limit = limit
         switch start {
         case .offset(let offset):
-            top.pointee.start_case = HISCORE__V1__TOP_REQUEST__START_OFFSET
-            top.pointee.offset = offset
+            // Offset 0 is the default: leaving the oneof unset is the canonical (shortest) form.
+            if offset != 0 {
+                top.pointee.start_case = HISCORE__V1__TOP_REQUEST__START_OFFSET
+                top.pointee.offset = offset
+            }
         case .cursor(let cursor):
             top.pointee.start_case = HISCORE__V1__TOP_REQUEST__START_CURSOR
             top.pointee.cursor = arena.binaryData(cursor)

@@ -272,8 +272,8 @@ extension SubmitResult {
 
     func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__SubmitResult> {
         let result = arena.message(hiscore__v1__submit_result__init)
-        // A plain OK is the common case of a batch: leave it out (it reads back as OK).
-        result.pointee.status = status == .ok ? nil : status.protoC(in: arena)
+        // Always present, so every item says what happened (as every client encodes it).
+        result.pointee.status = status.protoC(in: arena)
         result.pointee.result = response?.protoC(in: arena)
         return result
     }

@@ -65,10 +65,17 @@ extension BoardConfig {
         config.pointee.score_order = scoreOrder.protoC
         config.pointee.subscore_order = subscoreOrder.protoC
         config.pointee.write_operator = writeOperator.protoC
-        config.pointee.rank_mode = rankMode.protoC
+        // Canonical form: defaults are left out (ordinal is DEFAULT in a config; 256 metadata bytes is 0).
+        config.pointee.rank_mode = rankMode == .ordinal ? HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT : rankMode.protoC
+        // Limits at their defaults are left out entirely (canonical form).
+        guard limits != BoardLimits() else {
+            config.pointee.client_writes = clientWrites ? 1 : 0
+            return config
+        }
         let wireLimits = arena.message(hiscore__v1__board_limits__init)
         wireLimits.pointee.max_entries = UInt64(clamping: limits.maxEntries)
-        wireLimits.pointee.max_metadata_bytes = UInt32(clamping: limits.maxMetadataBytes)
+        wireLimits.pointee.max_metadata_bytes =
+            limits.maxMetadataBytes == BoardLimits().maxMetadataBytes ? 0 : UInt32(clamping: limits.maxMetadataBytes)
         config.pointee.limits = wireLimits
         config.pointee.client_writes = clientWrites ? 1 : 0
         return config

@@ -113,6 +113,8 @@ def requests() -> List[Tuple[str, pb.Request, str]]:
         ("request_subscribe_feed", R(call_id=28, subscribe=pb.SubscribeRequest(
             board_id="season-1", feed=pb.SubscribeFeed()))),
         ("request_cancel", R(call_id=29, cancel=pb.CancelRequest(call_id=7))),
+        ("request_authenticate", R(call_id=31, authenticate=pb.AuthenticateRequest(
+            token="reader-key-0123456789abcdef"))),
         ("request_max_call_id", R(call_id=U64_MAX, deadline_ms=U64_MAX, ping=pb.PingRequest(
             payload=bytes(range(256))))),
     ]
@@ -173,6 +175,9 @@ def responses() -> List[Tuple[str, pb.Response, str]]:
             entry=entry(rank=4)))),
         ("response_cancel_true", S(call_id=29, cancel=pb.CancelResponse(cancelled=True))),
         ("response_cancel_false", S(call_id=30, cancel=pb.CancelResponse())),
+        ("response_authenticate_key", S(call_id=31, authenticate=pb.AuthenticateResponse(role=pb.ROLE_WRITER))),
+        ("response_authenticate_player", S(call_id=32, authenticate=pb.AuthenticateResponse(
+            role=pb.ROLE_PLAYER, player_id="alice", boards=["season-1", "weekly"], expires_at=1893456000))),
         ("response_error_not_found", S(call_id=7, status=st(code=pb.STATUS_CODE_NOT_FOUND,
                                                             message="board 'x' not found")),
          "a failed call: status only, no result"),
