@@ -347,7 +347,7 @@ static void run_e2e(const char *host, uint16_t port) {
         CHECK(cancelled == 0);
     }
 
-    /* subscription: UNIMPLEMENTED on this server version, or a live stream */
+    /* subscription: a snapshot, then a live change when another player passes alice */
     {
         hiscore_subscribe_query sq;
         hiscore_event_item items[8];
@@ -358,12 +358,19 @@ static void run_e2e(const char *host, uint16_t port) {
         sq.target = HISCORE_SUB_PLAYER;
         sq.player_id = "alice";
         st = hiscore_subscribe(&c, &sq, &sub);
-        CHECK(st == HISCORE_OK || st == HISCORE_UNIMPLEMENTED);
+        CHECK(st == HISCORE_OK);
         ev.items = items;
         ev.items_cap = 8;
         if (st == HISCORE_OK) {
+            uint64_t first_rank;
+            hiscore_submit_result passer;
             EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 5000, &ev));
             CHECK(ev.subscription_id == sub && ev.snapshot && ev.type == HISCORE_EVENT_PLAYER);
+            first_rank = ev.entry.rank;
+            EXPECT(&c, HISCORE_OK, hiscore_submit(&c, board, "zz-passer", INT64_MAX / 2, 0, NULL, 0, &passer));
+            EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 5000, &ev));
+            CHECK(ev.subscription_id == sub && !ev.snapshot && ev.type == HISCORE_EVENT_PLAYER);
+            CHECK(ev.present && ev.entry.rank == first_rank + 1 && ev.previous_rank == first_rank);
             EXPECT(&c, HISCORE_OK, hiscore_unsubscribe(&c, sub));
             do {
                 st = hiscore_poll_event(&c, 5000, &ev);
