@@ -3,7 +3,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 DATA_DIR ?= ./hiscore-data
 
-.PHONY: run test deps test-deps build release proto test-swift test-clients bench clean
+.PHONY: run test deps test-deps build release proto test-swift test-clients bench fuzz fuzz-replay clean
 
 run: deps release
 	./.build/release/hiscored --data-dir $(DATA_DIR)
@@ -32,5 +32,19 @@ proto: deps
 test-clients:
 	@if [ -x clients/run-tests.sh ]; then ./clients/run-tests.sh; fi
 
+# Hiscore and Redis side by side (release builds, 1M players); writes docs/benchmarks-server.md.
+bench: test-deps
+	./scripts/bench.sh
+
+FUZZ_SECONDS ?= 60
+
+# libFuzzer + ASan over preface, framing and envelope decoding (scratch path .build-fuzz);
+# exits 1 on a crash (saved in fuzz/crashes/). FuzzRegressionTests replays fuzz/ in `make test`.
+fuzz: deps
+	./fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-replay: deps
+	./fuzz/run.sh --replay
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

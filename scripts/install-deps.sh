@@ -3,7 +3,8 @@
 # Idempotent and quick when everything is present; `make run` and `make test` call it first.
 set -euo pipefail
 DEBS=(pkg-config libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev protobuf-compiler)
-[ "${1:-}" = "--test" ] && DEBS+=(redis-server redis-tools)
+# Tests also need: redis (benchmarks), openssl (test certificates), libssl-dev (the C client's TLS).
+[ "${1:-}" = "--test" ] && DEBS+=(redis-server redis-tools openssl libssl-dev make gcc)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
