@@ -8,10 +8,12 @@ DATA_DIR ?= ./hiscore-data
 run: deps release
 	./.build/release/hiscored --data-dir $(DATA_DIR)
 
+# Builds everything, runs the Python and C client suites against a real hiscored, then the Swift
+# suites (last, so the run ends with Swift Testing's summary line).
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
 	$(MAKE) test-clients
+	$(SWIFT) test --skip-build
 
 deps:
 	@./scripts/install-deps.sh
