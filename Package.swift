@@ -7,6 +7,11 @@ import PackageDescription
 //   HiscoreWire                          framing, preface, envelopes <-> Swift values (protobuf-c)
 //   HiscoreCore                          pure Swift: keys, radix tree, board semantics, no I/O
 //   HiscoreProtoC, CProtobufC, CJemalloc generated C code and system libraries
+// Release builds of the hot-path modules skip Swift's dynamic exclusivity checks (they showed up
+// in profiles as swift_beginAccess/AccessSet::insert on every call); debug builds and tests keep
+// them on, so violations are still caught there.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "Hiscore",
     platforms: [.macOS(.v14)],
@@ -36,7 +41,7 @@ let package = Package(
             name: "CJemalloc", path: "Sources/CJemalloc", pkgConfig: "jemalloc",
             providers: [.apt(["libjemalloc-dev"])]),
         .target(name: "HiscoreProtoC", dependencies: ["CProtobufC"], path: "Sources/HiscoreProtoC"),
-        .target(name: "HiscoreCore"),
+        .target(name: "HiscoreCore", swiftSettings: hotPath),
         .target(name: "HiscoreStorage", dependencies: ["HiscoreCore"]),
         // API keys, roles and player tokens (JWT HS256); no I/O.
         .target(
@@ -47,7 +52,8 @@ let package = Package(
             dependencies: [
                 "HiscoreCore", "HiscoreProtoC", "CProtobufC",
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]),
+            ],
+            swiftSettings: hotPath),
         .target(
             name: "HiscoreServer",
             dependencies: [
@@ -59,7 +65,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]),
+            ],
+            swiftSettings: hotPath),
         .target(
             name: "HiscoreClient",
             dependencies: [
