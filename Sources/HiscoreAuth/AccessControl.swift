@@ -8,7 +8,7 @@ import HiscoreWire
 /// | ping, cancel, authenticate | nothing |
 /// | get_rank, top, around, entries, count, describe_board, list_boards, subscribe (not feed) | reader |
 /// | submit, submit_batch, remove_player, subscribe to the feed | writer |
-/// | create_board, delete_board | admin |
+/// | create_board, delete_board, backup | admin |
 ///
 /// A player token reads and subscribes (not the feed, not list_boards) on the boards it names,
 /// and submits only its own player id, only on boards created with `client_writes`.
@@ -96,7 +96,7 @@ public struct AccessControl: Sendable {
             return nil
         case .submitBatch:
             return nil  // checked per item
-        case .listBoards, .createBoard, .deleteBoard, .removePlayer:
+        case .listBoards, .createBoard, .deleteBoard, .removePlayer, .backup:
             return Status(.permissionDenied, "\(Self.name(method)) is not allowed with a player token")
         case .ping, .cancel, .authenticate:
             return nil
@@ -111,7 +111,7 @@ public struct AccessControl: Sendable {
             return request.target == .feed ? .writer : .reader
         case .submit, .submitBatch, .removePlayer:
             return .writer
-        case .createBoard, .deleteBoard:
+        case .createBoard, .deleteBoard, .backup:
             return .admin
         }
     }
@@ -134,6 +134,7 @@ public struct AccessControl: Sendable {
         case .cancel: "cancel"
         case .ping: "ping"
         case .authenticate: "authenticate"
+        case .backup: "backup"
         }
     }
 }

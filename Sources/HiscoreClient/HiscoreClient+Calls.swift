@@ -122,6 +122,17 @@ extension HiscoreClient {
         return response
     }
 
+    /// Makes an online, consistent backup of the server's data dir into `destination` (a directory
+    /// on the server's machine that is new or empty). Admin only. `hiscored --data-dir DESTINATION`
+    /// starts from it.
+    @discardableResult
+    public func backup(to destination: String, deadline: Duration? = nil) async throws -> BackupResponse {
+        guard case .backup(let response) = try await call(.backup(destination: destination), deadline: deadline) else {
+            throw unexpected("backup")
+        }
+        return response
+    }
+
     private func unexpected(_ method: String) -> HiscoreError {
         HiscoreError(.internal, "the server answered \(method) with another result kind")
     }

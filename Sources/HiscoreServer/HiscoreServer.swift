@@ -81,7 +81,8 @@ public final class HiscoreServer: Sendable {
         }
         let router = CallRouter(
             directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards,
-            streams: streams, access: configuration.access)
+            streams: streams, access: configuration.access,
+            backups: BackupService(persistence: persistence, shards: shards))
         let executor = BatchExecutor(shards: shards)
         streams.attach(executor)
         let connectionIDs = ManagedAtomic<UInt64>(1)

@@ -18,6 +18,7 @@ public enum RequestMethod: Sendable, Equatable {
     case cancel(callID: UInt64)
     case ping(payload: [UInt8])
     case authenticate(token: String)
+    case backup(destination: String)
 }
 
 /// A `Request` frame.
@@ -56,6 +57,7 @@ public enum ResponseResult: Sendable, Equatable {
     case cancel(cancelled: Bool)
     case ping(payload: [UInt8])
     case authenticate(AuthenticateResponse)
+    case backup(BackupResponse)
 }
 
 /// A `Response` frame.

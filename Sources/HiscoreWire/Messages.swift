@@ -297,3 +297,18 @@ public struct AuthenticateResponse: Sendable, Equatable {
         self.expiresAt = expiresAt
     }
 }
+
+/// `BackupResponse`.
+public struct BackupResponse: Sendable, Equatable {
+    public var destination: String
+    public var files: UInt64
+    public var linkedFiles: UInt64
+    public var copiedBytes: UInt64
+
+    public init(destination: String, files: UInt64, linkedFiles: UInt64, copiedBytes: UInt64) {
+        self.destination = destination
+        self.files = files
+        self.linkedFiles = linkedFiles
+        self.copiedBytes = copiedBytes
+    }
+}

@@ -98,6 +98,9 @@ extension RequestMethod {
         case HISCORE__V1__REQUEST__METHOD_AUTHENTICATE:
             let body = try ProtoCRead.required(request.authenticate, field: "authenticate")
             return .authenticate(token: try ProtoCRead.string(body.token, field: "token"))
+        case HISCORE__V1__REQUEST__METHOD_BACKUP:
+            let body = try ProtoCRead.required(request.backup, field: "backup")
+            return .backup(destination: try ProtoCRead.string(body.destination, field: "destination"))
         default:
             return nil
         }
@@ -199,6 +202,11 @@ extension RequestMethod {
             body.pointee.token = arena.cString(token)
             request.method_case = HISCORE__V1__REQUEST__METHOD_AUTHENTICATE
             request.authenticate = body
+        case .backup(let destination):
+            let body = arena.message(hiscore__v1__backup_request__init)
+            body.pointee.destination = arena.cString(destination)
+            request.method_case = HISCORE__V1__REQUEST__METHOD_BACKUP
+            request.backup = body
         }
     }
 }

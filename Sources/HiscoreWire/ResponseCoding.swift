@@ -95,6 +95,11 @@ extension ResponseResult {
                 role: role, playerID: try ProtoCRead.string(body.player_id, field: "player_id"),
                 boards: try ProtoCRead.strings(body.boards, count: body.n_boards, field: "boards"),
                 expiresAt: body.expires_at))
+        case HISCORE__V1__RESPONSE__RESULT_BACKUP:
+            let body = try ProtoCRead.required(response.backup, field: "backup")
+            return .backup(BackupResponse(
+                destination: try ProtoCRead.string(body.destination, field: "destination"), files: body.files,
+                linkedFiles: body.linked_files, copiedBytes: body.copied_bytes))
         default:
             return nil
         }
@@ -208,6 +213,14 @@ extension ResponseResult {
             body.pointee.expires_at = auth.expiresAt
             response.result_case = HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE
             response.authenticate = body
+        case .backup(let backup):
+            let body = arena.message(hiscore__v1__backup_response__init)
+            body.pointee.destination = arena.cString(backup.destination)
+            body.pointee.files = backup.files
+            body.pointee.linked_files = backup.linkedFiles
+            body.pointee.copied_bytes = backup.copiedBytes
+            response.result_case = HISCORE__V1__RESPONSE__RESULT_BACKUP
+            response.backup = body
         }
     }
 }

@@ -103,6 +103,45 @@ struct DurabilityTests {
         }
     }
 
+    @Test("an online backup starts a server with the same boards; export writes every entry")
+    func backupAndExport() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let live = directory.path + "/live"
+        let copy = directory.path + "/backup"
+        for mode in ["fsync", "async"] {
+            let server = try ServerProcess(arguments: ["--data-dir", live + mode, "--durability", mode, "--snapshot-after", "4K"])
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            try await client.createBoard(BoardConfig(id: "b", scoreOrder: .ascending))
+            _ = try await client.submitBatch((0..<300).map { SubmitRequest(boardID: "b", playerID: "p\($0)", score: Int64($0)) })
+            let result = try await client.backup(to: copy + mode)
+            #expect(result.files >= 2)
+            await expectStatus(.failedPrecondition) { try await client.backup(to: copy + mode) }  // not empty
+            // Export through the CLI.
+            let export = Process()
+            export.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+            export.arguments = ["export", "b", "--format", "csv", "--page-size", "64", "--addr", "127.0.0.1:\(server.port)"]
+            let pipe = Pipe()
+            export.standardOutput = pipe
+            try export.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            export.waitUntilExit()
+            let lines = output.split(separator: "\n")
+            #expect(export.terminationStatus == 0)
+            #expect(lines.count == 301 && lines.first == "rank,player_id,score,subscore,reached_at_us,metadata_base64")
+            #expect(lines.dropFirst().first?.hasPrefix("1,p0,0,0,") == true)
+            try await client.close()
+            server.stop()
+
+            let restored = try ServerProcess(arguments: ["--data-dir", copy + mode])
+            let reader = try await HiscoreClient.connect(host: "127.0.0.1", port: restored.port)
+            #expect(try await reader.describeBoard("b").config.scoreOrder == .ascending)
+            #expect(try await reader.top(board: "b", limit: 1000).entries.map(\.playerID) == (0..<300).map { "p\($0)" })
+            try await reader.close()
+            restored.stop()
+        }
+    }
+
     @Test("a second hiscored on the same data dir refuses to start")
     func lockedDataDirectory() async throws {
         let directory = try TemporaryDirectory()

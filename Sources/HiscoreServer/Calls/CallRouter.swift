@@ -11,6 +11,8 @@ struct CallRouter: Sendable {
         case answer(ResponseEnvelope)
         case plan(any CallPlan)
         case subscribe(SubscriptionSpec)
+        /// Work off the shards (backup): answered when the future completes.
+        case deferred((any EventLoop) -> EventLoopFuture<ResponseEnvelope>)
     }
 
     /// A validated subscription, ready to register with the board's hub.
@@ -32,6 +34,7 @@ struct CallRouter: Sendable {
     let autoCreateBoards: Bool
     let streams: StreamCoordinator?
     let access: AccessControl
+    let backups: BackupService?
 
     /// Routes a call made by `principal` (nil = no credentials presented).
     func route(callID: UInt64, method: RequestMethod, principal: Principal?, now: Int64) -> Routed {
@@ -151,6 +154,9 @@ struct CallRouter: Sendable {
             return .answer(.ok(callID, .ping(payload: payload)))
         case .subscribe(let request):
             return subscription(callID, request)
+        case .backup(let destination):
+            guard let backups else { return fail(callID, .unimplemented, "backups are not available on this server") }
+            return .deferred { loop in backups.run(callID: callID, destination: destination, on: loop) }
         case .cancel, .authenticate:
             // The connection handles these itself: it owns the in-flight table and its principal.
             return fail(callID, .internal, "connection-level call reached the router")

@@ -209,6 +209,15 @@ final class CallHandler: ChannelDuplexHandler {
         case .subscribe(let spec):
             record(start, response: nil)
             startSubscription(context, callID: callID, spec)
+        case .deferred(let work):
+            inflight[callID] = start
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            work(context.eventLoop).whenSuccess { response in
+                let (handler, context) = loopBound.value
+                guard let start = handler.inflight.removeValue(forKey: callID) else { return }
+                handler.answer(context, response, start)
+                handler.flushIfNeeded(context)
+            }
         case .plan(let plan):
             inflight[callID] = start
             let deadline = request.deadlineMillis == 0 ? nil

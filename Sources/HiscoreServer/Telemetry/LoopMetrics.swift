@@ -45,7 +45,7 @@ final class LoopMetrics {
 /// The method label of a call, as exported.
 enum MetricMethod: Int, CaseIterable, Sendable {
     case submit, submitBatch, getRank, top, around, entries, count, createBoard, describeBoard, listBoards
-    case deleteBoard, removePlayer, subscribe, cancel, ping, authenticate, unknown
+    case deleteBoard, removePlayer, subscribe, cancel, ping, authenticate, backup, unknown
 
     init(_ method: RequestMethod?) {
         switch method {
@@ -65,6 +65,7 @@ enum MetricMethod: Int, CaseIterable, Sendable {
         case .cancel: self = .cancel
         case .ping: self = .ping
         case .authenticate: self = .authenticate
+        case .backup: self = .backup
         case nil: self = .unknown
         }
     }
@@ -87,6 +88,7 @@ enum MetricMethod: Int, CaseIterable, Sendable {
         case .cancel: "cancel"
         case .ping: "ping"
         case .authenticate: "authenticate"
+        case .backup: "backup"
         case .unknown: "unknown"
         }
     }

@@ -1537,6 +1537,96 @@ void   hiscore__v1__cancel_response__free_unpacked
   assert(message->base.descriptor == &hiscore__v1__cancel_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   hiscore__v1__backup_request__init
+                     (Hiscore__V1__BackupRequest         *message)
+{
+  static const Hiscore__V1__BackupRequest init_value = HISCORE__V1__BACKUP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__backup_request__get_packed_size
+                     (const Hiscore__V1__BackupRequest *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__backup_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__backup_request__pack
+                     (const Hiscore__V1__BackupRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__backup_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__backup_request__pack_to_buffer
+                     (const Hiscore__V1__BackupRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__backup_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__BackupRequest *
+       hiscore__v1__backup_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__BackupRequest *)
+     protobuf_c_message_unpack (&hiscore__v1__backup_request__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__backup_request__free_unpacked
+                     (Hiscore__V1__BackupRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__backup_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   hiscore__v1__backup_response__init
+                     (Hiscore__V1__BackupResponse         *message)
+{
+  static const Hiscore__V1__BackupResponse init_value = HISCORE__V1__BACKUP_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__backup_response__get_packed_size
+                     (const Hiscore__V1__BackupResponse *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__backup_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__backup_response__pack
+                     (const Hiscore__V1__BackupResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__backup_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__backup_response__pack_to_buffer
+                     (const Hiscore__V1__BackupResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__backup_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__BackupResponse *
+       hiscore__v1__backup_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__BackupResponse *)
+     protobuf_c_message_unpack (&hiscore__v1__backup_response__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__backup_response__free_unpacked
+                     (Hiscore__V1__BackupResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__backup_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   hiscore__v1__authenticate_request__init
                      (Hiscore__V1__AuthenticateRequest         *message)
 {
@@ -4070,6 +4160,121 @@ const ProtobufCMessageDescriptor hiscore__v1__cancel_response__descriptor =
   (ProtobufCMessageInit) hiscore__v1__cancel_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor hiscore__v1__backup_request__field_descriptors[1] =
+{
+  {
+    "destination",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BackupRequest, destination),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__backup_request__field_indices_by_name[] = {
+  0,   /* field[0] = destination */
+};
+static const ProtobufCIntRange hiscore__v1__backup_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__backup_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.BackupRequest",
+  "BackupRequest",
+  "Hiscore__V1__BackupRequest",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__BackupRequest),
+  1,
+  hiscore__v1__backup_request__field_descriptors,
+  hiscore__v1__backup_request__field_indices_by_name,
+  1,  hiscore__v1__backup_request__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__backup_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor hiscore__v1__backup_response__field_descriptors[4] =
+{
+  {
+    "destination",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BackupResponse, destination),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "files",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BackupResponse, files),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "linked_files",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BackupResponse, linked_files),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "copied_bytes",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BackupResponse, copied_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__backup_response__field_indices_by_name[] = {
+  3,   /* field[3] = copied_bytes */
+  0,   /* field[0] = destination */
+  1,   /* field[1] = files */
+  2,   /* field[2] = linked_files */
+};
+static const ProtobufCIntRange hiscore__v1__backup_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__backup_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.BackupResponse",
+  "BackupResponse",
+  "Hiscore__V1__BackupResponse",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__BackupResponse),
+  4,
+  hiscore__v1__backup_response__field_descriptors,
+  hiscore__v1__backup_response__field_indices_by_name,
+  1,  hiscore__v1__backup_response__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__backup_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor hiscore__v1__authenticate_request__field_descriptors[1] =
 {
   {
@@ -4948,7 +5153,7 @@ const ProtobufCMessageDescriptor hiscore__v1__server_hello__descriptor =
   (ProtobufCMessageInit) hiscore__v1__server_hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[19] =
+static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[20] =
 {
   {
     "call_id",
@@ -5178,11 +5383,24 @@ static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[19
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "backup",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__Request, method_case),
+    offsetof(Hiscore__V1__Request, backup),
+    &hiscore__v1__backup_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__request__field_indices_by_name[] = {
   7,   /* field[7] = around */
   2,   /* field[2] = auth_token */
   18,   /* field[18] = authenticate */
+  19,   /* field[19] = backup */
   0,   /* field[0] = call_id */
   16,   /* field[16] = cancel */
   9,   /* field[9] = count */
@@ -5204,7 +5422,7 @@ static const ProtobufCIntRange hiscore__v1__request__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 3 },
-  { 0, 19 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__request__descriptor =
 {
@@ -5214,14 +5432,14 @@ const ProtobufCMessageDescriptor hiscore__v1__request__descriptor =
   "Hiscore__V1__Request",
   "hiscore.v1",
   sizeof(Hiscore__V1__Request),
-  19,
+  20,
   hiscore__v1__request__field_descriptors,
   hiscore__v1__request__field_indices_by_name,
   2,  hiscore__v1__request__number_ranges,
   (ProtobufCMessageInit) hiscore__v1__request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[19] =
+static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[20] =
 {
   {
     "call_id",
@@ -5451,10 +5669,23 @@ static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[1
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "backup",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__Response, result_case),
+    offsetof(Hiscore__V1__Response, backup),
+    &hiscore__v1__backup_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__response__field_indices_by_name[] = {
   7,   /* field[7] = around */
   18,   /* field[18] = authenticate */
+  19,   /* field[19] = backup */
   0,   /* field[0] = call_id */
   16,   /* field[16] = cancel */
   9,   /* field[9] = count */
@@ -5477,7 +5708,7 @@ static const ProtobufCIntRange hiscore__v1__response__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 9, 2 },
-  { 0, 19 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__response__descriptor =
 {
@@ -5487,7 +5718,7 @@ const ProtobufCMessageDescriptor hiscore__v1__response__descriptor =
   "Hiscore__V1__Response",
   "hiscore.v1",
   sizeof(Hiscore__V1__Response),
-  19,
+  20,
   hiscore__v1__response__field_descriptors,
   hiscore__v1__response__field_indices_by_name,
   2,  hiscore__v1__response__number_ranges,
@@ -5710,7 +5941,7 @@ const ProtobufCEnumDescriptor hiscore__v1__window_change_kind__descriptor =
   hiscore__v1__window_change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descriptors[16] =
+static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descriptors[17] =
 {
   { "Submit", &hiscore__v1__submit_request__descriptor, &hiscore__v1__submit_response__descriptor },
   { "SubmitBatch", &hiscore__v1__submit_batch_request__descriptor, &hiscore__v1__submit_batch_response__descriptor },
@@ -5728,10 +5959,12 @@ static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descript
   { "Cancel", &hiscore__v1__cancel_request__descriptor, &hiscore__v1__cancel_response__descriptor },
   { "Ping", &hiscore__v1__ping_request__descriptor, &hiscore__v1__ping_response__descriptor },
   { "Authenticate", &hiscore__v1__authenticate_request__descriptor, &hiscore__v1__authenticate_response__descriptor },
+  { "Backup", &hiscore__v1__backup_request__descriptor, &hiscore__v1__backup_response__descriptor },
 };
 const unsigned hiscore__v1__leaderboard__method_indices_by_name[] = {
   4,        /* Around */
   15,        /* Authenticate */
+  16,        /* Backup */
   13,        /* Cancel */
   6,        /* Count */
   7,        /* CreateBoard */
@@ -5754,7 +5987,7 @@ const ProtobufCServiceDescriptor hiscore__v1__leaderboard__descriptor =
   "Leaderboard",
   "Hiscore__V1__Leaderboard",
   "hiscore.v1",
-  16,
+  17,
   hiscore__v1__leaderboard__method_descriptors,
   hiscore__v1__leaderboard__method_indices_by_name
 };
@@ -5885,6 +6118,14 @@ void hiscore__v1__leaderboard__authenticate(ProtobufCService *service,
 {
   assert(service->descriptor == &hiscore__v1__leaderboard__descriptor);
   service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void hiscore__v1__leaderboard__backup(ProtobufCService *service,
+                                      const Hiscore__V1__BackupRequest *input,
+                                      Hiscore__V1__BackupResponse_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &hiscore__v1__leaderboard__descriptor);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
                                      Hiscore__V1__Leaderboard_ServiceDestroy destroy)

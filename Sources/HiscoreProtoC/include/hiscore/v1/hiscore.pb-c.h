@@ -49,6 +49,8 @@ typedef struct Hiscore__V1__PingRequest Hiscore__V1__PingRequest;
 typedef struct Hiscore__V1__PingResponse Hiscore__V1__PingResponse;
 typedef struct Hiscore__V1__CancelRequest Hiscore__V1__CancelRequest;
 typedef struct Hiscore__V1__CancelResponse Hiscore__V1__CancelResponse;
+typedef struct Hiscore__V1__BackupRequest Hiscore__V1__BackupRequest;
+typedef struct Hiscore__V1__BackupResponse Hiscore__V1__BackupResponse;
 typedef struct Hiscore__V1__AuthenticateRequest Hiscore__V1__AuthenticateRequest;
 typedef struct Hiscore__V1__AuthenticateResponse Hiscore__V1__AuthenticateResponse;
 typedef struct Hiscore__V1__SubscribeAround Hiscore__V1__SubscribeAround;
@@ -716,6 +718,35 @@ struct  Hiscore__V1__CancelResponse
     , 0 }
 
 
+struct  Hiscore__V1__BackupRequest
+{
+  ProtobufCMessage base;
+  /*
+   * A directory on the server's machine: created, or empty. Admin only.
+   */
+  char *destination;
+};
+#define HISCORE__V1__BACKUP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__backup_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Hiscore__V1__BackupResponse
+{
+  ProtobufCMessage base;
+  char *destination;
+  /*
+   * Files in the backup, and how many were hard-linked rather than copied.
+   */
+  uint64_t files;
+  uint64_t linked_files;
+  uint64_t copied_bytes;
+};
+#define HISCORE__V1__BACKUP_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__backup_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
 struct  Hiscore__V1__AuthenticateRequest
 {
   ProtobufCMessage base;
@@ -976,7 +1007,8 @@ typedef enum {
   HISCORE__V1__REQUEST__METHOD_SUBSCRIBE = 22,
   HISCORE__V1__REQUEST__METHOD_CANCEL = 23,
   HISCORE__V1__REQUEST__METHOD_PING = 24,
-  HISCORE__V1__REQUEST__METHOD_AUTHENTICATE = 25
+  HISCORE__V1__REQUEST__METHOD_AUTHENTICATE = 25,
+  HISCORE__V1__REQUEST__METHOD_BACKUP = 26
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__REQUEST__METHOD__CASE)
 } Hiscore__V1__Request__MethodCase;
 
@@ -1013,6 +1045,7 @@ struct  Hiscore__V1__Request
     Hiscore__V1__CancelRequest *cancel;
     Hiscore__V1__PingRequest *ping;
     Hiscore__V1__AuthenticateRequest *authenticate;
+    Hiscore__V1__BackupRequest *backup;
   };
 };
 #define HISCORE__V1__REQUEST__INIT \
@@ -1038,7 +1071,8 @@ typedef enum {
   HISCORE__V1__RESPONSE__RESULT_EVENT = 22,
   HISCORE__V1__RESPONSE__RESULT_CANCEL = 23,
   HISCORE__V1__RESPONSE__RESULT_PING = 24,
-  HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE = 25
+  HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE = 25,
+  HISCORE__V1__RESPONSE__RESULT_BACKUP = 26
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__RESPONSE__RESULT__CASE)
 } Hiscore__V1__Response__ResultCase;
 
@@ -1072,6 +1106,7 @@ struct  Hiscore__V1__Response
     Hiscore__V1__CancelResponse *cancel;
     Hiscore__V1__PingResponse *ping;
     Hiscore__V1__AuthenticateResponse *authenticate;
+    Hiscore__V1__BackupResponse *backup;
   };
 };
 #define HISCORE__V1__RESPONSE__INIT \
@@ -1725,6 +1760,44 @@ Hiscore__V1__CancelResponse *
 void   hiscore__v1__cancel_response__free_unpacked
                      (Hiscore__V1__CancelResponse *message,
                       ProtobufCAllocator *allocator);
+/* Hiscore__V1__BackupRequest methods */
+void   hiscore__v1__backup_request__init
+                     (Hiscore__V1__BackupRequest         *message);
+size_t hiscore__v1__backup_request__get_packed_size
+                     (const Hiscore__V1__BackupRequest   *message);
+size_t hiscore__v1__backup_request__pack
+                     (const Hiscore__V1__BackupRequest   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__backup_request__pack_to_buffer
+                     (const Hiscore__V1__BackupRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__BackupRequest *
+       hiscore__v1__backup_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__backup_request__free_unpacked
+                     (Hiscore__V1__BackupRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Hiscore__V1__BackupResponse methods */
+void   hiscore__v1__backup_response__init
+                     (Hiscore__V1__BackupResponse         *message);
+size_t hiscore__v1__backup_response__get_packed_size
+                     (const Hiscore__V1__BackupResponse   *message);
+size_t hiscore__v1__backup_response__pack
+                     (const Hiscore__V1__BackupResponse   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__backup_response__pack_to_buffer
+                     (const Hiscore__V1__BackupResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__BackupResponse *
+       hiscore__v1__backup_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__backup_response__free_unpacked
+                     (Hiscore__V1__BackupResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Hiscore__V1__AuthenticateRequest methods */
 void   hiscore__v1__authenticate_request__init
                      (Hiscore__V1__AuthenticateRequest         *message);
@@ -2095,6 +2168,12 @@ typedef void (*Hiscore__V1__CancelRequest_Closure)
 typedef void (*Hiscore__V1__CancelResponse_Closure)
                  (const Hiscore__V1__CancelResponse *message,
                   void *closure_data);
+typedef void (*Hiscore__V1__BackupRequest_Closure)
+                 (const Hiscore__V1__BackupRequest *message,
+                  void *closure_data);
+typedef void (*Hiscore__V1__BackupResponse_Closure)
+                 (const Hiscore__V1__BackupResponse *message,
+                  void *closure_data);
 typedef void (*Hiscore__V1__AuthenticateRequest_Closure)
                  (const Hiscore__V1__AuthenticateRequest *message,
                   void *closure_data);
@@ -2208,6 +2287,10 @@ struct Hiscore__V1__Leaderboard_Service
                        const Hiscore__V1__AuthenticateRequest *input,
                        Hiscore__V1__AuthenticateResponse_Closure closure,
                        void *closure_data);
+  void (*backup)(Hiscore__V1__Leaderboard_Service *service,
+                 const Hiscore__V1__BackupRequest *input,
+                 Hiscore__V1__BackupResponse_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Hiscore__V1__Leaderboard_ServiceDestroy)(Hiscore__V1__Leaderboard_Service *);
 void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
@@ -2231,7 +2314,8 @@ void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
       function_prefix__ ## subscribe,\
       function_prefix__ ## cancel,\
       function_prefix__ ## ping,\
-      function_prefix__ ## authenticate  }
+      function_prefix__ ## authenticate,\
+      function_prefix__ ## backup  }
 void hiscore__v1__leaderboard__submit(ProtobufCService *service,
                                       const Hiscore__V1__SubmitRequest *input,
                                       Hiscore__V1__SubmitResponse_Closure closure,
@@ -2296,6 +2380,10 @@ void hiscore__v1__leaderboard__authenticate(ProtobufCService *service,
                                             const Hiscore__V1__AuthenticateRequest *input,
                                             Hiscore__V1__AuthenticateResponse_Closure closure,
                                             void *closure_data);
+void hiscore__v1__leaderboard__backup(ProtobufCService *service,
+                                      const Hiscore__V1__BackupRequest *input,
+                                      Hiscore__V1__BackupResponse_Closure closure,
+                                      void *closure_data);
 
 /* --- descriptors --- */
 
@@ -2339,6 +2427,8 @@ extern const ProtobufCMessageDescriptor hiscore__v1__ping_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__ping_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__cancel_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__cancel_response__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__backup_request__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__backup_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__authenticate_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__authenticate_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__subscribe_around__descriptor;

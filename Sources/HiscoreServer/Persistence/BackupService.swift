@@ -1,0 +1,51 @@
+import HiscoreStorage
+import HiscoreWire
+import NIOCore
+import NIOPosix
+
+/// `backup`: an online, consistent copy of the data directory on the server's machine. Every
+/// shard's log is flushed first (so async mode's acknowledged writes are in it), then the files
+/// are hard-linked or copied on a thread of their own — never on an event loop.
+final class BackupService: Sendable {
+    private let persistence: Persistence
+    private let shards: [Shard]
+
+    init(persistence: Persistence, shards: [Shard]) {
+        self.persistence = persistence
+        self.shards = shards
+    }
+
+    func run(callID: UInt64, destination: String, on loop: any EventLoop) -> EventLoopFuture<ResponseEnvelope> {
+        guard let directory = persistence.directory else {
+            return loop.makeSucceededFuture(.failure(callID: callID, Status(
+                .failedPrecondition, "this server runs with --durability memory: there is no data dir to back up")))
+        }
+        guard !destination.isEmpty else {
+            return loop.makeSucceededFuture(.failure(callID: callID, Status(.invalidArgument, "destination: empty")))
+        }
+        let flushed = shards.map { shard in
+            let promise = loop.makePromise(of: Void.self)
+            shard.loop.execute {
+                shard.assumeIsolated { shard in
+                    guard let log = shard.flushLog() else { return promise.succeed() }
+                    log.flush { _ in promise.succeed() }
+                }
+            }
+            return promise.futureResult
+        }
+        return EventLoopFuture.andAllSucceed(flushed, on: loop).flatMap {
+            let promise = loop.makePromise(of: ResponseEnvelope.self)
+            promise.completeWithTask {
+                do {
+                    let summary = try directory.backup(to: destination)
+                    return .ok(callID, .backup(BackupResponse(
+                        destination: destination, files: UInt64(summary.files), linkedFiles: UInt64(summary.linkedFiles),
+                        copiedBytes: summary.copiedBytes)))
+                } catch {
+                    return .failure(callID: callID, Status(.failedPrecondition, "backup failed: \(error)"))
+                }
+            }
+            return promise.futureResult
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Histogram
+
+// `hiscore-bench streams`: event delay from board versions and ack times.
+//
+// The protocol carries no write id in events, but on a `set` board every accepted write changes
+// the board, so the board version counts accepted writes exactly: with V0 the version when the
+// write phase starts (nothing else writes meanwhile), the k-th accepted write of the phase brings
+// the board to version V0 + k. The writers record the time of every successful acknowledgement;
+// merged and sorted, the k-th of them stands for "the write that brought the board to V0 + k".
+// (Acks of different connections can arrive in a slightly different order than the server applied
+// the writes; the error is the ack-path jitter, far below a millisecond here.)
+//
+// For an event carrying version V0 + k that arrived at time t:
+//   latest delay = t - ack(k): from the acknowledgement of the newest write the event reflects
+//                  to the event's arrival (what the brief asks for; the coalescing wait of that
+//                  write is near zero by construction, so this is the pipeline cost: flush,
+//                  encode, send, read).
+//   oldest delay = t - ack(p + 1), p = the version of the stream's previous event: from the
+//                  acknowledgement of the first write after the previous event (the write that
+//                  waited longest for this event) to its arrival. When that write affects the
+//                  subscriber (on a large board, almost every write affects a player's rank), this
+//                  is how long the subscriber's view was stale: compare with "interval + 50 ms".
+// An event can arrive before the ack of its write (different connections and loops); such delays
+// count as 0 and are counted in `negative`.
+
+struct StreamDelayStats {
+    var latest: Histogram<UInt64>
+    var oldest: Histogram<UInt64>
+    /// Events that arrived before that ack: by how much (microseconds).
+    var ahead: Histogram<UInt64>
+    var events = 0
+    var negative = 0
+    /// Events whose version is above the number of acks seen (the ack never arrived).
+    var unmatched = 0
+
+    init() {
+        latest = Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        latest.autoResize = true
+        oldest = latest
+        ahead = latest
+    }
+
+    mutating func add(_ records: [StreamEventRecord], acks: [UInt64]) {
+        for record in records {
+            let k = Int(record.version)
+            guard k >= 1, k <= acks.count else {
+                unmatched += 1
+                continue
+            }
+            events += 1
+            let ack = acks[k - 1]
+            if record.arrivalNanos >= ack {
+                _ = latest.record((record.arrivalNanos - ack) / 1000)
+            } else {
+                negative += 1
+                _ = latest.record(0)
+                _ = ahead.record((ack - record.arrivalNanos) / 1000)
+            }
+            let first = min(Int(record.previous) + 1, k)
+            let firstAck = acks[first - 1]
+            _ = oldest.record(record.arrivalNanos >= firstAck ? (record.arrivalNanos - firstAck) / 1000 : 0)
+        }
+    }
+
+    mutating func merge(_ other: StreamDelayStats) {
+        latest.add(other.latest)
+        oldest.add(other.oldest)
+        ahead.add(other.ahead)
+        events += other.events
+        negative += other.negative
+        unmatched += other.unmatched
+    }
+
+    /// Milliseconds, 1 decimal.
+    static func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
+}

@@ -1,0 +1,301 @@
+import Histogram
+import NIOCore
+import NIOPosix
+
+// `hiscore-bench streams`: the writers. Each writer connection submits at a fixed rate (open loop)
+// to the board "lb" with the server bench's own request encoding and reply scanning
+// (`HiscoreLoadWire`, `LoadOpSource` with the `submit` workload: a random score in [0, players)
+// for a random player), and records the monotonic time of every successful acknowledgement. The
+// event-delay computation maps board versions to those ack times (StreamDelay.swift).
+
+/// What one writer connection reports.
+struct StreamWriterResult: Sendable {
+    /// Monotonic ns of each successful acknowledgement, in arrival order on this connection.
+    var ackNanos: [UInt64]
+    /// Latency from the intended start (coordinated-omission corrected), microseconds.
+    var histogram: Histogram<UInt64>
+    var completed = 0
+    var failed = 0
+    var lateStarts = 0
+    var errors = LoadErrorCounts()
+    var deepVerified = 0
+}
+
+struct StreamWriterPlan: Sendable {
+    var host: String
+    var port: Int
+    var connections: Int
+    var rate: Double
+    /// Total writes over all connections.
+    var writes: Int
+    var maxInflight: Int
+    var wire: LoadWireOptions
+    var seed: UInt64
+    /// Distinguishes the PRNG streams of the baseline and the measured phase.
+    var phase: Int
+    /// Timer granularity: a writer wakes up at most once per `paceNanos` and then sends every
+    /// write whose intended time has come (latency still counts from the intended time).
+    var paceNanos: UInt64
+}
+
+final class StreamWriterHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var wire: HiscoreLoadWire
+    private var source: LoadOpSource
+    private var slots: [LoadSlot]
+    private var freeSlots: [Int]
+    private var toStart: Int
+    private let total: Int
+    private var result: StreamWriterResult
+    private var inbound: ByteBuffer? = nil
+    private var outbound: ByteBuffer
+    private var started = false
+    private var finished = false
+    private let promise: EventLoopPromise<StreamWriterResult>
+    private let intervalNanos: UInt64
+    private let phaseNanos: UInt64
+    private var nextIntended: UInt64 = 0
+    private var timerArmed = false
+    private let paceNanos: UInt64
+    private weak var channel: Channel?
+
+    init(plan: StreamWriterPlan, connectionIndex: Int, promise: EventLoopPromise<StreamWriterResult>) {
+        wire = HiscoreLoadWire(options: plan.wire)
+        source = LoadOpSource(
+            workload: .submit, players: plan.wire.players, seed: plan.seed,
+            connectionIndex: connectionIndex + 1000 * plan.phase)
+        total = plan.writes / plan.connections + (connectionIndex < plan.writes % plan.connections ? 1 : 0)
+        toStart = total
+        let perConnection = plan.rate / Double(plan.connections)
+        let interval = UInt64(max(1, (1e9 / perConnection).rounded()))
+        intervalNanos = interval
+        phaseNanos = interval * UInt64(connectionIndex) / UInt64(plan.connections)
+        paceNanos = plan.paceNanos
+        slots = [LoadSlot](repeating: LoadSlot(), count: plan.maxInflight)
+        freeSlots = Array((0..<plan.maxInflight).reversed())
+        var histogram = Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        histogram.autoResize = true
+        var acks: [UInt64] = []
+        acks.reserveCapacity(total)
+        result = StreamWriterResult(ackNanos: acks, histogram: histogram)
+        outbound = ByteBufferAllocator().buffer(capacity: 4096)
+        self.promise = promise
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        channel = context.channel
+        var preface = context.channel.allocator.buffer(capacity: 16)
+        wire.writePreface(into: &preface)
+        context.writeAndFlush(wrapOutboundOut(preface), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let start = event as? LoadStartEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        guard !started else { return }
+        started = true
+        nextIntended = start.startNanos + phaseNanos
+        if total == 0 {
+            finish(context: context)
+            return
+        }
+        pump(context: context, now: loadNowNanos())
+        flush(context: context)
+    }
+
+    private func pump(context: ChannelHandlerContext, now: UInt64) {
+        guard started, !finished else { return }
+        while toStart > 0, nextIntended <= now, let slot = freeSlots.popLast() {
+            if now - nextIntended > paceNanos + 1_000_000 { result.lateStarts += 1 }
+            toStart -= 1
+            let op = source.next()
+            slots[slot] = LoadSlot(startNanos: nextIntended, kind: op.kind, phase: 0, player: op.player, aux: op.score)
+            wire.encode(op, slot: slot, slots: &slots, into: &outbound)
+            nextIntended += intervalNanos
+        }
+        // One timer at a time: deadlines only move forward, so a pending timer is never too late.
+        if toStart > 0, nextIntended > now, !timerArmed {
+            timerArmed = true
+            let deadline = max(nextIntended, now + paceNanos)
+            context.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) { [self] in
+                timerArmed = false
+                guard !finished, channel?.isActive == true else { return }
+                pump(context: context, now: loadNowNanos())
+                flush(context: context)
+            }
+        }
+    }
+
+    private func flush(context: ChannelHandlerContext) {
+        guard outbound.readableBytes > 0 else { return }
+        let chunk = outbound
+        outbound = context.channel.allocator.buffer(capacity: max(4096, chunk.readableBytes))
+        context.writeAndFlush(wrapOutboundOut(chunk), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let incoming = unwrapInboundIn(data)
+        if var buffer = inbound, buffer.readableBytes > 0 {
+            inbound = nil
+            var incoming = incoming
+            buffer.writeBuffer(&incoming)
+            inbound = buffer
+        } else {
+            inbound = incoming
+        }
+        guard var buffer = inbound else { return }
+        inbound = nil
+        // One timestamp per read: every reply in this read arrived by now.
+        let now = loadNowNanos()
+        var any = false
+        do {
+            readLoop: while buffer.readableBytes > 0 {
+                let reply = try wire.nextReply(from: &buffer, slots: &slots, outbound: &outbound, errors: &result.errors)
+                switch reply {
+                case .incomplete:
+                    break readLoop
+                case .ignored, .followUp:
+                    continue
+                case .done(let slot, let failures):
+                    any = true
+                    let startNanos = slots[slot].startNanos
+                    slots[slot].startNanos = 0
+                    freeSlots.append(slot)
+                    result.completed += 1
+                    if failures > 0 {
+                        result.failed += failures
+                    } else {
+                        result.ackNanos.append(now)
+                    }
+                    let micros = now > startNanos ? (now - startNanos + 500) / 1000 : 0
+                    _ = result.histogram.record(max(micros, 1))
+                }
+            }
+        } catch {
+            fail(context: context, error)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            if buffer.readerIndex > 65536 { buffer.discardReadBytes() }
+            inbound = buffer
+        }
+        if result.completed == total {
+            finish(context: context)
+            return
+        }
+        if any { pump(context: context, now: now) }
+        flush(context: context)
+    }
+
+    private func finish(context: ChannelHandlerContext) {
+        guard !finished else { return }
+        finished = true
+        result.deepVerified = wire.stats.deepVerified
+        promise.succeed(result)
+        context.close(promise: nil)
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: Error) {
+        guard !finished else { return }
+        finished = true
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(context: context, LoadProtocolError("writer connection closed after \(result.completed) of \(total) writes"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        fail(context: context, error)
+    }
+}
+
+/// The merged outcome of a write phase.
+struct StreamWritePhase: Sendable {
+    /// Every successful ack time, sorted (index k-1 = the k-th ack of the phase).
+    var ackNanos: [UInt64]
+    var histogram: Histogram<UInt64>
+    var completed: Int
+    var failed: Int
+    var lateStarts: Int
+    var errors: LoadErrorCounts
+    var deepVerified: Int
+    var startNanos: UInt64
+    var endNanos: UInt64
+    var wallSeconds: Double { Double(endNanos - startNanos) / 1e9 }
+}
+
+/// Connects the writers, calls `beforeStart`, runs `plan.writes` writes at `plan.rate`, waits for
+/// every acknowledgement.
+func runStreamWriters(
+    plan: StreamWriterPlan, group: MultiThreadedEventLoopGroup, beforeStart: () -> Void
+) throws -> StreamWritePhase {
+    var channels: [Channel] = []
+    var futures: [EventLoopFuture<StreamWriterResult>] = []
+    defer {
+        for channel in channels { channel.close(promise: nil) }
+    }
+    let loops = Array(group.makeIterator())
+    for index in 0..<plan.connections {
+        let loop = loops[index % loops.count]
+        let promise = loop.makePromise(of: StreamWriterResult.self)
+        futures.append(promise.futureResult)
+        let bootstrap = ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        StreamWriterHandler(plan: plan, connectionIndex: index, promise: promise))
+                }
+            }
+        do {
+            channels.append(try bootstrap.connect(host: plan.host, port: plan.port).wait())
+        } catch {
+            promise.fail(error)
+            throw LoadProtocolError("cannot connect to \(plan.host):\(plan.port): \(error)")
+        }
+    }
+    beforeStart()
+    let startNanos = loadNowNanos()
+    for channel in channels {
+        channel.pipeline.fireUserInboundEventTriggered(LoadStartEvent(startNanos: startNanos))
+    }
+    var merged: StreamWritePhase? = nil
+    var firstError: Error? = nil
+    for future in futures {
+        do {
+            let one = try future.wait()
+            if merged == nil {
+                merged = StreamWritePhase(
+                    ackNanos: one.ackNanos, histogram: one.histogram, completed: one.completed, failed: one.failed,
+                    lateStarts: one.lateStarts, errors: one.errors, deepVerified: one.deepVerified,
+                    startNanos: startNanos, endNanos: 0)
+            } else {
+                merged!.ackNanos += one.ackNanos
+                merged!.histogram.add(one.histogram)
+                merged!.completed += one.completed
+                merged!.failed += one.failed
+                merged!.lateStarts += one.lateStarts
+                merged!.errors.merge(one.errors)
+                merged!.deepVerified += one.deepVerified
+            }
+        } catch {
+            if firstError == nil { firstError = error }
+        }
+    }
+    let endNanos = loadNowNanos()
+    if let firstError { throw firstError }
+    guard var phase = merged else { throw LoadProtocolError("no writer connections") }
+    phase.ackNanos.sort()
+    phase.endNanos = endNanos
+    return phase
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import HiscoreClient
+import HiscoreWire
+
+/// `hiscore export BOARD`: every entry, best first, as JSON lines or CSV (paged by cursor, so a
+/// large board streams out in constant memory and the pages stay consistent under writes).
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Export a board: hiscore export BOARD [--format jsonl|csv]")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+    @Option(help: "jsonl or csv.") var format: String = "jsonl"
+    @Option(help: "Entries per page.") var pageSize: UInt32 = 1000
+
+    func validate() throws {
+        guard format == "jsonl" || format == "csv" else { throw ValidationError("--format must be jsonl or csv") }
+    }
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            if format == "csv" { print("rank,player_id,score,subscore,reached_at_us,metadata_base64") }
+            var page = try await client.top(board: board, limit: pageSize)
+            while true {
+                for entry in page.entries {
+                    let metadata = Data(entry.metadata).base64EncodedString()
+                    if format == "csv" {
+                        // Ids are [A-Za-z0-9_.:-] and base64 has no comma: no quoting needed.
+                        print("\(entry.rank),\(entry.playerID),\(entry.score),\(entry.subscore),\(entry.reachedAtMicros),\(metadata)")
+                    } else {
+                        print(EntryFormatting.json(entry, extra: [("metadata_base64", "\"\(metadata)\"")]))
+                    }
+                }
+                guard !page.nextCursor.isEmpty else { break }
+                page = try await client.top(board: board, limit: pageSize, after: page.nextCursor)
+            }
+        }
+    }
+}
+
+/// `hiscore backup DIR`: an online backup of the server's data dir into DIR on the server's machine.
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Back up the server's data dir: hiscore backup DIR (admin)")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "A new or empty directory on the server's machine.") var destination: String
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let result = try await client.backup(to: destination)
+            print("backup in \(result.destination): \(result.files) files (\(result.linkedFiles) hard-linked, \(result.copiedBytes) bytes copied)")
+            print("start a server from it with: hiscored --data-dir \(result.destination)")
+        }
+    }
+}
