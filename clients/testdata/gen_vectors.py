@@ -115,6 +115,7 @@ def requests() -> List[Tuple[str, pb.Request, str]]:
         ("request_cancel", R(call_id=29, cancel=pb.CancelRequest(call_id=7))),
         ("request_authenticate", R(call_id=31, authenticate=pb.AuthenticateRequest(
             token="reader-key-0123456789abcdef"))),
+        ("request_backup", R(call_id=32, backup=pb.BackupRequest(destination="/var/backups/hiscore-2026-11-29"))),
         ("request_max_call_id", R(call_id=U64_MAX, deadline_ms=U64_MAX, ping=pb.PingRequest(
             payload=bytes(range(256))))),
     ]
@@ -176,6 +177,8 @@ def responses() -> List[Tuple[str, pb.Response, str]]:
         ("response_cancel_true", S(call_id=29, cancel=pb.CancelResponse(cancelled=True))),
         ("response_cancel_false", S(call_id=30, cancel=pb.CancelResponse())),
         ("response_authenticate_key", S(call_id=31, authenticate=pb.AuthenticateResponse(role=pb.ROLE_WRITER))),
+        ("response_backup", S(call_id=33, backup=pb.BackupResponse(
+            destination="/var/backups/hiscore-2026-11-29", files=7, linked_files=6, copied_bytes=40960))),
         ("response_authenticate_player", S(call_id=32, authenticate=pb.AuthenticateResponse(
             role=pb.ROLE_PLAYER, player_id="alice", boards=["season-1", "weekly"], expires_at=1893456000))),
         ("response_error_not_found", S(call_id=7, status=st(code=pb.STATUS_CODE_NOT_FOUND,
