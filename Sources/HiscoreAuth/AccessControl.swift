@@ -8,7 +8,7 @@ import HiscoreWire
 /// | ping, cancel, authenticate | nothing |
 /// | get_rank, top, around, entries, count, describe_board, list_boards, subscribe (not feed) | reader |
 /// | submit, submit_batch, remove_player, subscribe to the feed | writer |
-/// | create_board, delete_board, backup | admin |
+/// | create_board, delete_board, reset_board, backup | admin |
 ///
 /// A player token reads and subscribes (not the feed, not list_boards) on the boards it names,
 /// and submits only its own player id, only on boards created with `client_writes`.
@@ -96,7 +96,7 @@ public struct AccessControl: Sendable {
             return nil
         case .submitBatch:
             return nil  // checked per item
-        case .listBoards, .createBoard, .deleteBoard, .removePlayer, .backup:
+        case .listBoards, .createBoard, .deleteBoard, .removePlayer, .backup, .resetBoard:
             return Status(.permissionDenied, "\(Self.name(method)) is not allowed with a player token")
         case .ping, .cancel, .authenticate:
             return nil
@@ -111,7 +111,7 @@ public struct AccessControl: Sendable {
             return request.target == .feed ? .writer : .reader
         case .submit, .submitBatch, .removePlayer:
             return .writer
-        case .createBoard, .deleteBoard, .backup:
+        case .createBoard, .deleteBoard, .backup, .resetBoard:
             return .admin
         }
     }
@@ -135,6 +135,7 @@ public struct AccessControl: Sendable {
         case .ping: "ping"
         case .authenticate: "authenticate"
         case .backup: "backup"
+        case .resetBoard: "reset_board"
         }
     }
 }

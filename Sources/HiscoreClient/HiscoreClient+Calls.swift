@@ -20,16 +20,23 @@ extension HiscoreClient {
         return results
     }
 
-    public func rank(board: String, player: String, mode: RankMode? = nil, deadline: Duration? = nil) async throws -> GetRankResponse {
-        let request = GetRankRequest(boardID: board, playerID: player, rankMode: mode)
+    public func rank(
+        board: String, player: String, mode: RankMode? = nil, period: UInt64 = 0, deadline: Duration? = nil
+    ) async throws -> GetRankResponse {
+        var request = GetRankRequest(boardID: board, playerID: player, rankMode: mode)
+        request.periodID = period
         guard case .getRank(let response) = try await call(.getRank(request), deadline: deadline) else { throw unexpected("get_rank") }
         return response
     }
 
+    /// The best entries (of an archived `period`, when not 0).
     public func top(
-        board: String, limit: UInt32 = 10, offset: UInt64 = 0, mode: RankMode? = nil, deadline: Duration? = nil
+        board: String, limit: UInt32 = 10, offset: UInt64 = 0, mode: RankMode? = nil, period: UInt64 = 0,
+        deadline: Duration? = nil
     ) async throws -> TopResponse {
-        try await page(TopRequest(boardID: board, limit: limit, start: .offset(offset), rankMode: mode), deadline: deadline)
+        var request = TopRequest(boardID: board, limit: limit, start: .offset(offset), rankMode: mode)
+        request.periodID = period
+        return try await page(request, deadline: deadline)
     }
 
     /// The page after `cursor` (a previous `TopResponse.nextCursor`).
@@ -129,6 +136,16 @@ extension HiscoreClient {
     public func backup(to destination: String, deadline: Duration? = nil) async throws -> BackupResponse {
         guard case .backup(let response) = try await call(.backup(destination: destination), deadline: deadline) else {
             throw unexpected("backup")
+        }
+        return response
+    }
+
+    /// Ends the board's season now: its standings become a read-only archived period (query it
+    /// with `period:`), and the board starts empty. Admin only.
+    @discardableResult
+    public func resetBoard(_ board: String, deadline: Duration? = nil) async throws -> ResetBoardResponse {
+        guard case .resetBoard(let response) = try await call(.resetBoard(boardID: board), deadline: deadline) else {
+            throw unexpected("reset_board")
         }
         return response
     }

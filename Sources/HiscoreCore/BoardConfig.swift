@@ -105,12 +105,15 @@ public struct BoardConfig: Sendable, Equatable {
     public var limits: BoardLimits
     /// Game clients holding a player token may submit their own scores (off by default).
     public var clientWrites: Bool
+    /// Season resets; nil = never (admins can still reset by hand).
+    public var resetSchedule: ResetSchedule?
 
     public init(
         id: String, scoreOrder: SortOrder = .descending, subscoreOrder: SortOrder = .descending,
         writeOperator: WriteOperator = .best, rankMode: RankMode = .ordinal, limits: BoardLimits = BoardLimits(),
-        clientWrites: Bool = false
+        clientWrites: Bool = false, resetSchedule: ResetSchedule? = nil
     ) {
+        self.resetSchedule = resetSchedule
         self.id = id
         self.scoreOrder = scoreOrder
         self.subscoreOrder = subscoreOrder
@@ -128,5 +131,6 @@ public struct BoardConfig: Sendable, Equatable {
     public func validate() throws(ValidationError) {
         try Identifier.validate(id, field: "board_id")
         try limits.validate()
+        try resetSchedule?.validate()
     }
 }

@@ -18,6 +18,8 @@ final class BoardDirectory: Sendable {
 
     private struct State {
         var boards: [String: BoardHandle] = [:]
+        /// Archived seasons by board id, then period id.
+        var periods: [String: [UInt64: BoardHandle]] = [:]
         var nextIncarnation: UInt64 = 1
     }
 
@@ -25,22 +27,91 @@ final class BoardDirectory: Sendable {
     private let shardCount: Int
     private let maxBoards: Int
     private let persistence: Persistence?
+    /// Wall clock (µs since the epoch) stamping the start of each board's first period.
+    private let clock: @Sendable () -> Int64
 
-    init(shardCount: Int, maxBoards: Int, persistence: Persistence? = nil, firstIncarnation: UInt64 = 1) {
+    init(
+        shardCount: Int, maxBoards: Int, persistence: Persistence? = nil, firstIncarnation: UInt64 = 1,
+        clock: @escaping @Sendable () -> Int64 = { Persistence.nowMicros() }
+    ) {
         self.shardCount = shardCount
         self.maxBoards = maxBoards
         self.persistence = persistence
+        self.clock = clock
         state.withLockedValue { $0.nextIncarnation = max(1, firstIncarnation) }
     }
 
-    /// Registers a board read back from the catalog at start-up.
-    func restore(_ config: BoardConfig, incarnation: UInt64) -> BoardHandle {
+    /// Registers a board read back from the catalog at start-up: the live period, or an archived
+    /// one when `archivedAt` is set.
+    func restore(
+        _ config: BoardConfig, incarnation: UInt64, periodID: UInt64, startedAt: Int64, archivedAt: Int64?
+    ) -> BoardHandle {
         state.withLockedValue { state in
-            let handle = makeHandle(config, incarnation: incarnation)
-            state.boards[config.id] = handle
+            let handle = makeHandle(config, incarnation: incarnation, periodID: periodID, startedAt: startedAt)
+            if let archivedAt {
+                handle.markArchived(at: archivedAt)
+                state.periods[config.id, default: [:]][periodID] = handle
+            } else {
+                state.boards[config.id] = handle
+            }
             state.nextIncarnation = max(state.nextIncarnation, incarnation + 1)
             return handle
         }
+    }
+
+    /// An archived period of a board.
+    func period(_ id: String, _ periodID: UInt64) -> BoardHandle? {
+        state.withLockedValue { $0.periods[id]?[periodID] }
+    }
+
+    /// Archived periods of a board, oldest first.
+    func periods(_ id: String) -> [BoardHandle] {
+        state.withLockedValue { ($0.periods[id] ?? [:]).values.sorted { $0.periodID < $1.periodID } }
+    }
+
+    /// What a season reset changed.
+    struct Reset {
+        let archived: BoardHandle
+        let live: BoardHandle
+        /// Archived periods beyond the board's `keep_periods`, now deleted.
+        let pruned: [BoardHandle]
+    }
+
+    /// Ends the board's current season at `at` (µs): the live incarnation becomes archived period N,
+    /// a new empty incarnation (period N + 1, starting at `at`) takes its place, and the oldest
+    /// archived periods beyond `keep_periods` are deleted. Durable before it is visible.
+    func reset(_ id: String, at: Int64) throws(StorageError) -> Reset? {
+        let result: Result<Reset?, StorageError> = state.withLockedValue { state in
+            guard let current = state.boards[id] else { return .success(nil) }
+            let live = makeHandle(
+                current.config, incarnation: state.nextIncarnation, periodID: current.periodID + 1, startedAt: at)
+            let keep = current.config.resetSchedule?.keepPeriods ?? ResetSchedule.defaultKeepPeriods
+            var archived = state.periods[id] ?? [:]
+            archived[current.periodID] = current
+            let pruned = archived.values.sorted { $0.periodID < $1.periodID }.dropLast(keep)
+            do throws(StorageError) {
+                try persistence?.boardCreated(live, at: at)
+                try persistence?.boardArchived(current, periodID: current.periodID, at: at)
+                for old in pruned { try persistence?.boardDeleted(old) }
+            } catch {
+                return .failure(error)
+            }
+            state.nextIncarnation += 1
+            current.markArchived(at: at)
+            for old in pruned {
+                archived[old.periodID] = nil
+                old.markDeleted()
+            }
+            state.periods[id] = archived
+            state.boards[id] = live
+            return .success(Reset(archived: current, live: live, pruned: Array(pruned)))
+        }
+        return try result.get()
+    }
+
+    /// Boards with a reset schedule (live periods).
+    func scheduledBoards() -> [BoardHandle] {
+        state.withLockedValue { $0.boards.values.filter { $0.config.resetSchedule != nil } }
     }
 
     func board(_ id: String) -> BoardHandle? {
@@ -56,10 +127,10 @@ final class BoardDirectory: Sendable {
                     : .failure(.alreadyExistsWithOtherConfig(existing.config))
             }
             guard state.boards.count < maxBoards else { return .failure(.tooManyBoards(limit: maxBoards)) }
-            let handle = makeHandle(config, incarnation: state.nextIncarnation)
+            let handle = makeHandle(config, incarnation: state.nextIncarnation, periodID: 1, startedAt: clock())
             // Durable before anyone can write to it (a rare fsync, under the lock on purpose).
             do throws(StorageError) {
-                try persistence?.boardCreated(handle)
+                try persistence?.boardCreated(handle, at: handle.periodStartedAt)
             } catch {
                 return .failure(.storage(error))
             }
@@ -78,17 +149,22 @@ final class BoardDirectory: Sendable {
         }
     }
 
-    func remove(_ id: String) throws(StorageError) -> BoardHandle? {
-        let result: Result<BoardHandle?, StorageError> = state.withLockedValue { state in
-            guard let handle = state.boards[id] else { return .success(nil) }
+    /// Deletes the board and its archived periods; returns every incarnation removed (live first).
+    func remove(_ id: String) throws(StorageError) -> [BoardHandle] {
+        let result: Result<[BoardHandle], StorageError> = state.withLockedValue { state in
+            guard let handle = state.boards[id] else { return .success([]) }
+            let archived = (state.periods[id] ?? [:]).values.sorted { $0.periodID < $1.periodID }
             do throws(StorageError) {
                 try persistence?.boardDeleted(handle)
+                for old in archived { try persistence?.boardDeleted(old) }
             } catch {
                 return .failure(error)
             }
             state.boards[id] = nil
+            state.periods[id] = nil
             handle.markDeleted()
-            return .success(handle)
+            for old in archived { old.markDeleted() }
+            return .success([handle] + archived)
         }
         return try result.get()
     }
@@ -102,12 +178,13 @@ final class BoardDirectory: Sendable {
 
     var count: Int { state.withLockedValue { $0.boards.count } }
 
-    private func makeHandle(_ config: BoardConfig, incarnation: UInt64) -> BoardHandle {
+    private func makeHandle(_ config: BoardConfig, incarnation: UInt64, periodID: UInt64, startedAt: Int64) -> BoardHandle {
         // Dense ranks count distinct scores, which cannot be summed across partitions: such a
         // board lives in one partition, on a shard chosen by its id.
         let single = config.rankMode == .dense || shardCount == 1
         let home = Int(PlayerHash.hash(config.id) % UInt64(shardCount))
         return BoardHandle(
-            config: config, incarnation: incarnation, partitionCount: single ? 1 : shardCount, homeShard: home)
+            config: config, incarnation: incarnation, partitionCount: single ? 1 : shardCount, homeShard: home,
+            periodID: periodID, periodStartedAt: startedAt)
     }
 }

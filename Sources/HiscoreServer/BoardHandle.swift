@@ -14,6 +14,11 @@ public final class BoardHandle: Sendable {
     public let partitionCount: Int
     /// The shard of partition 0.
     public let homeShard: Int
+    /// The season this incarnation holds: its id (1, 2, …) and when it started (µs since epoch).
+    public let periodID: UInt64
+    public let periodStartedAt: Int64
+    /// When it was archived (µs); 0 = live. Archived boards are read-only.
+    private let archivedAtMicros = ManagedAtomic<Int64>(0)
 
     private let clock = SequenceClock()
     private let versionCounter = ManagedAtomic<UInt64>(0)
@@ -22,8 +27,13 @@ public final class BoardHandle: Sendable {
     private let subscriberCounter = ManagedAtomic<Int>(0)
     private let feedSubscriberCounter = ManagedAtomic<Int>(0)
 
-    init(config: BoardConfig, incarnation: UInt64, partitionCount: Int, homeShard: Int) {
+    init(
+        config: BoardConfig, incarnation: UInt64, partitionCount: Int, homeShard: Int, periodID: UInt64 = 1,
+        periodStartedAt: Int64 = 0
+    ) {
         assert(partitionCount >= 1)
+        self.periodID = periodID
+        self.periodStartedAt = periodStartedAt
         self.config = config
         self.incarnation = incarnation
         self.partitionCount = partitionCount
@@ -89,6 +99,10 @@ public final class BoardHandle: Sendable {
         subscriberCounter.wrappingDecrement(ordering: .relaxed)
         if feed { feedSubscriberCounter.wrappingDecrement(ordering: .relaxed) }
     }
+
+    public var archivedAt: Int64 { archivedAtMicros.load(ordering: .acquiring) }
+    public var isArchived: Bool { archivedAt != 0 }
+    func markArchived(at micros: Int64) { archivedAtMicros.store(max(1, micros), ordering: .releasing) }
 
     func markDeleted() { deletedFlag.store(true, ordering: .releasing) }
 

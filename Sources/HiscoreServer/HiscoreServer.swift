@@ -24,6 +24,7 @@ public final class HiscoreServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let persistence: Persistence
     private let shards: [Shard]
+    private let seasons: SeasonKeeper
     private let listener: any Channel
     private let admin: (any Channel)?
     private let ready: ManagedAtomic<Bool>
@@ -33,8 +34,9 @@ public final class HiscoreServer: Sendable {
     private init(
         configuration: ServerConfiguration, localPort: Int, group: MultiThreadedEventLoopGroup,
         listener: any Channel, registry: ConnectionRegistry, logger: Logger, admin: (any Channel)?,
-        ready: ManagedAtomic<Bool>, persistence: Persistence, shards: [Shard]
+        ready: ManagedAtomic<Bool>, persistence: Persistence, shards: [Shard], seasons: SeasonKeeper
     ) {
+        self.seasons = seasons
         self.persistence = persistence
         self.shards = shards
         self.configuration = configuration
@@ -65,11 +67,8 @@ public final class HiscoreServer: Sendable {
         let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams) }
         let directory = BoardDirectory(
             shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,
-            firstIncarnation: catalog.highestIncarnation + 1)
-        var boardsByIncarnation: [UInt64: BoardHandle] = [:]
-        for board in catalog.boards.values {
-            boardsByIncarnation[board.incarnation] = directory.restore(board.config, incarnation: board.incarnation)
-        }
+            firstIncarnation: catalog.highestIncarnation + 1, clock: configuration.clock)
+        let boardsByIncarnation = Self.restoreBoards(catalog, into: directory)
         do {
             try await Self.recover(
                 shards: shards, persistence: persistence, boards: boardsByIncarnation, configuration: configuration,
@@ -79,12 +78,16 @@ public final class HiscoreServer: Sendable {
             persistence.close()
             throw error
         }
+        let executor = BatchExecutor(shards: shards)
+        streams.attach(executor)
+        let seasons = SeasonKeeper(
+            directory: directory, executor: executor, streams: streams, loop: loops[0], clock: configuration.clock)
         let router = CallRouter(
             directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards,
             streams: streams, access: configuration.access,
-            backups: BackupService(persistence: persistence, shards: shards))
-        let executor = BatchExecutor(shards: shards)
-        streams.attach(executor)
+            backups: BackupService(persistence: persistence, shards: shards), seasons: seasons)
+        // Seasons whose boundary passed while the server was down end now (once each).
+        for id in await seasons.runDueResets() { logger.info("board \(id): season reset on start-up (boundary passed while stopped)") }
         let connectionIDs = ManagedAtomic<UInt64>(1)
         let telemetry = try await Telemetry.make(
             loops: loops, capacityCallsPerSecond: configuration.capacityCallsPerSecond, logger: logger)
@@ -154,7 +157,40 @@ public final class HiscoreServer: Sendable {
         }
         return HiscoreServer(
             configuration: configuration, localPort: port, group: group, listener: listener, registry: registry,
-            logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards)
+            logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards, seasons: seasons)
+    }
+
+    /// Ends every season whose boundary has passed (by the configured clock); returns the boards
+    /// reset. The server does this itself at start-up and when a boundary comes; tests with an
+    /// injected clock call it after moving the clock.
+    @discardableResult
+    public func runDueResets() async -> [String] {
+        await seasons.runDueResets()
+    }
+
+    /// Registers the catalog's boards: for each id the live incarnation (no season record) and the
+    /// archived periods (a season record each). Returns all of them by incarnation.
+    private static func restoreBoards(_ catalog: CatalogState, into directory: BoardDirectory) -> [UInt64: BoardHandle] {
+        var byID: [String: [CatalogBoard]] = [:]
+        for board in catalog.boards.values { byID[board.config.id, default: []].append(board) }
+        var handles: [UInt64: BoardHandle] = [:]
+        for (_, incarnations) in byID {
+            let archived = incarnations.filter { !$0.seasons.isEmpty }
+            let live = incarnations.filter { $0.seasons.isEmpty }.max { $0.incarnation < $1.incarnation }
+            for board in archived {
+                guard let season = board.seasons.last else { continue }
+                handles[board.incarnation] = directory.restore(
+                    board.config, incarnation: board.incarnation, periodID: season.periodID,
+                    startedAt: Int64(board.createdAt), archivedAt: Int64(season.at))
+            }
+            if let live {
+                let periodID = (archived.compactMap { $0.seasons.last?.periodID }.max() ?? 0) + 1
+                handles[live.incarnation] = directory.restore(
+                    live.config, incarnation: live.incarnation, periodID: periodID, startedAt: Int64(live.createdAt),
+                    archivedAt: nil)
+            }
+        }
+        return handles
     }
 
     /// Rebuilds every shard from disk, all shards at once (one per loop, so one per core).
@@ -212,6 +248,7 @@ public final class HiscoreServer: Sendable {
     /// connection and stops the event loops.
     public func shutdown() async {
         ready.store(false, ordering: .relaxed)
+        seasons.stop()
         try? await listener.close()
         let connections = registry.all
         for channel in connections {

@@ -14,6 +14,8 @@ public struct ServerConfiguration: Sendable {
     public var durability: DurabilityMode = .fsync
     /// A shard snapshots (and drops older log segments) once its log grew by this much.
     public var snapshotAfterLogBytes: UInt64 = 64 << 20
+    /// The wall clock for season resets, in microseconds since the Unix epoch (tests inject one).
+    public var clock: @Sendable () -> Int64 = { Int64(SequenceClock.nowMicros()) }
     /// Hard memory ceiling in bytes (jemalloc allocated); 0 = none. See `MemoryCeiling`.
     public var maxMemoryBytes: Int = 0
     public var limits = ServerLimits()

@@ -136,6 +136,9 @@ actor Shard {
 
     private func submit(_ board: BoardHandle, _ request: SubmitRequest) -> ShardResult {
         guard !board.isDeleted else { return .refused(Status(.notFound, "board \(request.boardID) not found")) }
+        guard !board.isArchived else {
+            return .refused(Status(.aborted, "board \(request.boardID) was reset while this submit was in flight; submit again"))
+        }
         let partition = partition(for: board)
         let existing = partition.entry(for: request.playerID)
         if existing == nil {

@@ -52,7 +52,8 @@ public struct CatalogState: Sendable, Equatable {
 ///
 ///     1 created:   incarnation u64, createdAt u64, board id (varint len + UTF-8), scoreOrder u8,
 ///                  subscoreOrder u8, writeOperator u8, rankMode u8, maxEntries u64, maxMetadataBytes u32,
-///                  flags u8 (bit 0: client_writes)
+///                  flags u8 (bit 0: client_writes), reset period u8 (0 = none; else minute u32,
+///                  weekday u8, dayOfMonth u8, keepPeriods u8)
 ///     2 deleted:   incarnation u64, at u64
 ///     3 season:    incarnation u64, periodID u64, at u64
 ///     4 highWater: incarnation u64   (written by compaction: keeps deleted incarnations unused)
@@ -77,6 +78,15 @@ enum CatalogCoding {
             buffer.appendLE(UInt64(max(0, config.limits.maxEntries)))
             buffer.appendLE(UInt32(clamping: config.limits.maxMetadataBytes))
             buffer.append(config.clientWrites ? 1 : 0)
+            if let reset = config.resetSchedule {
+                buffer.append(reset.period.rawValue)
+                buffer.appendLE(UInt32(reset.minuteOfDay))
+                buffer.append(UInt8(clamping: reset.weekday))
+                buffer.append(UInt8(clamping: reset.dayOfMonth))
+                buffer.append(UInt8(clamping: reset.keepPeriods))
+            } else {
+                buffer.append(0)
+            }
         case .record(.deleted(let incarnation, let at)):
             buffer.append(2)
             buffer.appendLE(incarnation)
@@ -104,12 +114,21 @@ enum CatalogCoding {
                 let writeOperator = reader.u8().flatMap(WriteOperator.init(rawValue:)),
                 let rankMode = reader.u8().flatMap(RankMode.init(rawValue:)),
                 let maxEntries = reader.u64(), maxEntries <= UInt64(Int.max), let maxMetadata = reader.u32(),
-                let flags = reader.u8(), flags <= 1
+                let flags = reader.u8(), flags <= 1, let resetPeriod = reader.u8()
             else { return nil }
+            var resetSchedule: ResetSchedule?
+            if resetPeriod != 0 {
+                guard let period = ResetSchedule.Period(rawValue: resetPeriod), let minute = reader.u32(),
+                    let weekday = reader.u8(), let dayOfMonth = reader.u8(), let keep = reader.u8()
+                else { return nil }
+                resetSchedule = ResetSchedule(
+                    period: period, minuteOfDay: Int(minute), weekday: Int(weekday), dayOfMonth: Int(dayOfMonth),
+                    keepPeriods: Int(keep))
+            }
             let config = BoardConfig(
                 id: id, scoreOrder: scoreOrder, subscoreOrder: subscoreOrder, writeOperator: writeOperator,
                 rankMode: rankMode, limits: BoardLimits(maxEntries: Int(maxEntries), maxMetadataBytes: Int(maxMetadata)),
-                clientWrites: flags == 1)
+                clientWrites: flags == 1, resetSchedule: resetSchedule)
             item = .record(.created(incarnation: incarnation, config: config, createdAt: createdAt))
         case 2:
             guard let at = reader.u64() else { return nil }

@@ -19,6 +19,7 @@ public enum RequestMethod: Sendable, Equatable {
     case ping(payload: [UInt8])
     case authenticate(token: String)
     case backup(destination: String)
+    case resetBoard(boardID: String)
 }
 
 /// A `Request` frame.
@@ -58,6 +59,7 @@ public enum ResponseResult: Sendable, Equatable {
     case ping(payload: [UInt8])
     case authenticate(AuthenticateResponse)
     case backup(BackupResponse)
+    case resetBoard(ResetBoardResponse)
 }
 
 /// A `Response` frame.

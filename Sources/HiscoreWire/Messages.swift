@@ -33,6 +33,10 @@ public struct BoardInfo: Sendable, Equatable {
     public var config: BoardConfig
     public var size: UInt64
     public var version: UInt64
+    /// Archived periods, oldest first.
+    public var periods: [PeriodInfo] = []
+    public var currentPeriodID: UInt64 = 0
+    public var currentPeriodStartedAtMicros: Int64 = 0
 
     public init(config: BoardConfig, size: UInt64, version: UInt64) {
         self.config = config
@@ -90,6 +94,9 @@ public struct GetRankRequest: Sendable, Equatable {
     /// nil = the board's default.
     public var rankMode: RankMode?
 
+    /// An archived period (`BoardInfo.periods`); 0 = the live board.
+    public var periodID: UInt64 = 0
+
     public init(boardID: String, playerID: String, rankMode: RankMode? = nil) {
         self.boardID = boardID
         self.playerID = playerID
@@ -120,6 +127,9 @@ public struct TopRequest: Sendable, Equatable {
     public var start: PageStart
     public var rankMode: RankMode?
 
+    /// An archived period (`BoardInfo.periods`); 0 = the live board.
+    public var periodID: UInt64 = 0
+
     public init(boardID: String, limit: UInt32 = 10, start: PageStart = .offset(0), rankMode: RankMode? = nil) {
         self.boardID = boardID
         self.limit = limit
@@ -148,6 +158,9 @@ public struct AroundRequest: Sendable, Equatable {
     public var after: UInt32
     public var rankMode: RankMode?
 
+    /// An archived period (`BoardInfo.periods`); 0 = the live board.
+    public var periodID: UInt64 = 0
+
     public init(boardID: String, playerID: String, before: UInt32, after: UInt32, rankMode: RankMode? = nil) {
         self.boardID = boardID
         self.playerID = playerID
@@ -175,6 +188,9 @@ public struct EntriesRequest: Sendable, Equatable {
     public var playerIDs: [String]
     public var rankMode: RankMode?
 
+    /// An archived period (`BoardInfo.periods`); 0 = the live board.
+    public var periodID: UInt64 = 0
+
     public init(boardID: String, playerIDs: [String], rankMode: RankMode? = nil) {
         self.boardID = boardID
         self.playerIDs = playerIDs
@@ -187,6 +203,9 @@ public struct CountRequest: Sendable, Equatable {
     /// Inclusive bounds; nil = unbounded.
     public var minScore: Int64?
     public var maxScore: Int64?
+
+    /// An archived period (`BoardInfo.periods`); 0 = the live board.
+    public var periodID: UInt64 = 0
 
     public init(boardID: String, minScore: Int64? = nil, maxScore: Int64? = nil) {
         self.boardID = boardID
@@ -310,5 +329,31 @@ public struct BackupResponse: Sendable, Equatable {
         self.files = files
         self.linkedFiles = linkedFiles
         self.copiedBytes = copiedBytes
+    }
+}
+
+/// `PeriodInfo`: an archived season.
+public struct PeriodInfo: Sendable, Equatable {
+    public var periodID: UInt64
+    public var startedAtMicros: Int64
+    public var endedAtMicros: Int64
+    public var size: UInt64
+
+    public init(periodID: UInt64, startedAtMicros: Int64, endedAtMicros: Int64, size: UInt64) {
+        self.periodID = periodID
+        self.startedAtMicros = startedAtMicros
+        self.endedAtMicros = endedAtMicros
+        self.size = size
+    }
+}
+
+/// `ResetBoardResponse`.
+public struct ResetBoardResponse: Sendable, Equatable {
+    public var archivedPeriodID: UInt64
+    public var archivedEntries: UInt64
+
+    public init(archivedPeriodID: UInt64, archivedEntries: UInt64) {
+        self.archivedPeriodID = archivedPeriodID
+        self.archivedEntries = archivedEntries
     }
 }

@@ -41,7 +41,7 @@ extension RequestMethod {
                 GetRankRequest(
                     boardID: try ProtoCRead.string(body.board_id, field: "board_id"),
                     playerID: try ProtoCRead.string(body.player_id, field: "player_id"),
-                    rankMode: try RankMode.requested(protoC: body.rank_mode)))
+                    rankMode: try RankMode.requested(protoC: body.rank_mode)).withPeriod(body.period_id))
         case HISCORE__V1__REQUEST__METHOD_TOP:
             return .top(try TopRequest(protoC: ProtoCRead.required(request.top, field: "top")))
         case HISCORE__V1__REQUEST__METHOD_AROUND:
@@ -52,21 +52,22 @@ extension RequestMethod {
                     playerID: try ProtoCRead.string(body.player_id, field: "player_id"),
                     before: body.before,
                     after: body.after,
-                    rankMode: try RankMode.requested(protoC: body.rank_mode)))
+                    rankMode: try RankMode.requested(protoC: body.rank_mode)).withPeriod(body.period_id))
         case HISCORE__V1__REQUEST__METHOD_ENTRIES:
             let body = try ProtoCRead.required(request.entries, field: "entries")
             return .entries(
                 EntriesRequest(
                     boardID: try ProtoCRead.string(body.board_id, field: "board_id"),
                     playerIDs: try ProtoCRead.strings(body.player_ids, count: body.n_player_ids, field: "player_ids"),
-                    rankMode: try RankMode.requested(protoC: body.rank_mode)))
+                    rankMode: try RankMode.requested(protoC: body.rank_mode)).withPeriod(body.period_id))
         case HISCORE__V1__REQUEST__METHOD_COUNT:
             let body = try ProtoCRead.required(request.count, field: "count")
             return .count(
                 CountRequest(
                     boardID: try ProtoCRead.string(body.board_id, field: "board_id"),
                     minScore: body.min_case == HISCORE__V1__COUNT_REQUEST__MIN_MIN_SCORE ? body.min_score : nil,
-                    maxScore: body.max_case == HISCORE__V1__COUNT_REQUEST__MAX_MAX_SCORE ? body.max_score : nil))
+                    maxScore: body.max_case == HISCORE__V1__COUNT_REQUEST__MAX_MAX_SCORE ? body.max_score : nil
+                ).withPeriod(body.period_id))
         case HISCORE__V1__REQUEST__METHOD_CREATE_BOARD:
             let body = try ProtoCRead.required(request.create_board, field: "create_board")
             return .createBoard(try BoardConfig(protoC: ProtoCRead.required(body.config, field: "config")))
@@ -101,6 +102,9 @@ extension RequestMethod {
         case HISCORE__V1__REQUEST__METHOD_BACKUP:
             let body = try ProtoCRead.required(request.backup, field: "backup")
             return .backup(destination: try ProtoCRead.string(body.destination, field: "destination"))
+        case HISCORE__V1__REQUEST__METHOD_RESET_BOARD:
+            let body = try ProtoCRead.required(request.reset_board, field: "reset_board")
+            return .resetBoard(boardID: try ProtoCRead.string(body.board_id, field: "board_id"))
         default:
             return nil
         }
@@ -122,6 +126,7 @@ extension RequestMethod {
             body.pointee.board_id = arena.cString(getRank.boardID)
             body.pointee.player_id = arena.cString(getRank.playerID)
             body.pointee.rank_mode = getRank.rankMode.protoC
+            body.pointee.period_id = getRank.periodID
             request.method_case = HISCORE__V1__REQUEST__METHOD_GET_RANK
             request.get_rank = body
         case .top(let top):
@@ -134,6 +139,7 @@ extension RequestMethod {
             body.pointee.before = around.before
             body.pointee.after = around.after
             body.pointee.rank_mode = around.rankMode.protoC
+            body.pointee.period_id = around.periodID
             request.method_case = HISCORE__V1__REQUEST__METHOD_AROUND
             request.around = body
         case .entries(let entries):
@@ -142,11 +148,13 @@ extension RequestMethod {
             body.pointee.n_player_ids = entries.playerIDs.count
             body.pointee.player_ids = arena.cStringArray(entries.playerIDs)
             body.pointee.rank_mode = entries.rankMode.protoC
+            body.pointee.period_id = entries.periodID
             request.method_case = HISCORE__V1__REQUEST__METHOD_ENTRIES
             request.entries = body
         case .count(let count):
             let body = arena.message(hiscore__v1__count_request__init)
             body.pointee.board_id = arena.cString(count.boardID)
+            body.pointee.period_id = count.periodID
             if let minScore = count.minScore {
                 body.pointee.min_case = HISCORE__V1__COUNT_REQUEST__MIN_MIN_SCORE
                 body.pointee.min_score = minScore
@@ -207,6 +215,11 @@ extension RequestMethod {
             body.pointee.destination = arena.cString(destination)
             request.method_case = HISCORE__V1__REQUEST__METHOD_BACKUP
             request.backup = body
+        case .resetBoard(let boardID):
+            let body = arena.message(hiscore__v1__reset_board_request__init)
+            body.pointee.board_id = arena.cString(boardID)
+            request.method_case = HISCORE__V1__REQUEST__METHOD_RESET_BOARD
+            request.reset_board = body
         }
     }
 }
@@ -250,12 +263,14 @@ extension TopRequest {
             limit: top.limit,
             start: start,
             rankMode: try RankMode.requested(protoC: top.rank_mode))
+        periodID = top.period_id
     }
 
     func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__TopRequest> {
         let top = arena.message(hiscore__v1__top_request__init)
         top.pointee.board_id = arena.cString(boardID)
         top.pointee.limit = limit
+        top.pointee.period_id = periodID
         switch start {
         case .offset(let offset):
             // Offset 0 is the default: leaving the oneof unset is the canonical (shortest) form.
@@ -324,3 +339,21 @@ extension SubscribeRequest {
         return subscribe
     }
 }
+
+/// Requests that can name an archived period.
+protocol PeriodScoped {
+    var periodID: UInt64 { get set }
+}
+
+extension PeriodScoped {
+    func withPeriod(_ periodID: UInt64) -> Self {
+        var copy = self
+        copy.periodID = periodID
+        return copy
+    }
+}
+
+extension GetRankRequest: PeriodScoped {}
+extension AroundRequest: PeriodScoped {}
+extension EntriesRequest: PeriodScoped {}
+extension CountRequest: PeriodScoped {}

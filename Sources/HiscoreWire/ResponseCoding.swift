@@ -100,6 +100,9 @@ extension ResponseResult {
             return .backup(BackupResponse(
                 destination: try ProtoCRead.string(body.destination, field: "destination"), files: body.files,
                 linkedFiles: body.linked_files, copiedBytes: body.copied_bytes))
+        case HISCORE__V1__RESPONSE__RESULT_RESET_BOARD:
+            let body = try ProtoCRead.required(response.reset_board, field: "reset_board")
+            return .resetBoard(ResetBoardResponse(archivedPeriodID: body.archived_period_id, archivedEntries: body.archived_entries))
         default:
             return nil
         }
@@ -221,6 +224,12 @@ extension ResponseResult {
             body.pointee.copied_bytes = backup.copiedBytes
             response.result_case = HISCORE__V1__RESPONSE__RESULT_BACKUP
             response.backup = body
+        case .resetBoard(let reset):
+            let body = arena.message(hiscore__v1__reset_board_response__init)
+            body.pointee.archived_period_id = reset.archivedPeriodID
+            body.pointee.archived_entries = reset.archivedEntries
+            response.result_case = HISCORE__V1__RESPONSE__RESULT_RESET_BOARD
+            response.reset_board = body
         }
     }
 }

@@ -56,7 +56,8 @@ extension BoardConfig {
             subscoreOrder: try SortOrder(protoC: config.subscore_order, field: "subscore_order"),
             writeOperator: try WriteOperator(protoC: config.write_operator, field: "write_operator"),
             rankMode: try RankMode(boardProtoC: config.rank_mode),
-            limits: limits, clientWrites: config.client_writes != 0)
+            limits: limits, clientWrites: config.client_writes != 0,
+            resetSchedule: try config.reset.flatMap { (reset) throws(WireError) in try ResetSchedule(protoC: reset.pointee) })
     }
 
     func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__BoardConfig> {
@@ -67,17 +68,15 @@ extension BoardConfig {
         config.pointee.write_operator = writeOperator.protoC
         // Canonical form: defaults are left out (ordinal is DEFAULT in a config; 256 metadata bytes is 0).
         config.pointee.rank_mode = rankMode == .ordinal ? HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT : rankMode.protoC
+        config.pointee.client_writes = clientWrites ? 1 : 0
+        config.pointee.reset = resetSchedule.map { $0.protoC(in: arena) }
         // Limits at their defaults are left out entirely (canonical form).
-        guard limits != BoardLimits() else {
-            config.pointee.client_writes = clientWrites ? 1 : 0
-            return config
-        }
+        guard limits != BoardLimits() else { return config }
         let wireLimits = arena.message(hiscore__v1__board_limits__init)
         wireLimits.pointee.max_entries = UInt64(clamping: limits.maxEntries)
         wireLimits.pointee.max_metadata_bytes =
             limits.maxMetadataBytes == BoardLimits().maxMetadataBytes ? 0 : UInt32(clamping: limits.maxMetadataBytes)
         config.pointee.limits = wireLimits
-        config.pointee.client_writes = clientWrites ? 1 : 0
         return config
     }
 }
@@ -88,6 +87,12 @@ extension BoardInfo {
             config: try BoardConfig(protoC: ProtoCRead.required(info.config, field: "config")),
             size: info.size,
             version: info.version)
+        periods = try ProtoCRead.repeated(info.periods, count: info.n_periods, field: "periods") {
+            (period) throws(WireError) in
+            PeriodInfo(periodID: period.period_id, startedAtMicros: period.started_at_us, endedAtMicros: period.ended_at_us, size: period.size)
+        }
+        currentPeriodID = info.current_period_id
+        currentPeriodStartedAtMicros = info.current_period_started_at_us
     }
 
     func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__BoardInfo> {
@@ -95,6 +100,19 @@ extension BoardInfo {
         info.pointee.config = config.protoC(in: arena)
         info.pointee.size = size
         info.pointee.version = version
+        info.pointee.current_period_id = currentPeriodID
+        info.pointee.current_period_started_at_us = currentPeriodStartedAtMicros
+        if !periods.isEmpty {
+            info.pointee.n_periods = periods.count
+            info.pointee.periods = arena.pointerArray(periods) { period in
+                let message = arena.message(hiscore__v1__period_info__init)
+                message.pointee.period_id = period.periodID
+                message.pointee.started_at_us = period.startedAtMicros
+                message.pointee.ended_at_us = period.endedAtMicros
+                message.pointee.size = period.size
+                return message
+            }
+        }
         return info
     }
 }
@@ -109,5 +127,32 @@ extension Status {
         status.pointee.code = code.protoC
         status.pointee.message = arena.cString(message)
         return status
+    }
+}
+
+extension ResetSchedule {
+    init?(protoC reset: Hiscore__V1__ResetSchedule) throws(WireError) {
+        let period: Period
+        switch reset.period {
+        case HISCORE__V1__RESET_PERIOD__RESET_PERIOD_NONE: return nil
+        case HISCORE__V1__RESET_PERIOD__RESET_PERIOD_DAILY: period = .daily
+        case HISCORE__V1__RESET_PERIOD__RESET_PERIOD_WEEKLY: period = .weekly
+        case HISCORE__V1__RESET_PERIOD__RESET_PERIOD_MONTHLY: period = .monthly
+        default: throw ProtoCRead.unknownEnumValue("reset.period", reset.period.rawValue)
+        }
+        self.init(
+            period: period, minuteOfDay: Int(reset.minute_of_day), weekday: Int(reset.weekday),
+            dayOfMonth: Int(reset.day_of_month),
+            keepPeriods: reset.keep_periods == 0 ? ResetSchedule.defaultKeepPeriods : Int(reset.keep_periods))
+    }
+
+    func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__ResetSchedule> {
+        let reset = arena.message(hiscore__v1__reset_schedule__init)
+        reset.pointee.period = Hiscore__V1__ResetPeriod(rawValue: UInt32(period.rawValue))
+        reset.pointee.minute_of_day = UInt32(clamping: minuteOfDay)
+        reset.pointee.weekday = period == .weekly ? UInt32(clamping: weekday) : 0
+        reset.pointee.day_of_month = period == .monthly ? UInt32(clamping: dayOfMonth) : 0
+        reset.pointee.keep_periods = keepPeriods == ResetSchedule.defaultKeepPeriods ? 0 : UInt32(clamping: keepPeriods)
+        return reset
     }
 }

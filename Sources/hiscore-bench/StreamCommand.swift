@@ -51,6 +51,8 @@ struct StreamsCommand: ParsableCommand {
     @Flag(help: "One JSON object per phase on stdout.") var json = false
     @Flag(inversion: .prefixedNo, help: "Run the baseline phase (writes with no subscription).") var baseline = true
     @Option(help: "Writes in flight per writer connection at most.") var maxInflight: Int = 256
+    @Option(help: "Writes not started by --duration + this many seconds are dropped (reported as unsent).")
+    var stopGrace: Double = 1
     @Option(help: "Writer timer granularity in microseconds (a writer sends what is due at most this late).")
     var paceUs: Int = 1000
     @Option(help: "Event loop threads of the subscriber connections.") var threads: Int = 1
@@ -150,7 +152,8 @@ struct StreamsCommand: ParsableCommand {
         func writerPlan(phase: Int) -> StreamWriterPlan {
             StreamWriterPlan(
                 host: host, port: port, connections: writers, rate: writeRate, writes: writes,
-                maxInflight: maxInflight, wire: wire, seed: seed, phase: phase, paceNanos: UInt64(paceUs) * 1000)
+                maxInflight: maxInflight, wire: wire, seed: seed, phase: phase, paceNanos: UInt64(paceUs) * 1000,
+                stopAfterNanos: UInt64((duration + stopGrace) * 1e9))
         }
 
         // Baseline: the same writes, no subscription.
@@ -362,6 +365,7 @@ struct StreamReport {
             ("writes", .int(phase.completed)), ("writes_acked", .int(acked)), ("write_errors", .int(phase.failed)),
             ("write_wall_s", .double(phase.wallSeconds, 3)),
             ("writes_per_s", .double(Double(acked) / phase.wallSeconds, 0)), ("late_starts", .int(phase.lateStarts)),
+            ("unsent", .int(phase.unsent)),
             ("write_p50_us", .int(Int(h.valueAtPercentile(50)))), ("write_p99_us", .int(Int(h.valueAtPercentile(99)))),
             ("write_max_us", .int(Int(h.max))),
             ("server_cpu_s", optional(cpu, 3)), ("server_cpu_ticks_s", optional(StreamSample.tickSeconds(start, end), 2)),
@@ -373,6 +377,7 @@ struct StreamReport {
         text += "\(serverFormat(Double(acked) / phase.wallSeconds, 0)) writes/s (target \(serverFormat(command.writeRate, 0)))"
         text += ", write latency us p50 \(h.valueAtPercentile(50)) p99 \(h.valueAtPercentile(99)) max \(h.max)"
         if phase.lateStarts > 0 { text += ", \(phase.lateStarts) late starts" }
+        if phase.unsent > 0 { text += "\n  \(phase.unsent) writes not started by duration + \(serverFormat(command.stopGrace, 1)) s (server behind)" }
         if let cpu, let perWrite {
             text += "\n  server CPU \(serverFormat(cpu, 2)) s = \(serverFormat(perWrite, 2)) us/write"
         }

@@ -17,6 +17,8 @@ struct StreamWriterResult: Sendable {
     var completed = 0
     var failed = 0
     var lateStarts = 0
+    /// Writes never sent: not started by the stop time (the server fell behind).
+    var unsent = 0
     var errors = LoadErrorCounts()
     var deepVerified = 0
 }
@@ -36,6 +38,9 @@ struct StreamWriterPlan: Sendable {
     /// Timer granularity: a writer wakes up at most once per `paceNanos` and then sends every
     /// write whose intended time has come (latency still counts from the intended time).
     var paceNanos: UInt64
+    /// After this long from the start no write is started any more (the rest count as unsent);
+    /// the writes in flight are still awaited.
+    var stopAfterNanos: UInt64
 }
 
 final class StreamWriterHandler: ChannelInboundHandler {
@@ -47,7 +52,9 @@ final class StreamWriterHandler: ChannelInboundHandler {
     private var slots: [LoadSlot]
     private var freeSlots: [Int]
     private var toStart: Int
-    private let total: Int
+    private var total: Int
+    private let stopAfterNanos: UInt64
+    private var stopAt: UInt64 = .max
     private var result: StreamWriterResult
     private var inbound: ByteBuffer? = nil
     private var outbound: ByteBuffer
@@ -73,6 +80,7 @@ final class StreamWriterHandler: ChannelInboundHandler {
         intervalNanos = interval
         phaseNanos = interval * UInt64(connectionIndex) / UInt64(plan.connections)
         paceNanos = plan.paceNanos
+        stopAfterNanos = plan.stopAfterNanos
         slots = [LoadSlot](repeating: LoadSlot(), count: plan.maxInflight)
         freeSlots = Array((0..<plan.maxInflight).reversed())
         var histogram = Histogram<UInt64>(
@@ -101,16 +109,31 @@ final class StreamWriterHandler: ChannelInboundHandler {
         guard !started else { return }
         started = true
         nextIntended = start.startNanos + phaseNanos
+        stopAt = start.startNanos + stopAfterNanos
         if total == 0 {
             finish(context: context)
             return
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(stopAt)) { [self] in
+            guard !finished, channel?.isActive == true else { return }
+            stopStarting()
+            if result.completed == total { finish(context: context) }
         }
         pump(context: context, now: loadNowNanos())
         flush(context: context)
     }
 
+    /// No more new writes: what was not started counts as unsent.
+    private func stopStarting() {
+        guard toStart > 0 else { return }
+        result.unsent += toStart
+        total -= toStart
+        toStart = 0
+    }
+
     private func pump(context: ChannelHandlerContext, now: UInt64) {
         guard started, !finished else { return }
+        if now >= stopAt { stopStarting() }
         while toStart > 0, nextIntended <= now, let slot = freeSlots.popLast() {
             if now - nextIntended > paceNanos + 1_000_000 { result.lateStarts += 1 }
             toStart -= 1
@@ -226,6 +249,7 @@ struct StreamWritePhase: Sendable {
     var completed: Int
     var failed: Int
     var lateStarts: Int
+    var unsent: Int
     var errors: LoadErrorCounts
     var deepVerified: Int
     var startNanos: UInt64
@@ -277,7 +301,7 @@ func runStreamWriters(
             if merged == nil {
                 merged = StreamWritePhase(
                     ackNanos: one.ackNanos, histogram: one.histogram, completed: one.completed, failed: one.failed,
-                    lateStarts: one.lateStarts, errors: one.errors, deepVerified: one.deepVerified,
+                    lateStarts: one.lateStarts, unsent: one.unsent, errors: one.errors, deepVerified: one.deepVerified,
                     startNanos: startNanos, endNanos: 0)
             } else {
                 merged!.ackNanos += one.ackNanos
@@ -285,6 +309,7 @@ func runStreamWriters(
                 merged!.completed += one.completed
                 merged!.failed += one.failed
                 merged!.lateStarts += one.lateStarts
+                merged!.unsent += one.unsent
                 merged!.errors.merge(one.errors)
                 merged!.deepVerified += one.deepVerified
             }

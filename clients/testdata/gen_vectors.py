@@ -115,6 +115,8 @@ def requests() -> List[Tuple[str, pb.Request, str]]:
         ("request_cancel", R(call_id=29, cancel=pb.CancelRequest(call_id=7))),
         ("request_authenticate", R(call_id=31, authenticate=pb.AuthenticateRequest(
             token="reader-key-0123456789abcdef"))),
+        ("request_reset_board", R(call_id=33, reset_board=pb.ResetBoardRequest(board_id="season-1"))),
+        ("request_top_archived_period", R(call_id=34, top=pb.TopRequest(board_id="season-1", limit=10, period_id=3))),
         ("request_backup", R(call_id=32, backup=pb.BackupRequest(destination="/var/backups/hiscore-2026-11-29"))),
         ("request_max_call_id", R(call_id=U64_MAX, deadline_ms=U64_MAX, ping=pb.PingRequest(
             payload=bytes(range(256))))),
@@ -177,6 +179,8 @@ def responses() -> List[Tuple[str, pb.Response, str]]:
         ("response_cancel_true", S(call_id=29, cancel=pb.CancelResponse(cancelled=True))),
         ("response_cancel_false", S(call_id=30, cancel=pb.CancelResponse())),
         ("response_authenticate_key", S(call_id=31, authenticate=pb.AuthenticateResponse(role=pb.ROLE_WRITER))),
+        ("response_reset_board", S(call_id=33, reset_board=pb.ResetBoardResponse(
+            archived_period_id=3, archived_entries=1200))),
         ("response_backup", S(call_id=33, backup=pb.BackupResponse(
             destination="/var/backups/hiscore-2026-11-29", files=7, linked_files=6, copied_bytes=40960))),
         ("response_authenticate_player", S(call_id=32, authenticate=pb.AuthenticateResponse(

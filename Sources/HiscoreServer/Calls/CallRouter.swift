@@ -35,6 +35,7 @@ struct CallRouter: Sendable {
     let streams: StreamCoordinator?
     let access: AccessControl
     let backups: BackupService?
+    let seasons: SeasonKeeper?
 
     /// Routes a call made by `principal` (nil = no credentials presented).
     func route(callID: UInt64, method: RequestMethod, principal: Principal?, now: Int64) -> Routed {
@@ -59,7 +60,7 @@ struct CallRouter: Sendable {
             }))
         case .getRank(let request):
             if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
-            return withRanking(callID, request.boardID, request.rankMode) {
+            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
                 GetRankPlan(callID: callID, ranking: $0, playerID: request.playerID)
             }
         case .top(let request):
@@ -70,7 +71,7 @@ struct CallRouter: Sendable {
             if case .offset(let offset) = request.start, offset > UInt64(Int32.max) {
                 return fail(callID, .outOfRange, "offset \(offset) is too large; page with a cursor instead")
             }
-            return withRanking(callID, request.boardID, request.rankMode) {
+            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
                 TopPlan(callID: callID, ranking: $0, limit: limit, start: request.start)
             }
         case .around(let request):
@@ -78,7 +79,7 @@ struct CallRouter: Sendable {
             guard Int(request.before) <= limits.maxPageEntries, Int(request.after) <= limits.maxPageEntries else {
                 return fail(callID, .outOfRange, "before and after must each be at most max_page_entries \(limits.maxPageEntries)")
             }
-            return withRanking(callID, request.boardID, request.rankMode) {
+            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
                 AroundPlan(callID: callID, ranking: $0, request: request)
             }
         case .entries(let request):
@@ -88,14 +89,14 @@ struct CallRouter: Sendable {
             for id in request.playerIDs {
                 if let status = CallValidation.identifier(id, field: "player_ids") { return .answer(.failure(callID: callID, status)) }
             }
-            return withRanking(callID, request.boardID, request.rankMode) {
+            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
                 EntriesPlan(callID: callID, ranking: $0, playerIDs: request.playerIDs)
             }
         case .count(let request):
             if let min = request.minScore, let max = request.maxScore, min > max {
                 return fail(callID, .invalidArgument, "min_score \(min) is greater than max_score \(max)")
             }
-            return withBoard(callID, request.boardID) {
+            return withBoard(callID, request.boardID, period: request.periodID) {
                 CountPlan(callID: callID, board: $0, request: request, shardCount: shardCount)
             }
         case .createBoard(let config):
@@ -122,7 +123,13 @@ struct CallRouter: Sendable {
         case .describeBoard(let boardID):
             if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
             guard let board = directory.board(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
-            return .answer(.ok(callID, .describeBoard(BoardInfo(board.info()))))
+            var info = BoardInfo(board.info())
+            info.currentPeriodID = board.periodID
+            info.currentPeriodStartedAtMicros = board.periodStartedAt
+            info.periods = directory.periods(boardID).map {
+                PeriodInfo(periodID: $0.periodID, startedAtMicros: $0.periodStartedAt, endedAtMicros: $0.archivedAt, size: UInt64(max(0, $0.size)))
+            }
+            return .answer(.ok(callID, .describeBoard(info)))
         case .listBoards(let request):
             let limit = request.limit == 0 ? 100 : Int(request.limit)
             guard limit <= limits.maxPageEntries else {
@@ -133,15 +140,15 @@ struct CallRouter: Sendable {
                 boards: page.boards.map { BoardInfo($0.info()) }, more: page.more))))
         case .deleteBoard(let boardID):
             if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
-            let removed: BoardHandle?
+            let removed: [BoardHandle]
             do {
                 removed = try directory.remove(boardID)
             } catch {
                 return fail(callID, .unavailable, "cannot record the deletion durably: \(error)")
             }
-            guard let board = removed else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
-            streams?.boardDeleted(board)
-            return .plan(DeleteBoardPlan(callID: callID, board: board, shardCount: shardCount))
+            guard !removed.isEmpty else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
+            for board in removed { streams?.boardDeleted(board) }
+            return .plan(DeleteBoardPlan(callID: callID, boards: removed, shardCount: shardCount))
         case .removePlayer(let request):
             if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
             return withBoard(callID, request.boardID) {
@@ -154,6 +161,10 @@ struct CallRouter: Sendable {
             return .answer(.ok(callID, .ping(payload: payload)))
         case .subscribe(let request):
             return subscription(callID, request)
+        case .resetBoard(let boardID):
+            if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
+            guard let seasons else { return fail(callID, .unimplemented, "resets are not available on this server") }
+            return .deferred { _ in seasons.reset(callID: callID, boardID: boardID, at: seasons.clock()) }
         case .backup(let destination):
             guard let backups else { return fail(callID, .unimplemented, "backups are not available on this server") }
             return .deferred { loop in backups.run(callID: callID, destination: destination, on: loop) }
@@ -223,17 +234,33 @@ struct CallRouter: Sendable {
         return .success(SubmitPlan(callID: callID, board: board, request: request, shardCount: shardCount))
     }
 
-    private func withBoard(_ callID: UInt64, _ boardID: String, _ make: (BoardHandle) -> any CallPlan) -> Routed {
-        if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
-        guard let board = directory.board(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
-        return .plan(make(board))
+    /// The live board, or one of its archived periods.
+    private func lookUp(_ boardID: String, period: UInt64) -> Result<BoardHandle, Status> {
+        if let status = CallValidation.identifier(boardID, field: "board_id") { return .failure(status) }
+        if period == 0 {
+            guard let board = directory.board(boardID) else { return .failure(CallValidation.boardNotFound(boardID)) }
+            return .success(board)
+        }
+        if let archived = directory.period(boardID, period) { return .success(archived) }
+        if let live = directory.board(boardID), live.periodID == period { return .success(live) }
+        return .failure(Status(.notFound, "board \(boardID) has no period \(period) (archived periods are listed by describe_board)"))
+    }
+
+    private func withBoard(_ callID: UInt64, _ boardID: String, period: UInt64 = 0, _ make: (BoardHandle) -> any CallPlan) -> Routed {
+        switch lookUp(boardID, period: period) {
+        case .success(let board): return .plan(make(board))
+        case .failure(let status): return .answer(.failure(callID: callID, status))
+        }
     }
 
     private func withRanking(
-        _ callID: UInt64, _ boardID: String, _ mode: RankMode?, _ make: (RankResolution) -> any CallPlan
+        _ callID: UInt64, _ boardID: String, _ mode: RankMode?, period: UInt64 = 0, _ make: (RankResolution) -> any CallPlan
     ) -> Routed {
-        if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
-        guard let board = directory.board(boardID) else { return .answer(.failure(callID: callID, CallValidation.boardNotFound(boardID))) }
+        let board: BoardHandle
+        switch lookUp(boardID, period: period) {
+        case .success(let found): board = found
+        case .failure(let status): return .answer(.failure(callID: callID, status))
+        }
         switch RankResolution.make(board: board, requested: mode, shardCount: shardCount) {
         case .success(let ranking): return .plan(make(ranking))
         case .failure(let status): return .answer(.failure(callID: callID, status))

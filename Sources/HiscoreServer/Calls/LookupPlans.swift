@@ -154,22 +154,22 @@ final class RemovePlayerPlan: CallPlan {
     }
 }
 
-/// DeleteBoard: the board is already out of the directory (no new call can reach it); every
-/// shard drops its partition and reports how many entries it held.
+/// DeleteBoard: the board (with its archived periods) is already out of the directory, so no new
+/// call can reach it; every shard drops its partitions and reports how many entries they held.
 final class DeleteBoardPlan: CallPlan {
     private let callID: UInt64
-    private let board: BoardHandle
+    private let boards: [BoardHandle]
     private let shardCount: Int
 
-    init(callID: UInt64, board: BoardHandle, shardCount: Int) {
+    init(callID: UInt64, boards: [BoardHandle], shardCount: Int) {
         self.callID = callID
-        self.board = board
+        self.boards = boards
         self.shardCount = shardCount
     }
 
     func advance(_ results: [ShardResult]) -> PlanStep {
         if results.isEmpty {
-            return .run((0..<shardCount).map { ShardCall(shard: $0, operation: .dropBoard(board)) })
+            return .run(boards.flatMap { board in (0..<shardCount).map { ShardCall(shard: $0, operation: .dropBoard(board)) } })
         }
         var removed: UInt64 = 0
         for case .dropped(let count) in results { removed += UInt64(count) }

@@ -212,7 +212,7 @@ final class CallHandler: ChannelDuplexHandler {
         case .deferred(let work):
             inflight[callID] = start
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            work(context.eventLoop).whenSuccess { response in
+            work(context.eventLoop).hop(to: context.eventLoop).whenSuccess { response in
                 let (handler, context) = loopBound.value
                 guard let start = handler.inflight.removeValue(forKey: callID) else { return }
                 handler.answer(context, response, start)

@@ -29,12 +29,17 @@ final class Persistence: Sendable {
         }
     }
 
-    func boardCreated(_ board: BoardHandle) throws(StorageError) {
-        try catalog?.append(.created(incarnation: board.incarnation, config: board.config, createdAt: Self.nowMicros()))
+    func boardCreated(_ board: BoardHandle, at: Int64) throws(StorageError) {
+        try catalog?.append(.created(incarnation: board.incarnation, config: board.config, createdAt: UInt64(max(0, at))))
+    }
+
+    /// The incarnation became archived season `periodID` at `at` (µs).
+    func boardArchived(_ board: BoardHandle, periodID: UInt64, at: Int64) throws(StorageError) {
+        try catalog?.append(.season(incarnation: board.incarnation, periodID: periodID, at: UInt64(max(0, at))))
     }
 
     func boardDeleted(_ board: BoardHandle) throws(StorageError) {
-        try catalog?.append(.deleted(incarnation: board.incarnation, at: Self.nowMicros()))
+        try catalog?.append(.deleted(incarnation: board.incarnation, at: UInt64(Self.nowMicros())))
     }
 
     func close() {
@@ -42,5 +47,5 @@ final class Persistence: Sendable {
         directory?.close()
     }
 
-    static func nowMicros() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
+    static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 }

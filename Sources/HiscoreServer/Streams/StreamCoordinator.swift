@@ -76,10 +76,15 @@ final class StreamCoordinator: Sendable {
 
     /// The board is gone: every stream on it ends with NOT_FOUND.
     func boardDeleted(_ board: BoardHandle) {
+        boardEnded(board, Status(.notFound, "board \(board.config.id) was deleted"))
+    }
+
+    /// Every stream on this incarnation ends with `status` (deletion, season reset).
+    func boardEnded(_ board: BoardHandle, _ status: Status) {
         let registry = registries[board.homeShard]
         loops[board.homeShard].execute {
             guard let hub = registry.value.hubs.removeValue(forKey: board.incarnation) else { return }
-            hub.endAll(Status(.notFound, "board \(board.config.id) was deleted"))
+            hub.endAll(status)
         }
     }
 }

@@ -45,7 +45,7 @@ final class LoopMetrics {
 /// The method label of a call, as exported.
 enum MetricMethod: Int, CaseIterable, Sendable {
     case submit, submitBatch, getRank, top, around, entries, count, createBoard, describeBoard, listBoards
-    case deleteBoard, removePlayer, subscribe, cancel, ping, authenticate, backup, unknown
+    case deleteBoard, removePlayer, subscribe, cancel, ping, authenticate, backup, resetBoard, unknown
 
     init(_ method: RequestMethod?) {
         switch method {
@@ -66,6 +66,7 @@ enum MetricMethod: Int, CaseIterable, Sendable {
         case .ping: self = .ping
         case .authenticate: self = .authenticate
         case .backup: self = .backup
+        case .resetBoard: self = .resetBoard
         case nil: self = .unknown
         }
     }
@@ -89,6 +90,7 @@ enum MetricMethod: Int, CaseIterable, Sendable {
         case .ping: "ping"
         case .authenticate: "authenticate"
         case .backup: "backup"
+        case .resetBoard: "reset_board"
         case .unknown: "unknown"
         }
     }

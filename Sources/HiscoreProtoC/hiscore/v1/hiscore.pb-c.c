@@ -7,6 +7,51 @@
 #endif
 
 #include "hiscore/v1/hiscore.pb-c.h"
+void   hiscore__v1__reset_schedule__init
+                     (Hiscore__V1__ResetSchedule         *message)
+{
+  static const Hiscore__V1__ResetSchedule init_value = HISCORE__V1__RESET_SCHEDULE__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__reset_schedule__get_packed_size
+                     (const Hiscore__V1__ResetSchedule *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_schedule__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__reset_schedule__pack
+                     (const Hiscore__V1__ResetSchedule *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_schedule__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__reset_schedule__pack_to_buffer
+                     (const Hiscore__V1__ResetSchedule *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_schedule__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__ResetSchedule *
+       hiscore__v1__reset_schedule__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__ResetSchedule *)
+     protobuf_c_message_unpack (&hiscore__v1__reset_schedule__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__reset_schedule__free_unpacked
+                     (Hiscore__V1__ResetSchedule *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__reset_schedule__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   hiscore__v1__board_limits__init
                      (Hiscore__V1__BoardLimits         *message)
 {
@@ -95,6 +140,51 @@ void   hiscore__v1__board_config__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &hiscore__v1__board_config__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   hiscore__v1__period_info__init
+                     (Hiscore__V1__PeriodInfo         *message)
+{
+  static const Hiscore__V1__PeriodInfo init_value = HISCORE__V1__PERIOD_INFO__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__period_info__get_packed_size
+                     (const Hiscore__V1__PeriodInfo *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__period_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__period_info__pack
+                     (const Hiscore__V1__PeriodInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__period_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__period_info__pack_to_buffer
+                     (const Hiscore__V1__PeriodInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__period_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__PeriodInfo *
+       hiscore__v1__period_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__PeriodInfo *)
+     protobuf_c_message_unpack (&hiscore__v1__period_info__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__period_info__free_unpacked
+                     (Hiscore__V1__PeriodInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__period_info__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   hiscore__v1__board_info__init
@@ -1537,6 +1627,96 @@ void   hiscore__v1__cancel_response__free_unpacked
   assert(message->base.descriptor == &hiscore__v1__cancel_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   hiscore__v1__reset_board_request__init
+                     (Hiscore__V1__ResetBoardRequest         *message)
+{
+  static const Hiscore__V1__ResetBoardRequest init_value = HISCORE__V1__RESET_BOARD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__reset_board_request__get_packed_size
+                     (const Hiscore__V1__ResetBoardRequest *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_board_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__reset_board_request__pack
+                     (const Hiscore__V1__ResetBoardRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_board_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__reset_board_request__pack_to_buffer
+                     (const Hiscore__V1__ResetBoardRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_board_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__ResetBoardRequest *
+       hiscore__v1__reset_board_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__ResetBoardRequest *)
+     protobuf_c_message_unpack (&hiscore__v1__reset_board_request__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__reset_board_request__free_unpacked
+                     (Hiscore__V1__ResetBoardRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__reset_board_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   hiscore__v1__reset_board_response__init
+                     (Hiscore__V1__ResetBoardResponse         *message)
+{
+  static const Hiscore__V1__ResetBoardResponse init_value = HISCORE__V1__RESET_BOARD_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__reset_board_response__get_packed_size
+                     (const Hiscore__V1__ResetBoardResponse *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_board_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__reset_board_response__pack
+                     (const Hiscore__V1__ResetBoardResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_board_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__reset_board_response__pack_to_buffer
+                     (const Hiscore__V1__ResetBoardResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__reset_board_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__ResetBoardResponse *
+       hiscore__v1__reset_board_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__ResetBoardResponse *)
+     protobuf_c_message_unpack (&hiscore__v1__reset_board_response__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__reset_board_response__free_unpacked
+                     (Hiscore__V1__ResetBoardResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__reset_board_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   hiscore__v1__backup_request__init
                      (Hiscore__V1__BackupRequest         *message)
 {
@@ -2257,6 +2437,96 @@ void   hiscore__v1__response__free_unpacked
   assert(message->base.descriptor == &hiscore__v1__response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor hiscore__v1__reset_schedule__field_descriptors[5] =
+{
+  {
+    "period",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ResetSchedule, period),
+    &hiscore__v1__reset_period__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "minute_of_day",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ResetSchedule, minute_of_day),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weekday",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ResetSchedule, weekday),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "day_of_month",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ResetSchedule, day_of_month),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "keep_periods",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ResetSchedule, keep_periods),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__reset_schedule__field_indices_by_name[] = {
+  3,   /* field[3] = day_of_month */
+  4,   /* field[4] = keep_periods */
+  1,   /* field[1] = minute_of_day */
+  0,   /* field[0] = period */
+  2,   /* field[2] = weekday */
+};
+static const ProtobufCIntRange hiscore__v1__reset_schedule__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__reset_schedule__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.ResetSchedule",
+  "ResetSchedule",
+  "Hiscore__V1__ResetSchedule",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__ResetSchedule),
+  5,
+  hiscore__v1__reset_schedule__field_descriptors,
+  hiscore__v1__reset_schedule__field_indices_by_name,
+  1,  hiscore__v1__reset_schedule__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__reset_schedule__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor hiscore__v1__board_limits__field_descriptors[2] =
 {
   {
@@ -2308,7 +2578,7 @@ const ProtobufCMessageDescriptor hiscore__v1__board_limits__descriptor =
   (ProtobufCMessageInit) hiscore__v1__board_limits__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__board_config__field_descriptors[7] =
+static const ProtobufCFieldDescriptor hiscore__v1__board_config__field_descriptors[8] =
 {
   {
     "board_id",
@@ -2394,12 +2664,25 @@ static const ProtobufCFieldDescriptor hiscore__v1__board_config__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reset",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BoardConfig, reset),
+    &hiscore__v1__reset_schedule__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__board_config__field_indices_by_name[] = {
   0,   /* field[0] = board_id */
   6,   /* field[6] = client_writes */
   5,   /* field[5] = limits */
   4,   /* field[4] = rank_mode */
+  7,   /* field[7] = reset */
   1,   /* field[1] = score_order */
   2,   /* field[2] = subscore_order */
   3,   /* field[3] = write_operator */
@@ -2407,7 +2690,7 @@ static const unsigned hiscore__v1__board_config__field_indices_by_name[] = {
 static const ProtobufCIntRange hiscore__v1__board_config__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__board_config__descriptor =
 {
@@ -2417,14 +2700,91 @@ const ProtobufCMessageDescriptor hiscore__v1__board_config__descriptor =
   "Hiscore__V1__BoardConfig",
   "hiscore.v1",
   sizeof(Hiscore__V1__BoardConfig),
-  7,
+  8,
   hiscore__v1__board_config__field_descriptors,
   hiscore__v1__board_config__field_indices_by_name,
   1,  hiscore__v1__board_config__number_ranges,
   (ProtobufCMessageInit) hiscore__v1__board_config__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__board_info__field_descriptors[3] =
+static const ProtobufCFieldDescriptor hiscore__v1__period_info__field_descriptors[4] =
+{
+  {
+    "period_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__PeriodInfo, period_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_at_us",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__PeriodInfo, started_at_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ended_at_us",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__PeriodInfo, ended_at_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__PeriodInfo, size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__period_info__field_indices_by_name[] = {
+  2,   /* field[2] = ended_at_us */
+  0,   /* field[0] = period_id */
+  3,   /* field[3] = size */
+  1,   /* field[1] = started_at_us */
+};
+static const ProtobufCIntRange hiscore__v1__period_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__period_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.PeriodInfo",
+  "PeriodInfo",
+  "Hiscore__V1__PeriodInfo",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__PeriodInfo),
+  4,
+  hiscore__v1__period_info__field_descriptors,
+  hiscore__v1__period_info__field_indices_by_name,
+  1,  hiscore__v1__period_info__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__period_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor hiscore__v1__board_info__field_descriptors[6] =
 {
   {
     "config",
@@ -2462,16 +2822,55 @@ static const ProtobufCFieldDescriptor hiscore__v1__board_info__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "periods",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__BoardInfo, n_periods),
+    offsetof(Hiscore__V1__BoardInfo, periods),
+    &hiscore__v1__period_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "current_period_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BoardInfo, current_period_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "current_period_started_at_us",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__BoardInfo, current_period_started_at_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__board_info__field_indices_by_name[] = {
   0,   /* field[0] = config */
+  4,   /* field[4] = current_period_id */
+  5,   /* field[5] = current_period_started_at_us */
+  3,   /* field[3] = periods */
   1,   /* field[1] = size */
   2,   /* field[2] = version */
 };
 static const ProtobufCIntRange hiscore__v1__board_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__board_info__descriptor =
 {
@@ -2481,7 +2880,7 @@ const ProtobufCMessageDescriptor hiscore__v1__board_info__descriptor =
   "Hiscore__V1__BoardInfo",
   "hiscore.v1",
   sizeof(Hiscore__V1__BoardInfo),
-  3,
+  6,
   hiscore__v1__board_info__field_descriptors,
   hiscore__v1__board_info__field_indices_by_name,
   1,  hiscore__v1__board_info__number_ranges,
@@ -2936,7 +3335,7 @@ const ProtobufCMessageDescriptor hiscore__v1__submit_batch_response__descriptor 
   (ProtobufCMessageInit) hiscore__v1__submit_batch_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__get_rank_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor hiscore__v1__get_rank_request__field_descriptors[4] =
 {
   {
     "board_id",
@@ -2974,16 +3373,29 @@ static const ProtobufCFieldDescriptor hiscore__v1__get_rank_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "period_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__GetRankRequest, period_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__get_rank_request__field_indices_by_name[] = {
   0,   /* field[0] = board_id */
+  3,   /* field[3] = period_id */
   1,   /* field[1] = player_id */
   2,   /* field[2] = rank_mode */
 };
 static const ProtobufCIntRange hiscore__v1__get_rank_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__get_rank_request__descriptor =
 {
@@ -2993,7 +3405,7 @@ const ProtobufCMessageDescriptor hiscore__v1__get_rank_request__descriptor =
   "Hiscore__V1__GetRankRequest",
   "hiscore.v1",
   sizeof(Hiscore__V1__GetRankRequest),
-  3,
+  4,
   hiscore__v1__get_rank_request__field_descriptors,
   hiscore__v1__get_rank_request__field_indices_by_name,
   1,  hiscore__v1__get_rank_request__number_ranges,
@@ -3051,7 +3463,7 @@ const ProtobufCMessageDescriptor hiscore__v1__get_rank_response__descriptor =
   (ProtobufCMessageInit) hiscore__v1__get_rank_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__top_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor hiscore__v1__top_request__field_descriptors[6] =
 {
   {
     "board_id",
@@ -3113,18 +3525,31 @@ static const ProtobufCFieldDescriptor hiscore__v1__top_request__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "period_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__TopRequest, period_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__top_request__field_indices_by_name[] = {
   0,   /* field[0] = board_id */
   3,   /* field[3] = cursor */
   1,   /* field[1] = limit */
   2,   /* field[2] = offset */
+  5,   /* field[5] = period_id */
   4,   /* field[4] = rank_mode */
 };
 static const ProtobufCIntRange hiscore__v1__top_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__top_request__descriptor =
 {
@@ -3134,7 +3559,7 @@ const ProtobufCMessageDescriptor hiscore__v1__top_request__descriptor =
   "Hiscore__V1__TopRequest",
   "hiscore.v1",
   sizeof(Hiscore__V1__TopRequest),
-  5,
+  6,
   hiscore__v1__top_request__field_descriptors,
   hiscore__v1__top_request__field_indices_by_name,
   1,  hiscore__v1__top_request__number_ranges,
@@ -3205,7 +3630,7 @@ const ProtobufCMessageDescriptor hiscore__v1__top_response__descriptor =
   (ProtobufCMessageInit) hiscore__v1__top_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__around_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor hiscore__v1__around_request__field_descriptors[6] =
 {
   {
     "board_id",
@@ -3267,18 +3692,31 @@ static const ProtobufCFieldDescriptor hiscore__v1__around_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "period_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__AroundRequest, period_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__around_request__field_indices_by_name[] = {
   3,   /* field[3] = after */
   2,   /* field[2] = before */
   0,   /* field[0] = board_id */
+  5,   /* field[5] = period_id */
   1,   /* field[1] = player_id */
   4,   /* field[4] = rank_mode */
 };
 static const ProtobufCIntRange hiscore__v1__around_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__around_request__descriptor =
 {
@@ -3288,7 +3726,7 @@ const ProtobufCMessageDescriptor hiscore__v1__around_request__descriptor =
   "Hiscore__V1__AroundRequest",
   "hiscore.v1",
   sizeof(Hiscore__V1__AroundRequest),
-  5,
+  6,
   hiscore__v1__around_request__field_descriptors,
   hiscore__v1__around_request__field_indices_by_name,
   1,  hiscore__v1__around_request__number_ranges,
@@ -3346,7 +3784,7 @@ const ProtobufCMessageDescriptor hiscore__v1__around_response__descriptor =
   (ProtobufCMessageInit) hiscore__v1__around_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__entries_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor hiscore__v1__entries_request__field_descriptors[4] =
 {
   {
     "board_id",
@@ -3384,16 +3822,29 @@ static const ProtobufCFieldDescriptor hiscore__v1__entries_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "period_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__EntriesRequest, period_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__entries_request__field_indices_by_name[] = {
   0,   /* field[0] = board_id */
+  3,   /* field[3] = period_id */
   1,   /* field[1] = player_ids */
   2,   /* field[2] = rank_mode */
 };
 static const ProtobufCIntRange hiscore__v1__entries_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__entries_request__descriptor =
 {
@@ -3403,7 +3854,7 @@ const ProtobufCMessageDescriptor hiscore__v1__entries_request__descriptor =
   "Hiscore__V1__EntriesRequest",
   "hiscore.v1",
   sizeof(Hiscore__V1__EntriesRequest),
-  3,
+  4,
   hiscore__v1__entries_request__field_descriptors,
   hiscore__v1__entries_request__field_indices_by_name,
   1,  hiscore__v1__entries_request__number_ranges,
@@ -3474,7 +3925,7 @@ const ProtobufCMessageDescriptor hiscore__v1__entries_response__descriptor =
   (ProtobufCMessageInit) hiscore__v1__entries_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__count_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor hiscore__v1__count_request__field_descriptors[4] =
 {
   {
     "board_id",
@@ -3512,16 +3963,29 @@ static const ProtobufCFieldDescriptor hiscore__v1__count_request__field_descript
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "period_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__CountRequest, period_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__count_request__field_indices_by_name[] = {
   0,   /* field[0] = board_id */
   2,   /* field[2] = max_score */
   1,   /* field[1] = min_score */
+  3,   /* field[3] = period_id */
 };
 static const ProtobufCIntRange hiscore__v1__count_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__count_request__descriptor =
 {
@@ -3531,7 +3995,7 @@ const ProtobufCMessageDescriptor hiscore__v1__count_request__descriptor =
   "Hiscore__V1__CountRequest",
   "hiscore.v1",
   sizeof(Hiscore__V1__CountRequest),
-  3,
+  4,
   hiscore__v1__count_request__field_descriptors,
   hiscore__v1__count_request__field_indices_by_name,
   1,  hiscore__v1__count_request__number_ranges,
@@ -4158,6 +4622,95 @@ const ProtobufCMessageDescriptor hiscore__v1__cancel_response__descriptor =
   hiscore__v1__cancel_response__field_indices_by_name,
   1,  hiscore__v1__cancel_response__number_ranges,
   (ProtobufCMessageInit) hiscore__v1__cancel_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor hiscore__v1__reset_board_request__field_descriptors[1] =
+{
+  {
+    "board_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ResetBoardRequest, board_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__reset_board_request__field_indices_by_name[] = {
+  0,   /* field[0] = board_id */
+};
+static const ProtobufCIntRange hiscore__v1__reset_board_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__reset_board_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.ResetBoardRequest",
+  "ResetBoardRequest",
+  "Hiscore__V1__ResetBoardRequest",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__ResetBoardRequest),
+  1,
+  hiscore__v1__reset_board_request__field_descriptors,
+  hiscore__v1__reset_board_request__field_indices_by_name,
+  1,  hiscore__v1__reset_board_request__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__reset_board_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor hiscore__v1__reset_board_response__field_descriptors[2] =
+{
+  {
+    "archived_period_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ResetBoardResponse, archived_period_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "archived_entries",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ResetBoardResponse, archived_entries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__reset_board_response__field_indices_by_name[] = {
+  1,   /* field[1] = archived_entries */
+  0,   /* field[0] = archived_period_id */
+};
+static const ProtobufCIntRange hiscore__v1__reset_board_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__reset_board_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.ResetBoardResponse",
+  "ResetBoardResponse",
+  "Hiscore__V1__ResetBoardResponse",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__ResetBoardResponse),
+  2,
+  hiscore__v1__reset_board_response__field_descriptors,
+  hiscore__v1__reset_board_response__field_indices_by_name,
+  1,  hiscore__v1__reset_board_response__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__reset_board_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor hiscore__v1__backup_request__field_descriptors[1] =
@@ -5153,7 +5706,7 @@ const ProtobufCMessageDescriptor hiscore__v1__server_hello__descriptor =
   (ProtobufCMessageInit) hiscore__v1__server_hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[20] =
+static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[21] =
 {
   {
     "call_id",
@@ -5395,6 +5948,18 @@ static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[20
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reset_board",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__Request, method_case),
+    offsetof(Hiscore__V1__Request, reset_board),
+    &hiscore__v1__reset_board_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__request__field_indices_by_name[] = {
   7,   /* field[7] = around */
@@ -5413,6 +5978,7 @@ static const unsigned hiscore__v1__request__field_indices_by_name[] = {
   12,   /* field[12] = list_boards */
   17,   /* field[17] = ping */
   14,   /* field[14] = remove_player */
+  20,   /* field[20] = reset_board */
   3,   /* field[3] = submit */
   4,   /* field[4] = submit_batch */
   15,   /* field[15] = subscribe */
@@ -5422,7 +5988,7 @@ static const ProtobufCIntRange hiscore__v1__request__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 3 },
-  { 0, 20 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__request__descriptor =
 {
@@ -5432,14 +5998,14 @@ const ProtobufCMessageDescriptor hiscore__v1__request__descriptor =
   "Hiscore__V1__Request",
   "hiscore.v1",
   sizeof(Hiscore__V1__Request),
-  20,
+  21,
   hiscore__v1__request__field_descriptors,
   hiscore__v1__request__field_indices_by_name,
   2,  hiscore__v1__request__number_ranges,
   (ProtobufCMessageInit) hiscore__v1__request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[20] =
+static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[21] =
 {
   {
     "call_id",
@@ -5681,6 +6247,18 @@ static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[2
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reset_board",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__Response, result_case),
+    offsetof(Hiscore__V1__Response, reset_board),
+    &hiscore__v1__reset_board_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__response__field_indices_by_name[] = {
   7,   /* field[7] = around */
@@ -5699,6 +6277,7 @@ static const unsigned hiscore__v1__response__field_indices_by_name[] = {
   12,   /* field[12] = list_boards */
   17,   /* field[17] = ping */
   14,   /* field[14] = remove_player */
+  20,   /* field[20] = reset_board */
   1,   /* field[1] = status */
   3,   /* field[3] = submit */
   4,   /* field[4] = submit_batch */
@@ -5708,7 +6287,7 @@ static const ProtobufCIntRange hiscore__v1__response__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 9, 2 },
-  { 0, 20 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__response__descriptor =
 {
@@ -5718,7 +6297,7 @@ const ProtobufCMessageDescriptor hiscore__v1__response__descriptor =
   "Hiscore__V1__Response",
   "hiscore.v1",
   sizeof(Hiscore__V1__Response),
-  20,
+  21,
   hiscore__v1__response__field_descriptors,
   hiscore__v1__response__field_indices_by_name,
   2,  hiscore__v1__response__number_ranges,
@@ -5815,6 +6394,38 @@ const ProtobufCEnumDescriptor hiscore__v1__rank_mode__descriptor =
   hiscore__v1__rank_mode__enum_values_by_name,
   1,
   hiscore__v1__rank_mode__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue hiscore__v1__reset_period__enum_values_by_number[4] =
+{
+  { "RESET_PERIOD_NONE", "HISCORE__V1__RESET_PERIOD__RESET_PERIOD_NONE", 0 },
+  { "RESET_PERIOD_DAILY", "HISCORE__V1__RESET_PERIOD__RESET_PERIOD_DAILY", 1 },
+  { "RESET_PERIOD_WEEKLY", "HISCORE__V1__RESET_PERIOD__RESET_PERIOD_WEEKLY", 2 },
+  { "RESET_PERIOD_MONTHLY", "HISCORE__V1__RESET_PERIOD__RESET_PERIOD_MONTHLY", 3 },
+};
+static const ProtobufCIntRange hiscore__v1__reset_period__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex hiscore__v1__reset_period__enum_values_by_name[4] =
+{
+  { "RESET_PERIOD_DAILY", 1 },
+  { "RESET_PERIOD_MONTHLY", 3 },
+  { "RESET_PERIOD_NONE", 0 },
+  { "RESET_PERIOD_WEEKLY", 2 },
+};
+const ProtobufCEnumDescriptor hiscore__v1__reset_period__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "hiscore.v1.ResetPeriod",
+  "ResetPeriod",
+  "Hiscore__V1__ResetPeriod",
+  "hiscore.v1",
+  4,
+  hiscore__v1__reset_period__enum_values_by_number,
+  4,
+  hiscore__v1__reset_period__enum_values_by_name,
+  1,
+  hiscore__v1__reset_period__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue hiscore__v1__status_code__enum_values_by_number[17] =
@@ -5941,7 +6552,7 @@ const ProtobufCEnumDescriptor hiscore__v1__window_change_kind__descriptor =
   hiscore__v1__window_change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descriptors[17] =
+static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descriptors[18] =
 {
   { "Submit", &hiscore__v1__submit_request__descriptor, &hiscore__v1__submit_response__descriptor },
   { "SubmitBatch", &hiscore__v1__submit_batch_request__descriptor, &hiscore__v1__submit_batch_response__descriptor },
@@ -5960,6 +6571,7 @@ static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descript
   { "Ping", &hiscore__v1__ping_request__descriptor, &hiscore__v1__ping_response__descriptor },
   { "Authenticate", &hiscore__v1__authenticate_request__descriptor, &hiscore__v1__authenticate_response__descriptor },
   { "Backup", &hiscore__v1__backup_request__descriptor, &hiscore__v1__backup_response__descriptor },
+  { "ResetBoard", &hiscore__v1__reset_board_request__descriptor, &hiscore__v1__reset_board_response__descriptor },
 };
 const unsigned hiscore__v1__leaderboard__method_indices_by_name[] = {
   4,        /* Around */
@@ -5975,6 +6587,7 @@ const unsigned hiscore__v1__leaderboard__method_indices_by_name[] = {
   9,        /* ListBoards */
   14,        /* Ping */
   11,        /* RemovePlayer */
+  17,        /* ResetBoard */
   0,        /* Submit */
   1,        /* SubmitBatch */
   12,        /* Subscribe */
@@ -5987,7 +6600,7 @@ const ProtobufCServiceDescriptor hiscore__v1__leaderboard__descriptor =
   "Leaderboard",
   "Hiscore__V1__Leaderboard",
   "hiscore.v1",
-  17,
+  18,
   hiscore__v1__leaderboard__method_descriptors,
   hiscore__v1__leaderboard__method_indices_by_name
 };
@@ -6126,6 +6739,14 @@ void hiscore__v1__leaderboard__backup(ProtobufCService *service,
 {
   assert(service->descriptor == &hiscore__v1__leaderboard__descriptor);
   service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void hiscore__v1__leaderboard__reset_board(ProtobufCService *service,
+                                           const Hiscore__V1__ResetBoardRequest *input,
+                                           Hiscore__V1__ResetBoardResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &hiscore__v1__leaderboard__descriptor);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
                                      Hiscore__V1__Leaderboard_ServiceDestroy destroy)

@@ -15,8 +15,10 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 
+typedef struct Hiscore__V1__ResetSchedule Hiscore__V1__ResetSchedule;
 typedef struct Hiscore__V1__BoardLimits Hiscore__V1__BoardLimits;
 typedef struct Hiscore__V1__BoardConfig Hiscore__V1__BoardConfig;
+typedef struct Hiscore__V1__PeriodInfo Hiscore__V1__PeriodInfo;
 typedef struct Hiscore__V1__BoardInfo Hiscore__V1__BoardInfo;
 typedef struct Hiscore__V1__Entry Hiscore__V1__Entry;
 typedef struct Hiscore__V1__Status Hiscore__V1__Status;
@@ -49,6 +51,8 @@ typedef struct Hiscore__V1__PingRequest Hiscore__V1__PingRequest;
 typedef struct Hiscore__V1__PingResponse Hiscore__V1__PingResponse;
 typedef struct Hiscore__V1__CancelRequest Hiscore__V1__CancelRequest;
 typedef struct Hiscore__V1__CancelResponse Hiscore__V1__CancelResponse;
+typedef struct Hiscore__V1__ResetBoardRequest Hiscore__V1__ResetBoardRequest;
+typedef struct Hiscore__V1__ResetBoardResponse Hiscore__V1__ResetBoardResponse;
 typedef struct Hiscore__V1__BackupRequest Hiscore__V1__BackupRequest;
 typedef struct Hiscore__V1__BackupResponse Hiscore__V1__BackupResponse;
 typedef struct Hiscore__V1__AuthenticateRequest Hiscore__V1__AuthenticateRequest;
@@ -118,6 +122,16 @@ typedef enum _Hiscore__V1__RankMode {
   HISCORE__V1__RANK_MODE__RANK_MODE_DENSE = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__RANK_MODE)
 } Hiscore__V1__RankMode;
+typedef enum _Hiscore__V1__ResetPeriod {
+  /*
+   * The board never resets by itself (admins can still reset it).
+   */
+  HISCORE__V1__RESET_PERIOD__RESET_PERIOD_NONE = 0,
+  HISCORE__V1__RESET_PERIOD__RESET_PERIOD_DAILY = 1,
+  HISCORE__V1__RESET_PERIOD__RESET_PERIOD_WEEKLY = 2,
+  HISCORE__V1__RESET_PERIOD__RESET_PERIOD_MONTHLY = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__RESET_PERIOD)
+} Hiscore__V1__ResetPeriod;
 /*
  * gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).
  */
@@ -181,6 +195,36 @@ typedef enum _Hiscore__V1__WindowChangeKind {
 
 /* --- messages --- */
 
+/*
+ * When a board's season ends: its standings are archived as a read-only period and the live board
+ * starts empty. All times are UTC.
+ */
+struct  Hiscore__V1__ResetSchedule
+{
+  ProtobufCMessage base;
+  Hiscore__V1__ResetPeriod period;
+  /*
+   * Minute of the day the reset happens, 0..1439 (e.g. 120 = 02:00 UTC).
+   */
+  uint32_t minute_of_day;
+  /*
+   * WEEKLY: day of the week, 1 = Monday .. 7 = Sunday.
+   */
+  uint32_t weekday;
+  /*
+   * MONTHLY: day of the month, 1..28.
+   */
+  uint32_t day_of_month;
+  /*
+   * Archived periods kept (oldest dropped first); 0 = 10, at most 100.
+   */
+  uint32_t keep_periods;
+};
+#define HISCORE__V1__RESET_SCHEDULE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__reset_schedule__descriptor) \
+    , HISCORE__V1__RESET_PERIOD__RESET_PERIOD_NONE, 0, 0, 0, 0 }
+
+
 struct  Hiscore__V1__BoardLimits
 {
   ProtobufCMessage base;
@@ -219,10 +263,33 @@ struct  Hiscore__V1__BoardConfig
    * default: scores normally come from trusted game servers (see docs/security.md).
    */
   protobuf_c_boolean client_writes;
+  /*
+   * Season resets; absent = never (manual resets still work).
+   */
+  Hiscore__V1__ResetSchedule *reset;
 };
 #define HISCORE__V1__BOARD_CONFIG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__board_config__descriptor) \
-    , (char *)protobuf_c_empty_string, HISCORE__V1__SORT_ORDER__SORT_ORDER_DESCENDING, HISCORE__V1__SORT_ORDER__SORT_ORDER_DESCENDING, HISCORE__V1__WRITE_OPERATOR__WRITE_OPERATOR_BEST, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, NULL, 0 }
+    , (char *)protobuf_c_empty_string, HISCORE__V1__SORT_ORDER__SORT_ORDER_DESCENDING, HISCORE__V1__SORT_ORDER__SORT_ORDER_DESCENDING, HISCORE__V1__WRITE_OPERATOR__WRITE_OPERATOR_BEST, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, NULL, 0, NULL }
+
+
+/*
+ * An archived season of a board, queryable with the same calls by its period_id.
+ */
+struct  Hiscore__V1__PeriodInfo
+{
+  ProtobufCMessage base;
+  uint64_t period_id;
+  /*
+   * When the period started and ended, microseconds since the Unix epoch.
+   */
+  int64_t started_at_us;
+  int64_t ended_at_us;
+  uint64_t size;
+};
+#define HISCORE__V1__PERIOD_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__period_info__descriptor) \
+    , 0, 0, 0, 0 }
 
 
 struct  Hiscore__V1__BoardInfo
@@ -234,13 +301,23 @@ struct  Hiscore__V1__BoardInfo
    */
   uint64_t size;
   /*
-   * Monotonic count of accepted writes that changed the board.
+   * Monotonic count of accepted writes that changed the board (restarts from 0 with the process).
    */
   uint64_t version;
+  /*
+   * Archived periods, oldest first.
+   */
+  size_t n_periods;
+  Hiscore__V1__PeriodInfo **periods;
+  /*
+   * The live period's id (archived ones are lower) and when it started.
+   */
+  uint64_t current_period_id;
+  int64_t current_period_started_at_us;
 };
 #define HISCORE__V1__BOARD_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__board_info__descriptor) \
-    , NULL, 0, 0 }
+    , NULL, 0, 0, 0,NULL, 0, 0 }
 
 
 struct  Hiscore__V1__Entry
@@ -371,10 +448,14 @@ struct  Hiscore__V1__GetRankRequest
   char *board_id;
   char *player_id;
   Hiscore__V1__RankMode rank_mode;
+  /*
+   * An archived period to query (BoardInfo.periods); 0 = the live board.
+   */
+  uint64_t period_id;
 };
 #define HISCORE__V1__GET_RANK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__get_rank_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, 0 }
 
 
 struct  Hiscore__V1__GetRankResponse
@@ -404,6 +485,10 @@ struct  Hiscore__V1__TopRequest
    */
   uint32_t limit;
   Hiscore__V1__RankMode rank_mode;
+  /*
+   * An archived period to query (BoardInfo.periods); 0 = the live board.
+   */
+  uint64_t period_id;
   Hiscore__V1__TopRequest__StartCase start_case;
   union {
     /*
@@ -418,7 +503,7 @@ struct  Hiscore__V1__TopRequest
 };
 #define HISCORE__V1__TOP_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__top_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, HISCORE__V1__TOP_REQUEST__START__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, 0, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, 0, HISCORE__V1__TOP_REQUEST__START__NOT_SET, {0} }
 
 
 struct  Hiscore__V1__TopResponse
@@ -452,10 +537,14 @@ struct  Hiscore__V1__AroundRequest
    */
   uint32_t after;
   Hiscore__V1__RankMode rank_mode;
+  /*
+   * An archived period to query (BoardInfo.periods); 0 = the live board.
+   */
+  uint64_t period_id;
 };
 #define HISCORE__V1__AROUND_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__around_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, 0 }
 
 
 struct  Hiscore__V1__AroundResponse
@@ -483,10 +572,14 @@ struct  Hiscore__V1__EntriesRequest
   size_t n_player_ids;
   char **player_ids;
   Hiscore__V1__RankMode rank_mode;
+  /*
+   * An archived period to query (BoardInfo.periods); 0 = the live board.
+   */
+  uint64_t period_id;
 };
 #define HISCORE__V1__ENTRIES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__entries_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT }
+    , (char *)protobuf_c_empty_string, 0,NULL, HISCORE__V1__RANK_MODE__RANK_MODE_DEFAULT, 0 }
 
 
 struct  Hiscore__V1__EntriesResponse
@@ -525,6 +618,10 @@ struct  Hiscore__V1__CountRequest
 {
   ProtobufCMessage base;
   char *board_id;
+  /*
+   * An archived period to query (BoardInfo.periods); 0 = the live board.
+   */
+  uint64_t period_id;
   Hiscore__V1__CountRequest__MinCase min_case;
   union {
     int64_t min_score;
@@ -536,7 +633,7 @@ struct  Hiscore__V1__CountRequest
 };
 #define HISCORE__V1__COUNT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__count_request__descriptor) \
-    , (char *)protobuf_c_empty_string, HISCORE__V1__COUNT_REQUEST__MIN__NOT_SET, {0}, HISCORE__V1__COUNT_REQUEST__MAX__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, 0, HISCORE__V1__COUNT_REQUEST__MIN__NOT_SET, {0}, HISCORE__V1__COUNT_REQUEST__MAX__NOT_SET, {0} }
 
 
 struct  Hiscore__V1__CountResponse
@@ -716,6 +813,30 @@ struct  Hiscore__V1__CancelResponse
 #define HISCORE__V1__CANCEL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__cancel_response__descriptor) \
     , 0 }
+
+
+struct  Hiscore__V1__ResetBoardRequest
+{
+  ProtobufCMessage base;
+  char *board_id;
+};
+#define HISCORE__V1__RESET_BOARD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__reset_board_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Hiscore__V1__ResetBoardResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The period the standings were archived as.
+   */
+  uint64_t archived_period_id;
+  uint64_t archived_entries;
+};
+#define HISCORE__V1__RESET_BOARD_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__reset_board_response__descriptor) \
+    , 0, 0 }
 
 
 struct  Hiscore__V1__BackupRequest
@@ -1008,7 +1129,8 @@ typedef enum {
   HISCORE__V1__REQUEST__METHOD_CANCEL = 23,
   HISCORE__V1__REQUEST__METHOD_PING = 24,
   HISCORE__V1__REQUEST__METHOD_AUTHENTICATE = 25,
-  HISCORE__V1__REQUEST__METHOD_BACKUP = 26
+  HISCORE__V1__REQUEST__METHOD_BACKUP = 26,
+  HISCORE__V1__REQUEST__METHOD_RESET_BOARD = 27
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__REQUEST__METHOD__CASE)
 } Hiscore__V1__Request__MethodCase;
 
@@ -1046,6 +1168,7 @@ struct  Hiscore__V1__Request
     Hiscore__V1__PingRequest *ping;
     Hiscore__V1__AuthenticateRequest *authenticate;
     Hiscore__V1__BackupRequest *backup;
+    Hiscore__V1__ResetBoardRequest *reset_board;
   };
 };
 #define HISCORE__V1__REQUEST__INIT \
@@ -1072,7 +1195,8 @@ typedef enum {
   HISCORE__V1__RESPONSE__RESULT_CANCEL = 23,
   HISCORE__V1__RESPONSE__RESULT_PING = 24,
   HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE = 25,
-  HISCORE__V1__RESPONSE__RESULT_BACKUP = 26
+  HISCORE__V1__RESPONSE__RESULT_BACKUP = 26,
+  HISCORE__V1__RESPONSE__RESULT_RESET_BOARD = 27
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__RESPONSE__RESULT__CASE)
 } Hiscore__V1__Response__ResultCase;
 
@@ -1107,6 +1231,7 @@ struct  Hiscore__V1__Response
     Hiscore__V1__PingResponse *ping;
     Hiscore__V1__AuthenticateResponse *authenticate;
     Hiscore__V1__BackupResponse *backup;
+    Hiscore__V1__ResetBoardResponse *reset_board;
   };
 };
 #define HISCORE__V1__RESPONSE__INIT \
@@ -1114,6 +1239,25 @@ struct  Hiscore__V1__Response
     , 0, NULL, HISCORE__V1__RESPONSE__RESULT__NOT_SET, {0} }
 
 
+/* Hiscore__V1__ResetSchedule methods */
+void   hiscore__v1__reset_schedule__init
+                     (Hiscore__V1__ResetSchedule         *message);
+size_t hiscore__v1__reset_schedule__get_packed_size
+                     (const Hiscore__V1__ResetSchedule   *message);
+size_t hiscore__v1__reset_schedule__pack
+                     (const Hiscore__V1__ResetSchedule   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__reset_schedule__pack_to_buffer
+                     (const Hiscore__V1__ResetSchedule   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__ResetSchedule *
+       hiscore__v1__reset_schedule__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__reset_schedule__free_unpacked
+                     (Hiscore__V1__ResetSchedule *message,
+                      ProtobufCAllocator *allocator);
 /* Hiscore__V1__BoardLimits methods */
 void   hiscore__v1__board_limits__init
                      (Hiscore__V1__BoardLimits         *message);
@@ -1151,6 +1295,25 @@ Hiscore__V1__BoardConfig *
                       const uint8_t       *data);
 void   hiscore__v1__board_config__free_unpacked
                      (Hiscore__V1__BoardConfig *message,
+                      ProtobufCAllocator *allocator);
+/* Hiscore__V1__PeriodInfo methods */
+void   hiscore__v1__period_info__init
+                     (Hiscore__V1__PeriodInfo         *message);
+size_t hiscore__v1__period_info__get_packed_size
+                     (const Hiscore__V1__PeriodInfo   *message);
+size_t hiscore__v1__period_info__pack
+                     (const Hiscore__V1__PeriodInfo   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__period_info__pack_to_buffer
+                     (const Hiscore__V1__PeriodInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__PeriodInfo *
+       hiscore__v1__period_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__period_info__free_unpacked
+                     (Hiscore__V1__PeriodInfo *message,
                       ProtobufCAllocator *allocator);
 /* Hiscore__V1__BoardInfo methods */
 void   hiscore__v1__board_info__init
@@ -1760,6 +1923,44 @@ Hiscore__V1__CancelResponse *
 void   hiscore__v1__cancel_response__free_unpacked
                      (Hiscore__V1__CancelResponse *message,
                       ProtobufCAllocator *allocator);
+/* Hiscore__V1__ResetBoardRequest methods */
+void   hiscore__v1__reset_board_request__init
+                     (Hiscore__V1__ResetBoardRequest         *message);
+size_t hiscore__v1__reset_board_request__get_packed_size
+                     (const Hiscore__V1__ResetBoardRequest   *message);
+size_t hiscore__v1__reset_board_request__pack
+                     (const Hiscore__V1__ResetBoardRequest   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__reset_board_request__pack_to_buffer
+                     (const Hiscore__V1__ResetBoardRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__ResetBoardRequest *
+       hiscore__v1__reset_board_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__reset_board_request__free_unpacked
+                     (Hiscore__V1__ResetBoardRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Hiscore__V1__ResetBoardResponse methods */
+void   hiscore__v1__reset_board_response__init
+                     (Hiscore__V1__ResetBoardResponse         *message);
+size_t hiscore__v1__reset_board_response__get_packed_size
+                     (const Hiscore__V1__ResetBoardResponse   *message);
+size_t hiscore__v1__reset_board_response__pack
+                     (const Hiscore__V1__ResetBoardResponse   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__reset_board_response__pack_to_buffer
+                     (const Hiscore__V1__ResetBoardResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__ResetBoardResponse *
+       hiscore__v1__reset_board_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__reset_board_response__free_unpacked
+                     (Hiscore__V1__ResetBoardResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Hiscore__V1__BackupRequest methods */
 void   hiscore__v1__backup_request__init
                      (Hiscore__V1__BackupRequest         *message);
@@ -2066,11 +2267,17 @@ void   hiscore__v1__response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Hiscore__V1__ResetSchedule_Closure)
+                 (const Hiscore__V1__ResetSchedule *message,
+                  void *closure_data);
 typedef void (*Hiscore__V1__BoardLimits_Closure)
                  (const Hiscore__V1__BoardLimits *message,
                   void *closure_data);
 typedef void (*Hiscore__V1__BoardConfig_Closure)
                  (const Hiscore__V1__BoardConfig *message,
+                  void *closure_data);
+typedef void (*Hiscore__V1__PeriodInfo_Closure)
+                 (const Hiscore__V1__PeriodInfo *message,
                   void *closure_data);
 typedef void (*Hiscore__V1__BoardInfo_Closure)
                  (const Hiscore__V1__BoardInfo *message,
@@ -2167,6 +2374,12 @@ typedef void (*Hiscore__V1__CancelRequest_Closure)
                   void *closure_data);
 typedef void (*Hiscore__V1__CancelResponse_Closure)
                  (const Hiscore__V1__CancelResponse *message,
+                  void *closure_data);
+typedef void (*Hiscore__V1__ResetBoardRequest_Closure)
+                 (const Hiscore__V1__ResetBoardRequest *message,
+                  void *closure_data);
+typedef void (*Hiscore__V1__ResetBoardResponse_Closure)
+                 (const Hiscore__V1__ResetBoardResponse *message,
                   void *closure_data);
 typedef void (*Hiscore__V1__BackupRequest_Closure)
                  (const Hiscore__V1__BackupRequest *message,
@@ -2291,6 +2504,10 @@ struct Hiscore__V1__Leaderboard_Service
                  const Hiscore__V1__BackupRequest *input,
                  Hiscore__V1__BackupResponse_Closure closure,
                  void *closure_data);
+  void (*reset_board)(Hiscore__V1__Leaderboard_Service *service,
+                      const Hiscore__V1__ResetBoardRequest *input,
+                      Hiscore__V1__ResetBoardResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Hiscore__V1__Leaderboard_ServiceDestroy)(Hiscore__V1__Leaderboard_Service *);
 void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
@@ -2315,7 +2532,8 @@ void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
       function_prefix__ ## cancel,\
       function_prefix__ ## ping,\
       function_prefix__ ## authenticate,\
-      function_prefix__ ## backup  }
+      function_prefix__ ## backup,\
+      function_prefix__ ## reset_board  }
 void hiscore__v1__leaderboard__submit(ProtobufCService *service,
                                       const Hiscore__V1__SubmitRequest *input,
                                       Hiscore__V1__SubmitResponse_Closure closure,
@@ -2384,17 +2602,24 @@ void hiscore__v1__leaderboard__backup(ProtobufCService *service,
                                       const Hiscore__V1__BackupRequest *input,
                                       Hiscore__V1__BackupResponse_Closure closure,
                                       void *closure_data);
+void hiscore__v1__leaderboard__reset_board(ProtobufCService *service,
+                                           const Hiscore__V1__ResetBoardRequest *input,
+                                           Hiscore__V1__ResetBoardResponse_Closure closure,
+                                           void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    hiscore__v1__sort_order__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__write_operator__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__rank_mode__descriptor;
+extern const ProtobufCEnumDescriptor    hiscore__v1__reset_period__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__status_code__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__role__descriptor;
 extern const ProtobufCEnumDescriptor    hiscore__v1__window_change_kind__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__reset_schedule__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__board_limits__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__board_config__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__period_info__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__board_info__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__entry__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__status__descriptor;
@@ -2427,6 +2652,8 @@ extern const ProtobufCMessageDescriptor hiscore__v1__ping_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__ping_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__cancel_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__cancel_response__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__reset_board_request__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__reset_board_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__backup_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__backup_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__authenticate_request__descriptor;

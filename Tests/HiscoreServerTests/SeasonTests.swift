@@ -1,0 +1,127 @@
+import Foundation
+import HiscoreClient
+import HiscoreCore
+import HiscoreServer
+import HiscoreStorage
+import HiscoreWire
+import Logging
+import Synchronization
+import Testing
+
+/// A clock the test moves by hand (microseconds since the epoch).
+final class TestClock: Sendable {
+    private let now: Mutex<Int64>
+    init(_ start: Int64) { now = Mutex(start) }
+    func read() -> Int64 { now.withLock { $0 } }
+    func set(_ value: Int64) { now.withLock { $0 = value } }
+}
+
+@Suite("Seasons: resets, archived periods, schedules", .serialized)
+struct SeasonTests {
+    static let t0 = ResetScheduleTestsDates.micros(2026, 11, 28, 23, 58)
+
+    private func start(_ clock: TestClock, dataDirectory: String? = nil) async throws -> HiscoreServer {
+        var config = ServerConfiguration()
+        config.port = 0
+        config.adminPort = nil
+        config.shards = 2
+        config.durability = dataDirectory == nil ? .memory : .fsync
+        config.dataDirectory = dataDirectory ?? "unused"
+        config.clock = { clock.read() }
+        var logger = Logger(label: "season-test")
+        logger.logLevel = .warning
+        return try await HiscoreServer.start(configuration: config, logger: logger)
+    }
+
+    @Test("a manual reset archives the standings as a period queryable with the same calls")
+    func manualReset() async throws {
+        let clock = TestClock(Self.t0)
+        let server = try await start(clock)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submitBatch((0..<10).map { SubmitRequest(boardID: "s", playerID: "p\($0)", score: Int64($0)) })
+        let reset = try await client.resetBoard("s")
+        #expect(reset.archivedPeriodID == 1 && reset.archivedEntries == 10)
+        #expect(try await client.top(board: "s").entries.isEmpty)
+        #expect(try await client.top(board: "s", period: 1).entries.first?.playerID == "p9")
+        #expect(try await client.rank(board: "s", player: "p0", period: 1).entry.rank == 10)
+        _ = try await client.submit(board: "s", player: "new", score: 1)
+        let info = try await client.describeBoard("s")
+        #expect(info.currentPeriodID == 2 && info.size == 1)
+        #expect(info.periods.map(\.periodID) == [1] && info.periods.first?.size == 10)
+        await expectStatus(.notFound) { _ = try await client.top(board: "s", period: 7) }
+        try await client.close()
+        await server.shutdown()
+    }
+
+    @Test("a daily schedule resets exactly once per boundary, also across a restart; old periods are pruned")
+    func scheduledResets() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let clock = TestClock(Self.t0)
+        var server = try await start(clock, dataDirectory: directory.path)
+        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        let schedule = ResetSchedule(period: .daily, minuteOfDay: 0, keepPeriods: 2)
+        try await client.createBoard(BoardConfig(id: "daily", resetSchedule: schedule))
+        _ = try await client.submit(board: "daily", player: "alice", score: 5)
+        #expect(await server.runDueResets() == [])
+        clock.set(Self.t0 + 3 * 60_000_000)  // 00:01 on the 29th: the boundary passed
+        #expect(await server.runDueResets() == ["daily"])
+        #expect(await server.runDueResets() == [])  // exactly once
+        #expect(try await client.rank(board: "daily", player: "alice", period: 1).entry.score == 5)
+        _ = try await client.submit(board: "daily", player: "bob", score: 7)
+        try await client.close()
+        await server.shutdown()
+
+        // Restart on the same data dir at the same time: nothing is due again.
+        server = try await start(clock, dataDirectory: directory.path)
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        var info = try await client.describeBoard("daily")
+        #expect(info.currentPeriodID == 2 && info.periods.map(\.periodID) == [1])
+        #expect(try await client.rank(board: "daily", player: "bob").entry.score == 7)
+        #expect(try await client.top(board: "daily", period: 1).entries.map(\.playerID) == ["alice"])
+        try await client.close()
+        await server.shutdown()
+
+        // Three days later, after a long stop: one reset at start-up (missed boundaries collapse).
+        clock.set(Self.t0 + 3 * 86_400_000_000)
+        server = try await start(clock, dataDirectory: directory.path)
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        info = try await client.describeBoard("daily")
+        #expect(info.currentPeriodID == 3 && info.periods.map(\.periodID) == [1, 2])
+        #expect(try await client.top(board: "daily", period: 2).entries.map(\.playerID) == ["bob"])
+        // One more day: period 1 falls out (keep_periods 2).
+        clock.set(Self.t0 + 4 * 86_400_000_000)
+        #expect(await server.runDueResets() == ["daily"])
+        info = try await client.describeBoard("daily")
+        #expect(info.periods.map(\.periodID) == [2, 3])
+        await expectStatus(.notFound) { _ = try await client.top(board: "daily", period: 1) }
+        try await client.close()
+        await server.shutdown()
+    }
+
+    @Test("streams on a board end with ABORTED when its season resets")
+    func streamsEndOnReset() async throws {
+        let clock = TestClock(Self.t0)
+        let server = try await start(clock)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submit(board: "r", player: "p", score: 1)
+        var iterator = client.subscribe(board: "r", target: .top(5)).makeAsyncIterator()
+        _ = try await iterator.next()
+        try await client.resetBoard("r")
+        await expectStatus(.aborted) { while try await iterator.next() != nil {} }
+        try await client.close()
+        await server.shutdown()
+    }
+}
+
+enum ResetScheduleTestsDates {
+    static func micros(_ year: Int64, _ month: Int64, _ day: Int64, _ hour: Int64 = 0, _ minute: Int64 = 0) -> Int64 {
+        var days: Int64 = 0
+        func leap(_ y: Int64) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+        for y in 1970..<year { days += leap(y) ? 366 : 365 }
+        let lengths: [Int64] = [31, leap(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        for m in 0..<Int(month - 1) { days += lengths[m] }
+        days += day - 1
+        return ((days * 24 + hour) * 60 + minute) * 60_000_000
+    }
+}
