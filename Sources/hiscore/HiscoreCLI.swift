@@ -15,7 +15,7 @@ struct HiscoreCLI: AsyncParsableCommand {
         abstract: "Command-line client for a Hiscore server.",
         subcommands: [
             Submit.self, Rank.self, Top.self, Around.self, Boards.self, CreateBoard.self, DeleteBoard.self, Watch.self,
-            Export.self, Backup.self, MintToken.self,
+            ResetBoard.self, Export.self, Backup.self, MintToken.self,
         ])
 }
 
@@ -179,10 +179,11 @@ struct Top: AsyncParsableCommand {
     @Option(name: .short, help: "How many entries.") var n: UInt32 = 10
     @Option(help: "Skip this many entries.") var offset: UInt64 = 0
     @Option(help: "ordinal, competition or dense.") var mode: RankMode?
+    @Option(help: "An archived period (see describe); 0 = live.") var period: UInt64 = 0
 
     func run() async throws {
         try await withClient(connection) { client in
-            let page = try await client.top(board: board, limit: n, offset: offset, mode: mode)
+            let page = try await client.top(board: board, limit: n, offset: offset, mode: mode, period: period)
             print(connection.json ? EntryFormatting.jsonLines(page.entries) : EntryFormatting.table(page.entries))
         }
     }
@@ -242,14 +243,56 @@ struct CreateBoard: AsyncParsableCommand {
     @Option(help: "ordinal, competition or dense.") var mode: RankMode = .ordinal
     @Option(help: "Maximum players (0 = unlimited).") var maxEntries: Int = 0
     @Flag(help: "Let game clients with a player token submit their own scores.") var clientWrites = false
+    @Option(help: "Season resets (UTC): daily@HH:MM, weekly@DAY@HH:MM (DAY 1=Monday..7), monthly@DAY@HH:MM (DAY 1..28).")
+    var reset: String?
+    @Option(help: "Archived periods to keep (default 10).") var keepPeriods: Int = 10
 
     func run() async throws {
         try await withClient(connection) { client in
             let config = BoardConfig(
                 id: board, scoreOrder: order, subscoreOrder: subscoreOrder, writeOperator: writeOperator, rankMode: mode,
-                limits: BoardLimits(maxEntries: maxEntries), clientWrites: clientWrites)
+                limits: BoardLimits(maxEntries: maxEntries), clientWrites: clientWrites,
+                resetSchedule: try reset.map { try ResetSpec.parse($0, keep: keepPeriods) })
             let info = try await client.createBoard(config)
             print("board \(info.config.id): \(info.size) players")
+        }
+    }
+}
+
+/// `daily@02:00`, `weekly@1@00:00`, `monthly@28@12:30`.
+enum ResetSpec {
+    static func parse(_ text: String, keep: Int) throws -> ResetSchedule {
+        let parts = text.split(separator: "@").map(String.init)
+        func minute(_ clock: String) throws -> Int {
+            let hm = clock.split(separator: ":").compactMap { Int($0) }
+            guard hm.count == 2, (0..<24).contains(hm[0]), (0..<60).contains(hm[1]) else {
+                throw ValidationError("--reset: '\(clock)' is not HH:MM")
+            }
+            return hm[0] * 60 + hm[1]
+        }
+        switch (parts.first, parts.count) {
+        case ("daily", 2): return ResetSchedule(period: .daily, minuteOfDay: try minute(parts[1]), keepPeriods: keep)
+        case ("weekly", 3):
+            guard let day = Int(parts[1]) else { throw ValidationError("--reset: weekday must be 1..7") }
+            return ResetSchedule(period: .weekly, minuteOfDay: try minute(parts[2]), weekday: day, keepPeriods: keep)
+        case ("monthly", 3):
+            guard let day = Int(parts[1]) else { throw ValidationError("--reset: day of month must be 1..28") }
+            return ResetSchedule(period: .monthly, minuteOfDay: try minute(parts[2]), dayOfMonth: day, keepPeriods: keep)
+        default:
+            throw ValidationError("--reset must be daily@HH:MM, weekly@DAY@HH:MM or monthly@DAY@HH:MM")
+        }
+    }
+}
+
+struct ResetBoard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "reset-board", abstract: "End a board's season now (admin).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let result = try await client.resetBoard(board)
+            print("board \(board): \(result.archivedEntries) entries archived as period \(result.archivedPeriodID) (query it with --period \(result.archivedPeriodID))")
         }
     }
 }
