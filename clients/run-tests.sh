@@ -80,7 +80,9 @@ make_pki() {
 }
 
 log "python tests"
-HISCORED_BIN="$BIN" HISCORE_REQUIRE_SERVER=1 timeout 300 "$PY" -m pytest -q -p no:cacheprovider clients/python/tests
+# The package under test is this checkout's, even when another checkout is pip-installed.
+PYTHONPATH="$PWD/clients/python/src${PYTHONPATH:+:$PYTHONPATH}" \
+  HISCORED_BIN="$BIN" HISCORE_REQUIRE_SERVER=1 timeout 300 "$PY" -m pytest -q -p no:cacheprovider clients/python/tests
 
 log "building the C client"
 timeout 300 make -s -C clients/c
