@@ -68,6 +68,19 @@ struct StreamRefresh {
             codec.key(score: entry.score, subscore: entry.subscore, sequence: UInt64(bitPattern: entry.reachedAtMicros))
         }
 
+        // Player results by id, once per rank mode (a linear search per subscriber would make a
+        // flush quadratic in the number of player subscriptions).
+        var playersByMode: [RankMode: [String: WireEntry]] = [:]
+        func playerEntries(_ mode: RankMode) -> [String: WireEntry]? {
+            if let cached = playersByMode[mode] { return cached }
+            guard case .entries(let found)? = responses[playerPlanID(mode)]?.result else { return nil }
+            var byID: [String: WireEntry] = [:]
+            byID.reserveCapacity(found.entries.count)
+            for entry in found.entries { byID[entry.playerID] = entry }
+            playersByMode[mode] = byID
+            return byID
+        }
+
         for (index, subscription) in due.enumerated() {
             guard subscription.sink.isWritable else {
                 // The reader is behind: send nothing now, a full snapshot once it drains.
@@ -78,8 +91,8 @@ struct StreamRefresh {
             let snapshot = subscription.needsSnapshot
             switch subscription.target {
             case .player(let player):
-                guard case .entries(let found) = responses[playerPlanID(subscription.ranking.mode)]?.result else { continue }
-                let entry = found.entries.first { $0.playerID == player }
+                guard let found = playerEntries(subscription.ranking.mode) else { continue }
+                let entry = found[player]
                 let previousRank = subscription.lastPlayer?.entry.rank ?? 0
                 let state = PlayerRankChange(
                     entry: entry ?? WireEntry(playerID: player, score: 0), previousRank: snapshot ? 0 : previousRank,
