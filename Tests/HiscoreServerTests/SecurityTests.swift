@@ -233,3 +233,53 @@ enum Base64URLForTests {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }
+
+/// Hostile traffic against a real server process, measured from the outside: the allocator's
+/// figure (from /metrics) must not grow with the amount of hostile input, and a good client is
+/// served throughout.
+@Suite("Hostile clients keep server memory bounded")
+struct HostileMemoryTests {
+    private func allocated(_ adminPort: Int) throws -> Int {
+        let body = try httpGet(port: adminPort, path: "/metrics").body
+        let line = body.split(separator: "\n").first { $0.hasPrefix("hiscore_jemalloc_allocated_bytes ") }
+        return Int(line?.split(separator: " ").last ?? "") ?? -1
+    }
+
+    @Test("floods of half-open, silent, oversized and garbage connections do not grow memory")
+    func floods() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let server = try ServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory", "--max-connections", "100"], adminPort: true)
+        defer { server.stop() }
+        let adminPort = try #require(server.adminPortNumber)
+        let good = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        _ = try await good.submit(board: "b", player: "p", score: 1)
+        let before = try allocated(adminPort)
+        for round in 0..<3 {
+            var connections: [RawConnection] = []
+            for index in 0..<250 {
+                let connection = try RawConnection(port: server.port, timeoutSeconds: 2)
+                switch index % 5 {
+                case 0: break  // silent: never sends the preface
+                case 1: connection.send(Array("HISC".utf8))  // half a preface
+                case 2: connection.send(ConnectionPreface.bytes + [0, 0xff, 0xff, 0xff, 0xff])  // 4 GiB declared
+                case 3: connection.send(ConnectionPreface.bytes + [0, 0, 0, 0x10, 0] + [UInt8](repeating: 7, count: 2000))  // truncated
+                default: connection.send([UInt8](repeating: 0x41, count: 4096))  // garbage
+                }
+                connections.append(connection)
+            }
+            // The silent, half-preface and truncated connections (150) stay open until their timeouts,
+            // so max_connections (100) is reached: further connections are closed at once.
+            let extra = try (0..<20).map { _ in try RawConnection(port: server.port, timeoutSeconds: 5) }
+            #expect(extra.suffix(5).allSatisfy { $0.waitForClose() }, "round \(round)")
+            #expect(try await good.ping([1]) == [1])
+            connections.removeAll()
+        }
+        let after = try allocated(adminPort)
+        #expect(before > 0 && after > 0)
+        #expect(after - before < 8 << 20, "allocated grew from \(before) to \(after) bytes")
+        #expect(try await good.rank(board: "b", player: "p").entry.rank == 1)
+        try await good.close()
+    }
+}

@@ -11,6 +11,7 @@ import Glibc
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
+    private(set) var adminPortNumber: Int?
     private let stderrPipe = Pipe()
     private(set) var log = ""
 
@@ -20,9 +21,9 @@ final class ServerProcess: @unchecked Sendable {
         return root.appendingPathComponent(".build/debug/hiscored")
     }
 
-    init(arguments: [String], timeout: Duration = .seconds(20)) throws {
+    init(arguments: [String], timeout: Duration = .seconds(20), adminPort: Bool = false) throws {
         process.executableURL = Self.binary
-        process.arguments = ["--host", "127.0.0.1", "--port", "0", "--admin-port=-1"] + arguments
+        process.arguments = ["--host", "127.0.0.1", "--port", "0", adminPort ? "--admin-port=0" : "--admin-port=-1"] + arguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -37,6 +38,18 @@ final class ServerProcess: @unchecked Sendable {
             text += String(decoding: chunk, as: UTF8.self)
             if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
                 found = Int(text[range].split(separator: ":").last ?? "")
+            }
+        }
+        // The admin line follows the listening line.
+        if adminPort {
+            while adminPortNumber == nil && ContinuousClock.now < deadline && process.isRunning {
+                if let range = text.range(of: #"admin HTTP on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    adminPortNumber = Int(text[range].split(separator: ":").last ?? "")
+                    break
+                }
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
             }
         }
         log = text
