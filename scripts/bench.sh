@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh - `make bench`: hiscored vs redis-server, driven by the same load generator
 # (`hiscore-bench server`), same keys, same workloads. Writes a markdown report section into
-# docs/benchmarks-server.md (between the bench.sh markers) and keeps the raw JSON lines.
+# docs/benchmarks.md (between the bench.sh markers) and keeps the raw JSON lines.
 #
 # What it does (127.0.0.1 only; everything temporary lives in a fresh mktemp dir):
 #   1. builds release hiscored + hiscore-bench (BUILD=0 skips; SCRATCH picks the build dir)
@@ -25,7 +25,7 @@
 #   REQ_P1=300000 REQ_P16=1000000 REQ_PAGE_P16=400000 (caps) MIN_TICKS=300 CALIB=20000
 #   MAX_RUN_S=40 MAX_S=1200 (whole script) REDIS_PORT=17379 HS_PORT=17450 HS_ADMIN_PORT=17451
 #   HISCORED_ARGS="" (extra hiscored flags) METRICS_URL="" (override the /metrics URL)
-#   SCRATCH=.build BUILD=1 OUT=docs/benchmarks-server.md RAW_DIR=$SCRATCH/bench-results (git-ignored)
+#   SCRATCH=.build BUILD=1 OUT=docs/benchmarks.md RAW_DIR=$SCRATCH/bench-results (git-ignored)
 #   PIN=1: servers on CPU 0, generator on CPU 1 (default: no pinning, as redis-baseline.sh)
 set -euo pipefail
 export LC_ALL=C
@@ -53,7 +53,7 @@ HISCORED_ARGS=${HISCORED_ARGS:-}
 METRICS_URL=${METRICS_URL:-}
 SCRATCH=${SCRATCH:-.build}
 BUILD=${BUILD:-1}
-OUT=${OUT:-docs/benchmarks-server.md}
+OUT=${OUT:-docs/benchmarks.md}
 RAW_DIR=${RAW_DIR:-$SCRATCH/bench-results}
 PIN=${PIN:-0}
 SRV_PIN=(); CLI_PIN=()
