@@ -116,28 +116,7 @@ public struct AccessControl: Sendable {
         }
     }
 
-    static func name(_ method: RequestMethod) -> String {
-        switch method {
-        case .submit: "submit"
-        case .submitBatch: "submit_batch"
-        case .getRank: "get_rank"
-        case .top: "top"
-        case .around: "around"
-        case .entries: "entries"
-        case .count: "count"
-        case .createBoard: "create_board"
-        case .describeBoard: "describe_board"
-        case .listBoards: "list_boards"
-        case .deleteBoard: "delete_board"
-        case .removePlayer: "remove_player"
-        case .subscribe: "subscribe"
-        case .cancel: "cancel"
-        case .ping: "ping"
-        case .authenticate: "authenticate"
-        case .backup: "backup"
-        case .resetBoard: "reset_board"
-        }
-    }
+    static func name(_ method: RequestMethod) -> String { method.name }
 }
 
 extension Role {

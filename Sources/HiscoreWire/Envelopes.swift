@@ -22,6 +22,32 @@ public enum RequestMethod: Sendable, Equatable {
     case resetBoard(boardID: String)
 }
 
+extension RequestMethod {
+    /// The method's name as in the .proto's `oneof method` ("get_rank"), for messages and metrics.
+    public var name: String {
+        switch self {
+        case .submit: "submit"
+        case .submitBatch: "submit_batch"
+        case .getRank: "get_rank"
+        case .top: "top"
+        case .around: "around"
+        case .entries: "entries"
+        case .count: "count"
+        case .createBoard: "create_board"
+        case .describeBoard: "describe_board"
+        case .listBoards: "list_boards"
+        case .deleteBoard: "delete_board"
+        case .removePlayer: "remove_player"
+        case .subscribe: "subscribe"
+        case .cancel: "cancel"
+        case .ping: "ping"
+        case .authenticate: "authenticate"
+        case .backup: "backup"
+        case .resetBoard: "reset_board"
+        }
+    }
+}
+
 /// A `Request` frame.
 public struct RequestEnvelope: Sendable, Equatable {
     public var callID: UInt64
