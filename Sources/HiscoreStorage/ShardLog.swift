@@ -88,6 +88,9 @@ public final class ShardLog: @unchecked Sendable {
     var waitersHead = 0
     var firing = false
     var writerSleeping = false
+    /// The writer sleeps with a deadline (async mode, unsynced data): it will write what is pending
+    /// by then anyway, so appends need not wake it.
+    var writerTimedWait = false
     var closing = false
     var failureState: StorageError?
     var stats = Statistics()
@@ -168,11 +171,18 @@ public final class ShardLog: @unchecked Sendable {
         }
         appendedEnd += UInt64(pending.count - before)
         let position = LogPosition(offset: appendedEnd)
-        let wake = writerSleeping
+        // In async mode a writer already waiting on a deadline picks the data up within
+        // `asyncWriteInterval`: waking it per batch would cost a context switch per batch.
+        let wake = writerSleeping && (mode == .fsync || !writerTimedWait || pending.count >= Self.asyncWakeBytes)
         lock.unlock()
         if wake { workAvailable.signal() }
         return position
     }
+
+    /// Async mode: pending bytes that wake the writer at once, and the longest time written-but-not-
+    /// yet-handed-to-the-OS data waits otherwise.
+    static let asyncWakeBytes = 1 << 20
+    static let asyncWriteIntervalNanos: UInt64 = 10_000_000
 
     @discardableResult
     public func append(_ record: LogRecord) -> LogPosition {

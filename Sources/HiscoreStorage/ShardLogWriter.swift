@@ -29,12 +29,17 @@ extension ShardLog {
             }
             if failureState == nil && durableEnd < writtenEnd {
                 let deadline = lastSyncNanos &+ UInt64(options.asyncFlushInterval * 1e9)
-                if syncRequested > durableEnd || closing || POSIX.monotonicNanoseconds() >= deadline {
+                let now = POSIX.monotonicNanoseconds()
+                if syncRequested > durableEnd || closing || now >= deadline {
                     syncWritten()
                     continue
                 }
+                // Wake for the fsync deadline, and meanwhile every asyncWriteInterval to hand
+                // appended data to the OS (appends do not wake a writer waiting here).
                 writerSleeping = true
-                workAvailable.wait(untilMonotonic: deadline)
+                writerTimedWait = true
+                workAvailable.wait(untilMonotonic: min(deadline, now &+ Self.asyncWriteIntervalNanos))
+                writerTimedWait = false
                 writerSleeping = false
                 continue
             }
