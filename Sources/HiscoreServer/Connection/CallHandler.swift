@@ -44,6 +44,8 @@ final class CallHandler: ChannelDuplexHandler {
     }
     private var batch: [PlannedCall] = []
     private var pendingFlush = false
+    /// Response frames written since the last flush.
+    private var outbound: ByteBuffer?
     private var readHeld = false
     private var draining = false
     private var closed = false
@@ -336,26 +338,39 @@ final class CallHandler: ChannelDuplexHandler {
         #endif
     }
 
+    /// Appends a response frame to the batch's outbound buffer: one buffer and one channel write
+    /// per flush, not per response.
     private func write(_ context: ChannelHandlerContext, _ response: ResponseEnvelope) {
         guard !closed else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 128)
+        var buffer: ByteBuffer
+        if let pending = outbound {
+            buffer = pending
+            outbound = nil  // keep the buffer uniquely referenced: no copy on write
+        } else {
+            buffer = context.channel.allocator.buffer(capacity: 4096)
+        }
+        let start = buffer.writerIndex
         FrameEncoding.encodeResponseFrame(response, into: &buffer)
-        if buffer.readableBytes - FrameParser.headerLength > limits.maxFrameBytes {
-            buffer.clear()
+        if buffer.writerIndex - start - FrameParser.headerLength > limits.maxFrameBytes {
+            buffer.moveWriterIndex(to: start)
             FrameEncoding.encodeResponseFrame(.failure(callID: response.callID, Status(
                 .resourceExhausted,
                 "the response would exceed max_frame_bytes (\(limits.maxFrameBytes)); ask for fewer entries")), into: &buffer)
         }
         #if !HISCORE_NO_TELEMETRY
-        metrics?.bytesOut += buffer.readableBytes
+        metrics?.bytesOut += buffer.writerIndex - start
         #endif
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        outbound = buffer
         pendingFlush = true
     }
 
     private func flushIfNeeded(_ context: ChannelHandlerContext) {
         guard pendingFlush, !closed else { return }
         pendingFlush = false
+        if let buffer = outbound {
+            outbound = nil
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
         context.flush()
     }
 
