@@ -38,7 +38,7 @@ public final class HiscoreClient: Sendable {
     ) async throws -> HiscoreClient {
         let tlsContext = try tls?.makeContext()
         let ownedGroup = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
-        let eventLoop = (group ?? ownedGroup!).next()
+        let eventLoop = (group ?? ownedGroup ?? MultiThreadedEventLoopGroup.singleton).next()
         let helloPromise = eventLoop.makePromise(of: ServerHello.self)
         let handlerBox = NIOLockedHandlerBox()
         do {

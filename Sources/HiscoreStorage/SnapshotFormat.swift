@@ -105,7 +105,7 @@ enum SnapshotFormat {
                 if case .invalid(let reason) = Frame.probe(bytes, at: offset) {
                     throw corrupt("checksum mismatch: bad frame at offset \(offset): \(reason)")
                 }
-                fatalError("unreachable")
+                throw corrupt("truncated frame at offset \(offset)")
             }
             let type = bytes[payload.lowerBound]
             if type == chunkType {
