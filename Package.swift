@@ -101,10 +101,13 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         // libFuzzer target over the preface, the frame decoder and envelope decoding (make fuzz).
-        .executableTarget(name: "hiscore-fuzz", dependencies: ["HiscoreWire", "HiscoreCore"]),
+        .target(
+            name: "HiscoreFuzzing",
+            dependencies: ["HiscoreWire", "HiscoreCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .executableTarget(name: "hiscore-fuzz", dependencies: ["HiscoreFuzzing", "HiscoreWire", "HiscoreCore"]),
         .testTarget(name: "HiscoreCoreTests", dependencies: ["HiscoreCore"]),
         .testTarget(name: "HiscoreStorageTests", dependencies: ["HiscoreStorage", "HiscoreCore"]),
-        .testTarget(name: "HiscoreWireTests", dependencies: ["HiscoreWire", "HiscoreCore", "CJemalloc"]),
+        .testTarget(name: "HiscoreWireTests", dependencies: ["HiscoreWire", "HiscoreCore", "HiscoreFuzzing", "CJemalloc"]),
         .testTarget(
             name: "HiscoreServerTests",
             dependencies: [

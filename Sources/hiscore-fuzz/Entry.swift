@@ -1,3 +1,4 @@
+import HiscoreFuzzing
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

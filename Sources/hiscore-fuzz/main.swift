@@ -1,3 +1,4 @@
+import HiscoreFuzzing
 // hiscore-fuzz: libFuzzer target over the connection preface, the frame decoder and envelope
 // decoding (see FuzzHarness.swift for what one input exercises and the oracles it checks).
 //

@@ -2,19 +2,19 @@ import HiscoreCore
 import HiscoreWire
 import NIOCore
 
-// The block between the markers is copied byte for byte into
-// Tests/HiscoreWireTests/FuzzRegressionTests.swift (the test target cannot depend on this
-// executable); a test there fails when the two copies differ.
-// BEGIN SHARED FUZZ HARNESS
+// The fuzz harness, shared by the libFuzzer executable (Sources/hiscore-fuzz) and the regression
+// tests that replay the corpus in a plain build (Tests/HiscoreWireTests/FuzzRegressionTests.swift).
 /// What one fuzz input did, and every oracle it broke.
-struct FuzzReport {
-    var preface: ConnectionPreface.Check = .needMoreData
-    var framingError: FramingError?
-    var frames = 0
-    var requestsDecoded = 0
-    var responsesDecoded = 0
+public struct FuzzReport {
+    public var preface: ConnectionPreface.Check = .needMoreData
+    public var framingError: FramingError?
+    public var frames = 0
+    public var requestsDecoded = 0
+    public var responsesDecoded = 0
     /// Broken oracles; empty when the input is handled consistently.
-    var violations: [String] = []
+    public var violations: [String] = []
+
+    public init() {}
 }
 
 /// One input is a connection's byte stream: the preface check on its first bytes, then the
@@ -27,10 +27,10 @@ struct FuzzReport {
 ///   - a decoded request or response re-encodes to bytes that decode to an equal value, and
 ///     re-encoding that value gives the same bytes.
 /// Each frame body is copied into its own exact-size allocation so ASan sees any over-read.
-enum FuzzHarness {
+public enum FuzzHarness {
     static let maxFrameBytes = 64 * 1024
 
-    static func run(_ input: UnsafeRawBufferPointer) -> FuzzReport {
+    public static func run(_ input: UnsafeRawBufferPointer) -> FuzzReport {
         var report = FuzzReport()
         func expect(_ condition: Bool, _ message: @autoclosure () -> String) {
             if !condition { report.violations.append(message()) }
@@ -210,4 +210,3 @@ enum FuzzHarness {
         return text.count > limit ? String(text.prefix(limit)) + "..." : text
     }
 }
-// END SHARED FUZZ HARNESS
