@@ -1,6 +1,7 @@
 import HiscoreFuzzing
 // hiscore-fuzz: libFuzzer target over the connection preface, the frame decoder and envelope
-// decoding (see FuzzHarness.swift for what one input exercises and the oracles it checks).
+// decoding (see Sources/HiscoreFuzzing/FuzzHarness.swift for what one input exercises and the
+// oracles it checks).
 //
 // Fuzz build (fuzz/run.sh, make fuzz):
 //   swift build -c debug --scratch-path .build-fuzz --product hiscore-fuzz \
