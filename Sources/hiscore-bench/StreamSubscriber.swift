@@ -205,31 +205,9 @@ final class StreamSubscriberHandler: ChannelInboundHandler {
 
     /// One Response frame.
     private func frame(_ body: UnsafeRawBufferPointer, now: UInt64) throws(LoadProtocolError) {
-        var reader = LoadProtoReader(body)
-        var callID: UInt64 = 0
-        var statusCode: UInt64 = 0
-        var statusMessage: Range<Int>? = nil
-        var resultField = 0
-        var resultBody = 0..<0
-        while !reader.atEnd {
-            guard let field = reader.field() else { throw LoadProtocolError("undecodable Response frame") }
-            switch field.number {
-            case 1 where field.wireType == 0:
-                callID = field.value
-            case 2 where field.wireType == 2:
-                var status = LoadProtoReader(body, from: field.body.lowerBound, to: field.body.upperBound)
-                while !status.atEnd {
-                    guard let inner = status.field() else { throw LoadProtocolError("undecodable Status") }
-                    if inner.number == 1, inner.wireType == 0 { statusCode = inner.value }
-                    if inner.number == 2, inner.wireType == 2 { statusMessage = inner.body }
-                }
-            case 9...24 where field.wireType == 2:
-                resultField = field.number
-                resultBody = field.body
-            default:
-                break
-            }
-        }
+        let scan = try LoadResponseScan(body)
+        let (callID, statusCode, statusMessage, resultField, resultBody) =
+            (scan.callID, scan.statusCode, scan.statusMessage, scan.resultField, scan.resultBody)
         func message() -> String {
             statusMessage.map { String(decoding: UnsafeRawBufferPointer(rebasing: body[$0]), as: UTF8.self) } ?? ""
         }
