@@ -337,6 +337,20 @@ public final class BoardPartition {
         return collectEntries(fromRank: localOffset, count: Swift.min(limit, count - localOffset), skipping: nil)
     }
 
+    /// Up to `limit` keys from 0-based local rank `localOffset`, best first: a page window for
+    /// `PartitionMerge.pageRanges`, without building entries (no player id or metadata copies).
+    public func keys(fromRank localOffset: Int, limit: Int) -> [RankKey] {
+        guard localOffset >= 0, limit > 0, localOffset < count else { return [] }
+        let wanted = Swift.min(limit, count - localOffset)
+        var keys: [RankKey] = []
+        keys.reserveCapacity(wanted)
+        tree.forEachSlot(fromRank: localOffset, ascending: true) { slot in
+            keys.append(store.keys.key(ofSlot: slot))
+            return keys.count < wanted
+        }
+        return keys
+    }
+
     /// `wanted` entries from `start` on (all must exist), leaving out the slot `skipped`.
     ///
     /// Walks the tree first, collecting slots, then touches every entry record before building

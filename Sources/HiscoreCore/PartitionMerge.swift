@@ -15,6 +15,23 @@ public struct PageSlice: Sendable, Equatable {
     public var isExhausted: Bool { localStart + entries.count >= partitionSize }
 }
 
+/// A partition's keys at local ranks `localStart ..< localStart + keys.count` (sorted) and its
+/// size: what the proof of an offset page needs, without building entries.
+public struct KeyWindow: Sendable, Equatable {
+    public var localStart: Int
+    public var keys: [RankKey]
+    public var partitionSize: Int
+
+    public init(localStart: Int, keys: [RankKey], partitionSize: Int) {
+        self.localStart = localStart
+        self.keys = keys
+        self.partitionSize = partitionSize
+    }
+
+    /// The window reaches the partition's last entry.
+    public var isExhausted: Bool { localStart + keys.count >= partitionSize }
+}
+
 /// Pure functions combining the answers of the S partitions (shards) of one board, each holding
 /// the players whose id hashes to it. Every function here is exact: a board split over S
 /// partitions answers like the same board in one (dense ranks excepted: they are not a sum).
@@ -79,24 +96,43 @@ public enum PartitionMerge {
     }
 
     /// The exact global entries at ranks `offset ..< offset + limit` (0-based; the i-th has
-    /// global rank offset + i + 1), or nil when the windows cannot prove it.
+    /// global rank offset + i + 1), or nil when the windows cannot prove it (see `pageRanges`).
+    public static func mergePage(windows: [PageSlice], offset: Int, limit: Int) -> [LeaderboardEntry]? {
+        let keyWindows = windows.map {
+            KeyWindow(localStart: $0.localStart, keys: $0.entries.map(\.key), partitionSize: $0.partitionSize)
+        }
+        guard let ranges = pageRanges(windows: keyWindows, offset: offset, limit: limit) else { return nil }
+        let parts = zip(windows, ranges).map { window, range in
+            Array(window.entries[(range.lowerBound - window.localStart)..<(range.upperBound - window.localStart)])
+        }
+        return mergeTop(parts, limit: max(0, limit))
+    }
+
+    /// For the global page at ranks `offset ..< offset + limit`, the local ranks each partition
+    /// contributes (a contiguous range per partition), proven from windows of keys alone; nil when
+    /// the windows cannot prove it. The server asks shards for key windows first (24 bytes per
+    /// key, no entry built), then for exactly these ranges, so an offset page builds `limit`
+    /// entries instead of every window's.
     ///
-    /// Proof. Let x be an entry of window i. Its global position (entries strictly better) is
+    /// Proof. Let x be a key of window i. Its global position (entries strictly better) is
     /// the sum over partitions j of (entries of j better than x). For partition j that is
-    /// `localStart_j + #(window j entries better than x)` provided (a) every entry of j before the
+    /// `localStart_j + #(window j keys better than x)` provided (a) every entry of j before the
     /// window is better than x — true when localStart_j == 0 or x >= first_j (entries before the
     /// window are better than first_j) — and (b) no entry of j after the window is better than x —
     /// true when window j is exhausted or x <= last_j. So for the candidates x with
     /// max(first_j : localStart_j > 0) <= x <= min(last_j : j not exhausted) the position is
     /// `sum(localStart_j) + (index of x in the merged windows)`; these candidates are a
     /// contiguous run of the merged order. The page is proven when that run covers
-    /// offset ..< min(offset + limit, total). The fallback windows (all localStart 0, each either
-    /// exhausted or holding offset + limit entries) always pass.
-    public static func mergePage(windows: [PageSlice], offset: Int, limit: Int) -> [LeaderboardEntry]? {
-        guard offset >= 0, limit > 0 else { return [] }
+    /// offset ..< min(offset + limit, total), and partition j's share of the page is then the
+    /// keys of window j merged at indices offset - base ..< end - base. The fallback windows (all
+    /// localStart 0, each either exhausted or holding offset + limit keys) always pass.
+    /// Cost: O(S * (offset - base + limit)) comparisons over the windows' keys.
+    public static func pageRanges(windows: [KeyWindow], offset: Int, limit: Int) -> [Range<Int>]? {
+        let empty = windows.map { $0.localStart..<$0.localStart }
+        guard offset >= 0, limit > 0 else { return empty }
         let total = windows.reduce(0) { $0 + $1.partitionSize }
         let end = min(saturatingSum(offset, limit), total)
-        if offset >= end { return [] }
+        if offset >= end { return empty }
 
         var lowerBound: RankKey? = nil  // candidates must be >= this
         var upperBound: RankKey? = nil  // and <= this
@@ -104,26 +140,39 @@ public enum PartitionMerge {
         for window in windows {
             base += window.localStart
             if window.localStart > 0 {
-                guard let first = window.entries.first else { return nil }
-                if lowerBound.map({ first.key > $0 }) ?? true { lowerBound = first.key }
+                guard let first = window.keys.first else { return nil }
+                if lowerBound.map({ first > $0 }) ?? true { lowerBound = first }
             }
             if !window.isExhausted {
-                guard let last = window.entries.last else { return nil }
-                if upperBound.map({ last.key < $0 }) ?? true { upperBound = last.key }
+                guard let last = window.keys.last else { return nil }
+                if upperBound.map({ last < $0 }) ?? true { upperBound = last }
             }
         }
-        // Only the merged prefix up to `end - base` entries can matter.
+        // Only the merged prefix up to `end - base` keys can matter.
         let needed = end - base
-        guard needed > 0 else { return nil }
-        let merged = mergeTop(windows.map(\.entries), limit: needed)
-        guard merged.count == needed else { return nil }
         let firstIndex = offset - base
-        guard firstIndex >= 0 else { return nil }
-        let first = merged[firstIndex]
-        let last = merged[needed - 1]
-        if let lowerBound, first.key < lowerBound { return nil }
-        if let upperBound, last.key > upperBound { return nil }
-        return Array(merged[firstIndex..<needed])
+        guard needed > 0, firstIndex >= 0 else { return nil }
+        var heads = [Int](repeating: 0, count: windows.count)
+        var startHeads = heads
+        var firstKey: RankKey? = nil
+        var lastKey: RankKey? = nil
+        for position in 0..<needed {
+            if position == firstIndex { startHeads = heads }
+            var best = -1
+            for index in windows.indices where heads[index] < windows[index].keys.count {
+                if best < 0 || windows[index].keys[heads[index]] < windows[best].keys[heads[best]] { best = index }
+            }
+            if best < 0 { return nil }  // the windows hold fewer than `needed` keys
+            let key = windows[best].keys[heads[best]]
+            if position == firstIndex { firstKey = key }
+            lastKey = key
+            heads[best] += 1
+        }
+        if let lowerBound, let firstKey, firstKey < lowerBound { return nil }
+        if let upperBound, let lastKey, lastKey > upperBound { return nil }
+        return windows.indices.map { index in
+            (windows[index].localStart + startHeads[index])..<(windows[index].localStart + heads[index])
+        }
     }
 
     /// Merges each partition's `entries(before: key, limit: before)` (best first) and

@@ -98,6 +98,9 @@ actor Shard {
             guard let partition = partitions[board.incarnation] else { return .entries([], partitionSize: 0) }
             return .entries(
                 partition.entries(fromRank: range.lowerBound, limit: range.count), partitionSize: partition.count)
+        case .keysAtRanks(let board, let range):
+            guard let partition = partitions[board.incarnation] else { return .keys([], partitionSize: 0) }
+            return .keys(partition.keys(fromRank: range.lowerBound, limit: range.count), partitionSize: partition.count)
         case .entriesAfter(let board, let key, let limit):
             guard let partition = partitions[board.incarnation] else { return .entriesAfter([], countUpToKey: 0) }
             return .entriesAfter(

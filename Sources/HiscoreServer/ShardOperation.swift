@@ -13,6 +13,8 @@ enum ShardOperation: Sendable {
     case countBetter(BoardHandle, keys: [RankKey], orEqual: Bool)
     /// Entries at local ranks `range` (0-based) plus the partition size.
     case entriesAtRanks(BoardHandle, range: Range<Int>)
+    /// Keys at local ranks `range` (0-based) plus the partition size: an offset page's window.
+    case keysAtRanks(BoardHandle, range: Range<Int>)
     /// Up to `limit` entries strictly after `key`, plus the count of entries up to and including it.
     case entriesAfter(BoardHandle, key: RankKey, limit: Int)
     /// The `before` nearest better and `after` nearest worse entries around `key`, plus the count of
@@ -34,6 +36,7 @@ enum ShardResult: Sendable {
     case found([LocatedEntry?])
     case counts([Int])
     case entries([LeaderboardEntry], partitionSize: Int)
+    case keys([RankKey], partitionSize: Int)
     case entriesAfter([LeaderboardEntry], countUpToKey: Int)
     case neighbours(better: [LeaderboardEntry], worse: [LeaderboardEntry], betterCount: Int)
     case count(Int)

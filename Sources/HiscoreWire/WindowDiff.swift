@@ -1,5 +1,3 @@
-import HiscoreWire
-
 /// The changes that turn one window (an ordered list of entries: a top N, or the players around
 /// someone) into the next. A client holding the old window applies them in order — drop LEFT
 /// players, put ENTERED and MOVED ones at their position — and holds exactly the new window:

@@ -24,10 +24,19 @@ struct PartitionMergeTests {
         func part(for id: String) -> BoardPartition { parts[Int(PartitionMergeTests.hash(id) % UInt64(parts.count))] }
         var sizes: [Int] { parts.map(\.count) }
 
+        /// The server's path: key windows, the proven ranges, then exactly those entries.
         func page(offset: Int, limit: Int) -> (entries: [LeaderboardEntry], usedWindows: Bool) {
             let windows = PartitionMerge.planPageWindows(offset: offset, limit: limit, partitionSizes: sizes)
-            if let merged = PartitionMerge.mergePage(windows: slices(windows), offset: offset, limit: limit) {
-                return (merged, true)
+            let keyWindows = zip(parts, windows).map { part, window in
+                KeyWindow(
+                    localStart: window.lowerBound, keys: part.keys(fromRank: window.lowerBound, limit: window.count),
+                    partitionSize: part.count)
+            }
+            if let ranges = PartitionMerge.pageRanges(windows: keyWindows, offset: offset, limit: limit) {
+                let fetched = zip(parts, ranges).map { $0.entries(fromRank: $1.lowerBound, limit: $1.count) }
+                #expect(fetched.map(\.count) == ranges.map(\.count), "every proven range exists")
+                #expect(PartitionMerge.mergePage(windows: slices(windows), offset: offset, limit: limit) != nil)
+                return (PartitionMerge.mergeTop(fetched, limit: limit), true)
             }
             let fallback = PartitionMerge.fallbackWindows(offset: offset, limit: limit, partitionSizes: sizes)
             let merged = PartitionMerge.mergePage(windows: slices(fallback), offset: offset, limit: limit)

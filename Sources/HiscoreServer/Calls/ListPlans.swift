@@ -23,15 +23,19 @@ private struct RunRanker {
 ///
 /// Offset 0: each shard returns its best `limit`; a k-way merge picks the global best.
 /// Offset k > 0: asking every shard for k + limit entries would cost O(k) per page, so each shard
-/// is asked for a window of local ranks around k/S (players are spread by hash, so local ranks
-/// track k/S closely); the merge proves from the window bounds that it holds global positions
-/// k..<k+limit, and only if it cannot (a skewed board) the call falls back to full windows.
+/// is asked for the keys in a window of local ranks around k/S (players are spread by hash, so
+/// local ranks track k/S closely); the merge proves from the window bounds which local ranks of
+/// each shard hold global positions k..<k+limit, and a second phase fetches exactly those
+/// entries. Building an entry (player id, metadata) costs far more than reading a key, so this
+/// builds `limit` entries instead of every window's ~(limit/S + 8 standard deviations). Only if
+/// the proof fails (a skewed board) does the call fall back to full windows.
 /// Cursor: each shard returns `limit` entries after the cursor key plus how many are at or before
 /// it, which gives the first rank.
 final class TopPlan: CallPlan {
     private enum Stage {
         case start
-        case windows([Range<Int>])
+        case keyWindows([Range<Int>])
+        case pageRanges
         case fullWindows
         case afterCursor(RankKey)
         case ranking(run: [LeaderboardEntry], firstOrdinal: UInt64)
@@ -72,22 +76,35 @@ final class TopPlan: CallPlan {
                 let estimate = max(0, board.size) / shards.count
                 let windows = PartitionMerge.planPageWindows(
                     offset: offset, limit: limit, partitionSizes: Array(repeating: estimate, count: shards.count))
-                stage = .windows(windows)
+                stage = .keyWindows(windows)
                 return .run(zip(shards, windows).map {
-                    ShardCall(shard: $0.0, operation: .entriesAtRanks(board, range: $0.1))
+                    ShardCall(shard: $0.0, operation: .keysAtRanks(board, range: $0.1))
                 })
             }
-        case .windows(let windows):
+        case .keyWindows(let windows):
             let offset = Int(clamping: offsetValue)
-            let slices = zip(windows.map(\.lowerBound), results).compactMap { window, result -> PageSlice? in
-                guard case .entries(let entries, let size) = result else { return nil }
-                return PageSlice(localStart: window, entries: entries, partitionSize: size)
+            let keyWindows = zip(windows.map(\.lowerBound), results).compactMap { window, result -> KeyWindow? in
+                guard case .keys(let keys, let size) = result else { return nil }
+                return KeyWindow(localStart: window, keys: keys, partitionSize: size)
             }
-            if let page = PartitionMerge.mergePage(windows: slices, offset: offset, limit: limit) {
-                return rank(page, firstOrdinal: UInt64(offset) + 1)
+            if keyWindows.count == shards.count,
+                let ranges = PartitionMerge.pageRanges(windows: keyWindows, offset: offset, limit: limit)
+            {
+                let calls = zip(shards, ranges).compactMap { shard, range in
+                    range.isEmpty ? nil : ShardCall(shard: shard, operation: .entriesAtRanks(board, range: range))
+                }
+                if calls.isEmpty { return rank([], firstOrdinal: UInt64(offset) + 1) }
+                stage = .pageRanges
+                return .run(calls)
             }
             stage = .fullWindows
             return .run(fullWindowCalls(offset: offset))
+        case .pageRanges:
+            // Each shard's part is a run of its local order; writes between the two phases can
+            // shift it, which moves the page as any write between two page calls would.
+            var slices: [[LeaderboardEntry]] = []
+            for case .entries(let entries, _) in results { slices.append(entries) }
+            return rank(PartitionMerge.mergeTop(slices, limit: limit), firstOrdinal: offsetValue + 1)
         case .fullWindows:
             let offset = Int(clamping: offsetValue)
             var slices: [[LeaderboardEntry]] = []
