@@ -37,31 +37,51 @@ final class BatchExecutor: Sendable {
         finishedBatch: @escaping () -> Void
     ) {
         loop.preconditionInEventLoop()
-        var pending: [(PlannedCall, [ShardCall])] = []
+        var pending: [PendingCall] = []
         pending.reserveCapacity(calls.count)
         for call in calls {
             switch call.plan.advance([]) {
             case .finished(let response): deliver(response)
-            case .run(let steps): pending.append((call, steps))
+            case let step: pending.append(PendingCall(call: call, step: step))
             }
         }
         runPhase(pending, on: loop, isLive: isLive, deliver: deliver, finishedBatch: finishedBatch)
     }
 
+    /// A call and the operations its plan asked for in this phase.
+    private struct PendingCall {
+        let call: PlannedCall
+        /// `.run`, `.runOne` or `.runOnEach`.
+        let step: PlanStep
+
+        func forEachOperation(_ body: (Int, ShardOperation) -> Void) {
+            switch step {
+            case .run(let calls): for call in calls { body(call.shard, call.operation) }
+            case .runOne(let call): body(call.shard, call.operation)
+            case .runOnEach(let operation, let shards, let skipping):
+                for shard in shards where shard != skipping { body(shard, operation) }
+            case .finished: break
+            }
+        }
+    }
+
+    /// Allocations per phase are per batch, not per call: operations are grouped into one array
+    /// per shard, where each result goes back is one flat array, and each call gets its results
+    /// as a slice of one gathered array.
     private func runPhase(
-        _ pending: [(PlannedCall, [ShardCall])], on loop: any EventLoop,
+        _ pending: [PendingCall], on loop: any EventLoop,
         isLive: @escaping (UInt64) -> Bool,
         deliver: @escaping (ResponseEnvelope) -> Void,
         finishedBatch: @escaping () -> Void
     ) {
-        var live: [(PlannedCall, [ShardCall])] = []
+        var live: [PendingCall] = []
         live.reserveCapacity(pending.count)
         let now = NIODeadline.now()
-        for (call, steps) in pending where isLive(call.callID) {
-            if let deadline = call.deadline, deadline < now {
-                deliver(.failure(callID: call.callID, Status(.deadlineExceeded, "deadline exceeded")))
+        for item in pending where isLive(item.call.callID) {
+            if let deadline = item.call.deadline, deadline < now {
+                deliver(.failure(callID: item.call.callID, Status(.deadlineExceeded, "deadline exceeded")))
             } else {
-                live.append((call, steps))
+                live.append(item)
             }
         }
         guard !live.isEmpty else {
@@ -69,19 +89,22 @@ final class BatchExecutor: Sendable {
             return
         }
 
-        // Group every operation by shard; remember where each result goes back.
+        // Group every operation by shard; remember where each result goes back: call i's results
+        // are placement[callStarts[i] ..< callStarts[i + 1]].
         var operationsByShard = [[ShardOperation]](repeating: [], count: shards.count)
-        var placement: [[(shard: Int, position: Int)]] = []
-        placement.reserveCapacity(live.count)
-        for (_, steps) in live {
-            var places: [(shard: Int, position: Int)] = []
-            places.reserveCapacity(steps.count)
-            for step in steps {
-                places.append((step.shard, operationsByShard[step.shard].count))
-                operationsByShard[step.shard].append(step.operation)
+        for index in operationsByShard.indices { operationsByShard[index].reserveCapacity(live.count) }
+        var placement: [(shard: Int, position: Int)] = []
+        placement.reserveCapacity(live.count * min(shards.count, 4))
+        var callStarts: [Int] = []
+        callStarts.reserveCapacity(live.count + 1)
+        for item in live {
+            callStarts.append(placement.count)
+            item.forEachOperation { shard, operation in
+                placement.append((shard, operationsByShard[shard].count))
+                operationsByShard[shard].append(operation)
             }
-            placement.append(places)
         }
+        callStarts.append(placement.count)
 
         // Every group completes a promise: at once, or (fsync mode, writes in the group) after the
         // group fsync that makes its writes durable — answers never precede durability.
@@ -99,10 +122,13 @@ final class BatchExecutor: Sendable {
         }
 
         let finishPhase: ([[ShardResult]]) -> Void = { resultsByShard in
-            var next: [(PlannedCall, [ShardCall])] = []
-            for (callIndex, (call, _)) in live.enumerated() {
-                let results = placement[callIndex].map { resultsByShard[$0.shard][$0.position] }
-                switch call.plan.advance(results) {
+            var gathered: [ShardResult] = []
+            gathered.reserveCapacity(placement.count)
+            for place in placement { gathered.append(resultsByShard[place.shard][place.position]) }
+            var next: [PendingCall] = []
+            for (callIndex, item) in live.enumerated() {
+                let call = item.call
+                switch call.plan.advance(gathered[callStarts[callIndex]..<callStarts[callIndex + 1]]) {
                 case .finished(let response):
                     if isLive(call.callID) {
                         if let deadline = call.deadline, deadline < .now() {
@@ -111,8 +137,9 @@ final class BatchExecutor: Sendable {
                             deliver(response)
                         }
                     }
-                case .run(let steps):
-                    next.append((call, steps))
+                case let step:
+                    if next.isEmpty { next.reserveCapacity(live.count - callIndex) }
+                    next.append(PendingCall(call: call, step: step))
                 }
             }
             if next.isEmpty {
@@ -130,8 +157,9 @@ final class BatchExecutor: Sendable {
             case .failure(let error):
                 // A shut-down event loop, or a log that could not make the writes durable: the
                 // calls of this phase cannot be answered with a result.
-                for (call, _) in live where isLive(call.callID) {
-                    deliver(.failure(callID: call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
+                for item in live where isLive(item.call.callID) {
+                    deliver(.failure(
+                        callID: item.call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
                 }
                 finishedBatch()
             }

@@ -48,7 +48,12 @@ public final class BoardHandle: Sendable {
 
     /// The shards a query must ask.
     public func shards(shardCount: Int) -> [Int] {
-        partitionCount == 1 ? [homeShard] : Array(0..<shardCount)
+        Array(shardRange(shardCount: shardCount))
+    }
+
+    /// `shards(shardCount:)` as a range (no array).
+    public func shardRange(shardCount: Int) -> Range<Int> {
+        partitionCount == 1 ? homeShard..<(homeShard + 1) : 0..<shardCount
     }
 
     /// Number of players on the board (sum over partitions, updated as writes land).

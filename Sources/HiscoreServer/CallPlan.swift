@@ -5,13 +5,34 @@ import HiscoreWire
 /// results in the order asked, and repeats until the plan answers. Reads that span shards need
 /// at most two phases: find the player's key on its owner, then count around that key everywhere.
 protocol CallPlan: AnyObject {
-    /// `results` answers the operations of the previous step (empty on the first call).
-    func advance(_ results: [ShardResult]) -> PlanStep
+    /// `results` answers the operations of the previous step, in the order asked (empty on the
+    /// first call). It is a slice of the phase's results: index it from `results.startIndex`.
+    func advance(_ results: ShardResults) -> PlanStep
 }
+
+/// The results a plan receives: a view into the executor's per-phase array, so handing each call
+/// its results allocates nothing.
+typealias ShardResults = ArraySlice<ShardResult>
 
 enum PlanStep {
     case run([ShardCall])
+    /// One operation on one shard (a player's owner): no array to allocate.
+    case runOne(ShardCall)
+    /// The same operation on every shard in `shards` except `skipping` (the results come in shard
+    /// order): what a count around a key on "every other shard" needs, without an array.
+    case runOnEach(ShardOperation, shards: Range<Int>, skipping: Int?)
     case finished(ResponseEnvelope)
+
+    /// The operations as a list, for callers that collect them (batches of submits).
+    var calls: [ShardCall] {
+        switch self {
+        case .run(let calls): calls
+        case .runOne(let call): [call]
+        case .runOnEach(let operation, let shards, let skipping):
+            shards.filter { $0 != skipping }.map { ShardCall(shard: $0, operation: operation) }
+        case .finished: []
+        }
+    }
 }
 
 struct ShardCall: Sendable {

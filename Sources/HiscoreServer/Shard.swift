@@ -91,9 +91,16 @@ actor Shard {
                         localDistinctBetter: dense ? partition.distinctScoresBetter(than: entry.key) : 0)
                 }
             })
+        case .lookupOne(let board, let playerID):
+            guard let partition = partitions[board.incarnation], let entry = partition.entry(for: playerID) else {
+                return .foundOne(nil)
+            }
+            return .foundOne(LocatedEntry(entry: entry, localBetter: partition.countBetter(than: entry.key), localDistinctBetter: 0))
         case .countBetter(let board, let keys, let orEqual):
-            guard let partition = partitions[board.incarnation] else { return .counts(keys.map { _ in 0 }) }
-            return .counts(keys.map { orEqual ? partition.countBetterOrEqual(than: $0) : partition.countBetter(than: $0) })
+            guard let partition = partitions[board.incarnation] else { return .counts(CountList(count: keys.count) { _ in 0 }) }
+            return .counts(CountList(count: keys.count) {
+                orEqual ? partition.countBetterOrEqual(than: keys[$0]) : partition.countBetter(than: keys[$0])
+            })
         case .entriesAtRanks(let board, let range):
             guard let partition = partitions[board.incarnation] else { return .entries([], partitionSize: 0) }
             return .entries(
@@ -115,8 +122,8 @@ actor Shard {
         case .countScores(let board, let min, let max):
             return .count(partitions[board.incarnation]?.countScores(min: min, max: max) ?? 0)
         case .distinctBetter(let board, let keys):
-            guard let partition = partitions[board.incarnation] else { return .counts(keys.map { _ in 0 }) }
-            return .counts(keys.map { partition.distinctScoresBetter(than: $0) })
+            guard let partition = partitions[board.incarnation] else { return .counts(CountList(count: keys.count) { _ in 0 }) }
+            return .counts(CountList(count: keys.count) { partition.distinctScoresBetter(than: keys[$0]) })
         case .remove(let board, let playerID):
             guard let partition = partitions[board.incarnation], let entry = partition.entry(for: playerID) else {
                 return .removed(nil)

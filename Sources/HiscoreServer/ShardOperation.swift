@@ -9,8 +9,10 @@ enum ShardOperation: Sendable {
     case submit(BoardHandle, SubmitRequest)
     /// Entries of players owned by this shard, each with its local count of strictly better keys.
     case lookup(BoardHandle, playerIDs: [String], denseRanks: Bool)
+    /// `lookup` of one player (a rank, an around): answered with `foundOne`, no arrays.
+    case lookupOne(BoardHandle, playerID: String)
     /// For each key: entries strictly better (or better-or-equal) on this shard.
-    case countBetter(BoardHandle, keys: [RankKey], orEqual: Bool)
+    case countBetter(BoardHandle, keys: CountKeys, orEqual: Bool)
     /// Entries at local ranks `range` (0-based) plus the partition size.
     case entriesAtRanks(BoardHandle, range: Range<Int>)
     /// Keys at local ranks `range` (0-based) plus the partition size: an offset page's window.
@@ -23,7 +25,7 @@ enum ShardOperation: Sendable {
     /// Entries with a score in the inclusive bounds.
     case countScores(BoardHandle, min: Int64?, max: Int64?)
     /// Distinct (score, subscore) values strictly better than each key (single-partition boards).
-    case distinctBetter(BoardHandle, keys: [RankKey])
+    case distinctBetter(BoardHandle, keys: CountKeys)
     /// Remove a player, reporting its entry and local better count before removal.
     case remove(BoardHandle, playerID: String)
     /// Drop this shard's partition of a deleted board.
@@ -34,7 +36,8 @@ enum ShardResult: Sendable {
     case submitted(SubmitOnShard)
     case refused(Status)
     case found([LocatedEntry?])
-    case counts([Int])
+    case foundOne(LocatedEntry?)
+    case counts(CountList)
     case entries([LeaderboardEntry], partitionSize: Int)
     case keys([RankKey], partitionSize: Int)
     case entriesAfter([LeaderboardEntry], countUpToKey: Int)

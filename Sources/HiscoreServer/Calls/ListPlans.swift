@@ -7,13 +7,13 @@ import HiscoreWire
 private struct RunRanker {
     let ranking: RankResolution
 
-    func firstRankStep(_ run: [LeaderboardEntry], firstOrdinal: UInt64) -> [ShardCall]? {
-        guard let first = run.first, ranking.mode != .ordinal, firstOrdinal > 1 else { return nil }
-        return ranking.countOperations(for: [first])
+    func firstRankStep(_ run: [LeaderboardEntry], firstOrdinal: UInt64) -> PlanStep? {
+        guard ranking.mode != .ordinal, firstOrdinal > 1, !run.isEmpty else { return nil }
+        return ranking.countOperations(for: run.prefix(1))
     }
 
-    func entries(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: [ShardResult]?) -> [WireEntry] {
-        let firstRank = countResults.map { ranking.ranks(from: $0, count: 1)[0] } ?? firstOrdinal
+    func entries(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: ShardResults?) -> [WireEntry] {
+        let firstRank = countResults.map { ranking.firstRank(from: $0) } ?? firstOrdinal
         let ranks = ranking.ranksOfRun(run, firstOrdinal: firstOrdinal, firstRank: firstRank)
         return zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }
     }
@@ -57,7 +57,7 @@ final class TopPlan: CallPlan {
     private var board: BoardHandle { ranking.board }
     private var shards: [Int] { board.shards(shardCount: ranking.shardCount) }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         switch stage {
         case .start:
             switch start {
@@ -142,14 +142,14 @@ final class TopPlan: CallPlan {
     }
 
     private func rank(_ run: [LeaderboardEntry], firstOrdinal: UInt64) -> PlanStep {
-        if let calls = RunRanker(ranking: ranking).firstRankStep(run, firstOrdinal: firstOrdinal) {
+        if let step = RunRanker(ranking: ranking).firstRankStep(run, firstOrdinal: firstOrdinal) {
             stage = .ranking(run: run, firstOrdinal: firstOrdinal)
-            return .run(calls)
+            return step
         }
         return finish(run, firstOrdinal: firstOrdinal, countResults: nil)
     }
 
-    private func finish(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: [ShardResult]?) -> PlanStep {
+    private func finish(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: ShardResults?) -> PlanStep {
         let entries = RunRanker(ranking: ranking).entries(run, firstOrdinal: firstOrdinal, countResults: countResults)
         let cursor = run.count == limit ? (run.last?.key.bytes ?? []) : []
         return .finished(.ok(callID, .top(TopResponse(
@@ -173,7 +173,7 @@ final class AroundPlan: CallPlan {
         self.request = request
     }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         let board = ranking.board
         if let pendingRun {
             return finish(pendingRun.run, firstOrdinal: pendingRun.firstOrdinal, countResults: results)
@@ -181,10 +181,9 @@ final class AroundPlan: CallPlan {
         guard let playerEntry else {
             if results.isEmpty {
                 let owner = board.shard(for: request.playerID, shardCount: ranking.shardCount)
-                return .run([ShardCall(
-                    shard: owner, operation: .lookup(board, playerIDs: [request.playerID], denseRanks: false))])
+                return .runOne(ShardCall(shard: owner, operation: .lookupOne(board, playerID: request.playerID)))
             }
-            guard case .found(let entries) = results.first, let located = entries.first ?? nil else {
+            guard case .foundOne(let located?) = results.first else {
                 return .finished(.failure(
                     callID: callID, CallValidation.playerNotFound(request.playerID, board: board.config.id)))
             }
@@ -206,14 +205,14 @@ final class AroundPlan: CallPlan {
             better: better, worse: worse, before: Int(request.before), after: Int(request.after))
         let run = merged.better + [playerEntry] + merged.worse
         let firstOrdinal = UInt64(betterCount + 1 - merged.better.count)
-        if let calls = RunRanker(ranking: ranking).firstRankStep(run, firstOrdinal: firstOrdinal) {
+        if let step = RunRanker(ranking: ranking).firstRankStep(run, firstOrdinal: firstOrdinal) {
             pendingRun = (run, firstOrdinal)
-            return .run(calls)
+            return step
         }
         return finish(run, firstOrdinal: firstOrdinal, countResults: nil)
     }
 
-    private func finish(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: [ShardResult]?) -> PlanStep {
+    private func finish(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: ShardResults?) -> PlanStep {
         let entries = RunRanker(ranking: ranking).entries(run, firstOrdinal: firstOrdinal, countResults: countResults)
         return .finished(.ok(callID, .around(EntriesResponse(
             entries: entries, boardSize: UInt64(max(0, ranking.board.size))))))

@@ -15,20 +15,20 @@ final class GetRankPlan: CallPlan {
         self.playerID = playerID
     }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         let board = ranking.board
         guard let found else {
             if results.isEmpty {
                 let owner = board.shard(for: playerID, shardCount: ranking.shardCount)
-                return .run([ShardCall(shard: owner, operation: .lookup(board, playerIDs: [playerID], denseRanks: false))])
+                return .runOne(ShardCall(shard: owner, operation: .lookupOne(board, playerID: playerID)))
             }
-            guard case .found(let entries) = results.first, let located = entries.first ?? nil else {
+            guard case .foundOne(let located?) = results.first else {
                 return .finished(.failure(callID: callID, CallValidation.playerNotFound(playerID, board: board.config.id)))
             }
             self.found = located.entry
-            return .run(ranking.countOperations(for: [located.entry]))
+            return ranking.countOperations(for: CollectionOfOne(located.entry))
         }
-        let rank = ranking.ranks(from: results, count: 1)[0]
+        let rank = ranking.firstRank(from: results)
         return .finished(.ok(callID, .getRank(GetRankResponse(
             entry: WireEntry(found, rank: rank), boardSize: UInt64(max(0, board.size))))))
     }
@@ -51,7 +51,7 @@ final class EntriesPlan: CallPlan {
         self.playerIDs = playerIDs.filter { seen.insert($0).inserted }
     }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         let board = ranking.board
         if results.isEmpty && !looked {
             looked = true
@@ -76,7 +76,7 @@ final class EntriesPlan: CallPlan {
             found.sort { $0.key < $1.key }
             missing.sort()
             if found.isEmpty { return finish(ranks: []) }
-            return .run(ranking.countOperations(for: found))
+            return ranking.countOperations(for: found)
         }
         return finish(ranks: ranking.ranks(from: results, count: found.count))
     }
@@ -102,7 +102,7 @@ final class CountPlan: CallPlan {
         self.shardCount = shardCount
     }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
             return .run(board.shards(shardCount: shardCount).map {
                 ShardCall(shard: $0, operation: .countScores(board, min: request.minScore, max: request.maxScore))
@@ -130,7 +130,7 @@ final class RemovePlayerPlan: CallPlan {
         self.shardCount = shardCount
     }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         let owner = board.shard(for: playerID, shardCount: shardCount)
         guard let removed else {
             if results.isEmpty { return .run([ShardCall(shard: owner, operation: .remove(board, playerID: playerID))]) }
@@ -141,13 +141,13 @@ final class RemovePlayerPlan: CallPlan {
             let others = board.shards(shardCount: shardCount).filter { $0 != owner }
             if others.isEmpty { return finish(located, elsewhere: []) }
             return .run(others.map {
-                ShardCall(shard: $0, operation: .countBetter(board, keys: [located.entry.key], orEqual: false))
+                ShardCall(shard: $0, operation: .countBetter(board, keys: CountKeys(located.entry.key), orEqual: false))
             })
         }
         return finish(removed, elsewhere: results)
     }
 
-    private func finish(_ located: LocatedEntry, elsewhere: [ShardResult]) -> PlanStep {
+    private func finish(_ located: LocatedEntry, elsewhere: ShardResults) -> PlanStep {
         var better = located.localBetter
         for case .counts(let counts) in elsewhere { better += counts.first ?? 0 }
         return .finished(.ok(callID, .removePlayer(WireEntry(located.entry, rank: UInt64(better + 1)))))
@@ -167,7 +167,7 @@ final class DeleteBoardPlan: CallPlan {
         self.shardCount = shardCount
     }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
             return .run(boards.flatMap { board in (0..<shardCount).map { ShardCall(shard: $0, operation: .dropBoard(board)) } })
         }

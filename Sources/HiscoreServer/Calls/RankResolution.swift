@@ -32,18 +32,23 @@ struct RankResolution {
     }
 
     /// Operations that count, on every shard of the board, what is better than each key's entry.
-    func countOperations(for entries: [LeaderboardEntry]) -> [ShardCall] {
-        let keys = entries.map(countingKey)
+    func countOperations<Entries: Collection<LeaderboardEntry>>(for entries: Entries) -> PlanStep {
+        let keys = CountKeys(entries.lazy.map(countingKey))
         if mode == .dense {
-            return [ShardCall(shard: board.homeShard, operation: .distinctBetter(board, keys: keys))]
+            return .runOne(ShardCall(shard: board.homeShard, operation: .distinctBetter(board, keys: keys)))
         }
-        return board.shards(shardCount: shardCount).map {
-            ShardCall(shard: $0, operation: .countBetter(board, keys: keys, orEqual: false))
-        }
+        return .runOnEach(.countBetter(board, keys: keys, orEqual: false), shards: board.shardRange(shardCount: shardCount), skipping: nil)
+    }
+
+    /// The rank (1-based) of the first entry asked, from the results of `countOperations`.
+    func firstRank(from results: ShardResults) -> UInt64 {
+        var rank: UInt64 = 1
+        for case .counts(let counts) in results { rank += UInt64(counts.first ?? 0) }
+        return rank
     }
 
     /// Ranks (1-based) from the results of `countOperations`, one per entry.
-    func ranks(from results: [ShardResult], count: Int) -> [UInt64] {
+    func ranks(from results: ShardResults, count: Int) -> [UInt64] {
         var sums = [UInt64](repeating: 1, count: count)
         for result in results {
             guard case .counts(let counts) = result else { continue }

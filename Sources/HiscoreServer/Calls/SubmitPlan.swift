@@ -21,19 +21,18 @@ final class SubmitPlan: CallPlan {
         self.owner = board.shard(for: request.playerID, shardCount: shardCount)
     }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         guard let applied else {
             if results.isEmpty {
-                return .run([ShardCall(shard: owner, operation: .submit(board, request))])
+                return .runOne(ShardCall(shard: owner, operation: .submit(board, request)))
             }
             switch results.first {
             case .submitted(let onShard):
                 self.applied = onShard
-                let others = board.shards(shardCount: shardCount).filter { $0 != owner }
-                if others.isEmpty { return finish(onShard, otherCounts: []) }
-                var keys = [onShard.outcome.current.key]
+                guard board.partitionCount > 1, shardCount > 1 else { return finish(onShard, otherCounts: []) }
+                var keys = CountKeys(onShard.outcome.current.key)
                 if let previous = onShard.outcome.previous, onShard.outcome.keyChanged { keys.append(previous.key) }
-                return .run(others.map { ShardCall(shard: $0, operation: .countBetter(board, keys: keys, orEqual: false)) })
+                return .runOnEach(.countBetter(board, keys: keys, orEqual: false), shards: 0..<shardCount, skipping: owner)
             case .refused(let status):
                 return fail(status)
             default:
@@ -43,7 +42,7 @@ final class SubmitPlan: CallPlan {
         return finish(applied, otherCounts: results)
     }
 
-    private func finish(_ applied: SubmitOnShard, otherCounts: [ShardResult]) -> PlanStep {
+    private func finish(_ applied: SubmitOnShard, otherCounts: ShardResults) -> PlanStep {
         var currentBetter = applied.currentLocalBetter
         var previousBetterElsewhere = 0
         for case .counts(let counts) in otherCounts {
@@ -94,21 +93,23 @@ final class SubmitBatchPlan: CallPlan {
 
     private var started = false
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         var cursor = 0
         var next: [ShardCall] = []
         for index in items.indices {
             guard case .planned(let plan, let pending) = items[index] else { continue }
             guard plan.outcome == nil else { continue }
             if started && pending == 0 { continue }
-            let slice = started ? Array(results[cursor..<(cursor + pending)]) : []
+            let first = results.startIndex + cursor
+            let slice: ShardResults = started ? results[first..<(first + pending)] : []
             cursor += pending
             switch plan.advance(slice) {
-            case .run(let calls):
-                items[index] = .planned(plan, pending: calls.count)
-                next.append(contentsOf: calls)
             case .finished:
                 items[index] = .planned(plan, pending: 0)
+            case let step:
+                let calls = step.calls
+                items[index] = .planned(plan, pending: calls.count)
+                next.append(contentsOf: calls)
             }
         }
         started = true

@@ -186,10 +186,11 @@ final class KeyRanksPlan: CallPlan {
         self.shardCount = shardCount
     }
 
-    func advance(_ results: [ShardResult]) -> PlanStep {
+    func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
+            let countKeys = CountKeys(keys)
             return .run(board.shards(shardCount: shardCount).map {
-                ShardCall(shard: $0, operation: .countBetter(board, keys: keys, orEqual: false))
+                ShardCall(shard: $0, operation: .countBetter(board, keys: countKeys, orEqual: false))
             })
         }
         var sums = [Int](repeating: 0, count: keys.count)
