@@ -106,22 +106,22 @@ final class BatchExecutor: Sendable {
         }
         callStarts.append(placement.count)
 
-        // Every group completes a promise: at once, or (fsync mode, writes in the group) after the
-        // group fsync that makes its writes durable — answers never precede durability.
-        var resultsByShard = [[ShardResult]](repeating: [], count: shards.count)
-        var waiting: [EventLoopFuture<(Int, [ShardResult])>] = []
-        for (index, operations) in operationsByShard.enumerated() where !operations.isEmpty {
-            let shard = shards[index]
-            let promise = loop.makePromise(of: [ShardResult].self)
-            if shard.loop === loop {
-                shard.assumeIsolated { $0.executeDurably(operations, promise: promise) }
-            } else {
-                shard.loop.execute { shard.assumeIsolated { $0.executeDurably(operations, promise: promise) } }
+        // Every group reports back: at once, or (fsync mode, writes in the group) after the group
+        // fsync that makes its writes durable — answers never precede durability. No futures: a
+        // phase allocates one collector and a few closures per remote shard, whatever the calls.
+        let groups = operationsByShard.reduce(0) { $0 + ($1.isEmpty ? 0 : 1) }
+        let collector = PhaseCollector(shardCount: shards.count, groups: groups) { collector in
+            if let error = collector.failure {
+                // A shut-down event loop, or a log that could not make the writes durable: the
+                // calls of this phase cannot be answered with a result.
+                for item in live where isLive(item.call.callID) {
+                    deliver(.failure(
+                        callID: item.call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
+                }
+                finishedBatch()
+                return
             }
-            waiting.append(promise.futureResult.map { (index, $0) })
-        }
-
-        let finishPhase: ([[ShardResult]]) -> Void = { resultsByShard in
+            let resultsByShard = collector.resultsByShard
             var gathered: [ShardResult] = []
             gathered.reserveCapacity(placement.count)
             for place in placement { gathered.append(resultsByShard[place.shard][place.position]) }
@@ -148,21 +148,58 @@ final class BatchExecutor: Sendable {
                 self.runPhase(next, on: loop, isLive: isLive, deliver: deliver, finishedBatch: finishedBatch)
             }
         }
-
-        EventLoopFuture.whenAllSucceed(waiting, on: loop).assumeIsolated().whenComplete { outcome in
-            switch outcome {
-            case .success(let groups):
-                for (index, shardResults) in groups { resultsByShard[index] = shardResults }
-                finishPhase(resultsByShard)
-            case .failure(let error):
-                // A shut-down event loop, or a log that could not make the writes durable: the
-                // calls of this phase cannot be answered with a result.
-                for item in live where isLive(item.call.callID) {
-                    deliver(.failure(
-                        callID: item.call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
+        let bound = NIOLoopBound(collector, eventLoop: loop)
+        for (index, operations) in operationsByShard.enumerated() where !operations.isEmpty {
+            let shard = shards[index]
+            if shard.loop === loop {
+                shard.assumeIsolated {
+                    $0.executeDurably(operations) { result in
+                        if loop.inEventLoop {
+                            bound.value.receive(shard: index, result)
+                        } else {
+                            loop.execute { bound.value.receive(shard: index, result) }
+                        }
+                    }
                 }
-                finishedBatch()
+            } else {
+                shard.loop.execute {
+                    shard.assumeIsolated {
+                        $0.executeDurably(operations) { result in loop.execute { bound.value.receive(shard: index, result) } }
+                    }
+                }
             }
         }
+        if groups == 0 { collector.finishIfComplete() }
+    }
+}
+
+/// One phase's results, collected on the connection's loop as each shard group reports back;
+/// runs `finish` once, when the last group arrived (or at once for a phase with no operations).
+/// Touched only on that loop (reached from other loops through `NIOLoopBound`).
+private final class PhaseCollector {
+    private(set) var resultsByShard: [[ShardResult]]
+    private(set) var failure: (any Error)?
+    private var remaining: Int
+    private var finish: ((PhaseCollector) -> Void)?
+
+    init(shardCount: Int, groups: Int, finish: @escaping (PhaseCollector) -> Void) {
+        resultsByShard = [[ShardResult]](repeating: [], count: shardCount)
+        remaining = groups
+        self.finish = finish
+    }
+
+    func receive(shard: Int, _ result: Result<[ShardResult], any Error>) {
+        switch result {
+        case .success(let results): resultsByShard[shard] = results
+        case .failure(let error): failure = failure ?? error
+        }
+        remaining -= 1
+        finishIfComplete()
+    }
+
+    func finishIfComplete() {
+        guard remaining <= 0, let finish else { return }
+        self.finish = nil  // also breaks the cycle through the closure's captures
+        finish(self)
     }
 }

@@ -42,7 +42,9 @@ public enum JemallocStats {
 
     /// Heap allocations made so far (small + large, all arenas).
     public static func allocationCount() -> Int? {
-        guard let small = read64("stats.arenas.4096.small.nmalloc"), let large = read64("stats.arenas.4096.large.nmalloc") else {
+        // nrequests, not nmalloc: nmalloc counts only refills of the thread caches, which serve
+        // most allocations without reaching the arena.
+        guard let small = read64("stats.arenas.4096.small.nrequests"), let large = read64("stats.arenas.4096.large.nrequests") else {
             return nil
         }
         return Int(truncatingIfNeeded: small &+ large)

@@ -43,27 +43,29 @@ actor Shard {
         return results
     }
 
-    /// Executes a batch and completes `promise` once its writes are as durable as the mode
-    /// promises: in `fsync` mode after the group fsync covering them (the batch's records go to the
-    /// log in one append), otherwise at once.
-    func executeDurably(_ operations: [ShardOperation], promise: EventLoopPromise<[ShardResult]>) {
+    /// Executes a batch and calls `completion` (on this shard's loop) once its writes are as
+    /// durable as the mode promises: in `fsync` mode after the group fsync covering them (the
+    /// batch's records go to the log in one append), otherwise at once, before returning.
+    func executeDurably(
+        _ operations: [ShardOperation], completion: @escaping @Sendable (Result<[ShardResult], any Error>) -> Void
+    ) {
         let results = execute(operations)
         guard let log, !pendingRecords.isEmpty else {
             pendingRecords.removeAll(keepingCapacity: true)
-            promise.succeed(results)
+            completion(.success(results))
             return
         }
         let position = log.append(pendingRecords)
         pendingRecords.removeAll(keepingCapacity: true)
         maybeStartSnapshot()
         guard log.mode == .fsync else {
-            promise.succeed(results)
+            completion(.success(results))
             return
         }
         log.whenDurable(position) { outcome in
             switch outcome {
-            case .success: promise.succeed(results)
-            case .failure(let error): promise.fail(error)
+            case .success: completion(.success(results))
+            case .failure(let error): completion(.failure(error))
             }
         }
     }

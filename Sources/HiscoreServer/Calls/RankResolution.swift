@@ -33,7 +33,8 @@ struct RankResolution {
 
     /// Operations that count, on every shard of the board, what is better than each key's entry.
     func countOperations<Entries: Collection<LeaderboardEntry>>(for entries: Entries) -> PlanStep {
-        let keys = CountKeys(entries.lazy.map(countingKey))
+        var keys = CountKeys()
+        for entry in entries { keys.append(countingKey(of: entry)) }
         if mode == .dense {
             return .runOne(ShardCall(shard: board.homeShard, operation: .distinctBetter(board, keys: keys)))
         }

@@ -70,7 +70,7 @@ struct MetricsRenderer {
         out.sample("hiscore_jemalloc_resident_bytes", Double(gauges.resident))
         out.header("hiscore_jemalloc_retained_bytes", "gauge", "Bytes retained by the allocator for reuse (stats.retained).")
         out.sample("hiscore_jemalloc_retained_bytes", Double(gauges.retained))
-        out.header("hiscore_allocations_total", "counter", "Heap allocations made by the process (jemalloc nmalloc, small + large).")
+        out.header("hiscore_allocations_total", "counter", "Heap allocations made by the process (jemalloc nrequests, small + large; thread-cache counts are merged when a cache flushes).")
         out.sample("hiscore_allocations_total", Double(gauges.allocations))
         out.header("hiscore_memory_ceiling_bytes", "gauge", "Configured memory ceiling (0 = none).")
         out.sample("hiscore_memory_ceiling_bytes", Double(gauges.memoryCeiling))
