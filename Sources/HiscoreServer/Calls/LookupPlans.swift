@@ -1,13 +1,17 @@
 import HiscoreCore
 import HiscoreWire
 
-/// GetRank: phase 1 finds the player's entry on its shard; phase 2 counts what beats it on every
-/// shard of the board (in the requested rank mode).
+/// GetRank: phase 1 finds the player's entry on its shard, which also counts its own entries
+/// that beat it; phase 2 counts what beats it on the other shards. Ordinal ranks take that
+/// owner's count as is (a single-partition board answers after phase 1); competition and dense
+/// ranks count at the tie group's first key, so phase 2 asks every shard.
 final class GetRankPlan: CallPlan {
     private let callID: UInt64
     private let ranking: RankResolution
     private let playerID: String
     private var found: LeaderboardEntry?
+    /// Entries beating the player on its own shard, when phase 2 skips that shard.
+    private var ownerBetter: Int?
 
     init(callID: UInt64, ranking: RankResolution, playerID: String) {
         self.callID = callID
@@ -17,20 +21,30 @@ final class GetRankPlan: CallPlan {
 
     func advance(_ results: ShardResults) -> PlanStep {
         let board = ranking.board
+        let owner = board.shard(for: playerID, shardCount: ranking.shardCount)
         guard let found else {
             if results.isEmpty {
-                let owner = board.shard(for: playerID, shardCount: ranking.shardCount)
                 return .runOne(ShardCall(shard: owner, operation: .lookupOne(board, playerID: playerID)))
             }
             guard case .foundOne(let located?) = results.first else {
                 return .finished(.failure(callID: callID, CallValidation.playerNotFound(playerID, board: board.config.id)))
             }
             self.found = located.entry
-            return ranking.countOperations(for: CollectionOfOne(located.entry))
+            guard ranking.mode == .ordinal else { return ranking.countOperations(for: CollectionOfOne(located.entry)) }
+            if board.partitionCount == 1 || ranking.shardCount == 1 {
+                return finish(located.entry, rank: UInt64(located.localBetter) + 1)
+            }
+            ownerBetter = located.localBetter
+            return .runOnEach(
+                .countBetter(board, keys: CountKeys(located.entry.key), orEqual: false),
+                shards: 0..<ranking.shardCount, skipping: owner)
         }
-        let rank = ranking.firstRank(from: results)
-        return .finished(.ok(callID, .getRank(GetRankResponse(
-            entry: WireEntry(found, rank: rank), boardSize: UInt64(max(0, board.size))))))
+        return finish(found, rank: ranking.firstRank(from: results) + UInt64(ownerBetter ?? 0))
+    }
+
+    private func finish(_ entry: LeaderboardEntry, rank: UInt64) -> PlanStep {
+        .finished(.ok(callID, .getRank(GetRankResponse(
+            entry: WireEntry(entry, rank: rank), boardSize: UInt64(max(0, ranking.board.size))))))
     }
 }
 
