@@ -152,8 +152,8 @@ actor Shard {
             return .refused(Status(.aborted, "board \(request.boardID) was reset while this submit was in flight; submit again"))
         }
         let partition = partition(for: board)
-        let existing = partition.entry(for: request.playerID)
-        if existing == nil {
+        let isNew = !partition.contains(playerID: request.playerID)
+        if isNew {
             if memory.isExceeded {
                 noteWrite()
                 return .refused(Status(.resourceExhausted, memory.refusalMessage))
@@ -164,14 +164,13 @@ actor Shard {
                     "board \(request.boardID) is full: max_entries is \(board.config.limits.maxEntries)"))
             }
         }
-        let previousLocalBetter = existing.map { partition.countBetter(than: $0.key) }
         let outcome: WriteOutcome
         do {
             outcome = try partition.write(
                 playerID: request.playerID, score: request.score, subscore: request.subscore,
                 metadata: request.metadata, sequence: board.nextSequence())
         } catch {
-            if existing == nil { board.releaseEntries(1) }
+            if isNew { board.releaseEntries(1) }
             return .refused(Status(.invalidArgument, "\(error)"))
         }
         let changedAnything = outcome.created || outcome.keyChanged || outcome.previous != outcome.current
@@ -186,9 +185,18 @@ actor Shard {
             note(board, player: request.playerID, previous: outcome.previous, current: outcome.current, created: outcome.created, version: version)
         }
         noteWrite()
+        // Both counts from the tree after the write: it differs from the tree before only by the
+        // previous key (gone) and the current one (added), so what beat the previous key before
+        // is what beats it now, less the current key if that is better. An unchanged key (a
+        // worse `best` submit) costs one descent, not two.
+        let currentLocalBetter = partition.countBetter(than: outcome.current.key)
+        let previousLocalBetter = outcome.previous.map { previous in
+            guard outcome.keyChanged else { return currentLocalBetter }
+            return partition.countBetter(than: previous.key) - (outcome.current.key < previous.key ? 1 : 0)
+        }
         return .submitted(SubmitOnShard(
             outcome: outcome, previousLocalBetter: previousLocalBetter,
-            currentLocalBetter: partition.countBetter(than: outcome.current.key), boardVersion: version))
+            currentLocalBetter: currentLocalBetter, boardVersion: version))
     }
 
     // MARK: recovery and snapshots

@@ -112,6 +112,21 @@ struct DifferentialServerTests {
                             player: submit.playerID, score: response.entry.score, subscore: response.entry.subscore,
                             reachedAt: response.entry.reachedAtMicros)
                     }
+                    // Single submits, one at a time: their ranks (always ordinal) must match the
+                    // model before and after the write.
+                    for _ in 0..<8 {
+                        let player = "p\(random.next(below: 80))"
+                        let score = Int64(random.next(below: 15)) - 5
+                        let before = model.entries[player] == nil ? 0 : model.ranks(.ordinal)[player] ?? 0
+                        let response = try await client.submit(board: config.id, player: player, score: score)
+                        let (expectedScore, _) = model.expectedAfter(player: player, score: score, subscore: 0)
+                        #expect(response.entry.score == expectedScore, "seed \(seed) \(config.id) single submit")
+                        model.entries[player] = ModelEntry(
+                            player: player, score: response.entry.score, subscore: response.entry.subscore,
+                            reachedAt: response.entry.reachedAtMicros)
+                        #expect(response.previousRank == before, "seed \(seed) \(config.id) previous rank of \(player)")
+                        #expect(response.entry.rank == model.ranks(.ordinal)[player], "seed \(seed) \(config.id) rank of \(player)")
+                    }
                     // Removes.
                     for _ in 0..<3 {
                         let player = "p\(random.next(below: 80))"
