@@ -20,6 +20,9 @@ public final class BoardHandle: Sendable {
     /// When it was archived (µs); 0 = live. Archived boards are read-only.
     private let archivedAtMicros = ManagedAtomic<Int64>(0)
 
+    /// The board's last top N, until a write could change it.
+    let topCache = TopCache()
+
     private let clock = SequenceClock()
     private let versionCounter = ManagedAtomic<UInt64>(0)
     private let sizeCounter = ManagedAtomic<Int>(0)

@@ -137,6 +137,7 @@ actor Shard {
             let version = board.bumpVersion()
             if log != nil { pendingRecords.append(.remove(board: board.incarnation, playerID: playerID)) }
             note(board, player: playerID, previous: entry, current: nil, created: false, version: version)
+            board.topCache.noteWrite(previous: entry.key, current: nil)
             noteWrite()
             return .removed(located)
         case .dropBoard(let board):
@@ -183,6 +184,7 @@ actor Shard {
                     sequence: current.sequence, metadata: current.metadata)))
             }
             note(board, player: request.playerID, previous: outcome.previous, current: outcome.current, created: outcome.created, version: version)
+            board.topCache.noteWrite(previous: outcome.previous?.key, current: outcome.current.key)
         }
         noteWrite()
         // Both counts from the tree after the write: it differs from the tree before only by the

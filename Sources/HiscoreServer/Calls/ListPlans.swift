@@ -13,9 +13,13 @@ private struct RunRanker {
     }
 
     func entries(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: ShardResults?) -> [WireEntry] {
-        let firstRank = countResults.map { ranking.firstRank(from: $0) } ?? firstOrdinal
-        let ranks = ranking.ranksOfRun(run, firstOrdinal: firstOrdinal, firstRank: firstRank)
+        let ranks = ranks(run, firstOrdinal: firstOrdinal, countResults: countResults)
         return zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }
+    }
+
+    func ranks(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: ShardResults?) -> [UInt64] {
+        let firstRank = countResults.map { ranking.firstRank(from: $0) } ?? firstOrdinal
+        return ranking.ranksOfRun(run, firstOrdinal: firstOrdinal, firstRank: firstRank)
     }
 }
 
@@ -31,6 +35,8 @@ private struct RunRanker {
 /// the proof fails (a skewed board) does the call fall back to full windows.
 /// Cursor: each shard returns `limit` entries after the cursor key plus how many are at or before
 /// it, which gives the first rank.
+/// The top itself (offset 0) is answered from the board's `TopCache` when it holds it, and kept
+/// there after it is computed.
 final class TopPlan: CallPlan {
     private enum Stage {
         case start
@@ -46,6 +52,8 @@ final class TopPlan: CallPlan {
     private let limit: Int
     private let start: PageStart
     private var stage = Stage.start
+    /// Set when this plan computes the top (offset 0): the cache's write count at the start.
+    private var fillToken: UInt64?
 
     init(callID: UInt64, ranking: RankResolution, limit: Int, start: PageStart) {
         self.callID = callID
@@ -69,6 +77,12 @@ final class TopPlan: CallPlan {
                 return .run(shards.map { ShardCall(shard: $0, operation: .entriesAfter(board, key: key, limit: limit)) })
             case .offset(let rawOffset):
                 let offset = Int(clamping: rawOffset)
+                if offset == 0 {
+                    fillToken = board.topCache.fillToken
+                    if let cached = board.topCache.lookup(mode: ranking.mode, limit: limit) {
+                        return respond(Array(cached.entries), ranks: Array(cached.ranks))
+                    }
+                }
                 if offset == 0 || shards.count == 1 {
                     stage = .fullWindows
                     return .run(fullWindowCalls(offset: offset))
@@ -150,10 +164,22 @@ final class TopPlan: CallPlan {
     }
 
     private func finish(_ run: [LeaderboardEntry], firstOrdinal: UInt64, countResults: ShardResults?) -> PlanStep {
-        let entries = RunRanker(ranking: ranking).entries(run, firstOrdinal: firstOrdinal, countResults: countResults)
+        let ranks = RunRanker(ranking: ranking).ranks(run, firstOrdinal: firstOrdinal, countResults: countResults)
+        if let fillToken {
+            board.topCache.store(
+                TopCache.Snapshot(
+                    mode: ranking.mode, limit: limit, entries: run, ranks: ranks,
+                    threshold: run.count == limit ? run.last?.key : nil),
+                token: fillToken)
+        }
+        return respond(run, ranks: ranks)
+    }
+
+    private func respond(_ run: [LeaderboardEntry], ranks: [UInt64]) -> PlanStep {
         let cursor = run.count == limit ? (run.last?.key.bytes ?? []) : []
         return .finished(.ok(callID, .top(TopResponse(
-            entries: entries, nextCursor: cursor, boardSize: UInt64(max(0, board.size))))))
+            entries: zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }, nextCursor: cursor,
+            boardSize: UInt64(max(0, board.size))))))
     }
 }
 

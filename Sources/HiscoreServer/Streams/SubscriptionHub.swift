@@ -181,7 +181,12 @@ final class SubscriptionHub {
         let started = NIODeadline.now()
         lastFlush = started
         markAffected()
-        let due = subscriptions.values.filter { $0.dirty && $0.sink.isOpen && $0.isDue(at: started, widenedBy: widening) }
+        // A reader whose socket is full is left out until it drains (`resume` marks it for a
+        // snapshot then): recomputing for it now would be wasted, and rescheduling for it would
+        // spin the loop for as long as the reader stalls.
+        let due = subscriptions.values.filter {
+            $0.dirty && $0.sink.isWritable && $0.isDue(at: started, widenedBy: widening)
+        }
         // A feed must not lose items: while one of its readers cannot take bytes, the items wait
         // here (bounded by maxPendingFeedItems, beyond which slow feeds are ended).
         let feedSubscriptions = subscriptions.values.filter { $0.isFeed && $0.sink.isOpen }
@@ -209,7 +214,7 @@ final class SubscriptionHub {
     }
 
     private func scheduleNextIfDirty() {
-        let dirty = subscriptions.values.filter(\.dirty)
+        let dirty = subscriptions.values.filter { $0.dirty && $0.sink.isWritable }
         if dirty.isEmpty && pendingIntervals.isEmpty && !everythingDirty && feedNotes.isEmpty { return }
         var earliest = NIODeadline.distantFuture
         for subscription in dirty { earliest = min(earliest, subscription.nextDue(widenedBy: widening)) }
