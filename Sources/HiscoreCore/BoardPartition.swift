@@ -100,11 +100,13 @@ public final class BoardPartition {
         index.find(hash: id.hash) { store.idMatches($0, id) }
     }
 
-    private func makeEntry(_ slot: UInt32) -> LeaderboardEntry {
+    /// The entry of `slot`; `playerID` when the caller already holds the id (a write), which
+    /// saves decoding it from the packed bytes.
+    private func makeEntry(_ slot: UInt32, playerID: String? = nil) -> LeaderboardEntry {
         let record = store.record(slot).pointee
         let subscore = store.subscore(slot)
         return LeaderboardEntry(
-            playerID: store.playerID(slot), score: record.score, subscore: subscore,
+            playerID: playerID ?? store.playerID(slot), score: record.score, subscore: subscore,
             metadata: store.metadataBytes(slot), sequence: record.sequence,
             key: codec.key(score: record.score, subscore: subscore, sequence: record.sequence))
     }
@@ -125,7 +127,7 @@ public final class BoardPartition {
             throw .metadataTooLarge(bytes: metadata.count, limit: config.limits.maxMetadataBytes)
         }
         let result = withPackedID(playerID) { id in
-            applyWrite(id: id, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
+            applyWrite(id: id, playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
         }
         return try result.get()
     }
@@ -144,21 +146,23 @@ public final class BoardPartition {
             _ = remove(playerID: playerID)
         }
         let result = withPackedID(playerID) { id in
-            create(id: id, score: score, subscore: subscore, metadata: metadata.isEmpty ? nil : metadata, sequence: sequence)
+            create(
+                id: id, playerID: playerID, score: score, subscore: subscore, metadata: metadata.isEmpty ? nil : metadata,
+                sequence: sequence)
         }
         _ = try result.get()
     }
 
     private func applyWrite(
-        id: PackedID, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64
+        id: PackedID, playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64
     ) -> Result<WriteOutcome, WriteError> {
         if id.bytes.count > Self.maxPlayerIDBytes {
             return .failure(.playerIDTooLong(bytes: id.bytes.count, limit: Self.maxPlayerIDBytes))
         }
         guard let (_, slot) = find(id) else {
-            return create(id: id, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
+            return create(id: id, playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
         }
-        let previous = makeEntry(slot)
+        let previous = makeEntry(slot, playerID: playerID)
         let newScore: Int64
         switch config.writeOperator {
         case .best:
@@ -188,12 +192,21 @@ public final class BoardPartition {
             }
         }
         if let metadata { store.setMetadata(slot, metadata) }
+        var current = previous
+        if keyChanged {
+            current.score = newScore
+            current.subscore = subscore
+            current.sequence = sequence
+            current.key = codec.key(score: newScore, subscore: subscore, sequence: sequence)
+        }
+        if let metadata { current.metadata = metadata }
+        assert(current == makeEntry(slot), "the written entry differs from the stored one")
         return .success(WriteOutcome(
-            previous: previous, current: makeEntry(slot), keyChanged: keyChanged, created: false, accepted: true))
+            previous: previous, current: current, keyChanged: keyChanged, created: false, accepted: true))
     }
 
     private func create(
-        id: PackedID, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64
+        id: PackedID, playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64
     ) -> Result<WriteOutcome, WriteError> {
         if store.liveCount >= Self.maxEntries { return .failure(.partitionFull(limit: Self.maxEntries)) }
         let newScore: Int64 =
@@ -212,7 +225,7 @@ public final class BoardPartition {
         index.insert(hash: id.hash, slot: slot) { store.idHash($0) }
         if let metadata { store.setMetadata(slot, metadata) }
         return .success(WriteOutcome(
-            previous: nil, current: makeEntry(slot), keyChanged: true, created: true, accepted: true))
+            previous: nil, current: makeEntry(slot, playerID: playerID), keyChanged: true, created: true, accepted: true))
     }
 
     @inline(__always)
