@@ -1,20 +1,3 @@
-/// A partition's answer to a page-window request: its entries at local ranks
-/// `localStart ..< localStart + entries.count` (sorted by key) and its size.
-public struct PageSlice: Sendable, Equatable {
-    public var localStart: Int
-    public var entries: [LeaderboardEntry]
-    public var partitionSize: Int
-
-    public init(localStart: Int, entries: [LeaderboardEntry], partitionSize: Int) {
-        self.localStart = localStart
-        self.entries = entries
-        self.partitionSize = partitionSize
-    }
-
-    /// The window reaches the partition's last entry.
-    public var isExhausted: Bool { localStart + entries.count >= partitionSize }
-}
-
 /// A partition's keys at local ranks `localStart ..< localStart + keys.count` (sorted) and its
 /// size: what the proof of an offset page needs, without building entries.
 public struct KeyWindow: Sendable, Equatable {
@@ -70,7 +53,7 @@ public enum PartitionMerge {
     /// Local-rank windows to request from each partition for the global page
     /// `offset ..< offset + limit`, sized around the expected share of each partition (players
     /// are spread by hash, so partition i holds about size_i / total of any rank range) plus a
-    /// slack of 4 standard deviations of that share. Feed the answers to `mergePage`; when it
+    /// slack of 4 standard deviations of that share. Feed the key windows to `pageRanges`; when it
     /// returns nil, retry with `fallbackWindows`.
     public static func planPageWindows(offset: Int, limit: Int, partitionSizes: [Int]) -> [Range<Int>] {
         let total = partitionSizes.reduce(0, +)
@@ -95,19 +78,6 @@ public enum PartitionMerge {
         partitionSizes.map { 0..<min($0, saturatingSum(max(0, offset), max(0, limit))) }
     }
 
-    /// The exact global entries at ranks `offset ..< offset + limit` (0-based; the i-th has
-    /// global rank offset + i + 1), or nil when the windows cannot prove it (see `pageRanges`).
-    public static func mergePage(windows: [PageSlice], offset: Int, limit: Int) -> [LeaderboardEntry]? {
-        let keyWindows = windows.map {
-            KeyWindow(localStart: $0.localStart, keys: $0.entries.map(\.key), partitionSize: $0.partitionSize)
-        }
-        guard let ranges = pageRanges(windows: keyWindows, offset: offset, limit: limit) else { return nil }
-        let parts = zip(windows, ranges).map { window, range in
-            Array(window.entries[(range.lowerBound - window.localStart)..<(range.upperBound - window.localStart)])
-        }
-        return mergeTop(parts, limit: max(0, limit))
-    }
-
     /// For the global page at ranks `offset ..< offset + limit`, the local ranks each partition
     /// contributes (a contiguous range per partition), proven from windows of keys alone; nil when
     /// the windows cannot prove it. The server asks shards for key windows first (24 bytes per
@@ -123,7 +93,8 @@ public enum PartitionMerge {
     /// max(first_j : localStart_j > 0) <= x <= min(last_j : j not exhausted) the position is
     /// `sum(localStart_j) + (index of x in the merged windows)`; these candidates are a
     /// contiguous run of the merged order. The page is proven when that run covers
-    /// offset ..< min(offset + limit, total), and partition j's share of the page is then the
+    /// offset ..< min(offset + limit, total) (0-based; the i-th has global rank offset + i + 1),
+    /// and partition j's share of the page is then the
     /// keys of window j merged at indices offset - base ..< end - base. The fallback windows (all
     /// localStart 0, each either exhausted or holding offset + limit keys) always pass.
     /// Cost: O(S * (offset - base + limit)) comparisons over the windows' keys.

@@ -27,29 +27,24 @@ struct PartitionMergeTests {
         /// The server's path: key windows, the proven ranges, then exactly those entries.
         func page(offset: Int, limit: Int) -> (entries: [LeaderboardEntry], usedWindows: Bool) {
             let windows = PartitionMerge.planPageWindows(offset: offset, limit: limit, partitionSizes: sizes)
+            if let page = page(windows, offset: offset, limit: limit) { return (page, true) }
+            let fallback = PartitionMerge.fallbackWindows(offset: offset, limit: limit, partitionSizes: sizes)
+            let page = page(fallback, offset: offset, limit: limit)
+            #expect(page != nil, "fallback windows must always prove the page")
+            return (page ?? [], false)
+        }
+
+        /// The page proven from these windows' keys, or nil.
+        func page(_ windows: [Range<Int>], offset: Int, limit: Int) -> [LeaderboardEntry]? {
             let keyWindows = zip(parts, windows).map { part, window in
                 KeyWindow(
                     localStart: window.lowerBound, keys: part.keys(fromRank: window.lowerBound, limit: window.count),
                     partitionSize: part.count)
             }
-            if let ranges = PartitionMerge.pageRanges(windows: keyWindows, offset: offset, limit: limit) {
-                let fetched = zip(parts, ranges).map { $0.entries(fromRank: $1.lowerBound, limit: $1.count) }
-                #expect(fetched.map(\.count) == ranges.map(\.count), "every proven range exists")
-                #expect(PartitionMerge.mergePage(windows: slices(windows), offset: offset, limit: limit) != nil)
-                return (PartitionMerge.mergeTop(fetched, limit: limit), true)
-            }
-            let fallback = PartitionMerge.fallbackWindows(offset: offset, limit: limit, partitionSizes: sizes)
-            let merged = PartitionMerge.mergePage(windows: slices(fallback), offset: offset, limit: limit)
-            #expect(merged != nil, "fallback windows must always prove the page")
-            return (merged ?? [], false)
-        }
-
-        func slices(_ windows: [Range<Int>]) -> [PageSlice] {
-            zip(parts, windows).map { part, window in
-                PageSlice(
-                    localStart: window.lowerBound, entries: part.entries(fromRank: window.lowerBound, limit: window.count),
-                    partitionSize: part.count)
-            }
+            guard let ranges = PartitionMerge.pageRanges(windows: keyWindows, offset: offset, limit: limit) else { return nil }
+            let fetched = zip(parts, ranges).map { $0.entries(fromRank: $1.lowerBound, limit: $1.count) }
+            #expect(fetched.map(\.count) == ranges.map(\.count), "every proven range exists")
+            return PartitionMerge.mergeTop(fetched, limit: limit)
         }
     }
 
@@ -120,7 +115,7 @@ struct PartitionMergeTests {
             }
             #expect(windowHits * 10 >= pages * 9, "seed \(seed) S=\(partitions): window path proved only \(windowHits)/\(pages)")
 
-            // Adversarial windows: mergePage may refuse, but must never be wrong.
+            // Adversarial windows: pageRanges may refuse, but must never be wrong.
             for _ in 0..<40 {
                 let offset = random.below(all.count + 5)
                 let limit = 1 + random.below(30)
@@ -128,7 +123,7 @@ struct PartitionMergeTests {
                     let start = random.below(size + 1)
                     return start..<(start + random.below(size - start + 1))
                 }
-                if let page = PartitionMerge.mergePage(windows: board.slices(windows), offset: offset, limit: limit) {
+                if let page = board.page(windows, offset: offset, limit: limit) {
                     let expected = offset < all.count ? Array(all[offset..<min(all.count, offset + limit)]) : []
                     #expect(page == expected, "seed \(seed) adversarial windows \(windows) page \(offset)+\(limit)")
                 }
@@ -169,14 +164,14 @@ struct PartitionMergeTests {
         #expect(PartitionMerge.globalRank(localBetterCounts: []) == 1)
         #expect(PartitionMerge.globalRank(localBetterCounts: [3, 0, 4]) == 8)
         #expect(PartitionMerge.mergeTop([[], []], limit: 5).isEmpty)
-        #expect(PartitionMerge.mergePage(windows: [], offset: 0, limit: 10) == [])
+        #expect(PartitionMerge.pageRanges(windows: [], offset: 0, limit: 10) == [])
         #expect(PartitionMerge.planPageWindows(offset: 0, limit: 10, partitionSizes: [0, 0]) == [0..<0, 0..<0])
         // Client-supplied extremes must not trap.
         _ = PartitionMerge.planPageWindows(offset: .max, limit: .max, partitionSizes: [3, 4])
         _ = PartitionMerge.planPageWindows(offset: .max - 1, limit: 1, partitionSizes: [7])
         _ = PartitionMerge.planPageWindows(offset: 6, limit: .max, partitionSizes: [7])
         #expect(PartitionMerge.fallbackWindows(offset: .max, limit: .max, partitionSizes: [3, 4]) == [0..<3, 0..<4])
-        #expect(PartitionMerge.mergePage(windows: [PageSlice(localStart: 0, entries: [], partitionSize: 0)], offset: .max, limit: .max) == [])
+        #expect(PartitionMerge.pageRanges(windows: [KeyWindow(localStart: 0, keys: [], partitionSize: 0)], offset: .max, limit: .max) == [0..<0])
         let partition = BoardPartition(config: .defaultConfig(id: "x"))
         _ = try? partition.write(playerID: "a", score: 1, subscore: 0, metadata: nil, sequence: 1)
         #expect(partition.neighbours(of: .min, before: .max, after: .max).worse.count == 1)
