@@ -63,29 +63,52 @@ final class BatchExecutor: Sendable {
             case .finished: break
             }
         }
+
+        /// The step's only operation, when it has exactly one.
+        var soleOperation: ShardCall? {
+            switch step {
+            case .runOne(let call): return call
+            case .run(let calls): return calls.count == 1 ? calls[0] : nil
+            case .runOnEach(let operation, let shards, let skipping):
+                let count = shards.count - (skipping.map { shards.contains($0) ? 1 : 0 } ?? 0)
+                guard count == 1, let shard = shards.first(where: { $0 != skipping }) else { return nil }
+                return ShardCall(shard: shard, operation: operation)
+            case .finished: return nil
+            }
+        }
     }
 
     /// Allocations per phase are per batch, not per call: operations are grouped into one array
     /// per shard, where each result goes back is one flat array, and each call gets its results
-    /// as a slice of one gathered array.
+    /// as a slice of one gathered array. A phase of one call with one operation (what a client
+    /// sending one call at a time produces) skips the grouping altogether.
     private func runPhase(
         _ pending: [PendingCall], on loop: any EventLoop,
         isLive: @escaping (UInt64) -> Bool,
         deliver: @escaping (ResponseEnvelope) -> Void,
         finishedBatch: @escaping () -> Void
     ) {
-        var live: [PendingCall] = []
-        live.reserveCapacity(pending.count)
         let now = NIODeadline.now()
-        for item in pending where isLive(item.call.callID) {
-            if let deadline = item.call.deadline, deadline < now {
-                deliver(.failure(callID: item.call.callID, Status(.deadlineExceeded, "deadline exceeded")))
-            } else {
-                live.append(item)
+        func wanted(_ item: PendingCall) -> Bool {
+            isLive(item.call.callID) && !(item.call.deadline.map { $0 < now } ?? false)
+        }
+        var live = pending  // shares pending's storage unless a call dropped out
+        if !pending.allSatisfy(wanted) {
+            live = []
+            for item in pending where isLive(item.call.callID) {
+                if wanted(item) {
+                    live.append(item)
+                } else {
+                    deliver(.failure(callID: item.call.callID, Status(.deadlineExceeded, "deadline exceeded")))
+                }
             }
         }
         guard !live.isEmpty else {
             finishedBatch()
+            return
+        }
+        if live.count == 1, let sole = live[0].soleOperation {
+            runAlone(live[0].call, sole, on: loop, isLive: isLive, deliver: deliver, finishedBatch: finishedBatch)
             return
         }
 
@@ -112,12 +135,7 @@ final class BatchExecutor: Sendable {
         let groups = operationsByShard.reduce(0) { $0 + ($1.isEmpty ? 0 : 1) }
         let collector = PhaseCollector(shardCount: shards.count, groups: groups) { collector in
             if let error = collector.failure {
-                // A shut-down event loop, or a log that could not make the writes durable: the
-                // calls of this phase cannot be answered with a result.
-                for item in live where isLive(item.call.callID) {
-                    deliver(.failure(
-                        callID: item.call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
-                }
+                for item in live { Self.fail(item.call, error, isLive: isLive, deliver: deliver) }
                 finishedBatch()
                 return
             }
@@ -130,13 +148,7 @@ final class BatchExecutor: Sendable {
                 let call = item.call
                 switch call.plan.advance(gathered[callStarts[callIndex]..<callStarts[callIndex + 1]]) {
                 case .finished(let response):
-                    if isLive(call.callID) {
-                        if let deadline = call.deadline, deadline < .now() {
-                            deliver(.failure(callID: call.callID, Status(.deadlineExceeded, "deadline exceeded")))
-                        } else {
-                            deliver(response)
-                        }
-                    }
+                    Self.conclude(call, response, isLive: isLive, deliver: deliver)
                 case let step:
                     if next.isEmpty { next.reserveCapacity(live.count - callIndex) }
                     next.append(PendingCall(call: call, step: step))
@@ -150,26 +162,77 @@ final class BatchExecutor: Sendable {
         }
         let bound = NIOLoopBound(collector, eventLoop: loop)
         for (index, operations) in operationsByShard.enumerated() where !operations.isEmpty {
-            let shard = shards[index]
-            if shard.loop === loop {
-                shard.assumeIsolated {
-                    $0.executeDurably(operations) { result in
-                        if loop.inEventLoop {
-                            bound.value.receive(shard: index, result)
-                        } else {
-                            loop.execute { bound.value.receive(shard: index, result) }
-                        }
-                    }
-                }
-            } else {
-                shard.loop.execute {
-                    shard.assumeIsolated {
-                        $0.executeDurably(operations) { result in loop.execute { bound.value.receive(shard: index, result) } }
-                    }
-                }
-            }
+            dispatch(operations, toShard: index, from: loop) { bound.value.receive(shard: index, $0) }
         }
         if groups == 0 { collector.finishIfComplete() }
+    }
+
+    /// One call's one operation: straight to its shard and back, no grouping, no collector.
+    private func runAlone(
+        _ call: PlannedCall, _ sole: ShardCall, on loop: any EventLoop,
+        isLive: @escaping (UInt64) -> Bool,
+        deliver: @escaping (ResponseEnvelope) -> Void,
+        finishedBatch: @escaping () -> Void
+    ) {
+        let continuation = NIOLoopBound({ (result: Result<[ShardResult], any Error>) in
+            switch result {
+            case .failure(let error):
+                Self.fail(call, error, isLive: isLive, deliver: deliver)
+                finishedBatch()
+            case .success(let results):
+                switch call.plan.advance(results[...]) {
+                case .finished(let response):
+                    Self.conclude(call, response, isLive: isLive, deliver: deliver)
+                    finishedBatch()
+                case let step:
+                    self.runPhase(
+                        [PendingCall(call: call, step: step)], on: loop, isLive: isLive, deliver: deliver,
+                        finishedBatch: finishedBatch)
+                }
+            }
+        }, eventLoop: loop)
+        dispatch([sole.operation], toShard: sole.shard, from: loop) { continuation.value($0) }
+    }
+
+    /// Runs `operations` on shard `index` — inline when it lives on `loop`, else with one hop —
+    /// and calls `completion` back on `loop` once they are as durable as the mode promises.
+    private func dispatch(
+        _ operations: [ShardOperation], toShard index: Int, from loop: any EventLoop,
+        completion: @escaping @Sendable (Result<[ShardResult], any Error>) -> Void
+    ) {
+        let shard = shards[index]
+        if shard.loop === loop {
+            shard.assumeIsolated {
+                $0.executeDurably(operations) { result in
+                    if loop.inEventLoop { completion(result) } else { loop.execute { completion(result) } }
+                }
+            }
+        } else {
+            shard.loop.execute {
+                shard.assumeIsolated { $0.executeDurably(operations) { result in loop.execute { completion(result) } } }
+            }
+        }
+    }
+
+    /// Delivers a finished call's response, unless it was cancelled or its deadline passed.
+    private static func conclude(
+        _ call: PlannedCall, _ response: ResponseEnvelope, isLive: (UInt64) -> Bool, deliver: (ResponseEnvelope) -> Void
+    ) {
+        guard isLive(call.callID) else { return }
+        if let deadline = call.deadline, deadline < .now() {
+            deliver(.failure(callID: call.callID, Status(.deadlineExceeded, "deadline exceeded")))
+        } else {
+            deliver(response)
+        }
+    }
+
+    /// A shut-down event loop, or a log that could not make the writes durable: the call cannot
+    /// be answered with a result.
+    private static func fail(
+        _ call: PlannedCall, _ error: any Error, isLive: (UInt64) -> Bool, deliver: (ResponseEnvelope) -> Void
+    ) {
+        guard isLive(call.callID) else { return }
+        deliver(.failure(callID: call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
     }
 }
 
