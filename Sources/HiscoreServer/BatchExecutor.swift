@@ -26,26 +26,19 @@ final class BatchExecutor: Sendable {
         self.shards = shards
     }
 
-    /// Runs `calls` on behalf of a connection on `loop`; `deliver` gets each response on `loop`
-    /// (in completion order, not request order), `isLive` is asked before each phase whether the
-    /// call is still wanted (cancelled calls are dropped silently: the canceller already answered),
-    /// and `finishedBatch` runs once everything delivered, to flush.
-    func run(
-        _ calls: [PlannedCall], on loop: any EventLoop,
-        isLive: @escaping (UInt64) -> Bool,
-        deliver: @escaping (ResponseEnvelope) -> Void,
-        finishedBatch: @escaping () -> Void
-    ) {
+    /// Runs `calls` on behalf of a connection on `loop`; `receiver` gets each response on `loop`
+    /// (in completion order, not request order) and is told when the batch is done, to flush.
+    func run(_ calls: [PlannedCall], on loop: any EventLoop, receiver: any BatchReceiver) {
         loop.preconditionInEventLoop()
         var pending: [PendingCall] = []
         pending.reserveCapacity(calls.count)
         for call in calls {
             switch call.plan.advance([]) {
-            case .finished(let response): deliver(response)
+            case .finished(let response): receiver.deliver(response)
             case let step: pending.append(PendingCall(call: call, step: step))
             }
         }
-        runPhase(pending, on: loop, isLive: isLive, deliver: deliver, finishedBatch: finishedBatch)
+        runPhase(pending, on: loop, receiver: receiver)
     }
 
     /// A call and the operations its plan asked for in this phase.
@@ -82,33 +75,28 @@ final class BatchExecutor: Sendable {
     /// per shard, where each result goes back is one flat array, and each call gets its results
     /// as a slice of one gathered array. A phase of one call with one operation (what a client
     /// sending one call at a time produces) skips the grouping altogether.
-    private func runPhase(
-        _ pending: [PendingCall], on loop: any EventLoop,
-        isLive: @escaping (UInt64) -> Bool,
-        deliver: @escaping (ResponseEnvelope) -> Void,
-        finishedBatch: @escaping () -> Void
-    ) {
+    private func runPhase(_ pending: [PendingCall], on loop: any EventLoop, receiver: any BatchReceiver) {
         let now = NIODeadline.now()
         func wanted(_ item: PendingCall) -> Bool {
-            isLive(item.call.callID) && !(item.call.deadline.map { $0 < now } ?? false)
+            receiver.isLive(item.call.callID) && !(item.call.deadline.map { $0 < now } ?? false)
         }
         var live = pending  // shares pending's storage unless a call dropped out
         if !pending.allSatisfy(wanted) {
             live = []
-            for item in pending where isLive(item.call.callID) {
+            for item in pending where receiver.isLive(item.call.callID) {
                 if wanted(item) {
                     live.append(item)
                 } else {
-                    deliver(.failure(callID: item.call.callID, Status(.deadlineExceeded, "deadline exceeded")))
+                    receiver.deliver(.failure(callID: item.call.callID, Status(.deadlineExceeded, "deadline exceeded")))
                 }
             }
         }
         guard !live.isEmpty else {
-            finishedBatch()
+            receiver.finishedBatch()
             return
         }
         if live.count == 1, let sole = live[0].soleOperation {
-            runAlone(live[0].call, sole, on: loop, isLive: isLive, deliver: deliver, finishedBatch: finishedBatch)
+            runAlone(live[0].call, sole, on: loop, receiver: receiver)
             return
         }
 
@@ -135,8 +123,8 @@ final class BatchExecutor: Sendable {
         let groups = operationsByShard.reduce(0) { $0 + ($1.isEmpty ? 0 : 1) }
         let collector = PhaseCollector(shardCount: shards.count, groups: groups) { collector in
             if let error = collector.failure {
-                for item in live { Self.fail(item.call, error, isLive: isLive, deliver: deliver) }
-                finishedBatch()
+                for item in live { Self.fail(item.call, error, receiver: receiver) }
+                receiver.finishedBatch()
                 return
             }
             let resultsByShard = collector.resultsByShard
@@ -148,16 +136,16 @@ final class BatchExecutor: Sendable {
                 let call = item.call
                 switch call.plan.advance(gathered[callStarts[callIndex]..<callStarts[callIndex + 1]]) {
                 case .finished(let response):
-                    Self.conclude(call, response, isLive: isLive, deliver: deliver)
+                    Self.conclude(call, response, receiver: receiver)
                 case let step:
                     if next.isEmpty { next.reserveCapacity(live.count - callIndex) }
                     next.append(PendingCall(call: call, step: step))
                 }
             }
             if next.isEmpty {
-                finishedBatch()
+                receiver.finishedBatch()
             } else {
-                self.runPhase(next, on: loop, isLive: isLive, deliver: deliver, finishedBatch: finishedBatch)
+                self.runPhase(next, on: loop, receiver: receiver)
             }
         }
         let bound = NIOLoopBound(collector, eventLoop: loop)
@@ -168,26 +156,19 @@ final class BatchExecutor: Sendable {
     }
 
     /// One call's one operation: straight to its shard and back, no grouping, no collector.
-    private func runAlone(
-        _ call: PlannedCall, _ sole: ShardCall, on loop: any EventLoop,
-        isLive: @escaping (UInt64) -> Bool,
-        deliver: @escaping (ResponseEnvelope) -> Void,
-        finishedBatch: @escaping () -> Void
-    ) {
+    private func runAlone(_ call: PlannedCall, _ sole: ShardCall, on loop: any EventLoop, receiver: any BatchReceiver) {
         let continuation = NIOLoopBound({ (result: Result<[ShardResult], any Error>) in
             switch result {
             case .failure(let error):
-                Self.fail(call, error, isLive: isLive, deliver: deliver)
-                finishedBatch()
+                Self.fail(call, error, receiver: receiver)
+                receiver.finishedBatch()
             case .success(let results):
                 switch call.plan.advance(results[...]) {
                 case .finished(let response):
-                    Self.conclude(call, response, isLive: isLive, deliver: deliver)
-                    finishedBatch()
+                    Self.conclude(call, response, receiver: receiver)
+                    receiver.finishedBatch()
                 case let step:
-                    self.runPhase(
-                        [PendingCall(call: call, step: step)], on: loop, isLive: isLive, deliver: deliver,
-                        finishedBatch: finishedBatch)
+                    self.runPhase([PendingCall(call: call, step: step)], on: loop, receiver: receiver)
                 }
             }
         }, eventLoop: loop)
@@ -215,24 +196,20 @@ final class BatchExecutor: Sendable {
     }
 
     /// Delivers a finished call's response, unless it was cancelled or its deadline passed.
-    private static func conclude(
-        _ call: PlannedCall, _ response: ResponseEnvelope, isLive: (UInt64) -> Bool, deliver: (ResponseEnvelope) -> Void
-    ) {
-        guard isLive(call.callID) else { return }
+    private static func conclude(_ call: PlannedCall, _ response: ResponseEnvelope, receiver: any BatchReceiver) {
+        guard receiver.isLive(call.callID) else { return }
         if let deadline = call.deadline, deadline < .now() {
-            deliver(.failure(callID: call.callID, Status(.deadlineExceeded, "deadline exceeded")))
+            receiver.deliver(.failure(callID: call.callID, Status(.deadlineExceeded, "deadline exceeded")))
         } else {
-            deliver(response)
+            receiver.deliver(response)
         }
     }
 
     /// A shut-down event loop, or a log that could not make the writes durable: the call cannot
     /// be answered with a result.
-    private static func fail(
-        _ call: PlannedCall, _ error: any Error, isLive: (UInt64) -> Bool, deliver: (ResponseEnvelope) -> Void
-    ) {
-        guard isLive(call.callID) else { return }
-        deliver(.failure(callID: call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
+    private static func fail(_ call: PlannedCall, _ error: any Error, receiver: any BatchReceiver) {
+        guard receiver.isLive(call.callID) else { return }
+        receiver.deliver(.failure(callID: call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
     }
 }
 

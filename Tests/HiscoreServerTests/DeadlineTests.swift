@@ -27,7 +27,8 @@ struct DeadlineTests {
             let live = PlannedCall(
                 callID: 2, plan: CountPlan(callID: 2, board: board, request: CountRequest(boardID: "b"), shardCount: 2),
                 deadline: .now() + .seconds(60))
-            executor.run([expired, live], on: loop, isLive: { _ in true }, deliver: { collected.append($0) }, finishedBatch: {})
+            executor.run(
+                [expired, live], on: loop, receiver: ClosureBatchReceiver(deliver: { collected.append($0) }, finished: {}))
             return collected
         }.get()
         // The live call needs a hop to the other shard: wait for it on the loop.
@@ -52,7 +53,9 @@ struct DeadlineTests {
                     plan: CountPlan(callID: UInt64(id), board: board, request: CountRequest(boardID: "b"), shardCount: 1),
                     deadline: nil)
             }
-            executor.run(calls, on: loop, isLive: { $0 != 2 }, deliver: { ids.append($0.callID) }, finishedBatch: {})
+            executor.run(
+                calls, on: loop,
+                receiver: ClosureBatchReceiver(isLive: { $0 != 2 }, deliver: { ids.append($0.callID) }, finished: {}))
             return ids
         }.get()
         try await group.shutdownGracefully()

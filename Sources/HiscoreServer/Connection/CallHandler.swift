@@ -305,20 +305,13 @@ final class CallHandler: ChannelDuplexHandler {
 
     private func dispatchBatch(_ context: ChannelHandlerContext) {
         guard !batch.isEmpty else { return }
-        let calls = batch
-        batch.removeAll(keepingCapacity: true)
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        executor.run(
-            calls, on: context.eventLoop,
-            isLive: { [unowned self] callID in !self.closed && self.inflight[callID] != nil },
-            deliver: { [unowned self] response in
-                guard let start = self.inflight.removeValue(forKey: response.callID) else { return }
-                self.answer(loopBound.value, response, start)
-            },
-            finishedBatch: { [unowned self] in
-                self.flushIfNeeded(loopBound.value)
-                self.closeIfDrained(loopBound.value)
-            })
+        // Hand the array over and take it back afterwards: the executor keeps no reference once
+        // `run` returns, so its storage serves the next batch without a copy.
+        var calls = batch
+        batch = []
+        executor.run(calls, on: context.eventLoop, receiver: self)
+        calls.removeAll(keepingCapacity: true)
+        if batch.isEmpty { batch = calls }
     }
 
     // MARK: outbound
@@ -454,3 +447,18 @@ final class CallHandler: ChannelDuplexHandler {
 /// Sent to every connection when the server shuts down gracefully: finish in-flight calls, refuse
 /// new ones with UNAVAILABLE, then close.
 struct ServerDrainEvent: Sendable {}
+
+extension CallHandler: BatchReceiver {
+    func isLive(_ callID: UInt64) -> Bool { !closed && inflight[callID] != nil }
+
+    func deliver(_ response: ResponseEnvelope) {
+        guard let start = inflight.removeValue(forKey: response.callID), let context else { return }
+        answer(context, response, start)
+    }
+
+    func finishedBatch() {
+        guard let context else { return }
+        flushIfNeeded(context)
+        closeIfDrained(context)
+    }
+}

@@ -53,7 +53,7 @@ final class SeasonKeeper: Sendable {
             let calls = outcome.pruned.map {
                 PlannedCall(callID: 0, plan: DeleteBoardPlan(callID: 0, boards: [$0], shardCount: executor.shards.count), deadline: nil)
             }
-            executor.run(calls, on: loop, isLive: { _ in true }, deliver: { _ in }, finishedBatch: { promise.succeed(response) })
+            executor.run(calls, on: loop, receiver: ClosureBatchReceiver(finished: { promise.succeed(response) }))
         }
         return promise.futureResult
     }

@@ -201,16 +201,16 @@ final class SubscriptionHub {
         flushing = true
         let refresh = StreamRefresh(board: board, due: due.filter { !$0.isFeed }, feedNotes: notes)
         var responses: [UInt64: ResponseEnvelope] = [:]
-        executor.run(
-            refresh.plans(shardCount: executor.shards.count), on: loop, isLive: { _ in true },
+        let receiver = ClosureBatchReceiver(
             deliver: { responses[$0.callID] = $0 },
-            finishedBatch: { [self] in
+            finished: { [self] in
                 let frames = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
                 for (sink, sinkFrames) in frames where sink.isWritable { sink.send(sinkFrames) }
                 adjustWidening(cost: .now() - started)
                 flushing = false
                 scheduleNextIfDirty()
             })
+        executor.run(refresh.plans(shardCount: executor.shards.count), on: loop, receiver: receiver)
     }
 
     private func scheduleNextIfDirty() {
