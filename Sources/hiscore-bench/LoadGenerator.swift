@@ -271,68 +271,33 @@ struct LoadRunResult: Sendable {
 func runLoad(
     plan: LoadRunPlan, group: MultiThreadedEventLoopGroup, beforeStart: () -> Void, afterEnd: () -> Void
 ) throws -> LoadRunResult {
-    var channels: [Channel] = []
-    var futures: [EventLoopFuture<LoadConnectionResult>] = []
-    defer {
-        for channel in channels { channel.close(promise: nil) }
-    }
-    let loops = Array(group.makeIterator())
-    for index in 0..<plan.connections {
-        let loop = loops[index % loops.count]
-        let promise = loop.makePromise(of: LoadConnectionResult.self)
-        futures.append(promise.futureResult)
-        let bootstrap = ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(10))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    switch plan.target {
-                    case .hiscore:
-                        try channel.pipeline.syncOperations.addHandler(
-                            LoadHandler<HiscoreLoadWire>(plan: plan, connectionIndex: index, promise: promise))
-                    case .redis:
-                        try channel.pipeline.syncOperations.addHandler(
-                            LoadHandler<RespLoadWire>(plan: plan, connectionIndex: index, promise: promise))
-                    }
-                }
+    let outcome: FleetOutcome<LoadConnectionResult>
+    do {
+        outcome = try runConnections(
+            count: plan.connections, host: plan.host, port: plan.port, group: group, beforeStart: beforeStart
+        ) { index, promise -> any ChannelHandler in
+            switch plan.target {
+            case .hiscore: LoadHandler<HiscoreLoadWire>(plan: plan, connectionIndex: index, promise: promise)
+            case .redis: LoadHandler<RespLoadWire>(plan: plan, connectionIndex: index, promise: promise)
             }
-        do {
-            channels.append(try bootstrap.connect(host: plan.host, port: plan.port).wait())
-        } catch {
-            promise.fail(error)
-            throw LoadProtocolError("cannot connect to \(plan.host):\(plan.port): \(error)")
         }
+    } catch {
+        afterEnd()
+        throw error
     }
-    beforeStart()
-    let startNanos = loadNowNanos()
-    for channel in channels {
-        channel.pipeline.fireUserInboundEventTriggered(LoadStartEvent(startNanos: startNanos))
-    }
-    var merged: LoadRunResult? = nil
-    var firstError: Error? = nil
-    for future in futures {
-        do {
-            let one = try future.wait()
-            if merged == nil {
-                merged = LoadRunResult(
-                    histogram: one.histogram, completed: one.completed, failedOperations: one.failedOperations,
-                    errors: one.errors, stats: one.stats, lateStarts: one.lateStarts, wallSeconds: 0)
-            } else {
-                merged!.histogram.add(one.histogram)
-                merged!.completed += one.completed
-                merged!.failedOperations += one.failedOperations
-                merged!.errors.merge(one.errors)
-                merged!.stats.merge(one.stats)
-                merged!.lateStarts += one.lateStarts
-            }
-        } catch {
-            if firstError == nil { firstError = error }
-        }
-    }
-    let endNanos = loadNowNanos()
     afterEnd()
-    if let firstError { throw firstError }
-    guard var result = merged else { throw LoadProtocolError("no connections") }
-    result.wallSeconds = Double(endNanos - startNanos) / 1e9
+    guard let first = outcome.results.first else { throw LoadProtocolError("no connections") }
+    var result = LoadRunResult(
+        histogram: first.histogram, completed: first.completed, failedOperations: first.failedOperations,
+        errors: first.errors, stats: first.stats, lateStarts: first.lateStarts,
+        wallSeconds: Double(outcome.endNanos - outcome.startNanos) / 1e9)
+    for one in outcome.results.dropFirst() {
+        result.histogram.add(one.histogram)
+        result.completed += one.completed
+        result.failedOperations += one.failedOperations
+        result.errors.merge(one.errors)
+        result.stats.merge(one.stats)
+        result.lateStarts += one.lateStarts
+    }
     return result
 }

@@ -262,65 +262,26 @@ struct StreamWritePhase: Sendable {
 func runStreamWriters(
     plan: StreamWriterPlan, group: MultiThreadedEventLoopGroup, beforeStart: () -> Void
 ) throws -> StreamWritePhase {
-    var channels: [Channel] = []
-    var futures: [EventLoopFuture<StreamWriterResult>] = []
-    defer {
-        for channel in channels { channel.close(promise: nil) }
+    let outcome: FleetOutcome<StreamWriterResult> = try runConnections(
+        count: plan.connections, host: plan.host, port: plan.port, group: group, beforeStart: beforeStart
+    ) { index, promise in
+        StreamWriterHandler(plan: plan, connectionIndex: index, promise: promise)
     }
-    let loops = Array(group.makeIterator())
-    for index in 0..<plan.connections {
-        let loop = loops[index % loops.count]
-        let promise = loop.makePromise(of: StreamWriterResult.self)
-        futures.append(promise.futureResult)
-        let bootstrap = ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(10))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        StreamWriterHandler(plan: plan, connectionIndex: index, promise: promise))
-                }
-            }
-        do {
-            channels.append(try bootstrap.connect(host: plan.host, port: plan.port).wait())
-        } catch {
-            promise.fail(error)
-            throw LoadProtocolError("cannot connect to \(plan.host):\(plan.port): \(error)")
-        }
+    guard let first = outcome.results.first else { throw LoadProtocolError("no writer connections") }
+    var phase = StreamWritePhase(
+        ackNanos: first.ackNanos, histogram: first.histogram, completed: first.completed, failed: first.failed,
+        lateStarts: first.lateStarts, unsent: first.unsent, errors: first.errors, deepVerified: first.deepVerified,
+        startNanos: outcome.startNanos, endNanos: outcome.endNanos)
+    for one in outcome.results.dropFirst() {
+        phase.ackNanos += one.ackNanos
+        phase.histogram.add(one.histogram)
+        phase.completed += one.completed
+        phase.failed += one.failed
+        phase.lateStarts += one.lateStarts
+        phase.unsent += one.unsent
+        phase.errors.merge(one.errors)
+        phase.deepVerified += one.deepVerified
     }
-    beforeStart()
-    let startNanos = loadNowNanos()
-    for channel in channels {
-        channel.pipeline.fireUserInboundEventTriggered(LoadStartEvent(startNanos: startNanos))
-    }
-    var merged: StreamWritePhase? = nil
-    var firstError: Error? = nil
-    for future in futures {
-        do {
-            let one = try future.wait()
-            if merged == nil {
-                merged = StreamWritePhase(
-                    ackNanos: one.ackNanos, histogram: one.histogram, completed: one.completed, failed: one.failed,
-                    lateStarts: one.lateStarts, unsent: one.unsent, errors: one.errors, deepVerified: one.deepVerified,
-                    startNanos: startNanos, endNanos: 0)
-            } else {
-                merged!.ackNanos += one.ackNanos
-                merged!.histogram.add(one.histogram)
-                merged!.completed += one.completed
-                merged!.failed += one.failed
-                merged!.lateStarts += one.lateStarts
-                merged!.unsent += one.unsent
-                merged!.errors.merge(one.errors)
-                merged!.deepVerified += one.deepVerified
-            }
-        } catch {
-            if firstError == nil { firstError = error }
-        }
-    }
-    let endNanos = loadNowNanos()
-    if let firstError { throw firstError }
-    guard var phase = merged else { throw LoadProtocolError("no writer connections") }
     phase.ackNanos.sort()
-    phase.endNanos = endNanos
     return phase
 }
