@@ -61,3 +61,29 @@ func runConnections<ConnectionResult: Sendable>(
     if let firstError { throw firstError }
     return FleetOutcome(results: results, startNanos: startNanos, endNanos: endNanos)
 }
+
+/// A fleet connection's result promise, completed once: the first outcome wins and the
+/// connection is closed; later ones (the close itself, a late error) are ignored. A class:
+/// closing re-enters the handler (`channelInactive` reports a failure) while `succeed` runs.
+final class ConnectionCompletion<ConnectionResult: Sendable> {
+    private let promise: EventLoopPromise<ConnectionResult>
+    private(set) var isDone = false
+
+    init(_ promise: EventLoopPromise<ConnectionResult>) {
+        self.promise = promise
+    }
+
+    func succeed(_ result: ConnectionResult, closing context: ChannelHandlerContext) {
+        guard !isDone else { return }
+        isDone = true
+        promise.succeed(result)
+        context.close(promise: nil)
+    }
+
+    func fail(_ error: Error, closing context: ChannelHandlerContext) {
+        guard !isDone else { return }
+        isDone = true
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+}

@@ -62,8 +62,7 @@ final class LoadHandler<Wire: LoadWire>: ChannelInboundHandler {
     private var inbound: ByteBuffer? = nil
     private var outbound: ByteBuffer
     private var started = false
-    private var finished = false
-    private let promise: EventLoopPromise<LoadConnectionResult>
+    private let completion: ConnectionCompletion<LoadConnectionResult>
     // Open loop.
     private let intervalNanos: UInt64?
     private let phaseNanos: UInt64
@@ -103,7 +102,7 @@ final class LoadHandler<Wire: LoadWire>: ChannelInboundHandler {
         histogram.autoResize = true
         result = LoadConnectionResult(histogram: histogram)
         outbound = ByteBufferAllocator().buffer(capacity: 4096)
-        self.promise = promise
+        self.completion = ConnectionCompletion(promise)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -133,7 +132,7 @@ final class LoadHandler<Wire: LoadWire>: ChannelInboundHandler {
     /// Starts every operation that may start now.
     @inline(__always)
     private func pump(context: ChannelHandlerContext, now: UInt64) {
-        guard started, !finished else { return }
+        guard started, !completion.isDone else { return }
         if let interval = intervalNanos {
             while toStart > 0, nextIntended <= now, let slot = freeSlots.popLast() {
                 if now - nextIntended > 1_000_000 { result.lateStarts += 1 }
@@ -145,7 +144,7 @@ final class LoadHandler<Wire: LoadWire>: ChannelInboundHandler {
                 context.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(nextIntended)) {
                     [self] in
                     timerArmedFor = 0  // re-arm below even if the timer fired early
-                    guard !finished, let ctx = channelContext(of: context) else { return }
+                    guard !completion.isDone, let ctx = channelContext(of: context) else { return }
                     pump(context: ctx, now: loadNowNanos())
                     flush(context: ctx)
                 }
@@ -229,18 +228,13 @@ final class LoadHandler<Wire: LoadWire>: ChannelInboundHandler {
     }
 
     private func finish(context: ChannelHandlerContext) {
-        guard !finished else { return }
-        finished = true
+        guard !completion.isDone else { return }
         result.stats = wire.stats
-        promise.succeed(result)
-        context.close(promise: nil)
+        completion.succeed(result, closing: context)
     }
 
     private func fail(context: ChannelHandlerContext, _ error: Error) {
-        guard !finished else { return }
-        finished = true
-        promise.fail(error)
-        context.close(promise: nil)
+        completion.fail(error, closing: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -59,8 +59,7 @@ final class StreamWriterHandler: ChannelInboundHandler {
     private var inbound: ByteBuffer? = nil
     private var outbound: ByteBuffer
     private var started = false
-    private var finished = false
-    private let promise: EventLoopPromise<StreamWriterResult>
+    private let completion: ConnectionCompletion<StreamWriterResult>
     private let intervalNanos: UInt64
     private let phaseNanos: UInt64
     private var nextIntended: UInt64 = 0
@@ -90,7 +89,7 @@ final class StreamWriterHandler: ChannelInboundHandler {
         acks.reserveCapacity(total)
         result = StreamWriterResult(ackNanos: acks, histogram: histogram)
         outbound = ByteBufferAllocator().buffer(capacity: 4096)
-        self.promise = promise
+        self.completion = ConnectionCompletion(promise)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -115,7 +114,7 @@ final class StreamWriterHandler: ChannelInboundHandler {
             return
         }
         context.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(stopAt)) { [self] in
-            guard !finished, channel?.isActive == true else { return }
+            guard !completion.isDone, channel?.isActive == true else { return }
             stopStarting()
             if result.completed == total { finish(context: context) }
         }
@@ -132,7 +131,7 @@ final class StreamWriterHandler: ChannelInboundHandler {
     }
 
     private func pump(context: ChannelHandlerContext, now: UInt64) {
-        guard started, !finished else { return }
+        guard started, !completion.isDone else { return }
         if now >= stopAt { stopStarting() }
         while toStart > 0, nextIntended <= now, let slot = freeSlots.popLast() {
             if now - nextIntended > paceNanos + 1_000_000 { result.lateStarts += 1 }
@@ -148,7 +147,7 @@ final class StreamWriterHandler: ChannelInboundHandler {
             let deadline = max(nextIntended, now + paceNanos)
             context.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) { [self] in
                 timerArmed = false
-                guard !finished, channel?.isActive == true else { return }
+                guard !completion.isDone, channel?.isActive == true else { return }
                 pump(context: context, now: loadNowNanos())
                 flush(context: context)
             }
@@ -217,18 +216,13 @@ final class StreamWriterHandler: ChannelInboundHandler {
     }
 
     private func finish(context: ChannelHandlerContext) {
-        guard !finished else { return }
-        finished = true
+        guard !completion.isDone else { return }
         result.deepVerified = wire.stats.deepVerified
-        promise.succeed(result)
-        context.close(promise: nil)
+        completion.succeed(result, closing: context)
     }
 
     private func fail(context: ChannelHandlerContext, _ error: Error) {
-        guard !finished else { return }
-        finished = true
-        promise.fail(error)
-        context.close(promise: nil)
+        completion.fail(error, closing: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
