@@ -262,3 +262,77 @@ struct StreamTests {
         }
     }
 }
+
+@Suite("Rank-change streams: the hub's flush cadence")
+struct StreamCadenceTests {
+    /// The hub flushes on one cadence and plans its next flush from the pass it makes at the start
+    /// of a flush. A subscription that arrives while a flush is running is not in that pass: the
+    /// hub must still flush for it when the running flush ends, even if no write follows. Many
+    /// subscribers make every flush long, and every round subscribes right after a write, so
+    /// some rounds land inside a flush.
+    @Test("a subscription added while a flush runs still gets its snapshot without further writes")
+    func subscribeDuringFlush() async throws {
+        try await withServer(shards: 2, configure: { $0.limits.maxSubscriptions = 2000 }) { server in
+            let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let watcher = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let latecomer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            for chunk in stride(from: 0, to: 1500, by: 500) {
+                _ = try await writer.submitBatch((chunk..<chunk + 500).map { SubmitRequest(boardID: "cadence", playerID: "p\($0)", score: Int64($0)) })
+            }
+            try await withThrowingTaskGroup(of: Void.self) { background in
+                // 1,500 player streams, all moved by every round's write: each flush refreshes them all.
+                let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
+                for index in 0..<1500 {
+                    background.addTask {
+                        var iterator = watcher.subscribe(board: "cadence", target: .player("p\(index)"), minInterval: .milliseconds(20)).makeAsyncIterator()
+                        _ = try await iterator.next()
+                        readyContinuation.yield()
+                        while try await iterator.next() != nil {}
+                    }
+                }
+                try await within(.seconds(30), "1,500 snapshots") {
+                    var subscribed = 0
+                    for await _ in ready {
+                        subscribed += 1
+                        if subscribed == 1500 { break }
+                    }
+                }
+                for round in 0..<40 {
+                    _ = try await writer.submit(board: "cadence", player: "leader\(round)", score: 1_000_000 + Int64(round))
+                    let snapshot = try await within(.seconds(5), "round \(round)'s snapshot") {
+                        var iterator = latecomer.subscribe(board: "cadence", target: .top(3), minInterval: .milliseconds(20)).makeAsyncIterator()
+                        return try await iterator.next()
+                    }
+                    let event = try #require(snapshot, "round \(round): the stream ended without a snapshot")
+                    guard case .window(let window) = event.change else {
+                        Issue.record("round \(round): not a window event: \(event.change)")
+                        break
+                    }
+                    #expect(window.entries.first?.playerID == "leader\(round)", "round \(round)")
+                }
+                background.cancelAll()
+            }
+            try? await latecomer.close()
+            try? await watcher.close()
+            try? await writer.close()
+        }
+    }
+}
+
+/// Runs `body`, failing with DEADLINE_EXCEEDED if it has not finished within `timeout` (the body
+/// is cancelled then).
+func within<T: Sendable>(
+    _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        guard let first else { throw HiscoreError(.deadlineExceeded, "\(what): not done within \(timeout)") }
+        return first
+    }
+}

@@ -40,6 +40,9 @@ final class SubscriptionHub {
     private var scheduledFlush: Scheduled<Void>?
     private var scheduledAt: NIODeadline?
     private var flushing = false
+    /// The earliest flush asked for while one was running (a new subscription, a drained
+    /// reader): the running flush's pass did not see what asked, so it is honoured at its end.
+    private var requestedDuringFlush: NIODeadline?
     /// The shortest interval of any subscription ever added (kept, not recomputed on removal: a
     /// shorter bound only means an earlier, harmless flush).
     private var shortestInterval = TimeAmount.hours(1)
@@ -124,17 +127,12 @@ final class SubscriptionHub {
 
     // MARK: flushing
 
-    private func earliestDue() -> NIODeadline {
-        var earliest = NIODeadline.distantFuture
-        for subscription in subscriptions.values {
-            earliest = min(earliest, subscription.nextDue(widenedBy: widening))
-        }
-        return max(earliest, .now())
-    }
-
     private func scheduleFlush(at deadline: NIODeadline) {
         guard !subscriptions.isEmpty else { return }
-        if flushing { return }  // the running flush reschedules when it ends
+        if flushing {
+            requestedDuringFlush = min(requestedDuringFlush ?? deadline, deadline)
+            return
+        }
         if let scheduledAt, scheduledAt <= deadline { return }
         scheduledFlush?.cancel()
         scheduledAt = deadline
@@ -176,54 +174,83 @@ final class SubscriptionHub {
         everythingDirty = false
     }
 
+    /// One flush: mark who the writes since the last one affected, then refresh every dirty
+    /// subscriber whose interval has passed, all in one batch of shard calls.
+    ///
+    /// Cost: two passes over the subscriptions (marking, then sorting them into due / waiting /
+    /// feeds), the refresh of the due ones, and O(1) to schedule the next flush: at the earliest
+    /// due time among the waiting ones (known from the pass), or one shortest interval after this
+    /// flush when writes arrive meanwhile. Subscribers refreshed together share their last-sent
+    /// time and so fall due together again: flushes stay few and large instead of many and small.
     private func flush() {
         guard !subscriptions.isEmpty, !board.isDeleted else { return }
         let started = NIODeadline.now()
-        lastFlush = started
         markAffected()
-        // A reader whose socket is full is left out until it drains (`resume` marks it for a
-        // snapshot then): recomputing for it now would be wasted, and rescheduling for it would
-        // spin the loop for as long as the reader stalls.
-        let due = subscriptions.values.filter {
-            $0.dirty && $0.sink.isWritable && $0.isDue(at: started, widenedBy: widening)
+        var due: [Subscription] = []
+        var feedSubscriptions: [Subscription] = []
+        var earliestWaiting = NIODeadline.distantFuture
+        for subscription in subscriptions.values {
+            if subscription.isFeed {
+                if subscription.sink.isOpen { feedSubscriptions.append(subscription) }
+                continue
+            }
+            // A reader whose socket is full is left out until it drains (`resume` marks it for a
+            // snapshot then): recomputing for it now would be wasted, and waiting for it would
+            // keep the hub rescheduling itself for as long as the reader stalls.
+            guard subscription.dirty, subscription.sink.isWritable else { continue }
+            if subscription.isDue(at: started, widenedBy: widening) {
+                due.append(subscription)
+            } else {
+                earliestWaiting = min(earliestWaiting, subscription.nextDue(widenedBy: widening))
+            }
         }
         // A feed must not lose items: while one of its readers cannot take bytes, the items wait
         // here (bounded by maxPendingFeedItems, beyond which slow feeds are ended).
-        let feedSubscriptions = subscriptions.values.filter { $0.isFeed && $0.sink.isOpen }
         let feedsReady = feedSubscriptions.allSatisfy(\.sink.isWritable)
         let feeds = feedsReady ? feedSubscriptions.filter { !feedNotes.isEmpty || $0.needsSnapshot } : []
         let notes = feedsReady ? feedNotes : []
         if feedsReady { feedNotes.removeAll() }
         guard !due.isEmpty || !feeds.isEmpty else {
-            scheduleNextIfDirty()
+            // Writes arriving now wait for one interval from here, not from an older flush: a
+            // pass that found nothing due must not let every write batch start another pass.
+            lastFlush = started
+            scheduleNext(earliestWaiting: earliestWaiting)
             return
         }
         flushing = true
-        let refresh = StreamRefresh(board: board, due: due.filter { !$0.isFeed }, feedNotes: notes)
+        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes)
         var responses: [UInt64: ResponseEnvelope] = [:]
         let receiver = ClosureBatchReceiver(
             deliver: { responses[$0.callID] = $0 },
             finished: { [self] in
                 let frames = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
                 for (sink, sinkFrames) in frames where sink.isWritable { sink.send(sinkFrames) }
-                adjustWidening(cost: .now() - started)
+                lastFlush = .now()
+                adjustWidening(cost: lastFlush - started)
                 flushing = false
-                scheduleNextIfDirty()
+                scheduleNext(earliestWaiting: earliestWaiting)
             })
         executor.run(refresh.plans(shardCount: executor.shards.count), on: loop, receiver: receiver)
     }
 
-    private func scheduleNextIfDirty() {
-        let dirty = subscriptions.values.filter { $0.dirty && $0.sink.isWritable }
-        if dirty.isEmpty && pendingIntervals.isEmpty && !everythingDirty && feedNotes.isEmpty { return }
-        var earliest = NIODeadline.distantFuture
-        for subscription in dirty { earliest = min(earliest, subscription.nextDue(widenedBy: widening)) }
-        if !pendingIntervals.isEmpty || everythingDirty || !feedNotes.isEmpty { earliest = min(earliest, earliestDue()) }
-        scheduleFlush(at: max(earliest, .now()))
+    /// Schedules the next flush when something may become due: a waiting dirty subscriber, a
+    /// request made while the flush ran, or writes (and feed items) that arrived since the pass;
+    /// nothing when all is quiet.
+    private func scheduleNext(earliestWaiting: NIODeadline) {
+        var next = earliestWaiting
+        if let requested = requestedDuringFlush {
+            next = min(next, requested)
+            requestedDuringFlush = nil
+        }
+        if !pendingIntervals.isEmpty || everythingDirty || !feedNotes.isEmpty {
+            next = min(next, lastFlush + shortestInterval * widening)
+        }
+        guard next < .distantFuture else { return }
+        scheduleFlush(at: max(next, .now()))
     }
 
     private func adjustWidening(cost: TimeAmount) {
-        let shortest = subscriptions.values.map(\.interval).min() ?? .milliseconds(100)
+        let shortest = shortestInterval
         if cost * 10 > shortest * widening {
             widening = min(widening * 2, 16)
         } else if cost * 40 < shortest * widening && widening > 1 {
