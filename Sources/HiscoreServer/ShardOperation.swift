@@ -30,6 +30,9 @@ enum ShardOperation: Sendable {
     case remove(BoardHandle, playerID: String)
     /// Drop this shard's partition of a deleted board.
     case dropBoard(BoardHandle)
+    /// The number of the last write note this shard made. Run in the same group as counts, it
+    /// says which notes those counts reflect (a group runs in one go on the shard's loop).
+    case noteSequence
 }
 
 enum ShardResult: Sendable {
@@ -45,6 +48,7 @@ enum ShardResult: Sendable {
     case count(Int)
     case removed(LocatedEntry?)
     case dropped(Int)
+    case noteSequence(UInt64)
 }
 
 /// An entry with what its own shard knows of its rank.

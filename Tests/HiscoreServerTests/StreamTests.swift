@@ -336,3 +336,111 @@ func within<T: Sendable>(
         return first
     }
 }
+
+@Suite("Rank-change streams: player ranks derived from write notes")
+struct PlayerNoteTests {
+    /// Latest state each player stream reported, fed by the stream readers.
+    actor LatestStates {
+        private(set) var states: [String: PlayerRankChange] = [:]
+        private var waiters: [CheckedContinuation<Void, Never>] = []
+        func record(_ player: String, _ change: PlayerRankChange) {
+            states[player] = change
+            wakeAll()
+        }
+
+        /// Returns after the next recorded change, or when the waiting task is cancelled.
+        func nextChange() async {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    if Task.isCancelled { continuation.resume() } else { waiters.append(continuation) }
+                }
+            } onCancel: {
+                Task { await self.wakeAll() }
+            }
+        }
+
+        private func wakeAll() {
+            let current = waiters
+            waiters = []
+            for waiter in current { waiter.resume() }
+        }
+    }
+
+    /// Ordinal player streams keep their rank from the write notes (two binary searches per
+    /// stream per flush) and go back to the shards only for snapshots and their own writes. Here
+    /// writes race the snapshots (so the note numbers that tell which writes a query already
+    /// counted matter), players come and go, and after every round each stream must show exactly
+    /// the rank the board answers.
+    @Test("player streams show the board's exact ranks after random writes racing their snapshots", arguments: [1, 3])
+    func ranksFollowNotes(shards: Int) async throws {
+        let seed = DifferentialServerTests.seed()
+        var random = SplitMix64(seed: seed)
+        try await withServer(shards: shards) { server in
+            let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let racer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let watcher = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await writer.submitBatch((0..<300).map { SubmitRequest(boardID: "notes", playerID: "p\($0)", score: Int64($0 % 97)) })
+            let watched = (0..<60).map { "p\($0 * 5)" } + (0..<5).map { "late\($0)" }
+            let latest = LatestStates()
+            let racerSeed = random.next(below: 1 << 30)
+            // Writes on every shard while the streams take their snapshots.
+            let racing = Task {
+                var racing = SplitMix64(seed: racerSeed)
+                for _ in 0..<20 {
+                    _ = try await racer.submitBatch((0..<25).map { _ in
+                        SubmitRequest(boardID: "notes", playerID: "p\(racing.next(below: 400))", score: Int64(racing.next(below: 1_000)))
+                    })
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { readers in
+                for player in watched {
+                    readers.addTask {
+                        for try await event in watcher.subscribe(board: "notes", target: .player(player), minInterval: .milliseconds(20)) {
+                            if case .player(let change) = event.change { await latest.record(player, change) }
+                        }
+                    }
+                }
+                for round in 0..<6 {
+                    var submits: [SubmitRequest] = []
+                    for _ in 0..<40 {
+                        let player = random.next(below: 8) == 0 ? "late\(random.next(below: 5))" : "p\(random.next(below: 400))"
+                        submits.append(SubmitRequest(boardID: "notes", playerID: player, score: Int64(random.next(below: 1_000))))
+                    }
+                    _ = try await writer.submitBatch(submits)
+                    for _ in 0..<Int(random.next(below: 3)) {
+                        _ = try? await writer.removePlayer(board: "notes", player: "p\(random.next(below: 400))")
+                    }
+                    if round == 0 { try await racing.value }  // the board is read once the race is over
+                    let expected = try await expectedStates(writer, watched)
+                    let matched = try await within(.seconds(10), "seed \(seed) round \(round): streams matching the board") {
+                        while true {
+                            try Task.checkCancellation()
+                            let states = await latest.states
+                            if watched.allSatisfy({ Self.same(states[$0], expected[$0]) }) { return true }
+                            await latest.nextChange()
+                        }
+                    }
+                    #expect(matched, "seed \(seed) round \(round)")
+                }
+                readers.cancelAll()
+            }
+            try? await watcher.close()
+            try? await racer.close()
+            try? await writer.close()
+        }
+    }
+
+    /// What each watched player's stream must show: rank and score, or absent.
+    private func expectedStates(_ client: HiscoreClient, _ players: [String]) async throws -> [String: WireEntry] {
+        let response = try await client.entries(board: "notes", players: players)
+        var byPlayer: [String: WireEntry] = [:]
+        for entry in response.entries { byPlayer[entry.playerID] = entry }
+        return byPlayer
+    }
+
+    private static func same(_ state: PlayerRankChange?, _ expected: WireEntry?) -> Bool {
+        guard let state else { return false }
+        guard let expected else { return !state.present }
+        return state.present && state.entry.rank == expected.rank && state.entry.score == expected.score
+    }
+}

@@ -8,10 +8,25 @@ struct StreamRefresh {
     let board: BoardHandle
     let due: [Subscription]
     let feedNotes: [WriteNote]
+    /// Ordinal player streams that need the shards this time, in the plan's order.
+    private let queried: [Subscription]
+    private let playerRefresh: PlayerRefreshPlan?
+
+    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote], shardCount: Int) {
+        self.board = board
+        self.due = due
+        self.feedNotes = feedNotes
+        let queried = due.filter { $0.followsNotes && ($0.needsQuery || $0.needsSnapshot || $0.betterCount == nil) }
+        self.queried = queried
+        self.playerRefresh = queried.isEmpty ? nil : PlayerRefreshPlan(
+            callID: Self.playerRefreshPlanID, board: board, shardCount: shardCount,
+            playerIDs: queried.map { if case .player(let player) = $0.target { player } else { "" } })
+    }
 
     /// Plan ids: 1 = all player subscribers per rank mode (+ mode raw value), 10 + N*4 + mode = a
     /// top N, then one id per window subscriber, and the feed ranks.
     private static let feedPlanID: UInt64 = 1 << 62
+    private static let playerRefreshPlanID: UInt64 = (1 << 62) + 1
 
     private func playerPlanID(_ mode: RankMode) -> UInt64 { 1 + UInt64(mode.rawValue) }
     private func topPlanID(_ limit: UInt32, _ mode: RankMode) -> UInt64 { 10 + UInt64(limit) * 4 + UInt64(mode.rawValue) }
@@ -24,6 +39,8 @@ struct StreamRefresh {
         for (index, subscription) in due.enumerated() {
             let ranking = subscription.ranking
             switch subscription.target {
+            case .player where subscription.followsNotes:
+                break  // the player refresh plan, or no query at all
             case .player(let player):
                 playersByMode[ranking.mode, default: (ranking, [])].1.append(player)
             case .top(let limit):
@@ -42,6 +59,9 @@ struct StreamRefresh {
         }
         for (id, (ranking, limit)) in tops {
             plans.append(PlannedCall(callID: id, plan: TopPlan(callID: id, ranking: ranking, limit: Int(limit), start: .offset(0)), deadline: nil))
+        }
+        if let playerRefresh {
+            plans.append(PlannedCall(callID: Self.playerRefreshPlanID, plan: playerRefresh, deadline: nil))
         }
         if !feedNotes.isEmpty {
             let keys = feedNotes.flatMap { [$0.currentKey ?? .max, $0.previousKey ?? .max] }
@@ -81,30 +101,47 @@ struct StreamRefresh {
             return byID
         }
 
+        // Ordinal player streams that were queried take their entry, rank and cut from the plan;
+        // the others already hold their rank, shifted by the notes.
+        var queriedEntries: [ObjectIdentifier: WireEntry?] = [:]
+        if let playerRefresh, playerRefresh.completed {
+            queriedEntries.reserveCapacity(queried.count)
+            for (subscription, located) in zip(queried, playerRefresh.located) {
+                subscription.betterCount = located?.better
+                subscription.cut = playerRefresh.cut
+                subscription.needsQuery = false
+                queriedEntries[ObjectIdentifier(subscription)] = .some(located.map { WireEntry($0.entry, rank: UInt64($0.better + 1)) })
+            }
+        }
+
         for (index, subscription) in due.enumerated() {
             guard subscription.sink.isWritable else {
                 // The reader is behind: send nothing now, a full snapshot once it drains.
                 subscription.needsSnapshot = true
+                subscription.needsQuery = true
                 continue
             }
             subscription.dirty = false
             let snapshot = subscription.needsSnapshot
             switch subscription.target {
+            case .player(let player) where subscription.followsNotes:
+                let entry: WireEntry?
+                if let queriedEntry = queriedEntries[ObjectIdentifier(subscription)] {
+                    entry = queriedEntry
+                } else if let last = subscription.lastPlayer, last.present, !subscription.needsQuery, let better = subscription.betterCount {
+                    var shifted = last.entry
+                    shifted.rank = UInt64(max(0, better) + 1)
+                    entry = shifted
+                } else {
+                    // Its query failed (a shard could not answer): ask again at the next flush.
+                    subscription.dirty = true
+                    subscription.needsQuery = true
+                    continue
+                }
+                sendPlayer(subscription, player: player, entry: entry, snapshot: snapshot, key: key, emit: emit, now: now)
             case .player(let player):
                 guard let found = playerEntries(subscription.ranking.mode) else { continue }
-                let entry = found[player]
-                let previousRank = subscription.lastPlayer?.entry.rank ?? 0
-                let state = PlayerRankChange(
-                    entry: entry ?? WireEntry(playerID: player, score: 0), previousRank: snapshot ? 0 : previousRank,
-                    present: entry != nil)
-                subscription.watched = entry.map { key($0)...key($0) } ?? RankKey.max...RankKey.max
-                let changed = subscription.lastPlayer.map { $0.entry != state.entry || $0.present != state.present } ?? true
-                if snapshot || changed {
-                    emit(subscription, .player(state), snapshot: snapshot)
-                    subscription.needsSnapshot = false
-                    subscription.lastPlayer = state
-                    subscription.lastSent = now
-                }
+                sendPlayer(subscription, player: player, entry: found[player], snapshot: snapshot, key: key, emit: emit, now: now)
             case .top(let limit):
                 guard case .top(let page) = responses[topPlanID(limit, subscription.ranking.mode)]?.result else { continue }
                 let hi = page.entries.count == Int(limit) ? page.entries.last.map(key) ?? .max : .max
@@ -153,6 +190,26 @@ struct StreamRefresh {
             }
         }
         return Array(bySink.values)
+    }
+
+    /// Sends a player stream its state if it changed (or a snapshot is due); `entry` nil = the
+    /// player is not on the board.
+    private func sendPlayer(
+        _ subscription: Subscription, player: String, entry: WireEntry?, snapshot: Bool, key: (WireEntry) -> RankKey,
+        emit: (Subscription, RankEventChange, Bool) -> Void, now: NIODeadline
+    ) {
+        let previousRank = subscription.lastPlayer?.entry.rank ?? 0
+        let state = PlayerRankChange(
+            entry: entry ?? WireEntry(playerID: player, score: 0), previousRank: snapshot ? 0 : previousRank,
+            present: entry != nil)
+        subscription.watched = entry.map { key($0)...key($0) } ?? RankKey.max...RankKey.max
+        let changed = subscription.lastPlayer.map { $0.entry != state.entry || $0.present != state.present } ?? true
+        if snapshot || changed {
+            emit(subscription, .player(state), snapshot)
+            subscription.needsSnapshot = false
+            subscription.lastPlayer = state
+            subscription.lastSent = now
+        }
     }
 
     private func sendWindow(

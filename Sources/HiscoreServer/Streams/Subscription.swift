@@ -21,6 +21,13 @@ final class Subscription {
     var watched: ClosedRange<RankKey> = RankKey.min...RankKey.max
 
     var lastPlayer: PlayerRankChange?
+    /// Ordinal player streams: entries better than the player now, as far as the hub knows —
+    /// from the last query, plus the shifts of every write noted since (`KeyMoves`).
+    var betterCount: Int?
+    /// The notes that last query already reflected, until all of them have reached the hub.
+    var cut: StreamCut?
+    /// The rank cannot be derived from notes: ask the shards at the next refresh.
+    var needsQuery = true
     var lastWindow: [WireEntry] = []
 
     init(callID: UInt64, sink: StreamSink, target: SubscriptionTarget, ranking: RankResolution, interval: TimeAmount) {
@@ -29,6 +36,12 @@ final class Subscription {
         self.target = target
         self.ranking = ranking
         self.interval = interval
+    }
+
+    /// A player stream whose rank the hub keeps current from write notes.
+    var followsNotes: Bool {
+        if case .player = target { return ranking.mode == .ordinal }
+        return false
     }
 
     var isFeed: Bool {

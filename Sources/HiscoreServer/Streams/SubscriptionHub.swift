@@ -34,6 +34,10 @@ final class SubscriptionHub {
     private let executor: BatchExecutor
     private var subscriptions: [SubscriptionKey: Subscription] = [:]
     private var pendingIntervals: [ClosedRange<RankKey>] = []
+    /// The same writes, kept whole for the ordinal player streams' rank shifts.
+    private var pendingNotes: [WriteNote] = []
+    /// Per shard, the number of the last note received from it.
+    private var receivedSequence: [UInt64]
     private var writtenPlayers = Set<String>()
     private var everythingDirty = false
     private var feedNotes: [WriteNote] = []
@@ -60,6 +64,7 @@ final class SubscriptionHub {
         self.board = board
         self.loop = loop
         self.executor = executor
+        self.receivedSequence = Array(repeating: 0, count: executor.shards.count)
     }
 
     var isEmpty: Bool { subscriptions.isEmpty }
@@ -85,6 +90,7 @@ final class SubscriptionHub {
         for subscription in subscriptions.values where subscription.sink.connectionID == connectionID {
             subscription.dirty = true
             subscription.needsSnapshot = true
+            subscription.needsQuery = true
         }
         scheduleFlush(at: .now())
     }
@@ -95,12 +101,17 @@ final class SubscriptionHub {
             if !everythingDirty {
                 if pendingIntervals.count < Self.maxPendingIntervals {
                     pendingIntervals.append(note.touchedInterval)
+                    pendingNotes.append(note)
                     writtenPlayers.insert(note.playerID)
                 } else {
                     everythingDirty = true
                     pendingIntervals.removeAll()
+                    pendingNotes.removeAll()
                     writtenPlayers.removeAll()
                 }
+            }
+            if note.shard < receivedSequence.count {
+                receivedSequence[note.shard] = max(receivedSequence[note.shard], note.sequence)
             }
         }
         if board.feedSubscriberCount > 0 {
@@ -143,9 +154,20 @@ final class SubscriptionHub {
         }
     }
 
+    /// Marks the subscribers the writes since the last flush affect.
+    ///
+    /// Ordinal player streams follow the notes: each gets its rank shift from `KeyMoves` (two
+    /// binary searches), minus the notes its last query already counted (`StreamCut`); only a
+    /// stream whose own player was written, or that needs a snapshot, goes back to the shards.
+    /// Every other stream is affected iff a write's key interval meets the interval it watches:
+    /// the intervals are sorted by their low end with a running maximum of their high end, and
+    /// each watcher needs one binary search. O(m log w) for m subscriptions and w writes.
     private func markAffected() {
         if everythingDirty {
-            for subscription in subscriptions.values { subscription.dirty = true }
+            for subscription in subscriptions.values {
+                subscription.dirty = true
+                subscription.needsQuery = true
+            }
         } else if !pendingIntervals.isEmpty {
             pendingIntervals.sort { $0.lowerBound < $1.lowerBound }
             var runningMaxHigh: [RankKey] = []
@@ -155,7 +177,45 @@ final class SubscriptionHub {
                 highest = max(highest, interval.upperBound)
                 runningMaxHigh.append(highest)
             }
-            for subscription in subscriptions.values where !subscription.dirty && !subscription.isFeed {
+            var moves = KeyMoves()
+            for note in pendingNotes { moves.add(previous: note.previousKey, current: note.currentKey) }
+            moves.seal()
+            // The notes a cut already reflects, per cut (few distinct cuts: one per refresh).
+            var reflected: [ObjectIdentifier: KeyMoves] = [:]
+            func alreadyCounted(_ cut: StreamCut) -> KeyMoves {
+                if let known = reflected[ObjectIdentifier(cut)] { return known }
+                var excluded = KeyMoves()
+                for note in pendingNotes where cut.reflects(note) {
+                    excluded.add(previous: note.previousKey, current: note.currentKey)
+                }
+                excluded.seal()
+                reflected[ObjectIdentifier(cut)] = excluded
+                return excluded
+            }
+            for subscription in subscriptions.values where !subscription.isFeed {
+                if case .player(let player) = subscription.target, writtenPlayers.contains(player) {
+                    subscription.dirty = true
+                    subscription.needsQuery = true
+                    continue
+                }
+                if subscription.followsNotes {
+                    defer {
+                        if let cut = subscription.cut, cut.isCovered(byReceived: receivedSequence) { subscription.cut = nil }
+                    }
+                    guard !subscription.needsQuery, let better = subscription.betterCount else { continue }
+                    let key = subscription.watched.lowerBound
+                    var shift = moves.shift(at: key)
+                    if let cut = subscription.cut {
+                        let counted = alreadyCounted(cut)
+                        if !counted.isEmpty { shift -= counted.shift(at: key) }
+                    }
+                    if shift != 0 {
+                        subscription.betterCount = better + shift
+                        subscription.dirty = true
+                    }
+                    continue
+                }
+                guard !subscription.dirty else { continue }
                 let watched = subscription.watched
                 // Writes whose interval starts at or before the watched high end...
                 var low = 0
@@ -166,10 +226,10 @@ final class SubscriptionHub {
                 }
                 // ...affect it iff one of them reaches the watched low end.
                 if low > 0 && runningMaxHigh[low - 1] >= watched.lowerBound { subscription.dirty = true }
-                if case .player(let player) = subscription.target, writtenPlayers.contains(player) { subscription.dirty = true }
             }
         }
         pendingIntervals.removeAll(keepingCapacity: true)
+        pendingNotes.removeAll(keepingCapacity: true)
         writtenPlayers.removeAll(keepingCapacity: true)
         everythingDirty = false
     }
@@ -218,7 +278,7 @@ final class SubscriptionHub {
             return
         }
         flushing = true
-        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes)
+        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes, shardCount: executor.shards.count)
         var responses: [UInt64: ResponseEnvelope] = [:]
         let receiver = ClosureBatchReceiver(
             deliver: { responses[$0.callID] = $0 },

@@ -13,6 +13,9 @@ struct WriteNote: Sendable {
     let entry: LeaderboardEntry?
     let created: Bool
     let version: UInt64
+    /// The shard that applied the write, and its note number there (`Shard.noteSequence`).
+    let shard: Int
+    let sequence: UInt64
 
     /// The key interval a write touches: between its old and new keys, where a missing key counts
     /// as worse than every key (a new entry shifts everyone below it; a removal likewise).
