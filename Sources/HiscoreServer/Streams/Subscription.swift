@@ -36,12 +36,16 @@ final class Subscription {
         self.target = target
         self.ranking = ranking
         self.interval = interval
+        if case .player = target { followsNotes = ranking.mode == .ordinal } else { followsNotes = false }
     }
 
-    /// A player stream whose rank the hub keeps current from write notes.
-    var followsNotes: Bool {
-        if case .player = target { return ranking.mode == .ordinal }
-        return false
+    /// A player stream whose rank the hub keeps current from write notes (ordinal ranks only:
+    /// competition and dense ranks do not follow from key moves alone).
+    let followsNotes: Bool
+    /// The player a player stream watches.
+    var player: String? {
+        if case .player(let player) = target { return player }
+        return nil
     }
 
     var isFeed: Bool {

@@ -26,13 +26,18 @@ import NIOCore
 ///   snapshot when the connection drains.
 /// * No timer runs while nothing changes: a flush is scheduled only when a write note arrives for
 ///   a board with subscribers (or a new subscription needs its snapshot), at the earliest time a
-///   dirty subscriber is due. Under load (a flush costing more than a tenth of the interval) the
-///   hub widens every interval, up to 16x, and narrows it again when flushes get cheap.
+///   dirty subscriber is due. Under load (a flush keeping the loop busy for more than a third of
+///   the interval: its own work, not the time it waits for other shards) the hub widens every
+///   interval, up to 16x, and narrows it again when flushes get cheap. The loop also serves
+///   connections and its shard, so the other two thirds stay theirs.
 final class SubscriptionHub {
     let board: BoardHandle
     private let loop: any EventLoop
     private let executor: BatchExecutor
     private var subscriptions: [SubscriptionKey: Subscription] = [:]
+    /// Player streams by player, to find those whose own player was written without hashing
+    /// every stream's player on every flush.
+    private var playerStreams: [String: [Subscription]] = [:]
     private var pendingIntervals: [ClosedRange<RankKey>] = []
     /// The same writes, kept whole for the ordinal player streams' rank shifts.
     private var pendingNotes: [WriteNote] = []
@@ -72,17 +77,30 @@ final class SubscriptionHub {
     func add(_ subscription: Subscription) {
         shortestInterval = min(shortestInterval, subscription.interval)
         subscriptions[SubscriptionKey(connectionID: subscription.sink.connectionID, callID: subscription.callID)] = subscription
+        if let player = subscription.player { playerStreams[player, default: []].append(subscription) }
         scheduleFlush(at: .now())
     }
 
     func remove(connectionID: UInt64, callID: UInt64) -> Bool {
-        subscriptions.removeValue(forKey: SubscriptionKey(connectionID: connectionID, callID: callID)) != nil
+        guard let removed = subscriptions.removeValue(forKey: SubscriptionKey(connectionID: connectionID, callID: callID)) else {
+            return false
+        }
+        forgetPlayerStream(removed)
+        return true
     }
 
     func removeAll(connectionID: UInt64) -> Int {
         let keys = subscriptions.keys.filter { $0.connectionID == connectionID }
-        for key in keys { subscriptions[key] = nil }
+        for key in keys {
+            if let removed = subscriptions.removeValue(forKey: key) { forgetPlayerStream(removed) }
+        }
         return keys.count
+    }
+
+    private func forgetPlayerStream(_ subscription: Subscription) {
+        guard let player = subscription.player, var streams = playerStreams[player] else { return }
+        streams.removeAll { $0 === subscription }
+        playerStreams[player] = streams.isEmpty ? nil : streams
     }
 
     /// The connection can take bytes again: its subscribers get a fresh snapshot.
@@ -132,6 +150,7 @@ final class SubscriptionHub {
         }
         for (sink, frames) in bySink.values { sink.send(frames) }
         subscriptions.removeAll()
+        playerStreams.removeAll()
         scheduledFlush?.cancel()
         scheduledFlush = nil
     }
@@ -192,12 +211,14 @@ final class SubscriptionHub {
                 reflected[ObjectIdentifier(cut)] = excluded
                 return excluded
             }
-            for subscription in subscriptions.values where !subscription.isFeed {
-                if case .player(let player) = subscription.target, writtenPlayers.contains(player) {
+            // Streams whose own player was written: their key moved, the shards must answer.
+            for player in writtenPlayers {
+                for subscription in playerStreams[player] ?? [] {
                     subscription.dirty = true
                     subscription.needsQuery = true
-                    continue
                 }
+            }
+            for subscription in subscriptions.values where !subscription.isFeed {
                 if subscription.followsNotes {
                     defer {
                         if let cut = subscription.cut, cut.isCovered(byReceived: receivedSequence) { subscription.cut = nil }
@@ -278,15 +299,17 @@ final class SubscriptionHub {
             return
         }
         flushing = true
+        let passCost = NIODeadline.now() - started
         let refresh = StreamRefresh(board: board, due: due, feedNotes: notes, shardCount: executor.shards.count)
         var responses: [UInt64: ResponseEnvelope] = [:]
         let receiver = ClosureBatchReceiver(
             deliver: { responses[$0.callID] = $0 },
             finished: { [self] in
+                let framesStarted = NIODeadline.now()
                 let frames = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
                 for (sink, sinkFrames) in frames where sink.isWritable { sink.send(sinkFrames) }
                 lastFlush = .now()
-                adjustWidening(cost: lastFlush - started)
+                adjustWidening(cost: passCost + (lastFlush - framesStarted))
                 flushing = false
                 scheduleNext(earliestWaiting: earliestWaiting)
             })
@@ -311,9 +334,9 @@ final class SubscriptionHub {
 
     private func adjustWidening(cost: TimeAmount) {
         let shortest = shortestInterval
-        if cost * 10 > shortest * widening {
+        if cost * 3 > shortest * widening {
             widening = min(widening * 2, 16)
-        } else if cost * 40 < shortest * widening && widening > 1 {
+        } else if cost * 12 < shortest * widening && widening > 1 {
             widening /= 2
         }
     }
