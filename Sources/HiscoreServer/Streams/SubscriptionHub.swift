@@ -18,8 +18,14 @@ import NIOCore
 ///   write intervals are sorted once by their low end with a running maximum of their high end;
 ///   each subscriber then needs one binary search. Only affected subscribers are recomputed, with
 ///   the ordinary query plans batched together (one hop per shard per phase for the whole
-///   flush): one Entries call for every player subscriber, one Top per distinct N, one Around per
-///   window. Each recomputed state is compared with the last one sent and only differences leave.
+///   flush): one Top per distinct N, one Around per window, one Entries call for the player
+///   subscribers of competition or dense ranks. Each recomputed state is compared with the last
+///   one sent and only differences leave.
+/// * Ordinal player streams (the common case, and the many) are not recomputed at all: their rank
+///   shift is [B < K] - [A < K] summed over the writes, one binary search in `KeyMoves` per
+///   stream, O(m log w) per flush with no shard involved. Only a snapshot, or a stream whose own
+///   player was written, asks the shards (`PlayerRefreshPlan`), and that query returns with each
+///   shard's note number (`StreamCut`) so the notes its counts already include are skipped.
 /// * Coalescing, not queuing: a subscriber holds its last sent state and a dirty flag, never a
 ///   backlog. Many writes inside one interval produce one event with the final state. If its
 ///   connection cannot take more bytes, nothing is sent and the subscriber is marked for a fresh
