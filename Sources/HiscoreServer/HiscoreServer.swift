@@ -91,6 +91,7 @@ public final class HiscoreServer: Sendable {
         let connectionIDs = ManagedAtomic<UInt64>(1)
         let telemetry = try await Telemetry.make(
             loops: loops, capacityCallsPerSecond: configuration.capacityCallsPerSecond, logger: logger)
+        streams.attach(telemetry)
         let ready = ManagedAtomic<Bool>(false)
         let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
         let hello = ServerHello(

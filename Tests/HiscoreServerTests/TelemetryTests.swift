@@ -38,6 +38,26 @@ struct TelemetryTests {
         }
     }
 
+    @Test("stream flushes and events are counted")
+    func streamMetrics() async throws {
+        try await withClient(configure: { $0.adminPort = 0 }) { client, server in
+            let port = try #require(server.adminPort)
+            _ = try await client.submit(board: "sm", player: "me", score: 10)
+            var iterator = client.subscribe(board: "sm", target: .player("me"), minInterval: .milliseconds(20)).makeAsyncIterator()
+            _ = try await iterator.next()  // snapshot
+            _ = try await client.submit(board: "sm", player: "rival", score: 20)
+            _ = try await iterator.next()  // rank 1 -> 2
+            let body = try httpGet(port: port, path: "/metrics").body
+            func value(_ name: String) -> Double? {
+                body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            #expect((value("hiscore_stream_events_total") ?? 0) >= 2)
+            #expect((value("hiscore_stream_flushes_total") ?? 0) >= 2)
+            #expect(value("hiscore_stream_flush_busy_seconds_total") != nil)
+            #expect(value("hiscore_stream_widened_flushes_total") == 0)
+        }
+    }
+
     @Test("healthz and readyz answer; unknown paths are 404")
     func probes() async throws {
         try await withServer(configure: { $0.adminPort = 0 }) { server in

@@ -10,6 +10,7 @@ final class StreamCoordinator: Sendable {
     private let registries: [NIOLoopBound<HubRegistry>]
     private let loops: [any EventLoop]
     private let executorBox = NIOLockedValueBox<BatchExecutor?>(nil)
+    private let telemetryBox = NIOLockedValueBox<Telemetry?>(nil)
 
     /// Builds one registry on each loop.
     static func make(loops: [any EventLoop]) async throws -> StreamCoordinator {
@@ -27,6 +28,11 @@ final class StreamCoordinator: Sendable {
 
     func attach(_ executor: BatchExecutor) {
         executorBox.withLockedValue { $0 = executor }
+    }
+
+    /// Hubs created from now on count their flushes in their loop's metrics.
+    func attach(_ telemetry: Telemetry) {
+        telemetryBox.withLockedValue { $0 = telemetry }
     }
 
     /// From a shard, once per operation batch: notes for boards homed on `shard`.
@@ -47,6 +53,7 @@ final class StreamCoordinator: Sendable {
         let registry = registries[shard]
         let loop = loops[shard]
         guard let executor = executorBox.withLockedValue({ $0 }) else { return }
+        let telemetry = telemetryBox.withLockedValue { $0 }
         board.addSubscriber(feed: target == .feed)
         loop.execute {
             guard !board.isDeleted else {
@@ -55,7 +62,7 @@ final class StreamCoordinator: Sendable {
                     callID: callID, response: .failure(callID: callID, CallValidation.boardNotFound(board.config.id)), isFinal: true)])
                 return
             }
-            let hub = registry.value.hub(for: board, loop: loop, executor: executor)
+            let hub = registry.value.hub(for: board, loop: loop, executor: executor, metrics: telemetry?.local(loop))
             hub.add(Subscription(callID: callID, sink: sink, target: target, ranking: ranking, interval: interval))
         }
     }
@@ -93,9 +100,9 @@ final class StreamCoordinator: Sendable {
 final class HubRegistry {
     var hubs: [UInt64: SubscriptionHub] = [:]
 
-    func hub(for board: BoardHandle, loop: any EventLoop, executor: BatchExecutor) -> SubscriptionHub {
+    func hub(for board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics?) -> SubscriptionHub {
         if let existing = hubs[board.incarnation] { return existing }
-        let hub = SubscriptionHub(board: board, loop: loop, executor: executor)
+        let hub = SubscriptionHub(board: board, loop: loop, executor: executor, metrics: metrics)
         hubs[board.incarnation] = hub
         return hub
     }

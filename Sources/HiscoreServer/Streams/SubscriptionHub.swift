@@ -40,6 +40,9 @@ final class SubscriptionHub {
     let board: BoardHandle
     private let loop: any EventLoop
     private let executor: BatchExecutor
+    /// The loop's metrics (nil in tests that build a hub without telemetry); this hub runs on
+    /// that loop, so it writes them directly.
+    private let metrics: LoopMetrics?
     private var subscriptions: [SubscriptionKey: Subscription] = [:]
     /// Player streams by player, to find those whose own player was written without hashing
     /// every stream's player on every flush.
@@ -71,10 +74,11 @@ final class SubscriptionHub {
     /// Feed items held between two flushes; a feed consumer falling further behind is ended.
     static let maxPendingFeedItems = 100_000
 
-    init(board: BoardHandle, loop: any EventLoop, executor: BatchExecutor) {
+    init(board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics? = nil) {
         self.board = board
         self.loop = loop
         self.executor = executor
+        self.metrics = metrics
         self.receivedSequence = Array(repeating: 0, count: executor.shards.count)
     }
 
@@ -313,9 +317,20 @@ final class SubscriptionHub {
             finished: { [self] in
                 let framesStarted = NIODeadline.now()
                 let frames = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
-                for (sink, sinkFrames) in frames where sink.isWritable { sink.send(sinkFrames) }
+                var events = 0
+                for (sink, sinkFrames) in frames where sink.isWritable {
+                    events += sinkFrames.count
+                    sink.send(sinkFrames)
+                }
                 lastFlush = .now()
-                adjustWidening(cost: passCost + (lastFlush - framesStarted))
+                let cost = passCost + (lastFlush - framesStarted)
+                if let metrics {
+                    metrics.streamFlushes += 1
+                    metrics.streamEvents += events
+                    metrics.streamFlushBusyMicros += Int(cost.nanoseconds / 1000)
+                    if widening > 1 { metrics.streamWidenedFlushes += 1 }
+                }
+                adjustWidening(cost: cost)
                 flushing = false
                 scheduleNext(earliestWaiting: earliestWaiting)
             })

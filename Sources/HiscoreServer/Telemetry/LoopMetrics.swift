@@ -19,6 +19,12 @@ final class LoopMetrics {
     var subscriptionsOpened = 0
     var subscriptionsClosed = 0
     var protocolFaults = 0
+    /// Stream hubs on this loop: flushes that sent something, events sent, the hubs' own work in
+    /// those flushes, and the flushes run with widened intervals (load shedding).
+    var streamFlushes = 0
+    var streamEvents = 0
+    var streamFlushBusyMicros = 0
+    var streamWidenedFlushes = 0
 
     /// Heavy-load summary: calls counted in the current one-second window.
     var windowStart = NIODeadline.now()
@@ -38,7 +44,9 @@ final class LoopMetrics {
         MetricsSnapshot(
             calls: calls, statuses: statuses, latency: latency, latencySumMicros: latencySumMicros, bytesIn: bytesIn,
             bytesOut: bytesOut, connectionsOpened: connectionsOpened, connectionsClosed: connectionsClosed,
-            subscriptionsOpened: subscriptionsOpened, subscriptionsClosed: subscriptionsClosed, protocolFaults: protocolFaults)
+            subscriptionsOpened: subscriptionsOpened, subscriptionsClosed: subscriptionsClosed, protocolFaults: protocolFaults,
+            streamFlushes: streamFlushes, streamEvents: streamEvents, streamFlushBusyMicros: streamFlushBusyMicros,
+            streamWidenedFlushes: streamWidenedFlushes)
     }
 }
 
@@ -109,6 +117,10 @@ struct MetricsSnapshot: Sendable {
     var subscriptionsOpened: Int
     var subscriptionsClosed: Int
     var protocolFaults: Int
+    var streamFlushes: Int
+    var streamEvents: Int
+    var streamFlushBusyMicros: Int
+    var streamWidenedFlushes: Int
 
     static func + (a: MetricsSnapshot, b: MetricsSnapshot) -> MetricsSnapshot {
         func add(_ x: [Int], _ y: [Int]) -> [Int] { zip(x, y).map(+) }
@@ -120,6 +132,9 @@ struct MetricsSnapshot: Sendable {
             connectionsClosed: a.connectionsClosed + b.connectionsClosed,
             subscriptionsOpened: a.subscriptionsOpened + b.subscriptionsOpened,
             subscriptionsClosed: a.subscriptionsClosed + b.subscriptionsClosed,
-            protocolFaults: a.protocolFaults + b.protocolFaults)
+            protocolFaults: a.protocolFaults + b.protocolFaults,
+            streamFlushes: a.streamFlushes + b.streamFlushes, streamEvents: a.streamEvents + b.streamEvents,
+            streamFlushBusyMicros: a.streamFlushBusyMicros + b.streamFlushBusyMicros,
+            streamWidenedFlushes: a.streamWidenedFlushes + b.streamWidenedFlushes)
     }
 }
