@@ -239,14 +239,14 @@ enum Base64URLForTests {
 /// served throughout.
 @Suite("Hostile clients keep server memory bounded")
 struct HostileMemoryTests {
-    private func allocated(_ adminPort: Int) throws -> Int {
-        let body = try httpGet(port: adminPort, path: "/metrics").body
+    private func allocated(_ adminPort: Int) async throws -> Int {
+        let body = try await httpGet(port: adminPort, path: "/metrics").body
         let line = body.split(separator: "\n").first { $0.hasPrefix("hiscore_jemalloc_allocated_bytes ") }
         return Int(line?.split(separator: " ").last ?? "") ?? -1
     }
 
-    private func openConnections(_ adminPort: Int) throws -> Int {
-        let body = try httpGet(port: adminPort, path: "/metrics").body
+    private func openConnections(_ adminPort: Int) async throws -> Int {
+        let body = try await httpGet(port: adminPort, path: "/metrics").body
         let line = body.split(separator: "\n").first { $0.hasPrefix("hiscore_connections ") }
         return Int(Double(line?.split(separator: " ").last ?? "") ?? -1)
     }
@@ -256,7 +256,7 @@ struct HostileMemoryTests {
     private func waitForOpenConnections(_ adminPort: Int, _ expected: Int, seconds: Double = 10) async throws -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
-            if try openConnections(adminPort) == expected { return true }
+            if try await openConnections(adminPort) == expected { return true }
             try await Task.sleep(for: .milliseconds(20))
         }
         return false
@@ -272,7 +272,7 @@ struct HostileMemoryTests {
         let adminPort = try #require(server.adminPortNumber)
         let good = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
         _ = try await good.submit(board: "b", player: "p", score: 1)
-        let before = try allocated(adminPort)
+        let before = try await allocated(adminPort)
         for round in 0..<3 {
             // The previous round's connections are closed by the client; wait until the server has
             // seen every close, or this round would start with slots still taken.
@@ -303,11 +303,11 @@ struct HostileMemoryTests {
                 connections.append(probe)
             }
             #expect(refused, "round \(round): max_connections never refused a connection")
-            #expect(try openConnections(adminPort) <= 100, "round \(round)")
+            #expect(try await openConnections(adminPort) <= 100, "round \(round)")
             #expect(try await good.ping([1]) == [1])
             connections.removeAll()
         }
-        let after = try allocated(adminPort)
+        let after = try await allocated(adminPort)
         #expect(before > 0 && after > 0)
         #expect(after - before < 8 << 20, "allocated grew from \(before) to \(after) bytes")
         #expect(try await good.rank(board: "b", player: "p").entry.rank == 1)

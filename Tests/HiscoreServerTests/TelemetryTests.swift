@@ -1,3 +1,4 @@
+import Foundation
 import HiscoreClient
 import HiscoreServer
 import Testing
@@ -6,14 +7,22 @@ import Testing
 import Glibc
 #endif
 
-/// Fetches `path` from the admin port with a plain HTTP/1.1 request over loopback.
-func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
-    let connection = try RawConnection(port: port, timeoutSeconds: 10)
-    connection.send(Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
-    let text = connection.readAll()
-    let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
-    let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
-    return (status, body)
+/// Fetches `path` from the admin port with a plain HTTP/1.1 request over loopback. The socket
+/// calls block, so they run on a thread of their own: on the test's task they would hold one of
+/// the few cooperative threads that the server's own tasks may be waiting for.
+func httpGet(port: Int, path: String) async throws -> (status: Int, body: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result {
+                let connection = try RawConnection(port: port, timeoutSeconds: 10)
+                connection.send(Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
+                let text = connection.readAll()
+                let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+                let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+                return (status, body)
+            })
+        }
+    }
 }
 
 @Suite("Admin HTTP: /metrics, /healthz, /readyz")
@@ -24,7 +33,7 @@ struct TelemetryTests {
             let port = try #require(server.adminPort)
             for index in 0..<3 { _ = try await client.submit(board: "m", player: "p\(index)", score: 1) }
             _ = try? await client.rank(board: "m", player: "ghost")
-            let (status, body) = try httpGet(port: port, path: "/metrics")
+            let (status, body) = try await httpGet(port: port, path: "/metrics")
             #expect(status == 200)
             #expect(body.contains(#"hiscore_calls_total{method="submit"} 3"#))
             #expect(body.contains(#"hiscore_call_status_total{code="NOT_FOUND"} 1"#))
@@ -47,7 +56,7 @@ struct TelemetryTests {
             _ = try await iterator.next()  // snapshot
             _ = try await client.submit(board: "sm", player: "rival", score: 20)
             _ = try await iterator.next()  // rank 1 -> 2
-            let body = try httpGet(port: port, path: "/metrics").body
+            let body = try await httpGet(port: port, path: "/metrics").body
             func value(_ name: String) -> Double? {
                 body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
             }
@@ -62,9 +71,9 @@ struct TelemetryTests {
     func probes() async throws {
         try await withServer(configure: { $0.adminPort = 0 }) { server in
             let port = try #require(server.adminPort)
-            #expect(try httpGet(port: port, path: "/healthz") == (200, "ok\n"))
-            #expect(try httpGet(port: port, path: "/readyz") == (200, "ready\n"))
-            #expect(try httpGet(port: port, path: "/nope").status == 404)
+            #expect(try await httpGet(port: port, path: "/healthz") == (200, "ok\n"))
+            #expect(try await httpGet(port: port, path: "/readyz") == (200, "ready\n"))
+            #expect(try await httpGet(port: port, path: "/nope").status == 404)
         }
     }
 }

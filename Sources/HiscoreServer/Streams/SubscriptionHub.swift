@@ -8,7 +8,7 @@ import NIOCore
 ///
 /// * Per write — O(1), whatever the number of subscribers. The shard that applied the write adds
 ///   a `WriteNote` (old key, new key) to a per-batch outbox, and the outbox reaches the hub in one
-///   loop hop per batch. The hub appends the note's key interval to `pendingIntervals`. Nothing
+///   loop hop per batch. The hub appends the note to `pendingNotes`. Nothing
 ///   is looked up per subscriber, nothing is sent. (Boards without subscribers skip even this: the
 ///   shard checks an atomic counter.)
 /// * Per flush — O((w + m) log w) to find who is affected, for w writes and m subscriptions: a
@@ -47,8 +47,7 @@ final class SubscriptionHub {
     /// Player streams by player, to find those whose own player was written without hashing
     /// every stream's player on every flush.
     private var playerStreams: [String: [Subscription]] = [:]
-    private var pendingIntervals: [ClosedRange<RankKey>] = []
-    /// The same writes, kept whole for the ordinal player streams' rank shifts.
+    /// The writes noted since the last flush.
     private var pendingNotes: [WriteNote] = []
     /// Per shard, the number of the last note received from it.
     private var receivedSequence: [UInt64]
@@ -68,9 +67,9 @@ final class SubscriptionHub {
     /// 1 = as requested; doubled under load.
     private(set) var widening: Int64 = 1
 
-    /// Beyond this many pending write intervals the hub stops keeping them and treats every
+    /// Beyond this many pending write notes the hub stops keeping them and treats every
     /// subscriber as affected (bounded memory under write floods).
-    static let maxPendingIntervals = 65_536
+    static let maxPendingNotes = 65_536
     /// Feed items held between two flushes; a feed consumer falling further behind is ended.
     static let maxPendingFeedItems = 100_000
 
@@ -127,13 +126,11 @@ final class SubscriptionHub {
         guard !subscriptions.isEmpty else { return }
         for note in notes {
             if !everythingDirty {
-                if pendingIntervals.count < Self.maxPendingIntervals {
-                    pendingIntervals.append(note.touchedInterval)
+                if pendingNotes.count < Self.maxPendingNotes {
                     pendingNotes.append(note)
                     writtenPlayers.insert(note.playerID)
                 } else {
                     everythingDirty = true
-                    pendingIntervals.removeAll()
                     pendingNotes.removeAll()
                     writtenPlayers.removeAll()
                 }
@@ -183,100 +180,37 @@ final class SubscriptionHub {
         }
     }
 
-    /// Marks the subscribers the writes since the last flush affect.
-    ///
-    /// Ordinal player streams follow the notes: each gets its rank shift from `KeyMoves` (two
-    /// binary searches), minus the notes its last query already counted (`StreamCut`); only a
-    /// stream whose own player was written, or that needs a snapshot, goes back to the shards.
-    /// Every other stream is affected iff a write's key interval meets the interval it watches:
-    /// the intervals are sorted by their low end with a running maximum of their high end, and
-    /// each watcher needs one binary search. O(m log w) for m subscriptions and w writes.
-    private func markAffected() {
-        if everythingDirty {
-            for subscription in subscriptions.values {
+    /// Takes the writes noted since the last flush: marks the streams whose own player was
+    /// written (their key moved: the shards must answer) and returns the marking for the rest,
+    /// or nil when nothing was written.
+    private func takeMarking() -> AffectMarking? {
+        guard everythingDirty || !pendingNotes.isEmpty else { return nil }
+        for player in writtenPlayers {
+            for subscription in playerStreams[player] ?? [] {
                 subscription.dirty = true
                 subscription.needsQuery = true
             }
-        } else if !pendingIntervals.isEmpty {
-            pendingIntervals.sort { $0.lowerBound < $1.lowerBound }
-            var runningMaxHigh: [RankKey] = []
-            runningMaxHigh.reserveCapacity(pendingIntervals.count)
-            var highest = RankKey.min
-            for interval in pendingIntervals {
-                highest = max(highest, interval.upperBound)
-                runningMaxHigh.append(highest)
-            }
-            var moves = KeyMoves()
-            for note in pendingNotes { moves.add(previous: note.previousKey, current: note.currentKey) }
-            moves.seal()
-            // The notes a cut already reflects, per cut (few distinct cuts: one per refresh).
-            var reflected: [ObjectIdentifier: KeyMoves] = [:]
-            func alreadyCounted(_ cut: StreamCut) -> KeyMoves {
-                if let known = reflected[ObjectIdentifier(cut)] { return known }
-                var excluded = KeyMoves()
-                for note in pendingNotes where cut.reflects(note) {
-                    excluded.add(previous: note.previousKey, current: note.currentKey)
-                }
-                excluded.seal()
-                reflected[ObjectIdentifier(cut)] = excluded
-                return excluded
-            }
-            // Streams whose own player was written: their key moved, the shards must answer.
-            for player in writtenPlayers {
-                for subscription in playerStreams[player] ?? [] {
-                    subscription.dirty = true
-                    subscription.needsQuery = true
-                }
-            }
-            for subscription in subscriptions.values where !subscription.isFeed {
-                if subscription.followsNotes {
-                    defer {
-                        if let cut = subscription.cut, cut.isCovered(byReceived: receivedSequence) { subscription.cut = nil }
-                    }
-                    guard !subscription.needsQuery, let better = subscription.betterCount else { continue }
-                    let key = subscription.watched.lowerBound
-                    var shift = moves.shift(at: key)
-                    if let cut = subscription.cut {
-                        let counted = alreadyCounted(cut)
-                        if !counted.isEmpty { shift -= counted.shift(at: key) }
-                    }
-                    if shift != 0 {
-                        subscription.betterCount = better + shift
-                        subscription.dirty = true
-                    }
-                    continue
-                }
-                guard !subscription.dirty else { continue }
-                let watched = subscription.watched
-                // Writes whose interval starts at or before the watched high end...
-                var low = 0
-                var high = pendingIntervals.count
-                while low < high {
-                    let middle = (low + high) / 2
-                    if pendingIntervals[middle].lowerBound <= watched.upperBound { low = middle + 1 } else { high = middle }
-                }
-                // ...affect it iff one of them reaches the watched low end.
-                if low > 0 && runningMaxHigh[low - 1] >= watched.lowerBound { subscription.dirty = true }
-            }
         }
-        pendingIntervals.removeAll(keepingCapacity: true)
+        let marking = AffectMarking(everything: everythingDirty, notes: pendingNotes, received: receivedSequence)
         pendingNotes.removeAll(keepingCapacity: true)
         writtenPlayers.removeAll(keepingCapacity: true)
         everythingDirty = false
+        return marking
     }
 
     /// One flush: mark who the writes since the last one affected, then refresh every dirty
     /// subscriber whose interval has passed, all in one batch of shard calls.
     ///
-    /// Cost: two passes over the subscriptions (marking, then sorting them into due / waiting /
-    /// feeds), the refresh of the due ones, and O(1) to schedule the next flush: at the earliest
+    /// Cost: one pass over the subscriptions (marking each, then sorting it into due / waiting /
+    /// feeds: touching each subscription object once matters more than the binary search), the
+    /// refresh of the due ones, and O(1) to schedule the next flush: at the earliest
     /// due time among the waiting ones (known from the pass), or one shortest interval after this
     /// flush when writes arrive meanwhile. Subscribers refreshed together share their last-sent
     /// time and so fall due together again: flushes stay few and large instead of many and small.
     private func flush() {
         guard !subscriptions.isEmpty, !board.isDeleted else { return }
         let started = NIODeadline.now()
-        markAffected()
+        let marking = takeMarking()
         var due: [Subscription] = []
         var feedSubscriptions: [Subscription] = []
         var earliestWaiting = NIODeadline.distantFuture
@@ -285,6 +219,7 @@ final class SubscriptionHub {
                 if subscription.sink.isOpen { feedSubscriptions.append(subscription) }
                 continue
             }
+            marking?.mark(subscription)
             // A reader whose socket is full is left out until it drains (`resume` marks it for a
             // snapshot then): recomputing for it now would be wasted, and waiting for it would
             // keep the hub rescheduling itself for as long as the reader stalls.
@@ -346,7 +281,7 @@ final class SubscriptionHub {
             next = min(next, requested)
             requestedDuringFlush = nil
         }
-        if !pendingIntervals.isEmpty || everythingDirty || !feedNotes.isEmpty {
+        if !pendingNotes.isEmpty || everythingDirty || !feedNotes.isEmpty {
             next = min(next, lastFlush + shortestInterval * widening)
         }
         guard next < .distantFuture else { return }
