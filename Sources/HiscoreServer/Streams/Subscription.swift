@@ -28,6 +28,8 @@ final class Subscription {
     var cut: StreamCut?
     /// The rank cannot be derived from notes: ask the shards at the next refresh.
     var needsQuery = true
+    /// Where the hub keeps it in its ordered array (-1 once removed).
+    var position = -1
     var lastWindow: [WireEntry] = []
 
     init(callID: UInt64, sink: StreamSink, target: SubscriptionTarget, ranking: RankResolution, interval: TimeAmount) {

@@ -44,6 +44,11 @@ final class SubscriptionHub {
     /// that loop, so it writes them directly.
     private let metrics: LoopMetrics?
     private var subscriptions: [SubscriptionKey: Subscription] = [:]
+    /// The same subscriptions in one array, in the order they were added (a removal moves the
+    /// last one into the gap): the flush pass walks it, touching the objects roughly in the
+    /// order they were allocated, which the hardware prefetches; the dictionary's hash order
+    /// made every object a cache miss.
+    private var inOrder: [Subscription] = []
     /// Player streams by player, to find those whose own player was written without hashing
     /// every stream's player on every flush.
     private var playerStreams: [String: [Subscription]] = [:]
@@ -85,28 +90,43 @@ final class SubscriptionHub {
 
     func add(_ subscription: Subscription) {
         shortestInterval = min(shortestInterval, subscription.interval)
-        subscriptions[SubscriptionKey(connectionID: subscription.sink.connectionID, callID: subscription.callID)] = subscription
+        let key = SubscriptionKey(connectionID: subscription.sink.connectionID, callID: subscription.callID)
+        if let replaced = subscriptions.updateValue(subscription, forKey: key) { forget(replaced) }
+        subscription.position = inOrder.count
+        inOrder.append(subscription)
         if let player = subscription.player { playerStreams[player, default: []].append(subscription) }
         scheduleFlush(at: .now())
     }
 
     func remove(connectionID: UInt64, callID: UInt64) -> Bool {
-        guard let removed = subscriptions.removeValue(forKey: SubscriptionKey(connectionID: connectionID, callID: callID)) else {
-            return false
-        }
-        forgetPlayerStream(removed)
-        return true
+        discard(SubscriptionKey(connectionID: connectionID, callID: callID))
     }
 
     func removeAll(connectionID: UInt64) -> Int {
         let keys = subscriptions.keys.filter { $0.connectionID == connectionID }
-        for key in keys {
-            if let removed = subscriptions.removeValue(forKey: key) { forgetPlayerStream(removed) }
-        }
+        for key in keys { discard(key) }
         return keys.count
     }
 
-    private func forgetPlayerStream(_ subscription: Subscription) {
+    @discardableResult
+    private func discard(_ key: SubscriptionKey) -> Bool {
+        guard let removed = subscriptions.removeValue(forKey: key) else { return false }
+        forget(removed)
+        return true
+    }
+
+    /// Drops a subscription that left the dictionary from the other two indexes.
+    private func forget(_ subscription: Subscription) {
+        let position = subscription.position
+        assert(position >= 0 && position < inOrder.count && inOrder[position] === subscription, "hub order index out of step")
+        if position >= 0 && position < inOrder.count && inOrder[position] === subscription {
+            let last = inOrder.removeLast()
+            if position < inOrder.count {
+                inOrder[position] = last
+                last.position = position
+            }
+        }
+        subscription.position = -1
         guard let player = subscription.player, var streams = playerStreams[player] else { return }
         streams.removeAll { $0 === subscription }
         playerStreams[player] = streams.isEmpty ? nil : streams
@@ -157,6 +177,7 @@ final class SubscriptionHub {
         }
         for (sink, frames) in bySink.values { sink.send(frames) }
         subscriptions.removeAll()
+        inOrder.removeAll()
         playerStreams.removeAll()
         scheduledFlush?.cancel()
         scheduledFlush = nil
@@ -214,7 +235,7 @@ final class SubscriptionHub {
         var due: [Subscription] = []
         var feedSubscriptions: [Subscription] = []
         var earliestWaiting = NIODeadline.distantFuture
-        for subscription in subscriptions.values {
+        for subscription in inOrder {
             if subscription.isFeed {
                 if subscription.sink.isOpen { feedSubscriptions.append(subscription) }
                 continue
@@ -302,7 +323,7 @@ final class SubscriptionHub {
         let status = Status(.resourceExhausted, "feed consumer fell more than \(Self.maxPendingFeedItems) writes behind")
         for (key, subscription) in subscriptions where subscription.isFeed {
             subscription.sink.send([StreamFrame(callID: subscription.callID, response: .failure(callID: subscription.callID, status), isFinal: true)])
-            subscriptions[key] = nil
+            discard(key)
             board.removeSubscriber(feed: true)
         }
     }
