@@ -222,11 +222,13 @@ struct StreamsCommand: ParsableCommand {
         player.add(result.playerRecords, acks: phase.ackNanos)
         var topStats = StreamDelayStats()
         topStats.add(result.topRecords, acks: phase.ackNanos)
+        var windowStaleness = WindowStalenessStats()
+        windowStaleness.add(result.topChanges, writes: phase.ackedWrites)
         let versionAdvance = Int((after?.version ?? before.version) - before.version)
         failed = failed || phase.failed > 0 || result.counters.ended > 0 || result.counters.errors.total > 0
         report.subscribed(
             phase: phase, start: start, afterWrites: afterWrites, end: end, drained: drained,
-            counters: result.counters, player: player, top: topStats, subscriptions: subscriptions,
+            counters: result.counters, player: player, top: topStats, changed: windowStaleness, subscriptions: subscriptions,
             connections: connections, versionAdvance: versionAdvance, baselinePerWrite: baselinePerWrite)
         if failed { throw ExitCode(3) }
     }
@@ -417,7 +419,8 @@ struct StreamReport {
 
     func subscribed(
         phase: StreamWritePhase, start: StreamSample, afterWrites: StreamSample, end: StreamSample, drained: Bool,
-        counters: StreamSubscriberCounters, player: StreamDelayStats, top: StreamDelayStats, subscriptions: Int,
+        counters: StreamSubscriberCounters, player: StreamDelayStats, top: StreamDelayStats, changed: WindowStalenessStats,
+        subscriptions: Int,
         connections: Int, versionAdvance: Int, baselinePerWrite: Double?
     ) {
         var (fields, text, perWrite) = writeFields(phase, start: start, end: end)
@@ -462,6 +465,10 @@ struct StreamReport {
             ("ahead_of_ack_p50_ms", .double(StreamDelayStats.ms(all.ahead.valueAtPercentile(50)), 1)),
             ("ahead_of_ack_max_ms", .double(StreamDelayStats.ms(all.ahead.max), 1)),
         ] + delayFields("player", player) + delayFields("top", top) + delayFields("all", all) + [
+            ("top_changed_staleness_p50_ms", .double(StreamDelayStats.ms(changed.histogram.valueAtPercentile(50)), 1)),
+            ("top_changed_staleness_p99_ms", .double(StreamDelayStats.ms(changed.histogram.valueAtPercentile(99)), 1)),
+            ("top_changed_staleness_max_ms", .double(StreamDelayStats.ms(changed.histogram.max), 1)),
+            ("top_changed_events", .int(changed.events)), ("top_unattributed_events", .int(changed.unattributed)),
             ("deep_verified", .int(counters.deepVerified + phase.deepVerified)),
             ("errors", .int(counters.errors.total)), ("error_detail", .string(counters.errors.summary)),
         ]
@@ -488,6 +495,13 @@ struct StreamReport {
                 + " (\(stats.events) events)"
         }
         text += line("player", player) + line("top", top)
+        if changed.events > 0 {
+            text += "\n  top staleness since the write that changed the window: p50 "
+                + serverFormat(StreamDelayStats.ms(changed.histogram.valueAtPercentile(50)), 1)
+                + " p99 " + serverFormat(StreamDelayStats.ms(changed.histogram.valueAtPercentile(99)), 1)
+                + " max " + serverFormat(StreamDelayStats.ms(changed.histogram.max), 1)
+                + " (\(changed.events) events; \(changed.unattributed) matched no write of the phase)"
+        }
         text += "\n  configured min_interval_ms \(command.minIntervalMs == 0 ? 100 : max(command.minIntervalMs, 20))"
         text += " (compare staleness with interval + 50 ms)"
         if all.negative > 0 || all.unmatched > 0 {

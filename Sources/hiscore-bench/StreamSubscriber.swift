@@ -67,6 +67,14 @@ struct StreamSubscriberResult: Sendable {
     var counters: StreamSubscriberCounters
     var playerRecords: [StreamEventRecord]
     var topRecords: [StreamEventRecord]
+    var topChanges: [TopChangeRecord] = []
+}
+
+/// A top-N event with the entries it says entered, moved (player index, new score) or left
+/// (player index, score nil: the write that pushed it out set some lower score).
+struct TopChangeRecord: Sendable {
+    var record: StreamEventRecord
+    var changed: [(player: Int32, score: Int64?)]
 }
 
 struct StreamSubscriberOptions: Sendable {
@@ -93,6 +101,7 @@ final class StreamSubscriberHandler: ChannelInboundHandler {
     private var counters = StreamSubscriberCounters()
     private var playerRecords: [StreamEventRecord] = []
     private var topRecords: [StreamEventRecord] = []
+    private var topChanges: [TopChangeRecord] = []
     private var inbound: ByteBuffer? = nil
     private var eventsUntilVerify: Int
     private var closedByUs = false
@@ -151,9 +160,11 @@ final class StreamSubscriberHandler: ChannelInboundHandler {
 
     /// Hands over the records (once).
     func takeResult() -> StreamSubscriberResult {
-        let result = StreamSubscriberResult(counters: counters, playerRecords: playerRecords, topRecords: topRecords)
+        let result = StreamSubscriberResult(
+            counters: counters, playerRecords: playerRecords, topRecords: topRecords, topChanges: topChanges)
         playerRecords = []
         topRecords = []
+        topChanges = []
         return result
     }
 
@@ -268,7 +279,13 @@ final class StreamSubscriberHandler: ChannelInboundHandler {
                     let record = StreamEventRecord(
                         arrivalNanos: now, version: UInt32(clamping: version - base),
                         previous: previous > base ? UInt32(clamping: previous - base) : 0)
-                    if spec.kind == .player { playerRecords.append(record) } else { topRecords.append(record) }
+                    if spec.kind == .player {
+                        playerRecords.append(record)
+                    } else {
+                        topRecords.append(record)
+                        // Few (a top-N changes rarely): decode them whole to see who entered or moved.
+                        if let changed = Self.windowChanges(body) { topChanges.append(TopChangeRecord(record: record, changed: changed)) }
+                    }
                 }
             }
             lastVersion[index] = max(lastVersion[index], version)
@@ -281,6 +298,17 @@ final class StreamSubscriberHandler: ChannelInboundHandler {
             }
         }
         if verify { deepVerify(body, spec: spec, callID: callID, version: version, snapshot: snapshot) }
+    }
+
+    /// The changes of a window event, as (player index, score; nil for a player that left).
+    private static func windowChanges(_ body: UnsafeRawBufferPointer) -> [(player: Int32, score: Int64?)]? {
+        guard let envelope = try? WireCodec.decodeResponse(body), case .event(let event)? = envelope.result,
+            case .window(let update) = event.change
+        else { return nil }
+        return update.changes.compactMap { change in
+            guard change.entry.playerID.hasPrefix("p:"), let player = Int32(change.entry.playerID.dropFirst(2)) else { return nil }
+            return (player, change.kind == .left ? nil : change.entry.score)
+        }
     }
 
     private func resolve(_ index: Int, now: UInt64) {
@@ -438,6 +466,7 @@ final class StreamSubscriberSet {
             merged.counters.merge(one.counters)
             merged.playerRecords += one.playerRecords
             merged.topRecords += one.topRecords
+            merged.topChanges += one.topChanges
         }
         for channel in channels { try? channel.close().wait() }
         channels = []

@@ -12,6 +12,8 @@ import NIOPosix
 struct StreamWriterResult: Sendable {
     /// Monotonic ns of each successful acknowledgement, in arrival order on this connection.
     var ackNanos: [UInt64]
+    /// The same acknowledgements with what each write set (for the top watchers' staleness).
+    var ackedWrites: [AckedWrite] = []
     /// Latency from the intended start (coordinated-omission corrected), microseconds.
     var histogram: Histogram<UInt64>
     var completed = 0
@@ -194,6 +196,8 @@ final class StreamWriterHandler: ChannelInboundHandler {
                         result.failed += failures
                     } else {
                         result.ackNanos.append(now)
+                        result.ackedWrites.append(AckedWrite(
+                            player: Int32(truncatingIfNeeded: slots[slot].player), score: Int64(slots[slot].aux), ackNanos: now))
                     }
                     let micros = now > startNanos ? (now - startNanos + 500) / 1000 : 0
                     _ = result.histogram.record(max(micros, 1))
@@ -235,10 +239,19 @@ final class StreamWriterHandler: ChannelInboundHandler {
     }
 }
 
+/// One acknowledged `set` write: the player (index in `p:%012d`), the score it set, when acked.
+struct AckedWrite: Sendable {
+    var player: Int32
+    var score: Int64
+    var ackNanos: UInt64
+}
+
 /// The merged outcome of a write phase.
 struct StreamWritePhase: Sendable {
     /// Every successful ack time, sorted (index k-1 = the k-th ack of the phase).
     var ackNanos: [UInt64]
+    /// Every acknowledged write, sorted by ack time (index k-1 = the k-th ack, as `ackNanos`).
+    var ackedWrites: [AckedWrite]
     var histogram: Histogram<UInt64>
     var completed: Int
     var failed: Int
@@ -263,11 +276,12 @@ func runStreamWriters(
     }
     guard let first = outcome.results.first else { throw LoadProtocolError("no writer connections") }
     var phase = StreamWritePhase(
-        ackNanos: first.ackNanos, histogram: first.histogram, completed: first.completed, failed: first.failed,
+        ackNanos: first.ackNanos, ackedWrites: first.ackedWrites, histogram: first.histogram, completed: first.completed, failed: first.failed,
         lateStarts: first.lateStarts, unsent: first.unsent, errors: first.errors, deepVerified: first.deepVerified,
         startNanos: outcome.startNanos, endNanos: outcome.endNanos)
     for one in outcome.results.dropFirst() {
         phase.ackNanos += one.ackNanos
+        phase.ackedWrites += one.ackedWrites
         phase.histogram.add(one.histogram)
         phase.completed += one.completed
         phase.failed += one.failed
@@ -277,5 +291,6 @@ func runStreamWriters(
         phase.deepVerified += one.deepVerified
     }
     phase.ackNanos.sort()
+    phase.ackedWrites.sort { $0.ackNanos < $1.ackNanos }
     return phase
 }

@@ -140,10 +140,16 @@ struct StreamRefresh {
                 }
                 sendPlayer(subscription, player: player, entry: entry, snapshot: snapshot, key: key, emit: emit, now: now)
             case .player(let player):
-                guard let found = playerEntries(subscription.ranking.mode) else { continue }
+                guard let found = playerEntries(subscription.ranking.mode) else {
+                    subscription.dirty = true  // no answer (a shard failed): try again next flush
+                    continue
+                }
                 sendPlayer(subscription, player: player, entry: found[player], snapshot: snapshot, key: key, emit: emit, now: now)
             case .top(let limit):
-                guard case .top(let page) = responses[topPlanID(limit, subscription.ranking.mode)]?.result else { continue }
+                guard case .top(let page) = responses[topPlanID(limit, subscription.ranking.mode)]?.result else {
+                    subscription.dirty = true  // no answer (a shard failed): try again next flush
+                    continue
+                }
                 let hi = page.entries.count == Int(limit) ? page.entries.last.map(key) ?? .max : .max
                 subscription.watched = RankKey.min...hi
                 sendWindow(subscription, page.entries, snapshot: snapshot, emit: emit, now: now)
