@@ -288,7 +288,10 @@ struct HiscoreLoadWire: LoadWire {
             while !inner.atEnd {
                 guard let field = inner.field() else { throw LoadProtocolError("undecodable \(kind.name) result") }
                 if field.number == 1, field.wireType == 2 { hasEntry = true }
-                if kind == .submit, field.number == 3, field.wireType == 0, field.value != 0 { stats.submitChanged += 1 }
+                if kind == .submit, field.number == 3, field.wireType == 0, field.value != 0 {
+                    stats.submitChanged += 1
+                    slots[slot].changed = true
+                }
             }
             if kind == .submit { stats.submitReplies += 1 }
             if !hasEntry {

@@ -11,6 +11,8 @@ struct LoadSlot {
     var phase: UInt8 = 0
     var player: Int = 0
     var aux: Int = 0
+    /// Submit replies: the stored score changed (the board version moved).
+    var changed = false
 }
 
 /// What one reply meant.

@@ -356,7 +356,7 @@ struct StreamReport {
     private func writeFields(_ phase: StreamWritePhase, start: StreamSample, end: StreamSample) -> (
         [(String, JSONValue)], String, Double?
     ) {
-        let acked = phase.ackNanos.count
+        let acked = phase.ackNanos.count + phase.unchanged
         let h = phase.histogram
         let cpu = StreamSample.serverCPUSeconds(start, end)
         let perWrite = cpu.map { $0 * 1e6 / Double(max(acked, 1)) }
@@ -379,6 +379,7 @@ struct StreamReport {
         text += "\(serverFormat(Double(acked) / phase.wallSeconds, 0)) writes/s (target \(serverFormat(command.writeRate, 0)))"
         text += ", write latency us p50 \(h.valueAtPercentile(50)) p99 \(h.valueAtPercentile(99)) max \(h.max)"
         if phase.lateStarts > 0 { text += ", \(phase.lateStarts) late starts" }
+        if phase.unchanged > 0 { text += ", \(phase.unchanged) set an unchanged score (no new board version)" }
         if phase.unsent > 0 { text += "\n  \(phase.unsent) writes not started by duration + \(serverFormat(command.stopGrace, 1)) s (server behind)" }
         if let cpu, let perWrite {
             text += "\n  server CPU \(serverFormat(cpu, 2)) s = \(serverFormat(perWrite, 2)) us/write"
@@ -468,6 +469,9 @@ struct StreamReport {
             ("top_changed_staleness_p50_ms", .double(StreamDelayStats.ms(changed.histogram.valueAtPercentile(50)), 1)),
             ("top_changed_staleness_p99_ms", .double(StreamDelayStats.ms(changed.histogram.valueAtPercentile(99)), 1)),
             ("top_changed_staleness_max_ms", .double(StreamDelayStats.ms(changed.histogram.max), 1)),
+            ("top_changed_newest_p50_ms", .double(StreamDelayStats.ms(changed.newest.valueAtPercentile(50)), 1)),
+            ("top_changed_newest_p99_ms", .double(StreamDelayStats.ms(changed.newest.valueAtPercentile(99)), 1)),
+            ("top_changed_newest_max_ms", .double(StreamDelayStats.ms(changed.newest.max), 1)),
             ("top_changed_events", .int(changed.events)), ("top_unattributed_events", .int(changed.unattributed)),
             ("deep_verified", .int(counters.deepVerified + phase.deepVerified)),
             ("errors", .int(counters.errors.total)), ("error_detail", .string(counters.errors.summary)),
@@ -496,8 +500,11 @@ struct StreamReport {
         }
         text += line("player", player) + line("top", top)
         if changed.events > 0 {
-            text += "\n  top staleness since the write that changed the window: p50 "
-                + serverFormat(StreamDelayStats.ms(changed.histogram.valueAtPercentile(50)), 1)
+            text += "\n  top staleness from the writes matched to its changes, newest (lower bound): p50 "
+                + serverFormat(StreamDelayStats.ms(changed.newest.valueAtPercentile(50)), 1)
+                + " p99 " + serverFormat(StreamDelayStats.ms(changed.newest.valueAtPercentile(99)), 1)
+                + " max " + serverFormat(StreamDelayStats.ms(changed.newest.max), 1)
+                + "; oldest (upper bound): p50 " + serverFormat(StreamDelayStats.ms(changed.histogram.valueAtPercentile(50)), 1)
                 + " p99 " + serverFormat(StreamDelayStats.ms(changed.histogram.valueAtPercentile(99)), 1)
                 + " max " + serverFormat(StreamDelayStats.ms(changed.histogram.max), 1)
                 + " (\(changed.events) events; \(changed.unattributed) matched no write of the phase)"

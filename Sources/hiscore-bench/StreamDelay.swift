@@ -82,10 +82,17 @@ struct StreamDelayStats {
 /// write in 100,000 enters it), where it would count the wait for an unrelated write. Here each
 /// top event is matched with the writes it reports: an entry that entered or moved, whose
 /// (player, score) a write of this phase set after the stream's previous event, or an entry that
-/// left, whose player a write of the phase set (lower) after that event. The event's staleness
-/// is the time since the oldest of those writes was acknowledged.
+/// left, whose player a write of the phase set (lower) after that event. The time since the
+/// oldest of those writes was acknowledged is an upper bound of the event's staleness: a matched
+/// write may not have changed the window itself (on 1M players with scores in [0, 1M) the top
+/// scores tie, and a player written with the 10th score lands 11th, then enters when someone
+/// leaves). The time since the newest matched write is a lower bound (two window changes inside
+/// one interval arrive together). Both are reported.
 struct WindowStalenessStats {
+    /// Since the oldest matched write: the upper bound.
     var histogram: Histogram<UInt64>
+    /// Since the newest matched write: the lower bound.
+    var newest: Histogram<UInt64>
     var events = 0
     /// Events none of whose changes matched a write of the phase after the previous event.
     var unattributed = 0
@@ -94,6 +101,7 @@ struct WindowStalenessStats {
         histogram = Histogram<UInt64>(
             lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         histogram.autoResize = true
+        newest = histogram
     }
 
     private struct WriteKey: Hashable {
@@ -113,6 +121,7 @@ struct WindowStalenessStats {
             let version = Int(change.record.version)
             let previous = Int(change.record.previous)
             var oldest: UInt64?
+            var latest: UInt64?
             for (player, score) in change.changed {
                 let candidates: [Int]?
                 if let score { candidates = versions[WriteKey(player: player, score: score)] } else { candidates = versionsByPlayer[player] }
@@ -120,10 +129,12 @@ struct WindowStalenessStats {
                 let ack = writes[k - 1].ackNanos
                 let delay = change.record.arrivalNanos >= ack ? (change.record.arrivalNanos - ack) / 1000 : 0
                 oldest = max(oldest ?? 0, delay)
+                latest = min(latest ?? .max, delay)
             }
-            if let oldest {
+            if let oldest, let latest {
                 events += 1
                 _ = histogram.record(max(oldest, 1))
+                _ = newest.record(max(latest, 1))
             } else {
                 unattributed += 1
             }

@@ -21,6 +21,8 @@ struct StreamWriterResult: Sendable {
     var lateStarts = 0
     /// Writes never sent: not started by the stop time (the server fell behind).
     var unsent = 0
+    /// Acknowledged writes that set the score the player already had (no new board version).
+    var unchanged = 0
     var errors = LoadErrorCounts()
     var deepVerified = 0
 }
@@ -194,10 +196,14 @@ final class StreamWriterHandler: ChannelInboundHandler {
                     result.completed += 1
                     if failures > 0 {
                         result.failed += failures
-                    } else {
+                    } else if slots[slot].changed {
+                        // Only a write that changed the stored score moves the board version:
+                        // a `set` of the score the player already has must not shift the mapping.
                         result.ackNanos.append(now)
                         result.ackedWrites.append(AckedWrite(
                             player: Int32(truncatingIfNeeded: slots[slot].player), score: Int64(slots[slot].aux), ackNanos: now))
+                    } else {
+                        result.unchanged += 1
                     }
                     let micros = now > startNanos ? (now - startNanos + 500) / 1000 : 0
                     _ = result.histogram.record(max(micros, 1))
@@ -257,6 +263,7 @@ struct StreamWritePhase: Sendable {
     var failed: Int
     var lateStarts: Int
     var unsent: Int
+    var unchanged: Int
     var errors: LoadErrorCounts
     var deepVerified: Int
     var startNanos: UInt64
@@ -277,7 +284,7 @@ func runStreamWriters(
     guard let first = outcome.results.first else { throw LoadProtocolError("no writer connections") }
     var phase = StreamWritePhase(
         ackNanos: first.ackNanos, ackedWrites: first.ackedWrites, histogram: first.histogram, completed: first.completed, failed: first.failed,
-        lateStarts: first.lateStarts, unsent: first.unsent, errors: first.errors, deepVerified: first.deepVerified,
+        lateStarts: first.lateStarts, unsent: first.unsent, unchanged: first.unchanged, errors: first.errors, deepVerified: first.deepVerified,
         startNanos: outcome.startNanos, endNanos: outcome.endNanos)
     for one in outcome.results.dropFirst() {
         phase.ackNanos += one.ackNanos
@@ -287,6 +294,7 @@ func runStreamWriters(
         phase.failed += one.failed
         phase.lateStarts += one.lateStarts
         phase.unsent += one.unsent
+        phase.unchanged += one.unchanged
         phase.errors.merge(one.errors)
         phase.deepVerified += one.deepVerified
     }
