@@ -466,9 +466,9 @@ struct StreamReport {
             ("ahead_of_ack_p50_ms", .double(StreamDelayStats.ms(all.ahead.valueAtPercentile(50)), 1)),
             ("ahead_of_ack_max_ms", .double(StreamDelayStats.ms(all.ahead.max), 1)),
         ] + delayFields("player", player) + delayFields("top", top) + delayFields("all", all) + [
-            ("top_changed_staleness_p50_ms", .double(StreamDelayStats.ms(changed.histogram.valueAtPercentile(50)), 1)),
-            ("top_changed_staleness_p99_ms", .double(StreamDelayStats.ms(changed.histogram.valueAtPercentile(99)), 1)),
-            ("top_changed_staleness_max_ms", .double(StreamDelayStats.ms(changed.histogram.max), 1)),
+            ("top_changed_staleness_p50_ms", .double(StreamDelayStats.ms(changed.oldest.valueAtPercentile(50)), 1)),
+            ("top_changed_staleness_p99_ms", .double(StreamDelayStats.ms(changed.oldest.valueAtPercentile(99)), 1)),
+            ("top_changed_staleness_max_ms", .double(StreamDelayStats.ms(changed.oldest.max), 1)),
             ("top_changed_newest_p50_ms", .double(StreamDelayStats.ms(changed.newest.valueAtPercentile(50)), 1)),
             ("top_changed_newest_p99_ms", .double(StreamDelayStats.ms(changed.newest.valueAtPercentile(99)), 1)),
             ("top_changed_newest_max_ms", .double(StreamDelayStats.ms(changed.newest.max), 1)),
@@ -489,24 +489,13 @@ struct StreamReport {
         if counters.resnapshots > 0 { text += "\n  \(counters.resnapshots) re-sent snapshots (the client fell behind)" }
         func line(_ name: String, _ stats: StreamDelayStats) -> String {
             guard stats.events > 0 else { return "\n  \(name): no events" }
-            return "\n  \(name) delay ms (since the ack of the newest write in it): p50 "
-                + serverFormat(StreamDelayStats.ms(stats.latest.valueAtPercentile(50)), 1)
-                + " p99 " + serverFormat(StreamDelayStats.ms(stats.latest.valueAtPercentile(99)), 1)
-                + " max " + serverFormat(StreamDelayStats.ms(stats.latest.max), 1)
-                + "; staleness (since the oldest): p50 " + serverFormat(StreamDelayStats.ms(stats.oldest.valueAtPercentile(50)), 1)
-                + " p99 " + serverFormat(StreamDelayStats.ms(stats.oldest.valueAtPercentile(99)), 1)
-                + " max " + serverFormat(StreamDelayStats.ms(stats.oldest.max), 1)
-                + " (\(stats.events) events)"
+            return "\n  \(name) delay ms (since the ack of the newest write in it): \(StreamDelayStats.summary(stats.latest))"
+                + "; staleness (since the oldest): \(StreamDelayStats.summary(stats.oldest)) (\(stats.events) events)"
         }
         text += line("player", player) + line("top", top)
         if changed.events > 0 {
-            text += "\n  top staleness from the writes matched to its changes, newest (lower bound): p50 "
-                + serverFormat(StreamDelayStats.ms(changed.newest.valueAtPercentile(50)), 1)
-                + " p99 " + serverFormat(StreamDelayStats.ms(changed.newest.valueAtPercentile(99)), 1)
-                + " max " + serverFormat(StreamDelayStats.ms(changed.newest.max), 1)
-                + "; oldest (upper bound): p50 " + serverFormat(StreamDelayStats.ms(changed.histogram.valueAtPercentile(50)), 1)
-                + " p99 " + serverFormat(StreamDelayStats.ms(changed.histogram.valueAtPercentile(99)), 1)
-                + " max " + serverFormat(StreamDelayStats.ms(changed.histogram.max), 1)
+            text += "\n  top staleness from the writes matched to its changes, newest (lower bound): "
+                + "\(StreamDelayStats.summary(changed.newest)); oldest (upper bound): \(StreamDelayStats.summary(changed.oldest))"
                 + " (\(changed.events) events; \(changed.unattributed) matched no write of the phase)"
         }
         text += "\n  configured min_interval_ms \(command.minIntervalMs == 0 ? 100 : max(command.minIntervalMs, 20))"

@@ -34,11 +34,23 @@ struct StreamDelayStats {
     var unmatched = 0
 
     init() {
-        latest = Histogram<UInt64>(
-            lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
-        latest.autoResize = true
+        latest = Self.microsecondHistogram()
         oldest = latest
         ahead = latest
+    }
+
+    /// An empty histogram of microseconds (1 µs to 10 min, growing if needed).
+    static func microsecondHistogram() -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        histogram.autoResize = true
+        return histogram
+    }
+
+    /// "p50 X p99 Y max Z" in milliseconds.
+    static func summary(_ histogram: Histogram<UInt64>) -> String {
+        "p50 " + serverFormat(ms(histogram.valueAtPercentile(50)), 1) + " p99 "
+            + serverFormat(ms(histogram.valueAtPercentile(99)), 1) + " max " + serverFormat(ms(histogram.max), 1)
     }
 
     mutating func add(_ records: [StreamEventRecord], acks: [UInt64]) {
@@ -90,19 +102,12 @@ struct StreamDelayStats {
 /// one interval arrive together). Both are reported.
 struct WindowStalenessStats {
     /// Since the oldest matched write: the upper bound.
-    var histogram: Histogram<UInt64>
+    var oldest = StreamDelayStats.microsecondHistogram()
     /// Since the newest matched write: the lower bound.
-    var newest: Histogram<UInt64>
+    var newest = StreamDelayStats.microsecondHistogram()
     var events = 0
     /// Events none of whose changes matched a write of the phase after the previous event.
     var unattributed = 0
-
-    init() {
-        histogram = Histogram<UInt64>(
-            lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
-        histogram.autoResize = true
-        newest = histogram
-    }
 
     private struct WriteKey: Hashable {
         var player: Int32
@@ -133,7 +138,7 @@ struct WindowStalenessStats {
             }
             if let oldest, let latest {
                 events += 1
-                _ = histogram.record(max(oldest, 1))
+                _ = self.oldest.record(max(oldest, 1))
                 _ = newest.record(max(latest, 1))
             } else {
                 unattributed += 1
