@@ -20,10 +20,10 @@ actor Shard {
     private let streams: StreamCoordinator?
     /// Write notes for subscription hubs, by the board's home shard; sent once per batch.
     private var outbox: [Int: [WriteNote]] = [:]
-    /// Numbers this shard's write notes in the order they are made (and so in the order a hub
-    /// receives them): a hub compares it with a query's `noteSequence` to know which notes the
-    /// query's counts already reflect.
-    private var noteSequence: UInt64 = 0
+    /// Numbers this shard's write notes per board (by incarnation), in the order they are made
+    /// and so in the order the board's hub receives them: the hub compares a query's
+    /// `noteSequence` with them to know which notes the query's counts already reflect.
+    private var noteSequences: [UInt64: UInt64] = [:]
     /// This shard's write-ahead log (nil in memory mode), set after recovery.
     private var log: ShardLog?
     private var snapshotThreshold: UInt64 = .max
@@ -77,10 +77,11 @@ actor Shard {
     private func note(_ board: BoardHandle, player: String, previous: LeaderboardEntry?, current: LeaderboardEntry?, created: Bool, version: UInt64) {
         guard board.subscriberCount > 0 else { return }
         let entry = board.feedSubscriberCount > 0 ? current : nil
-        noteSequence += 1
+        let sequence = (noteSequences[board.incarnation] ?? 0) + 1
+        noteSequences[board.incarnation] = sequence
         outbox[board.homeShard, default: []].append(WriteNote(
             board: board, playerID: player, previousKey: previous?.key, currentKey: current?.key, entry: entry,
-            created: created, version: version, shard: index, sequence: noteSequence))
+            created: created, version: version, shard: index, sequence: sequence))
     }
 
     func execute(_ operation: ShardOperation) -> ShardResult {
@@ -145,9 +146,10 @@ actor Shard {
             board.topCache.noteWrite(previous: entry.key, current: nil)
             noteWrite()
             return .removed(located)
-        case .noteSequence:
-            return .noteSequence(noteSequence)
+        case .noteSequence(let board):
+            return .noteSequence(noteSequences[board.incarnation] ?? 0)
         case .dropBoard(let board):
+            noteSequences[board.incarnation] = nil
             let removed = partitions.removeValue(forKey: board.incarnation)?.count ?? 0
             memory.refresh()
             return .dropped(removed)

@@ -30,9 +30,9 @@ enum ShardOperation: Sendable {
     case remove(BoardHandle, playerID: String)
     /// Drop this shard's partition of a deleted board.
     case dropBoard(BoardHandle)
-    /// The number of the last write note this shard made. Run in the same group as counts, it
-    /// says which notes those counts reflect (a group runs in one go on the shard's loop).
-    case noteSequence
+    /// The number of the last write note this shard made for the board. Run in the same group as
+    /// counts, it says which notes those counts reflect (a group runs in one go on the shard's loop).
+    case noteSequence(BoardHandle)
 }
 
 enum ShardResult: Sendable {

@@ -16,8 +16,9 @@ final class AffectMarking {
     private let notes: [WriteNote]
     private let moves: KeyMoves
     private let received: [UInt64]
-    /// Per cut seen in this flush: the moves of the notes that cut reflects.
-    private var reflected: [ObjectIdentifier: KeyMoves] = [:]
+    /// Per cut seen in this flush: the moves of the notes that cut reflects (the cut is held, so
+    /// its identifier cannot be reused by another cut while this marking lives).
+    private var reflected: [ObjectIdentifier: (cut: StreamCut, moves: KeyMoves)] = [:]
 
     /// `everything`: the hub lost count of the writes (too many); every stream is recomputed.
     init(everything: Bool, notes: [WriteNote], received: [UInt64]) {
@@ -80,11 +81,11 @@ final class AffectMarking {
     }
 
     private func alreadyCounted(_ cut: StreamCut) -> KeyMoves {
-        if let known = reflected[ObjectIdentifier(cut)] { return known }
+        if let known = reflected[ObjectIdentifier(cut)] { return known.moves }
         var counted = KeyMoves()
         for note in notes where cut.reflects(note) { counted.add(previous: note.previousKey, current: note.currentKey) }
         counted.seal()
-        reflected[ObjectIdentifier(cut)] = counted
+        reflected[ObjectIdentifier(cut)] = (cut, counted)
         return counted
     }
 }

@@ -3,27 +3,32 @@ import HiscoreWire
 
 /// The full refresh of ordinal player subscriptions, for those whose rank the hub cannot derive
 /// from write notes (a first snapshot, a player who was written, a reader that fell behind).
-/// Phase 1 finds each player's entry on its owner; phase 2 counts, on every shard of the board,
-/// the entries better than each found key, together with the shard's note number — both in one
-/// group per shard, so from one moment on that shard. The hub reads the results from the plan
-/// (`located`, `cut`); the response it finishes with carries nothing.
+///
+/// Phase 1, on each owner shard in one group: each player's entry with the count of better
+/// entries there, and the shard's note number for the board. Phase 2, on every other shard of
+/// the board in one group: the count of entries better than each of those keys, and the note
+/// number. So each shard's part of a rank comes with the note number of the same moment, and the
+/// player's key and its owner's count are read together: a write to the player between the phases
+/// cannot make the rank count the player against itself (its note, newer than the cut, makes the
+/// hub query it again). The hub reads the results from the plan (`located`, `cuts`).
 final class PlayerRefreshPlan: CallPlan {
     private let callID: UInt64
     private let board: BoardHandle
     private let shardCount: Int
     /// In the hub's order; duplicates allowed (two streams on one player).
     let playerIDs: [String]
-    /// Per player, in `playerIDs` order: its entry and the number of entries better, or nil when
-    /// it is not on the board. Valid once the plan finished with `completed`.
-    private(set) var located: [(entry: LeaderboardEntry, better: Int)?]
-    /// The notes the counts reflect (nil when no player was found: nothing was counted).
-    private(set) var cut: StreamCut?
+    /// Per player, in `playerIDs` order: its entry, the number of entries better, and the notes
+    /// that count reflects; nil when it is not on the board. Valid once `completed`.
+    private(set) var located: [(entry: LeaderboardEntry, better: Int, cut: StreamCut)?]
     private(set) var completed = false
 
     private var phase = 0
     private var owners: [(shard: Int, positions: [Int])] = []
-    /// Positions (into `playerIDs`) of the found players, in the order of the counted keys.
-    private var counted: [Int] = []
+    /// Phase 1 results per owner shard: its note number, and (position, entry, local count).
+    private var ownerSequences: [Int: UInt64] = [:]
+    private var found: [(position: Int, owner: Int, entry: LeaderboardEntry, better: Int)] = []
+    /// Phase 2: the shards asked, in order.
+    private var others: [Int] = []
 
     init(callID: UInt64, board: BoardHandle, shardCount: Int, playerIDs: [String]) {
         self.callID = callID
@@ -43,47 +48,66 @@ final class PlayerRefreshPlan: CallPlan {
             }
             owners = byShard.sorted { $0.key < $1.key }.map { (shard: $0.key, positions: $0.value) }
             guard !owners.isEmpty else { return finish() }
-            return .run(owners.map { owner in
-                ShardCall(shard: owner.shard, operation: .lookup(board, playerIDs: owner.positions.map { playerIDs[$0] }, denseRanks: false))
-            })
+            var calls: [ShardCall] = []
+            for owner in owners {
+                calls.append(ShardCall(
+                    shard: owner.shard, operation: .lookup(board, playerIDs: owner.positions.map { playerIDs[$0] }, denseRanks: false)))
+                calls.append(ShardCall(shard: owner.shard, operation: .noteSequence(board)))
+            }
+            return .run(calls)
         case 2:
-            var found: [(position: Int, entry: LeaderboardEntry)] = []
-            for (owner, result) in zip(owners, results) {
-                guard case .found(let entries) = result else { continue }
+            for (index, owner) in owners.enumerated() {
+                let at = results.startIndex + index * 2
+                guard at + 1 < results.endIndex, case .found(let entries) = results[at],
+                    case .noteSequence(let sequence) = results[at + 1]
+                else { continue }
+                ownerSequences[owner.shard] = sequence
                 for (position, entry) in zip(owner.positions, entries) {
-                    if let entry { found.append((position, entry.entry)) }
+                    if let entry { found.append((position, owner.shard, entry.entry, entry.localBetter)) }
                 }
             }
-            guard !found.isEmpty else { return finish() }
+            others = board.shardRange(shardCount: shardCount).filter { shard in found.contains { $0.owner != shard } }
+            guard !found.isEmpty, !others.isEmpty else { return finish(otherCounts: []) }
             // Counting in key order keeps consecutive descents on neighbouring nodes.
             found.sort { $0.entry.key < $1.entry.key }
-            var keys = CountKeys()
-            for item in found {
-                located[item.position] = (item.entry, 0)
-                counted.append(item.position)
-                keys.append(item.entry.key)
-            }
             var calls: [ShardCall] = []
-            for shard in board.shardRange(shardCount: shardCount) {
+            for shard in others {
+                var keys = CountKeys()
+                for item in found where item.owner != shard { keys.append(item.entry.key) }
                 calls.append(ShardCall(shard: shard, operation: .countBetter(board, keys: keys, orEqual: false)))
-                calls.append(ShardCall(shard: shard, operation: .noteSequence))
+                calls.append(ShardCall(shard: shard, operation: .noteSequence(board)))
             }
             return .run(calls)
         default:
-            var better = [Int](repeating: 0, count: counted.count)
-            var sequences = [UInt64](repeating: 0, count: shardCount)
-            for (shard, pair) in zip(board.shardRange(shardCount: shardCount), stride(from: results.startIndex, to: results.endIndex, by: 2)) {
-                if case .counts(let counts) = results[pair] {
-                    for index in 0..<min(counts.count, better.count) { better[index] += counts[index] }
-                }
-                if pair + 1 < results.endIndex, case .noteSequence(let sequence) = results[pair + 1] { sequences[shard] = sequence }
-            }
-            for (index, position) in counted.enumerated() {
-                if let entry = located[position]?.entry { located[position] = (entry, better[index]) }
-            }
-            cut = StreamCut(sequences: sequences)
-            return finish()
+            return finish(otherCounts: results)
         }
+    }
+
+    /// Adds the other shards' counts to each player's owner count; builds one cut per owner.
+    private func finish(otherCounts results: ShardResults) -> PlanStep {
+        var sequences = [UInt64](repeating: 0, count: shardCount)
+        for (index, shard) in others.enumerated() {
+            let at = results.startIndex + index * 2
+            guard at + 1 < results.endIndex else { continue }
+            if case .noteSequence(let sequence) = results[at + 1] { sequences[shard] = sequence }
+            guard case .counts(let counts) = results[at] else { continue }
+            var next = 0
+            for index in found.indices where found[index].owner != shard {
+                if next < counts.count { found[index].better += counts[next] }
+                next += 1
+            }
+        }
+        var cuts: [Int: StreamCut] = [:]
+        for (owner, sequence) in ownerSequences {
+            var ownCut = sequences
+            ownCut[owner] = sequence
+            cuts[owner] = StreamCut(sequences: ownCut)
+        }
+        for item in found {
+            guard let cut = cuts[item.owner] else { continue }
+            located[item.position] = (item.entry, item.better, cut)
+        }
+        return finish()
     }
 
     private func finish() -> PlanStep {

@@ -20,11 +20,12 @@ struct StreamRefresh {
         self.queried = queried
         self.playerRefresh = queried.isEmpty ? nil : PlayerRefreshPlan(
             callID: Self.playerRefreshPlanID, board: board, shardCount: shardCount,
-            playerIDs: queried.map { if case .player(let player) = $0.target { player } else { "" } })
+            playerIDs: queried.compactMap(\.player))
     }
 
-    /// Plan ids: 1 = all player subscribers per rank mode (+ mode raw value), 10 + N*4 + mode = a
-    /// top N, then one id per window subscriber, and the feed ranks.
+    /// Plan ids: 1 + mode = the competition/dense player subscribers of that rank mode, 10 + N*4 +
+    /// mode = a top N, 2^40 + index = a window subscriber, 2^62 = the feed ranks, 2^62 + 1 = the
+    /// ordinal player streams that need a query.
     private static let feedPlanID: UInt64 = 1 << 62
     private static let playerRefreshPlanID: UInt64 = (1 << 62) + 1
 
@@ -108,13 +109,15 @@ struct StreamRefresh {
             queriedEntries.reserveCapacity(queried.count)
             for (subscription, located) in zip(queried, playerRefresh.located) {
                 subscription.betterCount = located?.better
-                subscription.cut = playerRefresh.cut
+                subscription.cut = located?.cut
                 subscription.needsQuery = false
                 queriedEntries[ObjectIdentifier(subscription)] = .some(located.map { WireEntry($0.entry, rank: UInt64($0.better + 1)) })
             }
         }
 
         for (index, subscription) in due.enumerated() {
+            // Cancelled or ended while the refresh ran: its stream is over.
+            guard subscription.position >= 0 else { continue }
             guard subscription.sink.isWritable else {
                 // The reader is behind: send nothing now, a full snapshot once it drains.
                 subscription.needsSnapshot = true
@@ -133,7 +136,8 @@ struct StreamRefresh {
                     shifted.rank = UInt64(max(0, better) + 1)
                     entry = shifted
                 } else {
-                    // Its query failed (a shard could not answer): ask again at the next flush.
+                    // No query answered for it (a shard failed, or it needed one only after this
+                    // refresh was planned): ask at the next flush.
                     subscription.dirty = true
                     subscription.needsQuery = true
                     continue
@@ -186,7 +190,7 @@ struct StreamRefresh {
                 }
                 items.sort { $0.boardVersion < $1.boardVersion }
             }
-            for subscription in feeds where subscription.sink.isWritable {
+            for subscription in feeds where subscription.sink.isWritable && subscription.position >= 0 {
                 // The first event of a feed is its (empty or not) snapshot: "the feed starts here".
                 guard subscription.needsSnapshot || !items.isEmpty else { continue }
                 emit(subscription, .feed(items), snapshot: subscription.needsSnapshot)

@@ -12,7 +12,7 @@ final class Subscription {
     /// Minimum time between two events (already clamped to the floor).
     let interval: TimeAmount
 
-    /// Recompute at the next flush.
+    /// Changed since its last event: refresh it (a note-following stream: send it) when due.
     var dirty = true
     /// Send the whole state (first event, or after the reader fell behind) rather than changes.
     var needsSnapshot = true

@@ -31,8 +31,9 @@ import NIOCore
 ///   connection cannot take more bytes, nothing is sent and the subscriber is marked for a fresh
 ///   snapshot when the connection drains.
 /// * No timer runs while nothing changes: a flush is scheduled only when a write note arrives for
-///   a board with subscribers (or a new subscription needs its snapshot), at the earliest time a
-///   dirty subscriber is due. Under load (a flush keeping the loop busy for more than a third of
+///   a board with subscribers (one shortest interval after the last flush) or a new subscription
+///   needs its snapshot (at once); each flush then plans the next from its own pass (the earliest
+///   time a waiting dirty subscriber falls due). Under load (a flush keeping the loop busy for more than a third of
 ///   the interval: its own work, not the time it waits for other shards) the hub widens every
 ///   interval, up to 16x, and narrows it again when flushes get cheap. The loop also serves
 ///   connections and its shard, so the other two thirds stay theirs.
@@ -65,8 +66,8 @@ final class SubscriptionHub {
     /// The earliest flush asked for while one was running (a new subscription, a drained
     /// reader): the running flush's pass did not see what asked, so it is honoured at its end.
     private var requestedDuringFlush: NIODeadline?
-    /// The shortest interval of any subscription ever added (kept, not recomputed on removal: a
-    /// shorter bound only means an earlier, harmless flush).
+    /// The shortest interval of the subscriptions: lowered when one is added, recomputed by each
+    /// flush's pass (so a short-interval subscriber that left stops setting the pace).
     private var shortestInterval = TimeAmount.hours(1)
     private var lastFlush = NIODeadline.uptimeNanoseconds(0)
     /// 1 = as requested; doubled under load.
@@ -102,12 +103,6 @@ final class SubscriptionHub {
         discard(SubscriptionKey(connectionID: connectionID, callID: callID))
     }
 
-    func removeAll(connectionID: UInt64) -> Int {
-        let keys = subscriptions.keys.filter { $0.connectionID == connectionID }
-        for key in keys { discard(key) }
-        return keys.count
-    }
-
     @discardableResult
     private func discard(_ key: SubscriptionKey) -> Bool {
         guard let removed = subscriptions.removeValue(forKey: key) else { return false }
@@ -118,13 +113,14 @@ final class SubscriptionHub {
     /// Drops a subscription that left the dictionary from the other two indexes.
     private func forget(_ subscription: Subscription) {
         let position = subscription.position
-        assert(position >= 0 && position < inOrder.count && inOrder[position] === subscription, "hub order index out of step")
         if position >= 0 && position < inOrder.count && inOrder[position] === subscription {
             let last = inOrder.removeLast()
             if position < inOrder.count {
                 inOrder[position] = last
                 last.position = position
             }
+        } else {
+            assertionFailure("hub order index out of step")
         }
         subscription.position = -1
         guard let player = subscription.player, var streams = playerStreams[player] else { return }
@@ -143,6 +139,10 @@ final class SubscriptionHub {
     }
 
     func receive(_ notes: [WriteNote]) {
+        // Note numbers count even while nobody listens: a later query's cut compares with them.
+        for note in notes where note.shard < receivedSequence.count {
+            receivedSequence[note.shard] = max(receivedSequence[note.shard], note.sequence)
+        }
         guard !subscriptions.isEmpty else { return }
         for note in notes {
             if !everythingDirty {
@@ -155,16 +155,15 @@ final class SubscriptionHub {
                     writtenPlayers.removeAll()
                 }
             }
-            if note.shard < receivedSequence.count {
-                receivedSequence[note.shard] = max(receivedSequence[note.shard], note.sequence)
-            }
         }
         if board.feedSubscriberCount > 0 {
             feedNotes.append(contentsOf: notes)
             if feedNotes.count > Self.maxPendingFeedItems { endFeedsTooSlow() }
         }
         // O(1): the next flush is one shortest interval after the last one. (Scanning every
-        // subscription here would make each write batch cost O(subscribers).)
+        // subscription here would make each write batch cost O(subscribers).) A running flush
+        // schedules the next one itself when it ends, from its own end time.
+        guard !flushing else { return }
         scheduleFlush(at: max(.now(), lastFlush + shortestInterval * widening))
     }
 
@@ -235,7 +234,9 @@ final class SubscriptionHub {
         var due: [Subscription] = []
         var feedSubscriptions: [Subscription] = []
         var earliestWaiting = NIODeadline.distantFuture
+        var shortest = TimeAmount.hours(1)
         for subscription in inOrder {
+            shortest = min(shortest, subscription.interval)
             if subscription.isFeed {
                 if subscription.sink.isOpen { feedSubscriptions.append(subscription) }
                 continue
@@ -251,6 +252,7 @@ final class SubscriptionHub {
                 earliestWaiting = min(earliestWaiting, subscription.nextDue(widenedBy: widening))
             }
         }
+        shortestInterval = shortest
         // A feed must not lose items: while one of its readers cannot take bytes, the items wait
         // here (bounded by maxPendingFeedItems, beyond which slow feeds are ended).
         let feedsReady = feedSubscriptions.allSatisfy(\.sink.isWritable)

@@ -13,7 +13,8 @@ struct WriteNote: Sendable {
     let entry: LeaderboardEntry?
     let created: Bool
     let version: UInt64
-    /// The shard that applied the write, and its note number there (`Shard.noteSequence`).
+    /// The shard that applied the write, and the note's number among that shard's notes for the
+    /// board (`Shard.noteSequences`).
     let shard: Int
     let sequence: UInt64
 
