@@ -1,6 +1,6 @@
 import HiscoreClient
 import HiscoreCore
-import HiscoreServer
+@testable import HiscoreServer
 import HiscoreStorage
 import HiscoreWire
 import Testing
@@ -436,9 +436,59 @@ struct PlayerNoteTests {
         }
     }
 
+    /// Past `SubscriptionHub.maxPendingNotes` writes between two flushes the hub drops the notes
+    /// and queries every stream again; the streams must still end on the board's ranks.
+    @Test("more writes between two flushes than the hub keeps: streams are queried again and match")
+    func overflowRequeries() async throws {
+        try await withServer(shards: 2) { server in
+            let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let watcher = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let watched = (0..<8).map { "w\($0)" }
+            _ = try await writer.submitBatch(watched.enumerated().map { SubmitRequest(boardID: "flood", playerID: $1, score: Int64($0) * 1_000) })
+            let latest = LatestStates()
+            try await withThrowingTaskGroup(of: Void.self) { readers in
+                for player in watched {
+                    readers.addTask {
+                        // A long interval, so that the flood lands between two flushes.
+                        for try await event in watcher.subscribe(board: "flood", target: .player(player), minInterval: .milliseconds(4_000)) {
+                            if case .player(let change) = event.change { await latest.record(player, change) }
+                        }
+                    }
+                }
+                try await within(.seconds(10), "snapshots") {
+                    while await latest.states.count < watched.count {
+                        try Task.checkCancellation()
+                        await latest.nextChange()
+                    }
+                    return true
+                }
+                let flood = SubscriptionHub.maxPendingNotes + 5_000
+                for start in stride(from: 0, to: flood, by: 1_000) {
+                    _ = try await writer.submitBatch((start..<min(flood, start + 1_000)).map {
+                        SubmitRequest(boardID: "flood", playerID: "f\($0)", score: Int64($0 % 9_000))
+                    })
+                }
+                let expected = try await expectedStates(writer, watched, board: "flood")
+                #expect(expected.values.contains { $0.rank > 1_000 }, "the flood moved the watched players")
+                let matched = try await within(.seconds(10), "streams matching the board after the flood") {
+                    while true {
+                        try Task.checkCancellation()
+                        let states = await latest.states
+                        if watched.allSatisfy({ Self.same(states[$0], expected[$0]) }) { return true }
+                        await latest.nextChange()
+                    }
+                }
+                #expect(matched)
+                readers.cancelAll()
+            }
+            try? await watcher.close()
+            try? await writer.close()
+        }
+    }
+
     /// What each watched player's stream must show: rank and score, or absent.
-    private func expectedStates(_ client: HiscoreClient, _ players: [String]) async throws -> [String: WireEntry] {
-        let response = try await client.entries(board: "notes", players: players)
+    private func expectedStates(_ client: HiscoreClient, _ players: [String], board: String = "notes") async throws -> [String: WireEntry] {
+        let response = try await client.entries(board: board, players: players)
         var byPlayer: [String: WireEntry] = [:]
         for entry in response.entries { byPlayer[entry.playerID] = entry }
         return byPlayer
