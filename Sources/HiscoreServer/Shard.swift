@@ -99,6 +99,17 @@ actor Shard {
                         localDistinctBetter: dense ? partition.distinctScoresBetter(than: entry.key) : 0)
                 }
             })
+        case .lookupCounted(let board, let playerIDs, let competition):
+            guard let partition = partitions[board.incarnation] else {
+                return .found(Array(repeating: nil, count: playerIDs.count))
+            }
+            let codec = board.config.codec
+            return .found(playerIDs.map { id in
+                partition.entry(for: id).map { entry in
+                    let counting = competition ? codec.firstKey(score: entry.score, subscore: entry.subscore) : entry.key
+                    return LocatedEntry(entry: entry, localBetter: partition.countBetter(than: counting), localDistinctBetter: 0)
+                }
+            })
         case .lookupOne(let board, let playerID):
             guard let partition = partitions[board.incarnation], let entry = partition.entry(for: playerID) else {
                 return .foundOne(nil)

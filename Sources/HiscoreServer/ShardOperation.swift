@@ -9,6 +9,10 @@ enum ShardOperation: Sendable {
     case submit(BoardHandle, SubmitRequest)
     /// Entries of players owned by this shard, each with its local count of strictly better keys.
     case lookup(BoardHandle, playerIDs: [String], denseRanks: Bool)
+    /// `lookup` for rank-following streams: each entry with the count of entries better than its
+    /// counting key here — its own key, or for competition ranks the first key of its (score,
+    /// subscore), so that ties do not count.
+    case lookupCounted(BoardHandle, playerIDs: [String], competition: Bool)
     /// `lookup` of one player (a rank, an around): answered with `foundOne`, no arrays.
     case lookupOne(BoardHandle, playerID: String)
     /// For each key: entries strictly better (or better-or-equal) on this shard.

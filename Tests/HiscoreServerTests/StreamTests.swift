@@ -377,8 +377,10 @@ struct PlayerNoteTests {
     /// writes race the snapshots (so the note numbers that tell which writes a query already
     /// counted matter), players come and go, and after every round each stream must show exactly
     /// the rank the board answers.
-    @Test("player streams show the board's exact ranks after random writes racing their snapshots", arguments: [1, 3])
-    func ranksFollowNotes(shards: Int) async throws {
+    @Test(
+        "player streams show the board's exact ranks after random writes racing their snapshots",
+        arguments: [1, 3], [RankMode.ordinal, .competition])
+    func ranksFollowNotes(shards: Int, mode: RankMode) async throws {
         let seed = DifferentialServerTests.seed()
         var random = SplitMix64(seed: seed)
         try await withServer(shards: shards) { server in
@@ -401,7 +403,7 @@ struct PlayerNoteTests {
             try await withThrowingTaskGroup(of: Void.self) { readers in
                 for player in watched {
                     readers.addTask {
-                        for try await event in watcher.subscribe(board: "notes", target: .player(player), minInterval: .milliseconds(20)) {
+                        for try await event in watcher.subscribe(board: "notes", target: .player(player), minInterval: .milliseconds(20), mode: mode) {
                             if case .player(let change) = event.change { await latest.record(player, change) }
                         }
                     }
@@ -417,7 +419,7 @@ struct PlayerNoteTests {
                         _ = try? await writer.removePlayer(board: "notes", player: "p\(random.next(below: 400))")
                     }
                     if round == 0 { try await racing.value }  // the board is read once the race is over
-                    let expected = try await expectedStates(writer, watched)
+                    let expected = try await expectedStates(writer, watched, mode: mode)
                     let matched = try await within(.seconds(10), "seed \(seed) round \(round): streams matching the board") {
                         while true {
                             try Task.checkCancellation()
@@ -487,8 +489,10 @@ struct PlayerNoteTests {
     }
 
     /// What each watched player's stream must show: rank and score, or absent.
-    private func expectedStates(_ client: HiscoreClient, _ players: [String], board: String = "notes") async throws -> [String: WireEntry] {
-        let response = try await client.entries(board: board, players: players)
+    private func expectedStates(
+        _ client: HiscoreClient, _ players: [String], board: String = "notes", mode: RankMode = .ordinal
+    ) async throws -> [String: WireEntry] {
+        let response = try await client.entries(board: board, players: players, mode: mode)
         var byPlayer: [String: WireEntry] = [:]
         for entry in response.entries { byPlayer[entry.playerID] = entry }
         return byPlayer

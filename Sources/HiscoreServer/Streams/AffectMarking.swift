@@ -3,7 +3,7 @@ import HiscoreCore
 /// What the writes since a hub's last flush did, prepared once per flush so that marking each
 /// subscription costs one binary search (the cost model is in `SubscriptionHub`'s notes):
 ///
-/// * ordinal player streams get their rank shift from `KeyMoves`, less the notes their last
+/// * ordinal and competition player streams get their rank shift from `KeyMoves`, less the notes their last
 ///   query already counted (`StreamCut`); they become dirty only if the shift is not zero;
 /// * every other stream is dirty iff a write's key interval meets the interval it watches: the
 ///   intervals sorted by their low end, with a running maximum of their high end, answer that.
@@ -67,8 +67,7 @@ final class AffectMarking {
     }
 
     private func shiftRank(of subscription: Subscription) {
-        guard !subscription.needsQuery, let better = subscription.betterCount else { return }
-        let key = subscription.watched.lowerBound
+        guard !subscription.needsQuery, let better = subscription.betterCount, let key = subscription.countingKey else { return }
         var shift = moves.shift(at: key)
         if let cut = subscription.cut {
             let counted = alreadyCounted(cut)

@@ -1,8 +1,10 @@
 import HiscoreCore
 import HiscoreWire
 
-/// The full refresh of ordinal player subscriptions, for those whose rank the hub cannot derive
-/// from write notes (a first snapshot, a player who was written, a reader that fell behind).
+/// The full refresh of note-following player subscriptions (ordinal or competition ranks, one
+/// plan per mode), for those whose rank the hub cannot derive from write notes (a first
+/// snapshot, a player who was written, a reader that fell behind). A rank here is 1 + the number
+/// of entries better than the player's counting key (`RankResolution.countingKey`).
 ///
 /// Phase 1, on each owner shard in one group: each player's entry with the count of better
 /// entries there, and the shard's note number for the board. Phase 2, on every other shard of
@@ -12,28 +14,30 @@ import HiscoreWire
 /// cannot make the rank count the player against itself (its note, newer than the cut, makes the
 /// hub query it again). The hub reads the results from the plan (`located`, `cuts`).
 final class PlayerRefreshPlan: CallPlan {
-    private let callID: UInt64
-    private let board: BoardHandle
-    private let shardCount: Int
+    let callID: UInt64
+    private let ranking: RankResolution
+    private var board: BoardHandle { ranking.board }
+    private var shardCount: Int { ranking.shardCount }
     /// In the hub's order; duplicates allowed (two streams on one player).
     let playerIDs: [String]
-    /// Per player, in `playerIDs` order: its entry, the number of entries better, and the notes
-    /// that count reflects; nil when it is not on the board. Valid once `completed`.
-    private(set) var located: [(entry: LeaderboardEntry, better: Int, cut: StreamCut)?]
+    /// Per player, in `playerIDs` order: its entry, the number of entries better than its counting
+    /// key, that key, and the notes that count reflects; nil when it is not on the board. Valid
+    /// once `completed`.
+    private(set) var located: [(entry: LeaderboardEntry, better: Int, counting: RankKey, cut: StreamCut)?]
     private(set) var completed = false
 
     private var phase = 0
     private var owners: [(shard: Int, positions: [Int])] = []
     /// Phase 1 results per owner shard: its note number, and (position, entry, local count).
     private var ownerSequences: [Int: UInt64] = [:]
-    private var found: [(position: Int, owner: Int, entry: LeaderboardEntry, better: Int)] = []
+    private var found: [(position: Int, owner: Int, entry: LeaderboardEntry, counting: RankKey, better: Int)] = []
     /// Phase 2: the shards asked, in order.
     private var others: [Int] = []
 
-    init(callID: UInt64, board: BoardHandle, shardCount: Int, playerIDs: [String]) {
+    init(callID: UInt64, ranking: RankResolution, playerIDs: [String]) {
+        assert(ranking.mode != .dense, "dense ranks do not follow from key moves")
         self.callID = callID
-        self.board = board
-        self.shardCount = shardCount
+        self.ranking = ranking
         self.playerIDs = playerIDs
         self.located = Array(repeating: nil, count: playerIDs.count)
     }
@@ -51,7 +55,9 @@ final class PlayerRefreshPlan: CallPlan {
             var calls: [ShardCall] = []
             for owner in owners {
                 calls.append(ShardCall(
-                    shard: owner.shard, operation: .lookup(board, playerIDs: owner.positions.map { playerIDs[$0] }, denseRanks: false)))
+                    shard: owner.shard,
+                    operation: .lookupCounted(
+                        board, playerIDs: owner.positions.map { playerIDs[$0] }, competition: ranking.mode == .competition)))
                 calls.append(ShardCall(shard: owner.shard, operation: .noteSequence(board)))
             }
             return .run(calls)
@@ -63,17 +69,19 @@ final class PlayerRefreshPlan: CallPlan {
                 else { continue }
                 ownerSequences[owner.shard] = sequence
                 for (position, entry) in zip(owner.positions, entries) {
-                    if let entry { found.append((position, owner.shard, entry.entry, entry.localBetter)) }
+                    if let entry {
+                        found.append((position, owner.shard, entry.entry, ranking.countingKey(of: entry.entry), entry.localBetter))
+                    }
                 }
             }
             others = board.shardRange(shardCount: shardCount).filter { shard in found.contains { $0.owner != shard } }
             guard !found.isEmpty, !others.isEmpty else { return finish(otherCounts: []) }
             // Counting in key order keeps consecutive descents on neighbouring nodes.
-            found.sort { $0.entry.key < $1.entry.key }
+            found.sort { $0.counting < $1.counting }
             var calls: [ShardCall] = []
             for shard in others {
                 var keys = CountKeys()
-                for item in found where item.owner != shard { keys.append(item.entry.key) }
+                for item in found where item.owner != shard { keys.append(item.counting) }
                 calls.append(ShardCall(shard: shard, operation: .countBetter(board, keys: keys, orEqual: false)))
                 calls.append(ShardCall(shard: shard, operation: .noteSequence(board)))
             }
@@ -105,7 +113,7 @@ final class PlayerRefreshPlan: CallPlan {
         }
         for item in found {
             guard let cut = cuts[item.owner] else { continue }
-            located[item.position] = (item.entry, item.better, cut)
+            located[item.position] = (item.entry, item.better, item.counting, cut)
         }
         return finish()
     }

@@ -8,26 +8,33 @@ struct StreamRefresh {
     let board: BoardHandle
     let due: [Subscription]
     let feedNotes: [WriteNote]
-    /// Ordinal player streams that need the shards this time, in the plan's order.
-    private let queried: [Subscription]
-    private let playerRefresh: PlayerRefreshPlan?
+    /// Note-following player streams that need the shards this time, one plan per rank mode,
+    /// each with its streams in the plan's order.
+    private let playerRefreshes: [(streams: [Subscription], plan: PlayerRefreshPlan)]
 
-    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote], shardCount: Int) {
+    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote]) {
         self.board = board
         self.due = due
         self.feedNotes = feedNotes
-        let queried = due.filter { $0.followsNotes && ($0.needsQuery || $0.needsSnapshot || $0.betterCount == nil) }
-        self.queried = queried
-        self.playerRefresh = queried.isEmpty ? nil : PlayerRefreshPlan(
-            callID: Self.playerRefreshPlanID, board: board, shardCount: shardCount,
-            playerIDs: queried.compactMap(\.player))
+        var byMode: [RankMode: [Subscription]] = [:]
+        for subscription in due where subscription.followsNotes
+            && (subscription.needsQuery || subscription.needsSnapshot || subscription.betterCount == nil)
+        {
+            byMode[subscription.ranking.mode, default: []].append(subscription)
+        }
+        playerRefreshes = byMode.sorted { $0.key.rawValue < $1.key.rawValue }.compactMap { mode, streams in
+            guard let ranking = streams.first?.ranking else { return nil }
+            let plan = PlayerRefreshPlan(
+                callID: Self.playerRefreshPlanID + UInt64(mode.rawValue), ranking: ranking, playerIDs: streams.compactMap(\.player))
+            return (streams, plan)
+        }
     }
 
-    /// Plan ids: 1 + mode = the competition/dense player subscribers of that rank mode, 10 + N*4 +
-    /// mode = a top N, 2^40 + index = a window subscriber, 2^62 = the feed ranks, 2^62 + 1 = the
-    /// ordinal player streams that need a query.
+    /// Plan ids: 1 + mode = the dense player subscribers, 10 + N*4 + mode = a top N, 2^40 + index =
+    /// a window subscriber, 2^62 = the feed ranks, 2^62 + 16 + mode = the note-following player
+    /// streams of that mode that need a query.
     private static let feedPlanID: UInt64 = 1 << 62
-    private static let playerRefreshPlanID: UInt64 = (1 << 62) + 1
+    private static let playerRefreshPlanID: UInt64 = (1 << 62) + 16
 
     private func playerPlanID(_ mode: RankMode) -> UInt64 { 1 + UInt64(mode.rawValue) }
     private func topPlanID(_ limit: UInt32, _ mode: RankMode) -> UInt64 { 10 + UInt64(limit) * 4 + UInt64(mode.rawValue) }
@@ -61,8 +68,8 @@ struct StreamRefresh {
         for (id, (ranking, limit)) in tops {
             plans.append(PlannedCall(callID: id, plan: TopPlan(callID: id, ranking: ranking, limit: Int(limit), start: .offset(0)), deadline: nil))
         }
-        if let playerRefresh {
-            plans.append(PlannedCall(callID: Self.playerRefreshPlanID, plan: playerRefresh, deadline: nil))
+        for refresh in playerRefreshes {
+            plans.append(PlannedCall(callID: refresh.plan.callID, plan: refresh.plan, deadline: nil))
         }
         if !feedNotes.isEmpty {
             let keys = feedNotes.flatMap { [$0.currentKey ?? .max, $0.previousKey ?? .max] }
@@ -102,13 +109,13 @@ struct StreamRefresh {
             return byID
         }
 
-        // Ordinal player streams that were queried take their entry, rank and cut from the plan;
-        // the others already hold their rank, shifted by the notes.
+        // Note-following player streams that were queried take their entry, rank, counting key
+        // and cut from their plan; the others already hold their rank, shifted by the notes.
         var queriedEntries: [ObjectIdentifier: WireEntry?] = [:]
-        if let playerRefresh, playerRefresh.completed {
-            queriedEntries.reserveCapacity(queried.count)
-            for (subscription, located) in zip(queried, playerRefresh.located) {
+        for refresh in playerRefreshes where refresh.plan.completed {
+            for (subscription, located) in zip(refresh.streams, refresh.plan.located) {
                 subscription.betterCount = located?.better
+                subscription.countingKey = located?.counting
                 subscription.cut = located?.cut
                 subscription.needsQuery = false
                 queriedEntries[ObjectIdentifier(subscription)] = .some(located.map { WireEntry($0.entry, rank: UInt64($0.better + 1)) })

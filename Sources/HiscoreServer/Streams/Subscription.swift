@@ -21,11 +21,14 @@ final class Subscription {
     var watched: ClosedRange<RankKey> = RankKey.min...RankKey.max
 
     var lastPlayer: PlayerRankChange?
-    /// Ordinal player streams: entries better than the player now, as far as the hub knows —
+    /// Note-following player streams: entries better than the counting key now, as far as the hub knows —
     /// from the last query, plus the shifts of every write noted since (`KeyMoves`).
     var betterCount: Int?
     /// The notes that last query already reflected, until all of them have reached the hub.
     var cut: StreamCut?
+    /// The key whose better-count is the rank: the player's key, or for competition ranks the
+    /// first key of its (score, subscore). Set by the last query.
+    var countingKey: RankKey?
     /// The rank cannot be derived from notes: ask the shards at the next refresh.
     var needsQuery = true
     /// Where the hub keeps it in its ordered array (-1 once removed).
@@ -38,11 +41,11 @@ final class Subscription {
         self.target = target
         self.ranking = ranking
         self.interval = interval
-        if case .player = target { followsNotes = ranking.mode == .ordinal } else { followsNotes = false }
+        if case .player = target { followsNotes = ranking.mode != .dense } else { followsNotes = false }
     }
 
-    /// A player stream whose rank the hub keeps current from write notes (ordinal ranks only:
-    /// competition and dense ranks do not follow from key moves alone).
+    /// A player stream whose rank the hub keeps current from write notes (ordinal and competition
+    /// ranks; dense ranks count distinct scores, which key moves alone do not tell).
     let followsNotes: Bool
     /// The player a player stream watches.
     var player: String? {

@@ -19,10 +19,11 @@ import NIOCore
 ///   each subscriber then needs one binary search. Only affected subscribers are recomputed, with
 ///   the ordinary query plans batched together (one hop per shard per phase for the whole
 ///   flush): one Top per distinct N, one Around per window, one Entries call for the player
-///   subscribers of competition or dense ranks. Each recomputed state is compared with the last
+///   subscribers of dense ranks. Each recomputed state is compared with the last
 ///   one sent and only differences leave.
-/// * Ordinal player streams (the common case, and the many) are not recomputed at all: their rank
-///   shift is [B < K] - [A < K] summed over the writes, one binary search in `KeyMoves` per
+/// * Ordinal and competition player streams (the common case, and the many) are not recomputed at
+///   all: with K their counting key (their key; for competition ranks the first key of their
+///   score), their rank shift is [B < K] - [A < K] summed over the writes, one binary search in `KeyMoves` per
 ///   stream, O(m log w) per flush with no shard involved. Only a snapshot, or a stream whose own
 ///   player was written, asks the shards (`PlayerRefreshPlan`), and that query returns with each
 ///   shard's note number (`StreamCut`) so the notes its counts already include are skipped.
@@ -272,7 +273,7 @@ final class SubscriptionHub {
         }
         flushing = true
         let passCost = NIODeadline.now() - started
-        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes, shardCount: executor.shards.count)
+        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes)
         var responses: [UInt64: ResponseEnvelope] = [:]
         let receiver = ClosureBatchReceiver(
             deliver: { responses[$0.callID] = $0 },
