@@ -11,8 +11,20 @@ import HiscoreCore
 /// Streams whose own player was written are marked by the hub before (they need a query).
 final class AffectMarking {
     private let everything: Bool
-    private let intervals: [ClosedRange<RankKey>]
-    private let runningMaxHigh: [RankKey]
+    /// The writes' key intervals sorted by their low end, with the running maximum of their high
+    /// end; built on first use (a board whose streams all follow the notes never needs them).
+    private lazy var sortedIntervals: (intervals: [ClosedRange<RankKey>], runningMaxHigh: [RankKey]) = {
+        var intervals = notes.map(\.touchedInterval)
+        intervals.sort { $0.lowerBound < $1.lowerBound }
+        var runningMaxHigh: [RankKey] = []
+        runningMaxHigh.reserveCapacity(intervals.count)
+        var highest = RankKey.min
+        for interval in intervals {
+            highest = max(highest, interval.upperBound)
+            runningMaxHigh.append(highest)
+        }
+        return (intervals, runningMaxHigh)
+    }()
     private let notes: [WriteNote]
     private let moves: KeyMoves
     private let received: [UInt64]
@@ -25,17 +37,6 @@ final class AffectMarking {
         self.everything = everything
         self.notes = notes
         self.received = received
-        var intervals = notes.map(\.touchedInterval)
-        intervals.sort { $0.lowerBound < $1.lowerBound }
-        var runningMaxHigh: [RankKey] = []
-        runningMaxHigh.reserveCapacity(intervals.count)
-        var highest = RankKey.min
-        for interval in intervals {
-            highest = max(highest, interval.upperBound)
-            runningMaxHigh.append(highest)
-        }
-        self.intervals = intervals
-        self.runningMaxHigh = runningMaxHigh
         var moves = KeyMoves()
         for note in notes { moves.add(previous: note.previousKey, current: note.currentKey) }
         moves.seal()
@@ -54,6 +55,7 @@ final class AffectMarking {
             return
         }
         guard !subscription.dirty else { return }
+        let (intervals, runningMaxHigh) = sortedIntervals
         let watched = subscription.watched
         // Writes whose interval starts at or before the watched high end...
         var low = 0
