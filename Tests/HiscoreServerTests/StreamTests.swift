@@ -354,8 +354,19 @@ struct PlayerNoteTests {
             wakeAll()
         }
 
+        /// Returns true once `condition` holds for the recorded states, checked now and after every
+        /// change; false if the waiting task is cancelled. The check and the wait for the next
+        /// change happen in one turn of this actor, so a change between them cannot be missed.
+        func waitUntil(_ condition: @Sendable ([String: PlayerRankChange]) -> Bool) async -> Bool {
+            while !condition(states) {
+                if Task.isCancelled { return false }
+                await nextChange()
+            }
+            return true
+        }
+
         /// Returns after the next recorded change, or when the waiting task is cancelled.
-        func nextChange() async {
+        private func nextChange() async {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in
                     if Task.isCancelled { continuation.resume() } else { waiters.append(continuation) }
@@ -420,15 +431,22 @@ struct PlayerNoteTests {
                     }
                     if round == 0 { try await racing.value }  // the board is read once the race is over
                     let expected = try await expectedStates(writer, watched, mode: mode)
-                    let matched = try await within(.seconds(10), "seed \(seed) round \(round): streams matching the board") {
-                        while true {
-                            try Task.checkCancellation()
-                            let states = await latest.states
-                            if watched.allSatisfy({ Self.same(states[$0], expected[$0]) }) { return true }
-                            await latest.nextChange()
+                    let matched = try? await within(.seconds(10), "seed \(seed) round \(round): streams matching the board") {
+                        guard await latest.waitUntil({ states in watched.allSatisfy { Self.same(states[$0], expected[$0]) } }) else {
+                            throw CancellationError()
                         }
+                        return true
                     }
-                    #expect(matched, "seed \(seed) round \(round)")
+                    if matched == nil {
+                        let states = await latest.states
+                        let wrong = watched.filter { !Self.same(states[$0], expected[$0]) }.map { player in
+                            let state = states[player].map { "\($0.present ? "rank \($0.entry.rank) score \($0.entry.score)" : "absent")" } ?? "no event"
+                            let board = expected[player].map { "rank \($0.rank) score \($0.score)" } ?? "absent"
+                            return "\(player): stream \(state), board \(board)"
+                        }
+                        Issue.record("seed \(seed) round \(round): streams still differ from the board after 10 s: \(wrong.joined(separator: "; "))")
+                        break
+                    }
                 }
                 readers.cancelAll()
             }
@@ -458,10 +476,7 @@ struct PlayerNoteTests {
                     }
                 }
                 try await within(.seconds(10), "snapshots") {
-                    while await latest.states.count < watched.count {
-                        try Task.checkCancellation()
-                        await latest.nextChange()
-                    }
+                    guard await latest.waitUntil({ $0.count >= watched.count }) else { throw CancellationError() }
                     return true
                 }
                 let flood = SubscriptionHub.maxPendingNotes + 5_000
@@ -473,12 +488,10 @@ struct PlayerNoteTests {
                 let expected = try await expectedStates(writer, watched, board: "flood")
                 #expect(expected.values.contains { $0.rank > 1_000 }, "the flood moved the watched players")
                 let matched = try await within(.seconds(10), "streams matching the board after the flood") {
-                    while true {
-                        try Task.checkCancellation()
-                        let states = await latest.states
-                        if watched.allSatisfy({ Self.same(states[$0], expected[$0]) }) { return true }
-                        await latest.nextChange()
+                    guard await latest.waitUntil({ states in watched.allSatisfy { Self.same(states[$0], expected[$0]) } }) else {
+                        throw CancellationError()
                     }
+                    return true
                 }
                 #expect(matched)
                 readers.cancelAll()
