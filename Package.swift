@@ -41,7 +41,9 @@ let package = Package(
             name: "CJemalloc", path: "Sources/CJemalloc", pkgConfig: "jemalloc",
             providers: [.apt(["libjemalloc-dev"])]),
         .target(name: "HiscoreProtoC", dependencies: ["CProtobufC"], path: "Sources/HiscoreProtoC"),
-        .target(name: "HiscoreCore", swiftSettings: hotPath),
+        // The engine's one C dependency: a cache prefetch hint (header only, no library).
+        .systemLibrary(name: "CCacheHint", path: "Sources/CCacheHint"),
+        .target(name: "HiscoreCore", dependencies: ["CCacheHint"], swiftSettings: hotPath),
         .target(name: "HiscoreStorage", dependencies: ["HiscoreCore"]),
         // API keys, roles and player tokens (JWT HS256); no I/O.
         .target(

@@ -24,15 +24,15 @@ public final class BoardPartition {
     private let indexPointer: UnsafeMutablePointer<PlayerIndex>
     private let treePointer: UnsafeMutablePointer<RadixTree>
 
-    private var store: EntryStore {
+    var store: EntryStore {
         unsafeAddress { UnsafePointer(storePointer) }
         unsafeMutableAddress { storePointer }
     }
-    private var index: PlayerIndex {
+    var index: PlayerIndex {
         unsafeAddress { UnsafePointer(indexPointer) }
         unsafeMutableAddress { indexPointer }
     }
-    private var tree: RadixTree {
+    var tree: RadixTree {
         unsafeAddress { UnsafePointer(treePointer) }
         unsafeMutableAddress { treePointer }
     }
@@ -89,8 +89,12 @@ public final class BoardPartition {
 
     // MARK: - Lookup helpers
 
+    /// Writes whose cache lines `prepareWrites` has already started loading: they skip their own
+    /// warming walk. Only a hint; a stale value costs a few cache misses, never a wrong answer.
+    var preparedWrites = 0
+
     @inline(__always)
-    private func withPackedID<R>(_ playerID: String, _ body: (PackedID) -> R) -> R {
+    func withPackedID<R>(_ playerID: String, _ body: (PackedID) -> R) -> R {
         var id = playerID
         return id.withUTF8 { utf8 in body(PackedID(UnsafeRawBufferPointer(utf8))) }
     }
@@ -159,6 +163,18 @@ public final class BoardPartition {
         if id.bytes.count > Self.maxPlayerIDBytes {
             return .failure(.playerIDTooLong(bytes: id.bytes.count, limit: Self.maxPlayerIDBytes))
         }
+        // The id's bucket and the new key's place in the tree are two independent chains of
+        // cache misses: start the first, walk the second meanwhile (see `RadixTree.warmPaths`).
+        // An increment's new score depends on the stored one, so only its bucket is prefetched.
+        let prepared = preparedWrites > 0
+        if prepared {
+            preparedWrites -= 1
+        } else {
+            index.prefetch(hash: id.hash)
+            if config.writeOperator == .best || config.writeOperator == .set {
+                tree.warmPath(inserting: codec.key(score: score, subscore: subscore, sequence: sequence), keys: store.keys)
+            }
+        }
         guard let (_, slot) = find(id) else {
             return create(id: id, playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
         }
@@ -180,6 +196,11 @@ public final class BoardPartition {
         }
         let keyChanged = newScore != previous.score || subscore != previous.subscore
         if keyChanged {
+            if !prepared && (config.writeOperator == .increment || config.writeOperator == .decrement) {
+                tree.warmPaths(
+                    removing: previous.key, inserting: codec.key(score: newScore, subscore: subscore, sequence: sequence),
+                    keys: store.keys)
+            }
             let removed = tree.remove(slot: slot, key: previous.key)
             assert(removed, "stored entry missing from the tree")
             setScore(slot, newScore, subscore, sequence)

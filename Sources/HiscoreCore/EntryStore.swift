@@ -1,3 +1,4 @@
+import CCacheHint
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -204,6 +205,12 @@ struct EntryKeys: LeafKeySource {
         if let subscores, let subscorePage = subscores[page] { subscore = subscorePage[Int(slot) & mask] }
         return codec.key(score: record.pointee.score, subscore: subscore, sequence: record.pointee.sequence)
     }
+
+    @inline(__always)
+    func prefetchKey(ofSlot slot: UInt32) {
+        let page = Int(slot) >> PagedColumn<EntryRecord>.pageShift
+        hiscore_prefetch(records.unsafelyUnwrapped[page].unsafelyUnwrapped + (Int(slot) & PagedColumn<EntryRecord>.pageMask))
+    }
 }
 
 struct EntryStore: LeafKeySource {
@@ -315,6 +322,15 @@ struct EntryStore: LeafKeySource {
         if id.isInline { return record.pointee.id0 == id.word0 }
         let stored = UnsafeRawPointer(bitPattern: UInt(record.pointee.id0))!
         return memcmp(stored, id.bytes.baseAddress!, id.bytes.count) == 0
+    }
+
+    /// True when `slot` may hold the id packed as (`word0`, `word1`): exact for inline ids, only
+    /// the length for long ones (whose bytes the packed words do not hold). For prefetching.
+    @inline(__always)
+    func idMayMatch(_ slot: UInt32, word0: UInt64, word1: UInt64) -> Bool {
+        let record = self.record(slot)
+        guard record.pointee.id1 == word1 else { return false }
+        return word1 & EntryRecord.tagMask == EntryRecord.longIDMarker || record.pointee.id0 == word0
     }
 
     func idHash(_ slot: UInt32) -> UInt64 {

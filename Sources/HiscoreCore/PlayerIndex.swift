@@ -1,3 +1,5 @@
+import CCacheHint
+
 /// Player id -> slot, one open-addressing hash table per partition.
 ///
 /// Each bucket is one UInt32: 0 = empty, otherwise a 5-bit fingerprint of the id's hash (bits
@@ -46,6 +48,30 @@ struct PlayerIndex {
                 let slot = (value & Self.slotMask) - 1
                 if matches(slot) { return (bucket, slot) }
             }
+            bucket += 1
+            if bucket == capacity { bucket = 0 }
+        }
+    }
+
+    /// Starts loading the home bucket of `hash` without waiting for it.
+    @inline(__always)
+    func prefetch(hash: UInt64) {
+        guard capacity > 0, let buckets else { return }
+        hiscore_prefetch(buckets + home(hash))
+    }
+
+    /// The slot of the first bucket whose fingerprint matches `hash`, without reading any entry
+    /// record: the likely slot of that id (31 in 32 foreign ids are rejected by the fingerprint),
+    /// for prefetching.
+    @inline(__always)
+    func likelySlot(hash: UInt64) -> UInt32? {
+        guard capacity > 0, let buckets else { return nil }
+        let tag = Self.tag(hash)
+        var bucket = home(hash)
+        while true {
+            let value = buckets[bucket]
+            if value == 0 { return nil }
+            if value & ~Self.slotMask == tag && value & Self.slotMask != 0 { return (value & Self.slotMask) - 1 }
             bucket += 1
             if bucket == capacity { bucket = 0 }
         }

@@ -94,6 +94,58 @@ struct PartitionDifferentialTests {
         }
     }
 
+    /// `prepareWrites` only prefetches: groups of writes prepared first (longer than a prefetch
+    /// group, with repeated players, long ids, new players, rejected `best` writes, wrong sequence
+    /// guesses) must come out exactly as the reference applies them one by one.
+    @Test("writes prepared in groups agree with the reference", arguments: testSeeds(Array(1...8)))
+    func preparedGroups(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        let operators: [WriteOperator] = [.best, .set, .increment, .decrement]
+        var config = BoardConfig.defaultConfig(id: "b")
+        config.writeOperator = operators[Int(seed % 4)]
+        config.scoreOrder = seed % 3 == 0 ? .ascending : .descending
+        let style = ScoreStyle.allCases[Int(seed % 3)]
+        let partition = BoardPartition(config: config)
+        var reference = ReferenceBoard(config: config)
+        let pool = Self.playerPool(&random)
+        var sequence: UInt64 = 1000
+        let context = "seed \(seed) \(config.writeOperator) \(config.scoreOrder) \(style)"
+
+        for round in 0..<60 {
+            let size = 1 + random.below(2 * BoardPartition.prefetchGroupSize + 8)
+            let group = (0..<size).map { _ in
+                (player: pool[random.below(pool.count)], score: Self.score(style, &random),
+                 subscore: random.chance(80) ? Int64(0) : Int64(random.below(3)) - 1)
+            }
+            let guessOffset: UInt64 = random.chance(50) ? 0 : UInt64(random.below(1000))
+            partition.prepareWrites(count: size) { position in
+                BoardPartition.UpcomingWrite(
+                    playerID: group[position].player, score: group[position].score, subscore: group[position].subscore,
+                    sequence: sequence + 1 + UInt64(position) + guessOffset)
+            }
+            for write in group {
+                sequence += 1
+                let got: Result<WriteOutcome, WriteError>
+                do throws(WriteError) {
+                    got = .success(try partition.write(
+                        playerID: write.player, score: write.score, subscore: write.subscore, metadata: nil, sequence: sequence))
+                } catch {
+                    got = .failure(error)
+                }
+                let want = reference.write(
+                    playerID: write.player, score: write.score, subscore: write.subscore, metadata: nil, sequence: sequence)
+                #expect(got == want, "\(context) round \(round): write \(write.player) \(write.score)/\(write.subscore)")
+            }
+            partition.checkInvariants()
+            Self.compareQueries(
+                partition, reference, codec: config.codec, pool: pool, random: &random, context: "\(context) round \(round)")
+            if random.chance(10) {
+                let player = pool[random.below(pool.count)]
+                #expect(partition.remove(playerID: player) == reference.entries.removeValue(forKey: player), "\(context)")
+            }
+        }
+    }
+
     static func compareQueries(
         _ partition: BoardPartition, _ reference: ReferenceBoard, codec: KeyCodec, pool: [String],
         random: inout SplitMix64, context: String
