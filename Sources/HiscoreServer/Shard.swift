@@ -39,12 +39,40 @@ actor Shard {
     }
 
     func execute(_ operations: [ShardOperation]) -> [ShardResult] {
+        prepareSubmitRuns(operations)
         let results = operations.map(execute)
         if !outbox.isEmpty, let streams {
             for (home, notes) in outbox { streams.deliver(notes, toShard: home) }
             outbox.removeAll()
         }
         return results
+    }
+
+    /// Hands each run of consecutive submits to one board to its partition's `prepareWrites`, so
+    /// that their cache misses overlap (a pipelined connection's read batch is mostly such runs).
+    /// Only a prefetch: what the submits do is decided when they execute.
+    private func prepareSubmitRuns(_ operations: [ShardOperation]) {
+        var runStart = 0
+        while runStart < operations.count {
+            guard case .submit(let board, _) = operations[runStart] else {
+                runStart += 1
+                continue
+            }
+            var runEnd = runStart + 1
+            while runEnd < operations.count, case .submit(let next, _) = operations[runEnd], next === board { runEnd += 1 }
+            if runEnd - runStart > 1, let partition = partitions[board.incarnation] {
+                partition.prepareWrites(count: runEnd - runStart) { offset in
+                    guard case .submit(_, let request) = operations[runStart + offset] else {
+                        preconditionFailure("a run holds only submits")
+                    }
+                    // A new entry's sequence is above every stored one: any such guess walks
+                    // to where the write will land.
+                    return BoardPartition.UpcomingWrite(
+                        playerID: request.playerID, score: request.score, subscore: request.subscore, sequence: .max)
+                }
+            }
+            runStart = runEnd
+        }
     }
 
     /// Executes a batch and calls `completion` (on this shard's loop) once its writes are as

@@ -178,6 +178,29 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     }
     report("around5", from: start, count: smallRepeats)
 
+    // insert_prepared: the same load into a second partition, in prepared groups (as above).
+    let second = BoardPartition(config: BoardConfig.defaultConfig(id: "bench-prepared"))
+    start = clocks()
+    groupStart = 0
+    while groupStart < entries {
+        let size = min(groupSize, entries - groupStart)
+        let first = sequence + 1
+        second.prepareWrites(count: size) { offset in
+            BoardPartition.UpcomingWrite(
+                playerID: ids[groupStart + offset], score: scores[groupStart + offset], subscore: 0,
+                sequence: first + UInt64(offset))
+        }
+        for index in groupStart..<(groupStart + size) {
+            sequence += 1
+            let outcome = try second.write(
+                playerID: ids[index], score: scores[index], subscore: 0, metadata: nil, sequence: sequence)
+            sink &+= outcome.created ? 1 : 0
+        }
+        groupStart += size
+    }
+    report("insert_prepared", from: start, count: entries)
+    withExtendedLifetime(second) {}
+
     printStandardError("  (checksum \(sink))")
     withExtendedLifetime(partition) {}
 }
