@@ -65,16 +65,7 @@ struct PlayerIndex {
     /// for prefetching.
     @inline(__always)
     func likelySlot(hash: UInt64) -> UInt32? {
-        guard capacity > 0, let buckets else { return nil }
-        let tag = Self.tag(hash)
-        var bucket = home(hash)
-        while true {
-            let value = buckets[bucket]
-            if value == 0 { return nil }
-            if value & ~Self.slotMask == tag && value & Self.slotMask != 0 { return (value & Self.slotMask) - 1 }
-            bucket += 1
-            if bucket == capacity { bucket = 0 }
-        }
+        find(hash: hash) { _ in true }?.slot
     }
 
     /// Adds `slot` under `hash`; the caller has checked that its id is not present.

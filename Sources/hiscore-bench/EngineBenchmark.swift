@@ -121,27 +121,29 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
 
     // update_prepared: the same kind of writes, applied in groups the way a shard applies a
     // pipelined batch: `prepareWrites` starts the group's memory reads together, then each runs.
-    let groupSize = BoardPartition.prefetchGroupSize
+    func writePrepared(_ target: BoardPartition, _ playerIDs: [String], _ newScores: [Int64]) throws {
+        var groupStart = 0
+        while groupStart < playerIDs.count {
+            let size = min(BoardPartition.prefetchGroupSize, playerIDs.count - groupStart)
+            let first = sequence + 1
+            target.prepareWrites(count: size) { offset in
+                BoardPartition.UpcomingWrite(
+                    playerID: playerIDs[groupStart + offset], score: newScores[groupStart + offset], subscore: 0,
+                    sequence: first + UInt64(offset))
+            }
+            for index in groupStart..<(groupStart + size) {
+                sequence += 1
+                let outcome = try target.write(
+                    playerID: playerIDs[index], score: newScores[index], subscore: 0, metadata: nil, sequence: sequence)
+                sink &+= outcome.keyChanged ? 1 : 0
+            }
+            groupStart += size
+        }
+    }
     let morePlayers = (0..<operations).map { _ in ids[random.below(entries)] }
     let moreScores = (0..<operations).map { _ in Int64(random.below(entries)) }
     start = clocks()
-    var groupStart = 0
-    while groupStart < operations {
-        let size = min(groupSize, operations - groupStart)
-        let first = sequence + 1
-        partition.prepareWrites(count: size) { offset in
-            BoardPartition.UpcomingWrite(
-                playerID: morePlayers[groupStart + offset], score: moreScores[groupStart + offset], subscore: 0,
-                sequence: first + UInt64(offset))
-        }
-        for index in groupStart..<(groupStart + size) {
-            sequence += 1
-            let outcome = try partition.write(
-                playerID: morePlayers[index], score: moreScores[index], subscore: 0, metadata: nil, sequence: sequence)
-            sink &+= outcome.keyChanged ? 1 : 0
-        }
-        groupStart += size
-    }
+    try writePrepared(partition, morePlayers, moreScores)
     report("update_prepared", from: start, count: operations)
 
     // rank: entries strictly better than a random player's key (keys looked up beforehand)
@@ -181,23 +183,7 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     // insert_prepared: the same load into a second partition, in prepared groups (as above).
     let second = BoardPartition(config: BoardConfig.defaultConfig(id: "bench-prepared"))
     start = clocks()
-    groupStart = 0
-    while groupStart < entries {
-        let size = min(groupSize, entries - groupStart)
-        let first = sequence + 1
-        second.prepareWrites(count: size) { offset in
-            BoardPartition.UpcomingWrite(
-                playerID: ids[groupStart + offset], score: scores[groupStart + offset], subscore: 0,
-                sequence: first + UInt64(offset))
-        }
-        for index in groupStart..<(groupStart + size) {
-            sequence += 1
-            let outcome = try second.write(
-                playerID: ids[index], score: scores[index], subscore: 0, metadata: nil, sequence: sequence)
-            sink &+= outcome.created ? 1 : 0
-        }
-        groupStart += size
-    }
+    try writePrepared(second, ids, scores)
     report("insert_prepared", from: start, count: entries)
     withExtendedLifetime(second) {}
 
