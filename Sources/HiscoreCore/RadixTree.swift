@@ -137,19 +137,13 @@ struct RadixTree {
     /// depend on each other, so taking one step of each per iteration lets the core wait for
     /// both chains' misses at once; the real removal and insertion that follow find their lines
     /// in cache. Cost: one extra read-only descent per path, O(h log c).
-    func warmPaths<Keys: LeafKeySource>(removing removed: RankKey?, inserting inserted: RankKey, keys: Keys) {
+    func warmPaths<Keys: LeafKeySource>(removing removed: RankKey, inserting inserted: RankKey, keys: Keys) {
         guard root != Self.empty else { return }
-        var first = removed == nil ? Self.empty : root
+        var first = root
         var second = root
-        let firstKey = removed ?? inserted
         while !Self.isLeaf(first) || !Self.isLeaf(second) {
-            if first != Self.empty && !Self.isLeaf(first) {
-                first = warmStep(first, key: firstKey)
-            }
-            if !Self.isLeaf(second) {
-                second = warmStep(second, key: inserted)
-            }
-            if first == Self.empty && Self.isLeaf(second) { break }
+            if !Self.isLeaf(first) { first = warmStep(first, key: removed) }
+            if !Self.isLeaf(second) { second = warmStep(second, key: inserted) }
         }
         keys.prefetchKey(ofSlot: Self.slot(of: second))
     }

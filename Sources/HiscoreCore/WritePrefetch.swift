@@ -91,13 +91,14 @@ extension BoardPartition {
                         slot, word0: ids[position].word0, word1: ids[position].word1)
                     {
                         let oldKey = keys.key(ofSlot: slot)
-                        let write = upcoming(position)
-                        let moves = newKeyKnown ? oldKey != walks[position].key : true
+                        let newKey = walks[position].key
+                        // Only a changed (score, subscore) moves the entry; the sequence is a guess.
+                        let moves = !newKeyKnown || oldKey.word0 != newKey.word0 || oldKey.word1 != newKey.word1
                         let improves =
                             config.writeOperator != .best
                             || codec.isBetter(
-                                score: write.score, subscore: write.subscore, than: codec.score(of: oldKey),
-                                codec.subscore(of: oldKey))
+                                score: codec.score(of: newKey), subscore: codec.subscore(of: newKey),
+                                than: codec.score(of: oldKey), codec.subscore(of: oldKey))
                         if moves && improves { oldWalk = TreeWalk(key: oldKey, ref: tree.root) }
                     }
                     walks[size + position] = oldWalk
