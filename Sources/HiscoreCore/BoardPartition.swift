@@ -104,13 +104,12 @@ public final class BoardPartition {
         index.find(hash: id.hash) { store.idMatches($0, id) }
     }
 
-    /// The entry of `slot`; `playerID` when the caller already holds the id (a write), which
-    /// saves decoding it from the packed bytes.
-    private func makeEntry(_ slot: UInt32, playerID: String? = nil) -> LeaderboardEntry {
+    /// The entry of `slot`.
+    private func makeEntry(_ slot: UInt32) -> LeaderboardEntry {
         let record = store.record(slot).pointee
         let subscore = store.subscore(slot)
         return LeaderboardEntry(
-            playerID: playerID ?? store.playerID(slot), score: record.score, subscore: subscore,
+            playerID: store.playerID(slot), score: record.score, subscore: subscore,
             metadata: store.metadataBytes(slot), sequence: record.sequence,
             key: codec.key(score: record.score, subscore: subscore, sequence: record.sequence))
     }
@@ -130,10 +129,23 @@ public final class BoardPartition {
         if let metadata, metadata.count > config.limits.maxMetadataBytes {
             throw .metadataTooLarge(bytes: metadata.count, limit: config.limits.maxMetadataBytes)
         }
-        let result = withPackedID(playerID) { id in
-            applyWrite(id: id, playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
+        // The ranking work runs in the id's scope and returns plain values; the entries, which
+        // hold the id string and metadata arrays, are built once, out here.
+        let applied = try withPackedID(playerID) { id in
+            applyWrite(id: id, score: score, subscore: subscore, sequence: sequence)
+        }.get()
+        let oldMetadata = applied.previous == nil ? [] : store.metadataBytes(applied.slot)
+        var newMetadata = oldMetadata
+        if applied.accepted, let metadata {
+            store.setMetadata(applied.slot, metadata)
+            newMetadata = metadata
         }
-        return try result.get()
+        let current = applied.current.entry(playerID: playerID, metadata: newMetadata)
+        let outcome = WriteOutcome(
+            previous: applied.previous.map { $0.entry(playerID: playerID, metadata: oldMetadata) }, current: current,
+            keyChanged: applied.keyChanged, created: applied.previous == nil, accepted: applied.accepted)
+        assert(current == makeEntry(applied.slot), "the written entry differs from the stored one")
+        return outcome
     }
 
     /// Sets a player's entry to exactly this state (score, subscore, sequence and metadata),
@@ -149,86 +161,100 @@ public final class BoardPartition {
             }
             _ = remove(playerID: playerID)
         }
-        let result = withPackedID(playerID) { id in
-            create(
-                id: id, playerID: playerID, score: score, subscore: subscore, metadata: metadata.isEmpty ? nil : metadata,
-                sequence: sequence)
-        }
-        _ = try result.get()
+        let created = try withPackedID(playerID) { id in
+            create(id: id, score: score, subscore: subscore, sequence: sequence)
+        }.get()
+        if !metadata.isEmpty { store.setMetadata(created.slot, metadata) }
     }
 
+    /// An entry's ranking state, without its id and metadata.
+    struct EntryState {
+        var score: Int64
+        var subscore: Int64
+        var sequence: UInt64
+        var key: RankKey
+
+        func entry(playerID: String, metadata: [UInt8]) -> LeaderboardEntry {
+            LeaderboardEntry(
+                playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence, key: key)
+        }
+    }
+
+    /// What a write did to the ranking, in plain values (copied without reference counting).
+    struct AppliedWrite {
+        var slot: UInt32
+        /// Nil when the write created the entry.
+        var previous: EntryState?
+        var current: EntryState
+        var keyChanged: Bool
+        var accepted: Bool
+    }
+
+    /// One write's ranking part, built around the cache misses it cannot avoid: the id's
+    /// bucket, its record, the tree paths of the old and new keys. Each key is encoded once.
     private func applyWrite(
-        id: PackedID, playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64
-    ) -> Result<WriteOutcome, WriteError> {
+        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64
+    ) -> Result<AppliedWrite, WriteError> {
         if id.bytes.count > Self.maxPlayerIDBytes {
             return .failure(.playerIDTooLong(bytes: id.bytes.count, limit: Self.maxPlayerIDBytes))
         }
         // The id's bucket and the new key's place in the tree are two independent chains of
         // cache misses: start the first, walk the second meanwhile (see `RadixTree.warmPaths`).
         // An increment's new score depends on the stored one, so only its bucket is prefetched.
+        let replacesScore = config.writeOperator == .best || config.writeOperator == .set
+        let requestedKey = codec.key(score: score, subscore: subscore, sequence: sequence)
         let prepared = preparedWrites > 0
         if prepared {
             preparedWrites -= 1
         } else {
             index.prefetch(hash: id.hash)
-            if config.writeOperator == .best || config.writeOperator == .set {
-                tree.warmPath(inserting: codec.key(score: score, subscore: subscore, sequence: sequence), keys: store.keys)
-            }
+            if replacesScore { tree.warmPath(inserting: requestedKey, keys: store.keys) }
         }
         guard let (_, slot) = find(id) else {
-            return create(id: id, playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
+            return create(id: id, score: score, subscore: subscore, sequence: sequence)
         }
-        let previous = makeEntry(slot, playerID: playerID)
+        let record = store.record(slot)
+        let oldSubscore = store.subscore(slot)
+        let old = EntryState(
+            score: record.pointee.score, subscore: oldSubscore, sequence: record.pointee.sequence,
+            key: codec.key(score: record.pointee.score, subscore: oldSubscore, sequence: record.pointee.sequence))
         let newScore: Int64
         switch config.writeOperator {
         case .best:
-            guard codec.isBetter(score: score, subscore: subscore, than: previous.score, previous.subscore) else {
-                return .success(WriteOutcome(
-                    previous: previous, current: previous, keyChanged: false, created: false, accepted: false))
+            guard codec.isBetter(score: score, subscore: subscore, than: old.score, old.subscore) else {
+                return .success(AppliedWrite(slot: slot, previous: old, current: old, keyChanged: false, accepted: false))
             }
             newScore = score
         case .set:
             newScore = score
         case .increment:
-            newScore = Self.saturatingAdd(previous.score, score)
+            newScore = Self.saturatingAdd(old.score, score)
         case .decrement:
-            newScore = Self.saturatingSubtract(previous.score, score)
+            newScore = Self.saturatingSubtract(old.score, score)
         }
-        let keyChanged = newScore != previous.score || subscore != previous.subscore
-        if keyChanged {
-            if !prepared && (config.writeOperator == .increment || config.writeOperator == .decrement) {
-                tree.warmPaths(
-                    removing: previous.key, inserting: codec.key(score: newScore, subscore: subscore, sequence: sequence),
-                    keys: store.keys)
-            }
-            let removed = tree.remove(slot: slot, key: previous.key)
-            assert(removed, "stored entry missing from the tree")
-            setScore(slot, newScore, subscore, sequence)
-            let newKey = codec.key(score: newScore, subscore: subscore, sequence: sequence)
-            if !tree.insert(slot: slot, key: newKey, keys: store.keys) {
-                setScore(slot, previous.score, previous.subscore, previous.sequence)
-                let restored = tree.insert(slot: slot, key: previous.key, keys: store.keys)
-                assert(restored)
-                return .failure(.duplicateKey(sequence: sequence))
-            }
+        guard newScore != old.score || subscore != old.subscore else {
+            return .success(AppliedWrite(slot: slot, previous: old, current: old, keyChanged: false, accepted: true))
         }
-        if let metadata { store.setMetadata(slot, metadata) }
-        var current = previous
-        if keyChanged {
-            current.score = newScore
-            current.subscore = subscore
-            current.sequence = sequence
-            current.key = codec.key(score: newScore, subscore: subscore, sequence: sequence)
+        let new = EntryState(
+            score: newScore, subscore: subscore, sequence: sequence,
+            key: replacesScore ? requestedKey : codec.key(score: newScore, subscore: subscore, sequence: sequence))
+        if !prepared && !replacesScore {
+            tree.warmPaths(removing: old.key, inserting: new.key, keys: store.keys)
         }
-        if let metadata { current.metadata = metadata }
-        assert(current == makeEntry(slot), "the written entry differs from the stored one")
-        return .success(WriteOutcome(
-            previous: previous, current: current, keyChanged: keyChanged, created: false, accepted: true))
+        let removed = tree.remove(slot: slot, key: old.key)
+        assert(removed, "stored entry missing from the tree")
+        setScore(slot, new.score, new.subscore, new.sequence)
+        if !tree.insert(slot: slot, key: new.key, keys: store.keys) {
+            setScore(slot, old.score, old.subscore, old.sequence)
+            let restored = tree.insert(slot: slot, key: old.key, keys: store.keys)
+            assert(restored)
+            return .failure(.duplicateKey(sequence: sequence))
+        }
+        return .success(AppliedWrite(slot: slot, previous: old, current: new, keyChanged: true, accepted: true))
     }
 
-    private func create(
-        id: PackedID, playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64
-    ) -> Result<WriteOutcome, WriteError> {
+    /// Adds a new player (its metadata is the caller's to set).
+    private func create(id: PackedID, score: Int64, subscore: Int64, sequence: UInt64) -> Result<AppliedWrite, WriteError> {
         if store.liveCount >= Self.maxEntries { return .failure(.partitionFull(limit: Self.maxEntries)) }
         let newScore: Int64 =
             switch config.writeOperator {
@@ -243,10 +269,9 @@ public final class BoardPartition {
             store.freeSlot(slot)
             return .failure(.duplicateKey(sequence: sequence))
         }
-        index.insert(hash: id.hash, slot: slot) { store.idHash($0) }
-        if let metadata { store.setMetadata(slot, metadata) }
-        return .success(WriteOutcome(
-            previous: nil, current: makeEntry(slot, playerID: playerID), keyChanged: true, created: true, accepted: true))
+        index.insert(hash: id.hash, slot: slot, ids: store)
+        let current = EntryState(score: newScore, subscore: subscore, sequence: sequence, key: key)
+        return .success(AppliedWrite(slot: slot, previous: nil, current: current, keyChanged: true, accepted: true))
     }
 
     @inline(__always)

@@ -213,7 +213,7 @@ struct EntryKeys: LeafKeySource {
     }
 }
 
-struct EntryStore: LeafKeySource {
+struct EntryStore: LeafKeySource, SlotHashSource {
     static let noSlot: UInt32 = .max
 
     let codec: KeyCodec
@@ -333,13 +333,17 @@ struct EntryStore: LeafKeySource {
         return word1 & EntryRecord.tagMask == EntryRecord.longIDMarker || record.pointee.id0 == word0
     }
 
-    func idHash(_ slot: UInt32) -> UInt64 {
+    func hash(ofSlot slot: UInt32) -> UInt64 {
         let record = self.record(slot).pointee
         if !record.hasLongID { return PackedID.hashInline(record.id0, record.id1) }
         let bytes = UnsafeRawBufferPointer(
             start: UnsafeRawPointer(bitPattern: UInt(record.id0)), count: Int(record.id1 & 0xFFFF_FFFF))
         return PackedID.hashBytes(bytes)
     }
+
+    /// Loads the record only: a long id's blob is a second, dependent miss, left to `hash(ofSlot:)`.
+    @inline(__always)
+    func prefetchHash(ofSlot slot: UInt32) { hiscore_prefetch(record(slot)) }
 
     @inline(__always)
     func playerID(_ slot: UInt32) -> String {

@@ -52,11 +52,37 @@ struct RadixNode {
         return 1 + keyWords(capacity: capacity) + (hasCounts ? 2 * capacity : capacity)
     }
 
-    /// The smallest size class holding `children` children.
+    /// Biggest sorted class: a node outgrowing it turns dense. Classes between it and
+    /// `denseClass` are not used. A sorted insert moves half the node (keys, children and
+    /// counts: about 9 bytes a child) and touches every line it moves, while a dense insert
+    /// touches three lines; past ~100 children the memmove costs more than the dense node's
+    /// extra bytes are worth (measured: docs/engine.md).
+    static let largestSortedClass = 11
+
+    /// The class a full node of `sizeClass` grows into.
+    @inline(__always)
+    static func grownClass(from sizeClass: Int) -> Int {
+        sizeClass >= largestSortedClass ? denseClass : sizeClass + 1
+    }
+
+    /// The class a node of `sizeClass` shrinks into, once its children fit `shrinkLimit`.
+    @inline(__always)
+    static func shrunkClass(from sizeClass: Int) -> Int {
+        sizeClass == denseClass ? largestSortedClass : sizeClass - 1
+    }
+
+    /// A node of `sizeClass` (>= 2) with this many children or fewer shrinks one class: one class
+    /// below the class it shrinks into, so that a node does not flap between two classes.
+    @inline(__always)
+    static func shrinkLimit(of sizeClass: Int) -> Int {
+        sizeClass < 2 ? 0 : capacity(ofClass: shrunkClass(from: sizeClass) - 1)
+    }
+
+    /// The smallest size class in use holding `children` children.
     static func sizeClass(holding children: Int) -> Int {
         assert(children >= 1 && children <= 256)
         var sizeClass = 0
-        while capacity(ofClass: sizeClass) < children { sizeClass += 1 }
+        while capacity(ofClass: sizeClass) < children { sizeClass = grownClass(from: sizeClass) }
         return sizeClass
     }
 
@@ -111,20 +137,32 @@ struct RadixNode {
     @inline(__always)
     func lowerBound(_ byte: UInt8) -> Int {
         if isDense { return Int(byte) }
+        // Counting the smaller keys (sorted and distinct, so that is the index) 16 at a time has
+        // no branch on the data: a binary search over random keys mispredicts about every other
+        // step, ~15 cycles each. A 16-byte load from a node of capacity >= 4 stays inside it (its
+        // children array follows the keys); the two smallest classes are counted one by one.
         let keys = self.keys
-        var low = 0
-        var length = childCount
-        while length > 0 {
-            let half = length >> 1
-            if keys.load(fromByteOffset: low + half, as: UInt8.self) < byte {
-                low += half + 1
-                length -= half + 1
-            } else {
-                length = half
-            }
+        let childCount = self.childCount
+        if childCount <= 3 {
+            var smaller = keys.load(as: UInt8.self) < byte ? 1 : 0
+            smaller &+= keys.load(fromByteOffset: 1, as: UInt8.self) < byte ? 1 : 0
+            if childCount == 3 { smaller &+= keys.load(fromByteOffset: 2, as: UInt8.self) < byte ? 1 : 0 }
+            return smaller
         }
-        return low
+        let probe = SIMD16<UInt8>(repeating: byte)
+        var smaller = 0
+        var offset = 0
+        while offset < childCount {
+            let chunk = keys.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
+            let live = Self.laneIndices .< SIMD16<UInt8>(repeating: UInt8(truncatingIfNeeded: min(childCount - offset, 16)))
+            let below = SIMD16<UInt8>(repeating: 0).replacing(with: 1, where: (chunk .< probe) .& live)
+            smaller &+= Int(below.wrappedSum())
+            offset &+= 16
+        }
+        return smaller
     }
+
+    static let laneIndices = SIMD16<UInt8>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
     /// True when index (from `lowerBound(byte)`) holds the child for `byte`.
     @inline(__always)

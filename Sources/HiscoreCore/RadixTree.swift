@@ -256,7 +256,8 @@ struct RadixTree {
             if current.depth == splitDepth {
                 if current.childCount == current.capacity {
                     assert(current.sizeClass < RadixNode.maxSizeClass, "a full 256-way node has every byte")
-                    let grown = arena.relocate(ref, sizeClass: current.sizeClass + 1, hasCounts: current.hasCounts)
+                    let grown = arena.relocate(
+                        ref, sizeClass: RadixNode.grownClass(from: current.sizeClass), hasCounts: current.hasCounts)
                     replaceChild(of: parent, at: parentIndex, with: grown)
                     current = node(grown)
                 }
@@ -323,9 +324,10 @@ struct RadixTree {
                 let onlyChild = parent.children[parent.firstIndex]
                 arena.free(parentFrame.node)
                 replaceChild(of: grandparent, at: grandparentIndex, with: onlyChild)
-            } else if parent.sizeClass >= 2 && remaining <= RadixNode.capacity(ofClass: parent.sizeClass - 2) {
+            } else if remaining <= RadixNode.shrinkLimit(of: parent.sizeClass) {
                 // Shrink one class; the two-class gap is the hysteresis against grow/shrink flapping.
-                let shrunk = arena.relocate(parentFrame.node, sizeClass: parent.sizeClass - 1, hasCounts: parent.hasCounts)
+                let shrunk = arena.relocate(
+                    parentFrame.node, sizeClass: RadixNode.shrunkClass(from: parent.sizeClass), hasCounts: parent.hasCounts)
                 replaceChild(of: grandparent, at: grandparentIndex, with: shrunk)
             }
             count -= 1
@@ -513,8 +515,9 @@ struct RadixTree {
         var total = 0
         var first = RankKey.max
         var last = RankKey.min
-        precondition(current.sizeClass == 0 || n > RadixNode.capacity(ofClass: current.sizeClass - 2) || current.sizeClass == 1,
-                     "node of class \(current.sizeClass) should have shrunk (\(n) children)")
+        precondition(n > RadixNode.shrinkLimit(of: current.sizeClass), "node of class \(current.sizeClass) should have shrunk (\(n) children)")
+        precondition(
+            current.sizeClass <= RadixNode.largestSortedClass || current.isDense, "node of unused class \(current.sizeClass)")
         if current.isDense {
             precondition(current.hasCounts, "dense node without counts")
             for group in 0..<RadixNode.groupCount {

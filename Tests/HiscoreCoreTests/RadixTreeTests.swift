@@ -176,5 +176,37 @@ struct RadixTreeTests {
         #expect((0...RadixNode.maxSizeClass).map { RadixNode.capacity(ofClass: $0) } == expected)
         #expect(RadixNode.sizeClass(holding: 5) == 3)
         #expect(RadixNode.sizeClass(holding: 256) == 14)
+        // Past the largest sorted class a node goes dense, and comes back one class below.
+        let largest = RadixNode.largestSortedClass
+        #expect(RadixNode.sizeClass(holding: RadixNode.capacity(ofClass: largest)) == largest)
+        #expect(RadixNode.sizeClass(holding: RadixNode.capacity(ofClass: largest) + 1) == RadixNode.denseClass)
+        #expect(RadixNode.grownClass(from: largest) == RadixNode.denseClass)
+        #expect(RadixNode.shrunkClass(from: RadixNode.denseClass) == largest)
+        #expect(RadixNode.shrinkLimit(of: RadixNode.denseClass) == RadixNode.capacity(ofClass: largest - 1))
+    }
+
+    @Test("a sorted node finds every byte's place, in every class and fill", arguments: testSeeds([5, 6]))
+    func lowerBound(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        var arena = NodeArena()
+        defer { arena.deallocateAll() }
+        for sizeClass in 0...RadixNode.largestSortedClass {
+            let capacity = RadixNode.capacity(ofClass: sizeClass)
+            for fill in Set([2, max(2, capacity / 2), capacity]) {
+                // Distinct sorted bytes, including the extremes now and then.
+                var bytes = Set<UInt8>()
+                if random.chance(30) { bytes.insert(0) }
+                if random.chance(30) { bytes.insert(255) }
+                while bytes.count < fill { bytes.insert(UInt8(truncatingIfNeeded: random.next())) }
+                let sorted = bytes.sorted()
+                let ref = arena.allocate(sizeClass: sizeClass, hasCounts: random.chance(50), depth: 3)
+                let node = arena.node(ref)
+                for (index, byte) in sorted.enumerated() { node.insertChild(at: index, byte: byte, child: RadixTree.leaf(UInt32(index)), count: 1) }
+                for probe in 0...255 {
+                    let expected = sorted.filter { $0 < UInt8(probe) }.count
+                    #expect(node.lowerBound(UInt8(probe)) == expected, "seed \(seed) class \(sizeClass) fill \(fill) byte \(probe)")
+                }
+            }
+        }
     }
 }
