@@ -4,7 +4,8 @@ typealias NodeRef = UInt32
 
 /// View of one inner node in the arena. A node is a run of 32-bit words.
 ///
-/// Sorted layout (size classes 0-13, up to 192 children):
+/// Sorted layout (size classes 0-12 in use, up to 128 children; class 13 is skipped, see
+/// `largestSortedClass`):
 ///
 ///     word 0            header: child count (bits 0-8) | depth (9-13) | size class (14-17) | hasCounts (18)
 ///     words 1...        key bytes, one per child, sorted ascending (capacity bytes, padded to words)
@@ -55,9 +56,10 @@ struct RadixNode {
     /// Biggest sorted class: a node outgrowing it turns dense. Classes between it and
     /// `denseClass` are not used. A sorted insert moves half the node (keys, children and
     /// counts: about 9 bytes a child) and touches every line it moves, while a dense insert
-    /// touches three lines; past ~100 children the memmove costs more than the dense node's
-    /// extra bytes are worth (measured: docs/engine.md).
-    static let largestSortedClass = 11
+    /// touches three lines. 128 (not 96, which loads faster) because a dense node is 2,116
+    /// bytes against 1,156 for a 128-way one: mid-sized partitions would pay ~4.5 bytes per
+    /// entry (measured: docs/engine.md).
+    static let largestSortedClass = 12
 
     /// The class a full node of `sizeClass` grows into.
     @inline(__always)

@@ -11,8 +11,9 @@
  *   it is derived from the slot's columns (score, subscore, sequence) when needed.
  * - An inner node (see `RadixNode`) branches on one key byte, its `depth`. It holds
  *   its children's key bytes (sorted), their refs and — unless every child is a
- *   leaf — the number of entries below each child, inline. Nodes come in 15 size
- *   classes (2 ... 256 children); a node grows or shrinks one class at a time.
+ *   leaf — the number of entries below each child, inline. Sorted nodes come in
+ *   13 size classes (2 ... 128 children), searched with SIMD; past 128 a node turns
+ *   into the 256-way dense layout. A node grows or shrinks one class at a time.
  * - Path compression is optimistic (as in ART): a node stores only its depth, not
  *   the bytes skipped since its parent. All keys below a node share those bytes, so
  *   a search that skips them is checked once, at the end, against one leaf's key.

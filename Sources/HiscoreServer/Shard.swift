@@ -40,6 +40,7 @@ actor Shard {
 
     func execute(_ operations: [ShardOperation]) -> [ShardResult] {
         prepareSubmitRuns(operations)
+        prepareCountRuns(operations)
         let results = operations.map(execute)
         if !outbox.isEmpty, let streams {
             for (home, notes) in outbox { streams.deliver(notes, toShard: home) }
@@ -69,6 +70,39 @@ actor Shard {
                     // to where the write will land.
                     return BoardPartition.UpcomingWrite(
                         playerID: request.playerID, score: request.score, subscore: request.subscore, sequence: .max)
+                }
+            }
+            runStart = runEnd
+        }
+    }
+
+    /// Hands the keys of each run of consecutive counts on one board to its partition's
+    /// `prepareCounts`: the counts another shard asks for each submit of a pipelined batch
+    /// arrive as such a run, and their descents are cold. Only a prefetch.
+    private func prepareCountRuns(_ operations: [ShardOperation]) {
+        var runStart = 0
+        while runStart < operations.count {
+            guard case .countBetter(let board, let firstKeys, _) = operations[runStart] else {
+                runStart += 1
+                continue
+            }
+            var runEnd = runStart + 1
+            var keyCount = firstKeys.count
+            while runEnd < operations.count, case .countBetter(let next, let keys, _) = operations[runEnd], next === board {
+                keyCount += keys.count
+                runEnd += 1
+            }
+            if keyCount > 1, let partition = partitions[board.incarnation] {
+                withUnsafeTemporaryAllocation(of: RankKey.self, capacity: keyCount) { runKeys in
+                    var filled = 0
+                    for operation in operations[runStart..<runEnd] {
+                        guard case .countBetter(_, let keys, _) = operation else { continue }
+                        for index in 0..<keys.count {
+                            runKeys[filled] = keys[index]
+                            filled += 1
+                        }
+                    }
+                    partition.prepareCounts(count: filled) { runKeys[$0] }
                 }
             }
             runStart = runEnd

@@ -152,6 +152,18 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     for key in keys { sink &+= partition.countBetter(than: key) }
     report("rank", from: start, count: operations)
 
+    // rank_prepared: the same counts in groups handed to `prepareCounts` first, the way a
+    // shard answers a pipelined batch's counts for the submits of other shards
+    start = clocks()
+    var groupStart = 0
+    while groupStart < keys.count {
+        let size = min(BoardPartition.prefetchGroupSize, keys.count - groupStart)
+        partition.prepareCounts(count: size) { keys[groupStart + $0] }
+        for key in keys[groupStart..<(groupStart + size)] { sink &+= partition.countBetter(than: key) }
+        groupStart += size
+    }
+    report("rank_prepared", from: start, count: operations)
+
     // the same including the id -> key lookup (stderr only)
     start = clocks()
     for index in 0..<operations {

@@ -1,7 +1,7 @@
 import CCacheHint
 
 /*-----------------------------------------------------------------------------
- * Group prefetching of writes
+ * Group prefetching of writes and rank counts
  *
  * At 1M players an update is a chain of about ten dependent cache (and TLB) misses:
  * the id's bucket, then its entry record (for the id and the old key), then the nodes
@@ -17,7 +17,13 @@ import CCacheHint
  * so the group's misses at one stage overlap and it waits about as long as one write.
  * The writes then run as usual, on warm lines.
  *
- * It reads and prefetches and changes nothing: a guess gone stale (two writes of one
+ * Rank counts get the same treatment (`prepareCounts`): a submit on a board split over
+ * shards asks every other shard how many of its entries beat the new (and the old) key,
+ * and a pipelined batch brings a run of such counts for one partition, each a cold
+ * descent. Their walks advance level by level together, and the counts that follow
+ * find their child and count lines in cache.
+ *
+ * Both read and prefetch and change nothing: a guess gone stale (two writes of one
  * player in a group, a node split by an earlier write) costs a miss, never a wrong
  * answer. Cost: one extra descent per key in cache, O(h log c), and a few words of
  * stack per write.
@@ -56,6 +62,24 @@ extension BoardPartition {
             start += size
         }
         preparedWrites = count
+    }
+
+    /// Starts the memory reads of the counts (`countBetter`, `countBetterOrEqual`) about to be
+    /// made for `keys(0) ..< keys(count)`, walking them in groups of `prefetchGroupSize`.
+    /// A hint: it changes nothing.
+    public func prepareCounts(count: Int, _ key: (Int) -> RankKey) {
+        guard count > 1, tree.root != RadixTree.empty else { return }
+        let keys = store.keys
+        withUnsafeTemporaryAllocation(of: TreeWalk.self, capacity: Self.prefetchGroupSize) { walks in
+            var start = 0
+            while start < count {
+                let size = min(Self.prefetchGroupSize, count - start)
+                for position in 0..<size { walks[position] = TreeWalk(key: key(start + position), ref: tree.root) }
+                let group = UnsafeMutableBufferPointer(rebasing: walks[0..<size])
+                while tree.advanceWalks(group, keys: keys) {}
+                start += size
+            }
+        }
     }
 
     private func prepareGroup(_ size: Int, _ upcoming: (Int) -> UpcomingWrite) {
