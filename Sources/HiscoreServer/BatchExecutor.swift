@@ -203,6 +203,7 @@ final class BatchExecutor: Sendable {
         } else {
             receiver.deliver(response)
         }
+        receiver.finished(call.plan)
     }
 
     /// A shut-down event loop, or a log that could not make the writes durable: the call cannot

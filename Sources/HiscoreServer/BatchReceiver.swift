@@ -10,6 +10,12 @@ protocol BatchReceiver: AnyObject {
     func deliver(_ response: ResponseEnvelope)
     /// Every call of the batch was delivered or dropped.
     func finishedBatch()
+    /// A call's plan answered and was delivered: the executor holds it no longer.
+    func finished(_ plan: any CallPlan)
+}
+
+extension BatchReceiver {
+    func finished(_ plan: any CallPlan) {}
 }
 
 /// A receiver made of closures, for the server's own occasional batches (stream refreshes,

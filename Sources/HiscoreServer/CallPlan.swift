@@ -8,6 +8,12 @@ protocol CallPlan: AnyObject {
     /// `results` answers the operations of the previous step, in the order asked (empty on the
     /// first call). It is a slice of the phase's results: index it from `results.startIndex`.
     func advance(_ results: ShardResults) -> PlanStep
+    /// Hands the finished plan to `pool` for reuse, if its kind is pooled.
+    func recycle(into pool: PlanPool)
+}
+
+extension CallPlan {
+    func recycle(into pool: PlanPool) {}
 }
 
 /// The results a plan receives: a view into the executor's per-phase array, so handing each call

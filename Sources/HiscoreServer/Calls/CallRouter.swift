@@ -37,14 +37,15 @@ struct CallRouter: Sendable {
     let backups: BackupService?
     let seasons: SeasonKeeper?
 
-    /// Routes a call made by `principal` (nil = no credentials presented).
-    func route(callID: UInt64, method: RequestMethod, principal: Principal?, now: Int64) -> Routed {
+    /// Routes a call made by `principal` (nil = no credentials presented). Submit and rank plans
+    /// come from `plans` (the caller's loop's pool) when given.
+    func route(callID: UInt64, method: RequestMethod, principal: Principal?, now: Int64, plans: PlanPool? = nil) -> Routed {
         if let denied = access.authorize(principal, method, now: now, board: { directory.board($0)?.config }) {
             return .answer(.failure(callID: callID, denied))
         }
         switch method {
         case .submit(let request):
-            switch submitPlan(callID: callID, request) {
+            switch submitPlan(callID: callID, request, plans: plans) {
             case .success(let plan): return .plan(plan)
             case .failure(let status): return .answer(.failure(callID: callID, status))
             }
@@ -60,8 +61,9 @@ struct CallRouter: Sendable {
             }))
         case .getRank(let request):
             if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
-            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
-                GetRankPlan(callID: callID, ranking: $0, playerID: request.playerID)
+            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) { ranking in
+                plans?.rankPlan(callID: callID, ranking: ranking, playerID: request.playerID)
+                    ?? GetRankPlan(callID: callID, ranking: ranking, playerID: request.playerID)
             }
         case .top(let request):
             let limit = request.limit == 0 ? 10 : Int(request.limit)
@@ -205,7 +207,7 @@ struct CallRouter: Sendable {
         return .subscribe(SubscriptionSpec(board: board, target: request.target, ranking: ranking, interval: interval))
     }
 
-    private func submitPlan(callID: UInt64, _ request: SubmitRequest) -> Result<SubmitPlan, Status> {
+    private func submitPlan(callID: UInt64, _ request: SubmitRequest, plans: PlanPool? = nil) -> Result<SubmitPlan, Status> {
         if let status = CallValidation.identifier(request.boardID, field: "board_id") { return .failure(status) }
         if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .failure(status) }
         let board: BoardHandle
@@ -231,7 +233,9 @@ struct CallRouter: Sendable {
                 .invalidArgument,
                 "metadata: \(metadata.count) bytes, board \(request.boardID) allows at most \(board.config.limits.maxMetadataBytes)"))
         }
-        return .success(SubmitPlan(callID: callID, board: board, request: request, shardCount: shardCount))
+        return .success(
+            plans?.submitPlan(callID: callID, board: board, request: request, shardCount: shardCount)
+                ?? SubmitPlan(callID: callID, board: board, request: request, shardCount: shardCount))
     }
 
     /// The live board, or one of its archived periods.

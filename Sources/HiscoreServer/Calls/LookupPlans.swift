@@ -6,9 +6,9 @@ import HiscoreWire
 /// owner's count as is (a single-partition board answers after phase 1); competition and dense
 /// ranks count at the tie group's first key, so phase 2 asks every shard.
 final class GetRankPlan: CallPlan {
-    private let callID: UInt64
-    private let ranking: RankResolution
-    private let playerID: String
+    private var callID: UInt64
+    private var ranking: RankResolution
+    private var playerID: String
     private var found: LeaderboardEntry?
     /// Entries beating the player on its own shard, when phase 2 skips that shard.
     private var ownerBetter: Int?
@@ -18,6 +18,17 @@ final class GetRankPlan: CallPlan {
         self.ranking = ranking
         self.playerID = playerID
     }
+
+    /// Makes a finished plan (see `PlanPool`) a new one.
+    func reset(callID: UInt64, ranking: RankResolution, playerID: String) {
+        self.callID = callID
+        self.ranking = ranking
+        self.playerID = playerID
+        found = nil
+        ownerBetter = nil
+    }
+
+    func recycle(into pool: PlanPool) { pool.recycle(self) }
 
     func advance(_ results: ShardResults) -> PlanStep {
         let board = ranking.board

@@ -5,11 +5,11 @@ import HiscoreWire
 /// after); phase 2 asks the board's other shards how many entries beat the old and new keys.
 /// Both ranks in the response are ordinal.
 final class SubmitPlan: CallPlan {
-    private let callID: UInt64
-    private let board: BoardHandle
-    private let request: SubmitRequest
-    private let shardCount: Int
-    private let owner: Int
+    private var callID: UInt64
+    private var board: BoardHandle
+    private var request: SubmitRequest
+    private var shardCount: Int
+    private var owner: Int
     private var applied: SubmitOnShard?
     private(set) var outcome: Result<SubmitResponse, Status>?
 
@@ -20,6 +20,19 @@ final class SubmitPlan: CallPlan {
         self.shardCount = shardCount
         self.owner = board.shard(for: request.playerID, shardCount: shardCount)
     }
+
+    /// Makes a finished plan (see `PlanPool`) a new one.
+    func reset(callID: UInt64, board: BoardHandle, request: SubmitRequest, shardCount: Int) {
+        self.callID = callID
+        self.board = board
+        self.request = request
+        self.shardCount = shardCount
+        self.owner = board.shard(for: request.playerID, shardCount: shardCount)
+        applied = nil
+        outcome = nil
+    }
+
+    func recycle(into pool: PlanPool) { pool.recycle(self) }
 
     func advance(_ results: ShardResults) -> PlanStep {
         guard let applied else {

@@ -31,6 +31,9 @@ final class CallHandler: ChannelDuplexHandler {
     private var inflight: [UInt64: CallStart] = [:]
     private let telemetry: Telemetry?
     private var metrics: LoopMetrics?
+    private let planPools: PlanPools?
+    /// This connection's loop's finished plans, reused by its calls.
+    private var plans: PlanPool?
     private let access: AccessControl
     /// Set by a successful `authenticate`; per-call `auth_token`s override it for their call.
     private var connectionPrincipal: Principal?
@@ -53,9 +56,10 @@ final class CallHandler: ChannelDuplexHandler {
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
         streams: StreamCoordinator?, connectionID: UInt64, telemetry: Telemetry? = nil,
-        access: AccessControl = AccessControl()
+        access: AccessControl = AccessControl(), plans: PlanPools? = nil
     ) {
         self.telemetry = telemetry
+        self.planPools = plans
         self.access = access
         self.connectionPrincipal = access.isOpen ? .open : nil
         self.rateLimit = TokenBucket(rate: limits.maxCallsPerSecondPerConnection)
@@ -73,6 +77,7 @@ final class CallHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         metrics = telemetry?.local(context.eventLoop)
+        plans = planPools?.local(context.eventLoop)
         if context.channel.isActive { armPrefaceTimeout(context) }
     }
 
@@ -205,7 +210,7 @@ final class CallHandler: ChannelDuplexHandler {
                 .resourceExhausted, "\(inflight.count) calls already in flight; at most \(limits.maxInflightCalls) (max_inflight_calls)")), start)
             return
         }
-        switch router.route(callID: callID, method: method, principal: principal, now: Int64(time(nil))) {
+        switch router.route(callID: callID, method: method, principal: principal, now: Int64(time(nil)), plans: plans) {
         case .answer(let response):
             answer(context, response, start)
         case .subscribe(let spec):
@@ -454,6 +459,10 @@ extension CallHandler: BatchReceiver {
     func deliver(_ response: ResponseEnvelope) {
         guard let start = inflight.removeValue(forKey: response.callID), let context else { return }
         answer(context, response, start)
+    }
+
+    func finished(_ plan: any CallPlan) {
+        if let plans { plan.recycle(into: plans) }
     }
 
     func finishedBatch() {

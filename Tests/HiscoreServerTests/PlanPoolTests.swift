@@ -1,0 +1,80 @@
+import HiscoreCore
+import HiscoreWire
+import Testing
+
+@testable import HiscoreServer
+
+@Suite("Plan pool")
+struct PlanPoolTests {
+    private static let board = BoardHandle(
+        config: BoardConfig.defaultConfig(id: "pool"), incarnation: 1, partitionCount: 2, homeShard: 0)
+
+    private static func request(_ player: String) -> SubmitRequest {
+        SubmitRequest(boardID: "pool", playerID: player, score: 10)
+    }
+
+    /// The player the plan's first step submits for, or nil if the step is not one submit.
+    private static func submittedPlayer(_ step: PlanStep) -> String? {
+        guard case .runOne(let call) = step, case .submit(_, let request) = call.operation else { return nil }
+        return request.playerID
+    }
+
+    @Test("a finished submit plan is handed out again, starting afresh")
+    func reuseStartsAfresh() {
+        let pool = PlanPool(capacity: 4)
+        var first: ObjectIdentifier?
+        do {
+            let plan = pool.submitPlan(callID: 1, board: Self.board, request: Self.request("a"), shardCount: 2)
+            first = ObjectIdentifier(plan)
+            _ = plan.advance([])
+            _ = plan.advance([.refused(Status(.invalidArgument, "refused"))][...])
+            #expect(plan.outcome != nil)
+            pool.recycle(plan)
+        }
+        let again = pool.submitPlan(callID: 2, board: Self.board, request: Self.request("b"), shardCount: 2)
+        #expect(ObjectIdentifier(again) == first)
+        #expect(again.outcome == nil, "a reused plan forgets the last call's outcome")
+        let step = again.advance([])
+        #expect(Self.submittedPlayer(step) == "b")
+        if case .runOne(let call) = step {
+            #expect(call.shard == Self.board.shard(for: "b", shardCount: 2), "the owner is the new player's")
+        }
+        #expect(pool.pooled.submits == 0)
+    }
+
+    @Test("a plan something still holds is not handed out")
+    func heldPlanIsNotReused() {
+        let pool = PlanPool(capacity: 4)
+        let held = pool.submitPlan(callID: 1, board: Self.board, request: Self.request("a"), shardCount: 2)
+        pool.recycle(held)
+        let other = pool.submitPlan(callID: 2, board: Self.board, request: Self.request("b"), shardCount: 2)
+        #expect(other !== held)
+        #expect(Self.submittedPlayer(held.advance([])) == "a", "the held plan is untouched")
+        #expect(pool.pooled.submits == 1, "it stays pooled for a later take")
+    }
+
+    @Test("rank plans are pooled too, and each kind keeps at most its capacity")
+    func rankPlansAndCapacity() throws {
+        let pool = PlanPool(capacity: 2)
+        let ranking = try RankResolution.make(board: Self.board, requested: nil, shardCount: 2).get()
+        var first: ObjectIdentifier?
+        do {
+            let plan = pool.rankPlan(callID: 1, ranking: ranking, playerID: "a")
+            first = ObjectIdentifier(plan)
+            pool.recycle(plan)
+        }
+        let again = pool.rankPlan(callID: 2, ranking: ranking, playerID: "b")
+        #expect(ObjectIdentifier(again) == first)
+        guard case .runOne(let call) = again.advance([]), case .lookupOne(_, let player) = call.operation else {
+            Issue.record("a rank plan starts with a lookup on the owner")
+            return
+        }
+        #expect(player == "b")
+
+        for callID in 10..<15 {
+            pool.recycle(pool.rankPlan(callID: UInt64(callID), ranking: ranking, playerID: "p\(callID)"))
+            pool.recycle(SubmitPlan(callID: UInt64(callID), board: Self.board, request: Self.request("q"), shardCount: 2))
+        }
+        #expect(pool.pooled.ranks <= 2 && pool.pooled.submits == 2)
+    }
+}
