@@ -49,6 +49,11 @@ final class CallHandler: ChannelDuplexHandler {
     private var pendingFlush = false
     /// Response frames written since the last flush.
     private var outbound: ByteBuffer?
+    /// The last flushed buffer, cleared and written again by the next batch once the channel has
+    /// sent it (until then the channel shares it, and clearing it takes a fresh one).
+    private var spareOutbound: ByteBuffer?
+    /// Largest response buffer a connection keeps between batches (bigger ones are freed).
+    static let keptOutboundCapacity = 8192
     private var readHeld = false
     private var draining = false
     private var closed = false
@@ -344,6 +349,10 @@ final class CallHandler: ChannelDuplexHandler {
         if let pending = outbound {
             buffer = pending
             outbound = nil  // keep the buffer uniquely referenced: no copy on write
+        } else if var spare = spareOutbound {
+            spareOutbound = nil
+            spare.clear()
+            buffer = spare
         } else {
             buffer = context.channel.allocator.buffer(capacity: 4096)
         }
@@ -368,6 +377,7 @@ final class CallHandler: ChannelDuplexHandler {
         if let buffer = outbound {
             outbound = nil
             context.write(wrapOutboundOut(buffer), promise: nil)
+            if buffer.capacity <= Self.keptOutboundCapacity { spareOutbound = buffer }
         }
         context.flush()
     }
