@@ -53,26 +53,17 @@ actor Shard {
     /// that their cache misses overlap (a pipelined connection's read batch is mostly such runs).
     /// Only a prefetch: what the submits do is decided when they execute.
     private func prepareSubmitRuns(_ operations: [ShardOperation]) {
-        var runStart = 0
-        while runStart < operations.count {
-            guard case .submit(let board, _) = operations[runStart] else {
-                runStart += 1
-                continue
-            }
-            var runEnd = runStart + 1
-            while runEnd < operations.count, case .submit(let next, _) = operations[runEnd], next === board { runEnd += 1 }
-            if runEnd - runStart > 1, let partition = partitions[board.incarnation] {
-                partition.prepareWrites(count: runEnd - runStart) { offset in
-                    guard case .submit(_, let request) = operations[runStart + offset] else {
-                        preconditionFailure("a run holds only submits")
-                    }
-                    // A new entry's sequence is above every stored one: any such guess walks
-                    // to where the write will land.
-                    return BoardPartition.UpcomingWrite(
-                        playerID: request.playerID, score: request.score, subscore: request.subscore, sequence: .max)
+        Self.forEachRun(of: operations, board: { if case .submit(let board, _) = $0 { board } else { nil } }) { run, board in
+            guard run.count > 1, let partition = partitions[board.incarnation] else { return }
+            partition.prepareWrites(count: run.count) { offset in
+                guard case .submit(_, let request) = operations[run.lowerBound + offset] else {
+                    preconditionFailure("a run holds only submits")
                 }
+                // A new entry's sequence is above every stored one: any such guess walks
+                // to where the write will land.
+                return BoardPartition.UpcomingWrite(
+                    playerID: request.playerID, score: request.score, subscore: request.subscore, sequence: .max)
             }
-            runStart = runEnd
         }
     }
 
@@ -80,31 +71,37 @@ actor Shard {
     /// `prepareCounts`: the counts another shard asks for each submit of a pipelined batch
     /// arrive as such a run, and their descents are cold. Only a prefetch.
     private func prepareCountRuns(_ operations: [ShardOperation]) {
+        Self.forEachRun(of: operations, board: { if case .countBetter(let board, _, _) = $0 { board } else { nil } }) { run, board in
+            var keyCount = 0
+            for case .countBetter(_, let keys, _) in operations[run] { keyCount += keys.count }
+            guard keyCount > 1, let partition = partitions[board.incarnation] else { return }
+            withUnsafeTemporaryAllocation(of: RankKey.self, capacity: keyCount) { runKeys in
+                var filled = 0
+                for case .countBetter(_, let keys, _) in operations[run] {
+                    for index in 0..<keys.count {
+                        runKeys[filled] = keys[index]
+                        filled += 1
+                    }
+                }
+                partition.prepareCounts(count: filled) { runKeys[$0] }
+            }
+        }
+    }
+
+    /// Calls `body` with each maximal run of consecutive operations that `board` maps to one
+    /// board (operations it maps to nil belong to no run).
+    private static func forEachRun(
+        of operations: [ShardOperation], board: (ShardOperation) -> BoardHandle?, _ body: (Range<Int>, BoardHandle) -> Void
+    ) {
         var runStart = 0
         while runStart < operations.count {
-            guard case .countBetter(let board, let firstKeys, _) = operations[runStart] else {
+            guard let first = board(operations[runStart]) else {
                 runStart += 1
                 continue
             }
             var runEnd = runStart + 1
-            var keyCount = firstKeys.count
-            while runEnd < operations.count, case .countBetter(let next, let keys, _) = operations[runEnd], next === board {
-                keyCount += keys.count
-                runEnd += 1
-            }
-            if keyCount > 1, let partition = partitions[board.incarnation] {
-                withUnsafeTemporaryAllocation(of: RankKey.self, capacity: keyCount) { runKeys in
-                    var filled = 0
-                    for operation in operations[runStart..<runEnd] {
-                        guard case .countBetter(_, let keys, _) = operation else { continue }
-                        for index in 0..<keys.count {
-                            runKeys[filled] = keys[index]
-                            filled += 1
-                        }
-                    }
-                    partition.prepareCounts(count: filled) { runKeys[$0] }
-                }
-            }
+            while runEnd < operations.count, let next = board(operations[runEnd]), next === first { runEnd += 1 }
+            body(runStart..<runEnd, first)
             runStart = runEnd
         }
     }

@@ -97,7 +97,7 @@ struct PartitionDifferentialTests {
     /// `prepareWrites` only prefetches: groups of writes prepared first (longer than a prefetch
     /// group, with repeated players, long ids, new players, rejected `best` writes, wrong sequence
     /// guesses) must come out exactly as the reference applies them one by one.
-    @Test("writes prepared in groups agree with the reference", arguments: testSeeds(Array(1...8)))
+    @Test("writes and counts prepared in groups agree with the reference", arguments: testSeeds(Array(1...8)))
     func preparedGroups(seed: UInt64) {
         var random = SplitMix64(seed: seed)
         let operators: [WriteOperator] = [.best, .set, .increment, .decrement]
@@ -136,7 +136,22 @@ struct PartitionDifferentialTests {
                     playerID: write.player, score: write.score, subscore: write.subscore, metadata: nil, sequence: sequence)
                 #expect(got == want, "\(context) round \(round): write \(write.player) \(write.score)/\(write.subscore)")
             }
+            // Counts prepared as a shard prepares another shard's counts: stored keys, keys
+            // between entries, the extremes. Preparing must change nothing they answer.
+            let stored = reference.sorted.map(\.key)
+            let countKeys: [RankKey] = (0..<(1 + random.below(40))).map { _ in
+                switch random.below(4) {
+                case 0: stored.randomElement(using: &random) ?? .min
+                case 1: RankKey(word0: random.next(), word1: random.next(), word2: random.next())
+                case 2: .min
+                default: .max
+                }
+            }
+            partition.prepareCounts(count: countKeys.count) { countKeys[$0] }
             partition.checkInvariants()
+            for key in countKeys {
+                #expect(partition.countBetter(than: key) == stored.filter { $0 < key }.count, "\(context) round \(round): count")
+            }
             Self.compareQueries(
                 partition, reference, codec: config.codec, pool: pool, random: &random, context: "\(context) round \(round)")
             if random.chance(10) {
