@@ -229,15 +229,15 @@ f() { [ -n "$1" ] && [ "$1" != null ] && echo "$1" || echo "-"; }
   echo "- Load: \`$BENCH server --target hiscore|redis --addr 127.0.0.1:PORT --server-pid PID --players $N --connections $CLIENTS --threads $THREADS --seed $SEED --json --workload W --pipeline P --requests R\`, after \`... --preload --requests 0\` (batches of 1000) and, per row, a $CALIB-request calibration/warm-up run. R (column \"ops\") is chosen so the server burns >= $MIN_TICKS CPU ticks (1 tick = $((1000000 / CLK_TCK)) us), capped at $REQ_P1 (P1) / $REQ_P16 (P16) / $REQ_PAGE_P16 (page P16) and $MAX_RUN_S s; pinning: $([ "$PIN" = 1 ] && echo 'servers CPU 0, generator CPU 1' || echo none)."
   echo "- Whole script: ${TOTAL_S} s (budget MAX_S=$MAX_S). Raw JSON lines: \`$RAW\`."
   echo
-  echo "| workload | P | ops H / R | rps Hiscore | rps Redis | rps H/R | p50 us H / R | p99 us Hiscore | p99 us Redis | p99 H/R | server CPU us/op Hiscore | server CPU us/op Redis | CPU H/R | errors H / R | other CPU % H / R |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| workload | P | ops H / R | rps Hiscore | rps Redis | rps H/R | p50 us H / R | p99 us Hiscore | p99 us Redis | p99 H/R | server CPU us/op Hiscore | server CPU us/op Redis | CPU H/R | errors H / R | other CPU % H / R | allocations/op Hiscore |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for w in $WORKLOADS; do
     for P in $PIPELINES; do
       h=${RES[hiscore/$w/$P]:-}; r=${RES[redis/$w/$P]:-}
       hr=$(jget rps <<< "$h"); rr=$(jget rps <<< "$r")
       h99=$(jget p99_us <<< "$h"); r99=$(jget p99_us <<< "$r")
       hc=$(jget server_cpu_us_per_op <<< "$h"); rc=$(jget server_cpu_us_per_op <<< "$r")
-      echo "| $w | $P | $(f "$(jget requests <<< "$h")") / $(f "$(jget requests <<< "$r")") | $(f "$hr") | $(f "$rr") | $(ratio "$hr" "$rr") | $(f "$(jget p50_us <<< "$h")") / $(f "$(jget p50_us <<< "$r")") | $(f "$h99") | $(f "$r99") | $(ratio "$h99" "$r99") | $(f "$hc") | $(f "$rc") | $(ratio "$hc" "$rc") | $(f "$(jget errors <<< "$h")") / $(f "$(jget errors <<< "$r")") | $(f "$(jget other_cpu_pct <<< "$h")") / $(f "$(jget other_cpu_pct <<< "$r")") |"
+      echo "| $w | $P | $(f "$(jget requests <<< "$h")") / $(f "$(jget requests <<< "$r")") | $(f "$hr") | $(f "$rr") | $(ratio "$hr" "$rr") | $(f "$(jget p50_us <<< "$h")") / $(f "$(jget p50_us <<< "$r")") | $(f "$h99") | $(f "$r99") | $(ratio "$h99" "$r99") | $(f "$hc") | $(f "$rc") | $(ratio "$hc" "$rc") | $(f "$(jget errors <<< "$h")") / $(f "$(jget errors <<< "$r")") | $(f "$(jget other_cpu_pct <<< "$h")") / $(f "$(jget other_cpu_pct <<< "$r")") | $(f "$(jget allocations_per_op <<< "$h")") |"
     done
   done
   echo

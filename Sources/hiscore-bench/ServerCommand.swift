@@ -263,6 +263,12 @@ struct ServerReport {
             fields.append(("metrics_cpu_us_per_op", .double((b - a) * 1e6 / ops, 3)))
         }
         fields.append(("client_cpu_us_per_op", .double(Double(end.clientCPUMicros - start.clientCPUMicros) / ops, 3)))
+        var allocationsPerOp: Double? = nil
+        if let a = start.metrics?["hiscore_allocations_total"], let b = end.metrics?["hiscore_allocations_total"] {
+            // Includes the run's connection set-up (about a hundred allocations per connection).
+            allocationsPerOp = (b - a) / ops
+            fields.append(("allocations_per_op", .double(allocationsPerOp!, 3)))
+        }
         var otherPercent: Double? = nil
         if let a = start.machineBusyTicks, let b = end.machineBusyTicks, let c = start.cpuTicks, let d = end.cpuTicks {
             // CPU used by anything but the server and this generator, in % of one core.
@@ -289,6 +295,7 @@ struct ServerReport {
         if let a = start.schedNanos, let b = end.schedNanos { text += ", schedstat \(serverFormat(Double(b - a) / 1000 / ops, 2)) us/op" }
         text += "; client CPU \(serverFormat(Double(end.clientCPUMicros - start.clientCPUMicros) / ops, 2)) us/op"
         if let peak = end.peakRSSKB { text += "; server peak RSS \(peak) kB" }
+        if let allocationsPerOp { text += "; server allocations \(serverFormat(allocationsPerOp, 2))/op" }
         if let otherPercent { text += "; other processes \(serverFormat(otherPercent, 0))% of a core" }
         if result.stats.deepVerified > 0 { text += "\n  \(result.stats.deepVerified) replies fully decoded and checked" }
         if let rate = command.rate, result.lateStarts > 0 {
