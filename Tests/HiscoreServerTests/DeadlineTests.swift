@@ -1,4 +1,6 @@
+import Foundation
 @testable import HiscoreServer
+import HiscoreStorage
 import HiscoreCore
 import HiscoreWire
 import NIOCore
@@ -61,4 +63,61 @@ struct DeadlineTests {
         try await group.shutdownGracefully()
         #expect(delivered == [1, 3])
     }
+
+    @Test("a write the log can no longer make durable is answered UNAVAILABLE, and the next batch still runs")
+    func durabilityFailure() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let memory = MemoryCeiling(limitBytes: 0)
+        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
+        let executor = BatchExecutor(shards: shards)
+        let directory = BoardDirectory(shardCount: 2, maxBoards: 10)
+        let board = try directory.boardCreatingDefault("b")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-executor-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = try DataDirectory.open(path: path)
+        defer { data.close() }
+        for shard in shards {
+            // An fsync-mode log, closed at once: every later durability promise fails.
+            try await shard.loop.submit {
+                try shard.assumeIsolated { shard in
+                    _ = try shard.recover(directory: data, boards: [board.incarnation: board], mode: .fsync, snapshotAfterLogBytes: .max)
+                    shard.flushLog()?.close()
+                }
+            }.get()
+        }
+        let loop = loops[0]
+        func runBatch(_ plans: [any CallPlan]) async throws -> [ResponseEnvelope] {
+            let promise = loop.makePromise(of: [ResponseEnvelope].self)
+            loop.execute {
+                let collected = NIOLoopBound(ResponseList(), eventLoop: loop)
+                let calls = plans.enumerated().map { PlannedCall(callID: UInt64($0.offset + 1), plan: $0.element, deadline: nil) }
+                executor.run(calls, on: loop, receiver: ClosureBatchReceiver(
+                    deliver: { collected.value.responses.append($0) }, finished: { promise.succeed(collected.value.responses) }))
+            }
+            return try await promise.futureResult.get()
+        }
+        // Players on both shards: one trip stays on the connection's loop, one hops.
+        let submits: [any CallPlan] = ["p1", "p2", "p3", "p4"].enumerated().map { index, player in
+            SubmitPlan(
+                callID: UInt64(index + 1), board: board, request: SubmitRequest(boardID: "b", playerID: player, score: 10),
+                shardCount: 2)
+        }
+        #expect(Set(["p1", "p2", "p3", "p4"].map { board.shard(for: $0, shardCount: 2) }).count == 2)
+        let failed = try await runBatch(submits)
+        #expect(failed.count == 4)
+        for response in failed {
+            #expect(response.status?.code == .unavailable)
+            #expect(response.status?.message.contains("durably") == true)
+        }
+        // Reads need no durability: the executor's pooled phase and trips serve the next batch.
+        let counted = try await runBatch([CountPlan(callID: 1, board: board, request: CountRequest(boardID: "b"), shardCount: 2)])
+        #expect(counted.count == 1 && counted.first?.status == nil)
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Responses collected on one loop (by a test's receiver).
+private final class ResponseList {
+    var responses: [ResponseEnvelope] = []
 }
