@@ -1,0 +1,53 @@
+import NIOCore
+
+/// One phase's operations for one shard, carried to the shard's loop and back with their results.
+///
+/// Sendable by hand-off, not by locking: the origin loop fills `operations` and then `execute`s
+/// `travel` on the shard's loop; the shard writes `results` and `failure` and then `execute`s
+/// `arrive` on the origin loop. Each side touches the trip only between those two hand-offs, and
+/// `execute` orders them. The two closures are made once per trip, so a trip allocates nothing.
+final class ShardTrip: @unchecked Sendable {
+    let shard: Shard
+    let origin: any EventLoop
+    var operations: [ShardOperation] = []
+    var results: [ShardResult] = []
+    var failure: (any Error)?
+    /// The phase waiting for this trip; set while the trip is out (it keeps the phase alive).
+    var owner: PhaseRun?
+
+    private lazy var travel: @Sendable () -> Void = { [unowned self] in self.shard.execute(self) }
+    private lazy var arrive: @Sendable () -> Void = { [unowned self] in self.arrived() }
+
+    init(shard: Shard, origin: any EventLoop) {
+        self.shard = shard
+        self.origin = origin
+    }
+
+    /// Runs the operations on the shard: inline when it lives on the origin loop, else one hop.
+    func depart() {
+        if shard.loop === origin {
+            shard.execute(self)
+        } else {
+            shard.loop.execute(travel)
+        }
+    }
+
+    /// Called by the shard once the results are in and as durable as the mode promises.
+    func complete(failure: (any Error)?) {
+        self.failure = failure
+        if origin.inEventLoop { arrived() } else { origin.execute(arrive) }
+    }
+
+    private func arrived() {
+        let phase = owner
+        owner = nil
+        phase?.tripArrived()
+    }
+
+    /// Empties the trip for reuse, freeing arrays a large batch grew.
+    func clear() {
+        if operations.capacity > ExecutorPool.keptElements { operations = [] } else { operations.removeAll(keepingCapacity: true) }
+        if results.capacity > ExecutorPool.keptElements { results = [] } else { results.removeAll(keepingCapacity: true) }
+        failure = nil
+    }
+}
