@@ -20,7 +20,13 @@ struct PendingCall {
 
 /// One batch's calls, phase by phase, on the connection's loop. Allocations per phase are none
 /// once warm: operations are grouped into one trip per shard, where each result goes back is
-/// one flat array, and each call gets its results as a slice of one gathered array.
+/// one flat array, and each call gets its results as a slice of one gathered array, all of them
+/// kept (emptied) for the next batch.
+///
+/// Loop-confined. While a phase is out, its trips keep it alive (`ShardTrip.owner`); when the
+/// batch ends it tells the receiver and goes back to its loop's `ExecutorPool`. A phase can end
+/// inside the call that started it (every operation on the connection's own shard), so nothing
+/// touches the phase after the call that may finish it.
 final class PhaseRun {
     private let shards: [Shard]
     private let loop: any EventLoop
