@@ -96,8 +96,9 @@ let package = Package(
         .executableTarget(
             name: "hiscore-bench",
             dependencies: [
-                "HiscoreCore", "HiscoreWire", "HiscoreClient", "CJemalloc",
+                "HiscoreCore", "HiscoreWire", "HiscoreClient", "HiscoreServer", "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

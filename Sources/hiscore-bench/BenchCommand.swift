@@ -7,7 +7,7 @@ struct HiscoreBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hiscore-bench",
         abstract: "Hiscore benchmarks (run release builds: swift run -c release hiscore-bench ...).",
-        subcommands: [EngineCommand.self, ServerCommand.self, StreamsCommand.self])
+        subcommands: [EngineCommand.self, ServerCommand.self, StreamsCommand.self, TelemetryCommand.self])
 }
 
 struct EngineCommand: ParsableCommand {

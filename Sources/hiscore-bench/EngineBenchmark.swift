@@ -38,7 +38,7 @@ private func jemallocAllocatedBytes() -> Int {
 
 /// (wall, this thread's CPU) nanoseconds. The figures use CPU time: on a small shared VM, wall
 /// time also counts whatever else the host schedules; both are printed to stderr.
-private func clocks() -> (wall: UInt64, cpu: UInt64) {
+func clocks() -> (wall: UInt64, cpu: UInt64) {
     var wall = timespec()
     var cpu = timespec()
     clock_gettime(CLOCK_MONOTONIC, &wall)
@@ -49,7 +49,7 @@ private func clocks() -> (wall: UInt64, cpu: UInt64) {
     )
 }
 
-private func printStandardError(_ text: String) {
+func printStandardError(_ text: String) {
     var line = text + "\n"
     line.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
 }

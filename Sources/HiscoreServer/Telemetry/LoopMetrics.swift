@@ -4,7 +4,7 @@ import NIOCore
 /// Counters and latency histograms of one event loop. Only that loop writes them (plain integers:
 /// no atomics, no locks on the hot path); a scrape reads them by hopping to the loop once, and the
 /// loops' snapshots are merged then. Nothing here runs on a timer.
-final class LoopMetrics {
+package final class LoopMetrics {
     /// Latency buckets: upper bounds in microseconds, powers of two from 1 µs to ~33 s.
     static let bucketBounds: [Int] = (0..<26).map { 1 << $0 }
 
@@ -12,8 +12,8 @@ final class LoopMetrics {
     var statuses = [Int](repeating: 0, count: StatusCode.allCases.count)
     var latency = [[Int]](repeating: [Int](repeating: 0, count: bucketBounds.count + 1), count: MetricMethod.allCases.count)
     var latencySumMicros = [Int](repeating: 0, count: MetricMethod.allCases.count)
-    var bytesIn = 0
-    var bytesOut = 0
+    package var bytesIn = 0
+    package var bytesOut = 0
     var connectionsOpened = 0
     var connectionsClosed = 0
     var subscriptionsOpened = 0
@@ -31,7 +31,7 @@ final class LoopMetrics {
     var windowCalls = 0
 
     @inline(__always)
-    func record(_ method: MetricMethod, status: StatusCode, micros: Int) {
+    package func record(_ method: MetricMethod, status: StatusCode, micros: Int) {
         calls[method.rawValue] += 1
         statuses[Int(status.rawValue)] += 1
         latencySumMicros[method.rawValue] += micros
@@ -51,7 +51,7 @@ final class LoopMetrics {
 }
 
 /// The method label of a call, as exported.
-enum MetricMethod: Int, CaseIterable, Sendable {
+package enum MetricMethod: Int, CaseIterable, Sendable {
     case submit, submitBatch, getRank, top, around, entries, count, createBoard, describeBoard, listBoards
     case deleteBoard, removePlayer, subscribe, cancel, ping, authenticate, backup, resetBoard, unknown
 

@@ -10,7 +10,7 @@ import Glibc
 /// The server's telemetry: per-loop metrics merged only when scraped, process and allocator
 /// gauges read at scrape time, and the heavy-load summary line. No periodic work: an idle server
 /// does nothing here.
-final class Telemetry: Sendable {
+package final class Telemetry: Sendable {
     private let loops: [any EventLoop]
     private let perLoop: [NIOLoopBound<LoopMetrics>]
     /// Calls per second the operator says the server is sized for; above 80% of it a one-line
@@ -20,7 +20,7 @@ final class Telemetry: Sendable {
     private let summarySecond = ManagedAtomic<Int64>(0)
     private let summaryCalls = ManagedAtomic<Int>(0)
 
-    static func make(loops: [any EventLoop], capacityCallsPerSecond: Int, logger: Logger) async throws -> Telemetry {
+    package static func make(loops: [any EventLoop], capacityCallsPerSecond: Int, logger: Logger) async throws -> Telemetry {
         var perLoop: [NIOLoopBound<LoopMetrics>] = []
         for loop in loops { perLoop.append(try await loop.submit { NIOLoopBound(LoopMetrics(), eventLoop: loop) }.get()) }
         return Telemetry(loops: loops, perLoop: perLoop, capacity: capacityCallsPerSecond, logger: logger)
@@ -34,14 +34,14 @@ final class Telemetry: Sendable {
     }
 
     /// The metrics of the loop the caller runs on (connections run on the shard loops).
-    func local(_ loop: any EventLoop) -> LoopMetrics? {
+    package func local(_ loop: any EventLoop) -> LoopMetrics? {
         guard let index = loops.firstIndex(where: { $0 === loop }) else { return nil }
         return perLoop[index].value
     }
 
     /// Called once per read batch: closes the loop's one-second window when it has elapsed and,
     /// if the whole server ran above 80% of capacity in the last second, logs one summary line.
-    func endOfBatch(_ metrics: LoopMetrics, now: NIODeadline) {
+    package func endOfBatch(_ metrics: LoopMetrics, now: NIODeadline) {
         guard now - metrics.windowStart >= .seconds(1) else { return }
         let calls = metrics.windowCalls
         metrics.windowCalls = 0
