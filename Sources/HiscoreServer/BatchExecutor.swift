@@ -44,6 +44,12 @@ final class BatchExecutor: Sendable {
         phase.start(calls, receiver: receiver)
     }
 
+    /// The plan pool of `loop` (a shard's loop; nil for any other), for the router.
+    func planPool(on loop: any EventLoop) -> PlanPool? {
+        loop.preconditionInEventLoop()
+        return pool(on: loop)?.plans
+    }
+
     private func pool(on loop: any EventLoop) -> ExecutorPool? {
         guard let index = shards.firstIndex(where: { $0.loop === loop }) else { return nil }
         if let pool = pools[index].value { return pool }

@@ -1,7 +1,7 @@
 import NIOCore
 
-/// The finished phase runs and shard trips of one event loop, handed out again to its next
-/// batches. Loop-confined. Bounded: at most `capacity` of each, and a pooled one keeps arrays of
+/// The finished phase runs, shard trips and call plans of one event loop, handed out again to
+/// its next batches. Loop-confined. Bounded: at most `capacity` of each, and a pooled one keeps arrays of
 /// at most `keptElements` (a bigger batch's arrays are freed when it ends).
 final class ExecutorPool {
     /// Phase runs, and trips per shard, a loop keeps: about one per connection with a batch in
@@ -13,6 +13,8 @@ final class ExecutorPool {
     private let shards: [Shard]
     private let loop: any EventLoop
     private var phases: [PhaseRun] = []
+    /// The loop's submit and rank plans (the router takes them, the executor returns them).
+    let plans = PlanPool()
     private var trips: [[ShardTrip]]
 
     init(shards: [Shard], loop: any EventLoop) {

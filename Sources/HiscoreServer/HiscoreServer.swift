@@ -92,7 +92,6 @@ public final class HiscoreServer: Sendable {
         let telemetry = try await Telemetry.make(
             loops: loops, capacityCallsPerSecond: configuration.capacityCallsPerSecond, logger: logger)
         streams.attach(telemetry)
-        let planPools = try await PlanPools.make(loops: loops)
         let ready = ManagedAtomic<Bool>(false)
         let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
         let hello = ServerHello(
@@ -123,7 +122,7 @@ public final class HiscoreServer: Sendable {
                         CallHandler(
                             router: router, executor: executor, limits: limits, hello: hello, registry: registry,
                             streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),
-                            telemetry: telemetry, access: configuration.access, plans: planPools))
+                            telemetry: telemetry, access: configuration.access))
                 }
             }
         let listener: any Channel

@@ -1,5 +1,4 @@
 import HiscoreWire
-import NIOCore
 
 /// Finished submit and rank plans of one event loop, handed out again to the next calls routed on
 /// that loop: at steady state a submit or a rank allocates no plan object.
@@ -68,27 +67,4 @@ final class PlanPool {
 
     /// Pooled plans of each kind, for tests.
     var pooled: (submits: Int, ranks: Int) { (submits.count, ranks.count) }
-}
-
-/// One `PlanPool` per event loop (connections run on the shard loops).
-final class PlanPools: Sendable {
-    private let loops: [any EventLoop]
-    private let perLoop: [NIOLoopBound<PlanPool>]
-
-    static func make(loops: [any EventLoop]) async throws -> PlanPools {
-        var perLoop: [NIOLoopBound<PlanPool>] = []
-        for loop in loops { perLoop.append(try await loop.submit { NIOLoopBound(PlanPool(), eventLoop: loop) }.get()) }
-        return PlanPools(loops: loops, perLoop: perLoop)
-    }
-
-    private init(loops: [any EventLoop], perLoop: [NIOLoopBound<PlanPool>]) {
-        self.loops = loops
-        self.perLoop = perLoop
-    }
-
-    /// The pool of the loop the caller runs on; nil off the server's loops.
-    func local(_ loop: any EventLoop) -> PlanPool? {
-        guard let index = loops.firstIndex(where: { $0 === loop }) else { return nil }
-        return perLoop[index].value
-    }
 }

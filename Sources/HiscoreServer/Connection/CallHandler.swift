@@ -31,7 +31,6 @@ final class CallHandler: ChannelDuplexHandler {
     private var inflight: [UInt64: CallStart] = [:]
     private let telemetry: Telemetry?
     private var metrics: LoopMetrics?
-    private let planPools: PlanPools?
     /// This connection's loop's finished plans, reused by its calls.
     private var plans: PlanPool?
     private let access: AccessControl
@@ -61,10 +60,9 @@ final class CallHandler: ChannelDuplexHandler {
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
         streams: StreamCoordinator?, connectionID: UInt64, telemetry: Telemetry? = nil,
-        access: AccessControl = AccessControl(), plans: PlanPools? = nil
+        access: AccessControl = AccessControl()
     ) {
         self.telemetry = telemetry
-        self.planPools = plans
         self.access = access
         self.connectionPrincipal = access.isOpen ? .open : nil
         self.rateLimit = TokenBucket(rate: limits.maxCallsPerSecondPerConnection)
@@ -82,7 +80,7 @@ final class CallHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         metrics = telemetry?.local(context.eventLoop)
-        plans = planPools?.local(context.eventLoop)
+        plans = executor.planPool(on: context.eventLoop)
         if context.channel.isActive { armPrefaceTimeout(context) }
     }
 
