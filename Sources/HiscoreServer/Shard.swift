@@ -138,12 +138,7 @@ actor Shard {
             trip.complete(failure: nil)
             return
         }
-        log.whenDurable(position) { outcome in
-            switch outcome {
-            case .success: trip.complete(failure: nil)
-            case .failure(let error): trip.complete(failure: error)
-            }
-        }
+        log.whenDurable(position, trip.durable)
     }
 
     private func note(_ board: BoardHandle, player: String, previous: LeaderboardEntry?, current: LeaderboardEntry?, created: Bool, version: UInt64) {

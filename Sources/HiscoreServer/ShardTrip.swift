@@ -1,3 +1,4 @@
+import HiscoreStorage
 import NIOCore
 
 /// One phase's operations for one shard, carried to the shard's loop and back with their results.
@@ -17,6 +18,13 @@ final class ShardTrip: @unchecked Sendable {
 
     private lazy var travel: @Sendable () -> Void = { [unowned self] in self.shard.execute(self) }
     private lazy var arrive: @Sendable () -> Void = { [unowned self] in self.arrived() }
+    /// What the shard hands its log to run once the trip's writes are durable (fsync mode).
+    lazy var durable: ShardLog.Completion = { [unowned self] outcome in
+        switch outcome {
+        case .success: self.complete(failure: nil)
+        case .failure(let error): self.complete(failure: error)
+        }
+    }
 
     init(shard: Shard, origin: any EventLoop) {
         self.shard = shard

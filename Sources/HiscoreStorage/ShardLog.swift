@@ -85,6 +85,10 @@ public final class ShardLog: @unchecked Sendable {
     /// Someone (flush, snapshot) wants everything up to here fsynced now, whatever the mode.
     var syncRequested: UInt64 = 0
     var waiters: [Waiter] = []
+    /// The waiters one firing completes, kept between firings so that a group commit allocates
+    /// no list (a firing takes it out under the lock and puts it back emptied). Waiters, not
+    /// (completion, result) pairs: a closure stored in a generic tuple is re-boxed per element.
+    var readyWaiters: [Waiter] = []
     var waitersHead = 0
     var firing = false
     var writerSleeping = false
@@ -152,7 +156,9 @@ public final class ShardLog: @unchecked Sendable {
 
     /// Queues `records` and returns the position just after the last one. Shard thread only.
     @discardableResult
-    public func append(_ records: some Collection<LogRecord>) -> LogPosition {
+    /// (An array, not any collection: called across modules, a generic would run unspecialized,
+    /// and its iteration allocated per record.)
+    public func append(_ records: [LogRecord]) -> LogPosition {
         lock.lock()
         if mode == .memory || failureState != nil || closing {
             // Nothing is stored; positions still advance so no later one looks durable.
@@ -186,7 +192,7 @@ public final class ShardLog: @unchecked Sendable {
 
     @discardableResult
     public func append(_ record: LogRecord) -> LogPosition {
-        append(CollectionOfOne(record))
+        append([record])
     }
 
     /// Runs `completion` once everything up to `position` is durable for this mode:
@@ -221,7 +227,7 @@ public final class ShardLog: @unchecked Sendable {
     }
 
     /// Appends and registers `completion` for the batch: the usual call of a shard.
-    public func append(_ records: some Collection<LogRecord>, whenDurable completion: @escaping Completion) {
+    public func append(_ records: [LogRecord], whenDurable completion: @escaping Completion) {
         whenDurable(append(records), completion)
     }
 

@@ -173,16 +173,14 @@ extension ShardLog {
     /// Runs, in order, the completions whose position is durable (or all, with the failure, once
     /// the log failed). Lock held on entry and exit, released while the completions run.
     private func fireReadyWaiters() {
-        var ready: [(Completion, Result<Void, StorageError>)] = []
+        var ready = readyWaiters
+        readyWaiters = []
+        let durable = durableEnd
+        let failure = failureState
         while waitersHead < waiters.count {
             let waiter = waiters[waitersHead]
-            if waiter.position <= durableEnd {
-                ready.append((waiter.completion, .success(())))
-            } else if let failureState {
-                ready.append((waiter.completion, .failure(failureState)))
-            } else {
-                break
-            }
+            guard waiter.position <= durable || failure != nil else { break }
+            ready.append(waiter)
             waitersHead += 1
         }
         if waitersHead == waiters.count {
@@ -192,11 +190,22 @@ extension ShardLog {
             waiters.removeFirst(waitersHead)
             waitersHead = 0
         }
-        guard !ready.isEmpty else { return }
+        guard !ready.isEmpty else {
+            readyWaiters = ready
+            return
+        }
         firing = true
         lock.unlock()
-        for (completion, result) in ready { completion(result) }
+        for waiter in ready {
+            if waiter.position <= durable {
+                waiter.completion(.success(()))
+            } else if let failure {
+                waiter.completion(.failure(failure))
+            }
+        }
+        ready.removeAll(keepingCapacity: ready.capacity <= 1 << 12)
         lock.lock()
         firing = false
+        if readyWaiters.isEmpty { readyWaiters = ready }
     }
 }
