@@ -11,15 +11,21 @@ import Testing
 /// Driving the executor directly makes an expired deadline deterministic.
 @Suite("Deadlines and cancellation in the executor")
 struct DeadlineTests {
-    @Test("a call whose deadline has passed is answered DEADLINE_EXCEEDED without touching a shard")
-    func expiredDeadline() async throws {
+    /// Two shards on two loops, their executor, and a board "b" split over both.
+    private static func twoShards() throws -> (
+        group: MultiThreadedEventLoopGroup, loops: [any EventLoop], shards: [Shard], executor: BatchExecutor, board: BoardHandle
+    ) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let loops = Array(group.makeIterator())
         let memory = MemoryCeiling(limitBytes: 0)
         let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
-        let executor = BatchExecutor(shards: shards)
         let directory = BoardDirectory(shardCount: 2, maxBoards: 10)
-        let board = try directory.boardCreatingDefault("b")
+        return (group, loops, shards, BatchExecutor(shards: shards), try directory.boardCreatingDefault("b"))
+    }
+
+    @Test("a call whose deadline has passed is answered DEADLINE_EXCEEDED without touching a shard")
+    func expiredDeadline() async throws {
+        let (group, loops, _, executor, board) = try Self.twoShards()
         let loop = loops[0]
         let responses: [ResponseEnvelope] = try await loop.submit {
             var collected: [ResponseEnvelope] = []
@@ -66,13 +72,7 @@ struct DeadlineTests {
 
     @Test("a write the log can no longer make durable is answered UNAVAILABLE, and the next batch still runs")
     func durabilityFailure() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let loops = Array(group.makeIterator())
-        let memory = MemoryCeiling(limitBytes: 0)
-        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
-        let executor = BatchExecutor(shards: shards)
-        let directory = BoardDirectory(shardCount: 2, maxBoards: 10)
-        let board = try directory.boardCreatingDefault("b")
+        let (group, loops, shards, executor, board) = try Self.twoShards()
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-executor-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let data = try DataDirectory.open(path: path)
@@ -87,31 +87,34 @@ struct DeadlineTests {
             }.get()
         }
         let loop = loops[0]
-        func runBatch(_ plans: [any CallPlan]) async throws -> [ResponseEnvelope] {
+        /// Runs the plans `makePlans` builds (on the loop: plans are not Sendable) as one batch.
+        func runBatch(_ makePlans: @escaping @Sendable () -> [any CallPlan]) async throws -> [ResponseEnvelope] {
             let promise = loop.makePromise(of: [ResponseEnvelope].self)
             loop.execute {
                 let collected = NIOLoopBound(ResponseList(), eventLoop: loop)
-                let calls = plans.enumerated().map { PlannedCall(callID: UInt64($0.offset + 1), plan: $0.element, deadline: nil) }
+                let calls = makePlans().enumerated().map { PlannedCall(callID: UInt64($0.offset + 1), plan: $0.element, deadline: nil) }
                 executor.run(calls, on: loop, receiver: ClosureBatchReceiver(
                     deliver: { collected.value.responses.append($0) }, finished: { promise.succeed(collected.value.responses) }))
             }
             return try await promise.futureResult.get()
         }
         // Players on both shards: one trip stays on the connection's loop, one hops.
-        let submits: [any CallPlan] = ["p1", "p2", "p3", "p4"].enumerated().map { index, player in
-            SubmitPlan(
-                callID: UInt64(index + 1), board: board, request: SubmitRequest(boardID: "b", playerID: player, score: 10),
-                shardCount: 2)
+        let players = ["p1", "p2", "p3", "p4"]
+        #expect(Set(players.map { board.shard(for: $0, shardCount: 2) }).count == 2)
+        let failed = try await runBatch {
+            players.enumerated().map { index, player in
+                SubmitPlan(
+                    callID: UInt64(index + 1), board: board, request: SubmitRequest(boardID: "b", playerID: player, score: 10),
+                    shardCount: 2)
+            }
         }
-        #expect(Set(["p1", "p2", "p3", "p4"].map { board.shard(for: $0, shardCount: 2) }).count == 2)
-        let failed = try await runBatch(submits)
         #expect(failed.count == 4)
         for response in failed {
             #expect(response.status?.code == .unavailable)
             #expect(response.status?.message.contains("durably") == true)
         }
         // Reads need no durability: the executor's pooled phase and trips serve the next batch.
-        let counted = try await runBatch([CountPlan(callID: 1, board: board, request: CountRequest(boardID: "b"), shardCount: 2)])
+        let counted = try await runBatch { [CountPlan(callID: 1, board: board, request: CountRequest(boardID: "b"), shardCount: 2)] }
         #expect(counted.count == 1 && counted.first?.status == nil)
         try await group.shutdownGracefully()
     }
