@@ -155,9 +155,9 @@ public final class ShardLog: @unchecked Sendable {
     // MARK: - Appending
 
     /// Queues `records` and returns the position just after the last one. Shard thread only.
+    /// An array, not any collection: called across modules, a generic runs unspecialized, and
+    /// its iteration allocated per record.
     @discardableResult
-    /// (An array, not any collection: called across modules, a generic would run unspecialized,
-    /// and its iteration allocated per record.)
     public func append(_ records: [LogRecord]) -> LogPosition {
         lock.lock()
         if mode == .memory || failureState != nil || closing {
@@ -190,6 +190,7 @@ public final class ShardLog: @unchecked Sendable {
     static let asyncWakeBytes = 1 << 20
     static let asyncWriteIntervalNanos: UInt64 = 10_000_000
 
+    /// One record (wraps it in an array: for tools and tests, not the shard's batches).
     @discardableResult
     public func append(_ record: LogRecord) -> LogPosition {
         append([record])
