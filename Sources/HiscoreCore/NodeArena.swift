@@ -343,6 +343,9 @@ struct NodeArena {
     /// Words sitting on free lists. Nodes grow through size classes, so a bulk load leaves many
     /// freed nodes of classes nothing needs any more; `RadixTree` compacts when this gets large.
     private(set) var freeWords = 0
+    /// Words ever handed out from chunk tails since the arena was made (accounting check:
+    /// `handedOutWords == live node words + freeWords`).
+    private(set) var handedOutWords = 0
     /// Free words below which compaction is not worth it (tests lower it to exercise compaction).
     var compactionFloorWords = NodeArena.chunkWords
 
@@ -362,6 +365,20 @@ struct NodeArena {
         return "chunks \(chunkCount) last \(lastChunkWords) used \(usedWords) live \(liveNodes) free \(free.sorted { $0.key < $1.key })"
     }
 
+    /// Words on the free lists, counted by walking them (invariant checks; O(free nodes)).
+    var wordsOnFreeLists: Int {
+        guard let freeHeads else { return 0 }
+        var words = 0
+        for layout in 0..<Self.layoutCount {
+            var ref = freeHeads[layout]
+            while ref != Self.noNode {
+                words += Self.strideWords(layout: layout)
+                ref = pointer(ref)[1]
+            }
+        }
+        return words
+    }
+
     /// True when more than an eighth of the arena (and at least one chunk) is on free lists.
     var wantsCompaction: Bool {
         freeWords >= compactionFloorWords && freeWords * 8 > (chunkCount - 1) * Self.chunkWords + lastChunkWords
@@ -372,7 +389,8 @@ struct NodeArena {
     mutating func copySubtree(_ ref: NodeRef, from source: NodeArena) -> NodeRef {
         if ref & (1 << 31) != 0 { return ref }  // a leaf
         let original = source.node(ref)
-        let copy = allocate(sizeClass: original.sizeClass, hasCounts: original.hasCounts, depth: original.depth)
+        let copy = allocate(
+            sizeClass: original.sizeClass, hasCounts: original.hasCounts, depth: original.depth, initialized: false)
         pointer(copy).update(
             from: original.base, count: RadixNode.strideWords(sizeClass: original.sizeClass, hasCounts: original.hasCounts))
         var index = original.firstIndex
@@ -404,27 +422,37 @@ struct NodeArena {
     @inline(__always)
     private static func layout(sizeClass: Int, hasCounts: Bool) -> Int { sizeClass << 1 | (hasCounts ? 1 : 0) }
 
-    /// A new node with no children. Invalidates earlier `RadixNode` views (chunk 0 may move).
-    mutating func allocate(sizeClass: Int, hasCounts: Bool, depth: Int) -> NodeRef {
+    @inline(__always)
+    private static func strideWords(layout: Int) -> Int {
+        RadixNode.strideWords(sizeClass: layout >> 1, hasCounts: layout & 1 != 0)
+    }
+
+    /// A new node with no children (or, when not `initialized`, with whatever its words held:
+    /// for a caller that overwrites the whole node). Invalidates earlier `RadixNode` views
+    /// (chunk 0 may move).
+    ///
+    /// The words come from the free list of this layout, else from the tail of the last chunk.
+    mutating func allocate(sizeClass: Int, hasCounts: Bool, depth: Int, initialized: Bool = true) -> NodeRef {
         let layout = Self.layout(sizeClass: sizeClass, hasCounts: hasCounts)
         let header = RadixNode.makeHeader(childCount: 0, depth: depth, sizeClass: sizeClass, hasCounts: hasCounts)
+        let stride = RadixNode.strideWords(sizeClass: sizeClass, hasCounts: hasCounts)
         liveNodes += 1
+        let ref: NodeRef
         if let freeHeads, freeHeads[layout] != Self.noNode {
-            let ref = freeHeads[layout]
+            ref = freeHeads[layout]
             let base = pointer(ref)
             assert(base[0] == Self.freedMarker)
             freeHeads[layout] = base[1]
-            freeWords -= RadixNode.strideWords(sizeClass: sizeClass, hasCounts: hasCounts)
-            base[0] = header
-            RadixNode(base: base).initializeEmpty()
-            return ref
+            freeWords -= stride
+        } else {
+            if chunkCount == 0 || usedWords + stride > lastChunkWords { makeRoom(words: stride) }
+            ref = UInt32(chunkCount - 1) << UInt32(Self.chunkShift) | UInt32(usedWords)
+            usedWords += stride
+            handedOutWords += stride
         }
-        let stride = RadixNode.strideWords(sizeClass: sizeClass, hasCounts: hasCounts)
-        if chunkCount == 0 || usedWords + stride > lastChunkWords { makeRoom(words: stride) }
-        let ref = UInt32(chunkCount - 1) << UInt32(Self.chunkShift) | UInt32(usedWords)
-        usedWords += stride
-        pointer(ref)[0] = header
-        RadixNode(base: pointer(ref)).initializeEmpty()
+        let base = pointer(ref)
+        base[0] = header
+        if initialized { RadixNode(base: base).initializeEmpty() }
         return ref
     }
 

@@ -486,13 +486,18 @@ struct RadixTree {
         var slots: [UInt32] = []
         slots.reserveCapacity(count)
         var nodes = 0
+        var words = 0
         if root != Self.empty {
-            let (total, _, _) = check(ref: root, parentDepth: -1, keys: keys, slots: &slots, nodes: &nodes)
+            let (total, _, _) = check(ref: root, parentDepth: -1, keys: keys, slots: &slots, nodes: &nodes, words: &words)
             precondition(total == count, "tree count \(count) but \(total) leaves")
         } else {
             precondition(count == 0, "empty tree with count \(count)")
         }
         precondition(nodes == arena.liveNodes, "\(nodes) reachable nodes, arena has \(arena.liveNodes) live")
+        precondition(
+            words + arena.freeWords == arena.handedOutWords,
+            "\(words) words in reachable nodes + \(arena.freeWords) free != \(arena.handedOutWords) handed out")
+        precondition(arena.wordsOnFreeLists == arena.freeWords, "free lists hold \(arena.wordsOnFreeLists) words, not \(arena.freeWords)")
         for index in slots.indices.dropFirst() {
             precondition(keys.key(ofSlot: slots[index - 1]) < keys.key(ofSlot: slots[index]), "keys out of order")
         }
@@ -500,7 +505,7 @@ struct RadixTree {
     }
 
     private func check<Keys: LeafKeySource>(
-        ref: NodeRef, parentDepth: Int, keys: Keys, slots: inout [UInt32], nodes: inout Int
+        ref: NodeRef, parentDepth: Int, keys: Keys, slots: inout [UInt32], nodes: inout Int, words: inout Int
     ) -> (count: Int, first: RankKey, last: RankKey) {
         if Self.isLeaf(ref) {
             let key = keys.key(ofSlot: Self.slot(of: ref))
@@ -509,6 +514,7 @@ struct RadixTree {
         }
         nodes += 1
         let current = node(ref)
+        words += RadixNode.strideWords(sizeClass: current.sizeClass, hasCounts: current.hasCounts)
         let depth = current.depth
         let n = current.childCount
         precondition(depth > parentDepth && depth < RankKey.byteCount, "depth \(depth) under \(parentDepth)")
@@ -545,7 +551,7 @@ struct RadixTree {
             let child = current.children[index]
             if !current.hasCounts { precondition(Self.isLeaf(child), "inner child in a leaf-only node") }
             let (childCount, childFirst, childLast) = check(
-                ref: child, parentDepth: depth, keys: keys, slots: &slots, nodes: &nodes)
+                ref: child, parentDepth: depth, keys: keys, slots: &slots, nodes: &nodes, words: &words)
             precondition(current.count(at: index) == childCount, "stale subtree count")
             precondition(childFirst.byte(at: depth) == current.key(at: index), "leaf under wrong byte")
             precondition(childLast.byte(at: depth) == current.key(at: index), "leaf under wrong byte")
