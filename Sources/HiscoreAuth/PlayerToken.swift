@@ -58,7 +58,9 @@ public struct PlayerTokenVerifier: Sendable {
         }
         guard let subject = payload["sub"] as? String, !subject.isEmpty else { throw .malformed("missing sub (player id)") }
         guard let expiry = (payload["exp"] as? NSNumber)?.int64Value else { throw .malformed("missing exp") }
-        guard expiry + Self.leewaySeconds >= now else { throw .expired(at: expiry) }
+        // An exp so large that adding the leeway overflows is simply not expired (no trap).
+        let (lastValid, overflow) = expiry.addingReportingOverflow(Self.leewaySeconds)
+        guard overflow || lastValid >= now else { throw .expired(at: expiry) }
         var boards: Set<String>? = []
         if let list = payload["boards"] as? [String] {
             boards = list.contains("*") ? nil : Set(list)

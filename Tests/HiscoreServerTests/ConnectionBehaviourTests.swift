@@ -142,6 +142,51 @@ struct ConnectionBehaviourTests {
         #expect(accepted.created)
         try await client.close()
     }
+
+    /// Frames sent in one write are handled in one read, before any deferred work can finish (its
+    /// completion runs on the same loop): the first backup is still running when it is cancelled
+    /// and when its call id is reused.
+    @Test("a call id reused right after its cancel gets its own answer, and the cancelled backup still counts as in flight")
+    func callIDReuseAfterCancel() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        try await withServer(configure: {
+            $0.durability = .fsync
+            $0.dataDirectory = directory.path + "/data"
+            $0.limits.maxInflightCalls = 2
+        }) { server in
+            let connection = try RawConnection(port: server.localPort)
+            _ = connection.handshake()
+            connection.send(RequestEnvelope(callID: 1, method: .submit(SubmitRequest(boardID: "b", playerID: "p", score: 1))))
+            #expect(connection.readFrame()?.status == nil)
+            var burst = ByteBufferBuilder()
+            burst.append(RequestEnvelope(callID: 7, method: .backup(destination: directory.path + "/first")))
+            burst.append(RequestEnvelope(callID: 8, method: .cancel(callID: 7)))
+            burst.append(RequestEnvelope(callID: 7, method: .backup(destination: directory.path + "/second")))
+            // In flight now: the new call 7, and the cancelled backup until its work ends.
+            burst.append(RequestEnvelope(callID: 9, method: .backup(destination: directory.path + "/third")))
+            connection.send(burst.bytes)
+            var answers: [UInt64: [ResponseEnvelope]] = [:]
+            while answers[7, default: []].count < 2 || answers[8] == nil || answers[9] == nil {
+                guard let frame = connection.readFrame() else { break }
+                answers[frame.callID, default: []].append(frame)
+            }
+            #expect(answers[8]?.first?.result == .cancel(cancelled: true))
+            #expect(answers[9]?.first?.status?.code == .resourceExhausted, "the cancelled backup's slot was given away")
+            let seven = answers[7] ?? []
+            #expect(seven.count == 2)
+            #expect(seven.first?.status?.code == .cancelled)
+            guard case .backup(let backup)? = seven.last?.result else {
+                Issue.record("call 7 got \(String(describing: seven.last))")
+                return
+            }
+            #expect(backup.destination == directory.path + "/second", "the new call 7 got the cancelled call's answer")
+            // Nothing else arrives for call 7 (the first backup's answer is dropped): the next
+            // answer on the connection is the ping's.
+            connection.send(RequestEnvelope(callID: 10, method: .ping(payload: [])))
+            #expect(connection.readFrame()?.callID == 10)
+        }
+    }
 }
 
 /// Concatenates request frames so a test can send a burst in one write.

@@ -154,6 +154,38 @@ struct SecurityTests {
         }
     }
 
+    @Test("a token whose exp is near Int64.max is valid, not a trap")
+    func farExpiry() throws {
+        let verifier = try PlayerTokenVerifier(secret: tokenSecret)
+        let token = verifier.mint(playerID: "p", boards: ["*"], expiresAt: .max, issuedAt: 0)
+        let claims = try verifier.verify(token, now: Int64(Date().timeIntervalSince1970))
+        #expect(claims.playerID == "p" && claims.expiresAt == .max)
+        #expect(throws: PlayerTokenVerifier.Failure.self) {
+            _ = try verifier.verify(verifier.mint(playerID: "p", boards: ["*"], expiresAt: .min, issuedAt: 0), now: 0)
+        }
+    }
+
+    @Test("rejected per-call tokens count towards the failed-authentication limit; an accepted one starts it again")
+    func perCallTokenFailures() async throws {
+        let access = try securedAccess()
+        try await withServer(configure: { $0.access = access }) { server in
+            let connection = try RawConnection(port: server.localPort)
+            _ = connection.handshake()
+            let good = try token(player: "p", boards: ["*"])
+            var callID: UInt64 = 0
+            func ping(_ token: String) -> StatusCodeAlias? {
+                callID += 1
+                connection.send(RequestEnvelope(callID: callID, authToken: token, method: .ping(payload: [])))
+                return connection.readFrame().map { $0.status?.code ?? .ok }
+            }
+            for _ in 0..<4 { #expect(ping("not-a-token") == .unauthenticated) }
+            #expect(ping(good) == .ok)
+            for _ in 0..<4 { #expect(ping("not-a-token") == .unauthenticated) }
+            #expect(ping("still-not-a-token") == .unauthenticated)  // the 5th in a row: answered, then closed
+            #expect(connection.waitForClose())
+        }
+    }
+
     @Test("protected mode: no keys refuses a non-loopback address, keys allow it")
     func protectedMode() async throws {
         var config = ServerConfiguration()

@@ -475,7 +475,7 @@ struct PlayerNoteTests {
                         }
                     }
                 }
-                try await within(.seconds(10), "snapshots") {
+                _ = try await within(.seconds(10), "snapshots") {
                     guard await latest.waitUntil({ $0.count >= watched.count }) else { throw CancellationError() }
                     return true
                 }
@@ -516,4 +516,34 @@ struct PlayerNoteTests {
         guard let expected else { return !state.present }
         return state.present && state.entry.rank == expected.rank && state.entry.score == expected.score
     }
+
+    @Test("a stream frame over max_frame_bytes ends the stream with RESOURCE_EXHAUSTED and frees its call id")
+    func oversizedStreamFrame() async throws {
+        try await withServer(configure: { $0.limits.maxFrameBytes = 4096 }) { server in
+            let connection = try RawConnection(port: server.localPort)
+            _ = connection.handshake()
+            var burst = ByteBufferBuilder()
+            for index in 0..<40 {  // 40 x 200 bytes of metadata: a top-40 snapshot is ~9 KB
+                burst.append(RequestEnvelope(callID: UInt64(100 + index), method: .submit(SubmitRequest(
+                    boardID: "big", playerID: "p\(index)", score: Int64(index), metadata: [UInt8](repeating: 7, count: 200)))))
+            }
+            connection.send(burst.bytes)
+            for _ in 0..<40 { #expect(connection.readFrame()?.status == nil) }
+            connection.send(RequestEnvelope(callID: 5, method: .subscribe(SubscribeRequest(boardID: "big", target: .top(40), minIntervalMillis: 20))))
+            let first = connection.readFrame()
+            #expect(first?.callID == 5)
+            #expect(first?.status?.code == .resourceExhausted)
+            // The stream is over: its id is free again, and a write brings no event for it.
+            connection.send(RequestEnvelope(callID: 6, method: .submit(SubmitRequest(boardID: "big", playerID: "p0", score: 1000))))
+            connection.send(RequestEnvelope(callID: 5, method: .ping(payload: [1])))
+            var seen: [UInt64: ResponseEnvelope] = [:]
+            while seen[5] == nil || seen[6] == nil {
+                guard let frame = connection.readFrame() else { break }
+                #expect(frame.callID != 5 || frame.result == .ping(payload: [1]), "a frame for the ended stream: \(frame)")
+                seen[frame.callID] = frame
+            }
+            #expect(seen[5]?.status == nil)
+        }
+    }
+
 }

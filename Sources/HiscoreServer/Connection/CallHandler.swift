@@ -22,13 +22,30 @@ final class CallHandler: ChannelDuplexHandler {
     private let connectionID: UInt64
     private var context: ChannelHandlerContext?
     private var sink: StreamSink?
-    /// Open subscriptions by call id; they do not count as in-flight calls.
-    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool)] = [:]
+    /// Open subscriptions by the client's call id; they do not count as in-flight calls. The hub
+    /// knows each by its `serial` (see `inflight`).
+    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool, serial: UInt64)] = [:]
+    /// The client's call id of each open subscription, by serial.
+    private var subscriptionIDs: [UInt64: UInt64] = [:]
 
     private var prefaceDone = false
     private var prefaceTimeout: Scheduled<Void>?
-    /// Calls answered neither by a response nor by a cancel yet, with when and what they were.
+    /// Calls answered neither by a response nor by a cancel yet, by *serial*, with when and what
+    /// they were and the client's call id.
+    ///
+    /// Why serials: a client may reuse a call id as soon as its cancel is answered, while the
+    /// cancelled call's work may still be under way on a shard. Everything past this handler (plans,
+    /// the executor, deferred work, the stream hubs) knows a call only by its serial, unique per
+    /// connection, and the client's id is put back on the response here; a late answer to a
+    /// cancelled call then finds no serial and is dropped instead of answering the new call.
     private var inflight: [UInt64: CallStart] = [:]
+    /// The serial of each in-flight call, by the client's call id.
+    private var inflightSerials: [UInt64: UInt64] = [:]
+    private var nextSerial: UInt64 = 1
+    /// Serials of deferred calls (backup, reset_board) cancelled by the client whose work is still
+    /// running: they keep counting against `maxInflightCalls` until it ends (else cancel-and-repeat
+    /// would run any number of backups at once).
+    private var cancelledDeferred: Set<UInt64> = []
     private let telemetry: Telemetry?
     private var metrics: LoopMetrics?
     /// This connection's loop's finished plans, reused by its calls.
@@ -43,6 +60,9 @@ final class CallHandler: ChannelDuplexHandler {
     struct CallStart {
         let method: MetricMethod
         let at: NIODeadline
+        /// The client's call id (set once the call is admitted).
+        var callID: UInt64 = 0
+        var deferred = false
     }
     private var batch: [PlannedCall] = []
     private var pendingFlush = false
@@ -100,21 +120,25 @@ final class CallHandler: ChannelDuplexHandler {
         metrics?.subscriptionsClosed += subscriptions.count
         prefaceTimeout?.cancel()
         inflight.removeAll()
+        inflightSerials.removeAll()
+        cancelledDeferred.removeAll()
         batch.removeAll()
         sink?.markClosed()
-        for (callID, subscription) in subscriptions {
-            streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: callID, feed: subscription.feed)
+        for subscription in subscriptions.values {
+            streams?.unsubscribe(
+                board: subscription.board, connectionID: connectionID, callID: subscription.serial, feed: subscription.feed)
         }
         subscriptions.removeAll()
+        subscriptionIDs.removeAll()
         context.fireChannelInactive()
     }
 
     private func armPrefaceTimeout(_ context: ChannelHandlerContext) {
         guard prefaceTimeout == nil, !prefaceDone else { return }
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         prefaceTimeout = context.eventLoop.scheduleTask(in: .seconds(Int64(limits.prefaceTimeoutSeconds))) {
-            let context = loopBound.value
-            guard !self.prefaceDone else { return }
+            let (handler, context) = loopBound.value
+            guard !handler.prefaceDone else { return }
             context.close(promise: nil)
         }
     }
@@ -182,58 +206,87 @@ final class CallHandler: ChannelDuplexHandler {
         var principal = connectionPrincipal
         if !request.authToken.isEmpty {
             switch resolve(request.authToken) {
-            case .success(let resolved): principal = resolved
+            case .success(let resolved):
+                principal = resolved
+                failedAuthentications = 0
             case .failure(let status):
                 answer(context, .failure(callID: callID, status), start)
+                countFailedAuthentication(context)
                 return
             }
         }
         if case .cancel(let target) = method {
             if let subscription = subscriptions.removeValue(forKey: target) {
+                subscriptionIDs[subscription.serial] = nil
                 metrics?.subscriptionsClosed += 1
-                streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: target, feed: subscription.feed)
+                streams?.unsubscribe(
+                    board: subscription.board, connectionID: connectionID, callID: subscription.serial, feed: subscription.feed)
                 write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
                 answer(context, .ok(callID, .cancel(cancelled: true)), start)
                 return
             }
-            let cancelled = inflight.removeValue(forKey: target) != nil
-            if cancelled {
-                batch.removeAll { $0.callID == target }
+            var cancelled = false
+            if let serial = inflightSerials.removeValue(forKey: target), let call = inflight.removeValue(forKey: serial) {
+                cancelled = true
+                if call.deferred { cancelledDeferred.insert(serial) }
+                batch.removeAll { $0.callID == serial }
                 write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
             }
             answer(context, .ok(callID, .cancel(cancelled: cancelled)), start)
             return
         }
-        guard inflight[callID] == nil && subscriptions[callID] == nil else {
+        guard inflightSerials[callID] == nil && subscriptions[callID] == nil else {
             answer(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")), start)
             return
         }
-        guard inflight.count < limits.maxInflightCalls else {
+        let busy = inflight.count + cancelledDeferred.count
+        guard busy < limits.maxInflightCalls else {
             answer(context, .failure(callID: callID, Status(
-                .resourceExhausted, "\(inflight.count) calls already in flight; at most \(limits.maxInflightCalls) (max_inflight_calls)")), start)
+                .resourceExhausted, "\(busy) calls already in flight; at most \(limits.maxInflightCalls) (max_inflight_calls)")), start)
             return
         }
-        switch router.route(callID: callID, method: method, principal: principal, now: Int64(time(nil)), plans: plans) {
-        case .answer(let response):
+        let serial = nextSerial
+        nextSerial &+= 1
+        var admitted = start
+        admitted.callID = callID
+        switch router.route(callID: serial, method: method, principal: principal, now: Int64(time(nil)), plans: plans) {
+        case .answer(var response):
+            response.callID = callID
             answer(context, response, start)
         case .subscribe(let spec):
             record(start, response: nil)
-            startSubscription(context, callID: callID, spec)
+            startSubscription(context, callID: callID, serial: serial, spec)
         case .deferred(let work):
-            inflight[callID] = start
+            admitted.deferred = true
+            admit(admitted, serial: serial)
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            work(context.eventLoop).hop(to: context.eventLoop).whenSuccess { response in
+            work(context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
                 let (handler, context) = loopBound.value
-                guard let start = handler.inflight.removeValue(forKey: callID) else { return }
+                // Cancelled (its answer was the cancel's), or the connection is gone.
+                if handler.cancelledDeferred.remove(serial) != nil { return }
+                guard let start = handler.inflight.removeValue(forKey: serial) else { return }
+                handler.inflightSerials[start.callID] = nil
+                var response: ResponseEnvelope
+                switch result {
+                case .success(let answer): response = answer
+                case .failure(let error): response = .failure(callID: serial, Status(.internal, "\(error)"))
+                }
+                response.callID = start.callID
                 handler.answer(context, response, start)
                 handler.flushIfNeeded(context)
+                handler.closeIfDrained(context)
             }
         case .plan(let plan):
-            inflight[callID] = start
+            admit(admitted, serial: serial)
             let deadline = request.deadlineMillis == 0 ? nil
                 : NIODeadline.now() + .milliseconds(Int64(clamping: request.deadlineMillis))
-            batch.append(PlannedCall(callID: callID, plan: plan, deadline: deadline))
+            batch.append(PlannedCall(callID: serial, plan: plan, deadline: deadline))
         }
+    }
+
+    private func admit(_ start: CallStart, serial: UInt64) {
+        inflight[serial] = start
+        inflightSerials[start.callID] = serial
     }
 
     private func resolve(_ token: String) -> Result<Principal, Status> {
@@ -262,18 +315,26 @@ final class CallHandler: ChannelDuplexHandler {
             }
             answer(context, .ok(callID, .authenticate(response)), start)
         case .failure(let status):
-            failedAuthentications += 1
             connectionPrincipal = access.isOpen ? .open : nil
             answer(context, .failure(callID: callID, status), start)
-            if failedAuthentications >= limits.maxFailedAuthentications {
-                flushIfNeeded(context)
-                closed = true
-                context.close(promise: nil)
-            }
+            countFailedAuthentication(context)
         }
     }
 
-    private func startSubscription(_ context: ChannelHandlerContext, callID: UInt64, _ spec: CallRouter.SubscriptionSpec) {
+    /// A rejected credential, from `authenticate` or a call's own `auth_token`: after
+    /// `maxFailedAuthentications` in a row the connection is closed (no guessing at line rate).
+    private func countFailedAuthentication(_ context: ChannelHandlerContext) {
+        failedAuthentications += 1
+        if failedAuthentications >= limits.maxFailedAuthentications {
+            flushIfNeeded(context)
+            closed = true
+            context.close(promise: nil)
+        }
+    }
+
+    private func startSubscription(
+        _ context: ChannelHandlerContext, callID: UInt64, serial: UInt64, _ spec: CallRouter.SubscriptionSpec
+    ) {
         guard let streams else {
             write(context, .failure(callID: callID, Status(.unimplemented, "subscriptions are disabled on this server")))
             return
@@ -291,21 +352,32 @@ final class CallHandler: ChannelDuplexHandler {
             return made
         }()
         let feed = spec.target == .feed
-        subscriptions[callID] = (spec.board, feed)
+        subscriptions[callID] = (spec.board, feed, serial)
+        subscriptionIDs[serial] = callID
         metrics?.subscriptionsOpened += 1
         streams.subscribe(
-            board: spec.board, callID: callID, sink: sink, target: spec.target, ranking: spec.ranking, interval: spec.interval)
+            board: spec.board, callID: serial, sink: sink, target: spec.target, ranking: spec.ranking, interval: spec.interval)
     }
 
-    /// Frames from subscription hubs, on this connection's loop.
+    /// Frames from subscription hubs (addressed by serial), on this connection's loop. A frame
+    /// too big for `max_frame_bytes` ends its stream with RESOURCE_EXHAUSTED: the hub counted it
+    /// as sent, so later diffs would apply to a window the client never got.
     func deliverStreamFrames(_ frames: [StreamFrame]) {
         guard let context, !closed else { return }
-        for frame in frames where subscriptions[frame.callID] != nil {
-            if frame.isFinal {
-                subscriptions[frame.callID] = nil
+        for frame in frames {
+            guard let callID = subscriptionIDs[frame.callID], let subscription = subscriptions[callID] else { continue }
+            var response = frame.response
+            response.callID = callID
+            let fitted = write(context, response)
+            if frame.isFinal || !fitted {
+                subscriptions[callID] = nil
+                subscriptionIDs[frame.callID] = nil
                 metrics?.subscriptionsClosed += 1
+                if !frame.isFinal {
+                    streams?.unsubscribe(
+                        board: subscription.board, connectionID: connectionID, callID: frame.callID, feed: subscription.feed)
+                }
             }
-            write(context, frame.response)
         }
         flushIfNeeded(context)
         closeIfDrained(context)
@@ -340,9 +412,11 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     /// Appends a response frame to the batch's outbound buffer: one buffer and one channel write
-    /// per flush, not per response.
-    private func write(_ context: ChannelHandlerContext, _ response: ResponseEnvelope) {
-        guard !closed else { return }
+    /// per flush, not per response. Returns false when the frame would exceed `max_frame_bytes`
+    /// and a RESOURCE_EXHAUSTED status went out in its place.
+    @discardableResult
+    private func write(_ context: ChannelHandlerContext, _ response: ResponseEnvelope) -> Bool {
+        guard !closed else { return true }
         var buffer: ByteBuffer
         if let pending = outbound {
             buffer = pending
@@ -356,7 +430,8 @@ final class CallHandler: ChannelDuplexHandler {
         }
         let start = buffer.writerIndex
         FrameEncoding.encodeResponseFrame(response, into: &buffer)
-        if buffer.writerIndex - start - FrameParser.headerLength > limits.maxFrameBytes {
+        let fitted = buffer.writerIndex - start - FrameParser.headerLength <= limits.maxFrameBytes
+        if !fitted {
             buffer.moveWriterIndex(to: start)
             FrameEncoding.encodeResponseFrame(.failure(callID: response.callID, Status(
                 .resourceExhausted,
@@ -367,6 +442,7 @@ final class CallHandler: ChannelDuplexHandler {
         #endif
         outbound = buffer
         pendingFlush = true
+        return fitted
     }
 
     private func flushIfNeeded(_ context: ChannelHandlerContext) {
@@ -438,11 +514,13 @@ final class CallHandler: ChannelDuplexHandler {
         if event is ServerDrainEvent {
             draining = true
             for (callID, subscription) in subscriptions {
-                streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: callID, feed: subscription.feed)
+                streams?.unsubscribe(
+                    board: subscription.board, connectionID: connectionID, callID: subscription.serial, feed: subscription.feed)
                 write(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")))
             }
             metrics?.subscriptionsClosed += subscriptions.count
             subscriptions.removeAll()
+            subscriptionIDs.removeAll()
             flushIfNeeded(context)
             closeIfDrained(context)
         } else {
@@ -462,11 +540,15 @@ final class CallHandler: ChannelDuplexHandler {
 struct ServerDrainEvent: Sendable {}
 
 extension CallHandler: BatchReceiver {
-    func isLive(_ callID: UInt64) -> Bool { !closed && inflight[callID] != nil }
+    /// `serial`: batches carry serials, not the client's call ids (see `inflight`).
+    func isLive(_ serial: UInt64) -> Bool { !closed && inflight[serial] != nil }
 
     func deliver(_ response: ResponseEnvelope) {
         guard let start = inflight.removeValue(forKey: response.callID), let context else { return }
-        answer(context, response, start)
+        inflightSerials[start.callID] = nil
+        var answered = response
+        answered.callID = start.callID
+        answer(context, answered, start)
     }
 
     func finished(_ plan: any CallPlan) {

@@ -198,10 +198,11 @@ final class SubscriptionHub {
         if let scheduledAt, scheduledAt <= deadline { return }
         scheduledFlush?.cancel()
         scheduledAt = deadline
-        scheduledFlush = loop.scheduleTask(deadline: deadline) { [self] in
-            scheduledFlush = nil
-            scheduledAt = nil
-            flush()
+        let hub = NIOLoopBound(self, eventLoop: loop)
+        scheduledFlush = loop.scheduleTask(deadline: deadline) {
+            hub.value.scheduledFlush = nil
+            hub.value.scheduledAt = nil
+            hub.value.flush()
         }
     }
 
