@@ -23,6 +23,9 @@ public final class BoardPartition {
     private let storePointer: UnsafeMutablePointer<EntryStore>
     private let indexPointer: UnsafeMutablePointer<PlayerIndex>
     private let treePointer: UnsafeMutablePointer<RadixTree>
+    /// Dense-ranked boards only (`rankMode == .dense`): a second tree with one leaf per distinct
+    /// (score, subscore), see `distinctScoresBetter`.
+    private let groupsPointer: UnsafeMutablePointer<RadixTree>?
 
     var store: EntryStore {
         unsafeAddress { UnsafePointer(storePointer) }
@@ -36,6 +39,11 @@ public final class BoardPartition {
         unsafeAddress { UnsafePointer(treePointer) }
         unsafeMutableAddress { treePointer }
     }
+    /// Only when `groupsPointer` is set.
+    var groups: RadixTree {
+        unsafeAddress { UnsafePointer(groupsPointer.unsafelyUnwrapped) }
+        unsafeMutableAddress { groupsPointer.unsafelyUnwrapped }
+    }
 
     public init(config: BoardConfig) {
         self.config = config
@@ -46,6 +54,13 @@ public final class BoardPartition {
         indexPointer.initialize(to: PlayerIndex())
         treePointer = .allocate(capacity: 1)
         treePointer.initialize(to: RadixTree())
+        if config.rankMode == .dense {
+            let groups = UnsafeMutablePointer<RadixTree>.allocate(capacity: 1)
+            groups.initialize(to: RadixTree())
+            groupsPointer = groups
+        } else {
+            groupsPointer = nil
+        }
     }
 
     deinit {
@@ -58,6 +73,11 @@ public final class BoardPartition {
         indexPointer.deallocate()
         treePointer.deinitialize(count: 1)
         treePointer.deallocate()
+        if let groupsPointer {
+            groupsPointer.pointee.removeAll()
+            groupsPointer.deinitialize(count: 1)
+            groupsPointer.deallocate()
+        }
     }
 
     /// Players in this partition.
@@ -83,7 +103,7 @@ public final class BoardPartition {
 
     public var memoryUsage: MemoryUsage {
         MemoryUsage(
-            tree: tree.reservedBytes, index: index.reservedBytes,
+            tree: tree.reservedBytes + (groupsPointer == nil ? 0 : groups.reservedBytes), index: index.reservedBytes,
             columns: store.reservedBytes - store.blobBytes, blobs: store.blobBytes)
     }
 
@@ -243,13 +263,16 @@ public final class BoardPartition {
         }
         let removed = tree.remove(slot: slot, key: old.key)
         assert(removed, "stored entry missing from the tree")
+        leftGroup(slot: slot, key: old.key)
         setScore(slot, new.score, new.subscore, new.sequence)
         if !tree.insert(slot: slot, key: new.key, keys: store.keys) {
             setScore(slot, old.score, old.subscore, old.sequence)
             let restored = tree.insert(slot: slot, key: old.key, keys: store.keys)
             assert(restored)
+            joinedGroup(slot: slot, key: old.key)
             return .failure(.duplicateKey(sequence: sequence))
         }
+        joinedGroup(slot: slot, key: new.key)
         return .success(AppliedWrite(slot: slot, previous: old, current: new, keyChanged: true, accepted: true))
     }
 
@@ -269,6 +292,7 @@ public final class BoardPartition {
             store.freeSlot(slot)
             return .failure(.duplicateKey(sequence: sequence))
         }
+        joinedGroup(slot: slot, key: key)
         index.insert(hash: id.hash, slot: slot, ids: store)
         let current = EntryState(score: newScore, subscore: subscore, sequence: sequence, key: key)
         return .success(AppliedWrite(slot: slot, previous: nil, current: current, keyChanged: true, accepted: true))
@@ -300,6 +324,7 @@ public final class BoardPartition {
             let entry = makeEntry(slot)
             let removed = tree.remove(slot: slot, key: entry.key)
             assert(removed, "stored entry missing from the tree")
+            leftGroup(slot: slot, key: entry.key)
             index.remove(bucket: bucket)
             store.freeSlot(slot)
             return entry
@@ -309,6 +334,7 @@ public final class BoardPartition {
     /// Removes every player and returns all memory but the partition object itself.
     public func removeAll() {
         tree.removeAll()
+        if groupsPointer != nil { groups.removeAll() }
         index.deallocateAll()
         store.deallocateAll()
     }
@@ -351,11 +377,54 @@ public final class BoardPartition {
         return count(from: range.lowerBound, to: range.upperBound)
     }
 
+    // MARK: - Dense ranks
+
     /// Distinct (score, subscore) values strictly better than `key`'s, for dense ranks
-    /// (1 + this) on a single-partition board. Cost: O(distinct values better), not O(log n):
-    /// it visits the tree nodes above the subscore/sequence bytes.
+    /// (1 + this) on a single-partition board.
+    ///
+    /// A dense-ranked board keeps a second radix tree, `groups`, with one leaf per distinct
+    /// (score, subscore): its key is the group's first possible key (sequence 0) and its slot
+    /// that of one member, the *representative*, whose record gives the key back. The answer is
+    /// then a count in that tree, O(h log c) like an ordinal rank. Upkeep: an entry entering the
+    /// main tree inserts its group (a no-op when the group exists); an entry leaving it removes
+    /// the group only if it was the representative, and then puts the group back under the next
+    /// member if one is left (a count and a select in the main tree). Cost: ~14 bytes per
+    /// distinct value, on dense boards only.
+    ///
+    /// Other boards are not asked for dense ranks by the server (FAILED_PRECONDITION); for them
+    /// this walks the main tree's nodes above the subscore/sequence bytes: O(distinct values
+    /// better).
     public func distinctScoresBetter(than key: RankKey) -> Int {
-        tree.distinctGroups(inFirst: countBetter(than: key.tieGroupStart))
+        if groupsPointer != nil {
+            return groups.countLess(than: key.tieGroupStart, orEqual: false, keys: GroupKeys(entries: store.keys))
+        }
+        return tree.distinctGroups(inFirst: countBetter(than: key.tieGroupStart))
+    }
+
+    /// `slot` entered the main tree under `key`.
+    @inline(__always)
+    private func joinedGroup(slot: UInt32, key: RankKey) {
+        guard groupsPointer != nil else { return }
+        _ = groups.insert(slot: slot, key: key.tieGroupStart, keys: GroupKeys(entries: store.keys))
+    }
+
+    /// `slot`, whose record still holds `key`'s score, left the main tree.
+    private func leftGroup(slot: UInt32, key: RankKey) {
+        guard groupsPointer != nil else { return }
+        let groupKey = key.tieGroupStart
+        let groupKeys = GroupKeys(entries: store.keys)
+        let position = groups.countLess(than: groupKey, orEqual: false, keys: groupKeys)
+        guard position < groups.count, groups.select(position) == slot else { return }  // another member represents it
+        let removed = groups.remove(slot: slot, key: groupKey)
+        assert(removed, "a group missing from the group tree")
+        let next = tree.countLess(than: groupKey, orEqual: false, keys: store.keys)
+        if next < tree.count {
+            let member = tree.select(next)
+            if store.key(ofSlot: member).isTied(with: key) {
+                let inserted = groups.insert(slot: member, key: groupKey, keys: groupKeys)
+                assert(inserted)
+            }
+        }
     }
 
     /// 1-based rank of `key` within this partition alone, in `mode`.
@@ -494,5 +563,28 @@ public final class BoardPartition {
             indexed += 1
         }
         precondition(indexed == store.liveCount, "index lists \(indexed) slots")
+        if groupsPointer != nil {
+            let groupKeys = GroupKeys(entries: store.keys)
+            let representatives = groups.checkInvariants(keys: groupKeys)
+            var expected: [RankKey] = []
+            for slot in slotsInOrder {
+                let groupKey = store.key(ofSlot: slot).tieGroupStart
+                if expected.last != groupKey { expected.append(groupKey) }
+            }
+            precondition(representatives.map { groupKeys.key(ofSlot: $0) } == expected, "the group tree lists other groups")
+            for slot in representatives { precondition(inTree[Int(slot)], "group represented by a slot not in the tree") }
+        }
     }
+}
+
+/// The group tree's keys (`BoardPartition.distinctScoresBetter`): a representative's key with
+/// the sequence cleared.
+struct GroupKeys: LeafKeySource {
+    let entries: EntryKeys
+
+    @inline(__always)
+    func key(ofSlot slot: UInt32) -> RankKey { entries.key(ofSlot: slot).tieGroupStart }
+
+    @inline(__always)
+    func prefetchKey(ofSlot slot: UInt32) { entries.prefetchKey(ofSlot: slot) }
 }

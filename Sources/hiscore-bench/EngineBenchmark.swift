@@ -199,6 +199,23 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     report("insert_prepared", from: start, count: entries)
     withExtendedLifetime(second) {}
 
+    // rank_dense: dense ranks (distinct better values) on a dense-ranked partition of the same
+    // players and scores, for random players
+    var denseConfig = BoardConfig.defaultConfig(id: "bench-dense")
+    denseConfig.rankMode = .dense
+    let dense = BoardPartition(config: denseConfig)
+    start = clocks()
+    for index in 0..<entries {
+        sequence += 1
+        _ = try dense.write(playerID: ids[index], score: scores[index], subscore: 0, metadata: nil, sequence: sequence)
+    }
+    report("insert_dense", from: start, count: entries)  // the load, with the distinct-value tree kept up
+    let denseKeys = playerIDs.prefix(smallRepeats).map { dense.key(for: $0)! }
+    start = clocks()
+    for key in denseKeys { sink &+= dense.localRank(of: key, mode: .dense) }
+    report("rank_dense", from: start, count: denseKeys.count)
+    withExtendedLifetime(dense) {}
+
     printStandardError("  (checksum \(sink))")
     withExtendedLifetime(partition) {}
 }

@@ -7,7 +7,8 @@ import HiscoreWire
 /// - competition: 1 + entries with a strictly better (score, subscore): the same count taken at
 ///   the smallest key of that (score, subscore), i.e. sequence 0.
 /// - dense: 1 + distinct better (score, subscore) values. Distinct counts do not add up across
-///   shards, so dense-ranked boards keep all entries in one partition and ask that one.
+///   shards, so dense-ranked boards keep all entries in one partition and ask that one, which
+///   keeps a tree of its distinct values for it (`BoardPartition.distinctScoresBetter`).
 struct RankResolution {
     let board: BoardHandle
     let mode: RankMode
@@ -17,7 +18,7 @@ struct RankResolution {
     /// Resolves the requested mode against the board, or explains why it cannot be served.
     static func make(board: BoardHandle, requested: RankMode?, shardCount: Int) -> Result<RankResolution, Status> {
         let mode = requested ?? board.config.rankMode
-        if mode == .dense && board.partitionCount != 1 {
+        if mode == .dense && (board.config.rankMode != .dense || board.partitionCount != 1) {
             return .failure(Status(
                 .failedPrecondition,
                 "dense ranks need a board created with rank_mode RANK_MODE_DENSE; board \(board.config.id) is not"))
