@@ -546,4 +546,31 @@ struct PlayerNoteTests {
         }
     }
 
+
+    @Test("a feed whose reader stops reading ends with RESOURCE_EXHAUSTED once 64 MiB of items wait")
+    func feedByteBound() async throws {
+        try await withClient(configure: { $0.limits.maxFrameBytes = 4 << 20 }) { writer, server in
+            try await writer.createBoard(BoardConfig(id: "fat", limits: BoardLimits(maxMetadataBytes: 4096)))
+            let reader = try RawConnection(port: server.localPort, timeoutSeconds: 20, receiveBufferBytes: 4096)
+            _ = reader.handshake()
+            reader.send(RequestEnvelope(callID: 3, method: .subscribe(SubscribeRequest(boardID: "fat", target: .feed, minIntervalMillis: 20))))
+            #expect(reader.readFrame()?.callID == 3)  // the marker batch; then the reader stops reading
+            let metadata = [UInt8](repeating: 9, count: 4096)
+            // 17,000 writes of 4 KiB metadata: ~70 MB of items, past the byte bound, far below the
+            // 100,000-item one.
+            for batch in 0..<17 {
+                _ = try await writer.submitBatch((0..<1000).map {
+                    SubmitRequest(boardID: "fat", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: metadata)
+                })
+            }
+            var final: ResponseEnvelope?
+            while final == nil, let frame = reader.readFrame() {
+                if frame.status != nil { final = frame }
+            }
+            #expect(final?.callID == 3)
+            #expect(final?.status?.code == .resourceExhausted)
+            #expect(final?.status?.message.contains("MiB") == true)
+        }
+    }
+
 }

@@ -61,6 +61,8 @@ final class SubscriptionHub {
     private var writtenPlayers = Set<String>()
     private var everythingDirty = false
     private var feedNotes: [WriteNote] = []
+    /// What `feedNotes` holds, in bytes (ids and metadata, plus `feedNoteOverhead` each).
+    private var feedBytes = 0
     private var scheduledFlush: Scheduled<Void>?
     private var scheduledAt: NIODeadline?
     private var flushing = false
@@ -79,6 +81,10 @@ final class SubscriptionHub {
     static let maxPendingNotes = 65_536
     /// Feed items held between two flushes; a feed consumer falling further behind is ended.
     static let maxPendingFeedItems = 100_000
+    /// The same bound in bytes: items carry their entry's metadata (up to 4 KiB each).
+    static let maxPendingFeedBytes = 64 << 20
+    /// Bytes counted per feed item besides its id and metadata (the note, the entry's fields).
+    static let feedNoteOverhead = 160
 
     init(board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics? = nil) {
         self.board = board
@@ -159,7 +165,10 @@ final class SubscriptionHub {
         }
         if board.feedSubscriberCount > 0 {
             feedNotes.append(contentsOf: notes)
-            if feedNotes.count > Self.maxPendingFeedItems { endFeedsTooSlow() }
+            for note in notes {
+                feedBytes += Self.feedNoteOverhead + note.playerID.utf8.count + (note.entry?.metadata.count ?? 0)
+            }
+            if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes { endFeedsTooSlow() }
         }
         // O(1): the next flush is one shortest interval after the last one. (Scanning every
         // subscription here would make each write batch cost O(subscribers).) Writes arriving
@@ -264,7 +273,10 @@ final class SubscriptionHub {
         let feedsReady = feedSubscriptions.allSatisfy(\.sink.isWritable)
         let feeds = feedsReady ? feedSubscriptions.filter { !feedNotes.isEmpty || $0.needsSnapshot } : []
         let notes = feedsReady ? feedNotes : []
-        if feedsReady { feedNotes.removeAll() }
+        if feedsReady {
+            feedNotes.removeAll()
+            feedBytes = 0
+        }
         guard !due.isEmpty || !feeds.isEmpty else {
             // Writes arriving now wait for one interval from here, not from an older flush: a
             // pass that found nothing due must not let every write batch start another pass.
@@ -328,7 +340,10 @@ final class SubscriptionHub {
 
     private func endFeedsTooSlow() {
         feedNotes.removeAll()
-        let status = Status(.resourceExhausted, "feed consumer fell more than \(Self.maxPendingFeedItems) writes behind")
+        feedBytes = 0
+        let status = Status(
+            .resourceExhausted,
+            "feed consumer fell more than \(Self.maxPendingFeedItems) writes or \(Self.maxPendingFeedBytes >> 20) MiB behind")
         for (key, subscription) in subscriptions where subscription.isFeed {
             subscription.sink.send([StreamFrame(callID: subscription.callID, response: .failure(callID: subscription.callID, status), isFinal: true)])
             discard(key)
