@@ -99,7 +99,8 @@ public final class HiscoreServer: Sendable {
             maxFrameBytes: UInt32(limits.maxFrameBytes), maxInflightCalls: UInt32(limits.maxInflightCalls),
             maxBatchSubmits: UInt32(limits.maxBatchSubmits), maxPageEntries: UInt32(limits.maxPageEntries),
             maxPlayersPerQuery: UInt32(limits.maxPlayersPerQuery), maxSubscriptions: UInt32(limits.maxSubscriptions),
-            maxMetadataBytes: UInt32(limits.defaultMaxMetadataBytes))
+            // What a board that sets no limit of its own allows (the wire's 0 means this default).
+            maxMetadataBytes: UInt32(BoardLimits().maxMetadataBytes))
 
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)

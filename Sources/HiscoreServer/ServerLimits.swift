@@ -14,8 +14,6 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxPlayersPerQuery: Int = 1000
     /// Open subscriptions per connection.
     public var maxSubscriptions: Int = 1000
-    /// Metadata bytes per entry when a board does not set its own limit (hard ceiling 4096).
-    public var defaultMaxMetadataBytes: Int = 256
     /// Ping payload bytes.
     public var maxPingPayloadBytes: Int = 1024
     /// Concurrent client connections; further connections are closed at once.

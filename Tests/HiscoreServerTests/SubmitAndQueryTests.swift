@@ -136,6 +136,31 @@ struct SubmitAndQueryTests {
         }
     }
 
+    @Test("a batch whose answer could exceed max_frame_bytes is refused before anything is written")
+    func batchAnswerBound() async throws {
+        try await withClient { client, _ in
+            try await client.createBoard(BoardConfig(id: "fat", limits: BoardLimits(maxMetadataBytes: 4096)))
+            let metadata = [UInt8](repeating: 1, count: 4096)
+            for first in stride(from: 0, to: 1000, by: 200) {  // 200 x 4 KiB: requests under 1 MiB
+                let results = try await client.submitBatch((first..<(first + 200)).map {
+                    SubmitRequest(boardID: "fat", playerID: "p\($0)", score: 1, metadata: metadata)
+                })
+                #expect(results.allSatisfy { $0.status.code == .ok })
+            }
+            // A small request (no metadata: the stored 4 KiB are kept) whose 1000 answers would
+            // each carry 4 KiB of metadata: ~4.2 MB, over the 1 MiB frame.
+            let raises = (0..<1000).map { SubmitRequest(boardID: "fat", playerID: "p\($0)", score: 2) }
+            let message = await expectStatus(.resourceExhausted) { _ = try await client.submitBatch(raises) }
+            #expect(message.contains("send at most 249"), "\(message)")  // 1,048,576 / (96 + 3 + 4 + 4096)
+            #expect(try await client.top(board: "fat", limit: 1).entries.first?.score == 1, "a refused batch wrote")
+            let fitting = try await client.submitBatch(Array(raises.prefix(249)))
+            #expect(fitting.count == 249 && fitting.allSatisfy { $0.status.code == .ok })
+            // Boards with the default 256-byte limit take full batches.
+            let plain = (0..<1000).map { SubmitRequest(boardID: "plain", playerID: "p\($0)", score: 1, metadata: [1]) }
+            #expect(try await client.submitBatch(plain).count == 1000)
+        }
+    }
+
     @Test("paging by offset and by cursor walks the whole board in order")
     func paging() async throws {
         try await withClient(shards: 3) { client, _ in

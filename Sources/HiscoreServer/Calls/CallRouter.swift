@@ -27,6 +27,9 @@ struct CallRouter: Sendable {
     static let defaultStreamInterval = TimeAmount.milliseconds(100)
     static let streamIntervalFloor = TimeAmount.milliseconds(20)
     static let streamIntervalCeiling = TimeAmount.seconds(3600)
+    /// Bytes a submit's answer in a batch response takes besides its ids and metadata (status,
+    /// scores, ranks, flags and protobuf framing), rounded up.
+    static let submitAnswerOverhead = 96
 
     let directory: BoardDirectory
     let shardCount: Int
@@ -52,6 +55,22 @@ struct CallRouter: Sendable {
         case .submitBatch(let requests):
             guard requests.count <= limits.maxBatchSubmits else {
                 return fail(callID, .resourceExhausted, "batch of \(requests.count) submits; at most \(limits.maxBatchSubmits) allowed (max_batch_submits)")
+            }
+            // Each item's answer carries the entry with its metadata, so a batch to boards that
+            // allow large metadata could be applied and then not fit in one response frame.
+            // Refuse it before anything is written.
+            var worstAnswerBytes = 0
+            var largestItem = 0
+            for request in requests {
+                let metadata = directory.board(request.boardID)?.config.limits.maxMetadataBytes ?? BoardLimits().maxMetadataBytes
+                let item = Self.submitAnswerOverhead + request.boardID.utf8.count + request.playerID.utf8.count + metadata
+                worstAnswerBytes += item
+                largestItem = max(largestItem, item)
+            }
+            guard worstAnswerBytes <= limits.maxFrameBytes else {
+                return fail(
+                    callID, .resourceExhausted,
+                    "a batch of \(requests.count) submits to boards allowing up to \(largestItem - Self.submitAnswerOverhead) bytes of ids and metadata per entry could answer more than max_frame_bytes (\(limits.maxFrameBytes)); send at most \(limits.maxFrameBytes / largestItem) per batch")
             }
             return .plan(SubmitBatchPlan(callID: callID, items: requests.map { request in
                 if let denied = access.authorizeSubmit(principal, request, now: now, board: { directory.board($0)?.config }) {
