@@ -34,6 +34,10 @@ struct StreamRefresh {
     /// a window subscriber, 2^62 = the feed ranks, 2^62 + 16 + mode = the note-following player
     /// streams of that mode that need a query.
     private static let feedPlanID: UInt64 = 1 << 62
+    /// Feed items per event are cut at about this many bytes (well under `max_frame_bytes`).
+    static let feedEventBytes = 256 << 10
+    /// Bytes counted per feed item besides its id and metadata.
+    static let feedItemOverhead = 64
     private static let playerRefreshPlanID: UInt64 = (1 << 62) + 16
 
     private func playerPlanID(_ mode: RankMode) -> UInt64 { 1 + UInt64(mode.rawValue) }
@@ -197,10 +201,28 @@ struct StreamRefresh {
                 }
                 items.sort { $0.boardVersion < $1.boardVersion }
             }
-            for subscription in feeds where subscription.sink.isWritable && subscription.position >= 0 {
+            // A backlog of items with large metadata would not fit one frame (the stream would
+            // end over max_frame_bytes): the items go out in events of about `feedEventBytes`.
+            var batches: [[FeedItem]] = []
+            var batchBytes = 0
+            for item in items {
+                let bytes = Self.feedItemOverhead + item.entry.playerID.utf8.count + item.entry.metadata.count
+                if batches.isEmpty || (batchBytes + bytes > Self.feedEventBytes && !batches[batches.count - 1].isEmpty) {
+                    batches.append([])
+                    batchBytes = 0
+                }
+                batches[batches.count - 1].append(item)
+                batchBytes += bytes
+            }
+            if batches.isEmpty { batches = [[]] }
+            // Not skipped when the reader's socket filled meanwhile (as the other streams are, to get
+            // a snapshot on resume): these items have left the hub's backlog, so they go now.
+            for subscription in feeds where subscription.position >= 0 {
                 // The first event of a feed is its (empty or not) snapshot: "the feed starts here".
                 guard subscription.needsSnapshot || !items.isEmpty else { continue }
-                emit(subscription, .feed(items), snapshot: subscription.needsSnapshot)
+                for (index, batch) in batches.enumerated() {
+                    emit(subscription, .feed(batch), snapshot: subscription.needsSnapshot && index == 0)
+                }
                 subscription.needsSnapshot = false
                 subscription.dirty = false
                 subscription.lastSent = now

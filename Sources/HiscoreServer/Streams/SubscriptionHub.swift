@@ -168,7 +168,7 @@ final class SubscriptionHub {
             for note in notes {
                 feedBytes += Self.feedNoteOverhead + note.playerID.utf8.count + (note.entry?.metadata.count ?? 0)
             }
-            if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes { endFeedsTooSlow() }
+            if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes { relieveFeedBacklog() }
         }
         // O(1): the next flush is one shortest interval after the last one. (Scanning every
         // subscription here would make each write batch cost O(subscribers).) Writes arriving
@@ -294,7 +294,10 @@ final class SubscriptionHub {
                 let framesStarted = NIODeadline.now()
                 let frames = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
                 var events = 0
-                for (sink, sinkFrames) in frames where sink.isWritable {
+                // Feed items must not be dropped (they left the backlog): a feed reader's frames go
+                // even if its socket filled during the refresh. The backlog bound limits them.
+                let feedSinks = Set(feeds.map { ObjectIdentifier($0.sink) })
+                for (sink, sinkFrames) in frames where sink.isWritable || feedSinks.contains(ObjectIdentifier(sink)) {
                     events += sinkFrames.count
                     sink.send(sinkFrames)
                 }
@@ -338,16 +341,25 @@ final class SubscriptionHub {
         }
     }
 
-    private func endFeedsTooSlow() {
-        feedNotes.removeAll()
-        feedBytes = 0
+    /// The board's feed backlog passed its bound. The feeds whose readers cannot take bytes are
+    /// the ones behind (the backlog waits for every reader, so that none loses items): end them,
+    /// and flush the others at once. Only a backlog past twice the bound (writes outrunning the
+    /// flushes themselves) ends every feed.
+    private func relieveFeedBacklog() {
+        let overHardLimit = feedNotes.count > 2 * Self.maxPendingFeedItems || feedBytes > 2 * Self.maxPendingFeedBytes
         let status = Status(
             .resourceExhausted,
             "feed consumer fell more than \(Self.maxPendingFeedItems) writes or \(Self.maxPendingFeedBytes >> 20) MiB behind")
-        for (key, subscription) in subscriptions where subscription.isFeed {
+        for (key, subscription) in subscriptions where subscription.isFeed && (overHardLimit || !subscription.sink.isWritable) {
             subscription.sink.send([StreamFrame(callID: subscription.callID, response: .failure(callID: subscription.callID, status), isFinal: true)])
             discard(key)
             board.removeSubscriber(feed: true)
+        }
+        if board.feedSubscriberCount == 0 {
+            feedNotes.removeAll()
+            feedBytes = 0
+        } else {
+            scheduleFlush(at: .now())
         }
     }
 }
