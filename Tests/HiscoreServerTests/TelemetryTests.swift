@@ -27,6 +27,27 @@ func httpGet(port: Int, path: String) async throws -> (status: Int, body: String
 
 @Suite("Admin HTTP: /metrics, /healthz, /readyz")
 struct TelemetryTests {
+    @Test("the admin port holds at most maxConnections connections; one more is closed at once")
+    func adminConnectionLimit() async throws {
+        try await withServer(configure: { $0.adminPort = 0 }) { server in
+            let port = try #require(server.adminPort)
+            let refused: Bool = try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread {
+                    continuation.resume(with: Result {
+                        var held: [RawConnection] = []
+                        // Accepted in the order they connect: the 65th is over the limit.
+                        for _ in 0..<64 { held.append(try RawConnection(port: port, timeoutSeconds: 10)) }
+                        let extra = try RawConnection(port: port, timeoutSeconds: 10)
+                        let closed = extra.waitForClose()
+                        withExtendedLifetime(held) {}
+                        return closed
+                    })
+                }
+            }
+            #expect(refused)
+        }
+    }
+
     @Test("metrics count calls by method and status, and report memory, CPU and entries")
     func metrics() async throws {
         try await withClient(configure: { $0.adminPort = 0 }) { client, server in

@@ -1,3 +1,4 @@
+import Atomics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -75,15 +76,42 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     }
 }
 
+/// Closes an admin connection that sent nothing for `AdminHTTPServer.idleTimeout`.
+final class AdminIdleCloser: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
 enum AdminHTTPServer {
+    /// Open admin connections at once; more are closed as they arrive (a scraper and a few health
+    /// checks need a handful; the port must not become a way to hold file descriptors).
+    static let maxConnections = 64
+    /// An admin connection silent this long is closed.
+    static let idleTimeout = TimeAmount.seconds(60)
+
     static func bind(
         group: any EventLoopGroup, host: String, port: Int, metrics: @escaping @Sendable () async -> String,
         isReady: @escaping @Sendable () -> Bool
     ) async throws -> any Channel {
-        try await ServerBootstrap(group: group)
+        let open = ManagedAtomic(0)
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard open.loadThenWrappingIncrement(ordering: .relaxed) < Self.maxConnections else {
+                    open.wrappingDecrement(ordering: .relaxed)
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(AdminIdleCloser())
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(metrics: metrics, isReady: isReady))
                 }
