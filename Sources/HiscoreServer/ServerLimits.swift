@@ -12,6 +12,10 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxPageEntries: Int = 1000
     /// Player ids in one Entries request.
     public var maxPlayersPerQuery: Int = 1000
+    /// Keys per shard an offset page may fetch when the board's shards do not interleave evenly
+    /// enough for the windowed proof (`TopPlan`): beyond it the page is refused with
+    /// RESOURCE_EXHAUSTED (page with a cursor instead).
+    public var maxPageFallbackKeys: Int = 250_000
     /// Open subscriptions per connection.
     public var maxSubscriptions: Int = 1000
     /// Ping payload bytes.

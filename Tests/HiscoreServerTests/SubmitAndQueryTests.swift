@@ -1,5 +1,6 @@
 import HiscoreClient
 import HiscoreCore
+import HiscoreServer
 import HiscoreWire
 import Testing
 
@@ -158,6 +159,39 @@ struct SubmitAndQueryTests {
             // Boards with the default 256-byte limit take full batches.
             let plain = (0..<1000).map { SubmitRequest(boardID: "plain", playerID: "p\($0)", score: 1, metadata: [1]) }
             #expect(try await client.submitBatch(plain).count == 1000)
+        }
+    }
+
+    @Test("offset pages on a board whose shards hold disjoint score ranges: exact, and bounded by max_page_fallback_keys")
+    func unevenShards() async throws {
+        // Players that hash to shard 0 get the high scores, shard 1's the low ones: the windows
+        // planned from an even spread miss the page, and the plan falls back to every key.
+        var high: [String] = []
+        var low: [String] = []
+        var index = 0
+        while high.count < 300 || low.count < 300 {
+            let id = "u\(index)"
+            if PlayerHash.hash(id) % 2 == 0 { if high.count < 300 { high.append(id) } } else if low.count < 300 { low.append(id) }
+            index += 1
+        }
+        for limit in [1000, 100] {
+            try await withClient(shards: 2, configure: { $0.limits.maxPageFallbackKeys = limit }) { client, _ in
+                let submits = high.enumerated().map { SubmitRequest(boardID: "u", playerID: $0.element, score: Int64(10_000 + $0.offset)) }
+                    + low.enumerated().map { SubmitRequest(boardID: "u", playerID: $0.element, score: Int64($0.offset)) }
+                _ = try await client.submitBatch(submits)
+                if limit == 100 {
+                    let message = await expectStatus(.resourceExhausted) { _ = try await client.top(board: "u", limit: 50, offset: 250) }
+                    #expect(message.contains("next_cursor"))
+                    return
+                }
+                let page = try await client.top(board: "u", limit: 50, offset: 250)
+                // Ranks 251-300 are shard 0's lowest 50: scores 10,049 down to 10,000.
+                #expect(page.entries.map(\.score) == (0..<50).map { Int64(10_049 - $0) })
+                #expect(page.entries.map(\.rank) == (251...300).map { UInt64($0) })
+                let across = try await client.top(board: "u", limit: 50, offset: 275)  // spans both shards
+                let expected: [Int64] = (0..<25).map { Int64(10_024 - $0) } + (0..<25).map { Int64(299 - $0) }
+                #expect(across.entries.map(\.score) == expected)
+            }
         }
     }
 

@@ -93,7 +93,7 @@ struct CallRouter: Sendable {
                 return fail(callID, .outOfRange, "offset \(offset) is too large; page with a cursor instead")
             }
             return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
-                TopPlan(callID: callID, ranking: $0, limit: limit, start: request.start)
+                TopPlan(callID: callID, ranking: $0, limit: limit, start: request.start, maxFallbackKeys: limits.maxPageFallbackKeys)
             }
         case .around(let request):
             if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }

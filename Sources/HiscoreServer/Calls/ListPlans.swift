@@ -41,6 +41,8 @@ final class TopPlan: CallPlan {
     private enum Stage {
         case start
         case keyWindows([Range<Int>])
+        /// The windowed proof failed: every shard's keys up to offset + limit.
+        case everyKey([Range<Int>])
         case pageRanges
         case fullWindows
         case afterCursor(RankKey)
@@ -51,15 +53,17 @@ final class TopPlan: CallPlan {
     private let ranking: RankResolution
     private let limit: Int
     private let start: PageStart
+    private let maxFallbackKeys: Int
     private var stage = Stage.start
     /// Set when this plan computes the top (offset 0): the cache's write count at the start.
     private var fillToken: UInt64?
 
-    init(callID: UInt64, ranking: RankResolution, limit: Int, start: PageStart) {
+    init(callID: UInt64, ranking: RankResolution, limit: Int, start: PageStart, maxFallbackKeys: Int = ServerLimits().maxPageFallbackKeys) {
         self.callID = callID
         self.ranking = ranking
         self.limit = limit
         self.start = start
+        self.maxFallbackKeys = maxFallbackKeys
     }
 
     private var board: BoardHandle { ranking.board }
@@ -95,7 +99,7 @@ final class TopPlan: CallPlan {
                     ShardCall(shard: $0.0, operation: .keysAtRanks(board, range: $0.1))
                 })
             }
-        case .keyWindows(let windows):
+        case .keyWindows(let windows), .everyKey(let windows):
             let offset = Int(clamping: offsetValue)
             let keyWindows = zip(windows.map(\.lowerBound), results).compactMap { window, result -> KeyWindow? in
                 guard case .keys(let keys, let size) = result else { return nil }
@@ -111,6 +115,21 @@ final class TopPlan: CallPlan {
                 stage = .pageRanges
                 return .run(calls)
             }
+            if case .keyWindows = stage {
+                // The shards' orders do not interleave as evenly as the windows assumed (a board
+                // whose players hash unevenly, or whose shards hold different score ranges): take
+                // every key up to the page's end from each shard, 24 bytes a key, and prove again
+                // (a proof from rank 0 always holds); only then build the page's entries.
+                guard offset + limit <= maxFallbackKeys else {
+                    return .finished(.failure(callID: callID, Status(
+                        .resourceExhausted,
+                        "offset \(offset) on board \(board.config.id) would need more than \(maxFallbackKeys) keys per shard (max_page_fallback_keys): its shards are unevenly filled; page with next_cursor instead")))
+                }
+                let every = shards.map { _ in 0..<(offset + limit) }
+                stage = .everyKey(every)
+                return .run(zip(shards, every).map { ShardCall(shard: $0.0, operation: .keysAtRanks(board, range: $0.1)) })
+            }
+            // Writes between the phases moved the keys: build the entries (bounded as above).
             stage = .fullWindows
             return .run(fullWindowCalls(offset: offset))
         case .pageRanges:
