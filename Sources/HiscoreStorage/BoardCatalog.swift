@@ -60,7 +60,16 @@ public final class BoardCatalog: @unchecked Sendable {
             try compact(state, path: path, directory: directory.path)
         }
         let fd = try POSIX.open(path, O_WRONLY | O_CREAT | O_APPEND)
-        if size == 0 { try POSIX.fsyncDirectory(directory.path) }
+        do throws(StorageError) {
+            // What the scan read may exist only in the page cache (a crash between an append's
+            // write and its fdatasync): make it durable before boards go live and incarnations are
+            // handed out on the strength of it.
+            try POSIX.fdatasync(fd, path: path)
+            try POSIX.fsyncDirectory(directory.path)
+        } catch {
+            POSIX.close(fd)
+            throw error
+        }
         return BoardCatalog(path: path, directoryPath: directory.path, fd: fd, state: state, warnings: warnings)
     }
 

@@ -129,6 +129,9 @@ enum CatalogCoding {
                 id: id, scoreOrder: scoreOrder, subscoreOrder: subscoreOrder, writeOperator: writeOperator,
                 rankMode: rankMode, limits: BoardLimits(maxEntries: Int(maxEntries), maxMetadataBytes: Int(maxMetadata)),
                 clientWrites: flags == 1, resetSchedule: resetSchedule)
+            // Only configs the server could have created: a reset schedule with weekday 0, say,
+            // would make the season keeper loop (a CRC only proves the bytes are the ones written).
+            guard (try? config.validate()) != nil else { return nil }
             item = .record(.created(incarnation: incarnation, config: config, createdAt: createdAt))
         case 2:
             guard let at = reader.u64() else { return nil }

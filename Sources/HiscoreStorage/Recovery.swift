@@ -153,6 +153,13 @@ extension ShardLog {
             if let torn = scan.tornTail {
                 try truncate(path, to: scan.validEnd)
                 report.warnings.append(torn)
+            } else if index == segments.count - 1 {
+                // Replayed from what may be only in the page cache (a crash between a write and
+                // its fdatasync): make it durable before a new segment follows it, or a power loss
+                // would leave it torn in the middle of the log.
+                let fd = try POSIX.open(path, O_WRONLY)
+                defer { POSIX.close(fd) }
+                try POSIX.fdatasync(fd, path: path)
             }
         }
         return report

@@ -36,8 +36,11 @@ enum ShardFiles {
     private static func number(in name: String, prefix: String, suffix: String) -> UInt64? {
         guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
         let digits = name.dropFirst(prefix.count).dropLast(suffix.count)
-        guard digits.count == 16 else { return nil }
-        return UInt64(digits, radix: 16)
+        guard digits.count == 16, let number = UInt64(digits, radix: 16) else { return nil }
+        // Segments count from 1, and recovery steps to the next number: 0 and the last value are
+        // never written by the server (and would overflow that arithmetic), so they are not ours.
+        guard number != 0 && number != .max else { return nil }
+        return number
     }
 
     /// What a shard directory holds, sorted by segment.

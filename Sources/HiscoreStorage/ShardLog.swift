@@ -267,8 +267,9 @@ public final class ShardLog: @unchecked Sendable {
             syncRequested = max(syncRequested, position)
             workAvailable.signal()
         }
-        while !(durableEnd >= position && openedSegment >= segment) {
+        while true {
             if let failureState { throw failureState }
+            if durableEnd >= position && openedSegment >= segment { return }
             if thread == nil { throw .closed }
             progress.wait()
         }

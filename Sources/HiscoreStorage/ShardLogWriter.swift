@@ -70,6 +70,7 @@ extension ShardLog {
         lock.unlock()
 
         var syncs = 0
+        var opened: UInt64?  // the newest segment actually opened by this batch
         var result: Result<Void, StorageError> = .success(())
         do throws(StorageError) {
             var start = 0
@@ -83,6 +84,7 @@ extension ShardLog {
                 POSIX.close(fd)
                 fd = -1
                 try openSegment(rotation.segment)
+                opened = rotation.segment
             }
             try writeSlice(batch, start..<batch.count)
             if mustSync {
@@ -105,7 +107,9 @@ extension ShardLog {
         spare = batch
         stats.writes += 1
         stats.syncs += syncs
-        if let last = rotations.last { openedSegment = last.segment }
+        // Only a segment that exists counts: a snapshot waiting for it must not go on (and delete
+        // the segments below it) when opening it failed.
+        if let opened { openedSegment = opened }
         switch result {
         case .success:
             stats.bytesWritten += end - writtenEnd

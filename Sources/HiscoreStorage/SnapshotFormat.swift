@@ -116,7 +116,9 @@ enum SnapshotFormat {
                 }
                 checksum = CRC32C.update(checksum, UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Frame.headerSize]))
                 verified.chunks.append(payload)
-                verified.entryCount += count
+                let (total, overflow) = verified.entryCount.addingReportingOverflow(count)
+                guard !overflow else { throw corrupt("chunk entry counts overflow") }
+                verified.entryCount = total
                 offset = payload.upperBound
             } else if type == trailerType {
                 var reader = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[payload]))

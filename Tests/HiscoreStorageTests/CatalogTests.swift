@@ -67,4 +67,27 @@ import Testing
         writeBytes(data.catalogPath, damaged)
         #expect(throws: StorageError.self) { try BoardCatalog.open(directory: data) }
     }
+
+    /// `append` writes what it is given; a record the server could not have created (a weekly
+    /// reset on weekday 0, which would make the season keeper loop) must stop start-up instead.
+    @Test func aRecordWithAnInvalidConfigIsCorruption() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        let catalog = try BoardCatalog.open(directory: data)
+        var broken = BoardConfig.defaultConfig(id: "broken")
+        broken.resetSchedule = ResetSchedule(period: .weekly, weekday: 0)
+        #expect(throws: ValidationError.self) { try broken.validate() }
+        try catalog.append(.created(incarnation: 1, config: broken, createdAt: 100))
+        try catalog.append(.created(incarnation: 2, config: .defaultConfig(id: "fine"), createdAt: 101))
+        catalog.close()
+        #expect(throws: StorageError.self) { try BoardCatalog.open(directory: data) }
+    }
+
+    @Test func segmentNumbersZeroAndMaxAreNotOurs() {
+        #expect(ShardFiles.classify("wal-0000000000000000.log") == nil)
+        #expect(ShardFiles.classify("wal-ffffffffffffffff.log") == nil)
+        #expect(ShardFiles.classify("snapshot-0000000000000000.snap") == nil)
+        #expect(ShardFiles.classify("wal-0000000000000001.log") == .segment(1))
+    }
 }

@@ -28,7 +28,8 @@ final class BackupService: Sendable {
             shard.loop.execute {
                 shard.assumeIsolated { shard in
                     guard let log = shard.flushLog() else { return promise.succeed() }
-                    log.flush { _ in promise.succeed() }
+                    // A log that cannot flush would make a backup missing acknowledged writes.
+                    log.flush { result in promise.completeWith(result.mapError { $0 as any Error }) }
                 }
             }
             return promise.futureResult
@@ -46,6 +47,8 @@ final class BackupService: Sendable {
                 }
             }
             return promise.futureResult
+        }.recover { error in
+            .failure(callID: callID, Status(.unavailable, "backup not made: a shard's log could not be flushed: \(error)"))
         }
     }
 }
