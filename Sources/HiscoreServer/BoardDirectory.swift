@@ -90,9 +90,7 @@ final class BoardDirectory: Sendable {
             archived[current.periodID] = current
             let pruned = archived.values.sorted { $0.periodID < $1.periodID }.dropLast(keep)
             do throws(StorageError) {
-                try persistence?.boardCreated(live, at: at)
-                try persistence?.boardArchived(current, periodID: current.periodID, at: at)
-                for old in pruned { try persistence?.boardDeleted(old) }
+                try persistence?.boardReset(live: live, current: current, periodID: current.periodID, pruned: Array(pruned), at: at)
             } catch {
                 return .failure(error)
             }

@@ -21,6 +21,8 @@ public final class BoardCatalog: @unchecked Sendable {
     private let lock = ConditionLock()
     private var fd: Int32
     private var state: CatalogState
+    /// Set by the first failed append; every later one throws it.
+    private var failure: StorageError?
 
     private init(path: String, directoryPath: String, fd: Int32, state: CatalogState, warnings: [String]) {
         self.path = path
@@ -89,13 +91,39 @@ public final class BoardCatalog: @unchecked Sendable {
 
     /// Appends `record` and fdatasyncs it; when this returns, the record survives any crash.
     public func append(_ record: CatalogRecord) throws(StorageError) {
+        try append([record])
+    }
+
+    /// Appends `records` in one write and one fdatasync: a crash keeps all of them or none of the
+    /// last ones (a torn tail), never a later one without an earlier one. A season reset writes
+    /// its new incarnation, the archived one and any pruned ones this way.
+    ///
+    /// A failed write or fdatasync *poisons* the catalog (as the shard log does): the file is cut
+    /// back to where the append started, when that still works, and every later append fails.
+    /// Half a frame left behind would make the next good append look like corruption at the next
+    /// start, and after a failed fdatasync a retried one may report success falsely.
+    public func append(_ records: [CatalogRecord]) throws(StorageError) {
         var bytes: [UInt8] = []
-        Frame.append(to: &bytes) { CatalogCoding.encode(.record(record), into: &$0) }
+        for record in records {
+            Frame.append(to: &bytes) { CatalogCoding.encode(.record(record), into: &$0) }
+        }
         try lock.withLock { () throws(StorageError) in
+            if let failure { throw failure }
             guard fd >= 0 else { throw .closed }
-            try POSIX.writeAll(fd, bytes, path: path)
-            try POSIX.fdatasync(fd, path: path)
-            state.apply(record)
+            do throws(StorageError) {
+                let start = try POSIX.fileSize(fd, path: path)
+                do throws(StorageError) {
+                    try POSIX.writeAll(fd, bytes, path: path)
+                    try POSIX.fdatasync(fd, path: path)
+                } catch {
+                    try? POSIX.truncate(fd, to: start, path: path)
+                    throw error
+                }
+            } catch {
+                failure = error
+                throw error
+            }
+            for record in records { state.apply(record) }
         }
     }
 

@@ -33,9 +33,21 @@ final class Persistence: Sendable {
         try catalog?.append(.created(incarnation: board.incarnation, config: board.config, createdAt: UInt64(max(0, at))))
     }
 
-    /// The incarnation became archived season `periodID` at `at` (µs).
-    func boardArchived(_ board: BoardHandle, periodID: UInt64, at: Int64) throws(StorageError) {
-        try catalog?.append(.season(incarnation: board.incarnation, periodID: periodID, at: UInt64(max(0, at))))
+    /// A season reset: `current` archived as `periodID`, `live` created, `pruned` deleted, in one
+    /// catalog write and fdatasync. A crash mid-write keeps a prefix (the rest is a torn tail), so
+    /// the archive record goes first: a surviving `created` without it would make recovery take the
+    /// new, empty incarnation as the live one and leave the old season's acknowledged entries out.
+    func boardReset(
+        live: BoardHandle, current: BoardHandle, periodID: UInt64, pruned: [BoardHandle], at: Int64
+    ) throws(StorageError) {
+        let time = UInt64(max(0, at))
+        var records: [CatalogRecord] = [
+            .season(incarnation: current.incarnation, periodID: periodID, at: time),
+            .created(incarnation: live.incarnation, config: live.config, createdAt: time),
+        ]
+        let now = UInt64(Self.nowMicros())
+        for old in pruned { records.append(.deleted(incarnation: old.incarnation, at: now)) }
+        try catalog?.append(records)
     }
 
     func boardDeleted(_ board: BoardHandle) throws(StorageError) {
