@@ -70,6 +70,10 @@ extension DataDirectory {
             destination + "/FORMAT", directory: destination,
             Array("\(Self.formatPrefix)\(Self.formatVersion)\n".utf8))
         try POSIX.fsyncDirectory(destination)
+        // The destination's own entry in its parent: without it a power loss right after `backup`
+        // returned could lose the whole directory.
+        let parent = destination.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        try POSIX.fsyncDirectory(parent.isEmpty ? (destination.hasPrefix("/") ? "/" : ".") : parent)
         return summary
     }
 
