@@ -16,8 +16,6 @@ struct PlannedCall {
 /// every call in the batch are grouped by shard and each remote shard is reached with one
 /// `execute` per phase, carrying all of them; the shard on the connection's own loop runs its
 /// group inline. A batch of k calls over S shards costs at most 2 x (S - 1) hops, not 2 x k x S.
-/// And most cost none: a group whose shard's gate is free runs on the connection's loop too
-/// (`Shard`, `ShardTrip.depart`); only a shard busy at that moment is reached by a hop.
 ///
 /// Allocation model: a batch's state (`PhaseRun`: its calls, where each result goes back) and
 /// each group's trip to a shard (`ShardTrip`: the operations, the results, the two closures that

@@ -130,7 +130,7 @@ public final class HiscoreServer: Sendable {
         do {
             listener = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
-            for shard in shards { try? await shard.loop.submit { shard.exclusively { $0.flushLog()?.close() } }.get() }
+            for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }
             try? await group.shutdownGracefully()
             persistence.close()
             throw error
@@ -206,7 +206,7 @@ public final class HiscoreServer: Sendable {
             for shard in shards {
                 group.addTask {
                     try await shard.loop.submit {
-                        try shard.exclusively { shard throws in
+                        try shard.assumeIsolated { shard throws in
                             try shard.recover(
                                 directory: directory, boards: boards, mode: configuration.durability,
                                 snapshotAfterLogBytes: configuration.snapshotAfterLogBytes)
@@ -234,7 +234,7 @@ public final class HiscoreServer: Sendable {
         let snapshot = await telemetry.merged()
         var entries: [Int] = []
         for shard in shards {
-            entries.append((try? await shard.loop.submit { shard.exclusively { $0.entryCount() } }.get()) ?? 0)
+            entries.append((try? await shard.loop.submit { shard.assumeIsolated { $0.entryCount() } }.get()) ?? 0)
         }
         memory.refresh()
         let gauges = ServerGauges(
@@ -270,7 +270,7 @@ public final class HiscoreServer: Sendable {
         try? await admin?.close()
         // Every acknowledged write is already durable in fsync mode; close() also flushes what
         // async mode had not synced yet.
-        for shard in shards { try? await shard.loop.submit { shard.exclusively { $0.flushLog()?.close() } }.get() }
+        for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }
         try? await group.shutdownGracefully()
         persistence.close()
         logger.info("hiscored stopped")

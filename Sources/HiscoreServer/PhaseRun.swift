@@ -89,10 +89,8 @@ final class PhaseRun {
         callStarts.append(placement.count)
 
         // Every trip reports back: at once, or (fsync mode, writes in the group) after the group
-        // fsync that makes its writes durable — answers never precede durability. Trips to other
-        // loops' shards leave first (one that finds its shard's gate free runs here and may
-        // complete at once); the own shard's goes last, as it may finish the phase at once. Only
-        // the last trip to complete can finish the phase, so nothing after it touches `self`.
+        // fsync that makes its writes durable — answers never precede durability. Remote trips
+        // leave first; the inline one (if any) goes last, as it may finish the phase at once.
         outstanding = trips.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
         guard outstanding > 0 else { return finishPhase() }
         var inline: ShardTrip?

@@ -3,27 +3,14 @@ import HiscoreStorage
 import HiscoreWire
 import NIOCore
 
-/// One shard: a partition of every board, homed on one event loop. The actor's executor *is* that
-/// loop; what makes the actor's state exclusive, though, is its gate (`ShardGate`), held by
-/// whichever thread runs shard code, so that another loop may run a batch here itself instead of
-/// hopping, when no one else is in.
-///
-/// Why a gate and not only the loop: a hop to another loop and back costs two task hand-offs and,
-/// on a machine this size, usually two sleeping threads woken (measured: a rank at one call per
-/// connection cost 20.8 µs of server CPU over 2 shards vs 14.6 µs on 1, the difference being the
-/// hops). A connection's loop that finds the remote shard's gate free runs the trip inline, as
-/// Swift's own actors run on whichever thread reaches an idle actor; a busy gate means the shard
-/// is working, and then the trip goes to its loop as before (`ShardTrip.depart`). Holding the
-/// gate never waits for another gate, and nothing is completed while it is held (completions
-/// can start the next phase), so two loops cannot deadlock on each other's shards.
-///
+/// One shard: a partition of every board, owned by one event loop. The actor's executor *is* that
+/// loop, so code already running there (a connection's handler on the same loop) enters it
+/// synchronously with `assumeIsolated`, and other loops reach it with one `execute` per batch.
 /// Nothing here blocks or allocates per call beyond what the engine returns.
 actor Shard {
     nonisolated let index: Int
     nonisolated let loop: any EventLoop
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
-    /// Held by whoever touches the state below; see the type's comment.
-    nonisolated let gate = ShardGate()
 
     /// Partitions by board incarnation (not id), so a board deleted and re-created never sees the
     /// old partition.
@@ -119,57 +106,39 @@ actor Shard {
         }
     }
 
-    /// Runs a trip on the shard's own loop, waiting for the gate if another loop holds it (for
-    /// as long as that loop's trip takes: the shard's work is serial either way).
+    /// Runs `executeDurably(trip)` from the shard's own loop, outside the actor's isolation.
+    ///
+    /// What `assumeIsolated` does, without its cost: that one passes the body through
+    /// `withoutActuallyEscaping` and a reabstraction, two heap boxes per call, which was most of
+    /// what a single call allocated (measured with a uprobe on malloc). Here the body is a
+    /// function without captures, so nothing is boxed. Same check: trap unless on the loop,
+    /// which is this actor's executor (a programming error, never reachable from input).
     nonisolated func execute(_ trip: ShardTrip) {
         loop.preconditionInEventLoop()
-        let completion = gate.withLock { runGated(trip) }
-        trip.settle(completion)
+        typealias Isolated = (isolated Shard, ShardTrip) -> Void
+        typealias Unchecked = (Shard, ShardTrip) -> Void
+        let body: Isolated = { shard, trip in shard.executeDurably(trip) }
+        unsafeBitCast(body, to: Unchecked.self)(self, trip)
     }
 
-    /// Runs a trip on the calling thread (another loop) if the gate is free; false if it is not
-    /// (the shard is busy: the caller hands the trip to the shard's loop instead).
-    nonisolated func executeIfFree(_ trip: ShardTrip) -> Bool {
-        guard let completion = gate.withLockIfFree({ runGated(trip) }) else { return false }
-        trip.settle(completion)
-        return true
-    }
-
-    /// Runs cold shard code (recovery, snapshots, metrics, flushes) on the shard's own loop under
-    /// the gate, so that no other loop's trip runs meanwhile.
-    nonisolated func exclusively<T: Sendable>(_ body: (isolated Shard) throws -> T) rethrows -> T {
-        loop.preconditionInEventLoop()
-        return try gate.withLock { try assumeIsolated(body) }
-    }
-
-    /// Calls `executeTrip(trip)` outside the actor's isolation, the gate held by the caller.
-    ///
-    /// What `assumeIsolated` does, without its cost or its check: that one passes the body
-    /// through `withoutActuallyEscaping` and a reabstraction, two heap boxes per call, which was
-    /// most of what a single call allocated (measured with a uprobe on malloc). Here the body is
-    /// a function without captures, so nothing is boxed. Its check (on the actor's loop) does not
-    /// hold here by design: the gate is what makes the state exclusive.
-    private nonisolated func runGated(_ trip: ShardTrip) -> TripCompletion {
-        typealias Isolated = (isolated Shard, ShardTrip) -> TripCompletion
-        typealias Unchecked = (Shard, ShardTrip) -> TripCompletion
-        let body: Isolated = { shard, trip in shard.executeTrip(trip) }
-        return unsafeBitCast(body, to: Unchecked.self)(self, trip)
-    }
-
-    /// Executes a trip's operations into its results and says when it may complete: at once, or
-    /// (`fsync` mode, writes among them) after the group fsync covering its records (the batch's
-    /// records go to the log in one append). The caller completes it after leaving the gate.
-    func executeTrip(_ trip: ShardTrip) -> TripCompletion {
+    /// Executes a trip's operations into its results and completes it (on this shard's loop)
+    /// once its writes are as durable as the mode promises: in `fsync` mode after the group fsync
+    /// covering them (the batch's records go to the log in one append), otherwise at once.
+    func executeDurably(_ trip: ShardTrip) {
         execute(trip.operations, into: &trip.results)
         guard let log, !pendingRecords.isEmpty else {
             pendingRecords.removeAll(keepingCapacity: true)
-            return .now
+            trip.complete(failure: nil)
+            return
         }
         let position = log.append(pendingRecords)
         pendingRecords.removeAll(keepingCapacity: true)
         maybeStartSnapshot()
-        guard log.mode == .fsync else { return .now }
-        return .whenDurable(position, log)
+        guard log.mode == .fsync else {
+            trip.complete(failure: nil)
+            return
+        }
+        log.whenDurable(position, trip.durable)
     }
 
     private func note(_ board: BoardHandle, player: String, previous: LeaderboardEntry?, current: LeaderboardEntry?, created: Bool, version: UInt64) {
@@ -380,7 +349,7 @@ actor Shard {
     }
 
     private func scheduleSnapshotChunk() {
-        loop.execute { [self] in self.exclusively { $0.snapshotChunk() } }
+        loop.execute { [self] in self.assumeIsolated { $0.snapshotChunk() } }
     }
 
     private func snapshotChunk() {

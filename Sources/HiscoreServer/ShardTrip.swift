@@ -1,21 +1,12 @@
 import HiscoreStorage
 import NIOCore
 
-/// When a trip executed by a shard may complete.
-enum TripCompletion {
-    case now
-    /// After the group fsync that makes the trip's log records durable.
-    case whenDurable(LogPosition, ShardLog)
-}
-
-/// One phase's operations for one shard, carried to the shard and back with their results.
+/// One phase's operations for one shard, carried to the shard's loop and back with their results.
 ///
-/// Sendable by hand-off, not by locking: the origin loop fills `operations`, then either runs
-/// them itself under the shard's gate or `execute`s `travel` on the shard's loop; the shard writes
-/// `results` and `failure`, and the trip is completed on the origin loop (at once when that is
-/// where it ran, else by `execute`-ing `arrive` there). Each side touches the trip only between
-/// those hand-offs, which `execute` or the gate orders. The two closures are made once per trip,
-/// so a trip allocates nothing.
+/// Sendable by hand-off, not by locking: the origin loop fills `operations` and then `execute`s
+/// `travel` on the shard's loop; the shard writes `results` and `failure` and then `execute`s
+/// `arrive` on the origin loop. Each side touches the trip only between those two hand-offs, and
+/// `execute` orders them. The two closures are made once per trip, so a trip allocates nothing.
 final class ShardTrip: @unchecked Sendable {
     let shard: Shard
     let origin: any EventLoop
@@ -40,25 +31,16 @@ final class ShardTrip: @unchecked Sendable {
         self.origin = origin
     }
 
-    /// Runs the operations on the shard: inline when it lives on the origin loop or its gate is
-    /// free, else one hop to its loop.
+    /// Runs the operations on the shard: inline when it lives on the origin loop, else one hop.
     func depart() {
         if shard.loop === origin {
             shard.execute(self)
-        } else if !shard.executeIfFree(self) {
+        } else {
             shard.loop.execute(travel)
         }
     }
 
-    /// Completes the trip as the shard said, after the shard's gate was left.
-    func settle(_ completion: TripCompletion) {
-        switch completion {
-        case .now: complete(failure: nil)
-        case .whenDurable(let position, let log): log.whenDurable(position, durable)
-        }
-    }
-
-    /// Called once the results are in and as durable as the mode promises.
+    /// Called by the shard once the results are in and as durable as the mode promises.
     func complete(failure: (any Error)?) {
         self.failure = failure
         if origin.inEventLoop { arrived() } else { origin.execute(arrive) }

@@ -3,10 +3,10 @@ import HiscoreCore
 import HiscoreWire
 import Testing
 
-/// Many connections writing to one board at once. Connections are spread over the server's loops,
-/// and a loop runs another shard's trip itself when that shard's gate is free (`Shard`), so every
-/// shard is written from several threads here: a lost increment, a torn tree or a stale count
-/// would show in the totals, in the ranks or in the debug builds' invariant checks.
+/// Many connections writing to one board at once. Connections are spread over the server's loops
+/// and every batch reaches every shard, so each shard takes trips from several loops at once: a
+/// lost increment, a torn tree or a stale count would show in the totals, in the ranks or in the
+/// debug builds' invariant checks.
 @Suite("Concurrent writers")
 struct ConcurrentWritersTests {
     static let clients = 6

@@ -26,7 +26,7 @@ final class BackupService: Sendable {
         let flushed = shards.map { shard in
             let promise = loop.makePromise(of: Void.self)
             shard.loop.execute {
-                shard.exclusively { shard in
+                shard.assumeIsolated { shard in
                     guard let log = shard.flushLog() else { return promise.succeed() }
                     // A log that cannot flush would make a backup missing acknowledged writes.
                     log.flush { result in promise.completeWith(result.mapError { $0 as any Error }) }
