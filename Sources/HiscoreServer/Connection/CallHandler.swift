@@ -9,7 +9,7 @@ import NIOCore
 /// completion order, and applies backpressure (no reads while the socket cannot take writes, so
 /// a client that does not read its responses cannot make the server buffer without bound).
 final class CallHandler: ChannelDuplexHandler {
-    typealias InboundIn = ServerInbound
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -76,6 +76,9 @@ final class CallHandler: ChannelDuplexHandler {
     private var readHeld = false
     private var draining = false
     private var closed = false
+    /// The preface, then frames, out of the connection's bytes; holds at most one partial frame
+    /// (the decoder refuses a declared length above max_frame_bytes as soon as its header is in).
+    private let inbound: NIOSingleStepByteToMessageProcessor<ServerInboundDecoder>
 
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
@@ -93,6 +96,7 @@ final class CallHandler: ChannelDuplexHandler {
         self.registry = registry
         self.streams = streams
         self.connectionID = connectionID
+        self.inbound = NIOSingleStepByteToMessageProcessor(ServerInboundDecoder(maxFrameBytes: limits.maxFrameBytes))
     }
 
     // MARK: lifecycle
@@ -145,14 +149,26 @@ final class CallHandler: ChannelDuplexHandler {
 
     // MARK: inbound
 
+    /// Bytes are split into the preface and frames here rather than by a `ByteToMessageHandler`
+    /// in front: one pipeline stage, its `NIOAny` wrapping and its generic state machine less per
+    /// frame (they were ~2.6% of a call's server CPU at one call per read).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .preface:
-            prefaceDone = true
-            prefaceTimeout?.cancel()
-            write(context, ResponseEnvelope(callID: 0, status: nil, result: .hello(hello)))
-        case .frame(let frame):
-            handleFrame(context, frame)
+        guard !closed else { return }
+        do {
+            try inbound.process(buffer: unwrapInboundIn(data)) { message in
+                // A frame that ended the connection (a protocol fault) ends its read, too.
+                guard !closed else { return }
+                switch message {
+                case .preface:
+                    prefaceDone = true
+                    prefaceTimeout?.cancel()
+                    write(context, ResponseEnvelope(callID: 0, status: nil, result: .hello(hello)))
+                case .frame(let frame):
+                    handleFrame(context, frame)
+                }
+            }
+        } catch {
+            errorCaught(context: context, error: error)
         }
     }
 
