@@ -79,6 +79,8 @@ final class CallHandler: ChannelDuplexHandler {
     /// The preface, then frames, out of the connection's bytes; holds at most one partial frame
     /// (the decoder refuses a declared length above max_frame_bytes as soon as its header is in).
     private let inbound: NIOSingleStepByteToMessageProcessor<ServerInboundDecoder>
+    private var decoding = false
+    private var arrivedWhileDecoding: ByteBuffer?
 
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
@@ -151,24 +153,45 @@ final class CallHandler: ChannelDuplexHandler {
 
     /// Bytes are split into the preface and frames here rather than by a `ByteToMessageHandler`
     /// in front: one pipeline stage, its `NIOAny` wrapping and its generic state machine less per
-    /// frame (they were ~2.6% of a call's server CPU at one call per read).
+    /// frame (measured on one shard: 8% less server CPU per call at one call in flight per
+    /// connection, 11-19% less at sixteen).
+    ///
+    /// The processor is not re-entrant: bytes that arrive while frames are being handled (a
+    /// `read()` issued meanwhile can deliver a TLS handler's buffered plaintext at once) wait in
+    /// `arrivedWhileDecoding` and are decoded after, in order.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
-        do {
-            try inbound.process(buffer: unwrapInboundIn(data)) { message in
-                // A frame that ended the connection (a protocol fault) ends its read, too.
-                guard !closed else { return }
-                switch message {
-                case .preface:
-                    prefaceDone = true
-                    prefaceTimeout?.cancel()
-                    write(context, ResponseEnvelope(callID: 0, status: nil, result: .hello(hello)))
-                case .frame(let frame):
-                    handleFrame(context, frame)
-                }
+        let bytes = unwrapInboundIn(data)
+        guard !decoding else {
+            if arrivedWhileDecoding == nil {
+                arrivedWhileDecoding = bytes
+            } else {
+                arrivedWhileDecoding?.writeImmutableBuffer(bytes)
             }
-        } catch {
-            errorCaught(context: context, error: error)
+            return
+        }
+        decoding = true
+        defer { decoding = false }
+        var next: ByteBuffer? = bytes
+        while let chunk = next, !closed {
+            do {
+                try inbound.process(buffer: chunk) { message in
+                    // A frame that ended the connection (a protocol fault) ends its read, too.
+                    guard !closed else { return }
+                    switch message {
+                    case .preface:
+                        prefaceDone = true
+                        prefaceTimeout?.cancel()
+                        write(context, ResponseEnvelope(callID: 0, status: nil, result: .hello(hello)))
+                    case .frame(let frame):
+                        handleFrame(context, frame)
+                    }
+                }
+            } catch {
+                errorCaught(context: context, error: error)
+            }
+            next = arrivedWhileDecoding
+            arrivedWhileDecoding = nil
         }
     }
 
