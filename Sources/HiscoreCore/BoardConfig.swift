@@ -49,6 +49,24 @@ public enum Identifier {
         }
     }
 
+    /// The allowed bytes as a 128-bit set (bit b of `allowedLow` / `allowedHigh` for byte b / b - 64).
+    private static let allowedLow: UInt64 = (0..<64).reduce(0) { isAllowed(UInt8($1)) ? $0 | 1 << UInt64($1) : $0 }
+    private static let allowedHigh: UInt64 = (64..<128).reduce(0) { isAllowed(UInt8($1)) ? $0 | 1 << UInt64($1 - 64) : $0 }
+
+    /// Whether every byte is allowed: a table lookup per byte over the string's contiguous UTF-8
+    /// (every submit checks its player id: iterating `String.UTF8View` byte by byte was ~1.5% of a
+    /// submit's server CPU).
+    @inline(__always)
+    static func allAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var bad: UInt64 = 0
+        for byte in bytes {
+            let bit = UInt64(byte & 63)
+            let set = byte < 64 ? allowedLow : allowedHigh
+            bad |= (byte >> 7 == 0 ? ~set >> bit : 1) & 1
+        }
+        return bad == 0
+    }
+
     /// Throws unless `s` is a valid identifier; `field` names it in the error (e.g. "player_id").
     public static func validate(_ s: String, field: String) throws(ValidationError) {
         let utf8 = s.utf8
@@ -59,6 +77,7 @@ public enum Identifier {
         if length > maxBytes {
             throw ValidationError(field: field, reason: "\(length) bytes, at most \(maxBytes) allowed")
         }
+        if utf8.withContiguousStorageIfAvailable(allAllowed) == true { return }
         for (offset, byte) in utf8.enumerated() where !isAllowed(byte) {
             let shown = byte >= 0x20 && byte < 0x7f ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
             throw ValidationError(

@@ -284,7 +284,8 @@ actor Shard {
             return partition.countBetter(than: previous.key) - (outcome.current.key < previous.key ? 1 : 0)
         }
         return .submitted(SubmitOnShard(
-            outcome: outcome, previousLocalBetter: previousLocalBetter,
+            current: outcome.current, previousKey: outcome.previous?.key, keyChanged: outcome.keyChanged,
+            created: outcome.created, previousLocalBetter: previousLocalBetter,
             currentLocalBetter: currentLocalBetter, boardVersion: version))
     }
 

@@ -65,8 +65,16 @@ struct LocatedEntry: Sendable {
 }
 
 /// The owning shard's part of a submit.
+/// What a submit did on its player's shard: the stored entry after the write, and of the entry
+/// before it only its key (all the plan needs of it; a whole entry would be copied through every
+/// step of the plan for nothing).
 struct SubmitOnShard: Sendable {
-    var outcome: WriteOutcome
+    var current: LeaderboardEntry
+    /// nil: the player was created.
+    var previousKey: RankKey?
+    /// The ranking key changed (the player moved, or was created).
+    var keyChanged: Bool
+    var created: Bool
     /// Entries strictly better than the previous key, before the write (nil: new player).
     var previousLocalBetter: Int?
     /// Entries strictly better than the new key, after the write.

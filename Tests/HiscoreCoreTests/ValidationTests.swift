@@ -33,6 +33,18 @@ struct ValidationTests {
         }
     }
 
+    @Test("every ASCII byte is accepted exactly when it is in A-Z a-z 0-9 _ . : -, at any position")
+    func everyASCIIByte() {
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-".utf8)
+        for byte in UInt8(0)...UInt8(127) {
+            let character = String(UnicodeScalar(byte))
+            for id in [character, "ab" + character, character + "cd", String(repeating: "x", count: 40) + character] {
+                let accepted = (try? Identifier.validate(id, field: "player_id")) != nil
+                #expect(accepted == allowed.contains(byte), "byte \(byte) in \(id.debugDescription)")
+            }
+        }
+    }
+
     @Test("multi-byte characters count in bytes")
     func bytesNotCharacters() {
         // 43 three-byte characters = 129 bytes.

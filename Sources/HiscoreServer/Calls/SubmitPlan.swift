@@ -43,8 +43,8 @@ final class SubmitPlan: CallPlan {
             case .submitted(let onShard):
                 self.applied = onShard
                 guard board.partitionCount > 1, shardCount > 1 else { return finish(onShard, otherCounts: []) }
-                var keys = CountKeys(onShard.outcome.current.key)
-                if let previous = onShard.outcome.previous, onShard.outcome.keyChanged { keys.append(previous.key) }
+                var keys = CountKeys(onShard.current.key)
+                if let previousKey = onShard.previousKey, onShard.keyChanged { keys.append(previousKey) }
                 return .runOnEach(.countBetter(board, keys: keys, orEqual: false), shards: 0..<shardCount, skipping: owner)
             case .refused(let status):
                 return fail(status)
@@ -62,17 +62,16 @@ final class SubmitPlan: CallPlan {
             currentBetter += counts.first ?? 0
             if counts.count > 1 { previousBetterElsewhere += counts[1] }
         }
-        let outcomeOnShard = applied.outcome
         let rank = UInt64(currentBetter + 1)
         let previousRank: UInt64
         if let local = applied.previousLocalBetter {
-            previousRank = outcomeOnShard.keyChanged ? UInt64(local + previousBetterElsewhere + 1) : rank
+            previousRank = applied.keyChanged ? UInt64(local + previousBetterElsewhere + 1) : rank
         } else {
             previousRank = 0
         }
         let response = SubmitResponse(
-            entry: WireEntry(outcomeOnShard.current, rank: rank), previousRank: previousRank,
-            changed: outcomeOnShard.keyChanged, created: outcomeOnShard.created)
+            entry: WireEntry(applied.current, rank: rank), previousRank: previousRank,
+            changed: applied.keyChanged, created: applied.created)
         outcome = .success(response)
         return .finished(.ok(callID, .submit(response)))
     }

@@ -174,6 +174,8 @@ final class CallHandler: ChannelDuplexHandler {
         defer { decoding = false }
         var next: ByteBuffer? = bytes
         while let chunk = next, !closed {
+            // One clock read per read, not per frame: its frames arrived together.
+            let received = NIODeadline.now()
             do {
                 try inbound.process(buffer: chunk) { message in
                     // A frame that ended the connection (a protocol fault) ends its read, too.
@@ -184,7 +186,7 @@ final class CallHandler: ChannelDuplexHandler {
                         prefaceTimeout?.cancel()
                         write(context, ResponseEnvelope(callID: 0, status: nil, result: .hello(hello)))
                     case .frame(let frame):
-                        handleFrame(context, frame)
+                        handleFrame(context, frame, received: received)
                     }
                 }
             } catch {
@@ -204,8 +206,7 @@ final class CallHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
-    private func handleFrame(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
-        let received = NIODeadline.now()
+    private func handleFrame(_ context: ChannelHandlerContext, _ frame: ByteBuffer, received: NIODeadline) {
         #if !HISCORE_NO_TELEMETRY
         metrics?.bytesIn += frame.readableBytes + FrameParser.headerLength
         #endif
