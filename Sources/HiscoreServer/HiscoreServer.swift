@@ -116,8 +116,6 @@ public final class HiscoreServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
                     }
                     try channel.pipeline.syncOperations.addHandler(
-                        IdleStateHandler(readTimeout: .seconds(Int64(limits.idleTimeoutSeconds))))
-                    try channel.pipeline.syncOperations.addHandler(
                         CallHandler(
                             router: router, executor: executor, limits: limits, hello: hello, registry: registry,
                             streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),

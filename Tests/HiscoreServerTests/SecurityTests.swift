@@ -223,6 +223,22 @@ struct SecurityTests {
         }
     }
 
+    @Test("a connection that keeps calling outlives the idle timeout; once silent it is closed")
+    func activeConnectionIsNotIdle() async throws {
+        try await withServer(configure: { $0.limits.idleTimeoutSeconds = 1 }) { server in
+            let active = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+            _ = active.handshake()
+            // Calls every 0.3 s for 2.4 s: each within the timeout of the one before, all past it
+            // from the first (pacing what the test is about, not waiting for the server).
+            for call in UInt64(1)...8 {
+                try await Task.sleep(for: .milliseconds(300))
+                active.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
+                #expect(active.readFrame()?.callID == call, "call \(call) at \(Double(call) * 0.3) s")
+            }
+            #expect(active.waitForClose())
+        }
+    }
+
     @Test("connections beyond max_connections are closed at once; the others are served")
     func connectionLimit() async throws {
         try await withServer(configure: { $0.limits.maxConnections = 4 }) { server in

@@ -80,6 +80,9 @@ final class CallHandler: ChannelDuplexHandler {
     /// (the decoder refuses a declared length above max_frame_bytes as soon as its header is in).
     private let inbound: NIOSingleStepByteToMessageProcessor<ServerInboundDecoder>
     private var decoding = false
+    /// When the last bytes arrived (connection start until then); see `armIdleCheck`.
+    private var lastRead = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
     private var arrivedWhileDecoding: ByteBuffer?
 
     init(
@@ -107,7 +110,10 @@ final class CallHandler: ChannelDuplexHandler {
         self.context = context
         metrics = telemetry?.local(context.eventLoop)
         plans = executor.planPool(on: context.eventLoop)
-        if context.channel.isActive { armPrefaceTimeout(context) }
+        if context.channel.isActive {
+            armPrefaceTimeout(context)
+            armIdleCheck(context)
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -117,6 +123,7 @@ final class CallHandler: ChannelDuplexHandler {
     func channelActive(context: ChannelHandlerContext) {
         metrics?.connectionsOpened += 1
         armPrefaceTimeout(context)
+        armIdleCheck(context)
         context.fireChannelActive()
     }
 
@@ -125,6 +132,8 @@ final class CallHandler: ChannelDuplexHandler {
         metrics?.connectionsClosed += 1
         metrics?.subscriptionsClosed += subscriptions.count
         prefaceTimeout?.cancel()
+        idleCheck?.cancel()
+        idleCheck = nil
         inflight.removeAll()
         inflightSerials.removeAll()
         cancelledDeferred.removeAll()
@@ -137,6 +146,35 @@ final class CallHandler: ChannelDuplexHandler {
         subscriptions.removeAll()
         subscriptionIDs.removeAll()
         context.fireChannelInactive()
+    }
+
+    /// The idle timeout, kept here rather than by an `IdleStateHandler` in front (a pipeline
+    /// stage and a clock read less per read): each read stamps `lastRead` with the time the read
+    /// already took, and one timer per connection looks at it when the timeout could have passed,
+    /// re-arming for the rest of it otherwise. A connection silent for `idleTimeoutSeconds` is
+    /// closed unless it waits for answers or holds subscriptions (then it is looked at again a
+    /// timeout later).
+    private func armIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline? = nil) {
+        guard idleCheck == nil || deadline != nil, !closed else { return }
+        let timeout = TimeAmount.seconds(Int64(limits.idleTimeoutSeconds))
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(deadline: deadline ?? (lastRead + timeout)) {
+            let (handler, context) = loopBound.value
+            handler.checkIdle(context, timeout: timeout)
+        }
+    }
+
+    private func checkIdle(_ context: ChannelHandlerContext, timeout: TimeAmount) {
+        guard !closed else { return }
+        let now = NIODeadline.now()
+        if now - lastRead < timeout { return armIdleCheck(context, at: lastRead + timeout) }
+        if inflight.isEmpty && subscriptions.isEmpty {
+            closed = true
+            idleCheck = nil
+            context.close(promise: nil)
+        } else {
+            armIdleCheck(context, at: now + timeout)
+        }
     }
 
     private func armPrefaceTimeout(_ context: ChannelHandlerContext) {
@@ -176,6 +214,7 @@ final class CallHandler: ChannelDuplexHandler {
         while let chunk = next, !closed {
             // One clock read per read, not per frame: its frames arrived together.
             let received = NIODeadline.now()
+            lastRead = received
             do {
                 try inbound.process(buffer: chunk) { message in
                     // A frame that ended the connection (a protocol fault) ends its read, too.
@@ -543,14 +582,6 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            // Silent for the idle timeout: close unless it is waiting for answers or events.
-            if inflight.isEmpty && subscriptions.isEmpty && !closed {
-                closed = true
-                context.close(promise: nil)
-            }
-            return
-        }
         if event is ServerDrainEvent {
             draining = true
             for (callID, subscription) in subscriptions {
