@@ -225,15 +225,17 @@ struct SecurityTests {
 
     @Test("a connection that keeps calling outlives the idle timeout; once silent it is closed")
     func activeConnectionIsNotIdle() async throws {
-        try await withServer(configure: { $0.limits.idleTimeoutSeconds = 1 }) { server in
+        try await withServer(configure: { $0.limits.idleTimeoutSeconds = 2 }) { server in
             let active = try RawConnection(port: server.localPort, timeoutSeconds: 10)
             _ = active.handshake()
-            // Calls every 0.3 s for 2.4 s: each within the timeout of the one before, all past it
-            // from the first (pacing what the test is about, not waiting for the server).
-            for call in UInt64(1)...8 {
-                try await Task.sleep(for: .milliseconds(300))
+            // Calls every 0.25 s for 3.5 s: each well within the timeout of the one before, the
+            // last far past it from the first (pacing what the test is about, not waiting for the
+            // server). The thread sleeps, not the task: this connection blocks its thread anyway,
+            // and a task's wake-up can lag by seconds while other tests hold the cooperative pool.
+            for call in UInt64(1)...14 {
+                usleep(250_000)
                 active.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
-                #expect(active.readFrame()?.callID == call, "call \(call) at \(Double(call) * 0.3) s")
+                #expect(active.readFrame()?.callID == call, "call \(call) at \(Double(call) * 0.25) s")
             }
             #expect(active.waitForClose())
         }
