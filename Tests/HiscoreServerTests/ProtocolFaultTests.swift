@@ -1,5 +1,6 @@
 import HiscoreClient
 import HiscoreWire
+import NIOCore
 import Testing
 
 /// Hostile or broken input over a real socket: each case gets its documented answer, and the
@@ -86,6 +87,47 @@ struct ProtocolFaultTests {
             #expect(frame?.status?.code == .invalidArgument)
             connection.send(RequestEnvelope(callID: 10, method: .ping(payload: [1])))
             #expect(connection.readFrame()?.result == .ping(payload: [1]))
+        }
+    }
+
+    @Test("the preface and frames cut anywhere across reads, and many frames in one read, are all answered in order")
+    func framesAcrossReads() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.localPort)
+            var stream = ConnectionPreface.bytes
+            var frameEnds: [Int] = []
+            for call in UInt64(1)...12 {
+                var buffer = ByteBuffer()
+                FrameEncoding.encodeRequestFrame(
+                    RequestEnvelope(callID: call, method: .ping(payload: Array(repeating: UInt8(call), count: Int(call) * 7))),
+                    into: &buffer)
+                stream += Array(buffer.readableBytesView)
+                frameEnds.append(stream.count)
+            }
+            // Each send ends 1, 2, 3 or 4 bytes into the next frame (inside its 5-byte header) or
+            // past its header, so the server's reads end mid-preface, mid-header and mid-body;
+            // waiting for each answer keeps the cuts where they are. The last send is 4 frames.
+            let cuts = [3, 8 + 1, frameEnds[0] + 2, frameEnds[1] + 3, frameEnds[2] + 4, frameEnds[3] + 5, frameEnds[4] + 9,
+                        frameEnds[5] + 1, frameEnds[6] + 7, frameEnds[7], stream.count]
+            var sent = 0
+            var helloRead = false
+            var answered: [UInt64] = []
+            for cut in cuts {
+                connection.send(Array(stream[sent..<cut]))
+                sent = cut
+                // Read the hello once the preface is in, then every frame this send completed.
+                if !helloRead && cut >= ConnectionPreface.bytes.count {
+                    #expect(connection.readFrame()?.callID == 0, "the hello")
+                    helloRead = true
+                }
+                let completed = frameEnds.filter { $0 <= cut }.count
+                while answered.count < completed {
+                    guard let frame = connection.readFrame() else { break }
+                    answered.append(frame.callID)
+                    #expect(frame.result == .ping(payload: Array(repeating: UInt8(frame.callID), count: Int(frame.callID) * 7)))
+                }
+            }
+            #expect(answered == Array(1...12))
         }
     }
 
