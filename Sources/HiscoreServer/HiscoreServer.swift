@@ -126,10 +126,8 @@ public final class HiscoreServer: Sendable {
         do {
             listener = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
-            for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }
-            try? await group.shutdownGracefully()
-            persistence.close()
-            throw error
+            await Self.abandon(shards: shards, group: group, persistence: persistence)
+            throw ListenError(socket: .calls, host: configuration.host, port: configuration.port, reason: "\(error)")
         }
         let port = listener.localAddress?.port ?? configuration.port
         var admin: (any Channel)?
@@ -144,8 +142,8 @@ public final class HiscoreServer: Sendable {
                     isReady: { ready.load(ordering: .relaxed) })
             } catch {
                 try? await listener.close()
-                try? await group.shutdownGracefully()
-                throw error
+                await Self.abandon(shards: shards, group: group, persistence: persistence)
+                throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
             }
         }
         ready.store(true, ordering: .relaxed)
@@ -189,6 +187,14 @@ public final class HiscoreServer: Sendable {
             }
         }
         return handles
+    }
+
+    /// Closes what a start that failed after recovery had opened: the shards' logs, the loops,
+    /// the data directory (and its lock).
+    private static func abandon(shards: [Shard], group: MultiThreadedEventLoopGroup, persistence: Persistence) async {
+        for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }
+        try? await group.shutdownGracefully()
+        persistence.close()
     }
 
     /// Rebuilds every shard from disk, all shards at once (one per loop, so one per core).

@@ -1,4 +1,5 @@
 import HiscoreCore
+import HiscoreWire
 import NIOConcurrencyHelpers
 
 /// The last answered top of a board (offset 0), kept until a write could change it.
@@ -18,7 +19,13 @@ import NIOConcurrencyHelpers
 /// a write's note included, is one short lock (~20 ns uncontended, next to ~10 µs per call):
 /// simple, and exact whatever the interleaving across event loops.
 ///
-/// Size: one snapshot per board, at most `max_page_entries` entries.
+/// The answer itself is kept too, packed (`PackedResult`), for the last limit and mode asked
+/// with the board size it was packed at: a repeated top then costs its envelope, not the packing
+/// of every entry again (protobuf-c was ~22% of a top-10's server CPU). It goes with the
+/// snapshot, and a call whose board size differs packs anew (a player joined or left below the
+/// top).
+///
+/// Size: one snapshot per board, at most `max_page_entries` entries, and one packed answer.
 final class TopCache: Sendable {
     struct Snapshot {
         var mode: RankMode
@@ -30,8 +37,18 @@ final class TopCache: Sendable {
         var threshold: RankKey?
     }
 
+    private struct PackedAnswer {
+        var mode: RankMode
+        var limit: Int
+        var boardSize: UInt64
+        var result: PackedResult
+    }
+
     private struct State {
-        var snapshot: Snapshot?
+        var snapshot: Snapshot? {
+            didSet { packed = nil }
+        }
+        var packed: PackedAnswer?
         /// Writes noted so far (wrapping); a fill started at a different count is discarded.
         var writes: UInt64 = 0
     }
@@ -47,6 +64,27 @@ final class TopCache: Sendable {
             guard let snapshot = state.snapshot, snapshot.mode == mode, limit <= snapshot.limit else { return nil }
             let count = min(limit, snapshot.entries.count)
             return (snapshot.entries[..<count], snapshot.ranks[..<count])
+        }
+    }
+
+    /// The packed answer for `limit` and `mode` at `boardSize`, if kept.
+    func packed(mode: RankMode, limit: Int, boardSize: UInt64) -> PackedResult? {
+        state.withLockedValue { state in
+            guard let packed = state.packed, packed.mode == mode, packed.limit == limit, packed.boardSize == boardSize else {
+                return nil
+            }
+            return packed.result
+        }
+    }
+
+    /// Keeps `result` as the answer for `limit` and `mode` at `boardSize`, unless a write was
+    /// noted since `token` was read (it may not be the current top any more).
+    func keep(_ result: PackedResult, mode: RankMode, limit: Int, boardSize: UInt64, token: UInt64) {
+        state.withLockedValue { state in
+            guard state.writes == token, let snapshot = state.snapshot, snapshot.mode == mode, limit <= snapshot.limit else {
+                return
+            }
+            state.packed = PackedAnswer(mode: mode, limit: limit, boardSize: boardSize, result: result)
         }
     }
 

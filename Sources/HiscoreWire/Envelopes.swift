@@ -86,6 +86,8 @@ public enum ResponseResult: Sendable, Equatable {
     case authenticate(AuthenticateResponse)
     case backup(BackupResponse)
     case resetBoard(ResetBoardResponse)
+    /// One of the results above, packed already (servers only; see `PackedResult`).
+    case packed(PackedResult)
 }
 
 /// A `Response` frame.

@@ -136,6 +136,8 @@ extension ResponseResult {
             body.pointee.board_size = getRank.boardSize
             response.result_case = HISCORE__V1__RESPONSE__RESULT_GET_RANK
             response.get_rank = body
+        case .packed(let packed):
+            packed.fill(&response, arena: arena)
         case .top(let top):
             let body = arena.message(hiscore__v1__top_response__init)
             body.pointee.n_entries = top.entries.count

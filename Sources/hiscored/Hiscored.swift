@@ -176,8 +176,11 @@ struct Hiscored: AsyncParsableCommand {
         } catch let storage as StorageError {
             logger.error("cannot start from data dir \(config.dataDirectory): \(storage)")
             throw ExitCode.failure
+        } catch let listen as ListenError {
+            logger.error("\(listen)")
+            throw ExitCode.failure
         } catch {
-            logger.error("cannot listen on \(config.host):\(config.port): \(error)")
+            logger.error("cannot start: \(error)")
             throw ExitCode.failure
         }
         let signal = await signals.next()

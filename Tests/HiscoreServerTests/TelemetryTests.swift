@@ -1,6 +1,7 @@
 import Foundation
 import HiscoreClient
 import HiscoreServer
+import Logging
 import Testing
 
 #if canImport(Glibc)
@@ -27,6 +28,35 @@ func httpGet(port: Int, path: String) async throws -> (status: Int, body: String
 
 @Suite("Admin HTTP: /metrics, /healthz, /readyz")
 struct TelemetryTests {
+    @Test("an admin port already taken fails the start with an error naming the admin port, and frees the rest")
+    func adminPortTaken() async throws {
+        try await withServer(configure: { $0.adminPort = 0 }) { first in
+            let taken = try #require(first.adminPort)
+            let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-admin-taken-\(UUID())").path
+            defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+            var config = ServerConfiguration()
+            config.host = "127.0.0.1"
+            config.port = 0
+            config.adminPort = taken
+            config.durability = .fsync
+            config.dataDirectory = dataDirectory
+            config.shards = 1
+            do {
+                let second = try await HiscoreServer.start(configuration: config, logger: Logger(label: "admin-taken"))
+                await second.shutdown()
+                Issue.record("a second server bound the taken admin port \(taken)")
+            } catch let error as ListenError {
+                #expect(error.socket == .admin)
+                #expect(error.port == taken)
+                #expect(error.description.contains("the admin HTTP port 127.0.0.1:\(taken)"), "\(error)")
+            }
+            // What the failed start opened is closed: the data directory can be used again at once.
+            config.adminPort = nil
+            let third = try await HiscoreServer.start(configuration: config, logger: Logger(label: "admin-taken"))
+            await third.shutdown()
+        }
+    }
+
     @Test("the admin port holds at most maxConnections connections; one more is closed at once")
     func adminConnectionLimit() async throws {
         try await withServer(configure: { $0.adminPort = 0 }) { server in

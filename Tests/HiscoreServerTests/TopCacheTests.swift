@@ -53,6 +53,30 @@ struct TopCacheTests {
         #expect(cache.lookup(mode: .ordinal, limit: 3) == nil)
     }
 
+    @Test("the packed answer is kept for its limit, mode and board size, and goes with the snapshot")
+    func packedAnswer() {
+        let cache = TopCache()
+        let answer = PackedResult.top(TopResponse(entries: [], nextCursor: [], boardSize: 7))
+        cache.keep(answer, mode: .ordinal, limit: 3, boardSize: 7, token: cache.fillToken)
+        #expect(cache.packed(mode: .ordinal, limit: 3, boardSize: 7) == nil, "no snapshot, nothing kept")
+
+        cache.store(Self.snapshot([10, 20, 30], limit: 3), token: cache.fillToken)
+        cache.keep(answer, mode: .ordinal, limit: 3, boardSize: 7, token: cache.fillToken)
+        #expect(cache.packed(mode: .ordinal, limit: 3, boardSize: 7) == answer)
+        #expect(cache.packed(mode: .ordinal, limit: 2, boardSize: 7) == nil, "another limit")
+        #expect(cache.packed(mode: .competition, limit: 3, boardSize: 7) == nil, "another mode")
+        #expect(cache.packed(mode: .ordinal, limit: 3, boardSize: 8) == nil, "another board size")
+
+        cache.noteWrite(previous: nil, current: Self.key(31))
+        #expect(cache.packed(mode: .ordinal, limit: 3, boardSize: 7) == answer, "a write below the top keeps it")
+        let token = cache.fillToken
+        cache.noteWrite(previous: nil, current: Self.key(40))
+        cache.keep(answer, mode: .ordinal, limit: 2, boardSize: 9, token: token)
+        #expect(cache.packed(mode: .ordinal, limit: 2, boardSize: 9) == nil, "packed before a write it did not see")
+        cache.noteWrite(previous: nil, current: Self.key(5))
+        #expect(cache.packed(mode: .ordinal, limit: 3, boardSize: 7) == nil, "dropped with the snapshot")
+    }
+
     @Test("tops served between writes match the board: entries, moves, removals, metadata, prefixes")
     func endToEnd() async throws {
         try await withClient(shards: 2) { client, _ in

@@ -23,6 +23,25 @@ struct RoundTripTests {
         #expect(results.count == 16)
     }
 
+    @Test("a top packed once encodes byte for byte as the top itself, and reads back as it",
+          arguments: [0, 1, 10, 300])
+    func packedTop(entryCount: Int) throws {
+        let top = TopResponse(
+            entries: (0..<entryCount).map {
+                WireEntry(playerID: "p:\($0)", score: Int64($0) * 1_000 - 7, subscore: -Int64($0), rank: UInt64($0 + 1),
+                          metadata: $0 % 3 == 0 ? [] : Array(repeating: UInt8($0 & 0xff), count: $0 % 40), reachedAtMicros: 1_700_000_000_000_000 + Int64($0))
+            },
+            nextCursor: entryCount == 0 ? [] : Array(repeating: 0xAB, count: 24), boardSize: 1_000_000)
+        let packed = PackedResult.top(top)
+        for (callID, status) in [(UInt64(1), nil), (UInt64.max, Status(.ok, "")), (42, nil)] as [(UInt64, Status?)] {
+            let direct = ResponseEnvelope(callID: callID, status: status, result: .top(top))
+            let viaPacked = ResponseEnvelope(callID: callID, status: status, result: .packed(packed))
+            #expect(encoded(viaPacked) == encoded(direct), "call \(callID)")
+            #expect(try decodeResponse(encoded(viaPacked)) == direct)
+        }
+        #expect(packed.encodedByteCount == encoded(ResponseEnvelope(callID: 0, status: nil, result: .top(top))).count)
+    }
+
     @Test("the bytes are standard protobuf (golden encodings)")
     func golden() throws {
         // call_id 1 (field 1 varint), ping (field 24, length-delimited) with payload [0xAB].

@@ -58,12 +58,20 @@ final class TopPlan: CallPlan {
     /// Set when this plan computes the top (offset 0): the cache's write count at the start.
     private var fillToken: UInt64?
 
-    init(callID: UInt64, ranking: RankResolution, limit: Int, start: PageStart, maxFallbackKeys: Int = ServerLimits().maxPageFallbackKeys) {
+    /// Whether a top (offset 0) is answered packed (`ResponseResult.packed`, for the wire) or
+    /// as `.top` (for the server's own readers: stream refreshes look inside it).
+    private let packsTop: Bool
+
+    init(
+        callID: UInt64, ranking: RankResolution, limit: Int, start: PageStart,
+        maxFallbackKeys: Int = ServerLimits().maxPageFallbackKeys, packsTop: Bool = true
+    ) {
         self.callID = callID
         self.ranking = ranking
         self.limit = limit
         self.start = start
         self.maxFallbackKeys = maxFallbackKeys
+        self.packsTop = packsTop
     }
 
     private var board: BoardHandle { ranking.board }
@@ -83,6 +91,10 @@ final class TopPlan: CallPlan {
                 let offset = Int(clamping: rawOffset)
                 if offset == 0 {
                     fillToken = board.topCache.fillToken
+                    let boardSize = UInt64(max(0, board.size))
+                    if packsTop, let packed = board.topCache.packed(mode: ranking.mode, limit: limit, boardSize: boardSize) {
+                        return .finished(.ok(callID, .packed(packed)))
+                    }
                     if let cached = board.topCache.lookup(mode: ranking.mode, limit: limit) {
                         return respond(Array(cached.entries), ranks: Array(cached.ranks))
                     }
@@ -196,9 +208,14 @@ final class TopPlan: CallPlan {
 
     private func respond(_ run: [LeaderboardEntry], ranks: [UInt64]) -> PlanStep {
         let cursor = run.count == limit ? (run.last?.key.bytes ?? []) : []
-        return .finished(.ok(callID, .top(TopResponse(
-            entries: zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }, nextCursor: cursor,
-            boardSize: UInt64(max(0, board.size))))))
+        let boardSize = UInt64(max(0, board.size))
+        let response = TopResponse(
+            entries: zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }, nextCursor: cursor, boardSize: boardSize)
+        // The top (offset 0) is asked again and again: pack it once for the calls that follow.
+        guard packsTop, let fillToken else { return .finished(.ok(callID, .top(response))) }
+        let packed = PackedResult.top(response)
+        board.topCache.keep(packed, mode: ranking.mode, limit: limit, boardSize: boardSize, token: fillToken)
+        return .finished(.ok(callID, .packed(packed)))
     }
 }
 

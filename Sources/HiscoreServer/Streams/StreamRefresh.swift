@@ -70,7 +70,7 @@ struct StreamRefresh {
             plans.append(PlannedCall(callID: id, plan: EntriesPlan(callID: id, ranking: ranking, playerIDs: players), deadline: nil))
         }
         for (id, (ranking, limit)) in tops {
-            plans.append(PlannedCall(callID: id, plan: TopPlan(callID: id, ranking: ranking, limit: Int(limit), start: .offset(0)), deadline: nil))
+            plans.append(PlannedCall(callID: id, plan: TopPlan(callID: id, ranking: ranking, limit: Int(limit), start: .offset(0), packsTop: false), deadline: nil))
         }
         for refresh in playerRefreshes {
             plans.append(PlannedCall(callID: refresh.plan.callID, plan: refresh.plan, deadline: nil))
