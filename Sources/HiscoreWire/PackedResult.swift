@@ -1,5 +1,6 @@
 import CProtobufC
 import HiscoreProtoC
+import NIOCore
 
 /// A response's result already packed by protobuf-c, for answers many calls share (the cached
 /// top of a board): each call then packs only its envelope around these bytes instead of the
@@ -17,7 +18,7 @@ public struct PackedResult: Sendable, Equatable {
     let bytes: [UInt8]
 
     /// Bytes on the wire for the field, tag included (for frame-size checks).
-    public var encodedByteCount: Int { bytes.count + Self.varintLength(UInt64(fieldNumber) << 3) }
+    public var encodedByteCount: Int { bytes.count + Varint.byteCount(UInt64(fieldNumber) << 3) }
 
     /// `top` packed once.
     public static func top(_ top: TopResponse, arena: WireArena = .forCurrentThread) -> PackedResult {
@@ -28,32 +29,14 @@ public struct PackedResult: Sendable, Equatable {
         ResponseResult.top(top).fill(&response, arena: arena)
         guard let body = response.top else { preconditionFailure("a top result fills the top field") }
         let size = hiscore__v1__top_response__get_packed_size(body)
-        var bytes = [UInt8](repeating: 0, count: varintLength(UInt64(size)) + size)
-        bytes.withUnsafeMutableBufferPointer { out in
-            guard let base = out.baseAddress else { return }
-            var at = 0
-            var remaining = UInt64(size)
-            while remaining >= 0x80 {
-                base[at] = UInt8(truncatingIfNeeded: remaining) | 0x80
-                remaining >>= 7
-                at += 1
-            }
-            base[at] = UInt8(remaining)
-            at += 1
-            let written = hiscore__v1__top_response__pack(body, base + at)
-            precondition(written == size, "protobuf-c packed \(written) bytes of a \(size)-byte message")
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(Varint.byteCount(UInt64(size)) + size)
+        Varint.write(UInt64(size), into: &buffer)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            guard let base = out.baseAddress else { return 0 }
+            return hiscore__v1__top_response__pack(body, base.assumingMemoryBound(to: UInt8.self))
         }
-        return PackedResult(fieldNumber: UInt32(HISCORE__V1__RESPONSE__RESULT_TOP.rawValue), bytes: bytes)
-    }
-
-    static func varintLength(_ value: UInt64) -> Int {
-        var length = 1
-        var rest = value >> 7
-        while rest != 0 {
-            length += 1
-            rest >>= 7
-        }
-        return length
+        return PackedResult(fieldNumber: UInt32(HISCORE__V1__RESPONSE__RESULT_TOP.rawValue), bytes: Array(buffer.readableBytesView))
     }
 
     /// Sets `response`'s result to these bytes (as its one unknown field, allocated in `arena`).

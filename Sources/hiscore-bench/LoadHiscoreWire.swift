@@ -46,27 +46,6 @@ enum HiscoreResultField {
     }
 }
 
-@inline(__always)
-func loadVarintLength(_ value: UInt64) -> Int {
-    var length = 1
-    var rest = value >> 7
-    while rest != 0 {
-        length += 1
-        rest >>= 7
-    }
-    return length
-}
-
-@inline(__always)
-func loadWriteVarint(_ value: UInt64, into buffer: inout ByteBuffer) {
-    var rest = value
-    while rest >= 0x80 {
-        buffer.writeInteger(UInt8(truncatingIfNeeded: rest) | 0x80)
-        rest >>= 7
-    }
-    buffer.writeInteger(UInt8(truncatingIfNeeded: rest))
-}
-
 /// A bounds-checked protobuf reader over a reply's bytes; never traps.
 struct LoadProtoReader {
     let bytes: UnsafeRawBufferPointer
@@ -163,7 +142,7 @@ struct HiscoreLoadWire: LoadWire {
     /// Length of a SubmitRequest{board "lb", player, score} body.
     @inline(__always)
     private static func submitBodyLength(score: Int) -> Int {
-        4 + 2 + LoadPlayerID.length + 1 + loadVarintLength(UInt64(score))
+        4 + 2 + LoadPlayerID.length + 1 + Varint.byteCount(UInt64(score))
     }
 
     @inline(__always)
@@ -171,7 +150,7 @@ struct HiscoreLoadWire: LoadWire {
         writeBoard(into: &body)
         writePlayer(player, into: &body)
         body.writeInteger(HiscoreTag.score)
-        loadWriteVarint(UInt64(score), into: &body)
+        Varint.write(UInt64(score), into: &body)
     }
 
     mutating func encode(_ op: LoadOp, slot: Int, slots: inout [LoadSlot], into buffer: inout ByteBuffer) {
@@ -180,11 +159,11 @@ struct HiscoreLoadWire: LoadWire {
         let players = options.players
         FrameEncoding.writeFrame(into: &buffer) { body in
             body.writeInteger(HiscoreTag.callID)
-            loadWriteVarint(UInt64(slot + 1), into: &body)
+            Varint.write(UInt64(slot + 1), into: &body)
             switch op.kind {
             case .submit:
                 body.writeInteger(HiscoreTag.submit)
-                loadWriteVarint(UInt64(Self.submitBodyLength(score: op.score)), into: &body)
+                Varint.write(UInt64(Self.submitBodyLength(score: op.score)), into: &body)
                 Self.writeSubmitBody(player: op.player, score: op.score, into: &body)
             case .rank:
                 body.writeInteger(HiscoreTag.getRank)
@@ -195,14 +174,14 @@ struct HiscoreLoadWire: LoadWire {
                 let limit = op.kind == .top10 ? LoadShape.top10Limit : LoadShape.pageLimit
                 let offset = op.kind == .top10 ? 0 : LoadShape.pageOffset
                 body.writeInteger(HiscoreTag.top)
-                loadWriteVarint(
-                    UInt64(4 + 1 + loadVarintLength(UInt64(limit)) + 1 + loadVarintLength(UInt64(offset))),
+                Varint.write(
+                    UInt64(4 + 1 + Varint.byteCount(UInt64(limit)) + 1 + Varint.byteCount(UInt64(offset))),
                     into: &body)
                 Self.writeBoard(into: &body)
                 body.writeInteger(HiscoreTag.topLimit)
-                loadWriteVarint(UInt64(limit), into: &body)
+                Varint.write(UInt64(limit), into: &body)
                 body.writeInteger(HiscoreTag.topOffset)
-                loadWriteVarint(UInt64(offset), into: &body)
+                Varint.write(UInt64(offset), into: &body)
             case .around:
                 body.writeInteger(HiscoreTag.around)
                 body.writeInteger(UInt8(4 + 2 + LoadPlayerID.length + 4))
@@ -217,14 +196,14 @@ struct HiscoreLoadWire: LoadWire {
                 for index in op.player..<(op.player + op.score) {
                     let score = LoadRandom.preloadScore(seed: seed, index: index, players: players)
                     let item = Self.submitBodyLength(score: score)
-                    total += 1 + loadVarintLength(UInt64(item)) + item
+                    total += 1 + Varint.byteCount(UInt64(item)) + item
                 }
                 body.writeInteger(HiscoreTag.submitBatch)
-                loadWriteVarint(UInt64(total), into: &body)
+                Varint.write(UInt64(total), into: &body)
                 for index in op.player..<(op.player + op.score) {
                     let score = LoadRandom.preloadScore(seed: seed, index: index, players: players)
                     body.writeInteger(HiscoreTag.batchItem)
-                    loadWriteVarint(UInt64(Self.submitBodyLength(score: score)), into: &body)
+                    Varint.write(UInt64(Self.submitBodyLength(score: score)), into: &body)
                     Self.writeSubmitBody(player: index, score: score, into: &body)
                 }
             }

@@ -60,14 +60,8 @@ struct ConcurrentWritersTests {
             }
             for player in 0..<Self.sharedPlayers { expected["shared-\(player)"] = Int64(Self.clients * Self.rounds) }
 
-            var listed: [WireEntry] = []
-            var page = try await admin.top(board: "race", limit: 100)
-            listed += page.entries
-            while !page.nextCursor.isEmpty {
-                page = try await admin.top(board: "race", limit: 100, after: page.nextCursor)
-                listed += page.entries
-            }
-            #expect(page.boardSize == UInt64(expected.count))
+            let (listed, boardSize) = try await walkByCursor(admin, board: "race", pageSize: 100)
+            #expect(boardSize == UInt64(expected.count))
             #expect(listed.count == expected.count)
             #expect(Set(listed.map(\.playerID)).count == listed.count, "an entry listed twice")
             for entry in listed {

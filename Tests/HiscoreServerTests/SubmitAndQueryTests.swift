@@ -201,13 +201,7 @@ struct SubmitAndQueryTests {
             let submits = (0..<500).map { SubmitRequest(boardID: "pg", playerID: "p\($0)", score: Int64($0 % 137)) }
             let results = try await client.submitBatch(submits)
             #expect(results.allSatisfy { $0.status.code == .ok })
-            var byCursor: [WireEntry] = []
-            var page = try await client.top(board: "pg", limit: 64)
-            byCursor += page.entries
-            while !page.nextCursor.isEmpty {
-                page = try await client.top(board: "pg", limit: 64, after: page.nextCursor)
-                byCursor += page.entries
-            }
+            let byCursor = try await walkByCursor(client, board: "pg", pageSize: 64).entries
             #expect(byCursor.count == 500)
             #expect(byCursor.map(\.rank) == (1...500).map { UInt64($0) })
             var byOffset: [WireEntry] = []

@@ -34,13 +34,10 @@ struct TelemetryTests {
             let taken = try #require(first.adminPort)
             let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-admin-taken-\(UUID())").path
             defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
-            var config = ServerConfiguration()
-            config.host = "127.0.0.1"
-            config.port = 0
+            var config = testServerConfiguration(shards: 1)
             config.adminPort = taken
             config.durability = .fsync
             config.dataDirectory = dataDirectory
-            config.shards = 1
             do {
                 let second = try await HiscoreServer.start(configuration: config, logger: Logger(label: "admin-taken"))
                 await second.shutdown()

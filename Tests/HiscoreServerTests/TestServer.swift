@@ -6,18 +6,24 @@ import NIOCore
 import NIOPosix
 import Testing
 
-/// Starts a real server on an ephemeral loopback port, runs `body`, and always shuts it down.
-func withServer<T>(
-    shards: Int = 2,
-    configure: (inout ServerConfiguration) -> Void = { _ in },
-    _ body: (HiscoreServer) async throws -> T
-) async throws -> T {
+/// A server on an ephemeral loopback port, no admin port, memory durability.
+func testServerConfiguration(shards: Int = 2) -> ServerConfiguration {
     var config = ServerConfiguration()
     config.host = "127.0.0.1"
     config.port = 0
     config.adminPort = nil
     config.durability = .memory
     config.shards = shards
+    return config
+}
+
+/// Starts a real server on an ephemeral loopback port, runs `body`, and always shuts it down.
+func withServer<T>(
+    shards: Int = 2,
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: (HiscoreServer) async throws -> T
+) async throws -> T {
+    var config = testServerConfiguration(shards: shards)
     configure(&config)
     var logger = Logger(label: "hiscored-test")
     logger.logLevel = .warning
@@ -71,3 +77,16 @@ func expectStatus(
 
 import HiscoreWire
 typealias StatusCodeAlias = HiscoreWire.StatusCode
+
+/// Every entry of `board`, best first, walked page by page with cursors, and the board size the
+/// last page reported.
+func walkByCursor(_ client: HiscoreClient, board: String, pageSize: UInt32) async throws -> (entries: [WireEntry], boardSize: UInt64) {
+    var entries: [WireEntry] = []
+    var page = try await client.top(board: board, limit: pageSize)
+    entries += page.entries
+    while !page.nextCursor.isEmpty {
+        page = try await client.top(board: board, limit: pageSize, after: page.nextCursor)
+        entries += page.entries
+    }
+    return (entries, page.boardSize)
+}
