@@ -155,7 +155,8 @@ struct ConnectionBehaviourTests {
             $0.dataDirectory = directory.path + "/data"
             $0.limits.maxInflightCalls = 2
         }) { server in
-            let connection = try RawConnection(port: server.localPort)
+            // Backups wait for an fsync, which a machine busy with other I/O can hold for seconds.
+            let connection = try RawConnection(port: server.localPort, timeoutSeconds: 30)
             _ = connection.handshake()
             connection.send(RequestEnvelope(callID: 1, method: .submit(SubmitRequest(boardID: "b", playerID: "p", score: 1))))
             #expect(connection.readFrame()?.status == nil)
