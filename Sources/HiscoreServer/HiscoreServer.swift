@@ -63,97 +63,101 @@ public final class HiscoreServer: Sendable {
         let loops = Array(group.makeIterator())
         let memory = MemoryCeiling(limitBytes: configuration.maxMemoryBytes)
         memory.refresh()
-        let streams = try await StreamCoordinator.make(loops: loops)
-        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams) }
-        let directory = BoardDirectory(
-            shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,
-            firstIncarnation: catalog.highestIncarnation + 1, clock: configuration.clock)
-        let boardsByIncarnation = Self.restoreBoards(catalog, into: directory)
+        // Everything opened from here on is closed again if the start fails.
+        var shards: [Shard] = []
+        var opened: [any Channel] = []
+        let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
         do {
+            let streams = try await StreamCoordinator.make(loops: loops)
+            shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams) }
+            let directory = BoardDirectory(
+                shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,
+                firstIncarnation: catalog.highestIncarnation + 1, clock: configuration.clock)
+            let boardsByIncarnation = Self.restoreBoards(catalog, into: directory)
             try await Self.recover(
                 shards: shards, persistence: persistence, boards: boardsByIncarnation, configuration: configuration,
                 logger: logger)
+            let executor = BatchExecutor(shards: shards)
+            streams.attach(executor)
+            let seasons = SeasonKeeper(
+                directory: directory, executor: executor, streams: streams, loop: loops[0], clock: configuration.clock)
+            let router = CallRouter(
+                directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards,
+                streams: streams, access: configuration.access,
+                backups: BackupService(persistence: persistence, shards: shards), seasons: seasons)
+            // Seasons whose boundary passed while the server was down end now (once each).
+            for id in await seasons.runDueResets() { logger.info("board \(id): season reset on start-up (boundary passed while stopped)") }
+            let connectionIDs = ManagedAtomic<UInt64>(1)
+            let telemetry = try await Telemetry.make(
+                loops: loops, capacityCallsPerSecond: configuration.capacityCallsPerSecond, logger: logger)
+            streams.attach(telemetry)
+            let ready = ManagedAtomic<Bool>(false)
+            let hello = ServerHello(
+                protocolVersion: ConnectionPreface.protocolVersion, serverVersion: version,
+                maxFrameBytes: UInt32(limits.maxFrameBytes), maxInflightCalls: UInt32(limits.maxInflightCalls),
+                maxBatchSubmits: UInt32(limits.maxBatchSubmits), maxPageEntries: UInt32(limits.maxPageEntries),
+                maxPlayersPerQuery: UInt32(limits.maxPlayersPerQuery), maxSubscriptions: UInt32(limits.maxSubscriptions),
+                // What a board that sets no limit of its own allows (the wire's 0 means this default).
+                maxMetadataBytes: UInt32(BoardLimits().maxMetadataBytes))
+
+            let bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    guard registry.admit(channel) else {
+                        return channel.close()
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        if let tlsContext {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                        }
+                        try channel.pipeline.syncOperations.addHandler(
+                            CallHandler(
+                                router: router, executor: executor, limits: limits, hello: hello, registry: registry,
+                                streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),
+                                telemetry: telemetry, access: configuration.access))
+                    }
+                }
+            let listener: any Channel
+            do {
+                listener = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+            } catch {
+                throw ListenError(socket: .calls, host: configuration.host, port: configuration.port, reason: "\(error)")
+            }
+            opened.append(listener)
+            let port = listener.localAddress?.port ?? configuration.port
+            var admin: (any Channel)?
+            if let adminPort = configuration.adminPort {
+                do {
+                    admin = try await AdminHTTPServer.bind(
+                        group: group, host: configuration.adminHost, port: adminPort,
+                        metrics: { [shards] in
+                            await Self.scrape(
+                                telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory)
+                        },
+                        isReady: { ready.load(ordering: .relaxed) })
+                } catch {
+                    throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
+                }
+            }
+            ready.store(true, ordering: .relaxed)
+            logger.info("hiscored \(version) listening on \(configuration.host):\(port) with \(shardCount) shards\(tlsContext == nil ? "" : " (TLS)")")
+            if let adminAddress = admin?.localAddress {
+                logger.info("admin HTTP on \(configuration.adminHost):\(adminAddress.port ?? 0) (/metrics /healthz /readyz)")
+            }
+            return HiscoreServer(
+                configuration: configuration, localPort: port, group: group, listener: listener, registry: registry,
+                logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards, seasons: seasons)
         } catch {
-            try? await group.shutdownGracefully()
-            persistence.close()
+            // The listener first, then what it accepted meanwhile, then the logs those
+            // connections would write to.
+            for channel in opened { try? await channel.close() }
+            for connection in registry.all { try? await connection.close() }
+            await Self.abandon(shards: shards, group: group, persistence: persistence)
             throw error
         }
-        let executor = BatchExecutor(shards: shards)
-        streams.attach(executor)
-        let seasons = SeasonKeeper(
-            directory: directory, executor: executor, streams: streams, loop: loops[0], clock: configuration.clock)
-        let router = CallRouter(
-            directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards,
-            streams: streams, access: configuration.access,
-            backups: BackupService(persistence: persistence, shards: shards), seasons: seasons)
-        // Seasons whose boundary passed while the server was down end now (once each).
-        for id in await seasons.runDueResets() { logger.info("board \(id): season reset on start-up (boundary passed while stopped)") }
-        let connectionIDs = ManagedAtomic<UInt64>(1)
-        let telemetry = try await Telemetry.make(
-            loops: loops, capacityCallsPerSecond: configuration.capacityCallsPerSecond, logger: logger)
-        streams.attach(telemetry)
-        let ready = ManagedAtomic<Bool>(false)
-        let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
-        let hello = ServerHello(
-            protocolVersion: ConnectionPreface.protocolVersion, serverVersion: version,
-            maxFrameBytes: UInt32(limits.maxFrameBytes), maxInflightCalls: UInt32(limits.maxInflightCalls),
-            maxBatchSubmits: UInt32(limits.maxBatchSubmits), maxPageEntries: UInt32(limits.maxPageEntries),
-            maxPlayersPerQuery: UInt32(limits.maxPlayersPerQuery), maxSubscriptions: UInt32(limits.maxSubscriptions),
-            // What a board that sets no limit of its own allows (the wire's 0 means this default).
-            maxMetadataBytes: UInt32(BoardLimits().maxMetadataBytes))
-
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                guard registry.admit(channel) else {
-                    return channel.close()
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    if let tlsContext {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
-                    }
-                    try channel.pipeline.syncOperations.addHandler(
-                        CallHandler(
-                            router: router, executor: executor, limits: limits, hello: hello, registry: registry,
-                            streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),
-                            telemetry: telemetry, access: configuration.access))
-                }
-            }
-        let listener: any Channel
-        do {
-            listener = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        } catch {
-            await Self.abandon(shards: shards, group: group, persistence: persistence)
-            throw ListenError(socket: .calls, host: configuration.host, port: configuration.port, reason: "\(error)")
-        }
-        let port = listener.localAddress?.port ?? configuration.port
-        var admin: (any Channel)?
-        if let adminPort = configuration.adminPort {
-            do {
-                admin = try await AdminHTTPServer.bind(
-                    group: group, host: configuration.adminHost, port: adminPort,
-                    metrics: {
-                        await Self.scrape(
-                            telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory)
-                    },
-                    isReady: { ready.load(ordering: .relaxed) })
-            } catch {
-                try? await listener.close()
-                await Self.abandon(shards: shards, group: group, persistence: persistence)
-                throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
-            }
-        }
-        ready.store(true, ordering: .relaxed)
-        logger.info("hiscored \(version) listening on \(configuration.host):\(port) with \(shardCount) shards\(tlsContext == nil ? "" : " (TLS)")")
-        if let adminAddress = admin?.localAddress {
-            logger.info("admin HTTP on \(configuration.adminHost):\(adminAddress.port ?? 0) (/metrics /healthz /readyz)")
-        }
-        return HiscoreServer(
-            configuration: configuration, localPort: port, group: group, listener: listener, registry: registry,
-            logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards, seasons: seasons)
     }
 
     /// Ends every season whose boundary has passed (by the configured clock); returns the boards

@@ -233,7 +233,7 @@ struct Hiscored: AsyncParsableCommand {
             ("--max-inflight-calls", limits.maxInflightCalls), ("--max-batch-submits", limits.maxBatchSubmits),
             ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
             ("--max-connections", limits.maxConnections), ("--max-boards", limits.maxBoards),
-            ("--preface-timeout", limits.prefaceTimeoutSeconds),
+            ("--preface-timeout", limits.prefaceTimeoutSeconds), ("--idle-timeout", limits.idleTimeoutSeconds),
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }

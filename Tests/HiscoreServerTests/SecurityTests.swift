@@ -241,6 +241,23 @@ struct SecurityTests {
         }
     }
 
+    @Test("start-up limits out of range are refused, naming the flag", arguments: [
+        ("--idle-timeout", "0", "--idle-timeout must be at least 1"),
+        ("--preface-timeout", "-5", "--preface-timeout must be at least 1"),
+        ("--shards", "0", "--shards must be 1...256"),
+    ])
+    func startUpLimits(flag: String, value: String, message: String) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        do {
+            let server = try ServerProcess(arguments: ["--data-dir", directory.path, "--durability", "memory", "\(flag)=\(value)"])
+            server.stop()
+            Issue.record("hiscored started with \(flag) \(value)")
+        } catch ServerProcessError.didNotStart(let log) {
+            #expect(log.contains(message), "\(log)")
+        }
+    }
+
     @Test("connections beyond max_connections are closed at once; the others are served")
     func connectionLimit() async throws {
         try await withServer(configure: { $0.limits.maxConnections = 4 }) { server in

@@ -52,11 +52,14 @@ final class ServerProcess: @unchecked Sendable {
                 text += String(decoding: chunk, as: UTF8.self)
             }
         }
-        log = text
         guard let found else {
+            // What it said before it exited (or was stopped) is the reason: read all of it.
             process.terminate()
+            text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+            log = text
             throw ServerProcessError.didNotStart(text)
         }
+        log = text
         port = found
     }
 

@@ -159,7 +159,9 @@ final class CallHandler: ChannelDuplexHandler {
     /// timeout later).
     private func armIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline? = nil) {
         guard idleCheck == nil || deadline != nil, !closed else { return }
-        let timeout = TimeAmount.seconds(Int64(limits.idleTimeoutSeconds))
+        // At least a second: a zero timeout (an embedder's configuration) would re-arm at once
+        // for as long as a call is open and spin the loop.
+        let timeout = TimeAmount.seconds(Int64(max(1, limits.idleTimeoutSeconds)))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         idleCheck = context.eventLoop.scheduleTask(deadline: deadline ?? (lastRead + timeout)) {
             let (handler, context) = loopBound.value
