@@ -49,9 +49,12 @@ public enum Identifier {
         }
     }
 
-    /// The allowed bytes as a 128-bit set (bit b of `allowedLow` / `allowedHigh` for byte b / b - 64).
-    private static let allowedLow: UInt64 = (0..<64).reduce(0) { isAllowed(UInt8($1)) ? $0 | 1 << UInt64($1) : $0 }
-    private static let allowedHigh: UInt64 = (64..<128).reduce(0) { isAllowed(UInt8($1)) ? $0 | 1 << UInt64($1 - 64) : $0 }
+    /// The allowed bytes as a 128-bit set (bit b of `allowedLow` / `allowedHigh` for byte b / b - 64):
+    /// `-` `.` `0`-`9` `:` (45, 46, 48-58) and `A`-`Z` `_` `a`-`z` (65-90, 95, 97-122). Literals,
+    /// not computed from `isAllowed`: a computed static is a lazy global, checked on every use
+    /// (the test of every ASCII byte holds the two in agreement).
+    private static let allowedLow: UInt64 = 0x07FF_6000_0000_0000
+    private static let allowedHigh: UInt64 = 0x07FF_FFFE_87FF_FFFE
 
     /// Whether every byte is allowed: a table lookup per byte over the string's contiguous UTF-8
     /// (every submit checks its player id: iterating `String.UTF8View` byte by byte was ~1.5% of a
