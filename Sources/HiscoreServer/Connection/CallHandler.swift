@@ -77,16 +77,10 @@ final class CallHandler: ChannelDuplexHandler {
     private var draining = false
     private var closed = false
     /// The preface, then frames, out of the connection's bytes.
-    private var decoder: ServerInboundDecoder
-    /// The bytes of a partial frame (or preface) waiting for the rest: at most one frame, as the
-    /// decoder refuses a declared length above max_frame_bytes as soon as its header is in. nil
-    /// when a read ended on a frame boundary, so an idle connection holds no read buffer.
-    private var partial: ByteBuffer?
-    private var decoding = false
+    private let inbound: InboundFrames
     /// When the last bytes arrived (connection start until then); see `armIdleCheck`.
     private var lastRead = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
-    private var arrivedWhileDecoding: ByteBuffer?
 
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
@@ -104,7 +98,7 @@ final class CallHandler: ChannelDuplexHandler {
         self.registry = registry
         self.streams = streams
         self.connectionID = connectionID
-        self.decoder = ServerInboundDecoder(maxFrameBytes: limits.maxFrameBytes)
+        self.inbound = InboundFrames(maxFrameBytes: limits.maxFrameBytes)
     }
 
     // MARK: lifecycle
@@ -198,39 +192,21 @@ final class CallHandler: ChannelDuplexHandler {
     /// in front: one pipeline stage, its `NIOAny` wrapping and its generic state machine less per
     /// frame (measured on one shard: 8% less server CPU per call at one call in flight per
     /// connection, 11-19% less at sixteen).
-    ///
-    /// Not re-entrant: bytes that arrive while frames are being handled (a `read()` issued
-    /// meanwhile can deliver a TLS handler's buffered plaintext at once) wait in
-    /// `arrivedWhileDecoding` and are decoded after, in order.
+    /// `InboundFrames` keeps partial frames between reads.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
-        let bytes = unwrapInboundIn(data)
-        guard !decoding else {
-            if arrivedWhileDecoding == nil {
-                arrivedWhileDecoding = bytes
-            } else {
-                arrivedWhileDecoding?.writeImmutableBuffer(bytes)
-            }
-            return
-        }
-        decoding = true
-        defer { decoding = false }
-        var next: ByteBuffer? = bytes
-        while let chunk = next, !closed {
-            // One clock read per read, not per frame: its frames arrived together.
-            let received = NIODeadline.now()
-            lastRead = received
-            var buffer: ByteBuffer
-            if var waiting = partial {
-                partial = nil
-                waiting.writeImmutableBuffer(chunk)
-                buffer = waiting
-            } else {
-                buffer = chunk
-            }
-            do {
+        var received = lastRead
+        do {
+            try inbound.feed(
+                unwrapInboundIn(data),
                 // A frame that ended the connection (a protocol fault) ends its read, too.
-                while !closed, let message = try decoder.decode(buffer: &buffer) {
+                stopped: { closed },
+                // One clock read per read, not per frame: its frames arrived together.
+                chunk: {
+                    received = NIODeadline.now()
+                    lastRead = received
+                },
+                message: { message in
                     switch message {
                     case .preface:
                         prefaceDone = true
@@ -239,18 +215,9 @@ final class CallHandler: ChannelDuplexHandler {
                     case .frame(let frame):
                         handleFrame(context, frame, received: received)
                     }
-                }
-            } catch {
-                errorCaught(context: context, error: error)
-            }
-            if !closed && buffer.readableBytes > 0 {
-                // Keep only the unread tail; its bytes move to the front once they are a small
-                // part of what the buffer holds.
-                if buffer.readerIndex > 1024 && buffer.readerIndex > buffer.readableBytes { buffer.discardReadBytes() }
-                partial = buffer
-            }
-            next = arrivedWhileDecoding
-            arrivedWhileDecoding = nil
+                })
+        } catch {
+            errorCaught(context: context, error: error)
         }
     }
 
