@@ -26,8 +26,62 @@ func httpGet(port: Int, path: String) async throws -> (status: Int, body: String
     }
 }
 
+/// The lines a server logs, kept for a test to read.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    func contains(_ text: String) -> Bool { lock.withLock { lines.contains { $0.contains(text) } } }
+
+    var logger: Logger {
+        Logger(label: "captured") { _ in CapturingLogHandler(log: self) }
+    }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let log: CapturedLog
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+        function: String, line: UInt
+    ) {
+        log.append("\(level) \(message)")
+    }
+}
+
 @Suite("Admin HTTP: /metrics, /healthz, /readyz")
 struct TelemetryTests {
+    @Test("above 80% of the configured capacity a summary line is logged each second; below it, none",
+          arguments: [(100, true), (100_000_000, false)])
+    func heavyLoadSummary(capacity: Int, expectsSummary: Bool) async throws {
+        let log = CapturedLog()
+        var config = testServerConfiguration(shards: 1)
+        config.capacityCallsPerSecond = capacity
+        let server = try await HiscoreServer.start(configuration: config, logger: log.logger)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        // Calls (thousands a second) for a bit over two one-second windows, or until the line
+        // shows: the load is what the test is about, and its length bounds the wait.
+        let start = ContinuousClock.now
+        var calls = 0
+        while ContinuousClock.now - start < .milliseconds(2_300) {
+            _ = try await client.ping([])
+            calls += 1
+            if expectsSummary && calls % 64 == 0 && log.contains("heavy load") { break }
+        }
+        try await client.close()
+        await server.shutdown()
+        #expect(calls > 250, "too few calls to load a 100-calls/s capacity")
+        #expect(log.contains("heavy load") == expectsSummary, "capacity \(capacity), \(calls) calls")
+    }
+
     @Test("an admin port already taken fails the start with an error naming the admin port, and frees the rest")
     func adminPortTaken() async throws {
         try await withServer(configure: { $0.adminPort = 0 }) { first in

@@ -225,7 +225,9 @@ final class CallHandler: ChannelDuplexHandler {
         dispatchBatch(context)
         flushIfNeeded(context)
         #if !HISCORE_NO_TELEMETRY
-        if let metrics, let telemetry { telemetry.endOfBatch(metrics, now: .now()) }
+        // The read's own time (taken as it arrived, microseconds ago) serves the one-second
+        // window as well as a fresh clock read would.
+        if let metrics, let telemetry { telemetry.endOfBatch(metrics, now: lastRead) }
         #endif
         context.fireChannelReadComplete()
     }
