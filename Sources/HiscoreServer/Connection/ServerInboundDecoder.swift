@@ -15,10 +15,9 @@ enum ConnectionFault: Error {
 /// The first 8 bytes must be the preface; after it, gRPC Length-Prefixed-Messages. Both stages
 /// live in one decoder so no byte can slip past the preface check, and the frame stage never
 /// buffers more than one maximal frame (the wrapped decoder refuses a larger declared length
-/// as soon as the 5-byte header arrives).
-struct ServerInboundDecoder: NIOSingleStepByteToMessageDecoder {
-    typealias InboundOut = ServerInbound
-
+/// as soon as the 5-byte header arrives). `InboundFrames` feeds it a connection's bytes; what
+/// is left at EOF is an incomplete message, dropped with the connection.
+struct ServerInboundDecoder {
     private var prefaceSeen = false
     private var frames: LengthPrefixedFrameDecoder
 
@@ -41,10 +40,5 @@ struct ServerInboundDecoder: NIOSingleStepByteToMessageDecoder {
         case .rejected(let reason):
             throw ConnectionFault.badPreface("\(reason)")
         }
-    }
-
-    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ServerInbound? {
-        // A truncated frame followed by EOF is dropped: the connection is closing anyway.
-        try decode(buffer: &buffer)
     }
 }
