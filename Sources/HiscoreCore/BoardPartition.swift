@@ -146,14 +146,37 @@ public final class BoardPartition {
     public func write(
         playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64
     ) throws(WriteError) -> WriteOutcome {
+        var unused = BetterCounts()
+        return try write(
+            playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence,
+            counting: false, into: &unused)
+    }
+
+    /// `write`, also counting the entries that beat the moved entry (`BetterCounts`) on the
+    /// write's own descents: a server answering a submit with the player's rank then needs no
+    /// further descent (and no read of a leaf's record) unless the entry did not move.
+    public func write(
+        playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64,
+        countingBetter counts: inout BetterCounts
+    ) throws(WriteError) -> WriteOutcome {
+        try write(
+            playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence,
+            counting: true, into: &counts)
+    }
+
+    private func write(
+        playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64,
+        counting: Bool, into counts: inout BetterCounts
+    ) throws(WriteError) -> WriteOutcome {
         if let metadata, metadata.count > config.limits.maxMetadataBytes {
             throw .metadataTooLarge(bytes: metadata.count, limit: config.limits.maxMetadataBytes)
         }
         // The ranking work runs in the id's scope and returns plain values; the entries, which
         // hold the id string and metadata arrays, are built once, out here.
         let applied = try withPackedID(playerID) { id in
-            applyWrite(id: id, score: score, subscore: subscore, sequence: sequence)
+            applyWrite(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting)
         }.get()
+        counts = BetterCounts(previous: applied.previousBetter, current: applied.currentBetter)
         let oldMetadata = applied.previous == nil ? [] : store.metadataBytes(applied.slot)
         var newMetadata = oldMetadata
         if applied.accepted, let metadata {
@@ -182,7 +205,7 @@ public final class BoardPartition {
             _ = remove(playerID: playerID)
         }
         let created = try withPackedID(playerID) { id in
-            create(id: id, score: score, subscore: subscore, sequence: sequence)
+            create(id: id, score: score, subscore: subscore, sequence: sequence, counting: false)
         }.get()
         if !metadata.isEmpty { store.setMetadata(created.slot, metadata) }
     }
@@ -208,12 +231,15 @@ public final class BoardPartition {
         var current: EntryState
         var keyChanged: Bool
         var accepted: Bool
+        /// Counted by the write's descents when asked (see `BetterCounts`).
+        var previousBetter: Int? = nil
+        var currentBetter: Int? = nil
     }
 
     /// One write's ranking part, built around the cache misses it cannot avoid: the id's
     /// bucket, its record, the tree paths of the old and new keys. Each key is encoded once.
     private func applyWrite(
-        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64
+        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool
     ) -> Result<AppliedWrite, WriteError> {
         if id.bytes.count > Self.maxPlayerIDBytes {
             return .failure(.playerIDTooLong(bytes: id.bytes.count, limit: Self.maxPlayerIDBytes))
@@ -231,7 +257,7 @@ public final class BoardPartition {
             if replacesScore { tree.warmPath(inserting: requestedKey, keys: store.keys) }
         }
         guard let (_, slot) = find(id) else {
-            return create(id: id, score: score, subscore: subscore, sequence: sequence)
+            return create(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting)
         }
         let record = store.record(slot)
         let oldSubscore = store.subscore(slot)
@@ -261,11 +287,11 @@ public final class BoardPartition {
         if !prepared && !replacesScore {
             tree.warmPaths(removing: old.key, inserting: new.key, keys: store.keys)
         }
-        let removed = tree.remove(slot: slot, key: old.key)
-        assert(removed, "stored entry missing from the tree")
+        let previousBetter = tree.remove(slot: slot, key: old.key, countingLess: counting)
+        assert(previousBetter != nil, "stored entry missing from the tree")
         leftGroup(slot: slot, key: old.key)
         setScore(slot, new.score, new.subscore, new.sequence)
-        if !tree.insert(slot: slot, key: new.key, keys: store.keys) {
+        guard let currentBetter = tree.insert(slot: slot, key: new.key, keys: store.keys, countingLess: counting) else {
             setScore(slot, old.score, old.subscore, old.sequence)
             let restored = tree.insert(slot: slot, key: old.key, keys: store.keys)
             assert(restored)
@@ -273,11 +299,15 @@ public final class BoardPartition {
             return .failure(.duplicateKey(sequence: sequence))
         }
         joinedGroup(slot: slot, key: new.key)
-        return .success(AppliedWrite(slot: slot, previous: old, current: new, keyChanged: true, accepted: true))
+        return .success(AppliedWrite(
+            slot: slot, previous: old, current: new, keyChanged: true, accepted: true,
+            previousBetter: counting ? previousBetter : nil, currentBetter: counting ? currentBetter : nil))
     }
 
     /// Adds a new player (its metadata is the caller's to set).
-    private func create(id: PackedID, score: Int64, subscore: Int64, sequence: UInt64) -> Result<AppliedWrite, WriteError> {
+    private func create(
+        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool
+    ) -> Result<AppliedWrite, WriteError> {
         if store.liveCount >= Self.maxEntries { return .failure(.partitionFull(limit: Self.maxEntries)) }
         let newScore: Int64 =
             switch config.writeOperator {
@@ -288,14 +318,16 @@ public final class BoardPartition {
         store.setID(slot, id)
         setScore(slot, newScore, subscore, sequence)
         let key = codec.key(score: newScore, subscore: subscore, sequence: sequence)
-        if !tree.insert(slot: slot, key: key, keys: store.keys) {
+        guard let better = tree.insert(slot: slot, key: key, keys: store.keys, countingLess: counting) else {
             store.freeSlot(slot)
             return .failure(.duplicateKey(sequence: sequence))
         }
         joinedGroup(slot: slot, key: key)
         index.insert(hash: id.hash, slot: slot, ids: store)
         let current = EntryState(score: newScore, subscore: subscore, sequence: sequence, key: key)
-        return .success(AppliedWrite(slot: slot, previous: nil, current: current, keyChanged: true, accepted: true))
+        return .success(AppliedWrite(
+            slot: slot, previous: nil, current: current, keyChanged: true, accepted: true,
+            currentBetter: counting ? better : nil))
     }
 
     @inline(__always)

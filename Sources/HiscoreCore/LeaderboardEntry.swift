@@ -46,6 +46,23 @@ public struct WriteOutcome: Sendable, Equatable {
     }
 }
 
+/// How many entries of a partition beat a write's entries (strictly better keys, ordinal),
+/// counted by the write's own tree descents (`BoardPartition.write(...countingBetter:)`).
+/// A count is nil when the write did not walk that key's path: `previous` when the write created
+/// the entry, both when the key did not change (a `best` that did not improve, an unchanged
+/// score); ask `countBetter(than:)` then.
+public struct BetterCounts: Sendable, Equatable {
+    /// Entries better than the previous entry, in the partition before the write.
+    public var previous: Int?
+    /// Entries better than the current entry, in the partition after the write.
+    public var current: Int?
+
+    public init(previous: Int? = nil, current: Int? = nil) {
+        self.previous = previous
+        self.current = current
+    }
+}
+
 /// Why a partition refused a write. A refused write changes nothing.
 public enum WriteError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The metadata exceeds the board's `maxMetadataBytes`.

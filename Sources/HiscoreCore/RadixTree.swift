@@ -196,12 +196,20 @@ struct RadixTree {
 
     /// Adds `slot` under `key`. Returns false (and changes nothing) when `key` is already present.
     mutating func insert<Keys: LeafKeySource>(slot: UInt32, key: RankKey, keys: Keys) -> Bool {
+        insert(slot: slot, key: key, keys: keys, countingLess: false) != nil
+    }
+
+    /// Adds `slot` under `key`; nil (and nothing changed) when `key` is already present.
+    /// Otherwise, with `countingLess`, the number of keys smaller than `key` (what `countLess`
+    /// would answer), summed on the way down at no extra miss: the nodes are the ones the insert
+    /// walks anyway, and no leaf record is read for it. Without, 0.
+    mutating func insert<Keys: LeafKeySource>(slot: UInt32, key: RankKey, keys: Keys, countingLess: Bool) -> Int? {
         assert(slot <= Self.maxSlot)
         let newLeaf = Self.leaf(slot)
         if root == Self.empty {
             root = newLeaf
             count = 1
-            return true
+            return 0
         }
 
         // Pass 1: follow the key's bytes to some leaf; any leaf below the point where the key's
@@ -213,8 +221,9 @@ struct RadixTree {
         }
         let neighbourKey = keys.key(ofSlot: Self.slot(of: ref))
         let splitDepth = key.firstDifferingByte(from: neighbourKey)
-        if splitDepth == RankKey.byteCount { return false }
+        if splitDepth == RankKey.byteCount { return nil }
         let newByte = key.byte(at: splitDepth)
+        var less = 0
 
         // Pass 2: descend through the nodes above `splitDepth` (their bytes match), counting the
         // new entry in each; then either add a child to the node at `splitDepth` or put a new
@@ -229,6 +238,7 @@ struct RadixTree {
             if Self.isLeaf(ref) || node(ref).depth > splitDepth {
                 let existingByte = neighbourKey.byte(at: splitDepth)
                 assert(existingByte != newByte)
+                if countingLess && existingByte < newByte { less &+= subtreeCount }
                 let existingIsLeaf = Self.isLeaf(ref)
                 let split = arena.allocate(sizeClass: 0, hasCounts: !existingIsLeaf, depth: splitDepth)
                 let created = node(split)
@@ -251,7 +261,7 @@ struct RadixTree {
                 }
                 count += 1
                 compactIfNeeded()
-                return true
+                return less
             }
             var current = node(ref)
             if current.depth == splitDepth {
@@ -262,13 +272,16 @@ struct RadixTree {
                     replaceChild(of: parent, at: parentIndex, with: grown)
                     current = node(grown)
                 }
-                current.insertChild(at: current.lowerBound(newByte), byte: newByte, child: newLeaf, count: 1)
+                let position = current.lowerBound(newByte)
+                if countingLess { less &+= current.countBefore(position) }
+                current.insertChild(at: position, byte: newByte, child: newLeaf, count: 1)
                 count += 1
                 compactIfNeeded()
-                return true
+                return less
             }
             let index = current.lowerBound(key.byte(at: current.depth))
             assert(current.holds(index, key.byte(at: current.depth)))
+            if countingLess { less &+= current.countBefore(index) }
             if current.hasCounts {
                 subtreeCount = current.count(at: index)
                 current.addToCount(at: index, 1)
@@ -288,26 +301,35 @@ struct RadixTree {
     /// Removes the leaf of `slot`, which must be stored under `key`. Returns false (and changes
     /// nothing) when it is not there.
     mutating func remove(slot: UInt32, key: RankKey) -> Bool {
-        guard root != Self.empty else { return false }
+        remove(slot: slot, key: key, countingLess: false) != nil
+    }
+
+    /// Removes the leaf of `slot`, which must be stored under `key`; nil (and nothing changed)
+    /// when it is not there. Otherwise, with `countingLess`, the number of keys that were smaller
+    /// than `key` (summed on the removal's own descent, as in `insert`); without, 0.
+    mutating func remove(slot: UInt32, key: RankKey, countingLess: Bool) -> Int? {
+        guard root != Self.empty else { return nil }
         if Self.isLeaf(root) {
-            guard Self.slot(of: root) == slot else { return false }
+            guard Self.slot(of: root) == slot else { return nil }
             root = Self.empty
             count = 0
-            return true
+            return 0
         }
-        let removed = withUnsafeTemporaryAllocation(of: PathFrame.self, capacity: Self.maxPathLength) { path in
+        let removed: Int? = withUnsafeTemporaryAllocation(of: PathFrame.self, capacity: Self.maxPathLength) { path in
             var depth = 0
+            var less = 0
             var ref = root
             while !Self.isLeaf(ref) {
                 let current = node(ref)
                 let byte = key.byte(at: current.depth)
                 let index = current.lowerBound(byte)
-                guard current.holds(index, byte) else { return false }
+                guard current.holds(index, byte) else { return nil }
+                if countingLess { less &+= current.countBefore(index) }
                 path[depth] = PathFrame(node: ref, index: Int32(index))
                 depth += 1
                 ref = current.children[index]
             }
-            guard Self.slot(of: ref) == slot else { return false }
+            guard Self.slot(of: ref) == slot else { return nil }
 
             for level in 0..<(depth - 1) {
                 let current = node(path[level].node)
@@ -332,9 +354,9 @@ struct RadixTree {
                 replaceChild(of: grandparent, at: grandparentIndex, with: shrunk)
             }
             count -= 1
-            return true
+            return less
         }
-        if removed { compactIfNeeded() }
+        if removed != nil { compactIfNeeded() }
         return removed
     }
 

@@ -253,10 +253,11 @@ actor Shard {
             }
         }
         let outcome: WriteOutcome
+        var better = BetterCounts()
         do {
             outcome = try partition.write(
                 playerID: request.playerID, score: request.score, subscore: request.subscore,
-                metadata: request.metadata, sequence: board.nextSequence())
+                metadata: request.metadata, sequence: board.nextSequence(), countingBetter: &better)
         } catch {
             if isNew { board.releaseEntries(1) }
             return .refused(Status(.invalidArgument, "\(error)"))
@@ -274,15 +275,14 @@ actor Shard {
             board.topCache.noteWrite(previous: outcome.previous?.key, current: outcome.current.key)
         }
         noteWrite()
-        // Both counts from the tree after the write: it differs from the tree before only by the
-        // previous key (gone) and the current one (added), so what beat the previous key before
-        // is what beats it now, less the current key if that is better. An unchanged key (a
-        // worse `best` submit) costs one descent, not two.
-        let currentLocalBetter = partition.countBetter(than: outcome.current.key)
+        // A moved entry's counts come from the write's own descents (removal and insertion); an
+        // unchanged key (a worse `best` submit) costs one descent here, and it is both counts.
+        let currentLocalBetter = better.current ?? partition.countBetter(than: outcome.current.key)
         let previousLocalBetter = outcome.previous.map { previous in
             guard outcome.keyChanged else { return currentLocalBetter }
-            return partition.countBetter(than: previous.key) - (outcome.current.key < previous.key ? 1 : 0)
+            return better.previous ?? partition.countBetter(than: previous.key) - (outcome.current.key < previous.key ? 1 : 0)
         }
+        assert(better.current == nil || better.current == partition.countBetter(than: outcome.current.key))
         return .submitted(SubmitOnShard(
             current: outcome.current, previousKey: outcome.previous?.key, keyChanged: outcome.keyChanged,
             created: outcome.created, previousLocalBetter: previousLocalBetter,

@@ -70,14 +70,30 @@ struct PartitionDifferentialTests {
                     default: nil
                     }
                 let got: Result<WriteOutcome, WriteError>
+                // Half the writes count the entries beating the moved entry on their descents.
+                let counting = random.chance(50)
+                var better = BetterCounts()
+                let before = reference
                 do throws(WriteError) {
-                    got = .success(try partition.write(
-                        playerID: player, score: score, subscore: subscore, metadata: metadata, sequence: writeSequence))
+                    got = .success(
+                        counting
+                            ? try partition.write(
+                                playerID: player, score: score, subscore: subscore, metadata: metadata,
+                                sequence: writeSequence, countingBetter: &better)
+                            : try partition.write(
+                                playerID: player, score: score, subscore: subscore, metadata: metadata,
+                                sequence: writeSequence))
                 } catch {
                     got = .failure(error)
                 }
                 let want = reference.write(playerID: player, score: score, subscore: subscore, metadata: metadata, sequence: writeSequence)
                 #expect(got == want, "\(context) step \(step): write \(player) \(score)/\(subscore) seq \(writeSequence)")
+                if counting, case .success(let outcome) = want, outcome.keyChanged {
+                    #expect(better.current == reference.countBetter(outcome.current.key), "\(context) step \(step): counted current")
+                    #expect(better.previous == outcome.previous.map { before.countBetter($0.key) }, "\(context) step \(step): counted previous")
+                } else {
+                    #expect(better == BetterCounts(), "\(context) step \(step): nothing counted for an unmoved entry")
+                }
             } else if roll < 96 {
                 let player = pool[random.below(pool.count)]
                 #expect(partition.remove(playerID: player) == reference.entries.removeValue(forKey: player), "\(context) step \(step)")

@@ -66,16 +66,24 @@ struct RadixTreeTests {
                 let slot: UInt32
                 if let reused = free.popLast() { slot = reused } else { slot = UInt32(keys.keys.count); keys.keys.append(.min) }
                 keys.keys[Int(slot)] = key
-                let inserted = tree.insert(slot: slot, key: key, keys: keys)
-                #expect(inserted == !present.contains(key), "seed \(seed) step \(step)")
-                if inserted { live.append(slot); present.insert(key) } else { free.append(slot) }
+                let less = present.count(where: { $0 < key })
+                let counted = tree.insert(slot: slot, key: key, keys: keys, countingLess: step % 2 == 0)
+                #expect((counted != nil) == !present.contains(key), "seed \(seed) step \(step)")
+                if let counted {
+                    #expect(counted == (step % 2 == 0 ? less : 0), "seed \(seed) step \(step): keys below an inserted key")
+                    live.append(slot)
+                    present.insert(key)
+                } else {
+                    free.append(slot)
+                }
             } else if roll < 97 || wide {
                 let victim = random.below(live.count)
                 let slot = live[victim]
                 let wrongRemoved = tree.remove(slot: slot &+ 100_000, key: keys.keys[Int(slot)])
                 #expect(!wrongRemoved, "seed \(seed): removed a wrong slot")
-                let removed = tree.remove(slot: slot, key: keys.keys[Int(slot)])
-                #expect(removed, "seed \(seed) step \(step)")
+                let less = present.count(where: { $0 < keys.keys[Int(slot)] })
+                let removed = tree.remove(slot: slot, key: keys.keys[Int(slot)], countingLess: true)
+                #expect(removed == less, "seed \(seed) step \(step): keys below a removed key")
                 present.remove(keys.keys[Int(slot)])
                 live.swapAt(victim, live.count - 1)
                 free.append(live.removeLast())
