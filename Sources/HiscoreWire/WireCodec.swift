@@ -48,7 +48,8 @@ public enum WireCodec {
             throw RejectedRequest(
                 callID: peekCallID(bytes), reason: unpackFailure(arena: arena, messageName: "Request"))
         }
-        defer { hiscore__v1__request__free_unpacked(request, &allocator) }
+        // No `free_unpacked`: every block of the message is the arena's, freed by its reset (the
+        // deferred one above); protobuf-c's free would walk the whole message to call a no-op.
         do throws(WireError) {
             return try RequestEnvelope(protoC: request.pointee)
         } catch {
@@ -97,7 +98,7 @@ public enum WireCodec {
         guard let response = unpacked else {
             throw unpackFailure(arena: arena, messageName: "Response")
         }
-        defer { hiscore__v1__response__free_unpacked(response, &allocator) }
+        // No `free_unpacked`: the arena's reset frees the message (see `decodeRequestRecoveringCallID`).
         return try ResponseEnvelope(protoC: response.pointee)
     }
 
