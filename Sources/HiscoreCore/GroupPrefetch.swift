@@ -23,7 +23,12 @@ import CCacheHint
  * descent. Their walks advance level by level together, and the counts that follow
  * find their child and count lines in cache.
  *
- * Both read and prefetch and change nothing: a guess gone stale (two writes of one
+ * Lookups too (`prepareLookups`): a `get_rank` reads the id's bucket, then its record,
+ * then walks the stored key's path to count what beats it, three dependent misses or
+ * more; a pipelined batch of them for one partition advances bucket, record and path
+ * stage by stage for the whole group.
+ *
+ * All three read and prefetch and change nothing: a guess gone stale (two writes of one
  * player in a group, a node split by an earlier write) costs a miss, never a wrong
  * answer. Cost: one extra descent per key in cache, O(h log c), and a few words of
  * stack per write.
@@ -78,6 +83,43 @@ extension BoardPartition {
                 let group = UnsafeMutableBufferPointer(rebasing: walks[0..<size])
                 while tree.advanceWalks(group, keys: keys) {}
                 start += size
+            }
+        }
+    }
+
+    /// Starts the memory reads of looking up `playerID(0) ..< playerID(count)` (`entry(for:)`)
+    /// and of counting the entries better than each one found (`countBetter` of its key), in
+    /// groups of `prefetchGroupSize`: every bucket, then every record, then every stored key's
+    /// path. A hint: it changes nothing.
+    public func prepareLookups(count: Int, _ playerID: (Int) -> String) {
+        guard count > 1, tree.root != RadixTree.empty else { return }
+        let keys = store.keys
+        withUnsafeTemporaryAllocation(of: TreeWalk.self, capacity: Self.prefetchGroupSize) { walks in
+            withUnsafeTemporaryAllocation(
+                of: (hash: UInt64, word0: UInt64, word1: UInt64).self, capacity: Self.prefetchGroupSize
+            ) { ids in
+                var start = 0
+                while start < count {
+                    let size = min(Self.prefetchGroupSize, count - start)
+                    for position in 0..<size {
+                        let id = withPackedID(playerID(start + position)) { (hash: $0.hash, word0: $0.word0, word1: $0.word1) }
+                        ids[position] = id
+                        index.prefetch(hash: id.hash)
+                    }
+                    for position in 0..<size {
+                        if let slot = index.likelySlot(hash: ids[position].hash) { keys.prefetchKey(ofSlot: slot) }
+                    }
+                    for position in 0..<size {
+                        walks[position] = TreeWalk(key: RankKey.min, ref: RadixTree.empty)
+                        if let slot = index.likelySlot(hash: ids[position].hash),
+                            store.idMayMatch(slot, word0: ids[position].word0, word1: ids[position].word1)
+                        {
+                            walks[position] = TreeWalk(key: keys.key(ofSlot: slot), ref: tree.root)
+                        }
+                    }
+                    while tree.advanceWalks(UnsafeMutableBufferPointer(rebasing: walks[0..<size]), keys: keys) {}
+                    start += size
+                }
             }
         }
     }

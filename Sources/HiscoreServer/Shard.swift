@@ -42,6 +42,7 @@ actor Shard {
     func execute(_ operations: [ShardOperation], into results: inout [ShardResult]) {
         prepareSubmitRuns(operations)
         prepareCountRuns(operations)
+        prepareLookupRuns(operations)
         for operation in operations { results.append(execute(operation)) }
         if !outbox.isEmpty, let streams {
             for (home, notes) in outbox { streams.deliver(notes, toShard: home) }
@@ -85,6 +86,48 @@ actor Shard {
                 }
                 partition.prepareCounts(count: filled) { runKeys[$0] }
             }
+        }
+    }
+
+    /// Hands the player ids of each run of consecutive lookups on one board (a pipelined batch of
+    /// `get_rank` calls, or one `entries` call's ids) to its partition's `prepareLookups`: each is
+    /// a bucket, a record and a path to count, all cold. Only a prefetch.
+    private func prepareLookupRuns(_ operations: [ShardOperation]) {
+        Self.forEachRun(of: operations, board: { operation in
+            switch operation {
+            case .lookupOne(let board, _), .lookup(let board, _, _), .lookupCounted(let board, _, _): board
+            default: nil
+            }
+        }) { run, board in
+            var idCount = 0
+            for operation in operations[run] { idCount += Self.lookupIDCount(operation) }
+            guard idCount > 1, let partition = partitions[board.incarnation] else { return }
+            // The run's ids in order, without copying them into an array: position -> (operation, id).
+            var operationIndex = run.lowerBound
+            var idInOperation = 0
+            var expected = 0
+            partition.prepareLookups(count: idCount) { position in
+                assert(position == expected, "prepareLookups asks for the ids in order")
+                expected += 1
+                while idInOperation >= Self.lookupIDCount(operations[operationIndex]) {
+                    operationIndex += 1
+                    idInOperation = 0
+                }
+                defer { idInOperation += 1 }
+                switch operations[operationIndex] {
+                case .lookupOne(_, let playerID): return playerID
+                case .lookup(_, let playerIDs, _), .lookupCounted(_, let playerIDs, _): return playerIDs[idInOperation]
+                default: preconditionFailure("a lookup run holds only lookups")
+                }
+            }
+        }
+    }
+
+    private static func lookupIDCount(_ operation: ShardOperation) -> Int {
+        switch operation {
+        case .lookupOne: 1
+        case .lookup(_, let playerIDs, _), .lookupCounted(_, let playerIDs, _): playerIDs.count
+        default: 0
         }
     }
 

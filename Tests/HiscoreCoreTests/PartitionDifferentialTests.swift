@@ -115,7 +115,7 @@ struct PartitionDifferentialTests {
     /// `prepareWrites` only prefetches: groups of writes prepared first (longer than a prefetch
     /// group, with repeated players, long ids, new players, rejected `best` writes, wrong sequence
     /// guesses) must come out exactly as the reference applies them one by one.
-    @Test("writes and counts prepared in groups agree with the reference", arguments: testSeeds(Array(1...8)))
+    @Test("writes, counts and lookups prepared in groups agree with the reference", arguments: testSeeds(Array(1...8)))
     func preparedGroups(seed: UInt64) {
         var random = SplitMix64(seed: seed)
         let operators: [WriteOperator] = [.best, .set, .increment, .decrement]
@@ -169,6 +169,25 @@ struct PartitionDifferentialTests {
             partition.checkInvariants()
             for key in countKeys {
                 #expect(partition.countBetter(than: key) == stored.filter { $0 < key }.count, "\(context) round \(round): count")
+            }
+            // Lookups prepared as a shard prepares a run of get_rank calls: present, absent and
+            // long ids, repeats. Preparing must change nothing either.
+            let lookupIDs = (0..<(1 + random.below(40))).map { _ in
+                random.chance(80) ? pool[random.below(pool.count)] : "absent-\(random.below(1000))"
+            }
+            var asked: [Int] = []
+            partition.prepareLookups(count: lookupIDs.count) { position in
+                asked.append(position)
+                return lookupIDs[position]
+            }
+            #expect(asked == (lookupIDs.count > 1 ? Array(0..<lookupIDs.count) : []), "\(context): ids asked in order, once")
+            partition.checkInvariants()
+            for id in lookupIDs {
+                let entry = partition.entry(for: id)
+                #expect(entry == reference.entries[id], "\(context) round \(round): lookup \(id)")
+                if let entry {
+                    #expect(partition.countBetter(than: entry.key) == stored.filter { $0 < entry.key }.count, "\(context): rank")
+                }
             }
             Self.compareQueries(
                 partition, reference, codec: config.codec, pool: pool, random: &random, context: "\(context) round \(round)")
