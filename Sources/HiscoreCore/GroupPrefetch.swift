@@ -58,12 +58,16 @@ extension BoardPartition {
     /// Starts the memory reads of the `count` writes `upcoming(0) ..< upcoming(count)`, which
     /// the caller is about to apply with `write`, in that order and with nothing in between
     /// (see the comment at the top of this file). A hint: it changes no state anyone can observe.
-    public func prepareWrites(count: Int, _ upcoming: (Int) -> UpcomingWrite) {
+    ///
+    /// `countingBetter`: the caller will also count the entries beating each written entry
+    /// (`write(...countingBetter:)`, then `countBetter` for an entry the write did not move):
+    /// the stored key's path is then walked for every write, not only for those that move it.
+    public func prepareWrites(count: Int, countingBetter: Bool = false, _ upcoming: (Int) -> UpcomingWrite) {
         guard count > 1 else { return }  // a lone write warms its own paths
         var start = 0
         while start < count {
             let size = min(Self.prefetchGroupSize, count - start)
-            prepareGroup(size) { upcoming(start + $0) }
+            prepareGroup(size, countingBetter: countingBetter) { upcoming(start + $0) }
             start += size
         }
         preparedWrites = count
@@ -124,7 +128,7 @@ extension BoardPartition {
         }
     }
 
-    private func prepareGroup(_ size: Int, _ upcoming: (Int) -> UpcomingWrite) {
+    private func prepareGroup(_ size: Int, countingBetter: Bool, _ upcoming: (Int) -> UpcomingWrite) {
         let keys = store.keys
         let newKeyKnown = config.writeOperator == .best || config.writeOperator == .set
         withUnsafeTemporaryAllocation(of: TreeWalk.self, capacity: 2 * size) { walks in
@@ -165,7 +169,7 @@ extension BoardPartition {
                             || codec.isBetter(
                                 score: codec.score(of: newKey), subscore: codec.subscore(of: newKey),
                                 than: codec.score(of: oldKey), codec.subscore(of: oldKey))
-                        if moves && improves { oldWalk = TreeWalk(key: oldKey, ref: tree.root) }
+                        if moves && improves || countingBetter { oldWalk = TreeWalk(key: oldKey, ref: tree.root) }
                     }
                     walks[size + position] = oldWalk
                 }

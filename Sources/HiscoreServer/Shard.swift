@@ -56,7 +56,7 @@ actor Shard {
     private func prepareSubmitRuns(_ operations: [ShardOperation]) {
         Self.forEachRun(of: operations, board: { if case .submit(let board, _) = $0 { board } else { nil } }) { run, board in
             guard run.count > 1, let partition = partitions[board.incarnation] else { return }
-            partition.prepareWrites(count: run.count) { offset in
+            partition.prepareWrites(count: run.count, countingBetter: true) { offset in
                 guard case .submit(_, let request) = operations[run.lowerBound + offset] else {
                     preconditionFailure("a run holds only submits")
                 }

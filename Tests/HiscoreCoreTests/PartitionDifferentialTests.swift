@@ -136,7 +136,7 @@ struct PartitionDifferentialTests {
                  subscore: random.chance(80) ? Int64(0) : Int64(random.below(3)) - 1)
             }
             let guessOffset: UInt64 = random.chance(50) ? 0 : UInt64(random.below(1000))
-            partition.prepareWrites(count: size) { position in
+            partition.prepareWrites(count: size, countingBetter: random.chance(50)) { position in
                 BoardPartition.UpcomingWrite(
                     playerID: group[position].player, score: group[position].score, subscore: group[position].subscore,
                     sequence: sequence + 1 + UInt64(position) + guessOffset)
