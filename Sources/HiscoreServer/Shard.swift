@@ -323,7 +323,7 @@ actor Shard {
         let currentLocalBetter = better.current ?? partition.countBetter(than: outcome.current.key)
         let previousLocalBetter = outcome.previous.map { previous in
             guard outcome.keyChanged else { return currentLocalBetter }
-            return better.previous ?? partition.countBetter(than: previous.key) - (outcome.current.key < previous.key ? 1 : 0)
+            return better.previous ?? (partition.countBetter(than: previous.key) - (outcome.current.key < previous.key ? 1 : 0))
         }
         assert(better.current == nil || better.current == partition.countBetter(than: outcome.current.key))
         return .submitted(SubmitOnShard(

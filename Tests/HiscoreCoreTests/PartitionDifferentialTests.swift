@@ -180,7 +180,9 @@ struct PartitionDifferentialTests {
                 asked.append(position)
                 return lookupIDs[position]
             }
-            #expect(asked == (lookupIDs.count > 1 ? Array(0..<lookupIDs.count) : []), "\(context): ids asked in order, once")
+            // A lone lookup warms itself, and an empty partition has nothing to prefetch.
+            let prefetches = lookupIDs.count > 1 && !reference.entries.isEmpty
+            #expect(asked == (prefetches ? Array(0..<lookupIDs.count) : []), "\(context): ids asked in order, once")
             partition.checkInvariants()
             for id in lookupIDs {
                 let entry = partition.entry(for: id)
