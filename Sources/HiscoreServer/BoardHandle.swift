@@ -49,12 +49,7 @@ public final class BoardHandle: Sendable {
         return Int(PlayerHash.hash(playerID) % UInt64(shardCount))
     }
 
-    /// The shards a query must ask.
-    public func shards(shardCount: Int) -> [Int] {
-        Array(shardRange(shardCount: shardCount))
-    }
-
-    /// `shards(shardCount:)` as a range (no array).
+    /// The shards a query must ask: the home shard of a single-partition board, else all of them.
     public func shardRange(shardCount: Int) -> Range<Int> {
         partitionCount == 1 ? homeShard..<(homeShard + 1) : 0..<shardCount
     }

@@ -75,7 +75,8 @@ final class TopPlan: CallPlan {
     }
 
     private var board: BoardHandle { ranking.board }
-    private var shards: [Int] { board.shards(shardCount: ranking.shardCount) }
+    /// The board's shards, as a range: no array per call.
+    private var shards: Range<Int> { board.shardRange(shardCount: ranking.shardCount) }
 
     func advance(_ results: ShardResults) -> PlanStep {
         switch stage {
@@ -99,7 +100,12 @@ final class TopPlan: CallPlan {
                         return respond(Array(cached.entries), ranks: Array(cached.ranks))
                     }
                 }
-                if offset == 0 || shards.count == 1 {
+                if shards.count == 1 {
+                    stage = .fullWindows
+                    return .runOne(ShardCall(
+                        shard: shards.lowerBound, operation: .entriesAtRanks(board, range: offset..<(offset + limit))))
+                }
+                if offset == 0 {
                     stage = .fullWindows
                     return .run(fullWindowCalls(offset: offset))
                 }
@@ -181,7 +187,7 @@ final class TopPlan: CallPlan {
 
     private func fullWindowCalls(offset: Int) -> [ShardCall] {
         if shards.count == 1 {
-            return [ShardCall(shard: shards[0], operation: .entriesAtRanks(board, range: offset..<(offset + limit)))]
+            return [ShardCall(shard: shards.lowerBound, operation: .entriesAtRanks(board, range: offset..<(offset + limit)))]
         }
         return shards.map { ShardCall(shard: $0, operation: .entriesAtRanks(board, range: 0..<(offset + limit))) }
     }
@@ -250,7 +256,7 @@ final class AroundPlan: CallPlan {
                     callID: callID, CallValidation.playerNotFound(request.playerID, board: board.config.id)))
             }
             self.playerEntry = located.entry
-            return .run(board.shards(shardCount: ranking.shardCount).map {
+            return .run(board.shardRange(shardCount: ranking.shardCount).map {
                 ShardCall(shard: $0, operation: .neighbours(
                     board, key: located.entry.key, before: Int(request.before), after: Int(request.after)))
             })

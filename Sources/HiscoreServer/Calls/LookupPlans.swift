@@ -129,7 +129,7 @@ final class CountPlan: CallPlan {
 
     func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
-            return .run(board.shards(shardCount: shardCount).map {
+            return .run(board.shardRange(shardCount: shardCount).map {
                 ShardCall(shard: $0, operation: .countScores(board, min: request.minScore, max: request.maxScore))
             })
         }
@@ -163,7 +163,7 @@ final class RemovePlayerPlan: CallPlan {
                 return .finished(.failure(callID: callID, CallValidation.playerNotFound(playerID, board: board.config.id)))
             }
             self.removed = located
-            let others = board.shards(shardCount: shardCount).filter { $0 != owner }
+            let others = board.shardRange(shardCount: shardCount).filter { $0 != owner }
             if others.isEmpty { return finish(located, elsewhere: []) }
             return .run(others.map {
                 ShardCall(shard: $0, operation: .countBetter(board, keys: CountKeys(located.entry.key), orEqual: false))

@@ -285,7 +285,7 @@ final class KeyRanksPlan: CallPlan {
     func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
             let countKeys = CountKeys(keys)
-            return .run(board.shards(shardCount: shardCount).map {
+            return .run(board.shardRange(shardCount: shardCount).map {
                 ShardCall(shard: $0, operation: .countBetter(board, keys: countKeys, orEqual: false))
             })
         }
