@@ -149,24 +149,30 @@ public final class BoardPartition {
         var unused = BetterCounts()
         return try write(
             playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence,
-            counting: false, into: &unused)
+            counting: false, into: &unused, admit: { true })
     }
 
     /// `write`, also counting the entries that beat the moved entry (`BetterCounts`) on the
     /// write's own descents: a server answering a submit with the player's rank then needs no
     /// further descent (and no read of a leaf's record) unless the entry did not move.
+    ///
+    /// `admittingNew` is asked, once, only when the write would add a player, before anything
+    /// changes; false refuses the write with `WriteError.notAdmitted`. A server's limits on new
+    /// players (memory ceiling, board size) are checked there, inside the write's own lookup,
+    /// rather than by a lookup of their own before it: that one would wait for the id's bucket
+    /// and record before the write could start overlapping them with its tree walk.
     public func write(
         playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64,
-        countingBetter counts: inout BetterCounts
+        countingBetter counts: inout BetterCounts, admittingNew admit: () -> Bool = { true }
     ) throws(WriteError) -> WriteOutcome {
         try write(
             playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence,
-            counting: true, into: &counts)
+            counting: true, into: &counts, admit: admit)
     }
 
     private func write(
         playerID: String, score: Int64, subscore: Int64, metadata: [UInt8]?, sequence: UInt64,
-        counting: Bool, into counts: inout BetterCounts
+        counting: Bool, into counts: inout BetterCounts, admit: () -> Bool
     ) throws(WriteError) -> WriteOutcome {
         if let metadata, metadata.count > config.limits.maxMetadataBytes {
             throw .metadataTooLarge(bytes: metadata.count, limit: config.limits.maxMetadataBytes)
@@ -174,7 +180,7 @@ public final class BoardPartition {
         // The ranking work runs in the id's scope and returns plain values; the entries, which
         // hold the id string and metadata arrays, are built once, out here.
         let applied = try withPackedID(playerID) { id in
-            applyWrite(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting)
+            applyWrite(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting, admit: admit)
         }.get()
         counts = BetterCounts(previous: applied.previousBetter, current: applied.currentBetter)
         let oldMetadata = applied.previous == nil ? [] : store.metadataBytes(applied.slot)
@@ -205,7 +211,7 @@ public final class BoardPartition {
             _ = remove(playerID: playerID)
         }
         let created = try withPackedID(playerID) { id in
-            create(id: id, score: score, subscore: subscore, sequence: sequence, counting: false)
+            create(id: id, score: score, subscore: subscore, sequence: sequence, counting: false, admit: { true })
         }.get()
         if !metadata.isEmpty { store.setMetadata(created.slot, metadata) }
     }
@@ -239,7 +245,7 @@ public final class BoardPartition {
     /// One write's ranking part, built around the cache misses it cannot avoid: the id's
     /// bucket, its record, the tree paths of the old and new keys. Each key is encoded once.
     private func applyWrite(
-        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool
+        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool, admit: () -> Bool
     ) -> Result<AppliedWrite, WriteError> {
         if id.bytes.count > Self.maxPlayerIDBytes {
             return .failure(.playerIDTooLong(bytes: id.bytes.count, limit: Self.maxPlayerIDBytes))
@@ -257,7 +263,7 @@ public final class BoardPartition {
             if replacesScore { tree.warmPath(inserting: requestedKey, keys: store.keys) }
         }
         guard let (_, slot) = find(id) else {
-            return create(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting)
+            return create(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting, admit: admit)
         }
         let record = store.record(slot)
         let oldSubscore = store.subscore(slot)
@@ -306,9 +312,10 @@ public final class BoardPartition {
 
     /// Adds a new player (its metadata is the caller's to set).
     private func create(
-        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool
+        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool, admit: () -> Bool
     ) -> Result<AppliedWrite, WriteError> {
         if store.liveCount >= Self.maxEntries { return .failure(.partitionFull(limit: Self.maxEntries)) }
+        guard admit() else { return .failure(.notAdmitted) }
         let newScore: Int64 =
             switch config.writeOperator {
             case .best, .set, .increment: score

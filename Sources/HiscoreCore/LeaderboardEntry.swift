@@ -74,6 +74,9 @@ public enum WriteError: Error, Sendable, Equatable, CustomStringConvertible {
     case playerIDTooLong(bytes: Int, limit: Int)
     /// Another entry already has this (score, subscore, sequence): sequences must be unique per board.
     case duplicateKey(sequence: UInt64)
+    /// The write would have added a player and the caller's admission check said no (the
+    /// server's memory ceiling or a board's max_entries; see `write(...admittingNew:)`).
+    case notAdmitted
 
     public var description: String {
         switch self {
@@ -81,6 +84,7 @@ public enum WriteError: Error, Sendable, Equatable, CustomStringConvertible {
         case .partitionFull(let limit): "partition full: at most \(limit) entries per partition"
         case .playerIDTooLong(let bytes, let limit): "player_id: \(bytes) bytes, at most \(limit) allowed"
         case .duplicateKey(let sequence): "duplicate ranking key (sequence \(sequence) already used)"
+        case .notAdmitted: "new player not admitted"
         }
     }
 }

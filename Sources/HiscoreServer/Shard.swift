@@ -283,26 +283,41 @@ actor Shard {
             return .refused(Status(.aborted, "board \(request.boardID) was reset while this submit was in flight; submit again"))
         }
         let partition = partition(for: board)
-        let isNew = !partition.contains(playerID: request.playerID)
-        if isNew {
-            if memory.isExceeded {
-                noteWrite()
-                return .refused(Status(.resourceExhausted, memory.refusalMessage))
-            }
-            guard board.reserveEntry() else {
-                return .refused(Status(
-                    .resourceExhausted,
-                    "board \(request.boardID) is full: max_entries is \(board.config.limits.maxEntries)"))
-            }
-        }
         let outcome: WriteOutcome
         var better = BetterCounts()
+        // A new player is admitted by the write itself, once its lookup finds no entry: above the
+        // memory ceiling, or on a full board, it is refused and nothing changes.
+        var refusal: Status?
+        var refusedByMemory = false
+        var reserved = false
+        let memory = self.memory
         do {
             outcome = try partition.write(
                 playerID: request.playerID, score: request.score, subscore: request.subscore,
-                metadata: request.metadata, sequence: board.nextSequence(), countingBetter: &better)
+                metadata: request.metadata, sequence: board.nextSequence(), countingBetter: &better,
+                admittingNew: {
+                    if memory.isExceeded {
+                        refusal = Status(.resourceExhausted, memory.refusalMessage)
+                        refusedByMemory = true
+                        return false
+                    }
+                    guard board.reserveEntry() else {
+                        refusal = Status(
+                            .resourceExhausted,
+                            "board \(request.boardID) is full: max_entries is \(board.config.limits.maxEntries)")
+                        return false
+                    }
+                    reserved = true
+                    return true
+                })
         } catch {
-            if isNew { board.releaseEntries(1) }
+            if reserved { board.releaseEntries(1) }
+            if let refusal {
+                // Refusals count as writes for the ceiling's refresh, which is how it notices
+                // memory freed by a deleted board while only refusals arrive.
+                if refusedByMemory { noteWrite() }
+                return .refused(refusal)
+            }
             return .refused(Status(.invalidArgument, "\(error)"))
         }
         let changedAnything = outcome.created || outcome.keyChanged || outcome.previous != outcome.current

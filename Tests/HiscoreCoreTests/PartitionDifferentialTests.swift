@@ -72,6 +72,10 @@ struct PartitionDifferentialTests {
                 let got: Result<WriteOutcome, WriteError>
                 // Half the writes count the entries beating the moved entry on their descents.
                 let counting = random.chance(50)
+                // Counted writes may refuse a new player (as a server's limits do): the write
+                // must then fail with notAdmitted, having asked once and changed nothing.
+                let admits = random.chance(80)
+                var asked = 0
                 var better = BetterCounts()
                 let before = reference
                 do throws(WriteError) {
@@ -79,14 +83,29 @@ struct PartitionDifferentialTests {
                         counting
                             ? try partition.write(
                                 playerID: player, score: score, subscore: subscore, metadata: metadata,
-                                sequence: writeSequence, countingBetter: &better)
+                                sequence: writeSequence, countingBetter: &better,
+                                admittingNew: {
+                                    asked += 1
+                                    return admits
+                                })
                             : try partition.write(
                                 playerID: player, score: score, subscore: subscore, metadata: metadata,
                                 sequence: writeSequence))
                 } catch {
                     got = .failure(error)
                 }
-                let want = reference.write(playerID: player, score: score, subscore: subscore, metadata: metadata, sequence: writeSequence)
+                let isNew = reference.entries[player] == nil
+                let refused = counting && !admits && isNew && (metadata?.count ?? 0) <= config.limits.maxMetadataBytes
+                if counting {
+                    #expect(asked == (isNew && (metadata?.count ?? 0) <= config.limits.maxMetadataBytes ? 1 : 0),
+                            "\(context) step \(step): admission asked once, for a new player only")
+                }
+                // A refused write leaves the reference as it is; the queries below then check
+                // that the partition did not change either.
+                let want: Result<WriteOutcome, WriteError> =
+                    refused
+                    ? .failure(.notAdmitted)
+                    : reference.write(playerID: player, score: score, subscore: subscore, metadata: metadata, sequence: writeSequence)
                 #expect(got == want, "\(context) step \(step): write \(player) \(score)/\(subscore) seq \(writeSequence)")
                 if counting, case .success(let outcome) = want, outcome.keyChanged {
                     #expect(better.current == reference.countBetter(outcome.current.key), "\(context) step \(step): counted current")
