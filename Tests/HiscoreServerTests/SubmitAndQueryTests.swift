@@ -26,6 +26,25 @@ struct SubmitAndQueryTests {
         }
     }
 
+    @Test("a full board refuses new players only: updates go on, and a removal makes room", arguments: [1, 2])
+    func fullBoard(shards: Int) async throws {
+        try await withClient(shards: shards) { client, _ in
+            try await client.createBoard(BoardConfig(id: "small", limits: BoardLimits(maxEntries: 3, maxMetadataBytes: 256)))
+            for (index, player) in ["a", "b", "c"].enumerated() {
+                #expect(try await client.submit(board: "small", player: player, score: Int64(10 * index)).created)
+            }
+            let message = await expectStatus(.resourceExhausted) { _ = try await client.submit(board: "small", player: "d", score: 99) }
+            #expect(message.contains("is full"), "\(message)")
+            let update = try await client.submit(board: "small", player: "a", score: 100)
+            #expect(update.changed && update.entry.rank == 1 && update.previousRank == 3)
+            #expect(try await client.describeBoard("small").size == 3, "the refused player was not counted")
+            _ = try await client.removePlayer(board: "small", player: "b")
+            let admitted = try await client.submit(board: "small", player: "d", score: 5)
+            #expect(admitted.created && admitted.entry.rank == 3)
+            _ = await expectStatus(.resourceExhausted) { _ = try await client.submit(board: "small", player: "e", score: 1) }
+        }
+    }
+
     @Test("best keeps the better score; a worse submit changes nothing")
     func bestOperator() async throws {
         try await withClient { client, _ in
