@@ -50,11 +50,8 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-        function: String, line: UInt
-    ) {
-        log.append("\(level) \(message)")
+    func log(event: LogEvent) {
+        log.append("\(event.level) \(event.message)")
     }
 }
 
