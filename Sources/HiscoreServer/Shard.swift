@@ -95,7 +95,7 @@ actor Shard {
     private func prepareLookupRuns(_ operations: [ShardOperation]) {
         Self.forEachRun(of: operations, board: { operation in
             switch operation {
-            case .lookupOne(let board, _), .lookup(let board, _, _), .lookupCounted(let board, _, _): board
+            case .lookupOne(let board, _, _), .lookup(let board, _, _), .lookupCounted(let board, _, _): board
             default: nil
             }
         }) { run, board in
@@ -115,7 +115,7 @@ actor Shard {
                 }
                 defer { idInOperation += 1 }
                 switch operations[operationIndex] {
-                case .lookupOne(_, let playerID): return playerID
+                case .lookupOne(_, let playerID, _): return playerID
                 case .lookup(_, let playerIDs, _), .lookupCounted(_, let playerIDs, _): return playerIDs[idInOperation]
                 default: preconditionFailure("a lookup run holds only lookups")
                 }
@@ -220,11 +220,12 @@ actor Shard {
                     return LocatedEntry(entry: entry, localBetter: partition.countBetter(than: counting), localDistinctBetter: 0)
                 }
             })
-        case .lookupOne(let board, let playerID):
+        case .lookupOne(let board, let playerID, let counting):
             guard let partition = partitions[board.incarnation], let entry = partition.entry(for: playerID) else {
                 return .foundOne(nil)
             }
-            return .foundOne(LocatedEntry(entry: entry, localBetter: partition.countBetter(than: entry.key), localDistinctBetter: 0))
+            let localBetter = counting ? partition.countBetter(than: entry.key) : 0
+            return .foundOne(LocatedEntry(entry: entry, localBetter: localBetter, localDistinctBetter: 0))
         case .countBetter(let board, let keys, let orEqual):
             guard let partition = partitions[board.incarnation] else { return .counts(CountList(count: keys.count) { _ in 0 }) }
             return .counts(CountList(count: keys.count) {

@@ -13,8 +13,10 @@ enum ShardOperation: Sendable {
     /// counting key here — its own key, or for competition ranks the first key of its (score,
     /// subscore), so that ties do not count.
     case lookupCounted(BoardHandle, playerIDs: [String], competition: Bool)
-    /// `lookup` of one player (a rank, an around): answered with `foundOne`, no arrays.
-    case lookupOne(BoardHandle, playerID: String)
+    /// `lookup` of one player (a rank, an around): answered with `foundOne`, no arrays. Without
+    /// `counting` (an around, which counts in its next phase) `localBetter` is 0 and the shard
+    /// skips that descent.
+    case lookupOne(BoardHandle, playerID: String, counting: Bool)
     /// For each key: entries strictly better (or better-or-equal) on this shard.
     case countBetter(BoardHandle, keys: CountKeys, orEqual: Bool)
     /// Entries at local ranks `range` (0-based) plus the partition size.

@@ -65,7 +65,7 @@ struct PlanPoolTests {
         }
         let again = pool.rankPlan(callID: 2, ranking: ranking, playerID: "b")
         #expect(ObjectIdentifier(again) == first)
-        guard case .runOne(let call) = again.advance([]), case .lookupOne(_, let player) = call.operation else {
+        guard case .runOne(let call) = again.advance([]), case .lookupOne(_, let player, _) = call.operation else {
             Issue.record("a rank plan starts with a lookup on the owner")
             return
         }

@@ -249,7 +249,7 @@ final class AroundPlan: CallPlan {
         guard let playerEntry else {
             if results.isEmpty {
                 let owner = board.shard(for: request.playerID, shardCount: ranking.shardCount)
-                return .runOne(ShardCall(shard: owner, operation: .lookupOne(board, playerID: request.playerID)))
+                return .runOne(ShardCall(shard: owner, operation: .lookupOne(board, playerID: request.playerID, counting: false)))
             }
             guard case .foundOne(let located?) = results.first else {
                 return .finished(.failure(
