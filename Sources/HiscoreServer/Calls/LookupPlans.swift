@@ -35,7 +35,9 @@ final class GetRankPlan: CallPlan {
         let owner = board.shard(for: playerID, shardCount: ranking.shardCount)
         guard let found else {
             if results.isEmpty {
-                return .runOne(ShardCall(shard: owner, operation: .lookupOne(board, playerID: playerID, counting: true)))
+                // Competition and dense ranks count in a phase of their own: no ordinal count here.
+                return .runOne(ShardCall(
+                    shard: owner, operation: .lookupOne(board, playerID: playerID, counting: ranking.mode == .ordinal)))
             }
             guard case .foundOne(let located?) = results.first else {
                 return .finished(.failure(callID: callID, CallValidation.playerNotFound(playerID, board: board.config.id)))
