@@ -384,11 +384,6 @@ public final class BoardPartition {
         withPackedID(playerID) { id in find(id).map { makeEntry($0.slot) } }
     }
 
-    /// Whether the player has an entry (one hash probe; no entry built).
-    public func contains(playerID: String) -> Bool {
-        withPackedID(playerID) { id in find(id) != nil }
-    }
-
     /// The player's ranking key, without building the entry.
     public func key(for playerID: String) -> RankKey? {
         withPackedID(playerID) { id in find(id).map { store.key(ofSlot: $0.slot) } }
