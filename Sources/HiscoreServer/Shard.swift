@@ -291,7 +291,6 @@ actor Shard {
         var refusal: Status?
         var refusedByMemory = false
         var reserved = false
-        let memory = self.memory
         do {
             outcome = try partition.write(
                 playerID: request.playerID, score: request.score, subscore: request.subscore,

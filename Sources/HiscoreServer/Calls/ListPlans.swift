@@ -161,8 +161,8 @@ final class TopPlan: CallPlan {
             var slices: [[LeaderboardEntry]] = []
             for case .entries(let entries, _) in results { slices.append(entries) }
             let merged: [LeaderboardEntry]
-            if shards.count == 1 && offset > 0 {
-                merged = slices.first ?? []
+            if shards.count == 1 {
+                merged = slices.first ?? []  // already the page's range
             } else {
                 merged = Array(PartitionMerge.mergeTop(slices, limit: offset + limit).dropFirst(offset))
             }
@@ -185,10 +185,10 @@ final class TopPlan: CallPlan {
         return 0
     }
 
+    /// Every shard's entries up to the page's end (a board split over shards; one shard is asked
+    /// for the page's own range instead).
     private func fullWindowCalls(offset: Int) -> [ShardCall] {
-        if shards.count == 1 {
-            return [ShardCall(shard: shards.lowerBound, operation: .entriesAtRanks(board, range: offset..<(offset + limit)))]
-        }
+        assert(shards.count > 1, "a single-shard board asks for the page's range")
         return shards.map { ShardCall(shard: $0, operation: .entriesAtRanks(board, range: 0..<(offset + limit))) }
     }
 
