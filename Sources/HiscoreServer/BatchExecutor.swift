@@ -9,19 +9,22 @@ struct PlannedCall {
     let deadline: NIODeadline?
 }
 
-/// Runs the calls of one read batch across the shards, phase by phase.
+/// Runs the calls of read batches across the shards, phase by phase.
 ///
 /// Cost model (why it is shaped like this): on this kind of machine an actor hop to another event
-/// loop costs 7-40 us, while a call's work on a shard costs well under 1 us. So the operations of
-/// every call in the batch are grouped by shard and each remote shard is reached with one
-/// `execute` per phase, carrying all of them; the shard on the connection's own loop runs its
-/// group inline. A batch of k calls over S shards costs at most 2 x (S - 1) hops, not 2 x k x S.
+/// loop costs 7-40 us, while a call's work on a shard costs well under 1 us. So the batches a
+/// loop reads in one pass over its ready connections are gathered into one round (`CallRound`),
+/// the operations of every call in the round are grouped by shard, and each remote shard is
+/// reached with one `execute` per phase, carrying all of them; the shard on the loop itself runs
+/// its group inline. A round of k calls over S shards costs at most 2 x (S - 1) hops, not
+/// 2 x k x S, and a shard prefetches for all of a round's calls at once.
 ///
-/// Allocation model: a batch's state (`PhaseRun`: its calls, where each result goes back) and
+/// Allocation model: a round's state (`PhaseRun`: its calls, where each result goes back) and
 /// each group's trip to a shard (`ShardTrip`: the operations, the results, the two closures that
 /// cross between the loops) come from a pool kept per event loop (`ExecutorPool`) and go back to
-/// it, arrays and closures included, when the batch ends. A warm loop runs batches without
-/// allocating; a loop that is not a shard's (tests, tools) gets fresh ones each time.
+/// it, arrays and closures included, when the round ends. A warm loop runs rounds without
+/// allocating; a loop that is not a shard's (tests, tools) runs each batch at once, with fresh
+/// state.
 ///
 /// Reads spanning shards are not a global snapshot: each shard answers at the moment its group
 /// runs, so a rank can miss or include a write that landed microseconds earlier on another shard.
@@ -37,11 +40,17 @@ final class BatchExecutor: Sendable {
 
     /// Runs `calls` on behalf of a connection on `loop`; `receiver` gets each response on `loop`
     /// (in completion order, not request order) and is told when the batch is done, to flush.
+    /// On a shard's loop the batch joins the loop's round and runs once the loop has read its
+    /// other ready connections; nothing is answered before `run` returns.
     func run(_ calls: [PlannedCall], on loop: any EventLoop, receiver: any BatchReceiver) {
         loop.preconditionInEventLoop()
-        let pool = pool(on: loop)
-        let phase = pool?.takePhase() ?? PhaseRun(shards: shards, loop: loop, pool: nil)
-        phase.start(calls, receiver: receiver)
+        if let pool = pool(on: loop) {
+            pool.gather(calls, receiver: receiver)
+        } else {
+            var round = CallRound()
+            round.add(calls, receiver: receiver)
+            PhaseRun(shards: shards, loop: loop, pool: nil).start(&round)
+        }
     }
 
     /// The plan pool of `loop` (a shard's loop; nil for any other), for the router.

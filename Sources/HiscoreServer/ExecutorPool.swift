@@ -1,14 +1,19 @@
 import NIOCore
 
-/// The finished phase runs, shard trips and call plans of one event loop, handed out again to
-/// its next batches. Loop-confined. Bounded: at most `capacity` of each, and a pooled one keeps arrays of
-/// at most `keptElements` (a bigger batch's arrays are freed when it ends).
+/// One event loop's executor state: the round of read batches being gathered (`CallRound`), and
+/// the finished phase runs, shard trips and call plans handed out again to its next rounds.
+/// Loop-confined. Bounded: at most `capacity` of each, a pooled one keeps arrays of at most
+/// `keptElements` (a bigger round's arrays are freed when it ends), and a round starts at once
+/// when it reaches `maxRoundCalls`.
 final class ExecutorPool {
-    /// Phase runs, and trips per shard, a loop keeps: about one per connection with a batch in
-    /// flight on the loop.
-    static let capacity = 64
-    /// Largest array (calls of a batch, operations or results of a trip) a pooled object keeps.
-    static let keptElements = 64
+    /// Phase runs, and trips per shard, a loop keeps: one per round in flight (a round waits
+    /// for remote shards while the next one starts).
+    static let capacity = 16
+    /// Largest array (calls of a round, operations or results of a trip) a pooled object keeps.
+    static let keptElements = 256
+    /// A round with this many calls starts without waiting for the rest of the loop's pass: it
+    /// bounds the work (and the answers' wait) of one round.
+    static let maxRoundCalls = 128
 
     private let shards: [Shard]
     private let loop: any EventLoop
@@ -16,11 +21,37 @@ final class ExecutorPool {
     /// The loop's submit and rank plans (the router takes them, the executor returns them).
     let plans = PlanPool()
     private var trips: [[ShardTrip]]
+    /// Batches handed over since the loop last ran its tasks.
+    private var gathering = CallRound()
+    private var roundScheduled = false
+    /// Made once: scheduling a round allocates nothing.
+    private lazy var runGathered: () -> Void = { [unowned self] in
+        self.roundScheduled = false
+        self.startRound()
+    }
 
     init(shards: [Shard], loop: any EventLoop) {
         self.shards = shards
         self.loop = loop
         trips = shards.map { _ in [] }
+    }
+
+    /// Adds a connection's read batch to the loop's round. The round runs once the loop has
+    /// handled every ready connection (a task queued on the loop runs after its I/O events),
+    /// or at once when it is full.
+    func gather(_ batch: [PlannedCall], receiver: any BatchReceiver) {
+        gathering.add(batch, receiver: receiver)
+        if gathering.calls.count >= Self.maxRoundCalls {
+            startRound()
+        } else if !roundScheduled {
+            roundScheduled = true
+            loop.execute(runGathered)
+        }
+    }
+
+    private func startRound() {
+        guard !gathering.isEmpty else { return }
+        takePhase().start(&gathering)
     }
 
     func takePhase() -> PhaseRun {

@@ -6,6 +6,8 @@ struct PendingCall {
     let call: PlannedCall
     /// `.run`, `.runOne` or `.runOnEach`.
     let step: PlanStep
+    /// Where its answer goes: an index into the phase run's receivers.
+    let receiver: Int
 
     func forEachOperation(_ body: (Int, ShardOperation) -> Void) {
         switch step {
@@ -18,20 +20,25 @@ struct PendingCall {
     }
 }
 
-/// One batch's calls, phase by phase, on the connection's loop. Allocations per phase are none
-/// once warm: operations are grouped into one trip per shard, where each result goes back is
-/// one flat array, and each call gets its results as a slice of one gathered array, all of them
-/// kept (emptied) for the next batch.
+/// One round's calls (`CallRound`: the read batches of one or more connections), phase by phase,
+/// on their loop. Allocations per phase are none once warm: operations are grouped into one trip
+/// per shard, where each result goes back is one flat array, and each call gets its results as a
+/// slice of one gathered array, all of them kept (emptied) for the next round.
+///
+/// Each receiver is told its batch is done (`finishedBatch`, which flushes its connection) as
+/// soon as its own last call is answered, not when the whole round ends.
 ///
 /// Loop-confined. While a phase is out, its trips keep it alive (`ShardTrip.owner`); when the
-/// batch ends it tells the receiver and goes back to its loop's `ExecutorPool`. A phase can end
-/// inside the call that started it (every operation on the connection's own shard), so nothing
-/// touches the phase after the call that may finish it.
+/// round ends it goes back to its loop's `ExecutorPool`. A round can end inside the call that
+/// started it (every operation on the loop's own shard), so nothing touches the phase run after
+/// the call that may finish it.
 final class PhaseRun {
     private let shards: [Shard]
     private let loop: any EventLoop
     private weak var pool: ExecutorPool?
-    private var receiver: (any BatchReceiver)?
+    private var round = CallRound()
+    /// Per receiver of the round: its calls not yet answered or dropped.
+    private var unanswered: [Int] = []
     private var live: [PendingCall] = []
     private var next: [PendingCall] = []
     /// Call i's results are at placement[callStarts[i] ..< callStarts[i + 1]]: a shard and a
@@ -42,6 +49,7 @@ final class PhaseRun {
     /// This phase's trip per shard (nil: no operation for that shard).
     private var trips: [ShardTrip?]
     private var outstanding = 0
+    private var running = false
 
     init(shards: [Shard], loop: any EventLoop, pool: ExecutorPool?) {
         self.shards = shards
@@ -50,33 +58,58 @@ final class PhaseRun {
         trips = Array(repeating: nil, count: shards.count)
     }
 
-    func start(_ calls: [PlannedCall], receiver: any BatchReceiver) {
-        self.receiver = receiver
-        for call in calls {
+    /// Runs `round`'s calls, taking its contents (`round` is left empty, its arrays swapped with
+    /// this run's emptied ones, so a warm loop allocates none).
+    func start(_ round: inout CallRound) {
+        assert(!running, "a phase run runs one round at a time")
+        running = true
+        swap(&self.round, &round)
+        unanswered.removeAll(keepingCapacity: true)
+        for _ in self.round.receivers { unanswered.append(0) }
+        for receiver in self.round.receiverOfCall { unanswered[receiver] += 1 }
+        for (index, call) in self.round.calls.enumerated() {
+            let receiver = self.round.receiverOfCall[index]
             switch call.plan.advance([]) {
-            case .finished(let response): receiver.deliver(response)
-            case let step: live.append(PendingCall(call: call, step: step))
+            case .finished(let response):
+                self.round.receivers[receiver].deliver(response)
+                unanswered[receiver] -= 1
+            case let step: live.append(PendingCall(call: call, step: step, receiver: receiver))
             }
         }
-        runPhase(receiver)
+        // Receivers with nothing left to wait for (every call answered at once, or none).
+        for receiver in unanswered.indices where unanswered[receiver] == 0 {
+            self.round.receivers[receiver].finishedBatch()
+        }
+        runPhase()
     }
 
-    private func runPhase(_ receiver: any BatchReceiver) {
+    /// Call `pending` is answered or dropped; its receiver hears once all of its calls are.
+    private func settled(_ pending: PendingCall) {
+        unanswered[pending.receiver] -= 1
+        if unanswered[pending.receiver] == 0 { round.receivers[pending.receiver].finishedBatch() }
+    }
+
+    private func runPhase() {
         // Drop cancelled calls and answer expired ones, keeping the rest in order.
         let now = NIODeadline.now()
         var kept = 0
         for index in live.indices {
-            let call = live[index].call
-            guard receiver.isLive(call.callID) else { continue }
-            if let deadline = call.deadline, deadline < now {
-                receiver.deliver(.failure(callID: call.callID, Status(.deadlineExceeded, "deadline exceeded")))
+            let pending = live[index]
+            let receiver = round.receivers[pending.receiver]
+            guard receiver.isLive(pending.call.callID) else {
+                settled(pending)
                 continue
             }
-            if kept != index { live[kept] = live[index] }
+            if let deadline = pending.call.deadline, deadline < now {
+                receiver.deliver(.failure(callID: pending.call.callID, Status(.deadlineExceeded, "deadline exceeded")))
+                settled(pending)
+                continue
+            }
+            if kept != index { live[kept] = pending }
             kept += 1
         }
         live.removeLast(live.count - kept)
-        guard !live.isEmpty else { return finishBatch(receiver) }
+        guard !live.isEmpty else { return finishRound() }
 
         for item in live {
             callStarts.append(placement.count)
@@ -114,24 +147,28 @@ final class PhaseRun {
     }
 
     private func finishPhase() {
-        guard let receiver else { return }
         var failure: (any Error)?
         for trip in trips { if let error = trip?.failure { failure = failure ?? error } }
         if let failure {
-            for item in live { BatchExecutor.fail(item.call, failure, receiver: receiver) }
-            return finishBatch(receiver)
+            for pending in live {
+                BatchExecutor.fail(pending.call, failure, receiver: round.receivers[pending.receiver])
+                settled(pending)
+            }
+            live.removeAll(keepingCapacity: true)
+            return finishRound()
         }
         for place in placement {
             guard let trip = trips[place.shard] else { continue }
             gathered.append(trip.results[place.position])
         }
         for index in live.indices {
-            let call = live[index].call
-            switch call.plan.advance(gathered[callStarts[index]..<callStarts[index + 1]]) {
+            let pending = live[index]
+            switch pending.call.plan.advance(gathered[callStarts[index]..<callStarts[index + 1]]) {
             case .finished(let response):
-                BatchExecutor.conclude(call, response, receiver: receiver)
+                BatchExecutor.conclude(pending.call, response, receiver: round.receivers[pending.receiver])
+                settled(pending)
             case let step:
-                next.append(PendingCall(call: call, step: step))
+                next.append(PendingCall(call: pending.call, step: step, receiver: pending.receiver))
             }
         }
         returnTrips()
@@ -140,7 +177,7 @@ final class PhaseRun {
         gathered.removeAll(keepingCapacity: true)
         swap(&live, &next)
         next.removeAll(keepingCapacity: true)
-        if live.isEmpty { finishBatch(receiver) } else { runPhase(receiver) }
+        if live.isEmpty { finishRound() } else { runPhase() }
     }
 
     private func returnTrips() {
@@ -152,17 +189,20 @@ final class PhaseRun {
         }
     }
 
-    /// Tells the receiver, and goes back to the pool emptied.
-    private func finishBatch(_ receiver: any BatchReceiver) {
+    /// Every receiver has heard (`settled`); the run goes back to the pool emptied.
+    private func finishRound() {
+        assert(unanswered.allSatisfy { $0 == 0 }, "a receiver was not told its batch ended")
         returnTrips()
-        self.receiver = nil
-        live.removeAll(keepingCapacity: live.capacity <= ExecutorPool.keptElements)
-        next.removeAll(keepingCapacity: next.capacity <= ExecutorPool.keptElements)
-        placement.removeAll(keepingCapacity: placement.capacity <= 4 * ExecutorPool.keptElements)
-        callStarts.removeAll(keepingCapacity: callStarts.capacity <= ExecutorPool.keptElements)
-        gathered.removeAll(keepingCapacity: gathered.capacity <= 4 * ExecutorPool.keptElements)
+        let kept = ExecutorPool.keptElements
+        round.removeAll(keptElements: kept)
+        live.removeAll(keepingCapacity: live.capacity <= kept)
+        next.removeAll(keepingCapacity: next.capacity <= kept)
+        placement.removeAll(keepingCapacity: placement.capacity <= 4 * kept)
+        callStarts.removeAll(keepingCapacity: callStarts.capacity <= kept)
+        gathered.removeAll(keepingCapacity: gathered.capacity <= 4 * kept)
+        unanswered.removeAll(keepingCapacity: unanswered.capacity <= kept)
         outstanding = 0
-        receiver.finishedBatch()
+        running = false
         pool?.give(self)
     }
 }

@@ -1,0 +1,86 @@
+@testable import HiscoreServer
+import HiscoreCore
+import HiscoreWire
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The batches a shard's loop hands the executor during one pass run as one round.
+@Suite("Executor rounds")
+struct ExecutorRoundTests {
+    /// What happened, in order, on the loop.
+    private final class EventLog {
+        var events: [String] = []
+    }
+
+    private static func countCall(_ id: UInt64, board: BoardHandle, shardCount: Int) -> PlannedCall {
+        PlannedCall(
+            callID: id, plan: CountPlan(callID: id, board: board, request: CountRequest(boardID: "b"), shardCount: shardCount),
+            deadline: nil)
+    }
+
+    @Test("batches handed over in one pass are answered after the pass, each receiver told once, after its own calls", arguments: [1, 2])
+    func oneRoundPerPass(shardCount: Int) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
+        let loops = Array(group.makeIterator())
+        let memory = MemoryCeiling(limitBytes: 0)
+        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
+        let executor = BatchExecutor(shards: shards)
+        let board = try BoardDirectory(shardCount: shardCount, maxBoards: 10).boardCreatingDefault("b")
+        let loop = loops[0]
+        let done = loop.makePromise(of: [String].self)
+        loop.execute {
+            let log = NIOLoopBound(EventLog(), eventLoop: loop)
+            var finished = 0
+            func receiver(_ name: String) -> ClosureBatchReceiver {
+                ClosureBatchReceiver(
+                    deliver: { log.value.events.append("\(name) answer \($0.callID)") },
+                    finished: {
+                        log.value.events.append("\(name) done")
+                        finished += 1
+                        if finished == 3 { done.succeed(log.value.events) }
+                    })
+            }
+            executor.run(
+                [Self.countCall(1, board: board, shardCount: shardCount), Self.countCall(2, board: board, shardCount: shardCount)],
+                on: loop, receiver: receiver("a"))
+            log.value.events.append("a handed over")
+            executor.run([], on: loop, receiver: receiver("empty"))
+            log.value.events.append("empty handed over")
+            executor.run([Self.countCall(3, board: board, shardCount: shardCount)], on: loop, receiver: receiver("b"))
+            log.value.events.append("b handed over")
+        }
+        let events = try await done.futureResult.get()
+        try await group.shutdownGracefully()
+        #expect(Array(events.prefix(3)) == ["a handed over", "empty handed over", "b handed over"])
+        // Every answer once, and each receiver's "done" after its own answers.
+        #expect(events.filter { $0.contains("answer") }.sorted() == ["a answer 1", "a answer 2", "b answer 3"])
+        for name in ["a", "b"] {
+            let lastAnswer = events.lastIndex { $0.hasPrefix("\(name) answer") }
+            let doneAt = events.firstIndex(of: "\(name) done")
+            #expect(lastAnswer != nil && doneAt != nil && lastAnswer! < doneAt!, "\(events)")
+            #expect(events.filter { $0 == "\(name) done" }.count == 1)
+        }
+        #expect(events.filter { $0 == "empty done" }.count == 1)
+    }
+
+    @Test("a round that reaches maxRoundCalls runs at once (one shard: answered before run returns)")
+    func fullRoundStartsAtOnce() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let executor = BatchExecutor(shards: [Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0))])
+        let board = try BoardDirectory(shardCount: 1, maxBoards: 10).boardCreatingDefault("b")
+        let counts: (small: Int, full: Int) = try await loop.submit {
+            var answered = 0
+            let receiver = ClosureBatchReceiver(deliver: { _ in answered += 1 }, finished: {})
+            executor.run([Self.countCall(1, board: board, shardCount: 1)], on: loop, receiver: receiver)
+            let small = answered
+            let rest = (2...UInt64(ExecutorPool.maxRoundCalls)).map { Self.countCall($0, board: board, shardCount: 1) }
+            executor.run(rest, on: loop, receiver: receiver)
+            return (small, answered)
+        }.get()
+        try await group.shutdownGracefully()
+        #expect(counts.small == 0)
+        #expect(counts.full == ExecutorPool.maxRoundCalls)
+    }
+}
