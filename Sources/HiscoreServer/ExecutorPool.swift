@@ -6,11 +6,12 @@ import NIOCore
 /// `keptElements` (a bigger round's arrays are freed when it ends), and a round starts at once
 /// when it reaches `maxRoundCalls`.
 final class ExecutorPool {
-    /// Phase runs, and trips per shard, a loop keeps: one per round in flight (a round waits
-    /// for remote shards while the next one starts).
-    static let capacity = 16
+    /// Phase runs, and trips per shard, a loop keeps: one per round in flight. A round waits for
+    /// remote shards while the loop's next passes start theirs: at one call in flight per
+    /// connection a loop can have about one small round per connection out.
+    static let capacity = 64
     /// Largest array (calls of a round, operations or results of a trip) a pooled object keeps.
-    static let keptElements = 256
+    static let keptElements = maxRoundCalls
     /// A round with this many calls starts without waiting for the rest of the loop's pass: it
     /// bounds the work (and the answers' wait) of one round.
     static let maxRoundCalls = 128
