@@ -506,16 +506,26 @@ public final class BoardPartition {
 
     /// Up to `limit` keys from 0-based local rank `localOffset`, best first: a page window for
     /// `PartitionMerge.pageRanges`, without building entries (no player id or metadata copies).
+    ///
+    /// Collects the slots first (the tree walk touches only nodes), then starts loading every
+    /// slot's record before reading any key, so the records' cache misses overlap.
     public func keys(fromRank localOffset: Int, limit: Int) -> [RankKey] {
         guard localOffset >= 0, limit > 0, localOffset < count else { return [] }
         let wanted = Swift.min(limit, count - localOffset)
-        var keys: [RankKey] = []
-        keys.reserveCapacity(wanted)
-        tree.forEachSlot(fromRank: localOffset, ascending: true) { slot in
-            keys.append(store.keys.key(ofSlot: slot))
-            return keys.count < wanted
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: wanted) { slots in
+            var collected = 0
+            tree.forEachSlot(fromRank: localOffset, ascending: true) { slot in
+                slots[collected] = slot
+                collected += 1
+                return collected < wanted
+            }
+            let source = store.keys
+            for index in 0..<collected { source.prefetchKey(ofSlot: slots[index]) }
+            return [RankKey](unsafeUninitializedCapacity: collected) { keys, initialized in
+                for index in 0..<collected { (keys.baseAddress.unsafelyUnwrapped + index).initialize(to: source.key(ofSlot: slots[index])) }
+                initialized = collected
+            }
         }
-        return keys
     }
 
     /// `wanted` entries from `start` on (all must exist), leaving out the slot `skipped`.

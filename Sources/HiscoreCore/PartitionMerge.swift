@@ -127,23 +127,71 @@ public enum PartitionMerge {
         var startHeads = heads
         var firstKey: RankKey? = nil
         var lastKey: RankKey? = nil
-        for position in 0..<needed {
-            if position == firstIndex { startHeads = heads }
-            var best = -1
-            for index in windows.indices where heads[index] < windows[index].keys.count {
-                if best < 0 || windows[index].keys[heads[index]] < windows[best].keys[heads[best]] { best = index }
+        // The merge reads the windows' keys through buffers: no bounds checks or reference
+        // counting per comparison (a page at rank 5000 over two shards merges ~330 keys).
+        let merged: Bool = withWindowBuffers(windows) { keys in
+            if keys.count == 2 {
+                // Two shards (the default on a two-core machine): a plain two-way merge.
+                let (left, right) = (keys[0], keys[1])
+                var (l, r) = (0, 0)
+                for position in 0..<needed {
+                    if position == firstIndex { startHeads = [l, r] }
+                    let key: RankKey
+                    if l < left.count && (r >= right.count || left[l] < right[r]) {
+                        key = left[l]
+                        l += 1
+                    } else if r < right.count {
+                        key = right[r]
+                        r += 1
+                    } else {
+                        return false  // the windows hold fewer than `needed` keys
+                    }
+                    if position == firstIndex { firstKey = key }
+                    lastKey = key
+                }
+                heads = [l, r]
+                return true
             }
-            if best < 0 { return nil }  // the windows hold fewer than `needed` keys
-            let key = windows[best].keys[heads[best]]
-            if position == firstIndex { firstKey = key }
-            lastKey = key
-            heads[best] += 1
+            for position in 0..<needed {
+                if position == firstIndex { startHeads = heads }
+                var best = -1
+                var bestKey = RankKey.max
+                for index in keys.indices where heads[index] < keys[index].count {
+                    let candidate = keys[index][heads[index]]
+                    if best < 0 || candidate < bestKey {
+                        best = index
+                        bestKey = candidate
+                    }
+                }
+                if best < 0 { return false }  // the windows hold fewer than `needed` keys
+                if position == firstIndex { firstKey = bestKey }
+                lastKey = bestKey
+                heads[best] += 1
+            }
+            return true
         }
+        guard merged else { return nil }
         if let lowerBound, let firstKey, firstKey < lowerBound { return nil }
         if let upperBound, let lastKey, lastKey > upperBound { return nil }
         return windows.indices.map { index in
             (windows[index].localStart + startHeads[index])..<(windows[index].localStart + heads[index])
         }
+    }
+
+    /// Calls `body` with a buffer over each window's keys (valid only inside `body`).
+    private static func withWindowBuffers<R>(
+        _ windows: [KeyWindow], _ body: ([UnsafeBufferPointer<RankKey>]) -> R
+    ) -> R {
+        func nest(_ index: Int, _ buffers: inout [UnsafeBufferPointer<RankKey>]) -> R {
+            guard index < windows.count else { return body(buffers) }
+            return windows[index].keys.withUnsafeBufferPointer { buffer in
+                buffers.append(buffer)
+                return nest(index + 1, &buffers)
+            }
+        }
+        var buffers: [UnsafeBufferPointer<RankKey>] = []
+        buffers.reserveCapacity(windows.count)
+        return nest(0, &buffers)
     }
 
     /// Merges each partition's `entries(before: key, limit: before)` (best first) and
