@@ -75,8 +75,10 @@ public enum ResponseResult: Sendable, Equatable {
     case around(EntriesResponse)
     case entries(EntriesResponse)
     case count(CountResponse)
-    case createBoard(BoardInfo)
-    case describeBoard(BoardInfo)
+    /// Board descriptions are rare and large (a `BoardConfig`): boxed, so that every other
+    /// response, copied through the executor's phases, stays small.
+    indirect case createBoard(BoardInfo)
+    indirect case describeBoard(BoardInfo)
     case listBoards(ListBoardsResponse)
     case deleteBoard(removedEntries: UInt64)
     case removePlayer(WireEntry)
