@@ -10,8 +10,10 @@ final class ExecutorPool {
     /// remote shards while the loop's next passes start theirs: at one call in flight per
     /// connection a loop can have about one small round per connection out.
     static let capacity = 64
-    /// Largest array (calls of a round, operations or results of a trip) a pooled object keeps.
-    static let keptElements = maxRoundCalls
+    /// Largest array (calls of a round, operations or results of a trip) a pooled object keeps:
+    /// a round of `maxRoundCalls`, or one read batch of up to the default in-flight limit
+    /// (`ServerLimits.maxInflightCalls`, 256), runs on kept arrays.
+    static let keptElements = 2 * maxRoundCalls
     /// A round with this many calls starts without waiting for the rest of the loop's pass: it
     /// bounds the work (and the answers' wait) of one round.
     static let maxRoundCalls = 128
@@ -41,6 +43,8 @@ final class ExecutorPool {
     /// handled every ready connection (a task queued on the loop runs after its I/O events),
     /// or at once when it is full.
     func gather(_ batch: [PlannedCall], receiver: any BatchReceiver) {
+        // A batch that would take the round past its bound starts a round of its own.
+        if gathering.calls.count + batch.count > Self.maxRoundCalls { startRound() }
         gathering.add(batch, receiver: receiver)
         if gathering.calls.count >= Self.maxRoundCalls {
             startRound()
