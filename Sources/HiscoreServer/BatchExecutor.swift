@@ -33,8 +33,13 @@ final class BatchExecutor: Sendable {
     /// One pool per shard loop, made on first use there (connections run on the shard loops).
     private let pools: [NIOLoopBoundBox<ExecutorPool?>]
 
-    init(shards: [Shard]) {
+    /// Whether answers to writes wait for the group fsync (`fsync` durability; see
+    /// `ExecutorPool`): then rounds keep read-only batches apart from batches with writes.
+    private let writesWaitForDurability: Bool
+
+    init(shards: [Shard], writesWaitForDurability: Bool = false) {
         self.shards = shards
+        self.writesWaitForDurability = writesWaitForDurability
         pools = shards.map { NIOLoopBoundBox.makeEmptyBox(valueType: ExecutorPool.self, eventLoop: $0.loop) }
     }
 
@@ -59,10 +64,16 @@ final class BatchExecutor: Sendable {
         return pool(on: loop)?.plans
     }
 
+    /// The executor state of `loop` (a shard's loop; nil for any other), for tests.
+    func poolState(on loop: any EventLoop) -> (roundsOut: Int, gatheredCalls: Int)? {
+        loop.preconditionInEventLoop()
+        return pool(on: loop).map { ($0.roundsOut, $0.gathering.calls.count) }
+    }
+
     private func pool(on loop: any EventLoop) -> ExecutorPool? {
         guard let index = shards.firstIndex(where: { $0.loop === loop }) else { return nil }
         if let pool = pools[index].value { return pool }
-        let pool = ExecutorPool(shards: shards, loop: loop)
+        let pool = ExecutorPool(shards: shards, loop: loop, writesWaitForDurability: writesWaitForDurability)
         pools[index].value = pool
         return pool
     }

@@ -10,10 +10,13 @@ protocol CallPlan: AnyObject {
     func advance(_ results: ShardResults) -> PlanStep
     /// Hands the finished plan to `pool` for reuse, if its kind is pooled.
     func recycle(into pool: PlanPool)
+    /// Whether the call writes entries (its answer then waits for durability in `fsync` mode).
+    var writesEntries: Bool { get }
 }
 
 extension CallPlan {
     func recycle(into pool: PlanPool) {}
+    var writesEntries: Bool { false }
 }
 
 /// The results a plan receives: a view into the executor's per-phase array, so handing each call

@@ -17,25 +17,47 @@ final class ExecutorPool {
     /// A round with this many calls starts without waiting for the rest of the loop's pass: it
     /// bounds the work (and the answers' wait) of one round.
     static let maxRoundCalls = 128
+    /// Rounds of `gathering` out at once (waiting for other shards' loops); batches read
+    /// meanwhile wait, gathering, until one ends, and then run as one round. This bounds the
+    /// phase runs in flight (and so the pool: none is allocated once warm) and makes rounds
+    /// bigger, and hops fewer, exactly when the loops are busy. Rounds with writes in `fsync`
+    /// mode are not counted: they wait for the disk, and reads must not wait behind them.
+    static let maxRoundsOut = 16
 
     private let shards: [Shard]
     private let loop: any EventLoop
+    /// Whether answers to writes wait for the group fsync (`fsync` durability): then batches
+    /// with writes gather in a round of their own, and a read-only batch never waits for
+    /// another connection's fsync (a trip with writes completes only once they are durable).
+    private let writesWaitForDurability: Bool
     private var phases: [PhaseRun] = []
     /// The loop's submit and rank plans (the router takes them, the executor returns them).
     let plans = PlanPool()
     private var trips: [[ShardTrip]]
-    /// Batches handed over since the loop last ran its tasks.
-    private var gathering = CallRound()
+    /// Batches handed over since the loop last ran its tasks: read-only ones (and every batch
+    /// when writes do not wait for durability), and those with writes.
+    private(set) var gathering = CallRound()
+    private var gatheringWrites = CallRound()
     private var roundScheduled = false
+    /// Rounds from `gathering` started and not yet ended (see `maxRoundsOut`).
+    private(set) var roundsOut = 0
     /// Made once: scheduling a round allocates nothing.
     private lazy var runGathered: () -> Void = { [unowned self] in
         self.roundScheduled = false
-        self.startRound()
+        // Writes first: their log append (and so their fsync) starts sooner.
+        self.startRound(.writes)
+        if self.roundsOut < Self.maxRoundsOut { self.startRound(.reads) }
     }
 
-    init(shards: [Shard], loop: any EventLoop) {
+    /// Which gathering round a batch joins.
+    private enum RoundKind {
+        case reads, writes
+    }
+
+    init(shards: [Shard], loop: any EventLoop, writesWaitForDurability: Bool) {
         self.shards = shards
         self.loop = loop
+        self.writesWaitForDurability = writesWaitForDurability
         trips = shards.map { _ in [] }
     }
 
@@ -43,20 +65,62 @@ final class ExecutorPool {
     /// handled every ready connection (a task queued on the loop runs after its I/O events),
     /// or at once when it is full.
     func gather(_ batch: [PlannedCall], receiver: any BatchReceiver) {
+        let kind: RoundKind =
+            writesWaitForDurability && batch.contains(where: { $0.plan.writesEntries }) ? .writes : .reads
         // A batch that would take the round past its bound starts a round of its own.
-        if gathering.calls.count + batch.count > Self.maxRoundCalls { startRound() }
-        gathering.add(batch, receiver: receiver)
-        if gathering.calls.count >= Self.maxRoundCalls {
-            startRound()
-        } else if !roundScheduled {
-            roundScheduled = true
-            loop.execute(runGathered)
+        if callCount(kind) + batch.count > Self.maxRoundCalls { startRound(kind) }
+        switch kind {
+        case .reads: gathering.add(batch, receiver: receiver)
+        case .writes: gatheringWrites.add(batch, receiver: receiver)
+        }
+        if callCount(kind) >= Self.maxRoundCalls {
+            startRound(kind)
+        } else {
+            scheduleRound()
         }
     }
 
-    private func startRound() {
-        guard !gathering.isEmpty else { return }
-        takePhase().start(&gathering)
+    private func callCount(_ kind: RoundKind) -> Int {
+        switch kind {
+        case .reads: gathering.calls.count
+        case .writes: gatheringWrites.calls.count
+        }
+    }
+
+    private func scheduleRound() {
+        guard !roundScheduled else { return }
+        roundScheduled = true
+        loop.execute(runGathered)
+    }
+
+    /// Hands the gathered round of `kind` to a phase run and runs it. The round is handed over
+    /// first and run after, with no access to the pool's rounds open: running it can end it at
+    /// once, and an ending round looks at what is gathering.
+    private func startRound(_ kind: RoundKind) {
+        let phase: PhaseRun
+        let counted: Bool
+        switch kind {
+        case .reads:
+            guard !gathering.isEmpty else { return }
+            phase = takePhase()
+            phase.take(&gathering)
+            counted = true
+        case .writes:
+            guard !gatheringWrites.isEmpty else { return }
+            phase = takePhase()
+            phase.take(&gatheringWrites)
+            counted = false
+        }
+        if counted { roundsOut += 1 }
+        phase.run(counted: counted)
+    }
+
+    /// A round started with `counted` ended: batches held back for it may go.
+    func roundEnded(counted: Bool) {
+        guard counted else { return }
+        roundsOut -= 1
+        assert(roundsOut >= 0, "more rounds ended than started")
+        if !gathering.isEmpty { scheduleRound() }
     }
 
     func takePhase() -> PhaseRun {

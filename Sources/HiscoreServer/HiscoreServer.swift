@@ -77,7 +77,7 @@ public final class HiscoreServer: Sendable {
             try await Self.recover(
                 shards: shards, persistence: persistence, boards: boardsByIncarnation, configuration: configuration,
                 logger: logger)
-            let executor = BatchExecutor(shards: shards)
+            let executor = BatchExecutor(shards: shards, writesWaitForDurability: configuration.durability == .fsync)
             streams.attach(executor)
             let seasons = SeasonKeeper(
                 directory: directory, executor: executor, streams: streams, loop: loops[0], clock: configuration.clock)

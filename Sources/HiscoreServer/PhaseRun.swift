@@ -50,6 +50,8 @@ final class PhaseRun {
     private var trips: [ShardTrip?]
     private var outstanding = 0
     private var running = false
+    /// Whether the pool counts this round among its rounds out (`ExecutorPool.maxRoundsOut`).
+    private var counted = false
 
     init(shards: [Shard], loop: any EventLoop, pool: ExecutorPool?) {
         self.shards = shards
@@ -58,13 +60,34 @@ final class PhaseRun {
         trips = Array(repeating: nil, count: shards.count)
     }
 
-    /// Runs `round`'s calls, taking its contents (`round` is left empty, its arrays swapped with
-    /// this run's emptied ones, so a warm loop allocates none).
+    /// Runs `round`'s calls (`take`, then `run`).
     func start(_ round: inout CallRound) {
+        take(&round)
+        run(counted: false)
+    }
+
+    /// Takes `round`'s contents: `round` is left empty, its arrays swapped with this run's
+    /// emptied ones, so a warm loop allocates none.
+    func take(_ round: inout CallRound) {
+        assert(!running, "a phase run runs one round at a time")
+        swap(&self.round, &round)
+    }
+
+    /// Runs the round taken; `counted`: the pool counts it among its rounds out.
+    func run(counted: Bool) {
         assert(!running, "a phase run runs one round at a time")
         running = true
-        swap(&self.round, &round)
+        self.counted = counted
+        // One allocation (at most) per array for a round bigger than any this run has held,
+        // rather than a doubling per array: a loop's pooled runs see rounds of every size.
+        let calls = self.round.calls.count
+        live.reserveCapacity(calls)
+        next.reserveCapacity(calls)
+        callStarts.reserveCapacity(calls + 1)
+        placement.reserveCapacity(calls * 2)
+        gathered.reserveCapacity(calls * 2)
         unanswered.removeAll(keepingCapacity: true)
+        unanswered.reserveCapacity(self.round.receivers.count)
         for _ in self.round.receivers { unanswered.append(0) }
         for receiver in self.round.receiverOfCall { unanswered[receiver] += 1 }
         for (index, call) in self.round.calls.enumerated() {
@@ -203,6 +226,8 @@ final class PhaseRun {
         unanswered.removeAll(keepingCapacity: unanswered.capacity <= kept)
         outstanding = 0
         running = false
+        let pool = pool
         pool?.give(self)
+        pool?.roundEnded(counted: counted)
     }
 }

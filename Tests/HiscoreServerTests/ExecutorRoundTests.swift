@@ -1,5 +1,7 @@
+import Foundation
 @testable import HiscoreServer
 import HiscoreCore
+import HiscoreStorage
 import HiscoreWire
 import NIOCore
 import NIOPosix
@@ -62,6 +64,102 @@ struct ExecutorRoundTests {
             #expect(events.filter { $0 == "\(name) done" }.count == 1)
         }
         #expect(events.filter { $0 == "empty done" }.count == 1)
+    }
+
+    @Test("fsync mode: a read-only batch does not share a round with another connection's writes (nor their fsync, nor its failure)")
+    func readsApartFromWrites() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let shard = Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0))
+        let executor = BatchExecutor(shards: [shard], writesWaitForDurability: true)
+        let board = try BoardDirectory(shardCount: 1, maxBoards: 10).boardCreatingDefault("b")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-rounds-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = try DataDirectory.open(path: path)
+        defer { data.close() }
+        // An fsync-mode log, closed at once: every later durability promise fails, so a read
+        // that shared a trip with a write would fail with it.
+        try await loop.submit {
+            try shard.assumeIsolated { shard in
+                _ = try shard.recover(directory: data, boards: [board.incarnation: board], mode: .fsync, snapshotAfterLogBytes: .max)
+                shard.flushLog()?.close()
+            }
+        }.get()
+        let done = loop.makePromise(of: [String].self)
+        loop.execute {
+            let log = NIOLoopBound(EventLog(), eventLoop: loop)
+            var finished = 0
+            func receiver(_ name: String) -> ClosureBatchReceiver {
+                ClosureBatchReceiver(
+                    deliver: { log.value.events.append("\(name) \($0.status?.code.description ?? "ok")") },
+                    finished: {
+                        finished += 1
+                        if finished == 2 { done.succeed(log.value.events) }
+                    })
+            }
+            let write = SubmitPlan(
+                callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: "p", score: 1), shardCount: 1)
+            executor.run([PlannedCall(callID: 1, plan: write, deadline: nil)], on: loop, receiver: receiver("writer"))
+            executor.run([Self.countCall(2, board: board, shardCount: 1)], on: loop, receiver: receiver("reader"))
+        }
+        let events = try await done.futureResult.get()
+        try await group.shutdownGracefully()
+        #expect(events.contains("reader ok"), "\(events)")
+        #expect(events.contains { $0.hasPrefix("writer") && $0 != "writer ok" }, "\(events)")
+    }
+
+    @Test("at most maxRoundsOut rounds wait for another loop at once; batches read meanwhile gather and run when one ends")
+    func roundsOutAreBounded() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let memory = MemoryCeiling(limitBytes: 0)
+        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
+        let executor = BatchExecutor(shards: shards)
+        let board = try BoardDirectory(shardCount: 2, maxBoards: 10).boardCreatingDefault("b")
+        let (loop, other) = (loops[0], loops[1])
+        // The other shard's loop is held busy, so every round (a count needs both shards) waits.
+        let release = DispatchSemaphore(value: 0)
+        // A promise of the other loop would tell its waiters through that (held) loop.
+        let held = loops[0].makePromise(of: Void.self)
+        other.execute {
+            held.succeed(())
+            // Bounded: a failing test must not hang the suite.
+            _ = release.wait(timeout: .now() + 20)
+        }
+        try await held.futureResult.get()
+        let batches = ExecutorPool.maxRoundsOut + 5
+        let finished = loop.makePromise(of: Int.self)
+        let stateAfterAll = loop.makePromise(of: (roundsOut: Int, gatheredCalls: Int).self)
+        loop.execute {
+            var done = 0
+            var answered = 0
+            func pass(_ index: Int) {
+                guard index < batches else {
+                    // Each pass's batch was handed over in a loop pass of its own.
+                    loop.execute {
+                        stateAfterAll.succeed(executor.poolState(on: loop) ?? (-1, -1))
+                        release.signal()
+                    }
+                    return
+                }
+                executor.run(
+                    [Self.countCall(UInt64(index + 1), board: board, shardCount: 2)], on: loop,
+                    receiver: ClosureBatchReceiver(
+                        deliver: { if $0.status == nil { answered += 1 } },
+                        finished: {
+                            done += 1
+                            if done == batches { finished.succeed(answered) }
+                        }))
+                loop.execute { pass(index + 1) }
+            }
+            pass(0)
+        }
+        let state = try await stateAfterAll.futureResult.get()
+        let answered = try await finished.futureResult.get()
+        try await group.shutdownGracefully()
+        #expect(state.roundsOut == ExecutorPool.maxRoundsOut)
+        #expect(state.gatheredCalls == batches - ExecutorPool.maxRoundsOut)
+        #expect(answered == batches)
     }
 
     @Test("a round that reaches maxRoundCalls runs at once (one shard: answered before run returns)")

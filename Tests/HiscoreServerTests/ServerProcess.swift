@@ -15,14 +15,20 @@ final class ServerProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
     private(set) var log = ""
 
-    static var binary: URL {
+    /// The debug build `swift build --build-tests` made.
+    static var binary: URL { repositoryRoot.appendingPathComponent(".build/debug/hiscored") }
+
+    /// The release build `make test` makes before the suites run (`make run` uses it too), for
+    /// tests of what only optimized code does: allocation counts.
+    static var releaseBinary: URL { repositoryRoot.appendingPathComponent(".build/release/hiscored") }
+
+    private static var repositoryRoot: URL {
         // Tests/HiscoreServerTests/ServerProcess.swift -> repository root
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/hiscored")
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    init(arguments: [String], timeout: Duration = .seconds(20), adminPort: Bool = false) throws {
-        process.executableURL = Self.binary
+    init(arguments: [String], timeout: Duration = .seconds(20), adminPort: Bool = false, binary: URL = ServerProcess.binary) throws {
+        process.executableURL = binary
         process.arguments = ["--host", "127.0.0.1", "--port", "0", adminPort ? "--admin-port=0" : "--admin-port=-1"] + arguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice

@@ -135,7 +135,7 @@ struct StreamTests {
         }
     }
 
-    @Test("the feed carries every accepted write in board-version order")
+    @Test("the feed carries every accepted write once, in board-version order within each event")
     func feed() async throws {
         try await withClient(shards: 2) { client, _ in
             try await client.createBoard(BoardConfig(id: "fd"))
@@ -149,12 +149,17 @@ struct StreamTests {
             var items: [FeedItem] = []
             while items.count < 21 {
                 guard case .feed(let batch)? = try await iterator.next()?.change else { break }
+                // The protocol's promise: in board-version order within an event. Across events
+                // it is not: the two shards' notes reach the board's hub separately, and a flush
+                // between them sends one shard's writes first.
+                #expect(batch.map(\.boardVersion) == batch.map(\.boardVersion).sorted())
                 items += batch
             }
             #expect(items.count == 21)
-            #expect(items.map(\.boardVersion) == Array(1...21))
-            #expect(items.last?.removed == true && items.last?.entry.playerID == "p3")
-            #expect(items.first?.created == true)
+            #expect(items.map(\.boardVersion).sorted() == Array(1...21))
+            let byVersion = items.sorted { $0.boardVersion < $1.boardVersion }
+            #expect(byVersion.last?.removed == true && byVersion.last?.entry.playerID == "p3")
+            #expect(byVersion.first?.created == true)
         }
     }
 

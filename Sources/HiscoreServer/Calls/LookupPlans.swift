@@ -144,6 +144,7 @@ final class CountPlan: CallPlan {
 /// RemovePlayer: phase 1 removes on the owning shard (reporting the entry and its local better
 /// count); phase 2 counts on the other shards to report the rank the player had.
 final class RemovePlayerPlan: CallPlan {
+    var writesEntries: Bool { true }
     private let callID: UInt64
     private let board: BoardHandle
     private let playerID: String
