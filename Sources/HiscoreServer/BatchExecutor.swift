@@ -46,7 +46,8 @@ final class BatchExecutor: Sendable {
     /// Runs `calls` on behalf of a connection on `loop`; `receiver` gets each response on `loop`
     /// (in completion order, not request order) and is told when the batch is done, to flush.
     /// On a shard's loop the batch joins the loop's round and runs once the loop has read its
-    /// other ready connections; nothing is answered before `run` returns.
+    /// other ready connections — or at once, inside `run`, when it fills the round
+    /// (`ExecutorPool.maxRoundCalls`), answering the round's other receivers' calls too.
     func run(_ calls: [PlannedCall], on loop: any EventLoop, receiver: any BatchReceiver) {
         loop.preconditionInEventLoop()
         if let pool = pool(on: loop) {

@@ -21,7 +21,10 @@ final class ExecutorPool {
     /// meanwhile wait, gathering, until one ends, and then run as one round. This bounds the
     /// phase runs in flight (and so the pool: none is allocated once warm) and makes rounds
     /// bigger, and hops fewer, exactly when the loops are busy. Rounds with writes in `fsync`
-    /// mode are not counted: they wait for the disk, and reads must not wait behind them.
+    /// mode are not counted: they wait for the disk, and reads must not wait behind them. A
+    /// round that fills up (`maxRoundCalls`) starts even past this bound, so the bound on
+    /// phase runs out is 16 + (calls in flight on the loop) / 128: the rounds stay bounded,
+    /// and past 64 out (8,000 calls waiting on one loop) phase runs are made and dropped.
     static let maxRoundsOut = 16
 
     private let shards: [Shard]
@@ -42,7 +45,9 @@ final class ExecutorPool {
     /// Rounds from `gathering` started and not yet ended (see `maxRoundsOut`).
     private(set) var roundsOut = 0
     /// Made once: scheduling a round allocates nothing.
-    private lazy var runGathered: () -> Void = { [unowned self] in
+    /// Weak: a task queued on the loop may outlive the executor (a test's, torn down first).
+    private lazy var runGathered: () -> Void = { [weak self] in
+        guard let self else { return }
         self.roundScheduled = false
         // Writes first: their log append (and so their fsync) starts sooner.
         self.startRound(.writes)

@@ -169,23 +169,24 @@ final class PhaseRun {
         if outstanding == 0 { finishPhase() }
     }
 
+    /// A trip that failed (its shard's log could not make its writes durable) fails the calls
+    /// with an operation in it, and only those: the round's other calls go on.
     private func finishPhase() {
-        var failure: (any Error)?
-        for trip in trips { if let error = trip?.failure { failure = failure ?? error } }
-        if let failure {
-            for pending in live {
-                BatchExecutor.fail(pending.call, failure, receiver: round.receivers[pending.receiver])
-                settled(pending)
-            }
-            live.removeAll(keepingCapacity: true)
-            return finishRound()
-        }
+        let anyFailed = trips.contains { $0?.failure != nil }
         for place in placement {
-            guard let trip = trips[place.shard] else { continue }
+            guard let trip = trips[place.shard], trip.failure == nil, place.position < trip.results.count else {
+                gathered.append(.count(0))  // never read: its call fails below
+                continue
+            }
             gathered.append(trip.results[place.position])
         }
         for index in live.indices {
             let pending = live[index]
+            if anyFailed, let failure = failure(ofCallAt: index) {
+                BatchExecutor.fail(pending.call, failure, receiver: round.receivers[pending.receiver])
+                settled(pending)
+                continue
+            }
             switch pending.call.plan.advance(gathered[callStarts[index]..<callStarts[index + 1]]) {
             case .finished(let response):
                 BatchExecutor.conclude(pending.call, response, receiver: round.receivers[pending.receiver])
@@ -201,6 +202,14 @@ final class PhaseRun {
         swap(&live, &next)
         next.removeAll(keepingCapacity: true)
         if live.isEmpty { finishRound() } else { runPhase() }
+    }
+
+    /// The failure of a trip that carried one of live call `index`'s operations, if any.
+    private func failure(ofCallAt index: Int) -> (any Error)? {
+        for place in placement[callStarts[index]..<callStarts[index + 1]] {
+            if let failure = trips[place.shard]?.failure { return failure }
+        }
+        return nil
     }
 
     private func returnTrips() {

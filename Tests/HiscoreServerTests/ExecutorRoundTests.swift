@@ -8,11 +8,27 @@ import NIOPosix
 import Testing
 
 /// The batches a shard's loop hands the executor during one pass run as one round.
-@Suite("Executor rounds")
+@Suite("Executor rounds", .timeLimit(.minutes(1)))
 struct ExecutorRoundTests {
     /// What happened, in order, on the loop.
     private final class EventLog {
         var events: [String] = []
+        var receiversDone = 0
+    }
+
+    /// A receiver that logs each answer (`describe`) and its own end, and fulfils `done` with the
+    /// log once `receivers` receivers sharing `log` have ended.
+    private static func loggingReceiver(
+        _ name: String, log: NIOLoopBound<EventLog>, receivers: Int, done: EventLoopPromise<[String]>,
+        describe: @escaping (ResponseEnvelope) -> String
+    ) -> ClosureBatchReceiver {
+        ClosureBatchReceiver(
+            deliver: { log.value.events.append("\(name) \(describe($0))") },
+            finished: {
+                log.value.events.append("\(name) done")
+                log.value.receiversDone += 1
+                if log.value.receiversDone == receivers { done.succeed(log.value.events) }
+            })
     }
 
     private static func countCall(_ id: UInt64, board: BoardHandle, shardCount: Int) -> PlannedCall {
@@ -33,15 +49,8 @@ struct ExecutorRoundTests {
         let done = loop.makePromise(of: [String].self)
         loop.execute {
             let log = NIOLoopBound(EventLog(), eventLoop: loop)
-            var finished = 0
             func receiver(_ name: String) -> ClosureBatchReceiver {
-                ClosureBatchReceiver(
-                    deliver: { log.value.events.append("\(name) answer \($0.callID)") },
-                    finished: {
-                        log.value.events.append("\(name) done")
-                        finished += 1
-                        if finished == 3 { done.succeed(log.value.events) }
-                    })
+                Self.loggingReceiver(name, log: log, receivers: 3, done: done) { "answer \($0.callID)" }
             }
             executor.run(
                 [Self.countCall(1, board: board, shardCount: shardCount), Self.countCall(2, board: board, shardCount: shardCount)],
@@ -51,10 +60,14 @@ struct ExecutorRoundTests {
             log.value.events.append("empty handed over")
             executor.run([Self.countCall(3, board: board, shardCount: shardCount)], on: loop, receiver: receiver("b"))
             log.value.events.append("b handed over")
+            // All three batches wait in one round, none started yet.
+            if let state = executor.poolState(on: loop) {
+                log.value.events.append("gathered \(state.gatheredCalls) out \(state.roundsOut)")
+            }
         }
         let events = try await done.futureResult.get()
         try await group.shutdownGracefully()
-        #expect(Array(events.prefix(3)) == ["a handed over", "empty handed over", "b handed over"])
+        #expect(Array(events.prefix(4)) == ["a handed over", "empty handed over", "b handed over", "gathered 3 out 0"])
         // Every answer once, and each receiver's "done" after its own answers.
         #expect(events.filter { $0.contains("answer") }.sorted() == ["a answer 1", "a answer 2", "b answer 3"])
         for name in ["a", "b"] {
@@ -88,14 +101,8 @@ struct ExecutorRoundTests {
         let done = loop.makePromise(of: [String].self)
         loop.execute {
             let log = NIOLoopBound(EventLog(), eventLoop: loop)
-            var finished = 0
             func receiver(_ name: String) -> ClosureBatchReceiver {
-                ClosureBatchReceiver(
-                    deliver: { log.value.events.append("\(name) \($0.status?.code.description ?? "ok")") },
-                    finished: {
-                        finished += 1
-                        if finished == 2 { done.succeed(log.value.events) }
-                    })
+                Self.loggingReceiver(name, log: log, receivers: 2, done: done) { $0.status?.code.description ?? "ok" }
             }
             let write = SubmitPlan(
                 callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: "p", score: 1), shardCount: 1)
@@ -105,7 +112,50 @@ struct ExecutorRoundTests {
         let events = try await done.futureResult.get()
         try await group.shutdownGracefully()
         #expect(events.contains("reader ok"), "\(events)")
-        #expect(events.contains { $0.hasPrefix("writer") && $0 != "writer ok" }, "\(events)")
+        #expect(events.contains { $0.hasPrefix("writer") && $0 != "writer ok" && $0 != "writer done" }, "\(events)")
+    }
+
+    @Test("a shard whose log fails fails the round's calls that wrote there, not the others")
+    func failureStaysWithItsShard() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let memory = MemoryCeiling(limitBytes: 0)
+        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
+        let executor = BatchExecutor(shards: shards, writesWaitForDurability: true)
+        let board = try BoardDirectory(shardCount: 2, maxBoards: 10).boardCreatingDefault("b")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-rounds-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = try DataDirectory.open(path: path)
+        defer { data.close() }
+        for shard in shards {
+            try await shard.loop.submit {
+                try shard.assumeIsolated { shard in
+                    _ = try shard.recover(directory: data, boards: [board.incarnation: board], mode: .fsync, snapshotAfterLogBytes: .max)
+                    // Only shard 1's log is closed: its writes can no longer be made durable.
+                    if shard.index == 1 { shard.flushLog()?.close() }
+                }
+            }.get()
+        }
+        // A player of each shard.
+        let players = (0..<64).map { "p\($0)" }
+        let onHealthy = try #require(players.first { board.shard(for: $0, shardCount: 2) == 0 })
+        let onFailed = try #require(players.first { board.shard(for: $0, shardCount: 2) == 1 })
+        let loop = loops[0]
+        let done = loop.makePromise(of: [String].self)
+        loop.execute {
+            let log = NIOLoopBound(EventLog(), eventLoop: loop)
+            for (name, player) in [("healthy", onHealthy), ("failed", onFailed)] {
+                let plan = SubmitPlan(
+                    callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: player, score: 5), shardCount: 2)
+                executor.run(
+                    [PlannedCall(callID: 1, plan: plan, deadline: nil)], on: loop,
+                    receiver: Self.loggingReceiver(name, log: log, receivers: 2, done: done) { $0.status?.code.description ?? "ok" })
+            }
+        }
+        let events = try await done.futureResult.get()
+        try await group.shutdownGracefully()
+        #expect(events.contains("healthy ok"), "\(events)")
+        #expect(events.contains { $0.hasPrefix("failed ") && $0 != "failed ok" && $0 != "failed done" }, "\(events)")
     }
 
     @Test("at most maxRoundsOut rounds wait for another loop at once; batches read meanwhile gather and run when one ends")
