@@ -106,37 +106,40 @@ final class PhaseRun {
         runPhase()
     }
 
-    /// Call `pending` is answered or dropped; its receiver hears once all of its calls are.
-    private func settled(_ pending: PendingCall) {
-        unanswered[pending.receiver] -= 1
-        if unanswered[pending.receiver] == 0 { round.receivers[pending.receiver].finishedBatch() }
+    /// A call of `receiver` is answered or dropped; the receiver hears once all of its calls are.
+    private func settled(receiver: Int) {
+        unanswered[receiver] -= 1
+        if unanswered[receiver] == 0 { round.receivers[receiver].finishedBatch() }
     }
 
+    /// (Loops below read `live[index]` in place rather than copying each `PendingCall`: a copy
+    /// retains and releases every reference its plan step holds.)
     private func runPhase() {
         // Drop cancelled calls and answer expired ones, keeping the rest in order.
         let now = NIODeadline.now()
         var kept = 0
         for index in live.indices {
-            let pending = live[index]
-            let receiver = round.receivers[pending.receiver]
-            guard receiver.isLive(pending.call.callID) else {
-                settled(pending)
+            let callID = live[index].call.callID
+            let receiverIndex = live[index].receiver
+            let receiver = round.receivers[receiverIndex]
+            guard receiver.isLive(callID) else {
+                settled(receiver: receiverIndex)
                 continue
             }
-            if let deadline = pending.call.deadline, deadline < now {
-                receiver.deliver(.failure(callID: pending.call.callID, Status(.deadlineExceeded, "deadline exceeded")))
-                settled(pending)
+            if let deadline = live[index].call.deadline, deadline < now {
+                receiver.deliver(.failure(callID: callID, Status(.deadlineExceeded, "deadline exceeded")))
+                settled(receiver: receiverIndex)
                 continue
             }
-            if kept != index { live[kept] = pending }
+            if kept != index { live.swapAt(kept, index) }
             kept += 1
         }
         live.removeLast(live.count - kept)
         guard !live.isEmpty else { return finishRound() }
 
-        for item in live {
+        for index in live.indices {
             callStarts.append(placement.count)
-            item.forEachOperation { shard, operation in
+            live[index].forEachOperation { shard, operation in
                 let trip = trips[shard] ?? takeTrip(toShard: shard)
                 placement.append((shard, trip.operations.count))
                 trip.operations.append(operation)
@@ -181,18 +184,18 @@ final class PhaseRun {
             gathered.append(trip.results[place.position])
         }
         for index in live.indices {
-            let pending = live[index]
+            let receiverIndex = live[index].receiver
             if anyFailed, let failure = failure(ofCallAt: index) {
-                BatchExecutor.fail(pending.call, failure, receiver: round.receivers[pending.receiver])
-                settled(pending)
+                BatchExecutor.fail(live[index].call, failure, receiver: round.receivers[receiverIndex])
+                settled(receiver: receiverIndex)
                 continue
             }
-            switch pending.call.plan.advance(gathered[callStarts[index]..<callStarts[index + 1]]) {
+            switch live[index].call.plan.advance(gathered[callStarts[index]..<callStarts[index + 1]]) {
             case .finished(let response):
-                BatchExecutor.conclude(pending.call, response, receiver: round.receivers[pending.receiver])
-                settled(pending)
+                BatchExecutor.conclude(live[index].call, response, receiver: round.receivers[receiverIndex])
+                settled(receiver: receiverIndex)
             case let step:
-                next.append(PendingCall(call: pending.call, step: step, receiver: pending.receiver))
+                next.append(PendingCall(call: live[index].call, step: step, receiver: receiverIndex))
             }
         }
         returnTrips()
