@@ -39,13 +39,8 @@ struct ExecutorRoundTests {
 
     @Test("batches handed over in one pass are answered after the pass, each receiver told once, after its own calls", arguments: [1, 2])
     func oneRoundPerPass(shardCount: Int) async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
-        let loops = Array(group.makeIterator())
-        let memory = MemoryCeiling(limitBytes: 0)
-        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
-        let executor = BatchExecutor(shards: shards)
-        let board = try BoardDirectory(shardCount: shardCount, maxBoards: 10).boardCreatingDefault("b")
-        let loop = loops[0]
+        let fixture = try ExecutorFixture(shardCount: shardCount)
+        let (executor, board, loop) = (fixture.executor, fixture.board, fixture.loop)
         let done = loop.makePromise(of: [String].self)
         loop.execute {
             let log = NIOLoopBound(EventLog(), eventLoop: loop)
@@ -66,7 +61,7 @@ struct ExecutorRoundTests {
             }
         }
         let events = try await done.futureResult.get()
-        try await group.shutdownGracefully()
+        try await fixture.shutdown()
         #expect(Array(events.prefix(4)) == ["a handed over", "empty handed over", "b handed over", "gathered 3 out 0"])
         // Every answer once, and each receiver's "done" after its own answers.
         #expect(events.filter { $0.contains("answer") }.sorted() == ["a answer 1", "a answer 2", "b answer 3"])
@@ -81,23 +76,12 @@ struct ExecutorRoundTests {
 
     @Test("fsync mode: a read-only batch does not share a round with another connection's writes (nor their fsync, nor its failure)")
     func readsApartFromWrites() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let shard = Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0))
-        let executor = BatchExecutor(shards: [shard], writesWaitForDurability: true)
-        let board = try BoardDirectory(shardCount: 1, maxBoards: 10).boardCreatingDefault("b")
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-rounds-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let data = try DataDirectory.open(path: path)
-        defer { data.close() }
+        let fixture = try ExecutorFixture(shardCount: 1, writesWaitForDurability: true)
+        let (executor, board, loop) = (fixture.executor, fixture.board, fixture.loop)
         // An fsync-mode log, closed at once: every later durability promise fails, so a read
         // that shared a trip with a write would fail with it.
-        try await loop.submit {
-            try shard.assumeIsolated { shard in
-                _ = try shard.recover(directory: data, boards: [board.incarnation: board], mode: .fsync, snapshotAfterLogBytes: .max)
-                shard.flushLog()?.close()
-            }
-        }.get()
+        let logs = try await fixture.openFsyncLogs(failing: { _ in true })
+        defer { logs.remove() }
         let done = loop.makePromise(of: [String].self)
         loop.execute {
             let log = NIOLoopBound(EventLog(), eventLoop: loop)
@@ -110,37 +94,23 @@ struct ExecutorRoundTests {
             executor.run([Self.countCall(2, board: board, shardCount: 1)], on: loop, receiver: receiver("reader"))
         }
         let events = try await done.futureResult.get()
-        try await group.shutdownGracefully()
+        try await fixture.shutdown()
         #expect(events.contains("reader ok"), "\(events)")
         #expect(events.contains { $0.hasPrefix("writer") && $0 != "writer ok" && $0 != "writer done" }, "\(events)")
     }
 
     @Test("a shard whose log fails fails the round's calls that wrote there, not the others")
     func failureStaysWithItsShard() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let loops = Array(group.makeIterator())
-        let memory = MemoryCeiling(limitBytes: 0)
-        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
-        let executor = BatchExecutor(shards: shards, writesWaitForDurability: true)
-        let board = try BoardDirectory(shardCount: 2, maxBoards: 10).boardCreatingDefault("b")
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-rounds-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let data = try DataDirectory.open(path: path)
-        defer { data.close() }
-        for shard in shards {
-            try await shard.loop.submit {
-                try shard.assumeIsolated { shard in
-                    _ = try shard.recover(directory: data, boards: [board.incarnation: board], mode: .fsync, snapshotAfterLogBytes: .max)
-                    // Only shard 1's log is closed: its writes can no longer be made durable.
-                    if shard.index == 1 { shard.flushLog()?.close() }
-                }
-            }.get()
-        }
+        let fixture = try ExecutorFixture(shardCount: 2, writesWaitForDurability: true)
+        let (executor, board) = (fixture.executor, fixture.board)
+        // Only shard 1's log is closed: its writes can no longer be made durable.
+        let logs = try await fixture.openFsyncLogs(failing: { $0 == 1 })
+        defer { logs.remove() }
         // A player of each shard.
         let players = (0..<64).map { "p\($0)" }
         let onHealthy = try #require(players.first { board.shard(for: $0, shardCount: 2) == 0 })
         let onFailed = try #require(players.first { board.shard(for: $0, shardCount: 2) == 1 })
-        let loop = loops[0]
+        let loop = fixture.loop
         let done = loop.makePromise(of: [String].self)
         loop.execute {
             let log = NIOLoopBound(EventLog(), eventLoop: loop)
@@ -153,24 +123,20 @@ struct ExecutorRoundTests {
             }
         }
         let events = try await done.futureResult.get()
-        try await group.shutdownGracefully()
+        try await fixture.shutdown()
         #expect(events.contains("healthy ok"), "\(events)")
         #expect(events.contains { $0.hasPrefix("failed ") && $0 != "failed ok" && $0 != "failed done" }, "\(events)")
     }
 
     @Test("at most maxRoundsOut rounds wait for another loop at once; batches read meanwhile gather and run when one ends")
     func roundsOutAreBounded() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let loops = Array(group.makeIterator())
-        let memory = MemoryCeiling(limitBytes: 0)
-        let shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
-        let executor = BatchExecutor(shards: shards)
-        let board = try BoardDirectory(shardCount: 2, maxBoards: 10).boardCreatingDefault("b")
-        let (loop, other) = (loops[0], loops[1])
+        let fixture = try ExecutorFixture(shardCount: 2)
+        let (executor, board) = (fixture.executor, fixture.board)
+        let (loop, other) = (fixture.loops[0], fixture.loops[1])
         // The other shard's loop is held busy, so every round (a count needs both shards) waits.
         let release = DispatchSemaphore(value: 0)
         // A promise of the other loop would tell its waiters through that (held) loop.
-        let held = loops[0].makePromise(of: Void.self)
+        let held = loop.makePromise(of: Void.self)
         other.execute {
             held.succeed(())
             // Bounded: a failing test must not hang the suite.
@@ -206,7 +172,7 @@ struct ExecutorRoundTests {
         }
         let state = try await stateAfterAll.futureResult.get()
         let answered = try await finished.futureResult.get()
-        try await group.shutdownGracefully()
+        try await fixture.shutdown()
         #expect(state.roundsOut == ExecutorPool.maxRoundsOut)
         #expect(state.gatheredCalls == batches - ExecutorPool.maxRoundsOut)
         #expect(answered == batches)
@@ -214,10 +180,8 @@ struct ExecutorRoundTests {
 
     @Test("a round that reaches maxRoundCalls runs at once (one shard: answered before run returns)")
     func fullRoundStartsAtOnce() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let executor = BatchExecutor(shards: [Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0))])
-        let board = try BoardDirectory(shardCount: 1, maxBoards: 10).boardCreatingDefault("b")
+        let fixture = try ExecutorFixture(shardCount: 1)
+        let (executor, board, loop) = (fixture.executor, fixture.board, fixture.loop)
         let counts: (small: Int, full: Int) = try await loop.submit {
             var answered = 0
             let receiver = ClosureBatchReceiver(deliver: { _ in answered += 1 }, finished: {})
@@ -227,7 +191,7 @@ struct ExecutorRoundTests {
             executor.run(rest, on: loop, receiver: receiver)
             return (small, answered)
         }.get()
-        try await group.shutdownGracefully()
+        try await fixture.shutdown()
         #expect(counts.small == 0)
         #expect(counts.full == ExecutorPool.maxRoundCalls)
     }

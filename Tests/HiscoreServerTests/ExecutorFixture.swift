@@ -1,0 +1,59 @@
+import Foundation
+@testable import HiscoreServer
+import HiscoreCore
+import HiscoreStorage
+import NIOCore
+import NIOPosix
+
+/// What tests that drive the executor directly need: shards on event loops of their own, their
+/// executor, and a board "b" split over every shard. `shutdown()` stops the loops.
+struct ExecutorFixture {
+    let group: MultiThreadedEventLoopGroup
+    let loops: [any EventLoop]
+    let shards: [Shard]
+    let executor: BatchExecutor
+    let board: BoardHandle
+
+    init(shardCount: Int, writesWaitForDurability: Bool = false) throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
+        let loops = Array(group.makeIterator())
+        self.loops = loops
+        let memory = MemoryCeiling(limitBytes: 0)
+        shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
+        executor = BatchExecutor(shards: shards, writesWaitForDurability: writesWaitForDurability)
+        board = try BoardDirectory(shardCount: shardCount, maxBoards: 10).boardCreatingDefault("b")
+    }
+
+    /// The loop the tests hand batches over on (shard 0's).
+    var loop: any EventLoop { loops[0] }
+
+    func shutdown() async throws { try await group.shutdownGracefully() }
+
+    /// Gives every shard an fsync-mode log in a fresh data directory, then closes the logs of the
+    /// shards `failing` names: every later durability promise of theirs fails. The returned
+    /// directory is removed by its `remove()`.
+    func openFsyncLogs(failing: @escaping @Sendable (Int) -> Bool) async throws -> FsyncLogs {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-executor-\(UUID().uuidString)").path
+        let data = try DataDirectory.open(path: path)
+        let board = board
+        for shard in shards {
+            try await shard.loop.submit {
+                try shard.assumeIsolated { shard in
+                    _ = try shard.recover(directory: data, boards: [board.incarnation: board], mode: .fsync, snapshotAfterLogBytes: .max)
+                    if failing(shard.index) { shard.flushLog()?.close() }
+                }
+            }.get()
+        }
+        return FsyncLogs(data: data, path: path)
+    }
+
+    struct FsyncLogs {
+        let data: DataDirectory
+        let path: String
+
+        func remove() {
+            data.close()
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+}
