@@ -1,3 +1,5 @@
+import CCacheHint
+
 /// Reference to a radix tree node: bit 31 set = a leaf, whose low 31 bits are an entry slot;
 /// otherwise the word offset of an inner node in its `NodeArena` (chunk << 16 | word in chunk).
 typealias NodeRef = UInt32
@@ -418,6 +420,26 @@ struct NodeArena {
 
     @inline(__always)
     func node(_ ref: NodeRef) -> RadixNode { RadixNode(base: pointer(ref)) }
+
+    /// Starts loading the lines a descent is about to read in node `ref`: its header and, in case
+    /// it is a dense node probed at `byte`, that byte's child ref and the counts up to it.
+    ///
+    /// Why: a dense node's header, child slot and count line are three different lines, and a
+    /// descent reads them one after the other (the header says the node is dense, the slot says
+    /// where to go next, the counts come with the rank or the write): three cache misses in a row
+    /// per cold node. The caller does not know the child's layout or depth yet; it guesses dense
+    /// at its own depth + 1, which is what the big levels of a large board are. A wrong guess
+    /// costs one or two wasted line fills (a prefetch never faults, whatever the address).
+    @inline(__always)
+    func prefetchDescent(into ref: NodeRef, likelyByte byte: UInt8) {
+        let base = pointer(ref)
+        hiscore_prefetch(base)
+        let slot = base + 1 + RadixNode.groupCount + Int(byte)
+        hiscore_prefetch(slot)
+        let counts = slot + 256
+        hiscore_prefetch(counts - Int(byte & 15))
+        hiscore_prefetch(counts)
+    }
 
     @inline(__always)
     private static func layout(sizeClass: Int, hasCounts: Bool) -> Int { sizeClass << 1 | (hasCounts ? 1 : 0) }

@@ -93,6 +93,13 @@ struct RadixTree {
 
     @inline(__always) private func node(_ ref: NodeRef) -> RadixNode { arena.node(ref) }
 
+    /// Starts loading what a descent for `key` reads in `child`, an inner child of `parent`
+    /// (see `NodeArena.prefetchDescent`).
+    @inline(__always)
+    private func prefetchDescent(into child: NodeRef, below parent: RadixNode, key: RankKey) {
+        arena.prefetchDescent(into: child, likelyByte: key.byte(at: min(parent.depth + 1, RankKey.byteCount - 1)))
+    }
+
     var reservedBytes: Int { arena.reservedBytes }
 
     /// Rebuilds the arena with only the live nodes when free lists hold too much (after a bulk
@@ -188,7 +195,7 @@ struct RadixTree {
         let index = current.lowerBound(key.byte(at: current.depth))
         let child = current.anyChild(near: index)
         if current.hasCounts { hiscore_prefetch_for_write(current.counts + min(index, current.capacity - 1)) }
-        if !Self.isLeaf(child) { hiscore_prefetch(arena.pointer(child)) }
+        if !Self.isLeaf(child) { prefetchDescent(into: child, below: current, key: key) }
         return child
     }
 
@@ -218,6 +225,7 @@ struct RadixTree {
         while !Self.isLeaf(ref) {
             let current = node(ref)
             ref = current.anyChild(near: current.lowerBound(key.byte(at: current.depth)))
+            if !Self.isLeaf(ref) { prefetchDescent(into: ref, below: current, key: key) }
         }
         let neighbourKey = keys.key(ofSlot: Self.slot(of: ref))
         let splitDepth = key.firstDifferingByte(from: neighbourKey)
@@ -328,6 +336,7 @@ struct RadixTree {
                 path[depth] = PathFrame(node: ref, index: Int32(index))
                 depth += 1
                 ref = current.children[index]
+                if !Self.isLeaf(ref) { prefetchDescent(into: ref, below: current, key: key) }
             }
             guard Self.slot(of: ref) == slot else { return nil }
 
@@ -375,8 +384,9 @@ struct RadixTree {
             let byte = key.byte(at: current.depth)
             let index = current.lowerBound(byte)
             if exact && current.holds(index, byte) {
-                sum &+= current.countBefore(index)
                 ref = current.children[index]
+                if !Self.isLeaf(ref) { prefetchDescent(into: ref, below: current, key: key) }
+                sum &+= current.countBefore(index)
             } else {
                 exact = false
                 ref = current.anyChild(near: index)
