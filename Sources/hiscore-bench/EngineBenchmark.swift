@@ -169,7 +169,7 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     for index in 0..<operations {
         if let key = partition.key(for: playerIDs[index]) { sink &+= partition.countBetter(than: key) }
     }
-    report("rank+lookup", from: start, count: operations, json: false)
+    report("lookup_rank", from: start, count: operations)
 
     let smallRepeats = min(operations, 200_000)
     start = clocks()
@@ -216,8 +216,36 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     report("rank_dense", from: start, count: denseKeys.count)
     withExtendedLifetime(dense) {}
 
+    // The machine's floor for all of the above: one dependent load from memory the size of the
+    // engine's working set. A lone write or lookup waits for several of these in a row (the id's
+    // bucket, then its record, then a tree path), so its time is read against this figure.
+    let latency = memoryLatency(bytes: 64 << 20, loads: 2_000_000)
+    print("{\"bench\":\"engine\",\"metric\":\"memory_latency_ns\",\"entries\":\(entries),\"value\":\((latency * 10).rounded() / 10)}")
+    printStandardError("  memory latency \((latency * 10).rounded() / 10) ns per dependent load (64 MiB, random lines)")
+
     printStandardError("  (checksum \(sink))")
     withExtendedLifetime(partition) {}
+}
+
+/// Nanoseconds (thread CPU) per load of a pointer chase through `bytes` of memory: each load's
+/// address comes from the previous one, every cache line visited once per cycle in random order
+/// (Sattolo's shuffle makes a single cycle), so neither caches nor prefetchers can help.
+func memoryLatency(bytes: Int, loads: Int) -> Double {
+    let wordsPerLine = 64 / MemoryLayout<Int>.stride
+    let lines = bytes / 64
+    var random = BenchRandom(state: 0x5EED)
+    var next = [Int](repeating: 0, count: lines * wordsPerLine)
+    var order = Array(0..<lines)
+    for index in stride(from: lines - 1, to: 0, by: -1) { order.swapAt(index, random.below(index)) }
+    for (position, line) in order.enumerated() { next[line * wordsPerLine] = order[(position + 1) % lines] * wordsPerLine }
+    return next.withUnsafeBufferPointer { chain in
+        var at = 0
+        let start = clocks()
+        for _ in 0..<loads { at = chain[at] }
+        let end = clocks()
+        precondition(at >= 0)  // keeps the chase from being optimized away
+        return Double(end.cpu - start.cpu) / Double(loads)
+    }
 }
 
 extension String {
