@@ -30,17 +30,15 @@ final class CallHandler: ChannelDuplexHandler {
 
     private var prefaceDone = false
     private var prefaceTimeout: Scheduled<Void>?
-    /// Calls answered neither by a response nor by a cancel yet, by *serial*, with when and what
-    /// they were and the client's call id.
+    /// Calls answered neither by a response nor by a cancel yet, by *serial* and by the client's
+    /// call id, with when and what they were.
     ///
     /// Why serials: a client may reuse a call id as soon as its cancel is answered, while the
     /// cancelled call's work may still be under way on a shard. Everything past this handler (plans,
     /// the executor, deferred work, the stream hubs) knows a call only by its serial, unique per
     /// connection, and the client's id is put back on the response here; a late answer to a
     /// cancelled call then finds no serial and is dropped instead of answering the new call.
-    private var inflight: [UInt64: CallStart] = [:]
-    /// The serial of each in-flight call, by the client's call id.
-    private var inflightSerials: [UInt64: UInt64] = [:]
+    private var inflight = InflightCalls<CallStart>()
     private var nextSerial: UInt64 = 1
     /// Serials of deferred calls (backup, reset_board) cancelled by the client whose work is still
     /// running: they keep counting against `maxInflightCalls` until it ends (else cancel-and-repeat
@@ -60,8 +58,6 @@ final class CallHandler: ChannelDuplexHandler {
     struct CallStart {
         let method: MetricMethod
         let at: NIODeadline
-        /// The client's call id (set once the call is admitted).
-        var callID: UInt64 = 0
         var deferred = false
     }
     private var batch: [PlannedCall] = []
@@ -132,7 +128,6 @@ final class CallHandler: ChannelDuplexHandler {
         idleCheck?.cancel()
         idleCheck = nil
         inflight.removeAll()
-        inflightSerials.removeAll()
         cancelledDeferred.removeAll()
         batch.removeAll()
         sink?.markClosed()
@@ -292,7 +287,7 @@ final class CallHandler: ChannelDuplexHandler {
                 return
             }
             var cancelled = false
-            if let serial = inflightSerials.removeValue(forKey: target), let call = inflight.removeValue(forKey: serial) {
+            if let (serial, call) = inflight.remove(callID: target) {
                 cancelled = true
                 if call.deferred { cancelledDeferred.insert(serial) }
                 batch.removeAll { $0.callID == serial }
@@ -301,7 +296,7 @@ final class CallHandler: ChannelDuplexHandler {
             answer(context, .ok(callID, .cancel(cancelled: cancelled)), start)
             return
         }
-        guard inflightSerials[callID] == nil && subscriptions[callID] == nil else {
+        guard inflight.serial(forCallID: callID) == nil && subscriptions[callID] == nil else {
             answer(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")), start)
             return
         }
@@ -314,7 +309,6 @@ final class CallHandler: ChannelDuplexHandler {
         let serial = nextSerial
         nextSerial &+= 1
         var admitted = start
-        admitted.callID = callID
         switch router.route(callID: serial, method: method, principal: principal, now: Int64(time(nil)), plans: plans) {
         case .answer(var response):
             response.callID = callID
@@ -324,35 +318,29 @@ final class CallHandler: ChannelDuplexHandler {
             startSubscription(context, callID: callID, serial: serial, spec)
         case .deferred(let work):
             admitted.deferred = true
-            admit(admitted, serial: serial)
+            inflight.insert(serial: serial, callID: callID, admitted)
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             work(context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
                 let (handler, context) = loopBound.value
                 // Cancelled (its answer was the cancel's), or the connection is gone.
                 if handler.cancelledDeferred.remove(serial) != nil { return }
-                guard let start = handler.inflight.removeValue(forKey: serial) else { return }
-                handler.inflightSerials[start.callID] = nil
+                guard let (callID, start) = handler.inflight.remove(serial: serial) else { return }
                 var response: ResponseEnvelope
                 switch result {
                 case .success(let answer): response = answer
                 case .failure(let error): response = .failure(callID: serial, Status(.internal, "\(error)"))
                 }
-                response.callID = start.callID
+                response.callID = callID
                 handler.answer(context, response, start)
                 handler.flushIfNeeded(context)
                 handler.closeIfDrained(context)
             }
         case .plan(let plan):
-            admit(admitted, serial: serial)
+            inflight.insert(serial: serial, callID: callID, admitted)
             let deadline = request.deadlineMillis == 0 ? nil
                 : NIODeadline.now() + .milliseconds(Int64(clamping: request.deadlineMillis))
             batch.append(PlannedCall(callID: serial, plan: plan, deadline: deadline))
         }
-    }
-
-    private func admit(_ start: CallStart, serial: UInt64) {
-        inflight[serial] = start
-        inflightSerials[start.callID] = serial
     }
 
     private func resolve(_ token: String) -> Result<Principal, Status> {
@@ -599,13 +587,12 @@ struct ServerDrainEvent: Sendable {}
 
 extension CallHandler: BatchReceiver {
     /// `serial`: batches carry serials, not the client's call ids (see `inflight`).
-    func isLive(_ serial: UInt64) -> Bool { !closed && inflight[serial] != nil }
+    func isLive(_ serial: UInt64) -> Bool { !closed && inflight.contains(serial: serial) }
 
     func deliver(_ response: ResponseEnvelope) {
-        guard let start = inflight.removeValue(forKey: response.callID), let context else { return }
-        inflightSerials[start.callID] = nil
+        guard let (callID, start) = inflight.remove(serial: response.callID), let context else { return }
         var answered = response
-        answered.callID = start.callID
+        answered.callID = callID
         answer(context, answered, start)
     }
 
