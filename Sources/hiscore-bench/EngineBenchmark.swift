@@ -164,6 +164,15 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     }
     report("rank_prepared", from: start, count: operations)
 
+    // count_absent: entries better than keys the partition does not hold (random scores of the
+    // same range, a sequence no entry has): what each of a board's other shards answers for every
+    // rank and submit
+    let codec = KeyCodec(scoreOrder: .descending)
+    let absentKeys = (0..<operations).map { _ in codec.key(score: Int64(random.below(entries)), subscore: 0, sequence: .max) }
+    start = clocks()
+    for key in absentKeys { sink &+= partition.countBetter(than: key) }
+    report("count_absent", from: start, count: operations)
+
     // the same including the id -> key lookup (stderr only)
     start = clocks()
     for index in 0..<operations {
