@@ -166,7 +166,10 @@ struct RadixNode {
         return smaller
     }
 
-    static let laneIndices = SIMD16<UInt8>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    /// A computed constant, not a `static let`: a stored static is reached through a lazy
+    /// initializer check (`swift_once`) on every probe of a sorted node.
+    @inline(__always)
+    static var laneIndices: SIMD16<UInt8> { SIMD16<UInt8>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) }
 
     /// True when index (from `lowerBound(byte)`) holds the child for `byte`.
     @inline(__always)
