@@ -394,6 +394,13 @@ public final class BoardPartition {
         tree.countLess(than: key, orEqual: false, keys: store.keys)
     }
 
+    /// `countBetter(than:)` for a key this partition most likely does not hold (another shard's
+    /// entry, a tie group's first key): usually settled without reading any entry record (see
+    /// `RadixTree.countLess(absent:keys:)`); a key it does hold costs a second walk.
+    public func countBetter(thanAbsent key: RankKey) -> Int {
+        tree.countLess(absent: key, keys: store.keys)
+    }
+
     /// Entries with a key smaller than or equal to `key`.
     public func countBetterOrEqual(than key: RankKey) -> Int {
         tree.countLess(than: key, orEqual: true, keys: store.keys)

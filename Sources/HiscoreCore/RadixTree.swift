@@ -79,6 +79,12 @@ struct RadixTree {
     private(set) var arena = NodeArena()
     private(set) var root: NodeRef = empty
     private(set) var count = 0
+    /// Bytes every key in the tree shares: the first `rootPrefixBytes` bytes of `rootPrefix`
+    /// agree with every stored key's as far as the root's depth (the bytes path compression skips
+    /// at the root). Set from the key that made the current root, cut back when a removal lifts a
+    /// deeper node to the root. Lets `countLess(absent:)` place a key without reading a leaf.
+    private(set) var rootPrefix = RankKey.min
+    private(set) var rootPrefixBytes = 0
 
     init() {}
 
@@ -122,6 +128,7 @@ struct RadixTree {
         arena.deallocateAll()
         root = Self.empty
         count = 0
+        rootPrefixBytes = 0
     }
 
     /// Points `parent`'s child `index` (or the root, when `parent` is `empty`) at `ref`.
@@ -216,6 +223,8 @@ struct RadixTree {
         if root == Self.empty {
             root = newLeaf
             count = 1
+            rootPrefix = key
+            rootPrefixBytes = RankKey.byteCount
             return 0
         }
 
@@ -263,6 +272,11 @@ struct RadixTree {
                     parent = upgraded
                 }
                 replaceChild(of: parent, at: parentIndex, with: split)
+                if parent == Self.empty {
+                    // A new root: every key shares the bytes above it with this one.
+                    rootPrefix = key
+                    rootPrefixBytes = RankKey.byteCount
+                }
                 if parent != Self.empty {
                     let linked = node(parent)
                     linked.addToCount(at: parentIndex, subtreeCount + 1 - linked.count(at: parentIndex))
@@ -354,6 +368,11 @@ struct RadixTree {
                 // A one-child node discriminates nothing: splice its child into its place. The
                 // grandparent's count for it is already the child's count.
                 let onlyChild = parent.children[parent.firstIndex]
+                if grandparent == Self.empty {
+                    // The root's child takes its place: the bytes between the two depths are
+                    // shared by every key left, but not known here without reading a leaf.
+                    rootPrefixBytes = min(rootPrefixBytes, parent.depth)
+                }
                 arena.free(parentFrame.node)
                 replaceChild(of: grandparent, at: grandparentIndex, with: onlyChild)
             } else if remaining <= RadixNode.shrinkLimit(of: parent.sizeClass) {
@@ -417,6 +436,41 @@ struct RadixTree {
             subtreeCount = current.count(at: index)
             ref = current.children[index]
         }
+    }
+
+    /// Entries with a key strictly smaller than `key`, for a key the tree most likely does not
+    /// hold: another partition's entry (what a board's other shards count for each rank and
+    /// submit), or a tie group's first key.
+    ///
+    /// Such a key usually leaves the tree at a node where its byte has no child. If no byte was
+    /// skipped on the way down (the root's skipped bytes checked against `rootPrefix`, then nodes
+    /// one byte apart), every entry left of that point is smaller and every entry right of it
+    /// larger: the count is settled there, without the leaf read and the second descent of
+    /// `countLess(than:orEqual:keys:)`, which this falls back to otherwise (a key it holds costs
+    /// one more walk over lines already in cache). O(h log c), no leaf record touched.
+    func countLess<Keys: LeafKeySource>(absent key: RankKey, keys: Keys) -> Int {
+        if let settled = countLessAtMissingByte(key) { return settled }
+        return countLess(than: key, orEqual: false, keys: keys)
+    }
+
+    private func countLessAtMissingByte(_ key: RankKey) -> Int? {
+        guard root != Self.empty, !Self.isLeaf(root) else { return nil }
+        var depth = node(root).depth
+        guard depth <= rootPrefixBytes, key.firstDifferingByte(from: rootPrefix) >= depth else { return nil }
+        var sum = 0
+        var ref = root
+        while !Self.isLeaf(ref) {
+            let current = node(ref)
+            guard current.depth == depth else { return nil }
+            let byte = key.byte(at: depth)
+            let index = current.lowerBound(byte)
+            guard current.holds(index, byte) else { return sum &+ current.countBefore(index) }
+            ref = current.children[index]
+            if !Self.isLeaf(ref) { prefetchDescent(into: ref, below: current, key: key) }
+            sum &+= current.countBefore(index)
+            depth += 1
+        }
+        return nil
     }
 
     /// The slot of the entry at 0-based rank `rank` (0 <= rank < count).
@@ -526,6 +580,12 @@ struct RadixTree {
             precondition(count == 0, "empty tree with count \(count)")
         }
         precondition(nodes == arena.liveNodes, "\(nodes) reachable nodes, arena has \(arena.liveNodes) live")
+        if root != Self.empty && !Self.isLeaf(root) {
+            let shared = min(rootPrefixBytes, node(root).depth)
+            for slot in slots {
+                precondition(keys.key(ofSlot: slot).firstDifferingByte(from: rootPrefix) >= shared, "a key outside the root prefix")
+            }
+        }
         precondition(
             words + arena.freeWords == arena.handedOutWords,
             "\(words) words in reachable nodes + \(arena.freeWords) free != \(arena.handedOutWords) handed out")

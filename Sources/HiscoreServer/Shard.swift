@@ -228,8 +228,10 @@ actor Shard {
             return .foundOne(LocatedEntry(entry: entry, localBetter: localBetter, localDistinctBetter: 0))
         case .countBetter(let board, let keys, let orEqual):
             guard let partition = partitions[board.incarnation] else { return .counts(CountList(count: keys.count) { _ in 0 }) }
+            // These keys are mostly other shards' entries (a rank's or a submit's second phase)
+            // or tie groups' first keys: absent here, which `thanAbsent` settles without a leaf.
             return .counts(CountList(count: keys.count) {
-                orEqual ? partition.countBetterOrEqual(than: keys[$0]) : partition.countBetter(than: keys[$0])
+                orEqual ? partition.countBetterOrEqual(than: keys[$0]) : partition.countBetter(thanAbsent: keys[$0])
             })
         case .entriesAtRanks(let board, let range):
             guard let partition = partitions[board.incarnation] else { return .entries([], partitionSize: 0) }

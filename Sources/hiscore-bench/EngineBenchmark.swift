@@ -170,7 +170,7 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     let codec = KeyCodec(scoreOrder: .descending)
     let absentKeys = (0..<operations).map { _ in codec.key(score: Int64(random.below(entries)), subscore: 0, sequence: .max) }
     start = clocks()
-    for key in absentKeys { sink &+= partition.countBetter(than: key) }
+    for key in absentKeys { sink &+= partition.countBetter(thanAbsent: key) }
     report("count_absent", from: start, count: operations)
 
     // the same including the id -> key lookup (stderr only)

@@ -239,6 +239,7 @@ struct PartitionDifferentialTests {
         probes.append(codec.key(score: Self.score(.ties, &random), subscore: 0, sequence: random.next() % 2000))
         for probe in probes {
             #expect(partition.countBetter(than: probe) == reference.countBetter(probe), "\(context) probe \(probe)")
+            #expect(partition.countBetter(thanAbsent: probe) == reference.countBetter(probe), "\(context) probe \(probe)")
             #expect(partition.countBetterOrEqual(than: probe) == reference.countBetterOrEqual(probe), "\(context)")
             #expect(partition.distinctScoresBetter(than: probe) == reference.distinctBetter(probe), "\(context)")
             #expect(partition.localRank(of: probe, mode: .ordinal) == 1 + reference.countBetter(probe))

@@ -123,6 +123,7 @@ struct RadixTreeTests {
                 }
                 let less = sortedKeys.count { $0 < probe }
                 #expect(tree.countLess(than: probe, orEqual: false, keys: keys) == less, "seed \(seed) step \(step) \(probe)")
+                #expect(tree.countLess(absent: probe, keys: keys) == less, "seed \(seed) step \(step) \(probe), as an absent key")
                 #expect(tree.countLess(than: probe, orEqual: true, keys: keys) == less + (present.contains(probe) ? 1 : 0))
             }
             if !order.isEmpty {
