@@ -35,7 +35,10 @@
  * - rank:     (entries with a strictly smaller key) O(h log c) + the counts left of
  *             the path, O(h c) additions over contiguous words. When the key is not
  *             in the tree a second, cached pass over the same nodes settles the
- *             skipped bytes. One entry record touched.
+ *             skipped bytes. One entry record touched. `countLess(absent:)`, for keys
+ *             the tree does not hold, usually stops at the node where the key's byte has
+ *             no child: O(h log c) + O(h c), no record touched (`rootPrefix` vouches for
+ *             the bytes the root skips).
  * - select:   (k-th entry) O(h c): at each node, walk the counts until k is reached.
  * - iterate:  a stack of (node, child index) frames, O(1) amortized per entry.
  * - count in [lo, hi]: two ranks.
