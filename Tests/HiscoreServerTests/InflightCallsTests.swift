@@ -17,20 +17,31 @@ struct InflightCallsTests {
         }
     }
 
+    /// `n * fibonacciInverse` hashes to `n` before the table keeps its top bits: small `n` all
+    /// land in bucket 0 of any table (the inverse of 0x9E3779B97F4A7C15 modulo 2^64).
+    static let fibonacciInverse: UInt64 = {
+        let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var inverse = multiplier  // Newton's iteration doubles the correct low bits each step
+        for _ in 0..<6 { inverse = inverse &* (2 &- multiplier &* inverse) }
+        return inverse
+    }()
+
     /// Call ids drawn from `idSpace` (small spaces reuse ids as soon as they are free, as clients
-    /// do); `colliding` makes every id a multiple of 2^58, which Fibonacci hashing sends to a few
-    /// buckets of any table up to 64 buckets: long probe runs, and removals in their middle.
-    @Test("matches a pair of dictionaries over random calls", arguments: [(8, false), (300, false), (1 << 40, false), (64, true)])
+    /// do); `colliding` turns every id and serial into one that hashes to bucket 0 (as a hostile
+    /// client could): one long probe run, removals in its middle.
+    @Test("matches a pair of dictionaries over random calls", arguments: [(8, false), (300, false), (1 << 40, false), (64, true), (1 << 20, true)])
     func matchesDictionaries(idSpace: UInt64, colliding: Bool) {
+        #expect(0x9E37_79B9_7F4A_7C15 &* Self.fibonacciInverse == 1)
         let seed = DifferentialServerTests.seed()
         var random = SplitMix64(seed: seed)
         var table = InflightCalls<Int>()
         var model = Model()
-        var nextSerial: UInt64 = 1
+        var serialCounter: UInt64 = 1
+        var nextSerial: UInt64 { colliding ? serialCounter &* Self.fibonacciInverse : serialCounter }
         for step in 0..<20_000 {
             let context = "seed \(seed), step \(step)"
             let drawn = random.next(below: idSpace)
-            let callID = colliding ? drawn << 58 : drawn
+            let callID = colliding ? drawn &* Self.fibonacciInverse : drawn
             switch random.next(below: 10) {
             case 0..<5:
                 // Admit, unless the id is in flight (the handler refuses those) or 256 calls are.
@@ -39,7 +50,7 @@ struct InflightCallsTests {
                     continue
                 }
                 let serial = nextSerial
-                nextSerial += 1
+                serialCounter += 1
                 let call = Int(truncatingIfNeeded: random.next())
                 table.insert(serial: serial, callID: callID, call)
                 model.bySerial[serial] = (callID, call)
@@ -48,7 +59,7 @@ struct InflightCallsTests {
             case 5..<8:
                 // Answer a call by serial: a live one mostly, sometimes one already gone.
                 let pick = random.next(below: UInt64(model.live.count) + 1)
-                let serial = pick < model.live.count ? model.live[Int(pick)] : random.next(below: nextSerial + 1)
+                let serial = pick < model.live.count ? model.live[Int(pick)] : random.next(below: serialCounter + 1)
                 let removed = table.remove(serial: serial)
                 let expected = model.bySerial.removeValue(forKey: serial)
                 #expect(removed?.callID == expected?.callID && removed?.call == expected?.call, "\(context)")
@@ -66,7 +77,7 @@ struct InflightCallsTests {
                     model.forget(serial: serial)
                 }
             default:
-                let serial = random.next(below: nextSerial + 2)
+                let serial = random.next(below: 2) == 0 ? random.next(below: serialCounter + 2) : nextSerial
                 #expect(table.contains(serial: serial) == (model.bySerial[serial] != nil), "\(context)")
                 #expect(table.serial(forCallID: callID) == model.byCallID[callID], "\(context)")
             }
@@ -82,13 +93,15 @@ struct InflightCallsTests {
         #expect(table.isEmpty && table.serial(forCallID: 0) == nil && !table.contains(serial: 1))
     }
 
-    @Test("call id 0 is an id like any other; serial 0 is never in flight")
+    @Test("0 is a key like any other")
     func zeroes() {
         var table = InflightCalls<String>()
         #expect(table.remove(serial: 0) == nil && table.remove(callID: 0) == nil)
         table.insert(serial: 1, callID: 0, "first")
-        #expect(table.serial(forCallID: 0) == 1 && !table.contains(serial: 0))
+        table.insert(serial: 0, callID: 7, "zero")
+        #expect(table.serial(forCallID: 0) == 1 && table.serial(forCallID: 7) == 0 && table.contains(serial: 0))
         #expect(table.remove(callID: 0)?.call == "first")
+        #expect(table.remove(serial: 0)?.callID == 7)
         #expect(table.isEmpty)
     }
 }
