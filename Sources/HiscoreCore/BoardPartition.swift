@@ -295,6 +295,7 @@ public final class BoardPartition {
         }
         let previousBetter = tree.remove(slot: slot, key: old.key, countingLess: counting)
         assert(previousBetter != nil, "stored entry missing from the tree")
+        tree.refreshRootPrefix(keys: store.keys)
         leftGroup(slot: slot, key: old.key)
         setScore(slot, new.score, new.subscore, new.sequence)
         guard let currentBetter = tree.insert(slot: slot, key: new.key, keys: store.keys, countingLess: counting) else {
@@ -363,6 +364,7 @@ public final class BoardPartition {
             let entry = makeEntry(slot)
             let removed = tree.remove(slot: slot, key: entry.key)
             assert(removed, "stored entry missing from the tree")
+            tree.refreshRootPrefix(keys: store.keys)
             leftGroup(slot: slot, key: entry.key)
             index.remove(bucket: bucket)
             store.freeSlot(slot)

@@ -433,15 +433,18 @@ struct NodeArena {
     /// per cold node. The caller does not know the child's layout or depth yet; it guesses dense
     /// at its own depth + 1, which is what the big levels of a large board are. A wrong guess
     /// costs one or two wasted line fills (a prefetch never faults, whatever the address).
+    ///
+    /// The guessed addresses can lie past the node, or past its chunk: they are computed as
+    /// integers, never as pointers, and only ever handed to the prefetch hint.
     @inline(__always)
     func prefetchDescent(into ref: NodeRef, likelyByte byte: UInt8) {
         let base = pointer(ref)
         hiscore_prefetch(base)
-        let slot = base + 1 + RadixNode.groupCount + Int(byte)
-        hiscore_prefetch(slot)
-        let counts = slot + 256
-        hiscore_prefetch(counts - Int(byte & 15))
-        hiscore_prefetch(counts)
+        let slot = Int(bitPattern: base) &+ (1 + RadixNode.groupCount + Int(byte)) &* 4
+        let counts = slot &+ 256 &* 4
+        hiscore_prefetch(UnsafeRawPointer(bitPattern: slot))
+        hiscore_prefetch(UnsafeRawPointer(bitPattern: counts &- Int(byte & 15) &* 4))
+        hiscore_prefetch(UnsafeRawPointer(bitPattern: counts))
     }
 
     @inline(__always)

@@ -373,7 +373,8 @@ struct RadixTree {
                 let onlyChild = parent.children[parent.firstIndex]
                 if grandparent == Self.empty {
                     // The root's child takes its place: the bytes between the two depths are
-                    // shared by every key left, but not known here without reading a leaf.
+                    // shared by every key left, but not known here without reading a leaf
+                    // (`refreshRootPrefix` does, for callers that can).
                     rootPrefixBytes = min(rootPrefixBytes, parent.depth)
                 }
                 arena.free(parentFrame.node)
@@ -439,6 +440,21 @@ struct RadixTree {
             subtreeCount = current.count(at: index)
             ref = current.children[index]
         }
+    }
+
+    /// After a removal lifted a deeper node into the root (and cut `rootPrefixBytes` back), takes
+    /// the bytes the new root skips from one of its leaves, so that `countLess(absent:)` settles
+    /// counts early again. Reads one leaf's record, on that rare path only; otherwise a check of
+    /// the root's header.
+    mutating func refreshRootPrefix<Keys: LeafKeySource>(keys: Keys) {
+        guard root != Self.empty, !Self.isLeaf(root), rootPrefixBytes < node(root).depth else { return }
+        var ref = root
+        while !Self.isLeaf(ref) {
+            let current = node(ref)
+            ref = current.children[current.firstIndex]
+        }
+        rootPrefix = keys.key(ofSlot: Self.slot(of: ref))
+        rootPrefixBytes = RankKey.byteCount
     }
 
     /// Entries with a key strictly smaller than `key`, for a key the tree most likely does not

@@ -84,6 +84,8 @@ struct RadixTreeTests {
                 let less = present.count(where: { $0 < keys.keys[Int(slot)] })
                 let removed = tree.remove(slot: slot, key: keys.keys[Int(slot)], countingLess: true)
                 #expect(removed == less, "seed \(seed) step \(step): keys below a removed key")
+                // Both states of the root prefix get probed: cut back by a collapse, and refreshed.
+                if random.chance(50) { tree.refreshRootPrefix(keys: keys) }
                 present.remove(keys.keys[Int(slot)])
                 live.swapAt(victim, live.count - 1)
                 free.append(live.removeLast())
@@ -177,6 +179,41 @@ struct RadixTreeTests {
         }
         #expect(tree.count == 0)
         #expect(tree.arena.liveNodes == 0)
+    }
+
+    @Test("a key absent from the tree is counted right after the root collapses, before and after the root prefix is refreshed")
+    func absentKeyAfterRootCollapse() {
+        func key(_ first: UInt8, _ second: UInt8) -> RankKey {
+            RankKey(word0: UInt64(first) << 56 | UInt64(second) << 48, word1: 0, word2: 0)
+        }
+        var keys = ArrayKeys(keys: [key(0x10, 0x20), key(0x20, 0x00), key(0x10, 0x30)])
+        var tree = RadixTree()
+        defer { tree.removeAll() }
+        for slot in 0..<3 {
+            let inserted = tree.insert(slot: UInt32(slot), key: keys.keys[slot], keys: keys)
+            #expect(inserted)
+        }
+        // The root branches on byte 0; removing the only 0x20 key leaves its 0x10 child, which
+        // branches on byte 1, as the root: the prefix kept from before no longer vouches for it.
+        let removed = tree.remove(slot: 1, key: keys.keys[1])
+        #expect(removed)
+        #expect(tree.rootPrefixBytes < tree.arena.node(tree.root).depth)
+        let probes = [key(0x20, 0x25), key(0x10, 0x25), key(0x05, 0x40), key(0x10, 0x40), key(0x30, 0x00)]
+        func check(_ state: String) {
+            for probe in probes {
+                let expected = [0, 2].filter { keys.keys[$0] < probe }.count
+                #expect(tree.countLess(absent: probe, keys: keys) == expected, "\(state): \(probe)")
+            }
+            _ = tree.checkInvariants(keys: keys)
+        }
+        check("cut back")
+        tree.refreshRootPrefix(keys: keys)
+        #expect(tree.rootPrefixBytes == RankKey.byteCount)
+        check("refreshed")
+        keys.keys.append(key(0x40, 0x00))
+        let insertedAbove = tree.insert(slot: 3, key: keys.keys[3], keys: keys)
+        #expect(insertedAbove)
+        #expect(tree.countLess(absent: key(0x30, 0x00), keys: keys) == 2)
     }
 
     @Test("node capacities")

@@ -7,10 +7,14 @@
 /// re-hashes the entries after it); two `IntegerKeyTable`s do it for a multiply per lookup.
 /// Serials count up from 1 and are unique per connection; call ids are the client's (any UInt64).
 struct InflightCalls<Call> {
-    private var bySerial = IntegerKeyTable<(callID: UInt64, call: Call)>()
-    private var serialsByCallID = IntegerKeyTable<UInt64>()
+    private var bySerial: IntegerKeyTable<(callID: UInt64, call: Call)>
+    private var serialsByCallID: IntegerKeyTable<UInt64>
 
-    init() {}
+    /// `seed`: the tables' hash seed (random unless a test fixes it).
+    init(seed: UInt64 = .random(in: .min ... .max)) {
+        bySerial = IntegerKeyTable(seed: seed)
+        serialsByCallID = IntegerKeyTable(seed: seed)
+    }
 
     var count: Int { bySerial.count }
     var isEmpty: Bool { bySerial.count == 0 }

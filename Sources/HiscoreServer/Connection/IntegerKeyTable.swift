@@ -7,22 +7,27 @@
 /// spread-out buckets. Removal shifts the later entries of the run back into the hole (Knuth's
 /// algorithm R): no tombstones, and a probe stops at the first empty bucket.
 ///
-/// Cost: O(1) expected per operation. Keys chosen to collide (any client can compute them) make
-/// operations linear in the number of entries, so the caller bounds that number
-/// (`ServerLimits.maxInflightCalls`); the table itself allocates only when it doubles.
+/// Cost: O(1) expected per operation. Keys are XORed with a random seed per table before they
+/// are hashed, so a client cannot compute ids that collide; if it did, operations would be linear
+/// in the number of entries, which the caller bounds (`ServerLimits.maxInflightCalls`). The table
+/// allocates only when it doubles.
 struct IntegerKeyTable<Value> {
     private var keys: [UInt64] = []
     private var values: [Value?] = []
     private var shift: UInt64 = 64
+    private let seed: UInt64
     private(set) var count = 0
 
-    init() {}
+    /// `seed`: mixed into every key's hash; tests pass a fixed one.
+    init(seed: UInt64 = .random(in: .min ... .max)) {
+        self.seed = seed
+    }
 
     private var mask: Int { keys.count - 1 }
 
     @inline(__always)
     private func home(_ key: UInt64) -> Int {
-        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        Int(truncatingIfNeeded: ((key ^ seed) &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
     /// The bucket holding `key`.
