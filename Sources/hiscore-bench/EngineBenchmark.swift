@@ -152,16 +152,21 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     for key in keys { sink &+= partition.countBetter(than: key) }
     report("rank", from: start, count: operations)
 
-    // rank_prepared: the same counts in groups handed to `prepareCounts` first, the way a
-    // shard answers a pipelined batch's counts for the submits of other shards
-    start = clocks()
-    var groupStart = 0
-    while groupStart < keys.count {
-        let size = min(BoardPartition.prefetchGroupSize, keys.count - groupStart)
-        partition.prepareCounts(count: size) { keys[groupStart + $0] }
-        for key in keys[groupStart..<(groupStart + size)] { sink &+= partition.countBetter(than: key) }
-        groupStart += size
+    /// Counts of `keys` in groups handed to `prepareCounts` first, the way a shard answers a
+    /// pipelined batch's counts.
+    func countInPreparedGroups(_ keys: [RankKey], _ count: (RankKey) -> Int) {
+        var groupStart = 0
+        while groupStart < keys.count {
+            let size = min(BoardPartition.prefetchGroupSize, keys.count - groupStart)
+            partition.prepareCounts(count: size) { keys[groupStart + $0] }
+            for key in keys[groupStart..<(groupStart + size)] { sink &+= count(key) }
+            groupStart += size
+        }
     }
+
+    // rank_prepared: the same counts in prepared groups
+    start = clocks()
+    countInPreparedGroups(keys) { partition.countBetter(than: $0) }
     report("rank_prepared", from: start, count: operations)
 
     // count_absent: entries better than keys the partition does not hold (random scores of the
@@ -173,16 +178,10 @@ func runEngineBenchmark(entries: Int, seed: UInt64) throws {
     for key in absentKeys { sink &+= partition.countBetter(thanAbsent: key) }
     report("count_absent", from: start, count: operations)
 
-    // count_absent_prepared: the same in groups handed to `prepareCounts` first, as a shard
-    // answers the counts of a pipelined batch's submits made on other shards
+    // count_absent_prepared: the same in prepared groups, as a shard answers the counts of a
+    // pipelined batch's submits made on other shards
     start = clocks()
-    groupStart = 0
-    while groupStart < absentKeys.count {
-        let size = min(BoardPartition.prefetchGroupSize, absentKeys.count - groupStart)
-        partition.prepareCounts(count: size) { absentKeys[groupStart + $0] }
-        for key in absentKeys[groupStart..<(groupStart + size)] { sink &+= partition.countBetter(thanAbsent: key) }
-        groupStart += size
-    }
+    countInPreparedGroups(absentKeys) { partition.countBetter(thanAbsent: $0) }
     report("count_absent_prepared", from: start, count: operations)
 
     // lookup_rank: the same counts including the id -> key lookup (bucket, record, then the path)
