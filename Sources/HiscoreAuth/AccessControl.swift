@@ -60,7 +60,7 @@ public struct AccessControl: Sendable {
             return role.rank >= needed.rank ? nil
                 : Status(.permissionDenied, "\(Self.name(method)) needs role \(needed); this key has role \(role)")
         case .player(let claims):
-            if claims.expiresAt + PlayerTokenVerifier.leewaySeconds < now {
+            if claims.isExpired(at: now, leewaySeconds: PlayerTokenVerifier.leewaySeconds) {
                 return Status(.unauthenticated, "player token expired at \(claims.expiresAt) (unix seconds)")
             }
             return authorizePlayer(claims, method, board: board)
@@ -87,6 +87,9 @@ public struct AccessControl: Sendable {
             if request.target == .feed { return Status(.permissionDenied, "the board feed needs role writer") }
             return readable(request.boardID)
         case .submit(let request):
+            // The answer carries the player's rank: a token that may not read the board may not
+            // write to it either.
+            if let denied = readable(request.boardID) { return denied }
             guard request.playerID == claims.playerID else {
                 return Status(.permissionDenied, "a player token may only submit its own score (player \(claims.playerID))")
             }

@@ -1,4 +1,5 @@
 import Crypto
+import HiscoreCore
 import Foundation
 
 /// Player tokens are JSON Web Tokens signed with HMAC-SHA256 (RFC 7519, "HS256"), so a game
@@ -57,17 +58,21 @@ public struct PlayerTokenVerifier: Sendable {
             throw .malformed("payload is not a JSON object")
         }
         guard let subject = payload["sub"] as? String, !subject.isEmpty else { throw .malformed("missing sub (player id)") }
+        // A player id as submits and reads name it (ASCII, bounded): the token's own-player
+        // check then compares exactly the bytes a request sends.
+        do throws(ValidationError) { try Identifier.validate(subject, field: "sub") } catch {
+            throw .malformed("sub is not a valid player id: \(error)")
+        }
         guard let expiry = (payload["exp"] as? NSNumber)?.int64Value else { throw .malformed("missing exp") }
-        // An exp so large that adding the leeway overflows is simply not expired (no trap).
-        let (lastValid, overflow) = expiry.addingReportingOverflow(Self.leewaySeconds)
-        guard overflow || lastValid >= now else { throw .expired(at: expiry) }
         var boards: Set<String>? = []
         if let list = payload["boards"] as? [String] {
             boards = list.contains("*") ? nil : Set(list)
         } else if payload["boards"] != nil {
             throw .malformed("boards must be a list of board ids")
         }
-        return PlayerClaims(playerID: subject, boards: boards, expiresAt: expiry)
+        let claims = PlayerClaims(playerID: subject, boards: boards, expiresAt: expiry)
+        guard !claims.isExpired(at: now, leewaySeconds: Self.leewaySeconds) else { throw .expired(at: expiry) }
+        return claims
     }
 
     /// Mints a token (for `hiscore mint-token`, tests, and game servers written in Swift).

@@ -34,4 +34,12 @@ public struct PlayerClaims: Sendable, Equatable {
     }
 
     public func mayRead(_ board: String) -> Bool { boards?.contains(board) ?? true }
+
+    /// Whether the token has expired at `now` (Unix seconds), allowing `leewaySeconds` of clock
+    /// skew. An expiry so large that adding the leeway overflows never expires: "exp":
+    /// Int64.max is a common way to mint a token that does not expire, and must not trap.
+    public func isExpired(at now: Int64, leewaySeconds: Int64) -> Bool {
+        let (lastValid, overflow) = expiresAt.addingReportingOverflow(leewaySeconds)
+        return !overflow && lastValid < now
+    }
 }

@@ -113,6 +113,7 @@ struct SecurityTests {
             try await admin.createBoard(BoardConfig(id: "open", clientWrites: true))
             try await admin.createBoard(BoardConfig(id: "closed"))
             try await admin.createBoard(BoardConfig(id: "secret"))
+            try await admin.createBoard(BoardConfig(id: "elsewhere", clientWrites: true))
             let writer = try await connect(writerKey)
             _ = try await writer.submit(board: "closed", player: "alice", score: 10)
             let alice = try await connect(try token(player: "alice", boards: ["open", "closed"]))
@@ -121,6 +122,10 @@ struct SecurityTests {
             _ = try await alice.submit(board: "open", player: "alice", score: 7)
             await expectStatus(.permissionDenied) { _ = try await alice.submit(board: "open", player: "bob", score: 7) }
             await expectStatus(.permissionDenied) { _ = try await alice.submit(board: "closed", player: "alice", score: 99) }
+            // A board open to client writes but not granted by the token: no write (its answer
+            // would carry a rank the token may not read).
+            await expectStatus(.permissionDenied) { _ = try await alice.submit(board: "elsewhere", player: "alice", score: 5) }
+            #expect(try await writer.top(board: "elsewhere").entries.isEmpty)
             await expectStatus(.permissionDenied) { _ = try await alice.listBoards() }
             await expectStatus(.permissionDenied) { try await alice.removePlayer(board: "open", player: "alice") }
             let results = try await alice.submitBatch([
@@ -154,14 +159,41 @@ struct SecurityTests {
         }
     }
 
-    @Test("a token whose exp is near Int64.max is valid, not a trap")
-    func farExpiry() throws {
+    @Test("a token whose exp is near Int64.max is valid, not a trap, when verified and on every call after")
+    func farExpiry() async throws {
         let verifier = try PlayerTokenVerifier(secret: tokenSecret)
         let token = verifier.mint(playerID: "p", boards: ["*"], expiresAt: .max, issuedAt: 0)
         let claims = try verifier.verify(token, now: Int64(Date().timeIntervalSince1970))
         #expect(claims.playerID == "p" && claims.expiresAt == .max)
+        #expect(!claims.isExpired(at: .max, leewaySeconds: PlayerTokenVerifier.leewaySeconds))
         #expect(throws: PlayerTokenVerifier.Failure.self) {
             _ = try verifier.verify(verifier.mint(playerID: "p", boards: ["*"], expiresAt: .min, issuedAt: 0), now: 0)
+        }
+        // Each call authorizes the token again (the expiry check with its leeway): a far expiry
+        // must not trap there either.
+        try await withSecuredServer { _, connect in
+            try await connect(adminKey).createBoard(BoardConfig(id: "b"))
+            let player = try await connect(token)
+            #expect(try await player.top(board: "b").entries.isEmpty)
+            let perCall = try await connect(nil)
+            try await perCall.authenticate(token: token)
+            #expect(try await perCall.count(board: "b").count == 0)
+        }
+    }
+
+    @Test("a token whose sub is not a valid player id is refused")
+    func badSubject() async throws {
+        let verifier = try PlayerTokenVerifier(secret: tokenSecret)
+        let now = Int64(Date().timeIntervalSince1970)
+        // "\u{212A}ing" (KELVIN SIGN) compares equal to "King" as a Swift String.
+        for subject in ["has space", "\u{212A}ing", String(repeating: "x", count: 129)] {
+            let token = verifier.mint(playerID: subject, boards: ["*"], expiresAt: now + 60, issuedAt: now)
+            #expect(throws: PlayerTokenVerifier.Failure.self, "\(subject)") { _ = try verifier.verify(token, now: now) }
+        }
+        try await withSecuredServer { _, connect in
+            let client = try await connect(nil)
+            let kelvin = verifier.mint(playerID: "\u{212A}ing", boards: ["*"], expiresAt: now + 60, issuedAt: now)
+            await expectStatus(.unauthenticated) { try await client.authenticate(token: kelvin) }
         }
     }
 
