@@ -24,14 +24,24 @@ struct PartitionMergeTests {
         func part(for id: String) -> BoardPartition { parts[Int(PartitionMergeTests.hash(id) % UInt64(parts.count))] }
         var sizes: [Int] { parts.map(\.count) }
 
-        /// The server's path: key windows, the proven ranges, then exactly those entries.
-        func page(offset: Int, limit: Int) -> (entries: [LeaderboardEntry], usedWindows: Bool) {
-            let windows = PartitionMerge.planPageWindows(offset: offset, limit: limit, partitionSizes: sizes)
-            if let page = page(windows, offset: offset, limit: limit) { return (page, true) }
+        /// Which windows proved a page.
+        enum Proof: Equatable {
+            case tight, wide, fallback
+        }
+
+        /// The server's path: tight key windows planned from an even split of the board, then
+        /// wide ones from the partitions' sizes, then every key up to the page's end; the proven
+        /// ranges, then exactly those entries.
+        func page(offset: Int, limit: Int) -> (entries: [LeaderboardEntry], proof: Proof) {
+            let even = Array(repeating: sizes.reduce(0, +) / parts.count, count: parts.count)
+            let tight = PartitionMerge.planPageWindows(offset: offset, limit: limit, partitionSizes: even, slack: .tight)
+            if let page = page(tight, offset: offset, limit: limit) { return (page, .tight) }
+            let wide = PartitionMerge.planPageWindows(offset: offset, limit: limit, partitionSizes: sizes, slack: .wide)
+            if let page = page(wide, offset: offset, limit: limit) { return (page, .wide) }
             let fallback = PartitionMerge.fallbackWindows(offset: offset, limit: limit, partitionSizes: sizes)
             let page = page(fallback, offset: offset, limit: limit)
             #expect(page != nil, "fallback windows must always prove the page")
-            return (page ?? [], false)
+            return (page ?? [], .fallback)
         }
 
         /// The page proven from these windows' keys, or nil.
@@ -101,19 +111,24 @@ struct PartitionMergeTests {
 
             // Pages at offsets: the window path where it can prove the page, the fallback otherwise.
             var windowHits = 0
+            var tightHits = 0
             var pages = 0
             for offset in [0, 1, 49, 50, 500, 1234, 2000, all.count - 50, all.count - 1, all.count, all.count + 10]
                 + (0..<15).map({ _ in random.below(all.count + 1) })
             {
                 for limit in [1, 7, 50] {
-                    let (page, usedWindows) = board.page(offset: offset, limit: limit)
+                    let (page, proof) = board.page(offset: offset, limit: limit)
                     let expected = offset >= 0 && offset < all.count ? Array(all[offset..<min(all.count, offset + limit)]) : []
-                    #expect(page == expected, "seed \(seed) S=\(partitions) page \(offset)+\(limit) windows \(usedWindows)")
-                    windowHits += usedWindows ? 1 : 0
+                    #expect(page == expected, "seed \(seed) S=\(partitions) page \(offset)+\(limit) proof \(proof)")
+                    windowHits += proof == .fallback ? 0 : 1
+                    tightHits += proof == .tight ? 1 : 0
                     pages += 1
                 }
             }
             #expect(windowHits * 10 >= pages * 9, "seed \(seed) S=\(partitions): window path proved only \(windowHits)/\(pages)")
+            // (Small boards over many partitions miss more often; windowProofRates checks the
+            // rates on a large board.)
+            #expect(tightHits * 10 >= pages * 7, "seed \(seed) S=\(partitions): tight windows proved only \(tightHits)/\(pages)")
 
             // Adversarial windows: pageRanges may refuse, but must never be wrong.
             for _ in 0..<40 {
@@ -157,6 +172,63 @@ struct PartitionMergeTests {
                 #expect(board.parts.map { $0.count(from: a, to: b) }.reduce(0, +) == board.whole.count(from: a, to: b))
             }
         }
+    }
+
+    @Test("tight page windows prove most pages of a large board, wide ones nearly all", arguments: [2, 3, 8])
+    func windowProofRates(partitions: Int) {
+        let seed = testSeeds([UInt64(500 + partitions)])[0]
+        var random = SplitMix64(seed: seed)
+        let config = BoardConfig(id: "w")
+        let parts = (0..<partitions).map { _ in BoardPartition(config: config) }
+        let players = 30_000
+        for n in 0..<players {
+            let id = "p:\(n)"
+            _ = try? parts[Int(Self.hash(id) % UInt64(partitions))].write(
+                playerID: id, score: Int64(random.below(1_000_000)), subscore: 0, metadata: nil, sequence: UInt64(n + 1))
+        }
+        let board = SplitBoard(whole: BoardPartition(config: config), parts: parts)
+        var counts: [SplitBoard.Proof: Int] = [:]
+        let pages = 400
+        for _ in 0..<pages {
+            let offset = 1 + random.below(players - 50)
+            let (page, proof) = board.page(offset: offset, limit: 50)
+            #expect(page.count == 50, "seed \(seed) offset \(offset)")
+            counts[proof, default: 0] += 1
+        }
+        // Tight windows miss a few percent of pages (the interleaving of hashed players is
+        // binomial), wide ones about 1 in 15,000 per partition.
+        #expect(counts[.tight, default: 0] * 100 >= pages * 90, "seed \(seed) S=\(partitions): \(counts)")
+        #expect(counts[.fallback, default: 0] <= 1, "seed \(seed) S=\(partitions): \(counts)")
+    }
+
+    @Test("a page whose shards interleave beyond the tight windows is proven by the wide ones")
+    func wideWindowsAfterTightMiss() throws {
+        // Global order (descending scores): positions 0..<250 hold 160 of A's players and 90 of
+        // B's, the page 250..<300 alternates, then the rest. The tight windows planned for 300 +
+        // 300 players ([99, 176) each) miss both shards' parts of the page (A's local ranks
+        // 160..<185, B's 90..<115); the wide ones ([82, 193)) hold them.
+        var owners = Array(repeating: 0, count: 70)
+        for _ in 0..<90 { owners += [0, 1] }
+        for _ in 0..<25 { owners += [0, 1] }
+        for _ in 0..<115 { owners += [0, 1] }
+        owners += Array(repeating: 1, count: 70)
+        #expect(owners.count == 600 && owners.filter { $0 == 0 }.count == 300)
+        let config = BoardConfig(id: "s")
+        let board = SplitBoard(
+            whole: BoardPartition(config: config), parts: [BoardPartition(config: config), BoardPartition(config: config)])
+        for (position, owner) in owners.enumerated() {
+            let id = "\(owner == 0 ? "a" : "b")\(position)"
+            let score = Int64(1000 - position)
+            _ = try board.whole.write(playerID: id, score: score, subscore: 0, metadata: nil, sequence: UInt64(position + 1))
+            _ = try board.parts[owner].write(playerID: id, score: score, subscore: 0, metadata: nil, sequence: UInt64(position + 1))
+        }
+        let tight = PartitionMerge.planPageWindows(offset: 250, limit: 50, partitionSizes: [300, 300], slack: .tight)
+        #expect(tight == [99..<176, 99..<176])
+        #expect(board.page(tight, offset: 250, limit: 50) == nil)
+        let (page, proof) = board.page(offset: 250, limit: 50)
+        #expect(proof == .wide)
+        #expect(page == board.whole.entries(fromRank: 250, limit: 50))
+        #expect(page.map(\.score) == (250..<300).map { Int64(1000 - $0) })
     }
 
     @Test("global rank and small merges")

@@ -214,6 +214,37 @@ struct SubmitAndQueryTests {
         }
     }
 
+    @Test("an offset page whose shards interleave beyond the first, tight windows is exact (the wider retry)")
+    func pageAfterTightWindowsMiss() async throws {
+        // The order of PartitionMergeTests.wideWindowsAfterTightMiss: the top 250 hold 160 of
+        // shard 0's players and 90 of shard 1's, so the first windows miss the page at 250.
+        var ids: [[String]] = [[], []]
+        var index = 0
+        while ids[0].count < 300 || ids[1].count < 300 {
+            let id = "w\(index)"
+            let shard = Int(PlayerHash.hash(id) % 2)
+            if ids[shard].count < 300 { ids[shard].append(id) }
+            index += 1
+        }
+        var owners = Array(repeating: 0, count: 70)
+        for _ in 0..<(90 + 25 + 115) { owners += [0, 1] }
+        owners += Array(repeating: 1, count: 70)
+        var next = [0, 0]
+        let order = owners.map { owner -> String in
+            defer { next[owner] += 1 }
+            return ids[owner][next[owner]]
+        }
+        try await withClient(shards: 2) { client, _ in
+            let submits = order.enumerated().map { SubmitRequest(boardID: "w", playerID: $0.element, score: Int64(1000 - $0.offset)) }
+            _ = try await client.submitBatch(submits)
+            for offset in [250, 240, 260] {
+                let page = try await client.top(board: "w", limit: 50, offset: UInt64(offset))
+                #expect(page.entries.map(\.playerID) == Array(order[offset..<(offset + 50)]), "offset \(offset)")
+                #expect(page.entries.map(\.rank) == ((offset + 1)...(offset + 50)).map { UInt64($0) })
+            }
+        }
+    }
+
     @Test("paging by offset and by cursor walks the whole board in order")
     func paging() async throws {
         try await withClient(shards: 3) { client, _ in

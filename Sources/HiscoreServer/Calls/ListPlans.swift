@@ -31,8 +31,9 @@ private struct RunRanker {
 /// local ranks track k/S closely); the merge proves from the window bounds which local ranks of
 /// each shard hold global positions k..<k+limit, and a second phase fetches exactly those
 /// entries. Building an entry (player id, metadata) costs far more than reading a key, so this
-/// builds `limit` entries instead of every window's ~(limit/S + 8 standard deviations). Only if
-/// the proof fails (a skewed board) does the call fall back to full windows.
+/// builds `limit` entries instead of every window's ~(limit/S + 4 standard deviations). A proof
+/// that fails asks again with windows twice as wide (`PartitionMerge.WindowSlack`), then for
+/// every key up to the page's end (a skewed board), then falls back to full windows.
 /// Cursor: each shard returns `limit` entries after the cursor key plus how many are at or before
 /// it, which gives the first rank.
 /// The top itself (offset 0) is answered from the board's `TopCache` when it holds it, and kept
@@ -40,7 +41,7 @@ private struct RunRanker {
 final class TopPlan: CallPlan {
     private enum Stage {
         case start
-        case keyWindows([Range<Int>])
+        case keyWindows([Range<Int>], PartitionMerge.WindowSlack)
         /// The windowed proof failed: every shard's keys up to offset + limit.
         case everyKey([Range<Int>])
         case pageRanges
@@ -110,14 +111,10 @@ final class TopPlan: CallPlan {
                     return .run(fullWindowCalls(offset: offset))
                 }
                 let estimate = max(0, board.size) / shards.count
-                let windows = PartitionMerge.planPageWindows(
-                    offset: offset, limit: limit, partitionSizes: Array(repeating: estimate, count: shards.count))
-                stage = .keyWindows(windows)
-                return .run(zip(shards, windows).map {
-                    ShardCall(shard: $0.0, operation: .keysAtRanks(board, range: $0.1))
-                })
+                return keyWindowCalls(
+                    offset: offset, partitionSizes: Array(repeating: estimate, count: shards.count), slack: .tight)
             }
-        case .keyWindows(let windows), .everyKey(let windows):
+        case .keyWindows(let windows, _), .everyKey(let windows):
             let offset = Int(clamping: offsetValue)
             let keyWindows = zip(windows.map(\.lowerBound), results).compactMap { window, result -> KeyWindow? in
                 guard case .keys(let keys, let size) = result else { return nil }
@@ -133,7 +130,15 @@ final class TopPlan: CallPlan {
                 stage = .pageRanges
                 return .run(calls)
             }
-            if case .keyWindows = stage {
+            if case .keyWindows(_, .tight) = stage {
+                // The shards' orders interleave less evenly than the tight windows allowed for
+                // (one page in ~20): ask again with wider windows, sized from the shards' sizes
+                // as they answered.
+                let sizes = keyWindows.count == shards.count
+                    ? keyWindows.map(\.partitionSize) : Array(repeating: max(0, board.size) / shards.count, count: shards.count)
+                return keyWindowCalls(offset: offset, partitionSizes: sizes, slack: .wide)
+            }
+            if case .keyWindows(_, .wide) = stage {
                 // The shards' orders do not interleave as evenly as the windows assumed (a board
                 // whose players hash unevenly, or whose shards hold different score ranges): take
                 // every key up to the page's end from each shard, 24 bytes a key, and prove again
@@ -183,6 +188,13 @@ final class TopPlan: CallPlan {
     private var offsetValue: UInt64 {
         if case .offset(let offset) = start { return offset }
         return 0
+    }
+
+    /// Asks every shard for its keys in the windows planned for an offset page.
+    private func keyWindowCalls(offset: Int, partitionSizes: [Int], slack: PartitionMerge.WindowSlack) -> PlanStep {
+        let windows = PartitionMerge.planPageWindows(offset: offset, limit: limit, partitionSizes: partitionSizes, slack: slack)
+        stage = .keyWindows(windows, slack)
+        return .run(zip(shards, windows).map { ShardCall(shard: $0.0, operation: .keysAtRanks(board, range: $0.1)) })
     }
 
     /// Every shard's entries up to the page's end (a board split over shards; one shard is asked
