@@ -392,8 +392,7 @@ actor Shard {
 
     private struct SnapshotProgress {
         let writer: SnapshotWriter
-        var boards: [(incarnation: UInt64, partition: BoardPartition)]
-        var rank: Int
+        var cursor: SnapshotCursor
     }
 
     /// Entries copied into the snapshot per loop turn: the writes of other calls wait at most one
@@ -405,7 +404,7 @@ actor Shard {
         guard snapshot == nil, let log, log.bytesSinceSnapshot >= snapshotThreshold, let writer = log.beginSnapshot() else {
             return
         }
-        snapshot = SnapshotProgress(writer: writer, boards: partitions.map { ($0.key, $0.value) }, rank: 0)
+        snapshot = SnapshotProgress(writer: writer, cursor: SnapshotCursor(boards: partitions.map { ($0.key, $0.value) }))
         scheduleSnapshotChunk()
     }
 
@@ -415,24 +414,15 @@ actor Shard {
 
     private func snapshotChunk() {
         guard var progress = snapshot else { return }
-        guard let (incarnation, partition) = progress.boards.first else {
+        guard let chunk = progress.cursor.nextChunk(limit: Self.snapshotChunkEntries, isLive: { partitions[$0] === $1 }) else {
             snapshot = nil
             progress.writer.finish { _ in }
             return
         }
-        // A board deleted meanwhile is skipped: its records are ignored on recovery anyway.
-        let chunk = partitions[incarnation] === partition
-            ? partition.entries(fromRank: progress.rank, limit: Self.snapshotChunkEntries) : []
-        if !chunk.isEmpty {
-            progress.writer.add(board: incarnation, entries: chunk.map {
+        if !chunk.entries.isEmpty {
+            progress.writer.add(board: chunk.incarnation, entries: chunk.entries.map {
                 SnapshotEntry(playerID: $0.playerID, score: $0.score, subscore: $0.subscore, sequence: $0.sequence, metadata: $0.metadata)
             })
-        }
-        if chunk.count < Self.snapshotChunkEntries {
-            progress.boards.removeFirst()
-            progress.rank = 0
-        } else {
-            progress.rank += chunk.count
         }
         snapshot = progress
         scheduleSnapshotChunk()
