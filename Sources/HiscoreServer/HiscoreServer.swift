@@ -57,7 +57,7 @@ public final class HiscoreServer: Sendable {
         let shardCount = max(1, configuration.shards)
         let limits = configuration.limits
         let (persistence, catalog, catalogWarnings) = try Persistence.open(
-            path: configuration.dataDirectory, mode: configuration.durability)
+            path: configuration.dataDirectory, mode: configuration.durability, shards: shardCount)
         for warning in catalogWarnings { logger.warning("\(warning)") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
         let loops = Array(group.makeIterator())

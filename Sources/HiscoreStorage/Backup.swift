@@ -66,6 +66,9 @@ extension DataDirectory {
             summary.copiedBytes += UInt64(size)
             summary.files += 1
         }
+        if let shards = try Self.recordedShardCount(path: path) {
+            try POSIX.writeFileAtomically(destination + "/" + Self.shardsFileName, directory: destination, Array("\(shards)\n".utf8))
+        }
         try POSIX.writeFileAtomically(
             destination + "/FORMAT", directory: destination,
             Array("\(Self.formatPrefix)\(Self.formatVersion)\n".utf8))

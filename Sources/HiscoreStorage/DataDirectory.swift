@@ -5,6 +5,8 @@ import Glibc
 /// The server's data directory:
 ///
 ///     FORMAT          "hiscore-data 1\n": the layout version, checked before anything else
+///     SHARDS          "N\n": the shard count the data was written with (players sit on shard
+///                     hash(id) mod N, so another count would misplace every one of them)
 ///     LOCK            exclusive flock while a server runs; holds its pid (for the error message)
 ///     boards.log      the board catalog (BoardCatalog)
 ///     shard-NNN/      one per shard: wal-*.log segments and snapshot-*.snap (ShardLog)
@@ -30,6 +32,44 @@ public final class DataDirectory: @unchecked Sendable {
     private init(path: String, lockFD: Int32) {
         self.path = path
         self.lockFD = lockFD
+    }
+
+    static let shardsFileName = "SHARDS"
+
+    /// The shard count this data directory was written with: its SHARDS file, or, for a data
+    /// directory from before that file existed, one past the highest `shard-NNN` directory; nil
+    /// for a new (or missing) data directory. Read without the lock: for choosing a default.
+    public static func recordedShardCount(path: String) throws(StorageError) -> Int? {
+        let shardsPath = path + "/" + shardsFileName
+        if POSIX.exists(shardsPath) {
+            let text = String(decoding: try POSIX.readFile(shardsPath), as: UTF8.self).trimmingWhitespace()
+            guard let count = Int(text), count >= 1 else {
+                throw .notADataDirectory(path: path, reason: "\(shardsFileName) says \"\(text.prefix(40))\", expected a shard count")
+            }
+            return count
+        }
+        guard POSIX.isDirectory(path) else { return nil }
+        var highest: Int?
+        for name in try POSIX.listDirectory(path) where name.hasPrefix("shard-") {
+            if let index = Int(name.dropFirst("shard-".count)), index >= 0, ShardFiles.directoryName(shard: index) == name {
+                highest = max(highest ?? 0, index)
+            }
+        }
+        return highest.map { $0 + 1 }
+    }
+
+    /// Checks that this data directory was written with `shardCount` shards (or records it, for
+    /// a new data directory or one from before SHARDS existed). Throws `shardCountMismatch`
+    /// otherwise: players are placed on shards by a hash of their id modulo the count, so data
+    /// written with one count read with another would duplicate players and hide boards.
+    public func adopt(shardCount: Int) throws(StorageError) {
+        let recorded = try Self.recordedShardCount(path: path)
+        if let recorded, recorded != shardCount {
+            throw .shardCountMismatch(path: path, recorded: recorded, requested: shardCount)
+        }
+        if !POSIX.exists(path + "/" + Self.shardsFileName) {
+            try POSIX.writeFileAtomically(path + "/" + Self.shardsFileName, directory: path, Array("\(shardCount)\n".utf8))
+        }
     }
 
     /// Opens (creating it when missing) and locks a data directory.

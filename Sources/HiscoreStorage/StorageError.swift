@@ -27,6 +27,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed
     /// A backup destination that already holds files.
     case destinationNotEmpty(path: String)
+    /// The data dir was written with `recorded` shards and the server was started with another count.
+    case shardCountMismatch(path: String, recorded: Int, requested: Int)
 
     public var description: String {
         switch self {
@@ -55,6 +57,11 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the log is closed"
         case .destinationNotEmpty(let path):
             return "backup destination \(path) exists and is not empty; choose a new directory"
+        case .shardCountMismatch(let path, let recorded, let requested):
+            return "data dir \(path) was written with \(recorded) shards, and this hiscored was started with --shards "
+                + "\(requested); players are placed on shards by a hash of their id modulo the shard count, so the data "
+                + "cannot be read with another count. Start with --shards \(recorded) (the default follows the data dir), "
+                + "or export the boards (hiscore export) and submit them to a fresh data dir"
         }
     }
 }

@@ -25,7 +25,7 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "TCP port (HISCORE_PORT); 0 picks a free one. Default 7450.")
     var port: Int?
 
-    @Option(help: "Shards = event loop threads (HISCORE_SHARDS). Default: number of cores.")
+    @Option(help: "Shards = event loop threads (HISCORE_SHARDS). Default: the count the data dir was written with, else the number of cores.")
     var shards: Int?
 
     @Option(help: "Data directory, created when missing (HISCORE_DATA_DIR). Default ./hiscore-data.")
@@ -105,7 +105,6 @@ struct Hiscored: AsyncParsableCommand {
         var config = ServerConfiguration()
         config.host = host ?? env.string("HOST") ?? config.host
         config.port = try port ?? env.int("PORT") ?? config.port
-        config.shards = try shards ?? env.int("SHARDS") ?? config.shards
         config.dataDirectory = dataDir ?? env.string("DATA_DIR") ?? config.dataDirectory
         config.autoCreateBoards = !(noAutoCreate || env.bool("NO_AUTO_CREATE"))
         let durabilityText = durability ?? env.string("DURABILITY") ?? "fsync"
@@ -113,6 +112,10 @@ struct Hiscored: AsyncParsableCommand {
             throw ValidationError("--durability must be fsync, async or memory, got '\(durabilityText)'")
         }
         config.durability = mode
+        // Without --shards, a data dir written before keeps its shard count (another count
+        // cannot read it); a new one gets one shard per core.
+        let recordedShards = mode == .memory ? nil : (try? DataDirectory.recordedShardCount(path: config.dataDirectory)) ?? nil
+        config.shards = try shards ?? env.int("SHARDS") ?? recordedShards ?? config.shards
         if let text = snapshotAfter ?? env.string("SNAPSHOT_AFTER") {
             guard let bytes = ByteSize.parse(text), bytes > 0 else { throw ValidationError("--snapshot-after: '\(text)' is not a byte size") }
             config.snapshotAfterLogBytes = UInt64(bytes)

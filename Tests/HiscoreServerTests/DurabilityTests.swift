@@ -142,6 +142,24 @@ struct DurabilityTests {
         }
     }
 
+    @Test("a data dir keeps its shard count: another --shards is refused, no --shards follows the data dir")
+    func shardCountFollowsDataDirectory() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let first = try ServerProcess(arguments: ["--data-dir", directory.path, "--shards", "3"])
+        first.stop()
+        do {
+            let other = try ServerProcess(arguments: ["--data-dir", directory.path, "--shards", "2"], timeout: .seconds(10))
+            other.stop()
+            Issue.record("a server with another shard count started")
+        } catch ServerProcessError.didNotStart(let log) {
+            #expect(log.contains("written with 3 shards"), "\(log)")
+        }
+        let again = try ServerProcess(arguments: ["--data-dir", directory.path])
+        defer { again.stop() }
+        #expect(again.log.contains("with 3 shards"), "\(again.log)")
+    }
+
     @Test("a second hiscored on the same data dir refuses to start")
     func lockedDataDirectory() async throws {
         let directory = try TemporaryDirectory()

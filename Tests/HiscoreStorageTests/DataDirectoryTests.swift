@@ -18,6 +18,43 @@ import Testing
         again.close()
     }
 
+    @Test("the shard count is recorded in a new data dir, inferred in an older one, and another count is refused")
+    func shardCount() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        #expect(try DataDirectory.recordedShardCount(path: tmp.dataPath) == nil)
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        #expect(try DataDirectory.recordedShardCount(path: tmp.dataPath) == nil)
+        try data.adopt(shardCount: 3)
+        #expect(String(decoding: readBytes(tmp.dataPath + "/SHARDS"), as: UTF8.self) == "3\n")
+        try data.adopt(shardCount: 3)
+        do {
+            try data.adopt(shardCount: 2)
+            Issue.record("expected shardCountMismatch")
+        } catch {
+            #expect(error == .shardCountMismatch(path: tmp.dataPath, recorded: 3, requested: 2))
+            #expect(error.description.contains("--shards 3"))
+        }
+        // Backups carry the count.
+        let backup = tmp.path + "/backup"
+        _ = try data.backup(to: backup)
+        #expect(try DataDirectory.recordedShardCount(path: backup) == 3)
+        data.close()
+
+        // A data dir from before SHARDS: the count is one past the highest shard directory.
+        let old = tmp.path + "/old"
+        try DataDirectory.open(path: old).close()
+        for name in ["shard-000", "shard-001", "shard-003", "shard-x", "shard-0002"] { try POSIX.makeDirectory(old + "/" + name) }
+        #expect(try DataDirectory.recordedShardCount(path: old) == 4)
+        let reopened = try DataDirectory.open(path: old)
+        #expect(throws: StorageError.shardCountMismatch(path: old, recorded: 4, requested: 2)) { try reopened.adopt(shardCount: 2) }
+        try reopened.adopt(shardCount: 4)
+        #expect(String(decoding: readBytes(old + "/SHARDS"), as: UTF8.self) == "4\n")
+        reopened.close()
+        writeBytes(old + "/SHARDS", Array("zero\n".utf8))
+        #expect(throws: StorageError.self) { try DataDirectory.recordedShardCount(path: old) }
+    }
+
     @Test func newerFormatIsRefused() throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }

@@ -16,11 +16,13 @@ final class Persistence: Sendable {
         self.catalog = catalog
     }
 
-    /// Opens (and locks) the data directory and reads the catalog.
-    static func open(path: String, mode: DurabilityMode) throws(StorageError) -> (Persistence, CatalogState, [String]) {
+    /// Opens (and locks) the data directory, checks that it was written with `shards` shards
+    /// (recording the count in a new one), and reads the catalog.
+    static func open(path: String, mode: DurabilityMode, shards: Int) throws(StorageError) -> (Persistence, CatalogState, [String]) {
         guard mode != .memory else { return (Persistence(mode: mode, directory: nil, catalog: nil), CatalogState(), []) }
         let directory = try DataDirectory.open(path: path)
         do {
+            try directory.adopt(shardCount: shards)
             let catalog = try BoardCatalog.open(directory: directory)
             return (Persistence(mode: mode, directory: directory, catalog: catalog), catalog.load(), catalog.warnings)
         } catch {
