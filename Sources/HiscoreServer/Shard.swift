@@ -178,7 +178,10 @@ actor Shard {
         pendingRecords.removeAll(keepingCapacity: true)
         maybeStartSnapshot()
         guard log.mode == .fsync else {
-            trip.complete(failure: nil)
+            // Async mode acknowledges before the disk has the writes, but never writes the log
+            // has dropped: after a failed write or fsync (a full disk) every later record is
+            // dropped, and acknowledging them would lose all of them at the next restart.
+            trip.complete(failure: log.appendFailure)
             return
         }
         log.whenDurable(position, trip.durable)

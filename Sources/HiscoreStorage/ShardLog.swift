@@ -291,6 +291,13 @@ public final class ShardLog: @unchecked Sendable {
     /// Set once a write or fsync failed; the log then refuses every further durability promise.
     public var failure: StorageError? { lock.withLock { failureState } }
 
+    /// Why records appended now are not stored (a write or fsync failed earlier, or the log is
+    /// closing), or nil. `append` drops such records without a word; in `async` mode, where
+    /// nothing waits for `whenDurable`, the caller must ask this before acknowledging.
+    public var appendFailure: StorageError? {
+        lock.withLock { failureState ?? (closing && mode != .memory ? .closed : nil) }
+    }
+
     // MARK: - Closing
 
     /// Writes and fsyncs everything pending (in every mode), runs the remaining completions and

@@ -128,6 +128,33 @@ struct ExecutorRoundTests {
         #expect(events.contains { $0.hasPrefix("failed ") && $0 != "failed ok" && $0 != "failed done" }, "\(events)")
     }
 
+    @Test("async mode: writes to a shard whose log has failed are refused, not acknowledged and lost")
+    func asyncFailureIsNotAcknowledged() async throws {
+        let fixture = try ExecutorFixture(shardCount: 2, writesWaitForDurability: false)
+        let (executor, board) = (fixture.executor, fixture.board)
+        let logs = try await fixture.openFsyncLogs(mode: .async, failing: { $0 == 1 })
+        defer { logs.remove() }
+        let players = (0..<64).map { "p\($0)" }
+        let onHealthy = try #require(players.first { board.shard(for: $0, shardCount: 2) == 0 })
+        let onFailed = try #require(players.first { board.shard(for: $0, shardCount: 2) == 1 })
+        let loop = fixture.loop
+        let done = loop.makePromise(of: [String].self)
+        loop.execute {
+            let log = NIOLoopBound(EventLog(), eventLoop: loop)
+            for (name, player) in [("healthy", onHealthy), ("failed", onFailed)] {
+                let plan = SubmitPlan(
+                    callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: player, score: 5), shardCount: 2)
+                executor.run(
+                    [PlannedCall(callID: 1, plan: plan, deadline: nil)], on: loop,
+                    receiver: Self.loggingReceiver(name, log: log, receivers: 2, done: done) { $0.status?.code.description ?? "ok" })
+            }
+        }
+        let events = try await done.futureResult.get()
+        try await fixture.shutdown()
+        #expect(events.contains("healthy ok"), "\(events)")
+        #expect(events.contains("failed UNAVAILABLE"), "\(events)")
+    }
+
     @Test("at most maxRoundsOut rounds wait for another loop at once; batches read meanwhile gather and run when one ends")
     func roundsOutAreBounded() async throws {
         let fixture = try ExecutorFixture(shardCount: 2)
