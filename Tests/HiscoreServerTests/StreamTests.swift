@@ -135,6 +135,46 @@ struct StreamTests {
         }
     }
 
+    @Test("a dense-rank player stream follows writes above the player that merge or split scores")
+    func densePlayerStream() async throws {
+        try await withClient(shards: 2) { client, _ in
+            _ = try await client.createBoard(BoardConfig(id: "dense", rankMode: .dense))
+            _ = try await client.submitBatch([
+                SubmitRequest(boardID: "dense", playerID: "x", score: 95), SubmitRequest(boardID: "dense", playerID: "y", score: 100),
+                SubmitRequest(boardID: "dense", playerID: "me", score: 50),
+            ])
+            var view = StandingsView()
+            let stream = client.subscribe(board: "dense", target: .player("me"), minInterval: .milliseconds(20))
+            _ = try await awaitEvents(stream, view: &view) { view, _ in view.player?.entry.rank == 3 }
+            // x ties y: one distinct score fewer above me. Both of x's keys are above mine.
+            _ = try await client.submit(board: "dense", player: "x", score: 100)
+            _ = try await awaitEvents(stream, view: &view) { view, _ in view.player?.entry.rank == 2 }
+            // x moves ahead alone: two distinct scores above me again.
+            _ = try await client.submit(board: "dense", player: "x", score: 120)
+            _ = try await awaitEvents(stream, view: &view) { view, _ in view.player?.entry.rank == 3 }
+        }
+    }
+
+    @Test("a competition-rank around window follows a tie-mate of its first entry leaving the tie upward")
+    func competitionAroundWindow() async throws {
+        try await withClient(shards: 2) { client, _ in
+            // y, z and w tie at 100 (in that order of arrival); the window around m starts at w.
+            for (player, score) in [("y", 100), ("z", 100), ("w", 100), ("m", 90), ("c", 80)] {
+                _ = try await client.submit(board: "tie", player: player, score: Int64(score))
+            }
+            var view = StandingsView()
+            let stream = client.subscribe(
+                board: "tie", target: .around(playerID: "m", before: 1, after: 1), minInterval: .milliseconds(20), mode: .competition)
+            _ = try await awaitEvents(stream, view: &view) { view, _ in view.window.count == 3 }
+            #expect(view.window.map(\.playerID) == ["w", "m", "c"])
+            #expect(view.window.map(\.rank) == [1, 4, 5])
+            _ = try await client.submit(board: "tie", player: "y", score: 110)  // w's rank: 1 -> 2
+            let expected = try await client.around(board: "tie", player: "m", before: 1, after: 1, mode: .competition).entries
+            #expect(expected.map(\.rank) == [2, 4, 5])
+            _ = try await awaitEvents(stream, view: &view) { view, _ in view.window == expected }
+        }
+    }
+
     @Test("the feed carries every accepted write once, in board-version order within each event")
     func feed() async throws {
         try await withClient(shards: 2) { client, _ in

@@ -62,6 +62,14 @@ final class StreamCoordinator: Sendable {
                     callID: callID, response: .failure(callID: callID, CallValidation.boardNotFound(board.config.id)), isFinal: true)])
                 return
             }
+            // A season reset archived the board between routing and here: its `boardEnded` has
+            // already run on this loop, so a hub made now would serve a frozen period forever.
+            guard !board.isArchived else {
+                board.removeSubscriber(feed: target == .feed)
+                sink.send([StreamFrame(callID: callID, response: .failure(callID: callID, Status(
+                    .aborted, "board \(board.config.id) was reset: period \(board.periodID) is archived; subscribe again")), isFinal: true)])
+                return
+            }
             let hub = registry.value.hub(for: board, loop: loop, executor: executor, metrics: telemetry?.local(loop))
             hub.add(Subscription(callID: callID, sink: sink, target: target, ranking: ranking, interval: interval))
         }

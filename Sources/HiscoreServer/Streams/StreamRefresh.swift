@@ -175,7 +175,9 @@ struct StreamRefresh {
                 if case .around(let result) = responses[windowPlanID(index)]?.result {
                     window = result.entries
                     if let playerIndex = window.firstIndex(where: { if case .around(let p, _, _) = subscription.target { return $0.playerID == p }; return false }) {
-                        if playerIndex == Int(before), let first = window.first { lo = key(first) }
+                        if playerIndex == Int(before), let first = window.first {
+                            lo = Self.lowestKeyAffecting(rankOf: key(first), mode: subscription.ranking.mode)
+                        }
                         if window.count - playerIndex - 1 == Int(after), let last = window.last { hi = key(last) }
                     }
                 } else {
@@ -231,6 +233,19 @@ struct StreamRefresh {
         return Array(bySink.values)
     }
 
+    /// The lowest (best) key a write must touch to change the rank of the entry at `key`, in
+    /// `mode`: ordinal ranks count the keys before it, so writes that cross it; competition ranks
+    /// count the keys before its tie group, so a tie-mate ahead of it leaving the group upward
+    /// changes it too; dense ranks count the distinct scores before it, which any write before
+    /// it can change (two scores merging or splitting).
+    static func lowestKeyAffecting(rankOf key: RankKey, mode: RankMode) -> RankKey {
+        switch mode {
+        case .ordinal: key
+        case .competition: key.tieGroupStart
+        case .dense: RankKey.min
+        }
+    }
+
     /// Sends a player stream its state if it changed (or a snapshot is due); `entry` nil = the
     /// player is not on the board.
     private func sendPlayer(
@@ -241,7 +256,8 @@ struct StreamRefresh {
         let state = PlayerRankChange(
             entry: entry ?? WireEntry(playerID: player, score: 0), previousRank: snapshot ? 0 : previousRank,
             present: entry != nil)
-        subscription.watched = entry.map { key($0)...key($0) } ?? RankKey.max...RankKey.max
+        subscription.watched = entry.map { Self.lowestKeyAffecting(rankOf: key($0), mode: subscription.ranking.mode)...key($0) }
+            ?? RankKey.max...RankKey.max
         let changed = subscription.lastPlayer.map { $0.entry != state.entry || $0.present != state.present } ?? true
         if snapshot || changed {
             emit(subscription, .player(state), snapshot)

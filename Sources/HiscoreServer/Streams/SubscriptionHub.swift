@@ -63,6 +63,8 @@ final class SubscriptionHub {
     private var feedNotes: [WriteNote] = []
     /// What `feedNotes` holds, in bytes (ids and metadata, plus `feedNoteOverhead` each).
     private var feedBytes = 0
+    /// At the last flush a feed's reader could not take bytes: its items wait for `resume`.
+    private var feedReadersBlocked = false
     private var scheduledFlush: Scheduled<Void>?
     private var scheduledAt: NIODeadline?
     private var flushing = false
@@ -164,8 +166,8 @@ final class SubscriptionHub {
             }
         }
         if board.feedSubscriberCount > 0 {
-            feedNotes.append(contentsOf: notes)
-            for note in notes {
+            for note in notes where Self.isFeedItem(note) {
+                feedNotes.append(note)
                 feedBytes += Self.feedNoteOverhead + note.playerID.utf8.count + (note.entry?.metadata.count ?? 0)
             }
             if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes { relieveFeedBacklog() }
@@ -271,6 +273,7 @@ final class SubscriptionHub {
         // A feed must not lose items: while one of its readers cannot take bytes, the items wait
         // here (bounded by maxPendingFeedItems, beyond which slow feeds are ended).
         let feedsReady = feedSubscriptions.allSatisfy(\.sink.isWritable)
+        feedReadersBlocked = !feedsReady
         let feeds = feedsReady ? feedSubscriptions.filter { !feedNotes.isEmpty || $0.needsSnapshot } : []
         let notes = feedsReady ? feedNotes : []
         if feedsReady {
@@ -319,13 +322,24 @@ final class SubscriptionHub {
     /// Schedules the next flush when something may become due: a waiting dirty subscriber, a
     /// request made while the flush ran, or writes (and feed items) that arrived since the pass;
     /// nothing when all is quiet.
+    /// Whether a note belongs in the feed. A shard attaches the written entry to its notes only
+    /// while the board has a feed subscriber, so a write noted before the first feed subscribed
+    /// arrives without one: it happened before the feed's start and is not an item (it went out
+    /// as an item with score 0). Removals carry no entry and are items.
+    static func isFeedItem(_ note: WriteNote) -> Bool {
+        note.entry != nil || note.currentKey == nil
+    }
+
     private func scheduleNext(earliestWaiting: NIODeadline) {
         var next = earliestWaiting
         if let requested = requestedDuringFlush {
             next = min(next, requested)
             requestedDuringFlush = nil
         }
-        if !pendingNotes.isEmpty || everythingDirty || !feedNotes.isEmpty {
+        // Feed items wait while a feed's reader cannot take bytes; its drain (`resume`) flushes.
+        // Counting them here would re-arm a flush every interval with nothing to do.
+        let feedItemsReady = !feedNotes.isEmpty && !feedReadersBlocked
+        if !pendingNotes.isEmpty || everythingDirty || feedItemsReady {
             next = min(next, lastFlush + shortestInterval * widening)
         }
         guard next < .distantFuture else { return }
