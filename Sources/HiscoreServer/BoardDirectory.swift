@@ -153,8 +153,7 @@ final class BoardDirectory: Sendable {
             guard let handle = state.boards[id] else { return .success([]) }
             let archived = (state.periods[id] ?? [:]).values.sorted { $0.periodID < $1.periodID }
             do throws(StorageError) {
-                try persistence?.boardDeleted(handle)
-                for old in archived { try persistence?.boardDeleted(old) }
+                try persistence?.boardsDeleted(archived + [handle])
             } catch {
                 return .failure(error)
             }

@@ -73,7 +73,7 @@ public final class HiscoreServer: Sendable {
             let directory = BoardDirectory(
                 shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,
                 firstIncarnation: catalog.highestIncarnation + 1, clock: configuration.clock)
-            let boardsByIncarnation = Self.restoreBoards(catalog, into: directory)
+            let boardsByIncarnation = Self.restoreBoards(catalog, into: directory) { logger.warning("\($0)") }
             try await Self.recover(
                 shards: shards, persistence: persistence, boards: boardsByIncarnation, configuration: configuration,
                 logger: logger)
@@ -170,11 +170,27 @@ public final class HiscoreServer: Sendable {
 
     /// Registers the catalog's boards: for each id the live incarnation (no season record) and the
     /// archived periods (a season record each). Returns all of them by incarnation.
-    private static func restoreBoards(_ catalog: CatalogState, into directory: BoardDirectory) -> [UInt64: BoardHandle] {
+    ///
+    /// An id with archived periods and no live incarnation is a season reset cut short: a reset
+    /// appends the old period's `season` record and the new period's `created` record in one
+    /// write, and a crash can keep only the first. The reset was never acknowledged, so its
+    /// newest period becomes live again (its last season record ignored) and `warn` says so;
+    /// left archived, the board would answer "not found" and could not even be deleted.
+    static func restoreBoards(
+        _ catalog: CatalogState, into directory: BoardDirectory, warn: (String) -> Void = { _ in }
+    ) -> [UInt64: BoardHandle] {
         var byID: [String: [CatalogBoard]] = [:]
         for board in catalog.boards.values { byID[board.config.id, default: []].append(board) }
         var handles: [UInt64: BoardHandle] = [:]
-        for (_, incarnations) in byID {
+        for (id, var incarnations) in byID {
+            var revivedPeriod: UInt64?
+            if !incarnations.contains(where: { $0.seasons.isEmpty }),
+                let newest = incarnations.indices.max(by: { incarnations[$0].incarnation < incarnations[$1].incarnation })
+            {
+                let cut = incarnations[newest].seasons.removeLast()
+                revivedPeriod = cut.periodID
+                warn("board \(id): a season reset did not complete before a crash (the new period was never recorded); period \(cut.periodID) is live again")
+            }
             let archived = incarnations.filter { !$0.seasons.isEmpty }
             let live = incarnations.filter { $0.seasons.isEmpty }.max { $0.incarnation < $1.incarnation }
             for board in archived {
@@ -184,7 +200,7 @@ public final class HiscoreServer: Sendable {
                     startedAt: Int64(board.createdAt), archivedAt: Int64(season.at))
             }
             if let live {
-                let periodID = (archived.compactMap { $0.seasons.last?.periodID }.max() ?? 0) + 1
+                let periodID = revivedPeriod ?? (archived.compactMap { $0.seasons.last?.periodID }.max() ?? 0) + 1
                 handles[live.incarnation] = directory.restore(
                     live.config, incarnation: live.incarnation, periodID: periodID, startedAt: Int64(live.createdAt),
                     archivedAt: nil)

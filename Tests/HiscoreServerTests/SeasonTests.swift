@@ -53,6 +53,74 @@ struct SeasonTests {
         await server.shutdown()
     }
 
+    /// Cuts the last frame (a catalog record) off the data dir's boards.log: what a crash in the
+    /// middle of a multi-record append can leave.
+    private func dropLastCatalogRecord(_ dataDirectory: String) throws {
+        let path = dataDirectory + "/boards.log"
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        var offset = 0
+        var lastStart = 0
+        while offset + 8 <= bytes.count {
+            let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
+            lastStart = offset
+            offset += 8 + length
+        }
+        #expect(offset == bytes.count)
+        try Data(bytes[..<lastStart]).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test("a season reset cut short by a crash (its new period never recorded) leaves the board live with its entries")
+    func resetCutShort() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let clock = TestClock(Self.t0)
+        var server = try await start(clock, dataDirectory: directory.path)
+        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submit(board: "cut", player: "alice", score: 5)
+        _ = try await client.resetBoard("cut")
+        try await client.close()
+        await server.shutdown()
+        try dropLastCatalogRecord(directory.path)  // the reset's `created` record
+        server = try await start(clock, dataDirectory: directory.path)
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        let info = try await client.describeBoard("cut")
+        #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
+        #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
+        // It resets and deletes as any board does.
+        #expect(try await client.resetBoard("cut").archivedPeriodID == 1)
+        _ = try await client.deleteBoard("cut")
+        await expectStatus(.notFound) { _ = try await client.describeBoard("cut") }
+        try await client.close()
+        await server.shutdown()
+    }
+
+    @Test("deleting a board with archived periods is one catalog write: a crash in it never leaves periods without their board")
+    func deletionCutShort() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let clock = TestClock(Self.t0)
+        var server = try await start(clock, dataDirectory: directory.path)
+        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submit(board: "del", player: "alice", score: 5)
+        _ = try await client.resetBoard("del")
+        _ = try await client.submit(board: "del", player: "bob", score: 6)
+        _ = try await client.deleteBoard("del")
+        try await client.close()
+        await server.shutdown()
+        try dropLastCatalogRecord(directory.path)  // the deletion's last record: the live period's
+        server = try await start(clock, dataDirectory: directory.path)
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        // The live period survived the cut deletion (its archived one did not): the board is
+        // there, and can be deleted again.
+        let info = try await client.describeBoard("del")
+        #expect(info.periods.isEmpty && info.size == 1)
+        #expect(try await client.rank(board: "del", player: "bob").entry.score == 6)
+        _ = try await client.deleteBoard("del")
+        await expectStatus(.notFound) { _ = try await client.describeBoard("del") }
+        try await client.close()
+        await server.shutdown()
+    }
+
     @Test("a daily schedule resets exactly once per boundary, also across a restart; old periods are pruned")
     func scheduledResets() async throws {
         let directory = try TemporaryDirectory()

@@ -52,8 +52,14 @@ final class Persistence: Sendable {
         try catalog?.append(records)
     }
 
-    func boardDeleted(_ board: BoardHandle) throws(StorageError) {
-        try catalog?.append(.deleted(incarnation: board.incarnation, at: UInt64(Self.nowMicros())))
+    /// A board and its archived periods deleted, in one catalog write and fdatasync: deleting
+    /// them one append at a time left, after a crash (or a failed append) between two, archived
+    /// periods of a board whose live incarnation was gone — an id that answered "not found" and
+    /// could no longer be deleted. Archived periods go first and the live incarnation last, so a
+    /// torn write keeps a prefix that still has the live board.
+    func boardsDeleted(_ boards: [BoardHandle]) throws(StorageError) {
+        let now = UInt64(Self.nowMicros())
+        try catalog?.append(boards.map { .deleted(incarnation: $0.incarnation, at: now) })
     }
 
     func close() {
