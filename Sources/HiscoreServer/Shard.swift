@@ -359,35 +359,18 @@ actor Shard {
     func recover(
         directory: DataDirectory, boards: [UInt64: BoardHandle], mode: DurabilityMode, snapshotAfterLogBytes: UInt64
     ) throws(StorageError) -> RecoveryReport {
-        let recovered = try ShardLog.recover(directory: directory, shard: index)
-        var highest: [UInt64: UInt64] = [:]
-        func restore(_ board: BoardHandle, _ playerID: String, _ score: Int64, _ subscore: Int64, _ metadata: [UInt8], _ sequence: UInt64) {
-            // A record the engine refuses (it cannot be, as the server wrote it) is skipped, not fatal.
-            try? partition(for: board).restore(
-                playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
-            highest[board.incarnation] = max(highest[board.incarnation] ?? 0, sequence)
-        }
-        for (incarnation, entries) in recovered.snapshot {
-            guard let board = boards[incarnation] else { continue }
-            for entry in entries { restore(board, entry.playerID, entry.score, entry.subscore, entry.metadata, entry.sequence) }
-        }
-        for record in recovered.records {
-            switch record {
-            case .put(let put):
-                guard let board = boards[put.board] else { continue }
-                restore(board, put.playerID, put.score, put.subscore, put.metadata, put.sequence)
-            case .remove(let incarnation, let playerID):
-                _ = partitions[incarnation]?.remove(playerID: playerID)
-            case .clearBoard(let incarnation):
-                partitions[incarnation]?.removeAll()
-            }
-        }
+        // Streamed: each snapshot entry and log record goes into the partitions as it is read,
+        // so start-up never holds a second copy of the shard (a collected snapshot and log
+        // would: several times the shard's memory, for a server sized near its limit).
+        var applier = RecoveryApplier(boards: boards, partitions: partitions)
+        let report = try ShardLog.recover(directory: directory, shard: index, visitor: &applier)
+        partitions = applier.partitions
         for (incarnation, partition) in partitions {
-            boards[incarnation]?.restored(entries: partition.count, highestSequence: highest[incarnation] ?? 0)
+            boards[incarnation]?.restored(entries: partition.count, highestSequence: applier.highest[incarnation] ?? 0)
         }
-        log = try ShardLog(directory: directory, shard: index, mode: mode, recovered: recovered.report)
+        log = try ShardLog(directory: directory, shard: index, mode: mode, recovered: report)
         snapshotThreshold = snapshotAfterLogBytes
-        return recovered.report
+        return report
     }
 
     /// Makes everything appended so far durable (shutdown, backups).
@@ -449,5 +432,45 @@ actor Shard {
         let created = BoardPartition(config: board.config)
         partitions[board.incarnation] = created
         return created
+    }
+}
+
+/// Applies recovery's stream of snapshot entries and log records to a shard's partitions as
+/// they are read, noting each board's highest sequence (`Shard.recover`, on the shard's loop).
+private struct RecoveryApplier: RecoveryVisitor {
+    let boards: [UInt64: BoardHandle]
+    var partitions: [UInt64: BoardPartition]
+    var highest: [UInt64: UInt64] = [:]
+
+    mutating func snapshotEntry(board: UInt64, _ entry: SnapshotEntry) {
+        restore(board, entry.playerID, entry.score, entry.subscore, entry.metadata, entry.sequence)
+    }
+
+    mutating func logRecord(_ record: LogRecord) {
+        switch record {
+        case .put(let put):
+            restore(put.board, put.playerID, put.score, put.subscore, put.metadata, put.sequence)
+        case .remove(let incarnation, let playerID):
+            _ = partitions[incarnation]?.remove(playerID: playerID)
+        case .clearBoard(let incarnation):
+            partitions[incarnation]?.removeAll()
+        }
+    }
+
+    /// Boards no longer in the catalog are skipped; a record the engine refuses (it cannot be,
+    /// as the server wrote it) is skipped too, not fatal.
+    private mutating func restore(
+        _ incarnation: UInt64, _ playerID: String, _ score: Int64, _ subscore: Int64, _ metadata: [UInt8], _ sequence: UInt64
+    ) {
+        guard let board = boards[incarnation] else { return }
+        let partition: BoardPartition
+        if let existing = partitions[incarnation] {
+            partition = existing
+        } else {
+            partition = BoardPartition(config: board.config)
+            partitions[incarnation] = partition
+        }
+        try? partition.restore(playerID: playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
+        highest[incarnation] = max(highest[incarnation] ?? 0, sequence)
     }
 }
