@@ -69,7 +69,7 @@ public final class HiscoreServer: Sendable {
         let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
         do {
             let streams = try await StreamCoordinator.make(loops: loops)
-            shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams) }
+            shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams, logger: logger) }
             let directory = BoardDirectory(
                 shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,
                 firstIncarnation: catalog.highestIncarnation + 1, clock: configuration.clock)

@@ -1,6 +1,7 @@
 import HiscoreCore
 import HiscoreStorage
 import HiscoreWire
+import Logging
 import NIOCore
 
 /// One shard: a partition of every board, owned by one event loop. The actor's executor *is* that
@@ -30,12 +31,17 @@ actor Shard {
     /// Records of the batch being executed, appended to the log in one go when it ends.
     private var pendingRecords: [LogRecord] = []
     private var snapshot: SnapshotProgress?
+    private let logger: Logger
 
-    init(index: Int, loop: any EventLoop, memory: MemoryCeiling, streams: StreamCoordinator? = nil) {
+    init(
+        index: Int, loop: any EventLoop, memory: MemoryCeiling, streams: StreamCoordinator? = nil,
+        logger: Logger = Logger(label: "hiscored")
+    ) {
         self.index = index
         self.loop = loop
         self.memory = memory
         self.streams = streams
+        self.logger = logger
     }
 
     /// Executes a batch, appending one result per operation to `results`.
@@ -402,7 +408,10 @@ actor Shard {
         guard var progress = snapshot else { return }
         guard let chunk = progress.cursor.nextChunk(limit: Self.snapshotChunkEntries, isLive: { partitions[$0] === $1 }) else {
             snapshot = nil
-            progress.writer.finish { _ in }
+            progress.writer.finish { [self] result in
+                guard case .failure(let error) = result else { return }
+                loop.execute { self.assumeIsolated { $0.snapshotFailed(error) } }
+            }
             return
         }
         if !chunk.entries.isEmpty {
@@ -412,6 +421,14 @@ actor Shard {
         }
         snapshot = progress
         scheduleSnapshotChunk()
+    }
+
+    /// A snapshot could not be written (a full disk, say): its temporary file was dropped and the
+    /// log it would have replaced stays whole, so nothing is lost, but the log keeps growing
+    /// until one succeeds (the next is tried after another threshold of log). Until 2026-11-30
+    /// the failure was dropped without a word.
+    private func snapshotFailed(_ error: StorageError) {
+        logger.error("shard \(index): snapshot failed: \(error); the log keeps every write and grows until a snapshot succeeds (the next is tried after \(snapshotThreshold) more bytes of log)")
     }
 
     /// Entries held by this shard over all boards (for /metrics).

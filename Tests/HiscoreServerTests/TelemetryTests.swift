@@ -29,11 +29,29 @@ func httpGet(port: Int, path: String) async throws -> (status: Int, body: String
 
 /// The lines a server logs, kept for a test to read.
 final class CapturedLog: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = NSCondition()
     private var lines: [String] = []
 
-    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    func append(_ line: String) {
+        lock.withLock {
+            lines.append(line)
+            lock.broadcast()
+        }
+    }
+
     func contains(_ text: String) -> Bool { lock.withLock { lines.contains { $0.contains(text) } } }
+
+    /// Waits (on a condition, woken by each new line) until a line contains `text`, at most
+    /// `seconds`; whether one does.
+    func waitFor(_ text: String, seconds: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        return lock.withLock {
+            while !lines.contains(where: { $0.contains(text) }) {
+                if !lock.wait(until: deadline) { return lines.contains { $0.contains(text) } }
+            }
+            return true
+        }
+    }
 
     var logger: Logger {
         Logger(label: "captured") { _ in CapturingLogHandler(log: self) }
