@@ -32,6 +32,10 @@ public struct ServerLimits: Sendable, Equatable {
     /// Seconds a connection may stay silent (no request, nothing in flight, no subscription)
     /// before it is closed. Slowloris-style connections are closed by this and the preface timeout.
     public var idleTimeoutSeconds: Int = 300
+    /// Seconds a frame may take to arrive once its first bytes have: a connection holding an
+    /// unfinished frame longer is closed (trickled or stalled frames would hold up to
+    /// `maxFrameBytes` of buffer each).
+    public var frameTimeoutSeconds: Int = 60
     /// Failed `authenticate` calls after which a connection is closed.
     public var maxFailedAuthentications: Int = 5
     /// Longest accepted API key or player token.

@@ -88,6 +88,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Seconds before a silent connection (nothing in flight, no subscription) is closed (HISCORE_IDLE_TIMEOUT). Default 300.")
     var idleTimeout: Int?
 
+    @Option(help: "Seconds a frame may take to arrive once its first bytes have; a connection holding an unfinished frame longer is closed (HISCORE_FRAME_TIMEOUT). Default 60.")
+    var frameTimeout: Int?
+
     @Option(help: "PEM certificate chain (server certificate first) to serve TLS on the client port (HISCORE_TLS_CERT); needs --tls-key. The admin HTTP port stays plain.")
     var tlsCert: String?
 
@@ -137,6 +140,7 @@ struct Hiscored: AsyncParsableCommand {
         limits.prefaceTimeoutSeconds = try prefaceTimeout ?? env.int("PREFACE_TIMEOUT") ?? limits.prefaceTimeoutSeconds
         limits.maxCallsPerSecondPerConnection = try maxCallsPerSecond ?? env.int("MAX_CALLS_PER_SECOND") ?? limits.maxCallsPerSecondPerConnection
         limits.idleTimeoutSeconds = try idleTimeout ?? env.int("IDLE_TIMEOUT") ?? limits.idleTimeoutSeconds
+        limits.frameTimeoutSeconds = try frameTimeout ?? env.int("FRAME_TIMEOUT") ?? limits.frameTimeoutSeconds
         config.limits = limits
         config.access = try Self.accessControl(keysFile: keysFile ?? env.string("KEYS_FILE"), env: env, secret: tokenSecret ?? env.string("TOKEN_SECRET"))
         config.adminHost = adminHost ?? env.string("ADMIN_HOST") ?? config.adminHost
@@ -237,6 +241,7 @@ struct Hiscored: AsyncParsableCommand {
             ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
             ("--max-connections", limits.maxConnections), ("--max-boards", limits.maxBoards),
             ("--preface-timeout", limits.prefaceTimeoutSeconds), ("--idle-timeout", limits.idleTimeoutSeconds),
+            ("--frame-timeout", limits.frameTimeoutSeconds),
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }

@@ -79,6 +79,15 @@ final class RawConnection {
         }
     }
 
+    /// Whether the server has closed the connection, without waiting: a non-blocking peek that
+    /// sees EOF (or a reset). Bytes waiting to be read are left in place.
+    func isClosedNow() -> Bool {
+        var byte: UInt8 = 0
+        let count = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if count == 0 { return true }
+        return count < 0 && errno == ECONNRESET
+    }
+
     /// Everything until EOF (or the timeout), as text.
     func readAll() -> String {
         while fill() {}

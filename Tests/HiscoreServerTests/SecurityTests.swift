@@ -273,9 +273,47 @@ struct SecurityTests {
         }
     }
 
+    @Test("bytes of an unfinished frame trickled in do not keep a connection from the idle timeout")
+    func trickledFrameIsIdle() async throws {
+        try await withServer(configure: { $0.limits.idleTimeoutSeconds = 1 }) { server in
+            let slow = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+            _ = slow.handshake()
+            slow.send([0, 0, 0, 4, 0])  // a frame of 1024 bytes...
+            // ...one byte every 0.25 s for 4 s (pacing what the test is about; a thread sleep, as
+            // in activeConnectionIsNotIdle). Each byte is a read, none a frame: the connection
+            // must be closed about a second after the hello, long before the trickle ends.
+            var closedAt: Int?
+            for step in 1...16 {
+                usleep(250_000)
+                slow.send([1])
+                if slow.isClosedNow() {
+                    closedAt = step
+                    break
+                }
+            }
+            #expect(closedAt != nil, "still open after 4 s of trickled bytes")
+        }
+    }
+
+    @Test("a frame not finished within the frame timeout closes the connection (the idle timeout, 300 s, would not yet)")
+    func frameTimeout() async throws {
+        try await withServer(configure: { $0.limits.frameTimeoutSeconds = 1 }) { server in
+            let stalled = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+            _ = stalled.handshake()
+            stalled.send([0, 0, 0, 4, 0] + [UInt8](repeating: 7, count: 100))  // 100 of 1024 bytes, then nothing
+            #expect(stalled.waitForClose())
+            // A connection whose frames complete is not affected.
+            let healthy = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+            _ = healthy.handshake()
+            healthy.send(RequestEnvelope(callID: 1, method: .ping(payload: [])))
+            #expect(healthy.readFrame()?.callID == 1)
+        }
+    }
+
     @Test("start-up limits out of range are refused, naming the flag", arguments: [
         ("--idle-timeout", "0", "--idle-timeout must be at least 1"),
         ("--preface-timeout", "-5", "--preface-timeout must be at least 1"),
+        ("--frame-timeout", "0", "--frame-timeout must be at least 1"),
         ("--shards", "0", "--shards must be 1...256"),
     ])
     func startUpLimits(flag: String, value: String, message: String) throws {

@@ -74,9 +74,16 @@ final class CallHandler: ChannelDuplexHandler {
     private var closed = false
     /// The preface, then frames, out of the connection's bytes.
     private let inbound: InboundFrames
-    /// When the last bytes arrived (connection start until then); see `armIdleCheck`.
+    /// When the last bytes arrived (connection start until then): the time of the read batch.
     private var lastRead = NIODeadline.now()
+    /// When the last complete frame (or the preface) arrived: what the idle timeout measures.
+    /// Not `lastRead`: a byte of an unfinished frame now and then must not keep a connection
+    /// (and the partial frame it holds, up to max_frame_bytes) alive.
+    private var lastMessage = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
+    /// Since when the bytes held for an unfinished frame have been waiting for the rest of it.
+    private var partialSince: NIODeadline?
+    private var frameCheck: Scheduled<Void>?
 
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
@@ -127,6 +134,8 @@ final class CallHandler: ChannelDuplexHandler {
         prefaceTimeout?.cancel()
         idleCheck?.cancel()
         idleCheck = nil
+        frameCheck?.cancel()
+        frameCheck = nil
         inflight.removeAll()
         cancelledDeferred.removeAll()
         batch.removeAll()
@@ -141,8 +150,8 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     /// The idle timeout, kept here rather than by an `IdleStateHandler` in front (a pipeline
-    /// stage and a clock read less per read): each read stamps `lastRead` with the time the read
-    /// already took, and one timer per connection looks at it when the timeout could have passed,
+    /// stage and a clock read less per read): each complete frame stamps `lastMessage` with the
+    /// time its read already took, and one timer per connection looks at it when the timeout could have passed,
     /// re-arming for the rest of it otherwise. A connection silent for `idleTimeoutSeconds` is
     /// closed unless it waits for answers or holds subscriptions (then it is looked at again a
     /// timeout later).
@@ -152,7 +161,7 @@ final class CallHandler: ChannelDuplexHandler {
         // for as long as a call is open and spin the loop.
         let timeout = TimeAmount.seconds(Int64(max(1, limits.idleTimeoutSeconds)))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        idleCheck = context.eventLoop.scheduleTask(deadline: deadline ?? (lastRead + timeout)) {
+        idleCheck = context.eventLoop.scheduleTask(deadline: deadline ?? (lastMessage + timeout)) {
             let (handler, context) = loopBound.value
             handler.checkIdle(context, timeout: timeout)
         }
@@ -161,7 +170,7 @@ final class CallHandler: ChannelDuplexHandler {
     private func checkIdle(_ context: ChannelHandlerContext, timeout: TimeAmount) {
         guard !closed else { return }
         let now = NIODeadline.now()
-        if now - lastRead < timeout { return armIdleCheck(context, at: lastRead + timeout) }
+        if now - lastMessage < timeout { return armIdleCheck(context, at: lastMessage + timeout) }
         if inflight.isEmpty && subscriptions.isEmpty {
             closed = true
             idleCheck = nil
@@ -191,6 +200,7 @@ final class CallHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
         var received = lastRead
+        var messages = 0
         do {
             try inbound.feed(
                 unwrapInboundIn(data),
@@ -202,6 +212,8 @@ final class CallHandler: ChannelDuplexHandler {
                     lastRead = received
                 },
                 message: { message in
+                    messages += 1
+                    lastMessage = received
                     switch message {
                     case .preface:
                         prefaceDone = true
@@ -213,6 +225,33 @@ final class CallHandler: ChannelDuplexHandler {
                 })
         } catch {
             errorCaught(context: context, error: error)
+            return
+        }
+        if inbound.heldBytes == 0 {
+            partialSince = nil
+        } else if messages > 0 || partialSince == nil {
+            partialSince = received  // a frame started in this read
+            armFrameCheck(context)
+        }
+    }
+
+    /// Closes a connection whose unfinished frame has waited `frameTimeoutSeconds` for the rest
+    /// of its bytes: a client trickling a large frame in (or stalling in the middle of one) holds
+    /// up to max_frame_bytes of buffer, and the idle timeout alone would let it for 300 s, longer
+    /// while it has calls in flight. One timer per connection, armed only while a frame is
+    /// unfinished.
+    private func armFrameCheck(_ context: ChannelHandlerContext) {
+        guard frameCheck == nil, let since = partialSince, !closed else { return }
+        let timeout = TimeAmount.seconds(Int64(max(1, limits.frameTimeoutSeconds)))
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        frameCheck = context.eventLoop.scheduleTask(deadline: since + timeout) {
+            let (handler, context) = loopBound.value
+            handler.frameCheck = nil
+            guard let since = handler.partialSince, !handler.closed else { return }
+            if NIODeadline.now() - since < timeout { return handler.armFrameCheck(context) }
+            handler.closed = true
+            handler.metrics?.protocolFaults += 1
+            context.close(promise: nil)
         }
     }
 
