@@ -44,12 +44,14 @@ public struct APIKeys: Sendable {
         return found
     }
 
-    /// Parses a keys file: one key per line, `ROLE KEY [NAME]`, `#` starts a comment.
+    /// Parses a keys file: one key per line, `ROLE KEY [NAME]`; a field starting with `#` starts
+    /// a comment (a `#` inside a key is part of the key: cutting there would silently make the
+    /// key shorter than the one the operator wrote).
     public static func parse(file text: String, source: String) throws(KeyConfigurationError) -> APIKeys {
         var keys = APIKeys()
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            let allFields = rawLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            let fields = allFields.prefix { !$0.hasPrefix("#") }
             if fields.isEmpty { continue }
             guard fields.count >= 2, let role = Role(name: String(fields[0])) else {
                 throw .invalid("\(source):\(number + 1): expected 'ROLE KEY [NAME]' with ROLE admin, writer or reader")

@@ -21,7 +21,11 @@ public enum ProtectedMode {
         throw Refusal(host: host)
     }
 
+    /// `localhost`, `::1`, or an IPv4 literal in 127.0.0.0/8. Names are not resolved: a name that
+    /// merely starts with "127." (`127.example.com`) can point anywhere.
     public static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { !$0.isEmpty && $0.count <= 3 && UInt8($0) != nil }
     }
 }

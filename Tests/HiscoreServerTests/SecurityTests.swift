@@ -229,6 +229,25 @@ struct SecurityTests {
         #expect(throws: Never.self) { try ProtectedMode.check(host: "0.0.0.0", access: try securedAccess()) }
         #expect(throws: Never.self) { try ProtectedMode.check(host: "127.0.0.1", access: AccessControl()) }
         #expect(throws: ProtectedMode.Refusal.self) { try ProtectedMode.check(host: "10.1.2.3", access: AccessControl()) }
+        // Names are not resolved: only loopback literals (and localhost) pass.
+        for host in ["127.example.com", "127.0.0.1.example.com", "127.0.0", "127..0.1", "127.0.0.256"] {
+            #expect(throws: ProtectedMode.Refusal.self, "\(host)") { try ProtectedMode.check(host: host, access: AccessControl()) }
+        }
+        #expect(ProtectedMode.isLoopback("127.1.2.3") && ProtectedMode.isLoopback("localhost") && ProtectedMode.isLoopback("::1"))
+    }
+
+    @Test("keys files: a # inside a key is part of it; a field starting with # starts a comment")
+    func keysFile() throws {
+        let keys = try APIKeys.parse(file: """
+            # comment line
+            writer abcdefghijklmnop#rest   game-server # trailing comment
+            reader 0123456789abcdefXYZ
+              #indented comment
+            """, source: "keys")
+        #expect(keys.match("abcdefghijklmnop#rest")?.role == .writer)
+        #expect(keys.match("abcdefghijklmnop") == nil)
+        #expect(keys.match("0123456789abcdefXYZ")?.role == .reader)
+        #expect(throws: KeyConfigurationError.self) { try APIKeys.parse(file: "writer", source: "keys") }
     }
 
     @Test("the per-connection rate limit answers RESOURCE_EXHAUSTED and the connection stays usable")
