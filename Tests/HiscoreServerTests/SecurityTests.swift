@@ -263,6 +263,17 @@ struct SecurityTests {
             #expect(codes.filter { $0 == .ok }.count <= 22)
             #expect(codes.filter { $0 == .resourceExhausted }.count >= 38)
         }
+        // Frames that do not decode spend the budget too (each costs a decode).
+        try await withServer(configure: { $0.limits.maxCallsPerSecondPerConnection = 10 }) { server in
+            let raw = try RawConnection(port: server.localPort)
+            _ = raw.handshake()
+            let garbage: [UInt8] = [0, 0, 0, 0, 2, 0xFF, 0xFF]
+            raw.send(Array((0..<60).map { _ in garbage }.joined()))
+            var codes: [StatusCodeAlias] = []
+            for _ in 1...60 { codes.append(raw.readFrame()?.status?.code ?? .ok) }
+            #expect(codes.filter { $0 == .invalidArgument }.count <= 22, "\(codes)")
+            #expect(codes.filter { $0 == .resourceExhausted }.count >= 38, "\(codes)")
+        }
     }
 
     @Test("a silent connection is closed after the idle timeout")

@@ -270,6 +270,16 @@ final class CallHandler: ChannelDuplexHandler {
         #if !HISCORE_NO_TELEMETRY
         metrics?.bytesIn += frame.readableBytes + FrameParser.headerLength
         #endif
+        // Before decoding: every frame costs a decode (up to max_frame_bytes of protobuf-c work),
+        // so undecodable or method-less frames must spend the connection's budget too.
+        guard rateLimit.take(now: received) else {
+            let callID = frame.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0
+            answer(context, .failure(callID: callID, Status(
+                .resourceExhausted,
+                "more than \(limits.maxCallsPerSecondPerConnection) calls per second on this connection (max_calls_per_second)")),
+                CallStart(method: .unknown, at: received))
+            return
+        }
         let request: RequestEnvelope
         do {
             request = try frame.withUnsafeReadableBytes { try WireCodec.decodeRequest($0) }
@@ -291,12 +301,6 @@ final class CallHandler: ChannelDuplexHandler {
         }
         if draining {
             answer(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")), start)
-            return
-        }
-        guard rateLimit.take(now: received) else {
-            answer(context, .failure(callID: callID, Status(
-                .resourceExhausted,
-                "more than \(limits.maxCallsPerSecondPerConnection) calls per second on this connection (max_calls_per_second)")), start)
             return
         }
         if case .authenticate(let token) = method {
