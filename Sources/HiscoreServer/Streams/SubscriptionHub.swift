@@ -54,6 +54,8 @@ final class SubscriptionHub {
     /// Player streams by player, to find those whose own player was written without hashing
     /// every stream's player on every flush.
     private var playerStreams: [String: [Subscription]] = [:]
+    /// The subscriptions of each connection (for `resume`).
+    private var byConnection: [UInt64: [Subscription]] = [:]
     /// The writes noted since the last flush.
     private var pendingNotes: [WriteNote] = []
     /// Per shard, the number of the last note received from it.
@@ -105,6 +107,7 @@ final class SubscriptionHub {
         subscription.position = inOrder.count
         inOrder.append(subscription)
         if let player = subscription.player { playerStreams[player, default: []].append(subscription) }
+        byConnection[key.connectionID, default: []].append(subscription)
         scheduleFlush(at: .now())
     }
 
@@ -132,14 +135,21 @@ final class SubscriptionHub {
             assertionFailure("hub order index out of step")
         }
         subscription.position = -1
+        let connectionID = subscription.sink.connectionID
+        if var ofConnection = byConnection[connectionID] {
+            ofConnection.removeAll { $0 === subscription }
+            byConnection[connectionID] = ofConnection.isEmpty ? nil : ofConnection
+        }
         guard let player = subscription.player, var streams = playerStreams[player] else { return }
         streams.removeAll { $0 === subscription }
         playerStreams[player] = streams.isEmpty ? nil : streams
     }
 
-    /// The connection can take bytes again: its subscribers get a fresh snapshot.
+    /// The connection can take bytes again: its subscribers get a fresh snapshot. O(its
+    /// subscriptions on this board), not O(the board's): many connections draining at once on a
+    /// board with many streams would otherwise cost their product.
     func resume(connectionID: UInt64) {
-        for subscription in subscriptions.values where subscription.sink.connectionID == connectionID {
+        for subscription in byConnection[connectionID] ?? [] {
             subscription.dirty = true
             subscription.needsSnapshot = true
             subscription.needsQuery = true
@@ -194,6 +204,7 @@ final class SubscriptionHub {
         subscriptions.removeAll()
         inOrder.removeAll()
         playerStreams.removeAll()
+        byConnection.removeAll()
         scheduledFlush?.cancel()
         scheduledFlush = nil
     }
