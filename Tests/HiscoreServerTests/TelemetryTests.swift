@@ -1,5 +1,6 @@
 import Foundation
 import HiscoreClient
+import HiscoreCore
 import HiscoreServer
 import HiscoreWire
 import Logging
@@ -194,6 +195,41 @@ struct TelemetryTests {
             #expect((value("hiscore_stream_flushes_total") ?? 0) >= 2)
             #expect(value("hiscore_stream_flush_busy_seconds_total") != nil)
             #expect(value("hiscore_stream_widened_flushes_total") == 0)
+        }
+    }
+
+    @Test("one flush hands a connection at most about 4 MiB of stream events; the rest follow in the next flushes")
+    func streamBytesPerFlush() async throws {
+        try await withClient(shards: 1, configure: { $0.adminPort = 0 }) { client, server in
+            let port = try #require(server.adminPort)
+            try await client.createBoard(BoardConfig(id: "big", limits: BoardLimits(maxMetadataBytes: 4000)))
+            // 200 players with 4000 bytes of metadata: a top-200 window event is ~0.8 MB.
+            let metadata = [UInt8](repeating: 65, count: 4000)
+            let results = try await client.submitBatch((0..<200).map {
+                SubmitRequest(boardID: "big", playerID: "p\($0)", score: Int64($0), metadata: metadata)
+            })
+            #expect(results.allSatisfy { $0.status.code == .ok })
+            // 30 such subscriptions sent in one write: read together, they are due in one flush,
+            // ~25 MB of snapshots for one connection.
+            let raw = try RawConnection(port: server.localPort, timeoutSeconds: 20)
+            _ = raw.handshake()
+            var burst = ByteBufferBuilder()
+            for callID in 1...30 {
+                burst.append(RequestEnvelope(callID: UInt64(callID), method: .subscribe(SubscribeRequest(
+                    boardID: "big", target: .top(200), minIntervalMillis: 20))))
+            }
+            raw.send(burst.bytes)
+            var snapshots = Set<UInt64>()
+            while snapshots.count < 30, let frame = raw.readFrame() {
+                guard case .event(let event) = frame.result, event.snapshot else { continue }
+                if case .window(let window) = event.change { #expect(window.entries.count == 200) }
+                snapshots.insert(frame.callID)
+            }
+            #expect(snapshots.count == 30)
+            let body = try await httpGet(port: port, path: "/metrics").body
+            let flushes = body.split(separator: "\n").first { $0.hasPrefix("hiscore_stream_flushes_total ") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            #expect(flushes >= 6, "\(flushes) flushes for ~25 MB of events")
         }
     }
 

@@ -38,6 +38,23 @@ struct StreamRefresh {
     static let feedEventBytes = 256 << 10
     /// Bytes counted per feed item besides its id and metadata.
     static let feedItemOverhead = 64
+    /// Event bytes (estimated as for feed items) one flush hands one connection across its
+    /// player and window streams. A connection's writability is known once per flush, so without
+    /// it one flush could queue every stream's event at once: 1000 subscriptions of large
+    /// windows, a gigabyte. Past it a stream's event waits for the next flush (which follows at
+    /// once) as a snapshot; the first event per connection always goes. Feeds have their own
+    /// bound (`SubscriptionHub.maxPendingFeedBytes`).
+    static let maxEventBytesPerConnectionPerFlush = 4 << 20
+
+    /// Estimated encoded size of an event, for `maxEventBytesPerConnectionPerFlush`.
+    static func estimatedBytes(_ change: RankEventChange) -> Int {
+        func bytes(_ entry: WireEntry) -> Int { feedItemOverhead + entry.playerID.utf8.count + entry.metadata.count }
+        switch change {
+        case .player(let state): return bytes(state.entry)
+        case .window(let update): return update.entries.reduce(0) { $0 + bytes($1) } + update.changes.reduce(0) { $0 + bytes($1.entry) }
+        case .feed(let items): return items.reduce(0) { $0 + bytes($1.entry) }
+        }
+    }
     private static let playerRefreshPlanID: UInt64 = (1 << 62) + 16
 
     private func playerPlanID(_ mode: RankMode) -> UInt64 { 1 + UInt64(mode.rawValue) }
@@ -85,12 +102,24 @@ struct StreamRefresh {
     }
 
     /// Compares fresh results with each subscriber's last state; returns the frames per sink and
-    /// updates the subscribers (state, watched interval, dirty flags).
+    /// updates the subscribers (state, watched interval, dirty flags), and how many events were
+    /// held back for the next flush (`maxEventBytesPerConnectionPerFlush`).
     func frames(from responses: [UInt64: ResponseEnvelope], feeds: [Subscription], version: UInt64, now: NIODeadline)
-        -> [(StreamSink, [StreamFrame])]
+        -> (frames: [(StreamSink, [StreamFrame])], deferred: Int)
     {
         var bySink: [ObjectIdentifier: (StreamSink, [StreamFrame])] = [:]
+        var sinkBytes: [ObjectIdentifier: Int] = [:]
+        var deferred: [Subscription] = []
         func emit(_ subscription: Subscription, _ change: RankEventChange, snapshot: Bool) {
+            if !subscription.isFeed {
+                let sink = ObjectIdentifier(subscription.sink)
+                let bytes = Self.estimatedBytes(change)
+                if let used = sinkBytes[sink], used + bytes > Self.maxEventBytesPerConnectionPerFlush {
+                    deferred.append(subscription)
+                    return
+                }
+                sinkBytes[sink, default: 0] += bytes
+            }
             let event = RankEvent(boardVersion: version, snapshot: snapshot, change: change)
             let frame = StreamFrame(callID: subscription.callID, response: .ok(subscription.callID, .event(event)), isFinal: false)
             bySink[ObjectIdentifier(subscription.sink), default: (subscription.sink, [])].1.append(frame)
@@ -230,7 +259,15 @@ struct StreamRefresh {
                 subscription.lastSent = now
             }
         }
-        return Array(bySink.values)
+        // Held back: the state this flush computed was recorded as sent, so the next event must
+        // be a whole snapshot, computed afresh.
+        for subscription in deferred {
+            subscription.dirty = true
+            subscription.needsSnapshot = true
+            subscription.needsQuery = true
+            subscription.lastSent = nil
+        }
+        return (Array(bySink.values), deferred.count)
     }
 
     /// The lowest (best) key a write must touch to change the rank of the entry at `key`, in

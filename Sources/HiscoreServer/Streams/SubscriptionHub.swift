@@ -306,7 +306,7 @@ final class SubscriptionHub {
             deliver: { responses[$0.callID] = $0 },
             finished: { [self] in
                 let framesStarted = NIODeadline.now()
-                let frames = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
+                let (frames, deferred) = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
                 var events = 0
                 // Feed items must not be dropped (they left the backlog): a feed reader's frames go
                 // even if its socket filled during the refresh. The backlog bound limits them.
@@ -325,7 +325,8 @@ final class SubscriptionHub {
                 }
                 adjustWidening(cost: cost)
                 flushing = false
-                scheduleNext(earliestWaiting: earliestWaiting)
+                // Events held back by a connection's per-flush budget go in the next flush, now.
+                scheduleNext(earliestWaiting: deferred > 0 ? .now() : earliestWaiting)
             })
         executor.run(refresh.plans(shardCount: executor.shards.count), on: loop, receiver: receiver)
     }
