@@ -400,12 +400,22 @@ actor Shard {
         scheduleSnapshotChunk()
     }
 
+    /// Chunks the snapshot's writer may hold unencoded before the shard waits for its disk: the
+    /// copy runs at memory speed and the file at disk speed, and without this most of the shard
+    /// could sit queued in the writer (32K entries here, a few MB).
+    static let maxQueuedSnapshotChunks = 8
+
     private func scheduleSnapshotChunk() {
         loop.execute { [self] in self.assumeIsolated { $0.snapshotChunk() } }
     }
 
     private func snapshotChunk() {
         guard var progress = snapshot else { return }
+        if progress.writer.queuedChunks >= Self.maxQueuedSnapshotChunks {
+            // Only while a snapshot runs and its disk is behind: look again in a millisecond.
+            loop.scheduleTask(in: .milliseconds(1)) { [self] in self.assumeIsolated { $0.snapshotChunk() } }
+            return
+        }
         guard let chunk = progress.cursor.nextChunk(limit: Self.snapshotChunkEntries, isLive: { partitions[$0] === $1 }) else {
             snapshot = nil
             progress.writer.finish { [self] result in

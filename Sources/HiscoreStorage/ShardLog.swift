@@ -136,7 +136,7 @@ public final class ShardLog: @unchecked Sendable {
         try POSIX.fsyncDirectory(directory.path)
         try openSegment(currentSegment)
         openedSegment = currentSegment
-        thread = WorkerThread(name: "hiscore-wal-\(shard)") { [self] in writerLoop() }
+        thread = try WorkerThread(name: "hiscore-wal-\(shard)") { [self] in writerLoop() }
     }
 
     /// A `.memory` log: positions advance, nothing is stored, completions run at once.

@@ -45,7 +45,11 @@ public final class SnapshotWriter: @unchecked Sendable {
     private let lock = ConditionLock()
     private let wake: Condition
     private var jobs: [Job] = []
+    /// Chunks queued and not yet encoded (see `queuedChunks`).
+    private var chunksQueued = 0
     private var ended = false
+    /// No background thread could be started: jobs are answered at once, as failed.
+    private var threadless: StorageError?
 
     // Background-thread state.
     private var fd: Int32 = -1
@@ -64,9 +68,17 @@ public final class SnapshotWriter: @unchecked Sendable {
         wake = Condition(lock)
         temporaryPath = log.shardPath + "/" + ShardFiles.snapshotTempName(segment)
         finalPath = log.shardPath + "/" + ShardFiles.snapshotName(segment)
-        let thread = WorkerThread(name: "hiscore-snap-\(log.shard)") { [self] in run() }
-        thread.detach()
+        do throws(StorageError) {
+            let thread = try WorkerThread(name: "hiscore-snap-\(log.shard)") { [self] in run() }
+            thread.detach()
+        } catch {
+            threadless = error
+        }
     }
+
+    /// Chunks handed to `add` that the background thread has not encoded yet. The shard waits
+    /// while this is high, so a disk slower than the copy never queues most of a shard here.
+    public var queuedChunks: Int { lock.withLock { chunksQueued } }
 
     /// Queues entries of board `board` (an incarnation); encoding and I/O happen on the
     /// background thread. A board may be added in several calls.
@@ -92,6 +104,19 @@ public final class SnapshotWriter: @unchecked Sendable {
         lock.lock()
         precondition(!ended, "SnapshotWriter used after finish/abandon")
         if case .chunk = job {} else { ended = true }
+        if let threadless {
+            lock.unlock()
+            switch job {
+            case .chunk: break
+            case .finish(_, let completion):
+                cleanUp(published: .failure(threadless))
+                completion(.failure(threadless))
+            case .abandon:
+                cleanUp(published: .failure(.closed))
+            }
+            return
+        }
+        if case .chunk = job { chunksQueued += 1 }
         jobs.append(job)
         lock.unlock()
         wake.signal()
@@ -115,6 +140,7 @@ public final class SnapshotWriter: @unchecked Sendable {
                 switch job {
                 case .chunk(let board, let entries):
                     if failure == nil { encode(board: board, entries: entries) }
+                    lock.withLock { chunksQueued -= 1 }
                 case .finish(let position, let completion):
                     let result = complete(position: position)
                     cleanUp(published: result)

@@ -76,14 +76,20 @@ final class WorkerThread: @unchecked Sendable {
 
     private var thread = pthread_t()
 
-    init(name: String, _ run: @escaping @Sendable () -> Void) {
-        let body = Unmanaged.passRetained(Body(name: name, run: run)).toOpaque()
+    /// Starts the thread. Throws when the system refuses one (EAGAIN: the process or user is at
+    /// its thread limit, or memory is short): a condition of the machine, reported, not a trap.
+    init(name: String, _ run: @escaping @Sendable () -> Void) throws(StorageError) {
+        let retained = Unmanaged.passRetained(Body(name: name, run: run))
         let result = pthread_create(&thread, nil, { raw in
-            let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
+            guard let raw else { return nil }
+            let body = Unmanaged<Body>.fromOpaque(raw).takeRetainedValue()
             body.run()
             return nil
-        }, body)
-        precondition(result == 0, "pthread_create failed: \(result)")
+        }, retained.toOpaque())
+        if result != 0 {
+            retained.release()
+            throw .io(operation: "pthread_create (\(name))", path: "", errno: result)
+        }
     }
 
     func join() { pthread_join(thread, nil) }
