@@ -181,6 +181,39 @@ struct SecurityTests {
         }
     }
 
+    @Test("a subscription opened with a player token ends UNAUTHENTICATED when the token expires; a key's does not")
+    func subscriptionOutlivesNoToken() async throws {
+        try await withSecuredServer { _, connect in
+            let writer = try await connect(writerKey)
+            try await connect(adminKey).createBoard(BoardConfig(id: "live"))
+            _ = try await writer.submit(board: "live", player: "me", score: 1)
+            // Valid for about one more second (the 30 s clock-skew leeway).
+            let now = Int64(Date().timeIntervalSince1970)
+            let verifier = try PlayerTokenVerifier(secret: tokenSecret)
+            let expiring = verifier.mint(
+                playerID: "me", boards: ["live"], expiresAt: now - PlayerTokenVerifier.leewaySeconds + 1, issuedAt: now - 60)
+            let player = try await connect(expiring)
+            let stream = player.subscribe(board: "live", target: .player("me"), minInterval: .milliseconds(20))
+            let keyed = writer.subscribe(board: "live", target: .player("me"), minInterval: .milliseconds(20))
+            let ended: HiscoreError? = try await within(.seconds(10), "the expiring stream ends") {
+                do {
+                    for try await _ in stream {}
+                    return nil
+                } catch let error as HiscoreError {
+                    return error
+                }
+            }
+            #expect(ended?.code == .unauthenticated, "\(String(describing: ended))")
+            // The key's stream goes on: a write still reaches it.
+            var iterator = keyed.makeAsyncIterator()
+            _ = try await iterator.next()  // snapshot
+            _ = try await writer.submit(board: "live", player: "rival", score: 5)
+            let next = try await iterator.next()
+            guard case .player(let change)? = next?.change else { Issue.record("no event"); return }
+            #expect(change.entry.rank == 2)
+        }
+    }
+
     @Test("a token whose sub is not a valid player id is refused")
     func badSubject() async throws {
         let verifier = try PlayerTokenVerifier(secret: tokenSecret)

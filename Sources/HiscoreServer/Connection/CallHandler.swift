@@ -24,7 +24,11 @@ final class CallHandler: ChannelDuplexHandler {
     private var sink: StreamSink?
     /// Open subscriptions by the client's call id; they do not count as in-flight calls. The hub
     /// knows each by its `serial` (see `inflight`).
-    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool, serial: UInt64)] = [:]
+    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool, serial: UInt64, tokenExpiry: Int64?)] = [:]
+    /// Ends the subscriptions opened with a player token once the token expires (armed only
+    /// while such subscriptions are open, for the earliest expiry).
+    private var tokenExpiryCheck: Scheduled<Void>?
+    private var tokenExpiryCheckAt: Int64?
     /// The client's call id of each open subscription, by serial.
     private var subscriptionIDs: [UInt64: UInt64] = [:]
 
@@ -136,6 +140,8 @@ final class CallHandler: ChannelDuplexHandler {
         idleCheck = nil
         frameCheck?.cancel()
         frameCheck = nil
+        tokenExpiryCheck?.cancel()
+        tokenExpiryCheck = nil
         inflight.removeAll()
         cancelledDeferred.removeAll()
         batch.removeAll()
@@ -358,7 +364,7 @@ final class CallHandler: ChannelDuplexHandler {
             answer(context, response, start)
         case .subscribe(let spec):
             record(start, response: nil)
-            startSubscription(context, callID: callID, serial: serial, spec)
+            startSubscription(context, callID: callID, serial: serial, spec, principal: principal)
         case .deferred(let work):
             admitted.deferred = true
             inflight.insert(serial: serial, callID: callID, admitted)
@@ -430,7 +436,8 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     private func startSubscription(
-        _ context: ChannelHandlerContext, callID: UInt64, serial: UInt64, _ spec: CallRouter.SubscriptionSpec
+        _ context: ChannelHandlerContext, callID: UInt64, serial: UInt64, _ spec: CallRouter.SubscriptionSpec,
+        principal: Principal?
     ) {
         guard let streams else {
             write(context, .failure(callID: callID, Status(.unimplemented, "subscriptions are disabled on this server")))
@@ -449,11 +456,58 @@ final class CallHandler: ChannelDuplexHandler {
             return made
         }()
         let feed = spec.target == .feed
-        subscriptions[callID] = (spec.board, feed, serial)
+        var tokenExpiry: Int64?
+        if case .player(let claims) = principal {
+            // The last second the token is valid (with the clock-skew leeway); nil when that
+            // overflows (never expires).
+            let (last, overflow) = claims.expiresAt.addingReportingOverflow(PlayerTokenVerifier.leewaySeconds)
+            tokenExpiry = overflow ? nil : last
+        }
+        subscriptions[callID] = (spec.board, feed, serial, tokenExpiry)
         subscriptionIDs[serial] = callID
+        if let tokenExpiry { armTokenExpiryCheck(context, at: tokenExpiry) }
         metrics?.subscriptionsOpened += 1
         streams.subscribe(
             board: spec.board, callID: serial, sink: sink, target: spec.target, ranking: spec.ranking, interval: spec.interval)
+    }
+
+    /// Schedules the check that ends token-bound subscriptions, for `lastValidSecond` if that is
+    /// earlier than the one scheduled. A player token is checked on every call, but a
+    /// subscription is one call that lasts: without this it would outlive its token for as long
+    /// as the connection stays up.
+    private func armTokenExpiryCheck(_ context: ChannelHandlerContext, at lastValidSecond: Int64) {
+        if let scheduled = tokenExpiryCheckAt, scheduled <= lastValidSecond { return }
+        tokenExpiryCheck?.cancel()
+        tokenExpiryCheckAt = lastValidSecond
+        let delay = max(0, min(lastValidSecond - Int64(time(nil)), Int64(Int32.max))) + 1
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        tokenExpiryCheck = context.eventLoop.scheduleTask(in: .seconds(delay)) {
+            let (handler, context) = loopBound.value
+            handler.endExpiredSubscriptions(context)
+        }
+    }
+
+    private func endExpiredSubscriptions(_ context: ChannelHandlerContext) {
+        tokenExpiryCheck = nil
+        tokenExpiryCheckAt = nil
+        guard !closed else { return }
+        let now = Int64(time(nil))
+        var next: Int64?
+        for (callID, subscription) in subscriptions {
+            guard let expiry = subscription.tokenExpiry else { continue }
+            guard expiry < now else {
+                next = min(next ?? expiry, expiry)
+                continue
+            }
+            subscriptions[callID] = nil
+            subscriptionIDs[subscription.serial] = nil
+            metrics?.subscriptionsClosed += 1
+            streams?.unsubscribe(board: subscription.board, connectionID: connectionID, callID: subscription.serial, feed: subscription.feed)
+            write(context, .failure(callID: callID, Status(
+                .unauthenticated, "the player token of this subscription expired; authenticate with a fresh token and subscribe again")))
+        }
+        flushIfNeeded(context)
+        if let next { armTokenExpiryCheck(context, at: next) }
     }
 
     /// Frames from subscription hubs (addressed by serial), on this connection's loop. A frame
