@@ -41,7 +41,13 @@ final class StreamCoordinator: Sendable {
         loops[shard].execute {
             var byBoard: [UInt64: [WriteNote]] = [:]
             for note in notes { byBoard[note.board.incarnation, default: []].append(note) }
-            for (incarnation, boardNotes) in byBoard { registry.value.hubs[incarnation]?.receive(boardNotes) }
+            for (incarnation, boardNotes) in byBoard {
+                guard let hub = registry.value.hubs[incarnation] else { continue }
+                hub.receive(boardNotes)
+                // A feed backlog past its bound ends the slow feeds, which can leave the hub
+                // empty: drop it with its notes, as an unsubscribe would.
+                if hub.isEmpty { registry.value.hubs[incarnation] = nil }
+            }
         }
     }
 
