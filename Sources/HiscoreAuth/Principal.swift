@@ -39,7 +39,13 @@ public struct PlayerClaims: Sendable, Equatable {
     /// skew. An expiry so large that adding the leeway overflows never expires: "exp":
     /// Int64.max is a common way to mint a token that does not expire, and must not trap.
     public func isExpired(at now: Int64, leewaySeconds: Int64) -> Bool {
+        lastValidSecond(leewaySeconds: leewaySeconds).map { $0 < now } ?? false
+    }
+
+    /// The last second (Unix) the token is valid, leeway included; nil when that overflows
+    /// (the token never expires).
+    public func lastValidSecond(leewaySeconds: Int64) -> Int64? {
         let (lastValid, overflow) = expiresAt.addingReportingOverflow(leewaySeconds)
-        return !overflow && lastValid < now
+        return overflow ? nil : lastValid
     }
 }

@@ -148,20 +148,22 @@ final class BoardDirectory: Sendable {
     }
 
     /// Deletes the board and its archived periods; returns every incarnation removed (live first).
+    /// An id with archived periods and no live board (left by a deletion an older version cut
+    /// short) has its periods deleted.
     func remove(_ id: String) throws(StorageError) -> [BoardHandle] {
         let result: Result<[BoardHandle], StorageError> = state.withLockedValue { state in
-            guard let handle = state.boards[id] else { return .success([]) }
+            let live = state.boards[id].map { [$0] } ?? []
             let archived = (state.periods[id] ?? [:]).values.sorted { $0.periodID < $1.periodID }
+            guard !live.isEmpty || !archived.isEmpty else { return .success([]) }
             do throws(StorageError) {
-                try persistence?.boardsDeleted(archived + [handle])
+                try persistence?.boardsDeleted(archived + live)
             } catch {
                 return .failure(error)
             }
             state.boards[id] = nil
             state.periods[id] = nil
-            handle.markDeleted()
-            for old in archived { old.markDeleted() }
-            return .success([handle] + archived)
+            for handle in live + archived { handle.markDeleted() }
+            return .success(live + archived)
         }
         return try result.get()
     }

@@ -187,9 +187,16 @@ public final class HiscoreServer: Sendable {
             if !incarnations.contains(where: { $0.seasons.isEmpty }),
                 let newest = incarnations.indices.max(by: { incarnations[$0].incarnation < incarnations[$1].incarnation })
             {
-                let cut = incarnations[newest].seasons.removeLast()
-                revivedPeriod = cut.periodID
-                warn("board \(id): a season reset did not complete before a crash (the new period was never recorded); period \(cut.periodID) is live again")
+                // Only the catalog's newest incarnation can be a reset cut short: the reset's
+                // new incarnation would have been the next one. Anything else (archived periods
+                // left by an older build's deletion, cut between its records) stays archived.
+                if incarnations[newest].incarnation == catalog.highestIncarnation {
+                    let cut = incarnations[newest].seasons.removeLast()
+                    revivedPeriod = cut.periodID
+                    warn("board \(id): a season reset did not complete before a crash (the new period was never recorded); period \(cut.periodID) is live again")
+                } else {
+                    warn("board \(id): archived periods without a live board (a deletion cut short by a crash in an older version); delete the board again to remove them")
+                }
             }
             let archived = incarnations.filter { !$0.seasons.isEmpty }
             let live = incarnations.filter { $0.seasons.isEmpty }.max { $0.incarnation < $1.incarnation }

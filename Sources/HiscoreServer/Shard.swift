@@ -402,8 +402,9 @@ actor Shard {
 
     /// Chunks the snapshot's writer may hold unencoded before the shard waits for its disk: the
     /// copy runs at memory speed and the file at disk speed, and without this most of the shard
-    /// could sit queued in the writer (32K entries here, a few MB).
-    static let maxQueuedSnapshotChunks = 8
+    /// could sit queued in the writer (here at most 16K entries: a few MB with small metadata,
+    /// up to ~65 MB with 4 KiB each).
+    static let maxQueuedSnapshotChunks = 4
 
     private func scheduleSnapshotChunk() {
         loop.execute { [self] in self.assumeIsolated { $0.snapshotChunk() } }
@@ -418,9 +419,12 @@ actor Shard {
         }
         guard let chunk = progress.cursor.nextChunk(limit: Self.snapshotChunkEntries, isLive: { partitions[$0] === $1 }) else {
             snapshot = nil
-            progress.writer.finish { [self] result in
-                guard case .failure(let error) = result else { return }
-                loop.execute { self.assumeIsolated { $0.snapshotFailed(error) } }
+            // Reported from the writer's thread: a shutdown may already have stopped this loop
+            // (and closing the log fails a running snapshot with `.closed`, which is no news).
+            let (logger, shard, threshold) = (logger, index, snapshotThreshold)
+            progress.writer.finish { result in
+                guard case .failure(let error) = result, error != .closed else { return }
+                Self.logSnapshotFailure(error, logger: logger, shard: shard, threshold: threshold)
             }
             return
         }
@@ -437,8 +441,8 @@ actor Shard {
     /// log it would have replaced stays whole, so nothing is lost, but the log keeps growing
     /// until one succeeds (the next is tried after another threshold of log). Until 2026-11-30
     /// the failure was dropped without a word.
-    private func snapshotFailed(_ error: StorageError) {
-        logger.error("shard \(index): snapshot failed: \(error); the log keeps every write and grows until a snapshot succeeds (the next is tried after \(snapshotThreshold) more bytes of log)")
+    private static func logSnapshotFailure(_ error: StorageError, logger: Logger, shard: Int, threshold: UInt64) {
+        logger.error("shard \(shard): snapshot failed: \(error); the log keeps every write and grows until a snapshot succeeds (the next is tried after \(threshold) more bytes of log)")
     }
 
     /// Entries held by this shard over all boards (for /metrics).

@@ -161,7 +161,7 @@ struct DurabilityTests {
         #expect(again.log.contains("with 3 shards"), "\(again.log)")
     }
 
-    @Test("a snapshot that cannot be written is logged as an error; the log keeps every write")
+    @Test("a snapshot that cannot be written is logged as an error; the server goes on accepting writes")
     func failedSnapshotIsLogged() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }

@@ -121,6 +121,36 @@ struct SeasonTests {
         await server.shutdown()
     }
 
+    @Test("archived periods left without their board by an older version's cut deletion stay archived and can be deleted")
+    func orphanedPeriods() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let clock = TestClock(Self.t0)
+        var server = try await start(clock, dataDirectory: directory.path)
+        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submit(board: "orphan", player: "alice", score: 5)
+        _ = try await client.resetBoard("orphan")
+        _ = try await client.submit(board: "later", player: "bob", score: 1)  // a newer incarnation
+        try await client.close()
+        await server.shutdown()
+        // What an older version's deletion left when cut after its first record: the live
+        // incarnation deleted, the archived one not.
+        let data = try DataDirectory.open(path: directory.path)
+        let catalog = try BoardCatalog.open(directory: data)
+        let live = try #require(catalog.load().boards.values.first { $0.config.id == "orphan" && $0.seasons.isEmpty })
+        try catalog.append(.deleted(incarnation: live.incarnation, at: 0))
+        catalog.close()
+        data.close()
+        server = try await start(clock, dataDirectory: directory.path)
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        await expectStatus(.notFound) { _ = try await client.describeBoard("orphan") }  // not revived
+        _ = try await client.deleteBoard("orphan")  // removes the orphaned period
+        await expectStatus(.notFound) { _ = try await client.deleteBoard("orphan") }
+        #expect(try await client.rank(board: "later", player: "bob").entry.score == 1)
+        try await client.close()
+        await server.shutdown()
+    }
+
     @Test("a daily schedule resets exactly once per boundary, also across a restart; old periods are pruned")
     func scheduledResets() async throws {
         let directory = try TemporaryDirectory()

@@ -195,15 +195,18 @@ struct SecurityTests {
             let player = try await connect(expiring)
             let stream = player.subscribe(board: "live", target: .player("me"), minInterval: .milliseconds(20))
             let keyed = writer.subscribe(board: "live", target: .player("me"), minInterval: .milliseconds(20))
-            let ended: HiscoreError? = try await within(.seconds(10), "the expiring stream ends") {
+            // The stream must have started (its snapshot), then end when the token runs out.
+            let ended: (snapshot: Bool, error: HiscoreError?) = try await within(.seconds(10), "the expiring stream ends") {
+                var snapshot = false
                 do {
-                    for try await _ in stream {}
-                    return nil
+                    for try await event in stream { snapshot = snapshot || event.snapshot }
+                    return (snapshot, nil)
                 } catch let error as HiscoreError {
-                    return error
+                    return (snapshot, error)
                 }
             }
-            #expect(ended?.code == .unauthenticated, "\(String(describing: ended))")
+            #expect(ended.snapshot, "the subscription was refused instead of starting")
+            #expect(ended.error?.code == .unauthenticated, "\(String(describing: ended.error))")
             // The key's stream goes on: a write still reaches it.
             var iterator = keyed.makeAsyncIterator()
             _ = try await iterator.next()  // snapshot
@@ -336,15 +339,16 @@ struct SecurityTests {
         }
     }
 
-    @Test("bytes of an unfinished frame trickled in do not keep a connection from the idle timeout")
-    func trickledFrameIsIdle() async throws {
-        try await withServer(configure: { $0.limits.idleTimeoutSeconds = 1 }) { server in
+    @Test("bytes of an unfinished frame trickled in do not extend the frame timeout")
+    func trickledFrameTimesOut() async throws {
+        try await withServer(configure: { $0.limits.frameTimeoutSeconds = 1 }) { server in
             let slow = try RawConnection(port: server.localPort, timeoutSeconds: 10)
             _ = slow.handshake()
             slow.send([0, 0, 0, 4, 0])  // a frame of 1024 bytes...
             // ...one byte every 0.25 s for 4 s (pacing what the test is about; a thread sleep, as
-            // in activeConnectionIsNotIdle). Each byte is a read, none a frame: the connection
-            // must be closed about a second after the hello, long before the trickle ends.
+            // in activeConnectionIsNotIdle). Each byte is a read, none finishes the frame: the
+            // connection must be closed about a second after the frame began, long before the
+            // trickle ends (the idle timeout, 300 s, does not apply while a frame is on its way).
             var closedAt: Int?
             for step in 1...16 {
                 usleep(250_000)

@@ -214,7 +214,7 @@ struct SubmitAndQueryTests {
         }
     }
 
-    @Test("an offset page whose shards interleave beyond the first, tight windows is exact (the wider retry)")
+    @Test("an offset page whose shards interleave beyond the first, tight windows is exact")
     func pageAfterTightWindowsMiss() async throws {
         // The order of PartitionMergeTests.wideWindowsAfterTightMiss: the top 250 hold 160 of
         // shard 0's players and 90 of shard 1's, so the first windows miss the page at 250.

@@ -32,7 +32,7 @@ private struct RunRanker {
 /// each shard hold global positions k..<k+limit, and a second phase fetches exactly those
 /// entries. Building an entry (player id, metadata) costs far more than reading a key, so this
 /// builds `limit` entries instead of every window's ~(limit/S + 4 standard deviations). A proof
-/// that fails asks again with windows twice as wide (`PartitionMerge.WindowSlack`), then for
+/// that fails asks again with wider windows (`PartitionMerge.WindowSlack`), then for
 /// every key up to the page's end (a skewed board), then falls back to full windows.
 /// Cursor: each shard returns `limit` entries after the cursor key plus how many are at or before
 /// it, which gives the first rank.

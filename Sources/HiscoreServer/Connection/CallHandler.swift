@@ -177,7 +177,8 @@ final class CallHandler: ChannelDuplexHandler {
         guard !closed else { return }
         let now = NIODeadline.now()
         if now - lastMessage < timeout { return armIdleCheck(context, at: lastMessage + timeout) }
-        if inflight.isEmpty && subscriptions.isEmpty {
+        // A frame on its way is governed by the frame timeout, not this one.
+        if inflight.isEmpty && subscriptions.isEmpty && partialSince == nil {
             closed = true
             idleCheck = nil
             context.close(promise: nil)
@@ -254,7 +255,10 @@ final class CallHandler: ChannelDuplexHandler {
             let (handler, context) = loopBound.value
             handler.frameCheck = nil
             guard let since = handler.partialSince, !handler.closed else { return }
-            if NIODeadline.now() - since < timeout { return handler.armFrameCheck(context) }
+            // While the server holds reads (the client is not reading our answers) the frame
+            // cannot finish: that time is not the client's.
+            if handler.readHeld { handler.partialSince = .now() }  // looked at again a timeout later
+            if handler.readHeld || NIODeadline.now() - since < timeout { return handler.armFrameCheck(context) }
             handler.closed = true
             handler.metrics?.protocolFaults += 1
             context.close(promise: nil)
@@ -457,12 +461,7 @@ final class CallHandler: ChannelDuplexHandler {
         }()
         let feed = spec.target == .feed
         var tokenExpiry: Int64?
-        if case .player(let claims) = principal {
-            // The last second the token is valid (with the clock-skew leeway); nil when that
-            // overflows (never expires).
-            let (last, overflow) = claims.expiresAt.addingReportingOverflow(PlayerTokenVerifier.leewaySeconds)
-            tokenExpiry = overflow ? nil : last
-        }
+        if case .player(let claims) = principal { tokenExpiry = claims.lastValidSecond(leewaySeconds: PlayerTokenVerifier.leewaySeconds) }
         subscriptions[callID] = (spec.board, feed, serial, tokenExpiry)
         subscriptionIDs[serial] = callID
         if let tokenExpiry { armTokenExpiryCheck(context, at: tokenExpiry) }
@@ -626,6 +625,9 @@ final class CallHandler: ChannelDuplexHandler {
         }
         if writable && readHeld {
             readHeld = false
+            // The unfinished frame could not progress while reads were held: its time starts
+            // again (see `armFrameCheck`).
+            if partialSince != nil { partialSince = .now() }
             context.read()
         }
         context.fireChannelWritabilityChanged()

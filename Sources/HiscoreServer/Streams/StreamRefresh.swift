@@ -41,8 +41,9 @@ struct StreamRefresh {
     /// Event bytes (estimated as for feed items) one flush hands one connection across its
     /// player and window streams. A connection's writability is known once per flush, so without
     /// it one flush could queue every stream's event at once: 1000 subscriptions of large
-    /// windows, a gigabyte. Past it a stream's event waits for the next flush (which follows at
-    /// once) as a snapshot; the first event per connection always goes. Feeds have their own
+    /// windows, a gigabyte. Past it a stream's event waits for the next flush (one shortest
+    /// interval later) as a snapshot, ahead of the others (`Subscription.heldBack`); the first
+    /// event per connection always goes. Feeds have their own
     /// bound (`SubscriptionHub.maxPendingFeedBytes`).
     static let maxEventBytesPerConnectionPerFlush = 4 << 20
 
@@ -119,6 +120,7 @@ struct StreamRefresh {
                     return
                 }
                 sinkBytes[sink, default: 0] += bytes
+                subscription.heldBack = false
             }
             let event = RankEvent(boardVersion: version, snapshot: snapshot, change: change)
             let frame = StreamFrame(callID: subscription.callID, response: .ok(subscription.callID, .event(event)), isFinal: false)
@@ -205,7 +207,7 @@ struct StreamRefresh {
                     window = result.entries
                     if let playerIndex = window.firstIndex(where: { if case .around(let p, _, _) = subscription.target { return $0.playerID == p }; return false }) {
                         if playerIndex == Int(before), let first = window.first {
-                            lo = Self.lowestKeyAffecting(rankOf: key(first), mode: subscription.ranking.mode)
+                            lo = Self.lowestKeyAffecting(rankOf: key(first), mode: subscription.ranking.mode, codec: codec)
                         }
                         if window.count - playerIndex - 1 == Int(after), let last = window.last { hi = key(last) }
                     }
@@ -262,6 +264,7 @@ struct StreamRefresh {
         // Held back: the state this flush computed was recorded as sent, so the next event must
         // be a whole snapshot, computed afresh.
         for subscription in deferred {
+            subscription.heldBack = true
             subscription.dirty = true
             subscription.needsSnapshot = true
             subscription.needsQuery = true
@@ -271,16 +274,12 @@ struct StreamRefresh {
     }
 
     /// The lowest (best) key a write must touch to change the rank of the entry at `key`, in
-    /// `mode`: ordinal ranks count the keys before it, so writes that cross it; competition ranks
-    /// count the keys before its tie group, so a tie-mate ahead of it leaving the group upward
-    /// changes it too; dense ranks count the distinct scores before it, which any write before
-    /// it can change (two scores merging or splitting).
-    static func lowestKeyAffecting(rankOf key: RankKey, mode: RankMode) -> RankKey {
-        switch mode {
-        case .ordinal: key
-        case .competition: key.tieGroupStart
-        case .dense: RankKey.min
-        }
+    /// `mode`: ordinal and competition ranks count the keys before their probe (`rankProbe`: the
+    /// key, or its tie group's first key, so a tie-mate ahead leaving the group upward counts);
+    /// dense ranks count the distinct scores before it, which any write before it can change
+    /// (two scores merging or splitting).
+    static func lowestKeyAffecting(rankOf key: RankKey, mode: RankMode, codec: KeyCodec) -> RankKey {
+        mode == .dense ? RankKey.min : codec.rankProbe(for: key, mode: mode)
     }
 
     /// Sends a player stream its state if it changed (or a snapshot is due); `entry` nil = the
@@ -293,7 +292,7 @@ struct StreamRefresh {
         let state = PlayerRankChange(
             entry: entry ?? WireEntry(playerID: player, score: 0), previousRank: snapshot ? 0 : previousRank,
             present: entry != nil)
-        subscription.watched = entry.map { Self.lowestKeyAffecting(rankOf: key($0), mode: subscription.ranking.mode)...key($0) }
+        subscription.watched = entry.map { Self.lowestKeyAffecting(rankOf: key($0), mode: subscription.ranking.mode, codec: board.config.codec)...key($0) }
             ?? RankKey.max...RankKey.max
         let changed = subscription.lastPlayer.map { $0.entry != state.entry || $0.present != state.present } ?? true
         if snapshot || changed {

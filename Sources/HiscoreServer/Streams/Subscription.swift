@@ -33,6 +33,10 @@ final class Subscription {
     var needsQuery = true
     /// Where the hub keeps it in its ordered array (-1 once removed).
     var position = -1
+    /// Its event was held back by its connection's per-flush budget: it goes first in the next
+    /// flush, so a connection with more events than the budget cannot starve the same streams
+    /// flush after flush.
+    var heldBack = false
     var lastWindow: [WireEntry] = []
 
     init(callID: UInt64, sink: StreamSink, target: SubscriptionTarget, ranking: RankResolution, interval: TimeAmount) {

@@ -119,6 +119,11 @@ final class SubscriptionHub {
     private func discard(_ key: SubscriptionKey) -> Bool {
         guard let removed = subscriptions.removeValue(forKey: key) else { return false }
         forget(removed)
+        if removed.isFeed && feedReadersBlocked && !feedNotes.isEmpty {
+            // It may have been the feed whose reader held the others' items back.
+            feedReadersBlocked = false
+            scheduleFlush(at: .now())
+        }
         return true
     }
 
@@ -260,6 +265,7 @@ final class SubscriptionHub {
         let started = NIODeadline.now()
         let marking = takeMarking()
         var due: [Subscription] = []
+        var heldBackDue: [Subscription] = []
         var feedSubscriptions: [Subscription] = []
         var earliestWaiting = NIODeadline.distantFuture
         var shortest = TimeAmount.hours(1)
@@ -275,12 +281,13 @@ final class SubscriptionHub {
             // keep the hub rescheduling itself for as long as the reader stalls.
             guard subscription.dirty, subscription.sink.isWritable else { continue }
             if subscription.isDue(at: started, widenedBy: widening) {
-                due.append(subscription)
+                if subscription.heldBack { heldBackDue.append(subscription) } else { due.append(subscription) }
             } else {
                 earliestWaiting = min(earliestWaiting, subscription.nextDue(widenedBy: widening))
             }
         }
         shortestInterval = shortest
+        if !heldBackDue.isEmpty { due = heldBackDue + due }
         // A feed must not lose items: while one of its readers cannot take bytes, the items wait
         // here (bounded by maxPendingFeedItems, beyond which slow feeds are ended).
         let feedsReady = feedSubscriptions.allSatisfy(\.sink.isWritable)
@@ -325,23 +332,27 @@ final class SubscriptionHub {
                 }
                 adjustWidening(cost: cost)
                 flushing = false
-                // Events held back by a connection's per-flush budget go in the next flush, now.
-                scheduleNext(earliestWaiting: deferred > 0 ? .now() : earliestWaiting)
+                // Events held back by a connection's per-flush budget go in the next flush, one
+                // shortest interval on: the budget is then a rate per connection, and the
+                // connection's loop has written (and reported its socket full, if it is) in between.
+                scheduleNext(
+                    earliestWaiting: deferred > 0 ? min(earliestWaiting, .now() + shortestInterval * widening) : earliestWaiting)
             })
         executor.run(refresh.plans(shardCount: executor.shards.count), on: loop, receiver: receiver)
+    }
+
+    /// Whether a note belongs in the feed. A shard attaches the written entry to its notes only
+    /// while the board has a feed subscriber, so a write noted before the first feed subscribed
+    /// arrives without one: it happened before the feed's start and is not an item (it went out
+    /// as an item with score 0). Removals carry no entry and are items (one noted just before the
+    /// first feed subscribed cannot be told apart, and is reported: harmless).
+    static func isFeedItem(_ note: WriteNote) -> Bool {
+        note.entry != nil || note.currentKey == nil
     }
 
     /// Schedules the next flush when something may become due: a waiting dirty subscriber, a
     /// request made while the flush ran, or writes (and feed items) that arrived since the pass;
     /// nothing when all is quiet.
-    /// Whether a note belongs in the feed. A shard attaches the written entry to its notes only
-    /// while the board has a feed subscriber, so a write noted before the first feed subscribed
-    /// arrives without one: it happened before the feed's start and is not an item (it went out
-    /// as an item with score 0). Removals carry no entry and are items.
-    static func isFeedItem(_ note: WriteNote) -> Bool {
-        note.entry != nil || note.currentKey == nil
-    }
-
     private func scheduleNext(earliestWaiting: NIODeadline) {
         var next = earliestWaiting
         if let requested = requestedDuringFlush {
