@@ -99,14 +99,14 @@ struct ExecutorRoundTests {
         #expect(events.contains { $0.hasPrefix("writer") && $0 != "writer ok" && $0 != "writer done" }, "\(events)")
     }
 
-    @Test("a shard whose log fails fails the round's calls that wrote there, not the others")
-    func failureStaysWithItsShard() async throws {
-        let fixture = try ExecutorFixture(shardCount: 2, writesWaitForDurability: true)
+    /// Gives two shards logs in `mode` (shard 1's closed: its writes can no longer be stored),
+    /// submits a player of each shard in one round, and returns what each call was answered
+    /// ("healthy ok", "failed UNAVAILABLE", ...).
+    private static func submitToHealthyAndFailedShard(mode: DurabilityMode) async throws -> [String] {
+        let fixture = try ExecutorFixture(shardCount: 2, writesWaitForDurability: mode == .fsync)
         let (executor, board) = (fixture.executor, fixture.board)
-        // Only shard 1's log is closed: its writes can no longer be made durable.
-        let logs = try await fixture.openFsyncLogs(failing: { $0 == 1 })
+        let logs = try await fixture.openFsyncLogs(mode: mode, failing: { $0 == 1 })
         defer { logs.remove() }
-        // A player of each shard.
         let players = (0..<64).map { "p\($0)" }
         let onHealthy = try #require(players.first { board.shard(for: $0, shardCount: 2) == 0 })
         let onFailed = try #require(players.first { board.shard(for: $0, shardCount: 2) == 1 })
@@ -124,33 +124,19 @@ struct ExecutorRoundTests {
         }
         let events = try await done.futureResult.get()
         try await fixture.shutdown()
+        return events
+    }
+
+    @Test("a shard whose log fails fails the round's calls that wrote there, not the others")
+    func failureStaysWithItsShard() async throws {
+        let events = try await Self.submitToHealthyAndFailedShard(mode: .fsync)
         #expect(events.contains("healthy ok"), "\(events)")
         #expect(events.contains { $0.hasPrefix("failed ") && $0 != "failed ok" && $0 != "failed done" }, "\(events)")
     }
 
     @Test("async mode: writes to a shard whose log has failed are refused, not acknowledged and lost")
     func asyncFailureIsNotAcknowledged() async throws {
-        let fixture = try ExecutorFixture(shardCount: 2, writesWaitForDurability: false)
-        let (executor, board) = (fixture.executor, fixture.board)
-        let logs = try await fixture.openFsyncLogs(mode: .async, failing: { $0 == 1 })
-        defer { logs.remove() }
-        let players = (0..<64).map { "p\($0)" }
-        let onHealthy = try #require(players.first { board.shard(for: $0, shardCount: 2) == 0 })
-        let onFailed = try #require(players.first { board.shard(for: $0, shardCount: 2) == 1 })
-        let loop = fixture.loop
-        let done = loop.makePromise(of: [String].self)
-        loop.execute {
-            let log = NIOLoopBound(EventLog(), eventLoop: loop)
-            for (name, player) in [("healthy", onHealthy), ("failed", onFailed)] {
-                let plan = SubmitPlan(
-                    callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: player, score: 5), shardCount: 2)
-                executor.run(
-                    [PlannedCall(callID: 1, plan: plan, deadline: nil)], on: loop,
-                    receiver: Self.loggingReceiver(name, log: log, receivers: 2, done: done) { $0.status?.code.description ?? "ok" })
-            }
-        }
-        let events = try await done.futureResult.get()
-        try await fixture.shutdown()
+        let events = try await Self.submitToHealthyAndFailedShard(mode: .async)
         #expect(events.contains("healthy ok"), "\(events)")
         #expect(events.contains("failed UNAVAILABLE"), "\(events)")
     }
