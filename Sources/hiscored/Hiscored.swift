@@ -91,6 +91,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Seconds a frame may take to arrive once its first bytes have; a connection holding an unfinished frame longer is closed (HISCORE_FRAME_TIMEOUT). Default 60.")
     var frameTimeout: Int?
 
+    @Option(help: "With API keys or a token secret: seconds a connection may take to present a valid credential before it is closed (HISCORE_AUTHENTICATION_TIMEOUT). Default 30.")
+    var authenticationTimeout: Int?
+
     @Option(help: "PEM certificate chain (server certificate first) to serve TLS on the client port (HISCORE_TLS_CERT); needs --tls-key. The admin HTTP port stays plain.")
     var tlsCert: String?
 
@@ -141,6 +144,8 @@ struct Hiscored: AsyncParsableCommand {
         limits.maxCallsPerSecondPerConnection = try maxCallsPerSecond ?? env.int("MAX_CALLS_PER_SECOND") ?? limits.maxCallsPerSecondPerConnection
         limits.idleTimeoutSeconds = try idleTimeout ?? env.int("IDLE_TIMEOUT") ?? limits.idleTimeoutSeconds
         limits.frameTimeoutSeconds = try frameTimeout ?? env.int("FRAME_TIMEOUT") ?? limits.frameTimeoutSeconds
+        limits.authenticationTimeoutSeconds =
+            try authenticationTimeout ?? env.int("AUTHENTICATION_TIMEOUT") ?? limits.authenticationTimeoutSeconds
         config.limits = limits
         config.access = try Self.accessControl(keysFile: keysFile ?? env.string("KEYS_FILE"), env: env, secret: tokenSecret ?? env.string("TOKEN_SECRET"))
         config.adminHost = adminHost ?? env.string("ADMIN_HOST") ?? config.adminHost
@@ -241,7 +246,7 @@ struct Hiscored: AsyncParsableCommand {
             ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
             ("--max-connections", limits.maxConnections), ("--max-boards", limits.maxBoards),
             ("--preface-timeout", limits.prefaceTimeoutSeconds), ("--idle-timeout", limits.idleTimeoutSeconds),
-            ("--frame-timeout", limits.frameTimeoutSeconds),
+            ("--frame-timeout", limits.frameTimeoutSeconds), ("--authentication-timeout", limits.authenticationTimeoutSeconds),
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }

@@ -312,6 +312,39 @@ struct SecurityTests {
         }
     }
 
+    @Test("on a keyed server a connection that presents no valid credential in time is closed, pings or not; one that does stays")
+    func authenticationTimeout() async throws {
+        let access = try securedAccess()
+        try await withServer(configure: {
+            $0.access = access
+            $0.limits.authenticationTimeoutSeconds = 1
+        }) { server in
+            let anonymous = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+            _ = anonymous.handshake()
+            // Pings every 0.25 s (pacing, as in activeConnectionIsNotIdle): answered, but they
+            // are not credentials; the connection must be closed about a second in.
+            var notice: ResponseEnvelope?
+            for call in UInt64(1)...12 {
+                usleep(250_000)
+                anonymous.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
+                guard let frame = anonymous.readFrame() else { break }  // closed
+                if frame.callID == 0 {
+                    notice = frame
+                    break
+                }
+            }
+            #expect(notice?.status?.code == .unauthenticated, "no close notice after 3 s without credentials")
+            #expect(anonymous.waitForClose())
+            let keyed = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+            _ = keyed.handshake()
+            keyed.send(RequestEnvelope(callID: 1, method: .authenticate(token: readerKey)))
+            #expect(keyed.readFrame()?.status?.code ?? .ok == .ok)
+            usleep(1_500_000)  // past the deadline (pacing, not synchronization)
+            keyed.send(RequestEnvelope(callID: 2, method: .ping(payload: [])))
+            #expect(keyed.readFrame()?.callID == 2)
+        }
+    }
+
     @Test("a silent connection is closed after the idle timeout")
     func idleTimeout() async throws {
         try await withServer(configure: { $0.limits.idleTimeoutSeconds = 1 }) { server in

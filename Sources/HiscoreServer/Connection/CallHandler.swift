@@ -56,6 +56,9 @@ final class CallHandler: ChannelDuplexHandler {
     /// Set by a successful `authenticate`; per-call `auth_token`s override it for their call.
     private var connectionPrincipal: Principal?
     private var failedAuthentications = 0
+    /// A credential was accepted on this connection (`authenticate`, or a call's own token).
+    private var authenticatedOnce = false
+    private var authenticationDeadline: Scheduled<Void>?
     private var lastToken: (token: String, principal: Principal)?
     private var rateLimit: TokenBucket
 
@@ -128,7 +131,26 @@ final class CallHandler: ChannelDuplexHandler {
         metrics?.connectionsOpened += 1
         armPrefaceTimeout(context)
         armIdleCheck(context)
+        armAuthenticationDeadline(context)
         context.fireChannelActive()
+    }
+
+    /// On a server with credentials, a connection that has not presented a valid one within
+    /// `authenticationTimeoutSeconds` is closed: without credentials it can only ping, and pings
+    /// would otherwise hold a connection slot (of `max_connections`) for as long as they come.
+    private func armAuthenticationDeadline(_ context: ChannelHandlerContext) {
+        guard !access.isOpen else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        authenticationDeadline = context.eventLoop.scheduleTask(in: .seconds(Int64(max(1, limits.authenticationTimeoutSeconds)))) {
+            let (handler, context) = loopBound.value
+            handler.authenticationDeadline = nil
+            guard !handler.authenticatedOnce, !handler.closed else { return }
+            handler.write(context, .failure(callID: 0, Status(
+                .unauthenticated, "no valid credentials within \(handler.limits.authenticationTimeoutSeconds) s of connecting (authentication_timeout)")))
+            handler.flushIfNeeded(context)
+            handler.closed = true
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -142,6 +164,8 @@ final class CallHandler: ChannelDuplexHandler {
         frameCheck = nil
         tokenExpiryCheck?.cancel()
         tokenExpiryCheck = nil
+        authenticationDeadline?.cancel()
+        authenticationDeadline = nil
         inflight.removeAll()
         cancelledDeferred.removeAll()
         batch.removeAll()
@@ -323,6 +347,7 @@ final class CallHandler: ChannelDuplexHandler {
             case .success(let resolved):
                 principal = resolved
                 failedAuthentications = 0
+                authenticatedOnce = true
             case .failure(let status):
                 answer(context, .failure(callID: callID, status), start)
                 countFailedAuthentication(context)
@@ -411,6 +436,7 @@ final class CallHandler: ChannelDuplexHandler {
         case .success(let principal):
             connectionPrincipal = principal
             failedAuthentications = 0
+            authenticatedOnce = true
             let response: AuthenticateResponse
             switch principal {
             case .open: response = AuthenticateResponse(role: .admin)
