@@ -204,6 +204,12 @@ struct StreamTests {
             let byVersion = items.sorted { $0.boardVersion < $1.boardVersion }
             #expect(byVersion.last?.removed == true && byVersion.last?.entry.playerID == "p3")
             #expect(byVersion.first?.created == true)
+            // One feed per board per connection: a second would only encode the backlog twice.
+            var second = client.subscribe(board: "fd", target: .feed).makeAsyncIterator()
+            await expectStatus(.alreadyExists) { _ = try await second.next() }
+            try await client.createBoard(BoardConfig(id: "fd2"))
+            var other = client.subscribe(board: "fd2", target: .feed).makeAsyncIterator()
+            #expect(try await other.next()?.snapshot == true)  // another board's feed is fine
         }
     }
 

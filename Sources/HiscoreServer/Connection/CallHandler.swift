@@ -486,6 +486,13 @@ final class CallHandler: ChannelDuplexHandler {
             return made
         }()
         let feed = spec.target == .feed
+        // A board's feed backlog is encoded for each of its feed subscriptions: a second one on
+        // the same connection would only double its bytes (and a stalled reader's memory).
+        if feed, subscriptions.values.contains(where: { $0.feed && $0.board === spec.board }) {
+            write(context, .failure(callID: callID, Status(
+                .alreadyExists, "this connection already has a feed of board \(spec.board.config.id); one feed per board per connection")))
+            return
+        }
         var tokenExpiry: Int64?
         if case .player(let claims) = principal { tokenExpiry = claims.lastValidSecond(leewaySeconds: PlayerTokenVerifier.leewaySeconds) }
         subscriptions[callID] = (spec.board, feed, serial, tokenExpiry)
