@@ -28,6 +28,38 @@ extension WireCodec {
     }
 }
 
+extension WireCodec {
+    /// The `auth_token` (field 3, length-delimited) of a `Request` payload, read without decoding
+    /// the rest: a server with credentials checks it before decoding a large frame from a
+    /// connection that has presented none. nil when absent, longer than `maxBytes`, not UTF-8, or
+    /// when the bytes stop parsing before one is found. Bounded like `peekCallID`.
+    public static func peekAuthToken(_ bytes: UnsafeRawBufferPointer, maxBytes: Int) -> String? {
+        var reader = ProtobufFieldReader(bytes: bytes)
+        var token: String?
+        while let key = reader.readVarint() {
+            switch key & 0x7 {
+            case 0:
+                guard reader.readVarint() != nil else { return token }
+            case 1:
+                guard reader.skip(8) else { return token }
+            case 2:
+                guard let length = reader.readVarint(), length <= UInt64(bytes.count - reader.offset) else { return token }
+                if key >> 3 == 3 {
+                    guard length <= UInt64(maxBytes) else { return nil }
+                    let start = reader.offset
+                    token = String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(length))]), as: UTF8.self)
+                }
+                guard reader.skip(length) else { return token }
+            case 5:
+                guard reader.skip(4) else { return token }
+            default:
+                return token
+            }
+        }
+        return token
+    }
+}
+
 /// A bounds-checked cursor over protobuf wire-format bytes.
 private struct ProtobufFieldReader {
     let bytes: UnsafeRawBufferPointer

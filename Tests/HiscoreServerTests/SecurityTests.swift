@@ -345,6 +345,30 @@ struct SecurityTests {
         }
     }
 
+    @Test("on a keyed server a large frame without a valid credential is refused before it is decoded; with one it is served")
+    func largeFrameNeedsCredentials() async throws {
+        try await withSecuredServer { port, connect in
+            try await connect(adminKey).createBoard(BoardConfig(id: "b"))
+            let raw = try RawConnection(port: port)
+            _ = raw.handshake()
+            // A request envelope (call id 9, no token) whose body is 20 KB of garbage: decoded, it
+            // would be INVALID_ARGUMENT; refused unread, it is UNAUTHENTICATED.
+            // call_id = 9 (field 1, varint), then field 11 (submit_batch) of 20,000 bytes.
+            let body: [UInt8] = [0x08, 9, 0x5A, 0xA0, 0x9C, 0x01] + [UInt8](repeating: 0xFF, count: 20_000)
+            raw.send([0] + withUnsafeBytes(of: UInt32(body.count).bigEndian, Array.init) + body)
+            let refused = raw.readFrame()
+            #expect(refused?.callID == 9 && refused?.status?.code == .unauthenticated, "\(String(describing: refused))")
+            // The same size with a valid per-call token is decoded and answered.
+            var batch = RequestEnvelope(callID: 10, method: .submitBatch((0..<600).map {
+                SubmitRequest(boardID: "b", playerID: "player-\($0)", score: Int64($0))
+            }))
+            batch.authToken = writerKey
+            raw.send(batch)
+            let served = raw.readFrame()
+            #expect(served?.callID == 10 && (served?.status?.code ?? .ok) == .ok, "\(String(describing: served?.status))")
+        }
+    }
+
     @Test("a silent connection is closed after the idle timeout")
     func idleTimeout() async throws {
         try await withServer(configure: { $0.limits.idleTimeoutSeconds = 1 }) { server in

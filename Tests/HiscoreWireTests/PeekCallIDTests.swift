@@ -63,6 +63,40 @@ struct PeekCallIDTests {
     }
 }
 
+@Suite("Reading the auth token of a frame before decoding it")
+struct PeekAuthTokenTests {
+    static func peek(_ bytes: [UInt8], maxBytes: Int = 4096) -> String? {
+        bytes.withUnsafeBytes { WireCodec.peekAuthToken($0, maxBytes: maxBytes) }
+    }
+
+    @Test("finds the token of every valid request, and none where there is none")
+    func valid() {
+        for envelope in Fixtures.requests {
+            #expect(Self.peek(encoded(envelope)) == (envelope.authToken.isEmpty ? nil : envelope.authToken))
+        }
+        var withToken = RequestEnvelope(callID: 7, method: .ping(payload: []))
+        withToken.authToken = "writer-key-0123456789"
+        #expect(Self.peek(encoded(withToken)) == "writer-key-0123456789")
+        #expect(Self.peek(encoded(withToken), maxBytes: 8) == nil)  // too long to be one
+    }
+
+    @Test("finds the token before a corrupt body; garbage and truncation never trap")
+    func corruptAndGarbage() {
+        var writer = ProtobufWriter()
+        writer.varintField(1, 300)
+        writer.bytesField(3, Array("token".utf8))
+        writer.bytes += [0x52, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x01]  // method 10 claiming 4 GiB
+        #expect(Self.peek(writer.bytes) == "token")
+        #expect(Self.peek(Array(writer.bytes.prefix(6))) == nil)  // the token cut short
+        #expect(Self.peek([0x1A, 0x02, 0xFF, 0xFE]) == nil)  // not UTF-8
+        var generator = seededGenerator(for: "PeekAuthTokenTests.garbage")
+        for _ in 0..<50_000 {
+            let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            _ = Self.peek(bytes)
+        }
+    }
+}
+
 extension Result where Failure == RejectedRequest {
     var failureCallID: UInt64? {
         if case .failure(let rejection) = self { return rejection.callID }

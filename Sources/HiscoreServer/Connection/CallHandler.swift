@@ -56,6 +56,11 @@ final class CallHandler: ChannelDuplexHandler {
     /// Set by a successful `authenticate`; per-call `auth_token`s override it for their call.
     private var connectionPrincipal: Principal?
     private var failedAuthentications = 0
+    /// On a server with credentials, frames above this size from a connection that has not
+    /// authenticated are decoded only if they carry a valid `auth_token` (read without decoding).
+    /// Everything allowed without credentials (ping, authenticate with a token of at most
+    /// `maxAuthTokenBytes`) fits well under it.
+    static let maxFrameBytesWithoutCredentials = 16 << 10
     /// A credential was accepted on this connection (`authenticate`, or a call's own token).
     private var authenticatedOnce = false
     private var authenticationDeadline: Scheduled<Void>?
@@ -313,6 +318,21 @@ final class CallHandler: ChannelDuplexHandler {
                 "more than \(limits.maxCallsPerSecondPerConnection) calls per second on this connection (max_calls_per_second)")),
                 CallStart(method: .unknown, at: received))
             return
+        }
+        if frame.readableBytes > Self.maxFrameBytesWithoutCredentials && !access.isOpen && connectionPrincipal == nil {
+            // A large frame from a connection without credentials must carry a valid token of its
+            // own before it costs a decode (up to max_frame_bytes of protobuf-c and Swift work);
+            // what may be sent without credentials (ping, authenticate) is small.
+            let token = frame.withUnsafeReadableBytes { WireCodec.peekAuthToken($0, maxBytes: limits.maxAuthTokenBytes) } ?? ""
+            guard !token.isEmpty, case .success = resolve(token) else {
+                let callID = frame.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0
+                answer(context, .failure(callID: callID, Status(
+                    .unauthenticated,
+                    "a frame of \(frame.readableBytes) bytes on a connection without credentials: send authenticate {token} first, or set auth_token on the call")),
+                    CallStart(method: .unknown, at: received))
+                if !token.isEmpty { countFailedAuthentication(context) }
+                return
+            }
         }
         let request: RequestEnvelope
         do {
