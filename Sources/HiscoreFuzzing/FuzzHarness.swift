@@ -23,7 +23,7 @@ public struct FuzzReport {
 ///   - `ConnectionPreface.check` agrees with a reference implementation and with its ByteBuffer form;
 ///   - `FrameParser.frames` agrees with `LengthPrefixedFrameDecoder`, fed at once and in chunks;
 ///   - `decodeRequest`, `decodeRequestRecoveringCallID` and the ByteBuffer form agree, and the
-///     call id they report agrees with `peekCallID`;
+///     call id they report agrees with `peekCallID` (and a decoded auth token with `peekAuthToken`);
 ///   - a decoded request or response re-encodes to bytes that decode to an equal value, and
 ///     re-encoding that value gives the same bytes.
 /// Each frame body is copied into its own exact-size allocation so ASan sees any over-read.
@@ -144,6 +144,9 @@ public enum FuzzHarness {
             expect(envelope == recovered, "request: decodeRequestRecoveringCallID decoded a different value")
             expect(envelope.callID == (peeked ?? 0),
                    "request: decoded call id \(envelope.callID), peekCallID \(String(describing: peeked))")
+            let peekedToken = WireCodec.peekAuthToken(bytes, maxBytes: .max)
+            expect((peekedToken ?? "") == envelope.authToken,
+                   "request: decoded auth token \(envelope.authToken.debugDescription), peekAuthToken \(String(describing: peekedToken))")
             var first = ByteBuffer()
             WireCodec.encodeRequest(envelope, into: &first)
             let again = Result { () throws(WireError) in try WireCodec.decodeRequest(first) }
