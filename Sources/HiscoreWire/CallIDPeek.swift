@@ -46,8 +46,10 @@ extension WireCodec {
                 guard let length = reader.readVarint(), length <= UInt64(bytes.count - reader.offset) else { return token }
                 if key >> 3 == 3 {
                     guard length <= UInt64(maxBytes) else { return nil }
-                    let start = reader.offset
-                    token = String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(length))]), as: UTF8.self)
+                    // protobuf-c hands strings over as C strings: the decoded token ends at its
+                    // first NUL byte, and so does this one (found by the fuzzer's oracle).
+                    let field = UnsafeRawBufferPointer(rebasing: bytes[reader.offset..<(reader.offset + Int(length))])
+                    token = String(validating: field.prefix { $0 != 0 }, as: UTF8.self)
                 }
                 guard reader.skip(length) else { return token }
             case 5:

@@ -89,6 +89,8 @@ struct PeekAuthTokenTests {
         #expect(Self.peek(writer.bytes) == "token")
         #expect(Self.peek(Array(writer.bytes.prefix(6))) == nil)  // the token cut short
         #expect(Self.peek([0x1A, 0x02, 0xFF, 0xFE]) == nil)  // not UTF-8
+        // Ends at a NUL byte, as protobuf-c's decoded (C string) token does.
+        #expect(Self.peek([0x1A, 0x04, 0x6B, 0x65, 0x00, 0x79]) == "ke")
         var generator = seededGenerator(for: "PeekAuthTokenTests.garbage")
         for _ in 0..<50_000 {
             let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
