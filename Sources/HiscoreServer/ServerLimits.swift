@@ -38,7 +38,7 @@ public struct ServerLimits: Sendable, Equatable {
     public var frameTimeoutSeconds: Int = 60
     /// On a server with API keys or a token secret: seconds a connection may take to present a
     /// valid credential (`authenticate`, or a call's own `auth_token`) before it is closed.
-    public var authenticationTimeoutSeconds: Int = 30
+    public var authenticationTimeoutSeconds: Int = 60
     /// Failed `authenticate` calls after which a connection is closed.
     public var maxFailedAuthentications: Int = 5
     /// Longest accepted API key or player token.

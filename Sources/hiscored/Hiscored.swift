@@ -91,7 +91,7 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Seconds a frame may take to arrive once its first bytes have; a connection holding an unfinished frame longer is closed (HISCORE_FRAME_TIMEOUT). Default 60.")
     var frameTimeout: Int?
 
-    @Option(help: "With API keys or a token secret: seconds a connection may take to present a valid credential before it is closed (HISCORE_AUTHENTICATION_TIMEOUT). Default 30.")
+    @Option(help: "With API keys or a token secret: seconds a connection may take to present a valid credential before it is closed (HISCORE_AUTHENTICATION_TIMEOUT). Default 60 (as PostgreSQL's authentication_timeout).")
     var authenticationTimeout: Int?
 
     @Option(help: "PEM certificate chain (server certificate first) to serve TLS on the client port (HISCORE_TLS_CERT); needs --tls-key. The admin HTTP port stays plain.")
