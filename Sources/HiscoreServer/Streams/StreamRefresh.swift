@@ -48,8 +48,12 @@ struct StreamRefresh {
     static let maxEventBytesPerConnectionPerFlush = 4 << 20
 
     /// Estimated encoded size of an event, for `maxEventBytesPerConnectionPerFlush`.
+    static func estimatedBytes(_ entry: WireEntry) -> Int {
+        feedItemOverhead + entry.playerID.utf8.count + entry.metadata.count
+    }
+
     static func estimatedBytes(_ change: RankEventChange) -> Int {
-        func bytes(_ entry: WireEntry) -> Int { feedItemOverhead + entry.playerID.utf8.count + entry.metadata.count }
+        func bytes(_ entry: WireEntry) -> Int { estimatedBytes(entry) }
         switch change {
         case .player(let state): return bytes(state.entry)
         case .window(let update): return update.entries.reduce(0) { $0 + bytes($1) } + update.changes.reduce(0) { $0 + bytes($1.entry) }
@@ -239,7 +243,7 @@ struct StreamRefresh {
             var batches: [[FeedItem]] = []
             var batchBytes = 0
             for item in items {
-                let bytes = Self.feedItemOverhead + item.entry.playerID.utf8.count + item.entry.metadata.count
+                let bytes = Self.estimatedBytes(item.entry)
                 if batches.isEmpty || (batchBytes + bytes > Self.feedEventBytes && !batches[batches.count - 1].isEmpty) {
                     batches.append([])
                     batchBytes = 0
