@@ -46,8 +46,9 @@ final class ExecutorPool {
     private(set) var roundsOut = 0
     /// Made once: scheduling a round allocates nothing.
     /// Weak: a task queued on the loop may outlive the executor (a test's, torn down first).
-    private lazy var runGathered: () -> Void = { [weak self] in
-        guard let self else { return }
+    /// Sendable only in form (`loop.execute` asks for it): it runs on `loop`, the pool's own.
+    private lazy var runGathered: @Sendable () -> Void = { [pool = LoopConfinedPool(self)] in
+        guard let self = pool.pool else { return }
         self.roundScheduled = false
         // Writes first: their log append (and so their fsync) starts sooner.
         self.startRound(.writes)
@@ -143,4 +144,11 @@ final class ExecutorPool {
     func give(_ trip: ShardTrip) {
         if trips[trip.shard.index].count < Self.capacity { trips[trip.shard.index].append(trip) }
     }
+}
+
+/// A weak reference to a loop-confined `ExecutorPool`, for the one task it queues on its own loop.
+private struct LoopConfinedPool: @unchecked Sendable {
+    weak var pool: ExecutorPool?
+
+    init(_ pool: ExecutorPool) { self.pool = pool }
 }

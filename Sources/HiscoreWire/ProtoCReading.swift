@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CProtobufC
 
 /// Reading fields of unpacked protobuf-c structs defensively: the bytes came from the network.
@@ -5,13 +12,21 @@ import CProtobufC
 /// protobuf-c checks the wire format but not the meaning: strings are not validated as UTF-8,
 /// enum fields keep whatever number was sent, and a message-typed field may be NULL (absent).
 enum ProtoCRead {
-    /// A `string` field. protobuf-c stores "" as a pointer to a static empty string, but NULL is
-    /// treated as "" too.
+    /// A `string` field of a message `unpack` decoded (see `WireArena.decodedByteCount(of:)`).
+    /// protobuf-c stores an absent string as a pointer to a static empty string; NULL is treated
+    /// as "" too. A string holding a NUL byte is refused: read as a C string it would silently
+    /// become its part before the NUL ("p:1\0x" would name player "p:1").
     static func string(_ pointer: UnsafePointer<CChar>?, field: @autoclosure () -> String) throws(WireError)
         -> String
     {
-        guard let pointer, pointer.pointee != 0 else { return "" }
-        guard let string = String(validatingCString: pointer) else {
+        guard let pointer, UnsafeRawPointer(pointer) != UnsafeRawPointer(hiscore_protobuf_c_empty_string()) else { return "" }
+        let length = strlen(pointer)
+        guard WireArena.decodedByteCount(of: pointer) == length + 1 else {
+            throw .invalidField("\(field()): contains a NUL byte")
+        }
+        guard length > 0 else { return "" }
+        guard let string = String(validating: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+        else {
             throw .invalidField("\(field()): invalid UTF-8")
         }
         return string
@@ -48,6 +63,7 @@ enum ProtoCRead {
                 switch error {
                 case .invalidField(let message): throw .invalidField("\(field)[\(index)].\(message)")
                 case .malformed(let message): throw .malformed("\(field)[\(index)].\(message)")
+                case .tooManyElements(let message): throw .tooManyElements("\(field)[\(index)].\(message)")
                 }
             }
         }

@@ -5,12 +5,12 @@ import HiscoreProtoC
 // `Request` and its method bodies <-> protobuf-c structs.
 
 extension RequestEnvelope {
-    init(protoC request: Hiscore__V1__Request) throws(WireError) {
+    init(protoC request: Hiscore__V1__Request, limits: RequestListLimits) throws(WireError) {
         self.init(
             callID: request.call_id,
             deadlineMillis: request.deadline_ms,
             authToken: try ProtoCRead.string(request.auth_token, field: "auth_token"),
-            method: try RequestMethod.decode(protoC: request))
+            method: try RequestMethod.decode(protoC: request, limits: limits))
     }
 
     /// Fills a `Request` struct initialized by `hiscore__v1__request__init`.
@@ -25,12 +25,16 @@ extension RequestEnvelope {
 extension RequestMethod {
     /// nil when no method is set, or one a newer client knows and this version does not (it
     /// then arrives as an unknown field): the server answers UNIMPLEMENTED.
-    static func decode(protoC request: Hiscore__V1__Request) throws(WireError) -> RequestMethod? {
+    static func decode(protoC request: Hiscore__V1__Request, limits: RequestListLimits) throws(WireError)
+        -> RequestMethod?
+    {
         switch request.method_case {
         case HISCORE__V1__REQUEST__METHOD_SUBMIT:
             return .submit(try SubmitRequest(protoC: ProtoCRead.required(request.submit, field: "submit")))
         case HISCORE__V1__REQUEST__METHOD_SUBMIT_BATCH:
             let batch = try ProtoCRead.required(request.submit_batch, field: "submit_batch")
+            try limits.check(
+                batch.n_submits, limit: limits.maxBatchSubmits, what: "submits in a batch", limitName: "max_batch_submits")
             return .submitBatch(
                 try ProtoCRead.repeated(batch.submits, count: batch.n_submits, field: "submits") {
                     (submit) throws(WireError) in try SubmitRequest(protoC: submit)
@@ -55,6 +59,8 @@ extension RequestMethod {
                     rankMode: try RankMode.requested(protoC: body.rank_mode)).withPeriod(body.period_id))
         case HISCORE__V1__REQUEST__METHOD_ENTRIES:
             let body = try ProtoCRead.required(request.entries, field: "entries")
+            try limits.check(
+                body.n_player_ids, limit: limits.maxPlayerIDs, what: "player ids", limitName: "max_players_per_query")
             return .entries(
                 EntriesRequest(
                     boardID: try ProtoCRead.string(body.board_id, field: "board_id"),

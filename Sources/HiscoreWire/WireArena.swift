@@ -110,13 +110,32 @@ public final class WireArena {
             .bindMemory(to: T.self, capacity: count)
     }
 
+    /// Bytes in front of each allocation made for `unpack`, holding the size asked for (16 keeps
+    /// the allocation 16-byte aligned).
+    static let decoderHeaderBytes = 16
+
     /// An allocation for protobuf-c's `unpack`, or nil once `decodeBudget` would be exceeded.
+    ///
+    /// Its size is kept in front of it because a decoded `string` field is only a C string: a
+    /// string sent with a NUL byte inside would read as its part before the NUL. protobuf-c
+    /// allocates exactly the wire length + 1 for a string, so `decodedByteCount(of:)` tells the
+    /// wire length apart from the C length (`ProtoCRead.string` refuses the difference).
     fileprivate func allocateForDecoder(byteCount: Int) -> UnsafeMutableRawPointer? {
-        guard byteCount <= state.pointee.decodeBudget - state.pointee.bytesInUse else {
+        guard byteCount <= state.pointee.decodeBudget - state.pointee.bytesInUse - Self.decoderHeaderBytes else {
             state.pointee.decodeBudgetExceeded = true
             return nil
         }
-        return allocate(byteCount: byteCount, alignment: 16)
+        let block = allocate(byteCount: Self.decoderHeaderBytes + byteCount, alignment: 16)
+        block.storeBytes(of: byteCount, as: Int.self)
+        return block + Self.decoderHeaderBytes
+    }
+
+    /// The size protobuf-c's `unpack` asked for when it allocated `pointer`.
+    ///
+    /// - Precondition: `pointer` was returned by this module's decoder allocator (`unpack` with
+    ///   `protobufAllocator`) and the arena has not been reset since.
+    static func decodedByteCount(of pointer: UnsafeRawPointer) -> Int {
+        (pointer - decoderHeaderBytes).load(as: Int.self)
     }
 
     /// A protobuf-c allocator drawing from this arena; `free` is a no-op (`reset()` frees).

@@ -22,10 +22,10 @@ public enum WireCodec {
     /// Decodes a `Request` payload. A request naming no method (or one unknown to this version)
     /// has `method == nil`.
     public static func decodeRequest(
-        _ bytes: UnsafeRawBufferPointer, arena: WireArena = .forCurrentThread
+        _ bytes: UnsafeRawBufferPointer, limits: RequestListLimits = .unlimited, arena: WireArena = .forCurrentThread
     ) throws(WireError) -> RequestEnvelope {
         do throws(RejectedRequest) {
-            return try decodeRequestRecoveringCallID(bytes, arena: arena)
+            return try decodeRequestRecoveringCallID(bytes, limits: limits, arena: arena)
         } catch {
             throw error.reason
         }
@@ -35,7 +35,7 @@ public enum WireCodec {
     /// the decoded envelope if only a field was invalid, else by `peekCallID`), so the server can
     /// answer INVALID_ARGUMENT on that call.
     public static func decodeRequestRecoveringCallID(
-        _ bytes: UnsafeRawBufferPointer, arena: WireArena = .forCurrentThread
+        _ bytes: UnsafeRawBufferPointer, limits: RequestListLimits = .unlimited, arena: WireArena = .forCurrentThread
     ) throws(RejectedRequest) -> RequestEnvelope {
         arena.reset()
         defer { arena.reset() }
@@ -51,18 +51,18 @@ public enum WireCodec {
         // No `free_unpacked`: every block of the message is the arena's, freed by its reset (the
         // deferred one above); protobuf-c's free would walk the whole message to call a no-op.
         do throws(WireError) {
-            return try RequestEnvelope(protoC: request.pointee)
+            return try RequestEnvelope(protoC: request.pointee, limits: limits)
         } catch {
             throw RejectedRequest(callID: request.pointee.call_id, reason: error)
         }
     }
 
     /// Decodes the readable bytes of `buffer` (without moving its reader index).
-    public static func decodeRequest(_ buffer: ByteBuffer, arena: WireArena = .forCurrentThread) throws(WireError)
-        -> RequestEnvelope
-    {
+    public static func decodeRequest(
+        _ buffer: ByteBuffer, limits: RequestListLimits = .unlimited, arena: WireArena = .forCurrentThread
+    ) throws(WireError) -> RequestEnvelope {
         try buffer.withUnsafeReadableBytes { bytes in
-            Result { () throws(WireError) in try decodeRequest(bytes, arena: arena) }
+            Result { () throws(WireError) in try decodeRequest(bytes, limits: limits, arena: arena) }
         }.get()
     }
 

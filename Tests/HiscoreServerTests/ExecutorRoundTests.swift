@@ -165,7 +165,7 @@ struct ExecutorRoundTests {
             func pass(_ index: Int) {
                 guard index < batches else {
                     // Each pass's batch was handed over in a loop pass of its own.
-                    loop.execute {
+                    loop.assumeIsolated().execute {
                         stateAfterAll.succeed(executor.poolState(on: loop) ?? (-1, -1))
                         release.signal()
                     }
@@ -179,7 +179,7 @@ struct ExecutorRoundTests {
                             done += 1
                             if done == batches { finished.succeed(answered) }
                         }))
-                loop.execute { pass(index + 1) }
+                loop.assumeIsolated().execute { pass(index + 1) }
             }
             pass(0)
         }

@@ -466,14 +466,23 @@ struct SecurityTests {
         }
     }
 
-    @Test("hostile frames: huge repeated fields, invalid UTF-8, zero-length frames; the server keeps serving")
+    @Test("hostile frames: huge repeated fields, invalid UTF-8, NUL in a string, zero-length frames; the server keeps serving")
     func hostileFrames() async throws {
         try await withServer { server in
             let raw = try RawConnection(port: server.localPort)
             _ = raw.handshake()
             // entries with 20,000 ids: over max_players_per_query, refused without a crash.
             raw.send(RequestEnvelope(callID: 1, method: .entries(EntriesRequest(boardID: "b", playerIDs: (0..<20_000).map { "p\($0)" }))))
-            #expect(raw.readFrame()?.status?.code == .resourceExhausted)
+            let tooMany = raw.readFrame()
+            #expect(tooMany?.callID == 1 && tooMany?.status?.code == .resourceExhausted)
+            #expect(tooMany?.status?.message == "20000 player ids; at most 1000 allowed (max_players_per_query)")
+            // A submit whose player_id holds a NUL byte ("p\0x"): refused, not read as "p".
+            let nulSubmit: [UInt8] = [0x0a, 0x01, 0x62, 0x12, 0x03, 0x70, 0x00, 0x78, 0x18, 0x01]
+            let nulRequest: [UInt8] = [0x08, 0x04, 0x52, UInt8(nulSubmit.count)] + nulSubmit
+            raw.send([0, 0, 0, 0, UInt8(nulRequest.count)] + nulRequest)
+            let nul = raw.readFrame()
+            #expect(nul?.callID == 4 && nul?.status?.code == .invalidArgument)
+            #expect(nul?.status?.message.contains("player_id: contains a NUL byte") == true)
             // A submit whose player_id is invalid UTF-8 (0xff), hand-encoded.
             let submit: [UInt8] = [0x0a, 0x01, 0x62, 0x12, 0x02, 0x70, 0xff, 0x18, 0x01]
             let request: [UInt8] = [0x08, 0x02, 0x52, UInt8(submit.count)] + submit

@@ -200,9 +200,11 @@ func decodeResponse(_ bytes: [UInt8]) throws(WireError) -> ResponseEnvelope {
     try bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try WireCodec.decodeResponse(raw) } }.get()
 }
 
-func decodeRequestRecoveringCallID(_ bytes: [UInt8]) -> Result<RequestEnvelope, RejectedRequest> {
+func decodeRequestRecoveringCallID(
+    _ bytes: [UInt8], limits: RequestListLimits = .unlimited
+) -> Result<RequestEnvelope, RejectedRequest> {
     bytes.withUnsafeBytes { raw in
-        Result { () throws(RejectedRequest) in try WireCodec.decodeRequestRecoveringCallID(raw) }
+        Result { () throws(RejectedRequest) in try WireCodec.decodeRequestRecoveringCallID(raw, limits: limits) }
     }
 }
 

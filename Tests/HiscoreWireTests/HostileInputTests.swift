@@ -131,17 +131,21 @@ struct HostileInputTests {
     static let marker = Array("~BAD~".utf8)
     static let invalidUTF8: [UInt8] = [0xC3, 0x28, 0xFF, 0x80, 0xED]
 
-    static func poisoned(_ bytes: [UInt8]) -> [UInt8] {
+    static func poisoned(_ bytes: [UInt8], with replacement: [UInt8] = invalidUTF8) -> [UInt8] {
         var bytes = bytes
         var index = 0
         while index + marker.count <= bytes.count {
             if Array(bytes[index..<(index + marker.count)]) == marker {
-                bytes.replaceSubrange(index..<(index + marker.count), with: invalidUTF8)
+                bytes.replaceSubrange(index..<(index + marker.count), with: replacement)
             }
             index += 1
         }
         return bytes
     }
+
+    /// Same length as `marker`: a NUL inside, and one at the start (which reads as "" in C).
+    static let withInnerNUL: [UInt8] = Array("p:1".utf8) + [0] + Array("x".utf8)
+    static let withLeadingNUL: [UInt8] = [0] + Array("BAD~".utf8)
 
     @Test(
         "invalid UTF-8 in any request string field is refused, naming the field",
@@ -175,6 +179,82 @@ struct HostileInputTests {
         #expect(
             decodeRequestRecoveringCallID(bytes)
                 == .failure(RejectedRequest(callID: envelope.callID, reason: .invalidField(message))))
+    }
+
+    @Test(
+        "a NUL byte in any request string field is refused, naming the field (a C string would end there)",
+        arguments: [
+            (RequestEnvelope(callID: 1, authToken: "~BAD~", method: .ping(payload: [])), "auth_token"),
+            (RequestEnvelope(callID: 2, method: .submit(SubmitRequest(boardID: "~BAD~", playerID: "p", score: 1))), "board_id"),
+            (RequestEnvelope(callID: 3, method: .submit(SubmitRequest(boardID: "b", playerID: "~BAD~", score: 1))), "player_id"),
+            (
+                RequestEnvelope(callID: 4, method: .submitBatch([SubmitRequest(boardID: "b", playerID: "ok", score: 1), SubmitRequest(boardID: "b", playerID: "~BAD~", score: 1)])),
+                "submits[1].player_id"
+            ),
+            (RequestEnvelope(callID: 5, method: .getRank(GetRankRequest(boardID: "b", playerID: "~BAD~"))), "player_id"),
+            (RequestEnvelope(callID: 8, method: .entries(EntriesRequest(boardID: "b", playerIDs: ["a", "b", "~BAD~"]))), "player_ids[2]"),
+            (RequestEnvelope(callID: 10, method: .createBoard(BoardConfig(id: "~BAD~"))), "board_id"),
+            (RequestEnvelope(callID: 14, method: .removePlayer(RemovePlayerRequest(boardID: "b", playerID: "~BAD~"))), "player_id"),
+            (
+                RequestEnvelope(callID: 16, method: .subscribe(SubscribeRequest(boardID: "b", target: .around(playerID: "~BAD~", before: 1, after: 1)))),
+                "around.player_id"
+            ),
+        ])
+    func nulInRequest(envelope: RequestEnvelope, field: String) {
+        for replacement in [Self.withInnerNUL, Self.withLeadingNUL] {
+            let bytes = Self.poisoned(encoded(envelope), with: replacement)
+            #expect(bytes != encoded(envelope))
+            #expect(
+                decodeRequestRecoveringCallID(bytes)
+                    == .failure(RejectedRequest(callID: envelope.callID, reason: .invalidField("\(field): contains a NUL byte"))))
+        }
+        // The same message with the marker left alone decodes: only the NUL is refused.
+        #expect((try? decodeRequest(encoded(envelope))) == envelope)
+    }
+
+    @Test("a NUL byte in a response string is refused too; empty and absent strings decode as \"\"")
+    func nulInResponse() throws {
+        let top = ResponseEnvelope(callID: 3, result: .top(TopResponse(entries: [Fixtures.entry(), Fixtures.entry("~BAD~")], nextCursor: [], boardSize: 2)))
+        #expect(throws: WireError.invalidField("entries[1].player_id: contains a NUL byte")) {
+            try decodeResponse(Self.poisoned(encoded(top), with: Self.withInnerNUL))
+        }
+        // describe_board's board_id sent explicitly empty (tag, length 0), and left out.
+        let explicitEmpty = ProtobufWriter.message { request in
+            request.varintField(1, 7)
+            request.messageField(18) { $0.bytesField(1, []) }
+        }
+        let absent = ProtobufWriter.message { request in
+            request.varintField(1, 7)
+            request.messageField(18) { _ in }
+        }
+        for bytes in [explicitEmpty, absent] {
+            #expect(try decodeRequest(bytes).method == .describeBoard(boardID: ""))
+        }
+    }
+
+    @Test("lists over the receiver's limits are refused before their elements are converted")
+    func listLimits() {
+        let limits = RequestListLimits(maxBatchSubmits: 3, maxPlayerIDs: 2)
+        let batch = { (count: Int) in
+            RequestEnvelope(callID: 21, method: .submitBatch((0..<count).map { SubmitRequest(boardID: "b", playerID: "p\($0)", score: 1) }))
+        }
+        #expect((try? decodeRequestRecoveringCallID(encoded(batch(3)), limits: limits).get()) == batch(3))
+        let tooMany = decodeRequestRecoveringCallID(encoded(batch(4)), limits: limits)
+        #expect(tooMany == .failure(RejectedRequest(callID: 21, reason: .tooManyElements("4 submits in a batch; at most 3 allowed (max_batch_submits)"))))
+        if case .failure(let rejected) = tooMany {
+            #expect(rejected.status.code == .resourceExhausted)
+        }
+        // The count is checked first: an element that would fail to convert is never reached.
+        let poisonedBatch = Self.poisoned(
+            encoded(RequestEnvelope(callID: 22, method: .submitBatch((0..<4).map { _ in SubmitRequest(boardID: "b", playerID: "~BAD~", score: 1) }))))
+        #expect(
+            decodeRequestRecoveringCallID(poisonedBatch, limits: limits)
+                == .failure(RejectedRequest(callID: 22, reason: .tooManyElements("4 submits in a batch; at most 3 allowed (max_batch_submits)"))))
+        let ids = RequestEnvelope(callID: 23, method: .entries(EntriesRequest(boardID: "b", playerIDs: ["a", "b", "c"])))
+        #expect(
+            decodeRequestRecoveringCallID(encoded(ids), limits: limits)
+                == .failure(RejectedRequest(callID: 23, reason: .tooManyElements("3 player ids; at most 2 allowed (max_players_per_query)"))))
+        #expect((try? decodeRequestRecoveringCallID(encoded(ids)).get()) == ids)
     }
 
     @Test(

@@ -16,6 +16,8 @@ final class CallHandler: ChannelDuplexHandler {
     private let router: CallRouter
     private let executor: BatchExecutor
     private let limits: ServerLimits
+    /// `limits`' list bounds, checked while decoding (before a list becomes Swift values).
+    private let listLimits: RequestListLimits
     private let hello: ServerHello
     private let registry: ConnectionRegistry
     private let streams: StreamCoordinator?
@@ -109,6 +111,7 @@ final class CallHandler: ChannelDuplexHandler {
         self.router = router
         self.executor = executor
         self.limits = limits
+        self.listLimits = RequestListLimits(maxBatchSubmits: limits.maxBatchSubmits, maxPlayerIDs: limits.maxPlayersPerQuery)
         self.hello = hello
         self.registry = registry
         self.streams = streams
@@ -336,11 +339,21 @@ final class CallHandler: ChannelDuplexHandler {
         }
         let request: RequestEnvelope
         do {
-            request = try frame.withUnsafeReadableBytes { try WireCodec.decodeRequest($0) }
+            request = try frame.withUnsafeReadableBytes {
+                try WireCodec.decodeRequestRecoveringCallID($0, limits: listLimits)
+            }
+        } catch let rejected as RejectedRequest {
+            let status: Status = switch rejected.reason {
+            case .tooManyElements: rejected.status
+            case .malformed, .invalidField: Status(.invalidArgument, "undecodable request: \(rejected.reason)")
+            }
+            answer(context, .failure(callID: rejected.callID ?? 0, status), CallStart(method: .unknown, at: received))
+            return
         } catch {
             let callID = frame.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0
-            let message = (error as? WireError).map { "undecodable request: \($0)" } ?? "undecodable request: \(error)"
-            answer(context, .failure(callID: callID, Status(.invalidArgument, message)), CallStart(method: .unknown, at: received))
+            answer(
+                context, .failure(callID: callID, Status(.invalidArgument, "undecodable request: \(error)")),
+                CallStart(method: .unknown, at: received))
             return
         }
         let start = CallStart(method: MetricMethod(request.method), at: received)
