@@ -1,6 +1,5 @@
 # Hiscore — the two set-up commands are `make run` and `make test` (see README.md).
 SWIFT ?= swift
-PYTHON ?= python3
 DATA_DIR ?= ./hiscore-data
 
 .PHONY: run test deps test-deps build release proto test-swift test-clients bench fuzz fuzz-replay clean

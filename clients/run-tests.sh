@@ -5,7 +5,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PY=${PYTHON:-python3}
+# The Python client's tests run in the repository's environment (scripts/install-deps.sh --test).
+PY=${PYTHON:-$ROOT/.build-venv/bin/python}
 BIN=${HISCORED_BIN:-$ROOT/.build/debug/hiscored}
 
 log() { echo "== clients: $*" >&2; }
@@ -16,10 +17,13 @@ if [ ! -x "$BIN" ]; then
 fi
 [ -x "$BIN" ] || { echo "hiscored not found at $BIN" >&2; exit 1; }
 
-# Python dependencies (the package itself in editable mode, which pulls protobuf).
-if ! "$PY" -c 'import hiscore, google.protobuf, pytest' 2>/dev/null; then
-  log "installing the Python client (pip install -e clients/python[test])"
-  timeout 300 "$PY" -m pip install -q -e "clients/python[test]"
+# Python dependencies; the package under test is imported from this checkout (PYTHONPATH below).
+if [ -z "${PYTHON:-}" ] && [ ! -x "$PY" ]; then
+  timeout 600 "$ROOT/scripts/install-deps.sh" --test
+fi
+if ! "$PY" -c 'import google.protobuf, pytest' 2>/dev/null; then
+  echo "$PY lacks protobuf or pytest: run scripts/install-deps.sh --test" >&2
+  exit 1
 fi
 
 # Each suite runs a private copy of the binary (a concurrent rebuild cannot swap it).
