@@ -11,6 +11,10 @@ final class ClientChannelHandler: ChannelInboundHandler {
     enum Pending {
         case unary(EventLoopPromise<ResponseEnvelope>)
         case stream(onFrame: (ResponseEnvelope) -> Void)
+        /// A unary call the caller gave up on (deadline, task cancelled), its cancel sent. The
+        /// server counts it against `max_inflight_calls` until it answers, so its slot is held
+        /// until then: sending a queued call sooner could be refused as one call too many.
+        case abandoned
     }
 
     private let helloPromise: EventLoopPromise<ServerHello>
@@ -76,6 +80,10 @@ final class ClientChannelHandler: ChannelInboundHandler {
         case .stream(let onFrame):
             if isFinal(response) { pending[response.callID] = nil }
             onFrame(response)
+        case .abandoned:
+            pending[response.callID] = nil
+            unaryInflight -= 1
+            sendQueued()
         case nil:
             break  // a late answer to a call the client gave up on
         }
@@ -137,18 +145,27 @@ final class ClientChannelHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
-    /// Stops tracking a call (deadline passed or task cancelled) and fails it locally.
-    func abandon(_ callID: UInt64, with error: HiscoreError) {
+    /// Gives up on a unary call (deadline passed or task cancelled): fails it locally and, if it
+    /// was sent, cancels it on the server (as call `cancelCallID`). Its in-flight slot is freed
+    /// when the server answers it (see `Pending.abandoned`).
+    func abandon(_ callID: UInt64, with error: HiscoreError, cancelCallID: UInt64) {
         if let index = queued.firstIndex(where: { $0.0.callID == callID }) {
-            fail(queued.remove(at: index).1, error)
+            fail(queued.remove(at: index).1, error)  // never sent: nothing to cancel
             return
         }
-        guard let call = pending.removeValue(forKey: callID) else { return }
-        if case .unary = call {
-            unaryInflight -= 1
-            sendQueued()
+        guard let call = pending[callID] else { return }
+        switch call {
+        case .unary:
+            pending[callID] = .abandoned
+            send(RequestEnvelope(callID: cancelCallID, method: .cancel(callID: callID)))
+            fail(call, error)
+        case .stream:
+            pending[callID] = nil
+            send(RequestEnvelope(callID: cancelCallID, method: .cancel(callID: callID)))
+            fail(call, error)
+        case .abandoned:
+            return
         }
-        fail(call, error)
     }
 
     /// Forgets a stream the consumer stopped reading (its cancel follows).
@@ -170,6 +187,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         switch call {
         case .unary(let promise): promise.fail(error)
         case .stream(let onFrame): onFrame(.failure(callID: 0, error.status))
+        case .abandoned: break
         }
     }
 }

@@ -8,24 +8,38 @@ extension HiscoreClient {
     /// `HiscoreError` when the server ends the stream (NOT_FOUND: the board was deleted;
     /// UNAVAILABLE: the server is shutting down or the connection was lost).
     ///
+    /// At most `maxBufferedEvents` events wait for the consumer: the connection keeps being read
+    /// for the other calls, so a consumer slower than the board would otherwise grow the client
+    /// without bound. Past it the subscription is cancelled on the server and the sequence
+    /// throws RESOURCE_EXHAUSTED after the events already buffered: subscribe again for a fresh
+    /// snapshot (events cannot be skipped: window changes apply to the window before them).
+    ///
     ///     var view = StandingsView()
     ///     for try await event in client.subscribe(board: "weekly", target: .top(10)) {
     ///         view.apply(event)
     ///         print(view.window.map { "\($0.rank) \($0.playerID)" })
     ///     }
     public func subscribe(
-        board: String, target: SubscriptionTarget, minInterval: Duration = .zero, mode: RankMode? = nil
+        board: String, target: SubscriptionTarget, minInterval: Duration = .zero, mode: RankMode? = nil,
+        maxBufferedEvents: Int = HiscoreClient.defaultMaxBufferedEvents
     ) -> AsyncThrowingStream<RankEvent, any Error> {
         let millis = minInterval.components.seconds * 1000 + minInterval.components.attoseconds / 1_000_000_000_000_000
         let request = SubscribeRequest(
             boardID: board, target: target, minIntervalMillis: UInt32(clamping: millis), rankMode: mode)
-        return subscribe(request)
+        return subscribe(request, maxBufferedEvents: maxBufferedEvents)
     }
 
-    public func subscribe(_ request: SubscribeRequest) -> AsyncThrowingStream<RankEvent, any Error> {
+    /// Events a subscription buffers for a slow consumer by default (see `subscribe`).
+    public static let defaultMaxBufferedEvents = 10_000
+
+    public func subscribe(
+        _ request: SubscribeRequest, maxBufferedEvents: Int = HiscoreClient.defaultMaxBufferedEvents
+    ) -> AsyncThrowingStream<RankEvent, any Error> {
         let callID = makeCallID()
         let cancelCallID = makeCallID()
-        let (stream, continuation) = AsyncThrowingStream<RankEvent, any Error>.makeStream()
+        let limit = max(1, maxBufferedEvents)
+        let (stream, continuation) = AsyncThrowingStream<RankEvent, any Error>.makeStream(
+            bufferingPolicy: .bufferingOldest(limit))
         let handler = self.handlerBox
         let loop = self.eventLoop
         loop.execute {
@@ -33,7 +47,14 @@ extension HiscoreClient {
                 RequestEnvelope(callID: callID, method: .subscribe(request)),
                 as: .stream(onFrame: { response in
                     if case .event(let event) = response.result {
-                        continuation.yield(event)
+                        if case .dropped = continuation.yield(event) {
+                            // Runs on the loop (a frame callback): stop the stream here and now.
+                            handler.value.abandonStream(callID)
+                            handler.value.send(RequestEnvelope(callID: cancelCallID, method: .cancel(callID: callID)))
+                            continuation.finish(throwing: HiscoreError(
+                                .resourceExhausted,
+                                "the consumer fell behind: \(limit) events buffered (maxBufferedEvents); subscribe again for a fresh snapshot"))
+                        }
                         return
                     }
                     let status = response.status ?? .ok

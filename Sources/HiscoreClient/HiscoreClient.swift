@@ -41,10 +41,12 @@ public final class HiscoreClient: Sendable {
         let eventLoop = (group ?? ownedGroup ?? MultiThreadedEventLoopGroup.singleton).next()
         let helloPromise = eventLoop.makePromise(of: ServerHello.self)
         let handlerBox = NIOLockedHandlerBox()
+        let timeoutAmount = TimeAmount(connectTimeout)
+        var connected: (any Channel)?
         do {
             let channel = try await ClientBootstrap(group: eventLoop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.milliseconds(Int64(connectTimeout.components.seconds * 1000)))
+                .connectTimeout(timeoutAmount)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls, let tlsContext {
@@ -60,7 +62,8 @@ public final class HiscoreClient: Sendable {
                     }
                 }
                 .connect(host: host, port: port).get()
-            let timeout = eventLoop.scheduleTask(in: .seconds(connectTimeout.components.seconds)) {
+            connected = channel
+            let timeout = eventLoop.scheduleTask(in: timeoutAmount) {
                 helloPromise.fail(HiscoreError(.deadlineExceeded, "no server hello within \(connectTimeout)"))
             }
             defer { timeout.cancel() }
@@ -69,6 +72,9 @@ public final class HiscoreClient: Sendable {
             return HiscoreClient(hello: hello, channel: channel, handler: handler, ownedGroup: ownedGroup)
         } catch {
             helloPromise.fail(error)
+            // Connected but no usable hello (timeout, TLS or preface failure): the socket is ours
+            // to close, also on a caller's group, which outlives this attempt.
+            try? await connected?.close()
             try? await ownedGroup?.shutdownGracefully()
             throw error
         }
@@ -98,16 +104,16 @@ public final class HiscoreClient: Sendable {
             if deadlineMillis > 0 {
                 // The server answers DEADLINE_EXCEEDED itself; this covers a server that cannot.
                 timeout = loop.scheduleTask(in: .milliseconds(Int64(deadlineMillis) + 1000)) {
-                    handler.value.abandon(callID, with: HiscoreError(.deadlineExceeded, "deadline exceeded"))
-                    handler.value.send(RequestEnvelope(callID: cancelCallID, method: .cancel(callID: callID)))
+                    handler.value.abandon(
+                        callID, with: HiscoreError(.deadlineExceeded, "deadline exceeded"), cancelCallID: cancelCallID)
                 }
             }
             defer { timeout?.cancel() }
             return try await promise.futureResult.get()
         } onCancel: {
             loop.execute {
-                handler.value.abandon(callID, with: HiscoreError(.cancelled, "the calling task was cancelled"))
-                handler.value.send(RequestEnvelope(callID: cancelCallID, method: .cancel(callID: callID)))
+                handler.value.abandon(
+                    callID, with: HiscoreError(.cancelled, "the calling task was cancelled"), cancelCallID: cancelCallID)
             }
         }
         if let status = response.status, status.code != .ok { throw HiscoreError(status) }
