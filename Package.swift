@@ -117,6 +117,7 @@ let package = Package(
                 "HiscoreServer", "HiscoreClient", "HiscoreWire", "HiscoreCore", "HiscoreAuth", "HiscoreStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
     ],

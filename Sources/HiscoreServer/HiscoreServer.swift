@@ -94,9 +94,9 @@ public final class HiscoreServer: Sendable {
             let ready = ManagedAtomic<Bool>(false)
             let hello = ServerHello(
                 protocolVersion: ConnectionPreface.protocolVersion, serverVersion: version,
-                maxFrameBytes: UInt32(limits.maxFrameBytes), maxInflightCalls: UInt32(limits.maxInflightCalls),
-                maxBatchSubmits: UInt32(limits.maxBatchSubmits), maxPageEntries: UInt32(limits.maxPageEntries),
-                maxPlayersPerQuery: UInt32(limits.maxPlayersPerQuery), maxSubscriptions: UInt32(limits.maxSubscriptions),
+                maxFrameBytes: UInt32(clamping: limits.maxFrameBytes), maxInflightCalls: UInt32(clamping: limits.maxInflightCalls),
+                maxBatchSubmits: UInt32(clamping: limits.maxBatchSubmits), maxPageEntries: UInt32(clamping: limits.maxPageEntries),
+                maxPlayersPerQuery: UInt32(clamping: limits.maxPlayersPerQuery), maxSubscriptions: UInt32(clamping: limits.maxSubscriptions),
                 // What a board that sets no limit of its own allows (the wire's 0 means this default).
                 maxMetadataBytes: UInt32(BoardLimits().maxMetadataBytes))
 
@@ -137,7 +137,15 @@ public final class HiscoreServer: Sendable {
                             await Self.scrape(
                                 telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory)
                         },
-                        isReady: { ready.load(ordering: .relaxed) })
+                        notReadyReason: { [shards] in
+                            guard ready.load(ordering: .relaxed) else { return "not accepting calls (shutting down)" }
+                            for shard in shards {
+                                if let failure = shard.logFailure {
+                                    return "shard \(shard.index)'s log failed (\(failure)); its writes are refused until a restart"
+                                }
+                            }
+                            return nil
+                        })
                 } catch {
                     throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
                 }
@@ -266,12 +274,13 @@ public final class HiscoreServer: Sendable {
             entries.append((try? await shard.loop.submit { shard.assumeIsolated { $0.entryCount() } }.get()) ?? 0)
         }
         memory.refresh()
-        let gauges = ServerGauges(
+        var gauges = ServerGauges(
             connections: registry.count, boards: directory.count, entriesPerShard: entries,
             allocated: JemallocStats.allocatedBytes() ?? 0, resident: JemallocStats.residentBytes() ?? 0,
             retained: JemallocStats.retainedBytes() ?? 0, allocations: JemallocStats.allocationCount() ?? 0,
             memoryCeiling: memory.limitBytes, memoryCeilingExceeded: memory.isExceeded,
             cpuSeconds: ProcessStats.cpuSeconds(), residentBytes: ProcessStats.residentBytes())
+        gauges.logFailedPerShard = shards.map { $0.logFailure != nil }
         return MetricsRenderer.render(snapshot, gauges: gauges)
     }
 

@@ -2,6 +2,7 @@ import HiscoreCore
 import HiscoreStorage
 import HiscoreWire
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One shard: a partition of every board, owned by one event loop. The actor's executor *is* that
@@ -26,7 +27,11 @@ actor Shard {
     /// `noteSequence` with them to know which notes the query's counts already reflect.
     private var noteSequences: [UInt64: UInt64] = [:]
     /// This shard's write-ahead log (nil in memory mode), set after recovery.
-    private var log: ShardLog?
+    private var log: ShardLog? {
+        didSet { openedLog.withLockedValue { $0 = log } }
+    }
+    /// `log`, readable from any thread (readiness, metrics).
+    private nonisolated let openedLog = NIOLockedValueBox<ShardLog?>(nil)
     private var snapshotThreshold: UInt64 = .max
     /// Records of the batch being executed, appended to the log in one go when it ends.
     private var pendingRecords: [LogRecord] = []
@@ -378,6 +383,10 @@ actor Shard {
         snapshotThreshold = snapshotAfterLogBytes
         return report
     }
+
+    /// Why this shard's log refuses writes, once a write or fsync failed (disk full, I/O error):
+    /// it stays so until a restart, and every write to the shard gets UNAVAILABLE meanwhile.
+    nonisolated var logFailure: StorageError? { openedLog.withLockedValue { $0 }?.failure }
 
     /// Makes everything appended so far durable (shutdown, backups).
     func flushLog() -> ShardLog? { log }

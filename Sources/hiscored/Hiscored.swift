@@ -150,6 +150,10 @@ struct Hiscored: AsyncParsableCommand {
         config.access = try Self.accessControl(keysFile: keysFile ?? env.string("KEYS_FILE"), env: env, secret: tokenSecret ?? env.string("TOKEN_SECRET"))
         config.adminHost = adminHost ?? env.string("ADMIN_HOST") ?? config.adminHost
         let admin = try adminPort ?? env.int("ADMIN_PORT") ?? 7451
+        // -1 turns it off; anything else outside 0...65535 is a mistake (getaddrinfo would wrap it).
+        guard admin == -1 || (0...65535).contains(admin) else {
+            throw ValidationError("--admin-port must be 0...65535, or -1 for none")
+        }
         config.adminPort = admin < 0 ? nil : admin
         config.capacityCallsPerSecond = try capacity ?? env.int("CAPACITY") ?? config.capacityCallsPerSecond
         config.tls = try Self.tls(
@@ -250,6 +254,18 @@ struct Hiscored: AsyncParsableCommand {
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
+        // The server announces these in its hello as 32-bit counts.
+        for (name, value) in [
+            ("--max-inflight-calls", limits.maxInflightCalls), ("--max-batch-submits", limits.maxBatchSubmits),
+            ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
+        ] where value > Int(UInt32.max) {
+            throw ValidationError("\(name) must be at most \(UInt32.max)")
+        }
+        guard limits.maxCallsPerSecondPerConnection >= 0 else {
+            throw ValidationError("--max-calls-per-second must be 0 (no limit) or more")
+        }
+        guard config.capacityCallsPerSecond >= 1 else { throw ValidationError("--capacity must be at least 1 call per second") }
+        guard config.maxMemoryBytes >= 0 else { throw ValidationError("--max-memory must be 0 (no ceiling) or more") }
     }
 }
 

@@ -439,6 +439,12 @@ struct SecurityTests {
         ("--preface-timeout", "-5", "--preface-timeout must be at least 1"),
         ("--frame-timeout", "0", "--frame-timeout must be at least 1"),
         ("--shards", "0", "--shards must be 1...256"),
+        ("--max-page-entries", "5000000000", "--max-page-entries must be at most 4294967295"),
+        ("--max-inflight-calls", "4294967296", "--max-inflight-calls must be at most 4294967295"),
+        ("--admin-port", "70000", "--admin-port must be 0...65535, or -1 for none"),
+        ("--admin-port", "-2", "--admin-port must be 0...65535, or -1 for none"),
+        ("--max-calls-per-second", "-1", "--max-calls-per-second must be 0 (no limit) or more"),
+        ("--capacity", "0", "--capacity must be at least 1 call per second"),
     ])
     func startUpLimits(flag: String, value: String, message: String) throws {
         let directory = try TemporaryDirectory()

@@ -4,19 +4,20 @@ import NIOHTTP1
 import NIOPosix
 
 /// The operators' HTTP port: `GET /metrics` (Prometheus text), `/healthz` (the process serves),
-/// `/readyz` (accepting calls; 503 while starting or draining). Loopback by default. Each
-/// request is answered and the connection kept alive; anything else is 404/405.
+/// `/readyz` (accepting calls with every shard's log writable; 503 with the reason otherwise).
+/// Loopback by default. Each request is answered and the connection kept alive; anything else
+/// is 404/405.
 final class AdminHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let metrics: @Sendable () async -> String
-    private let isReady: @Sendable () -> Bool
+    private let notReadyReason: @Sendable () -> String?
     private var head: HTTPRequestHead?
 
-    init(metrics: @escaping @Sendable () async -> String, isReady: @escaping @Sendable () -> Bool) {
+    init(metrics: @escaping @Sendable () async -> String, notReadyReason: @escaping @Sendable () -> String?) {
         self.metrics = metrics
-        self.isReady = isReady
+        self.notReadyReason = notReadyReason
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -24,6 +25,8 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         case .head(let head): self.head = head
         case .body: break
         case .end:
+            // The request is complete: its deadline (AdminRequestDeadline) no longer applies.
+            context.triggerUserOutboundEvent(AdminRequestDeadline.RequestComplete(), promise: nil)
             guard let head else { return }
             self.head = nil
             respond(context, head)
@@ -40,7 +43,11 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         case "/healthz":
             write(context, head, .ok, "ok\n")
         case "/readyz":
-            isReady() ? write(context, head, .ok, "ready\n") : write(context, head, .serviceUnavailable, "not ready\n")
+            if let reason = notReadyReason() {
+                write(context, head, .serviceUnavailable, "not ready: \(reason)\n")
+            } else {
+                write(context, head, .ok, "ready\n")
+            }
         case "/metrics":
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let render = metrics
@@ -89,16 +96,87 @@ final class AdminIdleCloser: ChannelInboundHandler {
     }
 }
 
+/// Bounds the time a request may take to arrive: from its first byte to its end, at most
+/// `AdminHTTPServer.requestTimeout`, else the connection is closed. The idle timeout alone
+/// restarts with every byte, so a client sending a header byte now and then (or an endless
+/// chunked body) could hold a connection slot forever, and 64 of them lock out the health checks.
+final class AdminRequestDeadline: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = NIOAny
+
+    /// Sent by `AdminHTTPHandler` (a user outbound event) when a request has been read whole.
+    struct RequestComplete {}
+
+    private var deadline: Scheduled<Void>?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if deadline == nil {
+            let channel = context.channel
+            deadline = context.eventLoop.scheduleTask(in: AdminHTTPServer.requestTimeout) { channel.close(promise: nil) }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard event is RequestComplete else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        // Bytes of the next pipelined request may have arrived already; its clock starts with
+        // the next read, a little late, but never unbounded.
+        deadline?.cancel()
+        deadline = nil
+        promise?.succeed(())
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
+}
+
+/// Reads an admin connection only while its answers are being taken: a client that sends
+/// requests and never reads the answers would otherwise get each one rendered and queued in
+/// memory without bound. Past the channel's write buffer mark (64 KiB) reading pauses until the
+/// peer has taken the answers.
+final class AdminWriteBackpressure: ChannelDuplexHandler {
+    typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
+
+    private var readHeld = false
+
+    func read(context: ChannelHandlerContext) {
+        guard context.channel.isWritable else {
+            readHeld = true
+            return
+        }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, readHeld {
+            readHeld = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+}
+
 enum AdminHTTPServer {
     /// Open admin connections at once; more are closed as they arrive (a scraper and a few health
     /// checks need a handful; the port must not become a way to hold file descriptors).
     static let maxConnections = 64
     /// An admin connection silent this long is closed.
     static let idleTimeout = TimeAmount.seconds(60)
+    /// A request must arrive whole (head, headers and any body) within this long of its first
+    /// byte, else its connection is closed.
+    static let requestTimeout = TimeAmount.seconds(10)
 
     static func bind(
         group: any EventLoopGroup, host: String, port: Int, metrics: @escaping @Sendable () async -> String,
-        isReady: @escaping @Sendable () -> Bool
+        notReadyReason: @escaping @Sendable () -> String?
     ) async throws -> any Channel {
         let open = ManagedAtomic(0)
         return try await ServerBootstrap(group: group)
@@ -110,12 +188,22 @@ enum AdminHTTPServer {
                 }
                 channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
-                    try channel.pipeline.syncOperations.addHandler(AdminIdleCloser())
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(metrics: metrics, isReady: isReady))
+                    try configure(channel.pipeline.syncOperations, metrics: metrics, notReadyReason: notReadyReason)
                 }
             }
             .bind(host: host, port: port).get()
+    }
+
+    /// An admin connection's handlers, socket side first.
+    static func configure(
+        _ pipeline: ChannelPipeline.SynchronousOperations, metrics: @escaping @Sendable () async -> String,
+        notReadyReason: @escaping @Sendable () -> String?
+    ) throws {
+        try pipeline.addHandler(AdminWriteBackpressure())
+        try pipeline.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+        try pipeline.addHandler(AdminIdleCloser())
+        try pipeline.addHandler(AdminRequestDeadline())
+        try pipeline.configureHTTPServerPipeline()
+        try pipeline.addHandler(AdminHTTPHandler(metrics: metrics, notReadyReason: notReadyReason))
     }
 }

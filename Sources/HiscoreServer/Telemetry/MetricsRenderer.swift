@@ -72,6 +72,12 @@ struct MetricsRenderer {
         for (shard, entries) in gauges.entriesPerShard.enumerated() {
             out.sample("hiscore_entries", [("shard", "\(shard)")], Double(entries))
         }
+        out.header(
+            "hiscore_shard_log_failed", "gauge",
+            "1 when the shard's log failed (a write or fsync error): its writes get UNAVAILABLE until a restart.")
+        for (shard, failed) in gauges.logFailedPerShard.enumerated() {
+            out.sample("hiscore_shard_log_failed", [("shard", "\(shard)")], failed ? 1 : 0)
+        }
         out.header("hiscore_jemalloc_allocated_bytes", "gauge", "Bytes allocated by the application (jemalloc stats.allocated).")
         out.sample("hiscore_jemalloc_allocated_bytes", Double(gauges.allocated))
         out.header("hiscore_jemalloc_resident_bytes", "gauge", "Bytes in physically resident allocator pages (stats.resident).")
@@ -96,6 +102,7 @@ struct ServerGauges: Sendable {
     var connections: Int
     var boards: Int
     var entriesPerShard: [Int]
+    var logFailedPerShard: [Bool] = []
     var allocated: Int
     var resident: Int
     var retained: Int

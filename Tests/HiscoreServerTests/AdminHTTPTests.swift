@@ -1,0 +1,119 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import Testing
+
+@testable import HiscoreServer
+
+/// The admin port's defences against clients that hold it: requests that never finish arriving,
+/// answers never read; and what `/readyz` says when the server cannot take writes.
+@Suite("Admin HTTP port: request deadline, write backpressure, readiness")
+struct AdminHTTPTests {
+    /// Counts the `read` requests that get past the handlers after it (toward the socket).
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = NIOAny
+        var reads = 0
+
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    @Test("a request not complete within requestTimeout of its first byte closes the connection")
+    func requestDeadline() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(handler: AdminRequestDeadline(), loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // Silence alone is the idle timeout's business: no request, no deadline.
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout * 3)
+        #expect(channel.isActive)
+        // A header trickling in, a byte now and then: closed at the deadline from its first byte.
+        try channel.writeInbound(ByteBuffer(string: "GET /metr"))
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout - .seconds(1))
+        try channel.writeInbound(ByteBuffer(string: "ics HTTP/1.1\r\n"))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive)
+        _ = try? channel.finish()
+    }
+
+    @Test("a request read whole in time ends its deadline; the next request gets a new one")
+    func completedRequestEndsItsDeadline() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(handler: AdminRequestDeadline(), loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\n\r\n"))
+        channel.pipeline.triggerUserOutboundEvent(AdminRequestDeadline.RequestComplete(), promise: nil)
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout * 2)
+        #expect(channel.isActive)
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\n"))
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout)
+        #expect(!channel.isActive)
+        _ = try? channel.finish()
+    }
+
+    @Test("in the admin pipeline, answering a request ends its deadline (the end reaches the deadline handler)")
+    func pipelineEndsDeadlines() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        try AdminHTTPServer.configure(channel.pipeline.syncOperations, metrics: { "" }, notReadyReason: { nil })
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        let answer = try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } ?? ""
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout * 2)
+        #expect(channel.isActive)
+        // A second request left unfinished is still bounded.
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\n"))
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout)
+        #expect(!channel.isActive)
+        _ = try? channel.finish()
+    }
+
+    @Test("reading pauses while the answers are not taken (channel not writable) and resumes after")
+    func writeBackpressure() throws {
+        let counter = ReadCounter()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(AdminWriteBackpressure())
+        channel.read()
+        #expect(counter.reads == 1)
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.read()
+        channel.read()
+        #expect(counter.reads == 1)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(counter.reads == 2)
+        channel.read()
+        #expect(counter.reads == 3)
+        _ = try? channel.finish()
+    }
+
+    @Test("/readyz answers 503 with the reason while the server is not ready; /healthz still 200")
+    func readinessReason() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let reason = NIOLockedValueBox<String?>("shard 1's log failed (disk full); its writes are refused until a restart")
+        let admin = try await AdminHTTPServer.bind(
+            group: group, host: "127.0.0.1", port: 0, metrics: { "" }, notReadyReason: { reason.withLockedValue { $0 } })
+        do {
+            let port = try #require(admin.localAddress?.port)
+            let notReady = try await httpGet(port: port, path: "/readyz")
+            #expect(notReady.status == 503)
+            #expect(notReady.body == "not ready: shard 1's log failed (disk full); its writes are refused until a restart\n")
+            #expect(try await httpGet(port: port, path: "/healthz").status == 200)
+            reason.withLockedValue { $0 = nil }
+            let ready = try await httpGet(port: port, path: "/readyz")
+            #expect(ready.status == 200 && ready.body == "ready\n")
+        } catch {
+            try? await admin.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await admin.close()
+        try await group.shutdownGracefully()
+    }
+}
