@@ -39,11 +39,14 @@ extension HiscoreClient {
         return try await page(request, deadline: deadline)
     }
 
-    /// The page after `cursor` (a previous `TopResponse.nextCursor`).
+    /// The page after `cursor` (a previous `TopResponse.nextCursor`, of the same `period`).
     public func top(
-        board: String, limit: UInt32 = 10, after cursor: [UInt8], mode: RankMode? = nil, deadline: Duration? = nil
+        board: String, limit: UInt32 = 10, after cursor: [UInt8], mode: RankMode? = nil, period: UInt64 = 0,
+        deadline: Duration? = nil
     ) async throws -> TopResponse {
-        try await page(TopRequest(boardID: board, limit: limit, start: .cursor(cursor), rankMode: mode), deadline: deadline)
+        var request = TopRequest(boardID: board, limit: limit, start: .cursor(cursor), rankMode: mode)
+        request.periodID = period
+        return try await page(request, deadline: deadline)
     }
 
     private func page(_ request: TopRequest, deadline: Duration?) async throws -> TopResponse {

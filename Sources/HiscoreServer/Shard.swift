@@ -258,9 +258,18 @@ actor Shard {
             guard let partition = partitions[board.incarnation] else { return .entriesAfter([], countUpToKey: 0) }
             return .entriesAfter(
                 partition.entries(after: key, limit: limit), countUpToKey: partition.countBetterOrEqual(than: key))
-        case .neighbours(let board, let key, let before, let after):
+        case .neighbours(let board, let key, let before, let after, let centre):
             guard let partition = partitions[board.incarnation] else {
                 return .neighbours(better: [], worse: [], betterCount: 0)
+            }
+            // The centre player's key was read in an earlier step; a write since moved it off
+            // `key`, and its new entry would show up as its own neighbour (and count as better).
+            if let centre, let moved = partition.key(for: centre), moved != key {
+                let better = partition.entries(before: key, limit: before + 1).filter { $0.playerID != centre }
+                let worse = partition.entries(after: key, limit: after + 1).filter { $0.playerID != centre }
+                return .neighbours(
+                    better: Array(better.suffix(before)), worse: Array(worse.prefix(after)),
+                    betterCount: partition.countBetter(than: key) - (moved < key ? 1 : 0))
             }
             return .neighbours(
                 better: partition.entries(before: key, limit: before), worse: partition.entries(after: key, limit: after),
@@ -271,6 +280,12 @@ actor Shard {
             guard let partition = partitions[board.incarnation] else { return .counts(CountList(count: keys.count) { _ in 0 }) }
             return .counts(CountList(count: keys.count) { partition.distinctScoresBetter(than: keys[$0]) })
         case .remove(let board, let playerID):
+            // As a submit: a board deleted, or reset (archived), since the call was routed is not
+            // the board the caller meant, and an archived period must not change.
+            guard !board.isDeleted else { return .refused(Status(.notFound, "board \(board.config.id) not found")) }
+            guard !board.isArchived else {
+                return .refused(Status(.aborted, "board \(board.config.id) was reset while this removal was in flight; remove again"))
+            }
             guard let partition = partitions[board.incarnation], let entry = partition.entry(for: playerID) else {
                 return .removed(nil)
             }

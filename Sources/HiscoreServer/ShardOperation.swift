@@ -26,8 +26,9 @@ enum ShardOperation: Sendable {
     /// Up to `limit` entries strictly after `key`, plus the count of entries up to and including it.
     case entriesAfter(BoardHandle, key: RankKey, limit: Int)
     /// The `before` nearest better and `after` nearest worse entries around `key`, plus the count of
-    /// entries strictly better than `key`.
-    case neighbours(BoardHandle, key: RankKey, before: Int, after: Int)
+    /// entries strictly better than `key`. On the shard of the player `key` was read from
+    /// (`centre`), the player's own entry is left out of both, in case a write moved it since.
+    case neighbours(BoardHandle, key: RankKey, before: Int, after: Int, centre: String?)
     /// Entries with a score in the inclusive bounds.
     case countScores(BoardHandle, min: Int64?, max: Int64?)
     /// Distinct (score, subscore) values strictly better than each key (single-partition boards).

@@ -67,6 +67,67 @@ struct ShardBatchTests {
         #expect(batched[8] == "p2 0")
     }
 
+    @Test("neighbours of a player moved since its key was read leave the player out (no duplicate, no extra better)")
+    func neighboursLeaveTheMovedCentreOut() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let shard = Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0))
+        let board = try BoardDirectory(shardCount: 1, maxBoards: 10).boardCreatingDefault("b")
+        let answers = try await loop.submit {
+            shard.assumeIsolated { shard -> [String] in
+                var ignored: [ShardResult] = []
+                for (player, score) in [("a", 100), ("p", 50), ("c", 10)] {
+                    shard.execute([.submit(board, SubmitRequest(boardID: "b", playerID: player, score: Int64(score)))], into: &ignored)
+                }
+                var read: [ShardResult] = []
+                shard.execute([.lookupOne(board, playerID: "p", counting: false)], into: &read)
+                guard case .foundOne(let located?) = read.first else { return ["p not found"] }
+                var answers: [String] = []
+                // Unmoved: as before. Then p moves above a, and below c, after its key was read.
+                for score: Int64 in [50, 200, 5] {
+                    if score != 50 {
+                        shard.execute([.submit(board, SubmitRequest(boardID: "b", playerID: "p", score: score))], into: &ignored)
+                    }
+                    var results: [ShardResult] = []
+                    shard.execute([.neighbours(board, key: located.entry.key, before: 2, after: 1, centre: "p")], into: &results)
+                    guard case .neighbours(let better, let worse, let count) = results.first else { return ["no neighbours"] }
+                    answers.append("\(better.map(\.playerID)) \(worse.map(\.playerID)) \(count)")
+                }
+                return answers
+            }
+        }.get()
+        try await group.shutdownGracefully()
+        #expect(answers == [#"["a"] ["c"] 1"#, #"["a"] ["c"] 1"#, #"["a"] ["c"] 1"#])
+    }
+
+    @Test("a removal reaching a board reset or deleted since it was routed is refused and changes nothing")
+    func removalOfAnArchivedOrDeletedBoard() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let shard = Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0))
+        let directory = BoardDirectory(shardCount: 1, maxBoards: 10)
+        let archived = try directory.boardCreatingDefault("a")
+        let deleted = try directory.boardCreatingDefault("d")
+        let answers = try await loop.submit {
+            shard.assumeIsolated { shard -> [String] in
+                var ignored: [ShardResult] = []
+                for board in [archived, deleted] {
+                    shard.execute([.submit(board, SubmitRequest(boardID: board.config.id, playerID: "p", score: 1))], into: &ignored)
+                }
+                archived.markArchived(at: 1)
+                deleted.markDeleted()
+                var results: [ShardResult] = []
+                shard.execute([.remove(archived, playerID: "p"), .remove(deleted, playerID: "p")], into: &results)
+                shard.execute([.lookupOne(archived, playerID: "p", counting: false)], into: &results)
+                return results.map(Self.describe)
+            }
+        }.get()
+        try await group.shutdownGracefully()
+        #expect(answers == [
+            "refused board a was reset while this removal was in flight; remove again", "refused board d not found", "p 0",
+        ])
+    }
+
     /// What a result says, as text: the entries found and their local better counts.
     static func describe(_ result: ShardResult) -> String {
         func text(_ located: LocatedEntry?) -> String {

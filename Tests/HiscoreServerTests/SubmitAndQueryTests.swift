@@ -266,6 +266,36 @@ struct SubmitAndQueryTests {
         }
     }
 
+    @Test("a cursor pages only the board incarnation it came from: a reset or re-created board refuses it")
+    func cursorBelongsToItsIncarnation() async throws {
+        try await withClient(shards: 2) { client, _ in
+            _ = try await client.submitBatch((0..<30).map { SubmitRequest(boardID: "cur", playerID: "p\($0)", score: Int64($0)) })
+            _ = try await client.submitBatch((0..<30).map { SubmitRequest(boardID: "other", playerID: "p\($0)", score: Int64($0)) })
+            let first = try await client.top(board: "cur", limit: 10)
+            #expect(first.nextCursor.count == 33)
+            #expect(try await client.top(board: "cur", limit: 10, after: first.nextCursor).entries.first?.rank == 11)
+            // Another board: refused, not read as a position on it.
+            let elsewhere = await expectStatus(.invalidArgument) {
+                _ = try await client.top(board: "other", limit: 10, after: first.nextCursor)
+            }
+            #expect(elsewhere.contains("another board or season"))
+            // A season reset: the live board refuses the old period's cursor; the period itself
+            // (period_id) still pages with it.
+            let reset = try await client.resetBoard("cur")
+            _ = try await client.submit(board: "cur", player: "new", score: 1_000)
+            await expectStatus(.invalidArgument) { _ = try await client.top(board: "cur", limit: 10, after: first.nextCursor) }
+            let archived = try await client.top(board: "cur", limit: 10, after: first.nextCursor, period: reset.archivedPeriodID)
+            #expect(archived.entries.map(\.playerID) == (10..<20).reversed().map { "p\($0)" })
+            // Deleted and created again: refused too.
+            let live = try await client.top(board: "cur", limit: 1)
+            _ = try await client.deleteBoard("cur")
+            _ = try await client.submit(board: "cur", player: "again", score: 5)
+            await expectStatus(.invalidArgument) { _ = try await client.top(board: "cur", limit: 1, after: live.nextCursor) }
+            // Bytes that were never a cursor.
+            await expectStatus(.invalidArgument) { _ = try await client.top(board: "cur", limit: 1, after: Array(repeating: 7, count: 24)) }
+        }
+    }
+
     @Test("metadata is stored, kept when absent, replaced when present")
     func metadata() async throws {
         try await withClient { client, _ in

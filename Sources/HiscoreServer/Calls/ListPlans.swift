@@ -84,9 +84,15 @@ final class TopPlan: CallPlan {
         case .start:
             switch start {
             case .cursor(let bytes):
-                guard let key = RankKey(bytes: bytes) else {
-                    return .finished(.failure(callID: callID, Status(.invalidArgument, "cursor is not a page cursor of this board")))
+                guard let cursor = PageCursor(bytes: bytes) else {
+                    return .finished(.failure(callID: callID, Status(.invalidArgument, "cursor is not a page cursor of this server")))
                 }
+                guard cursor.incarnation == board.incarnation else {
+                    return .finished(.failure(callID: callID, Status(
+                        .invalidArgument,
+                        "cursor is from another board or season of \(board.config.id) (reset, or deleted and created again since): page again from offset 0")))
+                }
+                let key = cursor.key
                 stage = .afterCursor(key)
                 return .run(shards.map { ShardCall(shard: $0, operation: .entriesAfter(board, key: key, limit: limit)) })
             case .offset(let rawOffset):
@@ -225,7 +231,7 @@ final class TopPlan: CallPlan {
     }
 
     private func respond(_ run: [LeaderboardEntry], ranks: [UInt64]) -> PlanStep {
-        let cursor = run.count == limit ? (run.last?.key.bytes ?? []) : []
+        let cursor = run.count == limit ? (run.last.map { PageCursor(incarnation: board.incarnation, key: $0.key).bytes } ?? []) : []
         let boardSize = UInt64(max(0, board.size))
         let response = TopResponse(
             entries: zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }, nextCursor: cursor, boardSize: boardSize)
@@ -268,9 +274,11 @@ final class AroundPlan: CallPlan {
                     callID: callID, CallValidation.playerNotFound(request.playerID, board: board.config.id)))
             }
             self.playerEntry = located.entry
+            let owner = board.shard(for: request.playerID, shardCount: ranking.shardCount)
             return .run(board.shardRange(shardCount: ranking.shardCount).map {
                 ShardCall(shard: $0, operation: .neighbours(
-                    board, key: located.entry.key, before: Int(request.before), after: Int(request.after)))
+                    board, key: located.entry.key, before: Int(request.before), after: Int(request.after),
+                    centre: $0 == owner ? request.playerID : nil))
             })
         }
         var better: [[LeaderboardEntry]] = []

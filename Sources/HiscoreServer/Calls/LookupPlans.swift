@@ -162,6 +162,7 @@ final class RemovePlayerPlan: CallPlan {
         let owner = board.shard(for: playerID, shardCount: shardCount)
         guard let removed else {
             if results.isEmpty { return .run([ShardCall(shard: owner, operation: .remove(board, playerID: playerID))]) }
+            if case .refused(let status) = results.first { return .finished(.failure(callID: callID, status)) }
             guard case .removed(let located) = results.first, let located else {
                 return .finished(.failure(callID: callID, CallValidation.playerNotFound(playerID, board: board.config.id)))
             }
