@@ -71,8 +71,13 @@ enum {
 #define HISCORE_MAX_ID_BYTES 128
 #define HISCORE_ERROR_SIZE 256
 #define HISCORE_CURSOR_MAX 512
-/* Metadata bytes kept per hiscore_entry (longer metadata is truncated, see metadata_len). */
-#ifndef HISCORE_ENTRY_METADATA_MAX
+/* Metadata bytes kept per hiscore_entry (longer metadata is truncated, see metadata_len; the
+ * full bytes are in the Entry of a hiscore_call response). Part of the ABI: it sizes
+ * hiscore_entry, which libhiscore.a fills in, so it is fixed; a library built with one value and
+ * an application with another would write past the application's arrays. */
+#ifdef HISCORE_ENTRY_METADATA_MAX
+#error "HISCORE_ENTRY_METADATA_MAX is fixed at 256 (it sizes hiscore_entry in libhiscore.a); do not define it"
+#else
 #define HISCORE_ENTRY_METADATA_MAX 256
 #endif
 /* Events buffered while a unary call waits, before the connection is failed. */
@@ -220,14 +225,19 @@ typedef struct hiscore_tls_options {
 } hiscore_tls_options;
 
 /* Connect, send the preface and wait for the hello (all within timeout_ms; also used as the
- * local timeout of later calls, 0 = none). Initialises *c; call hiscore_close even on failure. */
+ * local timeout of later calls, 0 = none). Initialises every field of *c (auth token and
+ * deadline_ms included: set them after connecting); call hiscore_close even on failure.
+ * *c must not hold a connection: to reconnect on the same struct, hiscore_close it first, or its
+ * socket, buffers and queued events leak (an uninitialised struct cannot be told apart from an
+ * open one, so this is not detected). */
 int hiscore_connect(hiscore_client *c, const char *host, uint16_t port, int timeout_ms);
 /* hiscore_connect over TLS 1.2 or later (OpenSSL: link with -lssl -lcrypto too). The server's
  * certificate and name are always verified; tls NULL = all defaults. TLS failures return
  * HISCORE_ERR_TLS with the reason in c->error. */
 int hiscore_connect_tls(hiscore_client *c, const char *host, uint16_t port, int timeout_ms,
                         const hiscore_tls_options *tls);
-/* Close the connection and free internal buffers. Safe to call twice. Returns HISCORE_OK. */
+/* Close the connection and free internal buffers and queued events. Safe to call twice; *c is
+ * then ready for hiscore_connect again. Returns HISCORE_OK. */
 int hiscore_close(hiscore_client *c);
 int hiscore_set_auth_token(hiscore_client *c, const char *token);
 

@@ -392,6 +392,28 @@ static void run_e2e(const char *host, uint16_t port) {
     EXPECT(&c, HISCORE_ERR_CLOSED, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
     hiscore_close(&c);
 
+    /* reconnecting on the same struct after hiscore_close: nothing of the old connection stays
+     * (run under -fsanitize=address, a leak or double free shows here) */
+    {
+        hiscore_subscribe_query sq;
+        hiscore_event ev;
+        uint64_t sub = 0;
+        memset(&sq, 0, sizeof sq);
+        sq.board_id = board;
+        sq.target = HISCORE_SUB_TOP;
+        sq.top = 3;
+        EXPECT(&c, HISCORE_OK, hiscore_connect(&c, host, port, 10000));
+        EXPECT(&c, HISCORE_OK, hiscore_subscribe(&c, &sq, &sub)); /* its snapshot stays queued */
+        CHECK(c.queue_len == 1 && c.n_subs == 1 && c.rbuf != NULL);
+        hiscore_close(&c);
+        CHECK(c.fd == -1 && c.queue_len == 0 && c.n_subs == 0 && c.rbuf == NULL && c.tls == NULL);
+        EXPECT(&c, HISCORE_OK, hiscore_connect(&c, host, port, 10000));
+        memset(&ev, 0, sizeof ev);
+        EXPECT(&c, HISCORE_ERR_NO_EVENT, hiscore_poll_event(&c, 0, &ev));
+        EXPECT(&c, HISCORE_OK, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
+        hiscore_close(&c);
+    }
+
     /* connect failures */
     st = hiscore_connect(&c2, "127.0.0.1", 1, 2000); /* nothing listens on port 1 */
     CHECK(st == HISCORE_ERR_IO || st == HISCORE_ERR_TIMEOUT);

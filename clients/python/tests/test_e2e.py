@@ -11,7 +11,7 @@ import pytest
 import hiscore
 from hiscore import RankMode, SortOrder, StatusCode, WriteOperator, framing, pb
 
-from conftest import ServerInfo, run, unique
+from conftest import RecordingProxy, ServerInfo, run, unique
 
 I64_MAX = (1 << 63) - 1
 I64_MIN = -(1 << 63)
@@ -380,23 +380,58 @@ def test_pipelining_many_concurrent_calls(server: ServerInfo) -> None:
     run(main(), timeout=120)
 
 
-def test_deadlines(server: ServerInfo) -> None:
-    b = unique()
+def _method(r: pb.Request) -> str:
+    return str(r.WhichOneof("method"))
 
-    async def main() -> None:
-        async with await connect(server) as c:
-            assert (await c.submit(b, "a", 1, deadline=5.0)).created
-            assert (await c.top(b, deadline=0.5)).board_size == 1
-            # A tiny deadline on a big batch: DEADLINE_EXCEEDED, or done in time.
-            items = [(b, f"p{i}", i) for i in range(1000)]
-            outcomes = await asyncio.gather(*(c.submit_batch(items, deadline=0.001)
-                                              for _ in range(10)), return_exceptions=True)
-            for o in outcomes:
-                assert isinstance(o, (pb.SubmitBatchResponse, hiscore.DeadlineExceeded)), o
-            assert await c.ping(b"x") == b"x"
-        async with await connect(server, default_deadline=2.0) as c2:
-            assert await c2.ping(b"d") == b"d"
-    run(main())
+
+def test_deadlines(server: ServerInfo) -> None:
+    """deadline= goes out as deadline_ms; with no answer (the proxy withholds the server's) the
+    client gives up at deadline + grace and cancels the call on the server."""
+    b = unique()
+    withheld = b"withheld"
+
+    def hold(r: pb.Request) -> bool:
+        return _method(r) == "ping" and r.ping.payload == withheld
+
+    with RecordingProxy(server, hold=hold) as proxy:
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            async with await connect(proxy.info, deadline_grace=0.1) as c:
+                assert (await c.submit(b, "a", 1, deadline=5.0)).created
+                assert (await c.top(b, deadline=0.5)).board_size == 1
+                assert await c.ping(b"no deadline") == b"no deadline"
+                t0 = loop.time()
+                with pytest.raises(hiscore.DeadlineExceeded) as ei:
+                    await c.ping(withheld, deadline=0.2)
+                assert 0.2 <= loop.time() - t0 < 5
+                held_id = ei.value.call_id
+                cancel = await loop.run_in_executor(None, proxy.wait_for_request, lambda r: (
+                    _method(r) == "cancel" and r.cancel.call_id == held_id))
+                answer = await loop.run_in_executor(None, proxy.wait_for_response, lambda r: (
+                    r.call_id == cancel.call_id))
+                assert not answer.cancel.cancelled  # the server had answered the ping already
+                # A tiny deadline on a big batch: the server answers DEADLINE_EXCEEDED, unless it
+                # was quicker than 1 ms.
+                items = [(b, f"p{i}", i) for i in range(1000)]
+                outcomes = await asyncio.gather(*(c.submit_batch(items, deadline=0.001)
+                                                  for _ in range(10)), return_exceptions=True)
+                for o in outcomes:
+                    assert isinstance(o, (pb.SubmitBatchResponse, hiscore.DeadlineExceeded)), o
+                print("batches past their 1 ms deadline:",
+                      sum(isinstance(o, hiscore.DeadlineExceeded) for o in outcomes), "of 10")
+                assert await c.ping(b"x") == b"x"
+            async with await connect(proxy.info, default_deadline=2.0) as c2:
+                assert await c2.ping(b"default") == b"default"
+        run(main())
+
+    sent = {}
+    for r in proxy.requests:
+        key = r.ping.payload if _method(r) == "ping" else _method(r).encode()
+        sent.setdefault(bytes(key), []).append(r.deadline_ms)
+    assert 4900 <= sent[b"submit"][0] <= 5000 and 400 <= sent[b"top"][0] <= 500
+    assert sent[b"no deadline"] == [0] and 100 <= sent[withheld][0] <= 200
+    assert sent[b"submit_batch"] == [1] * 10
+    assert 1900 <= sent[b"default"][0] <= 2000
 
 
 def test_cancel(server: ServerInfo) -> None:
@@ -449,7 +484,8 @@ def test_subscribe_receives_live_changes(server: ServerInfo) -> None:
 
 def test_sync_client(server: ServerInfo) -> None:
     b = unique()
-    with hiscore.Client(server.host, server.port, timeout=10) as c:
+    with RecordingProxy(server) as proxy, \
+            hiscore.Client(proxy.info.host, proxy.info.port, timeout=10) as c:
         assert c.hello.protocol_version == 1
         assert c.ping(b"s") == b"s"
         c.submit_batch((b, f"p{i}", i) for i in range(30))
@@ -467,6 +503,14 @@ def test_sync_client(server: ServerInfo) -> None:
             ev = next(sub)
             assert ev.snapshot
             assert len(ev.window.entries) == 5
+        # leaving `with` cancelled the stream on the server (and waited for the answer)
+        cancel = proxy.wait_for_request(lambda r: (_method(r) == "cancel" and
+                                                   r.cancel.call_id == sub.call_id), 0)
+        assert proxy.wait_for_response(lambda r: r.call_id == cancel.call_id).cancel.cancelled
+        final = proxy.wait_for_response(lambda r: (r.call_id == sub.call_id and
+                                                   not r.HasField("event")))
+        assert final.status.code == StatusCode.CANCELLED
+        assert list(sub) == []
         assert c.delete_board(b) == 30
 
 

@@ -13,11 +13,12 @@ subclasses carrying the gRPC status `code`.
 from __future__ import annotations
 
 from ._proto import hiscore_pb2 as pb
-from .client import AsyncClient, PendingCall, SubmitItem, Subscription, make_submit
+from .client import (DEFAULT_MAX_QUEUED_EVENTS, AsyncClient, PendingCall, SubmitItem, Subscription,
+                     make_submit)
 from .errors import (Aborted, AlreadyExists, Cancelled, ConnectionLost, DataLoss, DeadlineExceeded,
                      FailedPrecondition, HiscoreError, Internal, InvalidArgument, NotFound,
                      OutOfRange, PermissionDenied, ProtocolError, ResourceExhausted, StatusCode,
-                     Unauthenticated, Unavailable, Unimplemented, Unknown)
+                     SubscriptionLagged, Unauthenticated, Unavailable, Unimplemented, Unknown)
 from .framing import DEFAULT_PORT, PREFACE, PROTOCOL_VERSION
 from .sync import Client, SyncSubscription
 from .tls import tls_context
@@ -30,6 +31,7 @@ __all__ = [
     "StatusCode", "HiscoreError", "ConnectionLost", "ProtocolError", "Cancelled", "Unknown",
     "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied",
     "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal",
-    "Unavailable", "DataLoss", "Unauthenticated", "SortOrder", "WriteOperator", "RankMode",
-    "WindowChangeKind", "DEFAULT_PORT", "PREFACE", "PROTOCOL_VERSION", "tls_context",
+    "Unavailable", "DataLoss", "Unauthenticated", "SubscriptionLagged", "SortOrder",
+    "WriteOperator", "RankMode", "WindowChangeKind", "DEFAULT_PORT", "PREFACE", "PROTOCOL_VERSION",
+    "tls_context", "DEFAULT_MAX_QUEUED_EVENTS",
 ]

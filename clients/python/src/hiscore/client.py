@@ -6,16 +6,17 @@ matches responses (which may arrive in any order) to the waiting callers by call
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
-from typing import (Any, AsyncIterator, Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple,
-                    Union, cast)
+from typing import (Any, AsyncIterator, Deque, Dict, Iterable, Mapping, Optional, Sequence, Set,
+                    Tuple, Union, cast)
 
 from google.protobuf.message import DecodeError, Message
 
 from . import framing, tls
 from ._proto import hiscore_pb2 as pb
 from .errors import (ConnectionLost, DeadlineExceeded, HiscoreError, Internal, ProtocolError,
-                     ResourceExhausted, StatusCode)
+                     ResourceExhausted, StatusCode, SubscriptionLagged)
 from .types import RankMode, SortOrder, WriteOperator
 
 #: What `submit_batch` accepts per item: a SubmitRequest, a mapping of its fields, or a tuple
@@ -24,18 +25,90 @@ SubmitItem = Union[pb.SubmitRequest, Mapping[str, Any], Tuple[Any, ...]]
 
 _MAX_CALL_ID = (1 << 64) - 1
 _DEFAULT_MAX_INBOUND = 64 * 1024 * 1024  # refuse absurd frames from a broken peer
+_CANCEL_DEADLINE = 5.0  # seconds given to the cancels the client sends on its own
+
+#: Events a subscription queues for a consumer that is not keeping up, by default (see
+#: `AsyncClient.subscribe`). The server coalesces events (at most one per `min_interval_ms`, 100 ms
+#: by default), so this is minutes of not reading; past it the client ends the subscription with
+#: `SubscriptionLagged` rather than let its memory grow without bound.
+DEFAULT_MAX_QUEUED_EVENTS = 10_000
 
 
 class _Pending:
     """Book-keeping for one call id the server still owes an answer to."""
 
-    __slots__ = ("kind", "future", "queue", "holds_slot")
+    __slots__ = ("kind", "future", "queue", "holds_slot", "max_events")
 
     def __init__(self, kind: str, holds_slot: bool) -> None:
-        self.kind = kind  # "unary", "stream" or "abandoned" (caller gave up; waiting for the answer)
+        # "unary", "stream", "abandoned" (unary whose caller gave up: waiting for the answer) or
+        # "closed" (stream whose consumer is gone or overflowed: events are dropped, and the id
+        # stays reserved until the final status)
+        self.kind = kind
         self.holds_slot = holds_slot
         self.future: Optional[asyncio.Future[pb.Response]] = None
         self.queue: Optional[asyncio.Queue[Any]] = None
+        self.max_events = 0
+
+
+class _Slots:
+    """The local in-flight limit (`hello.max_inflight_calls`): a FIFO counting semaphore whose
+    waits end at the caller's deadline, and all at once when the connection closes.
+
+    Not asyncio.Semaphore: its waiters cannot be woken to fail when the connection is gone, and
+    bounding its acquire() with wait_for can drop a slot granted just as the wait is cancelled
+    (depending on the Python version).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._waiters: Deque[asyncio.Future[bool]] = collections.deque()
+        self._closed = False
+
+    async def acquire(self, timeout: Optional[float]) -> bool:
+        """Take a slot: True; False when none freed up within `timeout` seconds (None = wait as
+        long as it takes) or the connection closed."""
+        if self._closed:
+            return False
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(fut)
+        timer = None
+        if timeout is not None:
+            timer = loop.call_later(max(0.0, timeout), self._expire, fut)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled() and fut.result():
+                self.release()  # handed over just as the caller was cancelled: pass it on
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if fut in self._waiters:  # timed out, cancelled or closed (else release popped it)
+                self._waiters.remove(fut)
+
+    def _expire(self, fut: "asyncio.Future[bool]") -> None:
+        if not fut.done():
+            fut.set_result(False)
+
+    def release(self) -> None:
+        """Give a slot back: to the longest waiter, else to the pool."""
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(True)
+                return
+        self._free += 1
+
+    def close(self) -> None:
+        """The connection is gone: every waiter (and later caller) gets False."""
+        self._closed = True
+        for fut in self._waiters:
+            if not fut.done():
+                fut.set_result(False)
 
 
 class _Final:
@@ -73,8 +146,10 @@ class AsyncClient:
     raise `HiscoreError` (subclasses per status code, e.g. `NotFound`); a broken connection
     raises `ConnectionLost` (code UNAVAILABLE).
 
-    `deadline` (seconds) is sent as the call's `deadline_ms`; the client also waits at most
-    `deadline + deadline_grace` locally, then cancels the call on the server and raises
+    `deadline` (seconds) bounds the whole call, from the moment it is made: a call queued locally
+    for an in-flight slot gives up at its deadline without being sent; once sent, what is left of
+    the deadline goes out as `deadline_ms`, and the client waits at most that plus
+    `deadline_grace` before it cancels the call on the server. Either way it raises
     `DeadlineExceeded`. Cancelling the awaiting task also cancels the call on the server.
     """
 
@@ -83,19 +158,21 @@ class AsyncClient:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  auth_token: str = "", default_deadline: Optional[float] = None,
                  deadline_grace: float = 0.5, limit_inflight: bool = True,
-                 max_inbound_frame_bytes: int = _DEFAULT_MAX_INBOUND) -> None:
+                 max_inbound_frame_bytes: int = _DEFAULT_MAX_INBOUND,
+                 max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS) -> None:
         """Low level: use `connect`. Takes over an open stream that has not sent the preface."""
         self._reader = reader
         self._writer = writer
         self.auth_token = auth_token
         self.default_deadline = default_deadline
         self.deadline_grace = deadline_grace
+        self.max_queued_events = _check_max_queued_events(max_queued_events)
         self._limit_inflight = limit_inflight
         self._max_inbound = max_inbound_frame_bytes
         self._max_request_bytes = framing.DEFAULT_MAX_FRAME_BYTES
         self._pending: Dict[int, _Pending] = {}
         self._next_id = 1
-        self._slots: Optional[asyncio.Semaphore] = None
+        self._slots: Optional[_Slots] = None
         self._write_lock = asyncio.Lock()
         self._closed: Optional[ConnectionLost] = None
         self._server_error: Optional[HiscoreError] = None
@@ -111,13 +188,15 @@ class AsyncClient:
                       timeout: Optional[float] = 10.0, auth_token: str = "",
                       default_deadline: Optional[float] = None, deadline_grace: float = 0.5,
                       limit_inflight: bool = True, ssl: tls.SSLOption = None,
-                      server_hostname: Optional[str] = None) -> "AsyncClient":
+                      server_hostname: Optional[str] = None,
+                      max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS) -> "AsyncClient":
         """Open a connection, send the preface and wait for the server's hello.
 
         `timeout` bounds the TCP connect (and TLS handshake) plus the hello. `limit_inflight`
         makes the client queue calls locally instead of exceeding the server's
-        `max_inflight_calls`. `ssl` turns on TLS: an `ssl.SSLContext` (see `hiscore.tls_context`)
-        or True for the system trust store; a certificate the context does not trust raises
+        `max_inflight_calls`. `max_queued_events` bounds each subscription's event queue (see
+        `subscribe`). `ssl` turns on TLS: an `ssl.SSLContext` (see `hiscore.tls_context`) or True
+        for the system trust store; a certificate the context does not trust raises
         `ssl.SSLCertVerificationError`. `server_hostname` is the name checked against the
         server's certificate (default: `host`).
         """
@@ -130,7 +209,8 @@ class AsyncClient:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, **tls_args), timeout)
         client = cls(reader, writer, auth_token=auth_token, default_deadline=default_deadline,
-                     deadline_grace=deadline_grace, limit_inflight=limit_inflight)
+                     deadline_grace=deadline_grace, limit_inflight=limit_inflight,
+                     max_queued_events=max_queued_events)
         try:
             await asyncio.wait_for(client._handshake(), timeout)
         except BaseException:
@@ -146,7 +226,7 @@ class AsyncClient:
         if self.hello.max_frame_bytes:
             self._max_request_bytes = self.hello.max_frame_bytes
         if self._limit_inflight and self.hello.max_inflight_calls:
-            self._slots = asyncio.Semaphore(self.hello.max_inflight_calls)
+            self._slots = _Slots(self.hello.max_inflight_calls)
 
     @property
     def closed(self) -> bool:
@@ -186,11 +266,13 @@ class AsyncClient:
         if not self._hello_future.done():
             self._hello_future.set_exception(self._server_error or exc)
             self._hello_future.exception()  # mark retrieved when nobody awaits it
+        if self._slots is not None:
+            self._slots.close()  # calls still waiting for a slot wake up and fail too
         pending, self._pending = self._pending, {}
         for call_id, p in pending.items():
             if p.future is not None and not p.future.done():
                 p.future.set_exception(type(exc)(exc.message, call_id=call_id, cause=exc.cause))
-            if p.queue is not None:
+            if p.queue is not None and p.kind == "stream":
                 p.queue.put_nowait(type(exc)(exc.message, call_id=call_id, cause=exc.cause))
 
     async def _read_loop(self) -> None:
@@ -230,21 +312,48 @@ class AsyncClient:
                     self._hello_future.set_exception(self._server_error)
             return
         p = self._pending.get(resp.call_id)
-        if p is None:  # a call we stopped tracking (e.g. a closed subscription): ignore
+        if p is None:  # a call we stopped tracking: ignore
             return
-        if p.kind == "stream":
+        if p.kind in ("stream", "closed"):
             assert p.queue is not None
             if resp.WhichOneof("result") == "event":
+                if p.kind == "closed":
+                    return
+                if p.queue.qsize() >= p.max_events:
+                    self._overflow(resp.call_id, p)
+                    return
                 p.queue.put_nowait(resp.event)
                 return
             del self._pending[resp.call_id]
-            p.queue.put_nowait(_Final(resp.status.code, resp.status.message))
+            if p.kind == "stream":
+                p.queue.put_nowait(_Final(resp.status.code, resp.status.message))
             return
         del self._pending[resp.call_id]
         if p.holds_slot and self._slots is not None:
             self._slots.release()
         if p.future is not None and not p.future.done():
             p.future.set_result(resp)
+
+    def _overflow(self, call_id: int, p: _Pending) -> None:
+        """A subscription's consumer fell `max_events` behind: rather than buffer without bound
+        (the server cannot see a reader that keeps up with the socket but not with the events),
+        end it. The consumer gets what is queued, then SubscriptionLagged."""
+        self._close_stream(call_id)
+        assert p.queue is not None
+        p.queue.put_nowait(SubscriptionLagged(
+            f"subscription fell behind: {p.max_events} events queued and not consumed "
+            "(max_queued_events); it was cancelled and later events dropped; resubscribe for a "
+            "fresh snapshot", call_id=call_id))
+        self._cancel_in_background(call_id)
+
+    def _close_stream(self, call_id: int) -> bool:
+        """Stop delivering a stream's events; its id stays reserved until its final status.
+        False when it is not running (already ended, closed or never started)."""
+        p = self._pending.get(call_id)
+        if p is None or p.kind != "stream":
+            return False
+        p.kind = "closed"
+        return True
 
     # ------------------------------------------------------------------------------------------
     # Calls
@@ -256,19 +365,36 @@ class AsyncClient:
             if call_id not in self._pending:
                 return call_id
 
-    async def _send(self, method: str, body: Message, deadline: Optional[float],
-                    kind: str) -> Tuple[int, _Pending]:
+    async def _send(self, method: str, body: Message, deadline: Optional[float], kind: str,
+                    max_events: int = DEFAULT_MAX_QUEUED_EVENTS
+                    ) -> Tuple[int, _Pending, Optional[float]]:
+        """Send one request; returns its call id, its book-keeping and, with a deadline, the loop
+        time at which the caller should stop waiting for the answer."""
+        _deadline_ms(deadline)  # validate before waiting for anything
         if self._closed is not None:
             raise type(self._closed)(self._closed.message, cause=self._closed.cause)
-        holds_slot = kind == "unary" and self._slots is not None
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        # A cancel does not count against the server's max_inflight_calls, and must not wait
+        # behind the very calls it is meant to end.
+        holds_slot = kind == "unary" and method != "cancel" and self._slots is not None
         if holds_slot:
             assert self._slots is not None
-            await self._slots.acquire()
+            if not await self._slots.acquire(deadline):
+                if self._closed is not None:
+                    raise type(self._closed)(self._closed.message, cause=self._closed.cause)
+                raise DeadlineExceeded(
+                    f"no in-flight slot free within the {deadline}s deadline (max_inflight_calls "
+                    f"{self.hello.max_inflight_calls} busy); not sent")
         try:
             if self._closed is not None:
                 raise type(self._closed)(self._closed.message, cause=self._closed.cause)
+            remaining = None if deadline is None else deadline - (loop.time() - start)
+            if remaining is not None and remaining <= 0:
+                raise DeadlineExceeded(f"the {deadline}s deadline passed waiting for an in-flight "
+                                       "slot; not sent")
             call_id = self._alloc_id()
-            req = pb.Request(call_id=call_id, deadline_ms=_deadline_ms(deadline),
+            req = pb.Request(call_id=call_id, deadline_ms=_deadline_ms(remaining),
                              auth_token=self.auth_token)
             getattr(req, method).CopyFrom(body)
             getattr(req, method).SetInParent()
@@ -279,7 +405,8 @@ class AsyncClient:
                                         f"({self._max_request_bytes})")
             p = _Pending(kind, holds_slot)
             if kind == "stream":
-                p.queue = asyncio.Queue()
+                p.queue = asyncio.Queue()  # unbounded; _dispatch keeps it to max_events
+                p.max_events = max_events
             else:
                 p.future = asyncio.get_running_loop().create_future()
             self._pending[call_id] = p
@@ -297,13 +424,13 @@ class AsyncClient:
             raise ConnectionLost(f"connection broken: {e}", call_id=call_id) from e
         except asyncio.CancelledError:  # the request is out; its answer will be ignored
             if kind == "stream":
-                self._pending.pop(call_id, None)
-                self._cancel_in_background(call_id)
+                self._close_stream(call_id)
             else:
                 self._abandon(call_id)
-                self._cancel_in_background(call_id)
+            self._cancel_in_background(call_id)
             raise
-        return call_id, p
+        expires = None if remaining is None else loop.time() + remaining + self.deadline_grace
+        return call_id, p, expires
 
     def _abandon(self, call_id: int) -> None:
         """The caller gave up: keep the id reserved (and its slot) until the server answers."""
@@ -321,7 +448,7 @@ class AsyncClient:
 
     async def _quiet_cancel(self, call_id: int) -> None:
         try:
-            await self.cancel(call_id, deadline=5.0)
+            await self.cancel(call_id, deadline=_CANCEL_DEADLINE)
         except (HiscoreError, OSError):
             pass
 
@@ -334,9 +461,9 @@ class AsyncClient:
         """
         if deadline is None:
             deadline = self.default_deadline
-        call_id, p = await self._send(method, body, deadline, "unary")
+        call_id, p, expires = await self._send(method, body, deadline, "unary")
         assert p.future is not None
-        return PendingCall(self, method, call_id, p.future, deadline)
+        return PendingCall(self, method, call_id, p.future, deadline, expires)
 
     async def call(self, method: str, body: Message, *, deadline: Optional[float] = None) -> Message:
         """Low level: one unary call; returns the `Response.result` message for `method`."""
@@ -350,7 +477,8 @@ class AsyncClient:
         return bytes(res.payload)
 
     async def cancel(self, call_id: int, *, deadline: Optional[float] = None) -> bool:
-        """Cancel call `call_id` on this connection; True when it was still running."""
+        """Cancel call `call_id` on this connection; True when it was still running. A cancel
+        does not wait for an in-flight slot (the server does not count cancels)."""
         res = cast(pb.CancelResponse, await self.call("cancel", pb.CancelRequest(call_id=call_id),
                                                        deadline=deadline))
         return bool(res.cancelled)
@@ -481,7 +609,8 @@ class AsyncClient:
     def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
                   top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,
                   feed: bool = False, min_interval_ms: int = 0,
-                  rank_mode: int = RankMode.DEFAULT) -> "Subscription":
+                  rank_mode: int = RankMode.DEFAULT,
+                  max_queued_events: Optional[int] = None) -> "Subscription":
         """A rank-change stream. Give exactly one target: `player_id`, `top` (N), `around`
         (player_id, before, after) or `feed=True`. Use as
 
@@ -492,7 +621,14 @@ class AsyncClient:
         The first event is a snapshot. Iteration ends when the server ends the stream with OK
         or after `await sub.cancel()`; any other final status raises (e.g. NotFound when the
         board is deleted, Unavailable when the server shuts down, Unimplemented on servers
-        without streams).
+        without streams). Leaving `async with` (or `await sub.aclose()`) cancels the stream on
+        the server.
+
+        Events are read off the connection as they arrive and queued until consumed, at most
+        `max_queued_events` of them (None = the client's `max_queued_events`, by default
+        `DEFAULT_MAX_QUEUED_EVENTS`). A consumer that falls further behind loses the stream: the
+        client cancels it, drops its later events, and iteration raises `SubscriptionLagged`
+        after the queued events. Subscribe again for a fresh snapshot.
         """
         req = pb.SubscribeRequest(board_id=board_id, min_interval_ms=min_interval_ms,
                                   rank_mode=rank_mode)
@@ -508,19 +644,22 @@ class AsyncClient:
             req.around.CopyFrom(pb.SubscribeAround(player_id=pid, before=before, after=after))
         else:
             req.feed.SetInParent()
-        return Subscription(self, req)
+        limit = self.max_queued_events if max_queued_events is None else max_queued_events
+        return Subscription(self, req, _check_max_queued_events(limit))
 
 
 class PendingCall:
     """A unary call that has been sent (see `AsyncClient.start_call`)."""
 
     def __init__(self, client: AsyncClient, method: str, call_id: int,
-                 future: "asyncio.Future[pb.Response]", deadline: Optional[float]) -> None:
+                 future: "asyncio.Future[pb.Response]", deadline: Optional[float],
+                 expires: Optional[float] = None) -> None:
         self.method = method
         self.call_id = call_id
         self.deadline = deadline
         self._client = client
         self._future = future
+        self._expires = expires  # loop time to stop waiting (None: deadline + grace from result())
 
     def done(self) -> bool:
         return self._future.done()
@@ -529,11 +668,13 @@ class PendingCall:
         """Wait for the answer: the result message, or the call's error raised."""
         client, call_id = self._client, self.call_id
         try:
-            if self.deadline is None:
+            if self.deadline is None or self._future.done():
                 resp = await asyncio.shield(self._future)
             else:
-                resp = await asyncio.wait_for(asyncio.shield(self._future),
-                                              self.deadline + client.deadline_grace)
+                wait = self.deadline + client.deadline_grace
+                if self._expires is not None:
+                    wait = self._expires - asyncio.get_running_loop().time()
+                resp = await asyncio.wait_for(asyncio.shield(self._future), max(0.0, wait))
         except asyncio.TimeoutError:
             client._abandon(call_id)
             client._cancel_in_background(call_id)
@@ -551,21 +692,27 @@ class PendingCall:
 class Subscription:
     """A server stream of `RankEvent`s (see `AsyncClient.subscribe`)."""
 
-    def __init__(self, client: AsyncClient, request: pb.SubscribeRequest) -> None:
+    def __init__(self, client: AsyncClient, request: pb.SubscribeRequest,
+                 max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS) -> None:
         self._client = client
         self.request = request
+        self.max_queued_events = max_queued_events
         self.call_id = 0
         self._pending: Optional[_Pending] = None
         self._cancel_requested = False
         self._done = False
-        self._start_lock = asyncio.Lock()
+        # Made on first use, on the client's loop: hiscore.Client creates subscriptions in the
+        # caller's thread, where (Python < 3.10) a Lock would bind to the wrong or no loop.
+        self._start_lock: Optional[asyncio.Lock] = None
 
     async def start(self) -> None:
         """Send the subscribe request (done by the first iteration or `async with`)."""
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
         async with self._start_lock:
             if self._pending is None:
-                self.call_id, self._pending = await self._client._send(
-                    "subscribe", self.request, None, "stream")
+                self.call_id, self._pending, _ = await self._client._send(
+                    "subscribe", self.request, None, "stream", self.max_queued_events)
 
     def __aiter__(self) -> "Subscription":
         return self
@@ -597,16 +744,20 @@ class Subscription:
         return await self._client.cancel(self.call_id)
 
     async def aclose(self) -> None:
-        """Cancel (if running) and stop tracking the stream."""
-        if self._pending is not None and not self._done:
-            self._done = True
+        """Cancel the stream on the server (if it is still running) and wait for that to be
+        acknowledged (at most 5 s); iteration ends, and queued or later events are dropped."""
+        if self._pending is None or self._done:
+            return
+        self._done = True
+        # Late events are dropped from now on; the call id stays reserved until the final status.
+        if self._client._close_stream(self.call_id):
+            self._cancel_requested = True
+            assert self._pending.queue is not None  # wakes a consumer waiting in another task
+            self._pending.queue.put_nowait(_Final(StatusCode.CANCELLED, "closed by the client"))
             try:
-                await self.cancel()
-            except HiscoreError:
+                await self._client.cancel(self.call_id, deadline=_CANCEL_DEADLINE)
+            except HiscoreError:  # e.g. the connection is gone: so is the stream
                 pass
-            # Late events for this id are ignored from now on.
-            if self._client._pending.get(self.call_id) is self._pending:
-                del self._client._pending[self.call_id]
 
     async def __aenter__(self) -> "Subscription":
         await self.start()
@@ -614,6 +765,12 @@ class Subscription:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
+
+
+def _check_max_queued_events(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"max_queued_events must be a positive int, got {n!r}")
+    return n
 
 
 def make_submit(item: SubmitItem) -> pb.SubmitRequest:
@@ -633,4 +790,5 @@ def make_submit(item: SubmitItem) -> pb.SubmitRequest:
     raise TypeError(f"cannot make a SubmitRequest from {item!r}")
 
 
-__all__ = ["AsyncClient", "PendingCall", "Subscription", "SubmitItem", "make_submit"]
+__all__ = ["AsyncClient", "PendingCall", "Subscription", "SubmitItem", "make_submit",
+           "DEFAULT_MAX_QUEUED_EVENTS"]

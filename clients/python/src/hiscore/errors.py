@@ -183,3 +183,14 @@ class ConnectionLost(Unavailable):
 
 class ProtocolError(ConnectionLost):
     """The server broke the framing rules (bad flag, oversized or undecodable frame)."""
+
+
+class SubscriptionLagged(ResourceExhausted):
+    """A subscription's consumer fell behind: more than `max_queued_events` events arrived that
+    it had not taken yet. The client cancelled the stream and dropped its later events; the
+    events queued before are still delivered, then this is raised. Subscribe again for a fresh
+    snapshot (or consume faster, or raise `max_queued_events`).
+
+    Raised by the client, not the server (which coalesces events and resends a snapshot to
+    readers that stop reading the socket, but cannot see one that reads it and then queues).
+    """

@@ -160,15 +160,18 @@ class Client:
     def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
                   top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,
                   feed: bool = False, min_interval_ms: int = 0,
-                  rank_mode: int = RankMode.DEFAULT) -> "SyncSubscription":
+                  rank_mode: int = RankMode.DEFAULT,
+                  max_queued_events: Optional[int] = None) -> "SyncSubscription":
         sub = self._client.subscribe(board_id, player_id=player_id, top=top, around=around,
                                      feed=feed, min_interval_ms=min_interval_ms,
-                                     rank_mode=rank_mode)
+                                     rank_mode=rank_mode, max_queued_events=max_queued_events)
         return SyncSubscription(self, sub)
 
 
 class SyncSubscription:
-    """Blocking iterator over a subscription's `RankEvent`s; `with` cancels it on exit."""
+    """Blocking iterator over a subscription's `RankEvent`s; `with` (or `close()`) cancels it on
+    the server. Events queue up in the background (at most `max_queued_events`, then
+    `SubscriptionLagged`), as with `AsyncClient.subscribe`."""
 
     def __init__(self, client: Client, sub: Subscription) -> None:
         self._client = client
