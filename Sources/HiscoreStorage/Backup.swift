@@ -48,8 +48,10 @@ extension DataDirectory {
                 for file in files {
                     let isActive = file == segments.last.map(ShardFiles.segmentName)
                     if hardLinks && !isActive {
-                        try POSIX.linkOrCopy(source + "/" + file, to: target + "/" + file)
-                        summary.linkedFiles += 1
+                        switch try POSIX.linkOrCopy(source + "/" + file, to: target + "/" + file) {
+                        case .linked: summary.linkedFiles += 1
+                        case .copied(let bytes): summary.copiedBytes += UInt64(bytes)  // another file system
+                        }
                     } else {
                         let size = try fileSize(source + "/" + file)
                         try POSIX.copyFile(source + "/" + file, to: target + "/" + file, length: size)

@@ -176,11 +176,21 @@ enum POSIX {
     }
 
     /// Hard-links `source` as `destination`, copying when linking is impossible (other file system).
-    static func linkOrCopy(_ source: String, to destination: String) throws(StorageError) {
-        if Glibc.link(source, destination) == 0 { return }
+    /// Whether `linkOrCopy` linked the file or, where links cannot be made, copied these bytes.
+    enum LinkOrCopy: Equatable {
+        case linked
+        case copied(bytes: Int)
+    }
+
+    static func linkOrCopy(_ source: String, to destination: String) throws(StorageError) -> LinkOrCopy {
+        if Glibc.link(source, destination) == 0 { return .linked }
         let code = errno
         if code == EXDEV || code == EPERM || code == EMLINK || code == ENOTSUP {
-            try copyFile(source, to: destination)
+            let input = try open(source, O_RDONLY)
+            defer { close(input) }
+            let length = try fileSize(input, path: source)
+            try copyFile(source, to: destination, length: length)
+            return .copied(bytes: length)
         } else {
             throw .io(operation: "link to \(destination)", path: source, errno: code)
         }

@@ -25,8 +25,7 @@ enum ProtoCRead {
             throw .invalidField("\(field()): contains a NUL byte")
         }
         guard length > 0 else { return "" }
-        guard let string = String(validating: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
-        else {
+        guard let string = String(validatingCString: pointer) else {
             throw .invalidField("\(field()): invalid UTF-8")
         }
         return string

@@ -54,4 +54,55 @@ import Testing
         }
         #expect(try BoardCatalog.open(directory: restored).load() == catalog.load())
     }
+
+    /// /dev/shm when it is another file system than /tmp (where the tests' data dirs live).
+    static let otherFileSystem: String? = {
+        var tmp = stat()
+        var shm = stat()
+        guard stat("/tmp", &tmp) == 0, stat("/dev/shm", &shm) == 0, tmp.st_dev != shm.st_dev,
+            access("/dev/shm", W_OK) == 0
+        else { return nil }
+        return "/dev/shm"
+    }()
+
+    @Test(
+        "a backup to another file system copies what it cannot link, and says so",
+        .enabled(if: otherFileSystem != nil, "needs /dev/shm on another file system than /tmp"))
+    func backupAcrossFileSystems() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        let catalog = try BoardCatalog.open(directory: data)
+        try catalog.append(.created(incarnation: 1, config: .defaultConfig(id: "b1"), createdAt: 1))
+        var rng = SplitMix64(seed: 12)
+        var sequence: UInt64 = 0
+        let (log, _) = try openShard(data, shard: 0, mode: .async)
+        var model = ShardModel()
+        for _ in 0..<200 {
+            let record = randomRecord(&rng, sequence: &sequence)
+            model.apply(record)
+            log.append(record)
+        }
+        let writer = try #require(log.beginSnapshot())
+        for (board, players) in model.boards { writer.add(board: board, entries: Array(players.values)) }
+        _ = try finishAndWait(writer).get()
+        try log.flushAndWait()
+        defer { log.close() }
+        let destination = try #require(Self.otherFileSystem) + "/hiscore-backup-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { TemporaryDirectory.removeTree(destination) }
+        let summary = try data.backup(to: destination)
+        // The snapshot would have been linked on the same file system; here every byte is copied.
+        #expect(summary.linkedFiles == 0)
+        var total: UInt64 = 0
+        for file in try POSIX.listDirectory(destination + "/shard-000") {
+            var info = stat()
+            #expect(stat(destination + "/shard-000/" + file, &info) == 0)
+            total += UInt64(info.st_size)
+        }
+        var catalogInfo = stat()
+        #expect(stat(destination + "/boards.log", &catalogInfo) == 0)
+        #expect(summary.copiedBytes == total + UInt64(catalogInfo.st_size))
+        let recovered = try ShardLog.recover(directory: DataDirectory.open(path: destination), shard: 0)
+        #expect(ShardModel(recovered: recovered) == model)
+    }
 }

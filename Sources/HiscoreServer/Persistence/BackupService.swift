@@ -1,3 +1,4 @@
+import Atomics
 import HiscoreStorage
 import HiscoreWire
 import NIOCore
@@ -5,10 +6,13 @@ import NIOPosix
 
 /// `backup`: an online, consistent copy of the data directory on the server's machine. Every
 /// shard's log is flushed first (so async mode's acknowledged writes are in it), then the files
-/// are hard-linked or copied on a thread of their own — never on an event loop.
+/// are hard-linked or copied on NIO's blocking-work thread pool — never on an event loop, nor on
+/// Swift's cooperative threads (one per core: a long copy there would hold up `/metrics` and
+/// season resets). One backup at a time; another meanwhile is refused.
 final class BackupService: Sendable {
     private let persistence: Persistence
     private let shards: [Shard]
+    private let running = ManagedAtomic(false)
 
     init(persistence: Persistence, shards: [Shard]) {
         self.persistence = persistence
@@ -23,6 +27,11 @@ final class BackupService: Sendable {
         guard !destination.isEmpty else {
             return loop.makeSucceededFuture(.failure(callID: callID, Status(.invalidArgument, "destination: empty")))
         }
+        guard running.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return loop.makeSucceededFuture(.failure(callID: callID, Status(
+                .failedPrecondition, "a backup is already running; try again when it has finished")))
+        }
+        let running = self.running
         let flushed = shards.map { shard in
             let promise = loop.makePromise(of: Void.self)
             shard.loop.execute {
@@ -35,8 +44,7 @@ final class BackupService: Sendable {
             return promise.futureResult
         }
         return EventLoopFuture.andAllSucceed(flushed, on: loop).flatMap {
-            let promise = loop.makePromise(of: ResponseEnvelope.self)
-            promise.completeWithTask {
+            NIOThreadPool.singleton.runIfActive(eventLoop: loop) { () -> ResponseEnvelope in
                 do {
                     let summary = try directory.backup(to: destination)
                     return .ok(callID, .backup(BackupResponse(
@@ -46,9 +54,10 @@ final class BackupService: Sendable {
                     return .failure(callID: callID, Status(.failedPrecondition, "backup failed: \(error)"))
                 }
             }
-            return promise.futureResult
         }.recover { error in
             .failure(callID: callID, Status(.unavailable, "backup not made: a shard's log could not be flushed: \(error)"))
+        }.always { _ in
+            running.store(false, ordering: .releasing)
         }
     }
 }
