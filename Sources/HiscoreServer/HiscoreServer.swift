@@ -67,7 +67,23 @@ public final class HiscoreServer: Sendable {
         var shards: [Shard] = []
         var opened: [any Channel] = []
         let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
+        let endpoints = AdminEndpoints()
         do {
+            // The admin port first: /healthz answers while the data loads (see AdminEndpoints).
+            var admin: (any Channel)?
+            if let adminPort = configuration.adminPort {
+                do {
+                    admin = try await AdminHTTPServer.bind(
+                        group: group, host: configuration.adminHost, port: adminPort,
+                        metrics: { await endpoints.metrics() }, notReadyReason: { endpoints.notReadyReason() })
+                } catch {
+                    throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
+                }
+                admin.map { opened.append($0) }
+            }
+            if configuration.maxMemoryBytes > 0 && JemallocStats.allocatedBytes() == nil {
+                throw MemoryCeiling.StatisticsUnavailable()
+            }
             let streams = try await StreamCoordinator.make(loops: loops)
             shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams, logger: logger) }
             let directory = BoardDirectory(
@@ -77,6 +93,11 @@ public final class HiscoreServer: Sendable {
             try await Self.recover(
                 shards: shards, persistence: persistence, boards: boardsByIncarnation, configuration: configuration,
                 logger: logger)
+            memory.refresh()
+            if memory.isExceeded {
+                logger.warning(
+                    "the memory ceiling (--max-memory \(memory.limitBytes) bytes) is below what the recovered data already uses (\(memory.allocatedBytes) bytes allocated): new players are refused until boards are deleted or the ceiling is raised")
+            }
             let executor = BatchExecutor(shards: shards, writesWaitForDurability: configuration.durability == .fsync)
             streams.attach(executor)
             let seasons = SeasonKeeper(
@@ -128,28 +149,20 @@ public final class HiscoreServer: Sendable {
             }
             opened.append(listener)
             let port = listener.localAddress?.port ?? configuration.port
-            var admin: (any Channel)?
-            if let adminPort = configuration.adminPort {
-                do {
-                    admin = try await AdminHTTPServer.bind(
-                        group: group, host: configuration.adminHost, port: adminPort,
-                        metrics: { [shards] in
-                            await Self.scrape(
-                                telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory)
-                        },
-                        notReadyReason: { [shards] in
-                            guard ready.load(ordering: .relaxed) else { return "not accepting calls (shutting down)" }
-                            for shard in shards {
-                                if let failure = shard.logFailure {
-                                    return "shard \(shard.index)'s log failed (\(failure)); its writes are refused until a restart"
-                                }
-                            }
-                            return nil
-                        })
-                } catch {
-                    throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
-                }
-            }
+            endpoints.serve(AdminEndpoints.Serving(
+                metrics: { [shards] in
+                    await Self.scrape(
+                        telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory)
+                },
+                notReadyReason: { [shards] in
+                    guard ready.load(ordering: .relaxed) else { return "not accepting calls (shutting down)" }
+                    for shard in shards {
+                        if let failure = shard.logFailure {
+                            return "shard \(shard.index)'s log failed (\(failure)); its writes are refused until a restart"
+                        }
+                    }
+                    return nil
+                }))
             ready.store(true, ordering: .relaxed)
             logger.info("hiscored \(version) listening on \(configuration.host):\(port) with \(shardCount) shards\(tlsContext == nil ? "" : " (TLS)")")
             if let adminAddress = admin?.localAddress {

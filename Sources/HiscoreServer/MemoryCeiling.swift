@@ -76,3 +76,13 @@ public enum JemallocStats {
         return value
     }
 }
+
+extension MemoryCeiling {
+    /// A ceiling was asked for but jemalloc's `stats.allocated` cannot be read: the ceiling
+    /// would never trigger, so the server does not start.
+    struct StatisticsUnavailable: Error, CustomStringConvertible {
+        var description: String {
+            "--max-memory needs jemalloc's statistics (stats.allocated), which this process cannot read"
+        }
+    }
+}

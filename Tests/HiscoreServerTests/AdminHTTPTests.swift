@@ -93,6 +93,33 @@ struct AdminHTTPTests {
         _ = try? channel.finish()
     }
 
+    @Test("while the server starts: /healthz 200, /readyz and /metrics 503 'starting'; then they serve")
+    func startingEndpoints() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let endpoints = AdminEndpoints()
+        let admin = try await AdminHTTPServer.bind(
+            group: group, host: "127.0.0.1", port: 0, metrics: { await endpoints.metrics() },
+            notReadyReason: { endpoints.notReadyReason() })
+        do {
+            let port = try #require(admin.localAddress?.port)
+            #expect(try await httpGet(port: port, path: "/healthz").status == 200)
+            for path in ["/readyz", "/metrics"] {
+                let starting = try await httpGet(port: port, path: path)
+                #expect(starting.status == 503 && starting.body == "not ready: starting (recovering the data directory)\n", "\(path)")
+            }
+            endpoints.serve(AdminEndpoints.Serving(metrics: { "hiscore_up 1\n" }, notReadyReason: { nil }))
+            #expect(try await httpGet(port: port, path: "/readyz").status == 200)
+            let metrics = try await httpGet(port: port, path: "/metrics")
+            #expect(metrics.status == 200 && metrics.body == "hiscore_up 1\n")
+        } catch {
+            try? await admin.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await admin.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("/readyz answers 503 with the reason while the server is not ready; /healthz still 200")
     func readinessReason() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -4,18 +4,20 @@ import NIOHTTP1
 import NIOPosix
 
 /// The operators' HTTP port: `GET /metrics` (Prometheus text), `/healthz` (the process serves),
-/// `/readyz` (accepting calls with every shard's log writable; 503 with the reason otherwise).
+/// `/readyz` (accepting calls with every shard's log writable; 503 with the reason otherwise,
+/// also while starting).
 /// Loopback by default. Each request is answered and the connection kept alive; anything else
 /// is 404/405.
 final class AdminHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let metrics: @Sendable () async -> String
+    /// nil while the server starts (`AdminEndpoints`): answered 503.
+    private let metrics: @Sendable () async -> String?
     private let notReadyReason: @Sendable () -> String?
     private var head: HTTPRequestHead?
 
-    init(metrics: @escaping @Sendable () async -> String, notReadyReason: @escaping @Sendable () -> String?) {
+    init(metrics: @escaping @Sendable () async -> String?, notReadyReason: @escaping @Sendable () -> String?) {
         self.metrics = metrics
         self.notReadyReason = notReadyReason
     }
@@ -51,10 +53,14 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         case "/metrics":
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let render = metrics
-            let promise = context.eventLoop.makePromise(of: String.self)
+            let promise = context.eventLoop.makePromise(of: String?.self)
             promise.completeWithTask { await render() }
             promise.futureResult.whenSuccess { text in
                 let (handler, context) = loopBound.value
+                guard let text else {
+                    handler.write(context, head, .serviceUnavailable, "not ready: \(AdminEndpoints.startingReason)\n")
+                    return
+                }
                 handler.write(context, head, .ok, text, contentType: "text/plain; version=0.0.4")
             }
         default:
@@ -175,7 +181,7 @@ enum AdminHTTPServer {
     static let requestTimeout = TimeAmount.seconds(10)
 
     static func bind(
-        group: any EventLoopGroup, host: String, port: Int, metrics: @escaping @Sendable () async -> String,
+        group: any EventLoopGroup, host: String, port: Int, metrics: @escaping @Sendable () async -> String?,
         notReadyReason: @escaping @Sendable () -> String?
     ) async throws -> any Channel {
         let open = ManagedAtomic(0)
@@ -196,7 +202,7 @@ enum AdminHTTPServer {
 
     /// An admin connection's handlers, socket side first.
     static func configure(
-        _ pipeline: ChannelPipeline.SynchronousOperations, metrics: @escaping @Sendable () async -> String,
+        _ pipeline: ChannelPipeline.SynchronousOperations, metrics: @escaping @Sendable () async -> String?,
         notReadyReason: @escaping @Sendable () -> String?
     ) throws {
         try pipeline.addHandler(AdminWriteBackpressure())
