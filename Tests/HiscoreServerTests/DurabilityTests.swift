@@ -166,27 +166,27 @@ struct DurabilityTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let log = CapturedLog()
-        var config = testServerConfiguration(shards: 1)
-        config.durability = .async
-        config.dataDirectory = directory.path
-        config.snapshotAfterLogBytes = 2048
-        let server = try await HiscoreServer.start(configuration: config, logger: log.logger)
-        let shardPath = directory.path + "/shard-000"
-        let segments = try FileManager.default.contentsOfDirectory(atPath: shardPath).filter { $0.hasPrefix("wal-") }.sorted()
-        let current = try #require(segments.last.flatMap { UInt64($0.dropFirst(4).prefix(16), radix: 16) })
-        // A directory where each coming snapshot's temporary file would go: every attempt fails
-        // (EISDIR, even for root), as on a full disk.
-        for segment in (current + 1)...(current + 100) {
-            let hex = String(segment, radix: 16)
-            let name = "snapshot-" + String(repeating: "0", count: 16 - hex.count) + hex + ".snap.tmp"
-            try FileManager.default.createDirectory(atPath: shardPath + "/" + name, withIntermediateDirectories: false)
+        try await withServer(shards: 1, configure: {
+            $0.durability = .async
+            $0.dataDirectory = directory.path
+            $0.snapshotAfterLogBytes = 2048
+        }, logger: log.logger) { server in
+            let shardPath = directory.path + "/shard-000"
+            let segments = try FileManager.default.contentsOfDirectory(atPath: shardPath).filter { $0.hasPrefix("wal-") }.sorted()
+            let current = try #require(segments.last.flatMap { UInt64($0.dropFirst(4).prefix(16), radix: 16) })
+            // A directory where each coming snapshot's temporary file would go: every attempt fails
+            // (EISDIR, even for root), as on a full disk.
+            for segment in (current + 1)...(current + 100) {
+                let hex = String(segment, radix: 16)
+                let name = "snapshot-" + String(repeating: "0", count: 16 - hex.count) + hex + ".snap.tmp"
+                try FileManager.default.createDirectory(atPath: shardPath + "/" + name, withIntermediateDirectories: false)
+            }
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            for n in 0..<100 { _ = try await client.submit(board: "snap", player: "p\(n)", score: Int64(n)) }
+            #expect(log.waitFor("snapshot failed", seconds: 10))
+            #expect(try await client.count(board: "snap").boardSize == 100)
+            try await client.close()
         }
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        for n in 0..<100 { _ = try await client.submit(board: "snap", player: "p\(n)", score: Int64(n)) }
-        #expect(log.waitFor("snapshot failed", seconds: 10))
-        #expect(try await client.count(board: "snap").boardSize == 100)
-        try await client.close()
-        await server.shutdown()
     }
 
     @Test("a second hiscored on the same data dir refuses to start")

@@ -80,15 +80,20 @@ struct TelemetryTests {
           arguments: [(100, true), (100_000_000, false)])
     func heavyLoadSummary(capacity: Int, expectsSummary: Bool) async throws {
         let log = CapturedLog()
-        var config = testServerConfiguration(shards: 1)
-        config.capacityCallsPerSecond = capacity
-        let server = try await HiscoreServer.start(configuration: config, logger: log.logger)
-        let port = server.localPort
-        // Bursts of 100 pings for a bit over two one-second windows, or until the line shows:
-        // the load is what the test is about, and its length bounds the wait. On a thread of its
+        let calls = try await withServer(shards: 1, configure: { $0.capacityCallsPerSecond = capacity }, logger: log.logger) { server in
+            try await Self.pingLoad(port: server.localPort, until: expectsSummary ? log : nil)
+        }
+        #expect(calls > 250, "too few calls to load a 100-calls/s capacity")
+        #expect(log.contains("heavy load") == expectsSummary, "capacity \(capacity), \(calls) calls")
+    }
+
+    /// Bursts of 100 pings for a bit over two one-second windows, or until `log` shows the
+    /// summary line; returns the calls answered.
+    private static func pingLoad(port: Int, until log: CapturedLog?) async throws -> Int {
+        // The load is what the test is about, and its length bounds the wait. On a thread of its
         // own with a blocking socket, so the load does not depend on the cooperative pool, which
         // other tests may hold.
-        let calls: Int = try await withCheckedThrowingContinuation { continuation in
+        try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(with: Result {
                     let connection = try RawConnection(port: port, timeoutSeconds: 10)
@@ -100,15 +105,12 @@ struct TelemetryTests {
                     while ContinuousClock.now - start < .milliseconds(2_300) {
                         connection.send(burst.bytes)
                         for _ in 0..<100 where connection.readFrame() != nil { calls += 1 }
-                        if expectsSummary && log.contains("heavy load") { break }
+                        if let log, log.contains("heavy load") { break }
                     }
                     return calls
                 })
             }
         }
-        await server.shutdown()
-        #expect(calls > 250, "too few calls to load a 100-calls/s capacity")
-        #expect(log.contains("heavy load") == expectsSummary, "capacity \(capacity), \(calls) calls")
     }
 
     @Test("an admin port already taken fails the start with an error naming the admin port, and frees the rest")

@@ -21,13 +21,14 @@ func testServerConfiguration(shards: Int = 2) -> ServerConfiguration {
 func withServer<T>(
     shards: Int = 2,
     configure: (inout ServerConfiguration) -> Void = { _ in },
+    logger: Logger? = nil,
     _ body: (HiscoreServer) async throws -> T
 ) async throws -> T {
     var config = testServerConfiguration(shards: shards)
     configure(&config)
-    var logger = Logger(label: "hiscored-test")
-    logger.logLevel = .warning
-    let server = try await HiscoreServer.start(configuration: config, logger: logger)
+    var quiet = Logger(label: "hiscored-test")
+    quiet.logLevel = .warning
+    let server = try await HiscoreServer.start(configuration: config, logger: logger ?? quiet)
     do {
         let result = try await body(server)
         await server.shutdown()
