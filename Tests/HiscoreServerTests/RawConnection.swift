@@ -103,6 +103,19 @@ final class RawConnection {
         return hello
     }
 
+    /// The next line without its line end, or nil if the connection ends (or times out) first.
+    func readLine() -> String? {
+        while true {
+            if let end = received.firstIndex(of: UInt8(ascii: "\n")) {
+                var line = Array(received[..<end])
+                received.removeFirst(end + 1)
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            guard fill() else { return nil }
+        }
+    }
+
     private func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 4096)
         let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
