@@ -602,6 +602,82 @@ struct PlayerNoteTests {
     }
 
 
+    @Test("a feed whose reader stopped holds back no other feed of the board (each keeps its own position)")
+    func stalledFeedHoldsNoOtherBack() async throws {
+        try await withClient(configure: { $0.limits.maxFrameBytes = 4 << 20 }) { writer, server in
+            try await writer.createBoard(BoardConfig(id: "two", limits: BoardLimits(maxMetadataBytes: 4096)))
+            let stalled = try RawConnection(port: server.localPort, timeoutSeconds: 20, receiveBufferBytes: 4096)
+            _ = stalled.handshake()
+            stalled.send(RequestEnvelope(callID: 3, method: .subscribe(SubscribeRequest(boardID: "two", target: .feed, minIntervalMillis: 20))))
+            #expect(stalled.readFrame()?.callID == 3)  // the marker batch; then this reader stops reading
+            let reader = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            // 3,000 writes of 4 KiB metadata: ~13 MB, more than the stalled reader's socket and the
+            // kernel's buffers take, and far below the backlog bounds (100,000 items, 64 MiB), so
+            // that feed is not ended: it just stops taking bytes.
+            let writes = 3_000
+            let received = try await within(.seconds(30), "the reading feed's items while the other feed stalls") {
+                var feed = reader.subscribe(board: "two", target: .feed, minInterval: .milliseconds(20)).makeAsyncIterator()
+                guard try await feed.next()?.snapshot == true else { return -1 }
+                let metadata = [UInt8](repeating: 7, count: 4096)
+                for batch in 0..<(writes / 100) {
+                    _ = try await writer.submitBatch((0..<100).map {
+                        SubmitRequest(boardID: "two", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: metadata)
+                    })
+                }
+                var received = 0
+                while received < writes {
+                    guard case .feed(let items)? = try await feed.next()?.change else { break }
+                    received += items.count
+                }
+                return received
+            }
+            try? await reader.close()
+            #expect(received == writes)
+        }
+    }
+
+    @Test("a feed's min_interval_ms holds even when other streams of the board flush faster")
+    func feedIntervalHolds() async throws {
+        try await withClient { client, _ in
+            try await client.createBoard(BoardConfig(id: "pace"))
+            _ = try await client.submit(board: "pace", player: "fast", score: 0)
+            let interval = Duration.milliseconds(1_000)
+            // The fast stream sets the board's flush pace at 20 ms.
+            var fast = client.subscribe(board: "pace", target: .player("fast"), minInterval: .milliseconds(20)).makeAsyncIterator()
+            _ = try await fast.next()
+            let clock = ContinuousClock()
+            let arrivals = try await within(.seconds(30), "the feed's events until the last write") {
+                var feed = client.subscribe(board: "pace", target: .feed, minInterval: interval).makeAsyncIterator()
+                guard try await feed.next()?.snapshot == true else { return [ContinuousClock.Instant]() }
+                // Writes for 3.5 s, then one by player "end" that closes the test.
+                let writer = Task {
+                    var written: Int64 = 0
+                    let until = clock.now + .milliseconds(3_500)
+                    while clock.now < until {
+                        written += 1
+                        _ = try await client.submit(board: "pace", player: "fast", score: written)
+                    }
+                    _ = try await client.submit(board: "pace", player: "end", score: 0)
+                }
+                var arrivals: [ContinuousClock.Instant] = []
+                var ended = false
+                while !ended {
+                    guard case .feed(let batch)? = try await feed.next()?.change else { break }
+                    arrivals.append(clock.now)
+                    ended = batch.contains { $0.entry.playerID == "end" }
+                }
+                try await writer.value
+                return arrivals
+            }
+            // At 20 ms the writes of 3.5 s would make ~175 events; at 1 s, 4 or 5. The gaps are
+            // measured at the client: half the interval leaves room for delivery jitter.
+            #expect(arrivals.count <= 6, "\(arrivals.count) feed events")
+            for (earlier, later) in zip(arrivals, arrivals.dropFirst()) {
+                #expect(later - earlier >= interval / 2, "feed events \(later - earlier) apart")
+            }
+        }
+    }
+
     @Test("past 64 MiB of waiting feed items the feed whose reader stopped ends; one that reads gets every item")
     func feedByteBound() async throws {
         try await withClient(configure: { $0.limits.maxFrameBytes = 4 << 20 }) { writer, server in

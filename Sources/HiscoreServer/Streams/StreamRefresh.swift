@@ -7,15 +7,20 @@ import NIOCore
 struct StreamRefresh {
     let board: BoardHandle
     let due: [Subscription]
+    /// The board's feed backlog from the oldest position among the due feeds on: each feed gets
+    /// the part after its own `feedCursor`.
     let feedNotes: [WriteNote]
+    /// The backlog position (`Subscription.feedCursor`) of `feedNotes[0]`.
+    let feedNotesStart: Int
     /// Note-following player streams that need the shards this time, one plan per rank mode,
     /// each with its streams in the plan's order.
     private let playerRefreshes: [(streams: [Subscription], plan: PlayerRefreshPlan)]
 
-    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote]) {
+    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote], feedNotesStart: Int = 0) {
         self.board = board
         self.due = due
         self.feedNotes = feedNotes
+        self.feedNotesStart = feedNotesStart
         var byMode: [RankMode: [Subscription]] = [:]
         for subscription in due where subscription.followsNotes
             && (subscription.needsQuery || subscription.needsSnapshot || subscription.betterCount == nil)
@@ -104,6 +109,24 @@ struct StreamRefresh {
                 deadline: nil))
         }
         return plans
+    }
+
+    /// Items in board-version order, cut into events of about `feedEventBytes`: a backlog of items
+    /// with large metadata would not fit one frame (the stream would end over max_frame_bytes).
+    /// Never empty: no items make one empty batch.
+    static func feedBatches(_ items: [FeedItem]) -> [[FeedItem]] {
+        var batches: [[FeedItem]] = [[]]
+        var batchBytes = 0
+        for item in items.sorted(by: { $0.boardVersion < $1.boardVersion }) {
+            let bytes = estimatedBytes(item.entry)
+            if batchBytes + bytes > feedEventBytes && !batches[batches.count - 1].isEmpty {
+                batches.append([])
+                batchBytes = 0
+            }
+            batches[batches.count - 1].append(item)
+            batchBytes += bytes
+        }
+        return batches
     }
 
     /// Compares fresh results with each subscriber's last state; returns the frames per sink and
@@ -226,37 +249,30 @@ struct StreamRefresh {
         }
 
         if !feeds.isEmpty {
-            var items: [FeedItem] = []
+            // One item per note, in backlog order (nil where the ranks are missing).
+            var items: [FeedItem?] = Array(repeating: nil, count: feedNotes.count)
             if case .counts(let ranks)? = responses[Self.feedPlanID].flatMap(KeyRanksPlan.decode) {
                 for (position, note) in feedNotes.enumerated() where position * 2 + 1 < ranks.count {
                     let rank = note.currentKey == nil ? 0 : UInt64(ranks[position * 2] + 1)
                     let previousRank = note.previousKey == nil ? 0 : UInt64(ranks[position * 2 + 1] + 1)
                     let entry = note.entry.map { WireEntry($0, rank: rank) } ?? WireEntry(playerID: note.playerID, score: 0)
-                    items.append(FeedItem(
+                    items[position] = FeedItem(
                         entry: entry, previousRank: previousRank, created: note.created, removed: note.currentKey == nil,
-                        boardVersion: note.version))
+                        boardVersion: note.version)
                 }
-                items.sort { $0.boardVersion < $1.boardVersion }
             }
-            // A backlog of items with large metadata would not fit one frame (the stream would
-            // end over max_frame_bytes): the items go out in events of about `feedEventBytes`.
-            var batches: [[FeedItem]] = []
-            var batchBytes = 0
-            for item in items {
-                let bytes = Self.estimatedBytes(item.entry)
-                if batches.isEmpty || (batchBytes + bytes > Self.feedEventBytes && !batches[batches.count - 1].isEmpty) {
-                    batches.append([])
-                    batchBytes = 0
-                }
-                batches[batches.count - 1].append(item)
-                batchBytes += bytes
-            }
-            if batches.isEmpty { batches = [[]] }
+            // Feeds at the same backlog position (the usual case: all of them) share their events.
+            var batchesFrom: [Int: [[FeedItem]]] = [:]
+            let end = feedNotesStart + feedNotes.count
             // Not skipped when the reader's socket filled meanwhile (as the other streams are, to get
-            // a snapshot on resume): these items have left the hub's backlog, so they go now.
+            // a snapshot on resume): the feed's position moves past these items, so they go now.
             for subscription in feeds where subscription.position >= 0 {
+                let offset = min(max(0, subscription.feedCursor - feedNotesStart), feedNotes.count)
+                let batches = batchesFrom[offset] ?? Self.feedBatches(items[offset...].compactMap { $0 })
+                batchesFrom[offset] = batches
+                subscription.feedCursor = end
                 // The first event of a feed is its (empty or not) snapshot: "the feed starts here".
-                guard subscription.needsSnapshot || !items.isEmpty else { continue }
+                guard subscription.needsSnapshot || !batches[0].isEmpty else { continue }
                 for (index, batch) in batches.enumerated() {
                     emit(subscription, .feed(batch), snapshot: subscription.needsSnapshot && index == 0)
                 }

@@ -38,6 +38,10 @@ final class Subscription {
     /// flush after flush.
     var heldBack = false
     var lastWindow: [WireEntry] = []
+    /// Feeds: the position in the board's feed backlog of the first item not yet sent (its hub
+    /// counts positions from the board's first item). Each feed has its own, so a feed whose
+    /// interval has not passed, or whose reader is behind, does not hold the others back.
+    var feedCursor = 0
 
     init(callID: UInt64, sink: StreamSink, target: SubscriptionTarget, ranking: RankResolution, interval: TimeAmount) {
         self.callID = callID

@@ -62,11 +62,16 @@ final class SubscriptionHub {
     private var receivedSequence: [UInt64]
     private var writtenPlayers = Set<String>()
     private var everythingDirty = false
+    /// The board's feed items not yet sent to every feed: from the oldest feed position
+    /// (`Subscription.feedCursor`) on. Kept once for all feeds; each takes the part after its
+    /// own position when its interval has passed and its reader can take bytes.
     private var feedNotes: [WriteNote] = []
+    /// The position of `feedNotes[0]` (items before it went to every feed).
+    private var feedBase = 0
     /// What `feedNotes` holds, in bytes (ids and metadata, plus `feedNoteOverhead` each).
     private var feedBytes = 0
-    /// At the last flush a feed's reader could not take bytes: its items wait for `resume`.
-    private var feedReadersBlocked = false
+    /// The feed subscriptions (a few per board: one per connection at most).
+    private var feeds: [Subscription] = []
     private var scheduledFlush: Scheduled<Void>?
     private var scheduledAt: NIODeadline?
     private var flushing = false
@@ -108,6 +113,11 @@ final class SubscriptionHub {
         inOrder.append(subscription)
         if let player = subscription.player { playerStreams[player, default: []].append(subscription) }
         byConnection[key.connectionID, default: []].append(subscription)
+        if subscription.isFeed {
+            // A feed starts here: the items already held are older than it.
+            subscription.feedCursor = feedBase + feedNotes.count
+            feeds.append(subscription)
+        }
         scheduleFlush(at: .now())
     }
 
@@ -119,11 +129,8 @@ final class SubscriptionHub {
     private func discard(_ key: SubscriptionKey) -> Bool {
         guard let removed = subscriptions.removeValue(forKey: key) else { return false }
         forget(removed)
-        if removed.isFeed && feedReadersBlocked && !feedNotes.isEmpty {
-            // It may have been the feed whose reader held the others' items back.
-            feedReadersBlocked = false
-            scheduleFlush(at: .now())
-        }
+        // It may have held the oldest items.
+        if removed.isFeed { trimFeedBacklog() }
         return true
     }
 
@@ -140,6 +147,7 @@ final class SubscriptionHub {
             assertionFailure("hub order index out of step")
         }
         subscription.position = -1
+        if subscription.isFeed { feeds.removeAll { $0 === subscription } }
         let connectionID = subscription.sink.connectionID
         if var ofConnection = byConnection[connectionID] {
             ofConnection.removeAll { $0 === subscription }
@@ -183,7 +191,7 @@ final class SubscriptionHub {
         if board.feedSubscriberCount > 0 {
             for note in notes where Self.isFeedItem(note) {
                 feedNotes.append(note)
-                feedBytes += Self.feedNoteOverhead + note.playerID.utf8.count + (note.entry?.metadata.count ?? 0)
+                feedBytes += Self.feedNoteBytes(note)
             }
             if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes { relieveFeedBacklog() }
         }
@@ -210,6 +218,8 @@ final class SubscriptionHub {
         inOrder.removeAll()
         playerStreams.removeAll()
         byConnection.removeAll()
+        feeds.removeAll()
+        trimFeedBacklog()
         scheduledFlush?.cancel()
         scheduledFlush = nil
     }
@@ -288,16 +298,20 @@ final class SubscriptionHub {
         }
         shortestInterval = shortest
         if !heldBackDue.isEmpty { due = heldBackDue + due }
-        // A feed must not lose items: while one of its readers cannot take bytes, the items wait
-        // here (bounded by maxPendingFeedItems, beyond which slow feeds are ended).
-        let feedsReady = feedSubscriptions.allSatisfy(\.sink.isWritable)
-        feedReadersBlocked = !feedsReady
-        let feeds = feedsReady ? feedSubscriptions.filter { !feedNotes.isEmpty || $0.needsSnapshot } : []
-        let notes = feedsReady ? feedNotes : []
-        if feedsReady {
-            feedNotes.removeAll()
-            feedBytes = 0
+        // A feed must not lose items: each takes those after its position once its interval has
+        // passed and its reader can take bytes; until then they wait here (bounded by
+        // maxPendingFeedItems / maxPendingFeedBytes per feed, beyond which the feed is ended).
+        let feedEnd = feedBase + feedNotes.count
+        var feeds: [Subscription] = []
+        for feed in feedSubscriptions where feed.sink.isWritable && (feed.needsSnapshot || feed.feedCursor < feedEnd) {
+            if feed.needsSnapshot || feed.isDue(at: started, widenedBy: widening) {
+                feeds.append(feed)
+            } else {
+                earliestWaiting = min(earliestWaiting, feed.nextDue(widenedBy: widening))
+            }
         }
+        let notesStart = feeds.map(\.feedCursor).min().map { max($0, feedBase) } ?? feedEnd
+        let notes = Array(feedNotes[(notesStart - feedBase)...])
         guard !due.isEmpty || !feeds.isEmpty else {
             // Writes arriving now wait for one interval from here, not from an older flush: a
             // pass that found nothing due must not let every write batch start another pass.
@@ -307,7 +321,7 @@ final class SubscriptionHub {
         }
         flushing = true
         let passCost = NIODeadline.now() - started
-        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes)
+        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes, feedNotesStart: notesStart)
         var responses: [UInt64: ResponseEnvelope] = [:]
         let receiver = ClosureBatchReceiver(
             deliver: { responses[$0.callID] = $0 },
@@ -322,6 +336,7 @@ final class SubscriptionHub {
                     events += sinkFrames.count
                     sink.send(sinkFrames)
                 }
+                trimFeedBacklog()
                 lastFlush = .now()
                 let cost = passCost + (lastFlush - framesStarted)
                 if let metrics {
@@ -359,11 +374,15 @@ final class SubscriptionHub {
             next = min(next, requested)
             requestedDuringFlush = nil
         }
-        // Feed items wait while a feed's reader cannot take bytes; its drain (`resume`) flushes.
-        // Counting them here would re-arm a flush every interval with nothing to do.
-        let feedItemsReady = !feedNotes.isEmpty && !feedReadersBlocked
-        if !pendingNotes.isEmpty || everythingDirty || feedItemsReady {
+        if !pendingNotes.isEmpty || everythingDirty {
             next = min(next, lastFlush + shortestInterval * widening)
+        }
+        // Feeds with items waiting, when their interval passes. Not those whose reader cannot take
+        // bytes: its drain (`resume`) flushes; counting them here would re-arm a flush every
+        // interval with nothing to do.
+        let feedEnd = feedBase + feedNotes.count
+        for feed in feeds where feed.feedCursor < feedEnd && feed.sink.isOpen && feed.sink.isWritable {
+            next = min(next, max(feed.nextDue(widenedBy: widening), lastFlush + shortestInterval * widening))
         }
         guard next < .distantFuture else { return }
         scheduleFlush(at: max(next, .now()))
@@ -378,25 +397,50 @@ final class SubscriptionHub {
         }
     }
 
-    /// The board's feed backlog passed its bound. The feeds whose readers cannot take bytes are
-    /// the ones behind (the backlog waits for every reader, so that none loses items): end them,
-    /// and flush the others at once. Only a backlog past twice the bound (writes outrunning the
-    /// flushes themselves) ends every feed.
+    /// The board's feed backlog passed its bound: the feeds that far behind (their reader stopped
+    /// reading, or their interval is long for the board's write rate) end with RESOURCE_EXHAUSTED;
+    /// the others, each within the bound by then, go on. O(backlog), once per time the bound is
+    /// passed.
     private func relieveFeedBacklog() {
-        let overHardLimit = feedNotes.count > 2 * Self.maxPendingFeedItems || feedBytes > 2 * Self.maxPendingFeedBytes
+        // Bytes from each position to the end of the backlog.
+        var bytesFrom = [Int](repeating: 0, count: feedNotes.count + 1)
+        for index in stride(from: feedNotes.count - 1, through: 0, by: -1) {
+            bytesFrom[index] = bytesFrom[index + 1] + Self.feedNoteBytes(feedNotes[index])
+        }
+        let end = feedBase + feedNotes.count
+        let behind = feeds.filter { feed in
+            let offset = min(max(0, feed.feedCursor - feedBase), feedNotes.count)
+            return end - feed.feedCursor > Self.maxPendingFeedItems || bytesFrom[offset] > Self.maxPendingFeedBytes
+        }
         let status = Status(
             .resourceExhausted,
-            "feed consumer fell more than \(Self.maxPendingFeedItems) writes or \(Self.maxPendingFeedBytes >> 20) MiB behind")
-        for (key, subscription) in subscriptions where subscription.isFeed && (overHardLimit || !subscription.sink.isWritable) {
-            subscription.sink.send([StreamFrame(callID: subscription.callID, response: .failure(callID: subscription.callID, status), isFinal: true)])
-            discard(key)
+            "feed consumer fell more than \(Self.maxPendingFeedItems) writes or \(Self.maxPendingFeedBytes >> 20) MiB behind (its reader is not reading, or its min_interval_ms is long for this board's write rate)")
+        for feed in behind {
+            feed.sink.send([StreamFrame(callID: feed.callID, response: .failure(callID: feed.callID, status), isFinal: true)])
+            discard(SubscriptionKey(connectionID: feed.sink.connectionID, callID: feed.callID))
             board.removeSubscriber(feed: true)
         }
-        if board.feedSubscriberCount == 0 {
-            feedNotes.removeAll()
+        trimFeedBacklog()
+        if !feeds.isEmpty { scheduleFlush(at: .now()) }
+    }
+
+    /// Drops the items every feed has been sent (all of them once no feed is left).
+    private func trimFeedBacklog() {
+        let oldest = feeds.map(\.feedCursor).min() ?? (feedBase + feedNotes.count)
+        let sent = min(max(0, oldest - feedBase), feedNotes.count)
+        guard sent > 0 else { return }
+        if sent == feedNotes.count {
+            feedNotes.removeAll(keepingCapacity: true)
             feedBytes = 0
         } else {
-            scheduleFlush(at: .now())
+            for note in feedNotes[..<sent] { feedBytes -= Self.feedNoteBytes(note) }
+            feedNotes.removeFirst(sent)
         }
+        feedBase += sent
+    }
+
+    /// What a held item counts toward `maxPendingFeedBytes`.
+    private static func feedNoteBytes(_ note: WriteNote) -> Int {
+        feedNoteOverhead + note.playerID.utf8.count + (note.entry?.metadata.count ?? 0)
     }
 }
