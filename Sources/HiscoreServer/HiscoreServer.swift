@@ -22,6 +22,9 @@ public final class HiscoreServer: Sendable {
     public let adminPort: Int?
 
     private let group: MultiThreadedEventLoopGroup
+    /// The admin port's own loop: the shards' loops are busy recovering while it answers
+    /// `/healthz` at start-up (nil without an admin port).
+    private let adminGroup: MultiThreadedEventLoopGroup?
     private let persistence: Persistence
     private let shards: [Shard]
     private let seasons: SeasonKeeper
@@ -33,7 +36,7 @@ public final class HiscoreServer: Sendable {
 
     private init(
         configuration: ServerConfiguration, localPort: Int, group: MultiThreadedEventLoopGroup,
-        listener: any Channel, registry: ConnectionRegistry, logger: Logger, admin: (any Channel)?,
+        adminGroup: MultiThreadedEventLoopGroup?, listener: any Channel, registry: ConnectionRegistry, logger: Logger, admin: (any Channel)?,
         ready: ManagedAtomic<Bool>, persistence: Persistence, shards: [Shard], seasons: SeasonKeeper
     ) {
         self.seasons = seasons
@@ -45,6 +48,7 @@ public final class HiscoreServer: Sendable {
         self.adminPort = admin?.localAddress?.port
         self.ready = ready
         self.group = group
+        self.adminGroup = adminGroup
         self.listener = listener
         self.registry = registry
         self.logger = logger
@@ -68,13 +72,14 @@ public final class HiscoreServer: Sendable {
         var opened: [any Channel] = []
         let registry = ConnectionRegistry(maxConnections: limits.maxConnections)
         let endpoints = AdminEndpoints()
+        let adminGroup = configuration.adminPort == nil ? nil : MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             // The admin port first: /healthz answers while the data loads (see AdminEndpoints).
             var admin: (any Channel)?
-            if let adminPort = configuration.adminPort {
+            if let adminPort = configuration.adminPort, let adminGroup {
                 do {
                     admin = try await AdminHTTPServer.bind(
-                        group: group, host: configuration.adminHost, port: adminPort,
+                        group: adminGroup, host: configuration.adminHost, port: adminPort,
                         metrics: { await endpoints.metrics() }, notReadyReason: { endpoints.notReadyReason() })
                 } catch {
                     throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
@@ -169,7 +174,8 @@ public final class HiscoreServer: Sendable {
                 logger.info("admin HTTP on \(configuration.adminHost):\(adminAddress.port ?? 0) (/metrics /healthz /readyz)")
             }
             return HiscoreServer(
-                configuration: configuration, localPort: port, group: group, listener: listener, registry: registry,
+                configuration: configuration, localPort: port, group: group, adminGroup: adminGroup, listener: listener,
+                registry: registry,
                 logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards, seasons: seasons)
         } catch {
             // The listener first, then what it accepted meanwhile, then the logs those
@@ -177,6 +183,7 @@ public final class HiscoreServer: Sendable {
             for channel in opened { try? await channel.close() }
             for connection in registry.all { try? await connection.close() }
             await Self.abandon(shards: shards, group: group, persistence: persistence)
+            try? await adminGroup?.shutdownGracefully()
             throw error
         }
     }
@@ -319,6 +326,7 @@ public final class HiscoreServer: Sendable {
         }
         for channel in registry.all { try? await channel.close() }
         try? await admin?.close()
+        try? await adminGroup?.shutdownGracefully()
         // Every acknowledged write is already durable in fsync mode; close() also flushes what
         // async mode had not synced yet.
         for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }

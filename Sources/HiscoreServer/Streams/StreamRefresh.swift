@@ -8,19 +8,16 @@ struct StreamRefresh {
     let board: BoardHandle
     let due: [Subscription]
     /// The board's feed backlog from the oldest position among the due feeds on: each feed gets
-    /// the part after its own `feedCursor`.
+    /// the part from its own offset (`frames(feeds:)`).
     let feedNotes: [WriteNote]
-    /// The backlog position (`Subscription.feedCursor`) of `feedNotes[0]`.
-    let feedNotesStart: Int
     /// Note-following player streams that need the shards this time, one plan per rank mode,
     /// each with its streams in the plan's order.
     private let playerRefreshes: [(streams: [Subscription], plan: PlayerRefreshPlan)]
 
-    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote], feedNotesStart: Int = 0) {
+    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote]) {
         self.board = board
         self.due = due
         self.feedNotes = feedNotes
-        self.feedNotesStart = feedNotesStart
         var byMode: [RankMode: [Subscription]] = [:]
         for subscription in due where subscription.followsNotes
             && (subscription.needsQuery || subscription.needsSnapshot || subscription.betterCount == nil)
@@ -132,7 +129,11 @@ struct StreamRefresh {
     /// Compares fresh results with each subscriber's last state; returns the frames per sink and
     /// updates the subscribers (state, watched interval, dirty flags), and how many events were
     /// held back for the next flush (`maxEventBytesPerConnectionPerFlush`).
-    func frames(from responses: [UInt64: ResponseEnvelope], feeds: [Subscription], version: UInt64, now: NIODeadline)
+    /// `feeds`: the due feeds, each with the offset in `feedNotes` of its first item.
+    func frames(
+        from responses: [UInt64: ResponseEnvelope], feeds: [(subscription: Subscription, offset: Int)], version: UInt64,
+        now: NIODeadline
+    )
         -> (frames: [(StreamSink, [StreamFrame])], deferred: Int)
     {
         var bySink: [ObjectIdentifier: (StreamSink, [StreamFrame])] = [:]
@@ -263,14 +264,12 @@ struct StreamRefresh {
             }
             // Feeds at the same backlog position (the usual case: all of them) share their events.
             var batchesFrom: [Int: [[FeedItem]]] = [:]
-            let end = feedNotesStart + feedNotes.count
             // Not skipped when the reader's socket filled meanwhile (as the other streams are, to get
-            // a snapshot on resume): the feed's position moves past these items, so they go now.
-            for subscription in feeds where subscription.position >= 0 {
-                let offset = min(max(0, subscription.feedCursor - feedNotesStart), feedNotes.count)
+            // a snapshot on resume): the feed's position moved past these items, so they go now.
+            for (subscription, rawOffset) in feeds where subscription.position >= 0 {
+                let offset = min(max(0, rawOffset), feedNotes.count)
                 let batches = batchesFrom[offset] ?? Self.feedBatches(items[offset...].compactMap { $0 })
                 batchesFrom[offset] = batches
-                subscription.feedCursor = end
                 // The first event of a feed is its (empty or not) snapshot: "the feed starts here".
                 guard subscription.needsSnapshot || !batches[0].isEmpty else { continue }
                 for (index, batch) in batches.enumerated() {

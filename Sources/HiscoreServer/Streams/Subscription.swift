@@ -38,8 +38,9 @@ final class Subscription {
     /// flush after flush.
     var heldBack = false
     var lastWindow: [WireEntry] = []
-    /// Feeds: the position in the board's feed backlog of the first item not yet sent (its hub
-    /// counts positions from the board's first item). Each feed has its own, so a feed whose
+    /// Feeds: the position in the board's feed backlog of the first item no flush has taken for
+    /// it yet (its hub counts positions from the board's first item; a flush moves it when it
+    /// starts, and sends the items it took when its queries come back). Each feed has its own, so a feed whose
     /// interval has not passed, or whose reader is behind, does not hold the others back.
     var feedCursor = 0
 

@@ -312,6 +312,12 @@ final class SubscriptionHub {
         }
         let notesStart = feeds.map(\.feedCursor).min().map { max($0, feedBase) } ?? feedEnd
         let notes = Array(feedNotes[(notesStart - feedBase)...])
+        // Each due feed's items are this flush's from here on (it holds its own copy of them): the
+        // feeds' positions move now, so what arrives meanwhile is all the backlog bound counts.
+        let feedsWithOffsets = feeds.map { feed in
+            defer { feed.feedCursor = feedEnd }
+            return (subscription: feed, offset: max(0, feed.feedCursor - notesStart))
+        }
         guard !due.isEmpty || !feeds.isEmpty else {
             // Writes arriving now wait for one interval from here, not from an older flush: a
             // pass that found nothing due must not let every write batch start another pass.
@@ -321,13 +327,14 @@ final class SubscriptionHub {
         }
         flushing = true
         let passCost = NIODeadline.now() - started
-        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes, feedNotesStart: notesStart)
+        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes)
         var responses: [UInt64: ResponseEnvelope] = [:]
         let receiver = ClosureBatchReceiver(
             deliver: { responses[$0.callID] = $0 },
             finished: { [self] in
                 let framesStarted = NIODeadline.now()
-                let (frames, deferred) = refresh.frames(from: responses, feeds: feeds, version: board.version, now: .now())
+                let (frames, deferred) = refresh.frames(
+                    from: responses, feeds: feedsWithOffsets, version: board.version, now: .now())
                 var events = 0
                 // Feed items must not be dropped (they left the backlog): a feed reader's frames go
                 // even if its socket filled during the refresh. The backlog bound limits them.
