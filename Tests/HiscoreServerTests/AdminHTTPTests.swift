@@ -32,11 +32,17 @@ struct AdminHTTPTests {
         _ = try? channel.finish()
     }
 
-    @Test("a request not complete within requestTimeout of its first byte closes the connection")
-    func requestDeadline() throws {
+    /// A connected channel with the deadline handler alone, on a loop whose time the test moves.
+    static func deadlineChannel() throws -> (EmbeddedChannel, EmbeddedEventLoop) {
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(handler: AdminRequestDeadline(), loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return (channel, loop)
+    }
+
+    @Test("a request not complete within requestTimeout of its first byte closes the connection")
+    func requestDeadline() throws {
+        let (channel, loop) = try Self.deadlineChannel()
         // Silence alone is the idle timeout's business: no request, no deadline.
         loop.advanceTime(by: AdminHTTPServer.requestTimeout * 3)
         #expect(channel.isActive)
@@ -52,9 +58,7 @@ struct AdminHTTPTests {
 
     @Test("a request read whole in time ends its deadline; the next request gets a new one")
     func completedRequestEndsItsDeadline() throws {
-        let loop = EmbeddedEventLoop()
-        let channel = EmbeddedChannel(handler: AdminRequestDeadline(), loop: loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let (channel, loop) = try Self.deadlineChannel()
         try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\n\r\n"))
         channel.pipeline.triggerUserOutboundEvent(AdminRequestDeadline.RequestComplete(), promise: nil)
         try Self.expectOnlyUnfinishedRequestsBounded(channel, loop)

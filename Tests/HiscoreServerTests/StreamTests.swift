@@ -602,14 +602,21 @@ struct PlayerNoteTests {
     }
 
 
+    /// A board allowing 4 KiB of metadata, and a feed of it (call 3) on a connection with a small
+    /// receive buffer that reads the marker batch and then stops reading.
+    static func stalledFeed(board: String, writer: HiscoreClient, port: Int) async throws -> RawConnection {
+        try await writer.createBoard(BoardConfig(id: board, limits: BoardLimits(maxMetadataBytes: 4096)))
+        let stalled = try RawConnection(port: port, timeoutSeconds: 20, receiveBufferBytes: 4096)
+        _ = stalled.handshake()
+        stalled.send(RequestEnvelope(callID: 3, method: .subscribe(SubscribeRequest(boardID: board, target: .feed, minIntervalMillis: 20))))
+        #expect(stalled.readFrame()?.callID == 3)
+        return stalled
+    }
+
     @Test("a feed whose reader stopped holds back no other feed of the board (each keeps its own position)")
     func stalledFeedHoldsNoOtherBack() async throws {
         try await withClient(configure: { $0.limits.maxFrameBytes = 4 << 20 }) { writer, server in
-            try await writer.createBoard(BoardConfig(id: "two", limits: BoardLimits(maxMetadataBytes: 4096)))
-            let stalled = try RawConnection(port: server.localPort, timeoutSeconds: 20, receiveBufferBytes: 4096)
-            _ = stalled.handshake()
-            stalled.send(RequestEnvelope(callID: 3, method: .subscribe(SubscribeRequest(boardID: "two", target: .feed, minIntervalMillis: 20))))
-            #expect(stalled.readFrame()?.callID == 3)  // the marker batch; then this reader stops reading
+            let stalled = try await Self.stalledFeed(board: "two", writer: writer, port: server.localPort)
             let reader = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             // 3,000 writes of 4 KiB metadata: ~13 MB, more than the stalled reader's socket and the
             // kernel's buffers take, and far below the backlog bounds (100,000 items, 64 MiB), so
@@ -681,11 +688,7 @@ struct PlayerNoteTests {
     @Test("past 64 MiB of waiting feed items the feed whose reader stopped ends; one that reads gets every item")
     func feedByteBound() async throws {
         try await withClient(configure: { $0.limits.maxFrameBytes = 4 << 20 }) { writer, server in
-            try await writer.createBoard(BoardConfig(id: "fat", limits: BoardLimits(maxMetadataBytes: 4096)))
-            let stalled = try RawConnection(port: server.localPort, timeoutSeconds: 20, receiveBufferBytes: 4096)
-            _ = stalled.handshake()
-            stalled.send(RequestEnvelope(callID: 3, method: .subscribe(SubscribeRequest(boardID: "fat", target: .feed, minIntervalMillis: 20))))
-            #expect(stalled.readFrame()?.callID == 3)  // the marker batch; then this reader stops reading
+            let stalled = try await Self.stalledFeed(board: "fat", writer: writer, port: server.localPort)
             let reader = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             // 20,000 writes of 4 KiB metadata: ~85 MB of items, past the byte bound (and under twice
             // it), far below the 100,000-item one.
