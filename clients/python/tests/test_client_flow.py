@@ -154,6 +154,49 @@ def test_cancel_needs_no_slot() -> None:
     assert cancels == [1, 3]
 
 
+def test_deadline_covers_writing_the_request() -> None:
+    """A server that stops reading cannot hold a call past its deadline: the request fills the
+    socket buffers, the client stops waiting for them to drain at the deadline and raises
+    DeadlineExceeded. The request is (partly) out, so its id stays reserved and a cancel follows
+    it once the server reads again; the connection stays usable."""
+    failed, got_cancel = Signal(), Signal()
+    seen: List[str] = []
+
+    async def handler(conn: FakeConn) -> None:
+        await conn.hello(max_frame_bytes=64 << 20)
+        await asyncio.wait_for(failed.wait(), 10)  # not reading until the client gave up
+        big = await recv(conn)
+        seen.append(method(big))
+        cancel = await recv(conn)
+        assert method(cancel) == "cancel" and cancel.cancel.call_id == big.call_id
+        await conn.send(pb.Response(call_id=big.call_id, status=pb.Status(code=1)))
+        await conn.send(pb.Response(call_id=cancel.call_id, cancel=pb.CancelResponse(cancelled=True)))
+        got_cancel.set()
+        ping = await recv(conn)
+        await conn.send(pb.Response(call_id=ping.call_id, ping=pb.PingResponse(payload=b"ok")))
+        await conn.reader.read()
+
+    async def main() -> None:
+        async with fake_server(handler) as srv:
+            async with await connect(srv.port, deadline_grace=0.1) as c:
+                loop = asyncio.get_running_loop()
+                # ~12 MB: far more than loopback socket buffers hold, under the fake server's
+                # 16 MiB frame limit
+                players = [f"{i:08d}" + "p" * 992 for i in range(12_000)]
+                t0 = loop.time()
+                with pytest.raises(hiscore.DeadlineExceeded) as ei:
+                    await asyncio.wait_for(c.entries("b", players, deadline=0.3), 5)
+                assert loop.time() - t0 < 2
+                call_id = ei.value.call_id
+                assert c._pending[call_id].kind == "abandoned"  # reserved until answered
+                failed.set()
+                await asyncio.wait_for(got_cancel.wait(), 5)
+                assert await asyncio.wait_for(c.ping(b"ok"), 5) == b"ok"
+                assert call_id not in c._pending
+    run(main(), timeout=30)
+    assert seen == ["entries"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Closing subscriptions
 

@@ -149,7 +149,9 @@ class AsyncClient:
     `deadline` (seconds) bounds the whole call, from the moment it is made: a call queued locally
     for an in-flight slot gives up at its deadline without being sent; once sent, what is left of
     the deadline goes out as `deadline_ms`, and the client waits at most that plus
-    `deadline_grace` before it cancels the call on the server. Either way it raises
+    `deadline_grace` before it cancels the call on the server. Writing the request counts too:
+    when the server stops reading (socket buffers full), the call stops waiting at its deadline;
+    the request goes out when the server reads again, followed by a cancel. Either way it raises
     `DeadlineExceeded`. Cancelling the awaiting task also cancels the call on the server.
     """
 
@@ -244,6 +246,10 @@ class AsyncClient:
         self._shutdown(ConnectionLost("client closed the connection"))
         try:
             await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+        except asyncio.TimeoutError:
+            # Bytes the server is not reading keep the transport open (and every drain waiting
+            # on it): drop them.
+            self._writer.transport.abort()
         except (Exception, asyncio.CancelledError):  # already broken: nothing to flush
             pass
         for task in list(self._tasks):
@@ -272,6 +278,7 @@ class AsyncClient:
         for call_id, p in pending.items():
             if p.future is not None and not p.future.done():
                 p.future.set_exception(type(exc)(exc.message, call_id=call_id, cause=exc.cause))
+                p.future.exception()  # mark retrieved: a call still in _send raises on its own
             if p.queue is not None and p.kind == "stream":
                 p.queue.put_nowait(type(exc)(exc.message, call_id=call_id, cause=exc.cause))
 
@@ -415,10 +422,26 @@ class AsyncClient:
                 assert self._slots is not None
                 self._slots.release()
             raise
+        drained = True
         try:
             self._writer.write(framing.encode_frame(data))
-            async with self._write_lock:
-                await self._writer.drain()
+            if deadline is None:  # wait as long as it takes
+                async with self._write_lock:
+                    await self._writer.drain()
+            else:
+                # A server that stops reading fills the socket buffers, and drain() then waits
+                # until it reads again: wait for that only until the deadline. The drain goes on
+                # in a task that keeps the write lock until it ends (one drain at a time).
+                drain = self._start_drain()
+                left = max(0.0, start + deadline - loop.time())
+                done, _ = await asyncio.wait((drain,), timeout=left)
+                if drain not in done:
+                    drained = False
+                elif drain.cancelled():  # close() ended it
+                    closed = self._closed or ConnectionLost("client closed the connection")
+                    raise type(closed)(closed.message, call_id=call_id, cause=closed.cause)
+                else:
+                    drain.result()  # raises what the drain failed with
         except (OSError, RuntimeError) as e:
             self._shutdown(ConnectionLost(f"connection broken: {e}"))
             raise ConnectionLost(f"connection broken: {e}", call_id=call_id) from e
@@ -429,8 +452,41 @@ class AsyncClient:
                 self._abandon(call_id)
             self._cancel_in_background(call_id)
             raise
+        if not drained:
+            # The request is in the transport (part of it maybe already sent) and will go out
+            # when the server reads again: treat it as sent. No cancel for a cancel, though: it
+            # would only queue behind it, and so on every few seconds while the server is stuck.
+            if kind == "stream":
+                self._close_stream(call_id)
+            else:
+                self._abandon(call_id)
+            if method != "cancel":
+                self._cancel_in_background(call_id)
+            raise DeadlineExceeded(f"the {deadline}s deadline passed while the request was still "
+                                   "being written (the server is not reading); cancel queued",
+                                   call_id=call_id)
         expires = None if remaining is None else loop.time() + remaining + self.deadline_grace
         return call_id, p, expires
+
+    def _start_drain(self) -> "asyncio.Task[None]":
+        """Wait in a task, under the write lock, until the transport has drained what was written
+        (or the connection fails), so that a caller can stop waiting without ending the drain."""
+        task = asyncio.get_running_loop().create_task(self._locked_drain())
+        self._tasks.add(task)
+        task.add_done_callback(self._drain_done)
+        return task
+
+    async def _locked_drain(self) -> None:
+        async with self._write_lock:
+            await self._writer.drain()
+
+    def _drain_done(self, task: "asyncio.Task[None]") -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        e = task.exception()  # retrieved here too: its caller may have stopped waiting
+        if isinstance(e, (OSError, RuntimeError)):
+            self._shutdown(ConnectionLost(f"connection broken: {e}"))
 
     def _abandon(self, call_id: int) -> None:
         """The caller gave up: keep the id reserved (and its slot) until the server answers."""
