@@ -44,7 +44,8 @@ final class TopPlan: CallPlan {
         case keyWindows([Range<Int>], PartitionMerge.WindowSlack)
         /// The windowed proof failed: every shard's keys up to offset + limit.
         case everyKey([Range<Int>])
-        case pageRanges
+        /// The proven ranges were asked for: `requested` entries in all.
+        case pageRanges(requested: Int)
         case fullWindows
         case afterCursor(RankKey)
         case ranking(run: [LeaderboardEntry], firstOrdinal: UInt64)
@@ -58,6 +59,9 @@ final class TopPlan: CallPlan {
     private var stage = Stage.start
     /// Set when this plan computes the top (offset 0): the cache's write count at the start.
     private var fillToken: UInt64?
+    /// A shard answered fewer of its proven page entries than asked: a removal between the
+    /// phases shifted its order. The page may then be short while the board goes on.
+    private var sliceCameShort = false
 
     /// Whether a top (offset 0) is answered packed (`ResponseResult.packed`, for the wire) or
     /// as `.top` (for the server's own readers: stream refreshes look inside it).
@@ -133,7 +137,7 @@ final class TopPlan: CallPlan {
                     range.isEmpty ? nil : ShardCall(shard: shard, operation: .entriesAtRanks(board, range: range))
                 }
                 if calls.isEmpty { return rank([], firstOrdinal: UInt64(offset) + 1) }
-                stage = .pageRanges
+                stage = .pageRanges(requested: ranges.reduce(0) { $0 + $1.count })
                 return .run(calls)
             }
             if case .keyWindows(_, .tight) = stage {
@@ -161,11 +165,12 @@ final class TopPlan: CallPlan {
             // Writes between the phases moved the keys: build the entries (bounded as above).
             stage = .fullWindows
             return .run(fullWindowCalls(offset: offset))
-        case .pageRanges:
+        case .pageRanges(let requested):
             // Each shard's part is a run of its local order; writes between the two phases can
             // shift it, which moves the page as any write between two page calls would.
             var slices: [[LeaderboardEntry]] = []
             for case .entries(let entries, _) in results { slices.append(entries) }
+            sliceCameShort = slices.reduce(0) { $0 + $1.count } < requested
             return rank(PartitionMerge.mergeTop(slices, limit: limit), firstOrdinal: offsetValue + 1)
         case .fullWindows:
             let offset = Int(clamping: offsetValue)
@@ -231,7 +236,9 @@ final class TopPlan: CallPlan {
     }
 
     private func respond(_ run: [LeaderboardEntry], ranks: [UInt64]) -> PlanStep {
-        let cursor = run.count == limit ? (run.last.map { PageCursor(incarnation: board.incarnation, key: $0.key).bytes } ?? []) : []
+        // An empty cursor says the board ended: not so for a page cut short by a shard's slice.
+        let continues = run.count == limit || (sliceCameShort && !run.isEmpty)
+        let cursor = continues ? (run.last.map { PageCursor(incarnation: board.incarnation, key: $0.key).bytes } ?? []) : []
         let boardSize = UInt64(max(0, board.size))
         let response = TopResponse(
             entries: zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }, nextCursor: cursor, boardSize: boardSize)

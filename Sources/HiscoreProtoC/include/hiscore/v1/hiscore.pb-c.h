@@ -512,8 +512,9 @@ struct  Hiscore__V1__TopResponse
   size_t n_entries;
   Hiscore__V1__Entry **entries;
   /*
-   * Opaque; pass as TopRequest.cursor for the next page. Empty when this page was not full
-   * (the board ended); a full last page still carries a cursor, whose next page is empty.
+   * Opaque; pass as TopRequest.cursor for the next page. Empty when the board ended (the page
+   * was not full); a full last page still carries a cursor, whose next page is empty. A page cut
+   * short by a concurrent removal while the board goes on carries one too.
    */
   ProtobufCBinaryData next_cursor;
   uint64_t board_size;
