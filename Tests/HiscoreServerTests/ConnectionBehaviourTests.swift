@@ -90,8 +90,14 @@ struct ConnectionBehaviourTests {
         config.durability = .memory
         config.shards = 2
         let server = try await HiscoreServer.start(configuration: config)
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        _ = try await client.submit(board: "s", player: "p", score: 1)
+        let client: HiscoreClient
+        do {
+            client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await client.submit(board: "s", player: "p", score: 1)
+        } catch {
+            await server.shutdown()
+            throw error
+        }
         await server.shutdown()
         await expectStatus(.unavailable) { _ = try await client.ping() }
         try? await client.close()

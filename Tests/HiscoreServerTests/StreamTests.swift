@@ -271,10 +271,17 @@ struct StreamTests {
         config.durability = .memory
         config.shards = 2
         let server = try await HiscoreServer.start(configuration: config)
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        _ = try await client.submit(board: "s", player: "p", score: 1)
-        var iterator = client.subscribe(board: "s", target: .player("p")).makeAsyncIterator()
-        _ = try await iterator.next()
+        let client: HiscoreClient
+        var iterator: AsyncThrowingStream<RankEvent, any Error>.AsyncIterator
+        do {
+            client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await client.submit(board: "s", player: "p", score: 1)
+            iterator = client.subscribe(board: "s", target: .player("p")).makeAsyncIterator()
+            _ = try await iterator.next()
+        } catch {
+            await server.shutdown()
+            throw error
+        }
         await server.shutdown()
         await expectStatus(.unavailable) { while try await iterator.next() != nil {} }
         try? await client.close()
