@@ -61,7 +61,24 @@ struct AdminHTTPTests {
         let (channel, loop) = try Self.deadlineChannel()
         try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\n\r\n"))
         channel.pipeline.triggerUserOutboundEvent(AdminRequestDeadline.RequestComplete(), promise: nil)
+        channel.pipeline.triggerUserOutboundEvent(AdminRequestDeadline.ResponseSent(), promise: nil)
         try Self.expectOnlyUnfinishedRequestsBounded(channel, loop)
+    }
+
+    @Test("a pipelined request waiting behind a slow answer is not timed until that answer is sent")
+    func pipelinedRequestWaitsUntimed() throws {
+        let (channel, loop) = try Self.deadlineChannel()
+        try channel.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\n\r\n"))
+        channel.pipeline.triggerUserOutboundEvent(AdminRequestDeadline.RequestComplete(), promise: nil)
+        // The next request arrives while /metrics renders, slowly.
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\n\r\n"))
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout * 3)
+        #expect(channel.isActive)
+        // Answered: the waiting request's clock starts now.
+        channel.pipeline.triggerUserOutboundEvent(AdminRequestDeadline.ResponseSent(), promise: nil)
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout)
+        #expect(!channel.isActive)
+        _ = try? channel.finish()
     }
 
     @Test("in the admin pipeline, answering a request ends its deadline (the end reaches the deadline handler)")
@@ -70,9 +87,11 @@ struct AdminHTTPTests {
         let channel = EmbeddedChannel(loop: loop)
         try AdminHTTPServer.configure(channel.pipeline.syncOperations, metrics: { "" }, notReadyReason: { nil })
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
-        let answer = try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } ?? ""
-        #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
+        // Two pipelined requests in one read: both answered, neither leaves a clock running.
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        var answers = ""
+        while let part = try channel.readOutbound(as: ByteBuffer.self) { answers += String(buffer: part) }
+        #expect(answers.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(answers)")
         try Self.expectOnlyUnfinishedRequestsBounded(channel, loop)
     }
 

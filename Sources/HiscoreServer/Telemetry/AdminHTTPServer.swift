@@ -82,6 +82,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        context.triggerUserOutboundEvent(AdminRequestDeadline.ResponseSent(), promise: nil)
         if !keepAlive {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }
@@ -106,6 +107,8 @@ final class AdminIdleCloser: ChannelInboundHandler {
 /// `AdminHTTPServer.requestTimeout`, else the connection is closed. The idle timeout alone
 /// restarts with every byte, so a client sending a header byte now and then (or an endless
 /// chunked body) could hold a connection slot forever, and 64 of them lock out the health checks.
+/// While an answer is being made, a pipelined request's bytes wait (NIO's pipelining holds them)
+/// and its clock waits too: a slow `/metrics` must not close the connection it answers on.
 final class AdminRequestDeadline: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -113,27 +116,47 @@ final class AdminRequestDeadline: ChannelDuplexHandler {
 
     /// Sent by `AdminHTTPHandler` (a user outbound event) when a request has been read whole.
     struct RequestComplete {}
+    /// Sent by `AdminHTTPHandler` when a request's answer has been written.
+    struct ResponseSent {}
 
     private var deadline: Scheduled<Void>?
+    private var answering = false
+    /// Bytes arrived while an answer was being made: the next request has begun.
+    private var nextRequestBegun = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if deadline == nil {
-            let channel = context.channel
-            deadline = context.eventLoop.scheduleTask(in: AdminHTTPServer.requestTimeout) { channel.close(promise: nil) }
+        if answering {
+            nextRequestBegun = true
+        } else if deadline == nil {
+            startClock(context)
         }
         context.fireChannelRead(data)
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard event is RequestComplete else {
+        switch event {
+        case is RequestComplete:
+            deadline?.cancel()
+            deadline = nil
+            answering = true
+            // The bytes that began a request while the last answer was made were this one.
+            nextRequestBegun = false
+        case is ResponseSent:
+            answering = false
+            if nextRequestBegun {
+                nextRequestBegun = false
+                startClock(context)
+            }
+        default:
             context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
-        // Bytes of the next pipelined request may have arrived already; its clock starts with
-        // the next read, a little late, but never unbounded.
-        deadline?.cancel()
-        deadline = nil
         promise?.succeed(())
+    }
+
+    private func startClock(_ context: ChannelHandlerContext) {
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: AdminHTTPServer.requestTimeout) { channel.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
