@@ -116,24 +116,20 @@ struct AdminHTTPTests {
         _ = try? channel.finish()
     }
 
-    @Test("while the server starts: /healthz 200, /readyz and /metrics 503 'starting'; then they serve")
-    func startingEndpoints() async throws {
+    /// An admin port on 127.0.0.1 (its own loop) serving `endpoints`, for `body`; always closed.
+    static func withAdminPort(_ endpoints: AdminEndpoints, _ body: (Int) async throws -> Void) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let endpoints = AdminEndpoints()
-        let admin = try await AdminHTTPServer.bind(
-            group: group, host: "127.0.0.1", port: 0, metrics: { await endpoints.metrics() },
-            notReadyReason: { endpoints.notReadyReason() })
+        let admin: any Channel
         do {
-            let port = try #require(admin.localAddress?.port)
-            #expect(try await httpGet(port: port, path: "/healthz").status == 200)
-            for path in ["/readyz", "/metrics"] {
-                let starting = try await httpGet(port: port, path: path)
-                #expect(starting.status == 503 && starting.body == "not ready: starting (recovering the data directory)\n", "\(path)")
-            }
-            endpoints.serve(AdminEndpoints.Serving(metrics: { "hiscore_up 1\n" }, notReadyReason: { nil }))
-            #expect(try await httpGet(port: port, path: "/readyz").status == 200)
-            let metrics = try await httpGet(port: port, path: "/metrics")
-            #expect(metrics.status == 200 && metrics.body == "hiscore_up 1\n")
+            admin = try await AdminHTTPServer.bind(
+                group: group, host: "127.0.0.1", port: 0, metrics: { await endpoints.metrics() },
+                notReadyReason: { endpoints.notReadyReason() })
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        do {
+            try await body(try #require(admin.localAddress?.port))
         } catch {
             try? await admin.close()
             try? await group.shutdownGracefully()
@@ -143,14 +139,28 @@ struct AdminHTTPTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("while the server starts: /healthz 200, /readyz and /metrics 503 'starting'; then they serve")
+    func startingEndpoints() async throws {
+        let endpoints = AdminEndpoints()
+        try await Self.withAdminPort(endpoints) { port in
+            #expect(try await httpGet(port: port, path: "/healthz").status == 200)
+            for path in ["/readyz", "/metrics"] {
+                let starting = try await httpGet(port: port, path: path)
+                #expect(starting.status == 503 && starting.body == "not ready: starting (recovering the data directory)\n", "\(path)")
+            }
+            endpoints.serve(AdminEndpoints.Serving(metrics: { "hiscore_up 1\n" }, notReadyReason: { nil }))
+            #expect(try await httpGet(port: port, path: "/readyz").status == 200)
+            let metrics = try await httpGet(port: port, path: "/metrics")
+            #expect(metrics.status == 200 && metrics.body == "hiscore_up 1\n")
+        }
+    }
+
     @Test("/readyz answers 503 with the reason while the server is not ready; /healthz still 200")
     func readinessReason() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let endpoints = AdminEndpoints()
         let reason = NIOLockedValueBox<String?>("shard 1's log failed (disk full); its writes are refused until a restart")
-        let admin = try await AdminHTTPServer.bind(
-            group: group, host: "127.0.0.1", port: 0, metrics: { "" }, notReadyReason: { reason.withLockedValue { $0 } })
-        do {
-            let port = try #require(admin.localAddress?.port)
+        endpoints.serve(AdminEndpoints.Serving(metrics: { "" }, notReadyReason: { reason.withLockedValue { $0 } }))
+        try await Self.withAdminPort(endpoints) { port in
             let notReady = try await httpGet(port: port, path: "/readyz")
             #expect(notReady.status == 503)
             #expect(notReady.body == "not ready: shard 1's log failed (disk full); its writes are refused until a restart\n")
@@ -158,12 +168,6 @@ struct AdminHTTPTests {
             reason.withLockedValue { $0 = nil }
             let ready = try await httpGet(port: port, path: "/readyz")
             #expect(ready.status == 200 && ready.body == "ready\n")
-        } catch {
-            try? await admin.close()
-            try? await group.shutdownGracefully()
-            throw error
         }
-        try await admin.close()
-        try await group.shutdownGracefully()
     }
 }

@@ -10,9 +10,7 @@ import Testing
     func backupRecoversEveryAcknowledgedWrite(hardLinks: Bool) throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
-        let data = try DataDirectory.open(path: tmp.dataPath)
-        let catalog = try BoardCatalog.open(directory: data)
-        try catalog.append(.created(incarnation: 1, config: .defaultConfig(id: "b1"), createdAt: 1))
+        let (data, catalog) = try Self.dataDirectoryWithBoard(tmp)
         var rng = SplitMix64(seed: 11)
         var sequence: UInt64 = 0
         var models: [ShardModel] = []
@@ -20,18 +18,9 @@ import Testing
         for shard in 0..<2 {
             let (log, _) = try openShard(data, shard: shard, mode: .async)
             var model = ShardModel()
-            for round in 0..<2 {
-                for _ in 0..<300 {
-                    let record = randomRecord(&rng, sequence: &sequence)
-                    model.apply(record)
-                    log.append(record)
-                }
-                if round == 0 {
-                    let writer = try #require(log.beginSnapshot())
-                    for (board, players) in model.boards { writer.add(board: board, entries: Array(players.values)) }
-                    _ = try finishAndWait(writer).get()
-                }
-            }
+            try Self.write(300, to: log, model: &model, rng: &rng, sequence: &sequence)
+            try Self.snapshot(model, of: log)
+            try Self.write(300, to: log, model: &model, rng: &rng, sequence: &sequence)
             try log.flushAndWait()  // async mode: what "acknowledged" must mean for the backup
             models.append(model)
             logs.append(log)
@@ -55,6 +44,32 @@ import Testing
         #expect(try BoardCatalog.open(directory: restored).load() == catalog.load())
     }
 
+    /// A data directory in `tmp` whose catalog holds board "b1" (incarnation 1).
+    static func dataDirectoryWithBoard(_ tmp: TemporaryDirectory) throws -> (DataDirectory, BoardCatalog) {
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        let catalog = try BoardCatalog.open(directory: data)
+        try catalog.append(.created(incarnation: 1, config: .defaultConfig(id: "b1"), createdAt: 1))
+        return (data, catalog)
+    }
+
+    /// Appends `count` random records to `log` and applies them to `model`.
+    static func write(
+        _ count: Int, to log: ShardLog, model: inout ShardModel, rng: inout SplitMix64, sequence: inout UInt64
+    ) throws {
+        for _ in 0..<count {
+            let record = randomRecord(&rng, sequence: &sequence)
+            model.apply(record)
+            log.append(record)
+        }
+    }
+
+    /// Writes `model` as `log`'s snapshot and waits for it.
+    static func snapshot(_ model: ShardModel, of log: ShardLog) throws {
+        let writer = try #require(log.beginSnapshot())
+        for (board, players) in model.boards { writer.add(board: board, entries: Array(players.values)) }
+        _ = try finishAndWait(writer).get()
+    }
+
     /// /dev/shm when it is another file system than /tmp (where the tests' data dirs live).
     static let otherFileSystem: String? = {
         var tmp = stat()
@@ -71,21 +86,13 @@ import Testing
     func backupAcrossFileSystems() throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
-        let data = try DataDirectory.open(path: tmp.dataPath)
-        let catalog = try BoardCatalog.open(directory: data)
-        try catalog.append(.created(incarnation: 1, config: .defaultConfig(id: "b1"), createdAt: 1))
+        let (data, _) = try Self.dataDirectoryWithBoard(tmp)
         var rng = SplitMix64(seed: 12)
         var sequence: UInt64 = 0
         let (log, _) = try openShard(data, shard: 0, mode: .async)
         var model = ShardModel()
-        for _ in 0..<200 {
-            let record = randomRecord(&rng, sequence: &sequence)
-            model.apply(record)
-            log.append(record)
-        }
-        let writer = try #require(log.beginSnapshot())
-        for (board, players) in model.boards { writer.add(board: board, entries: Array(players.values)) }
-        _ = try finishAndWait(writer).get()
+        try Self.write(200, to: log, model: &model, rng: &rng, sequence: &sequence)
+        try Self.snapshot(model, of: log)
         try log.flushAndWait()
         defer { log.close() }
         let destination = try #require(Self.otherFileSystem) + "/hiscore-backup-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
