@@ -137,6 +137,18 @@ def server_binary() -> Optional[Path]:
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
+def require_server_binary() -> Path:
+    """The hiscored to test against; skips the test without one (fails it under
+    HISCORE_REQUIRE_SERVER=1, as `make test` runs)."""
+    binary = server_binary()
+    if binary is None:
+        msg = "hiscored not built (.build/debug/hiscored); run `swift build` or set HISCORED_BIN"
+        if os.environ.get("HISCORE_REQUIRE_SERVER") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return binary
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
     addr = os.environ.get("HISCORE_SERVER")
@@ -144,12 +156,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
         host, _, port = addr.rpartition(":")
         yield ServerInfo(host or "127.0.0.1", int(port))
         return
-    binary = server_binary()
-    if binary is None:
-        msg = "hiscored not built (.build/debug/hiscored); run `swift build` or set HISCORED_BIN"
-        if os.environ.get("HISCORE_REQUIRE_SERVER") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    binary = require_server_binary()
     tmp = tmp_path_factory.mktemp("hiscored")
     # Run a private copy: a concurrent `swift build` may replace the binary mid-session.
     copy = tmp / "hiscored"

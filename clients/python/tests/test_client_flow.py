@@ -28,6 +28,12 @@ def method(req: pb.Request) -> str:
     return str(req.WhichOneof("method"))
 
 
+async def grant_cancel(conn: FakeConn, cancel: pb.Request, target_id: int) -> None:
+    """Answers `cancel` (cancelled = true), then ends its target call with CANCELLED."""
+    await conn.send(pb.Response(call_id=cancel.call_id, cancel=pb.CancelResponse(cancelled=True)))
+    await conn.send(pb.Response(call_id=target_id, status=pb.Status(code=1)))
+
+
 class Signal:
     """An asyncio.Event made on first use, inside the test's loop: before Python 3.10 an Event
     binds to the loop current when it is made, and the tests make these before run() starts one."""
@@ -137,8 +143,7 @@ def test_cancel_needs_no_slot() -> None:
         cancel = await recv(conn)
         assert method(cancel) == "cancel" and cancel.cancel.call_id == held.call_id
         cancels.append(cancel.cancel.call_id)
-        await conn.send(pb.Response(call_id=cancel.call_id, cancel=pb.CancelResponse(cancelled=True)))
-        await conn.send(pb.Response(call_id=held.call_id, status=pb.Status(code=1)))
+        await grant_cancel(conn, cancel, held.call_id)
         await conn.reader.read()
 
     async def main() -> None:
@@ -212,8 +217,7 @@ def test_leaving_async_with_cancels_the_subscription() -> None:
         assert method(cancel) == "cancel" and cancel.cancel.call_id == sub.call_id
         got_cancel.set()
         await conn.send(pb.Response(call_id=sub.call_id, event=pb.RankEvent(board_version=9)))
-        await conn.send(pb.Response(call_id=cancel.call_id, cancel=pb.CancelResponse(cancelled=True)))
-        await conn.send(pb.Response(call_id=sub.call_id, status=pb.Status(code=1)))
+        await grant_cancel(conn, cancel, sub.call_id)
         ping = await recv(conn)
         after.append(method(ping))
         await conn.send(pb.Response(call_id=ping.call_id, ping=pb.PingResponse(payload=b"ok")))
@@ -241,8 +245,7 @@ def test_aclose_ends_a_consumer_waiting_in_another_task() -> None:
         await conn.send(pb.Response(call_id=sub.call_id, event=pb.RankEvent(snapshot=True)))
         cancel = await recv(conn)
         assert cancel.cancel.call_id == sub.call_id
-        await conn.send(pb.Response(call_id=cancel.call_id, cancel=pb.CancelResponse(cancelled=True)))
-        await conn.send(pb.Response(call_id=sub.call_id, status=pb.Status(code=1)))
+        await grant_cancel(conn, cancel, sub.call_id)
         await conn.reader.read()
 
     async def main() -> None:
@@ -282,8 +285,7 @@ def test_slow_subscriber_overflow_cancels_and_raises() -> None:
         assert method(cancel) == "cancel" and cancel.cancel.call_id == sub.call_id
         got_cancel.set()
         await conn.send(pb.Response(call_id=sub.call_id, event=pb.RankEvent(board_version=99)))
-        await conn.send(pb.Response(call_id=cancel.call_id, cancel=pb.CancelResponse(cancelled=True)))
-        await conn.send(pb.Response(call_id=sub.call_id, status=pb.Status(code=1)))
+        await grant_cancel(conn, cancel, sub.call_id)
         ping = await recv(conn)
         await conn.send(pb.Response(call_id=ping.call_id, ping=pb.PingResponse(payload=b"ok")))
         await conn.reader.read()
@@ -320,8 +322,7 @@ def test_queued_events_limit_defaults() -> None:
         cancel = await recv(conn)  # the client-wide limit is 3
         assert cancel.cancel.call_id == sub.call_id
         got_cancel.set()
-        await conn.send(pb.Response(call_id=cancel.call_id, cancel=pb.CancelResponse(cancelled=True)))
-        await conn.send(pb.Response(call_id=sub.call_id, status=pb.Status(code=1)))
+        await grant_cancel(conn, cancel, sub.call_id)
         await conn.reader.read()
 
     async def main() -> None:

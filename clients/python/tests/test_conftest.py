@@ -15,20 +15,14 @@ from typing import Iterator, Optional
 import pytest
 
 import hiscore
-from conftest import ServerInfo, ServerProcess, server_binary, wait_until
+from conftest import ServerInfo, ServerProcess, require_server_binary, wait_until
 
 VICTIM_PIDFILE = "PYTEST_HISCORE_VICTIM_PIDFILE"  # not HISCORE_*: hiscored reads those as options
 DEFAULT_ADMIN_PORT = 7451
 
 
 def _binary(tmp: Path) -> Path:
-    binary = server_binary()
-    if binary is None:
-        msg = "hiscored not built (.build/debug/hiscored); run `swift build` or set HISCORED_BIN"
-        if os.environ.get("HISCORE_REQUIRE_SERVER") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return binary
+    return require_server_binary()
 
 
 @pytest.fixture
