@@ -21,7 +21,7 @@
 # out the runs left are skipped (and listed as such) and the report is still written.
 #
 # Knobs (env): N=1000000 CLIENTS=50 SEED=42 SHARDS=2 THREADS=1 (generator event loops)
-#   WORKLOADS="submit rank top10 page around mixed" PIPELINES="1 16"
+#   WORKLOADS="submit submit_unranked rank top10 page around mixed" PIPELINES="1 16"
 #   REQ_P1=300000 REQ_P16=1000000 REQ_PAGE_P16=400000 (caps) MIN_TICKS=300 CALIB=20000
 #   MAX_RUN_S=40 MAX_S=1200 (whole script) REDIS_PORT=17379 HS_PORT=17450 HS_ADMIN_PORT=17451
 #   HISCORED_ARGS="" (extra hiscored flags) METRICS_URL="" (override the /metrics URL)
@@ -39,7 +39,7 @@ CLIENTS=${CLIENTS:-50}
 SEED=${SEED:-42}
 SHARDS=${SHARDS:-2}
 THREADS=${THREADS:-1}
-WORKLOADS=${WORKLOADS:-submit rank top10 page around mixed}
+WORKLOADS=${WORKLOADS:-submit submit_unranked rank top10 page around mixed}
 PIPELINES=${PIPELINES:-1 16}
 REQ_P1=${REQ_P1:-300000}
 REQ_P16=${REQ_P16:-1000000}

@@ -3,11 +3,14 @@ import HiscoreWire
 
 /// Typed calls. Each throws `HiscoreError` with the server's status code on failure.
 extension HiscoreClient {
+    /// Writes a score with the board's operator. `skipRanks`: the response carries no ranks (both
+    /// 0), which spares a board split over shards a round to every other shard.
     public func submit(
         board: String, player: String, score: Int64, subscore: Int64 = 0, metadata: [UInt8]? = nil,
-        deadline: Duration? = nil
+        skipRanks: Bool = false, deadline: Duration? = nil
     ) async throws -> SubmitResponse {
-        let request = SubmitRequest(boardID: board, playerID: player, score: score, subscore: subscore, metadata: metadata)
+        let request = SubmitRequest(
+            boardID: board, playerID: player, score: score, subscore: subscore, metadata: metadata, skipRanks: skipRanks)
         guard case .submit(let response) = try await call(.submit(request), deadline: deadline) else { throw unexpected("submit") }
         return response
     }

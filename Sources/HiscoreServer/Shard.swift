@@ -364,6 +364,13 @@ actor Shard {
             board.topCache.noteWrite(previous: outcome.previous?.key, current: outcome.current.key)
         }
         noteWrite()
+        // The write's own descents counted (at almost no cost); what an unmoved entry would cost
+        // on top, a descent, is skipped when the caller wants no ranks.
+        guard !request.skipRanks else {
+            return .submitted(SubmitOnShard(
+                current: outcome.current, previousKey: outcome.previous?.key, keyChanged: outcome.keyChanged,
+                created: outcome.created, previousLocalBetter: nil, currentLocalBetter: 0, boardVersion: version))
+        }
         // A moved entry's counts come from the write's own descents (removal and insertion); an
         // unchanged key (a worse `best` submit) costs one descent here, and it is both counts.
         let currentLocalBetter = better.current ?? partition.countBetter(than: outcome.current.key)

@@ -52,13 +52,20 @@ public struct SubmitRequest: Sendable, Equatable {
     public var subscore: Int64
     /// nil = keep the stored metadata.
     public var metadata: [UInt8]?
+    /// The response carries no ranks (both 0): on a board split over shards only the player's
+    /// shard works.
+    public var skipRanks: Bool
 
-    public init(boardID: String, playerID: String, score: Int64, subscore: Int64 = 0, metadata: [UInt8]? = nil) {
+    public init(
+        boardID: String, playerID: String, score: Int64, subscore: Int64 = 0, metadata: [UInt8]? = nil,
+        skipRanks: Bool = false
+    ) {
         self.boardID = boardID
         self.playerID = playerID
         self.score = score
         self.subscore = subscore
         self.metadata = metadata
+        self.skipRanks = skipRanks
     }
 }
 

@@ -238,7 +238,8 @@ extension SubmitRequest {
             score: submit.score,
             subscore: submit.subscore,
             metadata: submit.metadata_value_case == HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE_METADATA
-                ? ProtoCRead.bytes(submit.metadata) : nil)
+                ? ProtoCRead.bytes(submit.metadata) : nil,
+            skipRanks: submit.skip_ranks != 0)
     }
 
     func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__SubmitRequest> {
@@ -247,6 +248,7 @@ extension SubmitRequest {
         submit.pointee.player_id = arena.cString(playerID)
         submit.pointee.score = score
         submit.pointee.subscore = subscore
+        submit.pointee.skip_ranks = skipRanks ? 1 : 0
         if let metadata {
             // Present-but-empty is meaningful (clear the stored metadata): the oneof carries it.
             submit.pointee.metadata_value_case = HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE_METADATA

@@ -19,6 +19,7 @@ enum HiscoreTag {
     static let boardID: UInt8 = 0x0A  // *.board_id = 1
     static let playerID: UInt8 = 0x12  // *.player_id = 2
     static let score: UInt8 = 0x18  // SubmitRequest.score = 3
+    static let skipRanks: UInt8 = 0x30  // SubmitRequest.skip_ranks = 6, varint
     static let topLimit: UInt8 = 0x10  // TopRequest.limit = 2
     static let topOffset: UInt8 = 0x18  // TopRequest.offset = 3
     static let aroundBefore: UInt8 = 0x18  // AroundRequest.before = 3
@@ -37,7 +38,7 @@ enum HiscoreResultField {
 
     static func expected(for kind: LoadOpKind) -> Int {
         switch kind {
-        case .submit: submit
+        case .submit, .submitUnranked: submit
         case .rank: getRank
         case .top10, .page: top
         case .around: around
@@ -139,18 +140,22 @@ struct HiscoreLoadWire: LoadWire {
         LoadPlayerID.write(index, into: &body)
     }
 
-    /// Length of a SubmitRequest{board "lb", player, score} body.
+    /// Length of a SubmitRequest{board "lb", player, score[, skip_ranks true]} body.
     @inline(__always)
-    private static func submitBodyLength(score: Int) -> Int {
-        4 + 2 + LoadPlayerID.length + 1 + Varint.byteCount(UInt64(score))
+    private static func submitBodyLength(score: Int, skipRanks: Bool = false) -> Int {
+        4 + 2 + LoadPlayerID.length + 1 + Varint.byteCount(UInt64(score)) + (skipRanks ? 2 : 0)
     }
 
     @inline(__always)
-    private static func writeSubmitBody(player: Int, score: Int, into body: inout ByteBuffer) {
+    private static func writeSubmitBody(player: Int, score: Int, skipRanks: Bool = false, into body: inout ByteBuffer) {
         writeBoard(into: &body)
         writePlayer(player, into: &body)
         body.writeInteger(HiscoreTag.score)
         Varint.write(UInt64(score), into: &body)
+        if skipRanks {
+            body.writeInteger(HiscoreTag.skipRanks)
+            body.writeInteger(UInt8(1))
+        }
     }
 
     mutating func encode(_ op: LoadOp, slot: Int, slots: inout [LoadSlot], into buffer: inout ByteBuffer) {
@@ -161,10 +166,11 @@ struct HiscoreLoadWire: LoadWire {
             body.writeInteger(HiscoreTag.callID)
             Varint.write(UInt64(slot + 1), into: &body)
             switch op.kind {
-            case .submit:
+            case .submit, .submitUnranked:
+                let skipRanks = op.kind == .submitUnranked
                 body.writeInteger(HiscoreTag.submit)
-                Varint.write(UInt64(Self.submitBodyLength(score: op.score)), into: &body)
-                Self.writeSubmitBody(player: op.player, score: op.score, into: &body)
+                Varint.write(UInt64(Self.submitBodyLength(score: op.score, skipRanks: skipRanks)), into: &body)
+                Self.writeSubmitBody(player: op.player, score: op.score, skipRanks: skipRanks, into: &body)
             case .rank:
                 body.writeInteger(HiscoreTag.getRank)
                 body.writeInteger(UInt8(4 + 2 + LoadPlayerID.length))
@@ -262,17 +268,17 @@ struct HiscoreLoadWire: LoadWire {
         var failures = 0
         var inner = LoadProtoReader(body, from: resultBody.lowerBound, to: resultBody.upperBound)
         switch kind {
-        case .submit, .rank:
+        case .submit, .submitUnranked, .rank:
             var hasEntry = false
             while !inner.atEnd {
                 guard let field = inner.field() else { throw LoadProtocolError("undecodable \(kind.name) result") }
                 if field.number == 1, field.wireType == 2 { hasEntry = true }
-                if kind == .submit, field.number == 3, field.wireType == 0, field.value != 0 {
+                if kind != .rank, field.number == 3, field.wireType == 0, field.value != 0 {
                     stats.submitChanged += 1
                     slots[slot].changed = true
                 }
             }
-            if kind == .submit { stats.submitReplies += 1 }
+            if kind != .rank { stats.submitReplies += 1 }
             if !hasEntry {
                 errors.add("\(kind.name): OK reply without an entry")
                 failures = 1
@@ -357,6 +363,10 @@ struct HiscoreLoadWire: LoadWire {
             if response.entry.playerID != player { problem = "submit answered for \(response.entry.playerID), not \(player)" }
             else if response.entry.score < Int64(slot.aux) { problem = "keep-best score \(response.entry.score) below the submitted \(slot.aux)" }
             else if response.entry.rank == 0 { problem = "submit reply without a rank" }
+        case (.submitUnranked, .submit(let response)?):
+            if response.entry.playerID != player { problem = "submit answered for \(response.entry.playerID), not \(player)" }
+            else if response.entry.score < Int64(slot.aux) { problem = "keep-best score \(response.entry.score) below the submitted \(slot.aux)" }
+            else if response.entry.rank != 0 || response.previousRank != 0 { problem = "skip_ranks submit reply with a rank" }
         case (.rank, .getRank(let response)?):
             if response.entry.playerID != player { problem = "rank answered for \(response.entry.playerID), not \(player)" }
             else if response.entry.rank < 1 || response.entry.rank > response.boardSize { problem = "rank \(response.entry.rank) outside 1...\(response.boardSize)" }
@@ -407,6 +417,8 @@ enum LoadHiscoreEncodingCheck {
              .submit(SubmitRequest(boardID: loadBoardID, playerID: LoadPlayerID.string(player), score: 987_654))),
             (LoadOp(kind: .submit, player: 0, score: 0),
              .submit(SubmitRequest(boardID: loadBoardID, playerID: LoadPlayerID.string(0), score: 0))),
+            (LoadOp(kind: .submitUnranked, player: player, score: 987_654),
+             .submit(SubmitRequest(boardID: loadBoardID, playerID: LoadPlayerID.string(player), score: 987_654, skipRanks: true))),
             (LoadOp(kind: .rank, player: player, score: 0),
              .getRank(GetRankRequest(boardID: loadBoardID, playerID: LoadPlayerID.string(player)))),
             (LoadOp(kind: .top10, player: 0, score: 0),

@@ -17,6 +17,9 @@ enum LoadTarget: String, ExpressibleByArgument, CaseIterable, Sendable {
 enum LoadWorkload: String, ExpressibleByArgument, CaseIterable, Sendable {
     /// Keep-best write of a random score in [0, players) for a random player.
     case submit
+    /// `submit` asking for no ranks in the reply (`skip_ranks`): what `ZADD GT` does, which
+    /// returns no rank either (on Redis the two workloads are the same command).
+    case submit_unranked
     /// Rank of a random (existing) player.
     case rank
     /// The 10 best entries.
@@ -32,6 +35,7 @@ enum LoadWorkload: String, ExpressibleByArgument, CaseIterable, Sendable {
 /// One operation's kind. `preloadBatch` is only used by `--preload`.
 enum LoadOpKind: UInt8, Sendable {
     case submit
+    case submitUnranked
     case rank
     case top10
     case page
@@ -41,6 +45,7 @@ enum LoadOpKind: UInt8, Sendable {
     var name: String {
         switch self {
         case .submit: "submit"
+        case .submitUnranked: "submit_unranked"
         case .rank: "rank"
         case .top10: "top10"
         case .page: "page"
@@ -139,6 +144,7 @@ struct LoadOpSource: Sendable {
         }
         switch workload {
         case .submit: return submitOp()
+        case .submit_unranked: return submitOp(kind: .submitUnranked)
         case .rank: return LoadOp(kind: .rank, player: random.below(players), score: 0)
         case .top10: return LoadOp(kind: .top10, player: 0, score: 0)
         case .page: return LoadOp(kind: .page, player: 0, score: 0)
@@ -155,9 +161,9 @@ struct LoadOpSource: Sendable {
     /// As redis-benchmark's `ZADD lb GT __rand_int__ p:__rand_int__ -r N`: score and player drawn
     /// independently, both uniform in [0, players).
     @inline(__always)
-    private mutating func submitOp() -> LoadOp {
+    private mutating func submitOp(kind: LoadOpKind = .submit) -> LoadOp {
         let score = random.below(players)
-        return LoadOp(kind: .submit, player: random.below(players), score: score)
+        return LoadOp(kind: kind, player: random.below(players), score: score)
     }
 }
 

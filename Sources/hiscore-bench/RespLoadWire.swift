@@ -137,7 +137,7 @@ struct RespLoadWire: LoadWire {
         stats.commands += 1
         sent.append(slot)
         switch op.kind {
-        case .submit:
+        case .submit, .submitUnranked:
             buffer.writeBytes(Self.zaddGTPrefix)
             loadWriteDecimal(loadDecimalLength(op.score), into: &buffer)
             buffer.writeBytes(Self.crlf)
@@ -184,7 +184,7 @@ struct RespLoadWire: LoadWire {
         let star = UInt8(ascii: "*")
         var problem: String? = nil
         switch kind {
-        case .submit:
+        case .submit, .submitUnranked:
             if reply.type != colon { problem = "ZADD GT reply is not an integer" }
             stats.submitReplies += 1
             if reply.value > 0 { stats.submitChanged += 1 }

@@ -37,7 +37,7 @@ struct ServerCommand: ParsableCommand {
 
     @Option(help: "hiscore or redis.") var target: LoadTarget = .hiscore
     @Option(help: "Server address HOST:PORT (IPv4).") var addr: String = "127.0.0.1:7450"
-    @Option(help: "submit, rank, top10, page, around or mixed.") var workload: LoadWorkload = .rank
+    @Option(help: "submit, submit_unranked (no ranks in the reply; the same ZADD GT on Redis), rank, top10, page, around or mixed.") var workload: LoadWorkload = .rank
     @Option(help: "Connections.") var connections: Int = 50
     @Option(help: "Operations in flight per connection (closed loop).") var pipeline: Int = 16
     @Option(help: "Operations to run (0 = none, e.g. with --preload).") var requests: Int = 100_000

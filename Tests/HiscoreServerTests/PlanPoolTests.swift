@@ -42,6 +42,35 @@ struct PlanPoolTests {
         #expect(pool.pooled.submits == 0)
     }
 
+    @Test("an unranked submit on a split board ends with its owner's answer; a ranked one asks the others")
+    func unrankedSubmitSkipsTheOtherShards() throws {
+        let pool = PlanPool(capacity: 4)
+        let entry = LeaderboardEntry(
+            playerID: "a", score: 10, subscore: 0, metadata: [], sequence: 7,
+            key: Self.board.config.codec.key(score: 10, subscore: 0, sequence: 7))
+        let onShard = SubmitOnShard(
+            current: entry, previousKey: nil, keyChanged: true, created: true, previousLocalBetter: nil,
+            currentLocalBetter: 4, boardVersion: 1)
+        var unranked = Self.request("a")
+        unranked.skipRanks = true
+        let plan = pool.submitPlan(callID: 1, board: Self.board, request: unranked, shardCount: 2)
+        #expect(Self.submittedPlayer(plan.advance([])) == "a")
+        guard case .finished = plan.advance([.submitted(onShard)][...]) else {
+            Issue.record("an unranked submit asked other shards")
+            return
+        }
+        let response = try #require(try plan.outcome?.get())
+        #expect(response.entry.rank == 0 && response.previousRank == 0 && response.created)
+
+        let ranked = pool.submitPlan(callID: 2, board: Self.board, request: Self.request("a"), shardCount: 2)
+        _ = ranked.advance([])
+        guard case .runOnEach(.countBetter, let shards, let skipping) = ranked.advance([.submitted(onShard)][...]) else {
+            Issue.record("a ranked submit on a split board did not ask the other shard")
+            return
+        }
+        #expect(shards == 0..<2 && skipping == Self.board.shard(for: "a", shardCount: 2))
+    }
+
     @Test("a plan something still holds is not handed out")
     func heldPlanIsNotReused() {
         let pool = PlanPool(capacity: 4)

@@ -57,6 +57,38 @@ struct SubmitAndQueryTests {
         }
     }
 
+    @Test("a submit with skip_ranks writes as a ranked one does and answers no ranks", arguments: [1, 2])
+    func unrankedSubmits(shards: Int) async throws {
+        try await withClient(shards: shards) { client, _ in
+            // Ranked and unranked submits of the same players in the same order, on two boards.
+            let moves: [(player: String, score: Int64)] = [("a", 10), ("b", 30), ("c", 20), ("a", 40), ("b", 5), ("d", 30)]
+            for (player, score) in moves {
+                let ranked = try await client.submit(board: "ranked", player: player, score: score)
+                let unranked = try await client.submit(board: "unranked", player: player, score: score, skipRanks: true)
+                #expect(unranked.entry.rank == 0 && unranked.previousRank == 0, "\(player) \(score)")
+                #expect(unranked.created == ranked.created && unranked.changed == ranked.changed, "\(player) \(score)")
+                #expect(unranked.entry.score == ranked.entry.score && unranked.entry.playerID == player)
+            }
+            let rankedTop = try await client.top(board: "ranked", limit: 10).entries
+            let unrankedTop = try await client.top(board: "unranked", limit: 10).entries
+            #expect(unrankedTop.map(\.playerID) == rankedTop.map(\.playerID))
+            #expect(unrankedTop.map(\.score) == [40, 30, 30, 20])
+            #expect(try await client.rank(board: "unranked", player: "d").entry.rank == 3)
+
+            // In a batch, each item chooses; a ranked item after unranked ones counts them.
+            let results = try await client.submitBatch([
+                SubmitRequest(boardID: "unranked", playerID: "e", score: 50, skipRanks: true),
+                SubmitRequest(boardID: "unranked", playerID: "f", score: 45),
+                SubmitRequest(boardID: "unranked", playerID: "c", score: 1, skipRanks: true),
+            ])
+            #expect(results.map(\.status.code) == [.ok, .ok, .ok])
+            #expect(results[0].response?.entry.rank == 0 && results[0].response?.created == true)
+            #expect(results[1].response?.entry.rank == 2 && results[1].response?.created == true)
+            #expect(results[2].response?.entry.rank == 0 && results[2].response?.changed == false, "best kept 20")
+            #expect(try await client.rank(board: "unranked", player: "e").entry.rank == 1)
+        }
+    }
+
     @Test("set, increment and decrement operators, with saturation at the Int64 bounds")
     func otherOperators() async throws {
         try await withClient { client, _ in

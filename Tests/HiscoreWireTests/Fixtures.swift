@@ -37,6 +37,7 @@ enum Fixtures {
         SubmitRequest(boardID: "season-1", playerID: unicodePlayer, score: .max, subscore: .min, metadata: []),
         SubmitRequest(boardID: "", playerID: "", score: .min, subscore: .max, metadata: hugeMetadata),
         SubmitRequest(boardID: "b", playerID: "p", score: -1, metadata: [0, 255, 0]),
+        SubmitRequest(boardID: "b", playerID: "p", score: 7, skipRanks: true),
     ]
 
     /// One or more envelopes per request method.

@@ -3,7 +3,8 @@ import HiscoreWire
 
 /// Submit: phase 1 applies the write on the player's shard (which also counts locally before and
 /// after); phase 2 asks the board's other shards how many entries beat the old and new keys.
-/// Both ranks in the response are ordinal.
+/// Both ranks in the response are ordinal. A submit with `skipRanks` ends after phase 1, with
+/// both ranks 0.
 final class SubmitPlan: CallPlan {
     private var callID: UInt64
     private var board: BoardHandle
@@ -43,7 +44,9 @@ final class SubmitPlan: CallPlan {
             switch results.first {
             case .submitted(let onShard):
                 self.applied = onShard
-                guard board.partitionCount > 1, shardCount > 1 else { return finish(onShard, otherCounts: []) }
+                guard board.partitionCount > 1, shardCount > 1, !request.skipRanks else {
+                    return finish(onShard, otherCounts: [])
+                }
                 var keys = CountKeys(onShard.current.key)
                 if let previousKey = onShard.previousKey, onShard.keyChanged { keys.append(previousKey) }
                 return .runOnEach(.countBetter(board, keys: keys, orEqual: false), shards: 0..<shardCount, skipping: owner)
@@ -57,6 +60,13 @@ final class SubmitPlan: CallPlan {
     }
 
     private func finish(_ applied: SubmitOnShard, otherCounts: ShardResults) -> PlanStep {
+        if request.skipRanks {
+            let response = SubmitResponse(
+                entry: WireEntry(applied.current, rank: 0), previousRank: 0, changed: applied.keyChanged,
+                created: applied.created)
+            outcome = .success(response)
+            return .finished(.ok(callID, .submit(response)))
+        }
         var currentBetter = applied.currentLocalBetter
         var previousBetterElsewhere = 0
         for case .counts(let counts) in otherCounts {

@@ -110,8 +110,8 @@ typedef struct hiscore_entry {
 } hiscore_entry;
 
 typedef struct hiscore_submit_result {
-    hiscore_entry entry;    /* after the write, with its ordinal rank */
-    uint64_t previous_rank; /* 0 = the player was new */
+    hiscore_entry entry;    /* after the write, with its ordinal rank (0 if unranked) */
+    uint64_t previous_rank; /* 0 = the player was new (always 0 if unranked) */
     int changed;
     int created;
 } hiscore_submit_result;
@@ -248,6 +248,12 @@ int hiscore_ping(hiscore_client *c, const uint8_t *payload, size_t len, uint8_t 
 int hiscore_submit(hiscore_client *c, const char *board_id, const char *player_id, int64_t score,
                    int64_t subscore, const uint8_t *metadata, size_t metadata_len,
                    hiscore_submit_result *out);
+/* hiscore_submit without ranks in the answer (SubmitRequest.skip_ranks): out->entry.rank and
+ * out->previous_rank are 0 (out->created and out->changed as usual). Cheaper on a board split
+ * over shards: only the player's shard does the work. hiscore_rank gives the rank later. */
+int hiscore_submit_unranked(hiscore_client *c, const char *board_id, const char *player_id,
+                            int64_t score, int64_t subscore, const uint8_t *metadata,
+                            size_t metadata_len, hiscore_submit_result *out);
 /* A player's entry and rank. out / board_size may be NULL. */
 int hiscore_rank(hiscore_client *c, const char *board_id, const char *player_id, int rank_mode,
                  hiscore_entry *out, uint64_t *board_size);

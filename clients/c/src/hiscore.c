@@ -634,9 +634,10 @@ int hiscore_ping(hiscore_client *c, const uint8_t *payload, size_t len, uint8_t 
     return HISCORE_OK;
 }
 
-int hiscore_submit(hiscore_client *c, const char *board_id, const char *player_id, int64_t score,
-                   int64_t subscore, const uint8_t *metadata, size_t metadata_len,
-                   hiscore_submit_result *out) {
+/* hiscore_submit and hiscore_submit_unranked (skip_ranks != 0). */
+static int submit_call(hiscore_client *c, const char *board_id, const char *player_id,
+                       int64_t score, int64_t subscore, const uint8_t *metadata,
+                       size_t metadata_len, int skip_ranks, hiscore_submit_result *out) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__SubmitRequest sub = HISCORE__V1__SUBMIT_REQUEST__INIT;
     Response *r;
@@ -646,6 +647,7 @@ int hiscore_submit(hiscore_client *c, const char *board_id, const char *player_i
     sub.player_id = (char *)player_id;
     sub.score = score;
     sub.subscore = subscore;
+    sub.skip_ranks = skip_ranks != 0;
     if (metadata != NULL) {
         sub.metadata_value_case = HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE_METADATA;
         sub.metadata.data = (uint8_t *)metadata;
@@ -666,6 +668,18 @@ int hiscore_submit(hiscore_client *c, const char *board_id, const char *player_i
     }
     hiscore__v1__response__free_unpacked(r, NULL);
     return HISCORE_OK;
+}
+
+int hiscore_submit(hiscore_client *c, const char *board_id, const char *player_id, int64_t score,
+                   int64_t subscore, const uint8_t *metadata, size_t metadata_len,
+                   hiscore_submit_result *out) {
+    return submit_call(c, board_id, player_id, score, subscore, metadata, metadata_len, 0, out);
+}
+
+int hiscore_submit_unranked(hiscore_client *c, const char *board_id, const char *player_id,
+                            int64_t score, int64_t subscore, const uint8_t *metadata,
+                            size_t metadata_len, hiscore_submit_result *out) {
+    return submit_call(c, board_id, player_id, score, subscore, metadata, metadata_len, 1, out);
 }
 
 int hiscore_rank(hiscore_client *c, const char *board_id, const char *player_id, int rank_mode,

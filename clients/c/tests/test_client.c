@@ -214,7 +214,7 @@ static void run_e2e(const char *host, uint16_t port) {
     hiscore_page page;
     hiscore_top_query q;
     hiscore_board_config cfg;
-    char board[96], asc[96], dense[96], long_id[140];
+    char board[96], asc[96], dense[96], unranked[96], long_id[140];
     uint8_t echo[64];
     size_t n = 0, total, i;
     uint64_t size = 0, count = 0, removed = 0;
@@ -229,6 +229,7 @@ static void run_e2e(const char *host, uint16_t port) {
     unique_name(board, sizeof board, "c");
     unique_name(asc, sizeof asc, "c-asc");
     unique_name(dense, sizeof dense, "c-dense");
+    unique_name(unranked, sizeof unranked, "c-unranked");
 
     EXPECT(&c, HISCORE_OK, hiscore_connect(&c, host, port, 10000));
     CHECK(c.hello.protocol_version == 1 && c.hello.max_page_entries == 1000);
@@ -245,6 +246,33 @@ static void run_e2e(const char *host, uint16_t port) {
     CHECK(!res.changed && res.entry.score == 100 && res.entry.metadata_len == 2);
     EXPECT(&c, HISCORE_OK, hiscore_rank(&c, board, "alice", HISCORE_RANK_DEFAULT, &one, &size));
     CHECK(one.rank == 3 && size == 3 && strcmp(one.player_id, "alice") == 0 && one.reached_at_us > 0);
+
+    /* unranked submits (skip_ranks; the runner's server has 2 shards, so the board is split):
+     * no ranks in the answer, created / changed as usual, and the board ranks them as usual */
+    EXPECT(&c, HISCORE_OK, hiscore_submit_unranked(&c, unranked, "u1", 10, 0, (const uint8_t *)"m", 1, &res));
+    CHECK(res.created && res.changed && res.entry.rank == 0 && res.previous_rank == 0);
+    CHECK(res.entry.score == 10 && strcmp(res.entry.player_id, "u1") == 0 && res.entry.metadata_len == 1);
+    for (i = 2; i <= 8; i++) {
+        char p[16];
+        snprintf(p, sizeof p, "u%u", (unsigned)i);
+        EXPECT(&c, HISCORE_OK, hiscore_submit_unranked(&c, unranked, p, 10 * (int64_t)i, 0, NULL, 0, &res));
+        CHECK(res.created && res.changed && res.entry.rank == 0 && res.previous_rank == 0);
+    }
+    EXPECT(&c, HISCORE_OK, hiscore_submit_unranked(&c, unranked, "u1", 100, 0, NULL, 0, &res));
+    CHECK(!res.created && res.changed && res.entry.rank == 0 && res.previous_rank == 0);
+    CHECK(res.entry.score == 100 && res.entry.metadata_len == 1);
+    EXPECT(&c, HISCORE_OK, hiscore_submit_unranked(&c, unranked, "u2", 5, 0, NULL, 0, &res)); /* worse */
+    CHECK(!res.created && !res.changed && res.entry.score == 20 && res.entry.rank == 0 && res.previous_rank == 0);
+    EXPECT(&c, HISCORE_OK, hiscore_submit_unranked(&c, unranked, "u9", 1, 0, NULL, 0, NULL));
+    EXPECT(&c, HISCORE_OK, hiscore_rank(&c, unranked, "u1", HISCORE_RANK_DEFAULT, &one, &size));
+    CHECK(one.rank == 1 && one.score == 100 && size == 9);
+    EXPECT(&c, HISCORE_OK, hiscore_rank(&c, unranked, "u5", HISCORE_RANK_DEFAULT, &one, NULL));
+    CHECK(one.rank == 5 && one.score == 50);
+    EXPECT(&c, HISCORE_OK, hiscore_rank(&c, unranked, "u9", HISCORE_RANK_DEFAULT, &one, NULL));
+    CHECK(one.rank == 9);
+    EXPECT(&c, HISCORE_OK, hiscore_submit(&c, unranked, "u2", 90, 0, NULL, 0, &res)); /* ranked again */
+    CHECK(res.changed && res.previous_rank == 8 && res.entry.rank == 2);
+    EXPECT(&c, HISCORE_ERR_ARG, hiscore_submit_unranked(&c, unranked, NULL, 1, 0, NULL, 0, NULL));
 
     /* paging: 25 more players, by cursor */
     for (i = 0; i < 25; i++) {

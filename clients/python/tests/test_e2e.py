@@ -345,6 +345,93 @@ def test_submit_batch(server: ServerInfo) -> None:
     run(main())
 
 
+def test_submit_skip_ranks(server: ServerInfo) -> None:
+    # The fixture runs hiscored with --shards 2, so these (non-dense) boards are split over both
+    # shards: an unranked submit is done by the player's shard alone. Board u gets the unranked
+    # writes, board r the same writes ranked; afterwards both must rank everyone alike.
+    u, r = unique("unranked"), unique("ranked")
+    scores = {f"p{i:02}": (i * 37) % 101 for i in range(16)}  # distinct scores
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            for p, s in scores.items():
+                res = await c.submit(u, p, s, skip_ranks=True)
+                assert res.created and res.changed
+                assert res.entry.rank == 0 and res.previous_rank == 0
+                assert res.entry.player_id == p and res.entry.score == s
+                ranked = await c.submit(r, p, s)
+                assert ranked.created and ranked.entry.rank >= 1
+            # best: a better score moves the entry, a worse one is ignored; still no ranks
+            res = await c.submit(u, "p03", 500, 2, metadata=b"m", skip_ranks=True)
+            assert res.changed and not res.created and res.entry.rank == res.previous_rank == 0
+            assert res.entry.score == 500 and res.entry.subscore == 2 and res.entry.metadata == b"m"
+            res = await c.submit(u, "p05", -1, skip_ranks=True)
+            assert not res.changed and not res.created and res.entry.rank == res.previous_rank == 0
+            assert res.entry.score == scores["p05"]
+            await c.submit(r, "p03", 500, 2, metadata=b"m")
+            await c.submit(r, "p05", -1)
+
+            top_u, top_r = await c.top(u, 100), await c.top(r, 100)
+            assert [(e.player_id, e.score, e.rank) for e in top_u.entries] == \
+                [(e.player_id, e.score, e.rank) for e in top_r.entries]
+            assert ranks(top_u.entries) == list(range(1, 17)) and top_u.board_size == 16
+            assert top_u.entries[0].player_id == "p03"
+            for p in scores:
+                assert (await c.rank(u, p)).entry.rank == (await c.rank(r, p)).entry.rank
+            # A ranked submit after unranked ones gets both ranks, as on the ranked board.
+            worst = top_r.entries[-1].player_id
+            a, b = await c.submit(u, worst, 250), await c.submit(r, worst, 250)
+            assert a.previous_rank == b.previous_rank == 16 and a.entry.rank == b.entry.rank == 2
+    run(main())
+
+
+def test_submit_batch_mixing_skip_ranks(server: ServerInfo) -> None:
+    b = unique()
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            res = await c.submit_batch([
+                {"board_id": b, "player_id": "a", "score": 10, "skip_ranks": True},
+                (b, "b", 20),
+                pb.SubmitRequest(board_id=b, player_id="c", score=30, skip_ranks=True),
+                {"board_id": b, "player_id": "a", "score": 40, "skip_ranks": False},
+                {"board_id": b, "player_id": "a", "score": 5, "skip_ranks": True},
+                {"board_id": b, "player_id": "bad id!", "score": 1, "skip_ranks": True}])
+            assert [x.status.code for x in res.results] == [0, 0, 0, 0, 0,
+                                                             StatusCode.INVALID_ARGUMENT]
+            one, two, three, four, five = (x.result for x in res.results[:5])
+            assert one.created and one.changed and one.entry.rank == one.previous_rank == 0
+            assert three.created and three.changed and three.entry.rank == three.previous_rank == 0
+            # Ranked items: other players' items may apply concurrently (shards), so only what
+            # does not depend on that is fixed; one player's items apply in order.
+            assert two.created and two.entry.rank in (1, 2, 3) and two.previous_rank == 0
+            assert four.changed and not four.created and four.entry.rank == 1
+            assert four.previous_rank in (1, 2, 3)
+            assert not five.changed and not five.created and five.entry.score == 40
+            assert five.entry.rank == five.previous_rank == 0
+            top = await c.top(b)
+            assert ids(top.entries) == ["a", "c", "b"] and ranks(top.entries) == [1, 2, 3]
+            # A mapping is still checked against SubmitRequest's fields (nothing is sent).
+            with pytest.raises(ValueError):
+                await c.submit_batch([{"board_id": b, "player_id": "d", "score": 1,
+                                       "skip_rank": True}])
+            assert (await c.describe_board(b)).size == 3
+    run(main())
+
+
+def test_sync_client_skip_ranks(server: ServerInfo) -> None:
+    b = unique()
+    with hiscore.Client(server.host, server.port, timeout=10) as c:
+        r = c.submit(b, "x", 5, skip_ranks=True)
+        assert r.created and r.changed and r.entry.rank == r.previous_rank == 0
+        assert c.submit(b, "y", 7).entry.rank == 1
+        r = c.submit(b, "x", 9, skip_ranks=True)
+        assert r.changed and not r.created and r.entry.rank == r.previous_rank == 0
+        assert c.rank(b, "x").entry.rank == 1 and c.rank(b, "y").entry.rank == 2
+        r = c.submit(b, "y", 8)
+        assert r.changed and r.previous_rank == 2 and r.entry.rank == 2
+
+
 def test_pipelining_many_concurrent_calls(server: ServerInfo) -> None:
     b = unique()
 

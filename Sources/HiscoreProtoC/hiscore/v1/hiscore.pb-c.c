@@ -3041,7 +3041,7 @@ const ProtobufCMessageDescriptor hiscore__v1__status__descriptor =
   (ProtobufCMessageInit) hiscore__v1__status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__submit_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor hiscore__v1__submit_request__field_descriptors[6] =
 {
   {
     "board_id",
@@ -3103,18 +3103,31 @@ static const ProtobufCFieldDescriptor hiscore__v1__submit_request__field_descrip
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "skip_ranks",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__SubmitRequest, skip_ranks),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__submit_request__field_indices_by_name[] = {
   0,   /* field[0] = board_id */
   4,   /* field[4] = metadata */
   1,   /* field[1] = player_id */
   2,   /* field[2] = score */
+  5,   /* field[5] = skip_ranks */
   3,   /* field[3] = subscore */
 };
 static const ProtobufCIntRange hiscore__v1__submit_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__submit_request__descriptor =
 {
@@ -3124,7 +3137,7 @@ const ProtobufCMessageDescriptor hiscore__v1__submit_request__descriptor =
   "Hiscore__V1__SubmitRequest",
   "hiscore.v1",
   sizeof(Hiscore__V1__SubmitRequest),
-  5,
+  6,
   hiscore__v1__submit_request__field_descriptors,
   hiscore__v1__submit_request__field_indices_by_name,
   1,  hiscore__v1__submit_request__number_ranges,

@@ -19,7 +19,8 @@ from .errors import (ConnectionLost, DeadlineExceeded, HiscoreError, Internal, P
                      ResourceExhausted, StatusCode, SubscriptionLagged)
 from .types import RankMode, SortOrder, WriteOperator
 
-#: What `submit_batch` accepts per item: a SubmitRequest, a mapping of its fields, or a tuple
+#: What `submit_batch` accepts per item: a SubmitRequest, a mapping of its fields (e.g.
+#: `{"board_id": …, "player_id": …, "score": …, "skip_ranks": True}`), or a tuple
 #: (board_id, player_id, score[, subscore[, metadata]]).
 SubmitItem = Union[pb.SubmitRequest, Mapping[str, Any], Tuple[Any, ...]]
 
@@ -540,10 +541,13 @@ class AsyncClient:
         return bool(res.cancelled)
 
     async def submit(self, board_id: str, player_id: str, score: int, subscore: int = 0, *,
-                     metadata: Optional[bytes] = None,
+                     metadata: Optional[bytes] = None, skip_ranks: bool = False,
                      deadline: Optional[float] = None) -> pb.SubmitResponse:
-        """Write a score (with the board's operator). `metadata=None` keeps the stored metadata."""
-        req = pb.SubmitRequest(board_id=board_id, player_id=player_id, score=score, subscore=subscore)
+        """Write a score (with the board's operator). `metadata=None` keeps the stored metadata.
+        `skip_ranks=True`: no ranks in the response (`entry.rank` and `previous_rank` are 0;
+        `created`/`changed` as usual), which is cheaper on a board split over shards."""
+        req = pb.SubmitRequest(board_id=board_id, player_id=player_id, score=score,
+                               subscore=subscore, skip_ranks=skip_ranks)
         if metadata is not None:
             req.metadata = metadata
         return cast(pb.SubmitResponse, await self.call("submit", req, deadline=deadline))
@@ -830,7 +834,8 @@ def _check_max_queued_events(n: int) -> int:
 
 
 def make_submit(item: SubmitItem) -> pb.SubmitRequest:
-    """A SubmitRequest from a SubmitRequest, a mapping of its fields, or a tuple
+    """A SubmitRequest from a SubmitRequest, a mapping of its fields (any SubmitRequest field,
+    `skip_ranks` included; an unknown key raises ValueError), or a tuple
     (board_id, player_id, score[, subscore[, metadata]])."""
     if isinstance(item, pb.SubmitRequest):
         return item

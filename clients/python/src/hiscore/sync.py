@@ -82,10 +82,13 @@ class Client:
         return self._run(self._client.cancel(call_id, deadline=deadline))
 
     def submit(self, board_id: str, player_id: str, score: int, subscore: int = 0, *,
-               metadata: Optional[bytes] = None,
+               metadata: Optional[bytes] = None, skip_ranks: bool = False,
                deadline: Optional[float] = None) -> pb.SubmitResponse:
+        """`AsyncClient.submit`. `skip_ranks=True`: no ranks in the response (`entry.rank` and
+        `previous_rank` are 0), which is cheaper on a board split over shards."""
         return self._run(self._client.submit(board_id, player_id, score, subscore,
-                                             metadata=metadata, deadline=deadline))
+                                             metadata=metadata, skip_ranks=skip_ranks,
+                                             deadline=deadline))
 
     def submit_batch(self, items: Iterable[SubmitItem], *,
                      deadline: Optional[float] = None) -> pb.SubmitBatchResponse:

@@ -365,6 +365,14 @@ struct  Hiscore__V1__SubmitRequest
   char *player_id;
   int64_t score;
   int64_t subscore;
+  /*
+   * Skip computing the ranks of the response (entry.rank and previous_rank are then 0; `created`
+   * still says whether the player is new). On a board split over several shards a ranked submit
+   * also asks every other shard how many of its entries beat the old and the new score; an
+   * unranked one is done by the player's shard alone. For writers that do not show the rank
+   * (a game server posting results).
+   */
+  protobuf_c_boolean skip_ranks;
   Hiscore__V1__SubmitRequest__MetadataValueCase metadata_value_case;
   union {
     ProtobufCBinaryData metadata;
@@ -372,18 +380,18 @@ struct  Hiscore__V1__SubmitRequest
 };
 #define HISCORE__V1__SUBMIT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__submit_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE__NOT_SET, {0} }
 
 
 struct  Hiscore__V1__SubmitResponse
 {
   ProtobufCMessage base;
   /*
-   * The player's entry after the write, with its current ordinal rank.
+   * The player's entry after the write, with its current ordinal rank (0 with skip_ranks).
    */
   Hiscore__V1__Entry *entry;
   /*
-   * Ordinal rank before the write; 0 = the player was not on the board.
+   * Ordinal rank before the write; 0 = the player was not on the board (or skip_ranks).
    */
   uint64_t previous_rank;
   /*
