@@ -18,7 +18,8 @@ enum LoadWorkload: String, ExpressibleByArgument, CaseIterable, Sendable {
     /// Keep-best write of a random score in [0, players) for a random player.
     case submit
     /// `submit` asking for no ranks in the reply (`skip_ranks`): what `ZADD GT` does, which
-    /// returns no rank either (on Redis the two workloads are the same command).
+    /// returns no rank either (on Redis the two workloads are the same command). Its players and
+    /// scores are drawn from a stream of their own (see `LoadOpSource`).
     case submit_unranked
     /// Rank of a random (existing) player.
     case rank
@@ -116,7 +117,10 @@ struct LoadOpSource: Sendable {
     init(workload: LoadWorkload, players: Int, seed: UInt64, connectionIndex: Int) {
         self.workload = workload
         self.players = players
-        self.random = LoadRandom(seed: LoadRandom.mix(seed ^ (UInt64(connectionIndex) &* 0xD1B5_4A32_D192_ED03)))
+        // submit_unranked draws its own (player, score) sequence: run after `submit` with the same
+        // one, every keep-best write would repeat a score already stored and change nothing.
+        let stream: UInt64 = workload == .submit_unranked ? 0x5B17_A4E5_0000_0001 : 0
+        self.random = LoadRandom(seed: LoadRandom.mix(seed ^ stream ^ (UInt64(connectionIndex) &* 0xD1B5_4A32_D192_ED03)))
         self.nextBatch = 0
         self.batchStride = 1
     }
