@@ -159,10 +159,10 @@ struct ConnectionBehaviourTests {
     }
 
     /// Frames sent in one write are handled in one read, before any deferred work can finish (its
-    /// completion runs on the same loop): the first backup is still running when it is cancelled
-    /// and when its call id is reused.
-    @Test("a call id reused right after its cancel gets its own answer, and the cancelled backup still counts as in flight")
-    func callIDReuseAfterCancel() async throws {
+    /// completion runs on the same loop): the backup is still running when the cancel and the
+    /// reuse of its call id arrive.
+    @Test("a backup cannot be cancelled: the cancel says so, the call keeps its id and slot, and its result arrives")
+    func backupIsNotCancelled() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         try await withServer(configure: {
@@ -178,25 +178,29 @@ struct ConnectionBehaviourTests {
             var burst = ByteBufferBuilder()
             burst.append(RequestEnvelope(callID: 7, method: .backup(destination: directory.path + "/first")))
             burst.append(RequestEnvelope(callID: 8, method: .cancel(callID: 7)))
-            // The cancelled backup still holds the connection's one slot until its work ends.
             burst.append(RequestEnvelope(callID: 7, method: .backup(destination: directory.path + "/second")))
+            burst.append(RequestEnvelope(callID: 9, method: .ping(payload: [])))
             connection.send(burst.bytes)
             var answers: [UInt64: [ResponseEnvelope]] = [:]
-            while answers[7, default: []].count < 2 || answers[8] == nil {
+            while answers[7, default: []].count < 2 || answers[8] == nil || answers[9] == nil {
                 guard let frame = connection.readFrame() else { break }
                 answers[frame.callID, default: []].append(frame)
             }
-            #expect(answers[8]?.first?.result == .cancel(cancelled: true))
+            #expect(answers[8]?.first?.result == .cancel(cancelled: false))
             let seven = answers[7] ?? []
             #expect(seven.count == 2)
-            #expect(seven.first?.status?.code == .cancelled)
-            // The new call 7's own answer, not the cancelled call's: its slot was not given away.
-            #expect(seven.last?.status?.code == .resourceExhausted, "the cancelled backup's slot was given away")
-            #expect(seven.last?.status?.message.contains("in flight") == true)
-            // Nothing else arrives for call 7 (the first backup's answer is dropped): the next
-            // answer on the connection is the ping's.
-            connection.send(RequestEnvelope(callID: 10, method: .ping(payload: [])))
-            #expect(connection.readFrame()?.callID == 10)
+            // The reused id is refused while the backup holds it; then the backup's own answer.
+            #expect(seven.first?.status?.code == .invalidArgument)
+            #expect(seven.first?.status?.message.contains("already in flight") == true)
+            guard case .backup(let report)? = seven.last?.result else {
+                Issue.record("the backup was not answered with its report: \(String(describing: seven.last))")
+                return
+            }
+            #expect(report.files > 0)
+            #expect(FileManager.default.fileExists(atPath: directory.path + "/first"))
+            #expect(!FileManager.default.fileExists(atPath: directory.path + "/second"))
+            // Its slot was held until then: the ping, sent while the backup ran, was refused.
+            #expect(answers[9]?.first?.status?.code == .resourceExhausted)
         }
     }
 }

@@ -46,10 +46,6 @@ final class CallHandler: ChannelDuplexHandler {
     /// cancelled call then finds no serial and is dropped instead of answering the new call.
     private var inflight = InflightCalls<CallStart>()
     private var nextSerial: UInt64 = 1
-    /// Serials of deferred calls (backup, reset_board) cancelled by the client whose work is still
-    /// running: they keep counting against `maxInflightCalls` until it ends (else cancel-and-repeat
-    /// would run any number of backups at once).
-    private var cancelledDeferred: Set<UInt64> = []
     private let telemetry: Telemetry?
     private var metrics: LoopMetrics?
     /// This connection's loop's finished plans, reused by its calls.
@@ -175,7 +171,6 @@ final class CallHandler: ChannelDuplexHandler {
         authenticationDeadline?.cancel()
         authenticationDeadline = nil
         inflight.removeAll()
-        cancelledDeferred.removeAll()
         batch.removeAll()
         sink?.markClosed()
         for subscription in subscriptions.values {
@@ -397,10 +392,17 @@ final class CallHandler: ChannelDuplexHandler {
                 answer(context, .ok(callID, .cancel(cancelled: true)), start)
                 return
             }
+            // A backup or a season reset cannot be stopped once started: the call stays in flight
+            // (its id and its max_inflight_calls slot) and is answered with what it did. Answering
+            // it CANCELLED at once would tell the client a reset did not happen when it did, and
+            // free a slot the work still holds.
+            if let serial = inflight.serial(forCallID: target), inflight.call(serial: serial)?.deferred == true {
+                answer(context, .ok(callID, .cancel(cancelled: false)), start)
+                return
+            }
             var cancelled = false
-            if let (serial, call) = inflight.remove(callID: target) {
+            if let (serial, _) = inflight.remove(callID: target) {
                 cancelled = true
-                if call.deferred { cancelledDeferred.insert(serial) }
                 batch.removeAll { $0.callID == serial }
                 write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
             }
@@ -411,7 +413,7 @@ final class CallHandler: ChannelDuplexHandler {
             answer(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")), start)
             return
         }
-        let busy = inflight.count + cancelledDeferred.count
+        let busy = inflight.count
         guard busy < limits.maxInflightCalls else {
             answer(context, .failure(callID: callID, Status(
                 .resourceExhausted, "\(busy) calls already in flight; at most \(limits.maxInflightCalls) (max_inflight_calls)")), start)
@@ -433,8 +435,7 @@ final class CallHandler: ChannelDuplexHandler {
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             work(context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
                 let (handler, context) = loopBound.value
-                // Cancelled (its answer was the cancel's), or the connection is gone.
-                if handler.cancelledDeferred.remove(serial) != nil { return }
+                // The connection is gone (a deferred call is never cancelled).
                 guard let (callID, start) = handler.inflight.remove(serial: serial) else { return }
                 var response: ResponseEnvelope
                 switch result {

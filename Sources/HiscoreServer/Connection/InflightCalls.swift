@@ -22,6 +22,9 @@ struct InflightCalls<Call> {
     /// True while the call of `serial` is in flight.
     func contains(serial: UInt64) -> Bool { bySerial.contains(serial) }
 
+    /// The in-flight call of `serial`.
+    func call(serial: UInt64) -> Call? { bySerial.value(for: serial)?.call }
+
     /// The serial of the in-flight call the client knows as `callID`.
     func serial(forCallID callID: UInt64) -> UInt64? { serialsByCallID.value(for: callID) }
 
