@@ -60,6 +60,9 @@ def requests() -> List[Tuple[str, pb.Request, str]]:
         ("request_submit_empty_metadata", R(call_id=5, submit=pb.SubmitRequest(
             board_id="b", player_id="p", score=-1, metadata=b"")),
          "metadata present but empty (clears stored metadata): tag 0x2a, length 0"),
+        ("request_submit_skip_ranks", R(call_id=3, submit=pb.SubmitRequest(
+            board_id="season-1", player_id="alice", score=100, skip_ranks=True)),
+         "no ranks wanted in the answer: tag 0x30, value 1"),
         ("request_submit_batch", R(call_id=6, submit_batch=pb.SubmitBatchRequest(submits=[
             pb.SubmitRequest(board_id="season-1", player_id="alice", score=100),
             pb.SubmitRequest(board_id="season-2", player_id="bob", score=7, subscore=3,
