@@ -11,7 +11,7 @@
 #   3. preloads N players into both (Hiscore: SubmitBatch of 1000, Redis: ZADD with 1000 members)
 #      -> load time, server CPU, bytes/entry (Redis: INFO used_memory delta; Hiscore:
 #      hiscore_jemalloc_allocated_bytes delta from /metrics if available, else VmRSS delta)
-#   4. for every workload (submit rank top10 page around mixed) x pipeline (1, 16), 50 connections,
+#   4. for every workload (submit submit_unranked rank top10 page around mixed) x pipeline (1, 16), 50 connections,
 #      alternating Hiscore and Redis: a short calibration run (also the warm-up), then the measured
 #      run with a request count chosen so the server burns >= MIN_TICKS CPU ticks, capped by the
 #      redis-baseline.sh counts (REQ_P1 / REQ_P16 / REQ_PAGE_P16) and by MAX_RUN_S seconds

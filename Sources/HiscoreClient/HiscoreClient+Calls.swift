@@ -137,7 +137,8 @@ extension HiscoreClient {
 
     /// Makes an online, consistent backup of the server's data dir into `destination` (a directory
     /// on the server's machine that is new or empty). Admin only. `hiscored --data-dir DESTINATION`
-    /// starts from it.
+    /// starts from it. The server cannot stop a backup once started: cancelling the task (or its
+    /// deadline) throws here, but the backup runs to its end.
     @discardableResult
     public func backup(to destination: String, deadline: Duration? = nil) async throws -> BackupResponse {
         guard case .backup(let response) = try await call(.backup(destination: destination), deadline: deadline) else {
@@ -147,7 +148,8 @@ extension HiscoreClient {
     }
 
     /// Ends the board's season now: its standings become a read-only archived period (query it
-    /// with `period:`), and the board starts empty. Admin only.
+    /// with `period:`), and the board starts empty. Admin only. The server cannot stop a reset once
+    /// started: cancelling the task (or its deadline) throws here, but the board is reset.
     @discardableResult
     public func resetBoard(_ board: String, deadline: Duration? = nil) async throws -> ResetBoardResponse {
         guard case .resetBoard(let response) = try await call(.resetBoard(boardID: board), deadline: deadline) else {

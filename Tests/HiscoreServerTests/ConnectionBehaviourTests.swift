@@ -158,6 +158,33 @@ struct ConnectionBehaviourTests {
         #expect(server.log.contains("is below what the recovered data already uses"), "\(server.log)")
     }
 
+    /// A season reset cannot be cancelled either: a CANCELLED answer would say the board was not
+    /// reset while it was.
+    @Test("a cancel of a running reset_board says it was not cancelled, and the reset's result arrives")
+    func resetIsNotCancelled() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.localPort, timeoutSeconds: 30)
+            _ = connection.handshake()
+            connection.send(RequestEnvelope(callID: 1, method: .submit(SubmitRequest(boardID: "season", playerID: "p", score: 1))))
+            #expect(connection.readFrame()?.status == nil)
+            var burst = ByteBufferBuilder()
+            burst.append(RequestEnvelope(callID: 2, method: .resetBoard(boardID: "season")))
+            burst.append(RequestEnvelope(callID: 3, method: .cancel(callID: 2)))
+            connection.send(burst.bytes)
+            var answers: [UInt64: ResponseEnvelope] = [:]
+            while answers[2] == nil || answers[3] == nil {
+                guard let frame = connection.readFrame() else { break }
+                answers[frame.callID] = frame
+            }
+            #expect(answers[3]?.result == .cancel(cancelled: false))
+            guard case .resetBoard(let reset)? = answers[2]?.result else {
+                Issue.record("the reset was not answered with its result: \(String(describing: answers[2]))")
+                return
+            }
+            #expect(reset.archivedPeriodID == 1 && reset.archivedEntries == 1)
+        }
+    }
+
     /// Frames sent in one write are handled in one read, before any deferred work can finish (its
     /// completion runs on the same loop): the backup is still running when the cancel and the
     /// reuse of its call id arrive.

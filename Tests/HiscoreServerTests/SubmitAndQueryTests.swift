@@ -75,16 +75,19 @@ struct SubmitAndQueryTests {
             #expect(unrankedTop.map(\.score) == [40, 30, 30, 20])
             #expect(try await client.rank(board: "unranked", player: "d").entry.rank == 3)
 
-            // In a batch, each item chooses; a ranked item after unranked ones counts them.
+            // In a batch, each item chooses; ranked items count the unranked ones applied before
+            // them, and each gets its own counts.
             let results = try await client.submitBatch([
                 SubmitRequest(boardID: "unranked", playerID: "e", score: 50, skipRanks: true),
                 SubmitRequest(boardID: "unranked", playerID: "f", score: 45),
                 SubmitRequest(boardID: "unranked", playerID: "c", score: 1, skipRanks: true),
+                SubmitRequest(boardID: "unranked", playerID: "g", score: 35),
             ])
-            #expect(results.map(\.status.code) == [.ok, .ok, .ok])
+            #expect(results.map(\.status.code) == [.ok, .ok, .ok, .ok])
             #expect(results[0].response?.entry.rank == 0 && results[0].response?.created == true)
             #expect(results[1].response?.entry.rank == 2 && results[1].response?.created == true)
             #expect(results[2].response?.entry.rank == 0 && results[2].response?.changed == false, "best kept 20")
+            #expect(results[3].response?.entry.rank == 4 && results[3].response?.previousRank == 0, "e, f and a beat 35")
             #expect(try await client.rank(board: "unranked", player: "e").entry.rank == 1)
         }
     }

@@ -39,7 +39,8 @@ final class CallHandler: ChannelDuplexHandler {
     /// Calls answered neither by a response nor by a cancel yet, by *serial* and by the client's
     /// call id, with when and what they were.
     ///
-    /// Why serials: a client may reuse a call id as soon as its cancel is answered, while the
+    /// Why serials: a client may reuse a call id as soon as its cancel is answered (a cancelled
+    /// one: a backup or a reset cannot be cancelled and keeps its id until answered), while the
     /// cancelled call's work may still be under way on a shard. Everything past this handler (plans,
     /// the executor, deferred work, the stream hubs) knows a call only by its serial, unique per
     /// connection, and the client's id is put back on the response here; a late answer to a

@@ -272,7 +272,8 @@ int hiscore_count(hiscore_client *c, const char *board_id, const int64_t *min_sc
 int hiscore_create_board(hiscore_client *c, const hiscore_board_config *cfg);
 /* Delete a board; removed_entries may be NULL. */
 int hiscore_delete_board(hiscore_client *c, const char *board_id, uint64_t *removed_entries);
-/* Cancel call call_id on this connection; *cancelled = 1 when it was still running. */
+/* Cancel call call_id on this connection; *cancelled = 1 when it was still running (0 for a
+ * running backup or reset_board, which cannot be stopped and is answered with its result). */
 int hiscore_cancel(hiscore_client *c, uint64_t call_id, int *cancelled);
 
 /* Start a subscription. Waits for its first frame: returns HISCORE_OK when the stream is live

@@ -534,8 +534,9 @@ class AsyncClient:
         return bytes(res.payload)
 
     async def cancel(self, call_id: int, *, deadline: Optional[float] = None) -> bool:
-        """Cancel call `call_id` on this connection; True when it was still running. A cancel
-        does not wait for an in-flight slot (the server does not count cancels)."""
+        """Cancel call `call_id` on this connection; True when it was still running (False for a
+        running backup or reset_board, which cannot be stopped and is answered with its result).
+        A cancel does not wait for an in-flight slot (the server does not count cancels)."""
         res = cast(pb.CancelResponse, await self.call("cancel", pb.CancelRequest(call_id=call_id),
                                                        deadline=deadline))
         return bool(res.cancelled)

@@ -815,7 +815,9 @@ struct  Hiscore__V1__CancelResponse
 {
   ProtobufCMessage base;
   /*
-   * True when the call was still running and has been cancelled.
+   * True when the call was still running and has been cancelled. False for a call that had
+   * finished, and for a running backup or reset_board, which cannot be stopped: it is answered
+   * with its result when its work ends.
    */
   protobuf_c_boolean cancelled;
 };
