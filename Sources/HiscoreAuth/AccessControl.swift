@@ -99,7 +99,7 @@ public struct AccessControl: Sendable {
             return nil
         case .submitBatch:
             return nil  // checked per item
-        case .listBoards, .createBoard, .deleteBoard, .removePlayer, .backup, .resetBoard:
+        case .listBoards, .createBoard, .deleteBoard, .removePlayer, .backup, .resetBoard, .erasePlayer:
             return Status(.permissionDenied, "\(Self.name(method)) is not allowed with a player token")
         case .ping, .cancel, .authenticate:
             return nil
@@ -114,7 +114,7 @@ public struct AccessControl: Sendable {
             return request.target == .feed ? .writer : .reader
         case .submit, .submitBatch, .removePlayer:
             return .writer
-        case .createBoard, .deleteBoard, .backup, .resetBoard:
+        case .createBoard, .deleteBoard, .backup, .resetBoard, .erasePlayer:
             return .admin
         }
     }

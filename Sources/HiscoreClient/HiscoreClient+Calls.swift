@@ -119,6 +119,17 @@ extension HiscoreClient {
         return entry
     }
 
+    /// Removes a player from every board and every archived period (a player's data erased).
+    /// Admin only. Returns the number of entries removed. Idempotent: after a failure (a
+    /// deadline), call it again to remove what is left.
+    @discardableResult
+    public func erasePlayer(_ player: String, deadline: Duration? = nil) async throws -> UInt64 {
+        guard case .erasePlayer(let removed) = try await call(.erasePlayer(playerID: player), deadline: deadline) else {
+            throw unexpected("erase_player")
+        }
+        return removed
+    }
+
     public func ping(_ payload: [UInt8] = [], deadline: Duration? = nil) async throws -> [UInt8] {
         guard case .ping(let echoed) = try await call(.ping(payload: payload), deadline: deadline) else { throw unexpected("ping") }
         return echoed

@@ -116,6 +116,11 @@ final class BoardDirectory: Sendable {
         state.withLockedValue { $0.boards[id] }
     }
 
+    /// The ids of every board, sorted (a board with archived periods has a live one too).
+    func boardIDs() -> [String] {
+        state.withLockedValue { Array($0.boards.keys) }.sorted()
+    }
+
     /// Creates the board, or returns the existing one when its config is identical (creation is
     /// idempotent so that game servers can "ensure" a board at start-up).
     func create(_ config: BoardConfig) throws(CreateError) -> CreateOutcome {

@@ -306,7 +306,29 @@ actor Shard {
             let removed = partitions.removeValue(forKey: board.incarnation)?.count ?? 0
             memory.refresh()
             return .dropped(removed)
+        case .erase(let playerID, let boards):
+            return .erased(erase(playerID, from: boards))
         }
+    }
+
+    /// Removes the player from each board's partition here, live or archived, logging each
+    /// removal as `remove_player` does (recovery replays removals from archived periods too). An
+    /// archived period has no streams and no version; its size and cached top change all the same.
+    private func erase(_ playerID: String, from boards: [BoardHandle]) -> Int {
+        var removed = 0
+        for board in boards where !board.isDeleted {
+            guard let partition = partitions[board.incarnation], let entry = partition.entry(for: playerID) else { continue }
+            _ = partition.remove(playerID: playerID)
+            removed += 1
+            if log != nil { pendingRecords.append(.remove(board: board.incarnation, playerID: playerID)) }
+            board.topCache.noteWrite(previous: entry.key, current: nil)
+            board.releaseEntries(1)
+            guard !board.isArchived else { continue }
+            let version = board.bumpVersion()
+            note(board, player: playerID, previous: entry, current: nil, created: false, version: version)
+        }
+        if removed > 0 { noteWrite() }
+        return removed
     }
 
     private func submit(_ board: BoardHandle, _ request: SubmitRequest) -> ShardResult {

@@ -37,6 +37,9 @@ enum ShardOperation: Sendable {
     case remove(BoardHandle, playerID: String)
     /// Drop this shard's partition of a deleted board.
     case dropBoard(BoardHandle)
+    /// Remove a player from these boards' partitions on this shard, live and archived (an
+    /// erasure: `ErasePlayerPlan`), reporting how many held it.
+    case erase(playerID: String, boards: [BoardHandle])
     /// The number of the last write note this shard made for the board. Run in the same group as
     /// counts, it says which notes those counts reflect (a group runs in one go on the shard's loop).
     case noteSequence(BoardHandle)
@@ -55,6 +58,7 @@ enum ShardResult: Sendable {
     case count(Int)
     case removed(LocatedEntry?)
     case dropped(Int)
+    case erased(Int)
     case noteSequence(UInt64)
 }
 

@@ -20,6 +20,7 @@ public enum RequestMethod: Sendable, Equatable {
     case authenticate(token: String)
     case backup(destination: String)
     case resetBoard(boardID: String)
+    case erasePlayer(playerID: String)
 }
 
 extension RequestMethod {
@@ -44,6 +45,7 @@ extension RequestMethod {
         case .authenticate: "authenticate"
         case .backup: "backup"
         case .resetBoard: "reset_board"
+        case .erasePlayer: "erase_player"
         }
     }
 }
@@ -88,6 +90,7 @@ public enum ResponseResult: Sendable, Equatable {
     case authenticate(AuthenticateResponse)
     case backup(BackupResponse)
     case resetBoard(ResetBoardResponse)
+    case erasePlayer(removedEntries: UInt64)
     /// One of the results above, packed already (servers only; see `PackedResult`).
     case packed(PackedResult)
 }

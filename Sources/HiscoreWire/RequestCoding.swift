@@ -111,6 +111,9 @@ extension RequestMethod {
         case HISCORE__V1__REQUEST__METHOD_RESET_BOARD:
             let body = try ProtoCRead.required(request.reset_board, field: "reset_board")
             return .resetBoard(boardID: try ProtoCRead.string(body.board_id, field: "board_id"))
+        case HISCORE__V1__REQUEST__METHOD_ERASE_PLAYER:
+            let body = try ProtoCRead.required(request.erase_player, field: "erase_player")
+            return .erasePlayer(playerID: try ProtoCRead.string(body.player_id, field: "player_id"))
         default:
             return nil
         }
@@ -226,6 +229,11 @@ extension RequestMethod {
             body.pointee.board_id = arena.cString(boardID)
             request.method_case = HISCORE__V1__REQUEST__METHOD_RESET_BOARD
             request.reset_board = body
+        case .erasePlayer(let playerID):
+            let body = arena.message(hiscore__v1__erase_player_request__init)
+            body.pointee.player_id = arena.cString(playerID)
+            request.method_case = HISCORE__V1__REQUEST__METHOD_ERASE_PLAYER
+            request.erase_player = body
         }
     }
 }

@@ -103,6 +103,9 @@ extension ResponseResult {
         case HISCORE__V1__RESPONSE__RESULT_RESET_BOARD:
             let body = try ProtoCRead.required(response.reset_board, field: "reset_board")
             return .resetBoard(ResetBoardResponse(archivedPeriodID: body.archived_period_id, archivedEntries: body.archived_entries))
+        case HISCORE__V1__RESPONSE__RESULT_ERASE_PLAYER:
+            let body = try ProtoCRead.required(response.erase_player, field: "erase_player")
+            return .erasePlayer(removedEntries: body.removed_entries)
         default:
             return nil
         }
@@ -232,6 +235,11 @@ extension ResponseResult {
             body.pointee.archived_entries = reset.archivedEntries
             response.result_case = HISCORE__V1__RESPONSE__RESULT_RESET_BOARD
             response.reset_board = body
+        case .erasePlayer(let removedEntries):
+            let body = arena.message(hiscore__v1__erase_player_response__init)
+            body.pointee.removed_entries = removedEntries
+            response.result_case = HISCORE__V1__RESPONSE__RESULT_ERASE_PLAYER
+            response.erase_player = body
         }
     }
 }

@@ -15,7 +15,7 @@ struct HiscoreCLI: AsyncParsableCommand {
         abstract: "Command-line client for a Hiscore server.",
         subcommands: [
             Submit.self, Rank.self, Top.self, Around.self, Boards.self, CreateBoard.self, DeleteBoard.self, Watch.self,
-            ResetBoard.self, Export.self, Backup.self, MintToken.self,
+            ResetBoard.self, ErasePlayer.self, Export.self, Backup.self, MintToken.self,
         ])
 }
 
@@ -293,6 +293,20 @@ struct ResetBoard: AsyncParsableCommand {
         try await withClient(connection) { client in
             let result = try await client.resetBoard(board)
             print("board \(board): \(result.archivedEntries) entries archived as period \(result.archivedPeriodID) (query it with --period \(result.archivedPeriodID))")
+        }
+    }
+}
+
+struct ErasePlayer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "erase-player", abstract: "Remove a player from every board and every archived period (admin).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var player: String
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let removed = try await client.erasePlayer(player)
+            print("erased player \(player) (\(removed) entries)")
         }
     }
 }

@@ -76,6 +76,8 @@ struct SecurityTests {
             await expectStatus(.permissionDenied) { _ = try await reader.submit(board: "b", player: "p", score: 6) }
             await expectStatus(.permissionDenied) { try await writer.createBoard(BoardConfig(id: "c")) }
             await expectStatus(.permissionDenied) { try await writer.deleteBoard("b") }
+            await expectStatus(.permissionDenied) { try await writer.erasePlayer("p") }
+            #expect(try await reader.rank(board: "b", player: "p").entry.rank == 1, "the refused erasure removed nothing")
             var feed = reader.subscribe(board: "b", target: .feed).makeAsyncIterator()
             await expectStatus(.permissionDenied) { _ = try await feed.next() }
             try await admin.deleteBoard("b")
@@ -128,6 +130,7 @@ struct SecurityTests {
             #expect(try await writer.top(board: "elsewhere").entries.isEmpty)
             await expectStatus(.permissionDenied) { _ = try await alice.listBoards() }
             await expectStatus(.permissionDenied) { try await alice.removePlayer(board: "open", player: "alice") }
+            await expectStatus(.permissionDenied) { try await alice.erasePlayer("alice") }
             let results = try await alice.submitBatch([
                 SubmitRequest(boardID: "open", playerID: "alice", score: 8), SubmitRequest(boardID: "open", playerID: "mallory", score: 1),
             ])

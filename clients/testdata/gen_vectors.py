@@ -121,6 +121,7 @@ def requests() -> List[Tuple[str, pb.Request, str]]:
         ("request_reset_board", R(call_id=33, reset_board=pb.ResetBoardRequest(board_id="season-1"))),
         ("request_top_archived_period", R(call_id=34, top=pb.TopRequest(board_id="season-1", limit=10, period_id=3))),
         ("request_backup", R(call_id=32, backup=pb.BackupRequest(destination="/var/backups/hiscore-2026-11-29"))),
+        ("request_erase_player", R(call_id=35, erase_player=pb.ErasePlayerRequest(player_id="alice"))),
         ("request_max_call_id", R(call_id=U64_MAX, deadline_ms=U64_MAX, ping=pb.PingRequest(
             payload=bytes(range(256))))),
     ]
@@ -186,6 +187,7 @@ def responses() -> List[Tuple[str, pb.Response, str]]:
             archived_period_id=3, archived_entries=1200))),
         ("response_backup", S(call_id=33, backup=pb.BackupResponse(
             destination="/var/backups/hiscore-2026-11-29", files=7, linked_files=6, copied_bytes=40960))),
+        ("response_erase_player", S(call_id=35, erase_player=pb.ErasePlayerResponse(removed_entries=4))),
         ("response_authenticate_player", S(call_id=32, authenticate=pb.AuthenticateResponse(
             role=pb.ROLE_PLAYER, player_id="alice", boards=["season-1", "weekly"], expires_at=1893456000))),
         ("response_error_not_found", S(call_id=7, status=st(code=pb.STATUS_CODE_NOT_FOUND,

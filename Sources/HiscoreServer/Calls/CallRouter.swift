@@ -186,6 +186,9 @@ struct CallRouter: Sendable {
             if let status = CallValidation.identifier(boardID, field: "board_id") { return .answer(.failure(callID: callID, status)) }
             guard let seasons else { return fail(callID, .unimplemented, "resets are not available on this server") }
             return .deferred { _ in seasons.reset(callID: callID, boardID: boardID, at: seasons.clock()) }
+        case .erasePlayer(let playerID):
+            if let status = CallValidation.identifier(playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }
+            return .plan(ErasePlayerPlan(callID: callID, playerID: playerID, directory: directory, shardCount: shardCount))
         case .backup(let destination):
             guard let backups else { return fail(callID, .unimplemented, "backups are not available on this server") }
             return .deferred { loop in backups.run(callID: callID, destination: destination, on: loop) }

@@ -53,7 +53,7 @@ package final class LoopMetrics {
 /// The method label of a call, as exported.
 package enum MetricMethod: Int, CaseIterable, Sendable {
     case submit, submitBatch, getRank, top, around, entries, count, createBoard, describeBoard, listBoards
-    case deleteBoard, removePlayer, subscribe, cancel, ping, authenticate, backup, resetBoard, unknown
+    case deleteBoard, removePlayer, subscribe, cancel, ping, authenticate, backup, resetBoard, erasePlayer, unknown
 
     init(_ method: RequestMethod?) {
         switch method {
@@ -75,6 +75,7 @@ package enum MetricMethod: Int, CaseIterable, Sendable {
         case .authenticate: self = .authenticate
         case .backup: self = .backup
         case .resetBoard: self = .resetBoard
+        case .erasePlayer: self = .erasePlayer
         case nil: self = .unknown
         }
     }
@@ -99,6 +100,7 @@ package enum MetricMethod: Int, CaseIterable, Sendable {
         case .authenticate: "authenticate"
         case .backup: "backup"
         case .resetBoard: "reset_board"
+        case .erasePlayer: "erase_player"
         case .unknown: "unknown"
         }
     }

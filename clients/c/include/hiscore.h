@@ -272,6 +272,13 @@ int hiscore_count(hiscore_client *c, const char *board_id, const int64_t *min_sc
 int hiscore_create_board(hiscore_client *c, const hiscore_board_config *cfg);
 /* Delete a board; removed_entries may be NULL. */
 int hiscore_delete_board(hiscore_client *c, const char *board_id, uint64_t *removed_entries);
+/* Remove a player from every board and every archived period (season) of every board, e.g. for
+ * a data-deletion request. Admin only (HISCORE_PERMISSION_DENIED for other keys and for player
+ * tokens); HISCORE_INVALID_ARGUMENT for an invalid player id. *removed_entries (may be NULL) =
+ * entries removed, one per board or archived period that held the player (0: none did).
+ * Idempotent: after a failure (e.g. HISCORE_ERR_TIMEOUT, when some boards may already have been
+ * erased) call it again. */
+int hiscore_erase_player(hiscore_client *c, const char *player_id, uint64_t *removed_entries);
 /* Cancel call call_id on this connection; *cancelled = 1 when it was still running (0 for a
  * running backup or reset_board, which cannot be stopped and is answered with its result). */
 int hiscore_cancel(hiscore_client *c, uint64_t call_id, int *cancelled);

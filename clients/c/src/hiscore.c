@@ -861,6 +861,23 @@ int hiscore_delete_board(hiscore_client *c, const char *board_id, uint64_t *remo
     return HISCORE_OK;
 }
 
+int hiscore_erase_player(hiscore_client *c, const char *player_id, uint64_t *removed_entries) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__ErasePlayerRequest q = HISCORE__V1__ERASE_PLAYER_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(player_id != NULL, "player_id is required");
+    q.player_id = (char *)player_id;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_ERASE_PLAYER;
+    req.erase_player = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_ERASE_PLAYER, &r);
+    if (st != HISCORE_OK) return st;
+    if (removed_entries != NULL)
+        *removed_entries = r->erase_player != NULL ? r->erase_player->removed_entries : 0;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
 int hiscore_cancel(hiscore_client *c, uint64_t call_id, int *cancelled) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__CancelRequest q = HISCORE__V1__CANCEL_REQUEST__INIT;

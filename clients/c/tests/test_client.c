@@ -84,6 +84,9 @@ static void check_request_meaning(const char *name, const Hiscore__V1__Request *
         CHECK(r->count->max_case == HISCORE__V1__COUNT_REQUEST__MAX_MAX_SCORE && r->count->max_score == -1);
     } else if (strcmp(name, "request_subscribe_feed") == 0) {
         CHECK(r->subscribe->target_case == HISCORE__V1__SUBSCRIBE_REQUEST__TARGET_FEED);
+    } else if (strcmp(name, "request_erase_player") == 0) {
+        CHECK(r->call_id == 35 && r->method_case == HISCORE__V1__REQUEST__METHOD_ERASE_PLAYER);
+        CHECK(strcmp(r->erase_player->player_id, "alice") == 0);
     } else if (strcmp(name, "request_max_call_id") == 0) {
         CHECK(r->call_id == UINT64_MAX && r->ping->payload.len == 256);
     }
@@ -113,6 +116,9 @@ static void check_response_meaning(const char *name, const Hiscore__V1__Response
         CHECK(r->event->snapshot && r->event->player->present && r->event->player->entry->rank == 3);
     } else if (strcmp(name, "response_event_feed") == 0) {
         CHECK(r->event->feed->n_items == 3 && r->event->feed->items[2]->removed);
+    } else if (strcmp(name, "response_erase_player") == 0) {
+        CHECK(r->call_id == 35 && r->result_case == HISCORE__V1__RESPONSE__RESULT_ERASE_PLAYER);
+        CHECK(r->erase_player->removed_entries == 4);
     } else if (strcmp(name, "response_stream_end_ok") == 0) {
         CHECK(r->call_id == 25 && r->status == NULL && r->result_case == HISCORE__V1__RESPONSE__RESULT__NOT_SET);
     }
@@ -410,6 +416,36 @@ static void run_e2e(const char *host, uint16_t port) {
         }
         EXPECT(&c, HISCORE_OK, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
         CHECK(n == 0);
+    }
+
+    /* erase a player from every board (a unique player id: erase_player reaches every board on
+     * the server); another player stays */
+    {
+        char erased[96], e1[96], e2[96];
+        unique_name(erased, sizeof erased, "c-erased");
+        unique_name(e1, sizeof e1, "c-erase");
+        unique_name(e2, sizeof e2, "c-erase");
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, e1, erased, 10, 0, NULL, 0, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, e2, erased, 20, 0, NULL, 0, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, e2, "stays", 5, 0, NULL, 0, NULL));
+        removed = 99;
+        EXPECT(&c, HISCORE_OK, hiscore_erase_player(&c, erased, &removed));
+        CHECK(removed == 2);
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_rank(&c, e1, erased, HISCORE_RANK_DEFAULT, &one, NULL));
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_rank(&c, e2, erased, HISCORE_RANK_DEFAULT, &one, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_rank(&c, e2, "stays", HISCORE_RANK_DEFAULT, &one, &size));
+        CHECK(one.rank == 1 && one.score == 5 && size == 1);
+        removed = 99;
+        EXPECT(&c, HISCORE_OK, hiscore_erase_player(&c, erased, &removed)); /* idempotent */
+        CHECK(removed == 0);
+        EXPECT(&c, HISCORE_OK, hiscore_erase_player(&c, erased, NULL));
+        EXPECT(&c, HISCORE_INVALID_ARGUMENT, hiscore_erase_player(&c, "", &removed));
+        EXPECT(&c, HISCORE_INVALID_ARGUMENT, hiscore_erase_player(&c, "bad id!", &removed));
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_erase_player(&c, NULL, &removed)); /* local check */
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, e1, &removed));
+        CHECK(removed == 0);
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, e2, &removed));
+        CHECK(removed == 1);
     }
 
     /* cleanup */

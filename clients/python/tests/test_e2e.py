@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import pytest
 
@@ -281,6 +281,67 @@ def test_remove_player_and_metadata(server: ServerInfo) -> None:
             r = await c.submit(big, "p", 1, metadata=b"m" * 4096)
             assert r.entry.metadata == b"m" * 4096
     run(main())
+
+
+def test_erase_player(server: ServerInfo) -> None:
+    # Unique ids: the session server is shared, and erase_player reaches every board on it.
+    player, other = unique("erase"), unique("keep")
+    plain, dense, seasonal = unique("er"), unique("er-dense"), unique("er-season")
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            await c.create_board(dense, rank_mode=RankMode.DENSE)  # lives on one shard
+            for b in (plain, dense, seasonal):
+                await c.submit(b, player, 10)
+                await c.submit(b, other, 20)
+            # the seasonal board's standings are archived as a period; the player plays again
+            reset = cast(pb.ResetBoardResponse, await c.call(
+                "reset_board", pb.ResetBoardRequest(board_id=seasonal)))
+            period = reset.archived_period_id
+            assert period > 0 and reset.archived_entries == 2
+            await c.submit(seasonal, player, 30)
+
+            async def rank_in_period(b: str, p: str) -> pb.GetRankResponse:
+                return cast(pb.GetRankResponse, await c.call("get_rank", pb.GetRankRequest(
+                    board_id=b, player_id=p, period_id=period)))
+
+            assert (await rank_in_period(seasonal, player)).entry.score == 10
+            assert (await rank_in_period(seasonal, other)).board_size == 2
+            # 3 live boards + 1 archived period
+            assert await c.erase_player(player) == 4
+            for b in (plain, dense, seasonal):
+                with pytest.raises(hiscore.NotFound):
+                    await c.rank(b, player)
+            with pytest.raises(hiscore.NotFound):
+                await rank_in_period(seasonal, player)
+            # the other player is untouched, live and archived
+            for b in (plain, dense):
+                g = await c.rank(b, other)
+                assert g.entry.score == 20 and g.entry.rank == 1 and g.board_size == 1
+            assert (await c.rank(dense, other, rank_mode=RankMode.DENSE)).entry.rank == 1
+            archived = await rank_in_period(seasonal, other)
+            assert archived.entry.score == 20 and archived.entry.rank == 1 and archived.board_size == 1
+            info = await c.describe_board(seasonal)  # `other` is only archived there
+            assert info.size == 0 and [x.size for x in info.periods if x.period_id == period] == [1]
+            # idempotent: nothing left to remove
+            assert await c.erase_player(player) == 0
+            assert await c.erase_player(unique("never")) == 0  # a player on no board
+            for bad in ("", "bad id!", "x" * 129):
+                with pytest.raises(hiscore.InvalidArgument):
+                    await c.erase_player(bad)
+            assert await c.ping(b"ok") == b"ok"
+    run(main())
+    # The blocking client, with a deadline.
+    with hiscore.Client(server.host, server.port, timeout=10) as sc:
+        sc.submit(plain, player, 5)
+        assert sc.erase_player(player, deadline=10) == 1
+        with pytest.raises(hiscore.NotFound):
+            sc.rank(plain, player)
+        assert sc.erase_player(player) == 0
+        with pytest.raises(hiscore.InvalidArgument):
+            sc.erase_player("")
+    # Not checked here: PermissionDenied for a non-admin key or a player token; the suite's
+    # server runs without API keys (every caller is admin).
 
 
 def test_error_statuses(server: ServerInfo) -> None:

@@ -1447,6 +1447,96 @@ void   hiscore__v1__remove_player_response__free_unpacked
   assert(message->base.descriptor == &hiscore__v1__remove_player_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   hiscore__v1__erase_player_request__init
+                     (Hiscore__V1__ErasePlayerRequest         *message)
+{
+  static const Hiscore__V1__ErasePlayerRequest init_value = HISCORE__V1__ERASE_PLAYER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__erase_player_request__get_packed_size
+                     (const Hiscore__V1__ErasePlayerRequest *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__erase_player_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__erase_player_request__pack
+                     (const Hiscore__V1__ErasePlayerRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__erase_player_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__erase_player_request__pack_to_buffer
+                     (const Hiscore__V1__ErasePlayerRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__erase_player_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__ErasePlayerRequest *
+       hiscore__v1__erase_player_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__ErasePlayerRequest *)
+     protobuf_c_message_unpack (&hiscore__v1__erase_player_request__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__erase_player_request__free_unpacked
+                     (Hiscore__V1__ErasePlayerRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__erase_player_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   hiscore__v1__erase_player_response__init
+                     (Hiscore__V1__ErasePlayerResponse         *message)
+{
+  static const Hiscore__V1__ErasePlayerResponse init_value = HISCORE__V1__ERASE_PLAYER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t hiscore__v1__erase_player_response__get_packed_size
+                     (const Hiscore__V1__ErasePlayerResponse *message)
+{
+  assert(message->base.descriptor == &hiscore__v1__erase_player_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hiscore__v1__erase_player_response__pack
+                     (const Hiscore__V1__ErasePlayerResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hiscore__v1__erase_player_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hiscore__v1__erase_player_response__pack_to_buffer
+                     (const Hiscore__V1__ErasePlayerResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hiscore__v1__erase_player_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hiscore__V1__ErasePlayerResponse *
+       hiscore__v1__erase_player_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hiscore__V1__ErasePlayerResponse *)
+     protobuf_c_message_unpack (&hiscore__v1__erase_player_response__descriptor,
+                                allocator, len, data);
+}
+void   hiscore__v1__erase_player_response__free_unpacked
+                     (Hiscore__V1__ErasePlayerResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hiscore__v1__erase_player_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   hiscore__v1__ping_request__init
                      (Hiscore__V1__PingRequest         *message)
 {
@@ -4485,6 +4575,82 @@ const ProtobufCMessageDescriptor hiscore__v1__remove_player_response__descriptor
   (ProtobufCMessageInit) hiscore__v1__remove_player_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor hiscore__v1__erase_player_request__field_descriptors[1] =
+{
+  {
+    "player_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ErasePlayerRequest, player_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__erase_player_request__field_indices_by_name[] = {
+  0,   /* field[0] = player_id */
+};
+static const ProtobufCIntRange hiscore__v1__erase_player_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__erase_player_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.ErasePlayerRequest",
+  "ErasePlayerRequest",
+  "Hiscore__V1__ErasePlayerRequest",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__ErasePlayerRequest),
+  1,
+  hiscore__v1__erase_player_request__field_descriptors,
+  hiscore__v1__erase_player_request__field_indices_by_name,
+  1,  hiscore__v1__erase_player_request__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__erase_player_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor hiscore__v1__erase_player_response__field_descriptors[1] =
+{
+  {
+    "removed_entries",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Hiscore__V1__ErasePlayerResponse, removed_entries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hiscore__v1__erase_player_response__field_indices_by_name[] = {
+  0,   /* field[0] = removed_entries */
+};
+static const ProtobufCIntRange hiscore__v1__erase_player_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor hiscore__v1__erase_player_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hiscore.v1.ErasePlayerResponse",
+  "ErasePlayerResponse",
+  "Hiscore__V1__ErasePlayerResponse",
+  "hiscore.v1",
+  sizeof(Hiscore__V1__ErasePlayerResponse),
+  1,
+  hiscore__v1__erase_player_response__field_descriptors,
+  hiscore__v1__erase_player_response__field_indices_by_name,
+  1,  hiscore__v1__erase_player_response__number_ranges,
+  (ProtobufCMessageInit) hiscore__v1__erase_player_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor hiscore__v1__ping_request__field_descriptors[1] =
 {
   {
@@ -5719,7 +5885,7 @@ const ProtobufCMessageDescriptor hiscore__v1__server_hello__descriptor =
   (ProtobufCMessageInit) hiscore__v1__server_hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[21] =
+static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[22] =
 {
   {
     "call_id",
@@ -5973,6 +6139,18 @@ static const ProtobufCFieldDescriptor hiscore__v1__request__field_descriptors[21
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "erase_player",
+    28,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__Request, method_case),
+    offsetof(Hiscore__V1__Request, erase_player),
+    &hiscore__v1__erase_player_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__request__field_indices_by_name[] = {
   7,   /* field[7] = around */
@@ -5987,6 +6165,7 @@ static const unsigned hiscore__v1__request__field_indices_by_name[] = {
   13,   /* field[13] = delete_board */
   11,   /* field[11] = describe_board */
   8,   /* field[8] = entries */
+  21,   /* field[21] = erase_player */
   5,   /* field[5] = get_rank */
   12,   /* field[12] = list_boards */
   17,   /* field[17] = ping */
@@ -6001,7 +6180,7 @@ static const ProtobufCIntRange hiscore__v1__request__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 3 },
-  { 0, 21 }
+  { 0, 22 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__request__descriptor =
 {
@@ -6011,14 +6190,14 @@ const ProtobufCMessageDescriptor hiscore__v1__request__descriptor =
   "Hiscore__V1__Request",
   "hiscore.v1",
   sizeof(Hiscore__V1__Request),
-  21,
+  22,
   hiscore__v1__request__field_descriptors,
   hiscore__v1__request__field_indices_by_name,
   2,  hiscore__v1__request__number_ranges,
   (ProtobufCMessageInit) hiscore__v1__request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[21] =
+static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[22] =
 {
   {
     "call_id",
@@ -6272,6 +6451,18 @@ static const ProtobufCFieldDescriptor hiscore__v1__response__field_descriptors[2
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "erase_player",
+    28,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hiscore__V1__Response, result_case),
+    offsetof(Hiscore__V1__Response, erase_player),
+    &hiscore__v1__erase_player_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hiscore__v1__response__field_indices_by_name[] = {
   7,   /* field[7] = around */
@@ -6284,6 +6475,7 @@ static const unsigned hiscore__v1__response__field_indices_by_name[] = {
   13,   /* field[13] = delete_board */
   11,   /* field[11] = describe_board */
   8,   /* field[8] = entries */
+  21,   /* field[21] = erase_player */
   15,   /* field[15] = event */
   5,   /* field[5] = get_rank */
   2,   /* field[2] = hello */
@@ -6300,7 +6492,7 @@ static const ProtobufCIntRange hiscore__v1__response__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 9, 2 },
-  { 0, 21 }
+  { 0, 22 }
 };
 const ProtobufCMessageDescriptor hiscore__v1__response__descriptor =
 {
@@ -6310,7 +6502,7 @@ const ProtobufCMessageDescriptor hiscore__v1__response__descriptor =
   "Hiscore__V1__Response",
   "hiscore.v1",
   sizeof(Hiscore__V1__Response),
-  21,
+  22,
   hiscore__v1__response__field_descriptors,
   hiscore__v1__response__field_indices_by_name,
   2,  hiscore__v1__response__number_ranges,
@@ -6565,7 +6757,7 @@ const ProtobufCEnumDescriptor hiscore__v1__window_change_kind__descriptor =
   hiscore__v1__window_change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descriptors[18] =
+static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descriptors[19] =
 {
   { "Submit", &hiscore__v1__submit_request__descriptor, &hiscore__v1__submit_response__descriptor },
   { "SubmitBatch", &hiscore__v1__submit_batch_request__descriptor, &hiscore__v1__submit_batch_response__descriptor },
@@ -6585,6 +6777,7 @@ static const ProtobufCMethodDescriptor hiscore__v1__leaderboard__method_descript
   { "Authenticate", &hiscore__v1__authenticate_request__descriptor, &hiscore__v1__authenticate_response__descriptor },
   { "Backup", &hiscore__v1__backup_request__descriptor, &hiscore__v1__backup_response__descriptor },
   { "ResetBoard", &hiscore__v1__reset_board_request__descriptor, &hiscore__v1__reset_board_response__descriptor },
+  { "ErasePlayer", &hiscore__v1__erase_player_request__descriptor, &hiscore__v1__erase_player_response__descriptor },
 };
 const unsigned hiscore__v1__leaderboard__method_indices_by_name[] = {
   4,        /* Around */
@@ -6596,6 +6789,7 @@ const unsigned hiscore__v1__leaderboard__method_indices_by_name[] = {
   10,        /* DeleteBoard */
   8,        /* DescribeBoard */
   5,        /* Entries */
+  18,        /* ErasePlayer */
   2,        /* GetRank */
   9,        /* ListBoards */
   14,        /* Ping */
@@ -6613,7 +6807,7 @@ const ProtobufCServiceDescriptor hiscore__v1__leaderboard__descriptor =
   "Leaderboard",
   "Hiscore__V1__Leaderboard",
   "hiscore.v1",
-  18,
+  19,
   hiscore__v1__leaderboard__method_descriptors,
   hiscore__v1__leaderboard__method_indices_by_name
 };
@@ -6760,6 +6954,14 @@ void hiscore__v1__leaderboard__reset_board(ProtobufCService *service,
 {
   assert(service->descriptor == &hiscore__v1__leaderboard__descriptor);
   service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void hiscore__v1__leaderboard__erase_player(ProtobufCService *service,
+                                            const Hiscore__V1__ErasePlayerRequest *input,
+                                            Hiscore__V1__ErasePlayerResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &hiscore__v1__leaderboard__descriptor);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
                                      Hiscore__V1__Leaderboard_ServiceDestroy destroy)

@@ -667,6 +667,18 @@ class AsyncClient:
             deadline=deadline))
         return cast(pb.Entry, res.entry)
 
+    async def erase_player(self, player_id: str, *, deadline: Optional[float] = None) -> int:
+        """Remove a player from every board and from every archived period (season) of every
+        board, e.g. to honour a data-deletion request; returns the entries removed (one per
+        board or archived period that held the player; 0 when none did). Admin only
+        (PermissionDenied for other keys and for player tokens); InvalidArgument for an invalid
+        player id. Covers the boards that exist when the call starts. Idempotent: after a
+        failure (e.g. DeadlineExceeded or a lost connection, when some boards may already have
+        been erased) call it again."""
+        res = cast(pb.ErasePlayerResponse, await self.call(
+            "erase_player", pb.ErasePlayerRequest(player_id=player_id), deadline=deadline))
+        return int(res.removed_entries)
+
     def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
                   top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,
                   feed: bool = False, min_interval_ms: int = 0,

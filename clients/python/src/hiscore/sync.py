@@ -160,6 +160,12 @@ class Client:
                       deadline: Optional[float] = None) -> pb.Entry:
         return self._run(self._client.remove_player(board_id, player_id, deadline=deadline))
 
+    def erase_player(self, player_id: str, *, deadline: Optional[float] = None) -> int:
+        """`AsyncClient.erase_player`: remove a player from every board and every archived
+        period; returns the entries removed. Admin only; idempotent (call again after a
+        failure)."""
+        return self._run(self._client.erase_player(player_id, deadline=deadline))
+
     def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
                   top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,
                   feed: bool = False, min_interval_ms: int = 0,

@@ -47,6 +47,8 @@ typedef struct Hiscore__V1__DeleteBoardRequest Hiscore__V1__DeleteBoardRequest;
 typedef struct Hiscore__V1__DeleteBoardResponse Hiscore__V1__DeleteBoardResponse;
 typedef struct Hiscore__V1__RemovePlayerRequest Hiscore__V1__RemovePlayerRequest;
 typedef struct Hiscore__V1__RemovePlayerResponse Hiscore__V1__RemovePlayerResponse;
+typedef struct Hiscore__V1__ErasePlayerRequest Hiscore__V1__ErasePlayerRequest;
+typedef struct Hiscore__V1__ErasePlayerResponse Hiscore__V1__ErasePlayerResponse;
 typedef struct Hiscore__V1__PingRequest Hiscore__V1__PingRequest;
 typedef struct Hiscore__V1__PingResponse Hiscore__V1__PingResponse;
 typedef struct Hiscore__V1__CancelRequest Hiscore__V1__CancelRequest;
@@ -775,6 +777,34 @@ struct  Hiscore__V1__RemovePlayerResponse
     , NULL }
 
 
+/*
+ * Removes a player from every board and every archived period of every board: a player's
+ * scores erased (a deletion request under data-protection law, an account closed). Admin only.
+ * Covers the boards that exist when the call starts; the removals are logged like any other.
+ */
+struct  Hiscore__V1__ErasePlayerRequest
+{
+  ProtobufCMessage base;
+  char *player_id;
+};
+#define HISCORE__V1__ERASE_PLAYER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__erase_player_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Hiscore__V1__ErasePlayerResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Entries removed: one per board or archived period that held the player (0: none did).
+   */
+  uint64_t removed_entries;
+};
+#define HISCORE__V1__ERASE_PLAYER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hiscore__v1__erase_player_response__descriptor) \
+    , 0 }
+
+
 struct  Hiscore__V1__PingRequest
 {
   ProtobufCMessage base;
@@ -1141,7 +1171,8 @@ typedef enum {
   HISCORE__V1__REQUEST__METHOD_PING = 24,
   HISCORE__V1__REQUEST__METHOD_AUTHENTICATE = 25,
   HISCORE__V1__REQUEST__METHOD_BACKUP = 26,
-  HISCORE__V1__REQUEST__METHOD_RESET_BOARD = 27
+  HISCORE__V1__REQUEST__METHOD_RESET_BOARD = 27,
+  HISCORE__V1__REQUEST__METHOD_ERASE_PLAYER = 28
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__REQUEST__METHOD__CASE)
 } Hiscore__V1__Request__MethodCase;
 
@@ -1180,6 +1211,7 @@ struct  Hiscore__V1__Request
     Hiscore__V1__AuthenticateRequest *authenticate;
     Hiscore__V1__BackupRequest *backup;
     Hiscore__V1__ResetBoardRequest *reset_board;
+    Hiscore__V1__ErasePlayerRequest *erase_player;
   };
 };
 #define HISCORE__V1__REQUEST__INIT \
@@ -1207,7 +1239,8 @@ typedef enum {
   HISCORE__V1__RESPONSE__RESULT_PING = 24,
   HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE = 25,
   HISCORE__V1__RESPONSE__RESULT_BACKUP = 26,
-  HISCORE__V1__RESPONSE__RESULT_RESET_BOARD = 27
+  HISCORE__V1__RESPONSE__RESULT_RESET_BOARD = 27,
+  HISCORE__V1__RESPONSE__RESULT_ERASE_PLAYER = 28
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__RESPONSE__RESULT__CASE)
 } Hiscore__V1__Response__ResultCase;
 
@@ -1243,6 +1276,7 @@ struct  Hiscore__V1__Response
     Hiscore__V1__AuthenticateResponse *authenticate;
     Hiscore__V1__BackupResponse *backup;
     Hiscore__V1__ResetBoardResponse *reset_board;
+    Hiscore__V1__ErasePlayerResponse *erase_player;
   };
 };
 #define HISCORE__V1__RESPONSE__INIT \
@@ -1858,6 +1892,44 @@ Hiscore__V1__RemovePlayerResponse *
 void   hiscore__v1__remove_player_response__free_unpacked
                      (Hiscore__V1__RemovePlayerResponse *message,
                       ProtobufCAllocator *allocator);
+/* Hiscore__V1__ErasePlayerRequest methods */
+void   hiscore__v1__erase_player_request__init
+                     (Hiscore__V1__ErasePlayerRequest         *message);
+size_t hiscore__v1__erase_player_request__get_packed_size
+                     (const Hiscore__V1__ErasePlayerRequest   *message);
+size_t hiscore__v1__erase_player_request__pack
+                     (const Hiscore__V1__ErasePlayerRequest   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__erase_player_request__pack_to_buffer
+                     (const Hiscore__V1__ErasePlayerRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__ErasePlayerRequest *
+       hiscore__v1__erase_player_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__erase_player_request__free_unpacked
+                     (Hiscore__V1__ErasePlayerRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Hiscore__V1__ErasePlayerResponse methods */
+void   hiscore__v1__erase_player_response__init
+                     (Hiscore__V1__ErasePlayerResponse         *message);
+size_t hiscore__v1__erase_player_response__get_packed_size
+                     (const Hiscore__V1__ErasePlayerResponse   *message);
+size_t hiscore__v1__erase_player_response__pack
+                     (const Hiscore__V1__ErasePlayerResponse   *message,
+                      uint8_t             *out);
+size_t hiscore__v1__erase_player_response__pack_to_buffer
+                     (const Hiscore__V1__ErasePlayerResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Hiscore__V1__ErasePlayerResponse *
+       hiscore__v1__erase_player_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hiscore__v1__erase_player_response__free_unpacked
+                     (Hiscore__V1__ErasePlayerResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Hiscore__V1__PingRequest methods */
 void   hiscore__v1__ping_request__init
                      (Hiscore__V1__PingRequest         *message);
@@ -2374,6 +2446,12 @@ typedef void (*Hiscore__V1__RemovePlayerRequest_Closure)
 typedef void (*Hiscore__V1__RemovePlayerResponse_Closure)
                  (const Hiscore__V1__RemovePlayerResponse *message,
                   void *closure_data);
+typedef void (*Hiscore__V1__ErasePlayerRequest_Closure)
+                 (const Hiscore__V1__ErasePlayerRequest *message,
+                  void *closure_data);
+typedef void (*Hiscore__V1__ErasePlayerResponse_Closure)
+                 (const Hiscore__V1__ErasePlayerResponse *message,
+                  void *closure_data);
 typedef void (*Hiscore__V1__PingRequest_Closure)
                  (const Hiscore__V1__PingRequest *message,
                   void *closure_data);
@@ -2519,6 +2597,10 @@ struct Hiscore__V1__Leaderboard_Service
                       const Hiscore__V1__ResetBoardRequest *input,
                       Hiscore__V1__ResetBoardResponse_Closure closure,
                       void *closure_data);
+  void (*erase_player)(Hiscore__V1__Leaderboard_Service *service,
+                       const Hiscore__V1__ErasePlayerRequest *input,
+                       Hiscore__V1__ErasePlayerResponse_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Hiscore__V1__Leaderboard_ServiceDestroy)(Hiscore__V1__Leaderboard_Service *);
 void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
@@ -2544,7 +2626,8 @@ void hiscore__v1__leaderboard__init (Hiscore__V1__Leaderboard_Service *service,
       function_prefix__ ## ping,\
       function_prefix__ ## authenticate,\
       function_prefix__ ## backup,\
-      function_prefix__ ## reset_board  }
+      function_prefix__ ## reset_board,\
+      function_prefix__ ## erase_player  }
 void hiscore__v1__leaderboard__submit(ProtobufCService *service,
                                       const Hiscore__V1__SubmitRequest *input,
                                       Hiscore__V1__SubmitResponse_Closure closure,
@@ -2617,6 +2700,10 @@ void hiscore__v1__leaderboard__reset_board(ProtobufCService *service,
                                            const Hiscore__V1__ResetBoardRequest *input,
                                            Hiscore__V1__ResetBoardResponse_Closure closure,
                                            void *closure_data);
+void hiscore__v1__leaderboard__erase_player(ProtobufCService *service,
+                                            const Hiscore__V1__ErasePlayerRequest *input,
+                                            Hiscore__V1__ErasePlayerResponse_Closure closure,
+                                            void *closure_data);
 
 /* --- descriptors --- */
 
@@ -2659,6 +2746,8 @@ extern const ProtobufCMessageDescriptor hiscore__v1__delete_board_request__descr
 extern const ProtobufCMessageDescriptor hiscore__v1__delete_board_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__remove_player_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__remove_player_response__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__erase_player_request__descriptor;
+extern const ProtobufCMessageDescriptor hiscore__v1__erase_player_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__ping_request__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__ping_response__descriptor;
 extern const ProtobufCMessageDescriptor hiscore__v1__cancel_request__descriptor;

@@ -1,0 +1,123 @@
+import Foundation
+import HiscoreClient
+import HiscoreCore
+@testable import HiscoreServer
+import HiscoreWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Erase a player from every board and archived period", .serialized)
+struct ErasePlayerTests {
+    /// Boards of every placement: "split" over the shards, "dense" kept on one shard (dense rank
+    /// mode), "season" reset once so that the player is in its archived period and, submitted
+    /// again, in its live one; "other" never saw the player.
+    private static func fill(_ client: HiscoreClient) async throws {
+        try await client.createBoard(BoardConfig(id: "dense", rankMode: .dense))
+        for board in ["split", "dense", "season"] {
+            _ = try await client.submit(board: board, player: "gone", score: 50)
+            _ = try await client.submit(board: board, player: "kept", score: 40)
+        }
+        _ = try await client.submit(board: "other", player: "kept", score: 1)
+        #expect(try await client.resetBoard("season").archivedEntries == 2)
+        _ = try await client.submit(board: "season", player: "gone", score: 70, metadata: [1, 2, 3])
+        _ = try await client.submit(board: "season", player: "kept", score: 60)
+    }
+
+    /// The state `fill` leaves once "gone" is erased: nothing of it anywhere, "kept" first
+    /// everywhere it was.
+    private static func expectErased(_ client: HiscoreClient) async throws {
+        for board in ["split", "dense", "season", "other"] {
+            await expectStatus(.notFound) { _ = try await client.rank(board: board, player: "gone") }
+            let top = try await client.top(board: board)
+            #expect(top.entries.map(\.playerID) == ["kept"], "\(board)")
+            #expect(top.entries.first?.rank == 1 && top.boardSize == 1, "\(board)")
+        }
+        await expectStatus(.notFound) { _ = try await client.rank(board: "season", player: "gone", period: 1) }
+        let archived = try await client.top(board: "season", period: 1)
+        #expect(archived.entries.map(\.playerID) == ["kept"] && archived.boardSize == 1)
+        #expect(try await client.describeBoard("season").periods.first?.size == 1)
+    }
+
+    @Test("erasure removes the player from boards on every shard and from archived periods, and only the player", arguments: [1, 2])
+    func erasesEverywhere(shards: Int) async throws {
+        try await withClient(shards: shards) { client, _ in
+            try await Self.fill(client)
+            // Cached tops (boards and the archived period) must not keep serving the player.
+            for board in ["split", "dense", "season"] { _ = try await client.top(board: board) }
+            _ = try await client.top(board: "season", period: 1)
+            #expect(try await client.erasePlayer("gone") == 4)
+            try await Self.expectErased(client)
+            #expect(try await client.erasePlayer("gone") == 0, "erasing again finds nothing")
+            #expect(try await client.erasePlayer("nobody") == 0)
+            await expectStatus(.invalidArgument) { try await client.erasePlayer("") }
+            // The board goes on: the player may come back as a new entry.
+            let back = try await client.submit(board: "split", player: "gone", score: 1)
+            #expect(back.created && back.entry.rank == 2)
+        }
+    }
+
+    @Test("more boards than one phase covers are all erased")
+    func manyBoards() async throws {
+        try await withClient { client, _ in
+            let boards = ErasePlayerPlan.boardsPerPhase * 2 + 3
+            let submits = (0..<boards).map { SubmitRequest(boardID: "b\($0)", playerID: "gone", score: Int64($0)) }
+            for start in stride(from: 0, to: boards, by: 500) {
+                let results = try await client.submitBatch(Array(submits[start..<min(start + 500, boards)]))
+                #expect(results.allSatisfy { $0.status.code == .ok })
+            }
+            #expect(try await client.erasePlayer("gone") == UInt64(boards))
+            for board in ["b0", "b\(ErasePlayerPlan.boardsPerPhase)", "b\(boards - 1)"] {
+                await expectStatus(.notFound) { _ = try await client.rank(board: board, player: "gone") }
+            }
+        }
+    }
+
+    @Test("a subscriber sees the erased player leave")
+    func streamsSeeTheErasure() async throws {
+        try await withClient { client, _ in
+            _ = try await client.submit(board: "live", player: "gone", score: 10)
+            var events = client.subscribe(board: "live", target: .player("gone"), minInterval: .milliseconds(20))
+                .makeAsyncIterator()
+            let snapshot = try #require(try await events.next())
+            guard case .player(let first) = snapshot.change else {
+                Issue.record("not a player event: \(snapshot)")
+                return
+            }
+            #expect(first.present && first.entry.rank == 1)
+            #expect(try await client.erasePlayer("gone") == 1)
+            let change = try #require(try await events.next())
+            guard case .player(let gone) = change.change else {
+                Issue.record("not a player event: \(change)")
+                return
+            }
+            #expect(!gone.present)
+        }
+    }
+
+    @Test("an acknowledged erasure survives SIGKILL, archived periods included")
+    func survivesKill() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"]
+        var server = try ServerProcess(arguments: arguments)
+        do {
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            try await Self.fill(client)
+            #expect(try await client.erasePlayer("gone") == 4)
+            try? await client.close()
+            server.signal(SIGKILL)
+            _ = server.waitForExit(timeout: .seconds(10))
+            server = try ServerProcess(arguments: arguments)
+            let restarted = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            try await Self.expectErased(restarted)
+            try? await restarted.close()
+        } catch {
+            _ = server.stop()
+            throw error
+        }
+        _ = server.stop()
+    }
+}
