@@ -36,6 +36,10 @@ actor Shard {
     /// Records of the batch being executed, appended to the log in one go when it ends.
     private var pendingRecords: [LogRecord] = []
     private var snapshot: SnapshotProgress?
+    /// An erasure removed entries: the next snapshot starts whatever the log's size, so that the
+    /// erased player's bytes leave the data directory (the segments and snapshot holding them
+    /// are deleted once it is published).
+    private var snapshotRequested = false
     private let logger: Logger
 
     init(
@@ -327,7 +331,12 @@ actor Shard {
             let version = board.bumpVersion()
             note(board, player: playerID, previous: entry, current: nil, created: false, version: version)
         }
-        if removed > 0 { noteWrite() }
+        if removed > 0 {
+            noteWrite()
+            // The removals are appended (and this checked) when the batch ends; one running
+            // already may have copied the player, so a request made meanwhile waits for the next.
+            snapshotRequested = log != nil
+        }
         return removed
     }
 
@@ -444,11 +453,15 @@ actor Shard {
     /// chunk (about a millisecond), never the whole snapshot.
     static let snapshotChunkEntries = 4096
 
-    /// Starts a snapshot when the log has grown past the threshold (never on a timer).
+    /// Starts a snapshot when the log has grown past the threshold, or an erasure asked for one
+    /// (never on a timer).
     private func maybeStartSnapshot() {
-        guard snapshot == nil, let log, log.bytesSinceSnapshot >= snapshotThreshold, let writer = log.beginSnapshot() else {
+        guard snapshot == nil, let log, snapshotRequested || log.bytesSinceSnapshot >= snapshotThreshold,
+            let writer = log.beginSnapshot()
+        else {
             return
         }
+        snapshotRequested = false
         snapshot = SnapshotProgress(writer: writer, cursor: SnapshotCursor(boards: partitions.map { ($0.key, $0.value) }))
         scheduleSnapshotChunk()
     }

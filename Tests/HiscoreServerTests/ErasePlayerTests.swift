@@ -97,6 +97,44 @@ struct ErasePlayerTests {
         }
     }
 
+    /// Whether any file under `path` holds `bytes`.
+    private static func directoryHolds(_ bytes: [UInt8], under path: String) -> Bool {
+        guard let files = FileManager.default.enumerator(atPath: path) else { return false }
+        for case let file as String in files {
+            guard let data = FileManager.default.contents(atPath: path + "/" + file) else { continue }
+            if data.range(of: Data(bytes)) != nil { return true }
+        }
+        return false
+    }
+
+    @Test("an erasure starts a snapshot on the shards that held the player: its bytes leave the data directory")
+    func bytesLeaveTheDisk() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let player = "erase-me-4d2b9"
+        let server = try ServerProcess(arguments: ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"])
+        defer { _ = server.stop() }
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        try await client.createBoard(BoardConfig(id: "dense", rankMode: .dense))
+        for board in ["split", "dense", "season"] {
+            _ = try await client.submit(board: board, player: player, score: 5, metadata: [7])
+            _ = try await client.submit(board: board, player: "kept-player", score: 4)
+        }
+        _ = try await client.resetBoard("season")
+        _ = try await client.submit(board: "season", player: player, score: 9)
+        #expect(Self.directoryHolds(Array(player.utf8), under: directory.path))
+        #expect(try await client.erasePlayer(player) == 4)
+        // The snapshot runs in the background after the answer: wait for its effect, bounded.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while Self.directoryHolds(Array(player.utf8), under: directory.path), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(!Self.directoryHolds(Array(player.utf8), under: directory.path), "the erased player is still on disk")
+        #expect(Self.directoryHolds(Array("kept-player".utf8), under: directory.path))
+        #expect(try await client.rank(board: "season", player: "kept-player", period: 1).entry.rank == 1)
+        try? await client.close()
+    }
+
     @Test("an acknowledged erasure survives SIGKILL, archived periods included")
     func survivesKill() async throws {
         let directory = try TemporaryDirectory()
