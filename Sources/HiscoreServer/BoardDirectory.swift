@@ -116,9 +116,20 @@ final class BoardDirectory: Sendable {
         state.withLockedValue { $0.boards[id] }
     }
 
-    /// The ids of every board, sorted (a board with archived periods has a live one too).
+    /// The ids of every board, live or with archived periods only (what an older version's cut
+    /// deletion can leave), sorted.
     func boardIDs() -> [String] {
-        state.withLockedValue { Array($0.boards.keys) }.sorted()
+        state.withLockedValue { Set($0.boards.keys).union($0.periods.keys) }.sorted()
+    }
+
+    /// A board's archived periods and its live incarnation, read together: a reset between two
+    /// reads would move the live one into the periods after the first had been read.
+    func incarnations(_ id: String) -> [BoardHandle] {
+        state.withLockedValue { state in
+            var handles = Array((state.periods[id] ?? [:]).values)
+            if let live = state.boards[id] { handles.append(live) }
+            return handles
+        }
     }
 
     /// Creates the board, or returns the existing one when its config is identical (creation is

@@ -1,3 +1,4 @@
+import Atomics
 import HiscoreCore
 import HiscoreStorage
 import HiscoreWire
@@ -36,10 +37,10 @@ actor Shard {
     /// Records of the batch being executed, appended to the log in one go when it ends.
     private var pendingRecords: [LogRecord] = []
     private var snapshot: SnapshotProgress?
-    /// An erasure removed entries: the next snapshot starts whatever the log's size, so that the
-    /// erased player's bytes leave the data directory (the segments and snapshot holding them
-    /// are deleted once it is published).
-    private var snapshotRequested = false
+    /// An erasure asked for a snapshot: the next one starts whatever the log's size, so that the
+    /// erased player's bytes leave the data directory (the segments and the snapshot holding them
+    /// are deleted once it is published). Read by a finished snapshot on its writer's thread.
+    private nonisolated let snapshotRequested = ManagedAtomic<Bool>(false)
     private let logger: Logger
 
     init(
@@ -186,6 +187,7 @@ actor Shard {
         execute(trip.operations, into: &trip.results)
         guard let log, !pendingRecords.isEmpty else {
             pendingRecords.removeAll(keepingCapacity: true)
+            if snapshotRequested.load(ordering: .relaxed) { maybeStartSnapshot() }
             trip.complete(failure: nil)
             return
         }
@@ -312,6 +314,9 @@ actor Shard {
             return .dropped(removed)
         case .erase(let playerID, let boards):
             return .erased(erase(playerID, from: boards))
+        case .requestSnapshot:
+            if log != nil { snapshotRequested.store(true, ordering: .relaxed) }
+            return .erased(0)
         }
     }
 
@@ -321,8 +326,7 @@ actor Shard {
     private func erase(_ playerID: String, from boards: [BoardHandle]) -> Int {
         var removed = 0
         for board in boards where !board.isDeleted {
-            guard let partition = partitions[board.incarnation], let entry = partition.entry(for: playerID) else { continue }
-            _ = partition.remove(playerID: playerID)
+            guard let entry = partitions[board.incarnation]?.remove(playerID: playerID) else { continue }
             removed += 1
             if log != nil { pendingRecords.append(.remove(board: board.incarnation, playerID: playerID)) }
             board.topCache.noteWrite(previous: entry.key, current: nil)
@@ -331,12 +335,7 @@ actor Shard {
             let version = board.bumpVersion()
             note(board, player: playerID, previous: entry, current: nil, created: false, version: version)
         }
-        if removed > 0 {
-            noteWrite()
-            // The removals are appended (and this checked) when the batch ends; one running
-            // already may have copied the player, so a request made meanwhile waits for the next.
-            snapshotRequested = log != nil
-        }
+        if removed > 0 { noteWrite() }
         return removed
     }
 
@@ -447,6 +446,8 @@ actor Shard {
     private struct SnapshotProgress {
         let writer: SnapshotWriter
         var cursor: SnapshotCursor
+        /// Started for an erasure (whose request a failure must put back).
+        var forErasure: Bool
     }
 
     /// Entries copied into the snapshot per loop turn: the writes of other calls wait at most one
@@ -456,13 +457,16 @@ actor Shard {
     /// Starts a snapshot when the log has grown past the threshold, or an erasure asked for one
     /// (never on a timer).
     private func maybeStartSnapshot() {
-        guard snapshot == nil, let log, snapshotRequested || log.bytesSinceSnapshot >= snapshotThreshold,
+        guard snapshot == nil, let log,
+            snapshotRequested.load(ordering: .relaxed) || log.bytesSinceSnapshot >= snapshotThreshold,
             let writer = log.beginSnapshot()
         else {
             return
         }
-        snapshotRequested = false
-        snapshot = SnapshotProgress(writer: writer, cursor: SnapshotCursor(boards: partitions.map { ($0.key, $0.value) }))
+        // It starts after every removal made so far, so it holds none of those players.
+        let requested = snapshotRequested.exchange(false, ordering: .relaxed)
+        snapshot = SnapshotProgress(
+            writer: writer, cursor: SnapshotCursor(boards: partitions.map { ($0.key, $0.value) }), forErasure: requested)
         scheduleSnapshotChunk()
     }
 
@@ -488,9 +492,21 @@ actor Shard {
             // Reported from the writer's thread: a shutdown may already have stopped this loop
             // (and closing the log fails a running snapshot with `.closed`, which is no news).
             let (logger, shard, threshold) = (logger, index, snapshotThreshold)
-            progress.writer.finish { result in
-                guard case .failure(let error) = result, error != .closed else { return }
-                Self.logSnapshotFailure(error, logger: logger, shard: shard, threshold: threshold)
+            let (loop, requested, forErasure) = (loop, snapshotRequested, progress.forErasure)
+            progress.writer.finish { [self] result in
+                switch result {
+                case .success:
+                    // Erasures made while this one ran may be in it: the next starts now (the
+                    // log is open, so the loop still runs), not at the shard's next write.
+                    if requested.load(ordering: .relaxed) {
+                        loop.execute { self.assumeIsolated { $0.maybeStartSnapshot() } }
+                    }
+                case .failure(let error):
+                    guard error != .closed else { return }
+                    // Retried at the next write, not at once: a full disk would fail it again.
+                    if forErasure { requested.store(true, ordering: .relaxed) }
+                    Self.logSnapshotFailure(error, logger: logger, shard: shard, threshold: threshold)
+                }
             }
             return
         }

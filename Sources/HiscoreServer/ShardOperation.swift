@@ -40,6 +40,9 @@ enum ShardOperation: Sendable {
     /// Remove a player from these boards' partitions on this shard, live and archived (an
     /// erasure: `ErasePlayerPlan`), reporting how many held it.
     case erase(playerID: String, boards: [BoardHandle])
+    /// Start a snapshot once this batch's records are in the log, whatever the log's size (the
+    /// end of an erasure: the player's bytes then leave this shard's files).
+    case requestSnapshot
     /// The number of the last write note this shard made for the board. Run in the same group as
     /// counts, it says which notes those counts reflect (a group runs in one go on the shard's loop).
     case noteSequence(BoardHandle)

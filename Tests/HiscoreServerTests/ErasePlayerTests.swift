@@ -97,6 +97,8 @@ struct ErasePlayerTests {
         }
     }
 
+    static let bulkBatches = 150
+
     /// Whether any file under `path` holds `bytes`.
     private static func directoryHolds(_ bytes: [UInt8], under path: String) -> Bool {
         guard let files = FileManager.default.enumerator(atPath: path) else { return false }
@@ -107,7 +109,11 @@ struct ErasePlayerTests {
         return false
     }
 
-    @Test("an erasure starts a snapshot on the shards that held the player: its bytes leave the data directory")
+    /// A player removed earlier by `remove_player`, whose bytes only old log segments still hold
+    /// (the erasure finds no entry but still deletes those files), and a player written and
+    /// erased while the first erasure's snapshot still copies a large board: its records land in
+    /// the segments that snapshot keeps, so a second snapshot must follow it.
+    @Test("erasures start snapshots on every shard: the players' bytes leave the data directory")
     func bytesLeaveTheDisk() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
@@ -122,14 +128,33 @@ struct ErasePlayerTests {
         }
         _ = try await client.resetBoard("season")
         _ = try await client.submit(board: "season", player: player, score: 9)
-        #expect(Self.directoryHolds(Array(player.utf8), under: directory.path))
+        let removedBefore = "removed-before-7c1e0"
+        _ = try await client.submit(board: "split", player: removedBefore, score: 3, metadata: [9, 9])
+        _ = try await client.removePlayer(board: "split", player: removedBefore)
+        // Enough entries that a snapshot takes a while: the next player's writes and erasure
+        // land while the first erasure's snapshot runs.
+        for batch in 0..<Self.bulkBatches {
+            let results = try await client.submitBatch((0..<1000).map {
+                SubmitRequest(boardID: "bulk", playerID: "bulk-\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 256))
+            })
+            #expect(results.allSatisfy { $0.status.code == .ok })
+        }
+        let onDisk = { (id: String) in Self.directoryHolds(Array(id.utf8), under: directory.path) }
+        #expect(onDisk(player) && onDisk(removedBefore))
         #expect(try await client.erasePlayer(player) == 4)
-        // The snapshot runs in the background after the answer: wait for its effect, bounded.
-        let deadline = ContinuousClock.now + .seconds(30)
-        while Self.directoryHolds(Array(player.utf8), under: directory.path), ContinuousClock.now < deadline {
+        let late = "late-player-31f8a"
+        _ = try await client.submit(board: "split", player: late, score: 2)
+        _ = try await client.submit(board: "dense", player: late, score: 2)
+        #expect(try await client.erasePlayer(late) == 2)
+        #expect(try await client.erasePlayer(removedBefore) == 0)
+        // The snapshots run in the background after the answers: wait for their effect, bounded.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while onDisk(player) || onDisk(removedBefore) || onDisk(late), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(!Self.directoryHolds(Array(player.utf8), under: directory.path), "the erased player is still on disk")
+        #expect(!onDisk(player), "the erased player is still on disk")
+        #expect(!onDisk(removedBefore), "the player removed before its erasure is still on disk")
+        #expect(!onDisk(late), "the player erased while a snapshot ran is still on disk")
         #expect(Self.directoryHolds(Array("kept-player".utf8), under: directory.path))
         #expect(try await client.rank(board: "season", player: "kept-player", period: 1).entry.rank == 1)
         try? await client.close()

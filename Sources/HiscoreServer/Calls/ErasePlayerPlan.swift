@@ -11,6 +11,11 @@ import HiscoreWire
 /// one. A server with many boards therefore never holds its shards for one erasure: other calls'
 /// operations run between the phases. Cost: one id lookup per partition asked.
 ///
+/// A last phase asks every shard for a snapshot, which starts once the removals are in its log:
+/// published, it deletes the log segments and the snapshot that still held the player's bytes
+/// (also those of entries removed before, of deleted boards, of pruned periods). Erasures in a
+/// row share their snapshots: one runs, one more waits for it.
+///
 /// Stopped midway (a deadline), an erasure has removed some entries and not others; calling it
 /// again removes the rest (it is idempotent).
 final class ErasePlayerPlan: CallPlan {
@@ -25,6 +30,7 @@ final class ErasePlayerPlan: CallPlan {
     private let shardCount: Int
     private let boardIDs: [String]
     private var nextBoard = 0
+    private var snapshotsRequested = false
     private var removed: UInt64 = 0
 
     init(callID: UInt64, playerID: String, directory: BoardDirectory, shardCount: Int) {
@@ -41,9 +47,7 @@ final class ErasePlayerPlan: CallPlan {
             let end = min(nextBoard + Self.boardsPerPhase, boardIDs.count)
             var boardsByShard = [[BoardHandle]](repeating: [], count: shardCount)
             for id in boardIDs[nextBoard..<end] {
-                var incarnations = directory.periods(id)
-                if let live = directory.board(id) { incarnations.append(live) }
-                for board in incarnations {
+                for board in directory.incarnations(id) {
                     boardsByShard[board.shard(for: playerID, shardCount: shardCount)].append(board)
                 }
             }
@@ -53,6 +57,10 @@ final class ErasePlayerPlan: CallPlan {
                     ? nil : ShardCall(shard: shard, operation: .erase(playerID: playerID, boards: boardsByShard[shard]))
             }
             if !calls.isEmpty { return .run(calls) }
+        }
+        if !snapshotsRequested {
+            snapshotsRequested = true
+            return .runOnEach(.requestSnapshot, shards: 0..<shardCount, skipping: nil)
         }
         return .finished(.ok(callID, .erasePlayer(removedEntries: removed)))
     }
