@@ -41,6 +41,8 @@ actor Shard {
     /// erased player's bytes leave the data directory (the segments and the snapshot holding them
     /// are deleted once it is published). Read by a finished snapshot on its writer's thread.
     private nonisolated let snapshotRequested = ManagedAtomic<Bool>(false)
+    /// This trip asked for a snapshot (`requestSnapshot`): start it even if the trip wrote nothing.
+    private var snapshotAskedThisTrip = false
     private let logger: Logger
 
     init(
@@ -187,13 +189,15 @@ actor Shard {
         execute(trip.operations, into: &trip.results)
         guard let log, !pendingRecords.isEmpty else {
             pendingRecords.removeAll(keepingCapacity: true)
-            if snapshotRequested.load(ordering: .relaxed) { maybeStartSnapshot() }
+            if snapshotAskedThisTrip { maybeStartSnapshot() }
+            snapshotAskedThisTrip = false
             trip.complete(failure: nil)
             return
         }
         let position = log.append(pendingRecords)
         pendingRecords.removeAll(keepingCapacity: true)
         maybeStartSnapshot()
+        snapshotAskedThisTrip = false
         guard log.mode == .fsync else {
             // Async mode acknowledges before the disk has the writes, but never writes the log
             // has dropped: after a failed write or fsync (a full disk) every later record is
@@ -315,7 +319,10 @@ actor Shard {
         case .erase(let playerID, let boards):
             return .erased(erase(playerID, from: boards))
         case .requestSnapshot:
-            if log != nil { snapshotRequested.store(true, ordering: .relaxed) }
+            if log != nil {
+                snapshotRequested.store(true, ordering: .relaxed)
+                snapshotAskedThisTrip = true
+            }
             return .erased(0)
         }
     }
@@ -446,8 +453,6 @@ actor Shard {
     private struct SnapshotProgress {
         let writer: SnapshotWriter
         var cursor: SnapshotCursor
-        /// Started for an erasure (whose request a failure must put back).
-        var forErasure: Bool
     }
 
     /// Entries copied into the snapshot per loop turn: the writes of other calls wait at most one
@@ -464,9 +469,8 @@ actor Shard {
             return
         }
         // It starts after every removal made so far, so it holds none of those players.
-        let requested = snapshotRequested.exchange(false, ordering: .relaxed)
-        snapshot = SnapshotProgress(
-            writer: writer, cursor: SnapshotCursor(boards: partitions.map { ($0.key, $0.value) }), forErasure: requested)
+        _ = snapshotRequested.exchange(false, ordering: .relaxed)
+        snapshot = SnapshotProgress(writer: writer, cursor: SnapshotCursor(boards: partitions.map { ($0.key, $0.value) }))
         scheduleSnapshotChunk()
     }
 
@@ -492,7 +496,7 @@ actor Shard {
             // Reported from the writer's thread: a shutdown may already have stopped this loop
             // (and closing the log fails a running snapshot with `.closed`, which is no news).
             let (logger, shard, threshold) = (logger, index, snapshotThreshold)
-            let (loop, requested, forErasure) = (loop, snapshotRequested, progress.forErasure)
+            let (loop, requested) = (loop, snapshotRequested)
             progress.writer.finish { [self] result in
                 switch result {
                 case .success:
@@ -502,9 +506,9 @@ actor Shard {
                         loop.execute { self.assumeIsolated { $0.maybeStartSnapshot() } }
                     }
                 case .failure(let error):
+                    // Not retried for erasures (a full disk would fail it again and again): the
+                    // erased players' bytes stay until a snapshot succeeds, which the log says.
                     guard error != .closed else { return }
-                    // Retried at the next write, not at once: a full disk would fail it again.
-                    if forErasure { requested.store(true, ordering: .relaxed) }
                     Self.logSnapshotFailure(error, logger: logger, shard: shard, threshold: threshold)
                 }
             }
@@ -524,7 +528,7 @@ actor Shard {
     /// until one succeeds (the next is tried after another threshold of log). Until 2026-11-30
     /// the failure was dropped without a word.
     private static func logSnapshotFailure(_ error: StorageError, logger: Logger, shard: Int, threshold: UInt64) {
-        logger.error("shard \(shard): snapshot failed: \(error); the log keeps every write and grows until a snapshot succeeds (the next is tried after \(threshold) more bytes of log)")
+        logger.error("shard \(shard): snapshot failed: \(error); the log keeps every write and grows until a snapshot succeeds (the next is tried after \(threshold) more bytes of log); players erased meanwhile stay in its files until then")
     }
 
     /// Entries held by this shard over all boards (for /metrics).
