@@ -301,6 +301,12 @@ public final class HiscoreServer: Sendable {
             memoryCeiling: memory.limitBytes, memoryCeilingExceeded: memory.isExceeded,
             cpuSeconds: ProcessStats.cpuSeconds(), residentBytes: ProcessStats.residentBytes())
         gauges.logFailedPerShard = shards.map { $0.logFailure != nil }
+        gauges.snapshotsPerShard = shards.map { shard in
+            let counts = shard.snapshotCounts
+            return (
+                published: counts.published.load(ordering: .relaxed), failed: counts.failed.load(ordering: .relaxed),
+                running: counts.running.load(ordering: .relaxed))
+        }
         return MetricsRenderer.render(snapshot, gauges: gauges)
     }
 

@@ -43,6 +43,8 @@ actor Shard {
     private nonisolated let snapshotRequested = ManagedAtomic<Bool>(false)
     /// This trip asked for a snapshot (`requestSnapshot`): start it even if the trip wrote nothing.
     private var snapshotAskedThisTrip = false
+    /// For /metrics, from any thread: snapshots published and failed, and whether one runs.
+    nonisolated let snapshotCounts = SnapshotCounts()
     private let logger: Logger
 
     init(
@@ -450,6 +452,13 @@ actor Shard {
     /// Makes everything appended so far durable (shutdown, backups).
     func flushLog() -> ShardLog? { log }
 
+    /// Snapshot counters of one shard, readable from any thread (/metrics).
+    final class SnapshotCounts: Sendable {
+        let published = ManagedAtomic<Int>(0)
+        let failed = ManagedAtomic<Int>(0)
+        let running = ManagedAtomic<Bool>(false)
+    }
+
     private struct SnapshotProgress {
         let writer: SnapshotWriter
         var cursor: SnapshotCursor
@@ -470,6 +479,7 @@ actor Shard {
         }
         // It starts after every removal made so far, so it holds none of those players.
         _ = snapshotRequested.exchange(false, ordering: .relaxed)
+        snapshotCounts.running.store(true, ordering: .relaxed)
         snapshot = SnapshotProgress(writer: writer, cursor: SnapshotCursor(boards: partitions.map { ($0.key, $0.value) }))
         scheduleSnapshotChunk()
     }
@@ -496,10 +506,12 @@ actor Shard {
             // Reported from the writer's thread: a shutdown may already have stopped this loop
             // (and closing the log fails a running snapshot with `.closed`, which is no news).
             let (logger, shard, threshold) = (logger, index, snapshotThreshold)
-            let (loop, requested) = (loop, snapshotRequested)
+            let (loop, requested, counts) = (loop, snapshotRequested, snapshotCounts)
             progress.writer.finish { [self] result in
+                counts.running.store(false, ordering: .relaxed)
                 switch result {
                 case .success:
+                    counts.published.wrappingIncrement(ordering: .relaxed)
                     // Erasures made while this one ran may be in it: the next starts now (the
                     // log is open, so the loop still runs), not at the shard's next write.
                     if requested.load(ordering: .relaxed) {
@@ -509,6 +521,7 @@ actor Shard {
                     // Not retried for erasures (a full disk would fail it again and again): the
                     // erased players' bytes stay until a snapshot succeeds, which the log says.
                     guard error != .closed else { return }
+                    counts.failed.wrappingIncrement(ordering: .relaxed)
                     Self.logSnapshotFailure(error, logger: logger, shard: shard, threshold: threshold)
                 }
             }

@@ -118,7 +118,8 @@ struct ErasePlayerTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let player = "erase-me-4d2b9"
-        let server = try ServerProcess(arguments: ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"])
+        let server = try ServerProcess(
+            arguments: ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"], adminPort: true)
         defer { _ = server.stop() }
         let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
         try await client.createBoard(BoardConfig(id: "dense", rankMode: .dense))
@@ -155,6 +156,17 @@ struct ErasePlayerTests {
         #expect(!onDisk(player), "the erased player is still on disk")
         #expect(!onDisk(removedBefore), "the player removed before its erasure is still on disk")
         #expect(!onDisk(late), "the player erased while a snapshot ran is still on disk")
+        // What an operator watches for it: every shard published snapshots, none failed.
+        let adminPort = try #require(server.adminPortNumber)
+        let metrics = try await httpGet(port: adminPort, path: "/metrics").body
+        func sample(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        for shard in 0..<2 {
+            #expect((sample("hiscore_snapshots_total{shard=\"\(shard)\",result=\"published\"}") ?? 0) >= 1, "\(metrics)")
+            #expect(sample("hiscore_snapshots_total{shard=\"\(shard)\",result=\"failed\"}") == 0)
+            #expect(sample("hiscore_snapshot_running{shard=\"\(shard)\"}") != nil)
+        }
         #expect(Self.directoryHolds(Array("kept-player".utf8), under: directory.path))
         #expect(try await client.rank(board: "season", player: "kept-player", period: 1).entry.rank == 1)
         try? await client.close()

@@ -78,6 +78,17 @@ struct MetricsRenderer {
         for (shard, failed) in gauges.logFailedPerShard.enumerated() {
             out.sample("hiscore_shard_log_failed", [("shard", "\(shard)")], failed ? 1 : 0)
         }
+        out.header(
+            "hiscore_snapshots_total", "counter",
+            "Snapshots of the shard's data published (its older log segments and snapshot deleted) or failed, since start-up.")
+        for (shard, counts) in gauges.snapshotsPerShard.enumerated() {
+            out.sample("hiscore_snapshots_total", [("shard", "\(shard)"), ("result", "published")], Double(counts.published))
+            out.sample("hiscore_snapshots_total", [("shard", "\(shard)"), ("result", "failed")], Double(counts.failed))
+        }
+        out.header("hiscore_snapshot_running", "gauge", "1 while a snapshot of the shard is being written.")
+        for (shard, counts) in gauges.snapshotsPerShard.enumerated() {
+            out.sample("hiscore_snapshot_running", [("shard", "\(shard)")], counts.running ? 1 : 0)
+        }
         out.header("hiscore_jemalloc_allocated_bytes", "gauge", "Bytes allocated by the application (jemalloc stats.allocated).")
         out.sample("hiscore_jemalloc_allocated_bytes", Double(gauges.allocated))
         out.header("hiscore_jemalloc_resident_bytes", "gauge", "Bytes in physically resident allocator pages (stats.resident).")
@@ -103,6 +114,7 @@ struct ServerGauges: Sendable {
     var boards: Int
     var entriesPerShard: [Int]
     var logFailedPerShard: [Bool] = []
+    var snapshotsPerShard: [(published: Int, failed: Int, running: Bool)] = []
     var allocated: Int
     var resident: Int
     var retained: Int
