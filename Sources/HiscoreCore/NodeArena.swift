@@ -6,7 +6,7 @@ typealias NodeRef = UInt32
 
 /// View of one inner node in the arena. A node is a run of 32-bit words.
 ///
-/// Sorted layout (size classes 0-12 in use, up to 128 children; class 13 is skipped, see
+/// Sorted layout (size classes 0-11 in use, up to 96 children; class 12 is skipped, see
 /// `largestSortedClass`):
 ///
 ///     word 0            header: child count (bits 0-8) | depth (9-13) | size class (14-17) | hasCounts (18)
@@ -14,12 +14,21 @@ typealias NodeRef = UInt32
 ///     then              children: NodeRef per child, in key order
 ///     then (hasCounts)  subtree entry counts per child (UInt32), in key order
 ///
-/// Dense layout (size class 14, up to 256 children, as ART's Node256):
+/// Dense layouts (size classes 13 and 14, up to 256 children, as ART's Node256):
 ///
 ///     word 0            header (as above; hasCounts always set)
 ///     words 1-16        group sums: entries below children 16g ..< 16g + 16
 ///     words 17-272      children indexed by key byte (`RadixTree.empty` where absent)
-///     words 273-528     counts indexed by key byte (0 where absent)
+///     class 14 (wide):  words 273-528, counts indexed by key byte (UInt32, 0 where absent)
+///     class 13 (narrow): words 273-336, counts indexed by key byte (UInt8, 0 where absent)
+///
+/// A narrow dense node (1,348 bytes against 2,116) holds children of at most 255 entries each:
+/// the nodes just above the leaves and small tie groups, which are most of a big board's dense
+/// nodes (at 1M random scores, the 4,096 nodes under the two high score bytes, ~157 children of
+/// one or two entries each). The insert that would take a child to 256 entries first turns the
+/// node wide (`RadixTree.insert`); a wide node never turns narrow again (it shrinks to sorted
+/// when it loses most of its children). Both share the group sums and the children array, so
+/// finding a child and summing whole groups read the same words in either.
 ///
 /// Children are addressed by an *index*: the position in a sorted node, the key byte in a dense
 /// one. A sorted node without counts ("leaf-only") has only leaf children, each counting 1: the
@@ -33,16 +42,20 @@ struct RadixNode {
     static let countMask: UInt32 = 0x1FF
     static let hasCountsBit: UInt32 = 1 << 18
     static let maxSizeClass = 14
+    static let narrowDenseClass = 13
     static let denseClass = 14
+    /// Most entries a child of a narrow dense node may hold.
+    static let narrowCountLimit = 255
     static let groupShift = 4
     static let groupCount = 256 >> groupShift
     static let absent: UInt32 = .max
 
-    /// Capacities by size class: 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256
-    /// (steps of x1.5 / x1.33, so a node wastes at most a third of its slots).
+    /// Capacities by size class: 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, (128: unused), then
+    /// the two dense classes of 256 (sorted steps of x1.5 / x1.33, so a sorted node wastes at most
+    /// a third of its slots).
     @inline(__always)
     static func capacity(ofClass sizeClass: Int) -> Int {
-        (sizeClass & 1 == 0 ? 2 : 3) << (sizeClass >> 1)
+        sizeClass >= narrowDenseClass ? 256 : (sizeClass & 1 == 0 ? 2 : 3) << (sizeClass >> 1)
     }
 
     @inline(__always)
@@ -51,28 +64,33 @@ struct RadixNode {
     @inline(__always)
     static func strideWords(sizeClass: Int, hasCounts: Bool) -> Int {
         if sizeClass == denseClass { return 1 + groupCount + 2 * 256 }
+        if sizeClass == narrowDenseClass { return 1 + groupCount + 256 + 256 / 4 }
         let capacity = capacity(ofClass: sizeClass)
         return 1 + keyWords(capacity: capacity) + (hasCounts ? 2 * capacity : capacity)
     }
 
-    /// Biggest sorted class: a node outgrowing it turns dense. Classes between it and
-    /// `denseClass` are not used. A sorted insert moves half the node (keys, children and
-    /// counts: about 9 bytes a child) and touches every line it moves, while a dense insert
-    /// touches three lines. 128 (not 96, which loads faster) because a dense node is 2,116
-    /// bytes against 1,156 for a 128-way one: mid-sized partitions would pay ~4.5 bytes per
-    /// entry (measured: docs/engine.md).
-    static let largestSortedClass = 12
+    /// Biggest sorted class: a node outgrowing it turns dense (narrow when its children allow).
+    /// Classes between it and `narrowDenseClass` are not used. A sorted insert moves half the
+    /// node (keys, children and counts: about 9 bytes a child) and touches every line it moves,
+    /// while a dense insert touches three; and a node growing through the sorted classes leaves
+    /// each old one behind for compaction. 96 rather than 64 (whose loads are faster still) for
+    /// memory: a two-shard server at 1M players has nodes of ~97 children, 1,348 bytes narrow
+    /// dense against 870 as 96-way sorted, and going dense from 65 cost it 2 bytes per entry,
+    /// past half of Redis's (measured: docs/engine.md).
+    static let largestSortedClass = 11
 
-    /// The class a full node of `sizeClass` grows into.
+    /// The class a full node of `sizeClass` grows into, when its biggest child holds
+    /// `largestChildCount` entries.
     @inline(__always)
-    static func grownClass(from sizeClass: Int) -> Int {
-        sizeClass >= largestSortedClass ? denseClass : sizeClass + 1
+    static func grownClass(from sizeClass: Int, largestChildCount: Int) -> Int {
+        if sizeClass < largestSortedClass { return sizeClass + 1 }
+        return largestChildCount <= narrowCountLimit ? narrowDenseClass : denseClass
     }
 
     /// The class a node of `sizeClass` shrinks into, once its children fit `shrinkLimit`.
     @inline(__always)
     static func shrunkClass(from sizeClass: Int) -> Int {
-        sizeClass == denseClass ? largestSortedClass : sizeClass - 1
+        sizeClass >= narrowDenseClass ? largestSortedClass : sizeClass - 1
     }
 
     /// A node of `sizeClass` (>= 2) with this many children or fewer shrinks one class: one class
@@ -82,11 +100,14 @@ struct RadixNode {
         sizeClass < 2 ? 0 : capacity(ofClass: shrunkClass(from: sizeClass) - 1)
     }
 
-    /// The smallest size class in use holding `children` children.
-    static func sizeClass(holding children: Int) -> Int {
+    /// The smallest size class in use holding `children` children of at most
+    /// `largestChildCount` entries each.
+    static func sizeClass(holding children: Int, largestChildCount: Int = 1) -> Int {
         assert(children >= 1 && children <= 256)
         var sizeClass = 0
-        while capacity(ofClass: sizeClass) < children { sizeClass = grownClass(from: sizeClass) }
+        while capacity(ofClass: sizeClass) < children {
+            sizeClass = grownClass(from: sizeClass, largestChildCount: largestChildCount)
+        }
         return sizeClass
     }
 
@@ -95,13 +116,14 @@ struct RadixNode {
     @inline(__always) var depth: Int { Int((base.pointee >> 9) & 0x1F) }
     @inline(__always) var sizeClass: Int { Int((base.pointee >> 14) & 0xF) }
     @inline(__always) var hasCounts: Bool { base.pointee & Self.hasCountsBit != 0 }
-    @inline(__always) var isDense: Bool { sizeClass == Self.denseClass }
+    @inline(__always) var isDense: Bool { sizeClass >= Self.narrowDenseClass }
+    @inline(__always) var isNarrowDense: Bool { sizeClass == Self.narrowDenseClass }
     @inline(__always) var capacity: Int { Self.capacity(ofClass: sizeClass) }
 
     @inline(__always)
     static func makeHeader(childCount: Int, depth: Int, sizeClass: Int, hasCounts: Bool) -> UInt32 {
         assert(childCount <= 256 && depth < RankKey.byteCount && sizeClass <= maxSizeClass)
-        assert(sizeClass != denseClass || hasCounts, "dense nodes always keep counts")
+        assert(sizeClass < narrowDenseClass || hasCounts, "dense nodes always keep counts")
         return UInt32(childCount) | UInt32(depth) << 9 | UInt32(sizeClass) << 14 | (hasCounts ? hasCountsBit : 0)
     }
 
@@ -111,7 +133,11 @@ struct RadixNode {
         if isDense {
             (base + 1).update(repeating: 0, count: Self.groupCount)
             children.update(repeating: Self.absent, count: 256)
-            counts.update(repeating: 0, count: 256)
+            if isNarrowDense {
+                narrowCounts.update(repeating: 0, count: 256)
+            } else {
+                counts.update(repeating: 0, count: 256)
+            }
         }
     }
 
@@ -128,8 +154,17 @@ struct RadixNode {
     @inline(__always) var children: UnsafeMutablePointer<UInt32> {
         isDense ? base + 1 + Self.groupCount : base + 1 + Self.keyWords(capacity: capacity)
     }
-    /// Valid only when `hasCounts`.
+    /// Valid only when `hasCounts` and not narrow dense.
     @inline(__always) var counts: UnsafeMutablePointer<UInt32> { children + capacity }
+    /// Narrow dense layout only: one count byte per key byte.
+    @inline(__always) var narrowCounts: UnsafeMutablePointer<UInt8> {
+        UnsafeMutableRawPointer(children + 256).assumingMemoryBound(to: UInt8.self)
+    }
+    /// Where child `index`'s count lives (for a prefetch); the node must have counts.
+    @inline(__always)
+    func countAddress(at index: Int) -> UnsafeRawPointer {
+        isNarrowDense ? UnsafeRawPointer(narrowCounts + index) : UnsafeRawPointer(counts + index)
+    }
 
     /// Key byte of the child at `index`.
     @inline(__always)
@@ -194,8 +229,13 @@ struct RadixNode {
         if isDense {
             let groupSums = self.groupSums
             for group in 0..<(index >> Self.groupShift) { sum &+= Int(groupSums[group]) }
-            let counts = self.counts
-            for i in (index & ~15)..<index { sum &+= Int(counts[i]) }
+            if isNarrowDense {
+                let counts = narrowCounts
+                for i in (index & ~15)..<index { sum &+= Int(counts[i]) }
+            } else {
+                let counts = self.counts
+                for i in (index & ~15)..<index { sum &+= Int(counts[i]) }
+            }
             return sum
         }
         let counts = self.counts
@@ -205,14 +245,43 @@ struct RadixNode {
 
     /// Entries below child `index`.
     @inline(__always)
-    func count(at index: Int) -> Int { hasCounts ? Int(counts[index]) : 1 }
+    func count(at index: Int) -> Int {
+        guard hasCounts else { return 1 }
+        return isNarrowDense ? Int(narrowCounts[index]) : Int(counts[index])
+    }
 
-    /// Adds `delta` to child `index`'s count (the node must have counts).
+    /// True when child `index` can take `delta` more entries in this layout (false only for a
+    /// narrow dense node whose child would pass `narrowCountLimit`: the node must turn wide).
+    @inline(__always)
+    func canAddToCount(at index: Int, _ delta: Int) -> Bool {
+        !isNarrowDense || Int(narrowCounts[index]) + delta <= Self.narrowCountLimit
+    }
+
+    /// Adds `delta` to child `index`'s count (the node must have counts, and room for it:
+    /// `canAddToCount`).
     @inline(__always)
     func addToCount(at index: Int, _ delta: Int) {
         assert(hasCounts)
-        counts[index] = UInt32(truncatingIfNeeded: Int(counts[index]) + delta)
+        if isNarrowDense {
+            let updated = Int(narrowCounts[index]) + delta
+            assert(updated >= 0 && updated <= Self.narrowCountLimit, "narrow count out of range")
+            narrowCounts[index] = UInt8(truncatingIfNeeded: updated)
+        } else {
+            counts[index] = UInt32(truncatingIfNeeded: Int(counts[index]) + delta)
+        }
         if isDense { groupSums[index >> Self.groupShift] = UInt32(truncatingIfNeeded: Int(groupSums[index >> Self.groupShift]) + delta) }
+    }
+
+    /// The most entries below any one child (a full scan: for a node about to change layout).
+    func largestChildCount() -> Int {
+        guard hasCounts else { return 1 }
+        var largest = 0
+        var index = firstIndex
+        while index >= 0 {
+            largest = max(largest, count(at: index))
+            index = nextIndex(after: index)
+        }
+        return largest
     }
 
     /// The child index holding local rank `remaining`; subtracts the entries skipped.
@@ -232,6 +301,14 @@ struct RadixNode {
                 group += 1
             }
             index = group << Self.groupShift
+            if isNarrowDense {
+                let counts = narrowCounts
+                while remaining >= Int(counts[index]) {
+                    remaining -= Int(counts[index])
+                    index += 1
+                }
+                return index
+            }
         }
         let counts = self.counts
         while remaining >= Int(counts[index]) {
@@ -275,7 +352,12 @@ struct RadixNode {
         if isDense {
             assert(index == Int(byte) && children[index] == Self.absent)
             children[index] = child
-            counts[index] = UInt32(count)
+            if isNarrowDense {
+                assert(count <= Self.narrowCountLimit)
+                narrowCounts[index] = UInt8(truncatingIfNeeded: count)
+            } else {
+                counts[index] = UInt32(count)
+            }
             groupSums[index >> Self.groupShift] += UInt32(count)
             setChildCount(n + 1)
             return
@@ -298,8 +380,8 @@ struct RadixNode {
         let n = childCount
         if isDense {
             assert(children[index] != Self.absent)
-            groupSums[index >> Self.groupShift] -= counts[index]
-            counts[index] = 0
+            groupSums[index >> Self.groupShift] -= UInt32(count(at: index))
+            if isNarrowDense { narrowCounts[index] = 0 } else { counts[index] = 0 }
             children[index] = Self.absent
             setChildCount(n - 1)
             return
@@ -434,6 +516,11 @@ struct NodeArena {
     /// at its own depth + 1, which is what the big levels of a large board are. A wrong guess
     /// costs one or two wasted line fills (a prefetch never faults, whatever the address).
     ///
+    /// The two dense layouts keep the child slot at the same place but their counts at different
+    /// ones; the guess is narrow: a wide node has a child of 256 entries or more, so wide nodes
+    /// are the few near the root, which stay in cache, while the cold dense nodes of a big board
+    /// are those just above its leaves. The 16 count bytes left of the byte span one line or two.
+    ///
     /// The guessed addresses can lie past the node, or past its chunk: they are computed as
     /// integers, never as pointers, and only ever handed to the prefetch hint.
     @inline(__always)
@@ -441,10 +528,10 @@ struct NodeArena {
         let base = pointer(ref)
         hiscore_prefetch(base)
         let slot = Int(bitPattern: base) &+ (1 + RadixNode.groupCount + Int(byte)) &* 4
-        let counts = slot &+ 256 &* 4
+        let narrowCounts = Int(bitPattern: base) &+ (1 + RadixNode.groupCount + 256) &* 4 &+ Int(byte)
         hiscore_prefetch(UnsafeRawPointer(bitPattern: slot))
-        hiscore_prefetch(UnsafeRawPointer(bitPattern: counts &- Int(byte & 15) &* 4))
-        hiscore_prefetch(UnsafeRawPointer(bitPattern: counts))
+        hiscore_prefetch(UnsafeRawPointer(bitPattern: narrowCounts &- Int(byte & 15)))
+        hiscore_prefetch(UnsafeRawPointer(bitPattern: narrowCounts))
     }
 
     @inline(__always)
@@ -537,7 +624,7 @@ struct NodeArena {
     /// count 1 per child.
     mutating func relocate(_ ref: NodeRef, sizeClass: Int, hasCounts: Bool) -> NodeRef {
         let depth = node(ref).depth
-        let keepsCounts = hasCounts || sizeClass == RadixNode.denseClass
+        let keepsCounts = hasCounts || sizeClass >= RadixNode.narrowDenseClass
         let newRef = allocate(sizeClass: sizeClass, hasCounts: keepsCounts, depth: depth)
         let old = node(ref)  // re-fetched: allocate may have moved chunk 0
         let new = node(newRef)

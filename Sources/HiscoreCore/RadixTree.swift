@@ -12,8 +12,11 @@
  * - An inner node (see `RadixNode`) branches on one key byte, its `depth`. It holds
  *   its children's key bytes (sorted), their refs and — unless every child is a
  *   leaf — the number of entries below each child, inline. Sorted nodes come in
- *   13 size classes (2 ... 128 children), searched with SIMD; past 128 a node turns
- *   into the 256-way dense layout. A node grows or shrinks one class at a time.
+ *   11 size classes (2 ... 64 children), searched with SIMD; past 64 a node turns
+ *   into a 256-way dense layout indexed by the byte: narrow (one count byte per
+ *   child, 1,348 bytes) while no child holds more than 255 entries, wide (32-bit
+ *   counts, 2,116 bytes) once one does. A node grows or shrinks one class at a
+ *   time; narrow turns wide on the insert that would overflow a count byte.
  * - Path compression is optimistic (as in ART): a node stores only its depth, not
  *   the bytes skipped since its parent. All keys below a node share those bytes, so
  *   a search that skips them is checked once, at the end, against one leaf's key.
@@ -27,9 +30,9 @@
  * Costs (n entries, h <= 24 inner nodes on a path, c <= 256 children per node)
  * -----------------------------------------------------------------------------
  * - insert:   O(h log c) to reach a leaf, then O(h) more to add 1 to each count on
- *             the path; adds one child (memmove of <= c bytes + 2c words) or one
- *             2-child node. Touches one leaf's entry record to find where keys
- *             diverge.
+ *             the path; adds one child (in a sorted node a memmove of <= 64 bytes
+ *             + 128 words; in a dense one, three lines written) or one 2-child
+ *             node. Touches one leaf's entry record to find where keys diverge.
  * - remove:   O(h log c) + O(c) memmove; a node left with one child is replaced by
  *             that child (path compression restored), an emptied-out class shrinks.
  * - rank:     (entries with a strictly smaller key) O(h log c) + the counts left of
@@ -204,7 +207,7 @@ struct RadixTree {
         let current = node(ref)
         let index = current.lowerBound(key.byte(at: current.depth))
         let child = current.anyChild(near: index)
-        if current.hasCounts { hiscore_prefetch_for_write(current.counts + min(index, current.capacity - 1)) }
+        if current.hasCounts { hiscore_prefetch_for_write(current.countAddress(at: min(index, current.capacity - 1))) }
         if !Self.isLeaf(child) { prefetchDescent(into: child, below: current, key: key) }
         return child
     }
@@ -282,7 +285,8 @@ struct RadixTree {
                 }
                 if parent != Self.empty {
                     let linked = node(parent)
-                    linked.addToCount(at: parentIndex, subtreeCount + 1 - linked.count(at: parentIndex))
+                    let correction = subtreeCount + 1 - linked.count(at: parentIndex)
+                    if correction != 0 { linked.addToCount(at: parentIndex, correction) }
                 }
                 count += 1
                 compactIfNeeded()
@@ -291,9 +295,10 @@ struct RadixTree {
             var current = node(ref)
             if current.depth == splitDepth {
                 if current.childCount == current.capacity {
-                    assert(current.sizeClass < RadixNode.maxSizeClass, "a full 256-way node has every byte")
-                    let grown = arena.relocate(
-                        ref, sizeClass: RadixNode.grownClass(from: current.sizeClass), hasCounts: current.hasCounts)
+                    assert(!current.isDense, "a full 256-way node has every byte")
+                    let grownClass = RadixNode.grownClass(
+                        from: current.sizeClass, largestChildCount: current.largestChildCount())
+                    let grown = arena.relocate(ref, sizeClass: grownClass, hasCounts: current.hasCounts)
                     replaceChild(of: parent, at: parentIndex, with: grown)
                     current = node(grown)
                 }
@@ -308,6 +313,13 @@ struct RadixTree {
             assert(current.holds(index, key.byte(at: current.depth)))
             if countingLess { less &+= current.countBefore(index) }
             if current.hasCounts {
+                if !current.canAddToCount(at: index, 1) {
+                    // A narrow dense node's child is about to hold 256 entries: turn it wide.
+                    let widened = arena.relocate(ref, sizeClass: RadixNode.denseClass, hasCounts: true)
+                    replaceChild(of: parent, at: parentIndex, with: widened)
+                    ref = widened
+                    current = node(widened)
+                }
                 subtreeCount = current.count(at: index)
                 current.addToCount(at: index, 1)
             } else {
@@ -639,14 +651,15 @@ struct RadixTree {
         if current.isDense {
             precondition(current.hasCounts, "dense node without counts")
             for group in 0..<RadixNode.groupCount {
-                var sum: UInt32 = 0
+                var sum = 0
                 for index in (group * 16)..<(group * 16 + 16) {
+                    let count = current.isNarrowDense ? Int(current.narrowCounts[index]) : Int(current.counts[index])
                     if current.children[index] == RadixNode.absent {
-                        precondition(current.counts[index] == 0, "absent child with a count")
+                        precondition(count == 0, "absent child with a count")
                     }
-                    sum += current.counts[index]
+                    sum += count
                 }
-                precondition(current.groupSums[group] == sum, "stale group sum")
+                precondition(Int(current.groupSums[group]) == sum, "stale group sum")
             }
         }
         var visited = 0

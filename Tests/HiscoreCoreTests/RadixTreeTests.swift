@@ -34,6 +34,20 @@ private struct KeyShape {
         alphabets[wideByte] = (0...255).map { UInt8($0) }
     }
 
+    /// Mostly constant bytes, one byte taking 140 values with one of them drawn half the time,
+    /// then a byte of 256 values and one of three: grows a node past the sorted classes (narrow
+    /// dense) whose most common child passes 255 entries (the node turns wide), then shrinks it.
+    init(skewed random: inout SplitMix64) {
+        self.init(random: &random)
+        let skewedByte = random.below(20)
+        let variedByte = skewedByte + 1 + random.below(22 - skewedByte)
+        for index in 0..<24 {
+            alphabets[index] = index == 23 ? [0, 1, 2] : [UInt8(truncatingIfNeeded: random.next())]
+        }
+        alphabets[skewedByte] = Array(repeating: 0, count: 150) + (1..<140).map { UInt8($0) }
+        alphabets[variedByte] = (0...255).map { UInt8($0) }
+    }
+
     func make(_ random: inout SplitMix64) -> RankKey {
         RankKey(bytes: alphabets.map { $0[random.below($0.count)] })!
     }
@@ -44,8 +58,9 @@ struct RadixTreeTests {
     @Test("differential against a sorted array", arguments: testSeeds(Array(1...12)))
     func differential(seed: UInt64) {
         var random = SplitMix64(seed: seed)
-        let wide = seed % 3 == 0
-        let shape = wide ? KeyShape(wide: &random) : KeyShape(random: &random)
+        let skewed = seed % 6 == 2
+        let wide = seed % 3 == 0 || skewed
+        let shape = skewed ? KeyShape(skewed: &random) : wide ? KeyShape(wide: &random) : KeyShape(random: &random)
         var keys = ArrayKeys()
         // Odd seeds compact whenever a few nodes are free, so compaction runs mid-sequence.
         var tree = seed % 2 == 1 ? RadixTree(compactionFloorWords: 16) : RadixTree()
@@ -216,19 +231,95 @@ struct RadixTreeTests {
         #expect(tree.countLess(absent: key(0x30, 0x00), keys: keys) == 2)
     }
 
+    @Test("a narrow dense node turns wide when a child passes 255 entries, and shrinks back to sorted")
+    func narrowDenseNode() {
+        var random = SplitMix64(seed: 77)
+        var keys = ArrayKeys()
+        var tree = RadixTree()
+        defer { tree.removeAll() }
+        // Byte 7 takes 100 values (one node of 100 children at depth 7); byte 23 separates the
+        // entries under each value.
+        func key(_ value: Int, _ sequence: Int) -> RankKey {
+            RankKey(word0: 0x8000_0000_0000_0000 | UInt64(value), word1: 0, word2: UInt64(sequence))
+        }
+        func classAtDepth7() -> Int? {
+            var ref = tree.root
+            while !RadixTree.isLeaf(ref) {
+                let current = tree.arena.node(ref)
+                if current.depth == 7 { return current.sizeClass }
+                ref = current.children[current.lowerBound(0)]
+            }
+            return nil
+        }
+        func insert(_ key: RankKey) {
+            keys.keys.append(key)
+            let slot = UInt32(keys.keys.count - 1)
+            let less = keys.keys.dropLast().count { $0 < key }
+            let counted = tree.insert(slot: slot, key: key, keys: keys, countingLess: true)
+            #expect(counted == less)
+        }
+        func checkAgainstSortedKeys(_ live: Set<UInt32>) {
+            let order = live.sorted { keys.keys[Int($0)] < keys.keys[Int($1)] }
+            #expect(tree.checkInvariants(keys: keys) == order)
+            for (rank, slot) in order.enumerated() where rank % 7 == 0 {
+                #expect(tree.countLess(than: keys.keys[Int(slot)], orEqual: false, keys: keys) == rank)
+                #expect(tree.select(rank) == slot)
+            }
+        }
+        for value in (0..<100).shuffled(using: &random) { insert(key(value, 0)) }
+        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
+        // 254 more under value 0: its child holds 255 entries, the node stays narrow.
+        for sequence in 1...254 { insert(key(0, sequence)) }
+        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
+        checkAgainstSortedKeys(Set(keys.keys.indices.map { UInt32($0) }))
+        // The 256th turns it wide, counts intact.
+        insert(key(0, 255))
+        #expect(classAtDepth7() == RadixNode.denseClass)
+        for sequence in 256..<400 { insert(key(0, sequence)) }
+        var live = Set(keys.keys.indices.map { UInt32($0) })
+        checkAgainstSortedKeys(live)
+        // Remove 60 of the other values: the node shrinks back through the sorted classes (40
+        // children left), then everything.
+        let slotOfValue = Dictionary(uniqueKeysWithValues: keys.keys.indices.map { (keys.keys[$0], UInt32($0)) })
+        for (removed, value) in (1..<100).shuffled(using: &random).prefix(60).enumerated() {
+            guard let slot = slotOfValue[key(value, 0)] else { Issue.record("no slot for value \(value)"); return }
+            let removedSlot = tree.remove(slot: slot, key: keys.keys[Int(slot)])
+            #expect(removedSlot)
+            live.remove(slot)
+            if removed % 9 == 0 { checkAgainstSortedKeys(live) }
+        }
+        checkAgainstSortedKeys(live)
+        #expect(classAtDepth7() == RadixNode.sizeClass(holding: 40) + 1)
+        for slot in live.shuffled(using: &random) {
+            let removedSlot = tree.remove(slot: slot, key: keys.keys[Int(slot)])
+            #expect(removedSlot)
+        }
+        #expect(tree.count == 0)
+        #expect(tree.arena.liveNodes == 0)
+    }
+
     @Test("node capacities")
     func capacities() {
-        let expected = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
+        let expected = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 256]
         #expect((0...RadixNode.maxSizeClass).map { RadixNode.capacity(ofClass: $0) } == expected)
         #expect(RadixNode.sizeClass(holding: 5) == 3)
-        #expect(RadixNode.sizeClass(holding: 256) == 14)
-        // Past the largest sorted class a node goes dense, and comes back one class below.
+        #expect(RadixNode.sizeClass(holding: 256) == RadixNode.narrowDenseClass)
+        #expect(RadixNode.sizeClass(holding: 256, largestChildCount: 256) == RadixNode.denseClass)
+        // Past the largest sorted class a node goes dense (narrow while every child holds at
+        // most 255 entries), and comes back one class below.
         let largest = RadixNode.largestSortedClass
         #expect(RadixNode.sizeClass(holding: RadixNode.capacity(ofClass: largest)) == largest)
-        #expect(RadixNode.sizeClass(holding: RadixNode.capacity(ofClass: largest) + 1) == RadixNode.denseClass)
-        #expect(RadixNode.grownClass(from: largest) == RadixNode.denseClass)
-        #expect(RadixNode.shrunkClass(from: RadixNode.denseClass) == largest)
-        #expect(RadixNode.shrinkLimit(of: RadixNode.denseClass) == RadixNode.capacity(ofClass: largest - 1))
+        #expect(RadixNode.sizeClass(holding: RadixNode.capacity(ofClass: largest) + 1) == RadixNode.narrowDenseClass)
+        #expect(RadixNode.grownClass(from: largest, largestChildCount: 255) == RadixNode.narrowDenseClass)
+        #expect(RadixNode.grownClass(from: largest, largestChildCount: 256) == RadixNode.denseClass)
+        #expect(RadixNode.grownClass(from: largest - 1, largestChildCount: 1000) == largest)
+        for dense in [RadixNode.narrowDenseClass, RadixNode.denseClass] {
+            #expect(RadixNode.shrunkClass(from: dense) == largest)
+            #expect(RadixNode.shrinkLimit(of: dense) == RadixNode.capacity(ofClass: largest - 1))
+        }
+        // Sizes in words: the narrow node's counts are bytes.
+        #expect(RadixNode.strideWords(sizeClass: RadixNode.narrowDenseClass, hasCounts: true) == 337)
+        #expect(RadixNode.strideWords(sizeClass: RadixNode.denseClass, hasCounts: true) == 529)
     }
 
     @Test("a sorted node finds every byte's place, in every class and fill", arguments: testSeeds([5, 6]))
