@@ -36,6 +36,9 @@ public final class ShardLog: @unchecked Sendable {
         public var maxPendingBytes: Int
         /// Test hook: called on the writer thread just before each group fsync.
         var beforeGroupSyncForTesting: (@Sendable () -> Void)?
+        /// Test hook: asked with the name of each thread this log starts (its writer, a
+        /// snapshot's); an error number makes the start fail as a refused `pthread_create` would.
+        var refuseThreadForTesting: (@Sendable (String) -> Int32?)?
 
         public init(asyncFlushInterval: Double = 1.0, maxPendingBytes: Int = 64 << 20) {
             self.asyncFlushInterval = asyncFlushInterval
@@ -136,7 +139,8 @@ public final class ShardLog: @unchecked Sendable {
         try POSIX.fsyncDirectory(directory.path)
         try openSegment(currentSegment)
         openedSegment = currentSegment
-        thread = try WorkerThread(name: "hiscore-wal-\(shard)") { [self] in writerLoop() }
+        let name = "hiscore-wal-\(shard)"
+        thread = try WorkerThread(name: name, refusal: options.refuseThreadForTesting?(name)) { [self] in writerLoop() }
     }
 
     /// A `.memory` log: positions advance, nothing is stored, completions run at once.

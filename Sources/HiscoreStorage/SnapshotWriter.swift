@@ -69,7 +69,8 @@ public final class SnapshotWriter: @unchecked Sendable {
         temporaryPath = log.shardPath + "/" + ShardFiles.snapshotTempName(segment)
         finalPath = log.shardPath + "/" + ShardFiles.snapshotName(segment)
         do throws(StorageError) {
-            let thread = try WorkerThread(name: "hiscore-snap-\(log.shard)") { [self] in run() }
+            let name = "hiscore-snap-\(log.shard)"
+            let thread = try WorkerThread(name: name, refusal: log.options.refuseThreadForTesting?(name)) { [self] in run() }
             thread.detach()
         } catch {
             threadless = error

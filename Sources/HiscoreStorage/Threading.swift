@@ -78,14 +78,18 @@ final class WorkerThread: @unchecked Sendable {
 
     /// Starts the thread. Throws when the system refuses one (EAGAIN: the process or user is at
     /// its thread limit, or memory is short): a condition of the machine, reported, not a trap.
-    init(name: String, _ run: @escaping @Sendable () -> Void) throws(StorageError) {
+    /// `refusal` (tests only; nil in production) is an error number to fail with as if
+    /// `pthread_create` had returned it, without starting a thread.
+    init(name: String, refusal: Int32? = nil, _ run: @escaping @Sendable () -> Void) throws(StorageError) {
         let retained = Unmanaged.passRetained(Body(name: name, run: run))
-        let result = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            let body = Unmanaged<Body>.fromOpaque(raw).takeRetainedValue()
-            body.run()
-            return nil
-        }, retained.toOpaque())
+        let result = if let refusal { refusal } else {
+            pthread_create(&thread, nil, { raw in
+                guard let raw else { return nil }
+                let body = Unmanaged<Body>.fromOpaque(raw).takeRetainedValue()
+                body.run()
+                return nil
+            }, retained.toOpaque())
+        }
         if result != 0 {
             retained.release()
             throw .io(operation: "pthread_create (\(name))", path: "", errno: result)

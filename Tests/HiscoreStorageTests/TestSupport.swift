@@ -71,6 +71,15 @@ final class Latch: @unchecked Sendable {
     func wait() {
         lock.withLock { while remaining > 0 { condition.wait() } }
     }
+
+    /// Waits at most `seconds`; true when the events happened.
+    func wait(seconds: Double) -> Bool {
+        let deadline = POSIX.monotonicNanoseconds() + UInt64(seconds * 1e9)
+        return lock.withLock {
+            while remaining > 0 && POSIX.monotonicNanoseconds() < deadline { condition.wait(untilMonotonic: deadline) }
+            return remaining <= 0
+        }
+    }
 }
 
 /// A value shared with completions on other threads.
