@@ -1,4 +1,5 @@
 import ArgumentParser
+import HiscoreServer
 
 /// `hiscore-bench`: the project's benchmarks. Results go to stdout as one JSON object per line;
 /// human-readable progress goes to stderr.
@@ -16,9 +17,12 @@ struct EngineCommand: ParsableCommand {
 
     @Option(help: "Players to load.") var entries: Int = 1_000_000
     @Option(help: "PRNG seed.") var seed: UInt64 = 42
+    @Flag(inversion: .prefixedNo, help: "Give the engine's large blocks the arena hiscored gives them (freed pages returned at once).")
+    var promptLargeBlocks = true
 
     func run() throws {
         guard entries > 0 else { throw ValidationError("--entries must be positive") }
+        if promptLargeBlocks && !PromptLargeBlocks.install() { throw ValidationError("jemalloc refused the large-block arena") }
         try runEngineBenchmark(entries: entries, seed: seed)
     }
 }

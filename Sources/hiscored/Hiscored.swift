@@ -179,6 +179,9 @@ struct Hiscored: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
+        if !PromptLargeBlocks.install() {
+            logger.warning("jemalloc refused an arena for the engine's large blocks: their freed pages stay resident until jemalloc's decay returns them")
+        }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         let server: HiscoreServer
         do {
