@@ -32,14 +32,26 @@ enum PlanStep {
     case runOnEach(ShardOperation, shards: Range<Int>, skipping: Int?)
     case finished(ResponseEnvelope)
 
-    /// The operations as a list, for callers that collect them (batches of submits).
-    var calls: [ShardCall] {
+    /// Appends the operations to `list` (for callers that collect them: batches of submits) and
+    /// returns how many: no array of its own per step (a batch of 1,000 submits made 1,000 of
+    /// them per phase, and grew its list through every doubling).
+    func appendCalls(to list: inout [ShardCall]) -> Int {
         switch self {
-        case .run(let calls): calls
-        case .runOne(let call): [call]
+        case .run(let calls):
+            list.append(contentsOf: calls)
+            return calls.count
+        case .runOne(let call):
+            list.append(call)
+            return 1
         case .runOnEach(let operation, let shards, let skipping):
-            shards.filter { $0 != skipping }.map { ShardCall(shard: $0, operation: operation) }
-        case .finished: []
+            var added = 0
+            for shard in shards where shard != skipping {
+                list.append(ShardCall(shard: shard, operation: operation))
+                added += 1
+            }
+            return added
+        case .finished:
+            return 0
         }
     }
 }

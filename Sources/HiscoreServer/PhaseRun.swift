@@ -46,6 +46,10 @@ final class PhaseRun {
     private var placement: [(shard: Int, position: Int)] = []
     private var callStarts: [Int] = []
     private var gathered: [ShardResult] = []
+    /// Operations per shard of one large step (`presizeTrips`).
+    private var tripSizes: [Int] = []
+    /// Steps with more operations than this size their trips first.
+    private static let presizeThreshold = 32
     /// This phase's trip per shard (nil: no operation for that shard).
     private var trips: [ShardTrip?]
     private var outstanding = 0
@@ -137,6 +141,7 @@ final class PhaseRun {
         live.removeLast(live.count - kept)
         guard !live.isEmpty else { return finishRound() }
 
+        presizeTrips()
         for index in live.indices {
             callStarts.append(placement.count)
             live[index].forEachOperation { shard, operation in
@@ -161,6 +166,31 @@ final class PhaseRun {
         inline?.depart()
     }
 
+    /// A batch's step holds up to thousands of operations: sizing the trips for them first spares
+    /// their arrays a growth through every doubling (pooled trips keep arrays of up to
+    /// `ExecutorPool`'s bound only). A preload of 1M players in batches of 1,000 grew ~2 GB of
+    /// arrays of 100 KB and up (uprobe on `malloc`).
+    /// One pass over the phase's steps, counting only the large ones: all of a phase's large
+    /// steps are reserved for at once (a reserve per step would copy the trip once per step).
+    private func presizeTrips() {
+        var large = 0
+        for index in live.indices {
+            guard case .run(let calls) = live[index].step, calls.count > Self.presizeThreshold else { continue }
+            if large == 0 {
+                tripSizes.removeAll(keepingCapacity: true)
+                tripSizes.append(contentsOf: repeatElement(0, count: shards.count))
+            }
+            for call in calls { tripSizes[call.shard] += 1 }
+            large += calls.count
+        }
+        guard large > 0 else { return }
+        for shard in tripSizes.indices where tripSizes[shard] > 0 {
+            let trip = trips[shard] ?? takeTrip(toShard: shard)
+            trip.operations.reserveCapacity(tripSizes[shard] + live.count)
+        }
+        placement.reserveCapacity(large + live.count)
+    }
+
     private func takeTrip(toShard shard: Int) -> ShardTrip {
         let trip = pool?.takeTrip(toShard: shard) ?? ShardTrip(shard: shards[shard], origin: loop)
         trips[shard] = trip
@@ -176,6 +206,7 @@ final class PhaseRun {
     /// with an operation in it, and only those: the round's other calls go on.
     private func finishPhase() {
         let anyFailed = trips.contains { $0?.failure != nil }
+        gathered.reserveCapacity(gathered.count + placement.count)
         for place in placement {
             guard let trip = trips[place.shard], trip.failure == nil, place.position < trip.results.count else {
                 gathered.append(.count(0))  // never read: its call fails below

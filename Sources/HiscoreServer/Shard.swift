@@ -63,6 +63,7 @@ actor Shard {
         prepareSubmitRuns(operations)
         prepareCountRuns(operations)
         prepareLookupRuns(operations)
+        results.reserveCapacity(results.count + operations.count)
         for operation in operations { results.append(execute(operation)) }
         if !outbox.isEmpty, let streams {
             for (home, notes) in outbox { streams.deliver(notes, toShard: home) }

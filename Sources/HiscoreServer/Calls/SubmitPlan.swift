@@ -131,9 +131,10 @@ final class SubmitBatchPlan: CallPlan {
             case .finished:
                 items[index] = .planned(plan, pending: 0)
             case let step:
-                let calls = step.calls
-                items[index] = .planned(plan, pending: calls.count)
-                next.append(contentsOf: calls)
+                // One operation per item in the first phase, one per other shard in the second
+                // (one on two shards; more shards grow it); none once every item is answered.
+                if next.capacity == 0 { next.reserveCapacity(items.count) }
+                items[index] = .planned(plan, pending: step.appendCalls(to: &next))
             }
         }
         started = true
