@@ -52,14 +52,9 @@ struct ThreadRefusalTests {
 
         let refusedWriter = try #require(log.beginSnapshot())
         refusedWriter.add(board: 1, entries: [SnapshotEntry(playerID: "a", score: 5, subscore: 0, sequence: 1, metadata: [])])
-        let result = Locked<Result<SnapshotWriter.Summary, StorageError>?>(nil)
-        let done = Latch(1)
-        refusedWriter.finish { outcome in
-            result.withValue { $0 = outcome }
-            done.countDown()
-        }
-        #expect(done.wait(seconds: 10), "the refused snapshot's finish was never answered")
-        #expect(result.current == .failure(Self.refused("hiscore-snap-0")))
+        let result = Self.finish(refusedWriter)
+        #expect(result != nil, "the refused snapshot's finish was never answered")
+        #expect(result == .failure(Self.refused("hiscore-snap-0")))
         let listing = try ShardFiles.list(data.shardPath(0))
         #expect(listing.snapshots.isEmpty && listing.temporaries.isEmpty)
 
@@ -71,14 +66,21 @@ struct ThreadRefusalTests {
             SnapshotEntry(playerID: "a", score: 5, subscore: 0, sequence: 1, metadata: []),
             SnapshotEntry(playerID: "b", score: 6, subscore: 0, sequence: 2, metadata: []),
         ])
-        let published = Locked<Result<SnapshotWriter.Summary, StorageError>?>(nil)
-        let publishedDone = Latch(1)
-        writer.finish { outcome in
-            published.withValue { $0 = outcome }
-            publishedDone.countDown()
-        }
-        #expect(publishedDone.wait(seconds: 10), "the second snapshot never finished")
-        let summary = try #require(try published.current?.get())
+        let published = Self.finish(writer)
+        #expect(published != nil, "the second snapshot never finished")
+        let summary = try #require(try published?.get())
         #expect(summary.entries == 2)
+    }
+
+    /// The writer's outcome, waited for at most 10 s (nil if it never came).
+    private static func finish(_ writer: SnapshotWriter) -> Result<SnapshotWriter.Summary, StorageError>? {
+        let outcome = Locked<Result<SnapshotWriter.Summary, StorageError>?>(nil)
+        let done = Latch(1)
+        writer.finish { result in
+            outcome.withValue { $0 = result }
+            done.countDown()
+        }
+        guard done.wait(seconds: 10) else { return nil }
+        return outcome.current
     }
 }
