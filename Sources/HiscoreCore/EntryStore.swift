@@ -105,7 +105,7 @@ struct PagedColumn<Element: BitwiseCopyable> {
         }
         if newFirstCapacity > firstPageCapacity, pageCount > 0, let first = pages![0] {
             let stride = MemoryLayout<Element>.stride
-            let moved = engineReallocate(first, newFirstCapacity * stride)
+            let moved = engineReallocate(first, from: firstPageCapacity * stride, to: newFirstCapacity * stride)
             (moved + firstPageCapacity * stride).initializeMemory(
                 as: UInt8.self, repeating: 0, count: (newFirstCapacity - firstPageCapacity) * stride)
             pages![0] = moved.assumingMemoryBound(to: Element.self)
@@ -122,7 +122,10 @@ struct PagedColumn<Element: BitwiseCopyable> {
 
     mutating func deallocateAll() {
         if let pages {
-            for index in 0..<pageCount { engineFree(pages[index]) }
+            let stride = MemoryLayout<Element>.stride
+            for index in 0..<pageCount {
+                engineFree(pages[index], bytes: (index == 0 ? firstPageCapacity : Self.pageSize) * stride)
+            }
             pages.deallocate()
         }
         self = PagedColumn(lazy: lazy)
@@ -277,7 +280,7 @@ struct EntryStore: LeafKeySource, SlotHashSource {
         let record = self.record(slot)
         if record.pointee.hasLongID {
             blobBytes -= Int(record.pointee.id1 & 0xFFFF_FFFF)
-            engineFree(UnsafeMutableRawPointer(bitPattern: UInt(record.pointee.id0)))
+            engineFreeSmall(UnsafeMutableRawPointer(bitPattern: UInt(record.pointee.id0)))
         }
         setMetadata(slot, nil)
         if let subscore = subscores.pointer(slot) { subscore.pointee = 0 }
@@ -290,8 +293,8 @@ struct EntryStore: LeafKeySource, SlotHashSource {
     mutating func deallocateAll() {
         for slot in 0..<UInt32(highWater) {
             let record = self.record(slot)
-            if record.pointee.hasLongID { engineFree(UnsafeMutableRawPointer(bitPattern: UInt(record.pointee.id0))) }
-            if let blob = metadata.pointer(slot)?.pointee { engineFree(blob) }
+            if record.pointee.hasLongID { engineFreeSmall(UnsafeMutableRawPointer(bitPattern: UInt(record.pointee.id0))) }
+            if let blob = metadata.pointer(slot)?.pointee { engineFreeSmall(blob) }
         }
         records.deallocateAll()
         subscores.deallocateAll()
@@ -374,7 +377,7 @@ struct EntryStore: LeafKeySource, SlotHashSource {
     mutating func setMetadata(_ slot: UInt32, _ bytes: [UInt8]?) {
         if let existing = metadata.pointer(slot), let blob = existing.pointee {
             blobBytes -= Int(blob.load(as: UInt32.self))
-            engineFree(blob)
+            engineFreeSmall(blob)
             existing.pointee = nil
         }
         guard let bytes, !bytes.isEmpty else { return }

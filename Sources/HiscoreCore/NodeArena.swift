@@ -422,6 +422,8 @@ struct NodeArena {
     private var chunkCount = 0
     /// Capacity in words of the last chunk (below `chunkWords` only while it is chunk 0).
     private var lastChunkWords = 0
+    /// Capacity in words of chunk 0 (it grows by reallocation; the others are `chunkWords`).
+    private var firstChunkWords = 0
     /// Words handed out from the last chunk.
     private var usedWords = 0
     private var freeHeads: UnsafeMutablePointer<UInt32>?
@@ -582,9 +584,10 @@ struct NodeArena {
             while newWords < usedWords + words { newWords *= 2 }
             newWords = min(newWords, Self.chunkWords)
             if usedWords + words <= newWords {
-                let moved = engineReallocate(chunks![0], newWords * 4)
+                let moved = engineReallocate(chunks![0], from: lastChunkWords * 4, to: newWords * 4)
                 chunks![0] = moved.assumingMemoryBound(to: UInt32.self)
                 lastChunkWords = newWords
+                firstChunkWords = newWords
                 return
             }
             // Chunk 0 is as large as it gets; start chunk 1.
@@ -603,6 +606,7 @@ struct NodeArena {
         let chunkWords = chunkCount == 0 ? max(64, words) : Self.chunkWords
         let memory = engineAllocate(chunkWords * 4).assumingMemoryBound(to: UInt32.self)
         (chunks! + chunkCount).initialize(to: memory)
+        if chunkCount == 0 { firstChunkWords = chunkWords }
         chunkCount += 1
         lastChunkWords = chunkWords
         usedWords = 0
@@ -657,7 +661,7 @@ struct NodeArena {
     /// Releases every chunk; the arena is empty afterwards.
     mutating func deallocateAll() {
         if let chunks {
-            for index in 0..<chunkCount { engineFree(chunks[index]) }
+            for index in 0..<chunkCount { engineFree(chunks[index], bytes: (index == 0 ? firstChunkWords : Self.chunkWords) * 4) }
             chunks.deallocate()
         }
         freeHeads?.deallocate()

@@ -153,12 +153,12 @@ struct PlayerIndex {
                 guard value & Self.slotMask != 0 else { continue }
                 place(hash: ids.hash(ofSlot: (value & Self.slotMask) - 1), value: value)
             }
-            engineFree(oldBuckets)
+            engineFree(oldBuckets, bytes: oldCapacity * 4)
         }
     }
 
     mutating func deallocateAll() {
-        engineFree(buckets)
+        engineFree(buckets, bytes: capacity * 4)
         self = PlayerIndex()
     }
 

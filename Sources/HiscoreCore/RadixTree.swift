@@ -12,7 +12,7 @@
  * - An inner node (see `RadixNode`) branches on one key byte, its `depth`. It holds
  *   its children's key bytes (sorted), their refs and — unless every child is a
  *   leaf — the number of entries below each child, inline. Sorted nodes come in
- *   11 size classes (2 ... 64 children), searched with SIMD; past 64 a node turns
+ *   12 size classes (2 ... 96 children), searched with SIMD; past 96 a node turns
  *   into a 256-way dense layout indexed by the byte: narrow (one count byte per
  *   child, 1,348 bytes) while no child holds more than 255 entries, wide (32-bit
  *   counts, 2,116 bytes) once one does. A node grows or shrinks one class at a
@@ -30,8 +30,8 @@
  * Costs (n entries, h <= 24 inner nodes on a path, c <= 256 children per node)
  * -----------------------------------------------------------------------------
  * - insert:   O(h log c) to reach a leaf, then O(h) more to add 1 to each count on
- *             the path; adds one child (in a sorted node a memmove of <= 64 bytes
- *             + 128 words; in a dense one, three lines written) or one 2-child
+ *             the path; adds one child (in a sorted node a memmove of <= 96 bytes
+ *             + 192 words; in a dense one, three lines written) or one 2-child
  *             node. Touches one leaf's entry record to find where keys diverge.
  * - remove:   O(h log c) + O(c) memmove; a node left with one child is replaced by
  *             that child (path compression restored), an emptied-out class shrinks.

@@ -180,7 +180,7 @@ struct Hiscored: AsyncParsableCommand {
         }
 
         if !PromptLargeBlocks.install() {
-            logger.warning("jemalloc refused an arena for the engine's large blocks: their freed pages stay resident until jemalloc's decay returns them")
+            logger.warning("the engine's large blocks use the default allocator (jemalloc is not the process's allocator, or refused an arena): their freed pages stay resident until the allocator returns them")
         }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         let server: HiscoreServer
