@@ -179,9 +179,11 @@ public final class BoardPartition {
         }
         // The ranking work runs in the id's scope and returns plain values; the entries, which
         // hold the id string and metadata arrays, are built once, out here.
-        let applied = try withPackedID(playerID) { id in
-            applyWrite(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting, admit: admit)
-        }.get()
+        var applied = AppliedWrite.unset
+        let failure = withPackedID(playerID) { id in
+            applyWrite(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting, admit: admit, into: &applied)
+        }
+        if let failure { throw failure }
         counts = BetterCounts(previous: applied.previousBetter, current: applied.currentBetter)
         let oldMetadata = applied.previous == nil ? [] : store.metadataBytes(applied.slot)
         var newMetadata = oldMetadata
@@ -210,9 +212,11 @@ public final class BoardPartition {
             }
             _ = remove(playerID: playerID)
         }
-        let created = try withPackedID(playerID) { id in
-            create(id: id, score: score, subscore: subscore, sequence: sequence, counting: false, admit: { true })
-        }.get()
+        var created = AppliedWrite.unset
+        let failure = withPackedID(playerID) { id in
+            create(id: id, score: score, subscore: subscore, sequence: sequence, counting: false, admit: { true }, into: &created)
+        }
+        if let failure { throw failure }
         if !metadata.isEmpty { store.setMetadata(created.slot, metadata) }
     }
 
@@ -240,15 +244,23 @@ public final class BoardPartition {
         /// Counted by the write's descents when asked (see `BetterCounts`).
         var previousBetter: Int? = nil
         var currentBetter: Int? = nil
+
+        /// A placeholder for a write to fill in.
+        static var unset: AppliedWrite {
+            AppliedWrite(
+                slot: 0, previous: nil, current: EntryState(score: 0, subscore: 0, sequence: 0, key: .min), keyChanged: false,
+                accepted: false)
+        }
     }
 
     /// One write's ranking part, built around the cache misses it cannot avoid: the id's
     /// bucket, its record, the tree paths of the old and new keys. Each key is encoded once.
     private func applyWrite(
-        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool, admit: () -> Bool
-    ) -> Result<AppliedWrite, WriteError> {
+        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool, admit: () -> Bool,
+        into applied: inout AppliedWrite
+    ) -> WriteError? {
         if id.bytes.count > Self.maxPlayerIDBytes {
-            return .failure(.playerIDTooLong(bytes: id.bytes.count, limit: Self.maxPlayerIDBytes))
+            return .playerIDTooLong(bytes: id.bytes.count, limit: Self.maxPlayerIDBytes)
         }
         // The id's bucket and the new key's place in the tree are two independent chains of
         // cache misses: start the first, walk the second meanwhile (see `RadixTree.warmPaths`).
@@ -263,7 +275,7 @@ public final class BoardPartition {
             if replacesScore { tree.warmPath(inserting: requestedKey, keys: store.keys) }
         }
         guard let (_, slot) = find(id) else {
-            return create(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting, admit: admit)
+            return create(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting, admit: admit, into: &applied)
         }
         let record = store.record(slot)
         let oldSubscore = store.subscore(slot)
@@ -274,7 +286,8 @@ public final class BoardPartition {
         switch config.writeOperator {
         case .best:
             guard codec.isBetter(score: score, subscore: subscore, than: old.score, old.subscore) else {
-                return .success(AppliedWrite(slot: slot, previous: old, current: old, keyChanged: false, accepted: false))
+                applied = AppliedWrite(slot: slot, previous: old, current: old, keyChanged: false, accepted: false)
+                return nil
             }
             newScore = score
         case .set:
@@ -285,7 +298,8 @@ public final class BoardPartition {
             newScore = Self.saturatingSubtract(old.score, score)
         }
         guard newScore != old.score || subscore != old.subscore else {
-            return .success(AppliedWrite(slot: slot, previous: old, current: old, keyChanged: false, accepted: true))
+            applied = AppliedWrite(slot: slot, previous: old, current: old, keyChanged: false, accepted: true)
+            return nil
         }
         let new = EntryState(
             score: newScore, subscore: subscore, sequence: sequence,
@@ -303,20 +317,22 @@ public final class BoardPartition {
             let restored = tree.insert(slot: slot, key: old.key, keys: store.keys)
             assert(restored)
             joinedGroup(slot: slot, key: old.key)
-            return .failure(.duplicateKey(sequence: sequence))
+            return .duplicateKey(sequence: sequence)
         }
         joinedGroup(slot: slot, key: new.key)
-        return .success(AppliedWrite(
+        applied = AppliedWrite(
             slot: slot, previous: old, current: new, keyChanged: true, accepted: true,
-            previousBetter: counting ? previousBetter : nil, currentBetter: counting ? currentBetter : nil))
+            previousBetter: counting ? previousBetter : nil, currentBetter: counting ? currentBetter : nil)
+        return nil
     }
 
     /// Adds a new player (its metadata is the caller's to set).
     private func create(
-        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool, admit: () -> Bool
-    ) -> Result<AppliedWrite, WriteError> {
-        if store.liveCount >= Self.maxEntries { return .failure(.partitionFull(limit: Self.maxEntries)) }
-        guard admit() else { return .failure(.notAdmitted) }
+        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool, admit: () -> Bool,
+        into applied: inout AppliedWrite
+    ) -> WriteError? {
+        if store.liveCount >= Self.maxEntries { return .partitionFull(limit: Self.maxEntries) }
+        guard admit() else { return .notAdmitted }
         let newScore: Int64 =
             switch config.writeOperator {
             case .best, .set, .increment: score
@@ -328,14 +344,15 @@ public final class BoardPartition {
         let key = codec.key(score: newScore, subscore: subscore, sequence: sequence)
         guard let better = tree.insert(slot: slot, key: key, keys: store.keys, countingLess: counting) else {
             store.freeSlot(slot)
-            return .failure(.duplicateKey(sequence: sequence))
+            return .duplicateKey(sequence: sequence)
         }
         joinedGroup(slot: slot, key: key)
         index.insert(hash: id.hash, slot: slot, ids: store)
         let current = EntryState(score: newScore, subscore: subscore, sequence: sequence, key: key)
-        return .success(AppliedWrite(
+        applied = AppliedWrite(
             slot: slot, previous: nil, current: current, keyChanged: true, accepted: true,
-            currentBetter: counting ? better : nil))
+            currentBetter: counting ? better : nil)
+        return nil
     }
 
     @inline(__always)
