@@ -298,6 +298,101 @@ struct RadixTreeTests {
         #expect(tree.arena.liveNodes == 0)
     }
 
+    /// Every path that gives a dense node's child more entries (written by a review of the narrow
+    /// nodes): a sorted node growing straight to wide because a child already holds 300; a
+    /// narrow node widened by a split above a child of 255; one widened under a leaf-only child
+    /// that was upgraded to counts by the inserts below it.
+    @Test("a node grows wide directly, or narrow then wide through a split or an upgraded child")
+    func denseTransitions() throws {
+        var random = SplitMix64(seed: 78)
+        var keys = ArrayKeys()
+        var tree = RadixTree()
+        var slotOf: [RankKey: UInt32] = [:]
+        func key(_ value: Int, _ middle: Int, _ sequence: Int) -> RankKey {
+            RankKey(word0: 0x8000_0000_0000_0000 | UInt64(value), word1: UInt64(middle), word2: UInt64(sequence))
+        }
+        func classAtDepth7() -> Int? {
+            var ref = tree.root
+            while !RadixTree.isLeaf(ref) {
+                let current = tree.arena.node(ref)
+                if current.depth == 7 { return current.sizeClass }
+                ref = current.children[current.firstIndex]
+            }
+            return nil
+        }
+        func insert(_ key: RankKey) {
+            keys.keys.append(key)
+            let slot = UInt32(keys.keys.count - 1)
+            let less = slotOf.keys.count { $0 < key }
+            let counted = tree.insert(slot: slot, key: key, keys: keys, countingLess: true)
+            #expect(counted == less)
+            slotOf[key] = slot
+        }
+        func remove(_ key: RankKey) throws {
+            let slot = try #require(slotOf.removeValue(forKey: key))
+            let removed = tree.remove(slot: slot, key: key)
+            #expect(removed)
+        }
+        func check(_ label: String) {
+            let order = slotOf.sorted { $0.key < $1.key }.map(\.value)
+            #expect(tree.checkInvariants(keys: keys) == order, "\(label)")
+            for (rank, slot) in order.enumerated() where rank % 5 == 0 {
+                #expect(tree.select(rank) == slot, "\(label)")
+                #expect(tree.countLess(than: keys.keys[Int(slot)], orEqual: false, keys: keys) == rank, "\(label)")
+            }
+        }
+        // 96 values, value 0 holding 300 entries: a sorted 96-way node with a child past 255.
+        for value in 0..<96 { insert(key(value, 0, 0)) }
+        for sequence in 1..<300 { insert(key(0, 0, sequence)) }
+        #expect(classAtDepth7() == RadixNode.largestSortedClass)
+        check("sorted, a child of 300")
+        insert(key(96, 0, 0))
+        #expect(classAtDepth7() == RadixNode.denseClass, "grows wide directly")
+        check("wide from sorted")
+        // Shrink to sorted, empty value 0 down to one entry, grow back: narrow.
+        for value in 40..<97 { try remove(key(value, 0, 0)) }
+        #expect(classAtDepth7() == RadixNode.sizeClass(holding: 40) + 1)
+        for sequence in 1..<300 { try remove(key(0, 0, sequence)) }
+        check("shrunk")
+        for value in 40..<110 { insert(key(value, 0, 0)) }
+        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
+        check("narrow again")
+        // Value 1: a leaf-only node (the last byte varies), 255 entries.
+        for sequence in 1..<255 { insert(key(1, 0, sequence)) }
+        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
+        check("narrow with a child of 255")
+        // The 256th entry under value 1 differs at byte 15: a split above the leaf-only node.
+        insert(key(1, 7, 0))
+        #expect(classAtDepth7() == RadixNode.denseClass)
+        check("widened by a split")
+        try remove(key(1, 7, 0))
+        check("wide, the child back at 255")
+
+        // A fresh tree. Value 2: a leaf-only node at byte 22 (90 leaves), then keys differing from
+        // its leaves at byte 23: the leaf-only node gains counts, nodes split below it.
+        for key in Array(slotOf.keys) { try remove(key) }
+        #expect(tree.count == 0 && tree.arena.liveNodes == 0)
+        for value in 0..<100 { insert(key(value, 0, 0)) }
+        for high in 1..<90 { insert(key(2, 0, high << 8)) }
+        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
+        var added = 90
+        fill: for low in 1..<256 {
+            for high in 0..<90 {
+                if added == 255 { break fill }
+                insert(key(2, 0, high << 8 | low))
+                added += 1
+            }
+        }
+        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
+        check("narrow, a child of 255 after upgrades")
+        insert(key(2, 0, 89 << 8 | 200))
+        #expect(classAtDepth7() == RadixNode.denseClass)
+        check("widened under an upgraded child")
+        for key in Array(slotOf.keys).shuffled(using: &random) { try remove(key) }
+        #expect(tree.count == 0 && tree.arena.liveNodes == 0)
+        tree.removeAll()
+    }
+
     @Test("node capacities")
     func capacities() {
         let expected = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 256]
