@@ -329,7 +329,8 @@ struct RadixTreeTests {
             slotOf[key] = slot
         }
         func remove(_ key: RankKey) throws {
-            let slot = try #require(slotOf.removeValue(forKey: key))
+            let stored = slotOf.removeValue(forKey: key)
+            let slot = try #require(stored)
             let removed = tree.remove(slot: slot, key: key)
             #expect(removed)
         }
