@@ -53,6 +53,67 @@ private struct KeyShape {
     }
 }
 
+/// A tree whose keys vary at byte 7 (`value`: the children of one node at depth 7), byte 15
+/// (`middle`) and bytes 22-23 (`sequence`), checked against the keys it holds: for the dense
+/// node tests, which grow, widen and shrink that one node.
+private final class DenseNodeRig {
+    var keys = ArrayKeys()
+    var tree = RadixTree()
+    var slotOf: [RankKey: UInt32] = [:]
+
+    static func key(_ value: Int, _ middle: Int, _ sequence: Int) -> RankKey {
+        RankKey(word0: 0x8000_0000_0000_0000 | UInt64(value), word1: UInt64(middle), word2: UInt64(sequence))
+    }
+
+    /// The size class of the node at depth 7, if there is one.
+    func classAtDepth7() -> Int? {
+        var ref = tree.root
+        while !RadixTree.isLeaf(ref) {
+            let current = tree.arena.node(ref)
+            if current.depth == 7 { return current.sizeClass }
+            ref = current.children[current.firstIndex]
+        }
+        return nil
+    }
+
+    func insert(_ value: Int, _ middle: Int, _ sequence: Int) {
+        let key = Self.key(value, middle, sequence)
+        keys.keys.append(key)
+        let slot = UInt32(keys.keys.count - 1)
+        let less = slotOf.keys.count { $0 < key }
+        let counted = tree.insert(slot: slot, key: key, keys: keys, countingLess: true)
+        #expect(counted == less)
+        slotOf[key] = slot
+    }
+
+    func remove(_ value: Int, _ middle: Int, _ sequence: Int) throws {
+        try remove(Self.key(value, middle, sequence))
+    }
+
+    private func remove(_ key: RankKey) throws {
+        let stored = slotOf.removeValue(forKey: key)
+        let slot = try #require(stored)
+        let removed = tree.remove(slot: slot, key: key)
+        #expect(removed)
+    }
+
+    /// Removes every key in random order; the arena must end empty.
+    func removeAll(using random: inout SplitMix64) throws {
+        for key in Array(slotOf.keys).sorted().shuffled(using: &random) { try remove(key) }
+        #expect(tree.count == 0 && tree.arena.liveNodes == 0)
+    }
+
+    /// Invariants, and the rank and select of every fifth key, against the keys held.
+    func check(_ label: String) {
+        let order = slotOf.sorted { $0.key < $1.key }.map(\.value)
+        #expect(tree.checkInvariants(keys: keys) == order, "\(label)")
+        for (rank, slot) in order.enumerated() where rank % 5 == 0 {
+            #expect(tree.select(rank) == slot, "\(label)")
+            #expect(tree.countLess(than: keys.keys[Int(slot)], orEqual: false, keys: keys) == rank, "\(label)")
+        }
+    }
+}
+
 @Suite("Radix tree")
 struct RadixTreeTests {
     @Test("differential against a sorted array", arguments: testSeeds(Array(1...12)))
@@ -232,70 +293,32 @@ struct RadixTreeTests {
     }
 
     @Test("a narrow dense node turns wide when a child passes 255 entries, and shrinks back to sorted")
-    func narrowDenseNode() {
+    func narrowDenseNode() throws {
         var random = SplitMix64(seed: 77)
-        var keys = ArrayKeys()
-        var tree = RadixTree()
-        defer { tree.removeAll() }
+        let rig = DenseNodeRig()
+        defer { rig.tree.removeAll() }
         // Byte 7 takes 100 values (one node of 100 children at depth 7); byte 23 separates the
         // entries under each value.
-        func key(_ value: Int, _ sequence: Int) -> RankKey {
-            RankKey(word0: 0x8000_0000_0000_0000 | UInt64(value), word1: 0, word2: UInt64(sequence))
-        }
-        func classAtDepth7() -> Int? {
-            var ref = tree.root
-            while !RadixTree.isLeaf(ref) {
-                let current = tree.arena.node(ref)
-                if current.depth == 7 { return current.sizeClass }
-                ref = current.children[current.lowerBound(0)]
-            }
-            return nil
-        }
-        func insert(_ key: RankKey) {
-            keys.keys.append(key)
-            let slot = UInt32(keys.keys.count - 1)
-            let less = keys.keys.dropLast().count { $0 < key }
-            let counted = tree.insert(slot: slot, key: key, keys: keys, countingLess: true)
-            #expect(counted == less)
-        }
-        func checkAgainstSortedKeys(_ live: Set<UInt32>) {
-            let order = live.sorted { keys.keys[Int($0)] < keys.keys[Int($1)] }
-            #expect(tree.checkInvariants(keys: keys) == order)
-            for (rank, slot) in order.enumerated() where rank % 7 == 0 {
-                #expect(tree.countLess(than: keys.keys[Int(slot)], orEqual: false, keys: keys) == rank)
-                #expect(tree.select(rank) == slot)
-            }
-        }
-        for value in (0..<100).shuffled(using: &random) { insert(key(value, 0)) }
-        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
+        for value in (0..<100).shuffled(using: &random) { rig.insert(value, 0, 0) }
+        #expect(rig.classAtDepth7() == RadixNode.narrowDenseClass)
         // 254 more under value 0: its child holds 255 entries, the node stays narrow.
-        for sequence in 1...254 { insert(key(0, sequence)) }
-        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
-        checkAgainstSortedKeys(Set(keys.keys.indices.map { UInt32($0) }))
+        for sequence in 1...254 { rig.insert(0, 0, sequence) }
+        #expect(rig.classAtDepth7() == RadixNode.narrowDenseClass)
+        rig.check("narrow, a child of 255")
         // The 256th turns it wide, counts intact.
-        insert(key(0, 255))
-        #expect(classAtDepth7() == RadixNode.denseClass)
-        for sequence in 256..<400 { insert(key(0, sequence)) }
-        var live = Set(keys.keys.indices.map { UInt32($0) })
-        checkAgainstSortedKeys(live)
+        rig.insert(0, 0, 255)
+        #expect(rig.classAtDepth7() == RadixNode.denseClass)
+        for sequence in 256..<400 { rig.insert(0, 0, sequence) }
+        rig.check("wide")
         // Remove 60 of the other values: the node shrinks back through the sorted classes (40
         // children left), then everything.
-        let slotOfValue = Dictionary(uniqueKeysWithValues: keys.keys.indices.map { (keys.keys[$0], UInt32($0)) })
         for (removed, value) in (1..<100).shuffled(using: &random).prefix(60).enumerated() {
-            guard let slot = slotOfValue[key(value, 0)] else { Issue.record("no slot for value \(value)"); return }
-            let removedSlot = tree.remove(slot: slot, key: keys.keys[Int(slot)])
-            #expect(removedSlot)
-            live.remove(slot)
-            if removed % 9 == 0 { checkAgainstSortedKeys(live) }
+            try rig.remove(value, 0, 0)
+            if removed % 9 == 0 { rig.check("shrinking") }
         }
-        checkAgainstSortedKeys(live)
-        #expect(classAtDepth7() == RadixNode.sizeClass(holding: 40) + 1)
-        for slot in live.shuffled(using: &random) {
-            let removedSlot = tree.remove(slot: slot, key: keys.keys[Int(slot)])
-            #expect(removedSlot)
-        }
-        #expect(tree.count == 0)
-        #expect(tree.arena.liveNodes == 0)
+        rig.check("shrunk")
+        #expect(rig.classAtDepth7() == RadixNode.sizeClass(holding: 40) + 1)
+        try rig.removeAll(using: &random)
     }
 
     /// Every path that gives a dense node's child more entries (written by a review of the narrow
@@ -305,93 +328,55 @@ struct RadixTreeTests {
     @Test("a node grows wide directly, or narrow then wide through a split or an upgraded child")
     func denseTransitions() throws {
         var random = SplitMix64(seed: 78)
-        var keys = ArrayKeys()
-        var tree = RadixTree()
-        var slotOf: [RankKey: UInt32] = [:]
-        func key(_ value: Int, _ middle: Int, _ sequence: Int) -> RankKey {
-            RankKey(word0: 0x8000_0000_0000_0000 | UInt64(value), word1: UInt64(middle), word2: UInt64(sequence))
-        }
-        func classAtDepth7() -> Int? {
-            var ref = tree.root
-            while !RadixTree.isLeaf(ref) {
-                let current = tree.arena.node(ref)
-                if current.depth == 7 { return current.sizeClass }
-                ref = current.children[current.firstIndex]
-            }
-            return nil
-        }
-        func insert(_ key: RankKey) {
-            keys.keys.append(key)
-            let slot = UInt32(keys.keys.count - 1)
-            let less = slotOf.keys.count { $0 < key }
-            let counted = tree.insert(slot: slot, key: key, keys: keys, countingLess: true)
-            #expect(counted == less)
-            slotOf[key] = slot
-        }
-        func remove(_ key: RankKey) throws {
-            let stored = slotOf.removeValue(forKey: key)
-            let slot = try #require(stored)
-            let removed = tree.remove(slot: slot, key: key)
-            #expect(removed)
-        }
-        func check(_ label: String) {
-            let order = slotOf.sorted { $0.key < $1.key }.map(\.value)
-            #expect(tree.checkInvariants(keys: keys) == order, "\(label)")
-            for (rank, slot) in order.enumerated() where rank % 5 == 0 {
-                #expect(tree.select(rank) == slot, "\(label)")
-                #expect(tree.countLess(than: keys.keys[Int(slot)], orEqual: false, keys: keys) == rank, "\(label)")
-            }
-        }
+        let rig = DenseNodeRig()
+        defer { rig.tree.removeAll() }
         // 96 values, value 0 holding 300 entries: a sorted 96-way node with a child past 255.
-        for value in 0..<96 { insert(key(value, 0, 0)) }
-        for sequence in 1..<300 { insert(key(0, 0, sequence)) }
-        #expect(classAtDepth7() == RadixNode.largestSortedClass)
-        check("sorted, a child of 300")
-        insert(key(96, 0, 0))
-        #expect(classAtDepth7() == RadixNode.denseClass, "grows wide directly")
-        check("wide from sorted")
+        for value in 0..<96 { rig.insert(value, 0, 0) }
+        for sequence in 1..<300 { rig.insert(0, 0, sequence) }
+        #expect(rig.classAtDepth7() == RadixNode.largestSortedClass)
+        rig.check("sorted, a child of 300")
+        rig.insert(96, 0, 0)
+        #expect(rig.classAtDepth7() == RadixNode.denseClass, "grows wide directly")
+        rig.check("wide from sorted")
         // Shrink to sorted, empty value 0 down to one entry, grow back: narrow.
-        for value in 40..<97 { try remove(key(value, 0, 0)) }
-        #expect(classAtDepth7() == RadixNode.sizeClass(holding: 40) + 1)
-        for sequence in 1..<300 { try remove(key(0, 0, sequence)) }
-        check("shrunk")
-        for value in 40..<110 { insert(key(value, 0, 0)) }
-        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
-        check("narrow again")
+        for value in 40..<97 { try rig.remove(value, 0, 0) }
+        #expect(rig.classAtDepth7() == RadixNode.sizeClass(holding: 40) + 1)
+        for sequence in 1..<300 { try rig.remove(0, 0, sequence) }
+        rig.check("shrunk")
+        for value in 40..<110 { rig.insert(value, 0, 0) }
+        #expect(rig.classAtDepth7() == RadixNode.narrowDenseClass)
+        rig.check("narrow again")
         // Value 1: a leaf-only node (the last byte varies), 255 entries.
-        for sequence in 1..<255 { insert(key(1, 0, sequence)) }
-        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
-        check("narrow with a child of 255")
+        for sequence in 1..<255 { rig.insert(1, 0, sequence) }
+        #expect(rig.classAtDepth7() == RadixNode.narrowDenseClass)
+        rig.check("narrow with a child of 255")
         // The 256th entry under value 1 differs at byte 15: a split above the leaf-only node.
-        insert(key(1, 7, 0))
-        #expect(classAtDepth7() == RadixNode.denseClass)
-        check("widened by a split")
-        try remove(key(1, 7, 0))
-        check("wide, the child back at 255")
+        rig.insert(1, 7, 0)
+        #expect(rig.classAtDepth7() == RadixNode.denseClass)
+        rig.check("widened by a split")
+        try rig.remove(1, 7, 0)
+        rig.check("wide, the child back at 255")
 
-        // A fresh tree. Value 2: a leaf-only node at byte 22 (90 leaves), then keys differing from
-        // its leaves at byte 23: the leaf-only node gains counts, nodes split below it.
-        for key in Array(slotOf.keys) { try remove(key) }
-        #expect(tree.count == 0 && tree.arena.liveNodes == 0)
-        for value in 0..<100 { insert(key(value, 0, 0)) }
-        for high in 1..<90 { insert(key(2, 0, high << 8)) }
-        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
+        // Emptied, then value 2: a leaf-only node at byte 22 (90 leaves), then keys differing
+        // from its leaves at byte 23: the leaf-only node gains counts, nodes split below it.
+        try rig.removeAll(using: &random)
+        for value in 0..<100 { rig.insert(value, 0, 0) }
+        for high in 1..<90 { rig.insert(2, 0, high << 8) }
+        #expect(rig.classAtDepth7() == RadixNode.narrowDenseClass)
         var added = 90
         fill: for low in 1..<256 {
             for high in 0..<90 {
                 if added == 255 { break fill }
-                insert(key(2, 0, high << 8 | low))
+                rig.insert(2, 0, high << 8 | low)
                 added += 1
             }
         }
-        #expect(classAtDepth7() == RadixNode.narrowDenseClass)
-        check("narrow, a child of 255 after upgrades")
-        insert(key(2, 0, 89 << 8 | 200))
-        #expect(classAtDepth7() == RadixNode.denseClass)
-        check("widened under an upgraded child")
-        for key in Array(slotOf.keys).shuffled(using: &random) { try remove(key) }
-        #expect(tree.count == 0 && tree.arena.liveNodes == 0)
-        tree.removeAll()
+        #expect(rig.classAtDepth7() == RadixNode.narrowDenseClass)
+        rig.check("narrow, a child of 255 after upgrades")
+        rig.insert(2, 0, 89 << 8 | 200)
+        #expect(rig.classAtDepth7() == RadixNode.denseClass)
+        rig.check("widened under an upgraded child")
+        try rig.removeAll(using: &random)
     }
 
     @Test("node capacities")

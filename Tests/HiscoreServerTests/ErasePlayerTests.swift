@@ -159,9 +159,7 @@ struct ErasePlayerTests {
         // What an operator watches for it: every shard published snapshots, none failed.
         let adminPort = try #require(server.adminPortNumber)
         let metrics = try await httpGet(port: adminPort, path: "/metrics").body
-        func sample(_ name: String) -> Double? {
-            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
-        }
+        func sample(_ name: String) -> Double? { metricValue(name, in: metrics) }
         for shard in 0..<2 {
             #expect((sample("hiscore_snapshots_total{shard=\"\(shard)\",result=\"published\"}") ?? 0) >= 1, "\(metrics)")
             #expect(sample("hiscore_snapshots_total{shard=\"\(shard)\",result=\"failed\"}") == 0)

@@ -11,9 +11,7 @@ import Testing
 @Suite("Memory returned to the system")
 struct MemoryReturnTests {
     private static func metric(_ name: String, adminPort: Int) async throws -> Double {
-        let body = try await httpGet(port: adminPort, path: "/metrics").body
-        let line = body.split(separator: "\n").first { $0.hasPrefix(name + " ") }
-        return Double(line?.split(separator: " ").last ?? "") ?? -1
+        try await metricValue(name, adminPort: adminPort) ?? -1
     }
 
     @Test("deleting a board gives its pages back to the system at once")

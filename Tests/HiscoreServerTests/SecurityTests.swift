@@ -519,15 +519,11 @@ enum Base64URLForTests {
 @Suite("Hostile clients keep server memory bounded")
 struct HostileMemoryTests {
     private func allocated(_ adminPort: Int) async throws -> Int {
-        let body = try await httpGet(port: adminPort, path: "/metrics").body
-        let line = body.split(separator: "\n").first { $0.hasPrefix("hiscore_jemalloc_allocated_bytes ") }
-        return Int(line?.split(separator: " ").last ?? "") ?? -1
+        Int(try await metricValue("hiscore_jemalloc_allocated_bytes", adminPort: adminPort) ?? -1)
     }
 
     private func openConnections(_ adminPort: Int) async throws -> Int {
-        let body = try await httpGet(port: adminPort, path: "/metrics").body
-        let line = body.split(separator: "\n").first { $0.hasPrefix("hiscore_connections ") }
-        return Int(Double(line?.split(separator: " ").last ?? "") ?? -1)
+        Int(try await metricValue("hiscore_connections", adminPort: adminPort) ?? -1)
     }
 
     /// Polls /metrics until the server reports `expected` open connections; closes are noticed by

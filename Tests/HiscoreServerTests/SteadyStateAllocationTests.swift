@@ -16,9 +16,7 @@ import Testing
         "needs .build/release/hiscored (make test builds it)"))
 struct SteadyStateAllocationTests {
     private static func allocationCount(_ adminPort: Int) async throws -> Double {
-        let body = try await httpGet(port: adminPort, path: "/metrics").body
-        let line = body.split(separator: "\n").first { $0.hasPrefix("hiscore_allocations_total ") }
-        return Double(line?.split(separator: " ").last ?? "") ?? -1
+        try await metricValue("hiscore_allocations_total", adminPort: adminPort) ?? -1
     }
 
     /// Runs `rounds` rounds in which each client has `inFlight` submits and as many ranks out at

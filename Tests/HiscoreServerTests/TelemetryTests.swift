@@ -10,6 +10,16 @@ import Testing
 import Glibc
 #endif
 
+/// The value of the sample `name` (with its labels, if any) in a Prometheus text body.
+func metricValue(_ name: String, in body: String) -> Double? {
+    body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+}
+
+/// The value of the sample `name`, scraped from the admin port's /metrics.
+func metricValue(_ name: String, adminPort: Int) async throws -> Double? {
+    metricValue(name, in: try await httpGet(port: adminPort, path: "/metrics").body)
+}
+
 /// Fetches `path` from the admin port with a plain HTTP/1.1 request over loopback. The socket
 /// calls block, so they run on a thread of their own: on the test's task they would hold one of
 /// the few cooperative threads that the server's own tasks may be waiting for.
@@ -202,9 +212,7 @@ struct TelemetryTests {
             _ = try await client.submit(board: "sm", player: "rival", score: 20)
             _ = try await iterator.next()  // rank 1 -> 2
             let body = try await httpGet(port: port, path: "/metrics").body
-            func value(_ name: String) -> Double? {
-                body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
-            }
+            func value(_ name: String) -> Double? { metricValue(name, in: body) }
             #expect((value("hiscore_stream_events_total") ?? 0) >= 2)
             #expect((value("hiscore_stream_flushes_total") ?? 0) >= 2)
             #expect(value("hiscore_stream_flush_busy_seconds_total") != nil)
@@ -240,9 +248,7 @@ struct TelemetryTests {
                 snapshots.insert(frame.callID)
             }
             #expect(snapshots.count == 30)
-            let body = try await httpGet(port: port, path: "/metrics").body
-            let flushes = body.split(separator: "\n").first { $0.hasPrefix("hiscore_stream_flushes_total ") }
-                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            let flushes = try await metricValue("hiscore_stream_flushes_total", adminPort: port) ?? 0
             #expect(flushes >= 6, "\(flushes) flushes for ~25 MB of events")
         }
     }
