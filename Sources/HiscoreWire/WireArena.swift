@@ -29,6 +29,9 @@ public final class WireArena {
     private struct State {
         /// All chunks in use since the last reset; the last one is being filled.
         var chunks: [Chunk]
+        /// The last of `chunks`, kept apart so that an allocation reads no array (its bounds
+        /// check and retain were ~2% of a 50-entry page's server CPU).
+        var current: Chunk
         var usedInCurrentChunk = 0
         /// Bytes handed out since the last reset (including alignment padding).
         var bytesInUse = 0
@@ -51,8 +54,9 @@ public final class WireArena {
         let capacity = max(initialCapacity, 256)
         self.initialCapacity = capacity
         state = .allocate(capacity: 1)
+        let first = Chunk(base: .allocate(byteCount: capacity, alignment: 16), capacity: capacity)
         state.initialize(
-            to: State(chunks: [Chunk(base: .allocate(byteCount: capacity, alignment: 16), capacity: capacity)]))
+            to: State(chunks: [first], current: first))
     }
 
     deinit {
@@ -78,7 +82,9 @@ public final class WireArena {
             var retained = initialCapacity
             while retained < state.pointee.bytesInUse && retained < Self.maxRetainedCapacity { retained *= 2 }
             for chunk in state.pointee.chunks { chunk.base.deallocate() }
-            state.pointee.chunks = [Chunk(base: .allocate(byteCount: retained, alignment: 16), capacity: retained)]
+            let kept = Chunk(base: .allocate(byteCount: retained, alignment: 16), capacity: retained)
+            state.pointee.chunks = [kept]
+            state.pointee.current = kept
         }
         state.pointee.usedInCurrentChunk = 0
         state.pointee.bytesInUse = 0
@@ -89,13 +95,14 @@ public final class WireArena {
     /// `byteCount` bytes aligned to `alignment` (a power of two, at most 16). Never fails.
     func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer {
         let size = max(byteCount, 1)
-        var current = state.pointee.chunks[state.pointee.chunks.count - 1]
+        var current = state.pointee.current
         var start = (state.pointee.usedInCurrentChunk + alignment - 1) & ~(alignment - 1)
         if start + size > current.capacity {
             // Double the chunk size each time so a big message costs O(log n) mallocs.
             let capacity = max(size, min(current.capacity * 2, 4 * Self.maxRetainedCapacity))
             current = Chunk(base: .allocate(byteCount: capacity, alignment: 16), capacity: capacity)
             state.pointee.chunks.append(current)
+            state.pointee.current = current
             state.pointee.usedInCurrentChunk = 0
             start = 0
         }

@@ -120,10 +120,16 @@ public enum WireCodec {
         var response = Hiscore__V1__Response()
         hiscore__v1__response__init(&response)
         envelope.fill(&response, arena: arena)
-        let size = hiscore__v1__response__get_packed_size(&response)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+        // A bound saves protobuf-c's sizing walk (`PackedSizeBound`); `pack` writes no more.
+        let bound = PackedSizeBound.response(envelope)
+        let capacity = bound ?? hiscore__v1__response__get_packed_size(&response)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
             guard let base = out.baseAddress else { return 0 }
-            return hiscore__v1__response__pack(&response, base.assumingMemoryBound(to: UInt8.self))
+            let written = hiscore__v1__response__pack(&response, base.assumingMemoryBound(to: UInt8.self))
+            assert(bound == nil || written == hiscore__v1__response__get_packed_size(&response),
+                   "pack wrote \(written) bytes, protobuf-c sizes the message differently")
+            assert(written <= capacity, "pack wrote \(written) bytes past a bound of \(capacity)")
+            return written
         }
     }
 
