@@ -93,6 +93,8 @@ public enum ResponseResult: Sendable, Equatable {
     case erasePlayer(removedEntries: UInt64)
     /// One of the results above, packed already (servers only; see `PackedResult`).
     case packed(PackedResult)
+    /// A top still in the engine's form (servers only; see `RankedTop`); decodes as `.top`.
+    case rankedTop(RankedTop)
 }
 
 /// A `Response` frame.

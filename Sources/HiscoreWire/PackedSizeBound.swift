@@ -1,3 +1,4 @@
+import HiscoreCore
 import HiscoreProtoC
 
 /// An upper bound of a response's packed size, computed from the Swift values before they become
@@ -33,6 +34,16 @@ enum PackedSizeBound {
     /// `Entry`: player_id, metadata, four scalars; as a field of its parent.
     static func entry(_ entry: WireEntry) -> Int {
         message(stringField(entry.playerID) + bytesField(entry.metadata.count) + 4 * scalarField)
+    }
+
+    static func entry(_ entry: LeaderboardEntry) -> Int {
+        message(stringField(entry.playerID) + bytesField(entry.metadata.count) + 4 * scalarField)
+    }
+
+    static func entries(_ entries: [LeaderboardEntry]) -> Int {
+        var total = 0
+        for entry in entries { total += Self.entry(entry) }
+        return total
     }
 
     static func entries(_ entries: [WireEntry]) -> Int {
@@ -72,6 +83,8 @@ enum PackedSizeBound {
             var missing = 0
             for id in entries.missingPlayerIDs { missing += stringField(id) }
             return message(Self.entries(entries.entries) + missing + scalarField)
+        case .rankedTop(let top):
+            return message(entries(top.entries) + bytesField(top.nextCursor.count) + scalarField)
         case .packed(let packed):
             return packed.encodedByteCount
         default:

@@ -141,6 +141,9 @@ extension ResponseResult {
             response.get_rank = body
         case .packed(let packed):
             packed.fill(&response, arena: arena)
+        case .rankedTop(let top):
+            response.result_case = HISCORE__V1__RESPONSE__RESULT_TOP
+            response.top = top.protoC(in: arena)
         case .top(let top):
             let body = arena.message(hiscore__v1__top_response__init)
             body.pointee.n_entries = top.entries.count

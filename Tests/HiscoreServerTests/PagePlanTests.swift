@@ -47,10 +47,11 @@ struct PagePlanTests {
         }
         try await fixture.shutdown()
         #expect(removed, "the plan never reached its fetch phase")
-        guard case .finished(let response) = step, case .top(let page)? = response.result else {
+        guard case .finished(let response) = step, case .rankedTop(let ranked)? = response.result else {
             Issue.record("expected a page, got \(step)")
             return
         }
+        let page = ranked.response
         #expect(page.entries.count == 8)
         #expect(!page.nextCursor.isEmpty, "an empty cursor would say the board ended; shard 1 holds 25 more")
     }

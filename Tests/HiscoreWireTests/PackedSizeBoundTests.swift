@@ -42,7 +42,7 @@ struct PackedSizeBoundTests {
         let callID = randomUInt64(&g)
         let status: Status? = Bool.random(using: &g) ? nil : Status(randomCode(&g), randomString(&g, maxCount: 300))
         let result: ResponseResult?
-        switch Int.random(in: 0..<8, using: &g) {
+        switch Int.random(in: 0..<9, using: &g) {
         case 0: result = nil
         case 1: result = .submit(randomSubmit(&g))
         case 2:
@@ -60,6 +60,15 @@ struct PackedSizeBoundTests {
             result = .entries(EntriesResponse(
                 entries: randomEntries(&g),
                 missingPlayerIDs: (0..<Int.random(in: 0...20, using: &g)).map { _ in randomString(&g, maxCount: 200) },
+                boardSize: randomUInt64(&g)))
+        case 7:
+            let entries = randomEntries(&g).map {
+                LeaderboardEntry(
+                    playerID: $0.playerID, score: $0.score, subscore: $0.subscore, metadata: $0.metadata,
+                    sequence: randomUInt64(&g), key: .min)
+            }
+            result = .rankedTop(RankedTop(
+                entries: entries, ranks: entries.map { _ in randomUInt64(&g) }, nextCursor: randomBytes(&g, maxCount: 300),
                 boardSize: randomUInt64(&g)))
         default:
             result = .packed(PackedResult.top(TopResponse(

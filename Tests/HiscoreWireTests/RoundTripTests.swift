@@ -42,6 +42,28 @@ struct RoundTripTests {
         #expect(packed.encodedByteCount == encoded(ResponseEnvelope(callID: 0, status: nil, result: .top(top))).count)
     }
 
+    @Test("a top in the engine's form encodes byte for byte as the top itself, and reads back as it",
+          arguments: [0, 1, 10, 300])
+    func rankedTop(entryCount: Int) throws {
+        let entries = (0..<entryCount).map {
+            LeaderboardEntry(
+                playerID: $0 % 7 == 0 ? Fixtures.unicodePlayer + "\($0)" : "p:\($0)", score: Int64($0) * 1_000 - 7,
+                subscore: $0 % 2 == 0 ? .min : -Int64($0),
+                metadata: $0 % 3 == 0 ? [] : Array(repeating: UInt8($0 & 0xff), count: $0 % 40),
+                sequence: $0 % 5 == 0 ? .max : 1_700_000_000_000_000 + UInt64($0), key: .min)
+        }
+        let ranked = RankedTop(
+            entries: entries, ranks: (0..<entryCount).map { UInt64($0 / 2 + 1) },
+            nextCursor: entryCount == 0 ? [] : Array(repeating: 0xCD, count: 24), boardSize: UInt64(entryCount))
+        #expect(ranked.response.entries.count == entryCount)
+        for (callID, status) in [(UInt64(1), nil), (UInt64.max, Status(.ok, "")), (42, nil)] as [(UInt64, Status?)] {
+            let direct = ResponseEnvelope(callID: callID, status: status, result: .top(ranked.response))
+            let engineForm = ResponseEnvelope(callID: callID, status: status, result: .rankedTop(ranked))
+            #expect(encoded(engineForm) == encoded(direct), "call \(callID)")
+            #expect(try decodeResponse(encoded(engineForm)) == direct)
+        }
+    }
+
     @Test("the bytes are standard protobuf (golden encodings)")
     func golden() throws {
         // call_id 1 (field 1 varint), ping (field 24, length-delimited) with payload [0xAB].

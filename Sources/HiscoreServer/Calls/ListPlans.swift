@@ -240,11 +240,13 @@ final class TopPlan: CallPlan {
         let continues = run.count == limit || (sliceCameShort && !run.isEmpty)
         let cursor = continues ? (run.last.map { PageCursor(incarnation: board.incarnation, key: $0.key).bytes } ?? []) : []
         let boardSize = UInt64(max(0, board.size))
-        let response = TopResponse(
-            entries: zip(run, ranks).map { WireEntry($0.0, rank: $0.1) }, nextCursor: cursor, boardSize: boardSize)
+        let ranked = RankedTop(entries: run, ranks: ranks, nextCursor: cursor, boardSize: boardSize)
+        // A wire answer is encoded from the engine's entries as they are; the server's own
+        // readers (stream refreshes) look inside a `.top`.
+        guard packsTop else { return .finished(.ok(callID, .top(ranked.response))) }
         // The top (offset 0) is asked again and again: pack it once for the calls that follow.
-        guard packsTop, let fillToken else { return .finished(.ok(callID, .top(response))) }
-        let packed = PackedResult.top(response)
+        guard let fillToken else { return .finished(.ok(callID, .rankedTop(ranked))) }
+        let packed = PackedResult.top(ranked.response)
         board.topCache.keep(packed, mode: ranking.mode, limit: limit, boardSize: boardSize, token: fillToken)
         return .finished(.ok(callID, .packed(packed)))
     }

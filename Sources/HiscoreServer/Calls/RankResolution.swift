@@ -81,14 +81,6 @@ struct RankResolution {
     }
 }
 
-extension WireEntry {
-    init(_ entry: LeaderboardEntry, rank: UInt64) {
-        self.init(
-            playerID: entry.playerID, score: entry.score, subscore: entry.subscore, rank: rank,
-            metadata: entry.metadata, reachedAtMicros: Int64(truncatingIfNeeded: entry.sequence))
-    }
-}
-
 /// Validation shared by every call, turned into the status the client sees.
 enum CallValidation {
     static func identifier(_ value: String, field: String) -> Status? {
