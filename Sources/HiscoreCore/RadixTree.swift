@@ -32,7 +32,9 @@
  * - insert:   O(h log c) to reach a leaf, then O(h) more to add 1 to each count on
  *             the path; adds one child (in a sorted node a memmove of <= 96 bytes
  *             + 192 words; in a dense one, three lines written) or one 2-child
- *             node. Touches one leaf's entry record to find where keys diverge.
+ *             node. Touches one leaf's entry record to find where keys diverge,
+ *             unless the key's byte is missing at a node reached without skipping a
+ *             byte (most inserts into a big board: a new score value).
  * - remove:   O(h log c) + O(c) memmove; a node left with one child is replaced by
  *             that child (path compression restored), an emptied-out class shrinks.
  * - rank:     (entries with a strictly smaller key) O(h log c) + the counts left of
@@ -212,6 +214,13 @@ struct RadixTree {
         return child
     }
 
+    /// The key of some leaf below `ref`: all of them share the bytes above its depth.
+    private func representativeKey<Keys: LeafKeySource>(under ref: NodeRef, keys: Keys) -> RankKey {
+        var current = ref
+        while !Self.isLeaf(current) { current = node(current).anyChild(near: 0) }
+        return keys.key(ofSlot: Self.slot(of: current))
+    }
+
     // MARK: - Insert
 
     /// Adds `slot` under `key`. Returns false (and changes nothing) when `key` is already present.
@@ -235,16 +244,42 @@ struct RadixTree {
         }
 
         // Pass 1: follow the key's bytes to some leaf; any leaf below the point where the key's
-        // byte is missing will do, they all share the bytes that matter.
+        // byte is missing will do, they all share the bytes that matter. Its key says where the
+        // new key diverges. Unless no byte was skipped on the way to a node that lacks the key's
+        // byte (the root's skipped bytes vouched for by `rootPrefix`, then nodes one byte
+        // apart): the key diverges right there, and neither the leaf below nor its record (one
+        // or two cache misses, for most inserts into a big board) is read.
         var ref = root
+        var checkedDepth = Self.isLeaf(root) ? -1 : node(root).depth
+        if checkedDepth > rootPrefixBytes || key.firstDifferingByte(from: rootPrefix) < checkedDepth { checkedDepth = -1 }
+        var missingByteDepth: Int?
         while !Self.isLeaf(ref) {
             let current = node(ref)
-            ref = current.anyChild(near: current.lowerBound(key.byte(at: current.depth)))
+            let byte = key.byte(at: current.depth)
+            let index = current.lowerBound(byte)
+            if current.depth == checkedDepth {
+                if !current.holds(index, byte) {
+                    missingByteDepth = checkedDepth
+                    break
+                }
+                checkedDepth += 1
+            } else {
+                checkedDepth = -1
+            }
+            ref = current.anyChild(near: index)
             if !Self.isLeaf(ref) { prefetchDescent(into: ref, below: current, key: key) }
         }
-        let neighbourKey = keys.key(ofSlot: Self.slot(of: ref))
-        let splitDepth = key.firstDifferingByte(from: neighbourKey)
-        if splitDepth == RankKey.byteCount { return nil }
+        let neighbourKey: RankKey?
+        let splitDepth: Int
+        if let missingByteDepth {
+            neighbourKey = nil
+            splitDepth = missingByteDepth
+        } else {
+            let leafKey = keys.key(ofSlot: Self.slot(of: ref))
+            neighbourKey = leafKey
+            splitDepth = key.firstDifferingByte(from: leafKey)
+            if splitDepth == RankKey.byteCount { return nil }
+        }
         let newByte = key.byte(at: splitDepth)
         var less = 0
 
@@ -259,7 +294,9 @@ struct RadixTree {
         ref = root
         while true {
             if Self.isLeaf(ref) || node(ref).depth > splitDepth {
-                let existingByte = neighbourKey.byte(at: splitDepth)
+                // Reached only when pass 1 read a leaf (a missing byte ends at a node of that depth).
+                assert(neighbourKey != nil, "a split below a node that lacks the key's byte")
+                let existingByte = (neighbourKey ?? representativeKey(under: ref, keys: keys)).byte(at: splitDepth)
                 assert(existingByte != newByte)
                 if countingLess && existingByte < newByte { less &+= subtreeCount }
                 let existingIsLeaf = Self.isLeaf(ref)

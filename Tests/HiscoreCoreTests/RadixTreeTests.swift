@@ -292,6 +292,63 @@ struct RadixTreeTests {
         #expect(tree.countLess(absent: key(0x30, 0x00), keys: keys) == 2)
     }
 
+    @Test("an insert reads no leaf key where the key's byte is missing below no skipped byte, and reads one otherwise")
+    func insertAtMissingByte() {
+        final class CountingKeys: LeafKeySource {
+            var keys: [RankKey] = []
+            var reads = 0
+            func key(ofSlot slot: UInt32) -> RankKey {
+                reads += 1
+                return keys[Int(slot)]
+            }
+        }
+        func key(_ first: UInt8, _ second: UInt8, middle: UInt64 = 0) -> RankKey {
+            RankKey(word0: UInt64(first) << 56 | UInt64(second) << 48, word1: middle, word2: 0)
+        }
+        let keys = CountingKeys()
+        var tree = RadixTree()
+        defer { tree.removeAll() }
+        func insert(_ key: RankKey, expectedReads: Int, _ comment: Comment) {
+            keys.keys.append(key)
+            keys.reads = 0
+            let inserted = tree.insert(slot: UInt32(keys.keys.count - 1), key: key, keys: keys)
+            #expect(inserted, comment)
+            #expect(keys.reads == expectedReads, comment)
+            #expect(tree.checkInvariants(keys: keys).count == keys.keys.count, comment)
+            for (slot, probe) in keys.keys.enumerated() {
+                #expect(tree.countLess(than: probe, orEqual: false, keys: keys) == keys.keys.filter { $0 < probe }.count,
+                        "\(comment): slot \(slot)")
+            }
+        }
+        insert(key(0x10, 0x20), expectedReads: 0, "the first key")
+        insert(key(0x20, 0x00), expectedReads: 1, "a root leaf is read")
+        insert(key(0x30, 0x00), expectedReads: 0, "byte 0 missing at the root (depth 0)")
+        insert(key(0x10, 0x25), expectedReads: 1, "byte 0 held by a leaf: its key says where they differ")
+        insert(key(0x10, 0x40), expectedReads: 0, "byte 1 missing at a node of depth 1 under the root")
+        insert(key(0x50, 0x00, middle: 1), expectedReads: 0, "byte 0 missing at the root")
+        insert(key(0x50, 0x00, middle: 2), expectedReads: 1, "a leaf under 0x50")
+        // The 0x50 node branches on byte 15, skipping bytes 2...14: a key differing at byte 10
+        // has its byte 15 missing there, yet splits above it; only a leaf's key can say so.
+        insert(key(0x50, 0x00, middle: 1 << 40 | 3), expectedReads: 1, "a missing byte below skipped bytes")
+        // A removal collapses the root onto the 0x10 node (depth 1) and cuts the root prefix back
+        // to depth 0: byte 0 of a new key is no longer vouched for.
+        for slot in [1, 2, 5, 6, 7] {
+            let removed = tree.remove(slot: UInt32(slot), key: keys.keys[slot])
+            #expect(removed)
+        }
+        #expect(tree.rootPrefixBytes < tree.arena.node(tree.root).depth)
+        keys.keys.append(key(0x60, 0x30))
+        keys.reads = 0
+        let inserted = tree.insert(slot: UInt32(keys.keys.count - 1), key: keys.keys[keys.keys.count - 1], keys: keys)
+        #expect(inserted)
+        #expect(keys.reads == 1, "byte 1 (0x30) is missing at the new root, but byte 0 differs: a split above it")
+        let held = [0, 3, 4, keys.keys.count - 1]
+        #expect(tree.checkInvariants(keys: keys) == held.sorted { keys.keys[$0] < keys.keys[$1] }.map(UInt32.init))
+        for slot in held {
+            #expect(tree.countLess(than: keys.keys[slot], orEqual: false, keys: keys) == held.filter { keys.keys[$0] < keys.keys[slot] }.count)
+        }
+    }
+
     @Test("a narrow dense node turns wide when a child passes 255 entries, and shrinks back to sorted")
     func narrowDenseNode() throws {
         var random = SplitMix64(seed: 77)
