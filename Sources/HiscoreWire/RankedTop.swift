@@ -57,13 +57,8 @@ extension WireEntry {
 
     /// `WireEntry(entry, rank: rank).protoC(in: arena)` without the copy.
     static func protoC(_ entry: LeaderboardEntry, rank: UInt64, in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__Entry> {
-        let message = arena.message(hiscore__v1__entry__init)
-        message.pointee.player_id = arena.cString(entry.playerID)
-        message.pointee.score = entry.score
-        message.pointee.subscore = entry.subscore
-        message.pointee.rank = rank
-        message.pointee.metadata = arena.binaryData(entry.metadata)
-        message.pointee.reached_at_us = reachedAtMicros(entry)
-        return message
+        protoC(
+            playerID: entry.playerID, score: entry.score, subscore: entry.subscore, rank: rank,
+            metadata: entry.metadata, reachedAtMicros: reachedAtMicros(entry), in: arena)
     }
 }

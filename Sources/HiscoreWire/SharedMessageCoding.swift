@@ -26,6 +26,17 @@ extension WireEntry {
     }
 
     func protoC(in arena: WireArena) -> UnsafeMutablePointer<Hiscore__V1__Entry> {
+        Self.protoC(
+            playerID: playerID, score: score, subscore: subscore, rank: rank, metadata: metadata,
+            reachedAtMicros: reachedAtMicros, in: arena)
+    }
+
+    /// An `Entry` from its fields (a `WireEntry`'s, or a board entry's: `RankedTop`).
+    @inline(__always)
+    static func protoC(
+        playerID: String, score: Int64, subscore: Int64, rank: UInt64, metadata: [UInt8], reachedAtMicros: Int64,
+        in arena: WireArena
+    ) -> UnsafeMutablePointer<Hiscore__V1__Entry> {
         let entry = arena.message(hiscore__v1__entry__init)
         entry.pointee.player_id = arena.cString(playerID)
         entry.pointee.score = score
