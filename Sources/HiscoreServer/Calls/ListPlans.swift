@@ -63,8 +63,9 @@ final class TopPlan: CallPlan {
     /// phases shifted its order. The page may then be short while the board goes on.
     private var sliceCameShort = false
 
-    /// Whether a top (offset 0) is answered packed (`ResponseResult.packed`, for the wire) or
-    /// as `.top` (for the server's own readers: stream refreshes look inside it).
+    /// Whether the answer is for the wire — a top (offset 0) packed once (`.packed`), any other
+    /// page in the engine's form (`.rankedTop`) — or `.top` for the server's own readers
+    /// (stream refreshes look inside it).
     private let packsTop: Bool
 
     init(
