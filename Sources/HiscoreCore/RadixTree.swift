@@ -700,7 +700,7 @@ struct RadixTree {
             for group in 0..<RadixNode.groupCount {
                 var sum = 0
                 for index in (group * 16)..<(group * 16 + 16) {
-                    let count = current.isNarrowDense ? Int(current.narrowCounts[index]) : Int(current.counts[index])
+                    let count = current.count(at: index)
                     if current.children[index] == RadixNode.absent {
                         precondition(count == 0, "absent child with a count")
                     }

@@ -170,6 +170,7 @@ final class PhaseRun {
     /// their arrays a growth through every doubling (pooled trips keep arrays of up to
     /// `ExecutorPool`'s bound only). A preload of 1M players in batches of 1,000 grew ~2 GB of
     /// arrays of 100 KB and up (uprobe on `malloc`).
+    ///
     /// One pass over the phase's steps, counting only the large ones: all of a phase's large
     /// steps are reserved for at once (a reserve per step would copy the trip once per step).
     private func presizeTrips() {
