@@ -585,6 +585,14 @@ public final class BoardPartition {
         entries(fromRank: countBetterOrEqual(than: key), limit: limit)
     }
 
+    /// A run of `count` entries beginning `before` places ahead of where `key` stands (clamped at
+    /// the best entry), with its first local rank: one count descent and one walk. What a page
+    /// over partitions fetches around its anchor key (`PartitionMerge.anchoredRun`).
+    public func entryRun(around key: RankKey, before: Int, count: Int) -> EntryRun {
+        let start = Swift.max(0, countBetter(than: key) - Swift.max(0, before))
+        return EntryRun(localStart: start, entries: entries(fromRank: start, limit: count), partitionSize: self.count)
+    }
+
     /// The `limit` nearest entries strictly better than `key`, in ranking order (best first).
     public func entries(before key: RankKey, limit: Int) -> [LeaderboardEntry] {
         guard limit > 0 else { return [] }

@@ -356,6 +356,7 @@ struct EntryStore: LeafKeySource, SlotHashSource {
                 start: UnsafeRawPointer(bitPattern: UInt(record.id0)), count: Int(record.id1 & 0xFFFF_FFFF))
             return String(decoding: bytes, as: UTF8.self)
         }
+        if let string = SmallASCIIString.make(record.id0, record.id1) { return string }
         let length = Int(record.id1 >> 56)
         record.id0 = record.id0.littleEndian
         record.id1 = (record.id1 & 0x00FF_FFFF_FFFF_FFFF).littleEndian

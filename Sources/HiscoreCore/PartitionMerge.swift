@@ -15,6 +15,20 @@ public struct KeyWindow: Sendable, Equatable {
     public var isExhausted: Bool { localStart + keys.count >= partitionSize }
 }
 
+/// A partition's entries at local ranks `localStart ..< localStart + entries.count`, and its size:
+/// a run fetched around a page's anchor key (`PartitionMerge.anchoredRun`).
+public struct EntryRun: Sendable {
+    public var localStart: Int
+    public var entries: [LeaderboardEntry]
+    public var partitionSize: Int
+
+    public init(localStart: Int, entries: [LeaderboardEntry], partitionSize: Int) {
+        self.localStart = localStart
+        self.entries = entries
+        self.partitionSize = partitionSize
+    }
+}
+
 /// Pure functions combining the answers of the S partitions (shards) of one board, each holding
 /// the players whose id hashes to it. Every function here is exact: a board split over S
 /// partitions answers like the same board in one (dense ranks excepted: they are not a sum).
@@ -202,6 +216,52 @@ public enum PartitionMerge {
         return windows.indices.map { index in
             (windows[index].localStart + startHeads[index])..<(windows[index].localStart + heads[index])
         }
+    }
+
+    /// How many entries to fetch from each of `partitions` partitions around a page's anchor
+    /// key (the key that began the same page when it was last answered), and how many of them
+    /// before it.
+    ///
+    /// Why an anchor: the windows of `planPageWindows` are placed by rank, so they must allow
+    /// for how unevenly the entries above the page split between partitions (at rank 5000 over
+    /// two shards, ±71 keys each at 2 deviations), and need a second trip for the page's
+    /// entries. A run placed by the page's own first key needs only the spread of the page's
+    /// `limit` entries between partitions: each partition's share is binomial(limit, 1/S), and a
+    /// run of `margin` entries before the key, the share plus 3 deviations, and `margin` after
+    /// holds it unless the share strays past 3 deviations (~0.1% per partition) or the page
+    /// moved more than `margin` entries since the key was recorded. Such runs come back as
+    /// entries, so a proven page is answered in one trip; an unproven one costs that trip and
+    /// then takes the windowed path.
+    public static func anchoredRun(limit: Int, partitions: Int, margin: Int = 4) -> (before: Int, count: Int) {
+        let limit = min(max(0, limit), 1 << 32)  // a client's limit; pages are far smaller
+        guard partitions > 1 else { return (0, limit) }
+        let share = 1 / Double(partitions)
+        let deviation = (Double(limit) * share * (1 - share)).squareRoot()
+        let expected = Int((Double(limit) * share + 3 * deviation).rounded(.up))
+        return (margin, min(limit, expected) + 2 * margin)
+    }
+
+    /// The global page at ranks `offset ..< offset + limit` from one run of entries per
+    /// partition, or nil when the runs cannot prove it (`pageRanges`, on the runs' keys: the
+    /// same proof as key windows, and no second fetch, since the runs hold the entries).
+    public static func page(from runs: [EntryRun], offset: Int, limit: Int) -> [LeaderboardEntry]? {
+        let windows = runs.map { run in
+            KeyWindow(localStart: run.localStart, keys: run.entries.map(\.key), partitionSize: run.partitionSize)
+        }
+        guard let ranges = pageRanges(windows: windows, offset: offset, limit: limit) else { return nil }
+        var slices: [[LeaderboardEntry]] = []
+        slices.reserveCapacity(runs.count)
+        for (run, range) in zip(runs, ranges) {
+            let lower = range.lowerBound - run.localStart
+            let upper = range.upperBound - run.localStart
+            // A proven range is merged from the run's own keys, so it lies inside the run.
+            guard lower >= 0, lower <= upper, upper <= run.entries.count else {
+                assertionFailure("proven range \(range) outside the run at \(run.localStart) of \(run.entries.count)")
+                return nil
+            }
+            slices.append(Array(run.entries[lower..<upper]))
+        }
+        return mergeTop(slices, limit: limit)
     }
 
     /// Calls `body` with a buffer over each window's keys (valid only inside `body`).

@@ -22,6 +22,8 @@ public final class BoardHandle: Sendable {
 
     /// The board's last top N, until a write could change it.
     let topCache = TopCache()
+    /// Where its recently asked offset pages began (boards over several shards).
+    let pageAnchors = PageAnchors()
 
     private let clock = SequenceClock()
     private let versionCounter = ManagedAtomic<UInt64>(0)

@@ -271,6 +271,11 @@ actor Shard {
             guard let partition = partitions[board.incarnation] else { return .entriesAfter([], countUpToKey: 0) }
             return .entriesAfter(
                 partition.entries(after: key, limit: limit), countUpToKey: partition.countBetterOrEqual(than: key))
+        case .entryRun(let board, let key, let before, let count):
+            guard let partition = partitions[board.incarnation] else {
+                return .entryRun(EntryRun(localStart: 0, entries: [], partitionSize: 0))
+            }
+            return .entryRun(partition.entryRun(around: key, before: before, count: count))
         case .neighbours(let board, let key, let before, let after, let centre):
             guard let partition = partitions[board.incarnation] else {
                 return .neighbours(better: [], worse: [], betterCount: 0)

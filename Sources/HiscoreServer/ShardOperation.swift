@@ -25,6 +25,9 @@ enum ShardOperation: Sendable {
     case keysAtRanks(BoardHandle, range: Range<Int>)
     /// Up to `limit` entries strictly after `key`, plus the count of entries up to and including it.
     case entriesAfter(BoardHandle, key: RankKey, limit: Int)
+    /// `count` entries beginning `before` places ahead of where `key` stands, with their first
+    /// local rank: an offset page's run around its anchor key (`PageAnchors`).
+    case entryRun(BoardHandle, key: RankKey, before: Int, count: Int)
     /// The `before` nearest better and `after` nearest worse entries around `key`, plus the count of
     /// entries strictly better than `key`. On the shard of the player `key` was read from
     /// (`centre`), the player's own entry is left out of both, in case a write moved it since.
@@ -57,6 +60,7 @@ enum ShardResult: Sendable {
     case entries([LeaderboardEntry], partitionSize: Int)
     case keys([RankKey], partitionSize: Int)
     case entriesAfter([LeaderboardEntry], countUpToKey: Int)
+    case entryRun(EntryRun)
     case neighbours(better: [LeaderboardEntry], worse: [LeaderboardEntry], betterCount: Int)
     case count(Int)
     case removed(LocatedEntry?)

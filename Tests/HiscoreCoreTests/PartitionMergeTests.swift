@@ -201,6 +201,67 @@ struct PartitionMergeTests {
         #expect(counts[.fallback, default: 0] <= 1, "seed \(seed) S=\(partitions): \(counts)")
     }
 
+    @Test("runs around a page's anchor key prove it in one fetch, and are never wrong", arguments: [2, 3, 8])
+    func anchoredPages(partitions: Int) {
+        let seed = testSeeds([UInt64(700 + partitions)])[0]
+        var random = SplitMix64(seed: seed)
+        let config = BoardConfig(id: "a")
+        let board = SplitBoard(
+            whole: BoardPartition(config: config), parts: (0..<partitions).map { _ in BoardPartition(config: config) })
+        let players = 20_000
+        for n in 0..<players {
+            let id = "p:\(n)"
+            let score = Int64(random.below(1_000_000))
+            _ = try? board.whole.write(playerID: id, score: score, subscore: 0, metadata: nil, sequence: UInt64(n + 1))
+            _ = try? board.part(for: id).write(playerID: id, score: score, subscore: 0, metadata: nil, sequence: UInt64(n + 1))
+        }
+        let all = board.whole.entries(fromRank: 0, limit: board.whole.count)
+        func runs(around key: RankKey, limit: Int) -> [EntryRun] {
+            let run = PartitionMerge.anchoredRun(limit: limit, partitions: partitions)
+            return board.parts.map { $0.entryRun(around: key, before: run.before, count: run.count) }
+        }
+        func expected(_ offset: Int, _ limit: Int) -> [LeaderboardEntry] {
+            offset < all.count ? Array(all[offset..<min(all.count, offset + limit)]) : []
+        }
+        // The anchor where the page begins (a page asked again with no write between), or a few
+        // places off (writes moved the page since its anchor was recorded): proven or refused,
+        // never wrong.
+        var exactHits = 0
+        var nearHits = 0
+        let pages = 300
+        for _ in 0..<pages {
+            let offset = 1 + random.below(players - 1)
+            let limit = [1, 10, 50, 100][random.below(4)]
+            let exact = PartitionMerge.page(from: runs(around: all[offset].key, limit: limit), offset: offset, limit: limit)
+            #expect(exact == nil || exact == expected(offset, limit), "seed \(seed) S=\(partitions) page \(offset)+\(limit)")
+            exactHits += exact == nil ? 0 : 1
+            let drift = random.below(5) - 2
+            let anchor = all[max(0, min(all.count - 1, offset + drift))].key
+            let near = PartitionMerge.page(from: runs(around: anchor, limit: limit), offset: offset, limit: limit)
+            #expect(near == nil || near == expected(offset, limit), "seed \(seed) S=\(partitions) page \(offset)+\(limit) drift \(drift)")
+            nearHits += near == nil ? 0 : 1
+        }
+        // Misses: a partition's share of the page past 3 deviations plus the margin.
+        #expect(exactHits * 100 >= pages * 98, "seed \(seed) S=\(partitions): exact anchors proved \(exactHits)/\(pages)")
+        #expect(nearHits * 100 >= pages * 90, "seed \(seed) S=\(partitions): anchors 2 off proved \(nearHits)/\(pages)")
+
+        // Anchors anywhere (far from the page, keys no entry holds) and runs of any size.
+        for _ in 0..<300 {
+            let offset = random.below(players + 10)
+            let limit = 1 + random.below(60)
+            let key = random.chance(50)
+                ? all[random.below(all.count)].key
+                : board.whole.codec.key(score: Int64(random.below(1_000_000)), subscore: 0, sequence: random.next() % 30_000)
+            let before = random.below(20)
+            let count = random.below(80)
+            let page = PartitionMerge.page(
+                from: board.parts.map { $0.entryRun(around: key, before: before, count: count) }, offset: offset, limit: limit)
+            #expect(page == nil || page == expected(offset, limit), "seed \(seed) S=\(partitions) page \(offset)+\(limit) runs \(before)/\(count)")
+        }
+        #expect(PartitionMerge.anchoredRun(limit: 50, partitions: 1) == (0, 50))
+        _ = PartitionMerge.anchoredRun(limit: .max, partitions: 2)  // a client's extreme must not trap
+    }
+
     @Test("a page whose shards interleave beyond the tight windows is proven by the wide ones")
     func wideWindowsAfterTightMiss() throws {
         // Global order (descending scores): positions 0..<250 hold 160 of A's players and 90 of

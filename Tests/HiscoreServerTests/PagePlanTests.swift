@@ -56,6 +56,92 @@ struct PagePlanTests {
         #expect(!page.nextCursor.isEmpty, "an empty cursor would say the board ended; shard 1 holds 25 more")
     }
 
+    @Test("an offset page asked again is answered from runs around its last first key in one phase, and exactly")
+    func anchoredPage() async throws {
+        let fixture = try ExecutorFixture(shardCount: 2)
+        let board = fixture.board
+        let players = 600
+        var submits: [[ShardOperation]] = [[], []]
+        for n in 0..<players {
+            let id = "p\(n)"
+            submits[board.shard(for: id, shardCount: 2)].append(
+                .submit(board, SubmitRequest(boardID: "b", playerID: id, score: Int64((n * 7_919) % 100_003))))
+        }
+        for shard in 0..<2 { try await Self.run(submits[shard], on: fixture.shards[shard]) }
+        let ranking = try RankResolution.make(board: board, requested: nil, shardCount: 2).get()
+
+        /// The page and the operations of each phase the plan ran.
+        func page(offset: UInt64, limit: Int) async throws -> (entries: [LeaderboardEntry], phases: [[ShardOperation]]) {
+            let plan = TopPlan(callID: 1, ranking: ranking, limit: limit, start: .offset(offset))
+            var step = plan.advance([])
+            var phases: [[ShardOperation]] = []
+            while case .run(let calls) = step {
+                phases.append(calls.map(\.operation))
+                var results: [ShardResult] = []
+                for call in calls { results += try await Self.run([call.operation], on: fixture.shards[call.shard]) }
+                step = plan.advance(results[...])
+            }
+            guard case .finished(let response) = step, case .rankedTop(let ranked)? = response.result else {
+                Issue.record("expected a page, got \(step)")
+                return ([], phases)
+            }
+            #expect(ranked.ranks == (0..<UInt64(ranked.entries.count)).map { offset + 1 + $0 })
+            return (ranked.entries, phases)
+        }
+        /// The page from every entry of both shards.
+        func reference(offset: Int, limit: Int) async throws -> [LeaderboardEntry] {
+            var slices: [[LeaderboardEntry]] = []
+            for shard in fixture.shards {
+                for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(board, range: 0..<players)], on: shard) {
+                    slices.append(entries)
+                }
+            }
+            return Array(PartitionMerge.mergeTop(slices, limit: players).dropFirst(offset).prefix(limit))
+        }
+        func isRun(_ operation: ShardOperation) -> Bool { if case .entryRun = operation { true } else { false } }
+        func isWindow(_ operation: ShardOperation) -> Bool { if case .keysAtRanks = operation { true } else { false } }
+        /// Moves `count` players from below the page to the top.
+        func promote(_ count: Int, from offset: Int) async throws {
+            let below = try await reference(offset: offset + 100, limit: count)
+            for entry in below {
+                let shard = board.shard(for: entry.playerID, shardCount: 2)
+                try await Self.run(
+                    [.submit(board, SubmitRequest(boardID: "b", playerID: entry.playerID, score: 1_000_000))], on: fixture.shards[shard])
+            }
+        }
+
+        // First time: key windows, then the proven ranges.
+        let first = try await page(offset: 200, limit: 30)
+        #expect(first.phases.first?.allSatisfy(isWindow) == true, "\(first.phases)")
+        #expect(first.entries == (try await reference(offset: 200, limit: 30)))
+        // Asked again: one phase of runs around the page's first key.
+        let again = try await page(offset: 200, limit: 30)
+        #expect(again.phases.count == 1 && again.phases[0].allSatisfy(isRun), "\(again.phases)")
+        #expect(again.entries == first.entries)
+        // Two players moved above the page: it begins two places before its anchor, still
+        // within the runs.
+        try await promote(2, from: 200)
+        let moved = try await page(offset: 200, limit: 30)
+        #expect(moved.phases.count == 1, "\(moved.phases)")
+        #expect(moved.entries == (try await reference(offset: 200, limit: 30)))
+        #expect(moved.entries.first?.key != first.entries.first?.key)
+        // Forty moved: the runs cannot prove the page, the windowed path answers it.
+        try await promote(40, from: 200)
+        let far = try await page(offset: 200, limit: 30)
+        #expect(far.phases.count == 3 && far.phases[0].allSatisfy(isRun) && far.phases[1].allSatisfy(isWindow), "\(far.phases)")
+        #expect(far.entries == (try await reference(offset: 200, limit: 30)))
+        // ... and records its first key: the next call is one phase again.
+        let after = try await page(offset: 200, limit: 30)
+        #expect(after.phases.count == 1 && after.entries == far.entries, "\(after.phases)")
+        // Other offsets keep their own anchors; one past the board's end has none.
+        let other = try await page(offset: 450, limit: 30)
+        #expect(other.phases.first?.allSatisfy(isWindow) == true)
+        #expect((try await page(offset: 450, limit: 30)).phases.count == 1)
+        #expect((try await page(offset: 200, limit: 30)).phases.count == 1)
+        #expect((try await page(offset: 700, limit: 30)).entries.isEmpty)
+        try await fixture.shutdown()
+    }
+
     @discardableResult
     static func run(_ operations: [ShardOperation], on shard: Shard) async throws -> [ShardResult] {
         try await shard.loop.submit {

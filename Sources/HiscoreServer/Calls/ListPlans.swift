@@ -26,6 +26,9 @@ private struct RunRanker {
 /// Top N, at an offset or after a cursor.
 ///
 /// Offset 0: each shard returns its best `limit`; a k-way merge picks the global best.
+/// Offset k > 0 asked before: the page's first key when it was last answered (`PageAnchors`)
+/// places one run of entries per shard around it (`PartitionMerge.anchoredRun`); when the runs
+/// prove the page, it is answered from them in one phase. Otherwise, or the first time:
 /// Offset k > 0: asking every shard for k + limit entries would cost O(k) per page, so each shard
 /// is asked for the keys in a window of local ranks around k/S (players are spread by hash, so
 /// local ranks track k/S closely); the merge proves from the window bounds which local ranks of
@@ -41,6 +44,8 @@ private struct RunRanker {
 final class TopPlan: CallPlan {
     private enum Stage {
         case start
+        /// Runs of entries around the page's anchor key were asked for.
+        case anchored
         case keyWindows([Range<Int>], PartitionMerge.WindowSlack)
         /// The windowed proof failed: every shard's keys up to offset + limit.
         case everyKey([Range<Int>])
@@ -121,10 +126,30 @@ final class TopPlan: CallPlan {
                     stage = .fullWindows
                     return .run(fullWindowCalls(offset: offset))
                 }
+                if let anchor = board.pageAnchors.key(offset: offset) {
+                    let run = PartitionMerge.anchoredRun(limit: limit, partitions: shards.count)
+                    stage = .anchored
+                    return .run(shards.map {
+                        ShardCall(shard: $0, operation: .entryRun(board, key: anchor, before: run.before, count: run.count))
+                    })
+                }
                 let estimate = max(0, board.size) / shards.count
                 return keyWindowCalls(
                     offset: offset, partitionSizes: Array(repeating: estimate, count: shards.count), slack: .tight)
             }
+        case .anchored:
+            let offset = Int(clamping: offsetValue)
+            var runs: [EntryRun] = []
+            runs.reserveCapacity(shards.count)
+            for case .entryRun(let run) in results { runs.append(run) }
+            if runs.count == shards.count, let page = PartitionMerge.page(from: runs, offset: offset, limit: limit) {
+                return rank(page, firstOrdinal: UInt64(offset) + 1)
+            }
+            // The page moved further from its anchor than the runs reach (writes since it was
+            // recorded): the windowed path, which records the new first key.
+            let sizes = runs.count == shards.count
+                ? runs.map(\.partitionSize) : Array(repeating: max(0, board.size) / shards.count, count: shards.count)
+            return keyWindowCalls(offset: offset, partitionSizes: sizes, slack: .tight)
         case .keyWindows(let windows, _), .everyKey(let windows):
             let offset = Int(clamping: offsetValue)
             let keyWindows = zip(windows.map(\.lowerBound), results).compactMap { window, result -> KeyWindow? in
@@ -237,6 +262,9 @@ final class TopPlan: CallPlan {
     }
 
     private func respond(_ run: [LeaderboardEntry], ranks: [UInt64]) -> PlanStep {
+        if case .offset(let offset) = start, offset > 0, shards.count > 1, let first = run.first {
+            board.pageAnchors.record(offset: Int(clamping: offset), key: first.key)
+        }
         // An empty cursor says the board ended: not so for a page cut short by a shard's slice.
         let continues = run.count == limit || (sliceCameShort && !run.isEmpty)
         let cursor = continues ? (run.last.map { PageCursor(incarnation: board.incarnation, key: $0.key).bytes } ?? []) : []
