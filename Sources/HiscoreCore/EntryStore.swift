@@ -232,6 +232,10 @@ struct EntryStore: LeafKeySource, SlotHashSource {
     /// Bytes of long ids and metadata blobs (malloc'ed individually).
     private(set) var blobBytes = 0
 
+    /// Whether inline ids can be read back as small strings (`SmallASCIIString`), read once
+    /// per partition rather than once per id.
+    private let smallStringsHold = SmallASCIIString.layoutHolds
+
     init(codec: KeyCodec) { self.codec = codec }
 
     var reservedBytes: Int { records.reservedBytes + subscores.reservedBytes + metadata.reservedBytes + blobBytes }
@@ -356,7 +360,7 @@ struct EntryStore: LeafKeySource, SlotHashSource {
                 start: UnsafeRawPointer(bitPattern: UInt(record.id0)), count: Int(record.id1 & 0xFFFF_FFFF))
             return String(decoding: bytes, as: UTF8.self)
         }
-        if let string = SmallASCIIString.make(record.id0, record.id1) { return string }
+        if smallStringsHold, let string = SmallASCIIString.make(record.id0, record.id1) { return string }
         let length = Int(record.id1 >> 56)
         record.id0 = record.id0.littleEndian
         record.id1 = (record.id1 & 0x00FF_FFFF_FFFF_FFFF).littleEndian

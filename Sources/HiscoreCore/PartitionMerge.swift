@@ -241,6 +241,57 @@ public enum PartitionMerge {
         return (margin, min(limit, expected) + 2 * margin)
     }
 
+    /// Where to fetch a page again after runs around its anchor could not prove it: for each
+    /// partition, a range of local ranks around where the page now stands, or nil when it moved
+    /// too far for runs to be the cheaper way (then the windowed path, `planPageWindows`).
+    ///
+    /// The failed runs still say where the anchor stands: partition j has `c_j = localStart_j +
+    /// #(run keys better than the anchor)` entries better than it (each run reaches past the
+    /// anchor's place, or its partition's end), so the anchor's global position is Σ c_j and the
+    /// page begins `d = offset − Σ c_j` places after it. Partition j holds about share_j · |d| of
+    /// the entries between the two (share_j = size_j / total), so its part of the page begins near
+    /// `c_j + d · share_j`, give or take 3 deviations of that binomial count, and spans its share
+    /// of the page plus 3 deviations; `margin` more on each side. When 3 deviations of the drift
+    /// exceed `maxDeviation` entries (|d| past ~1,000 over two partitions at the default), key
+    /// windows read less than such wide runs of entries would build.
+    public static func rerunRanges(
+        after runs: [EntryRun], anchor: RankKey, offset: Int, limit: Int, margin: Int = 4, maxDeviation: Int = 48
+    ) -> [Range<Int>]? {
+        let total = runs.reduce(0) { saturatingSum($0, $1.partitionSize) }
+        guard offset >= 0, limit > 0, total > 0, offset < total else { return nil }
+        let limit = min(limit, total)
+        var position = 0
+        var counts: [Int] = []
+        counts.reserveCapacity(runs.count)
+        for run in runs {
+            var better = 0
+            while better < run.entries.count && run.entries[better].key < anchor { better += 1 }
+            counts.append(run.localStart + better)
+            position += run.localStart + better
+        }
+        let drift = Double(offset - position)
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(runs.count)
+        for (run, better) in zip(runs, counts) {
+            let size = run.partitionSize
+            guard size > 0 else {
+                ranges.append(0..<0)
+                continue
+            }
+            let share = Double(size) / Double(total)
+            let driftDeviation = 3 * (drift.magnitude * share * (1 - share)).squareRoot()
+            guard driftDeviation <= Double(maxDeviation) else { return nil }
+            let pageDeviation = 3 * (Double(limit) * share * (1 - share)).squareRoot()
+            let centre = Double(better) + drift * share
+            var start = Int((centre - driftDeviation).rounded(.down)) - margin
+            var stop = Int((centre + Double(limit) * share + driftDeviation + pageDeviation).rounded(.up)) + margin
+            start = max(0, min(start, size - 1))  // never empty: the proof needs a first entry
+            stop = max(start + 1, min(stop, size))
+            ranges.append(start..<stop)
+        }
+        return ranges
+    }
+
     /// The global page at ranks `offset ..< offset + limit` from one run of entries per
     /// partition, or nil when the runs cannot prove it (`pageRanges`, on the runs' keys: the
     /// same proof as key windows, and no second fetch, since the runs hold the entries).

@@ -18,12 +18,20 @@ enum SmallASCIIString {
     static let discriminator: UInt64 = 0xE0 << 56
 
     /// The string of an inline id's packed words (`PackedID.word0`, `.word1`: up to 15 bytes,
-    /// zero-filled, the length in `word1`'s top byte), or nil to decode it the checked way.
+    /// zero-filled, the length in `word1`'s top byte), or nil to decode it the checked way: a
+    /// byte of 0x80 or more, a byte past the length that is not zero (a small string with one
+    /// would print as its bytes but compare unequal to them), a length over 15. The caller has
+    /// checked `layoutHolds`.
     @inline(__always)
     static func make(_ word0: UInt64, _ word1: UInt64) -> String? {
         #if _pointerBitWidth(_64) && _endian(little)
-            guard (word0 | word1 & 0x00FF_FFFF_FFFF_FFFF) & 0x8080_8080_8080_8080 == 0, word1 >> 56 <= 15, layoutHolds
-            else { return nil }
+            assert(layoutHolds, "SmallASCIIString.make without its layout check")
+            let length = word1 >> 56
+            let bytes1 = word1 & 0x00FF_FFFF_FFFF_FFFF
+            guard length <= 15, (word0 | bytes1) & 0x8080_8080_8080_8080 == 0 else { return nil }
+            let past0 = length >= 8 ? 0 : word0 >> (length &* 8)
+            let past1 = length <= 8 ? bytes1 : bytes1 >> ((length &- 8) &* 8)
+            guard past0 | past1 == 0 else { return nil }
             let string = unsafeBitCast((word0, word1 | discriminator), to: String.self)
             assert(string.utf8.count == Int(word1 >> 56) && string.utf8.allSatisfy { $0 < 0x80 }, "small string layout")
             return string

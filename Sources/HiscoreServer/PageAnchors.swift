@@ -10,41 +10,83 @@ import NIOConcurrencyHelpers
 /// the global board, a lobby's "ranks 100-150"), and between two such calls the page's first
 /// entry rarely moves more than a few places: a run of entries fetched around the last first key
 /// (`PartitionMerge.anchoredRun`) proves the page in one trip. An anchor is only a hint: the
-/// proof decides, and a page it cannot prove takes the windowed path and records its new first
-/// key. Nothing here needs to be invalidated: a stale key costs one unproven trip.
+/// proof decides. A page the runs miss by a few hundred places is fetched again from where the
+/// runs show it now stands (`PartitionMerge.rerunRanges`): two trips, as without an anchor. A
+/// page that moved further (a board whose players climb past it by the thousand between two
+/// calls) takes the windowed path after the wasted trip, and its anchor is then skipped for
+/// 2, 4, … up to `maxSkippedCalls` calls while that goes on, so such a board pays the wasted trip
+/// on one call in 64 at most.
 ///
-/// Size: `slots` (offset, key) pairs per board, indexed by offset; a colliding offset replaces
-/// the older one. One short lock per page call (~20 ns uncontended, next to ~10 µs per page).
+/// Size: `slots` anchors per board, found by scanning them all; a new offset replaces the one
+/// least recently recorded. One short lock per page call (~20 ns uncontended, next to ~10 µs
+/// per page).
 final class PageAnchors: Sendable {
     /// Distinct offsets remembered per board.
     static let slots = 8
+    /// The longest run of calls an anchor is skipped for after the page moved beyond its reach.
+    static let maxSkippedCalls = 64
 
     private struct Anchor {
         var offset: Int
         var key: RankKey
+        /// When it was last recorded (the state's clock), to pick the one to replace.
+        var recorded: UInt64
+        /// Calls in a row that found the page beyond the anchor's reach.
+        var farMisses = 0
+        /// Calls still to skip the anchor for.
+        var skipsLeft = 0
     }
 
-    private let anchors = NIOLockedValueBox([Anchor?](repeating: nil, count: PageAnchors.slots))
-
-    @inline(__always)
-    private static func slot(_ offset: Int) -> Int {
-        Int(truncatingIfNeeded: ((UInt64(truncatingIfNeeded: offset) &* 0x9E37_79B9_7F4A_7C15) >> 32) % UInt64(slots))
+    private struct State {
+        var anchors: [Anchor] = []
+        var clock: UInt64 = 0
     }
 
-    /// The first key of the page at `offset` when it was last answered, if remembered.
+    private let state = NIOLockedValueBox(State())
+
+    /// The first key of the page at `offset` when it was last answered, if remembered and not
+    /// being skipped (a skip is used up by this call).
     func key(offset: Int) -> RankKey? {
-        anchors.withLockedValue { anchors in
-            guard let anchor = anchors[Self.slot(offset)], anchor.offset == offset else { return nil }
-            return anchor.key
+        state.withLockedValue { state in
+            guard let index = state.anchors.firstIndex(where: { $0.offset == offset }) else { return nil }
+            if state.anchors[index].skipsLeft > 0 {
+                state.anchors[index].skipsLeft -= 1
+                return nil
+            }
+            return state.anchors[index].key
         }
     }
 
-    /// Remembers `key` as the first key of the page at `offset`.
-    func record(offset: Int, key: RankKey) {
-        anchors.withLockedValue { anchors in
-            let slot = Self.slot(offset)
-            if let anchor = anchors[slot], anchor.offset == offset, anchor.key == key { return }
-            anchors[slot] = Anchor(offset: offset, key: key)
+    /// Remembers `key` as the first key of the page at `offset`; `anchorReached`: this call's
+    /// anchor runs reached the page (at once or after a rerun), which ends a run of far misses.
+    func record(offset: Int, key: RankKey, anchorReached: Bool) {
+        state.withLockedValue { state in
+            state.clock &+= 1
+            if let index = state.anchors.firstIndex(where: { $0.offset == offset }) {
+                state.anchors[index].key = key
+                state.anchors[index].recorded = state.clock
+                if anchorReached { state.anchors[index].farMisses = 0 }
+                return
+            }
+            let anchor = Anchor(offset: offset, key: key, recorded: state.clock)
+            if state.anchors.count < Self.slots {
+                state.anchors.append(anchor)
+            } else if let oldest = state.anchors.indices.min(by: { state.anchors[$0].recorded < state.anchors[$1].recorded }) {
+                state.anchors[oldest] = anchor
+            }
         }
     }
+
+    /// The anchor at `offset` left the page out of reach: skip it for the next 2, 4, … calls.
+    func noteFarMiss(offset: Int) {
+        state.withLockedValue { state in
+            guard let index = state.anchors.firstIndex(where: { $0.offset == offset }) else { return }
+            let misses = min(state.anchors[index].farMisses + 1, 6)
+            state.anchors[index].farMisses = misses
+            state.anchors[index].skipsLeft = min(1 << misses, Self.maxSkippedCalls)
+        }
+    }
+
+    /// The offsets remembered (for tests).
+    var offsets: Set<Int> { state.withLockedValue { Set($0.anchors.map(\.offset)) } }
 }

@@ -245,6 +245,34 @@ struct PartitionMergeTests {
         #expect(exactHits * 100 >= pages * 98, "seed \(seed) S=\(partitions): exact anchors proved \(exactHits)/\(pages)")
         #expect(nearHits * 100 >= pages * 90, "seed \(seed) S=\(partitions): anchors 2 off proved \(nearHits)/\(pages)")
 
+        // Anchors hundreds of places off: the runs miss, and the ranges `rerunRanges` places
+        // from them prove the page (or it says the page is too far for runs).
+        var reruns = 0
+        var rerunHits = 0
+        for _ in 0..<200 {
+            let offset = 1 + random.below(players - 101)
+            let limit = [10, 50, 100][random.below(3)]
+            let drift = random.below(1_601) - 800
+            let anchor = all[max(0, min(all.count - 1, offset + drift))].key
+            let missed = runs(around: anchor, limit: limit)
+            if PartitionMerge.page(from: missed, offset: offset, limit: limit) != nil { continue }
+            guard let ranges = PartitionMerge.rerunRanges(after: missed, anchor: anchor, offset: offset, limit: limit) else {
+                Issue.record("seed \(seed) S=\(partitions): no rerun for a drift of \(drift)")
+                continue
+            }
+            let fetched = zip(board.parts, ranges).map { part, range in
+                EntryRun(localStart: range.lowerBound, entries: part.entries(fromRank: range.lowerBound, limit: range.count), partitionSize: part.count)
+            }
+            let page = PartitionMerge.page(from: fetched, offset: offset, limit: limit)
+            #expect(page == nil || page == expected(offset, limit), "seed \(seed) S=\(partitions) rerun \(offset)+\(limit) drift \(drift)")
+            reruns += 1
+            rerunHits += page == nil ? 0 : 1
+        }
+        #expect(reruns >= 100 && rerunHits * 100 >= reruns * 97, "seed \(seed) S=\(partitions): reruns proved \(rerunHits)/\(reruns)")
+        // A page thousands of places from its anchor: key windows are cheaper than such runs.
+        let distant = runs(around: all[10_000].key, limit: 50)
+        #expect(PartitionMerge.rerunRanges(after: distant, anchor: all[10_000].key, offset: 2_000, limit: 50) == nil)
+
         // Anchors anywhere (far from the page, keys no entry holds) and runs of any size.
         for _ in 0..<300 {
             let offset = random.below(players + 10)

@@ -40,6 +40,24 @@ struct PlayerIDStorageTests {
         }
     }
 
+    @Test("the strings made from packed words are bit for bit the standard library's")
+    func sameBits() {
+        let sample = Array("Hiscore:p-01234".utf8)
+        for count in 0...15 {
+            var words: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &words) { raw in
+                for index in 0..<count { raw[index] = sample[index] }
+            }
+            guard let made = SmallASCIIString.make(words.0, words.1 | UInt64(count) << 56) else {
+                Issue.record("no string for \(count) bytes")
+                continue
+            }
+            let reference = String(decoding: sample[..<count], as: UTF8.self)
+            #expect(unsafeBitCast(made, to: (UInt64, UInt64).self) == unsafeBitCast(reference, to: (UInt64, UInt64).self))
+            #expect(made == reference && made.hashValue == reference.hashValue)
+        }
+    }
+
     @Test("packed words the fast path must not take")
     func refused() {
         let ab = UInt64(0x62_61)  // "ab"
@@ -48,6 +66,10 @@ struct PlayerIDStorageTests {
         #expect(SmallASCIIString.make(0xA9C3, 2 << 56) == nil)  // "é": not ASCII
         #expect(SmallASCIIString.make(ab, 0x80 << 48 | 9 << 56) == nil)  // a high byte in the second word
         #expect(SmallASCIIString.make(ab, 16 << 56) == nil)  // not an inline length
+        #expect(SmallASCIIString.make(0x63_6261, 2 << 56) == nil)  // a byte past the length
+        #expect(SmallASCIIString.make(ab, 0x41 | 2 << 56) == nil)  // one in the second word
+        #expect(SmallASCIIString.make(ab, 0x41 << 8 | 9 << 56) == nil)  // past a length of 9
+        #expect(SmallASCIIString.make(0x4141_4141_4141_4141, 0x41 | 9 << 56) == "AAAAAAAAA")
         let fifteen = SmallASCIIString.make(0x3837_3635_3433_3231, 0x0065_6463_6261_3039 | 15 << 56)
         #expect(fifteen == "1234567890abcde")
         #expect(fifteen?.utf8.count == 15)

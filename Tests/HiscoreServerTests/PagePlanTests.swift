@@ -60,7 +60,7 @@ struct PagePlanTests {
     func anchoredPage() async throws {
         let fixture = try ExecutorFixture(shardCount: 2)
         let board = fixture.board
-        let players = 600
+        let players = 3_000
         var submits: [[ShardOperation]] = [[], []]
         for n in 0..<players {
             let id = "p\(n)"
@@ -70,9 +70,11 @@ struct PagePlanTests {
         for shard in 0..<2 { try await Self.run(submits[shard], on: fixture.shards[shard]) }
         let ranking = try RankResolution.make(board: board, requested: nil, shardCount: 2).get()
 
-        /// The page and the operations of each phase the plan ran.
-        func page(offset: UInt64, limit: Int) async throws -> (entries: [LeaderboardEntry], phases: [[ShardOperation]]) {
-            let plan = TopPlan(callID: 1, ranking: ranking, limit: limit, start: .offset(offset))
+        /// The page, its cursor, and the operations of each phase the plan ran.
+        func page(_ start: PageStart, limit: Int = 30) async throws
+            -> (entries: [LeaderboardEntry], cursor: [UInt8], phases: [[ShardOperation]])
+        {
+            let plan = TopPlan(callID: 1, ranking: ranking, limit: limit, start: start)
             var step = plan.advance([])
             var phases: [[ShardOperation]] = []
             while case .run(let calls) = step {
@@ -81,15 +83,24 @@ struct PagePlanTests {
                 for call in calls { results += try await Self.run([call.operation], on: fixture.shards[call.shard]) }
                 step = plan.advance(results[...])
             }
+            if case .finished(let response) = step, case .packed? = response.result, start == .offset(0) {
+                return ([], [], phases)  // the top, packed once for the calls that follow
+            }
             guard case .finished(let response) = step, case .rankedTop(let ranked)? = response.result else {
                 Issue.record("expected a page, got \(step)")
-                return ([], phases)
+                return ([], [], phases)
             }
-            #expect(ranked.ranks == (0..<UInt64(ranked.entries.count)).map { offset + 1 + $0 })
-            return (ranked.entries, phases)
+            if case .offset(let offset) = start {
+                #expect(ranked.ranks == (0..<UInt64(ranked.entries.count)).map { offset + 1 + $0 })
+            }
+            return (ranked.entries, ranked.nextCursor, phases)
+        }
+        func page(offset: UInt64, limit: Int = 30) async throws -> (entries: [LeaderboardEntry], phases: [[ShardOperation]]) {
+            let answer = try await page(.offset(offset), limit: limit)
+            return (answer.entries, answer.phases)
         }
         /// The page from every entry of both shards.
-        func reference(offset: Int, limit: Int) async throws -> [LeaderboardEntry] {
+        func reference(offset: Int, limit: Int = 30) async throws -> [LeaderboardEntry] {
             var slices: [[LeaderboardEntry]] = []
             for shard in fixture.shards {
                 for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(board, range: 0..<players)], on: shard) {
@@ -98,47 +109,85 @@ struct PagePlanTests {
             }
             return Array(PartitionMerge.mergeTop(slices, limit: players).dropFirst(offset).prefix(limit))
         }
-        func isRun(_ operation: ShardOperation) -> Bool { if case .entryRun = operation { true } else { false } }
-        func isWindow(_ operation: ShardOperation) -> Bool { if case .keysAtRanks = operation { true } else { false } }
+        func kinds(_ phases: [[ShardOperation]]) -> [String] {
+            phases.map { operations in
+                let names = Set(operations.map { operation -> String in
+                    switch operation {
+                    case .entryRun: "runs"
+                    case .keysAtRanks: "windows"
+                    case .entriesAtRanks: "ranges"
+                    default: "other"
+                    }
+                })
+                return names.count == 1 ? names.first ?? "" : "mixed"
+            }
+        }
+        var score: Int64 = 1_000_000
         /// Moves `count` players from below the page to the top.
         func promote(_ count: Int, from offset: Int) async throws {
-            let below = try await reference(offset: offset + 100, limit: count)
-            for entry in below {
+            for entry in try await reference(offset: offset + 100, limit: count) {
+                score += 1
                 let shard = board.shard(for: entry.playerID, shardCount: 2)
                 try await Self.run(
-                    [.submit(board, SubmitRequest(boardID: "b", playerID: entry.playerID, score: 1_000_000))], on: fixture.shards[shard])
+                    [.submit(board, SubmitRequest(boardID: "b", playerID: entry.playerID, score: score))], on: fixture.shards[shard])
             }
         }
 
         // First time: key windows, then the proven ranges.
-        let first = try await page(offset: 200, limit: 30)
-        #expect(first.phases.first?.allSatisfy(isWindow) == true, "\(first.phases)")
-        #expect(first.entries == (try await reference(offset: 200, limit: 30)))
+        let first = try await page(offset: 200)
+        #expect(kinds(first.phases) == ["windows", "ranges"])
+        #expect(first.entries == (try await reference(offset: 200)))
         // Asked again: one phase of runs around the page's first key.
-        let again = try await page(offset: 200, limit: 30)
-        #expect(again.phases.count == 1 && again.phases[0].allSatisfy(isRun), "\(again.phases)")
+        let again = try await page(offset: 200)
+        #expect(kinds(again.phases) == ["runs"])
         #expect(again.entries == first.entries)
-        // Two players moved above the page: it begins two places before its anchor, still
-        // within the runs.
+        // Two players moved above the page: it begins two places before its anchor, within the runs.
         try await promote(2, from: 200)
-        let moved = try await page(offset: 200, limit: 30)
-        #expect(moved.phases.count == 1, "\(moved.phases)")
-        #expect(moved.entries == (try await reference(offset: 200, limit: 30)))
+        let moved = try await page(offset: 200)
+        #expect(kinds(moved.phases) == ["runs"])
+        #expect(moved.entries == (try await reference(offset: 200)))
         #expect(moved.entries.first?.key != first.entries.first?.key)
-        // Forty moved: the runs cannot prove the page, the windowed path answers it.
+        // Forty moved: past the runs' margins; the runs say where the page stands now, and the
+        // second phase fetches it from there.
         try await promote(40, from: 200)
-        let far = try await page(offset: 200, limit: 30)
-        #expect(far.phases.count == 3 && far.phases[0].allSatisfy(isRun) && far.phases[1].allSatisfy(isWindow), "\(far.phases)")
-        #expect(far.entries == (try await reference(offset: 200, limit: 30)))
-        // ... and records its first key: the next call is one phase again.
-        let after = try await page(offset: 200, limit: 30)
-        #expect(after.phases.count == 1 && after.entries == far.entries, "\(after.phases)")
-        // Other offsets keep their own anchors; one past the board's end has none.
-        let other = try await page(offset: 450, limit: 30)
-        #expect(other.phases.first?.allSatisfy(isWindow) == true)
-        #expect((try await page(offset: 450, limit: 30)).phases.count == 1)
-        #expect((try await page(offset: 200, limit: 30)).phases.count == 1)
-        #expect((try await page(offset: 700, limit: 30)).entries.isEmpty)
+        let rerun = try await page(offset: 200)
+        #expect(kinds(rerun.phases) == ["runs", "ranges"])
+        #expect(rerun.entries == (try await reference(offset: 200)))
+        #expect(kinds((try await page(offset: 200)).phases) == ["runs"])
+        // Two thousand moved: too far for runs; the windowed path answers, and the anchor is
+        // skipped for the next two calls, then tried again.
+        try await promote(2_000, from: 200)
+        let far = try await page(offset: 200)
+        #expect(kinds(far.phases) == ["runs", "windows", "ranges"])
+        #expect(far.entries == (try await reference(offset: 200)))
+        for _ in 0..<2 {
+            let skipped = try await page(offset: 200)
+            #expect(kinds(skipped.phases) == ["windows", "ranges"])
+            #expect(skipped.entries == far.entries)
+        }
+        let tried = try await page(offset: 200)
+        #expect(kinds(tried.phases) == ["runs"] && tried.entries == far.entries)
+
+        // Eight other offsets (pages of 40 and of 80) are remembered side by side; the least
+        // recently recorded one makes room.
+        for limit in [40, 80] {
+            let offsets = (1...8).map { UInt64($0 * limit) }
+            for offset in offsets { _ = try await page(offset: offset, limit: limit) }
+            #expect(board.pageAnchors.offsets == Set(offsets.map { Int($0) }))
+            for offset in offsets {
+                let repeated = try await page(offset: offset, limit: limit)
+                #expect(kinds(repeated.phases) == ["runs"], "offset \(offset), pages of \(limit)")
+                #expect(repeated.entries == (try await reference(offset: Int(offset), limit: limit)))
+            }
+        }
+        // Cursor pages and the top record no anchor; a page past the board's end is empty.
+        let cursorPage = try await page(.offset(100))
+        let recorded = board.pageAnchors.offsets
+        #expect(recorded.contains(100) && recorded.count == PageAnchors.slots)
+        _ = try await page(.cursor(cursorPage.cursor))
+        _ = try await page(.offset(0))
+        #expect(board.pageAnchors.offsets == recorded)
+        #expect((try await page(offset: 5_000)).entries.isEmpty)
         try await fixture.shutdown()
     }
 

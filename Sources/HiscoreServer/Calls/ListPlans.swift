@@ -45,7 +45,9 @@ final class TopPlan: CallPlan {
     private enum Stage {
         case start
         /// Runs of entries around the page's anchor key were asked for.
-        case anchored
+        case anchored(RankKey)
+        /// The runs missed the page: the ranges where they showed it now stands were asked for.
+        case rerun([Range<Int>])
         case keyWindows([Range<Int>], PartitionMerge.WindowSlack)
         /// The windowed proof failed: every shard's keys up to offset + limit.
         case everyKey([Range<Int>])
@@ -67,6 +69,8 @@ final class TopPlan: CallPlan {
     /// A shard answered fewer of its proven page entries than asked: a removal between the
     /// phases shifted its order. The page may then be short while the board goes on.
     private var sliceCameShort = false
+    /// Runs around the page's anchor (at once or after a rerun) proved the page.
+    private var anchorReached = false
 
     /// Whether the answer is for the wire — a top (offset 0) packed once (`.packed`), any other
     /// page in the engine's form (`.rankedTop`) — or `.top` for the server's own readers
@@ -128,28 +132,46 @@ final class TopPlan: CallPlan {
                 }
                 if let anchor = board.pageAnchors.key(offset: offset) {
                     let run = PartitionMerge.anchoredRun(limit: limit, partitions: shards.count)
-                    stage = .anchored
+                    stage = .anchored(anchor)
                     return .run(shards.map {
                         ShardCall(shard: $0, operation: .entryRun(board, key: anchor, before: run.before, count: run.count))
                     })
                 }
-                let estimate = max(0, board.size) / shards.count
-                return keyWindowCalls(
-                    offset: offset, partitionSizes: Array(repeating: estimate, count: shards.count), slack: .tight)
+                return evenKeyWindowCalls(offset: offset)
             }
-        case .anchored:
+        case .anchored(let anchor):
             let offset = Int(clamping: offsetValue)
             var runs: [EntryRun] = []
             runs.reserveCapacity(shards.count)
             for case .entryRun(let run) in results { runs.append(run) }
-            if runs.count == shards.count, let page = PartitionMerge.page(from: runs, offset: offset, limit: limit) {
+            guard runs.count == shards.count else { return evenKeyWindowCalls(offset: offset) }
+            if let page = PartitionMerge.page(from: runs, offset: offset, limit: limit) {
+                anchorReached = true
                 return rank(page, firstOrdinal: UInt64(offset) + 1)
             }
-            // The page moved further from its anchor than the runs reach (writes since it was
-            // recorded): the windowed path, which records the new first key.
-            let sizes = runs.count == shards.count
-                ? runs.map(\.partitionSize) : Array(repeating: max(0, board.size) / shards.count, count: shards.count)
-            return keyWindowCalls(offset: offset, partitionSizes: sizes, slack: .tight)
+            // Writes since the anchor was recorded moved the page past the runs' margins: fetch
+            // it from where the runs show it now stands, or, when it moved too far for that,
+            // take the windowed path (and skip this anchor for a while).
+            if let ranges = PartitionMerge.rerunRanges(after: runs, anchor: anchor, offset: offset, limit: limit) {
+                stage = .rerun(ranges)
+                return .run(zip(shards, ranges).map { ShardCall(shard: $0.0, operation: .entriesAtRanks(board, range: $0.1)) })
+            }
+            board.pageAnchors.noteFarMiss(offset: offset)
+            return keyWindowCalls(offset: offset, partitionSizes: runs.map(\.partitionSize), slack: .tight)
+        case .rerun(let ranges):
+            let offset = Int(clamping: offsetValue)
+            var runs: [EntryRun] = []
+            runs.reserveCapacity(shards.count)
+            for (range, result) in zip(ranges, results) {
+                guard case .entries(let entries, let size) = result else { break }
+                runs.append(EntryRun(localStart: range.lowerBound, entries: entries, partitionSize: size))
+            }
+            guard runs.count == shards.count else { return evenKeyWindowCalls(offset: offset) }
+            if let page = PartitionMerge.page(from: runs, offset: offset, limit: limit) {
+                anchorReached = true
+                return rank(page, firstOrdinal: UInt64(offset) + 1)
+            }
+            return keyWindowCalls(offset: offset, partitionSizes: runs.map(\.partitionSize), slack: .tight)
         case .keyWindows(let windows, _), .everyKey(let windows):
             let offset = Int(clamping: offsetValue)
             let keyWindows = zip(windows.map(\.lowerBound), results).compactMap { window, result -> KeyWindow? in
@@ -227,6 +249,13 @@ final class TopPlan: CallPlan {
         return 0
     }
 
+    /// `keyWindowCalls` for shards assumed to hold the board in equal parts (their sizes are not
+    /// known before they answer).
+    private func evenKeyWindowCalls(offset: Int) -> PlanStep {
+        let estimate = max(0, board.size) / shards.count
+        return keyWindowCalls(offset: offset, partitionSizes: Array(repeating: estimate, count: shards.count), slack: .tight)
+    }
+
     /// Asks every shard for its keys in the windows planned for an offset page.
     private func keyWindowCalls(offset: Int, partitionSizes: [Int], slack: PartitionMerge.WindowSlack) -> PlanStep {
         let windows = PartitionMerge.planPageWindows(offset: offset, limit: limit, partitionSizes: partitionSizes, slack: slack)
@@ -263,7 +292,7 @@ final class TopPlan: CallPlan {
 
     private func respond(_ run: [LeaderboardEntry], ranks: [UInt64]) -> PlanStep {
         if case .offset(let offset) = start, offset > 0, shards.count > 1, let first = run.first {
-            board.pageAnchors.record(offset: Int(clamping: offset), key: first.key)
+            board.pageAnchors.record(offset: Int(clamping: offset), key: first.key, anchorReached: anchorReached)
         }
         // An empty cursor says the board ended: not so for a page cut short by a shard's slice.
         let continues = run.count == limit || (sliceCameShort && !run.isEmpty)
