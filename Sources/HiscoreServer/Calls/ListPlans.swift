@@ -145,10 +145,7 @@ final class TopPlan: CallPlan {
             runs.reserveCapacity(shards.count)
             for case .entryRun(let run) in results { runs.append(run) }
             guard runs.count == shards.count else { return evenKeyWindowCalls(offset: offset) }
-            if let page = PartitionMerge.page(from: runs, offset: offset, limit: limit) {
-                anchorReached = true
-                return rank(page, firstOrdinal: UInt64(offset) + 1)
-            }
+            if let step = answer(from: runs, offset: offset) { return step }
             // Writes since the anchor was recorded moved the page past the runs' margins: fetch
             // it from where the runs show it now stands, or, when it moved too far for that,
             // take the windowed path (and skip this anchor for a while).
@@ -167,10 +164,7 @@ final class TopPlan: CallPlan {
                 runs.append(EntryRun(localStart: range.lowerBound, entries: entries, partitionSize: size))
             }
             guard runs.count == shards.count else { return evenKeyWindowCalls(offset: offset) }
-            if let page = PartitionMerge.page(from: runs, offset: offset, limit: limit) {
-                anchorReached = true
-                return rank(page, firstOrdinal: UInt64(offset) + 1)
-            }
+            if let step = answer(from: runs, offset: offset) { return step }
             return keyWindowCalls(offset: offset, partitionSizes: runs.map(\.partitionSize), slack: .tight)
         case .keyWindows(let windows, _), .everyKey(let windows):
             let offset = Int(clamping: offsetValue)
@@ -247,6 +241,13 @@ final class TopPlan: CallPlan {
     private var offsetValue: UInt64 {
         if case .offset(let offset) = start { return offset }
         return 0
+    }
+
+    /// The page proven from runs of entries around its anchor, or nil when they cannot prove it.
+    private func answer(from runs: [EntryRun], offset: Int) -> PlanStep? {
+        guard let page = PartitionMerge.page(from: runs, offset: offset, limit: limit) else { return nil }
+        anchorReached = true
+        return rank(page, firstOrdinal: UInt64(offset) + 1)
     }
 
     /// `keyWindowCalls` for shards assumed to hold the board in equal parts (their sizes are not
