@@ -259,7 +259,7 @@ public enum PartitionMerge {
     ) -> [Range<Int>]? {
         let total = runs.reduce(0) { saturatingSum($0, $1.partitionSize) }
         guard offset >= 0, limit > 0, total > 0, offset < total else { return nil }
-        let limit = min(limit, total)
+        let limit = min(limit, total - offset)
         var position = 0
         var counts: [Int] = []
         counts.reserveCapacity(runs.count)

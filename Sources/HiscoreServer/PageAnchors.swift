@@ -13,24 +13,26 @@ import NIOConcurrencyHelpers
 /// proof decides. A page the runs miss by a few hundred places is fetched again from where the
 /// runs show it now stands (`PartitionMerge.rerunRanges`): two trips, as without an anchor. A
 /// page that moved further (a board whose players climb past it by the thousand between two
-/// calls) takes the windowed path after the wasted trip, and its anchor is then skipped for
-/// 2, 4, … up to `maxSkippedCalls` calls while that goes on, so such a board pays the wasted trip
-/// on one call in 64 at most.
+/// calls), or that a rerun cannot prove either (shards holding different score ranges, whose
+/// orders do not interleave as the rerun assumes), takes the windowed path after the wasted
+/// trips, and its anchor is then skipped for 2, 4, … up to `maxSkippedCalls` calls while that
+/// goes on, so such a board pays them on one call in 64 at most. A call whose runs reach the
+/// page (at once or after a rerun) ends the run of misses.
 ///
-/// Size: `slots` anchors per board, found by scanning them all; a new offset replaces the one
-/// least recently recorded. One short lock per page call (~20 ns uncontended, next to ~10 µs
-/// per page).
+/// Size: `slots` anchors per board (24-byte keys), found by scanning them all; a new offset
+/// replaces one picked at random, so a client cycling through more offsets than there are slots
+/// still finds some of them (replacing the least recently recorded would evict, every time, the
+/// one it asks for next). One short lock per page call (~20 ns uncontended, next to ~10 µs per
+/// page).
 final class PageAnchors: Sendable {
     /// Distinct offsets remembered per board.
-    static let slots = 8
+    static let slots = 16
     /// The longest run of calls an anchor is skipped for after the page moved beyond its reach.
     static let maxSkippedCalls = 64
 
     private struct Anchor {
         var offset: Int
         var key: RankKey
-        /// When it was last recorded (the state's clock), to pick the one to replace.
-        var recorded: UInt64
         /// Calls in a row that found the page beyond the anchor's reach.
         var farMisses = 0
         /// Calls still to skip the anchor for.
@@ -39,7 +41,8 @@ final class PageAnchors: Sendable {
 
     private struct State {
         var anchors: [Anchor] = []
-        var clock: UInt64 = 0
+        /// Picks the anchor a new offset replaces (xorshift; deterministic per board).
+        var random: UInt64 = 0x9E37_79B9_7F4A_7C15
     }
 
     private let state = NIOLockedValueBox(State())
@@ -61,19 +64,20 @@ final class PageAnchors: Sendable {
     /// anchor runs reached the page (at once or after a rerun), which ends a run of far misses.
     func record(offset: Int, key: RankKey, anchorReached: Bool) {
         state.withLockedValue { state in
-            state.clock &+= 1
             if let index = state.anchors.firstIndex(where: { $0.offset == offset }) {
                 state.anchors[index].key = key
-                state.anchors[index].recorded = state.clock
                 if anchorReached { state.anchors[index].farMisses = 0 }
                 return
             }
-            let anchor = Anchor(offset: offset, key: key, recorded: state.clock)
+            let anchor = Anchor(offset: offset, key: key)
             if state.anchors.count < Self.slots {
                 state.anchors.append(anchor)
-            } else if let oldest = state.anchors.indices.min(by: { state.anchors[$0].recorded < state.anchors[$1].recorded }) {
-                state.anchors[oldest] = anchor
+                return
             }
+            state.random ^= state.random << 13
+            state.random ^= state.random >> 7
+            state.random ^= state.random << 17
+            state.anchors[Int(state.random % UInt64(Self.slots))] = anchor
         }
     }
 

@@ -269,6 +269,18 @@ struct PartitionMergeTests {
             rerunHits += page == nil ? 0 : 1
         }
         #expect(reruns >= 100 && rerunHits * 100 >= reruns * 97, "seed \(seed) S=\(partitions): reruns proved \(rerunHits)/\(reruns)")
+        // The failed runs count exactly what beats the anchor on each partition: with no drift,
+        // each range starts `margin` entries before the anchor's place there.
+        for _ in 0..<100 {
+            let offset = random.below(players)
+            let anchor = all[offset].key
+            let ranges = PartitionMerge.rerunRanges(after: runs(around: anchor, limit: 50), anchor: anchor, offset: offset, limit: 50)
+            #expect(ranges?.count == partitions)
+            for (part, range) in zip(board.parts, ranges ?? []) {
+                let better = part.countBetter(than: anchor)
+                #expect(range.lowerBound == max(0, min(better - 4, part.count - 1)), "seed \(seed) S=\(partitions) anchor at \(offset)")
+            }
+        }
         // A page thousands of places from its anchor: key windows are cheaper than such runs.
         let distant = runs(around: all[10_000].key, limit: 50)
         #expect(PartitionMerge.rerunRanges(after: distant, anchor: all[10_000].key, offset: 2_000, limit: 50) == nil)

@@ -167,19 +167,51 @@ struct PagePlanTests {
         }
         let tried = try await page(offset: 200)
         #expect(kinds(tried.phases) == ["runs"] && tried.entries == far.entries)
+        /// The phases of the next page at 200, checked against the reference.
+        func next() async throws -> [String] {
+            let answer = try await page(offset: 200)
+            #expect(answer.entries == (try await reference(offset: 200)))
+            return kinds(answer.phases)
+        }
+        let farMiss = ["runs", "windows", "ranges"]
+        let skipped = ["windows", "ranges"]
+        // Far misses in a row skip the anchor for 2, then 4 calls; a call whose runs reach the
+        // page ends the run of misses, and so does a page found by a rerun.
+        try await promote(2_000, from: 200)
+        #expect(try await next() == farMiss)
+        for _ in 0..<2 { #expect(try await next() == skipped) }
+        try await promote(2_000, from: 200)
+        #expect(try await next() == farMiss)
+        for _ in 0..<4 { #expect(try await next() == skipped) }
+        #expect(try await next() == ["runs"])
+        try await promote(2_000, from: 200)
+        #expect(try await next() == farMiss)
+        for _ in 0..<2 { #expect(try await next() == skipped) }
+        try await promote(40, from: 200)
+        #expect(try await next() == ["runs", "ranges"])
+        try await promote(2_000, from: 200)
+        #expect(try await next() == farMiss)
+        for _ in 0..<2 { #expect(try await next() == skipped) }
+        #expect(try await next() == ["runs"])
 
-        // Eight other offsets (pages of 40 and of 80) are remembered side by side; the least
-        // recently recorded one makes room.
-        for limit in [40, 80] {
-            let offsets = (1...8).map { UInt64($0 * limit) }
-            for offset in offsets { _ = try await page(offset: offset, limit: limit) }
-            #expect(board.pageAnchors.offsets == Set(offsets.map { Int($0) }))
-            for offset in offsets {
-                let repeated = try await page(offset: offset, limit: limit)
-                #expect(kinds(repeated.phases) == ["runs"], "offset \(offset), pages of \(limit)")
-                #expect(repeated.entries == (try await reference(offset: Int(offset), limit: limit)))
+        // Twelve other offsets (pages of 40) are remembered side by side with it.
+        let offsets = (1...12).map { UInt64($0 * 40) }
+        for offset in offsets { _ = try await page(offset: offset, limit: 40) }
+        #expect(board.pageAnchors.offsets.isSuperset(of: offsets.map { Int($0) }))
+        for offset in offsets {
+            let repeated = try await page(offset: offset, limit: 40)
+            #expect(kinds(repeated.phases) == ["runs"], "offset \(offset)")
+            #expect(repeated.entries == (try await reference(offset: Int(offset), limit: 40)))
+        }
+        // A client cycling through more offsets than a board remembers still finds some.
+        var hits = 0
+        for round in 0..<3 {
+            for offset in (1...24).map({ UInt64($0 * 20 + 1_000) }) {
+                let cycled = try await page(offset: offset, limit: 20)
+                if round > 0, kinds(cycled.phases) == ["runs"] { hits += 1 }
             }
         }
+        #expect(hits >= 8, "\(hits) of 48 pages found their anchor")
         // Cursor pages and the top record no anchor; a page past the board's end is empty.
         let cursorPage = try await page(.offset(100))
         let recorded = board.pageAnchors.offsets
@@ -189,6 +221,61 @@ struct PagePlanTests {
         #expect(board.pageAnchors.offsets == recorded)
         #expect((try await page(offset: 5_000)).entries.isEmpty)
         try await fixture.shutdown()
+    }
+
+    @Test("on a board whose shards hold different score ranges, runs that keep missing are skipped")
+    func skewedShards() async throws {
+        let fixture = try ExecutorFixture(shardCount: 2)
+        let board = fixture.board
+        // Every player of shard 0 is above every player of shard 1.
+        var submits: [[ShardOperation]] = [[], []]
+        var ids: [[String]] = [[], []]
+        for n in 0..<3_000 {
+            let id = "p\(n)"
+            let shard = board.shard(for: id, shardCount: 2)
+            ids[shard].append(id)
+            submits[shard].append(.submit(board, SubmitRequest(boardID: "b", playerID: id, score: Int64(shard == 0 ? 1_000_000 + n : n))))
+        }
+        for shard in 0..<2 { try await Self.run(submits[shard], on: fixture.shards[shard]) }
+        let ranking = try RankResolution.make(board: board, requested: nil, shardCount: 2).get()
+        func page() async throws -> (entries: [LeaderboardEntry], runs: Bool) {
+            let plan = TopPlan(callID: 1, ranking: ranking, limit: 30, start: .offset(300))
+            var step = plan.advance([])
+            var first: ShardOperation?
+            while case .run(let calls) = step {
+                if first == nil { first = calls.first?.operation }
+                var results: [ShardResult] = []
+                for call in calls { results += try await Self.run([call.operation], on: fixture.shards[call.shard]) }
+                step = plan.advance(results[...])
+            }
+            guard case .finished(let response) = step, case .rankedTop(let ranked)? = response.result else { return ([], false) }
+            if case .entryRun? = first { return (ranked.entries, true) }
+            return (ranked.entries, false)
+        }
+        var top: Int64 = 2_000_000
+        var usedRuns: [Bool] = []
+        _ = try await page()
+        for _ in 0..<6 {
+            // Sixty of shard 0's players from below the page move to the top.
+            var moves: [ShardOperation] = []
+            for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(board, range: 400..<460)], on: fixture.shards[0]) {
+                for entry in entries {
+                    top += 1
+                    moves.append(.submit(board, SubmitRequest(boardID: "b", playerID: entry.playerID, score: top)))
+                }
+            }
+            try await Self.run(moves, on: fixture.shards[0])
+            let answer = try await page()
+            var expected: [LeaderboardEntry] = []
+            for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(board, range: 300..<330)], on: fixture.shards[0]) {
+                expected = entries  // the page lies in shard 0's range
+            }
+            #expect(answer.entries == expected)
+            usedRuns.append(answer.runs)
+        }
+        try await fixture.shutdown()
+        // A missed rerun skips the anchor for the next two calls, then four.
+        #expect(usedRuns == [true, false, false, true, false, false], "\(usedRuns)")
     }
 
     @discardableResult

@@ -165,6 +165,9 @@ final class TopPlan: CallPlan {
             }
             guard runs.count == shards.count else { return evenKeyWindowCalls(offset: offset) }
             if let step = answer(from: runs, offset: offset) { return step }
+            // The shards' orders do not interleave as the rerun assumed (shards holding different
+            // score ranges): runs will keep missing here, so skip the anchor for a while.
+            board.pageAnchors.noteFarMiss(offset: offset)
             return keyWindowCalls(offset: offset, partitionSizes: runs.map(\.partitionSize), slack: .tight)
         case .keyWindows(let windows, _), .everyKey(let windows):
             let offset = Int(clamping: offsetValue)
