@@ -153,8 +153,7 @@ final class TopPlan: CallPlan {
                 stage = .rerun(ranges)
                 return .run(zip(shards, ranges).map { ShardCall(shard: $0.0, operation: .entriesAtRanks(board, range: $0.1)) })
             }
-            board.pageAnchors.noteFarMiss(offset: offset)
-            return keyWindowCalls(offset: offset, partitionSizes: runs.map(\.partitionSize), slack: .tight)
+            return runsMissed(runs, offset: offset)
         case .rerun(let ranges):
             let offset = Int(clamping: offsetValue)
             var runs: [EntryRun] = []
@@ -166,9 +165,8 @@ final class TopPlan: CallPlan {
             guard runs.count == shards.count else { return evenKeyWindowCalls(offset: offset) }
             if let step = answer(from: runs, offset: offset) { return step }
             // The shards' orders do not interleave as the rerun assumed (shards holding different
-            // score ranges): runs will keep missing here, so skip the anchor for a while.
-            board.pageAnchors.noteFarMiss(offset: offset)
-            return keyWindowCalls(offset: offset, partitionSizes: runs.map(\.partitionSize), slack: .tight)
+            // score ranges): runs will keep missing here.
+            return runsMissed(runs, offset: offset)
         case .keyWindows(let windows, _), .everyKey(let windows):
             let offset = Int(clamping: offsetValue)
             let keyWindows = zip(windows.map(\.lowerBound), results).compactMap { window, result -> KeyWindow? in
@@ -251,6 +249,13 @@ final class TopPlan: CallPlan {
         guard let page = PartitionMerge.page(from: runs, offset: offset, limit: limit) else { return nil }
         anchorReached = true
         return rank(page, firstOrdinal: UInt64(offset) + 1)
+    }
+
+    /// Runs around the anchor cannot reach the page: skip the anchor for a while
+    /// (`PageAnchors.noteFarMiss`) and take the windowed path, sized from the runs' partitions.
+    private func runsMissed(_ runs: [EntryRun], offset: Int) -> PlanStep {
+        board.pageAnchors.noteFarMiss(offset: offset)
+        return keyWindowCalls(offset: offset, partitionSizes: runs.map(\.partitionSize), slack: .tight)
     }
 
     /// `keyWindowCalls` for shards assumed to hold the board in equal parts (their sizes are not
