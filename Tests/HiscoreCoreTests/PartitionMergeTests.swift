@@ -299,7 +299,16 @@ struct PartitionMergeTests {
             #expect(page == nil || page == expected(offset, limit), "seed \(seed) S=\(partitions) page \(offset)+\(limit) runs \(before)/\(count)")
         }
         #expect(PartitionMerge.anchoredRun(limit: 50, partitions: 1) == (0, 50))
-        _ = PartitionMerge.anchoredRun(limit: .max, partitions: 2)  // a client's extreme must not trap
+        // A client's extremes must not trap; offsets outside the board get no rerun.
+        _ = PartitionMerge.anchoredRun(limit: .max, partitions: 2)
+        _ = PartitionMerge.anchoredRun(limit: .min, partitions: 8)
+        let around = runs(around: all[100].key, limit: 50)
+        for (offset, limit) in [(Int.max, Int.max), (0, Int.max), (Int.max - 1, 1), (-1, 10), (.min, 10), (5, 0), (5, .min)] {
+            let ranges = PartitionMerge.rerunRanges(after: around, anchor: all[100].key, offset: offset, limit: limit)
+            if offset < 0 || offset >= players || limit <= 0 { #expect(ranges == nil, "offset \(offset) limit \(limit)") }
+            #expect(PartitionMerge.page(from: around, offset: offset, limit: limit).map { $0.isEmpty || offset >= 0 } ?? true)
+        }
+        #expect(board.parts[0].entryRun(around: all[100].key, before: .max, count: .max).localStart == 0)
     }
 
     @Test("a page whose shards interleave beyond the tight windows is proven by the wide ones")
