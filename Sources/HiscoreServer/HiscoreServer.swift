@@ -94,7 +94,9 @@ public final class HiscoreServer: Sendable {
             let directory = BoardDirectory(
                 shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,
                 firstIncarnation: catalog.highestIncarnation + 1, clock: configuration.clock)
-            let boardsByIncarnation = Self.restoreBoards(catalog, into: directory) { logger.warning("\($0)") }
+            let (boardsByIncarnation, revived) = Self.restoreBoards(
+                catalog, lastRecord: persistence.lastCatalogRecord, into: directory) { logger.warning("\($0)") }
+            for board in revived { try persistence.boardRevived(board) }
             try await Self.recover(
                 shards: shards, persistence: persistence, boards: boardsByIncarnation, configuration: configuration,
                 logger: logger)
@@ -205,20 +207,29 @@ public final class HiscoreServer: Sendable {
     /// newest period becomes live again (its last season record ignored) and `warn` says so;
     /// left archived, the board would answer "not found" and could not even be deleted.
     static func restoreBoards(
-        _ catalog: CatalogState, into directory: BoardDirectory, warn: (String) -> Void = { _ in }
-    ) -> [UInt64: BoardHandle] {
+        _ catalog: CatalogState, lastRecord: CatalogRecord? = nil, into directory: BoardDirectory,
+        warn: (String) -> Void = { _ in }
+    ) -> (handles: [UInt64: BoardHandle], revived: [BoardHandle]) {
         var byID: [String: [CatalogBoard]] = [:]
         for board in catalog.boards.values { byID[board.config.id, default: []].append(board) }
         var handles: [UInt64: BoardHandle] = [:]
+        var revived: [BoardHandle] = []
         for (id, var incarnations) in byID {
             var revivedPeriod: UInt64?
             if !incarnations.contains(where: { $0.seasons.isEmpty }),
                 let newest = incarnations.indices.max(by: { incarnations[$0].incarnation < incarnations[$1].incarnation })
             {
-                // Only the catalog's newest incarnation can be a reset cut short: the reset's
-                // new incarnation would have been the next one. Anything else (archived periods
-                // left by an older build's deletion, cut between its records) stays archived.
-                if incarnations[newest].incarnation == catalog.highestIncarnation {
+                // A reset appends its records at the end of the catalog, so a cut one leaves its
+                // `season` record last, whichever incarnation it archived (boards created after
+                // this one have higher incarnations). The highest-incarnation rule is kept for
+                // data dirs whose revival an older build did not record. Anything else (archived
+                // periods left by an older build's deletion, cut between its records) stays
+                // archived. A revival is written to the catalog at once (`boardRevived`).
+                var cutLast = false
+                if case .season(let incarnation, _, _)? = lastRecord, incarnation == incarnations[newest].incarnation {
+                    cutLast = true
+                }
+                if cutLast || incarnations[newest].incarnation == catalog.highestIncarnation {
                     let cut = incarnations[newest].seasons.removeLast()
                     revivedPeriod = cut.periodID
                     warn("board \(id): a season reset did not complete before a crash (the new period was never recorded); period \(cut.periodID) is live again")
@@ -236,12 +247,14 @@ public final class HiscoreServer: Sendable {
             }
             if let live {
                 let periodID = revivedPeriod ?? (archived.compactMap { $0.seasons.last?.periodID }.max() ?? 0) + 1
-                handles[live.incarnation] = directory.restore(
+                let handle = directory.restore(
                     live.config, incarnation: live.incarnation, periodID: periodID, startedAt: Int64(live.createdAt),
                     archivedAt: nil)
+                handles[live.incarnation] = handle
+                if revivedPeriod != nil { revived.append(handle) }
             }
         }
-        return handles
+        return (handles, revived)
     }
 
     /// Closes what a start that failed after recovery had opened: the shards' logs, the loops,

@@ -17,6 +17,9 @@ public final class BoardCatalog: @unchecked Sendable {
     public let path: String
     /// Torn tails cut while opening; the server logs them.
     public let warnings: [String]
+    /// The last record the file held when it was opened (before any compaction): a `season`
+    /// record there is a season reset whose `created` record a crash cut off.
+    public let lastLoadedRecord: CatalogRecord?
     private let directoryPath: String
     private let lock = ConditionLock()
     private var fd: Int32
@@ -24,12 +27,15 @@ public final class BoardCatalog: @unchecked Sendable {
     /// Set by the first failed append; every later one throws it.
     private var failure: StorageError?
 
-    private init(path: String, directoryPath: String, fd: Int32, state: CatalogState, warnings: [String]) {
+    private init(
+        path: String, directoryPath: String, fd: Int32, state: CatalogState, warnings: [String], lastLoadedRecord: CatalogRecord?
+    ) {
         self.path = path
         self.directoryPath = directoryPath
         self.fd = fd
         self.state = state
         self.warnings = warnings
+        self.lastLoadedRecord = lastLoadedRecord
     }
 
     /// Reads (cutting a torn tail), compacts when large, and opens `boards.log` for appending.
@@ -39,13 +45,16 @@ public final class BoardCatalog: @unchecked Sendable {
         let path = directory.catalogPath
         var state = CatalogState()
         var warnings: [String] = []
+        var lastRecord: CatalogRecord?
         var size = 0
         if POSIX.exists(path) {
             let file = try MappedFile(path: path)
             var highWater: UInt64 = 0
             let scan = try FramedFileScan.scan(file.bytes, file: path, isLast: true) { payload, _ in
                 switch CatalogCoding.decode(payload) {
-                case .record(let record)?: state.apply(record)
+                case .record(let record)?:
+                    state.apply(record)
+                    lastRecord = record
                 case .highWater(let mark)?: highWater = max(highWater, mark)
                 case nil: return false
                 }
@@ -72,7 +81,8 @@ public final class BoardCatalog: @unchecked Sendable {
             POSIX.close(fd)
             throw error
         }
-        return BoardCatalog(path: path, directoryPath: directory.path, fd: fd, state: state, warnings: warnings)
+        return BoardCatalog(
+            path: path, directoryPath: directory.path, fd: fd, state: state, warnings: warnings, lastLoadedRecord: lastRecord)
     }
 
     private static func compact(_ state: CatalogState, path: String, directory: String) throws(StorageError) {

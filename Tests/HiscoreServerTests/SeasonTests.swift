@@ -94,6 +94,59 @@ struct SeasonTests {
         await server.shutdown()
     }
 
+    @Test("a season reset cut short revives its board also when boards were created after it")
+    func resetCutShortOlderBoard() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let clock = TestClock(Self.t0)
+        var server = try await start(clock, dataDirectory: directory.path)
+        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submit(board: "cut", player: "alice", score: 5)
+        _ = try await client.submit(board: "later", player: "bob", score: 1)  // a newer incarnation
+        _ = try await client.resetBoard("cut")
+        try await client.close()
+        await server.shutdown()
+        try dropLastCatalogRecord(directory.path)  // the reset's `created` record
+        server = try await start(clock, dataDirectory: directory.path)
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        // The reset was never acknowledged: "cut" must be live with its entries, as in
+        // resetCutShort, whether or not it holds the catalog's highest incarnation.
+        let info = try await client.describeBoard("cut")
+        #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
+        #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
+        try await client.close()
+        await server.shutdown()
+    }
+
+    @Test("a board revived after a cut reset stays live at the next restart, also after another board was created")
+    func revivedBoardStaysLive() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let clock = TestClock(Self.t0)
+        var server = try await start(clock, dataDirectory: directory.path)
+        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.submit(board: "cut", player: "alice", score: 5)
+        _ = try await client.resetBoard("cut")
+        try await client.close()
+        await server.shutdown()
+        try dropLastCatalogRecord(directory.path)  // the reset's `created` record
+        server = try await start(clock, dataDirectory: directory.path)
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        #expect(try await client.describeBoard("cut").currentPeriodID == 1)  // revived
+        _ = try await client.submit(board: "cut", player: "bob", score: 7)  // acknowledged on the revived board
+        _ = try await client.submit(board: "other", player: "carol", score: 1)  // a new, higher incarnation
+        try await client.close()
+        await server.shutdown()
+        server = try await start(clock, dataDirectory: directory.path)
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        let info = try await client.describeBoard("cut")
+        #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
+        #expect(try await client.rank(board: "cut", player: "bob").entry.score == 7)
+        #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
+        try await client.close()
+        await server.shutdown()
+    }
+
     @Test("deleting a board with archived periods is one catalog write: a crash in it never leaves periods without their board")
     func deletionCutShort() async throws {
         let directory = try TemporaryDirectory()

@@ -9,6 +9,8 @@ final class Persistence: Sendable {
     let mode: DurabilityMode
     let directory: DataDirectory?
     private let catalog: BoardCatalog?
+    /// The catalog's last record when it was opened (see `BoardCatalog.lastLoadedRecord`).
+    var lastCatalogRecord: CatalogRecord? { catalog?.lastLoadedRecord }
 
     private init(mode: DurabilityMode, directory: DataDirectory?, catalog: BoardCatalog?) {
         self.mode = mode
@@ -33,6 +35,14 @@ final class Persistence: Sendable {
 
     func boardCreated(_ board: BoardHandle, at: Int64) throws(StorageError) {
         try catalog?.append(.created(incarnation: board.incarnation, config: board.config, createdAt: UInt64(max(0, at))))
+    }
+
+    /// A board whose season reset a crash cut short is live again: its `created` record, written
+    /// anew, clears the stale `season` record, so that the revival does not depend on the
+    /// catalog's shape at the next start (a board created meanwhile, say).
+    func boardRevived(_ board: BoardHandle) throws(StorageError) {
+        try catalog?.append(.created(
+            incarnation: board.incarnation, config: board.config, createdAt: UInt64(max(0, board.periodStartedAt))))
     }
 
     /// A season reset: `current` archived as `periodID`, `live` created, `pruned` deleted, in one
