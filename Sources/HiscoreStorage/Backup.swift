@@ -63,8 +63,9 @@ extension DataDirectory {
             }
         }
         if POSIX.exists(catalogPath) {
-            let size = try fileSize(catalogPath)
-            try POSIX.copyFile(catalogPath, to: destination + "/boards.log", length: size)
+            // Sized from the file it opened: a compaction renaming a new file in meanwhile
+            // leaves the copy one whole file, the old or the new.
+            let size = try POSIX.copyFile(catalogPath, to: destination + "/boards.log")
             summary.copiedBytes += UInt64(size)
             summary.files += 1
         }

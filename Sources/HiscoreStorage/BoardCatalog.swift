@@ -7,8 +7,15 @@ import Glibc
 /// append — board creations and deletions are rare and must be durable before they are
 /// acknowledged (a shard record naming an unknown incarnation would be meaningless).
 ///
-/// On open, a file larger than `compactAboveBytes` is rewritten to the live state (a high-water
-/// mark, then created + season records of live boards) via temp file, fsync, rename, dir fsync.
+/// Compaction: on open, a file larger than `compactAboveBytes` is rewritten to the live state (a
+/// high-water mark, then created + season records of live boards) via temp file, fsync, rename,
+/// dir fsync. While open, an append that takes the file past `compactAboveBytes` and past twice
+/// its size after the last compaction rewrites it the same way when at least half of it is dead
+/// records: a server creating and deleting boards for months (a board per match, say) keeps a
+/// file of about its live boards' size rather than one record per board it ever had. The
+/// append's own records are durable first; a rewrite that fails before its rename leaves the old
+/// file in use (and is tried again at the next threshold), one that fails after it poisons the
+/// catalog like a failed append.
 ///
 /// Thread-safe (one internal mutex); `append` blocks for one fdatasync.
 public final class BoardCatalog: @unchecked Sendable {
@@ -24,16 +31,25 @@ public final class BoardCatalog: @unchecked Sendable {
     private let lock = ConditionLock()
     private var fd: Int32
     private var state: CatalogState
+    private let compactAboveBytes: Int
+    /// The file's size (what the appends wrote, after the last compaction's rewrite).
+    private var fileBytes: Int
+    /// An append taking `fileBytes` past this looks at compacting.
+    private var compactionThreshold: Int
     /// Set by the first failed append; every later one throws it.
     private var failure: StorageError?
 
     private init(
-        path: String, directoryPath: String, fd: Int32, state: CatalogState, warnings: [String], lastLoadedRecord: CatalogRecord?
+        path: String, directoryPath: String, fd: Int32, state: CatalogState, warnings: [String], lastLoadedRecord: CatalogRecord?,
+        fileBytes: Int, compactAboveBytes: Int
     ) {
         self.path = path
         self.directoryPath = directoryPath
         self.fd = fd
         self.state = state
+        self.fileBytes = fileBytes
+        self.compactAboveBytes = compactAboveBytes
+        self.compactionThreshold = max(compactAboveBytes, 2 * fileBytes)
         self.warnings = warnings
         self.lastLoadedRecord = lastLoadedRecord
     }
@@ -68,7 +84,9 @@ public final class BoardCatalog: @unchecked Sendable {
             }
         }
         if size > compactAboveBytes {
-            try compact(state, path: path, directory: directory.path)
+            let compacted = compactedBytes(state)
+            try POSIX.writeFileAtomically(path, directory: directory.path, compacted)
+            size = compacted.count
         }
         let fd = try POSIX.open(path, O_WRONLY | O_CREAT | O_APPEND)
         do throws(StorageError) {
@@ -82,10 +100,13 @@ public final class BoardCatalog: @unchecked Sendable {
             throw error
         }
         return BoardCatalog(
-            path: path, directoryPath: directory.path, fd: fd, state: state, warnings: warnings, lastLoadedRecord: lastRecord)
+            path: path, directoryPath: directory.path, fd: fd, state: state, warnings: warnings, lastLoadedRecord: lastRecord,
+            fileBytes: size, compactAboveBytes: compactAboveBytes)
     }
 
-    private static func compact(_ state: CatalogState, path: String, directory: String) throws(StorageError) {
+    /// The live state as a catalog file: the high-water mark, then each live board's created and
+    /// season records, oldest incarnation first.
+    private static func compactedBytes(_ state: CatalogState) -> [UInt8] {
         var bytes: [UInt8] = []
         Frame.append(to: &bytes) { CatalogCoding.encode(.highWater(state.highestIncarnation), into: &$0) }
         for board in state.boards.values.sorted(by: { $0.incarnation < $1.incarnation }) {
@@ -96,7 +117,46 @@ public final class BoardCatalog: @unchecked Sendable {
                 Frame.append(to: &bytes) { CatalogCoding.encode(.record(record), into: &$0) }
             }
         }
-        try POSIX.writeFileAtomically(path, directory: directory, bytes)
+        return bytes
+    }
+
+    /// Rewrites the file to the live state if at least half of it is dead records (see the type's
+    /// comment). Called with the lock held, after an append made its records durable.
+    private func compactIfWorthIt() {
+        let compacted = Self.compactedBytes(state)
+        guard compacted.count * 2 <= fileBytes else {
+            // Mostly live boards: look again once the file has doubled.
+            compactionThreshold = max(compactAboveBytes, 2 * fileBytes)
+            return
+        }
+        let temporary = path + ".tmp"
+        let newFD: Int32
+        do throws(StorageError) {
+            newFD = try POSIX.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND)
+            do throws(StorageError) {
+                try POSIX.writeAll(newFD, compacted, path: temporary)
+                try POSIX.fsync(newFD, path: temporary)
+                try POSIX.rename(temporary, path)
+            } catch {
+                POSIX.close(newFD)
+                throw error
+            }
+        } catch {
+            // The old file is still the catalog, whole and in use: try again at the next threshold.
+            try? POSIX.unlink(temporary)
+            compactionThreshold = max(compactAboveBytes, 2 * fileBytes)
+            return
+        }
+        POSIX.close(fd)
+        fd = newFD
+        fileBytes = compacted.count
+        compactionThreshold = max(compactAboveBytes, 2 * fileBytes)
+        do throws(StorageError) {
+            try POSIX.fsyncDirectory(directoryPath)
+        } catch {
+            // A crash could bring back the old file, which lacks every later append.
+            failure = error
+        }
     }
 
     /// Appends `record` and fdatasyncs it; when this returns, the record survives any crash.
@@ -134,6 +194,8 @@ public final class BoardCatalog: @unchecked Sendable {
                 throw error
             }
             for record in records { state.apply(record) }
+            fileBytes += bytes.count
+            if fileBytes > compactionThreshold { compactIfWorthIt() }
         }
     }
 

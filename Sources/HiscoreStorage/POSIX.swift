@@ -152,8 +152,10 @@ enum POSIX {
         try fsyncDirectory(directory)
     }
 
-    /// Copies the first `length` bytes of `source` (all when nil) into a new file `destination`, fsynced.
-    static func copyFile(_ source: String, to destination: String, length: Int? = nil) throws(StorageError) {
+    /// Copies the first `length` bytes of `source` (all when nil: its size once opened) into a new
+    /// file `destination`, fsynced. Returns the bytes copied.
+    @discardableResult
+    static func copyFile(_ source: String, to destination: String, length: Int? = nil) throws(StorageError) -> Int {
         let input = try open(source, O_RDONLY)
         defer { close(input) }
         let output = try open(destination, O_WRONLY | O_CREAT | O_EXCL)
@@ -161,6 +163,7 @@ enum POSIX {
         var remaining: Int
         if let length { remaining = length } else { remaining = try fileSize(input, path: source) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var copied = 0
         while remaining > 0 {
             let wanted = min(buffer.count, remaining)
             let got = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, wanted) }
@@ -171,8 +174,10 @@ enum POSIX {
             if got == 0 { break }
             try writeAll(output, Array(buffer[0..<got]), path: destination)
             remaining -= got
+            copied += got
         }
         try fsync(output, path: destination)
+        return copied
     }
 
     /// Hard-links `source` as `destination`, copying when linking is impossible (other file system).

@@ -43,6 +43,56 @@ import Testing
         #expect(afterCompaction.load().highestIncarnation == 3)
     }
 
+    @Test("boards created and deleted while the catalog is open keep its file near its live size")
+    func churnWhileOpenIsCompacted() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        let threshold = 4096
+        let catalog = try BoardCatalog.open(directory: data, compactAboveBytes: threshold)
+        try catalog.append(.created(incarnation: 1, config: Self.weekly, createdAt: 1))
+        let firstFile = inodeNumber(data.catalogPath)
+        var largest = 0
+        for incarnation in UInt64(2)...2001 {
+            // A board per match: ~40 KB of records over the loop, two live at most.
+            try catalog.append(.created(incarnation: incarnation, config: .defaultConfig(id: "match-\(incarnation)"), createdAt: incarnation))
+            try catalog.append(.deleted(incarnation: incarnation, at: incarnation))
+            largest = max(largest, fileSize(data.catalogPath))
+        }
+        #expect(inodeNumber(data.catalogPath) != firstFile, "never rewritten while open")
+        #expect(largest <= threshold + 256, "the file grew to \(largest) bytes")
+        // Appends after a rewrite go to the new file, and deleted incarnations stay used.
+        try catalog.append(.created(incarnation: 2002, config: .defaultConfig(id: "kept"), createdAt: 2002))
+        try catalog.append(.created(incarnation: 2003, config: .defaultConfig(id: "dropped"), createdAt: 2003))
+        try catalog.append(.deleted(incarnation: 2003, at: 2003))
+        let expected = catalog.load()
+        catalog.close()
+        let reopened = try BoardCatalog.open(directory: data, compactAboveBytes: threshold)
+        #expect(reopened.load() == expected)
+        #expect(reopened.load().boards.keys.sorted() == [1, 2002])
+        #expect(reopened.load().highestIncarnation == 2003)
+        #expect(reopened.warnings.isEmpty)
+        reopened.close()
+    }
+
+    @Test("a catalog of live boards past the threshold is not rewritten at every append")
+    func liveCatalogIsNotRewritten() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        let catalog = try BoardCatalog.open(directory: data, compactAboveBytes: 1024)
+        try catalog.append(.created(incarnation: 1, config: Self.weekly, createdAt: 1))
+        let firstFile = inodeNumber(data.catalogPath)
+        for incarnation in UInt64(2)...300 {
+            try catalog.append(.created(incarnation: incarnation, config: .defaultConfig(id: "board-\(incarnation)"), createdAt: incarnation))
+        }
+        // Nothing is dead: a rewrite would only copy the file.
+        #expect(fileSize(data.catalogPath) > 8 * 1024)
+        #expect(inodeNumber(data.catalogPath) == firstFile)
+        catalog.close()
+        #expect(try BoardCatalog.open(directory: data).load().boards.count == 300)
+    }
+
     @Test func tornTailOfTheCatalogIsCut() throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }

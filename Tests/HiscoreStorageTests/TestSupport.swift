@@ -175,3 +175,9 @@ func fileSize(_ path: String) -> Int {
     var info = stat()
     return stat(path, &info) == 0 ? Int(info.st_size) : -1
 }
+
+/// The file's inode number (-1 when it cannot be read): a rename over the path changes it.
+func inodeNumber(_ path: String) -> Int {
+    var info = stat()
+    return stat(path, &info) == 0 ? Int(info.st_ino) : -1
+}
