@@ -260,7 +260,7 @@ public final class HiscoreServer: Sendable {
     /// Closes what a start that failed after recovery had opened: the shards' logs, the loops,
     /// the data directory (and its lock).
     private static func abandon(shards: [Shard], group: MultiThreadedEventLoopGroup, persistence: Persistence) async {
-        for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }
+        for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.closeLog() } }.get() }
         try? await group.shutdownGracefully()
         persistence.close()
     }
@@ -348,7 +348,7 @@ public final class HiscoreServer: Sendable {
         try? await adminGroup?.shutdownGracefully()
         // Every acknowledged write is already durable in fsync mode; close() also flushes what
         // async mode had not synced yet.
-        for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.flushLog()?.close() } }.get() }
+        for shard in shards { try? await shard.loop.submit { shard.assumeIsolated { $0.closeLog() } }.get() }
         try? await group.shutdownGracefully()
         persistence.close()
         logger.info("hiscored stopped")

@@ -458,6 +458,19 @@ actor Shard {
     /// Makes everything appended so far durable (shutdown, backups).
     func flushLog() -> ShardLog? { log }
 
+    /// Shutdown: drops a snapshot still being copied, then closes the log (which makes every
+    /// append durable). The snapshot's thread waits for its next chunk or `finish`, which a
+    /// stopped loop would never send: dropped, it ends and deletes its temporary file, and the
+    /// log keeps every segment the snapshot would have replaced.
+    func closeLog() {
+        if let progress = snapshot {
+            snapshot = nil
+            progress.writer.abandon()
+            snapshotCounts.running.store(false, ordering: .relaxed)
+        }
+        log?.close()
+    }
+
     /// Snapshot counters of one shard, readable from any thread (/metrics).
     final class SnapshotCounts: Sendable {
         let published = ManagedAtomic<Int>(0)

@@ -128,6 +128,65 @@ struct SnapshotBackpressureTests {
     }
 }
 
+extension SnapshotBackpressureTests {
+    @Test("a snapshot still copying when the shard's log closes for shutdown is dropped: its thread ends, the loop need not run again")
+    func shutdownDropsARunningSnapshot() async throws {
+        let total = (Shard.maxQueuedSnapshotChunks + 2) * Shard.snapshotChunkEntries
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        var quiet = Logger(label: "snapshot-shutdown")
+        quiet.logLevel = .critical
+        let shard = Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0), logger: quiet)
+        let board = try BoardDirectory(shardCount: 1, maxBoards: 10).boardCreatingDefault("b")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-snapshot-shutdown-\(UUID().uuidString)").path
+        let data = try DataDirectory.open(path: path)
+        defer {
+            data.close()
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        try await loop.submit {
+            try shard.assumeIsolated { shard in
+                _ = try shard.recover(directory: data, boards: [board.incarnation: board], mode: .async, snapshotAfterLogBytes: .max)
+            }
+        }.get()
+        func trip(_ operations: [ShardOperation]) async throws {
+            try await loop.submit {
+                shard.assumeIsolated { shard in
+                    let trip = ShardTrip(shard: shard, origin: loop)
+                    trip.operations = operations
+                    shard.executeDurably(trip)
+                }
+            }.get()
+        }
+        try await trip((0..<total).map { ShardOperation.submit(board, SubmitRequest(boardID: "b", playerID: "p\($0)", score: Int64($0))) })
+        let shardPath = data.shardPath(0)
+        let segment = (try ShardFiles.list(shardPath).segments.max() ?? 0) + 1
+        let fifo = shardPath + "/" + ShardFiles.snapshotTempName(segment)
+        try #require(mkfifo(fifo, 0o600) == 0, "mkfifo: errno \(errno)")
+        try await trip([.requestSnapshot])
+        let started = shard.snapshotCounts.running.load(ordering: .relaxed)
+        try #require(started, "the snapshot did not start")
+        // The writer is stuck in `open` (a slow disk); the shard has queued what it may.
+        for _ in 0..<(Shard.maxQueuedSnapshotChunks + 4) { try await loop.submit {}.get() }
+
+        try await loop.submit { shard.assumeIsolated { $0.closeLog() } }.get()
+        let stillRunning = shard.snapshotCounts.running.load(ordering: .relaxed)
+        #expect(!stillRunning)
+        try await group.shutdownGracefully()
+
+        // The disk comes back after the loop stopped: the writer takes its jobs and must find
+        // the end among them, or it holds its file (and thread) forever.
+        let readerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let reader = FIFOReader(path: fifo, loop: readerGroup.next(), timeout: .seconds(10))
+        do {
+            _ = try await reader.bytes.get()
+        } catch {
+            Issue.record("the snapshot's writer never closed its file: \(error)")
+        }
+        try await readerGroup.shutdownGracefully()
+    }
+}
+
 /// Reads a FIFO to its end on a thread of its own: opening it lets its writer's `open` return,
 /// and reading it keeps the writer's writes from blocking. `bytes` fails after `timeout`.
 final class FIFOReader: Sendable {
