@@ -36,7 +36,10 @@ enum ShardFiles {
     private static func number(in name: String, prefix: String, suffix: String) -> UInt64? {
         guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
         let digits = name.dropFirst(prefix.count).dropLast(suffix.count)
-        guard digits.count == 16, let number = UInt64(digits, radix: 16) else { return nil }
+        // Only the name the server writes (16 lowercase hex digits): `UInt64(_:radix:)` also takes
+        // "+"-prefixed and uppercase digits, and a stray file so named would be read as a segment
+        // that recovery then opens by its canonical name (and does not find).
+        guard digits.count == 16, let number = UInt64(digits, radix: 16), hex16(number) == digits else { return nil }
         // Segments count from 1, and recovery steps to the next number: 0 and the last value are
         // never written by the server (and would overflow that arithmetic), so they are not ours.
         guard number != 0 && number != .max else { return nil }

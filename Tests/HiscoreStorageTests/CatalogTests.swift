@@ -139,5 +139,10 @@ import Testing
         #expect(ShardFiles.classify("wal-ffffffffffffffff.log") == nil)
         #expect(ShardFiles.classify("snapshot-0000000000000000.snap") == nil)
         #expect(ShardFiles.classify("wal-0000000000000001.log") == .segment(1))
+        // Names the server never writes are not its files, even when they parse as hex.
+        #expect(ShardFiles.classify("wal-+000000000000001.log") == nil)
+        #expect(ShardFiles.classify("wal-000000000000000A.log") == nil)
+        #expect(ShardFiles.classify("snapshot-+000000000000002.snap") == nil)
+        #expect(ShardFiles.classify("wal-000000000000000a.log") == .segment(10))
     }
 }
