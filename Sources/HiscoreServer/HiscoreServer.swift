@@ -89,7 +89,7 @@ public final class HiscoreServer: Sendable {
             if configuration.maxMemoryBytes > 0 && JemallocStats.allocatedBytes() == nil {
                 throw MemoryCeiling.StatisticsUnavailable()
             }
-            let streams = try await StreamCoordinator.make(loops: loops)
+            let streams = try await StreamCoordinator.make(loops: loops, maxFrameBytes: limits.maxFrameBytes)
             shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams, logger: logger) }
             let directory = BoardDirectory(
                 shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,

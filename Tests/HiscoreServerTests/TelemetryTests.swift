@@ -220,7 +220,7 @@ struct TelemetryTests {
         }
     }
 
-    @Test("one flush hands a connection at most about 4 MiB of stream events; the rest follow in the next flushes")
+    @Test("a connection is handed at most about 4 MiB of stream events at a time; the rest follow in later flushes as it reads")
     func streamBytesPerFlush() async throws {
         try await withClient(shards: 1, configure: { $0.adminPort = 0 }) { client, server in
             let port = try #require(server.adminPort)

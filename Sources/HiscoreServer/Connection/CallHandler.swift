@@ -580,7 +580,15 @@ final class CallHandler: ChannelDuplexHandler {
     /// Frames from subscription hubs (addressed by serial), on this connection's loop. A frame
     /// too big for `max_frame_bytes` ends its stream with RESOURCE_EXHAUSTED: the hub counted it
     /// as sent, so later diffs would apply to a window the client never got.
-    func deliverStreamFrames(_ frames: [StreamFrame]) {
+    /// Writes a hub's frames, then gives back the event budget they held (`StreamSink`): once
+    /// written, the channel's writability bounds them. A release that follows a refusal resumes
+    /// the connection's streams, unless the socket is full (its drain resumes them then).
+    func deliverStreamFrames(_ frames: [StreamFrame], releasing reservedBytes: Int = 0) {
+        defer {
+            if let sink, sink.release(reservedBytes), let context, !closed, context.channel.isWritable {
+                resumeStreams()
+            }
+        }
         guard let context, !closed else { return }
         for frame in frames {
             guard let callID = subscriptionIDs[frame.callID], let subscription = subscriptions[callID] else { continue }
@@ -682,14 +690,19 @@ final class CallHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Asks the hub of every board this connection watches to send the streams it left out.
+    private func resumeStreams() {
+        var boards: [UInt64: BoardHandle] = [:]
+        for subscription in subscriptions.values { boards[subscription.board.incarnation] = subscription.board }
+        for board in boards.values { streams?.resume(board: board, connectionID: connectionID) }
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         sink?.setWritable(writable)
         if writable {
             // Subscribers skipped while the socket was full now get the latest state.
-            var boards: [UInt64: BoardHandle] = [:]
-            for subscription in subscriptions.values { boards[subscription.board.incarnation] = subscription.board }
-            for board in boards.values { streams?.resume(board: board, connectionID: connectionID) }
+            resumeStreams()
         }
         if writable && readHeld {
             readHeld = false

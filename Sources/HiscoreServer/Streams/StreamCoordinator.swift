@@ -11,19 +11,24 @@ final class StreamCoordinator: Sendable {
     private let loops: [any EventLoop]
     private let executorBox = NIOLockedValueBox<BatchExecutor?>(nil)
     private let telemetryBox = NIOLockedValueBox<Telemetry?>(nil)
+    /// Feed items per event, below the server's `max_frame_bytes`.
+    private let feedEventBytes: Int
 
-    /// Builds one registry on each loop.
-    static func make(loops: [any EventLoop]) async throws -> StreamCoordinator {
+    /// Builds one registry on each loop. `maxFrameBytes`: the server's bound on a frame, which
+    /// feed events must stay under.
+    static func make(loops: [any EventLoop], maxFrameBytes: Int = ServerLimits().maxFrameBytes) async throws -> StreamCoordinator {
         var registries: [NIOLoopBound<HubRegistry>] = []
         for loop in loops {
             registries.append(try await loop.submit { NIOLoopBound(HubRegistry(), eventLoop: loop) }.get())
         }
-        return StreamCoordinator(registries: registries, loops: loops)
+        return StreamCoordinator(
+            registries: registries, loops: loops, feedEventBytes: StreamRefresh.feedEventBytes(maxFrameBytes: maxFrameBytes))
     }
 
-    private init(registries: [NIOLoopBound<HubRegistry>], loops: [any EventLoop]) {
+    private init(registries: [NIOLoopBound<HubRegistry>], loops: [any EventLoop], feedEventBytes: Int) {
         self.registries = registries
         self.loops = loops
+        self.feedEventBytes = feedEventBytes
     }
 
     func attach(_ executor: BatchExecutor) {
@@ -60,6 +65,7 @@ final class StreamCoordinator: Sendable {
         let loop = loops[shard]
         guard let executor = executorBox.withLockedValue({ $0 }) else { return }
         let telemetry = telemetryBox.withLockedValue { $0 }
+        let feedEventBytes = self.feedEventBytes
         board.addSubscriber(feed: target == .feed)
         loop.execute {
             guard !board.isDeleted else {
@@ -76,7 +82,8 @@ final class StreamCoordinator: Sendable {
                     .aborted, "board \(board.config.id) was reset: period \(board.periodID) is archived; subscribe again")), isFinal: true)])
                 return
             }
-            let hub = registry.value.hub(for: board, loop: loop, executor: executor, metrics: telemetry?.local(loop))
+            let hub = registry.value.hub(
+                for: board, loop: loop, executor: executor, metrics: telemetry?.local(loop), feedEventBytes: feedEventBytes)
             hub.add(Subscription(callID: callID, sink: sink, target: target, ranking: ranking, interval: interval))
         }
     }
@@ -114,9 +121,12 @@ final class StreamCoordinator: Sendable {
 final class HubRegistry {
     var hubs: [UInt64: SubscriptionHub] = [:]
 
-    func hub(for board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics?) -> SubscriptionHub {
+    func hub(
+        for board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics?,
+        feedEventBytes: Int = StreamRefresh.feedEventBytes
+    ) -> SubscriptionHub {
         if let existing = hubs[board.incarnation] { return existing }
-        let hub = SubscriptionHub(board: board, loop: loop, executor: executor, metrics: metrics)
+        let hub = SubscriptionHub(board: board, loop: loop, executor: executor, metrics: metrics, feedEventBytes: feedEventBytes)
         hubs[board.incarnation] = hub
         return hub
     }

@@ -13,11 +13,14 @@ struct StreamRefresh {
     /// Note-following player streams that need the shards this time, one plan per rank mode,
     /// each with its streams in the plan's order.
     private let playerRefreshes: [(streams: [Subscription], plan: PlayerRefreshPlan)]
+    /// Feed items per event are cut at about this many bytes (`feedEventBytes(maxFrameBytes:)`).
+    private let feedEventLimit: Int
 
-    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote]) {
+    init(board: BoardHandle, due: [Subscription], feedNotes: [WriteNote], feedEventBytes: Int = StreamRefresh.feedEventBytes) {
         self.board = board
         self.due = due
         self.feedNotes = feedNotes
+        self.feedEventLimit = feedEventBytes
         var byMode: [RankMode: [Subscription]] = [:]
         for subscription in due where subscription.followsNotes
             && (subscription.needsQuery || subscription.needsSnapshot || subscription.betterCount == nil)
@@ -38,18 +41,19 @@ struct StreamRefresh {
     private static let feedPlanID: UInt64 = 1 << 62
     /// Feed items per event are cut at about this many bytes (well under `max_frame_bytes`).
     static let feedEventBytes = 256 << 10
+
+    /// The feed event size for a server whose frames hold at most `maxFrameBytes`: half of it at
+    /// most (an item's encoding can exceed its estimate by a few bytes of fields), so that a feed
+    /// that reads is never ended for an event its client could not ask to be smaller.
+    static func feedEventBytes(maxFrameBytes: Int) -> Int {
+        max(1, min(feedEventBytes, maxFrameBytes / 2))
+    }
     /// Bytes counted per feed item besides its id and metadata.
     static let feedItemOverhead = 64
-    /// Event bytes (estimated as for feed items) one flush hands one connection across its
-    /// player and window streams. A connection's writability is known once per flush, so without
-    /// it one flush could queue every stream's event at once: 1000 subscriptions of large
-    /// windows, a gigabyte. Past it a stream's event waits for the next flush (one shortest
-    /// interval later) as a snapshot, ahead of the others (`Subscription.heldBack`); the first
-    /// event per connection always goes. Feeds have their own
-    /// bound (`SubscriptionHub.maxPendingFeedBytes`).
-    static let maxEventBytesPerConnectionPerFlush = 4 << 20
 
-    /// Estimated encoded size of an event, for `maxEventBytesPerConnectionPerFlush`.
+    /// Estimated encoded size of an event, for the connection's event budget
+    /// (`StreamSink.maxPendingEventBytes`; feeds have their own bound,
+    /// `SubscriptionHub.maxPendingFeedBytes`).
     static func estimatedBytes(_ entry: WireEntry) -> Int {
         feedItemOverhead + entry.playerID.utf8.count + entry.metadata.count
     }
@@ -111,12 +115,12 @@ struct StreamRefresh {
     /// Items in board-version order, cut into events of about `feedEventBytes`: a backlog of items
     /// with large metadata would not fit one frame (the stream would end over max_frame_bytes).
     /// Never empty: no items make one empty batch.
-    static func feedBatches(_ items: [FeedItem]) -> [[FeedItem]] {
+    static func feedBatches(_ items: [FeedItem], maxBytes: Int = feedEventBytes) -> [[FeedItem]] {
         var batches: [[FeedItem]] = [[]]
         var batchBytes = 0
         for item in items.sorted(by: { $0.boardVersion < $1.boardVersion }) {
             let bytes = estimatedBytes(item.entry)
-            if batchBytes + bytes > feedEventBytes && !batches[batches.count - 1].isEmpty {
+            if batchBytes + bytes > maxBytes && !batches[batches.count - 1].isEmpty {
                 batches.append([])
                 batchBytes = 0
             }
@@ -126,33 +130,41 @@ struct StreamRefresh {
         return batches
     }
 
+    /// Frames for one connection, and the event budget they took (`StreamSink.reserve`), which
+    /// its `send` gives back once they are written.
+    struct SinkFrames {
+        let sink: StreamSink
+        var frames: [StreamFrame] = []
+        var reservedBytes = 0
+    }
+
     /// Compares fresh results with each subscriber's last state; returns the frames per sink and
-    /// updates the subscribers (state, watched interval, dirty flags), and how many events were
-    /// held back for the next flush (`maxEventBytesPerConnectionPerFlush`).
+    /// updates the subscribers (state, watched interval, dirty flags). A player or window event
+    /// goes only if its connection's event budget takes it (`StreamSink.reserve`); one refused is
+    /// held back for a snapshot when the budget frees (`Subscription.heldBack`, `missed`).
     /// `feeds`: the due feeds, each with the offset in `feedNotes` of its first item.
     func frames(
         from responses: [UInt64: ResponseEnvelope], feeds: [(subscription: Subscription, offset: Int)], version: UInt64,
         now: NIODeadline
-    )
-        -> (frames: [(StreamSink, [StreamFrame])], deferred: Int)
-    {
-        var bySink: [ObjectIdentifier: (StreamSink, [StreamFrame])] = [:]
-        var sinkBytes: [ObjectIdentifier: Int] = [:]
+    ) -> [SinkFrames] {
+        var bySink: [ObjectIdentifier: SinkFrames] = [:]
         var deferred: [Subscription] = []
         func emit(_ subscription: Subscription, _ change: RankEventChange, snapshot: Bool) {
+            let sink = ObjectIdentifier(subscription.sink)
+            var reserved = 0
             if !subscription.isFeed {
-                let sink = ObjectIdentifier(subscription.sink)
                 let bytes = Self.estimatedBytes(change)
-                if let used = sinkBytes[sink], used + bytes > Self.maxEventBytesPerConnectionPerFlush {
+                guard subscription.sink.reserve(bytes) else {
                     deferred.append(subscription)
                     return
                 }
-                sinkBytes[sink, default: 0] += bytes
+                reserved = bytes
                 subscription.heldBack = false
             }
             let event = RankEvent(boardVersion: version, snapshot: snapshot, change: change)
             let frame = StreamFrame(callID: subscription.callID, response: .ok(subscription.callID, .event(event)), isFinal: false)
-            bySink[ObjectIdentifier(subscription.sink), default: (subscription.sink, [])].1.append(frame)
+            bySink[sink, default: SinkFrames(sink: subscription.sink)].frames.append(frame)
+            bySink[sink]?.reservedBytes += reserved
         }
         let codec = board.config.codec
         func key(_ entry: WireEntry) -> RankKey {
@@ -192,6 +204,7 @@ struct StreamRefresh {
                 // The reader is behind: send nothing now, a full snapshot once it drains.
                 subscription.needsSnapshot = true
                 subscription.needsQuery = true
+                subscription.missed = true
                 continue
             }
             subscription.dirty = false
@@ -268,7 +281,7 @@ struct StreamRefresh {
             // a snapshot on resume): the feed's position moved past these items, so they go now.
             for (subscription, rawOffset) in feeds where subscription.position >= 0 {
                 let offset = min(max(0, rawOffset), feedNotes.count)
-                let batches = batchesFrom[offset] ?? Self.feedBatches(items[offset...].compactMap { $0 })
+                let batches = batchesFrom[offset] ?? Self.feedBatches(items[offset...].compactMap { $0 }, maxBytes: feedEventLimit)
                 batchesFrom[offset] = batches
                 // The first event of a feed is its (empty or not) snapshot: "the feed starts here".
                 guard subscription.needsSnapshot || !batches[0].isEmpty else { continue }
@@ -281,15 +294,16 @@ struct StreamRefresh {
             }
         }
         // Held back: the state this flush computed was recorded as sent, so the next event must
-        // be a whole snapshot, computed afresh.
+        // be a whole snapshot, computed afresh, once the budget's release resumes it.
         for subscription in deferred {
             subscription.heldBack = true
+            subscription.missed = true
             subscription.dirty = true
             subscription.needsSnapshot = true
             subscription.needsQuery = true
             subscription.lastSent = nil
         }
-        return (Array(bySink.values), deferred.count)
+        return Array(bySink.values)
     }
 
     /// The lowest (best) key a write must touch to change the rank of the entry at `key`, in

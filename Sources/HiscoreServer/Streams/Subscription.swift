@@ -33,10 +33,14 @@ final class Subscription {
     var needsQuery = true
     /// Where the hub keeps it in its ordered array (-1 once removed).
     var position = -1
-    /// Its event was held back by its connection's per-flush budget: it goes first in the next
-    /// flush, so a connection with more events than the budget cannot starve the same streams
-    /// flush after flush.
+    /// Its event was held back by its connection's event budget (`StreamSink.reserve`): it goes
+    /// first in the flush that follows the budget's release, so a connection with more events
+    /// than the budget cannot starve the same streams flush after flush.
     var heldBack = false
+    /// It was left out (its connection's socket full, or its event budget taken) while it had
+    /// something to send: the connection's `resume` gives it a fresh snapshot. Streams whose
+    /// events all went out are not resent.
+    var missed = false
     var lastWindow: [WireEntry] = []
     /// Feeds: the position in the board's feed backlog of the first item no flush has taken for
     /// it yet (its hub counts positions from the board's first item; a flush moves it when it

@@ -95,11 +95,18 @@ final class SubscriptionHub {
     /// Bytes counted per feed item besides its id and metadata (the note, the entry's fields).
     static let feedNoteOverhead = 160
 
-    init(board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics? = nil) {
+    /// Feed items per event (`StreamRefresh.feedEventBytes(maxFrameBytes:)`).
+    private let feedEventBytes: Int
+
+    init(
+        board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics? = nil,
+        feedEventBytes: Int = StreamRefresh.feedEventBytes
+    ) {
         self.board = board
         self.loop = loop
         self.executor = executor
         self.metrics = metrics
+        self.feedEventBytes = feedEventBytes
         self.receivedSequence = Array(repeating: 0, count: executor.shards.count)
     }
 
@@ -162,7 +169,11 @@ final class SubscriptionHub {
     /// subscriptions on this board), not O(the board's): many connections draining at once on a
     /// board with many streams would otherwise cost their product.
     func resume(connectionID: UInt64) {
-        for subscription in byConnection[connectionID] ?? [] {
+        // Only the streams left out while they had something to send: the others' events went
+        // out (into the channel, which does not drop them), and resending them all would spend the
+        // freed budget on what the client has, flush after flush, while the missed ones wait.
+        for subscription in byConnection[connectionID] ?? [] where subscription.missed {
+            subscription.missed = false
             subscription.dirty = true
             subscription.needsSnapshot = true
             subscription.needsQuery = true
@@ -289,7 +300,11 @@ final class SubscriptionHub {
             // A reader whose socket is full is left out until it drains (`resume` marks it for a
             // snapshot then): recomputing for it now would be wasted, and waiting for it would
             // keep the hub rescheduling itself for as long as the reader stalls.
-            guard subscription.dirty, subscription.sink.isWritable else { continue }
+            guard subscription.dirty else { continue }
+            guard subscription.sink.isWritable else {
+                subscription.missed = true
+                continue
+            }
             if subscription.isDue(at: started, widenedBy: widening) {
                 if subscription.heldBack { heldBackDue.append(subscription) } else { due.append(subscription) }
             } else {
@@ -327,21 +342,20 @@ final class SubscriptionHub {
         }
         flushing = true
         let passCost = NIODeadline.now() - started
-        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes)
+        let refresh = StreamRefresh(board: board, due: due, feedNotes: notes, feedEventBytes: feedEventBytes)
         var responses: [UInt64: ResponseEnvelope] = [:]
         let receiver = ClosureBatchReceiver(
             deliver: { responses[$0.callID] = $0 },
             finished: { [self] in
                 let framesStarted = NIODeadline.now()
-                let (frames, deferred) = refresh.frames(
-                    from: responses, feeds: feedsWithOffsets, version: board.version, now: .now())
+                let frames = refresh.frames(from: responses, feeds: feedsWithOffsets, version: board.version, now: .now())
                 var events = 0
-                // Feed items must not be dropped (they left the backlog): a feed reader's frames go
-                // even if its socket filled during the refresh. The backlog bound limits them.
-                let feedSinks = Set(feeds.map { ObjectIdentifier($0.sink) })
-                for (sink, sinkFrames) in frames where sink.isWritable || feedSinks.contains(ObjectIdentifier(sink)) {
-                    events += sinkFrames.count
-                    sink.send(sinkFrames)
+                // Sent even if the socket filled during the refresh: feed items must not be
+                // dropped (they left the backlog; the backlog bound limits them), and the other
+                // events hold the connection's event budget, which bounds them.
+                for sinkFrames in frames {
+                    events += sinkFrames.frames.count
+                    sinkFrames.sink.send(sinkFrames.frames, reservedBytes: sinkFrames.reservedBytes)
                 }
                 trimFeedBacklog()
                 lastFlush = .now()
@@ -354,11 +368,9 @@ final class SubscriptionHub {
                 }
                 adjustWidening(cost: cost)
                 flushing = false
-                // Events held back by a connection's per-flush budget go in the next flush, one
-                // shortest interval on: the budget is then a rate per connection, and the
-                // connection's loop has written (and reported its socket full, if it is) in between.
-                scheduleNext(
-                    earliestWaiting: deferred > 0 ? min(earliestWaiting, .now() + shortestInterval * widening) : earliestWaiting)
+                // Events held back by a connection's event budget go once it frees: the release
+                // that frees it resumes the connection (`StreamSink.release`).
+                scheduleNext(earliestWaiting: earliestWaiting)
             })
         executor.run(refresh.plans(shardCount: executor.shards.count), on: loop, receiver: receiver)
     }
