@@ -47,6 +47,13 @@ final class RawConnection {
 
     func sendPreface() { send(ConnectionPreface.bytes) }
 
+    /// Bytes the kernel holds for this socket that have not been read yet (FIONREAD).
+    func unreadBytes() -> Int {
+        var count: Int32 = 0
+        _ = ioctl(fd, UInt(FIONREAD), &count)
+        return Int(count)
+    }
+
     func send(_ request: RequestEnvelope) {
         var buffer = ByteBuffer()
         FrameEncoding.encodeRequestFrame(request, into: &buffer)

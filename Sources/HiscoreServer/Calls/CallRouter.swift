@@ -30,6 +30,10 @@ struct CallRouter: Sendable {
     /// Bytes a submit's answer in a batch response takes besides its ids and metadata (status,
     /// scores, ranks, flags and protobuf framing), rounded up.
     static let submitAnswerOverhead = 96
+    /// Bytes a refused item's answer takes besides the ids its status message may quote (the
+    /// item's board and player, a player token's own id): the longest message (the memory
+    /// ceiling's, ~170 bytes with its numbers) and the status framing, rounded up.
+    static let submitRefusalOverhead = 256
 
     let directory: BoardDirectory
     let shardCount: Int
@@ -59,11 +63,16 @@ struct CallRouter: Sendable {
             // Each item's answer carries the entry with its metadata, so a batch to boards that
             // allow large metadata could be applied and then not fit in one response frame.
             // Refuse it before anything is written.
+            // A refused item answers a status instead, whose message may be longer than a small
+            // board's entry (it may quote a player token's own id, which the item does not carry).
             var worstAnswerBytes = 0
             var largestItem = 0
+            var tokenPlayerBytes = 0
+            if case .player(let claims) = principal { tokenPlayerBytes = claims.playerID.utf8.count }
             for request in requests {
                 let metadata = directory.board(request.boardID)?.config.limits.maxMetadataBytes ?? BoardLimits().maxMetadataBytes
-                let item = Self.submitAnswerOverhead + request.boardID.utf8.count + request.playerID.utf8.count + metadata
+                let ids = request.boardID.utf8.count + request.playerID.utf8.count
+                let item = max(Self.submitAnswerOverhead + ids + metadata, Self.submitRefusalOverhead + ids + tokenPlayerBytes)
                 worstAnswerBytes += item
                 largestItem = max(largestItem, item)
             }

@@ -81,6 +81,8 @@ final class CallHandler: ChannelDuplexHandler {
     /// Largest response buffer a connection keeps between batches (bigger ones are freed).
     static let keptOutboundCapacity = 8192
     private var readHeld = false
+    /// Since when reads have been held (the client does not read its answers).
+    private var readHeldSince: NIODeadline?
     private var draining = false
     private var closed = false
     /// The preface, then frames, out of the connection's bytes.
@@ -284,9 +286,13 @@ final class CallHandler: ChannelDuplexHandler {
             handler.frameCheck = nil
             guard let since = handler.partialSince, !handler.closed else { return }
             // While the server holds reads (the client is not reading our answers) the frame
-            // cannot finish: that time is not the client's.
-            if handler.readHeld { handler.partialSince = .now() }  // looked at again a timeout later
-            if handler.readHeld || NIODeadline.now() - since < timeout { return handler.armFrameCheck(context) }
+            // cannot finish: that time is not the client's, up to the idle timeout. A client that
+            // never reads again would otherwise keep the connection (and the answers buffered for
+            // it) forever: the idle check leaves a connection with a frame on its way to this one.
+            let idleTimeout = TimeAmount.seconds(Int64(max(1, handler.limits.idleTimeoutSeconds)))
+            let heldTooLong = handler.readHeldSince.map { NIODeadline.now() - $0 >= idleTimeout } ?? false
+            if handler.readHeld && !heldTooLong { handler.partialSince = .now() }  // looked at again a timeout later
+            if (handler.readHeld && !heldTooLong) || NIODeadline.now() - since < timeout { return handler.armFrameCheck(context) }
             handler.closed = true
             handler.metrics?.protocolFaults += 1
             context.close(promise: nil)
@@ -366,6 +372,12 @@ final class CallHandler: ChannelDuplexHandler {
             answer(context, .failure(callID: callID, Status(.unavailable, "server is shutting down")), start)
             return
         }
+        // Every call, authenticate and cancel included, needs an id not in flight: answering one on
+        // the id of a call still in flight would give that call a second answer.
+        guard inflight.serial(forCallID: callID) == nil && subscriptions[callID] == nil else {
+            answer(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")), start)
+            return
+        }
         if case .authenticate(let token) = method {
             authenticate(context, callID: callID, token: token, start: start)
             return
@@ -408,10 +420,6 @@ final class CallHandler: ChannelDuplexHandler {
                 write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
             }
             answer(context, .ok(callID, .cancel(cancelled: cancelled)), start)
-            return
-        }
-        guard inflight.serial(forCallID: callID) == nil && subscriptions[callID] == nil else {
-            answer(context, .failure(callID: callID, Status(.invalidArgument, "call_id \(callID) is already in flight on this connection")), start)
             return
         }
         let busy = inflight.count
@@ -460,8 +468,19 @@ final class CallHandler: ChannelDuplexHandler {
         guard token.utf8.count <= limits.maxAuthTokenBytes else {
             return .failure(Status(.invalidArgument, "auth token longer than \(limits.maxAuthTokenBytes) bytes"))
         }
-        if let lastToken, lastToken.token == token { return .success(lastToken.principal) }
-        let result = access.authenticate(token, now: Int64(time(nil)))
+        let now = Int64(time(nil))
+        if let lastToken, lastToken.token == token {
+            // A player token accepted earlier may have expired since: verify it again then (it
+            // fails as on a fresh connection).
+            if case .player(let claims) = lastToken.principal,
+                claims.isExpired(at: now, leewaySeconds: PlayerTokenVerifier.leewaySeconds)
+            {
+                self.lastToken = nil
+            } else {
+                return .success(lastToken.principal)
+            }
+        }
+        let result = access.authenticate(token, now: now)
         if case .success(let principal) = result { lastToken = (token, principal) }
         return result
     }
@@ -686,6 +705,7 @@ final class CallHandler: ChannelDuplexHandler {
         if context.channel.isWritable {
             context.read()
         } else {
+            if !readHeld { readHeldSince = .now() }
             readHeld = true
         }
     }
@@ -706,6 +726,7 @@ final class CallHandler: ChannelDuplexHandler {
         }
         if writable && readHeld {
             readHeld = false
+            readHeldSince = nil
             // The unfinished frame could not progress while reads were held: its time starts
             // again (see `armFrameCheck`).
             if partialSince != nil { partialSince = .now() }
