@@ -57,6 +57,13 @@ struct ReviewWireFindingsTests {
                 try await Task.sleep(for: .milliseconds(100))  // poll interval, not synchronization
             }
             try #require(expired, "the token never expired")
+            // Expired, the token no longer lets the connection's frames cost more than a stranger's:
+            // a large one is refused before its decode.
+            let large = send(.submitBatch((0..<200).map {
+                SubmitRequest(boardID: "b", playerID: "me", score: Int64($0), metadata: [UInt8](repeating: 1, count: 100))
+            }))
+            #expect(large?.status?.code == .unauthenticated)
+            #expect(large?.status?.message.contains("without credentials") == true, "\(String(describing: large?.status))")
             // A fresh connection refuses it ...
             let fresh = try RawConnection(port: server.localPort)
             _ = fresh.handshake()

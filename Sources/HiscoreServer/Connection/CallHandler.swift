@@ -324,7 +324,7 @@ final class CallHandler: ChannelDuplexHandler {
                 CallStart(method: .unknown, at: received))
             return
         }
-        if frame.readableBytes > Self.maxFrameBytesWithoutCredentials && !access.isOpen && connectionPrincipal == nil {
+        if frame.readableBytes > Self.maxFrameBytesWithoutCredentials && !access.isOpen && !holdsCurrentCredentials() {
             // A large frame from a connection without credentials must carry a valid token of its
             // own before it costs a decode (up to max_frame_bytes of protobuf-c and Swift work);
             // what may be sent without credentials (ping, authenticate) is small.
@@ -483,6 +483,17 @@ final class CallHandler: ChannelDuplexHandler {
         let result = access.authenticate(token, now: now)
         if case .success(let principal) = result { lastToken = (token, principal) }
         return result
+    }
+
+    /// Whether the connection's credentials still hold: a player token that expired since it was
+    /// accepted counts as none (its calls are refused, so its frames must not cost more than a
+    /// stranger's). Asked for large frames only.
+    private func holdsCurrentCredentials() -> Bool {
+        guard let principal = connectionPrincipal else { return false }
+        if case .player(let claims) = principal {
+            return !claims.isExpired(at: Int64(time(nil)), leewaySeconds: PlayerTokenVerifier.leewaySeconds)
+        }
+        return true
     }
 
     private func authenticate(_ context: ChannelHandlerContext, callID: UInt64, token: String, start: CallStart) {
