@@ -17,10 +17,44 @@ final class BoardDirectory: Sendable {
     }
 
     private struct State {
-        var boards: [String: BoardHandle] = [:]
+        /// Live boards by id; changed only through `setLive` and `removeLive`.
+        private(set) var boards: [String: BoardHandle] = [:]
+        /// The ids of `boards` in order, for `list`: boards are created and deleted rarely and
+        /// listed often, so a page costs a binary search and its own entries rather than a sort
+        /// of every board (10,000 at the default `max_boards`) per call.
+        private(set) var sortedIDs: [String] = []
         /// Archived seasons by board id, then period id.
         var periods: [String: [UInt64: BoardHandle]] = [:]
         var nextIncarnation: UInt64 = 1
+
+        /// Makes `handle` the live board of its id. O(boards) when the id is new (an insertion
+        /// into `sortedIDs`).
+        mutating func setLive(_ handle: BoardHandle) {
+            let id = handle.config.id
+            guard boards.updateValue(handle, forKey: id) == nil else { return }
+            sortedIDs.insert(id, at: firstIndex(after: id, orEqual: false))
+            assert(sortedIDs.count == boards.count, "board index out of step")
+        }
+
+        /// Removes the live board of `id`, if any. O(boards).
+        mutating func removeLive(_ id: String) {
+            guard boards.removeValue(forKey: id) != nil else { return }
+            let index = firstIndex(after: id, orEqual: false)
+            assert(index < sortedIDs.count && sortedIDs[index] == id, "board index out of step")
+            sortedIDs.remove(at: index)
+        }
+
+        /// The position of the first id above `id` (at or above it unless `orEqual` is false:
+        /// then the first one not below it).
+        func firstIndex(after id: String, orEqual: Bool) -> Int {
+            var low = 0
+            var high = sortedIDs.count
+            while low < high {
+                let middle = (low + high) / 2
+                if sortedIDs[middle] < id || (orEqual && sortedIDs[middle] == id) { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -52,7 +86,7 @@ final class BoardDirectory: Sendable {
                 handle.markArchived(at: archivedAt)
                 state.periods[config.id, default: [:]][periodID] = handle
             } else {
-                state.boards[config.id] = handle
+                state.setLive(handle)
             }
             state.nextIncarnation = max(state.nextIncarnation, incarnation + 1)
             return handle
@@ -101,7 +135,7 @@ final class BoardDirectory: Sendable {
                 old.markDeleted()
             }
             state.periods[id] = archived
-            state.boards[id] = live
+            state.setLive(live)
             return .success(Reset(archived: current, live: live, pruned: Array(pruned)))
         }
         return try result.get()
@@ -149,7 +183,7 @@ final class BoardDirectory: Sendable {
                 return .failure(.storage(error))
             }
             state.nextIncarnation += 1
-            state.boards[config.id] = handle
+            state.setLive(handle)
             return .success(.created(handle))
         }
         return try result.get()
@@ -176,7 +210,7 @@ final class BoardDirectory: Sendable {
             } catch {
                 return .failure(error)
             }
-            state.boards[id] = nil
+            state.removeLive(id)
             state.periods[id] = nil
             for handle in live + archived { handle.markDeleted() }
             return .success(live + archived)
@@ -185,10 +219,13 @@ final class BoardDirectory: Sendable {
     }
 
     /// Boards sorted by id, after `afterID`, at most `limit`; `more` when others follow.
+    /// O(log boards + limit).
     func list(after afterID: String, limit: Int) -> (boards: [BoardHandle], more: Bool) {
-        let all = state.withLockedValue { Array($0.boards.values) }
-        let sorted = all.filter { $0.config.id > afterID }.sorted { $0.config.id < $1.config.id }
-        return (Array(sorted.prefix(limit)), sorted.count > limit)
+        state.withLockedValue { state in
+            let start = state.firstIndex(after: afterID, orEqual: true)
+            let end = min(state.sortedIDs.count, start + max(0, limit))
+            return (state.sortedIDs[start..<end].compactMap { state.boards[$0] }, end < state.sortedIDs.count)
+        }
     }
 
     var count: Int { state.withLockedValue { $0.boards.count } }

@@ -94,7 +94,8 @@ struct CallRouter: Sendable {
                     ?? GetRankPlan(callID: callID, ranking: ranking, playerID: request.playerID)
             }
         case .top(let request):
-            let limit = request.limit == 0 ? 10 : Int(request.limit)
+            // 0 asks for the default page: 10, or fewer when the server's pages are smaller.
+            let limit = request.limit == 0 ? min(10, limits.maxPageEntries) : Int(request.limit)
             guard limit <= limits.maxPageEntries else {
                 return fail(callID, .outOfRange, "limit \(limit) exceeds max_page_entries \(limits.maxPageEntries)")
             }
@@ -161,7 +162,7 @@ struct CallRouter: Sendable {
             }
             return .answer(.ok(callID, .describeBoard(info)))
         case .listBoards(let request):
-            let limit = request.limit == 0 ? 100 : Int(request.limit)
+            let limit = request.limit == 0 ? min(100, limits.maxPageEntries) : Int(request.limit)
             guard limit <= limits.maxPageEntries else {
                 return fail(callID, .outOfRange, "limit \(limit) exceeds max_page_entries \(limits.maxPageEntries)")
             }
