@@ -609,10 +609,10 @@ final class CallHandler: ChannelDuplexHandler {
 
     /// Frames from subscription hubs (addressed by serial), on this connection's loop. A frame
     /// too big for `max_frame_bytes` ends its stream with RESOURCE_EXHAUSTED: the hub counted it
-    /// as sent, so later diffs would apply to a window the client never got.
-    /// Writes a hub's frames, then gives back the event budget they held (`StreamSink`): once
-    /// written, the channel's writability bounds them. A release that follows a refusal resumes
-    /// the connection's streams, unless the socket is full (its drain resumes them then).
+    /// as sent, so later diffs would apply to a window the client never got. Once written, the
+    /// frames give back the event budget they held (`StreamSink`; the channel's writability
+    /// bounds them from here), and a release that follows a refusal resumes the connection's
+    /// streams, unless the socket is full (its drain resumes them then).
     func deliverStreamFrames(_ frames: [StreamFrame], releasing reservedBytes: Int = 0) {
         defer {
             if let sink, sink.release(reservedBytes), let context, !closed, context.channel.isWritable {

@@ -74,9 +74,6 @@ final class StreamSink: Sendable {
         return refused.exchange(false, ordering: .sequentiallyConsistent)
     }
 
-    /// Event bytes handed over and not yet written (tests, metrics).
-    var pendingBytes: Int { pendingEventBytes.load(ordering: .relaxed) }
-
     /// Writes stream frames (events, or final statuses that end streams) in one loop hop, and
     /// then gives back `reservedBytes` of the event budget.
     func send(_ frames: [StreamFrame], reservedBytes: Int = 0) {
