@@ -98,7 +98,14 @@ final class PhaseRun {
             let receiver = self.round.receiverOfCall[index]
             switch call.plan.advance([]) {
             case .finished(let response):
-                self.round.receivers[receiver].deliver(response)
+                // Answered without a shard (a cached top, an empty id list, a bad cursor): the
+                // deadline is still checked before answering, as for every other call.
+                if let deadline = call.deadline, deadline < .now() {
+                    self.round.receivers[receiver].deliver(
+                        .failure(callID: call.callID, Status(.deadlineExceeded, "deadline exceeded")))
+                } else {
+                    self.round.receivers[receiver].deliver(response)
+                }
                 unanswered[receiver] -= 1
             case let step: live.append(PendingCall(call: call, step: step, receiver: receiver))
             }

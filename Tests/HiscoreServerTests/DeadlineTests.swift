@@ -47,6 +47,23 @@ struct DeadlineTests {
         #expect(responses.last?.status == nil)
     }
 
+    @Test("a call answered without a shard (an empty id list) is DEADLINE_EXCEEDED too once its deadline passed")
+    func expiredDeadlineOfAnInstantAnswer() async throws {
+        let fixture = try ExecutorFixture(shardCount: 2)
+        let board = fixture.board
+        let responses = try await Self.runBatch(fixture.executor, on: fixture.loop) {
+            guard case .success(let ranking) = RankResolution.make(board: board, requested: nil, shardCount: 2) else { return [] }
+            return [
+                PlannedCall(callID: 1, plan: EntriesPlan(callID: 1, ranking: ranking, playerIDs: []), deadline: .now() - .milliseconds(5)),
+                PlannedCall(callID: 2, plan: EntriesPlan(callID: 2, ranking: ranking, playerIDs: []), deadline: .now() + .seconds(60)),
+            ]
+        }
+        try await fixture.shutdown()
+        #expect(responses.map(\.callID) == [1, 2])
+        #expect(responses.first?.status?.code == .deadlineExceeded)
+        #expect(responses.last?.status == nil)
+    }
+
     @Test("a cancelled call is dropped: no response is delivered for it")
     func cancelledCall() async throws {
         let fixture = try ExecutorFixture(shardCount: 1)
