@@ -114,9 +114,12 @@ final class BoardDirectory: Sendable {
     /// Ends the board's current season at `at` (µs): the live incarnation becomes archived period N,
     /// a new empty incarnation (period N + 1, starting at `at`) takes its place, and the oldest
     /// archived periods beyond `keep_periods` are deleted. Durable before it is visible.
-    func reset(_ id: String, at: Int64) throws(StorageError) -> Reset? {
+    /// With `onlyIfStartedBefore`, a live period that started at or after it is left alone (nil):
+    /// a scheduled reset checks, under the lock, that no other reset ended the period meanwhile.
+    func reset(_ id: String, at: Int64, onlyIfStartedBefore: Int64? = nil) throws(StorageError) -> Reset? {
         let result: Result<Reset?, StorageError> = state.withLockedValue { state in
             guard let current = state.boards[id] else { return .success(nil) }
+            if let onlyIfStartedBefore, current.periodStartedAt >= onlyIfStartedBefore { return .success(nil) }
             let live = makeHandle(
                 current.config, incarnation: state.nextIncarnation, periodID: current.periodID + 1, startedAt: at)
             let keep = current.config.resetSchedule?.keepPeriods ?? ResetSchedule.defaultKeepPeriods

@@ -138,7 +138,11 @@ struct CallRouter: Sendable {
             }
             do {
                 switch try directory.create(config) {
-                case .created(let board), .existing(let board):
+                case .created(let board):
+                    // The season timer is armed for the earliest boundary of the boards it knew.
+                    if board.config.resetSchedule != nil { seasons?.armTimer() }
+                    return .answer(.ok(callID, .createBoard(BoardInfo(board.info()))))
+                case .existing(let board):
                     return .answer(.ok(callID, .createBoard(BoardInfo(board.info()))))
                 }
             } catch {

@@ -33,10 +33,10 @@ final class SeasonKeeper: Sendable {
     }
 
     /// Resets `boardID` at `at` (µs), ending its streams with ABORTED and dropping pruned periods.
-    func reset(callID: UInt64, boardID: String, at: Int64) -> EventLoopFuture<ResponseEnvelope> {
+    func reset(callID: UInt64, boardID: String, at: Int64, onlyIfStartedBefore: Int64? = nil) -> EventLoopFuture<ResponseEnvelope> {
         let outcome: DirectoryReset
         do {
-            guard let reset = try directory.reset(boardID, at: at) else {
+            guard let reset = try directory.reset(boardID, at: at, onlyIfStartedBefore: onlyIfStartedBefore) else {
                 return loop.makeSucceededFuture(.failure(callID: callID, CallValidation.boardNotFound(boardID)))
             }
             outcome = reset
@@ -68,7 +68,10 @@ final class SeasonKeeper: Sendable {
             guard let schedule = board.config.resetSchedule else { continue }
             let due = schedule.lastBoundary(atOrBefore: now)
             guard due > board.periodStartedAt else { continue }
-            if (try? await self.reset(callID: 0, boardID: board.config.id, at: due).get()) != nil {
+            // Under the directory's lock the live period must still be one that started before
+            // `due`: a reset made since the list was taken (reset_board, another run) ended it.
+            let response = try? await self.reset(callID: 0, boardID: board.config.id, at: due, onlyIfStartedBefore: due).get()
+            if let response, response.status == nil {
                 reset.append(board.config.id)
             }
         }

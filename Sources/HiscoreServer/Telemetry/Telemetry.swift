@@ -42,8 +42,11 @@ package final class Telemetry: Sendable {
     /// Called once per read batch: closes the loop's one-second window when it has elapsed and,
     /// if the whole server ran above 80% of capacity in the last second, logs one summary line.
     package func endOfBatch(_ metrics: LoopMetrics, now: NIODeadline) {
-        guard now - metrics.windowStart >= .seconds(1) else { return }
-        let calls = metrics.windowCalls
+        let elapsed = now - metrics.windowStart
+        guard elapsed >= .seconds(1) else { return }
+        // A window closes at the first read batch a second or more after it opened, which after
+        // a quiet spell is much later: its calls are a rate over its own length.
+        let calls = Int((Double(metrics.windowCalls) * 1e9 / Double(elapsed.nanoseconds)).rounded())
         metrics.windowCalls = 0
         metrics.windowStart = now
         let second = now.uptimeNanoseconds / 1_000_000_000
