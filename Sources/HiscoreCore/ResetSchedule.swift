@@ -21,11 +21,15 @@ public struct ResetSchedule: Sendable, Equatable {
     public var dayOfMonth: Int
     public var keepPeriods: Int
 
+    /// `weekday` counts only for weekly schedules and `dayOfMonth` only for monthly ones: the
+    /// other is set to 1, so that two schedules that reset alike are equal (a board's idempotent
+    /// creation compares configs) whatever a client sent in the unused field, and the catalog's
+    /// one byte for each never changes a config across a restart.
     public init(period: Period, minuteOfDay: Int = 0, weekday: Int = 1, dayOfMonth: Int = 1, keepPeriods: Int = defaultKeepPeriods) {
         self.period = period
         self.minuteOfDay = minuteOfDay
-        self.weekday = weekday
-        self.dayOfMonth = dayOfMonth
+        self.weekday = period == .weekly ? weekday : 1
+        self.dayOfMonth = period == .monthly ? dayOfMonth : 1
         self.keepPeriods = keepPeriods
     }
 

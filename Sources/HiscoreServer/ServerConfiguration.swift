@@ -3,8 +3,10 @@ public struct ServerConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// 0 = an ephemeral port (tests); the bound port is `HiscoreServer.localPort`.
     public var port: Int = 7450
-    /// Shards = event loops = threads. Default: one per core.
-    public var shards: Int = System.coreCount
+    /// Shards = event loops = threads, at most `maxShards`. Default: one per core (up to that).
+    public var shards: Int = min(System.coreCount, ServerConfiguration.maxShards)
+    /// The most shards a server runs (`hiscored --shards` is checked against it).
+    public static let maxShards = 256
     /// Where durable state lives (created when missing).
     public var dataDirectory: String = "./hiscore-data"
     /// Create a board with the default config on its first submit.

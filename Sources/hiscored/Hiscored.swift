@@ -242,7 +242,9 @@ struct Hiscored: AsyncParsableCommand {
     }
 
     static func check(_ config: ServerConfiguration) throws {
-        guard (1...256).contains(config.shards) else { throw ValidationError("--shards must be 1...256") }
+        guard (1...ServerConfiguration.maxShards).contains(config.shards) else {
+            throw ValidationError("--shards must be 1...\(ServerConfiguration.maxShards)")
+        }
         guard (0...65535).contains(config.port) else { throw ValidationError("--port must be 0...65535") }
         let limits = config.limits
         guard limits.maxFrameBytes >= 1024 && limits.maxFrameBytes <= 64 << 20 else {

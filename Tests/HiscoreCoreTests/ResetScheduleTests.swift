@@ -16,6 +16,15 @@ struct ResetScheduleTests {
         return ((days * 24 + hour) * 60 + minute) * 60_000_000
     }
 
+    @Test("the field a period does not use does not tell two schedules apart")
+    func unusedFieldsAreIgnored() {
+        #expect(ResetSchedule(period: .daily, weekday: 300, dayOfMonth: 99) == ResetSchedule(period: .daily))
+        #expect(ResetSchedule(period: .daily, weekday: 0, dayOfMonth: 0) == ResetSchedule(period: .daily))
+        #expect(ResetSchedule(period: .weekly, weekday: 3, dayOfMonth: 300) == ResetSchedule(period: .weekly, weekday: 3))
+        #expect(ResetSchedule(period: .monthly, weekday: 300, dayOfMonth: 5) == ResetSchedule(period: .monthly, dayOfMonth: 5))
+        #expect(ResetSchedule(period: .weekly, weekday: 3) != ResetSchedule(period: .weekly, weekday: 4))
+    }
+
     @Test("daily at 02:30")
     func daily() {
         let schedule = ResetSchedule(period: .daily, minuteOfDay: 150)

@@ -93,6 +93,19 @@ import Testing
         #expect(try BoardCatalog.open(directory: data).load().boards.count == 300)
     }
 
+    @Test("a board config read back from the catalog equals the one written, whatever a schedule's unused fields held")
+    func scheduledConfigRoundTrips() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        // A daily schedule sent with a weekday no byte holds (the catalog keeps one byte for it).
+        let config = BoardConfig(id: "daily", resetSchedule: ResetSchedule(period: .daily, minuteOfDay: 90, weekday: 300, dayOfMonth: 400))
+        let catalog = try BoardCatalog.open(directory: data)
+        try catalog.append(.created(incarnation: 1, config: config, createdAt: 1))
+        catalog.close()
+        #expect(try BoardCatalog.open(directory: data).load().boards[1]?.config == config)
+    }
+
     @Test func tornTailOfTheCatalogIsCut() throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
