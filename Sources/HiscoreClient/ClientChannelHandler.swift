@@ -23,6 +23,9 @@ final class ClientChannelHandler: ChannelInboundHandler {
     /// calls beyond it wait here, in order, instead of being refused by the server.
     private var unaryInflight = 0
     private var maxInflight = Int.max
+    /// The server's `max_frame_bytes`: a longer request would make it close the connection
+    /// (failing every other call on it), so such a request fails alone, unsent.
+    private var maxRequestBytes = Int.max
     private var queued: [(RequestEnvelope, Pending)] = []
     private var failure: HiscoreError?
     private var context: ChannelHandlerContext?
@@ -63,6 +66,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         if response.callID == 0 {
             if case .hello(let hello) = response.result {
                 maxInflight = max(1, Int(hello.maxInflightCalls))
+                if hello.maxFrameBytes > 0 { maxRequestBytes = Int(hello.maxFrameBytes) }
                 helloPromise.succeed(hello)
             } else {
                 let status = response.status ?? Status(.unknown, "connection-level frame without status")
@@ -119,6 +123,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
             unaryInflight += 1
         }
         write(request, as: pendingCall)
+        sendQueued()  // an oversized request frees its slot at once
     }
 
     private func sendQueued() {
@@ -131,9 +136,16 @@ final class ClientChannelHandler: ChannelInboundHandler {
 
     private func write(_ request: RequestEnvelope, as pendingCall: Pending) {
         guard let context else { return }
-        pending[request.callID] = pendingCall
         var buffer = context.channel.allocator.buffer(capacity: 128)
         FrameEncoding.encodeRequestFrame(request, into: &buffer)
+        let bodyBytes = buffer.readableBytes - FrameParser.headerLength
+        guard bodyBytes <= maxRequestBytes else {
+            if case .unary = pendingCall { unaryInflight -= 1 }
+            fail(pendingCall, HiscoreError(
+                .resourceExhausted, "request of \(bodyBytes) bytes exceeds the server's max_frame_bytes (\(maxRequestBytes)); not sent"))
+            return
+        }
+        pending[request.callID] = pendingCall
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 

@@ -83,6 +83,9 @@ extension HiscoreClient {
 
     @discardableResult
     public func createBoard(_ config: BoardConfig, deadline: Duration? = nil) async throws -> BoardInfo {
+        // The wire form clamps what it cannot carry (max_entries -1 would arrive as 0 = unlimited,
+        // keep_periods 0 as 0 = the default 10): refuse it here, as the server would.
+        do { try config.validate() } catch { throw HiscoreError(.invalidArgument, "\(error)") }
         guard case .createBoard(let info) = try await call(.createBoard(config), deadline: deadline) else { throw unexpected("create_board") }
         return info
     }

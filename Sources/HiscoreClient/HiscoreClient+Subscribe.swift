@@ -41,8 +41,7 @@ extension HiscoreClient {
         let (stream, continuation) = AsyncThrowingStream<RankEvent, any Error>.makeStream(
             bufferingPolicy: .bufferingOldest(limit))
         let handler = self.handlerBox
-        let loop = self.eventLoop
-        loop.execute {
+        let started = execute {
             handler.value.start(
                 RequestEnvelope(callID: callID, method: .subscribe(request)),
                 as: .stream(onFrame: { response in
@@ -65,9 +64,13 @@ extension HiscoreClient {
                     }
                 }))
         }
-        continuation.onTermination = { termination in
+        guard started else {
+            continuation.finish(throwing: HiscoreError(.unavailable, "the client is closed"))
+            return stream
+        }
+        continuation.onTermination = { [self] termination in
             guard case .cancelled = termination else { return }
-            loop.execute {
+            execute {
                 handler.value.abandonStream(callID)
                 handler.value.send(RequestEnvelope(callID: cancelCallID, method: .cancel(callID: callID)))
             }

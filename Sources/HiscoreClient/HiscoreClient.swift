@@ -21,6 +21,9 @@ public final class HiscoreClient: Sendable {
     private let handler: NIOLoopBound<ClientChannelHandler>
     private let nextCallID = ManagedAtomic<UInt64>(1)
     private let ownedGroup: MultiThreadedEventLoopGroup?
+    /// Set by `close()` before it shuts the owned group down: a task handed to a shut-down event
+    /// loop is dropped, so a call or subscription made after `close()` would wait forever.
+    private let closed = NIOLockedValueBox(false)
 
     private init(hello: ServerHello, channel: any Channel, handler: NIOLoopBound<ClientChannelHandler>, ownedGroup: MultiThreadedEventLoopGroup?) {
         self.hello = hello
@@ -82,6 +85,7 @@ public final class HiscoreClient: Sendable {
 
     /// Closes the connection; calls still pending fail with UNAVAILABLE.
     public func close() async throws {
+        closed.withLockedValue { $0 = true }
         try? await channel.close()
         try await ownedGroup?.shutdownGracefully()
     }
@@ -95,23 +99,35 @@ public final class HiscoreClient: Sendable {
         let deadlineMillis = deadline.map { UInt64(max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)) } ?? 0
         let request = RequestEnvelope(callID: callID, deadlineMillis: deadlineMillis, authToken: authToken, method: method)
         let loop = channel.eventLoop
-        let promise = loop.makePromise(of: ResponseEnvelope.self)
         let handler = self.handler
         let cancelCallID = makeCallID()
+        if Task.isCancelled { throw HiscoreError(.cancelled, "the calling task was cancelled") }
         let response: ResponseEnvelope = try await withTaskCancellationHandler {
-            loop.execute { handler.value.start(request, as: .unary(promise)) }
-            var timeout: Scheduled<Void>?
-            if deadlineMillis > 0 {
+            // The promise is made only while the loop still runs: one completed from elsewhere
+            // is completed on its loop, and a stopped loop would leave it unfulfilled.
+            let started = whileOpen { () -> (EventLoopPromise<ResponseEnvelope>, Scheduled<Void>?) in
+                let promise = loop.makePromise(of: ResponseEnvelope.self)
+                loop.execute { handler.value.start(request, as: .unary(promise)) }
                 // The server answers DEADLINE_EXCEEDED itself; this covers a server that cannot.
-                timeout = loop.scheduleTask(in: .milliseconds(Int64(deadlineMillis) + 1000)) {
+                let timeout = deadlineMillis == 0 ? nil : loop.scheduleTask(in: .milliseconds(Int64(deadlineMillis) + 1000)) {
                     handler.value.abandon(
                         callID, with: HiscoreError(.deadlineExceeded, "deadline exceeded"), cancelCallID: cancelCallID)
+                }
+                return (promise, timeout)
+            }
+            guard let (promise, timeout) = started else { throw HiscoreError(.unavailable, "the client is closed") }
+            // Cancelled before the start was queued: the cancellation handler's abandon ran
+            // first and found nothing; abandon again behind the start.
+            if Task.isCancelled {
+                execute {
+                    handler.value.abandon(
+                        callID, with: HiscoreError(.cancelled, "the calling task was cancelled"), cancelCallID: cancelCallID)
                 }
             }
             defer { timeout?.cancel() }
             return try await promise.futureResult.get()
         } onCancel: {
-            loop.execute {
+            execute {
                 handler.value.abandon(
                     callID, with: HiscoreError(.cancelled, "the calling task was cancelled"), cancelCallID: cancelCallID)
             }
@@ -119,6 +135,19 @@ public final class HiscoreClient: Sendable {
         if let status = response.status, status.code != .ok { throw HiscoreError(status) }
         guard let result = response.result else { throw HiscoreError(.internal, "response without result") }
         return result
+    }
+
+    /// Runs `task` on the connection's event loop; false (and not run) once `close()` began.
+    @discardableResult
+    func execute(_ task: @escaping @Sendable () -> Void) -> Bool {
+        let loop = channel.eventLoop
+        return whileOpen { loop.execute(task) } != nil
+    }
+
+    /// `body` (which hands work to the event loop), unless `close()` began: nil then. `close()`
+    /// waits for it, so what it queued runs before the owned loop stops.
+    func whileOpen<T>(_ body: () -> T) -> T? {
+        closed.withLockedValue { closed in closed ? nil : body() }
     }
 
     var handlerBox: NIOLoopBound<ClientChannelHandler> { handler }

@@ -19,6 +19,8 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await withClient(connection) { client in
             if format == "csv" { print("rank,player_id,score,subscore,reached_at_us,metadata_base64") }
+            // Within the server's max_page_entries (the default 1000 is over a smaller one).
+            let pageSize = min(pageSize, max(1, client.hello.maxPageEntries))
             var page = try await client.top(board: board, limit: pageSize)
             while true {
                 for entry in page.entries {

@@ -215,7 +215,8 @@ struct Boards: AsyncParsableCommand {
             var rows: [[String]] = []
             var jsonLines: [String] = []
             while true {
-                let page = try await client.listBoards(after: after, limit: 1000)
+                // 0: the server's default page, which respects its max_page_entries (1000 did not).
+                let page = try await client.listBoards(after: after, limit: 0)
                 for board in page.boards {
                     let config = board.config
                     rows.append([config.id, "\(board.size)", "\(config.scoreOrder)", "\(config.writeOperator)", "\(config.rankMode)", "\(board.version)"])

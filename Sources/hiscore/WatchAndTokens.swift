@@ -22,6 +22,9 @@ struct Watch: AsyncParsableCommand {
             let target: SubscriptionTarget = top.map { .top($0) } ?? .player(player ?? "")
             var view = StandingsView()
             for try await event in client.subscribe(board: board, target: target, minInterval: .milliseconds(Int(interval))) {
+                // Into a pipe stdout is block-buffered: each event would wait for 4 KiB more, and
+                // be lost when watch is stopped.
+                defer { fflush(nil) }  // nil: every output stream (stdout itself is not concurrency-safe to name)
                 view.apply(event)
                 if connection.json {
                     if let change = view.player { print(EntryFormatting.json(change.entry, extra: [("previous_rank", "\(change.previousRank)"), ("present", "\(change.present)")])) }

@@ -1,0 +1,219 @@
+import Foundation
+import HiscoreClient
+import HiscoreCore
+import HiscoreWire
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Review findings on the clients: each test failed on the client it was written against.
+@Suite("Client review findings: calls after close, already-cancelled tasks, oversized requests, CLI page limits")
+struct ClientReviewTests {
+    @Test("a call or subscription made after close() fails UNAVAILABLE (it hung: its task went to a shut-down event loop)")
+    func callAfterCloseFails() async throws {
+        try await withServer { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            #expect(try await client.ping([1]) == [1])
+            try await client.close()
+            // Even a deadline cannot end it: its timer would run on the same, stopped loop.
+            let call = await outcome(within: .seconds(5)) { try await client.ping([2], deadline: .milliseconds(200)) }
+            #expect(call != nil, "ping after close() did not return within 5 s")
+            if case .failure(let error as HiscoreError)? = call { #expect(error.code == .unavailable) }
+            if case .success? = call { Issue.record("ping after close() succeeded") }
+
+            let stream = await outcome(within: .seconds(5)) { () async throws -> Int in
+                var events = 0
+                for try await _ in client.subscribe(board: "closed", target: .top(1)) { events += 1 }
+                return events
+            }
+            #expect(stream != nil, "a subscription after close() neither ended nor threw within 5 s")
+            if case .failure(let error as HiscoreError)? = stream { #expect(error.code == .unavailable) }
+        }
+    }
+
+    @Test("a call made from an already-cancelled task throws CANCELLED (it was sent and waited for its answer)")
+    func callFromCancelledTask() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let fake = try await FakeServer.start(group: group, hello: FakeServer.hello(maxInflightCalls: 4))
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: fake.port, group: group)
+        // The fake server never answers: only the client's own cancellation can end the call.
+        let task = Task { () async throws -> ResponseResult in
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await client.call(.ping(payload: [7]))
+        }
+        let result = await outcome(within: .seconds(3)) { try await task.value }
+        try? await client.close()  // ends the call if it is still waiting (UNAVAILABLE)
+        _ = try? await task.value
+        try? await fake.stop()
+        try await group.shutdownGracefully()
+        #expect(result != nil, "a call from a cancelled task still waited for its answer after 3 s")
+        if case .failure(let error as HiscoreError)? = result { #expect(error.code == .cancelled) }
+        if case .success? = result { Issue.record("the fake server never answers; the call cannot succeed") }
+    }
+
+    @Test("a request over the server's max_frame_bytes fails alone, locally; the connection and its other calls go on")
+    func oversizedRequestFailsLocally() async throws {
+        try await withClient { client, _ in
+            try await client.createBoard(BoardConfig(id: "big-meta", limits: BoardLimits(maxMetadataBytes: 4096)))
+            _ = try await client.submit(board: "big-meta", player: "watched", score: 1)
+            let stream = client.subscribe(board: "big-meta", target: .player("watched"))
+            #expect(try await client.ping([0]) == [0])  // the subscribe went out before it
+            // 300 items x 4000 bytes of metadata: a 1.2 MB request, over the 1 MiB max_frame_bytes
+            // (every item valid; the batch is under max_batch_submits).
+            let metadata = [UInt8](repeating: 0x61, count: 4000)
+            let batch = (0..<300).map { SubmitRequest(boardID: "big-meta", playerID: "p\($0)", score: Int64($0), metadata: metadata) }
+            await expectStatus(.resourceExhausted) { _ = try await client.submitBatch(batch) }
+            // The connection is still usable and the subscription still open.
+            #expect(try await client.ping([9]) == [9])
+            _ = try await client.submit(board: "big-meta", player: "watched", score: 2)
+            let updated = try await within(.seconds(10), "the subscription sees the next write") { () async throws -> Bool in
+                for try await event in stream {
+                    if case .player(let change) = event.change, change.entry.score == 2 { return true }
+                }
+                return false
+            }
+            #expect(updated)
+        }
+    }
+
+    @Test("hiscore boards and hiscore export work against a server whose max_page_entries is below 1000")
+    func cliPagesWithinTheServersLimit() async throws {
+        try await withServer(configure: { $0.limits.maxPageEntries = 100 }) { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            for id in ["alpha", "beta"] { try await client.createBoard(BoardConfig(id: id)) }
+            _ = try await client.submitBatch((0..<150).map { SubmitRequest(boardID: "alpha", playerID: "p\($0)", score: Int64($0)) })
+            try? await client.close()
+            let addr = "127.0.0.1:\(server.localPort)"
+
+            let boards = try runCLI(["boards", "--addr", addr])
+            #expect(boards.status == 0, "hiscore boards: \(boards.stderr)")
+            #expect(boards.stdout.contains("alpha") && boards.stdout.contains("beta"))
+
+            let export = try runCLI(["export", "alpha", "--format", "csv", "--addr", addr])
+            #expect(export.status == 0, "hiscore export: \(export.stderr)")
+            #expect(export.stdout.split(separator: "\n").count == 151)
+        }
+    }
+
+    @Test("create-board refuses a negative --max-entries and a --keep-periods outside 1...100 (they became unlimited and 10)")
+    func createBoardRefusesOutOfRangeLimits() async throws {
+        try await withServer { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let negative = try runCLI(["create-board", "neg", "--max-entries=-1"] + addr)
+            #expect(negative.status != 0, "create-board --max-entries -1 succeeded: \(negative.stdout)")
+            let keepNone = try runCLI(["create-board", "keep0", "--reset", "daily@00:00", "--keep-periods", "0"] + addr)
+            #expect(keepNone.status != 0, "create-board --keep-periods 0 succeeded: \(keepNone.stdout)")
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            if let info = try? await client.describeBoard("neg") {
+                Issue.record("board neg exists with max_entries \(info.config.limits.maxEntries) (asked: -1)")
+            }
+            if let info = try? await client.describeBoard("keep0") {
+                Issue.record("board keep0 exists keeping \(info.config.resetSchedule?.keepPeriods ?? -1) periods (asked: 0)")
+            }
+            try? await client.close()
+        }
+    }
+
+    @Test("hiscore watch --json writes each event as it comes when its output is a pipe (it sat in a 4 KiB stdio buffer)")
+    func watchFlushesEachEvent() async throws {
+        try await withServer { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await client.submit(board: "live", player: "alice", score: 10)
+            let process = Process()
+            process.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+            process.arguments = ["watch", "live", "--player", "alice", "--json", "--addr", "127.0.0.1:\(server.localPort)"]
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            let (chunks, continuation) = AsyncStream<Data>.makeStream()
+            out.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty { continuation.finish() } else { continuation.yield(data) }
+            }
+            try process.run()
+            // The snapshot event is one JSON line: it must reach the pipe while watch runs.
+            let firstLine = try? await within(.seconds(10), "watch prints the snapshot") { () async -> String in
+                var text = ""
+                for await chunk in chunks {
+                    text += String(decoding: chunk, as: UTF8.self)
+                    if text.contains("\n") { break }
+                }
+                return text
+            }
+            process.terminate()
+            process.waitUntilExit()
+            out.fileHandleForReading.readabilityHandler = nil
+            continuation.finish()
+            try? await client.close()
+            #expect(firstLine?.hasPrefix(#"{"rank":1,"player_id":"alice","score":10"#) == true, "watch printed \(String(describing: firstLine))")
+        }
+    }
+
+    @Test("the README's CLI commands work against a running server")
+    func readmeCommands() async throws {
+        try await withServer { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            #expect(try runCLI(["submit", "weekly", "alice", "4200"] + addr).stdout == "alice is #1 on weekly with 4200 (new)\n")
+            #expect(try runCLI(["submit", "weekly", "bob", "5100"] + addr).stdout == "bob is #1 on weekly with 5100 (new)\n")
+            let top = try runCLI(["top", "weekly", "-n", "10"] + addr)
+            #expect(top.status == 0)
+            #expect(top.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: " ").map(String.init) }
+                == [["1", "bob", "5100", "0"], ["2", "alice", "4200", "0"]])
+            let around = try runCLI(["around", "weekly", "alice", "--before", "2", "--after", "2"] + addr)
+            #expect(around.status == 0 && around.stdout.contains("> 2  alice"), "\(around.stdout)")
+            let rank = try runCLI(["rank", "weekly", "alice", "--json"] + addr)
+            #expect(rank.status == 0 && rank.stdout.hasPrefix(#"{"rank":2,"player_id":"alice","score":4200"#), "\(rank.stdout)")
+            let boards = try runCLI(["boards"] + addr)
+            #expect(boards.status == 0 && boards.stdout.contains("weekly"))
+            let missing = try runCLI(["rank", "weekly", "nobody"] + addr)  // a failure exits non-zero
+            #expect(missing.status == 1 && missing.stderr.contains("NOT_FOUND"), "\(missing)")
+        }
+    }
+}
+
+/// The outcome of `body` if it finishes within `timeout`, else nil. Unlike `within`, it does not
+/// wait for a body that ignores cancellation (that is what some of these tests look for).
+func outcome<T: Sendable>(
+    within timeout: Duration, _ body: @escaping @Sendable () async throws -> T
+) async -> Result<T, any Error>? {
+    let box = NIOLockedValueBox<(done: Bool, continuation: CheckedContinuation<Result<T, any Error>?, Never>?)>((false, nil))
+    @Sendable func finish(_ value: Result<T, any Error>?) {
+        let continuation: CheckedContinuation<Result<T, any Error>?, Never>? = box.withLockedValue { state in
+            guard !state.done, let continuation = state.continuation else { return nil }
+            state.done = true
+            return continuation
+        }
+        continuation?.resume(returning: value)
+    }
+    return await withCheckedContinuation { continuation in
+        box.withLockedValue { $0.continuation = continuation }
+        let work = Task {
+            do { finish(.success(try await body())) } catch { finish(.failure(error)) }
+        }
+        Task {
+            try? await Task.sleep(for: timeout)
+            finish(nil)
+            work.cancel()
+        }
+    }
+}
+
+/// Runs the debug `hiscore` CLI (built next to `hiscored` by `swift build --build-tests`), bounded.
+func runCLI(_ arguments: [String], timeout: TimeInterval = 30) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    killer.cancel()
+    return (process.terminationStatus, stdout, stderr)
+}
