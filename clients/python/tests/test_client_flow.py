@@ -340,3 +340,33 @@ def test_queued_events_limit_defaults() -> None:
             with pytest.raises(ValueError):
                 c.subscribe("b", feed=True, max_queued_events=0)
     run(main(), timeout=20)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paging within the server's limits
+
+def test_iter_top_pages_within_max_page_entries() -> None:
+    """iter_top's default page (100) is cut to the server's max_page_entries: a larger limit is
+    OUT_OF_RANGE, which would end the iteration with an error on such a server."""
+    limits: List[int] = []
+
+    async def handler(conn: FakeConn) -> None:
+        await conn.hello(max_page_entries=5)
+        req = await recv(conn)
+        assert method(req) == "top"
+        limits.append(req.top.limit)
+        if req.top.limit > 5:
+            await conn.send(pb.Response(call_id=req.call_id, status=pb.Status(
+                code=pb.STATUS_CODE_OUT_OF_RANGE, message="limit exceeds max_page_entries")))
+            return
+        entries = [pb.Entry(player_id=f"p{i}", score=10 - i, rank=i + 1) for i in range(3)]
+        await conn.send(pb.Response(call_id=req.call_id, top=pb.TopResponse(entries=entries)))
+
+    async def main() -> None:
+        async with fake_server(handler) as srv:
+            c = await connect(srv.port)
+            got = [e.player_id async for e in c.iter_top("b")]
+            assert got == ["p0", "p1", "p2"]
+            await c.close()
+    run(main(), timeout=20)
+    assert limits == [5]

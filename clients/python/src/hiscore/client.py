@@ -581,11 +581,18 @@ class AsyncClient:
             req.cursor = cursor
         return cast(pb.TopResponse, await self.call("top", req, deadline=deadline))
 
+    def page_size_within_limit(self, page_size: int) -> int:
+        """`page_size`, at most the server's `max_page_entries` (a larger page is OUT_OF_RANGE)."""
+        limit = self.hello.max_page_entries
+        return max(1, min(page_size, limit)) if limit else page_size
+
     async def iter_top(self, board_id: str, *, page_size: int = 100,
                        rank_mode: int = RankMode.DEFAULT,
                        deadline: Optional[float] = None) -> AsyncIterator[pb.Entry]:
-        """Every entry of the board, best first, paging by cursor."""
+        """Every entry of the board, best first, paging by cursor (pages of `page_size`, at
+        most the server's `max_page_entries`)."""
         cursor: Optional[bytes] = None
+        page_size = self.page_size_within_limit(page_size)
         while True:
             page = await self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
                                   deadline=deadline)

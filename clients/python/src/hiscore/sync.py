@@ -110,6 +110,7 @@ class Client:
     def iter_top(self, board_id: str, *, page_size: int = 100, rank_mode: int = RankMode.DEFAULT,
                  deadline: Optional[float] = None) -> Iterator[pb.Entry]:
         cursor: Optional[bytes] = None
+        page_size = self._client.page_size_within_limit(page_size)
         while True:
             page = self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
                             deadline=deadline)
