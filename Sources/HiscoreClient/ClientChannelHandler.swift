@@ -69,8 +69,12 @@ final class ClientChannelHandler: ChannelInboundHandler {
                 if hello.maxFrameBytes > 0 { maxRequestBytes = Int(hello.maxFrameBytes) }
                 helloPromise.succeed(hello)
             } else {
+                // The server closes the connection after it: every call fails UNAVAILABLE (the
+                // connection is gone, whichever call caused it), with the server's error as the
+                // cause (docs/clients.md §4). A subscription must not read its code as its own:
+                // RESOURCE_EXHAUSTED on a stream means "you fell behind".
                 let status = response.status ?? Status(.unknown, "connection-level frame without status")
-                failAll(HiscoreError(status))
+                failAll(HiscoreError(.unavailable, "the server closed the connection: \(status)", cause: status))
                 context.close(promise: nil)
             }
             return

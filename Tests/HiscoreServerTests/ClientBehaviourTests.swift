@@ -39,6 +39,37 @@ struct ClientBehaviourTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("a connection-level error fails the calls in flight UNAVAILABLE, with the server's error as the cause")
+    func connectionLevelErrorIsUnavailable() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let fake = try await FakeServer.start(group: group, hello: FakeServer.hello(maxInflightCalls: 8))
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: fake.port, group: group)
+        do {
+            async let pending: HiscoreError? = {
+                do {
+                    _ = try await client.call(.ping(payload: [1]), deadline: .seconds(10))
+                    return nil
+                } catch let error as HiscoreError {
+                    return error
+                }
+            }()
+            _ = try await fake.nextRequest()
+            try await fake.send(.failure(callID: 0, Status(.resourceExhausted, "frame of 2000000 bytes exceeds max_frame_bytes")))
+            let error = try await pending
+            #expect(error?.code == .unavailable, "\(String(describing: error))")
+            #expect(error?.cause?.code == .resourceExhausted)
+            #expect(error?.message.contains("max_frame_bytes") == true)
+        } catch {
+            try? await client.close()
+            try? await fake.stop()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await client.close()
+        try? await fake.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test("a call given up on keeps its in-flight slot until the server answers it: a queued call waits")
     func abandonedCallHoldsItsSlot() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
