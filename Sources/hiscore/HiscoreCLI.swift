@@ -20,7 +20,7 @@ struct HiscoreCLI: AsyncParsableCommand {
 }
 
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "Server address HOST:PORT (HISCORE_ADDR). Default 127.0.0.1:7450.")
+    @Option(help: "Server address HOST:PORT, an IPv6 host in brackets ([::1]:7450) (HISCORE_ADDR). Default 127.0.0.1:7450.")
     var addr: String?
 
     @Flag(help: "Print JSON instead of a table.")
@@ -47,7 +47,10 @@ struct ConnectionOptions: ParsableArguments {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
             throw ValidationError("--addr must be HOST:PORT, got '\(text)'")
         }
-        let client = try await HiscoreClient.connect(host: String(text[..<colon]), port: port, tls: clientTLS)
+        var host = text[..<colon]
+        // An IPv6 address is written in brackets ("[::1]:7450"), as in URLs.
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        let client = try await HiscoreClient.connect(host: String(host), port: port, tls: clientTLS)
         if let token = token ?? getenvString("HISCORE_TOKEN") {
             do {
                 try await client.authenticate(token: token)

@@ -96,6 +96,16 @@ struct ClientReviewTests {
         }
     }
 
+    @Test("hiscore --addr takes an IPv6 address in brackets")
+    func cliIPv6Address() async throws {
+        try await withServer(configure: { $0.host = "::1" }) { server in
+            let submitted = try runCLI(["submit", "v6", "alice", "42", "--addr", "[::1]:\(server.localPort)"])
+            #expect(submitted.status == 0, "hiscore submit: \(submitted.stderr)")
+            let rank = try runCLI(["rank", "v6", "alice", "--addr", "[::1]:\(server.localPort)"])
+            #expect(rank.status == 0 && rank.stdout.contains("42"), "hiscore rank: \(rank.stdout) \(rank.stderr)")
+        }
+    }
+
     @Test("create-board refuses a negative --max-entries and a --keep-periods outside 1...100 (they became unlimited and 10)")
     func createBoardRefusesOutOfRangeLimits() async throws {
         try await withServer { server in
