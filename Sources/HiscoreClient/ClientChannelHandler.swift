@@ -26,7 +26,8 @@ final class ClientChannelHandler: ChannelInboundHandler {
     /// The server's `max_frame_bytes`: a longer request would make it close the connection
     /// (failing every other call on it), so such a request fails alone, unsent.
     private var maxRequestBytes = Int.max
-    private var queued: [(RequestEnvelope, Pending)] = []
+    /// Calls waiting for an in-flight slot, with when they started waiting.
+    private var queued: [(RequestEnvelope, Pending, queuedAt: NIODeadline)] = []
     private var failure: HiscoreError?
     private var context: ChannelHandlerContext?
 
@@ -121,7 +122,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         }
         if case .unary = pendingCall {
             guard unaryInflight < maxInflight else {
-                queued.append((request, pendingCall))
+                queued.append((request, pendingCall, queuedAt: .now()))
                 return
             }
             unaryInflight += 1
@@ -132,7 +133,17 @@ final class ClientChannelHandler: ChannelInboundHandler {
 
     private func sendQueued() {
         while unaryInflight < maxInflight, !queued.isEmpty {
-            let (request, call) = queued.removeFirst()
+            var (request, call, queuedAt) = queued.removeFirst()
+            if request.deadlineMillis > 0 {
+                // The server counts the deadline from when it reads the request: send what is left
+                // of it after the wait here, or give up unsent once none is.
+                let waited = UInt64(max(0, (NIODeadline.now() - queuedAt).nanoseconds / 1_000_000))
+                guard waited < request.deadlineMillis else {
+                    fail(call, HiscoreError(.deadlineExceeded, "deadline exceeded while waiting for an in-flight slot"))
+                    continue
+                }
+                request.deadlineMillis -= waited
+            }
             unaryInflight += 1
             write(request, as: call)
         }

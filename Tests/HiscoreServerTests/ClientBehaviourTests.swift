@@ -70,6 +70,34 @@ struct ClientBehaviourTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("a call that waited for an in-flight slot is sent with what is left of its deadline")
+    func queuedCallSendsTheRestOfItsDeadline() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let fake = try await FakeServer.start(group: group, hello: FakeServer.hello(maxInflightCalls: 1))
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: fake.port, group: group)
+        do {
+            async let first = client.call(.ping(payload: [1]), deadline: .seconds(30))
+            let sentA = try await fake.nextRequest()
+            async let second = client.call(.ping(payload: [2]), deadline: .seconds(5))
+            // B waits behind A for at least this long: the time it must not be given again.
+            try await Task.sleep(for: .milliseconds(500))
+            try await fake.send(ResponseEnvelope(callID: sentA.callID, result: .ping(payload: [1])))
+            let sentB = try await fake.nextRequest()
+            #expect(sentB.method == .ping(payload: [2]))
+            #expect(sentB.deadlineMillis <= 4_800 && sentB.deadlineMillis > 0, "sent with \(sentB.deadlineMillis) ms")
+            try await fake.send(ResponseEnvelope(callID: sentB.callID, result: .ping(payload: [2])))
+            _ = try await (first, second)
+        } catch {
+            try? await client.close()
+            try? await fake.stop()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await client.close()
+        try? await fake.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test("a call given up on keeps its in-flight slot until the server answers it: a queued call waits")
     func abandonedCallHoldsItsSlot() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
