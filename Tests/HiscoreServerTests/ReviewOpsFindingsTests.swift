@@ -48,7 +48,7 @@ struct ReviewOpsFindingsTests {
         _ = try await client.submit(board: "nightly", player: "alice", score: 5)
         clock.set(boundary + 60_000_000)  // 00:01: the boundary has passed
         // A timer armed at creation fires after its one-second minimum delay.
-        let period = try await Self.waitForPeriod(client, board: "nightly", period: 2, seconds: 6)
+        let period = try await Self.waitForPeriod(client, board: "nightly", period: 2, seconds: 30)
         #expect(period == 2, "the boundary passed but no reset ran: the season timer was never armed for this board")
         try await client.close()
         await server.shutdown()
