@@ -41,10 +41,7 @@ struct ClientBehaviourTests {
 
     @Test("a connection-level error fails the calls in flight UNAVAILABLE, with the server's error as the cause")
     func connectionLevelErrorIsUnavailable() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let fake = try await FakeServer.start(group: group, hello: FakeServer.hello(maxInflightCalls: 8))
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: fake.port, group: group)
-        do {
+        try await withFakeServer(maxInflightCalls: 8) { fake, client in
             async let pending: HiscoreError? = {
                 do {
                     _ = try await client.call(.ping(payload: [1]), deadline: .seconds(10))
@@ -59,23 +56,12 @@ struct ClientBehaviourTests {
             #expect(error?.code == .unavailable, "\(String(describing: error))")
             #expect(error?.cause?.code == .resourceExhausted)
             #expect(error?.message.contains("max_frame_bytes") == true)
-        } catch {
-            try? await client.close()
-            try? await fake.stop()
-            try? await group.shutdownGracefully()
-            throw error
         }
-        try? await client.close()
-        try? await fake.stop()
-        try await group.shutdownGracefully()
     }
 
     @Test("a call that waited for an in-flight slot is sent with what is left of its deadline")
     func queuedCallSendsTheRestOfItsDeadline() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let fake = try await FakeServer.start(group: group, hello: FakeServer.hello(maxInflightCalls: 1))
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: fake.port, group: group)
-        do {
+        try await withFakeServer(maxInflightCalls: 1) { fake, client in
             async let first = client.call(.ping(payload: [1]), deadline: .seconds(30))
             let sentA = try await fake.nextRequest()
             async let second = client.call(.ping(payload: [2]), deadline: .seconds(5))
@@ -87,23 +73,12 @@ struct ClientBehaviourTests {
             #expect(sentB.deadlineMillis <= 4_500 && sentB.deadlineMillis > 0, "sent with \(sentB.deadlineMillis) ms")
             try await fake.send(ResponseEnvelope(callID: sentB.callID, result: .ping(payload: [2])))
             _ = try await (first, second)
-        } catch {
-            try? await client.close()
-            try? await fake.stop()
-            try? await group.shutdownGracefully()
-            throw error
         }
-        try? await client.close()
-        try? await fake.stop()
-        try await group.shutdownGracefully()
     }
 
     @Test("a call given up on keeps its in-flight slot until the server answers it: a queued call waits")
     func abandonedCallHoldsItsSlot() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let fake = try await FakeServer.start(group: group, hello: FakeServer.hello(maxInflightCalls: 1))
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: fake.port, group: group)
-        do {
+        try await withFakeServer(maxInflightCalls: 1) { fake, client in
             // A: held by the server (no answer); its local deadline gives up at 50 ms + 1 s.
             async let first = expectStatus(.deadlineExceeded) {
                 _ = try await client.call(.ping(payload: [1]), deadline: .milliseconds(50))
@@ -122,15 +97,7 @@ struct ClientBehaviourTests {
             #expect(fake.requestsBefore(sentB.callID) == [sentA.callID, cancel.callID])
             try await fake.send(ResponseEnvelope(callID: sentB.callID, result: .ping(payload: [2])))
             #expect(try await second == .ping(payload: [2]))
-        } catch {
-            try? await client.close()
-            try? await fake.stop()
-            try? await group.shutdownGracefully()
-            throw error
         }
-        try? await client.close()
-        try? await fake.stop()
-        try await group.shutdownGracefully()
     }
 
     @Test("a consumer past maxBufferedEvents: the subscription is cancelled on the server, the stream ends RESOURCE_EXHAUSTED")
@@ -162,6 +129,34 @@ struct ClientBehaviourTests {
             #expect(message.contains("maxBufferedEvents"))
         }
     }
+}
+
+/// Runs `body` with a fake server saying hello with `maxInflightCalls` and a client connected to
+/// it, then stops both and their event loop group (also when `body` throws).
+func withFakeServer(
+    maxInflightCalls: UInt32, _ body: (FakeServer, HiscoreClient) async throws -> Void
+) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let fake = try await FakeServer.start(group: group, hello: FakeServer.hello(maxInflightCalls: maxInflightCalls))
+    let client: HiscoreClient
+    do {
+        client = try await HiscoreClient.connect(host: "127.0.0.1", port: fake.port, group: group)
+    } catch {
+        try? await fake.stop()
+        try? await group.shutdownGracefully()
+        throw error
+    }
+    do {
+        try await body(fake, client)
+    } catch {
+        try? await client.close()
+        try? await fake.stop()
+        try? await group.shutdownGracefully()
+        throw error
+    }
+    try? await client.close()
+    try? await fake.stop()
+    try await group.shutdownGracefully()
 }
 
 /// A hand-driven server end for client tests: answers the preface with `hello` (or never), hands

@@ -69,29 +69,43 @@ struct SeasonTests {
         try Data(bytes[..<lastStart]).write(to: URL(fileURLWithPath: path))
     }
 
+    /// Starts a server on `dataDirectory`, runs `body` with a client connected to it, then
+    /// closes both (also when `body` throws): one life of the server between two restarts.
+    private func session(
+        _ clock: TestClock, _ dataDirectory: String, _ body: (HiscoreClient) async throws -> Void
+    ) async throws {
+        let server = try await start(clock, dataDirectory: dataDirectory)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        do {
+            try await body(client)
+        } catch {
+            try? await client.close()
+            await server.shutdown()
+            throw error
+        }
+        try await client.close()
+        await server.shutdown()
+    }
+
     @Test("a season reset cut short by a crash (its new period never recorded) leaves the board live with its entries")
     func resetCutShort() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let clock = TestClock(Self.t0)
-        var server = try await start(clock, dataDirectory: directory.path)
-        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        _ = try await client.submit(board: "cut", player: "alice", score: 5)
-        _ = try await client.resetBoard("cut")
-        try await client.close()
-        await server.shutdown()
+        try await session(clock, directory.path) { client in
+            _ = try await client.submit(board: "cut", player: "alice", score: 5)
+            _ = try await client.resetBoard("cut")
+        }
         try dropLastCatalogRecord(directory.path)  // the reset's `created` record
-        server = try await start(clock, dataDirectory: directory.path)
-        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        let info = try await client.describeBoard("cut")
-        #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
-        #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
-        // It resets and deletes as any board does.
-        #expect(try await client.resetBoard("cut").archivedPeriodID == 1)
-        _ = try await client.deleteBoard("cut")
-        await expectStatus(.notFound) { _ = try await client.describeBoard("cut") }
-        try await client.close()
-        await server.shutdown()
+        try await session(clock, directory.path) { client in
+            let info = try await client.describeBoard("cut")
+            #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
+            #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
+            // It resets and deletes as any board does.
+            #expect(try await client.resetBoard("cut").archivedPeriodID == 1)
+            _ = try await client.deleteBoard("cut")
+            await expectStatus(.notFound) { _ = try await client.describeBoard("cut") }
+        }
     }
 
     @Test("a season reset cut short revives its board also when boards were created after it")
@@ -99,23 +113,19 @@ struct SeasonTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let clock = TestClock(Self.t0)
-        var server = try await start(clock, dataDirectory: directory.path)
-        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        _ = try await client.submit(board: "cut", player: "alice", score: 5)
-        _ = try await client.submit(board: "later", player: "bob", score: 1)  // a newer incarnation
-        _ = try await client.resetBoard("cut")
-        try await client.close()
-        await server.shutdown()
+        try await session(clock, directory.path) { client in
+            _ = try await client.submit(board: "cut", player: "alice", score: 5)
+            _ = try await client.submit(board: "later", player: "bob", score: 1)  // a newer incarnation
+            _ = try await client.resetBoard("cut")
+        }
         try dropLastCatalogRecord(directory.path)  // the reset's `created` record
-        server = try await start(clock, dataDirectory: directory.path)
-        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        // The reset was never acknowledged: "cut" must be live with its entries, as in
-        // resetCutShort, whether or not it holds the catalog's highest incarnation.
-        let info = try await client.describeBoard("cut")
-        #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
-        #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
-        try await client.close()
-        await server.shutdown()
+        try await session(clock, directory.path) { client in
+            // The reset was never acknowledged: "cut" must be live with its entries, as in
+            // resetCutShort, whether or not it holds the catalog's highest incarnation.
+            let info = try await client.describeBoard("cut")
+            #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
+            #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
+        }
     }
 
     @Test("a board revived after a cut reset stays live at the next restart, also after another board was created")
@@ -123,28 +133,22 @@ struct SeasonTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let clock = TestClock(Self.t0)
-        var server = try await start(clock, dataDirectory: directory.path)
-        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        _ = try await client.submit(board: "cut", player: "alice", score: 5)
-        _ = try await client.resetBoard("cut")
-        try await client.close()
-        await server.shutdown()
+        try await session(clock, directory.path) { client in
+            _ = try await client.submit(board: "cut", player: "alice", score: 5)
+            _ = try await client.resetBoard("cut")
+        }
         try dropLastCatalogRecord(directory.path)  // the reset's `created` record
-        server = try await start(clock, dataDirectory: directory.path)
-        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        #expect(try await client.describeBoard("cut").currentPeriodID == 1)  // revived
-        _ = try await client.submit(board: "cut", player: "bob", score: 7)  // acknowledged on the revived board
-        _ = try await client.submit(board: "other", player: "carol", score: 1)  // a new, higher incarnation
-        try await client.close()
-        await server.shutdown()
-        server = try await start(clock, dataDirectory: directory.path)
-        client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        let info = try await client.describeBoard("cut")
-        #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
-        #expect(try await client.rank(board: "cut", player: "bob").entry.score == 7)
-        #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
-        try await client.close()
-        await server.shutdown()
+        try await session(clock, directory.path) { client in
+            #expect(try await client.describeBoard("cut").currentPeriodID == 1)  // revived
+            _ = try await client.submit(board: "cut", player: "bob", score: 7)  // acknowledged on the revived board
+            _ = try await client.submit(board: "other", player: "carol", score: 1)  // a new, higher incarnation
+        }
+        try await session(clock, directory.path) { client in
+            let info = try await client.describeBoard("cut")
+            #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
+            #expect(try await client.rank(board: "cut", player: "bob").entry.score == 7)
+            #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
+        }
     }
 
     @Test("deleting a board with archived periods is one catalog write: a crash in it never leaves periods without their board")
