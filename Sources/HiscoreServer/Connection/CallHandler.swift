@@ -472,13 +472,8 @@ final class CallHandler: ChannelDuplexHandler {
         if let lastToken, lastToken.token == token {
             // A player token accepted earlier may have expired since: verify it again then (it
             // fails as on a fresh connection).
-            if case .player(let claims) = lastToken.principal,
-                claims.isExpired(at: now, leewaySeconds: PlayerTokenVerifier.leewaySeconds)
-            {
-                self.lastToken = nil
-            } else {
-                return .success(lastToken.principal)
-            }
+            guard Self.isExpiredPlayer(lastToken.principal, now: now) else { return .success(lastToken.principal) }
+            self.lastToken = nil
         }
         let result = access.authenticate(token, now: now)
         if case .success(let principal) = result { lastToken = (token, principal) }
@@ -490,10 +485,13 @@ final class CallHandler: ChannelDuplexHandler {
     /// stranger's). Asked for large frames only.
     private func holdsCurrentCredentials() -> Bool {
         guard let principal = connectionPrincipal else { return false }
-        if case .player(let claims) = principal {
-            return !claims.isExpired(at: Int64(time(nil)), leewaySeconds: PlayerTokenVerifier.leewaySeconds)
-        }
-        return true
+        return !Self.isExpiredPlayer(principal, now: Int64(time(nil)))
+    }
+
+    /// Whether `principal` is a player token past its expiry (with the verifier's leeway).
+    private static func isExpiredPlayer(_ principal: Principal, now: Int64) -> Bool {
+        guard case .player(let claims) = principal else { return false }
+        return claims.isExpired(at: now, leewaySeconds: PlayerTokenVerifier.leewaySeconds)
     }
 
     private func authenticate(_ context: ChannelHandlerContext, callID: UInt64, token: String, start: CallStart) {

@@ -136,6 +136,11 @@ struct StreamRefresh {
         let sink: StreamSink
         var frames: [StreamFrame] = []
         var reservedBytes = 0
+
+        mutating func append(_ frame: StreamFrame, reserved: Int) {
+            frames.append(frame)
+            reservedBytes += reserved
+        }
     }
 
     /// Compares fresh results with each subscriber's last state; returns the frames per sink and
@@ -163,8 +168,7 @@ struct StreamRefresh {
             }
             let event = RankEvent(boardVersion: version, snapshot: snapshot, change: change)
             let frame = StreamFrame(callID: subscription.callID, response: .ok(subscription.callID, .event(event)), isFinal: false)
-            bySink[sink, default: SinkFrames(sink: subscription.sink)].frames.append(frame)
-            bySink[sink]?.reservedBytes += reserved
+            bySink[sink, default: SinkFrames(sink: subscription.sink)].append(frame, reserved: reserved)
         }
         let codec = board.config.codec
         func key(_ entry: WireEntry) -> RankKey {
