@@ -142,6 +142,41 @@ typedef struct hiscore_board_config {
     uint32_t max_metadata_bytes; /* 0 = 256 */
 } hiscore_board_config;
 
+/* Season resets (ResetSchedule in hiscore.proto; all times UTC). */
+enum {
+    HISCORE_RESET_NONE = 0,   /* the board never resets by itself (hiscore_reset_board still works) */
+    HISCORE_RESET_DAILY = 1,
+    HISCORE_RESET_WEEKLY = 2,
+    HISCORE_RESET_MONTHLY = 3
+};
+
+/* What hiscore_create_board_with leaves out of hiscore_board_config. Zero = the defaults. */
+typedef struct hiscore_board_options {
+    int client_writes;      /* player tokens may submit their own scores (docs/security.md) */
+    int reset_period;       /* HISCORE_RESET_*; NONE = no schedule */
+    uint32_t minute_of_day; /* 0..1439 */
+    uint32_t weekday;       /* WEEKLY: 1 = Monday .. 7 = Sunday */
+    uint32_t day_of_month;  /* MONTHLY: 1..28 */
+    uint32_t keep_periods;  /* archived periods kept; 0 = 10, at most 100 */
+} hiscore_board_options;
+
+/* An archived season of a board (hiscore_describe_board). */
+typedef struct hiscore_period {
+    uint64_t period_id;     /* pass as period_id to the *_in_period queries */
+    int64_t started_at_us, ended_at_us;
+    uint64_t size;
+} hiscore_period;
+
+typedef struct hiscore_board_info {
+    uint64_t size;          /* players on the live board */
+    uint64_t version;       /* accepted writes that changed it (restarts from 0 with the server) */
+    uint64_t current_period_id;
+    int64_t current_period_started_at_us;
+    int client_writes;
+    int reset_period;       /* HISCORE_RESET_* of its schedule */
+    size_t n_periods;       /* archived periods the board has (periods[] holds min(n, cap)) */
+} hiscore_board_info;
+
 /* Subscription targets. */
 enum { HISCORE_SUB_PLAYER = 1, HISCORE_SUB_TOP = 2, HISCORE_SUB_AROUND = 3, HISCORE_SUB_FEED = 4 };
 
@@ -270,6 +305,41 @@ int hiscore_count(hiscore_client *c, const char *board_id, const int64_t *min_sc
                   const int64_t *max_score, uint64_t *count, uint64_t *board_size);
 /* Create a board (same config again = OK; other config = HISCORE_ALREADY_EXISTS). */
 int hiscore_create_board(hiscore_client *c, const hiscore_board_config *cfg);
+/* hiscore_create_board with client writes and a season schedule; opts NULL = none. */
+int hiscore_create_board_with(hiscore_client *c, const hiscore_board_config *cfg,
+                              const hiscore_board_options *opts);
+/* A board's size, version, live period and archived periods, oldest first, into
+ * periods[0..cap) (periods may be NULL when cap is 0); info->n_periods = all of them. */
+int hiscore_describe_board(hiscore_client *c, const char *board_id, hiscore_board_info *info,
+                           hiscore_period *periods, size_t cap);
+/* End the board's season now: its standings become the read-only period *archived_period_id
+ * (queried with the *_in_period calls) and the live board starts empty. Admin only. Either out
+ * pointer may be NULL. Cannot be cancelled once sent: after HISCORE_ERR_TIMEOUT it may still
+ * complete on the server (hiscore_describe_board shows whether it did). */
+int hiscore_reset_board(hiscore_client *c, const char *board_id, uint64_t *archived_period_id,
+                        uint64_t *archived_entries);
+
+/* The queries above on an archived period of the board (period_id from hiscore_reset_board or
+ * hiscore_describe_board; 0 = the live board). An unknown period is HISCORE_NOT_FOUND. */
+int hiscore_rank_in_period(hiscore_client *c, const char *board_id, const char *player_id,
+                           int rank_mode, uint64_t period_id, hiscore_entry *out,
+                           uint64_t *board_size);
+int hiscore_top_in_period(hiscore_client *c, const hiscore_top_query *q, uint64_t period_id,
+                          hiscore_entry *entries, size_t cap, size_t *count, hiscore_page *page);
+int hiscore_around_in_period(hiscore_client *c, const char *board_id, const char *player_id,
+                             uint32_t before, uint32_t after, int rank_mode, uint64_t period_id,
+                             hiscore_entry *entries, size_t cap, size_t *count,
+                             uint64_t *board_size);
+int hiscore_count_in_period(hiscore_client *c, const char *board_id, const int64_t *min_score,
+                            const int64_t *max_score, uint64_t period_id, uint64_t *count,
+                            uint64_t *board_size);
+/* Entries of the given players (e.g. a friends list, at most hello.max_players_per_query ids;
+ * duplicates ignored), best first, each with its global rank, into entries[0..cap) with
+ * cap >= n_players; players not on the board are left out (*count < n_players). period_id 0 =
+ * the live board. */
+int hiscore_entries(hiscore_client *c, const char *board_id, const char *const *player_ids,
+                    size_t n_players, int rank_mode, uint64_t period_id, hiscore_entry *entries,
+                    size_t cap, size_t *count, uint64_t *board_size);
 /* Delete a board; removed_entries may be NULL. */
 int hiscore_delete_board(hiscore_client *c, const char *board_id, uint64_t *removed_entries);
 /* Remove a player from every board and every archived period (season) of every board, e.g. for

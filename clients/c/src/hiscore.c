@@ -684,6 +684,12 @@ int hiscore_submit_unranked(hiscore_client *c, const char *board_id, const char 
 
 int hiscore_rank(hiscore_client *c, const char *board_id, const char *player_id, int rank_mode,
                  hiscore_entry *out, uint64_t *board_size) {
+    return hiscore_rank_in_period(c, board_id, player_id, rank_mode, 0, out, board_size);
+}
+
+int hiscore_rank_in_period(hiscore_client *c, const char *board_id, const char *player_id,
+                           int rank_mode, uint64_t period_id, hiscore_entry *out,
+                           uint64_t *board_size) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__GetRankRequest q = HISCORE__V1__GET_RANK_REQUEST__INIT;
     Response *r;
@@ -692,6 +698,7 @@ int hiscore_rank(hiscore_client *c, const char *board_id, const char *player_id,
     q.board_id = (char *)board_id;
     q.player_id = (char *)player_id;
     q.rank_mode = (Hiscore__V1__RankMode)rank_mode;
+    q.period_id = period_id;
     req.method_case = HISCORE__V1__REQUEST__METHOD_GET_RANK;
     req.get_rank = &q;
     st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_GET_RANK, &r);
@@ -714,6 +721,11 @@ static int copy_entries(hiscore_client *c, Hiscore__V1__Entry **src, size_t n, h
 
 int hiscore_top(hiscore_client *c, const hiscore_top_query *q, hiscore_entry *entries, size_t cap,
                 size_t *count, hiscore_page *page) {
+    return hiscore_top_in_period(c, q, 0, entries, cap, count, page);
+}
+
+int hiscore_top_in_period(hiscore_client *c, const hiscore_top_query *q, uint64_t period_id,
+                          hiscore_entry *entries, size_t cap, size_t *count, hiscore_page *page) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__TopRequest top = HISCORE__V1__TOP_REQUEST__INIT;
     Response *r;
@@ -727,6 +739,7 @@ int hiscore_top(hiscore_client *c, const hiscore_top_query *q, hiscore_entry *en
     top.board_id = (char *)q->board_id;
     top.limit = q->limit;
     top.rank_mode = (Hiscore__V1__RankMode)q->rank_mode;
+    top.period_id = period_id;
     if (q->has_offset) {
         top.start_case = HISCORE__V1__TOP_REQUEST__START_OFFSET;
         top.offset = q->offset;
@@ -765,6 +778,14 @@ int hiscore_top(hiscore_client *c, const hiscore_top_query *q, hiscore_entry *en
 int hiscore_around(hiscore_client *c, const char *board_id, const char *player_id, uint32_t before,
                    uint32_t after, int rank_mode, hiscore_entry *entries, size_t cap,
                    size_t *count, uint64_t *board_size) {
+    return hiscore_around_in_period(c, board_id, player_id, before, after, rank_mode, 0, entries,
+                                    cap, count, board_size);
+}
+
+int hiscore_around_in_period(hiscore_client *c, const char *board_id, const char *player_id,
+                             uint32_t before, uint32_t after, int rank_mode, uint64_t period_id,
+                             hiscore_entry *entries, size_t cap, size_t *count,
+                             uint64_t *board_size) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__AroundRequest q = HISCORE__V1__AROUND_REQUEST__INIT;
     Response *r;
@@ -778,6 +799,7 @@ int hiscore_around(hiscore_client *c, const char *board_id, const char *player_i
     q.before = before;
     q.after = after;
     q.rank_mode = (Hiscore__V1__RankMode)rank_mode;
+    q.period_id = period_id;
     req.method_case = HISCORE__V1__REQUEST__METHOD_AROUND;
     req.around = &q;
     st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_AROUND, &r);
@@ -795,12 +817,19 @@ int hiscore_around(hiscore_client *c, const char *board_id, const char *player_i
 
 int hiscore_count(hiscore_client *c, const char *board_id, const int64_t *min_score,
                   const int64_t *max_score, uint64_t *count, uint64_t *board_size) {
+    return hiscore_count_in_period(c, board_id, min_score, max_score, 0, count, board_size);
+}
+
+int hiscore_count_in_period(hiscore_client *c, const char *board_id, const int64_t *min_score,
+                            const int64_t *max_score, uint64_t period_id, uint64_t *count,
+                            uint64_t *board_size) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__CountRequest q = HISCORE__V1__COUNT_REQUEST__INIT;
     Response *r;
     int st;
     REQUIRE(board_id != NULL, "board_id is required");
     q.board_id = (char *)board_id;
+    q.period_id = period_id;
     if (min_score != NULL) {
         q.min_case = HISCORE__V1__COUNT_REQUEST__MIN_MIN_SCORE;
         q.min_score = *min_score;
@@ -820,13 +849,30 @@ int hiscore_count(hiscore_client *c, const char *board_id, const int64_t *min_sc
 }
 
 int hiscore_create_board(hiscore_client *c, const hiscore_board_config *cfg) {
+    return hiscore_create_board_with(c, cfg, NULL);
+}
+
+int hiscore_create_board_with(hiscore_client *c, const hiscore_board_config *cfg,
+                              const hiscore_board_options *opts) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__CreateBoardRequest q = HISCORE__V1__CREATE_BOARD_REQUEST__INIT;
     Hiscore__V1__BoardConfig config = HISCORE__V1__BOARD_CONFIG__INIT;
     Hiscore__V1__BoardLimits limits = HISCORE__V1__BOARD_LIMITS__INIT;
+    Hiscore__V1__ResetSchedule reset = HISCORE__V1__RESET_SCHEDULE__INIT;
     Response *r;
     int st;
     REQUIRE(cfg != NULL && cfg->board_id != NULL, "config and board_id are required");
+    if (opts != NULL) {
+        config.client_writes = opts->client_writes != 0;
+        if (opts->reset_period != HISCORE_RESET_NONE) {
+            reset.period = (Hiscore__V1__ResetPeriod)opts->reset_period;
+            reset.minute_of_day = opts->minute_of_day;
+            reset.weekday = opts->weekday;
+            reset.day_of_month = opts->day_of_month;
+            reset.keep_periods = opts->keep_periods;
+            config.reset = &reset;
+        }
+    }
     config.board_id = (char *)cfg->board_id;
     config.score_order = (Hiscore__V1__SortOrder)cfg->score_order;
     config.subscore_order = (Hiscore__V1__SortOrder)cfg->subscore_order;
@@ -840,6 +886,98 @@ int hiscore_create_board(hiscore_client *c, const hiscore_board_config *cfg) {
     req.create_board = &q;
     st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_CREATE_BOARD, &r);
     if (st != HISCORE_OK) return st;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_describe_board(hiscore_client *c, const char *board_id, hiscore_board_info *info,
+                           hiscore_period *periods, size_t cap) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__DescribeBoardRequest q = HISCORE__V1__DESCRIBE_BOARD_REQUEST__INIT;
+    const Hiscore__V1__BoardInfo *b;
+    Response *r;
+    size_t i;
+    int st;
+    REQUIRE(board_id != NULL && info != NULL, "board_id and info are required");
+    REQUIRE(periods != NULL || cap == 0, "periods is NULL");
+    memset(info, 0, sizeof *info);
+    q.board_id = (char *)board_id;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_DESCRIBE_BOARD;
+    req.describe_board = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_DESCRIBE_BOARD, &r);
+    if (st != HISCORE_OK) return st;
+    b = r->describe_board != NULL ? r->describe_board->board : NULL;
+    if (b != NULL) {
+        info->size = b->size;
+        info->version = b->version;
+        info->current_period_id = b->current_period_id;
+        info->current_period_started_at_us = b->current_period_started_at_us;
+        if (b->config != NULL) {
+            info->client_writes = b->config->client_writes ? 1 : 0;
+            info->reset_period = b->config->reset != NULL ? (int)b->config->reset->period : 0;
+        }
+        info->n_periods = b->n_periods;
+        for (i = 0; i < b->n_periods && i < cap; i++) {
+            periods[i].period_id = b->periods[i]->period_id;
+            periods[i].started_at_us = b->periods[i]->started_at_us;
+            periods[i].ended_at_us = b->periods[i]->ended_at_us;
+            periods[i].size = b->periods[i]->size;
+        }
+    }
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_reset_board(hiscore_client *c, const char *board_id, uint64_t *archived_period_id,
+                        uint64_t *archived_entries) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__ResetBoardRequest q = HISCORE__V1__RESET_BOARD_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(board_id != NULL, "board_id is required");
+    q.board_id = (char *)board_id;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_RESET_BOARD;
+    req.reset_board = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_RESET_BOARD, &r);
+    if (st != HISCORE_OK) return st;
+    if (archived_period_id != NULL)
+        *archived_period_id = r->reset_board != NULL ? r->reset_board->archived_period_id : 0;
+    if (archived_entries != NULL)
+        *archived_entries = r->reset_board != NULL ? r->reset_board->archived_entries : 0;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_entries(hiscore_client *c, const char *board_id, const char *const *player_ids,
+                    size_t n_players, int rank_mode, uint64_t period_id, hiscore_entry *entries,
+                    size_t cap, size_t *count, uint64_t *board_size) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__EntriesRequest q = HISCORE__V1__ENTRIES_REQUEST__INIT;
+    Response *r;
+    size_t i, n;
+    int st;
+    REQUIRE(board_id != NULL && (player_ids != NULL || n_players == 0), "NULL argument");
+    REQUIRE(entries != NULL || cap == 0, "entries is NULL");
+    REQUIRE(n_players <= cap, "entries array smaller than n_players");
+    for (i = 0; i < n_players; i++) REQUIRE(player_ids[i] != NULL, "a player id is NULL");
+    if (count != NULL) *count = 0;
+    q.board_id = (char *)board_id;
+    q.n_player_ids = n_players;
+    q.player_ids = (char **)player_ids;
+    q.rank_mode = (Hiscore__V1__RankMode)rank_mode;
+    q.period_id = period_id;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_ENTRIES;
+    req.entries = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_ENTRIES, &r);
+    if (st != HISCORE_OK) return st;
+    n = r->entries != NULL ? r->entries->n_entries : 0;
+    if (n > cap) {
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return set_status(c, HISCORE_ERR_PROTOCOL, "server returned %zu entries for %zu players", n,
+                          n_players);
+    }
+    if (n > 0) copy_entries(c, r->entries->entries, n, entries, cap, count);
+    if (board_size != NULL) *board_size = r->entries != NULL ? r->entries->board_size : 0;
     hiscore__v1__response__free_unpacked(r, NULL);
     return HISCORE_OK;
 }

@@ -448,6 +448,87 @@ static void run_e2e(const char *host, uint16_t port) {
         CHECK(removed == 1);
     }
 
+    /* seasons: a scheduled board, a manual reset, every query on the archived period, friends */
+    {
+        char season[96], sched[96], pids[5][8];
+        const char *friends[3] = {"p1", "new", "p3"};
+        hiscore_board_options opts;
+        hiscore_board_info info;
+        hiscore_period periods[4];
+        uint64_t period = 0, archived = 0;
+        unique_name(season, sizeof season, "c-season");
+        unique_name(sched, sizeof sched, "c-season-sched");
+        memset(&cfg, 0, sizeof cfg);
+        cfg.board_id = sched;
+        memset(&opts, 0, sizeof opts);
+        opts.client_writes = 1;
+        opts.reset_period = HISCORE_RESET_WEEKLY;
+        opts.minute_of_day = 90;
+        opts.weekday = 3;
+        opts.keep_periods = 4;
+        EXPECT(&c, HISCORE_OK, hiscore_create_board_with(&c, &cfg, &opts));
+        EXPECT(&c, HISCORE_OK, hiscore_create_board_with(&c, &cfg, &opts)); /* idempotent */
+        opts.reset_period = HISCORE_RESET_DAILY;
+        EXPECT(&c, HISCORE_ALREADY_EXISTS, hiscore_create_board_with(&c, &cfg, &opts));
+        EXPECT(&c, HISCORE_OK, hiscore_describe_board(&c, sched, &info, NULL, 0));
+        CHECK(info.client_writes == 1 && info.reset_period == HISCORE_RESET_WEEKLY);
+        CHECK(info.size == 0 && info.n_periods == 0);
+
+        for (i = 0; i < 5; i++) {
+            snprintf(pids[i], sizeof pids[i], "p%zu", i);
+            EXPECT(&c, HISCORE_OK, hiscore_submit(&c, season, pids[i], (int64_t)(10 * (i + 1)), 0,
+                                                  NULL, 0, NULL));
+        }
+        EXPECT(&c, HISCORE_OK, hiscore_reset_board(&c, season, &period, &archived));
+        CHECK(period > 0 && archived == 5);
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, season, "p0", 1000, 0, NULL, 0, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, season, "new", 1, 0, NULL, 0, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_describe_board(&c, season, &info, periods, 4));
+        CHECK(info.size == 2 && info.current_period_id == period + 1 && info.n_periods == 1);
+        CHECK(periods[0].period_id == period && periods[0].size == 5);
+        CHECK(periods[0].ended_at_us >= periods[0].started_at_us && periods[0].ended_at_us > 0);
+
+        EXPECT(&c, HISCORE_OK, hiscore_rank_in_period(&c, season, "p0", HISCORE_RANK_DEFAULT, period,
+                                                      &one, &size));
+        CHECK(one.score == 10 && one.rank == 5 && size == 5);
+        EXPECT(&c, HISCORE_OK, hiscore_rank(&c, season, "p0", HISCORE_RANK_DEFAULT, &one, &size));
+        CHECK(one.rank == 1 && size == 2);
+        memset(&q, 0, sizeof q);
+        q.board_id = season;
+        q.limit = 3;
+        EXPECT(&c, HISCORE_OK, hiscore_top_in_period(&c, &q, period, page_entries, 1001, &n, &page));
+        CHECK(n == 3 && page.board_size == 5 && strcmp(page_entries[0].player_id, "p4") == 0 &&
+              strcmp(page_entries[2].player_id, "p2") == 0 && page.next_cursor_len > 0);
+        q.cursor = page.next_cursor;
+        q.cursor_len = page.next_cursor_len;
+        EXPECT(&c, HISCORE_OK, hiscore_top_in_period(&c, &q, period, page_entries, 1001, &n, &page));
+        CHECK(n == 2 && strcmp(page_entries[0].player_id, "p1") == 0 && page_entries[1].rank == 5);
+        EXPECT(&c, HISCORE_OK, hiscore_around_in_period(&c, season, "p2", 1, 1, HISCORE_RANK_DEFAULT,
+                                                        period, page_entries, 3, &n, &size));
+        CHECK(n == 3 && strcmp(page_entries[0].player_id, "p3") == 0 &&
+              strcmp(page_entries[1].player_id, "p2") == 0 && page_entries[1].rank == 3);
+        lo = 20;
+        hi = 40;
+        EXPECT(&c, HISCORE_OK, hiscore_count_in_period(&c, season, &lo, &hi, period, &count, &size));
+        CHECK(count == 3 && size == 5);
+        EXPECT(&c, HISCORE_OK, hiscore_count(&c, season, &lo, &hi, &count, &size));
+        CHECK(count == 0 && size == 2);
+        EXPECT(&c, HISCORE_OK, hiscore_entries(&c, season, friends, 3, HISCORE_RANK_DEFAULT, period,
+                                               page_entries, 3, &n, &size));
+        CHECK(n == 2 && size == 5 && strcmp(page_entries[0].player_id, "p3") == 0 &&
+              page_entries[0].rank == 2 && strcmp(page_entries[1].player_id, "p1") == 0);
+        EXPECT(&c, HISCORE_OK, hiscore_entries(&c, season, friends, 3, HISCORE_RANK_DEFAULT, 0,
+                                               page_entries, 3, &n, &size));
+        CHECK(n == 1 && strcmp(page_entries[0].player_id, "new") == 0 && page_entries[0].rank == 2);
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_entries(&c, season, friends, 3, HISCORE_RANK_DEFAULT, 0,
+                                                    page_entries, 2, &n, &size));
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_rank_in_period(&c, season, "p0", HISCORE_RANK_DEFAULT,
+                                                             period + 7, &one, &size));
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_reset_board(&c, "c-no-such-board", NULL, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, season, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, sched, NULL));
+    }
+
     /* cleanup */
     EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, asc, &removed));
     CHECK(removed == 4);

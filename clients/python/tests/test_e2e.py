@@ -344,6 +344,73 @@ def test_erase_player(server: ServerInfo) -> None:
     # server runs without API keys (every caller is admin).
 
 
+def test_seasons_reset_and_archived_periods(server: ServerInfo) -> None:
+    board, scheduled = unique("season"), unique("season-sched")
+
+    async def main() -> None:
+        async with await connect(server) as c:
+            info = await c.create_board(
+                scheduled, client_writes=True,
+                reset=pb.ResetSchedule(period=hiscore.ResetPeriod.WEEKLY, minute_of_day=90,
+                                       weekday=3, keep_periods=4))
+            assert info.config.client_writes
+            assert info.config.reset.period == hiscore.ResetPeriod.WEEKLY
+            assert (info.config.reset.minute_of_day, info.config.reset.weekday,
+                    info.config.reset.keep_periods) == (90, 3, 4)
+            # the same config again is idempotent, another schedule is not
+            await c.create_board(scheduled, client_writes=True, reset=pb.ResetSchedule(
+                period=hiscore.ResetPeriod.WEEKLY, minute_of_day=90, weekday=3, keep_periods=4))
+            with pytest.raises(hiscore.AlreadyExists):
+                await c.create_board(scheduled, reset=pb.ResetSchedule(
+                    period=hiscore.ResetPeriod.DAILY))
+
+            for i in range(5):
+                await c.submit(board, f"p{i}", 10 * (i + 1))
+            reset = await c.reset_board(board)
+            period = reset.archived_period_id
+            assert period > 0 and reset.archived_entries == 5
+            await c.submit(board, "p0", 1000)  # the live season starts empty
+            await c.submit(board, "new", 1)
+            live = await c.describe_board(board)
+            assert live.size == 2 and live.current_period_id == period + 1
+            assert [(x.period_id, x.size) for x in live.periods] == [(period, 5)]
+
+            # every query reads the archived period by its id, the live board without it
+            got = await c.rank(board, "p0", period_id=period)
+            assert (got.entry.score, got.entry.rank, got.board_size) == (10, 5, 5)
+            assert (await c.rank(board, "p0")).entry.rank == 1
+            assert ids((await c.top(board, 3, period_id=period)).entries) == ["p4", "p3", "p2"]
+            assert ids((await c.top(board, 2, offset=3, period_id=period)).entries) == ["p1", "p0"]
+            assert [e.player_id async for e in c.iter_top(board, page_size=2, period_id=period)] \
+                == ["p4", "p3", "p2", "p1", "p0"]
+            around = await c.around(board, "p2", 1, 1, period_id=period)
+            assert ids(around.entries) == ["p3", "p2", "p1"]
+            ent = await c.entries(board, ["p1", "new", "p3"], period_id=period)
+            assert ids(ent.entries) == ["p3", "p1"] and list(ent.missing_player_ids) == ["new"]
+            cnt = await c.count(board, 20, 40, period_id=period)
+            assert (cnt.count, cnt.board_size) == (3, 5)
+            assert (await c.count(board, 20, 40)).count == 0
+            # archived periods are read-only history; an unknown one is NotFound
+            with pytest.raises(hiscore.NotFound):
+                await c.rank(board, "p0", period_id=period + 7)
+            with pytest.raises(hiscore.NotFound):
+                await c.reset_board(unique("no-such-board"))
+    run(main())
+    with hiscore.Client(server.host, server.port, timeout=10) as sc:
+        again = sc.reset_board(board, deadline=10)
+        assert again.archived_entries == 2 and again.archived_period_id > 0
+        p = again.archived_period_id
+        assert sc.rank(board, "new", period_id=p).entry.rank == 2
+        assert ids(sc.top(board, 10, period_id=p).entries) == ["p0", "new"]
+        assert [e.player_id for e in sc.iter_top(board, period_id=p)] == ["p0", "new"]
+        assert ids(sc.around(board, "new", 1, 0, period_id=p).entries) == ["p0", "new"]
+        assert ids(sc.entries(board, ["new"], period_id=p).entries) == ["new"]
+        assert sc.count(board, period_id=p).count == 2
+        assert sc.create_board(scheduled, client_writes=True, reset=pb.ResetSchedule(
+            period=hiscore.ResetPeriod.WEEKLY, minute_of_day=90, weekday=3,
+            keep_periods=4)).config.client_writes
+
+
 def test_error_statuses(server: ServerInfo) -> None:
     b = unique()
 

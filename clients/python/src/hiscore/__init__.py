@@ -22,7 +22,7 @@ from .errors import (Aborted, AlreadyExists, Cancelled, ConnectionLost, DataLoss
 from .framing import DEFAULT_PORT, PREFACE, PROTOCOL_VERSION
 from .sync import Client, SyncSubscription
 from .tls import tls_context
-from .types import RankMode, SortOrder, WindowChangeKind, WriteOperator
+from .types import RankMode, ResetPeriod, SortOrder, WindowChangeKind, WriteOperator
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,6 @@ __all__ = [
     "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied",
     "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal",
     "Unavailable", "DataLoss", "Unauthenticated", "SubscriptionLagged", "SortOrder",
-    "WriteOperator", "RankMode", "WindowChangeKind", "DEFAULT_PORT", "PREFACE", "PROTOCOL_VERSION",
+    "WriteOperator", "RankMode", "ResetPeriod", "WindowChangeKind", "DEFAULT_PORT", "PREFACE", "PROTOCOL_VERSION",
     "tls_context", "DEFAULT_MAX_QUEUED_EVENTS",
 ]

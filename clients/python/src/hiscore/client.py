@@ -560,21 +560,25 @@ class AsyncClient:
         return cast(pb.SubmitBatchResponse, await self.call("submit_batch", req, deadline=deadline))
 
     async def rank(self, board_id: str, player_id: str, *, rank_mode: int = RankMode.DEFAULT,
-                   deadline: Optional[float] = None) -> pb.GetRankResponse:
-        """A player's entry and rank (`get_rank`). NotFound when the player is not on the board."""
-        req = pb.GetRankRequest(board_id=board_id, player_id=player_id, rank_mode=rank_mode)
+                   period_id: int = 0, deadline: Optional[float] = None) -> pb.GetRankResponse:
+        """A player's entry and rank (`get_rank`). NotFound when the player is not on the board.
+        `period_id`: an archived season (`describe_board(...).periods`); 0 = the live board."""
+        req = pb.GetRankRequest(board_id=board_id, player_id=player_id, rank_mode=rank_mode,
+                                period_id=period_id)
         return cast(pb.GetRankResponse, await self.call("get_rank", req, deadline=deadline))
 
     get_rank = rank
 
     async def top(self, board_id: str, limit: int = 0, *, offset: Optional[int] = None,
                   cursor: Optional[bytes] = None, rank_mode: int = RankMode.DEFAULT,
-                  deadline: Optional[float] = None) -> pb.TopResponse:
+                  period_id: int = 0, deadline: Optional[float] = None) -> pb.TopResponse:
         """One page of the board, best first. Page with `cursor=resp.next_cursor` (stable) or
-        `offset` (not stable under writes), not both. `limit` 0 = server default (10)."""
+        `offset` (not stable under writes), not both. `limit` 0 = server default (10).
+        `period_id`: an archived season; 0 = the live board."""
         if offset is not None and cursor is not None:
             raise ValueError("give offset or cursor, not both")
-        req = pb.TopRequest(board_id=board_id, limit=limit, rank_mode=rank_mode)
+        req = pb.TopRequest(board_id=board_id, limit=limit, rank_mode=rank_mode,
+                            period_id=period_id)
         if offset is not None:
             req.offset = offset
         elif cursor is not None:
@@ -587,15 +591,15 @@ class AsyncClient:
         return max(1, min(page_size, limit)) if limit else page_size
 
     async def iter_top(self, board_id: str, *, page_size: int = 100,
-                       rank_mode: int = RankMode.DEFAULT,
+                       rank_mode: int = RankMode.DEFAULT, period_id: int = 0,
                        deadline: Optional[float] = None) -> AsyncIterator[pb.Entry]:
-        """Every entry of the board, best first, paging by cursor (pages of `page_size`, at
-        most the server's `max_page_entries`)."""
+        """Every entry of the board (or of archived season `period_id`), best first, paging by
+        cursor (pages of `page_size`, at most the server's `max_page_entries`)."""
         cursor: Optional[bytes] = None
         page_size = self.page_size_within_limit(page_size)
         while True:
             page = await self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
-                                  deadline=deadline)
+                                  period_id=period_id, deadline=deadline)
             for entry in page.entries:
                 yield entry
             if not page.next_cursor or not page.entries:
@@ -603,25 +607,29 @@ class AsyncClient:
             cursor = page.next_cursor
 
     async def around(self, board_id: str, player_id: str, before: int = 5, after: int = 5, *,
-                     rank_mode: int = RankMode.DEFAULT,
+                     rank_mode: int = RankMode.DEFAULT, period_id: int = 0,
                      deadline: Optional[float] = None) -> pb.AroundResponse:
-        """Up to `before` better entries, the player, up to `after` worse ones."""
+        """Up to `before` better entries, the player, up to `after` worse ones. `period_id`: an
+        archived season; 0 = the live board."""
         req = pb.AroundRequest(board_id=board_id, player_id=player_id, before=before, after=after,
-                               rank_mode=rank_mode)
+                               rank_mode=rank_mode, period_id=period_id)
         return cast(pb.AroundResponse, await self.call("around", req, deadline=deadline))
 
     async def entries(self, board_id: str, player_ids: Sequence[str], *,
-                      rank_mode: int = RankMode.DEFAULT,
+                      rank_mode: int = RankMode.DEFAULT, period_id: int = 0,
                       deadline: Optional[float] = None) -> pb.EntriesResponse:
-        """Entries of the given players (e.g. friends), best first; `missing_player_ids`."""
-        req = pb.EntriesRequest(board_id=board_id, player_ids=list(player_ids), rank_mode=rank_mode)
+        """Entries of the given players (e.g. friends), best first; `missing_player_ids`.
+        `period_id`: an archived season; 0 = the live board."""
+        req = pb.EntriesRequest(board_id=board_id, player_ids=list(player_ids), rank_mode=rank_mode,
+                                period_id=period_id)
         return cast(pb.EntriesResponse, await self.call("entries", req, deadline=deadline))
 
     async def count(self, board_id: str, min_score: Optional[int] = None,
-                    max_score: Optional[int] = None, *,
+                    max_score: Optional[int] = None, *, period_id: int = 0,
                     deadline: Optional[float] = None) -> pb.CountResponse:
-        """Players with min_score <= score <= max_score (None = unbounded); also board_size."""
-        req = pb.CountRequest(board_id=board_id)
+        """Players with min_score <= score <= max_score (None = unbounded); also board_size.
+        `period_id`: an archived season; 0 = the live board."""
+        req = pb.CountRequest(board_id=board_id, period_id=period_id)
         if min_score is not None:
             req.min_score = min_score
         if max_score is not None:
@@ -632,15 +640,22 @@ class AsyncClient:
                            subscore_order: int = SortOrder.DESCENDING,
                            write_operator: int = WriteOperator.BEST,
                            rank_mode: int = RankMode.DEFAULT, max_entries: int = 0,
-                           max_metadata_bytes: int = 0, config: Optional[pb.BoardConfig] = None,
+                           max_metadata_bytes: int = 0, client_writes: bool = False,
+                           reset: Optional[pb.ResetSchedule] = None,
+                           config: Optional[pb.BoardConfig] = None,
                            deadline: Optional[float] = None) -> pb.BoardInfo:
         """Create a board (idempotent for the same config; AlreadyExists for another one).
-        Pass either keyword fields or a complete `config` (then `board_id` must match it or be "")."""
+        Pass either keyword fields or a complete `config` (then `board_id` must match it or be "").
+        `reset`: a season schedule (e.g. `pb.ResetSchedule(period=ResetPeriod.DAILY,
+        minute_of_day=120)`), absent = never; `client_writes`: player tokens may submit their
+        own scores (docs/security.md)."""
         if config is None:
             config = pb.BoardConfig(
                 board_id=board_id, score_order=score_order, subscore_order=subscore_order,
-                write_operator=write_operator, rank_mode=rank_mode,
+                write_operator=write_operator, rank_mode=rank_mode, client_writes=client_writes,
                 limits=pb.BoardLimits(max_entries=max_entries, max_metadata_bytes=max_metadata_bytes))
+            if reset is not None:
+                config.reset.CopyFrom(reset)
         elif board_id and config.board_id != board_id:
             raise ValueError("board_id does not match config.board_id")
         res = cast(pb.CreateBoardResponse, await self.call(
@@ -665,6 +680,15 @@ class AsyncClient:
         res = cast(pb.DeleteBoardResponse, await self.call(
             "delete_board", pb.DeleteBoardRequest(board_id=board_id), deadline=deadline))
         return int(res.removed_entries)
+
+    async def reset_board(self, board_id: str, *,
+                          deadline: Optional[float] = None) -> pb.ResetBoardResponse:
+        """End the board's season now: its standings become archived period
+        `archived_period_id` (queried with `period_id=`) and the live board starts empty.
+        Admin only. Not cancellable once sent: a deadline that expires first leaves it running
+        on the server."""
+        return cast(pb.ResetBoardResponse, await self.call(
+            "reset_board", pb.ResetBoardRequest(board_id=board_id), deadline=deadline))
 
     async def remove_player(self, board_id: str, player_id: str, *,
                             deadline: Optional[float] = None) -> pb.Entry:

@@ -95,57 +95,62 @@ class Client:
         return self._run(self._client.submit_batch(list(items), deadline=deadline))
 
     def rank(self, board_id: str, player_id: str, *, rank_mode: int = RankMode.DEFAULT,
-             deadline: Optional[float] = None) -> pb.GetRankResponse:
+             period_id: int = 0, deadline: Optional[float] = None) -> pb.GetRankResponse:
         return self._run(self._client.rank(board_id, player_id, rank_mode=rank_mode,
-                                           deadline=deadline))
+                                           period_id=period_id, deadline=deadline))
 
     get_rank = rank
 
     def top(self, board_id: str, limit: int = 0, *, offset: Optional[int] = None,
             cursor: Optional[bytes] = None, rank_mode: int = RankMode.DEFAULT,
-            deadline: Optional[float] = None) -> pb.TopResponse:
+            period_id: int = 0, deadline: Optional[float] = None) -> pb.TopResponse:
         return self._run(self._client.top(board_id, limit, offset=offset, cursor=cursor,
-                                          rank_mode=rank_mode, deadline=deadline))
+                                          rank_mode=rank_mode, period_id=period_id,
+                                          deadline=deadline))
 
     def iter_top(self, board_id: str, *, page_size: int = 100, rank_mode: int = RankMode.DEFAULT,
-                 deadline: Optional[float] = None) -> Iterator[pb.Entry]:
+                 period_id: int = 0, deadline: Optional[float] = None) -> Iterator[pb.Entry]:
         cursor: Optional[bytes] = None
         page_size = self._client.page_size_within_limit(page_size)
         while True:
             page = self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
-                            deadline=deadline)
+                            period_id=period_id, deadline=deadline)
             yield from page.entries
             if not page.next_cursor or not page.entries:
                 return
             cursor = page.next_cursor
 
     def around(self, board_id: str, player_id: str, before: int = 5, after: int = 5, *,
-               rank_mode: int = RankMode.DEFAULT,
+               rank_mode: int = RankMode.DEFAULT, period_id: int = 0,
                deadline: Optional[float] = None) -> pb.AroundResponse:
         return self._run(self._client.around(board_id, player_id, before, after,
-                                             rank_mode=rank_mode, deadline=deadline))
+                                             rank_mode=rank_mode, period_id=period_id,
+                                             deadline=deadline))
 
     def entries(self, board_id: str, player_ids: Sequence[str], *,
-                rank_mode: int = RankMode.DEFAULT,
+                rank_mode: int = RankMode.DEFAULT, period_id: int = 0,
                 deadline: Optional[float] = None) -> pb.EntriesResponse:
         return self._run(self._client.entries(board_id, player_ids, rank_mode=rank_mode,
-                                              deadline=deadline))
+                                              period_id=period_id, deadline=deadline))
 
     def count(self, board_id: str, min_score: Optional[int] = None,
-              max_score: Optional[int] = None, *,
+              max_score: Optional[int] = None, *, period_id: int = 0,
               deadline: Optional[float] = None) -> pb.CountResponse:
-        return self._run(self._client.count(board_id, min_score, max_score, deadline=deadline))
+        return self._run(self._client.count(board_id, min_score, max_score, period_id=period_id,
+                                            deadline=deadline))
 
     def create_board(self, board_id: str, *, score_order: int = SortOrder.DESCENDING,
                      subscore_order: int = SortOrder.DESCENDING,
                      write_operator: int = WriteOperator.BEST, rank_mode: int = RankMode.DEFAULT,
                      max_entries: int = 0, max_metadata_bytes: int = 0,
+                     client_writes: bool = False, reset: Optional[pb.ResetSchedule] = None,
                      config: Optional[pb.BoardConfig] = None,
                      deadline: Optional[float] = None) -> pb.BoardInfo:
         return self._run(self._client.create_board(
             board_id, score_order=score_order, subscore_order=subscore_order,
             write_operator=write_operator, rank_mode=rank_mode, max_entries=max_entries,
-            max_metadata_bytes=max_metadata_bytes, config=config, deadline=deadline))
+            max_metadata_bytes=max_metadata_bytes, client_writes=client_writes, reset=reset,
+            config=config, deadline=deadline))
 
     def describe_board(self, board_id: str, *, deadline: Optional[float] = None) -> pb.BoardInfo:
         return self._run(self._client.describe_board(board_id, deadline=deadline))
@@ -156,6 +161,12 @@ class Client:
 
     def delete_board(self, board_id: str, *, deadline: Optional[float] = None) -> int:
         return self._run(self._client.delete_board(board_id, deadline=deadline))
+
+    def reset_board(self, board_id: str, *,
+                    deadline: Optional[float] = None) -> pb.ResetBoardResponse:
+        """`AsyncClient.reset_board`: archive the live standings as a period and start empty.
+        Admin only."""
+        return self._run(self._client.reset_board(board_id, deadline=deadline))
 
     def remove_player(self, board_id: str, player_id: str, *,
                       deadline: Optional[float] = None) -> pb.Entry:

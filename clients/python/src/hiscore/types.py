@@ -23,6 +23,13 @@ class RankMode(enum.IntEnum):
     DENSE = 3  # 1, 2, 2, 3 (boards created with RankMode.DENSE only)
 
 
+class ResetPeriod(enum.IntEnum):
+    NONE = 0  # the board never resets by itself (reset_board still works)
+    DAILY = 1
+    WEEKLY = 2
+    MONTHLY = 3
+
+
 class WindowChangeKind(enum.IntEnum):
     UNSPECIFIED = 0
     ENTERED = 1
