@@ -57,26 +57,34 @@ extension HiscoreClient {
         return response
     }
 
-    /// `before` better entries, the player, then `after` worse ones.
+    /// `before` better entries, the player, then `after` worse ones (of an archived `period`, when not 0).
     public func around(
         board: String, player: String, before: UInt32 = 5, after: UInt32 = 5, mode: RankMode? = nil,
-        deadline: Duration? = nil
+        period: UInt64 = 0, deadline: Duration? = nil
     ) async throws -> EntriesResponse {
-        let request = AroundRequest(boardID: board, playerID: player, before: before, after: after, rankMode: mode)
+        var request = AroundRequest(boardID: board, playerID: player, before: before, after: after, rankMode: mode)
+        request.periodID = period
         guard case .around(let response) = try await call(.around(request), deadline: deadline) else { throw unexpected("around") }
         return response
     }
 
-    /// The entries of these players (a friends list) with their global ranks, best first.
-    public func entries(board: String, players: [String], mode: RankMode? = nil, deadline: Duration? = nil) async throws -> EntriesResponse {
-        let request = EntriesRequest(boardID: board, playerIDs: players, rankMode: mode)
+    /// The entries of these players (a friends list) with their global ranks, best first (of an
+    /// archived `period`, when not 0).
+    public func entries(
+        board: String, players: [String], mode: RankMode? = nil, period: UInt64 = 0, deadline: Duration? = nil
+    ) async throws -> EntriesResponse {
+        var request = EntriesRequest(boardID: board, playerIDs: players, rankMode: mode)
+        request.periodID = period
         guard case .entries(let response) = try await call(.entries(request), deadline: deadline) else { throw unexpected("entries") }
         return response
     }
 
-    /// Players with a score in `minScore...maxScore` (nil = unbounded).
-    public func count(board: String, minScore: Int64? = nil, maxScore: Int64? = nil, deadline: Duration? = nil) async throws -> CountResponse {
-        let request = CountRequest(boardID: board, minScore: minScore, maxScore: maxScore)
+    /// Players with a score in `minScore...maxScore` (nil = unbounded), on an archived `period` when not 0.
+    public func count(
+        board: String, minScore: Int64? = nil, maxScore: Int64? = nil, period: UInt64 = 0, deadline: Duration? = nil
+    ) async throws -> CountResponse {
+        var request = CountRequest(boardID: board, minScore: minScore, maxScore: maxScore)
+        request.periodID = period
         guard case .count(let response) = try await call(.count(request), deadline: deadline) else { throw unexpected("count") }
         return response
     }

@@ -162,10 +162,11 @@ struct Rank: AsyncParsableCommand {
     @Argument var board: String
     @Argument var player: String
     @Option(help: "ordinal, competition or dense.") var mode: RankMode?
+    @Option(help: "An archived period (see describe); 0 = live.") var period: UInt64 = 0
 
     func run() async throws {
         try await withClient(connection) { client in
-            let result = try await client.rank(board: board, player: player, mode: mode)
+            let result = try await client.rank(board: board, player: player, mode: mode, period: period)
             if connection.json {
                 print(EntryFormatting.json(result.entry, extra: [("board_size", "\(result.boardSize)")]))
             } else {
@@ -199,10 +200,12 @@ struct Around: AsyncParsableCommand {
     @Argument var player: String
     @Option(help: "Better entries to show.") var before: UInt32 = 5
     @Option(help: "Worse entries to show.") var after: UInt32 = 5
+    @Option(help: "ordinal, competition or dense.") var mode: RankMode?
+    @Option(help: "An archived period (see describe); 0 = live.") var period: UInt64 = 0
 
     func run() async throws {
         try await withClient(connection) { client in
-            let result = try await client.around(board: board, player: player, before: before, after: after)
+            let result = try await client.around(board: board, player: player, before: before, after: after, mode: mode, period: period)
             print(connection.json ? EntryFormatting.jsonLines(result.entries) : EntryFormatting.table(result.entries, highlight: player))
         }
     }

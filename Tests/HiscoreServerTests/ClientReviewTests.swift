@@ -106,6 +106,28 @@ struct ClientReviewTests {
         }
     }
 
+    @Test("hiscore rank and around read an archived season with --period, as reset-board tells the operator")
+    func cliQueriesArchivedPeriods() async throws {
+        try await withServer { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            for (player, score) in [("alice", "30"), ("bob", "20"), ("carol", "10")] {
+                #expect(try runCLI(["submit", "s", player, score] + addr).status == 0)
+            }
+            let reset = try runCLI(["reset-board", "s"] + addr)
+            #expect(reset.status == 0 && reset.stdout.contains("--period 1"), "reset-board: \(reset.stdout) \(reset.stderr)")
+            #expect(try runCLI(["submit", "s", "bob", "99"] + addr).status == 0)
+            let rank = try runCLI(["rank", "s", "bob", "--period", "1", "--json"] + addr)
+            #expect(rank.status == 0 && rank.stdout.contains(#""score":20"#) && rank.stdout.contains(#""rank":2"#),
+                    "rank --period: \(rank.stdout) \(rank.stderr)")
+            let around = try runCLI(["around", "s", "bob", "--before", "1", "--after", "0", "--period", "1", "--json"] + addr)
+            let lines = around.stdout.split(separator: "\n")
+            #expect(around.status == 0 && lines.count == 2 && lines.first?.contains("alice") == true,
+                    "around --period: \(around.stdout) \(around.stderr)")
+            let live = try runCLI(["rank", "s", "bob", "--json"] + addr)
+            #expect(live.stdout.contains(#""score":99"#) && live.stdout.contains(#""rank":1"#), "live rank: \(live.stdout)")
+        }
+    }
+
     @Test("create-board refuses a negative --max-entries and a --keep-periods outside 1...100 (they became unlimited and 10)")
     func createBoardRefusesOutOfRangeLimits() async throws {
         try await withServer { server in
