@@ -94,6 +94,12 @@ extension HiscoreClient {
         // The wire form clamps what it cannot carry (max_entries -1 would arrive as 0 = unlimited,
         // keep_periods 0 as 0 = the default 10): refuse it here, as the server would.
         do { try config.validate() } catch { throw HiscoreError(.invalidArgument, "\(error)") }
+        // On the wire max_metadata_bytes 0 means the server's default (256), not "no metadata".
+        guard config.limits.maxMetadataBytes > 0 else {
+            throw HiscoreError(
+                .invalidArgument,
+                "max_metadata_bytes 0 cannot be sent: the protocol reads 0 as the default (256); the smallest limit is 1")
+        }
         guard case .createBoard(let info) = try await call(.createBoard(config), deadline: deadline) else { throw unexpected("create_board") }
         return info
     }

@@ -128,6 +128,22 @@ struct ClientReviewTests {
         }
     }
 
+    @Test("createBoard refuses max_metadata_bytes 0, which the wire would turn into the default 256")
+    func createBoardRefusesZeroMetadataLimit() async throws {
+        try await withServer { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            var config = BoardConfig(id: "nometa")
+            config.limits.maxMetadataBytes = 0
+            await expectStatus(.invalidArgument) { try await client.createBoard(config) }
+            if let info = try? await client.describeBoard("nometa") {
+                Issue.record("board nometa exists allowing \(info.config.limits.maxMetadataBytes) metadata bytes (asked: 0)")
+            }
+            config.limits.maxMetadataBytes = 1
+            #expect(try await client.createBoard(config).config.limits.maxMetadataBytes == 1)
+            try? await client.close()
+        }
+    }
+
     @Test("create-board refuses a negative --max-entries and a --keep-periods outside 1...100 (they became unlimited and 10)")
     func createBoardRefusesOutOfRangeLimits() async throws {
         try await withServer { server in
