@@ -15,7 +15,7 @@ struct HiscoreCLI: AsyncParsableCommand {
         abstract: "Command-line client for a Hiscore server.",
         subcommands: [
             Submit.self, Rank.self, Top.self, Around.self, Boards.self, CreateBoard.self, DeleteBoard.self, Watch.self,
-            ResetBoard.self, ErasePlayer.self, Export.self, Backup.self, MintToken.self,
+            ResetBoard.self, ErasePlayer.self, Export.self, Import.self, Backup.self, MintToken.self,
         ])
 }
 

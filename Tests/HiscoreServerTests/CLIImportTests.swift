@@ -1,0 +1,124 @@
+import Foundation
+import HiscoreClient
+import HiscoreCore
+import HiscoreServer
+import HiscoreWire
+import Testing
+
+/// `hiscore import`: loading a board from an export's CSV or from a Redis ZRANGE dump.
+@Suite("hiscore import: export round trip, Redis dumps, refused and unreadable rows")
+struct CLIImportTests {
+    private static func temporaryFile(_ text: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-import-\(UUID().uuidString).txt")
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    /// Every entry of a board, best first.
+    private static func everything(_ client: HiscoreClient, _ board: String) async throws -> [WireEntry] {
+        var entries: [WireEntry] = []
+        var page = try await client.top(board: board, limit: 100)
+        while true {
+            entries += page.entries
+            guard !page.nextCursor.isEmpty else { return entries }
+            page = try await client.top(board: board, limit: 100, after: page.nextCursor)
+        }
+    }
+
+    @Test("an exported board imported into another ranks the same, ties, subscores and metadata included, whatever the batch size")
+    func exportRoundTrip() async throws {
+        let seed = DifferentialServerTests.seed()
+        print("CLIImportTests.exportRoundTrip seed \(seed) (HISCORE_TEST_SEED)")
+        var random = SplitMix64(seed: seed)
+        try await withServer(shards: 2) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            // Few distinct scores: most entries are ties, ranked by who reached them first.
+            let submits = (0..<300).map { index in
+                SubmitRequest(
+                    boardID: "source", playerID: "p\(random.next() % 1000)", score: Int64(random.next() % 7) - 3,
+                    subscore: Int64(random.next() % 2), metadata: index % 5 == 0 ? [UInt8(index % 256), 0, 255] : nil)
+            }
+            for chunk in stride(from: 0, to: submits.count, by: 50) {
+                for submit in submits[chunk..<min(chunk + 50, submits.count)] {
+                    _ = try await client.submit(
+                        board: submit.boardID, player: submit.playerID, score: submit.score, subscore: submit.subscore,
+                        metadata: submit.metadata)
+                }
+            }
+            let export = try runCLI(["export", "source", "--format", "csv"] + addr)
+            #expect(export.status == 0, "export: \(export.stderr)")
+            let file = try Self.temporaryFile(export.stdout)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let source = try await Self.everything(client, "source")
+            for batchSize in ["1", "7", "500"] {
+                let board = "copy\(batchSize)"
+                let result = try runCLI(["import", board, file.path, "--batch-size", batchSize] + addr)
+                #expect(result.status == 0, "import: \(result.stdout) \(result.stderr)")
+                #expect(result.stdout.contains("\(source.count) rows applied (\(source.count) new players), 0 refused"), "\(result.stdout)")
+                let copy = try await Self.everything(client, board)
+                #expect(copy.map(\.playerID) == source.map(\.playerID), "batch size \(batchSize): tie order differs")
+                #expect(copy.map(\.rank) == source.map(\.rank))
+                #expect(copy.map(\.score) == source.map(\.score) && copy.map(\.subscore) == source.map(\.subscore))
+                #expect(copy.map(\.metadata) == source.map(\.metadata))
+            }
+            try? await client.close()
+        }
+    }
+
+    @Test("a Redis ZRANGE WITHSCORES dump imports its integral scores; a fractional score stops the import at its line")
+    func redisDump() async throws {
+        try await withServer { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let dump = try Self.temporaryFile("alice\n-5\nbob\n7\ncarol\n1e3\ndave\n9223372036854775807\n")
+            defer { try? FileManager.default.removeItem(at: dump) }
+            let result = try runCLI(["import", "lb", dump.path, "--format", "redis", "--json"] + addr)
+            #expect(result.status == 0, "import: \(result.stdout) \(result.stderr)")
+            #expect(result.stdout.contains(#""applied":4,"created":4,"refused":0"#), "\(result.stdout)")
+            let top = try await client.top(board: "lb")
+            #expect(top.entries.map(\.playerID) == ["dave", "carol", "bob", "alice"])
+            #expect(top.entries.map(\.score) == [Int64.max, 1000, 7, -5])
+
+            let fractional = try Self.temporaryFile("erin\n1\nfrank\n2.5\ngina\n3\n")
+            defer { try? FileManager.default.removeItem(at: fractional) }
+            let stopped = try runCLI(["import", "lb2", fractional.path, "--format", "redis"] + addr)
+            #expect(stopped.status == 1)
+            #expect(stopped.stderr.contains("line 4") && stopped.stderr.contains("2.5"), "\(stopped.stderr)")
+            #expect(try await client.top(board: "lb2").entries.map(\.playerID) == ["erin"], "rows before the bad line are applied")
+            try? await client.close()
+        }
+    }
+
+    @Test("rows the server refuses are reported by line and the rest is imported; the exit status says so")
+    func refusedRows() async throws {
+        try await withServer { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            try await client.createBoard(BoardConfig(id: "small", limits: BoardLimits(maxMetadataBytes: 2)))
+            let csv = try Self.temporaryFile("""
+                player_id,score,metadata_base64
+                ok1,10,
+                bad id!,20,
+                big,30,AAAAAA==
+                ok2,40,AAE=
+
+                """)
+            defer { try? FileManager.default.removeItem(at: csv) }
+            let result = try runCLI(["import", "small", csv.path] + addr)
+            #expect(result.status == 1)
+            #expect(result.stdout.contains("2 rows applied (2 new players), 2 refused"), "\(result.stdout)")
+            #expect(result.stderr.contains(":3: bad id!: INVALID_ARGUMENT") && result.stderr.contains(":4: big: INVALID_ARGUMENT"), "\(result.stderr)")
+            let top = try await client.top(board: "small")
+            #expect(top.entries.map(\.playerID) == ["ok2", "ok1"] && top.entries.first?.metadata == [0, 1])
+
+            let headerless = try Self.temporaryFile("ok3,50\n")
+            defer { try? FileManager.default.removeItem(at: headerless) }
+            let refused = try runCLI(["import", "small", headerless.path] + addr)
+            #expect(refused.status == 1 && refused.stderr.contains("player_id and score"), "\(refused.stderr)")
+            let missing = try runCLI(["import", "small", "/nonexistent/file.csv"] + addr)
+            #expect(missing.status == 2 && missing.stderr.contains("cannot open"), "\(missing.stderr)")
+            try? await client.close()
+        }
+    }
+}
