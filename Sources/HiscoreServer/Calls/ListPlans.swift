@@ -101,10 +101,10 @@ final class TopPlan: CallPlan {
                 guard let cursor = PageCursor(bytes: bytes) else {
                     return .finished(.failure(callID: callID, Status(.invalidArgument, "cursor is not a page cursor of this server")))
                 }
-                guard cursor.incarnation == board.incarnation else {
+                guard cursor.belongs(to: board) else {
                     return .finished(.failure(callID: callID, Status(
                         .invalidArgument,
-                        "cursor is from another board or season of \(board.config.id) (reset, or deleted and created again since): page again from offset 0")))
+                        "cursor is from another board or season of \(board.config.id) (reset, deleted and created again, or a restart of a server without a data directory since): page again from offset 0")))
                 }
                 let key = cursor.key
                 stage = .afterCursor(key)
@@ -305,7 +305,7 @@ final class TopPlan: CallPlan {
         }
         // An empty cursor says the board ended: not so for a page cut short by a shard's slice.
         let continues = run.count == limit || (sliceCameShort && !run.isEmpty)
-        let cursor = continues ? (run.last.map { PageCursor(incarnation: board.incarnation, key: $0.key).bytes } ?? []) : []
+        let cursor = continues ? (run.last.map { PageCursor(board: board, key: $0.key).bytes } ?? []) : []
         let boardSize = UInt64(max(0, board.size))
         let ranked = RankedTop(entries: run, ranks: ranks, nextCursor: cursor, boardSize: boardSize)
         // A wire answer is encoded from the engine's entries as they are; the server's own
