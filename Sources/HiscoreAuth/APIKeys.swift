@@ -27,7 +27,7 @@ public struct APIKeys: Sendable {
     public mutating func add(key: String, role: Role, name: String) throws(KeyConfigurationError) {
         guard role != .player else { throw .invalid("\(name): role must be admin, writer or reader") }
         guard key.utf8.count >= Self.minimumKeyLength else {
-            throw .invalid("\(name): keys must be at least \(Self.minimumKeyLength) characters")
+            throw .invalid("\(name): keys must be at least \(Self.minimumKeyLength) bytes (UTF-8)")
         }
         entries.append(Entry(digest: Array(SHA256.hash(data: Array(key.utf8))), role: role, name: name))
     }

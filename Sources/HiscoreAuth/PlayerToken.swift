@@ -21,7 +21,7 @@ public struct PlayerTokenVerifier: Sendable {
 
     public init(secret: String) throws(KeyConfigurationError) {
         guard secret.utf8.count >= 32 else {
-            throw .invalid("the token secret must be at least 32 characters (HS256 needs 256 bits of key)")
+            throw .invalid("the token secret must be at least 32 bytes (UTF-8; HS256 needs 256 bits of key)")
         }
         self.secret = Array(secret.utf8)
     }
@@ -63,7 +63,8 @@ public struct PlayerTokenVerifier: Sendable {
         do throws(ValidationError) { try Identifier.validate(subject, field: "sub") } catch {
             throw .malformed("sub is not a valid player id: \(error)")
         }
-        guard let expiry = (payload["exp"] as? NSNumber)?.int64Value else { throw .malformed("missing exp") }
+        guard let exp = payload["exp"] as? NSNumber else { throw .malformed("missing exp") }
+        let expiry = try Self.expirySeconds(exp)
         var boards: Set<String>? = []
         if let list = payload["boards"] as? [String] {
             boards = list.contains("*") ? nil : Set(list)
@@ -73,6 +74,19 @@ public struct PlayerTokenVerifier: Sendable {
         let claims = PlayerClaims(playerID: subject, boards: boards, expiresAt: expiry)
         guard !claims.isExpired(at: now, leewaySeconds: Self.leewaySeconds) else { throw .expired(at: expiry) }
         return claims
+    }
+
+    /// `exp` as whole unix seconds. JSON numbers past Int64 (a library's "never", 2^64 − 1 or
+    /// 1e19) are the far future, not a wrapped negative: `int64Value` alone read them as 1969.
+    /// A fractional NumericDate counts from its whole second.
+    static func expirySeconds(_ exp: NSNumber) throws(Failure) -> Int64 {
+        let seconds = exp.doubleValue
+        guard seconds.isFinite else { throw .malformed("exp is not a finite number") }
+        if seconds >= 0x1p63 { return .max }
+        if seconds < -0x1p63 { return .min }
+        // Doubles are exact integers only up to 2^53: larger integral values come from int64Value.
+        if abs(seconds) >= 0x1p53 { return exp.int64Value }
+        return Int64(seconds.rounded(.down))
     }
 
     /// Mints a token (for `hiscore mint-token`, tests, and game servers written in Swift).

@@ -28,14 +28,30 @@ extension WireCodec {
     }
 }
 
+/// What a `Request` payload carries as its `auth_token`, read without decoding the rest.
+public enum PeekedAuthToken: Equatable, Sendable {
+    /// No auth_token field (or the bytes stop parsing before one).
+    case absent
+    /// A field that cannot be a credential: longer than the bound, or not UTF-8.
+    case unusable
+    case token(String)
+}
+
 extension WireCodec {
     /// The `auth_token` (field 3, length-delimited) of a `Request` payload, read without decoding
     /// the rest: a server with credentials checks it before decoding a large frame from a
     /// connection that has presented none. nil when absent, longer than `maxBytes`, not UTF-8, or
     /// when the bytes stop parsing before one is found. Bounded like `peekCallID`.
     public static func peekAuthToken(_ bytes: UnsafeRawBufferPointer, maxBytes: Int) -> String? {
+        if case .token(let token) = peekAuthTokenField(bytes, maxBytes: maxBytes) { return token }
+        return nil
+    }
+
+    /// `peekAuthToken`, telling a token that is absent from one that is present but unusable
+    /// (which counts as a failed authentication, as an invalid token does).
+    public static func peekAuthTokenField(_ bytes: UnsafeRawBufferPointer, maxBytes: Int) -> PeekedAuthToken {
         var reader = ProtobufFieldReader(bytes: bytes)
-        var token: String?
+        var token = PeekedAuthToken.absent
         while let key = reader.readVarint() {
             switch key & 0x7 {
             case 0:
@@ -45,11 +61,12 @@ extension WireCodec {
             case 2:
                 guard let length = reader.readVarint(), length <= UInt64(bytes.count - reader.offset) else { return token }
                 if key >> 3 == 3 {
-                    guard length <= UInt64(maxBytes) else { return nil }
+                    guard length <= UInt64(maxBytes) else { return .unusable }
                     // protobuf-c hands strings over as C strings: the decoded token ends at its
                     // first NUL byte, and so does this one (found by the fuzzer's oracle).
                     let field = UnsafeRawBufferPointer(rebasing: bytes[reader.offset..<(reader.offset + Int(length))])
-                    token = String(validating: field.prefix { $0 != 0 }, as: UTF8.self)
+                    // An empty token is no token (proto3: the field's default).
+                    token = String(validating: field.prefix { $0 != 0 }, as: UTF8.self).map { $0.isEmpty ? .absent : .token($0) } ?? .unusable
                 }
                 guard reader.skip(length) else { return token }
             case 5:

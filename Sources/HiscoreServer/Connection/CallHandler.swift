@@ -328,14 +328,16 @@ final class CallHandler: ChannelDuplexHandler {
             // A large frame from a connection without credentials must carry a valid token of its
             // own before it costs a decode (up to max_frame_bytes of protobuf-c and Swift work);
             // what may be sent without credentials (ping, authenticate) is small.
-            let token = frame.withUnsafeReadableBytes { WireCodec.peekAuthToken($0, maxBytes: limits.maxAuthTokenBytes) } ?? ""
+            let peeked = frame.withUnsafeReadableBytes { WireCodec.peekAuthTokenField($0, maxBytes: limits.maxAuthTokenBytes) }
+            let token = if case .token(let text) = peeked { text } else { "" }
             guard !token.isEmpty, case .success = resolve(token) else {
                 let callID = frame.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0
                 answer(context, .failure(callID: callID, Status(
                     .unauthenticated,
                     "a frame of \(frame.readableBytes) bytes on a connection without credentials: send authenticate {token} first, or set auth_token on the call")),
                     CallStart(method: .unknown, at: received))
-                if !token.isEmpty { countFailedAuthentication(context) }
+                // An oversized or non-UTF-8 token is a credential that failed, as an invalid one is.
+                if peeked != .absent { countFailedAuthentication(context) }
                 return
             }
         }

@@ -1,0 +1,72 @@
+import Crypto
+import Foundation
+import HiscoreAuth
+import HiscoreClient
+import HiscoreCore
+import HiscoreServer
+import HiscoreWire
+import Testing
+
+private let reviewSecret = "token-secret-0123456789abcdef-0123456789"
+
+private func base64URL(_ bytes: [UInt8]) -> String {
+    Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+        .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+}
+
+/// A JWT with exactly this payload text, signed (HS256) with `secret`.
+private func signedJWT(payload: String, secret: String = reviewSecret) -> String {
+    let signingInput = base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8)) + "." + base64URL(Array(payload.utf8))
+    let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+    return signingInput + "." + base64URL(Array(mac))
+}
+
+@Suite("Security review: token expiry past Int64, unusable tokens on large frames")
+struct SecurityReviewTests {
+    // docs/security.md: "an exp too large to add the leeway to, such as 2^63 − 1, never expires".
+    @Test("an exp above Int64.max never expires (it was read as a wrapped value: expired in 1969)",
+          arguments: ["9223372036854775807", "9223372036854775808", "18446744073709551615", "1e19"])
+    func expAboveInt64(exp: String) throws {
+        let verifier = try PlayerTokenVerifier(secret: reviewSecret)
+        let now = Int64(Date().timeIntervalSince1970)
+        let claims = try verifier.verify(signedJWT(payload: #"{"sub":"p","boards":["*"],"exp":\#(exp)}"#), now: now)
+        #expect(claims.expiresAt == .max)
+        #expect(!claims.isExpired(at: now, leewaySeconds: PlayerTokenVerifier.leewaySeconds))
+    }
+
+    @Test("exp values within Int64 keep their second: past ones expire, fractional ones count from their whole second")
+    func expWithinInt64() throws {
+        let verifier = try PlayerTokenVerifier(secret: reviewSecret)
+        let now = Int64(Date().timeIntervalSince1970)
+        let later = try verifier.verify(signedJWT(payload: #"{"sub":"p","exp":\#(now + 3600).75}"#), now: now)
+        #expect(later.expiresAt == now + 3600)
+        let large = try verifier.verify(signedJWT(payload: #"{"sub":"p","exp":9007199254740993}"#), now: now)
+        #expect(large.expiresAt == 9_007_199_254_740_993)  // 2^53 + 1: no double rounding
+        for past in ["1000", "-1e300", "\(now - 3600)"] {
+            #expect(throws: PlayerTokenVerifier.Failure.self) {
+                _ = try verifier.verify(signedJWT(payload: #"{"sub":"p","exp":\#(past)}"#), now: now)
+            }
+        }
+    }
+
+    // docs/security.md: an invalid token on a large unauthenticated frame "counts as a failed
+    // authentication"; 5 in a row close the connection.
+    @Test("oversized tokens on large unauthenticated frames count as failed authentications")
+    func oversizedTokenInLargeFrameCounts() async throws {
+        var keys = APIKeys()
+        try keys.add(key: "writer-key-0123456789abcdef", role: .writer, name: "w")
+        let access = AccessControl(keys: keys)
+        try await withServer(configure: { $0.access = access }) { server in
+            let raw = try RawConnection(port: server.localPort)
+            _ = raw.handshake()
+            for callID in UInt64(1)...8 {
+                var request = RequestEnvelope(callID: callID, method: .ping(payload: [UInt8](repeating: 1, count: 20_000)))
+                request.authToken = String(repeating: "k", count: 5000)
+                raw.send(request)
+                guard let answer = raw.readFrame() else { break }
+                #expect(answer.status?.code == .unauthenticated)
+            }
+            #expect(raw.isClosedNow() || raw.waitForClose(), "8 rejected credentials in a row, connection still open")
+        }
+    }
+}
