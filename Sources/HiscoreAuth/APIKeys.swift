@@ -22,14 +22,21 @@ public struct APIKeys: Sendable {
 
     public var isEmpty: Bool { entries.isEmpty }
 
-    public mutating func append(_ entry: Entry) { entries.append(entry) }
+    /// Adds a key parsed elsewhere (the environment's after the keys file's). The same key twice
+    /// would take the last one's role without a word: it is refused, naming both.
+    public mutating func append(_ entry: Entry) throws(KeyConfigurationError) {
+        if let earlier = entries.first(where: { $0.digest == entry.digest }) {
+            throw .invalid("\(entry.name): the same key is already configured as \(earlier.name) (\(earlier.role)); each key must appear once")
+        }
+        entries.append(entry)
+    }
 
     public mutating func add(key: String, role: Role, name: String) throws(KeyConfigurationError) {
         guard role != .player else { throw .invalid("\(name): role must be admin, writer or reader") }
         guard key.utf8.count >= Self.minimumKeyLength else {
             throw .invalid("\(name): keys must be at least \(Self.minimumKeyLength) bytes (UTF-8)")
         }
-        entries.append(Entry(digest: Array(SHA256.hash(data: Array(key.utf8))), role: role, name: name))
+        try append(Entry(digest: Array(SHA256.hash(data: Array(key.utf8))), role: role, name: name))
     }
 
     /// The entry whose key equals `presented`, comparing against every key in constant time.

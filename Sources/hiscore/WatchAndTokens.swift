@@ -58,7 +58,11 @@ struct MintToken: ParsableCommand {
     @Option(help: "The token secret (HISCORE_TOKEN_SECRET).") var secret: String?
     @Option(help: "Player id the token is bound to.") var player: String
     @Option(help: "Comma-separated boards it may read, or * for all.") var boards: String = "*"
-    @Option(help: "Lifetime in seconds.") var ttl: Int64 = 3600
+    @Option(help: "Lifetime in seconds (1 ... 315360000, ten years).") var ttl: Int64 = 3600
+
+    func validate() throws {
+        guard (1...315_360_000).contains(ttl) else { throw ValidationError("--ttl must be 1 ... 315360000 seconds, got \(ttl)") }
+    }
 
     func run() throws {
         guard let secret = secret ?? ProcessInfo.processInfo.environment["HISCORE_TOKEN_SECRET"] else {

@@ -218,7 +218,7 @@ struct Hiscored: AsyncParsableCommand {
             }
             if let fromEnvironment = env.string("API_KEYS") {
                 for entry in try APIKeys.parse(environment: fromEnvironment).entries {
-                    keys.append(entry)
+                    try keys.append(entry)
                 }
             }
             let tokens = try secret.map { (secret: String) throws(KeyConfigurationError) in try PlayerTokenVerifier(secret: secret) }

@@ -69,4 +69,27 @@ struct SecurityReviewTests {
             #expect(raw.isClosedNow() || raw.waitForClose(), "8 rejected credentials in a row, connection still open")
         }
     }
+
+    @Test("a key configured twice is refused at start-up, within the keys file and across it and HISCORE_API_KEYS")
+    func duplicateKeysAreRefused() throws {
+        let key = "shared-key-0123456789abcdef"
+        #expect(throws: KeyConfigurationError.self) {
+            _ = try APIKeys.parse(file: "admin \(key) ops\nreader \(key) site\n", source: "keys")
+        }
+        var keys = try APIKeys.parse(file: "admin \(key) ops\n", source: "keys")
+        let fromEnvironment = try APIKeys.parse(environment: "reader:\(key)")
+        #expect(throws: KeyConfigurationError.self) {
+            for entry in fromEnvironment.entries { try keys.append(entry) }
+        }
+        #expect(keys.match(key)?.role == .admin)
+        #expect(keys.entries.count == 1)
+    }
+
+    @Test("hiscore mint-token refuses a --ttl that would overflow the expiry (it trapped)")
+    func mintTokenTTLIsBounded() throws {
+        let huge = try runCLI(["mint-token", "--secret", reviewSecret, "--player", "p1", "--ttl", "9223372036854775807"])
+        #expect(huge.status != 0 && huge.stderr.contains("--ttl"), "mint-token --ttl Int64.max: \(huge.status) \(huge.stderr)")
+        let fine = try runCLI(["mint-token", "--secret", reviewSecret, "--player", "p1", "--ttl", "60"])
+        #expect(fine.status == 0 && fine.stdout.split(separator: ".").count == 3)
+    }
 }
