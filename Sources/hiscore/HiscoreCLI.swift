@@ -1,4 +1,7 @@
 import ArgumentParser
+import class Foundation.ISO8601DateFormatter
+import struct Foundation.Date
+import struct Foundation.TimeZone
 import HiscoreClient
 import HiscoreCore
 import HiscoreWire
@@ -14,7 +17,7 @@ struct HiscoreCLI: AsyncParsableCommand {
         commandName: "hiscore",
         abstract: "Command-line client for a Hiscore server.",
         subcommands: [
-            Submit.self, Rank.self, Top.self, Around.self, Boards.self, CreateBoard.self, DeleteBoard.self, Watch.self,
+            Submit.self, Rank.self, Top.self, Around.self, Boards.self, Describe.self, CreateBoard.self, DeleteBoard.self, Watch.self,
             ResetBoard.self, ErasePlayer.self, Export.self, Import.self, Backup.self, MintToken.self,
         ])
 }
@@ -134,12 +137,14 @@ extension WriteOperator: ExpressibleByArgument {
 }
 
 struct Submit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Submit a score: hiscore submit BOARD PLAYER SCORE")
+    static let configuration = CommandConfiguration(
+        abstract: "Submit a score: hiscore submit BOARD PLAYER SCORE",
+        discussion: "A negative score goes after --, which ends the options (so they come before it): hiscore submit golf alice --json -- -5")
     @OptionGroup var connection: ConnectionOptions
     @Argument var board: String
     @Argument var player: String
-    @Argument(help: "Score (int64).") var score: Int64
-    @Option(help: "Subscore (int64).") var subscore: Int64 = 0
+    @Argument(help: "Score (int64; a negative one after --).") var score: Int64
+    @Option(parsing: .unconditional, help: "Subscore (int64).") var subscore: Int64 = 0
 
     func run() async throws {
         try await withClient(connection) { client in
@@ -240,6 +245,45 @@ struct Boards: AsyncParsableCommand {
     }
 }
 
+/// `hiscore describe BOARD`: a board's config, size and seasons, archived ones with the ids
+/// `--period` takes.
+struct Describe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A board's config, size and seasons: hiscore describe BOARD")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var board: String
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let info = try await client.describeBoard(board)
+            let config = info.config
+            let schedule = config.resetSchedule.map(ResetSpec.describe) ?? "none"
+            if connection.json {
+                let periods = info.periods.map {
+                    #"{"period_id":\#($0.periodID),"started_at_us":\#($0.startedAtMicros),"ended_at_us":\#($0.endedAtMicros),"size":\#($0.size)}"#
+                }
+                print(#"{"board_id":\#(EntryFormatting.quoted(config.id)),"size":\#(info.size),"version":\#(info.version),"score_order":"\#(config.scoreOrder)","subscore_order":"\#(config.subscoreOrder)","operator":"\#(config.writeOperator)","rank_mode":"\#(config.rankMode)","max_entries":\#(config.limits.maxEntries),"max_metadata_bytes":\#(config.limits.maxMetadataBytes),"client_writes":\#(config.clientWrites),"reset":\#(EntryFormatting.quoted(schedule)),"current_period_id":\#(info.currentPeriodID),"current_period_started_at_us":\#(info.currentPeriodStartedAtMicros),"periods":[\#(periods.joined(separator: ","))]}"#)
+                return
+            }
+            print("""
+                board \(config.id): \(info.size) players, version \(info.version)
+                  order \(config.scoreOrder) (subscore \(config.subscoreOrder)), operator \(config.writeOperator), ranks \(config.rankMode)
+                  max entries \(config.limits.maxEntries == 0 ? "unlimited" : "\(config.limits.maxEntries)"), metadata up to \(config.limits.maxMetadataBytes) bytes, client writes \(config.clientWrites ? "on" : "off")
+                  resets \(schedule); live period \(info.currentPeriodID) since \(Self.utc(info.currentPeriodStartedAtMicros))
+                """)
+            guard !info.periods.isEmpty else { return }
+            let rows = info.periods.map { ["\($0.periodID)", Self.utc($0.startedAtMicros), Self.utc($0.endedAtMicros), "\($0.size)"] }
+            print("archived periods (query them with --period ID):")
+            print(TextTable.render(header: ["PERIOD", "STARTED (UTC)", "ENDED (UTC)", "PLAYERS"], rows: rows))
+        }
+    }
+
+    static func utc(_ micros: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: Double(micros) / 1_000_000))
+    }
+}
+
 struct CreateBoard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create-board", abstract: "Create a board with a config.")
     @OptionGroup var connection: ConnectionOptions
@@ -268,6 +312,18 @@ struct CreateBoard: AsyncParsableCommand {
 
 /// `daily@02:00`, `weekly@1@00:00`, `monthly@28@12:30`.
 enum ResetSpec {
+    /// The spec `--reset` takes for `schedule`, and how many periods it keeps.
+    static func describe(_ schedule: ResetSchedule) -> String {
+        func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let clock = "\(twoDigits(schedule.minuteOfDay / 60)):\(twoDigits(schedule.minuteOfDay % 60))"
+        let spec = switch schedule.period {
+        case .daily: "daily@\(clock)"
+        case .weekly: "weekly@\(schedule.weekday)@\(clock)"
+        case .monthly: "monthly@\(schedule.dayOfMonth)@\(clock)"
+        }
+        return "\(spec), keeping \(schedule.keepPeriods) periods"
+    }
+
     static func parse(_ text: String, keep: Int) throws -> ResetSchedule {
         let parts = text.split(separator: "@").map(String.init)
         func minute(_ clock: String) throws -> Int {

@@ -70,7 +70,8 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Admin HTTP address for /metrics, /healthz, /readyz (HISCORE_ADMIN_HOST). Default 127.0.0.1.")
     var adminHost: String?
 
-    @Option(help: "Admin HTTP port (HISCORE_ADMIN_PORT); 0 picks a free one, -1 disables it. Default 7451.")
+    // .unconditional: "-1" is the value, not an option.
+    @Option(parsing: .unconditional, help: "Admin HTTP port (HISCORE_ADMIN_PORT); 0 picks a free one, -1 disables it. Default 7451.")
     var adminPort: Int?
 
     @Option(help: "Calls per second this server is sized for (HISCORE_CAPACITY); above 80% of it a one-line summary is logged each second. Default 200000.")
@@ -82,7 +83,7 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Secret (>= 32 chars) that verifies player tokens, JWT HS256 (HISCORE_TOKEN_SECRET). Prefer the variable: flags show up in ps.")
     var tokenSecret: String?
 
-    @Option(help: "Calls per second per connection, bursts of twice that; 0 = unlimited (HISCORE_MAX_CALLS_PER_SECOND). Default 50000.")
+    @Option(parsing: .unconditional, help: "Calls per second per connection, bursts of twice that; 0 = unlimited (HISCORE_MAX_CALLS_PER_SECOND). Default 50000.")
     var maxCallsPerSecond: Int?
 
     @Option(help: "Seconds before a silent connection (nothing in flight, no subscription) is closed (HISCORE_IDLE_TIMEOUT). Default 300.")
@@ -123,7 +124,8 @@ struct Hiscored: AsyncParsableCommand {
         let recordedShards = mode == .memory ? nil : (try? DataDirectory.recordedShardCount(path: config.dataDirectory)) ?? nil
         config.shards = try shards ?? env.int("SHARDS") ?? recordedShards ?? config.shards
         if let text = snapshotAfter ?? env.string("SNAPSHOT_AFTER") {
-            guard let bytes = ByteSize.parse(text), bytes > 0 else { throw ValidationError("--snapshot-after: '\(text)' is not a byte size") }
+            guard let bytes = ByteSize.parse(text) else { throw ValidationError("--snapshot-after: '\(text)' is not a byte size") }
+            guard bytes > 0 else { throw ValidationError("--snapshot-after must be more than 0 bytes (it is how much log a snapshot waits for)") }
             config.snapshotAfterLogBytes = UInt64(bytes)
         }
         if let text = maxMemory ?? env.string("MAX_MEMORY") {

@@ -128,6 +128,27 @@ struct ClientReviewTests {
         }
     }
 
+    @Test("hiscore describe lists a board's config and archived periods; submit takes negative scores and subscores")
+    func cliDescribeAndNegativeScores() async throws {
+        try await withServer { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            #expect(try runCLI(["create-board", "golf", "--order", "asc", "--reset", "weekly@3@01:30", "--keep-periods", "4"] + addr).status == 0)
+            let negative = try runCLI(["submit", "golf", "alice", "--subscore", "-2"] + addr + ["--", "-5"])
+            #expect(negative.status == 0 && negative.stdout.contains("with -5"), "submit -- -5: \(negative.stdout) \(negative.stderr)")
+            #expect(try runCLI(["reset-board", "golf"] + addr).status == 0)
+            let text = try runCLI(["describe", "golf"] + addr)
+            #expect(text.status == 0, "describe: \(text.stderr)")
+            #expect(text.stdout.contains("order ascending") && text.stdout.contains("weekly@3@01:30, keeping 4 periods"), "\(text.stdout)")
+            #expect(text.stdout.contains("live period 2") && text.stdout.contains("archived periods"), "\(text.stdout)")
+            let json = try runCLI(["describe", "golf", "--json"] + addr)
+            #expect(json.stdout.contains(#""current_period_id":2"#) && json.stdout.contains(#""period_id":1,"#) && json.stdout.contains(#""size":1}"#), "\(json.stdout)")
+            let archived = try runCLI(["rank", "golf", "alice", "--period", "1", "--json"] + addr)
+            #expect(archived.stdout.contains(#""score":-5"#) && archived.stdout.contains(#""subscore":-2"#), "\(archived.stdout)")
+            let missing = try runCLI(["describe", "nope"] + addr)
+            #expect(missing.status == 1 && missing.stderr.contains("NOT_FOUND"))
+        }
+    }
+
     @Test("createBoard refuses max_metadata_bytes 0, which the wire would turn into the default 256")
     func createBoardRefusesZeroMetadataLimit() async throws {
         try await withServer { server in

@@ -578,7 +578,8 @@ struct  Hiscore__V1__EntriesRequest
   ProtobufCMessage base;
   char *board_id;
   /*
-   * Up to ServerHello.max_players_per_query ids (e.g. a friends list); duplicates ignored.
+   * Up to ServerHello.max_players_per_query ids (e.g. a friends list), duplicates included in
+   * that count; a duplicate is answered once.
    */
   size_t n_player_ids;
   char **player_ids;
@@ -980,7 +981,8 @@ struct  Hiscore__V1__SubscribeRequest
   ProtobufCMessage base;
   char *board_id;
   /*
-   * Minimum time between two events; 0 = server default (100 ms); raised to the floor (20 ms).
+   * Minimum time between two events; 0 = server default (100 ms); raised to the floor (20 ms),
+   * lowered to the ceiling (3,600,000 ms).
    */
   uint32_t min_interval_ms;
   Hiscore__V1__RankMode rank_mode;
@@ -1073,7 +1075,8 @@ struct  Hiscore__V1__FeedItem
 {
   ProtobufCMessage base;
   /*
-   * The entry after the write, with its ordinal rank right after the write.
+   * The entry after the write, with its ordinal rank as of when the event was built (at most one
+   * interval after the write: later writes may have moved it since).
    */
   Hiscore__V1__Entry *entry;
   uint64_t previous_rank;
@@ -1119,7 +1122,8 @@ struct  Hiscore__V1__RankEvent
    */
   uint64_t board_version;
   /*
-   * True for the first event of a stream (the full state of the target).
+   * True for an event carrying the full state of the target: the first of a stream, and the
+   * first after the server dropped events for a reader that fell behind (docs/protocol.md).
    */
   protobuf_c_boolean snapshot;
   Hiscore__V1__RankEvent__ChangeCase change_case;
