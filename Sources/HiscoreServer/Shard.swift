@@ -394,6 +394,10 @@ actor Shard {
                 if refusedByMemory { noteWrite() }
                 return .refused(refusal)
             }
+            // A full partition is a capacity limit, not a bad request.
+            if case WriteError.partitionFull = error {
+                return .refused(Status(.resourceExhausted, "board \(board.config.id): \(error) (the engine's structural limit; spread the players over more shards)"))
+            }
             return .refused(Status(.invalidArgument, "\(error)"))
         }
         let changedAnything = outcome.created || outcome.keyChanged || outcome.previous != outcome.current
