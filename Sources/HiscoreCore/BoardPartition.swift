@@ -200,11 +200,13 @@ public final class BoardPartition {
     }
 
     /// Sets a player's entry to exactly this state (score, subscore, sequence and metadata),
-    /// whatever the board's operator: recovery replays resulting states, not operations.
+    /// whatever the board's operator: recovery replays resulting states, not operations. A
+    /// refused restore (a key another entry holds) leaves the player's entry as it was.
     public func restore(
         playerID: String, score: Int64, subscore: Int64, metadata: [UInt8], sequence: UInt64
     ) throws(WriteError) {
-        if let existing = entry(for: playerID) {
+        let existing = entry(for: playerID)
+        if let existing {
             if existing.score == score && existing.subscore == subscore && existing.sequence == sequence
                 && existing.metadata == metadata
             {
@@ -212,6 +214,21 @@ public final class BoardPartition {
             }
             _ = remove(playerID: playerID)
         }
+        do throws(WriteError) {
+            try place(playerID, score: score, subscore: subscore, metadata: metadata, sequence: sequence)
+        } catch {
+            // Its own key was freed by the removal: putting the old state back cannot collide.
+            if let existing {
+                try? place(playerID, score: existing.score, subscore: existing.subscore, metadata: existing.metadata, sequence: existing.sequence)
+            }
+            throw error
+        }
+    }
+
+    /// Adds `playerID` (not on the board) with exactly this state.
+    private func place(
+        _ playerID: String, score: Int64, subscore: Int64, metadata: [UInt8], sequence: UInt64
+    ) throws(WriteError) {
         var created = AppliedWrite.unset
         let failure = withPackedID(playerID) { id in
             create(id: id, score: score, subscore: subscore, sequence: sequence, counting: false, admit: { true }, into: &created)
@@ -275,7 +292,9 @@ public final class BoardPartition {
             if replacesScore { tree.warmPath(inserting: requestedKey, keys: store.keys) }
         }
         guard let (_, slot) = find(id) else {
-            return create(id: id, score: score, subscore: subscore, sequence: sequence, counting: counting, admit: admit, into: &applied)
+            // A new player starts from 0: a decrement's first score is its negation.
+            let initialScore = config.writeOperator == .decrement ? Self.saturatingSubtract(0, score) : score
+            return create(id: id, score: initialScore, subscore: subscore, sequence: sequence, counting: counting, admit: admit, into: &applied)
         }
         let record = store.record(slot)
         let oldSubscore = store.subscore(slot)
@@ -326,18 +345,14 @@ public final class BoardPartition {
         return nil
     }
 
-    /// Adds a new player (its metadata is the caller's to set).
+    /// Adds a new player with exactly this score (the operator is the caller's to have applied:
+    /// a write's, not a restore's); its metadata is the caller's to set.
     private func create(
-        id: PackedID, score: Int64, subscore: Int64, sequence: UInt64, counting: Bool, admit: () -> Bool,
+        id: PackedID, score newScore: Int64, subscore: Int64, sequence: UInt64, counting: Bool, admit: () -> Bool,
         into applied: inout AppliedWrite
     ) -> WriteError? {
         if store.liveCount >= Self.maxEntries { return .partitionFull(limit: Self.maxEntries) }
         guard admit() else { return .notAdmitted }
-        let newScore: Int64 =
-            switch config.writeOperator {
-            case .best, .set, .increment: score
-            case .decrement: Self.saturatingSubtract(0, score)
-            }
         let slot = store.allocateSlot()
         store.setID(slot, id)
         setScore(slot, newScore, subscore, sequence)

@@ -381,7 +381,7 @@ struct EntryStore: LeafKeySource, SlotHashSource {
 
     mutating func setMetadata(_ slot: UInt32, _ bytes: [UInt8]?) {
         if let existing = metadata.pointer(slot), let blob = existing.pointee {
-            blobBytes -= Int(blob.load(as: UInt32.self))
+            blobBytes -= 4 + Int(blob.load(as: UInt32.self))  // the length header too, as allocated
             engineFreeSmall(blob)
             existing.pointee = nil
         }
@@ -390,7 +390,7 @@ struct EntryStore: LeafKeySource, SlotHashSource {
         blob.storeBytes(of: UInt32(bytes.count), as: UInt32.self)
         bytes.withUnsafeBytes { (blob + 4).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         metadata.materialized(slot).pointee = blob
-        blobBytes += bytes.count
+        blobBytes += 4 + bytes.count
     }
 
     @inline(__always)

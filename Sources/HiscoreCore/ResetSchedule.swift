@@ -49,9 +49,17 @@ public struct ResetSchedule: Sendable, Equatable {
     }
 
     static let microsPerDay: Int64 = 86_400_000_000
+    /// Instants are taken within years 1 ... 9999 (clamped): the day arithmetic below stays far
+    /// from Int64's bounds, so no input can overflow it.
+    static let supportedMicros: ClosedRange<Int64> = -62_135_596_800_000_000...253_402_300_799_999_999
 
-    /// The latest boundary at or before `micros`.
-    public func lastBoundary(atOrBefore micros: Int64) -> Int64 {
+    static func clamp(_ instant: Int64) -> Int64 {
+        min(max(instant, supportedMicros.lowerBound), supportedMicros.upperBound)
+    }
+
+    /// The latest boundary at or before `micros` (clamped to years 1 ... 9999).
+    public func lastBoundary(atOrBefore instant: Int64) -> Int64 {
+        let micros = Self.clamp(instant)
         let day = Self.floorDiv(micros, Self.microsPerDay)
         let offset = Int64(minuteOfDay) * 60_000_000
         switch period {
@@ -79,9 +87,9 @@ public struct ResetSchedule: Sendable, Equatable {
         }
     }
 
-    /// The first boundary strictly after `micros`.
-    public func nextBoundary(after micros: Int64) -> Int64 {
-        let last = lastBoundary(atOrBefore: micros)
+    /// The first boundary strictly after `micros` (clamped to years 1 ... 9999).
+    public func nextBoundary(after instant: Int64) -> Int64 {
+        let last = lastBoundary(atOrBefore: Self.clamp(instant))
         switch period {
         case .daily: return last + Self.microsPerDay
         case .weekly: return last + 7 * Self.microsPerDay
@@ -102,7 +110,7 @@ public struct ResetSchedule: Sendable, Equatable {
         Int(floorMod(day + 3, 7)) + 1
     }
 
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a + 1) / b - 1 }  // no -a: Int64.min
     static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
 
     /// Days since 1970-01-01 of a civil date (proleptic Gregorian).

@@ -75,6 +75,52 @@ struct DurabilityTests {
         server.stop()
     }
 
+    @Test("boards of every operator and order come back exactly after SIGKILL and after a snapshot, restart after restart (decrement boards came back negated)")
+    func everyOperatorSurvivesRestarts() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync", "--snapshot-after", "16K"]
+        var server = try ServerProcess(arguments: arguments)
+        let boards = [WriteOperator.best, .set, .increment, .decrement].flatMap { op in
+            [SortOrder.descending, .ascending].map { order in BoardConfig(id: "b-\(op)-\(order)", scoreOrder: order, writeOperator: op) }
+        }
+        var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        for board in boards {
+            try await client.createBoard(board)
+            for round in 0..<3 {
+                var submits: [SubmitRequest] = []
+                for player in 0..<40 {
+                    let score = Int64((player * 7) % 23 - 11 + round)
+                    let metadata: [UInt8]? = player % 4 == 0 ? [UInt8(player), UInt8(round)] : nil
+                    submits.append(SubmitRequest(
+                        boardID: board.id, playerID: "p\(player)", score: score, subscore: Int64(player % 3 - 1), metadata: metadata))
+                }
+                _ = try await client.submitBatch(submits)
+            }
+        }
+        func standings(_ client: HiscoreClient) async throws -> [String: [WireEntry]] {
+            var all: [String: [WireEntry]] = [:]
+            for board in boards { all[board.id] = try await client.top(board: board.id, limit: 100).entries }
+            return all
+        }
+        let expected = try await standings(client)
+        #expect(expected["b-decrement-descending"]?.contains { $0.score < 0 } == true)
+        try await client.close()
+        // SIGKILL: the log is replayed. Then a clean stop and more restarts: snapshots are loaded.
+        for (life, signal) in [SIGKILL, SIGTERM, SIGTERM].enumerated() {
+            server.signal(signal)
+            server.waitForExit(timeout: .seconds(15))
+            server = try ServerProcess(arguments: arguments)
+            client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            let recovered = try await standings(client)
+            for board in boards {
+                #expect(recovered[board.id] == expected[board.id], "life \(life): \(board.id) differs after the restart")
+            }
+            try await client.close()
+        }
+        server.stop()
+    }
+
     @Test("board configs and deletions survive a restart; async mode flushes on SIGTERM")
     func boardsSurvive() async throws {
         let directory = try TemporaryDirectory()
