@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HiscoreClient
+import HiscoreCore
 import HiscoreWire
 
 #if canImport(Glibc)
@@ -15,10 +16,11 @@ import Glibc
 /// operator in the file's order, so tied scores rank in that order (an export lists them best
 /// first, which keeps their order). A batch's items for different players may be applied in any
 /// order (docs/protocol.md), so a row tied with one already in the batch starts the next batch:
-/// a board of few distinct scores imports in more, smaller calls. The file is read as it is sent, in constant memory. A row that
-/// cannot be read stops the import at that line (the batches before it are applied); a row the
-/// server refuses (an invalid id, metadata over the board's limit) is reported and the rest goes
-/// on. Exit status 0 only when every row was applied.
+/// a board of few distinct scores imports in more, smaller calls. The file is read as it is sent,
+/// in constant memory (lines are bounded). A row that cannot be read stops the import at that
+/// line (the batches before it are applied); a row that cannot be written (an invalid id,
+/// metadata over the board's limit: checked here, or refused by the server) is reported and the
+/// rest goes on. Exit status 0 only when every row was applied.
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load entries into a board: hiscore import BOARD FILE [--format csv|redis]",
@@ -37,8 +39,8 @@ struct Import: AsyncParsableCommand {
     @Option(help: "Rows per submit_batch call (at most the server's max_batch_submits).") var batchSize: Int = 500
 
     func validate() throws {
-        guard format == "csv" || format == "redis" else { throw ValidationError("--format must be csv or redis") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard format == "csv" || format == "redis" else { throw ArgumentParser.ValidationError("--format must be csv or redis") }
+        guard batchSize >= 1 else { throw ArgumentParser.ValidationError("--batch-size must be at least 1") }
     }
 
     func run() async throws {
@@ -56,6 +58,7 @@ struct Import: AsyncParsableCommand {
             var batch: [SubmitRequest] = []
             var lines: [Int] = []
             var tiesInBatch = Set<TieKey>()
+            let metadataLimit = await boardMetadataLimit(client)
             while true {
                 let row: ImportRow?
                 do {
@@ -67,6 +70,10 @@ struct Import: AsyncParsableCommand {
                     throw ExitCode(1)
                 }
                 guard let row else { break }
+                if let problem = Self.problem(with: row, metadataLimit: metadataLimit) {
+                    tally.refuse(file: file, line: row.line, player: row.playerID, reason: problem)
+                    continue
+                }
                 if !tiesInBatch.insert(TieKey(score: row.score, subscore: row.subscore)).inserted {
                     try await send(batch, lines, client, &tally)
                     batch.removeAll(keepingCapacity: true)
@@ -90,32 +97,55 @@ struct Import: AsyncParsableCommand {
         if tally.refused > 0 { throw ExitCode(1) }
     }
 
-    /// Rows per call: what was asked, within the server's max_batch_submits and within what its
-    /// answer bound lets through (each answer counts 96 bytes + ids + the board's metadata limit
-    /// against max_frame_bytes, docs/protocol.md).
+    /// The board's metadata limit: rows over it are refused here (the server would refuse them
+    /// too, but a row far over it could make the whole batch's frame too large to send). A board
+    /// that does not exist yet gets the default when a submit creates it.
+    private func boardMetadataLimit(_ client: HiscoreClient) async -> Int {
+        (try? await client.describeBoard(board))?.config.limits.maxMetadataBytes ?? BoardLimits().maxMetadataBytes
+    }
+
+    /// Why `row` cannot be written, checked before it is sent; nil when it can.
+    static func problem(with row: ImportRow, metadataLimit: Int) -> String? {
+        do throws(HiscoreCore.ValidationError) {
+            try Identifier.validate(row.playerID, field: "player_id")
+        } catch {
+            return "\(error)"
+        }
+        if let metadata = row.metadata, metadata.count > metadataLimit {
+            return "metadata of \(metadata.count) bytes, the board allows \(metadataLimit)"
+        }
+        return nil
+    }
+
+    /// Rows per call: what was asked, within the server's max_batch_submits and within the bound
+    /// it puts on a batch's answer: each item counts max(96 + metadata limit, 256) bytes + its
+    /// ids against max_frame_bytes (docs/protocol.md; 256 is room for a refusal's message).
     private func batchLimit(_ client: HiscoreClient) async throws -> Int {
         let hello = client.hello
-        var metadataLimit = Int(hello.maxMetadataBytes)
-        if let info = try? await client.describeBoard(board) { metadataLimit = info.config.limits.maxMetadataBytes }
-        let perAnswer = 96 + board.utf8.count + 128 + metadataLimit
-        let byFrame = max(1, (Int(hello.maxFrameBytes) - 1024) / perAnswer)
+        let metadataLimit = await boardMetadataLimit(client)
+        let perAnswer = max(96 + metadataLimit, 256) + board.utf8.count + Identifier.maxBytes
+        let byFrame = max(1, Int(hello.maxFrameBytes) / perAnswer)
         return max(1, min(batchSize, Int(max(1, hello.maxBatchSubmits)), byFrame))
     }
 
     private func send(_ batch: [SubmitRequest], _ lines: [Int], _ client: HiscoreClient, _ tally: inout ImportTally) async throws {
         guard !batch.isEmpty else { return }
-        let results = try await client.submitBatch(batch)
+        let results: [SubmitResult]
+        do {
+            results = try await client.submitBatch(batch)
+        } catch let error as HiscoreError {
+            // The whole call failed (a lost connection, a refused batch): what was applied so far
+            // is still worth knowing.
+            printError("hiscore: \(file): the batch of lines \(lines.first ?? 0)...\(lines.last ?? 0) failed: \(error.code): \(error.message); stopped there")
+            tally.report(board: board, json: connection.json)
+            throw ExitCode(1)
+        }
         for (index, result) in results.enumerated() {
             if let response = result.response, result.status.code == .ok {
                 tally.applied += 1
                 if response.created { tally.created += 1 }
             } else {
-                tally.refused += 1
-                if tally.refused <= 20 {
-                    printError("hiscore: \(file):\(lines[index]): \(batch[index].playerID): \(result.status.code): \(result.status.message)")
-                } else if tally.refused == 21 {
-                    printError("hiscore: more rows refused; only the first 20 are listed")
-                }
+                tally.refuse(file: file, line: lines[index], player: batch[index].playerID, reason: "\(result.status.code): \(result.status.message)")
             }
         }
     }
@@ -126,6 +156,18 @@ struct ImportTally {
     var applied = 0
     var created = 0
     var refused = 0
+
+    /// Counts a row that was not written, listing the first 20 on stderr.
+    mutating func refuse(file: String, line: Int, player: String, reason: String) {
+        refused += 1
+        if refused <= 20 {
+            // An over-long id is cut: it is quoted to find its line, not to be read in full.
+            let shown = player.utf8.count > 160 ? String(player.prefix(160)) + "..." : player
+            printError("hiscore: \(file):\(line): \(shown): \(reason)")
+        } else if refused == 21 {
+            printError("hiscore: more rows refused; only the first 20 are listed")
+        }
+    }
 
     func report(board: String, json: Bool) {
         if json {
@@ -153,7 +195,7 @@ struct ImportRow {
 struct ImportError: Error, CustomStringConvertible {
     var line: Int
     var reason: String
-    var description: String { "line \(line): \(reason)" }
+    var description: String { line > 0 ? "line \(line): \(reason)" : reason }
 }
 
 protocol ImportRows {
@@ -170,7 +212,9 @@ struct CSVRows: ImportRows {
     init(_ input: LineReader) { self.input = input }
 
     mutating func next() throws(ImportError) -> ImportRow? {
-        while let (number, text) = input.nextLine() {
+        while let (number, line) = try input.nextLine() {
+            // Spreadsheets start a UTF-8 file with a byte order mark.
+            let text = number == 1 && line.hasPrefix("\u{FEFF}") ? String(line.dropFirst()) : line
             if text.isEmpty { continue }
             let fields = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard let columns else {
@@ -178,22 +222,27 @@ struct CSVRows: ImportRows {
                 continue
             }
             if text.contains("\"") { throw ImportError(line: number, reason: "quoted fields are not supported") }
-            let needed = [columns.player, columns.score, columns.subscore ?? 0, columns.metadata ?? 0].max() ?? 0
-            guard fields.count > needed else {
-                throw ImportError(line: number, reason: "\(fields.count) fields, the header has more columns")
+            guard fields.count > max(columns.player, columns.score) else {
+                throw ImportError(line: number, reason: "\(fields.count) fields: no \(columns.player > columns.score ? "player_id" : "score") column")
             }
+            // Optional columns a row leaves out are empty.
+            func optional(_ index: Int?) -> String { index.flatMap { $0 < fields.count ? fields[$0] : nil } ?? "" }
             let score = try integer(fields[columns.score], "score", line: number)
-            let subscore = try columns.subscore.map { (index) throws(ImportError) in
-                fields[index].isEmpty ? 0 : try integer(fields[index], "subscore", line: number)
-            } ?? 0
+            let subscoreText = optional(columns.subscore)
+            let subscore = subscoreText.isEmpty ? 0 : try integer(subscoreText, "subscore", line: number)
             var metadata: [UInt8]?
-            if let index = columns.metadata, !fields[index].isEmpty {
-                guard let bytes = Data(base64Encoded: fields[index]) else {
+            let metadataText = optional(columns.metadata)
+            if !metadataText.isEmpty {
+                guard let bytes = Data(base64Encoded: metadataText) else {
                     throw ImportError(line: number, reason: "metadata_base64 is not base64")
                 }
                 metadata = [UInt8](bytes)
             }
             return ImportRow(line: number, playerID: fields[columns.player], score: score, subscore: subscore, metadata: metadata)
+        }
+        // A header-only file is an empty board's export; an empty one is a failed export.
+        guard columns != nil else {
+            throw ImportError(line: 0, reason: "the input is empty: a CSV import needs at least its header line")
         }
         return nil
     }
@@ -214,16 +263,25 @@ struct RedisRows: ImportRows {
     init(_ input: LineReader) { self.input = input }
 
     mutating func next() throws(ImportError) -> ImportRow? {
-        guard let (number, member) = input.nextLine() else { return nil }
-        guard let (scoreLine, score) = input.nextLine() else {
-            if member.isEmpty { return nil }  // the file's last line end
+        guard let (number, member) = try input.nextLine() else { return nil }
+        if member.isEmpty {
+            // Blank lines may end the file; anywhere else an empty member (no player id can be
+            // empty) would pair every later score with the wrong member.
+            while let (_, next) = try input.nextLine() {
+                guard next.isEmpty else { throw ImportError(line: number, reason: "empty member line (ids cannot be empty)") }
+            }
+            return nil
+        }
+        guard let (scoreLine, score) = try input.nextLine() else {
             throw ImportError(line: number, reason: "member \(member) has no score line after it")
         }
         // Redis scores are doubles; Hiscore's are int64: only integral values within range come over.
         let value: Int64
         if let exact = Int64(score) {
             value = exact
-        } else if let double = Double(score), double.rounded() == double, double >= -0x1p63, double < 0x1p63 {
+        } else if !score.lowercased().contains("x"), let double = Double(score), double.rounded() == double,
+            double >= -0x1p63, double < 0x1p63
+        {
             value = Int64(double)
         } else {
             throw ImportError(line: scoreLine, reason: "score \(score) of \(member) is not an int64 integer")
@@ -239,47 +297,95 @@ private func integer(_ text: String, _ field: String, line: Int) throws(ImportEr
     return value
 }
 
-/// Lines of a file or of standard input, read one at a time (constant memory), without their
-/// line ends ("\r\n" too).
+/// Lines of a file or of standard input, read one at a time without their line ends ("\r\n"
+/// too), in constant memory: a line longer than `maxLineBytes` is an error at its number (an
+/// export's lines are under 6 KiB: 128-byte ids, 4 KiB of metadata in base64).
 final class LineReader {
-    private let stream: UnsafeMutablePointer<FILE>
-    private let ownsStream: Bool
-    private var buffer: UnsafeMutablePointer<CChar>?
-    private var capacity = 0
+    static let maxLineBytes = 1 << 20
+
+    private let descriptor: Int32
+    private let ownsDescriptor: Bool
+    private let path: String
+    private var chunk = [UInt8](repeating: 0, count: 64 << 10)
+    private var chunkStart = 0
+    private var chunkEnd = 0
+    private var atEnd = false
     private var number = 0
 
     init(path: String) throws {
+        self.path = path == "-" ? "standard input" : path
         if path == "-" {
-            // A stream of its own on descriptor 0 (the global `stdin` is not concurrency-safe to name).
-            guard let input = fdopen(STDIN_FILENO, "r") else {
-                throw ValidationError("cannot read standard input: \(String(cString: strerror(errno)))")
-            }
-            stream = input
-            ownsStream = false
+            descriptor = STDIN_FILENO
+            ownsDescriptor = false
         } else {
-            guard let opened = fopen(path, "r") else {
-                throw ValidationError("cannot open \(path): \(String(cString: strerror(errno)))")
-            }
-            stream = opened
-            ownsStream = true
+            let opened = open(path, O_RDONLY)
+            guard opened >= 0 else { throw ArgumentParser.ValidationError("cannot open \(path): \(String(cString: strerror(errno)))") }
+            descriptor = opened
+            ownsDescriptor = true
+        }
+        // A directory opens, and then reads fail: say so instead of importing nothing.
+        var status = stat()
+        if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+            if ownsDescriptor { close(descriptor) }
+            throw ArgumentParser.ValidationError("cannot import \(path): it is a directory")
         }
     }
 
     deinit {
-        free(buffer)
-        if ownsStream { fclose(stream) }
+        if ownsDescriptor { close(descriptor) }
     }
 
-    /// The next line and its 1-based number, nil at the end.
-    func nextLine() -> (Int, String)? {
-        let length = getline(&buffer, &capacity, stream)
-        guard length >= 0, let buffer else { return nil }
-        number += 1
-        var end = length
-        while end > 0, buffer[end - 1] == 0x0A || buffer[end - 1] == 0x0D { end -= 1 }
-        let text = buffer.withMemoryRebound(to: UInt8.self, capacity: end) {
-            String(decoding: UnsafeBufferPointer(start: $0, count: end), as: UTF8.self)
+    /// The next line and its 1-based number, nil at the end of the input.
+    func nextLine() throws(ImportError) -> (Int, String)? {
+        var line: [UInt8] = []
+        var sawAnything = false
+        while true {
+            if chunkStart == chunkEnd {
+                if atEnd { break }
+                try refill()
+                if chunkStart == chunkEnd { break }
+            }
+            sawAnything = true
+            let available = chunk[chunkStart..<chunkEnd]
+            if let newline = available.firstIndex(of: 0x0A) {
+                try append(chunk[chunkStart..<newline], to: &line)
+                chunkStart = newline + 1
+                return finish(line)
+            }
+            try append(available, to: &line)
+            chunkStart = chunkEnd
         }
-        return (number, text)
+        return sawAnything ? finish(line) : nil  // a last line without its line end
+    }
+
+    private func finish(_ bytes: [UInt8]) -> (Int, String) {
+        number += 1
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x0D { end -= 1 }
+        return (number, String(decoding: bytes[..<end], as: UTF8.self))
+    }
+
+    private func append(_ bytes: ArraySlice<UInt8>, to line: inout [UInt8]) throws(ImportError) {
+        guard line.count + bytes.count <= Self.maxLineBytes else {
+            throw ImportError(line: number + 1, reason: "longer than \(Self.maxLineBytes) bytes")
+        }
+        line.append(contentsOf: bytes)
+    }
+
+    private func refill() throws(ImportError) {
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                chunkStart = 0
+                chunkEnd = count
+                return
+            }
+            if count == 0 {
+                atEnd = true
+                return
+            }
+            if errno == EINTR { continue }
+            throw ImportError(line: number + 1, reason: "cannot read \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }

@@ -90,7 +90,7 @@ struct CLIImportTests {
         }
     }
 
-    @Test("rows the server refuses are reported by line and the rest is imported; the exit status says so")
+    @Test("rows that cannot be written are reported by line and the rest is imported; the exit status says so")
     func refusedRows() async throws {
         try await withServer { server in
             let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
@@ -108,7 +108,7 @@ struct CLIImportTests {
             let result = try runCLI(["import", "small", csv.path] + addr)
             #expect(result.status == 1)
             #expect(result.stdout.contains("2 rows applied (2 new players), 2 refused"), "\(result.stdout)")
-            #expect(result.stderr.contains(":3: bad id!: INVALID_ARGUMENT") && result.stderr.contains(":4: big: INVALID_ARGUMENT"), "\(result.stderr)")
+            #expect(result.stderr.contains(":3: bad id!: player_id") && result.stderr.contains(":4: big: metadata of 4 bytes, the board allows 2"), "\(result.stderr)")
             let top = try await client.top(board: "small")
             #expect(top.entries.map(\.playerID) == ["ok2", "ok1"] && top.entries.first?.metadata == [0, 1])
 
@@ -118,6 +118,55 @@ struct CLIImportTests {
             #expect(refused.status == 1 && refused.stderr.contains("player_id and score"), "\(refused.stderr)")
             let missing = try runCLI(["import", "small", "/nonexistent/file.csv"] + addr)
             #expect(missing.status == 2 && missing.stderr.contains("cannot open"), "\(missing.stderr)")
+            try? await client.close()
+        }
+    }
+
+    @Test("batches fit a server with small frames and a board with little metadata; rows over the board's limits are refused by line, the rest imported")
+    func batchesWithinTheServersBounds() async throws {
+        try await withServer(configure: { $0.limits.maxFrameBytes = 65_536 }) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            try await client.createBoard(BoardConfig(id: "tiny", limits: BoardLimits(maxMetadataBytes: 2)))
+            var rows = ["player_id,score,metadata_base64"]
+            for index in 0..<600 { rows.append("p\(index),\(index),AAE=") }
+            rows.append("huge,1,\(Data(repeating: 7, count: 70_000).base64EncodedString())")  // over the limit and the frame
+            rows.append("bad id!,2,")
+            rows.append("last,3")  // optional columns left out
+            let csv = try Self.temporaryFile(rows.joined(separator: "\r\n") + "\r\n")
+            defer { try? FileManager.default.removeItem(at: csv) }
+            let result = try runCLI(["import", "tiny", csv.path] + addr)
+            #expect(result.status == 1)
+            #expect(result.stdout.contains("601 rows applied (601 new players), 2 refused"), "\(result.stdout) \(result.stderr)")
+            #expect(result.stderr.contains(":602: huge: metadata of 70000 bytes, the board allows 2"), "\(result.stderr)")
+            #expect(result.stderr.contains(":603: bad id!: "), "\(result.stderr)")
+            #expect(try await client.describeBoard("tiny").size == 601)
+            try? await client.close()
+        }
+    }
+
+    @Test("a byte order mark, trailing blank lines and a header-only file are fine; empty input, a directory and an over-long line are errors")
+    func inputShapes() async throws {
+        try await withServer { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let bom = try Self.temporaryFile("\u{FEFF}player_id,score\r\nalice,10\r\n")
+            let redis = try Self.temporaryFile("bob\n7\n\n\n\n")
+            let headerOnly = try Self.temporaryFile("rank,player_id,score,subscore,reached_at_us,metadata_base64\n")
+            let empty = try Self.temporaryFile("")
+            let long = try Self.temporaryFile("player_id,score\nok,1\n" + String(repeating: "x", count: (1 << 20) + 10) + ",2\nafter,3\n")
+            defer { for file in [bom, redis, headerOnly, empty, long] { try? FileManager.default.removeItem(at: file) } }
+
+            #expect(try runCLI(["import", "shapes", bom.path] + addr).status == 0)
+            #expect(try runCLI(["import", "shapes", redis.path, "--format", "redis"] + addr).status == 0)
+            #expect(try runCLI(["import", "shapes", headerOnly.path] + addr).status == 0)
+            let emptyRun = try runCLI(["import", "shapes", empty.path] + addr)
+            #expect(emptyRun.status == 1 && emptyRun.stderr.contains("empty"), "\(emptyRun.stderr)")
+            let directory = try runCLI(["import", "shapes", FileManager.default.temporaryDirectory.path] + addr)
+            #expect(directory.status == 2 && directory.stderr.contains("directory"), "\(directory.stderr)")
+            let longRun = try runCLI(["import", "shapes", long.path] + addr)
+            #expect(longRun.status == 1 && longRun.stderr.contains("line 3: longer than"), "\(longRun.stderr)")
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            #expect(try await client.top(board: "shapes").entries.map(\.playerID) == ["alice", "bob", "ok"])
             try? await client.close()
         }
     }
