@@ -166,7 +166,7 @@ run_bench() {
   # shellcheck disable=SC2046
   timeout "$REM" "${CLI_PIN[@]}" "$BENCH" server --target "$target" --addr "$(addr_of "$target")" \
     --server-pid "$(pid_of "$target")" $(extra_of "$target") --players "$N" --connections "$CLIENTS" \
-    --threads "$THREADS" --seed "$SEED" --json --label "$label" "$@" > "$TMPD/out.json" 2> "$TMPD/out.err" || rc=$?
+    --threads "$THREADS" --seed "${RUN_SEED:-$SEED}" --json --label "$label" "$@" > "$TMPD/out.json" 2> "$TMPD/out.err" || rc=$?
   cat "$TMPD/out.json" >> "$RAW"
   LAST=$(tail -1 "$TMPD/out.json")
   if [ $rc -ne 0 ]; then
@@ -189,14 +189,20 @@ for t in hiscore redis; do
 done
 
 # ------------------------------------------------------------------ workloads
+# Every run draws its own operations: with one seed for all, a run repeated the (player, score)
+# pairs of the runs before it on the same board, and a keep-best write repeated is one that
+# changes nothing (much cheaper for Redis than a real update). Both targets of a row get the same
+# seed, so they still see the same operations.
 declare -A RES NREQ
+ROW=0
 for w in $WORKLOADS; do
   for P in $PIPELINES; do
+    ROW=$((ROW + 1))
     if [ "$P" = 1 ]; then cap=$REQ_P1; elif [ "$w" = page ]; then cap=$REQ_PAGE_P16; else cap=$REQ_P16; fi
     for t in hiscore redis; do
       key="$t/$w/$P"
       RES[$key]=""; NREQ[$key]="skipped"
-      run_bench "$t" "calib-$w-P$P" --workload "$w" --pipeline "$P" --requests "$CALIB" || continue
+      RUN_SEED=$((SEED * 1000 + 2 * ROW)) run_bench "$t" "calib-$w-P$P" --workload "$w" --pipeline "$P" --requests "$CALIB" || continue
       cpu=$(jget server_cpu_us_per_op <<< "$LAST"); rps=$(jget rps <<< "$LAST")
       # requests so the server burns >= MIN_TICKS ticks (+30%), within the cap and MAX_RUN_S
       n=$(awk -v cpu="$cpu" -v rps="$rps" -v ticks="$MIN_TICKS" -v hz="$CLK_TCK" -v cap="$cap" -v min="$CALIB" -v s="$MAX_RUN_S" 'BEGIN{
@@ -204,7 +210,7 @@ for w in $WORKLOADS; do
             if (n > cap) n = cap; if (rps + 0 > 0 && n > rps * s) n = rps * s; if (n < min) n = min;
             printf "%d", int(n / 1000) * 1000 }')
       NREQ[$key]=$n
-      if run_bench "$t" "$w-P$P" --workload "$w" --pipeline "$P" --requests "$n"; then
+      if RUN_SEED=$((SEED * 1000 + 2 * ROW + 1)) run_bench "$t" "$w-P$P" --workload "$w" --pipeline "$P" --requests "$n"; then
         RES[$key]=$LAST
         log "$t $w P$P: $(jget requests <<< "$LAST") ops, $(jget rps <<< "$LAST") ops/s, p99 $(jget p99_us <<< "$LAST") us, server $(jget server_cpu_us_per_op <<< "$LAST") us/op ($(jget server_cpu_ticks <<< "$LAST") ticks), errors $(jget errors <<< "$LAST"), other CPU $(jget other_cpu_pct <<< "$LAST")%"
       fi
@@ -231,7 +237,7 @@ f() { [ -n "$1" ] && [ "$1" != null ] && echo "$1" || echo "-"; }
   echo "- Machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo); load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
   echo "- Hiscore: \`$HISCORED ${HS_ARGS[*]}\` (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ', uncommitted changes')); durability: $DURABILITY; metrics: ${METRICS_URL:-none}."
   echo "- Redis: redis-server $REDIS_VERSION, \`--save '' --appendonly no\`."
-  echo "- Load: \`$BENCH server --target hiscore|redis --addr 127.0.0.1:PORT --server-pid PID --players $N --connections $CLIENTS --threads $THREADS --seed $SEED --json --workload W --pipeline P --requests R\`, after \`... --preload --requests 0\` (batches of 1000) and, per row, a $CALIB-request calibration/warm-up run. R (column \"ops\") is chosen so the server burns >= $MIN_TICKS CPU ticks (1 tick = $((1000000 / CLK_TCK)) us), capped at $REQ_P1 (P1) / $REQ_P16 (P16) / $REQ_PAGE_P16 (page P16) and $MAX_RUN_S s; pinning: $([ "$PIN" = 1 ] && echo 'servers CPU 0, generator CPU 1' || echo none)."
+  echo "- Load: \`$BENCH server --target hiscore|redis --addr 127.0.0.1:PORT --server-pid PID --players $N --connections $CLIENTS --threads $THREADS --seed S --json --workload W --pipeline P --requests R\`, after \`... --preload --requests 0 --seed $SEED\` (batches of 1000) and, per row, a $CALIB-request calibration/warm-up run; each run its own seed S ($SEED × 1000 + 2 × row for the calibration, + 1 for the measured run: no run repeats another's operations), the same for both targets. R (column \"ops\") is chosen so the server burns >= $MIN_TICKS CPU ticks (1 tick = $((1000000 / CLK_TCK)) us), capped at $REQ_P1 (P1) / $REQ_P16 (P16) / $REQ_PAGE_P16 (page P16) and $MAX_RUN_S s; pinning: $([ "$PIN" = 1 ] && echo 'servers CPU 0, generator CPU 1' || echo none)."
   echo "- Whole script: ${TOTAL_S} s (budget MAX_S=$MAX_S). Raw JSON lines: \`$RAW\`."
   echo
   echo "| workload | P | ops H / R | rps Hiscore | rps Redis | rps H/R | p50 us H / R | p99 us Hiscore | p99 us Redis | p99 H/R | server CPU us/op Hiscore | server CPU us/op Redis | CPU H/R | errors H / R | other CPU % H / R | allocations/op Hiscore |"
@@ -272,6 +278,12 @@ f() { [ -n "$1" ] && [ "$1" != null ] && echo "$1" || echo "-"; }
     if [ -n "$d" ]; then errs+="- $key: $d"$'\n'; fi
   done
   if [ -n "$errs" ]; then echo "Errors reported by the generator:"; echo; printf '%s\n' "$errs"; fi
+  changed=""
+  for w in $WORKLOADS; do for P in $PIPELINES; do
+    hf=$(jget submit_changed_fraction <<< "${RES[hiscore/$w/$P]:-}"); rf=$(jget submit_changed_fraction <<< "${RES[redis/$w/$P]:-}")
+    if [ -n "$hf$rf" ]; then changed+=" $w P$P $(f "$hf") / $(f "$rf");"; fi
+  done; done
+  if [ -n "$changed" ]; then echo "Writes that changed the board (fraction of submits, Hiscore / Redis):${changed%;}."; echo; fi
   echo "Redis ZCARD lb at the end: $RD_ZCARD."
   echo
   echo "$END_MARK"

@@ -135,6 +135,7 @@ struct ServerSample {
     var rssKB: Int?
     var peakRSSKB: Int?
     var redisUsedMemory: Int?
+    var redisChanges: Int?
 
     static func take(_ command: ServerCommand, host: String, port: Int, memory: Bool) -> ServerSample {
         var sample = ServerSample()
@@ -152,6 +153,11 @@ struct ServerSample {
         if memory, command.target == .redis {
             do { sample.redisUsedMemory = try RedisControl.usedMemory(host: host, port: port) } catch {
                 serverPrintError("warning: INFO memory: \(error)")
+            }
+        }
+        if !memory, command.target == .redis {
+            do { sample.redisChanges = try RedisControl.changes(host: host, port: port) } catch {
+                serverPrintError("warning: INFO persistence: \(error)")
             }
         }
         sample.clientCPUMicros = ServerProc.selfCPUMicros()
@@ -281,6 +287,9 @@ struct ServerReport {
         if let rss = end.rssKB { fields.append(("rss_kb", .int(rss))) }
         if command.target == .hiscore, result.stats.submitReplies > 0 {
             fields.append(("submit_changed_fraction", .double(Double(result.stats.submitChanged) / Double(result.stats.submitReplies), 4)))
+        }
+        if command.target == .redis, result.stats.submitReplies > 0, let a = start.redisChanges, let b = end.redisChanges {
+            fields.append(("submit_changed_fraction", .double(Double(b - a) / Double(result.stats.submitReplies), 4)))
         }
         if result.stats.deepVerified > 0 { fields.append(("deep_verified", .int(result.stats.deepVerified))) }
         emit(fields)

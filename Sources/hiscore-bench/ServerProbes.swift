@@ -175,12 +175,23 @@ enum RedisControl {
 
     /// `INFO memory` field `used_memory`.
     static func usedMemory(host: String, port: Int) throws -> Int {
+        try infoField(host: host, port: port, section: "memory", "used_memory")
+    }
+
+    /// `INFO persistence` field `rdb_changes_since_last_save`: keys changed, so a run's delta
+    /// over its ZADD GT calls is the fraction that really raised a score (Hiscore reports the
+    /// same fraction from its answers' `changed`).
+    static func changes(host: String, port: Int) throws -> Int {
+        try infoField(host: host, port: port, section: "persistence", "rdb_changes_since_last_save")
+    }
+
+    static func infoField(host: String, port: Int, section: String, _ field: String) throws -> Int {
         let socket = try ServerControlSocket(host: host, port: port)
-        let reply = String(decoding: try command(socket, ["INFO", "memory"]), as: UTF8.self)
-        for line in reply.split(whereSeparator: { $0.isNewline }) where line.hasPrefix("used_memory:") {
-            if let value = Int(line.dropFirst("used_memory:".count)) { return value }
+        let reply = String(decoding: try command(socket, ["INFO", section]), as: UTF8.self)
+        for line in reply.split(whereSeparator: { $0.isNewline }) where line.hasPrefix(field + ":") {
+            if let value = Int(line.dropFirst(field.count + 1)) { return value }
         }
-        throw LoadProtocolError("INFO memory has no used_memory")
+        throw LoadProtocolError("INFO \(section) has no \(field)")
     }
 
     static func zcard(host: String, port: Int) throws -> Int {
