@@ -63,7 +63,8 @@ public struct PlayerTokenVerifier: Sendable {
         do throws(ValidationError) { try Identifier.validate(subject, field: "sub") } catch {
             throw .malformed("sub is not a valid player id: \(error)")
         }
-        guard let exp = payload["exp"] as? NSNumber else { throw .malformed("missing exp") }
+        guard let expValue = payload["exp"] else { throw .malformed("missing exp") }
+        guard let exp = expValue as? NSNumber else { throw .malformed("exp is not a number (unix seconds)") }
         let expiry = try Self.expirySeconds(exp)
         var boards: Set<String>? = []
         if let list = payload["boards"] as? [String] {

@@ -42,6 +42,12 @@ struct SecurityReviewTests {
         #expect(later.expiresAt == now + 3600)
         let large = try verifier.verify(signedJWT(payload: #"{"sub":"p","exp":9007199254740993}"#), now: now)
         #expect(large.expiresAt == 9_007_199_254_740_993)  // 2^53 + 1: no double rounding
+        #expect(throws: PlayerTokenVerifier.Failure.malformed("exp is not a number (unix seconds)")) {
+            _ = try verifier.verify(signedJWT(payload: #"{"sub":"p","exp":"\#(now + 3600)"}"#), now: now)
+        }
+        #expect(throws: PlayerTokenVerifier.Failure.malformed("missing exp")) {
+            _ = try verifier.verify(signedJWT(payload: #"{"sub":"p"}"#), now: now)
+        }
         for past in ["1000", "-1e300", "\(now - 3600)"] {
             #expect(throws: PlayerTokenVerifier.Failure.self) {
                 _ = try verifier.verify(signedJWT(payload: #"{"sub":"p","exp":\#(past)}"#), now: now)
