@@ -363,6 +363,8 @@ def test_seasons_reset_and_archived_periods(server: ServerInfo) -> None:
             with pytest.raises(hiscore.AlreadyExists):
                 await c.create_board(scheduled, reset=pb.ResetSchedule(
                     period=hiscore.ResetPeriod.DAILY))
+            with pytest.raises(ValueError):  # not silently dropped next to a complete config
+                await c.create_board("", config=info.config, client_writes=True)
 
             for i in range(5):
                 await c.submit(board, f"p{i}", 10 * (i + 1))

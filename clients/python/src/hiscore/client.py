@@ -658,6 +658,8 @@ class AsyncClient:
                 config.reset.CopyFrom(reset)
         elif board_id and config.board_id != board_id:
             raise ValueError("board_id does not match config.board_id")
+        elif reset is not None or client_writes:
+            raise ValueError("with config=, set reset and client_writes in the config itself")
         res = cast(pb.CreateBoardResponse, await self.call(
             "create_board", pb.CreateBoardRequest(config=config), deadline=deadline))
         return cast(pb.BoardInfo, res.board)
