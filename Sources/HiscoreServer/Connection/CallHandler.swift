@@ -60,8 +60,10 @@ final class CallHandler: ChannelDuplexHandler {
     /// Everything allowed without credentials (ping, authenticate with a token of at most
     /// `maxAuthTokenBytes`) fits well under it.
     static let maxFrameBytesWithoutCredentials = 16 << 10
-    /// A credential was accepted on this connection (`authenticate`, or a call's own token).
-    private var authenticatedOnce = false
+    /// Until when the credentials accepted on this connection (`authenticate`, or a call's own
+    /// token) hold, in unix seconds with the tokens' leeway: 0 = none yet, Int64.max = one that
+    /// never expires (an API key, a token without a representable expiry).
+    private var credentialsValidUntil: Int64 = 0
     private var authenticationDeadline: Scheduled<Void>?
     private var lastToken: (token: String, principal: Principal)?
     private var rateLimit: TokenBucket
@@ -145,19 +147,42 @@ final class CallHandler: ChannelDuplexHandler {
     /// On a server with credentials, a connection that has not presented a valid one within
     /// `authenticationTimeoutSeconds` is closed: without credentials it can only ping, and pings
     /// would otherwise hold a connection slot (of `max_connections`) for as long as they come.
-    private func armAuthenticationDeadline(_ context: ChannelHandlerContext) {
+    /// The same holds once the player tokens it presented have expired: it gets the same time
+    /// from their expiry to present a fresh one. One timer at a time, re-armed only for a token's
+    /// expiry (never for API keys).
+    private func armAuthenticationDeadline(_ context: ChannelHandlerContext, in seconds: Int64? = nil) {
         guard !access.isOpen else { return }
+        let timeout = Int64(max(1, limits.authenticationTimeoutSeconds))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        authenticationDeadline = context.eventLoop.scheduleTask(in: .seconds(Int64(max(1, limits.authenticationTimeoutSeconds)))) {
+        authenticationDeadline = context.eventLoop.scheduleTask(in: .seconds(seconds ?? timeout)) {
             let (handler, context) = loopBound.value
             handler.authenticationDeadline = nil
-            guard !handler.authenticatedOnce, !handler.closed else { return }
-            handler.write(context, .failure(callID: 0, Status(
-                .unauthenticated, "no valid credentials within \(handler.limits.authenticationTimeoutSeconds) s of connecting (authentication_timeout)")))
+            let validUntil = handler.credentialsValidUntil
+            guard !handler.closed, validUntil != .max else { return }
+            let now = Int64(time(nil))
+            if validUntil > 0, validUntil.addingReportingOverflow(timeout).partialValue > now {
+                handler.armAuthenticationDeadline(context, in: max(1, validUntil + timeout - now))
+                return
+            }
+            let message = validUntil == 0
+                ? "no valid credentials within \(handler.limits.authenticationTimeoutSeconds) s of connecting (authentication_timeout)"
+                : "the player token of this connection expired and no valid credential followed within \(handler.limits.authenticationTimeoutSeconds) s (authentication_timeout)"
+            handler.write(context, .failure(callID: 0, Status(.unauthenticated, message)))
             handler.flushIfNeeded(context)
             handler.closed = true
             context.close(promise: nil)
         }
+    }
+
+    /// Records an accepted credential for the authentication deadline.
+    private func noteAccepted(_ principal: Principal) {
+        let validUntil: Int64 =
+            if case .player(let claims) = principal {
+                claims.lastValidSecond(leewaySeconds: PlayerTokenVerifier.leewaySeconds) ?? .max
+            } else {
+                .max
+            }
+        credentialsValidUntil = max(credentialsValidUntil, validUntil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -390,7 +415,7 @@ final class CallHandler: ChannelDuplexHandler {
             case .success(let resolved):
                 principal = resolved
                 failedAuthentications = 0
-                authenticatedOnce = true
+                noteAccepted(resolved)
             case .failure(let status):
                 answer(context, .failure(callID: callID, status), start)
                 countFailedAuthentication(context)
@@ -501,7 +526,7 @@ final class CallHandler: ChannelDuplexHandler {
         case .success(let principal):
             connectionPrincipal = principal
             failedAuthentications = 0
-            authenticatedOnce = true
+            noteAccepted(principal)
             let response: AuthenticateResponse
             switch principal {
             case .open: response = AuthenticateResponse(role: .admin)
