@@ -11,6 +11,7 @@ struct Export: AsyncParsableCommand {
     @Argument var board: String
     @Option(help: "jsonl or csv.") var format: String = "jsonl"
     @Option(help: "Entries per page.") var pageSize: UInt32 = 1000
+    @Option(help: "An archived period (see describe); 0 = live.") var period: UInt64 = 0
 
     func validate() throws {
         guard format == "jsonl" || format == "csv" else { throw ValidationError("--format must be jsonl or csv") }
@@ -21,7 +22,7 @@ struct Export: AsyncParsableCommand {
             if format == "csv" { print("rank,player_id,score,subscore,reached_at_us,metadata_base64") }
             // Within the server's max_page_entries (the default 1000 is over a smaller one).
             let pageSize = min(pageSize, max(1, client.hello.maxPageEntries))
-            var page = try await client.top(board: board, limit: pageSize)
+            var page = try await client.top(board: board, limit: pageSize, period: period)
             while true {
                 for entry in page.entries {
                     let metadata = Data(entry.metadata).base64EncodedString()
@@ -33,7 +34,7 @@ struct Export: AsyncParsableCommand {
                     }
                 }
                 guard !page.nextCursor.isEmpty else { break }
-                page = try await client.top(board: board, limit: pageSize, after: page.nextCursor)
+                page = try await client.top(board: board, limit: pageSize, after: page.nextCursor, period: period)
             }
         }
     }

@@ -13,7 +13,9 @@ import Glibc
 /// `redis-cli --raw ZRANGE KEY 0 -1 WITHSCORES` (migrating from Redis).
 ///
 /// Rows become submits in batches (skip_ranks: nobody reads the ranks), applied with the board's
-/// operator in the file's order, so tied scores rank in that order (an export lists them best
+/// operator in the file's order (a new player gets the row's score whatever the operator: on a
+/// decrement board the score is sent negated, since the operator negates a new player's first
+/// decrement), so tied scores rank in that order (an export lists them best
 /// first, which keeps their order). A batch's items for different players may be applied in any
 /// order (docs/protocol.md), so a row tied with one already in the batch starts the next batch:
 /// a board of few distinct scores imports in more, smaller calls. The file is read as it is sent,
@@ -59,6 +61,9 @@ struct Import: AsyncParsableCommand {
             var lines: [Int] = []
             var tiesInBatch = Set<TieKey>()
             let metadataLimit = await boardMetadataLimit(client)
+            // A decrement board stores a new player's first decrement negated: sending the row's
+            // score negated stores the row's score (a player already there gains it).
+            let negates = (try? await client.describeBoard(board))?.config.writeOperator == .decrement
             while true {
                 let row: ImportRow?
                 do {
@@ -74,6 +79,11 @@ struct Import: AsyncParsableCommand {
                     tally.refuse(file: file, line: row.line, player: row.playerID, reason: problem)
                     continue
                 }
+                if negates, row.score == .min {
+                    // 0 - x is Int64.min for no x: one decrement cannot store it.
+                    tally.refuse(file: file, line: row.line, player: row.playerID, reason: "a decrement board cannot be given the score \(Int64.min) by one submit")
+                    continue
+                }
                 if !tiesInBatch.insert(TieKey(score: row.score, subscore: row.subscore)).inserted {
                     try await send(batch, lines, client, &tally)
                     batch.removeAll(keepingCapacity: true)
@@ -81,7 +91,7 @@ struct Import: AsyncParsableCommand {
                     tiesInBatch = [TieKey(score: row.score, subscore: row.subscore)]
                 }
                 batch.append(SubmitRequest(
-                    boardID: board, playerID: row.playerID, score: row.score, subscore: row.subscore,
+                    boardID: board, playerID: row.playerID, score: negates ? -row.score : row.score, subscore: row.subscore,
                     metadata: row.metadata, skipRanks: true))
                 lines.append(row.line)
                 if batch.count == perBatch {

@@ -170,4 +170,37 @@ struct CLIImportTests {
             try? await client.close()
         }
     }
+
+    @Test("a decrement board moved by export and import keeps its scores (they came back negated); an archived season exports with --period")
+    func decrementBoardAndArchivedSeason() async throws {
+        try await withServer(shards: 2) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            for id in ["src", "dst"] { try await client.createBoard(BoardConfig(id: id, writeOperator: .decrement)) }
+            for (player, score) in [("alice", Int64(10)), ("bob", 3), ("carol", -7), ("dave", .max)] {
+                _ = try await client.submit(board: "src", player: player, score: score)
+            }
+            let source = try await Self.everything(client, "src")
+            let export = try runCLI(["export", "src", "--format", "csv"] + addr)
+            let file = try Self.temporaryFile(export.stdout)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let result = try runCLI(["import", "dst", file.path] + addr)
+            #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+            let copy = try await Self.everything(client, "dst")
+            #expect(copy.map(\.playerID) == source.map(\.playerID) && copy.map(\.score) == source.map(\.score),
+                    "source \(source.map(\.score)), copy \(copy.map(\.score))")
+            // Int64.min cannot be one decrement's result: refused by line, not stored wrong.
+            let minimum = try Self.temporaryFile("player_id,score\nlow,\(Int64.min)\n")
+            defer { try? FileManager.default.removeItem(at: minimum) }
+            let refused = try runCLI(["import", "dst", minimum.path] + addr)
+            #expect(refused.status == 1 && refused.stderr.contains(":2: low: a decrement board cannot"), "\(refused.stderr)")
+
+            let reset = try await client.resetBoard("src")
+            _ = try await client.submit(board: "src", player: "new", score: 1)
+            let archived = try runCLI(["export", "src", "--format", "csv", "--period", "\(reset.archivedPeriodID)"] + addr)
+            let rows = archived.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: ",")[1] }
+            #expect(rows == source.map { Substring($0.playerID) }, "\(archived.stdout)")
+            try? await client.close()
+        }
+    }
 }

@@ -745,7 +745,7 @@ struct  Hiscore__V1__DeleteBoardResponse
 {
   ProtobufCMessage base;
   /*
-   * Players the board held when it was deleted.
+   * Entries deleted with the board: its live players and those of its archived periods.
    */
   uint64_t removed_entries;
 };
