@@ -132,6 +132,18 @@ struct SecurityReviewTests {
             #expect(notice?.status?.code == .unauthenticated && notice?.status?.message.contains("expired") == true,
                     "no close notice within 40 s: \(String(describing: notice?.status))")
 
+            // Tokens that expire in a far year (or past Int64 with the leeway) hold the
+            // connection: their deadline is not computed into an overflow or a trap.
+            for expiresAt in [Int64.max - 40, Int64(40_000_000_000)] {
+                let far = try RawConnection(port: server.localPort, timeoutSeconds: 30)
+                _ = far.handshake()
+                far.send(RequestEnvelope(callID: 1, method: .authenticate(token: verifier.mint(playerID: "me", boards: ["*"], expiresAt: expiresAt, issuedAt: now))))
+                #expect(far.readFrame()?.status == nil)
+                usleep(1_500_000)  // past the 1 s authentication timeout (pacing, not synchronization)
+                far.send(RequestEnvelope(callID: 2, method: .ping(payload: [])))
+                #expect(far.readFrame()?.callID == 2, "a connection with a token valid until \(expiresAt) was closed")
+            }
+
             // The same, but a fresh token follows the expired one: the connection stays.
             let later = Int64(Date().timeIntervalSince1970)
             let expiringToo = verifier.mint(playerID: "me", boards: ["*"], expiresAt: later - PlayerTokenVerifier.leewaySeconds + 2, issuedAt: later - 60)

@@ -160,8 +160,11 @@ final class CallHandler: ChannelDuplexHandler {
             let validUntil = handler.credentialsValidUntil
             guard !handler.closed, validUntil != .max else { return }
             let now = Int64(time(nil))
-            if validUntil > 0, validUntil.addingReportingOverflow(timeout).partialValue > now {
-                handler.armAuthenticationDeadline(context, in: max(1, validUntil + timeout - now))
+            let (deadline, overflow) = validUntil.addingReportingOverflow(timeout)
+            if validUntil > 0, overflow || deadline > now {
+                // At most a day ahead: a token may expire in a far year, and TimeAmount counts
+                // nanoseconds in an Int64 (about 292 years).
+                handler.armAuthenticationDeadline(context, in: overflow ? 86_400 : min(86_400, max(1, deadline - now)))
                 return
             }
             let message = validUntil == 0
