@@ -186,8 +186,9 @@ struct RespLoadWire: LoadWire {
         switch kind {
         case .submit, .submitUnranked:
             if reply.type != colon { problem = "ZADD GT reply is not an integer" }
+            // ZADD GT answers how many members it added, not whether a score rose: the changed
+            // fraction comes from INFO persistence instead (ServerCommand).
             stats.submitReplies += 1
-            if reply.value > 0 { stats.submitChanged += 1 }
         case .rank:
             if reply.type != colon || reply.value < 0 { problem = "ZREVRANK reply is not a rank (nil: member missing)" }
         case .top10, .page:

@@ -56,20 +56,30 @@ struct Import: AsyncParsableCommand {
         var rows: any ImportRows = format == "csv" ? CSVRows(input) : RedisRows(input)
         var tally = ImportTally()
         try await withClient(connection) { client in
-            let perBatch = try await batchLimit(client)
+            // One look at the board (none yet: a submit creates it with the defaults).
+            let config = (try? await client.describeBoard(board))?.config
+            // Rows over the metadata limit are refused here: the server would refuse them too,
+            // but one far over it could make the whole batch's frame too large to send.
+            let metadataLimit = config?.limits.maxMetadataBytes ?? BoardLimits().maxMetadataBytes
+            // A decrement board stores a new player's first decrement negated: sending the row's
+            // score negated stores the row's score (a player already there gains it).
+            let negates = config?.writeOperator == .decrement
+            let perBatch = batchLimit(client.hello, metadataLimit: metadataLimit)
             var batch: [SubmitRequest] = []
             var lines: [Int] = []
             var tiesInBatch = Set<TieKey>()
-            let metadataLimit = await boardMetadataLimit(client)
-            // A decrement board stores a new player's first decrement negated: sending the row's
-            // score negated stores the row's score (a player already there gains it).
-            let negates = (try? await client.describeBoard(board))?.config.writeOperator == .decrement
+            func flush() async throws {
+                try await send(batch, lines, client, &tally)
+                batch.removeAll(keepingCapacity: true)
+                lines.removeAll(keepingCapacity: true)
+                tiesInBatch.removeAll(keepingCapacity: true)
+            }
             while true {
                 let row: ImportRow?
                 do {
                     row = try rows.next()
                 } catch {
-                    try await send(batch, lines, client, &tally)
+                    try await flush()
                     printError("hiscore: \(file): \(error); stopped there")
                     tally.report(board: board, json: connection.json)
                     throw ExitCode(1)
@@ -84,34 +94,19 @@ struct Import: AsyncParsableCommand {
                     tally.refuse(file: file, line: row.line, player: row.playerID, reason: "a decrement board cannot be given the score \(Int64.min) by one submit")
                     continue
                 }
-                if !tiesInBatch.insert(TieKey(score: row.score, subscore: row.subscore)).inserted {
-                    try await send(batch, lines, client, &tally)
-                    batch.removeAll(keepingCapacity: true)
-                    lines.removeAll(keepingCapacity: true)
-                    tiesInBatch = [TieKey(score: row.score, subscore: row.subscore)]
-                }
+                let tie = TieKey(score: row.score, subscore: row.subscore)
+                if tiesInBatch.contains(tie) { try await flush() }
+                tiesInBatch.insert(tie)
                 batch.append(SubmitRequest(
                     boardID: board, playerID: row.playerID, score: negates ? -row.score : row.score, subscore: row.subscore,
                     metadata: row.metadata, skipRanks: true))
                 lines.append(row.line)
-                if batch.count == perBatch {
-                    try await send(batch, lines, client, &tally)
-                    batch.removeAll(keepingCapacity: true)
-                    lines.removeAll(keepingCapacity: true)
-                    tiesInBatch.removeAll(keepingCapacity: true)
-                }
+                if batch.count == perBatch { try await flush() }
             }
-            try await send(batch, lines, client, &tally)
+            try await flush()
         }
         tally.report(board: board, json: connection.json)
         if tally.refused > 0 { throw ExitCode(1) }
-    }
-
-    /// The board's metadata limit: rows over it are refused here (the server would refuse them
-    /// too, but a row far over it could make the whole batch's frame too large to send). A board
-    /// that does not exist yet gets the default when a submit creates it.
-    private func boardMetadataLimit(_ client: HiscoreClient) async -> Int {
-        (try? await client.describeBoard(board))?.config.limits.maxMetadataBytes ?? BoardLimits().maxMetadataBytes
     }
 
     /// Why `row` cannot be written, checked before it is sent; nil when it can.
@@ -130,9 +125,7 @@ struct Import: AsyncParsableCommand {
     /// Rows per call: what was asked, within the server's max_batch_submits and within the bound
     /// it puts on a batch's answer: each item counts max(96 + metadata limit, 256) bytes + its
     /// ids against max_frame_bytes (docs/protocol.md; 256 is room for a refusal's message).
-    private func batchLimit(_ client: HiscoreClient) async throws -> Int {
-        let hello = client.hello
-        let metadataLimit = await boardMetadataLimit(client)
+    private func batchLimit(_ hello: ServerHello, metadataLimit: Int) -> Int {
         let perAnswer = max(96 + metadataLimit, 256) + board.utf8.count + Identifier.maxBytes
         let byFrame = max(1, Int(hello.maxFrameBytes) / perAnswer)
         return max(1, min(batchSize, Int(max(1, hello.maxBatchSubmits)), byFrame))
