@@ -418,6 +418,12 @@ public final class BoardPartition {
         withPackedID(playerID) { id in find(id).map { makeEntry($0.slot) } }
     }
 
+    /// The length of the player's stored metadata, without copying it; nil when the player has
+    /// no entry here.
+    public func metadataCount(for playerID: String) -> Int? {
+        withPackedID(playerID) { id in find(id).map { store.metadataCount($0.slot) } }
+    }
+
     /// The player's ranking key, without building the entry.
     public func key(for playerID: String) -> RankKey? {
         withPackedID(playerID) { id in find(id).map { store.key(ofSlot: $0.slot) } }

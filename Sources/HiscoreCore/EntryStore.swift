@@ -394,6 +394,11 @@ struct EntryStore: LeafKeySource, SlotHashSource {
     }
 
     @inline(__always)
+    func metadataCount(_ slot: UInt32) -> Int {
+        guard let blob = metadata.pointer(slot)?.pointee else { return 0 }
+        return Int(blob.load(as: UInt32.self))
+    }
+
     func metadataBytes(_ slot: UInt32) -> [UInt8] {
         guard let blob = metadata.pointer(slot)?.pointee else { return [] }
         let length = Int(blob.load(as: UInt32.self))

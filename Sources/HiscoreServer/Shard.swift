@@ -354,12 +354,31 @@ actor Shard {
         return removed
     }
 
+    /// Above the memory ceiling, an update may not make a player's metadata longer: updates go on
+    /// so that a full server keeps its standings current, but a blob growing (up to
+    /// `BoardLimits.metadataCeiling` bytes for each existing player) would take the process past
+    /// its ceiling as surely as new players would. New players are refused by the write itself.
+    /// Costs a lookup only while the ceiling is exceeded.
+    private func metadataGrowthRefusal(_ partition: BoardPartition, _ request: SubmitRequest) -> Status? {
+        guard let metadata = request.metadata, !metadata.isEmpty,
+            let stored = partition.metadataCount(for: request.playerID), metadata.count > stored
+        else { return nil }
+        return Status(
+            .resourceExhausted,
+            memory.refusalMessage + "; metadata may not grow meanwhile (player \(request.playerID) holds \(stored) bytes, this write sends \(metadata.count)): send at most \(stored) bytes, or none to keep what is stored")
+    }
+
     private func submit(_ board: BoardHandle, _ request: SubmitRequest) -> ShardResult {
         guard !board.isDeleted else { return .refused(Status(.notFound, "board \(request.boardID) not found")) }
         guard !board.isArchived else {
             return .refused(Status(.aborted, "board \(request.boardID) was reset while this submit was in flight; submit again"))
         }
         let partition = partition(for: board)
+        if memory.isExceeded, let refusal = metadataGrowthRefusal(partition, request) {
+            // Counted as a write, as the ceiling's other refusals are: how it notices freed memory.
+            noteWrite()
+            return .refused(refusal)
+        }
         let outcome: WriteOutcome
         var better = BetterCounts()
         // A new player is admitted by the write itself, once its lookup finds no entry: above the

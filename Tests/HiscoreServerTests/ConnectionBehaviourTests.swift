@@ -128,6 +128,7 @@ struct ConnectionBehaviourTests {
         defer { server.stop() }
         let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
         try await client.createBoard(BoardConfig(id: "fill", limits: BoardLimits(maxMetadataBytes: 4096)))
+        _ = try await client.submit(board: "fill", player: "small", score: 1, metadata: [UInt8](repeating: 2, count: 10))
         var refused = false
         var batch = 0
         // 4 KiB of metadata per player: the ceiling is reached after a few thousand players.
@@ -143,6 +144,16 @@ struct ConnectionBehaviourTests {
         let update = try await client.submit(board: "fill", player: "p0-5", score: 1_000_000)
         #expect(update.changed)
         #expect(try await client.rank(board: "fill", player: "p0-5").entry.rank == 1)
+        // Metadata may not grow above the ceiling (4 KiB for every player would double the heap);
+        // updates that keep or shrink it, or send none, go on.
+        let growth = await expectStatus(.resourceExhausted) {
+            _ = try await client.submit(board: "fill", player: "small", score: 2, metadata: [UInt8](repeating: 3, count: 4096))
+        }
+        #expect(growth.contains("metadata may not grow") && growth.contains("10 bytes"), "\(growth)")
+        #expect(try await client.submit(board: "fill", player: "small", score: 3, metadata: [UInt8](repeating: 4, count: 10)).changed)
+        #expect(try await client.submit(board: "fill", player: "small", score: 4, metadata: [5]).changed)
+        #expect(try await client.submit(board: "fill", player: "small", score: 5).changed)
+        #expect(try await client.entries(board: "fill", players: ["small"]).entries.first?.metadata == [5])
         try await client.deleteBoard("fill")
         let accepted = try await client.submit(board: "fresh", player: "newcomer", score: 1)
         #expect(accepted.created)
