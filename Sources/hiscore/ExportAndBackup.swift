@@ -10,7 +10,7 @@ struct Export: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument var board: String
     @Option(help: "jsonl or csv.") var format: String = "jsonl"
-    @Option(help: "Entries per page.") var pageSize: UInt32 = 1000
+    @Option(help: "Entries per page (at most what the server and board allow).") var pageSize: UInt32 = 1000
     @Option(help: "An archived period (see describe); 0 = live.") var period: UInt64 = 0
 
     func validate() throws {
@@ -20,8 +20,11 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await withClient(connection) { client in
             if format == "csv" { print("rank,player_id,score,subscore,reached_at_us,metadata_base64") }
-            // Within the server's max_page_entries (the default 1000 is over a smaller one).
-            let pageSize = min(pageSize, max(1, client.hello.maxPageEntries))
+            // Within the server's max_page_entries (the default 1000 is over a smaller one), and
+            // within what one answer can carry on this board (large-metadata boards fit fewer).
+            let fits = AnswerBound(maxFrameBytes: Int(client.hello.maxFrameBytes))
+                .entriesPerAnswer(try await client.describeBoard(board).config.limits)
+            let pageSize = min(pageSize, max(1, client.hello.maxPageEntries), UInt32(clamping: fits))
             var page = try await client.top(board: board, limit: pageSize, period: period)
             while true {
                 for entry in page.entries {

@@ -66,6 +66,31 @@ struct CLIImportTests {
         }
     }
 
+    @Test("export pages a board allowing 4 KiB of metadata within one answer's bound, and import loads it back")
+    func largeMetadataBoard() async throws {
+        try await withServer(shards: 2) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            try await client.createBoard(BoardConfig(id: "fat", limits: BoardLimits(maxMetadataBytes: 4096)))
+            try await client.createBoard(BoardConfig(id: "copy", limits: BoardLimits(maxMetadataBytes: 4096)))
+            for first in stride(from: 0, to: 300, by: 100) {
+                _ = try await client.submitBatch((first..<(first + 100)).map {
+                    SubmitRequest(boardID: "fat", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: UInt8($0 % 256), count: 4096))
+                })
+            }
+            let export = try runCLI(["export", "fat", "--format", "csv"] + addr)
+            #expect(export.status == 0, "export: \(export.stderr)")
+            #expect(export.stdout.split(separator: "\n").count == 301)  // header + 300 rows
+            let file = try Self.temporaryFile(export.stdout)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let result = try runCLI(["import", "copy", file.path] + addr)
+            #expect(result.status == 0, "import: \(result.stdout) \(result.stderr)")
+            let copy = try await Self.everything(client, "copy")
+            #expect(copy.count == 300 && copy.first?.metadata == [UInt8](repeating: 43, count: 4096))  // p299: 299 % 256
+            try? await client.close()
+        }
+    }
+
     @Test("a Redis ZRANGE WITHSCORES dump imports its integral scores; a fractional score stops the import at its line")
     func redisDump() async throws {
         try await withServer { server in

@@ -216,6 +216,50 @@ struct SubmitAndQueryTests {
         }
     }
 
+    /// Each shard built its share of a page (metadata copied) before the answer's frame bound
+    /// refused it: a 1000-entry page of a 4 KiB board made ~8 MB of copies per call. Reads whose
+    /// answer could exceed max_frame_bytes on their board are now refused before they run.
+    @Test("top, around, entries and streams whose answers could exceed max_frame_bytes on their board are refused before they run")
+    func readAnswerBound() async throws {
+        try await withClient(shards: 2) { client, _ in
+            try await client.createBoard(BoardConfig(id: "fat", limits: BoardLimits(maxMetadataBytes: 4096)))
+            let metadata = [UInt8](repeating: 7, count: 4096)
+            for first in stride(from: 0, to: 400, by: 200) {
+                _ = try await client.submitBatch((first..<(first + 200)).map {
+                    SubmitRequest(boardID: "fat", playerID: "p\($0)", score: Int64($0), metadata: metadata)
+                })
+            }
+            // (1,048,576 - 256) / (64 + 128 + 4096) = 244 entries a frame.
+            let page = await expectStatus(.resourceExhausted) { _ = try await client.top(board: "fat", limit: 1000) }
+            #expect(page.contains("at most 244"), "\(page)")
+            let cursorPage = await expectStatus(.resourceExhausted) { _ = try await client.top(board: "fat", limit: 245, after: []) }
+            #expect(cursorPage.contains("at most 244"), "\(cursorPage)")
+            let fitting = try await client.top(board: "fat", limit: 244)
+            #expect(fitting.entries.count == 244 && fitting.entries.allSatisfy { $0.metadata == metadata })
+            #expect(try await client.top(board: "fat", limit: 244, offset: 100).entries.first?.rank == 101)
+            #expect(try await client.top(board: "fat").entries.count == 10)  // the default page fits
+            let around = await expectStatus(.resourceExhausted) {
+                _ = try await client.around(board: "fat", player: "p200", before: 122, after: 122)
+            }
+            #expect(around.contains("at most 244"), "\(around)")
+            #expect(try await client.around(board: "fat", player: "p200", before: 121, after: 122).entries.count == 244)
+            let ids = (0..<400).map { "p\($0)" }
+            let entries = await expectStatus(.resourceExhausted) { _ = try await client.entries(board: "fat", players: ids) }
+            #expect(entries.contains("players per call"), "\(entries)")
+            #expect(try await client.entries(board: "fat", players: Array(ids.prefix(200))).entries.count == 200)
+            var streamStatus: StatusCode?
+            do {
+                for try await _ in client.subscribe(board: "fat", target: .top(300)) { break }
+            } catch let error as HiscoreError {
+                streamStatus = error.status.code
+            }
+            #expect(streamStatus == .resourceExhausted)
+            // Boards at the default 256 bytes of metadata answer full pages.
+            _ = try await client.submitBatch((0..<1000).map { SubmitRequest(boardID: "plain", playerID: "q\($0)", score: Int64($0)) })
+            #expect(try await client.top(board: "plain", limit: 1000).entries.count == 1000)
+        }
+    }
+
     @Test("offset pages on a board whose shards hold disjoint score ranges: exact, and bounded by max_page_fallback_keys")
     func unevenShards() async throws {
         // Players that hash to shard 0 get the high scores, shard 1's the low ones: the windows

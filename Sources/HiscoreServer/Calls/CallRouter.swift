@@ -95,14 +95,19 @@ struct CallRouter: Sendable {
             }
         case .top(let request):
             // 0 asks for the default page: 10, or fewer when the server's pages are smaller.
-            let limit = request.limit == 0 ? min(10, limits.maxPageEntries) : Int(request.limit)
+            var limit = request.limit == 0 ? min(10, limits.maxPageEntries) : Int(request.limit)
             guard limit <= limits.maxPageEntries else {
                 return fail(callID, .outOfRange, "limit \(limit) exceeds max_page_entries \(limits.maxPageEntries)")
             }
             if case .offset(let offset) = request.start, offset > UInt64(Int32.max) {
                 return fail(callID, .outOfRange, "offset \(offset) is too large; page with a cursor instead")
             }
-            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
+            let bound = AnswerBound(maxFrameBytes: limits.maxFrameBytes)
+            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID, check: { board in
+                // The default page is made to fit; a limit asked for is refused when it may not.
+                if request.limit == 0 { limit = min(limit, bound.entriesPerAnswer(board.limits)) }
+                return bound.refusal(count: limit, board: board, asking: "a page of \(limit)")
+            }) {
                 TopPlan(callID: callID, ranking: $0, limit: limit, start: request.start, maxFallbackKeys: limits.maxPageFallbackKeys)
             }
         case .around(let request):
@@ -110,7 +115,11 @@ struct CallRouter: Sendable {
             guard Int(request.before) <= limits.maxPageEntries, Int(request.after) <= limits.maxPageEntries else {
                 return fail(callID, .outOfRange, "before and after must each be at most max_page_entries \(limits.maxPageEntries)")
             }
-            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
+            let bound = AnswerBound(maxFrameBytes: limits.maxFrameBytes)
+            let count = Int(request.before) + Int(request.after) + 1
+            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID, check: {
+                bound.refusal(count: count, board: $0, asking: "\(request.before) before and \(request.after) after a player")
+            }) {
                 AroundPlan(callID: callID, ranking: $0, request: request)
             }
         case .entries(let request):
@@ -120,7 +129,10 @@ struct CallRouter: Sendable {
             for id in request.playerIDs {
                 if let status = CallValidation.identifier(id, field: "player_ids") { return .answer(.failure(callID: callID, status)) }
             }
-            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID) {
+            let bound = AnswerBound(maxFrameBytes: limits.maxFrameBytes)
+            return withRanking(callID, request.boardID, request.rankMode, period: request.periodID, check: {
+                bound.refusal(playerIDs: request.playerIDs, board: $0)
+            }) {
                 EntriesPlan(callID: callID, ranking: $0, playerIDs: request.playerIDs)
             }
         case .count(let request):
@@ -237,6 +249,22 @@ struct CallRouter: Sendable {
         case .success(let resolved): ranking = resolved
         case .failure(let status): return .answer(.failure(callID: callID, status))
         }
+        // A top or around stream's events carry its entries: the same bound as the calls'.
+        let bound = AnswerBound(maxFrameBytes: limits.maxFrameBytes)
+        switch request.target {
+        case .top(let limit):
+            if let refusal = bound.refusal(count: Int(limit), board: board.config, asking: "a top \(limit) stream") {
+                return .answer(.failure(callID: callID, refusal))
+            }
+        case .around(_, let before, let after):
+            if let refusal = bound.refusal(
+                count: Int(before) + Int(after) + 1, board: board.config, asking: "a stream of \(before) before and \(after) after a player")
+            {
+                return .answer(.failure(callID: callID, refusal))
+            }
+        case .player, .feed:
+            break
+        }
         var interval = request.minIntervalMillis == 0
             ? Self.defaultStreamInterval : TimeAmount.milliseconds(Int64(request.minIntervalMillis))
         interval = min(max(interval, Self.streamIntervalFloor), Self.streamIntervalCeiling)
@@ -293,14 +321,17 @@ struct CallRouter: Sendable {
         }
     }
 
+    /// `check` sees the board's config once it is found and may refuse the call (a status).
     private func withRanking(
-        _ callID: UInt64, _ boardID: String, _ mode: RankMode?, period: UInt64 = 0, _ make: (RankResolution) -> any CallPlan
+        _ callID: UInt64, _ boardID: String, _ mode: RankMode?, period: UInt64 = 0,
+        check: (BoardConfig) -> Status? = { _ in nil }, _ make: (RankResolution) -> any CallPlan
     ) -> Routed {
         let board: BoardHandle
         switch lookUp(boardID, period: period) {
         case .success(let found): board = found
         case .failure(let status): return .answer(.failure(callID: callID, status))
         }
+        if let refusal = check(board.config) { return .answer(.failure(callID: callID, refusal)) }
         switch RankResolution.make(board: board, requested: mode, shardCount: shardCount) {
         case .success(let ranking): return .plan(make(ranking))
         case .failure(let status): return .answer(.failure(callID: callID, status))

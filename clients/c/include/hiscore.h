@@ -118,7 +118,9 @@ typedef struct hiscore_submit_result {
 
 typedef struct hiscore_top_query {
     const char *board_id;
-    uint32_t limit;           /* 0 = 10; at most hello.max_page_entries */
+    uint32_t limit;           /* 0 = 10; at most hello.max_page_entries, and on boards allowing
+                                 large metadata at most (max_frame_bytes - 256) / (192 +
+                                 max_metadata_bytes): RESOURCE_EXHAUSTED otherwise */
     int has_offset;           /* use offset (else cursor if cursor_len > 0, else from the top) */
     uint64_t offset;
     const uint8_t *cursor;    /* a previous hiscore_page.next_cursor */

@@ -345,6 +345,37 @@ def test_queued_events_limit_defaults() -> None:
 # ---------------------------------------------------------------------------------------------
 # Paging within the server's limits
 
+def test_iter_top_pages_within_a_large_metadata_boards_answer_bound() -> None:
+    """A page that could exceed max_frame_bytes on its board is refused: iter_top asks the
+    board's max_metadata_bytes when its page could, and pages within the answer's bound."""
+    seen: List[str] = []
+
+    async def handler(conn: FakeConn) -> None:
+        await conn.hello(max_page_entries=1000, max_frame_bytes=1 << 20)
+        while True:
+            req = await recv(conn)
+            seen.append(method(req))
+            if method(req) == "describe_board":
+                config = pb.BoardConfig(board_id="b", limits=pb.BoardLimits(max_metadata_bytes=4096))
+                await conn.send(pb.Response(call_id=req.call_id, describe_board=pb.DescribeBoardResponse(
+                    board=pb.BoardInfo(config=config))))
+                continue
+            seen.append(str(req.top.limit))
+            entries = [pb.Entry(player_id="p0", score=1, rank=1)]
+            await conn.send(pb.Response(call_id=req.call_id, top=pb.TopResponse(entries=entries)))
+            return
+
+    async def main() -> None:
+        async with fake_server(handler) as srv:
+            c = await connect(srv.port)
+            got = [e.player_id async for e in c.iter_top("b", page_size=1000)]
+            assert got == ["p0"]
+            await c.close()
+    run(main(), timeout=20)
+    # (1,048,576 - 256) // (64 + 128 + 4096)
+    assert seen == ["describe_board", "top", "244"]
+
+
 def test_iter_top_pages_within_max_page_entries() -> None:
     """iter_top's default page (100) is cut to the server's max_page_entries: a larger limit is
     OUT_OF_RANGE, which would end the iteration with an error on such a server."""

@@ -27,6 +27,12 @@ SubmitItem = Union[pb.SubmitRequest, Mapping[str, Any], Tuple[Any, ...]]
 _MAX_CALL_ID = (1 << 64) - 1
 _DEFAULT_MAX_INBOUND = 64 * 1024 * 1024  # refuse absurd frames from a broken peer
 _CANCEL_DEADLINE = 5.0  # seconds given to the cancels the client sends on its own
+# The server's bound on an answer's entries (AnswerBound): per entry 64 bytes besides its player
+# id (at most 128) and metadata (at most the board's max_metadata_bytes, at most 4096); 256 per answer.
+_ANSWER_ENTRY_OVERHEAD = 64
+_ANSWER_OVERHEAD = 256
+_MAX_ID_BYTES = 128
+_METADATA_CEILING = 4096
 
 #: Events a subscription queues for a consumer that is not keeping up, by default (see
 #: `AsyncClient.subscribe`). The server coalesces events (at most one per `min_interval_ms`, 100 ms
@@ -590,6 +596,16 @@ class AsyncClient:
         limit = self.hello.max_page_entries
         return max(1, min(page_size, limit)) if limit else page_size
 
+    def entries_per_answer(self, max_metadata_bytes: int) -> int:
+        """Entries one answer can carry on a board allowing `max_metadata_bytes` of metadata:
+        the server refuses (RESOURCE_EXHAUSTED) a top, around or entries call that could need
+        more than its `max_frame_bytes` (docs/protocol.md, "Limits")."""
+        frame = self.hello.max_frame_bytes
+        if not frame:
+            return 1 << 31
+        entry = _ANSWER_ENTRY_OVERHEAD + _MAX_ID_BYTES + max_metadata_bytes
+        return max(1, (frame - _ANSWER_OVERHEAD) // entry)
+
     async def iter_top(self, board_id: str, *, page_size: int = 100,
                        rank_mode: int = RankMode.DEFAULT, period_id: int = 0,
                        deadline: Optional[float] = None) -> AsyncIterator[pb.Entry]:
@@ -597,6 +613,10 @@ class AsyncClient:
         cursor (pages of `page_size`, at most the server's `max_page_entries`)."""
         cursor: Optional[bytes] = None
         page_size = self.page_size_within_limit(page_size)
+        if page_size > self.entries_per_answer(_METADATA_CEILING):
+            # Large pages fit only boards with little metadata: ask this one's limit.
+            info = await self.describe_board(board_id, deadline=deadline)
+            page_size = min(page_size, self.entries_per_answer(info.config.limits.max_metadata_bytes))
         while True:
             page = await self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
                                   period_id=period_id, deadline=deadline)
