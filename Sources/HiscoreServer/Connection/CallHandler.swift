@@ -82,6 +82,11 @@ final class CallHandler: ChannelDuplexHandler {
     private var spareOutbound: ByteBuffer?
     /// Largest response buffer a connection keeps between batches (bigger ones are freed).
     static let keptOutboundCapacity = 8192
+    /// Answers of one read gathered past this many bytes are flushed before the read's next
+    /// frame (`holdsFrames`).
+    static let burstFlushBytes = 256 << 10
+    /// Frames of a read wait in `inbound` for the client to read its answers (`holdsFrames`).
+    private var framesHeld = false
     private var readHeld = false
     /// Since when reads have been held (the client does not read its answers).
     private var readHeldSince: NIODeadline?
@@ -264,13 +269,20 @@ final class CallHandler: ChannelDuplexHandler {
     /// sixteen).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
+        split(context, unwrapInboundIn(data))
+    }
+
+    /// Handles the frames of `bytes` (after any held back), holding the rest back when answers
+    /// pile up for a client that does not read them (`holdsFrames`).
+    private func split(_ context: ChannelHandlerContext, _ bytes: ByteBuffer) {
         var received = lastRead
         var messages = 0
         do {
             try inbound.feed(
-                unwrapInboundIn(data),
+                bytes,
                 // A frame that ended the connection (a protocol fault) ends its read, too.
                 stopped: { closed },
+                held: { holdsFrames(context) },
                 // One clock read per read, not per frame: its frames arrived together.
                 chunk: {
                     received = NIODeadline.now()
@@ -298,6 +310,20 @@ final class CallHandler: ChannelDuplexHandler {
             partialSince = received  // a frame started in this read
             armFrameCheck(context)
         }
+    }
+
+    /// Whether the frames left in this read wait (in `inbound`) until the client reads its
+    /// answers. Calls answered on the spot (list_boards, describe_board, ping, refusals) take no
+    /// in-flight slot, and their answers gather in `outbound` until the read's end: one read of
+    /// 12-byte list_boards frames could pile up 2 GiB of 170 KB answers before the flush that
+    /// lets writability hold reads. So past `burstFlushBytes` they are flushed at once, and once
+    /// the channel is not writable the read's other frames wait for it, as further reads do.
+    private func holdsFrames(_ context: ChannelHandlerContext) -> Bool {
+        if framesHeld { return true }
+        guard let pending = outbound, pending.readableBytes >= Self.burstFlushBytes else { return false }
+        flushIfNeeded(context)
+        if !context.channel.isWritable { framesHeld = true }
+        return framesHeld
     }
 
     /// Closes a connection whose unfinished frame has waited `frameTimeoutSeconds` for the rest
@@ -741,7 +767,7 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        if context.channel.isWritable && !framesHeld {
             context.read()
         } else {
             if !readHeld { readHeldSince = .now() }
@@ -763,7 +789,14 @@ final class CallHandler: ChannelDuplexHandler {
             // Subscribers skipped while the socket was full now get the latest state.
             resumeStreams()
         }
-        if writable && readHeld {
+        if writable && framesHeld && !closed {
+            // The frames held back go first, in order; they may hold the rest back again.
+            framesHeld = false
+            split(context, context.channel.allocator.buffer(capacity: 0))
+            dispatchBatch(context)
+            flushIfNeeded(context)
+        }
+        if writable && readHeld && !framesHeld {
             readHeld = false
             readHeldSince = nil
             // The unfinished frame could not progress while reads were held: its time starts

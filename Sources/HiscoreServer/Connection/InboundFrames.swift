@@ -22,10 +22,12 @@ final class InboundFrames {
     var heldBytes: Int { partial?.readableBytes ?? 0 }
 
     /// Splits `bytes` (after what is held), calling `chunk` once per read as it starts and
-    /// `message` for each preface or frame, until `stopped()` holds. Throws the decoder's
-    /// `FramingError` or `ConnectionFault`; the connection is over then.
+    /// `message` for each preface or frame, until `stopped()` holds. While `held()` holds, the
+    /// frames not yet split are kept, whole, for a later `feed` (an empty one splits them).
+    /// Throws the decoder's `FramingError` or `ConnectionFault`; the connection is over then.
     func feed(
-        _ bytes: ByteBuffer, stopped: () -> Bool, chunk: () -> Void, message: (ServerInbound) throws -> Void
+        _ bytes: ByteBuffer, stopped: () -> Bool, held: () -> Bool = { false }, chunk: () -> Void,
+        message: (ServerInbound) throws -> Void
     ) throws {
         guard !splitting else {
             if fedWhileSplitting == nil {
@@ -51,7 +53,7 @@ final class InboundFrames {
             } else {
                 buffer = read
             }
-            while !stopped(), let decoded = try decoder.decode(buffer: &buffer) {
+            while !stopped(), !held(), let decoded = try decoder.decode(buffer: &buffer) {
                 try message(decoded)
             }
             if !stopped() && buffer.readableBytes > 0 {
