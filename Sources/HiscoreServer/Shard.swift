@@ -45,7 +45,9 @@ actor Shard {
     private var snapshotAskedThisTrip = false
     /// For /metrics, from any thread: snapshots published and failed, and whether one runs.
     nonisolated let snapshotCounts = SnapshotCounts()
-    private let logger: Logger
+    private nonisolated let logger: Logger
+    /// The log's failure was logged (once per shard: every later write fails alike).
+    private nonisolated let logFailureLogged = ManagedAtomic<Bool>(false)
 
     init(
         index: Int, loop: any EventLoop, memory: MemoryCeiling, streams: StreamCoordinator? = nil,
@@ -209,6 +211,17 @@ actor Shard {
             return
         }
         log.whenDurable(position, trip.durable)
+    }
+
+    /// A write could not be made durable: the log has failed (a full disk, an I/O error) and
+    /// refuses every later write until a restart. Clients get UNAVAILABLE saying so and /readyz
+    /// turns 503, but the server's own log said nothing: the operator reading it must learn
+    /// what happened and what to do. Any thread (the log's writer completes fsync-mode trips).
+    nonisolated func noteLogFailure(_ failure: any Error) {
+        // A shutdown closes the logs under writes still arriving: no news.
+        if let storage = failure as? StorageError, storage == .closed { return }
+        guard logFailureLogged.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        logger.error("shard \(index): \(failure); writes to this shard are refused from now on (reads go on); free space or fix the disk, then restart hiscored, which recovers every acknowledged write")
     }
 
     private func note(_ board: BoardHandle, player: String, previous: LeaderboardEntry?, current: LeaderboardEntry?, created: Bool, version: UInt64) {
@@ -543,7 +556,10 @@ actor Shard {
             loop.scheduleTask(in: .milliseconds(1)) { [self] in self.assumeIsolated { $0.snapshotChunk() } }
             return
         }
-        guard let chunk = progress.cursor.nextChunk(limit: Self.snapshotChunkEntries, isLive: { partitions[$0] === $1 }) else {
+        // A snapshot that failed already (a full disk) is finished at once, which reports it.
+        guard !progress.writer.hasFailed,
+            let chunk = progress.cursor.nextChunk(limit: Self.snapshotChunkEntries, isLive: { partitions[$0] === $1 })
+        else {
             snapshot = nil
             // Reported from the writer's thread: a shutdown may already have stopped this loop
             // (and closing the log fails a running snapshot with `.closed`, which is no news).

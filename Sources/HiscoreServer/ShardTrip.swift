@@ -43,6 +43,7 @@ final class ShardTrip: @unchecked Sendable {
     /// Called by the shard once the results are in and as durable as the mode promises.
     func complete(failure: (any Error)?) {
         self.failure = failure
+        if let failure { shard.noteLogFailure(failure) }
         if origin.inEventLoop { arrived() } else { origin.execute(arrive) }
     }
 

@@ -47,6 +47,8 @@ public final class SnapshotWriter: @unchecked Sendable {
     private var jobs: [Job] = []
     /// Chunks queued and not yet encoded (see `queuedChunks`).
     private var chunksQueued = 0
+    /// Set (under the lock) once the background thread has failed the snapshot.
+    private var failedEarly = false
     private var ended = false
     /// No background thread could be started: jobs are answered at once, as failed.
     private var threadless: StorageError?
@@ -75,6 +77,16 @@ public final class SnapshotWriter: @unchecked Sendable {
         } catch {
             threadless = error
         }
+    }
+
+    /// The snapshot has failed already (its file could not be written): the shard stops feeding
+    /// it and calls `finish`, which reports the failure.
+    public var hasFailed: Bool { lock.withLock { failedEarly } }
+
+    /// Background thread: records the snapshot's failure, for `complete` and for `hasFailed`.
+    private func fail(_ error: StorageError) {
+        failure = error
+        lock.withLock { failedEarly = true }
     }
 
     /// Chunks handed to `add` that the background thread has not encoded yet. The shard waits
@@ -129,7 +141,7 @@ public final class SnapshotWriter: @unchecked Sendable {
             buffer = SnapshotFormat.header(shard: log.shard, segment: segment)
             checksum = CRC32C.checksum(buffer)
         } catch {
-            failure = error
+            fail(error)
         }
         while true {
             lock.lock()
@@ -190,7 +202,11 @@ public final class SnapshotWriter: @unchecked Sendable {
             try POSIX.writeAll(fd, buffer, path: temporaryPath)
             bytesWritten += UInt64(buffer.count)
         } catch {
-            failure = error
+            // A full disk, most likely: the bytes written so far go at once, not when the shard
+            // has fed the rest of its entries (seconds on a big shard), so that the log, which
+            // shares the disk, is not refused space by a snapshot that has already failed.
+            try? POSIX.truncate(fd, to: 0, path: temporaryPath)
+            fail(error)
         }
         buffer.removeAll(keepingCapacity: true)
     }
