@@ -18,6 +18,11 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxPageFallbackKeys: Int = 250_000
     /// Open subscriptions per connection.
     public var maxSubscriptions: Int = 1000
+    /// Bytes of entries the open top, around and player streams of one connection may keep,
+    /// counted at subscribe time as the most their windows can hold (entries × (64 + 128 +
+    /// the board's max_metadata_bytes)): each stream keeps the last window it sent, to send
+    /// changes against it. A subscribe past it gets RESOURCE_EXHAUSTED.
+    public var maxStreamWindowBytes: Int = 16 << 20
     /// Ping payload bytes.
     public var maxPingPayloadBytes: Int = 1024
     /// Concurrent client connections; further connections are closed at once.

@@ -58,6 +58,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Player ids per Entries call (HISCORE_MAX_PLAYERS_PER_QUERY). Default 1000.")
     var maxPlayersPerQuery: Int?
 
+    @Option(help: "Bytes of entries one connection's top/around/player streams may keep, counted as the most their windows can hold (HISCORE_MAX_STREAM_WINDOW_BYTES). Default 16777216.")
+    var maxStreamWindowBytes: Int?
+
     @Option(help: "Concurrent connections (HISCORE_MAX_CONNECTIONS). Default 10000.")
     var maxConnections: Int?
 
@@ -140,6 +143,7 @@ struct Hiscored: AsyncParsableCommand {
         limits.maxBatchSubmits = try maxBatchSubmits ?? env.int("MAX_BATCH_SUBMITS") ?? limits.maxBatchSubmits
         limits.maxPageEntries = try maxPageEntries ?? env.int("MAX_PAGE_ENTRIES") ?? limits.maxPageEntries
         limits.maxPlayersPerQuery = try maxPlayersPerQuery ?? env.int("MAX_PLAYERS_PER_QUERY") ?? limits.maxPlayersPerQuery
+        limits.maxStreamWindowBytes = try maxStreamWindowBytes ?? env.int("MAX_STREAM_WINDOW_BYTES") ?? limits.maxStreamWindowBytes
         limits.maxConnections = try maxConnections ?? env.int("MAX_CONNECTIONS") ?? limits.maxConnections
         limits.maxBoards = try maxBoards ?? env.int("MAX_BOARDS") ?? limits.maxBoards
         limits.prefaceTimeoutSeconds = try prefaceTimeout ?? env.int("PREFACE_TIMEOUT") ?? limits.prefaceTimeoutSeconds
@@ -255,6 +259,7 @@ struct Hiscored: AsyncParsableCommand {
         for (name, value) in [
             ("--max-inflight-calls", limits.maxInflightCalls), ("--max-batch-submits", limits.maxBatchSubmits),
             ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
+            ("--max-stream-window-bytes", limits.maxStreamWindowBytes),
             ("--max-connections", limits.maxConnections), ("--max-boards", limits.maxBoards),
             ("--preface-timeout", limits.prefaceTimeoutSeconds), ("--idle-timeout", limits.idleTimeoutSeconds),
             ("--frame-timeout", limits.frameTimeoutSeconds), ("--authentication-timeout", limits.authenticationTimeoutSeconds),

@@ -196,7 +196,9 @@ struct StreamConnectionBoundTests {
     /// boards.)
     @Test("a reader that does not read gets at most the per-connection event budget queued, however many boards it watches", arguments: [1, 10])
     func budgetAcrossBoards(boards: Int) async throws {
-        let rig = try await SubscribeResetRig.start(shards: 2)
+        // 160 top-1000 windows exceed the default max_stream_window_bytes: lifted here, as this
+        // is about the event budget.
+        let rig = try await SubscribeResetRig.start(shards: 2, maxStreamWindowBytes: 1 << 30)
         do {
             let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: rig.port)
             let metadata = [UInt8](repeating: 7, count: 200)
@@ -242,6 +244,55 @@ struct StreamConnectionBoundTests {
             }
             #expect(snapshots.count == boards * 16)
             try? await writer.close()
+        } catch {
+            Issue.record("\(error)")
+        }
+        await rig.stop()
+    }
+}
+
+extension StreamConnectionBoundTests {
+    /// Each stream keeps the last window it sent: 1000 subscriptions of ~1 MB windows made one
+    /// connection hold ~1 GB. The windows' bytes are bounded per connection at subscribe time.
+    @Test("a connection's streams may keep at most max_stream_window_bytes of windows; closing one makes room")
+    func windowBytesPerConnection() async throws {
+        let rig = try await SubscribeResetRig.start(shards: 2)
+        do {
+            let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: rig.port)
+            _ = try await writer.submit(board: "w", player: "p", score: 1)
+            try? await writer.close()
+            let reader = try RawConnection(port: rig.port, timeoutSeconds: 10)
+            _ = reader.handshake()
+            // A default board's entry counts 64 + 128 + 256 = 448 bytes: a top-1000 window
+            // 448,000, and 16 MiB holds 37 of them.
+            var burst = ByteBufferBuilder()
+            for callID in UInt64(1)...38 {
+                burst.append(RequestEnvelope(callID: callID, method: .subscribe(SubscribeRequest(
+                    boardID: "w", target: .top(1000), minIntervalMillis: 20))))
+            }
+            reader.send(burst.bytes)
+            var opened = Set<UInt64>()
+            var refused: [UInt64: String] = [:]
+            while opened.count + refused.count < 38, let frame = reader.readFrame() {
+                if case .event? = frame.result { opened.insert(frame.callID) } else if let status = frame.status {
+                    #expect(status.code == .resourceExhausted)
+                    refused[frame.callID] = status.message
+                }
+            }
+            #expect(opened == Set(1...37) && refused.keys.sorted() == [38], "\(refused)")
+            #expect(refused[38]?.contains("max_stream_window_bytes") == true)
+            // Ending a stream makes room for another.
+            reader.send(RequestEnvelope(callID: 40, method: .cancel(callID: 1)))
+            var cancelled = false
+            while !cancelled, let frame = reader.readFrame() {
+                if frame.callID == 40 { cancelled = true }
+            }
+            reader.send(RequestEnvelope(callID: 41, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1000), minIntervalMillis: 20))))
+            var answer: ResponseEnvelope?
+            while answer == nil, let frame = reader.readFrame() {
+                if frame.callID == 41 { answer = frame }
+            }
+            #expect(answer?.status == nil, "\(String(describing: answer?.status))")
         } catch {
             Issue.record("\(error)")
         }

@@ -115,7 +115,7 @@ struct SubscribeResetRig {
 
     var port: Int { listener.localAddress?.port ?? 0 }
 
-    static func start(shards shardCount: Int) async throws -> SubscribeResetRig {
+    static func start(shards shardCount: Int, maxStreamWindowBytes: Int? = nil) async throws -> SubscribeResetRig {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
         do {
             let loops = Array(group.makeIterator())
@@ -129,7 +129,8 @@ struct SubscribeResetRig {
             let executor = BatchExecutor(shards: shards, writesWaitForDurability: false)
             streams.attach(executor)
             let directory = BoardDirectory(shardCount: shardCount, maxBoards: 10)
-            let limits = ServerLimits()
+            var limits = ServerLimits()
+            if let maxStreamWindowBytes { limits.maxStreamWindowBytes = maxStreamWindowBytes }
             let router = CallRouter(
                 directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: true, streams: streams,
                 access: AccessControl(), backups: nil, seasons: nil)

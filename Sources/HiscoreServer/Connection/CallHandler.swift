@@ -26,7 +26,7 @@ final class CallHandler: ChannelDuplexHandler {
     private var sink: StreamSink?
     /// Open subscriptions by the client's call id; they do not count as in-flight calls. The hub
     /// knows each by its `serial` (see `inflight`).
-    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool, serial: UInt64, tokenExpiry: Int64?)] = [:]
+    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool, serial: UInt64, tokenExpiry: Int64?, windowBytes: Int)] = [:]
     /// Ends the subscriptions opened with a player token once the token expires (armed only
     /// while such subscriptions are open, for the earliest expiry).
     private var tokenExpiryCheck: Scheduled<Void>?
@@ -612,14 +612,36 @@ final class CallHandler: ChannelDuplexHandler {
                 .alreadyExists, "this connection already has a feed of board \(spec.board.config.id); one feed per board per connection")))
             return
         }
+        // Each stream keeps the last window it sent (up to a frame of entries): bounded per
+        // connection by what its windows could hold, not only by their number.
+        let windowBytes = Self.windowBytes(spec.target, board: spec.board.config, maxFrameBytes: limits.maxFrameBytes)
+        let heldBytes = subscriptions.values.reduce(0) { $0 + $1.windowBytes }
+        guard heldBytes + windowBytes <= limits.maxStreamWindowBytes else {
+            write(context, .failure(callID: callID, Status(
+                .resourceExhausted,
+                "this stream's window could hold \(windowBytes) bytes of entries and the connection's streams already \(heldBytes); at most \(limits.maxStreamWindowBytes) per connection (max_stream_window_bytes): close streams, ask for smaller windows, or use another connection")))
+            return
+        }
         var tokenExpiry: Int64?
         if case .player(let claims) = principal { tokenExpiry = claims.lastValidSecond(leewaySeconds: PlayerTokenVerifier.leewaySeconds) }
-        subscriptions[callID] = (spec.board, feed, serial, tokenExpiry)
+        subscriptions[callID] = (spec.board, feed, serial, tokenExpiry, windowBytes)
         subscriptionIDs[serial] = callID
         if let tokenExpiry { armTokenExpiryCheck(context, at: tokenExpiry) }
         metrics?.subscriptionsOpened += 1
         streams.subscribe(
             board: spec.board, callID: serial, sink: sink, target: spec.target, ranking: spec.ranking, interval: spec.interval)
+    }
+
+    /// The most bytes of entries a stream of `target` keeps (its last window), as `AnswerBound`
+    /// counts an entry of `board`; a feed keeps no window (its backlog has its own bound).
+    static func windowBytes(_ target: SubscriptionTarget, board: BoardConfig, maxFrameBytes: Int) -> Int {
+        let entry = AnswerBound(maxFrameBytes: maxFrameBytes).entryBytes(board.limits)
+        switch target {
+        case .player: return entry
+        case .top(let limit): return Int(limit) * entry
+        case .around(_, let before, let after): return (Int(before) + Int(after) + 1) * entry
+        case .feed: return 0
+        }
     }
 
     /// Schedules the check that ends token-bound subscriptions, for `lastValidSecond` if that is
