@@ -89,7 +89,8 @@ public final class HiscoreServer: Sendable {
             if configuration.maxMemoryBytes > 0 && JemallocStats.allocatedBytes() == nil {
                 throw MemoryCeiling.StatisticsUnavailable()
             }
-            let streams = try await StreamCoordinator.make(loops: loops, maxFrameBytes: limits.maxFrameBytes)
+            let streams = try await StreamCoordinator.make(
+                loops: loops, maxFrameBytes: limits.maxFrameBytes, maxFeedBacklogBytes: limits.maxFeedBacklogBytes)
             shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams, logger: logger) }
             let directory = BoardDirectory(
                 shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,

@@ -16,6 +16,11 @@ public struct ServerLimits: Sendable, Equatable {
     /// enough for the windowed proof (`TopPlan`): beyond it the page is refused with
     /// RESOURCE_EXHAUSTED (page with a cursor instead).
     public var maxPageFallbackKeys: Int = 250_000
+    /// Bytes the feeds' backlogs (writes held until a feed's consumer is sent them) may hold over
+    /// every board of the server, counted as each board's are (160 bytes + player id + metadata
+    /// per item); past it, feeds holding back more than an event's worth on a board that gets
+    /// more writes are ended with RESOURCE_EXHAUSTED. Each board's own bound is 64 MiB.
+    public var maxFeedBacklogBytes: Int = 256 << 20
     /// Open subscriptions per connection.
     public var maxSubscriptions: Int = 1000
     /// Bytes of entries the open top, around and player streams of one connection may keep,

@@ -61,6 +61,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Bytes of entries one connection's top/around/player streams may keep, counted as the most their windows can hold (HISCORE_MAX_STREAM_WINDOW_BYTES). Default 16777216.")
     var maxStreamWindowBytes: Int?
 
+    @Option(help: "Bytes all feeds' backlogs may hold over every board; past it, lagging feeds are ended (HISCORE_MAX_FEED_BACKLOG_BYTES). Default 268435456.")
+    var maxFeedBacklogBytes: Int?
+
     @Option(help: "Concurrent connections (HISCORE_MAX_CONNECTIONS). Default 10000.")
     var maxConnections: Int?
 
@@ -144,6 +147,7 @@ struct Hiscored: AsyncParsableCommand {
         limits.maxPageEntries = try maxPageEntries ?? env.int("MAX_PAGE_ENTRIES") ?? limits.maxPageEntries
         limits.maxPlayersPerQuery = try maxPlayersPerQuery ?? env.int("MAX_PLAYERS_PER_QUERY") ?? limits.maxPlayersPerQuery
         limits.maxStreamWindowBytes = try maxStreamWindowBytes ?? env.int("MAX_STREAM_WINDOW_BYTES") ?? limits.maxStreamWindowBytes
+        limits.maxFeedBacklogBytes = try maxFeedBacklogBytes ?? env.int("MAX_FEED_BACKLOG_BYTES") ?? limits.maxFeedBacklogBytes
         limits.maxConnections = try maxConnections ?? env.int("MAX_CONNECTIONS") ?? limits.maxConnections
         limits.maxBoards = try maxBoards ?? env.int("MAX_BOARDS") ?? limits.maxBoards
         limits.prefaceTimeoutSeconds = try prefaceTimeout ?? env.int("PREFACE_TIMEOUT") ?? limits.prefaceTimeoutSeconds
@@ -259,7 +263,7 @@ struct Hiscored: AsyncParsableCommand {
         for (name, value) in [
             ("--max-inflight-calls", limits.maxInflightCalls), ("--max-batch-submits", limits.maxBatchSubmits),
             ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
-            ("--max-stream-window-bytes", limits.maxStreamWindowBytes),
+            ("--max-stream-window-bytes", limits.maxStreamWindowBytes), ("--max-feed-backlog-bytes", limits.maxFeedBacklogBytes),
             ("--max-connections", limits.maxConnections), ("--max-boards", limits.maxBoards),
             ("--preface-timeout", limits.prefaceTimeoutSeconds), ("--idle-timeout", limits.idleTimeoutSeconds),
             ("--frame-timeout", limits.frameTimeoutSeconds), ("--authentication-timeout", limits.authenticationTimeoutSeconds),

@@ -83,4 +83,98 @@ struct MemoryBoundTests {
         #expect(answered == Array(1...31))
         try await client.close()
     }
+
+    /// A feed's backlog is bounded per board (64 MiB of counted bytes), and updates go on above
+    /// the memory ceiling (one that sends no metadata still copies the stored 4 KiB into its feed
+    /// item): N boards held N x 64 MiB, 327 MiB for 4 under --max-memory 32M. The feeds'
+    /// backlogs are bounded over all boards too (max_feed_backlog_bytes, 32 MiB here).
+    @Test("feed backlogs of a few boards stay near the memory ceiling")
+    func feedBacklogsPastTheCeiling() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let server = try ServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "2", "--max-memory", "32M",
+                        "--max-feed-backlog-bytes", "33554432"],
+            adminPort: true)
+        defer { server.stop() }
+        let adminPort = try #require(server.adminPortNumber)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        let boards = 4
+        let feed = try RawConnection(port: server.port, timeoutSeconds: 30, receiveBufferBytes: 4096)
+        _ = feed.handshake()
+        for board in 0..<boards {
+            try await client.createBoard(BoardConfig(id: "f\(board)", writeOperator: .set, limits: BoardLimits(maxMetadataBytes: 4096)))
+            _ = try await client.submit(board: "f\(board)", player: "p", score: 0, metadata: [UInt8](repeating: 1, count: 4096))
+            // A feed with a one-hour interval: its first event (the empty snapshot) goes at once,
+            // the next in an hour.
+            feed.send(RequestEnvelope(callID: UInt64(board + 1), method: .subscribe(SubscribeRequest(
+                boardID: "f\(board)", target: .feed, minIntervalMillis: 3_600_000))))
+            guard case .event? = feed.readFrame()?.result else {
+                Issue.record("no feed snapshot")
+                return
+            }
+        }
+        let before = try await Self.allocated(adminPort)
+        // Updates without metadata (a few bytes each on the wire), ~15,000 per board: just under
+        // the per-board backlog bound (64 MiB at ~4.3 KB counted per item).
+        var score: Int64 = 1
+        for board in 0..<boards {
+            for _ in 0..<63 {
+                _ = try await client.submitBatch((0..<240).map { _ in
+                    score += 1
+                    return SubmitRequest(boardID: "f\(board)", playerID: "p", score: score)
+                })
+            }
+        }
+        let after = try await Self.allocated(adminPort)
+        #expect(
+            after < Double(64 << 20),
+            "allocated \(Int(before) >> 20) MiB -> \(Int(after) >> 20) MiB with --max-memory 32M after \(score) metadata-less updates to \(boards) boards with a feed")
+        // The feeds held back past the bound were ended, saying why.
+        var ended: [String] = []
+        while ended.isEmpty, let frame = feed.readFrame() {
+            if let status = frame.status { ended.append("\(status.code) \(status.message)") }
+        }
+        #expect(ended.first?.contains("max_feed_backlog_bytes") == true, "\(ended)")
+        try await client.close()
+    }
+
+    /// A top of 1000 entries of 4 KiB was refused (RESOURCE_EXHAUSTED) only once built, and the
+    /// board's top cache had kept its snapshot and packed answer by then: ~9 MB per board. Such
+    /// a page is now refused before it runs (`AnswerBound`).
+    @Test("refused top pages leave nothing cached past the memory ceiling")
+    func refusedTopPagesStayCached() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let server = try ServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "2", "--max-memory", "64M"],
+            adminPort: true)
+        defer { server.stop() }
+        let adminPort = try #require(server.adminPortNumber)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        let boards = 12
+        for board in 0..<boards {
+            try await client.createBoard(BoardConfig(id: "t\(board)", limits: BoardLimits(maxMetadataBytes: 4096)))
+            for start in stride(from: 0, to: 1000, by: 200) {
+                _ = try await client.submitBatch((start..<(start + 200)).map {
+                    SubmitRequest(boardID: "t\(board)", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: 3, count: 4096))
+                })
+            }
+        }
+        let before = try await Self.allocated(adminPort)
+        var refused = 0
+        for board in 0..<boards {
+            do {
+                _ = try await client.top(board: "t\(board)", limit: 1000)
+            } catch let error as HiscoreError where error.code == .resourceExhausted {
+                refused += 1
+            }
+        }
+        let after = try await Self.allocated(adminPort)
+        #expect(refused == boards)
+        #expect(
+            after - before < Double(16 << 20),
+            "allocated \(Int(before) >> 20) MiB -> \(Int(after) >> 20) MiB after \(refused) refused top-1000 reads (--max-memory 64M)")
+        try await client.close()
+    }
 }

@@ -16,19 +16,27 @@ final class StreamCoordinator: Sendable {
 
     /// Builds one registry on each loop. `maxFrameBytes`: the server's bound on a frame, which
     /// feed events must stay under.
-    static func make(loops: [any EventLoop], maxFrameBytes: Int = ServerLimits().maxFrameBytes) async throws -> StreamCoordinator {
+    static func make(
+        loops: [any EventLoop], maxFrameBytes: Int = ServerLimits().maxFrameBytes,
+        maxFeedBacklogBytes: Int = ServerLimits().maxFeedBacklogBytes
+    ) async throws -> StreamCoordinator {
         var registries: [NIOLoopBound<HubRegistry>] = []
         for loop in loops {
             registries.append(try await loop.submit { NIOLoopBound(HubRegistry(), eventLoop: loop) }.get())
         }
         return StreamCoordinator(
-            registries: registries, loops: loops, feedEventBytes: StreamRefresh.feedEventBytes(maxFrameBytes: maxFrameBytes))
+            registries: registries, loops: loops, feedEventBytes: StreamRefresh.feedEventBytes(maxFrameBytes: maxFrameBytes),
+            feedBudget: FeedBacklogBudget(limitBytes: maxFeedBacklogBytes))
     }
 
-    private init(registries: [NIOLoopBound<HubRegistry>], loops: [any EventLoop], feedEventBytes: Int) {
+    /// What the server's feed backlogs hold, over every board.
+    let feedBudget: FeedBacklogBudget
+
+    private init(registries: [NIOLoopBound<HubRegistry>], loops: [any EventLoop], feedEventBytes: Int, feedBudget: FeedBacklogBudget) {
         self.registries = registries
         self.loops = loops
         self.feedEventBytes = feedEventBytes
+        self.feedBudget = feedBudget
     }
 
     func attach(_ executor: BatchExecutor) {
@@ -66,6 +74,7 @@ final class StreamCoordinator: Sendable {
         guard let executor = executorBox.withLockedValue({ $0 }) else { return }
         let telemetry = telemetryBox.withLockedValue { $0 }
         let feedEventBytes = self.feedEventBytes
+        let feedBudget = self.feedBudget
         board.addSubscriber(feed: target == .feed)
         loop.execute {
             guard !board.isDeleted else {
@@ -83,7 +92,8 @@ final class StreamCoordinator: Sendable {
                 return
             }
             let hub = registry.value.hub(
-                for: board, loop: loop, executor: executor, metrics: telemetry?.local(loop), feedEventBytes: feedEventBytes)
+                for: board, loop: loop, executor: executor, metrics: telemetry?.local(loop), feedEventBytes: feedEventBytes,
+                feedBudget: feedBudget)
             hub.add(Subscription(callID: callID, sink: sink, target: target, ranking: ranking, interval: interval))
         }
     }
@@ -123,10 +133,11 @@ final class HubRegistry {
 
     func hub(
         for board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics?,
-        feedEventBytes: Int = StreamRefresh.feedEventBytes
+        feedEventBytes: Int = StreamRefresh.feedEventBytes, feedBudget: FeedBacklogBudget? = nil
     ) -> SubscriptionHub {
         if let existing = hubs[board.incarnation] { return existing }
-        let hub = SubscriptionHub(board: board, loop: loop, executor: executor, metrics: metrics, feedEventBytes: feedEventBytes)
+        let hub = SubscriptionHub(
+            board: board, loop: loop, executor: executor, metrics: metrics, feedEventBytes: feedEventBytes, feedBudget: feedBudget)
         hubs[board.incarnation] = hub
         return hub
     }

@@ -69,7 +69,11 @@ final class SubscriptionHub {
     /// The position of `feedNotes[0]` (items before it went to every feed).
     private var feedBase = 0
     /// What `feedNotes` holds, in bytes (ids and metadata, plus `feedNoteOverhead` each).
-    private var feedBytes = 0
+    private var feedBytes = 0 {
+        didSet { feedBudget?.add(feedBytes - oldValue) }
+    }
+    /// The server-wide bound on feed backlogs, which `feedBytes` counts toward.
+    private let feedBudget: FeedBacklogBudget?
     /// The feed subscriptions (a few per board: one per connection at most).
     private var feeds: [Subscription] = []
     private var scheduledFlush: Scheduled<Void>?
@@ -100,14 +104,19 @@ final class SubscriptionHub {
 
     init(
         board: BoardHandle, loop: any EventLoop, executor: BatchExecutor, metrics: LoopMetrics? = nil,
-        feedEventBytes: Int = StreamRefresh.feedEventBytes
+        feedEventBytes: Int = StreamRefresh.feedEventBytes, feedBudget: FeedBacklogBudget? = nil
     ) {
+        self.feedBudget = feedBudget
         self.board = board
         self.loop = loop
         self.executor = executor
         self.metrics = metrics
         self.feedEventBytes = feedEventBytes
         self.receivedSequence = Array(repeating: 0, count: executor.shards.count)
+    }
+
+    deinit {
+        feedBudget?.add(-feedBytes)
     }
 
     var isEmpty: Bool { subscriptions.isEmpty }
@@ -190,7 +199,7 @@ final class SubscriptionHub {
         for note in notes {
             if !everythingDirty {
                 if pendingNotes.count < Self.maxPendingNotes {
-                    pendingNotes.append(note)
+                    pendingNotes.append(note.withoutEntry)
                     writtenPlayers.insert(note.playerID)
                 } else {
                     everythingDirty = true
@@ -204,7 +213,9 @@ final class SubscriptionHub {
                 feedNotes.append(note)
                 feedBytes += Self.feedNoteBytes(note)
             }
-            if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes { relieveFeedBacklog() }
+            if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes || feedBudget?.isExceeded == true {
+                relieveFeedBacklog()
+            }
         }
         // O(1): the next flush is one shortest interval after the last one. (Scanning every
         // subscription here would make each write batch cost O(subscribers).) Writes arriving
@@ -427,13 +438,18 @@ final class SubscriptionHub {
             bytesFrom[index] = bytesFrom[index + 1] + Self.feedNoteBytes(feedNotes[index])
         }
         let end = feedBase + feedNotes.count
+        // Past the server-wide bound, every feed here holding back more than an event's worth
+        // goes: this board is adding to a total that is over.
+        let overBudget = feedBudget?.isExceeded == true
         let behind = feeds.filter { feed in
             let offset = min(max(0, feed.feedCursor - feedBase), feedNotes.count)
             return end - feed.feedCursor > Self.maxPendingFeedItems || bytesFrom[offset] > Self.maxPendingFeedBytes
+                || (overBudget && bytesFrom[offset] > feedEventBytes)
         }
+        let serverWide = overBudget ? "; or the server's feeds together hold more than max_feed_backlog_bytes (\(feedBudget?.limitBytes ?? 0) bytes)" : ""
         let status = Status(
             .resourceExhausted,
-            "feed consumer fell more than \(Self.maxPendingFeedItems) writes or \(Self.maxPendingFeedBytes >> 20) MiB behind (its reader is not reading, or its min_interval_ms is long for this board's write rate)")
+            "feed consumer fell more than \(Self.maxPendingFeedItems) writes or \(Self.maxPendingFeedBytes >> 20) MiB behind\(serverWide) (its reader is not reading, or its min_interval_ms is long for this board's write rate)")
         for feed in behind {
             feed.sink.send([StreamFrame(callID: feed.callID, response: .failure(callID: feed.callID, status), isFinal: true)])
             discard(SubscriptionKey(connectionID: feed.sink.connectionID, callID: feed.callID))

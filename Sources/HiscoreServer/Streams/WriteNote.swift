@@ -18,6 +18,16 @@ struct WriteNote: Sendable {
     let shard: Int
     let sequence: UInt64
 
+    /// The note without its entry: what the stream marking keeps (an entry, with up to 4 KiB of
+    /// metadata, is the feeds' alone; kept there too, it held the metadata of up to 65,536
+    /// pending notes per board after the feeds had let go of it).
+    var withoutEntry: WriteNote {
+        guard entry != nil else { return self }
+        return WriteNote(
+            board: board, playerID: playerID, previousKey: previousKey, currentKey: currentKey, entry: nil,
+            created: created, version: version, shard: shard, sequence: sequence)
+    }
+
     /// The key interval a write touches: between its old and new keys, where a missing key counts
     /// as worse than every key (a new entry shifts everyone below it; a removal likewise).
     var touchedInterval: ClosedRange<RankKey> {
