@@ -27,7 +27,7 @@ public struct ServerLimits: Sendable, Equatable {
     /// counted at subscribe time as the most their windows can hold (entries × (64 + 128 +
     /// the board's max_metadata_bytes)): each stream keeps the last window it sent, to send
     /// changes against it. A subscribe past it gets RESOURCE_EXHAUSTED.
-    public var maxStreamWindowBytes: Int = 16 << 20
+    public var maxStreamWindowBytes: Int = 64 << 20
     /// Ping payload bytes.
     public var maxPingPayloadBytes: Int = 1024
     /// Concurrent client connections; further connections are closed at once.

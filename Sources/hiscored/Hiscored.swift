@@ -58,7 +58,7 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Player ids per Entries call (HISCORE_MAX_PLAYERS_PER_QUERY). Default 1000.")
     var maxPlayersPerQuery: Int?
 
-    @Option(help: "Bytes of entries one connection's top/around/player streams may keep, counted as the most their windows can hold (HISCORE_MAX_STREAM_WINDOW_BYTES). Default 16777216.")
+    @Option(help: "Bytes of entries one connection's top/around/player streams may keep, counted as the most their windows can hold (HISCORE_MAX_STREAM_WINDOW_BYTES). Default 67108864.")
     var maxStreamWindowBytes: Int?
 
     @Option(help: "Bytes all feeds' backlogs may hold over every board; past it, lagging feeds are ended (HISCORE_MAX_FEED_BACKLOG_BYTES). Default 268435456.")

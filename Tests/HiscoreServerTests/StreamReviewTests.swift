@@ -264,33 +264,33 @@ extension StreamConnectionBoundTests {
             let reader = try RawConnection(port: rig.port, timeoutSeconds: 10)
             _ = reader.handshake()
             // A default board's entry counts 64 + 128 + 256 = 448 bytes: a top-1000 window
-            // 448,000, and 16 MiB holds 37 of them.
+            // 448,000, and 64 MiB holds 149 of them.
             var burst = ByteBufferBuilder()
-            for callID in UInt64(1)...38 {
+            for callID in UInt64(1)...150 {
                 burst.append(RequestEnvelope(callID: callID, method: .subscribe(SubscribeRequest(
                     boardID: "w", target: .top(1000), minIntervalMillis: 20))))
             }
             reader.send(burst.bytes)
             var opened = Set<UInt64>()
             var refused: [UInt64: String] = [:]
-            while opened.count + refused.count < 38, let frame = reader.readFrame() {
+            while opened.count + refused.count < 150, let frame = reader.readFrame() {
                 if case .event? = frame.result { opened.insert(frame.callID) } else if let status = frame.status {
                     #expect(status.code == .resourceExhausted)
                     refused[frame.callID] = status.message
                 }
             }
-            #expect(opened == Set(1...37) && refused.keys.sorted() == [38], "\(refused)")
-            #expect(refused[38]?.contains("max_stream_window_bytes") == true)
+            #expect(opened == Set(1...149) && refused.keys.sorted() == [150], "\(refused)")
+            #expect(refused[150]?.contains("max_stream_window_bytes") == true)
             // Ending a stream makes room for another.
-            reader.send(RequestEnvelope(callID: 40, method: .cancel(callID: 1)))
+            reader.send(RequestEnvelope(callID: 151, method: .cancel(callID: 1)))
             var cancelled = false
             while !cancelled, let frame = reader.readFrame() {
-                if frame.callID == 40 { cancelled = true }
+                if frame.callID == 151 { cancelled = true }
             }
-            reader.send(RequestEnvelope(callID: 41, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1000), minIntervalMillis: 20))))
+            reader.send(RequestEnvelope(callID: 152, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1000), minIntervalMillis: 20))))
             var answer: ResponseEnvelope?
             while answer == nil, let frame = reader.readFrame() {
-                if frame.callID == 41 { answer = frame }
+                if frame.callID == 152 { answer = frame }
             }
             #expect(answer?.status == nil, "\(String(describing: answer?.status))")
         } catch {
