@@ -61,7 +61,7 @@ public final class HiscoreServer: Sendable {
         let shardCount = max(1, configuration.shards)
         let limits = configuration.limits
         let (persistence, catalog, catalogWarnings) = try Persistence.open(
-            path: configuration.dataDirectory, mode: configuration.durability, shards: shardCount)
+            path: configuration.dataDirectory, mode: configuration.durability, shards: shardCount, logger: logger)
         for warning in catalogWarnings { logger.warning("\(warning)") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
         let loops = Array(group.makeIterator())
@@ -160,7 +160,8 @@ public final class HiscoreServer: Sendable {
             endpoints.serve(AdminEndpoints.Serving(
                 metrics: { [shards] in
                     await Self.scrape(
-                        telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory)
+                        telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory,
+                        persistence: persistence)
                 },
                 notReadyReason: { [shards] in
                     guard ready.load(ordering: .relaxed) else { return "not accepting calls (shutting down)" }
@@ -168,6 +169,9 @@ public final class HiscoreServer: Sendable {
                         if let failure = shard.logFailure {
                             return "shard \(shard.index)'s log failed (\(failure)); its writes are refused until a restart"
                         }
+                    }
+                    if let failure = persistence.catalogFailure {
+                        return "the board catalog failed (\(failure)); board creations, deletions and season resets are refused until a restart"
                     }
                     return nil
                 }))
@@ -300,7 +304,8 @@ public final class HiscoreServer: Sendable {
     }
 
     private static func scrape(
-        telemetry: Telemetry, shards: [Shard], registry: ConnectionRegistry, directory: BoardDirectory, memory: MemoryCeiling
+        telemetry: Telemetry, shards: [Shard], registry: ConnectionRegistry, directory: BoardDirectory, memory: MemoryCeiling,
+        persistence: Persistence
     ) async -> String {
         let snapshot = await telemetry.merged()
         var entries: [Int] = []
@@ -315,6 +320,7 @@ public final class HiscoreServer: Sendable {
             memoryCeiling: memory.limitBytes, memoryCeilingExceeded: memory.isExceeded,
             cpuSeconds: ProcessStats.cpuSeconds(), residentBytes: ProcessStats.residentBytes())
         gauges.logFailedPerShard = shards.map { $0.logFailure != nil }
+        gauges.catalogFailed = persistence.catalogFailure != nil
         gauges.snapshotsPerShard = shards.map { shard in
             let counts = shard.snapshotCounts
             return (

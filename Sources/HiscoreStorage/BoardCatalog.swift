@@ -15,7 +15,8 @@ import Glibc
 /// file of about its live boards' size rather than one record per board it ever had. The
 /// append's own records are durable first; a rewrite that fails before its rename leaves the old
 /// file in use (and is tried again at the next threshold), one that fails after it poisons the
-/// catalog like a failed append.
+/// catalog like a failed fdatasync. A compaction on open that fails (a full disk) is a warning:
+/// the uncompacted file stays in use.
 ///
 /// Thread-safe (one internal mutex); `append` blocks for one fdatasync.
 public final class BoardCatalog: @unchecked Sendable {
@@ -36,8 +37,13 @@ public final class BoardCatalog: @unchecked Sendable {
     private var fileBytes: Int
     /// An append taking `fileBytes` past this looks at compacting.
     private var compactionThreshold: Int
-    /// Set by the first failed append; every later one throws it.
-    private var failure: StorageError?
+    /// Set when the file may no longer hold what the appends acknowledged (a failed fdatasync, a
+    /// write that could not be cut back, a compaction's lost directory entry); every later append
+    /// throws it.
+    private var poisoned: StorageError?
+
+    /// Why the catalog refuses every append until a restart, if it does (see `append`).
+    public var failure: StorageError? { lock.withLock { poisoned } }
 
     private init(
         path: String, directoryPath: String, fd: Int32, state: CatalogState, warnings: [String], lastLoadedRecord: CatalogRecord?,
@@ -85,11 +91,20 @@ public final class BoardCatalog: @unchecked Sendable {
         }
         if size > compactAboveBytes {
             let compacted = compactedBytes(state)
-            try POSIX.writeFileAtomically(path, directory: directory.path, compacted)
-            size = compacted.count
+            do throws(StorageError) {
+                try POSIX.writeFileAtomically(path, directory: directory.path, compacted)
+            } catch {
+                // A full disk has no room for the temporary file. The old file is whole and holds
+                // the same boards: start on it (the running server tries again when it doubles).
+                warnings.append(
+                    "\(path): not compacted (\(error)); the uncompacted file (\(size) bytes) stays in use, "
+                        + "compaction is tried again at the next start or when the file has doubled")
+            }
         }
         let fd = try POSIX.open(path, O_WRONLY | O_CREAT | O_APPEND)
         do throws(StorageError) {
+            // The compacted file, or the old one when the compaction failed before its rename.
+            size = try POSIX.fileSize(fd, path: path)
             // What the scan read may exist only in the page cache (a crash between an append's
             // write and its fdatasync): make it durable before boards go live and incarnations are
             // handed out on the strength of it.
@@ -155,7 +170,7 @@ public final class BoardCatalog: @unchecked Sendable {
             try POSIX.fsyncDirectory(directoryPath)
         } catch {
             // A crash could bring back the old file, which lacks every later append.
-            failure = error
+            poisoned = Self.poisonedError(error)
         }
     }
 
@@ -168,35 +183,53 @@ public final class BoardCatalog: @unchecked Sendable {
     /// last ones (a torn tail), never a later one without an earlier one. A season reset writes
     /// its new incarnation, the archived one and any pruned ones this way.
     ///
-    /// A failed write or fdatasync *poisons* the catalog (as the shard log does): the file is cut
-    /// back to where the append started, when that still works, and every later append fails.
-    /// Half a frame left behind would make the next good append look like corruption at the next
-    /// start, and after a failed fdatasync a retried one may report success falsely.
+    /// A failed write (a full disk, say) cuts the file back to where the append started and
+    /// throws; the catalog stays usable, and the next append (once space is freed) works. The
+    /// catalog is *poisoned* — this append and every later one throw, until a restart — when the
+    /// cut-back fails (half a frame left behind would make the next good append look like
+    /// corruption at the next start) or when the fdatasync fails (a retried one may report
+    /// success falsely: the kernel reports a lost write-back once). `failure` says why.
     public func append(_ records: [CatalogRecord]) throws(StorageError) {
         var bytes: [UInt8] = []
         for record in records {
             Frame.append(to: &bytes) { CatalogCoding.encode(.record(record), into: &$0) }
         }
         try lock.withLock { () throws(StorageError) in
-            if let failure { throw failure }
+            if let poisoned { throw poisoned }
             guard fd >= 0 else { throw .closed }
+            let start = try POSIX.fileSize(fd, path: path)
             do throws(StorageError) {
-                let start = try POSIX.fileSize(fd, path: path)
-                do throws(StorageError) {
-                    try POSIX.writeAll(fd, bytes, path: path)
-                    try POSIX.fdatasync(fd, path: path)
-                } catch {
-                    try? POSIX.truncate(fd, to: start, path: path)
-                    throw error
-                }
+                try POSIX.writeAll(fd, bytes, path: path)
             } catch {
-                failure = error
+                do throws(StorageError) {
+                    try POSIX.truncate(fd, to: start, path: path)
+                } catch let cutBack {
+                    poisoned = Self.poisonedError(error, cutBack: cutBack)
+                }
+                throw error
+            }
+            do throws(StorageError) {
+                try POSIX.fdatasync(fd, path: path)
+            } catch {
+                // Cut back all the same (the file should not show records that were refused),
+                // but the catalog cannot be trusted with an fdatasync again.
+                try? POSIX.truncate(fd, to: start, path: path)
+                poisoned = Self.poisonedError(error)
                 throw error
             }
             for record in records { state.apply(record) }
             fileBytes += bytes.count
             if fileBytes > compactionThreshold { compactIfWorthIt() }
         }
+    }
+
+    /// What every append of a poisoned catalog throws: a `logFailed`, whose description reads
+    /// "write-ahead log failed: the board catalog failed earlier (<cause>); no further writes can
+    /// be made durable, restart hiscored" — the server's "cannot record … durably" answers carry
+    /// it, rather than repeating a stale errno as if the disk were still full.
+    private static func poisonedError(_ error: StorageError, cutBack: StorageError? = nil) -> StorageError {
+        let cause = cutBack.map { "\(error), and cutting the file back failed: \($0)" } ?? "\(error)"
+        return .logFailed(reason: "the board catalog failed earlier (\(cause))")
     }
 
     /// The live boards (with their season history) and the incarnation high-water mark.

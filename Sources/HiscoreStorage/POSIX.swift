@@ -137,18 +137,25 @@ enum POSIX {
     }
 
     /// Writes `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync directory.
+    /// A failure before the rename deletes the temp file (on a full disk it would hold on to the
+    /// space it got) and leaves `path` as it was.
     static func writeFileAtomically(_ path: String, directory: String, _ bytes: [UInt8]) throws(StorageError) {
         let temporary = path + ".tmp"
         let fd = try open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
         do throws(StorageError) {
-            try writeAll(fd, bytes, path: temporary)
-            try fsync(fd, path: temporary)
-        } catch {
+            do throws(StorageError) {
+                try writeAll(fd, bytes, path: temporary)
+                try fsync(fd, path: temporary)
+            } catch {
+                close(fd)
+                throw error
+            }
             close(fd)
+            try rename(temporary, path)
+        } catch {
+            _ = Glibc.unlink(temporary)
             throw error
         }
-        close(fd)
-        try rename(temporary, path)
         try fsyncDirectory(directory)
     }
 

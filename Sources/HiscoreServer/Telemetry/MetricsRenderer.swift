@@ -79,6 +79,10 @@ struct MetricsRenderer {
             out.sample("hiscore_shard_log_failed", [("shard", "\(shard)")], failed ? 1 : 0)
         }
         out.header(
+            "hiscore_catalog_failed", "gauge",
+            "1 when the board catalog failed (an fdatasync error): board creations, deletions and season resets get UNAVAILABLE until a restart.")
+        out.sample("hiscore_catalog_failed", gauges.catalogFailed ? 1 : 0)
+        out.header(
             "hiscore_snapshots_total", "counter",
             "Snapshots of the shard's data published (its older log segments and snapshot deleted) or failed, since start-up.")
         for (shard, counts) in gauges.snapshotsPerShard.enumerated() {
@@ -114,6 +118,7 @@ struct ServerGauges: Sendable {
     var boards: Int
     var entriesPerShard: [Int]
     var logFailedPerShard: [Bool] = []
+    var catalogFailed = false
     var snapshotsPerShard: [(published: Int, failed: Int, running: Bool)] = []
     var allocated: Int
     var resident: Int
