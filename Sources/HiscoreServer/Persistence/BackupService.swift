@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Atomics
 import HiscoreStorage
 import HiscoreWire
@@ -45,13 +48,13 @@ final class BackupService: Sendable {
         }
         return EventLoopFuture.andAllSucceed(flushed, on: loop).flatMap {
             NIOThreadPool.singleton.runIfActive(eventLoop: loop) { () -> ResponseEnvelope in
-                do {
+                do throws(StorageError) {
                     let summary = try directory.backup(to: destination)
                     return .ok(callID, .backup(BackupResponse(
                         destination: destination, files: UInt64(summary.files), linkedFiles: UInt64(summary.linkedFiles),
                         copiedBytes: summary.copiedBytes)))
                 } catch {
-                    return .failure(callID: callID, Status(.failedPrecondition, "backup failed: \(error)"))
+                    return .failure(callID: callID, Status(.failedPrecondition, Self.failureMessage(error, destination: destination)))
                 }
             }
         }.recover { error in
@@ -59,5 +62,18 @@ final class BackupService: Sendable {
         }.always { _ in
             running.store(false, ordering: .releasing)
         }
+    }
+
+    /// What a failed backup answers. The backup removed what it had made (`DataDirectory.backup`),
+    /// so the same destination can be used again; a full disk says what needs the space.
+    static func failureMessage(_ error: StorageError, destination: String) -> String {
+        if case .io(_, _, let code) = error, code == ENOSPC || code == EDQUOT {
+            return "backup failed: no space left for it (\(error)); the partial copy in \(destination) was removed. "
+                + "A backup needs free space on the destination's file system for every file it copies rather than "
+                + "hard-links: each shard's newest log segment and boards.log, and every file when the destination is on "
+                + "another file system than the data dir. Free space (or choose another destination) and try again"
+        }
+        if case .destinationNotEmpty = error { return "backup failed: \(error)" }
+        return "backup failed: \(error); the partial copy in \(destination) was removed"
     }
 }
