@@ -121,7 +121,7 @@ struct FramedFileScan {
                 return FramedFileScan(
                     validEnd: offset,
                     tornTail: "\(file): torn tail at offset \(offset) (\(reason)); dropped \(bytes.count - offset) "
-                        + "bytes of a write interrupted by a crash (never acknowledged in fsync mode)")
+                        + "bytes of a write cut short by a crash, a full disk or an I/O error (never acknowledged in fsync mode)")
             }
         }
         return FramedFileScan(validEnd: offset, tornTail: nil)
