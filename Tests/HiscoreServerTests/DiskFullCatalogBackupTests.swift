@@ -1,0 +1,209 @@
+import Foundation
+import HiscoreClient
+import HiscoreCore
+import HiscoreServer
+import HiscoreStorage
+import HiscoreWire
+import Logging
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small tmpfs mounted for one test (root only: the suite is skipped, with the reason printed,
+/// where mounting is refused). `fill()` takes every free page with a filler file, `free()`
+/// deletes it again.
+private final class ServerTmpfs: @unchecked Sendable {
+    let path: String
+    private var filler: String { path + "/filler" }
+
+    static let available: Bool = {
+        guard geteuid() == 0, let probe = try? ServerTmpfs(bytes: 64 << 10) else { return false }
+        probe.unmount()
+        return true
+    }()
+
+    init(bytes: Int) throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-server-tmpfs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path]) == 0 else {
+            try? FileManager.default.removeItem(atPath: path)
+            throw CocoaError(.fileWriteNoPermission)
+        }
+    }
+
+    /// Writes zeros until the file system says ENOSPC (the last page byte by byte).
+    func fill() {
+        let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        precondition(fd >= 0)
+        let chunk = [UInt8](repeating: 0, count: 4096)
+        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
+        close(fd)
+    }
+
+    func free() { unlink(filler) }
+
+    func resize(bytes: Int) -> Bool { Self.run("/bin/mount", ["-o", "remount,size=\(bytes)", path]) == 0 }
+
+    func unmount() {
+        _ = Self.run("/bin/umount", [path])
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    static func run(_ tool: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// What a server does when its data disk fills up: the board catalog and backups.
+@Suite("A full disk under a running server: board catalog and backups", .serialized, .enabled(if: ServerTmpfs.available, "needs root and tmpfs mounts"))
+struct DiskFullCatalogBackupTests {
+    /// Runs `body` against a one-shard fsync-mode server on `data` and a connected client; both
+    /// are closed again whatever `body` does (a server left running keeps the tmpfs busy).
+    private func withServer(
+        _ data: String, log: CapturedLog, clock: TestClock? = nil,
+        _ body: (HiscoreServer, HiscoreClient) async throws -> Void
+    ) async throws {
+        var config = ServerConfiguration()
+        config.host = "127.0.0.1"
+        config.port = 0
+        config.adminPort = 0
+        config.shards = 1
+        config.durability = .fsync
+        config.dataDirectory = data
+        if let clock { config.clock = { clock.read() } }
+        let server = try await HiscoreServer.start(configuration: config, logger: log.logger)
+        var failure: (any Error)?
+        do {
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            do { try await body(server, client) } catch { failure = error }
+            try? await client.close()
+        } catch { failure = error }
+        await server.shutdown()
+        if let failure { throw failure }
+    }
+
+    /// One catalog append refused with ENOSPC poisoned `boards.log` for good: after space was
+    /// freed every create/delete/reset still failed with the stale "No space left" until a
+    /// restart, while /readyz said ready and nothing was logged.
+    @Test("a catalog change refused for lack of space is logged; once space is freed create_board and delete_board work again without a restart, and the data dir restarts whole")
+    func catalogRecoversFromTransientFullDisk() async throws {
+        let disk = try ServerTmpfs(bytes: 1 << 20)
+        defer { disk.unmount() }
+        let data = disk.path + "/data"
+        let log = CapturedLog()
+        try await withServer(data, log: log) { server, client in
+            disk.fill()
+            let full = await expectStatus(.unavailable) { _ = try await client.createBoard(BoardConfig(id: "while-full")) }
+            #expect(full.contains("No space left"), "\(full)")
+            #expect(log.contains("error board catalog"), "nothing was logged about the failed catalog append")
+            // A write refused and cut back is no reason to take the server out of rotation.
+            #expect(try await httpGet(port: server.adminPort!, path: "/readyz").status == 200)
+            disk.free()
+
+            var message = ""
+            do {
+                _ = try await client.createBoard(BoardConfig(id: "after-free"))
+                _ = try await client.createBoard(BoardConfig(id: "doomed"))
+                _ = try await client.deleteBoard("doomed")
+            } catch let error as HiscoreError {
+                message = error.message
+            }
+            #expect(message.isEmpty, "create/delete after space was freed: \(message)")
+            #expect(log.contains("recorded again"))
+            let ready = try await httpGet(port: server.adminPort!, path: "/readyz")
+            #expect(ready.status == 200, "\(ready.body)")
+            let metrics = try await httpGet(port: server.adminPort!, path: "/metrics")
+            #expect(metrics.body.contains("hiscore_catalog_failed 0"))
+        }
+        // The refused board's half-written bytes were cut back: the catalog reopens with no torn
+        // tail, without the refused board, with the later ones.
+        let restartLog = CapturedLog()
+        try await withServer(data, log: restartLog) { _, client in
+            let boards = try await client.listBoards().boards.map(\.config.id)
+            #expect(boards == ["after-free"])
+            #expect(!restartLog.contains("torn tail"))
+        }
+    }
+
+    /// Creates boards until boards.log ends so close to a page boundary that an append of
+    /// `bytes` more needs a new page (tmpfs charges whole pages): with the disk then filled,
+    /// exactly that append gets ENOSPC, while the catalog was never refused before.
+    private func padCatalog(_ client: HiscoreClient, path: String, before bytes: Int) async throws {
+        func size() -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
+        let page = 4096
+        var n = 0
+        let before = size()
+        try await client.createBoard(BoardConfig(id: "pad-a"))
+        let overhead = size() - before - 5  // a created record's bytes besides its id
+        while n < 1000 {
+            let remaining = (page - size() % page) % page
+            if remaining < bytes { return }
+            let length = remaining - bytes / 2 - overhead
+            let tag = "q\(n)"
+            let id = (tag.count...Identifier.maxBytes).contains(length)
+                ? tag + String(repeating: "x", count: length - tag.count) : "pad-\(n)"
+            try await client.createBoard(BoardConfig(id: id))
+            n += 1
+        }
+        Issue.record("could not pad the catalog")
+    }
+
+    @Test("a scheduled season reset refused for lack of space runs once space is back, without a restart")
+    func scheduledResetAfterFullDisk() async throws {
+        let disk = try ServerTmpfs(bytes: 1 << 20)
+        defer { disk.unmount() }
+        let log = CapturedLog()
+        let t0 = ResetScheduleTestsDates.micros(2026, 11, 28, 23, 58)
+        let clock = TestClock(t0)
+        try await withServer(disk.path + "/data", log: log, clock: clock) { server, client in
+            try await client.createBoard(BoardConfig(id: "daily", resetSchedule: ResetSchedule(period: .daily, minuteOfDay: 0)))
+            _ = try await client.submit(board: "daily", player: "alice", score: 5)
+            // The reset appends a season record and a created record for "daily" (~120 bytes).
+            try await padCatalog(client, path: disk.path + "/data/boards.log", before: 100)
+            disk.fill()
+            clock.set(t0 + 5 * 60_000_000)  // past midnight: the boundary is due
+            #expect(await server.runDueResets().isEmpty, "precondition: the reset's own append must hit ENOSPC")
+            #expect(log.contains("error board catalog"))
+            disk.free()
+            #expect(await server.runDueResets() == ["daily"], "the due reset still fails after space was freed")
+            let info = try await client.describeBoard("daily")
+            #expect(info.currentPeriodID == 2, "live period \(info.currentPeriodID): last season's scores are still live")
+        }
+    }
+
+    @Test("a backup that fails for lack of space says so, removes what it had written, and the same destination works once there is room")
+    func failedBackupLeavesNoPartialCopy() async throws {
+        let disk = try ServerTmpfs(bytes: 4 << 20)
+        defer { disk.unmount() }
+        let target = try ServerTmpfs(bytes: 256 << 10)
+        defer { target.unmount() }
+        let log = CapturedLog()
+        try await withServer(disk.path + "/data", log: log) { _, client in
+            try await client.createBoard(BoardConfig(id: "b", limits: BoardLimits(maxMetadataBytes: 4096)))
+            let metadata = [UInt8](repeating: 7, count: 4000)
+            for batch in 0..<4 {
+                _ = try await client.submitBatch((0..<100).map {
+                    SubmitRequest(boardID: "b", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: metadata)
+                })
+            }
+            let destination = target.path + "/backup"
+            let message = await expectStatus(.failedPrecondition) { _ = try await client.backup(to: destination) }
+            #expect(message.contains("No space left"), "\(message)")
+            #expect(message.contains("free space"), "\(message)")
+            #expect(!FileManager.default.fileExists(atPath: destination), "the failed backup left its destination behind")
+            #expect(target.resize(bytes: 8 << 20))
+            let summary = try await client.backup(to: destination)
+            #expect(summary.files >= 2)
+        }
+    }
+}
