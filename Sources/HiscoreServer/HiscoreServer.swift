@@ -109,7 +109,8 @@ public final class HiscoreServer: Sendable {
             let executor = BatchExecutor(shards: shards, writesWaitForDurability: configuration.durability == .fsync)
             streams.attach(executor)
             let seasons = SeasonKeeper(
-                directory: directory, executor: executor, streams: streams, loop: loops[0], clock: configuration.clock)
+                directory: directory, executor: executor, streams: streams, loop: loops[0], clock: configuration.clock,
+                logger: logger)
             let router = CallRouter(
                 directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: configuration.autoCreateBoards,
                 streams: streams, access: configuration.access,

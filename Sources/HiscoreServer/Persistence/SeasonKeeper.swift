@@ -1,6 +1,7 @@
 import HiscoreCore
 import HiscoreStorage
 import HiscoreWire
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -19,17 +20,24 @@ final class SeasonKeeper: Sendable {
     private let streams: StreamCoordinator?
     private let loop: any EventLoop
     let clock: @Sendable () -> Int64
+    private let logger: Logger
     private let timer = NIOLockedValueBox<Scheduled<Void>?>(nil)
+    /// The wait before trying again a due reset that failed (the catalog could not be written:
+    /// a full disk), doubled per failed run up to `maxRetryDelay`; nil while none failed.
+    private let retryDelay = NIOLockedValueBox<TimeAmount?>(nil)
+    static let firstRetryDelay = TimeAmount.seconds(1)
+    static let maxRetryDelay = TimeAmount.seconds(60)
 
     init(
         directory: BoardDirectory, executor: BatchExecutor, streams: StreamCoordinator?, loop: any EventLoop,
-        clock: @escaping @Sendable () -> Int64
+        clock: @escaping @Sendable () -> Int64, logger: Logger = Logger(label: "hiscored")
     ) {
         self.directory = directory
         self.executor = executor
         self.streams = streams
         self.loop = loop
         self.clock = clock
+        self.logger = logger
     }
 
     /// Resets `boardID` at `at` (µs), ending its streams with ABORTED and dropping pruned periods.
@@ -59,11 +67,16 @@ final class SeasonKeeper: Sendable {
     }
 
     /// Resets every board whose schedule has a boundary after its live period started; returns the
-    /// ids reset. Then arms the timer for the next boundary.
+    /// ids reset. Then arms the timer for the next boundary, or sooner to try again a reset that
+    /// failed: a season that stayed live past its boundary (a full disk) is logged and retried
+    /// every few seconds, up to a minute apart, rather than left live until the next boundary.
+    /// The reset, once it goes through, still starts the new period at the boundary it was due
+    /// for, so a late reset archives the same season an on-time one would have.
     @discardableResult
     func runDueResets() async -> [String] {
         let now = clock()
         var reset: [String] = []
+        var failed = false
         for board in directory.scheduledBoards() {
             guard let schedule = board.config.resetSchedule else { continue }
             let due = schedule.lastBoundary(atOrBefore: now)
@@ -73,7 +86,14 @@ final class SeasonKeeper: Sendable {
             let response = try? await self.reset(callID: 0, boardID: board.config.id, at: due, onlyIfStartedBefore: due).get()
             if let response, response.status == nil {
                 reset.append(board.config.id)
+            } else if let status = response?.status, status.code == .unavailable {
+                failed = true
+                logger.error("board \(board.config.id): the scheduled season reset due at \(due) µs failed: \(status.message); its season stays live and the reset is tried again (it still ends the season at that boundary)")
             }
+        }
+        retryDelay.withLockedValue { delay in
+            guard failed else { return delay = nil }
+            delay = delay.map { min($0 * 2, Self.maxRetryDelay) } ?? Self.firstRetryDelay
         }
         armTimer()
         return reset
@@ -85,11 +105,13 @@ final class SeasonKeeper: Sendable {
         let next = directory.scheduledBoards().compactMap { board in
             board.config.resetSchedule?.nextBoundary(after: max(now, board.periodStartedAt))
         }.min()
+        let retry = retryDelay.withLockedValue { $0 }
         timer.withLockedValue { scheduled in
             scheduled?.cancel()
             scheduled = nil
-            guard let next else { return }
-            let delay = TimeAmount.microseconds(max(1_000_000, next - now))
+            guard next != nil || retry != nil else { return }
+            var delay = next.map { TimeAmount.microseconds(max(1_000_000, $0 - now)) } ?? Self.maxRetryDelay
+            if let retry { delay = min(delay, retry) }
             scheduled = loop.scheduleTask(in: delay) { [self] in
                 Task { await self.runDueResets() }
             }
