@@ -87,6 +87,8 @@ final class CallHandler: ChannelDuplexHandler {
     static let burstFlushBytes = 256 << 10
     /// Frames of a read wait in `inbound` for the client to read its answers (`holdsFrames`).
     private var framesHeld = false
+    /// Bytes in `outbound` (kept apart: looking into the buffer for each frame would retain it).
+    private var outboundBytes = 0
     private var readHeld = false
     /// Since when reads have been held (the client does not read its answers).
     private var readHeldSince: NIODeadline?
@@ -320,7 +322,7 @@ final class CallHandler: ChannelDuplexHandler {
     /// the channel is not writable the read's other frames wait for it, as further reads do.
     private func holdsFrames(_ context: ChannelHandlerContext) -> Bool {
         if framesHeld { return true }
-        guard let pending = outbound, pending.readableBytes >= Self.burstFlushBytes else { return false }
+        guard outboundBytes >= Self.burstFlushBytes else { return false }
         flushIfNeeded(context)
         if !context.channel.isWritable { framesHeld = true }
         return framesHeld
@@ -772,6 +774,7 @@ final class CallHandler: ChannelDuplexHandler {
         #if !HISCORE_NO_TELEMETRY
         metrics?.bytesOut += buffer.writerIndex - start
         #endif
+        outboundBytes = buffer.readableBytes
         outbound = buffer
         pendingFlush = true
         return fitted
@@ -780,6 +783,7 @@ final class CallHandler: ChannelDuplexHandler {
     private func flushIfNeeded(_ context: ChannelHandlerContext) {
         guard pendingFlush, !closed else { return }
         pendingFlush = false
+        outboundBytes = 0
         if let buffer = outbound {
             outbound = nil
             context.write(wrapOutboundOut(buffer), promise: nil)
