@@ -51,6 +51,9 @@ struct StreamRefresh {
     /// Bytes counted per feed item besides its id and metadata.
     static let feedItemOverhead = 64
 
+    /// Bytes a window change takes besides its entry (kind, previous rank, framing), rounded up.
+    static let changeOverhead = 24
+
     /// Estimated encoded size of an event, for the connection's event budget
     /// (`StreamSink.maxPendingEventBytes`; feeds have their own bound,
     /// `SubscriptionHub.maxPendingFeedBytes`).
@@ -349,7 +352,17 @@ struct StreamRefresh {
         } else {
             let changes = WindowDiff.changes(from: subscription.lastWindow, to: window)
             guard !changes.isEmpty else { return }
-            emit(subscription, .window(WindowUpdate(entries: [], changes: changes, windowSize: UInt32(window.count))), false)
+            // A window that turned over lists every player that left and every one that entered,
+            // with their metadata: up to twice the window, past the frame bound the window was
+            // admitted under (`AnswerBound`), which would end the stream. The window itself is
+            // then the smaller event, and the client replaces what it holds, as on a snapshot.
+            let changeBytes = changes.reduce(0) { $0 + Self.estimatedBytes($1.entry) + Self.changeOverhead }
+            let windowBytes = window.reduce(0) { $0 + Self.estimatedBytes($1) }
+            if changeBytes > windowBytes {
+                emit(subscription, .window(WindowUpdate(entries: window, changes: [], windowSize: UInt32(window.count))), true)
+            } else {
+                emit(subscription, .window(WindowUpdate(entries: [], changes: changes, windowSize: UInt32(window.count))), false)
+            }
         }
         subscription.needsSnapshot = false
         subscription.lastWindow = window

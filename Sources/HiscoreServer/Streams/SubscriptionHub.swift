@@ -69,11 +69,14 @@ final class SubscriptionHub {
     /// The position of `feedNotes[0]` (items before it went to every feed).
     private var feedBase = 0
     /// What `feedNotes` holds, in bytes (ids and metadata, plus `feedNoteOverhead` each).
-    private var feedBytes = 0 {
-        didSet { feedBudget?.add(feedBytes - oldValue) }
-    }
-    /// The server-wide bound on feed backlogs, which `feedBytes` counts toward.
+    private var feedBytes = 0
+    /// The server-wide bound on feed backlogs, which `feedBytes` counts toward (reported after
+    /// each change, `reportFeedBytes`).
     private let feedBudget: FeedBacklogBudget?
+    /// How the budget asks this hub, from any loop, to end its lagging feeds.
+    private lazy var relieveFromBudget: @Sendable () -> Void = { [loop, hub = WeakHub(self)] in
+        loop.execute { hub.hub?.relieveForBudget() }
+    }
     /// The feed subscriptions (a few per board: one per connection at most).
     private var feeds: [Subscription] = []
     private var scheduledFlush: Scheduled<Void>?
@@ -116,7 +119,7 @@ final class SubscriptionHub {
     }
 
     deinit {
-        feedBudget?.add(-feedBytes)
+        if feedBytes > 0 { _ = feedBudget?.update(ObjectIdentifier(self), bytes: 0, relieve: {}) }
     }
 
     var isEmpty: Bool { subscriptions.isEmpty }
@@ -213,9 +216,8 @@ final class SubscriptionHub {
                 feedNotes.append(note)
                 feedBytes += Self.feedNoteBytes(note)
             }
-            if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes || feedBudget?.isExceeded == true {
-                relieveFeedBacklog()
-            }
+            if feedNotes.count > Self.maxPendingFeedItems || feedBytes > Self.maxPendingFeedBytes { relieveFeedBacklog() }
+            reportFeedBytes()
         }
         // O(1): the next flush is one shortest interval after the last one. (Scanning every
         // subscription here would make each write batch cost O(subscribers).) Writes arriving
@@ -431,22 +433,35 @@ final class SubscriptionHub {
     /// reading, or their interval is long for the board's write rate) end with RESOURCE_EXHAUSTED;
     /// the others, each within the bound by then, go on. O(backlog), once per time the bound is
     /// passed.
-    private func relieveFeedBacklog() {
+    /// Tells the server-wide budget what this board's feeds hold; past the bound it asks the
+    /// board holding the most (maybe this one) to end its lagging feeds.
+    private func reportFeedBytes() {
+        guard let feedBudget else { return }
+        feedBudget.update(ObjectIdentifier(self), bytes: feedBytes, relieve: relieveFromBudget)?()
+    }
+
+    /// The budget's request: this board holds the most of the server's feed backlogs, which
+    /// are over `max_feed_backlog_bytes`. Its feeds holding back more than an event's worth end.
+    func relieveForBudget() {
+        defer { feedBudget?.reliefDone(ObjectIdentifier(self)) }
+        guard !feeds.isEmpty else { return }
+        relieveFeedBacklog(overBudget: true)
+        reportFeedBytes()
+    }
+
+    private func relieveFeedBacklog(overBudget: Bool = false) {
         // Bytes from each position to the end of the backlog.
         var bytesFrom = [Int](repeating: 0, count: feedNotes.count + 1)
         for index in stride(from: feedNotes.count - 1, through: 0, by: -1) {
             bytesFrom[index] = bytesFrom[index + 1] + Self.feedNoteBytes(feedNotes[index])
         }
         let end = feedBase + feedNotes.count
-        // Past the server-wide bound, every feed here holding back more than an event's worth
-        // goes: this board is adding to a total that is over.
-        let overBudget = feedBudget?.isExceeded == true
         let behind = feeds.filter { feed in
             let offset = min(max(0, feed.feedCursor - feedBase), feedNotes.count)
             return end - feed.feedCursor > Self.maxPendingFeedItems || bytesFrom[offset] > Self.maxPendingFeedBytes
                 || (overBudget && bytesFrom[offset] > feedEventBytes)
         }
-        let serverWide = overBudget ? "; or the server's feeds together hold more than max_feed_backlog_bytes (\(feedBudget?.limitBytes ?? 0) bytes)" : ""
+        let serverWide = overBudget ? "; or, the server's feeds together holding more than max_feed_backlog_bytes (\(feedBudget?.limitBytes ?? 0) bytes), by more than an event on the board holding the most" : ""
         let status = Status(
             .resourceExhausted,
             "feed consumer fell more than \(Self.maxPendingFeedItems) writes or \(Self.maxPendingFeedBytes >> 20) MiB behind\(serverWide) (its reader is not reading, or its min_interval_ms is long for this board's write rate)")
@@ -472,10 +487,19 @@ final class SubscriptionHub {
             feedNotes.removeFirst(sent)
         }
         feedBase += sent
+        reportFeedBytes()
     }
 
     /// What a held item counts toward `maxPendingFeedBytes`.
     private static func feedNoteBytes(_ note: WriteNote) -> Int {
         feedNoteOverhead + note.playerID.utf8.count + (note.entry?.metadata.count ?? 0)
     }
+}
+
+/// A hub the feed budget can reach from another loop without keeping it alive; read on the
+/// hub's own loop only.
+private final class WeakHub: @unchecked Sendable {
+    weak var hub: SubscriptionHub?
+
+    init(_ hub: SubscriptionHub) { self.hub = hub }
 }

@@ -401,3 +401,38 @@ def test_iter_top_pages_within_max_page_entries() -> None:
             await c.close()
     run(main(), timeout=20)
     assert limits == [5]
+
+
+def test_sync_iter_top_pages_within_a_large_metadata_boards_answer_bound() -> None:
+    """The blocking client's iter_top pages within the answer bound as the async one does: on a
+    4 KiB-metadata board a page of 1000 is refused with RESOURCE_EXHAUSTED by the server."""
+    seen: List[str] = []
+
+    async def handler(conn: FakeConn) -> None:
+        await conn.hello(max_page_entries=1000, max_frame_bytes=1 << 20)
+        while True:
+            req = await asyncio.wait_for(conn.recv(), 10)
+            if req is None:
+                return
+            kind = str(req.WhichOneof("method"))
+            seen.append(kind)
+            if kind == "describe_board":
+                config = pb.BoardConfig(board_id="b", limits=pb.BoardLimits(max_metadata_bytes=4096))
+                await conn.send(pb.Response(call_id=req.call_id, describe_board=pb.DescribeBoardResponse(
+                    board=pb.BoardInfo(config=config))))
+                continue
+            seen.append(str(req.top.limit))
+            entries = [pb.Entry(player_id="p0", score=1, rank=1)]
+            await conn.send(pb.Response(call_id=req.call_id, top=pb.TopResponse(entries=entries)))
+
+    def iterate(port: int) -> List[str]:
+        with hiscore.Client("127.0.0.1", port, timeout=5) as c:
+            return [e.player_id for e in c.iter_top("b", page_size=1000)]
+
+    async def main() -> None:
+        async with fake_server(handler) as srv:
+            got = await asyncio.to_thread(iterate, srv.port)
+            assert got == ["p0"]
+    run(main(), timeout=30)
+    # What the server admits on that board: (1,048,576 - 256) // (64 + 128 + 4096) = 244.
+    assert "top" in seen and seen[seen.index("top") + 1] == "244", seen

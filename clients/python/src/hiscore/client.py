@@ -606,17 +606,24 @@ class AsyncClient:
         entry = _ANSWER_ENTRY_OVERHEAD + _MAX_ID_BYTES + max_metadata_bytes
         return max(1, (frame - _ANSWER_OVERHEAD) // entry)
 
+    async def fitted_page_size(self, board_id: str, page_size: int, *,
+                               deadline: Optional[float] = None) -> int:
+        """`page_size`, at most the server's `max_page_entries` and what one answer can carry on
+        this board (`entries_per_answer`; its `max_metadata_bytes` is asked only when a page
+        this large could be refused for it)."""
+        page_size = self.page_size_within_limit(page_size)
+        if page_size > self.entries_per_answer(_METADATA_CEILING):
+            info = await self.describe_board(board_id, deadline=deadline)
+            page_size = min(page_size, self.entries_per_answer(info.config.limits.max_metadata_bytes))
+        return page_size
+
     async def iter_top(self, board_id: str, *, page_size: int = 100,
                        rank_mode: int = RankMode.DEFAULT, period_id: int = 0,
                        deadline: Optional[float] = None) -> AsyncIterator[pb.Entry]:
         """Every entry of the board (or of archived season `period_id`), best first, paging by
         cursor (pages of `page_size`, at most the server's `max_page_entries`)."""
         cursor: Optional[bytes] = None
-        page_size = self.page_size_within_limit(page_size)
-        if page_size > self.entries_per_answer(_METADATA_CEILING):
-            # Large pages fit only boards with little metadata: ask this one's limit.
-            info = await self.describe_board(board_id, deadline=deadline)
-            page_size = min(page_size, self.entries_per_answer(info.config.limits.max_metadata_bytes))
+        page_size = await self.fitted_page_size(board_id, page_size, deadline=deadline)
         while True:
             page = await self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
                                   period_id=period_id, deadline=deadline)

@@ -111,7 +111,7 @@ class Client:
     def iter_top(self, board_id: str, *, page_size: int = 100, rank_mode: int = RankMode.DEFAULT,
                  period_id: int = 0, deadline: Optional[float] = None) -> Iterator[pb.Entry]:
         cursor: Optional[bytes] = None
-        page_size = self._client.page_size_within_limit(page_size)
+        page_size = self._run(self._client.fitted_page_size(board_id, page_size, deadline=deadline))
         while True:
             page = self.top(board_id, page_size, cursor=cursor, rank_mode=rank_mode,
                             period_id=period_id, deadline=deadline)
