@@ -418,10 +418,20 @@ public final class BoardPartition {
         withPackedID(playerID) { id in find(id).map { makeEntry($0.slot) } }
     }
 
-    /// The length of the player's stored metadata, without copying it; nil when the player has
-    /// no entry here.
-    public func metadataCount(for playerID: String) -> Int? {
-        withPackedID(playerID) { id in find(id).map { store.metadataCount($0.slot) } }
+    /// The length of the player's stored metadata, without copying it, when a write of this
+    /// (score, subscore) would replace it; nil when the player has no entry here, or when the
+    /// board keeps the best score and this one is not better (the write changes nothing).
+    public func replacedMetadataCount(for playerID: String, score: Int64, subscore: Int64) -> Int? {
+        withPackedID(playerID) { id in
+            guard let (_, slot) = find(id) else { return nil }
+            if config.writeOperator == .best {
+                let record = store.record(slot)
+                guard codec.isBetter(score: score, subscore: subscore, than: record.pointee.score, store.subscore(slot)) else {
+                    return nil
+                }
+            }
+            return store.metadataCount(slot)
+        }
     }
 
     /// The player's ranking key, without building the entry.

@@ -374,7 +374,8 @@ actor Shard {
     /// Costs a lookup only while the ceiling is exceeded.
     private func metadataGrowthRefusal(_ partition: BoardPartition, _ request: SubmitRequest) -> Status? {
         guard let metadata = request.metadata, !metadata.isEmpty,
-            let stored = partition.metadataCount(for: request.playerID), metadata.count > stored
+            let stored = partition.replacedMetadataCount(for: request.playerID, score: request.score, subscore: request.subscore),
+            metadata.count > stored
         else { return nil }
         return Status(
             .resourceExhausted,

@@ -150,6 +150,9 @@ struct ConnectionBehaviourTests {
             _ = try await client.submit(board: "fill", player: "small", score: 2, metadata: [UInt8](repeating: 3, count: 4096))
         }
         #expect(growth.contains("metadata may not grow") && growth.contains("10 bytes"), "\(growth)")
+        // A keep-best write that does not improve stores nothing: answered as usual, not refused.
+        let notBetter = try await client.submit(board: "fill", player: "small", score: 0, metadata: [UInt8](repeating: 3, count: 4096))
+        #expect(!notBetter.changed)
         #expect(try await client.submit(board: "fill", player: "small", score: 3, metadata: [UInt8](repeating: 4, count: 10)).changed)
         #expect(try await client.submit(board: "fill", player: "small", score: 4, metadata: [5]).changed)
         #expect(try await client.submit(board: "fill", player: "small", score: 5).changed)
