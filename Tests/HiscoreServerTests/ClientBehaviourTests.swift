@@ -65,7 +65,15 @@ struct ClientBehaviourTests {
         try await withFakeServer(maxInflightCalls: 1) { fake, client in
             async let first = client.call(.ping(payload: [1]), deadline: .seconds(30))
             let sentA = try await fake.nextRequest()
-            async let second = client.call(.ping(payload: [2]), deadline: .seconds(5))
+            // B's task says when it calls (a child task can start late on a loaded machine, and
+            // B must be queued before A is answered); the call queues B on the channel's loop.
+            let (calling, signal) = AsyncStream.makeStream(of: Void.self)
+            async let second = { () async throws -> ResponseResult in
+                signal.yield()
+                return try await client.call(.ping(payload: [2]), deadline: .seconds(5))
+            }()
+            var called = calling.makeAsyncIterator()
+            _ = await called.next()
             // B waits behind A for at least this long: the time it must not be given again.
             try await Task.sleep(for: .milliseconds(1_000))
             try await fake.send(ResponseEnvelope(callID: sentA.callID, result: .ping(payload: [1])))
