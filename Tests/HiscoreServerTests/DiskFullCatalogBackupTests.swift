@@ -11,61 +11,9 @@ import Testing
 import Glibc
 #endif
 
-/// A small tmpfs mounted for one test (root only: the suite is skipped, with the reason printed,
-/// where mounting is refused). `fill()` takes every free page with a filler file, `free()`
-/// deletes it again.
-private final class ServerTmpfs: @unchecked Sendable {
-    let path: String
-    private var filler: String { path + "/filler" }
-
-    static let available: Bool = {
-        guard geteuid() == 0, let probe = try? ServerTmpfs(bytes: 64 << 10) else { return false }
-        probe.unmount()
-        return true
-    }()
-
-    init(bytes: Int) throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-server-tmpfs-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path]) == 0 else {
-            try? FileManager.default.removeItem(atPath: path)
-            throw CocoaError(.fileWriteNoPermission)
-        }
-    }
-
-    /// Writes zeros until the file system says ENOSPC (the last page byte by byte).
-    func fill() {
-        let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        precondition(fd >= 0)
-        let chunk = [UInt8](repeating: 0, count: 4096)
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
-        close(fd)
-    }
-
-    func free() { unlink(filler) }
-
-    func resize(bytes: Int) -> Bool { Self.run("/bin/mount", ["-o", "remount,size=\(bytes)", path]) == 0 }
-
-    func unmount() {
-        _ = Self.run("/bin/umount", [path])
-        try? FileManager.default.removeItem(atPath: path)
-    }
-
-    static func run(_ tool: String, _ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
-
-/// What a server does when its data disk fills up: the board catalog and backups.
-@Suite("A full disk under a running server: board catalog and backups", .serialized, .enabled(if: ServerTmpfs.available, "needs root and tmpfs mounts"))
+/// What a server does when its data disk fills up, and what the operator sees: shard logs, the
+/// board catalog, season resets and backups.
+@Suite("A full disk under a running server", .serialized, .enabled(if: Tmpfs.available, "needs root and tmpfs mounts"))
 struct DiskFullCatalogBackupTests {
     /// Runs `body` against a one-shard fsync-mode server on `data` and a connected client; both
     /// are closed again whatever `body` does (a server left running keeps the tmpfs busy).
@@ -97,7 +45,7 @@ struct DiskFullCatalogBackupTests {
     /// restart, while /readyz said ready and nothing was logged.
     @Test("a catalog change refused for lack of space is logged; once space is freed create_board and delete_board work again without a restart, and the data dir restarts whole")
     func catalogRecoversFromTransientFullDisk() async throws {
-        let disk = try ServerTmpfs(bytes: 1 << 20)
+        let disk = try Tmpfs(bytes: 1 << 20)
         defer { disk.unmount() }
         let data = disk.path + "/data"
         let log = CapturedLog()
@@ -158,9 +106,27 @@ struct DiskFullCatalogBackupTests {
         Issue.record("could not pad the catalog")
     }
 
-    @Test("a scheduled season reset refused for lack of space runs once space is back, without a restart")
+    @Test("a shard log that fails on a full disk says so in the server's log, with what to do")
+    func shardLogFailureIsLogged() async throws {
+        let disk = try Tmpfs(bytes: 1 << 20)
+        defer { disk.unmount() }
+        let log = CapturedLog()
+        try await withServer(disk.path + "/data", log: log) { server, client in
+            try await client.createBoard(BoardConfig(id: "b"))
+            disk.fill()
+            let message = await expectStatus(.unavailable) { _ = try await client.submit(board: "b", player: "p", score: 1) }
+            #expect(message.contains("No space left"))
+            #expect(try await httpGet(port: server.adminPort!, path: "/readyz").status == 503)
+            #expect(log.waitFor("restart hiscored", seconds: 5), "no log line says the shard's log failed and what to do")
+            disk.free()
+        }
+    }
+
+    /// A failed scheduled reset was dropped without a word until the next boundary (a day or a
+    /// week of last season's scores live).
+    @Test("a scheduled season reset that fails for lack of space is logged and runs once space is back, by the season timer")
     func scheduledResetAfterFullDisk() async throws {
-        let disk = try ServerTmpfs(bytes: 1 << 20)
+        let disk = try Tmpfs(bytes: 1 << 20)
         defer { disk.unmount() }
         let log = CapturedLog()
         let t0 = ResetScheduleTestsDates.micros(2026, 11, 28, 23, 58)
@@ -174,18 +140,26 @@ struct DiskFullCatalogBackupTests {
             clock.set(t0 + 5 * 60_000_000)  // past midnight: the boundary is due
             #expect(await server.runDueResets().isEmpty, "precondition: the reset's own append must hit ENOSPC")
             #expect(log.contains("error board catalog"))
+            #expect(log.contains("board daily: the scheduled season reset"), "the failed scheduled reset of board daily was not logged")
             disk.free()
-            #expect(await server.runDueResets() == ["daily"], "the due reset still fails after space was freed")
-            let info = try await client.describeBoard("daily")
-            #expect(info.currentPeriodID == 2, "live period \(info.currentPeriodID): last season's scores are still live")
+            // Space is back: the season timer, armed to try again within seconds (not at the
+            // next midnight), resets the board without a call from here.
+            let deadline = ContinuousClock.now + .seconds(20)
+            var period: UInt64 = 1
+            while period != 2 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                period = try await client.describeBoard("daily").currentPeriodID
+            }
+            #expect(period == 2, "live period \(period): last season's scores are still live")
+            #expect(try await client.top(board: "daily", period: 1).entries.map(\.playerID) == ["alice"])
         }
     }
 
     @Test("a backup that fails for lack of space says so, removes what it had written, and the same destination works once there is room")
     func failedBackupLeavesNoPartialCopy() async throws {
-        let disk = try ServerTmpfs(bytes: 4 << 20)
+        let disk = try Tmpfs(bytes: 4 << 20)
         defer { disk.unmount() }
-        let target = try ServerTmpfs(bytes: 256 << 10)
+        let target = try Tmpfs(bytes: 256 << 10)
         defer { target.unmount() }
         let log = CapturedLog()
         try await withServer(disk.path + "/data", log: log) { _, client in

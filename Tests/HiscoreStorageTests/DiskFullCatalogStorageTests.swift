@@ -6,57 +6,6 @@ import HiscoreCore
 import Testing
 @testable import HiscoreStorage
 
-/// A tmpfs of `bytes` mounted for one test (root only: the suite is skipped, with the reason
-/// printed, where mounting is refused). `fill()` takes every free page with a filler file,
-/// `free()` deletes it again. tmpfs charges whole pages: a file's last, partly used page still
-/// takes appends while the disk is full.
-private final class CatalogTmpfs {
-    let path: String
-    private var filler: String { path + "/filler" }
-
-    static let available: Bool = {
-        guard geteuid() == 0, let probe = try? CatalogTmpfs(bytes: 64 << 10) else { return false }
-        probe.unmount()
-        return true
-    }()
-
-    init(bytes: Int) throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-catalog-tmpfs-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path]) == 0 else {
-            try? FileManager.default.removeItem(atPath: path)
-            throw CocoaError(.fileWriteNoPermission)
-        }
-    }
-
-    /// Writes zeros until the file system says ENOSPC.
-    func fill() {
-        let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        precondition(fd >= 0)
-        let chunk = [UInt8](repeating: 0, count: 4096)
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
-        close(fd)
-    }
-
-    func free() { unlink(filler) }
-
-    func unmount() {
-        _ = Self.run("/bin/umount", [path])
-        try? FileManager.default.removeItem(atPath: path)
-    }
-
-    static func run(_ tool: String, _ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
 
 private func isNoSpace(_ error: StorageError?) -> Bool {
     if case .io(_, _, let code)? = error { return code == ENOSPC }
@@ -64,11 +13,11 @@ private func isNoSpace(_ error: StorageError?) -> Bool {
 }
 
 /// The board catalog, atomic file writes and backups on a full disk.
-@Suite("Storage on a full disk: catalog, atomic writes, backup", .serialized, .enabled(if: CatalogTmpfs.available, "needs root and tmpfs mounts"))
+@Suite("Storage on a full disk: catalog, atomic writes, backup", .serialized, .enabled(if: Tmpfs.available, "needs root and tmpfs mounts"))
 struct DiskFullCatalogStorageTests {
     @Test("a catalog append refused for lack of space is cut back and does not poison the catalog: once space is freed appends work, and the file reopens whole")
     func catalogAppendRefusedForSpaceLeavesItUsable() throws {
-        let disk = try CatalogTmpfs(bytes: 1 << 20)
+        let disk = try Tmpfs(bytes: 1 << 20)
         defer { disk.unmount() }
         let data = try DataDirectory.open(path: disk.path + "/data")
         defer { data.close() }
@@ -117,7 +66,7 @@ struct DiskFullCatalogStorageTests {
     /// although the old file is whole and usable.
     @Test("opening a large catalog on a full disk warns and keeps the uncompacted file instead of failing, and leaves no temporary file")
     func catalogCompactionOnOpenWithFullDisk() throws {
-        let disk = try CatalogTmpfs(bytes: 1 << 20)
+        let disk = try Tmpfs(bytes: 1 << 20)
         defer { disk.unmount() }
         let data = try DataDirectory.open(path: disk.path + "/data")
         defer { data.close() }
@@ -154,7 +103,7 @@ struct DiskFullCatalogStorageTests {
 
     @Test("a failed atomic file write deletes its temporary file and leaves the old file")
     func atomicWriteFailureRemovesTemporary() throws {
-        let disk = try CatalogTmpfs(bytes: 256 << 10)
+        let disk = try Tmpfs(bytes: 256 << 10)
         defer { disk.unmount() }
         let target = disk.path + "/file"
         try POSIX.writeFileAtomically(target, directory: disk.path, Array("old\n".utf8))
@@ -173,7 +122,7 @@ struct DiskFullCatalogStorageTests {
     func failedBackupRemovesPartialCopy(destinationExists: Bool) throws {
         let source = TemporaryDirectory()
         defer { source.remove() }
-        let target = try CatalogTmpfs(bytes: 256 << 10)
+        let target = try Tmpfs(bytes: 256 << 10)
         defer { target.unmount() }
         let (data, catalog) = try BackupTests.dataDirectoryWithBoard(source)
         defer { data.close() }
@@ -195,7 +144,7 @@ struct DiskFullCatalogStorageTests {
         } else {
             #expect(!FileManager.default.fileExists(atPath: destination), "the failed backup left its destination behind")
         }
-        #expect(CatalogTmpfs.run("/bin/mount", ["-o", "remount,size=\(8 << 20)", target.path]) == 0)
+        #expect(Tmpfs.run("/bin/mount", ["-o", "remount,size=\(8 << 20)", target.path]) == 0)
         let summary = try data.backup(to: destination, hardLinks: false)
         #expect(summary.files == 2)
         let restored = try DataDirectory.open(path: destination)

@@ -6,59 +6,15 @@ import HiscoreCore
 import Testing
 @testable import HiscoreStorage
 
-/// A tmpfs of `bytes` for one test (root only).
-private final class SnapshotTmpfs {
-    let path: String
-    static let available: Bool = {
-        guard geteuid() == 0, let probe = try? SnapshotTmpfs(bytes: 64 << 10) else { return false }
-        probe.unmount()
-        return true
-    }()
-
-    init(bytes: Int) throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-snaptmpfs-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path]) == 0 else {
-            try? FileManager.default.removeItem(atPath: path)
-            throw CocoaError(.fileWriteNoPermission)
-        }
-    }
-
-    func fill() {
-        let fd = open(path + "/filler", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        precondition(fd >= 0)
-        let chunk = [UInt8](repeating: 0, count: 4096)
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
-        close(fd)
-    }
-
-    func unmount() {
-        _ = Self.run("/bin/umount", [path])
-        try? FileManager.default.removeItem(atPath: path)
-    }
-
-    static func run(_ tool: String, _ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
-
 /// Snapshots on a disk that fills up (a tmpfs per test: needs root, skipped otherwise).
-@Suite("Snapshots on a full disk", .serialized, .enabled(if: SnapshotTmpfs.available, "needs root and tmpfs mounts"))
+@Suite("Snapshots on a full disk", .serialized, .enabled(if: Tmpfs.available, "needs root and tmpfs mounts"))
 struct SnapshotDiskFullTests {
     /// A failed snapshot is meant to cost nothing but the log's growth. Its temporary file kept
     /// the space it had taken while the shard went on feeding it (seconds on a big shard), and a
     /// log write in that window failed for lack of space, which poisons the log for good.
     @Test("a snapshot failing for lack of space does not make the healthy log fail")
     func failedSnapshotPoisonsTheLog() throws {
-        let disk = try SnapshotTmpfs(bytes: 1 << 20)
+        let disk = try Tmpfs(bytes: 1 << 20)
         defer { disk.unmount() }
         let data = try DataDirectory.open(path: disk.path + "/data")
         defer { data.close() }
