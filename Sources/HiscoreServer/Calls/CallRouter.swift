@@ -251,19 +251,9 @@ struct CallRouter: Sendable {
         }
         // A top or around stream's events carry its entries: the same bound as the calls'.
         let bound = AnswerBound(maxFrameBytes: limits.maxFrameBytes)
-        switch request.target {
-        case .top(let limit):
-            if let refusal = bound.refusal(count: Int(limit), board: board.config, asking: "a top \(limit) stream") {
-                return .answer(.failure(callID: callID, refusal))
-            }
-        case .around(_, let before, let after):
-            if let refusal = bound.refusal(
-                count: Int(before) + Int(after) + 1, board: board.config, asking: "a stream of \(before) before and \(after) after a player")
-            {
-                return .answer(.failure(callID: callID, refusal))
-            }
-        case .player, .feed:
-            break
+        let windowEntries = request.target.windowEntries
+        if let refusal = bound.refusal(count: windowEntries, board: board.config, asking: "a stream window of \(windowEntries) entries") {
+            return .answer(.failure(callID: callID, refusal))
         }
         var interval = request.minIntervalMillis == 0
             ? Self.defaultStreamInterval : TimeAmount.milliseconds(Int64(request.minIntervalMillis))

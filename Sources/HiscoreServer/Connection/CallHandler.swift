@@ -635,15 +635,9 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     /// The most bytes of entries a stream of `target` keeps (its last window), as `AnswerBound`
-    /// counts an entry of `board`; a feed keeps no window (its backlog has its own bound).
+    /// counts an entry of `board`.
     static func windowBytes(_ target: SubscriptionTarget, board: BoardConfig, maxFrameBytes: Int) -> Int {
-        let entry = AnswerBound(maxFrameBytes: maxFrameBytes).entryBytes(board.limits)
-        switch target {
-        case .player: return entry
-        case .top(let limit): return Int(limit) * entry
-        case .around(_, let before, let after): return (Int(before) + Int(after) + 1) * entry
-        case .feed: return 0
-        }
+        target.windowEntries * AnswerBound(maxFrameBytes: maxFrameBytes).entryBytes(board.limits)
     }
 
     /// Schedules the check that ends token-bound subscriptions, for `lastValidSecond` if that is
