@@ -454,6 +454,8 @@ struct SecurityTests {
         ("--admin-port", "-2", "--admin-port must be 0...65535, or -1 for none"),
         ("--max-calls-per-second", "-1", "--max-calls-per-second must be 0 (no limit) or more"),
         ("--capacity", "0", "--capacity must be at least 1 call per second"),
+        ("--max-stream-window-bytes", "0", "--max-stream-window-bytes must be at least 1"),
+        ("--max-feed-backlog-bytes", "-1", "--max-feed-backlog-bytes must be at least 1"),
     ])
     func startUpLimits(flag: String, value: String, message: String) throws {
         let directory = try TemporaryDirectory()
