@@ -63,11 +63,15 @@ final class BoardDirectory: Sendable {
     private let persistence: Persistence?
     /// Wall clock (µs since the epoch) stamping the start of each board's first period.
     private let clock: @Sendable () -> Int64
+    /// What the boards' top caches may keep together.
+    let topCacheBudget: TopCacheBudget
 
     init(
         shardCount: Int, maxBoards: Int, persistence: Persistence? = nil, firstIncarnation: UInt64 = 1,
-        clock: @escaping @Sendable () -> Int64 = { Persistence.nowMicros() }
+        clock: @escaping @Sendable () -> Int64 = { Persistence.nowMicros() },
+        topCacheBudget: TopCacheBudget = TopCacheBudget(limitBytes: ServerLimits().maxTopCacheBytes)
     ) {
+        self.topCacheBudget = topCacheBudget
         self.shardCount = shardCount
         self.maxBoards = maxBoards
         self.persistence = persistence
@@ -240,6 +244,6 @@ final class BoardDirectory: Sendable {
         let home = Int(PlayerHash.hash(config.id) % UInt64(shardCount))
         return BoardHandle(
             config: config, incarnation: incarnation, partitionCount: single ? 1 : shardCount, homeShard: home,
-            periodID: periodID, periodStartedAt: startedAt)
+            periodID: periodID, periodStartedAt: startedAt, topCacheBudget: topCacheBudget)
     }
 }

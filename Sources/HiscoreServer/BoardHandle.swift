@@ -21,7 +21,7 @@ public final class BoardHandle: Sendable {
     private let archivedAtMicros = ManagedAtomic<Int64>(0)
 
     /// The board's last top N, until a write could change it.
-    let topCache = TopCache()
+    let topCache: TopCache
     /// Where its recently asked offset pages began (boards over several shards).
     let pageAnchors = PageAnchors()
 
@@ -34,9 +34,10 @@ public final class BoardHandle: Sendable {
 
     init(
         config: BoardConfig, incarnation: UInt64, partitionCount: Int, homeShard: Int, periodID: UInt64 = 1,
-        periodStartedAt: Int64 = 0
+        periodStartedAt: Int64 = 0, topCacheBudget: TopCacheBudget
     ) {
         assert(partitionCount >= 1)
+        self.topCache = TopCache(budget: topCacheBudget)
         self.periodID = periodID
         self.periodStartedAt = periodStartedAt
         self.config = config
@@ -109,7 +110,10 @@ public final class BoardHandle: Sendable {
     public var isArchived: Bool { archivedAt != 0 }
     func markArchived(at micros: Int64) { archivedAtMicros.store(max(1, micros), ordering: .releasing) }
 
-    func markDeleted() { deletedFlag.store(true, ordering: .releasing) }
+    func markDeleted() {
+        deletedFlag.store(true, ordering: .releasing)
+        topCache.clear()
+    }
 
     func info() -> BoardSnapshot {
         BoardSnapshot(config: config, size: UInt64(max(0, size)), version: version)

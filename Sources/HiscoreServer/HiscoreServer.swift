@@ -94,7 +94,8 @@ public final class HiscoreServer: Sendable {
             shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory, streams: streams, logger: logger) }
             let directory = BoardDirectory(
                 shardCount: shardCount, maxBoards: limits.maxBoards, persistence: persistence,
-                firstIncarnation: catalog.highestIncarnation + 1, clock: configuration.clock)
+                firstIncarnation: catalog.highestIncarnation + 1, clock: configuration.clock,
+                topCacheBudget: TopCacheBudget(limitBytes: limits.maxTopCacheBytes, ceiling: memory))
             let (boardsByIncarnation, revived) = Self.restoreBoards(
                 catalog, lastRecord: persistence.lastCatalogRecord, into: directory) { logger.warning("\($0)") }
             for board in revived { try persistence.boardRevived(board) }
@@ -162,7 +163,7 @@ public final class HiscoreServer: Sendable {
                 metrics: { [shards] in
                     await Self.scrape(
                         telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory,
-                        persistence: persistence)
+                        persistence: persistence, feedBudget: streams.feedBudget)
                 },
                 notReadyReason: { [shards] in
                     guard ready.load(ordering: .relaxed) else { return "not accepting calls (shutting down)" }
@@ -306,7 +307,7 @@ public final class HiscoreServer: Sendable {
 
     private static func scrape(
         telemetry: Telemetry, shards: [Shard], registry: ConnectionRegistry, directory: BoardDirectory, memory: MemoryCeiling,
-        persistence: Persistence
+        persistence: Persistence, feedBudget: FeedBacklogBudget
     ) async -> String {
         let snapshot = await telemetry.merged()
         var entries: [Int] = []
@@ -322,6 +323,8 @@ public final class HiscoreServer: Sendable {
             cpuSeconds: ProcessStats.cpuSeconds(), residentBytes: ProcessStats.residentBytes())
         gauges.logFailedPerShard = shards.map { $0.logFailure != nil }
         gauges.catalogFailed = persistence.catalogFailure != nil
+        gauges.topCacheBytes = directory.topCacheBudget.held
+        gauges.feedBacklogBytes = feedBudget.held
         gauges.snapshotsPerShard = shards.map { shard in
             let counts = shard.snapshotCounts
             return (

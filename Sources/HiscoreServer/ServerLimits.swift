@@ -21,6 +21,11 @@ public struct ServerLimits: Sendable, Equatable {
     /// per item); past it, feeds holding back more than an event's worth on a board that gets
     /// more writes are ended with RESOURCE_EXHAUSTED. Each board's own bound is 64 MiB.
     public var maxFeedBacklogBytes: Int = 256 << 20
+    /// Bytes the boards' cached tops (each board's last top snapshot and packed answer, each at
+    /// most about a frame) may keep over the server; past it, or above `--max-memory`, a board
+    /// keeps no new top and its tops are computed for each call until writes or deletions free
+    /// room. 0 keeps none.
+    public var maxTopCacheBytes: Int = 64 << 20
     /// Open subscriptions per connection.
     public var maxSubscriptions: Int = 1000
     /// Bytes of entries the open top, around and player streams of one connection may keep,

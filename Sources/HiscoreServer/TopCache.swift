@@ -25,7 +25,9 @@ import NIOConcurrencyHelpers
 /// snapshot, and a call whose board size differs packs anew (a player joined or left below the
 /// top).
 ///
-/// Size: one snapshot per board, at most `max_page_entries` entries, and one packed answer.
+/// Size: one snapshot per board, at most `max_page_entries` entries (and at most about a frame:
+/// `AnswerBound`), and one packed answer; over every board, `max_top_cache_bytes`
+/// (`TopCacheBudget`), past which a board keeps nothing new.
 final class TopCache: Sendable {
     struct Snapshot {
         var mode: RankMode
@@ -45,15 +47,57 @@ final class TopCache: Sendable {
     }
 
     private struct State {
-        var snapshot: Snapshot? {
-            didSet { packed = nil }
-        }
-        var packed: PackedAnswer?
+        private(set) var snapshot: Snapshot?
+        private(set) var packed: PackedAnswer?
+        /// What `snapshot` and `packed` are counted as in the budget.
+        private var snapshotBytes = 0
+        private var packedBytes = 0
         /// Writes noted so far (wrapping); a fill started at a different count is discarded.
         var writes: UInt64 = 0
+
+        var heldBytes: Int { snapshotBytes + packedBytes }
+
+        /// Replaces the snapshot (and drops the packed answer of the old one) if the budget
+        /// has room for it; else keeps the old one.
+        mutating func setSnapshot(_ new: Snapshot, budget: TopCacheBudget) {
+            let bytes = TopCacheBudget.bytes(of: new.entries)
+            guard budget.take(bytes - heldBytes) else { return }
+            snapshot = new
+            snapshotBytes = bytes
+            packed = nil
+            packedBytes = 0
+        }
+
+        mutating func setPacked(_ new: PackedAnswer, budget: TopCacheBudget) {
+            let bytes = new.result.encodedByteCount + 64
+            guard budget.take(bytes - packedBytes) else { return }
+            packed = new
+            packedBytes = bytes
+        }
+
+        mutating func drop(budget: TopCacheBudget) {
+            budget.give(heldBytes)
+            snapshot = nil
+            packed = nil
+            snapshotBytes = 0
+            packedBytes = 0
+        }
     }
 
     private let state = NIOLockedValueBox(State())
+    private let budget: TopCacheBudget
+
+    init(budget: TopCacheBudget) {
+        self.budget = budget
+    }
+
+    deinit {
+        let budget = self.budget
+        state.withLockedValue { $0.drop(budget: budget) }
+    }
+
+    /// Bytes this board's cache is counted as in the server's budget.
+    var heldBytes: Int { state.withLockedValue { $0.heldBytes } }
 
     /// The write count a fill must still see when it stores its result.
     var fillToken: UInt64 { state.withLockedValue { $0.writes } }
@@ -78,37 +122,49 @@ final class TopCache: Sendable {
     }
 
     /// Keeps `result` as the answer for `limit` and `mode` at `boardSize`, unless a write was
-    /// noted since `token` was read (it may not be the current top any more).
+    /// noted since `token` was read (it may not be the current top any more) or the budget has
+    /// no room for it.
     func keep(_ result: PackedResult, mode: RankMode, limit: Int, boardSize: UInt64, token: UInt64) {
+        let budget = self.budget
         state.withLockedValue { state in
             guard state.writes == token, let snapshot = state.snapshot, snapshot.mode == mode, limit <= snapshot.limit else {
                 return
             }
-            state.packed = PackedAnswer(mode: mode, limit: limit, boardSize: boardSize, result: result)
+            state.setPacked(PackedAnswer(mode: mode, limit: limit, boardSize: boardSize, result: result), budget: budget)
         }
     }
 
-    /// Keeps `snapshot` unless a write was noted since `token` was read.
+    /// Keeps `snapshot` unless a write was noted since `token` was read or the budget has no
+    /// room for it.
     func store(_ snapshot: Snapshot, token: UInt64) {
         assert(snapshot.entries.count == snapshot.ranks.count && snapshot.entries.count <= snapshot.limit)
+        let budget = self.budget
         state.withLockedValue { state in
             guard state.writes == token else { return }
-            state.snapshot = snapshot
+            state.setSnapshot(snapshot, budget: budget)
         }
+    }
+
+    /// Lets go of everything kept (the board was deleted: its handle may live on a while in
+    /// streams and calls in flight).
+    func clear() {
+        let budget = self.budget
+        state.withLockedValue { $0.drop(budget: budget) }
     }
 
     /// A write changed the board: `previous` is the player's key before (nil: new player),
     /// `current` after (nil: removed).
     func noteWrite(previous: RankKey?, current: RankKey?) {
+        let budget = self.budget
         state.withLockedValue { state in
             state.writes &+= 1
             guard let snapshot = state.snapshot else { return }
             guard let threshold = snapshot.threshold else {
-                state.snapshot = nil
+                state.drop(budget: budget)
                 return
             }
             if previous.map({ $0 <= threshold }) ?? false || current.map({ $0 <= threshold }) ?? false {
-                state.snapshot = nil
+                state.drop(budget: budget)
             }
         }
     }

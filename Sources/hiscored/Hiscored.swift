@@ -64,6 +64,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Bytes all feeds' backlogs may hold over every board; past it, lagging feeds are ended (HISCORE_MAX_FEED_BACKLOG_BYTES). Default 268435456.")
     var maxFeedBacklogBytes: Int?
 
+    @Option(help: "Bytes the boards' cached tops may keep over the server; past it (or above --max-memory) tops are computed for each call, 0 = no cache (HISCORE_MAX_TOP_CACHE_BYTES). Default 67108864.")
+    var maxTopCacheBytes: Int?
+
     @Option(help: "Concurrent connections (HISCORE_MAX_CONNECTIONS). Default 10000.")
     var maxConnections: Int?
 
@@ -148,6 +151,7 @@ struct Hiscored: AsyncParsableCommand {
         limits.maxPlayersPerQuery = try maxPlayersPerQuery ?? env.int("MAX_PLAYERS_PER_QUERY") ?? limits.maxPlayersPerQuery
         limits.maxStreamWindowBytes = try maxStreamWindowBytes ?? env.int("MAX_STREAM_WINDOW_BYTES") ?? limits.maxStreamWindowBytes
         limits.maxFeedBacklogBytes = try maxFeedBacklogBytes ?? env.int("MAX_FEED_BACKLOG_BYTES") ?? limits.maxFeedBacklogBytes
+        limits.maxTopCacheBytes = try maxTopCacheBytes ?? env.int("MAX_TOP_CACHE_BYTES") ?? limits.maxTopCacheBytes
         limits.maxConnections = try maxConnections ?? env.int("MAX_CONNECTIONS") ?? limits.maxConnections
         limits.maxBoards = try maxBoards ?? env.int("MAX_BOARDS") ?? limits.maxBoards
         limits.prefaceTimeoutSeconds = try prefaceTimeout ?? env.int("PREFACE_TIMEOUT") ?? limits.prefaceTimeoutSeconds
@@ -270,6 +274,7 @@ struct Hiscored: AsyncParsableCommand {
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
+        guard limits.maxTopCacheBytes >= 0 else { throw ValidationError("--max-top-cache-bytes must be at least 0") }
         // The server announces these in its hello as 32-bit counts.
         for (name, value) in [
             ("--max-inflight-calls", limits.maxInflightCalls), ("--max-batch-submits", limits.maxBatchSubmits),

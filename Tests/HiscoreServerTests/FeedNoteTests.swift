@@ -7,7 +7,8 @@ import Testing
 struct FeedNoteTests {
     static func note(entry: LeaderboardEntry?, currentKey: RankKey?) -> WriteNote {
         WriteNote(
-            board: BoardHandle(config: BoardConfig(id: "f"), incarnation: 1, partitionCount: 1, homeShard: 0),
+            board: BoardHandle(config: BoardConfig(id: "f"), incarnation: 1, partitionCount: 1, homeShard: 0,
+                topCacheBudget: TopCacheBudget(limitBytes: 1 << 20)),
             playerID: "p", previousKey: nil, currentKey: currentKey, entry: entry, created: true, version: 1, shard: 0,
             sequence: 1)
     }

@@ -177,4 +177,53 @@ struct MemoryBoundTests {
             "allocated \(Int(before) >> 20) MiB -> \(Int(after) >> 20) MiB after \(refused) refused top-1000 reads (--max-memory 64M)")
         try await client.close()
     }
+
+    /// Each board keeps its last top (snapshot and packed answer, each up to about a frame):
+    /// bounded per board, not over the server. 12 boards of 1 KiB metadata read top-800 kept
+    /// ~20 MiB, and would keep ~20 GB over 10,000 boards (reads go on above --max-memory).
+    @Test("the boards' cached tops stay within max_top_cache_bytes and answer alike when not cached")
+    func topCacheBound() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let bound = 2 << 20
+        let server = try ServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "2", "--max-top-cache-bytes", "\(bound)"],
+            adminPort: true)
+        defer { server.stop() }
+        let adminPort = try #require(server.adminPortNumber)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        let boards = 12
+        for board in 0..<boards {
+            try await client.createBoard(BoardConfig(id: "t\(board)", limits: BoardLimits(maxMetadataBytes: 1024)))
+            for start in stride(from: 0, to: 800, by: 200) {
+                _ = try await client.submitBatch((start..<(start + 200)).map {
+                    SubmitRequest(
+                        boardID: "t\(board)", playerID: "p\($0)", score: Int64($0),
+                        metadata: [UInt8](repeating: UInt8(truncatingIfNeeded: $0), count: 1024))
+                })
+            }
+        }
+        let before = try await Self.allocated(adminPort)
+        var first: [[String]] = []
+        for board in 0..<boards {
+            first.append(try await client.top(board: "t\(board)", limit: 800).entries.map(\.playerID))
+        }
+        let after = try await Self.allocated(adminPort)
+        let held = try #require(try await metricValue("hiscore_top_cache_bytes", adminPort: adminPort))
+        #expect(held > 0 && held <= Double(bound), "hiscore_top_cache_bytes \(held) against a bound of \(bound)")
+        #expect(
+            after - before < Double(8 << 20),
+            "allocated \(Int(before) >> 20) MiB -> \(Int(after) >> 20) MiB after top-800 reads of \(boards) boards")
+
+        // The boards that found no room answer the same, computed again for each call.
+        for board in 0..<boards {
+            let again = try await client.top(board: "t\(board)", limit: 800)
+            #expect(again.entries.map(\.playerID) == first[board], "board t\(board)")
+            #expect(again.entries.first?.metadata.first == UInt8(truncatingIfNeeded: 799))
+        }
+        // Deleted boards give their room back.
+        for board in 0..<boards { _ = try await client.deleteBoard("t\(board)") }
+        #expect(try await metricValue("hiscore_top_cache_bytes", adminPort: adminPort) == 0)
+        try await client.close()
+    }
 }

@@ -7,7 +7,8 @@ import Testing
 @Suite("Plan pool")
 struct PlanPoolTests {
     private static let board = BoardHandle(
-        config: BoardConfig.defaultConfig(id: "pool"), incarnation: 1, partitionCount: 2, homeShard: 0)
+        config: BoardConfig.defaultConfig(id: "pool"), incarnation: 1, partitionCount: 2, homeShard: 0,
+        topCacheBudget: TopCacheBudget(limitBytes: 1 << 20))
 
     private static func request(_ player: String) -> SubmitRequest {
         SubmitRequest(boardID: "pool", playerID: player, score: 10)

@@ -456,6 +456,7 @@ struct SecurityTests {
         ("--capacity", "0", "--capacity must be at least 1 call per second"),
         ("--max-stream-window-bytes", "0", "--max-stream-window-bytes must be at least 1"),
         ("--max-feed-backlog-bytes", "-1", "--max-feed-backlog-bytes must be at least 1"),
+        ("--max-top-cache-bytes", "-1", "--max-top-cache-bytes must be at least 0"),
     ])
     func startUpLimits(flag: String, value: String, message: String) throws {
         let directory = try TemporaryDirectory()

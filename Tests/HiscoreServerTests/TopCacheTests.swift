@@ -20,7 +20,7 @@ struct TopCacheTests {
 
     @Test("a write at or better than the last cached key drops the top; a write below it does not")
     func threshold() {
-        let cache = TopCache()
+        let cache = TopCache(budget: TopCacheBudget(limitBytes: 1 << 20))
         cache.store(Self.snapshot([10, 20, 30], limit: 3), token: cache.fillToken)
         #expect(cache.lookup(mode: .ordinal, limit: 2)?.entries.map(\.playerID) == ["p10", "p20"])
         #expect(cache.lookup(mode: .ordinal, limit: 4) == nil, "a longer top is not held")
@@ -41,7 +41,7 @@ struct TopCacheTests {
 
     @Test("a top of the whole board is dropped by any write; a fill that raced a write is not kept")
     func wholeBoardAndRacingFill() {
-        let cache = TopCache()
+        let cache = TopCache(budget: TopCacheBudget(limitBytes: 1 << 20))
         cache.store(Self.snapshot([10, 20], limit: 5), token: cache.fillToken)
         #expect(cache.lookup(mode: .ordinal, limit: 5)?.entries.count == 2)
         cache.noteWrite(previous: nil, current: Self.key(1_000))
@@ -55,7 +55,7 @@ struct TopCacheTests {
 
     @Test("the packed answer is kept for its limit, mode and board size, and goes with the snapshot")
     func packedAnswer() {
-        let cache = TopCache()
+        let cache = TopCache(budget: TopCacheBudget(limitBytes: 1 << 20))
         let answer = PackedResult.top(TopResponse(entries: [], nextCursor: [], boardSize: 7))
         cache.keep(answer, mode: .ordinal, limit: 3, boardSize: 7, token: cache.fillToken)
         #expect(cache.packed(mode: .ordinal, limit: 3, boardSize: 7) == nil, "no snapshot, nothing kept")
@@ -75,6 +75,55 @@ struct TopCacheTests {
         #expect(cache.packed(mode: .ordinal, limit: 2, boardSize: 9) == nil, "packed before a write it did not see")
         cache.noteWrite(previous: nil, current: Self.key(5))
         #expect(cache.packed(mode: .ordinal, limit: 3, boardSize: 7) == nil, "dropped with the snapshot")
+    }
+
+    @Test("the caches of every board keep at most max_top_cache_bytes together, and give it back when dropped")
+    func budget() throws {
+        let top = Self.snapshot(Array(1...100), limit: 100)
+        let bytes = TopCacheBudget.bytes(of: top.entries)
+        let budget = TopCacheBudget(limitBytes: bytes * 2 + bytes / 2)
+        var caches = (0..<3).map { _ in TopCache(budget: budget) }
+        for cache in caches { cache.store(top, token: cache.fillToken) }
+        #expect(caches.map { $0.lookup(mode: .ordinal, limit: 100) != nil } == [true, true, false], "the third does not fit")
+        #expect(budget.held == bytes * 2)
+
+        let answer = PackedResult.top(TopResponse(entries: [], nextCursor: [], boardSize: 100))
+        caches[0].keep(answer, mode: .ordinal, limit: 100, boardSize: 100, token: caches[0].fillToken)
+        #expect(caches[0].packed(mode: .ordinal, limit: 100, boardSize: 100) == answer, "room for a small packed answer")
+        #expect(budget.held == bytes * 2 + caches[0].heldBytes - bytes)
+
+        caches[1].noteWrite(previous: nil, current: Self.key(5))
+        #expect(budget.held == caches[0].heldBytes, "a dropped top gives its bytes back")
+        caches[2].store(top, token: caches[2].fillToken)
+        #expect(caches[2].lookup(mode: .ordinal, limit: 100) != nil, "and another board keeps its top in their place")
+
+        caches[0].clear()
+        #expect(budget.held == bytes, "a deleted board gives its bytes back")
+        caches[0].store(top, token: caches[0].fillToken)
+        #expect(budget.held == bytes * 2)
+        caches.removeAll()
+        #expect(budget.held == 0, "a board let go of gives its bytes back")
+
+        let small = Self.snapshot([1, 2, 3], limit: 3)
+        let cache = TopCache(budget: budget)
+        cache.store(small, token: cache.fillToken)
+        cache.store(Self.snapshot(Array(1...400), limit: 400), token: cache.fillToken)
+        #expect(cache.lookup(mode: .ordinal, limit: 3) != nil, "a larger top that does not fit leaves the one kept")
+        #expect(cache.lookup(mode: .ordinal, limit: 400) == nil)
+
+        let none = TopCache(budget: TopCacheBudget(limitBytes: 0))
+        none.store(small, token: none.fillToken)
+        #expect(none.lookup(mode: .ordinal, limit: 3) == nil, "max_top_cache_bytes 0 keeps none")
+    }
+
+    @Test("above the memory ceiling a board keeps no new top")
+    func aboveTheCeiling() {
+        let ceiling = MemoryCeiling(limitBytes: 1)
+        ceiling.refresh()
+        #expect(ceiling.isExceeded)
+        let cache = TopCache(budget: TopCacheBudget(limitBytes: 1 << 20, ceiling: ceiling))
+        cache.store(Self.snapshot([1, 2, 3], limit: 3), token: cache.fillToken)
+        #expect(cache.lookup(mode: .ordinal, limit: 3) == nil)
     }
 
     @Test("tops served between writes match the board: entries, moves, removals, metadata, prefixes")

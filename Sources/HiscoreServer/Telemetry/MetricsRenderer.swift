@@ -105,6 +105,14 @@ struct MetricsRenderer {
         out.sample("hiscore_memory_ceiling_bytes", Double(gauges.memoryCeiling))
         out.header("hiscore_memory_ceiling_exceeded", "gauge", "1 while new players are refused for memory.")
         out.sample("hiscore_memory_ceiling_exceeded", gauges.memoryCeilingExceeded ? 1 : 0)
+        out.header(
+            "hiscore_top_cache_bytes", "gauge",
+            "Bytes the boards' cached tops are counted as (bounded by max_top_cache_bytes).")
+        out.sample("hiscore_top_cache_bytes", Double(gauges.topCacheBytes))
+        out.header(
+            "hiscore_feed_backlog_bytes", "gauge",
+            "Bytes the feeds' backlogs hold over every board (bounded by max_feed_backlog_bytes).")
+        out.sample("hiscore_feed_backlog_bytes", Double(gauges.feedBacklogBytes))
         out.header("process_cpu_seconds_total", "counter", "User and system CPU time of the process.")
         out.sample("process_cpu_seconds_total", gauges.cpuSeconds)
         out.header("process_resident_memory_bytes", "gauge", "Resident set size.")
@@ -119,6 +127,8 @@ struct ServerGauges: Sendable {
     var entriesPerShard: [Int]
     var logFailedPerShard: [Bool] = []
     var catalogFailed = false
+    var topCacheBytes = 0
+    var feedBacklogBytes = 0
     var snapshotsPerShard: [(published: Int, failed: Int, running: Bool)] = []
     var allocated: Int
     var resident: Int
