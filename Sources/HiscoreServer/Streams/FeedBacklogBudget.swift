@@ -12,6 +12,10 @@ import NIOConcurrencyHelpers
 /// than an event's worth, with RESOURCE_EXHAUSTED. Asking the largest, not the board whose
 /// write crossed the bound: a stalled consumer of a quiet board would otherwise keep its
 /// megabytes while healthy feeds of busy boards were ended one after another.
+/// A board asked once is settled at what it still holds (its feeds are all within an event):
+/// it is not asked again until it holds an event's worth more, so the next largest is asked
+/// instead (it may hold the lagging feed), and a server over the bound with no feed lagging is
+/// not asked for relief — a hop to a board's loop — at every write batch.
 /// Cost: one short lock per batch of writes to a board with a feed; a scan of the holders (the
 /// boards with feed backlogs) only while over the bound.
 final class FeedBacklogBudget: Sendable {
@@ -19,6 +23,13 @@ final class FeedBacklogBudget: Sendable {
     private struct Holder {
         var bytes: Int
         let relieve: @Sendable () -> Void
+        /// What it held when its last relief was done; asked again past this plus an event.
+        var settledBytes: Int?
+
+        func mayBeAsked(slackBytes: Int) -> Bool {
+            guard let settledBytes else { return true }
+            return bytes > settledBytes + slackBytes
+        }
     }
 
     private struct State {
@@ -29,18 +40,21 @@ final class FeedBacklogBudget: Sendable {
     }
 
     let limitBytes: Int
+    /// How much a settled holder must grow before it is asked again: a feed event's bytes.
+    let slackBytes: Int
     private let state = NIOLockedValueBox(State())
 
-    init(limitBytes: Int) {
+    init(limitBytes: Int, slackBytes: Int = StreamRefresh.feedEventBytes) {
         self.limitBytes = limitBytes
+        self.slackBytes = slackBytes
     }
 
     /// Bytes held over every board.
     var held: Int { state.withLockedValue { $0.total } }
 
     /// Records that `holder` now holds `bytes` (0 forgets it). Past the bound, returns how to
-    /// ask the largest holder for relief, unless it was asked already; the caller runs it with
-    /// no lock held (it may be the caller itself).
+    /// ask the largest holder not settled for relief, unless one was asked already; the caller
+    /// runs it with no lock held (it may be the caller itself).
     func update(
         _ holder: ObjectIdentifier, bytes: Int, relieve: @escaping @Sendable () -> Void
     ) -> (@Sendable () -> Void)? {
@@ -56,18 +70,22 @@ final class FeedBacklogBudget: Sendable {
             } else {
                 state.holders[holder]?.bytes = bytes
             }
+            let slackBytes = self.slackBytes
             guard state.total > limitBytes, state.asked == nil,
-                let largest = state.holders.max(by: { $0.value.bytes < $1.value.bytes })
+                let largest = state.holders.filter({ $0.value.mayBeAsked(slackBytes: slackBytes) })
+                    .max(by: { $0.value.bytes < $1.value.bytes })
             else { return nil }
             state.asked = largest.key
             return largest.value.relieve
         }
     }
 
-    /// `holder` has ended what it could: the next write past the bound asks again.
+    /// `holder` has ended what it could: it is settled at what it still holds, and the next
+    /// write past the bound asks the largest holder not settled.
     func reliefDone(_ holder: ObjectIdentifier) {
         state.withLockedValue { state in
             if state.asked == holder { state.asked = nil }
+            if let bytes = state.holders[holder]?.bytes { state.holders[holder]?.settledBytes = bytes }
         }
     }
 }

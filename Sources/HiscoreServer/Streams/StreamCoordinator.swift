@@ -24,9 +24,10 @@ final class StreamCoordinator: Sendable {
         for loop in loops {
             registries.append(try await loop.submit { NIOLoopBound(HubRegistry(), eventLoop: loop) }.get())
         }
+        let feedEventBytes = StreamRefresh.feedEventBytes(maxFrameBytes: maxFrameBytes)
         return StreamCoordinator(
-            registries: registries, loops: loops, feedEventBytes: StreamRefresh.feedEventBytes(maxFrameBytes: maxFrameBytes),
-            feedBudget: FeedBacklogBudget(limitBytes: maxFeedBacklogBytes))
+            registries: registries, loops: loops, feedEventBytes: feedEventBytes,
+            feedBudget: FeedBacklogBudget(limitBytes: maxFeedBacklogBytes, slackBytes: feedEventBytes))
     }
 
     /// What the server's feed backlogs hold, over every board.
