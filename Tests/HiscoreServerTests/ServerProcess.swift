@@ -27,8 +27,14 @@ final class ServerProcess: @unchecked Sendable {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    init(arguments: [String], timeout: Duration = .seconds(20), adminPort: Bool = false, binary: URL = ServerProcess.binary) throws {
+    init(
+        arguments: [String], timeout: Duration = .seconds(20), adminPort: Bool = false, binary: URL = ServerProcess.binary,
+        environment: [String: String] = [:]
+    ) throws {
         process.executableURL = binary
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.arguments = ["--host", "127.0.0.1", "--port", "0", adminPort ? "--admin-port=0" : "--admin-port=-1"] + arguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
@@ -67,6 +73,23 @@ final class ServerProcess: @unchecked Sendable {
         }
         log = text
         port = found
+    }
+
+    /// Reads the server's log on (bounded: `timeout`) until it contains `text`; false if it
+    /// did not say it in time. (Read only when asked: a test must not let the server log more
+    /// than a pipe holds, ~64 KB, between reads.)
+    func waitForLog(_ text: String, timeout: Duration = .seconds(10)) -> Bool {
+        let handle = stderrPipe.fileHandleForReading
+        let deadline = ContinuousClock.now + timeout
+        while !log.contains(text) && ContinuousClock.now < deadline {
+            var ready = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 100) >= 0 else { return false }
+            guard ready.revents != 0 else { continue }
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        return log.contains(text)
     }
 
     func signal(_ number: Int32) {
