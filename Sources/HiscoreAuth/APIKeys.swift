@@ -11,6 +11,20 @@ public struct APIKeys: Sendable {
         let digest: [UInt8]
         public let role: Role
         public let name: String
+
+        /// Which key this is, without the key (its digest).
+        public var id: KeyID { KeyID(digest: digest) }
+    }
+
+    /// A key's identity without the key itself: what a connection remembers of the keys it
+    /// used, to tell whether a reload of the keys kept them.
+    public struct KeyID: Hashable, Sendable {
+        let digest: [UInt8]
+    }
+
+    /// The entry of the key `id` names, if configured.
+    public func entry(_ id: KeyID) -> Entry? {
+        entries.first { $0.digest == id.digest }
     }
 
     /// Keys shorter than this are refused at start-up: they could be guessed.

@@ -1,8 +1,10 @@
+import HiscoreAuth
 import HiscoreCore
 import HiscoreWire
 import Atomics
 import HiscoreStorage
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -33,12 +35,22 @@ public final class HiscoreServer: Sendable {
     private let ready: ManagedAtomic<Bool>
     private let registry: ConnectionRegistry
     private let logger: Logger
+    /// What new connections are given: the keys and token verifier, and the TLS context
+    /// (replaced by `replaceAccess` and `reloadTLS`).
+    private let credentials: NIOLockedValueBox<Credentials>
+
+    struct Credentials {
+        var access: AccessControl
+        var tls: NIOSSLContext?
+    }
 
     private init(
         configuration: ServerConfiguration, localPort: Int, group: MultiThreadedEventLoopGroup,
         adminGroup: MultiThreadedEventLoopGroup?, listener: any Channel, registry: ConnectionRegistry, logger: Logger, admin: (any Channel)?,
-        ready: ManagedAtomic<Bool>, persistence: Persistence, shards: [Shard], seasons: SeasonKeeper
+        ready: ManagedAtomic<Bool>, persistence: Persistence, shards: [Shard], seasons: SeasonKeeper,
+        credentials: NIOLockedValueBox<Credentials>
     ) {
+        self.credentials = credentials
         self.seasons = seasons
         self.persistence = persistence
         self.shards = shards
@@ -58,6 +70,7 @@ public final class HiscoreServer: Sendable {
         try ProtectedMode.check(host: configuration.host, access: configuration.access)
         // Bad TLS files fail here, before anything is opened or bound.
         let tlsContext = try configuration.tls?.makeContext()
+        let credentials = NIOLockedValueBox(Credentials(access: configuration.access, tls: tlsContext))
         let shardCount = max(1, configuration.shards)
         let limits = configuration.limits
         let (persistence, catalog, catalogWarnings) = try Persistence.open(
@@ -140,15 +153,16 @@ public final class HiscoreServer: Sendable {
                     guard registry.admit(channel) else {
                         return channel.close()
                     }
+                    let current = credentials.withLockedValue { $0 }
                     return channel.eventLoop.makeCompletedFuture {
-                        if let tlsContext {
-                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                        if let tls = current.tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                         }
                         try channel.pipeline.syncOperations.addHandler(
                             CallHandler(
                                 router: router, executor: executor, limits: limits, hello: hello, registry: registry,
                                 streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),
-                                telemetry: telemetry, access: configuration.access))
+                                telemetry: telemetry, access: current.access))
                     }
                 }
             let listener: any Channel
@@ -185,7 +199,8 @@ public final class HiscoreServer: Sendable {
             return HiscoreServer(
                 configuration: configuration, localPort: port, group: group, adminGroup: adminGroup, listener: listener,
                 registry: registry,
-                logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards, seasons: seasons)
+                logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards, seasons: seasons,
+                credentials: credentials)
         } catch {
             // The listener first, then what it accepted meanwhile, then the logs those
             // connections would write to.
@@ -195,6 +210,50 @@ public final class HiscoreServer: Sendable {
             try? await adminGroup?.shutdownGracefully()
             throw error
         }
+    }
+
+    /// Why a reload was refused; the server goes on with what it had.
+    public struct ReloadRefusal: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Replaces the API keys and player-token verifier (`hiscored` does it on SIGHUP, after
+    /// reading `--keys-file` again): new connections and every call from now on are checked
+    /// against `access`. A connection that used a key `access` no longer has, or gives another
+    /// role, is closed (with a connection-level UNAUTHENTICATED saying why); the others go on,
+    /// streams included. Returns how many were closed. A server cannot go from keys to none or
+    /// back this way (no keys means protected mode: loopback only, everything allowed): that
+    /// needs a restart, and is refused.
+    @discardableResult
+    public func replaceAccess(_ access: AccessControl) async throws -> Int {
+        let wasOpen = credentials.withLockedValue { $0.access.isOpen }
+        guard access.isOpen == wasOpen else {
+            throw ReloadRefusal(description: wasOpen
+                ? "the server was started without API keys or a token secret (protected mode, everything allowed); adding credentials needs a restart"
+                : "the reload would leave the server without any API key or token secret (protected mode, everything allowed); that needs a restart")
+        }
+        credentials.withLockedValue { $0.access = access }
+        var closed = 0
+        for channel in registry.all {
+            let promise = channel.eventLoop.makePromise(of: Bool.self)
+            channel.pipeline.fireUserInboundEventTriggered(AccessReplacedEvent(access: access, closed: promise))
+            // A connection closing meanwhile never sees the event: it needs no new keys.
+            channel.closeFuture.whenComplete { _ in promise.succeed(false) }
+            if (try? await promise.futureResult.get()) == true { closed += 1 }
+        }
+        return closed
+    }
+
+    /// Reads the TLS certificate chain and key (and client CA) files again, as at start-up;
+    /// connections accepted from now on use them, open ones keep the session they have. Bad
+    /// files throw (`TLSSetupError`) and the certificate in use stays. Blocking file I/O: call
+    /// it off the event loops.
+    public func reloadTLS() throws {
+        guard let tls = configuration.tls else {
+            throw ReloadRefusal(description: "the server was started without TLS; turning it on needs a restart")
+        }
+        let context = try tls.makeContext()
+        credentials.withLockedValue { $0.tls = context }
     }
 
     /// Ends every season whose boundary has passed (by the configured clock); returns the boards

@@ -8,7 +8,8 @@ import HiscoreStorage
 import Logging
 
 /// `hiscored`: the Hiscore server. Runs in the foreground; SIGINT/SIGTERM stop it gracefully
-/// (stop accepting, drain in-flight calls, exit 0 within the grace period).
+/// (stop accepting, drain in-flight calls, exit 0 within the grace period); SIGHUP reads the
+/// keys file and the TLS files again (`reload`).
 @main
 struct Hiscored: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +17,7 @@ struct Hiscored: AsyncParsableCommand {
         abstract: "The Hiscore real-time leaderboard server.",
         discussion: """
             Every option can also be set with an environment variable: HISCORE_ + the option name in \
-            upper case with dashes as underscores (e.g. HISCORE_PORT=7450). A flag on the command line wins.
+            upper case with dashes as underscores (e.g. HISCORE_PORT=7450). A flag on the command line wins.             SIGHUP reads --keys-file and the TLS files again (rotation without a restart); SIGINT/SIGTERM stop             it gracefully.
             """)
 
     @Option(help: "Address to listen on (HISCORE_HOST). Default 127.0.0.1.")
@@ -197,6 +198,7 @@ struct Hiscored: AsyncParsableCommand {
             logger.warning("the engine's large blocks use the default allocator (jemalloc is not the process's allocator, or refused an arena): their freed pages stay resident until the allocator returns them")
         }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+        let reloads = SignalWaiter(signals: [SIGHUP])
         let server: HiscoreServer
         do {
             server = try await HiscoreServer.start(configuration: config, logger: logger)
@@ -216,9 +218,45 @@ struct Hiscored: AsyncParsableCommand {
             logger.error("cannot start: \(error)")
             throw ExitCode.failure
         }
+        let keys = keysFile ?? env.string("KEYS_FILE")
+        let secret = tokenSecret ?? env.string("TOKEN_SECRET")
+        let reloader = Task {
+            while await reloads.nextSignal() != nil {
+                await Self.reload(server, keysFile: keys, secret: secret, logger: logger)
+            }
+        }
         let signal = await signals.next()
+        reloader.cancel()
         logger.info("received signal \(signal), shutting down")
         await server.shutdown()
+    }
+
+    /// SIGHUP: the keys (`--keys-file` and HISCORE_API_KEYS, with the token secret) and the TLS
+    /// files are read again and replace what the server uses; a file that cannot be read or
+    /// parsed leaves what was in use, and the log says so. Certificates and keys rotate without
+    /// a restart; connections that used a removed key are closed (`HiscoreServer.replaceAccess`).
+    static func reload(_ server: HiscoreServer, keysFile: String?, secret: String?, logger: Logger) async {
+        var reloaded = false
+        if keysFile != nil {
+            reloaded = true
+            do {
+                let access = try accessControl(keysFile: keysFile, env: EnvironmentOptions(), secret: secret)
+                let closed = try await server.replaceAccess(access)
+                logger.info("SIGHUP: keys reloaded from \(keysFile ?? ""): \(access.keys.entries.count) keys; \(closed) connections closed (a key they used was removed or changed role)")
+            } catch {
+                logger.error("SIGHUP: keys not reloaded, the ones in use stay: \(error)")
+            }
+        }
+        if let tls = server.configuration.tls {
+            reloaded = true
+            do {
+                try server.reloadTLS()
+                logger.info("SIGHUP: TLS certificate reloaded from \(tls.certificateChainPath); new connections use it")
+            } catch {
+                logger.error("SIGHUP: TLS files not reloaded, the certificate in use stays: \(error)")
+            }
+        }
+        if !reloaded { logger.info("SIGHUP: nothing to reload (no --keys-file, no TLS)") }
     }
 
     static func accessControl(keysFile: String?, env: EnvironmentOptions, secret: String?) throws -> AccessControl {
@@ -325,7 +363,7 @@ enum ByteSize {
     }
 }
 
-/// Turns SIGINT/SIGTERM into an awaitable event (the default handlers are replaced so the
+/// Turns signals (SIGINT/SIGTERM, SIGHUP) into awaitable events (the default handlers are replaced so the
 /// process can drain before exiting).
 final class SignalWaiter {
     private let stream: AsyncStream<Int32>
@@ -344,7 +382,12 @@ final class SignalWaiter {
     }
 
     func next() async -> Int32 {
+        await nextSignal() ?? SIGTERM
+    }
+
+    /// The next signal; nil once the waiting task is cancelled.
+    func nextSignal() async -> Int32? {
         for await number in stream { return number }
-        return SIGTERM
+        return nil
     }
 }

@@ -117,6 +117,6 @@ struct SyncFault {
 
     var environment: [String: String] { ["LD_PRELOAD": library, "HISCORE_TEST_FDATASYNC_FAULT": trigger] }
 
-    func arm() { FileManager.default.createFile(atPath: trigger, contents: Data()) }
+    func arm() { _ = FileManager.default.createFile(atPath: trigger, contents: Data()) }
     func disarm() { try? FileManager.default.removeItem(atPath: trigger) }
 }

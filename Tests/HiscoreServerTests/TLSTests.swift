@@ -169,7 +169,7 @@ struct TLSTests {
 }
 
 /// Runs `body` with a fresh `TestPKI` and always removes its directory.
-private func withPKI(_ body: (TestPKI) async throws -> Void) async throws {
+func withPKI(_ body: (TestPKI) async throws -> Void) async throws {
     let pki = try TestPKI.make()
     defer { try? FileManager.default.removeItem(at: pki.directory) }
     try await body(pki)
@@ -178,7 +178,7 @@ private func withPKI(_ body: (TestPKI) async throws -> Void) async throws {
 /// A throwaway PKI made with the `openssl` CLI (Debian package `openssl`) in a temporary directory:
 /// ca.pem signed server.pem (localhost, 127.0.0.1), dns-only.pem (scores.example.com) and
 /// client.pem; other-ca.pem signed
-/// other-client.pem. EC P-256 keys, unencrypted PKCS#8 PEM, valid for two days.
+/// other-client.pem and other-server.pem (localhost, 127.0.0.1: a certificate to rotate to). EC P-256 keys, unencrypted PKCS#8 PEM, valid for two days.
 struct TestPKI {
     let directory: URL
 
@@ -204,6 +204,9 @@ struct TestPKI {
                 extensions: "subjectAltName=DNS:scores.example.com\nextendedKeyUsage=serverAuth\n")
             try pki.makeLeaf("client", name: "test client", ca: "ca", extensions: "extendedKeyUsage=clientAuth\n")
             try pki.makeLeaf("other-client", name: "stranger", ca: "other-ca", extensions: "extendedKeyUsage=clientAuth\n")
+            try pki.makeLeaf(
+                "other-server", name: "localhost", ca: "other-ca",
+                extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
         } catch {
             try? FileManager.default.removeItem(at: directory)
             throw error

@@ -51,7 +51,12 @@ final class CallHandler: ChannelDuplexHandler {
     private var metrics: LoopMetrics?
     /// This connection's loop's finished plans, reused by its calls.
     private var plans: PlanPool?
-    private let access: AccessControl
+    /// The server's keys and token verifier; replaced when the keys are reloaded (`replaceAccess`).
+    private var access: AccessControl
+    /// The API keys accepted on this connection (by `authenticate` or a call's own token, as
+    /// digests: keys are not kept), with the role each had: a reload of the keys that removes
+    /// one or changes its role closes the connection. At most the configured keys.
+    private var acceptedKeys: [APIKeys.KeyID: Role] = [:]
     /// Set by a successful `authenticate`; per-call `auth_token`s override it for their call.
     private var connectionPrincipal: Principal?
     private var failedAuthentications = 0
@@ -534,8 +539,33 @@ final class CallHandler: ChannelDuplexHandler {
             self.lastToken = nil
         }
         let result = access.authenticate(token, now: now)
-        if case .success(let principal) = result { lastToken = (token, principal) }
+        if case .success(let principal) = result {
+            lastToken = (token, principal)
+            if case .key(let role, _) = principal, let id = access.keys.match(token)?.id { acceptedKeys[id] = role }
+        }
         return result
+    }
+
+    /// The server reloaded its keys (SIGHUP): calls from now on are checked against `new`. A
+    /// connection that used a key `new` no longer has, or gives another role, is closed with a
+    /// connection-level UNAUTHENTICATED: what it was allowed (its streams included) was decided
+    /// with that key, and its client must connect again with a current one. Returns whether it
+    /// was closed.
+    private func replaceAccess(_ context: ChannelHandlerContext, with new: AccessControl) -> Bool {
+        access = new
+        lastToken = nil
+        guard !closed else { return false }
+        for (id, role) in acceptedKeys {
+            if new.keys.entry(id)?.role == role { continue }
+            write(context, .failure(callID: 0, Status(
+                .unauthenticated,
+                "an API key this connection used was removed, or its role changed, when the server reloaded its keys: connect again with a current key")))
+            flushIfNeeded(context)
+            closed = true
+            context.close(promise: nil)
+            return true
+        }
+        return false
     }
 
     /// Whether the connection's credentials still hold: a player token that expired since it was
@@ -850,7 +880,9 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ServerDrainEvent {
+        if let replaced = event as? AccessReplacedEvent {
+            replaced.closed.succeed(replaceAccess(context, with: replaced.access))
+        } else if event is ServerDrainEvent {
             draining = true
             for (callID, subscription) in subscriptions {
                 streams?.unsubscribe(
@@ -872,6 +904,13 @@ final class CallHandler: ChannelDuplexHandler {
         closed = true
         context.close(promise: nil)
     }
+}
+
+/// Sent to every connection when the server reloads its keys: `closed` says whether the
+/// connection was closed for a key it used that the reload removed or changed.
+struct AccessReplacedEvent {
+    let access: AccessControl
+    let closed: EventLoopPromise<Bool>
 }
 
 /// Sent to every connection when the server shuts down gracefully: finish in-flight calls, refuse

@@ -1,0 +1,138 @@
+import Foundation
+import HiscoreAuth
+import HiscoreClient
+import HiscoreCore
+import HiscoreServer
+import HiscoreWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keys and certificates replaced while the server runs (SIGHUP in `hiscored`): rotation
+/// without a restart, and revocation of a key that leaked.
+@Suite("Credentials reloaded while serving")
+struct CredentialReloadTests {
+    private static let writerA = "writer-key-aaaaaaaaaaaa"
+    private static let writerB = "writer-key-bbbbbbbbbbbb"
+    private static let readerC = "reader-key-cccccccccccc"
+
+    private static func keys(_ lines: [(Role, String, String)]) throws -> AccessControl {
+        var keys = APIKeys()
+        for (role, key, name) in lines { try keys.add(key: key, role: role, name: name) }
+        return AccessControl(keys: keys)
+    }
+
+    private static func connect(_ server: HiscoreServer, key: String) async throws -> HiscoreClient {
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        _ = try await client.authenticate(token: key)
+        return client
+    }
+
+    /// What a client whose connection the reload closed sees on its next call.
+    private static func expectRevoked(_ body: () async throws -> Void) async {
+        let message = await expectStatus(.unavailable, body)
+        #expect(message.contains("UNAUTHENTICATED") && message.contains("reloaded its keys"), "\(message)")
+    }
+
+    @Test("a reload closes the connections that used a removed key or one whose role changed; the others and their streams go on")
+    func replaceKeys() async throws {
+        let first = try Self.keys([(.writer, Self.writerA, "a"), (.reader, Self.readerC, "c")])
+        try await withServer(configure: { $0.access = first }) { server in
+            let revoked = try await Self.connect(server, key: Self.writerA)
+            _ = try await revoked.submit(board: "b", player: "alice", score: 10)
+            let kept = try await Self.connect(server, key: Self.readerC)
+            var events = kept.subscribe(board: "b", target: .player("alice")).makeAsyncIterator()
+            _ = try await events.next()
+
+            let closed = try await server.replaceAccess(
+                try Self.keys([(.writer, Self.writerB, "b"), (.reader, Self.readerC, "c")]))
+            #expect(closed == 1)
+            await Self.expectRevoked { _ = try await revoked.submit(board: "b", player: "alice", score: 11) }
+            await expectStatus(.unauthenticated) { _ = try await Self.connect(server, key: Self.writerA) }
+
+            let writer = try await Self.connect(server, key: Self.writerB)
+            _ = try await writer.submit(board: "b", player: "bob", score: 20)
+            #expect(try await kept.top(board: "b", limit: 10).entries.map(\.playerID) == ["bob", "alice"])
+            let event = try #require(try await events.next())
+            guard case .player(let change) = event.change else { Issue.record("not a player event: \(event)"); return }
+            #expect(change.entry.rank == 2, "the kept key's stream goes on")
+
+            // The same key with another role: what the connection was allowed no longer holds.
+            #expect(try await server.replaceAccess(try Self.keys([(.writer, Self.writerB, "b"), (.writer, Self.readerC, "c")])) == 1)
+            await Self.expectRevoked { _ = try await kept.top(board: "b", limit: 10) }
+            _ = try await writer.submit(board: "b", player: "carol", score: 30)
+
+            // No keys at all would be protected mode (everything allowed): refused, keys kept.
+            await #expect(throws: HiscoreServer.ReloadRefusal.self) { try await server.replaceAccess(AccessControl()) }
+            _ = try await writer.submit(board: "b", player: "dave", score: 40)
+            try? await revoked.close()
+            try? await kept.close()
+            try await writer.close()
+        }
+    }
+
+    @Test("a reloaded certificate serves new connections; open ones keep theirs; bad files keep the one in use")
+    func reloadCertificate() async throws {
+        try await withPKI { pki in
+            try await withServer(configure: { $0.tls = pki.serverTLS() }) { server in
+                let oldTrust = ClientTLS(trust: .caFile(pki.path("ca.pem")))
+                let newTrust = ClientTLS(trust: .caFile(pki.path("other-ca.pem")))
+                let open = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort, tls: oldTrust)
+                _ = try await open.submit(board: "b", player: "alice", score: 1)
+
+                for stem in ["pem", "key"] {
+                    try FileManager.default.removeItem(atPath: pki.path("server.\(stem)"))
+                    try FileManager.default.copyItem(atPath: pki.path("other-server.\(stem)"), toPath: pki.path("server.\(stem)"))
+                }
+                try server.reloadTLS()
+                await expectStatus(.unavailable) {
+                    try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort, tls: oldTrust).close()
+                }
+                let rotated = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort, tls: newTrust)
+                _ = try await rotated.submit(board: "b", player: "bob", score: 2)
+                _ = try await open.submit(board: "b", player: "alice", score: 3)
+
+                try Data("not a certificate".utf8).write(to: URL(fileURLWithPath: pki.path("server.pem")))
+                #expect(throws: TLSSetupError.self) { try server.reloadTLS() }
+                let still = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort, tls: newTrust)
+                #expect(try await still.top(board: "b", limit: 10).entries.map(\.playerID) == ["alice", "bob"])
+                try await still.close()
+                try await rotated.close()
+                try await open.close()
+            }
+        }
+    }
+
+    @Test("hiscored reads its keys file again on SIGHUP; a bad file keeps the keys in use")
+    func sighup() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let keysFile = directory.path + "/keys"
+        try "writer \(Self.writerA) a\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(arguments: ["--durability", "memory", "--keys-file", keysFile])
+        defer { server.stop() }
+        let revoked = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        _ = try await revoked.authenticate(token: Self.writerA)
+        _ = try await revoked.submit(board: "b", player: "alice", score: 1)
+
+        try "writer \(Self.writerB) b\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        #expect(server.waitForLog("1 connections closed"), "\(server.log)")
+        await Self.expectRevoked { _ = try await revoked.submit(board: "b", player: "alice", score: 2) }
+        let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        _ = try await writer.authenticate(token: Self.writerB)
+        _ = try await writer.submit(board: "b", player: "bob", score: 2)
+
+        try "writer short\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        #expect(server.waitForLog("keys not reloaded"), "\(server.log)")
+        _ = try await writer.submit(board: "b", player: "bob", score: 3)
+        let again = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        _ = try await again.authenticate(token: Self.writerB)
+        try await again.close()
+        try await writer.close()
+        try? await revoked.close()
+    }
+}
