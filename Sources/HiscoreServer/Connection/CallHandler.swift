@@ -95,7 +95,8 @@ final class CallHandler: ChannelDuplexHandler {
     /// Bytes in `outbound` (kept apart: looking into the buffer for each frame would retain it).
     private var outboundBytes = 0
     private var readHeld = false
-    /// Since when reads have been held (the client does not read its answers).
+    /// Since when reads have been held without the client reading its answers: from the hold's
+    /// start or the last drain of the socket during it, whichever is later (`armFrameCheck`).
     private var readHeldSince: NIODeadline?
     private var draining = false
     private var closed = false
@@ -347,9 +348,10 @@ final class CallHandler: ChannelDuplexHandler {
             handler.frameCheck = nil
             guard let since = handler.partialSince, !handler.closed else { return }
             // While the server holds reads (the client is not reading our answers) the frame
-            // cannot finish: that time is not the client's, up to the idle timeout. A client that
-            // never reads again would otherwise keep the connection (and the answers buffered for
-            // it) forever: the idle check leaves a connection with a frame on its way to this one.
+            // cannot finish: that time is not the client's, up to the idle timeout since it last
+            // read (`readHeldSince`). A client that never reads again would otherwise keep the
+            // connection (and the answers buffered for it) forever: the idle check leaves a
+            // connection with a frame on its way to this one.
             let idleTimeout = TimeAmount.seconds(Int64(max(1, handler.limits.idleTimeoutSeconds)))
             let heldTooLong = handler.readHeldSince.map { NIODeadline.now() - $0 >= idleTimeout } ?? false
             if handler.readHeld && !heldTooLong { handler.partialSince = .now() }  // looked at again a timeout later
@@ -853,6 +855,12 @@ final class CallHandler: ChannelDuplexHandler {
             // again (see `armFrameCheck`).
             if partialSince != nil { partialSince = .now() }
             context.read()
+        } else if writable && readHeld {
+            // The client read its answers, but the frames dispatched above filled the socket
+            // again: the hold goes on, yet only time without the client reading counts towards
+            // the idle timeout, or a client reading slowly but steadily through a long burst
+            // would be closed once its holds added up to it.
+            readHeldSince = .now()
         }
         context.fireChannelWritabilityChanged()
     }
