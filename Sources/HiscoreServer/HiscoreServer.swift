@@ -233,14 +233,20 @@ public final class HiscoreServer: Sendable {
                 : "the reload would leave the server without any API key or token secret (protected mode, everything allowed); that needs a restart")
         }
         credentials.withLockedValue { $0.access = access }
-        var closed = 0
-        for channel in registry.all {
+        // Every connection is told at once (each on its own loop), then their answers counted.
+        let answers = registry.all.map { channel in
             let promise = channel.eventLoop.makePromise(of: Bool.self)
             channel.pipeline.fireUserInboundEventTriggered(AccessReplacedEvent(access: access, closed: promise))
-            // A connection closing meanwhile never sees the event: it needs no new keys.
+            // A connection closing meanwhile never sees the event (it needs no new keys), and
+            // one too busy to answer within seconds is not waited for: its loop applies the keys
+            // when it gets to them.
             channel.closeFuture.whenComplete { _ in promise.succeed(false) }
-            if (try? await promise.futureResult.get()) == true { closed += 1 }
+            let late = channel.eventLoop.scheduleTask(in: .seconds(5)) { promise.succeed(false) }
+            promise.futureResult.whenComplete { _ in late.cancel() }
+            return promise.futureResult
         }
+        var closed = 0
+        for answer in answers where (try? await answer.get()) == true { closed += 1 }
         return closed
     }
 
