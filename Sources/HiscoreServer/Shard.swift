@@ -485,6 +485,14 @@ actor Shard {
         }
         log = try ShardLog(directory: directory, shard: index, mode: mode, recovered: report)
         snapshotThreshold = snapshotAfterLogBytes
+        if report.removalRecords > 0 {
+            // Removed players' bytes are still in the log replayed: an erasure answered before a
+            // crash asked for a snapshot that only memory knew of, and a removal's bytes would
+            // otherwise stay until the log grew by `snapshotAfterLogBytes`, which a quiet server
+            // may never do. One snapshot now, in the background, as an erasure starts one.
+            snapshotRequested.store(true, ordering: .relaxed)
+            maybeStartSnapshot()
+        }
         return report
     }
 

@@ -24,6 +24,9 @@ public struct RecoveryReport: Sendable, Equatable {
     public var lastSegment: UInt64
     public var snapshotEntries: UInt64 = 0
     public var logRecords: UInt64 = 0
+    /// Player removals among them (`remove_player`, erasures): the removed players' bytes are
+    /// still in the log, until a snapshot replaces it.
+    public var removalRecords: UInt64 = 0
     /// Log bytes replayed (the server may snapshot right away when this is large).
     public var logBytesSinceSnapshot: UInt64 = 0
     /// Bytes of snapshot and log read.
@@ -141,13 +144,16 @@ extension ShardLog {
             let path = shardPath + "/" + ShardFiles.segmentName(segment)
             let file = try MappedFile(path: path)
             var records: UInt64 = 0
+            var removals: UInt64 = 0
             let scan = try FramedFileScan.scan(file.bytes, file: path, isLast: index == segments.count - 1) { payload, _ in
                 guard let record = LogRecord.decode(payload) else { return false }
+                if case .remove = record { removals += 1 }
                 visitor.logRecord(record)
                 records += 1
                 return true
             }
             report.logRecords += records
+            report.removalRecords += removals
             report.bytesRead += UInt64(file.bytes.count)
             report.logBytesSinceSnapshot += UInt64(scan.validEnd)
             if let torn = scan.tornTail {

@@ -170,6 +170,55 @@ struct ErasePlayerTests {
         try? await client.close()
     }
 
+    /// An erasure answers once its removals are durable and then asks for a snapshot, which only
+    /// memory knew of: a crash before it was published left the player's bytes in the log until
+    /// it grew by --snapshot-after (64 MiB), forever on a quiet server. Removals replayed at
+    /// start-up now start one. A `remove_player` (which asks for none) then SIGKILL makes the
+    /// same data dir every time.
+    @Test("removals replayed at start-up start a snapshot: a removed or erased player's bytes leave the disk after a crash")
+    func replayedRemovalsStartASnapshot() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"]
+        let player = "removed-then-crash-5e21c"
+        let onDisk = { Self.directoryHolds(Array(player.utf8), under: directory.path) }
+        var server = try ServerProcess(arguments: arguments)
+        do {
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            _ = try await client.submit(board: "split", player: player, score: 5, metadata: [7, 7])
+            _ = try await client.submit(board: "split", player: "kept-player", score: 4)
+            _ = try await client.removePlayer(board: "split", player: player)
+            #expect(onDisk(), "the removal's log holds the player until a snapshot replaces it")
+            server.signal(SIGKILL)
+            _ = server.waitForExit(timeout: .seconds(10))
+            try? await client.close()
+
+            server = try ServerProcess(arguments: arguments, adminPort: true)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while onDisk(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(!onDisk(), "the removed player's bytes stayed in the log after a restart")
+            let restarted = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            await expectStatus(.notFound) { _ = try await restarted.rank(board: "split", player: player) }
+            #expect(try await restarted.top(board: "split").entries.map(\.playerID) == ["kept-player"])
+            let adminPort = try #require(server.adminPortNumber)
+            // Counted once the files are gone (the publication deletes them first): read again, bounded.
+            var total = 0.0
+            while total < 1, ContinuousClock.now < deadline {
+                let metrics = try await httpGet(port: adminPort, path: "/metrics").body
+                total = (0..<2).reduce(0.0) {
+                    $0 + (metricValue("hiscore_snapshots_total{shard=\"\($1)\",result=\"published\"}", in: metrics) ?? 0)
+                }
+                if total < 1 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(total == 1, "one snapshot, on the shard that replayed the removal: \(total)")
+            try? await restarted.close()
+        } catch {
+            _ = server.stop()
+            throw error
+        }
+        _ = server.stop()
+    }
+
     @Test("an acknowledged erasure survives SIGKILL, archived periods included")
     func survivesKill() async throws {
         let directory = try TemporaryDirectory()
