@@ -117,6 +117,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (HISCORE_LOG_LEVEL). Default info.")
     var logLevel: String?
 
+    @Option(help: "Log lines as text or as one JSON object each (time, level, label, source, message, then the entry's metadata) (HISCORE_LOG_FORMAT). Default text.")
+    var logFormat: String?
+
     func run() async throws {
         let env = EnvironmentOptions()
         var config = ServerConfiguration()
@@ -180,7 +183,11 @@ struct Hiscored: AsyncParsableCommand {
         guard let parsedLevel = Logger.Level(rawValue: level) else {
             throw ValidationError("--log-level: '\(level)' is not one of trace, debug, info, notice, warning, error, critical")
         }
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        switch logFormat ?? env.string("LOG_FORMAT") ?? "text" {
+        case "text": LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        case "json": LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        case let other: throw ValidationError("--log-format: '\(other)' is not text or json")
+        }
         var logger = Logger(label: "hiscored")
         logger.logLevel = parsedLevel
 

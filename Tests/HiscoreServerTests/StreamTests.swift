@@ -647,6 +647,9 @@ struct PlayerNoteTests {
             }
             try? await reader.close()
             #expect(received == writes)
+            // Kept open (and not reading) until here: released earlier, its socket would close
+            // and its feed end, and no feed would be stalled.
+            withExtendedLifetime(stalled) {}
         }
     }
 

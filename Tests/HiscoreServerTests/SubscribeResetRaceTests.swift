@@ -129,8 +129,11 @@ struct SubscribeResetRig {
             let executor = BatchExecutor(shards: shards, writesWaitForDurability: false)
             streams.attach(executor)
             let directory = BoardDirectory(shardCount: shardCount, maxBoards: 10)
-            var limits = ServerLimits()
-            if let maxStreamWindowBytes { limits.maxStreamWindowBytes = maxStreamWindowBytes }
+            let limits = {
+                var limits = ServerLimits()
+                if let maxStreamWindowBytes { limits.maxStreamWindowBytes = maxStreamWindowBytes }
+                return limits
+            }()
             let router = CallRouter(
                 directory: directory, shardCount: shardCount, limits: limits, autoCreateBoards: true, streams: streams,
                 access: AccessControl(), backups: nil, seasons: nil)
