@@ -54,6 +54,9 @@ final class TopCache: Sendable {
         private var packedBytes = 0
         /// Writes noted so far (wrapping); a fill started at a different count is discarded.
         var writes: UInt64 = 0
+        /// Set by `clear` (the board was deleted): nothing is kept any more, whatever a fill
+        /// still in flight brings.
+        var retired = false
 
         var heldBytes: Int { snapshotBytes + packedBytes }
 
@@ -127,7 +130,7 @@ final class TopCache: Sendable {
     func keep(_ result: PackedResult, mode: RankMode, limit: Int, boardSize: UInt64, token: UInt64) {
         let budget = self.budget
         state.withLockedValue { state in
-            guard state.writes == token, let snapshot = state.snapshot, snapshot.mode == mode, limit <= snapshot.limit else {
+            guard !state.retired, state.writes == token, let snapshot = state.snapshot, snapshot.mode == mode, limit <= snapshot.limit else {
                 return
             }
             state.setPacked(PackedAnswer(mode: mode, limit: limit, boardSize: boardSize, result: result), budget: budget)
@@ -140,7 +143,7 @@ final class TopCache: Sendable {
         assert(snapshot.entries.count == snapshot.ranks.count && snapshot.entries.count <= snapshot.limit)
         let budget = self.budget
         state.withLockedValue { state in
-            guard state.writes == token else { return }
+            guard !state.retired, state.writes == token else { return }
             state.setSnapshot(snapshot, budget: budget)
         }
     }
@@ -149,7 +152,10 @@ final class TopCache: Sendable {
     /// streams and calls in flight).
     func clear() {
         let budget = self.budget
-        state.withLockedValue { $0.drop(budget: budget) }
+        state.withLockedValue { state in
+            state.retired = true
+            state.drop(budget: budget)
+        }
     }
 
     /// A write changed the board: `previous` is the player's key before (nil: new player),
