@@ -17,7 +17,10 @@ struct Hiscored: AsyncParsableCommand {
         abstract: "The Hiscore real-time leaderboard server.",
         discussion: """
             Every option can also be set with an environment variable: HISCORE_ + the option name in \
-            upper case with dashes as underscores (e.g. HISCORE_PORT=7450). A flag on the command line wins.             SIGHUP reads --keys-file and the TLS files again (rotation without a restart); SIGINT/SIGTERM stop             it gracefully.
+            upper case with dashes as underscores (e.g. HISCORE_PORT=7450). A flag on the command line wins.
+
+            SIGHUP reads --keys-file and the TLS files again (rotation without a restart); SIGINT/SIGTERM stop \
+            it gracefully.
             """)
 
     @Option(help: "Address to listen on (HISCORE_HOST). Default 127.0.0.1.")
