@@ -22,9 +22,9 @@ public struct ServerLimits: Sendable, Equatable {
     /// more writes are ended with RESOURCE_EXHAUSTED. Each board's own bound is 64 MiB.
     public var maxFeedBacklogBytes: Int = 256 << 20
     /// Bytes the boards' cached tops (each board's last top snapshot and packed answer, each at
-    /// most about a frame) may keep over the server; past it, or above `--max-memory`, a board
-    /// keeps no new top and its tops are computed for each call until writes or deletions free
-    /// room. 0 keeps none.
+    /// most about a frame) may keep over the server; past it the tops least recently read give
+    /// way (`TopCacheBudget`), and a board that finds no room, or any board above
+    /// `--max-memory`, computes its top for each call. 0 keeps none.
     public var maxTopCacheBytes: Int = 64 << 20
     /// Open subscriptions per connection.
     public var maxSubscriptions: Int = 1000

@@ -27,7 +27,7 @@ import NIOConcurrencyHelpers
 ///
 /// Size: one snapshot per board, at most `max_page_entries` entries (and at most about a frame:
 /// `AnswerBound`), and one packed answer; over every board, `max_top_cache_bytes`
-/// (`TopCacheBudget`), past which a board keeps nothing new.
+/// (`TopCacheBudget`), past which the tops least recently read give way.
 final class TopCache: Sendable {
     struct Snapshot {
         var mode: RankMode
@@ -57,23 +57,39 @@ final class TopCache: Sendable {
         /// Set by `clear` (the board was deleted): nothing is kept any more, whatever a fill
         /// still in flight brings.
         var retired = false
+        /// Answered a call (or was kept) since the budget's hand last passed: not dropped
+        /// for another board's top this time round (`TopCacheBudget`).
+        var read = false
+        /// In the budget's ring (once, for the cache's life).
+        var enlisted = false
 
         var heldBytes: Int { snapshotBytes + packedBytes }
 
-        /// Replaces the snapshot (and drops the packed answer of the old one) if the budget
-        /// has room for it; else keeps the old one.
-        mutating func setSnapshot(_ new: Snapshot, budget: TopCacheBudget) {
-            let bytes = TopCacheBudget.bytes(of: new.entries)
-            guard budget.take(bytes - heldBytes) else { return }
+        /// What a snapshot filled since `token` would replace (all it holds), or nil when it
+        /// may not be kept: a write was noted since, or the board was deleted.
+        func heldBytesIfFillable(token: UInt64) -> Int? {
+            guard !retired, writes == token else { return nil }
+            return heldBytes
+        }
+
+        /// What a packed answer for `mode` and `limit` would replace (the packed answer held),
+        /// or nil when it may not be kept: no snapshot it belongs to, or as above.
+        func packedBytesIfKept(mode: RankMode, limit: Int, token: UInt64) -> Int? {
+            guard !retired, writes == token, let snapshot, snapshot.mode == mode, limit <= snapshot.limit else { return nil }
+            return packedBytes
+        }
+
+        /// Replaces the snapshot (and the packed answer of the old one); the budget was asked
+        /// for the difference already.
+        mutating func setSnapshot(_ new: Snapshot, bytes: Int) {
             snapshot = new
             snapshotBytes = bytes
             packed = nil
             packedBytes = 0
+            read = true
         }
 
-        mutating func setPacked(_ new: PackedAnswer, budget: TopCacheBudget) {
-            let bytes = new.result.encodedByteCount + 64
-            guard budget.take(bytes - packedBytes) else { return }
+        mutating func setPacked(_ new: PackedAnswer, bytes: Int) {
             packed = new
             packedBytes = bytes
         }
@@ -109,6 +125,7 @@ final class TopCache: Sendable {
     func lookup(mode: RankMode, limit: Int) -> (entries: ArraySlice<LeaderboardEntry>, ranks: ArraySlice<UInt64>)? {
         state.withLockedValue { state in
             guard let snapshot = state.snapshot, snapshot.mode == mode, limit <= snapshot.limit else { return nil }
+            state.read = true
             let count = min(limit, snapshot.entries.count)
             return (snapshot.entries[..<count], snapshot.ranks[..<count])
         }
@@ -120,6 +137,7 @@ final class TopCache: Sendable {
             guard let packed = state.packed, packed.mode == mode, packed.limit == limit, packed.boardSize == boardSize else {
                 return nil
             }
+            state.read = true
             return packed.result
         }
     }
@@ -128,12 +146,10 @@ final class TopCache: Sendable {
     /// noted since `token` was read (it may not be the current top any more) or the budget has
     /// no room for it.
     func keep(_ result: PackedResult, mode: RankMode, limit: Int, boardSize: UInt64, token: UInt64) {
-        let budget = self.budget
-        state.withLockedValue { state in
-            guard !state.retired, state.writes == token, let snapshot = state.snapshot, snapshot.mode == mode, limit <= snapshot.limit else {
-                return
-            }
-            state.setPacked(PackedAnswer(mode: mode, limit: limit, boardSize: boardSize, result: result), budget: budget)
+        let bytes = result.encodedByteCount + 64
+        let answer = PackedAnswer(mode: mode, limit: limit, boardSize: boardSize, result: result)
+        reserveThenApply(bytes: bytes, replacing: { $0.packedBytesIfKept(mode: mode, limit: limit, token: token) }) { state in
+            state.setPacked(answer, bytes: bytes)
         }
     }
 
@@ -141,10 +157,48 @@ final class TopCache: Sendable {
     /// room for it.
     func store(_ snapshot: Snapshot, token: UInt64) {
         assert(snapshot.entries.count == snapshot.ranks.count && snapshot.entries.count <= snapshot.limit)
+        let bytes = TopCacheBudget.bytes(of: snapshot.entries)
+        reserveThenApply(bytes: bytes, replacing: { $0.heldBytesIfFillable(token: token) }) { state in
+            state.setSnapshot(snapshot, bytes: bytes)
+        }
+    }
+
+    /// Asks the budget for what `bytes` adds to what `replacing` says the change would replace
+    /// (nil: nothing to do), with no lock held (asking may drop another board's top), then
+    /// applies the change if nothing moved meanwhile; else gives the bytes back.
+    private func reserveThenApply(
+        bytes: Int, replacing: (State) -> Int?, apply: (inout State) -> Void
+    ) {
+        guard let replaced = state.withLockedValue({ replacing($0) }) else { return }
+        let added = bytes - replaced
+        if added > 0 && !budget.take(added, for: self) { return }
+        let budget = self.budget
+        let enlist = state.withLockedValue { state -> Bool? in
+            guard replacing(state) == replaced else { return nil }
+            apply(&state)
+            defer { state.enlisted = true }
+            return !state.enlisted
+        }
+        switch enlist {
+        case nil: if added > 0 { budget.give(added) }
+        case true?:
+            if added < 0 { budget.give(-added) }
+            budget.enlist(self)
+        case false?: if added < 0 { budget.give(-added) }
+        }
+    }
+
+    /// The budget's hand reached this cache with no room for another board's top: a cache
+    /// read since the hand last came by is passed over (its mark cleared), else it lets its
+    /// top go.
+    func giveWayUnlessRead() {
         let budget = self.budget
         state.withLockedValue { state in
-            guard !state.retired, state.writes == token else { return }
-            state.setSnapshot(snapshot, budget: budget)
+            if state.read {
+                state.read = false
+            } else if state.heldBytes > 0 {
+                state.drop(budget: budget)
+            }
         }
     }
 

@@ -68,7 +68,7 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Bytes all feeds' backlogs may hold over every board; past it, lagging feeds are ended (HISCORE_MAX_FEED_BACKLOG_BYTES). Default 268435456.")
     var maxFeedBacklogBytes: Int?
 
-    @Option(help: "Bytes the boards' cached tops may keep over the server; past it (or above --max-memory) tops are computed for each call, 0 = no cache (HISCORE_MAX_TOP_CACHE_BYTES). Default 67108864.")
+    @Option(help: "Bytes the boards' cached tops may keep over the server; past it the least recently read give way, and above --max-memory none is kept; 0 = no cache (HISCORE_MAX_TOP_CACHE_BYTES). Default 67108864.")
     var maxTopCacheBytes: Int?
 
     @Option(help: "Concurrent connections (HISCORE_MAX_CONNECTIONS). Default 10000.")
