@@ -26,6 +26,10 @@ public struct PlayerTokenVerifier: Sendable {
         self.secret = Array(secret.utf8)
     }
 
+    /// Whether `other` verifies with the same secret (a reload of the keys keeps the tokens'
+    /// secret: see `HiscoreServer.replaceAccess`).
+    public func hasSameSecret(as other: PlayerTokenVerifier) -> Bool { secret == other.secret }
+
     public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         case malformed(String)
         case badSignature

@@ -17,6 +17,8 @@ import NIOSSL
 public final class HiscoreServer: Sendable {
     public static let version = "0.1.0"
 
+    /// As the server was started (`configuration.access` keeps the keys it started with; a
+    /// reload replaces what is in use: `replaceAccess`).
     public let configuration: ServerConfiguration
     /// The port actually bound (useful with port 0).
     public let localPort: Int
@@ -42,6 +44,9 @@ public final class HiscoreServer: Sendable {
     struct Credentials {
         var access: AccessControl
         var tls: NIOSSLContext?
+        /// Counts the replacements of `access`: a connection applies a replacement only if it
+        /// is newer than the access it has (two reloads may reach it in either order).
+        var generation: UInt64 = 0
     }
 
     private init(
@@ -162,7 +167,7 @@ public final class HiscoreServer: Sendable {
                             CallHandler(
                                 router: router, executor: executor, limits: limits, hello: hello, registry: registry,
                                 streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),
-                                telemetry: telemetry, access: current.access))
+                                telemetry: telemetry, access: current.access, accessGeneration: current.generation))
                     }
                 }
             let listener: any Channel
@@ -226,17 +231,30 @@ public final class HiscoreServer: Sendable {
     /// needs a restart, and is refused.
     @discardableResult
     public func replaceAccess(_ access: AccessControl) async throws -> Int {
-        let wasOpen = credentials.withLockedValue { $0.access.isOpen }
-        guard access.isOpen == wasOpen else {
-            throw ReloadRefusal(description: wasOpen
+        guard ready.load(ordering: .relaxed) else { throw ReloadRefusal(description: "the server is shutting down") }
+        let previous = credentials.withLockedValue { $0.access }
+        guard access.isOpen == previous.isOpen else {
+            throw ReloadRefusal(description: previous.isOpen
                 ? "the server was started without API keys or a token secret (protected mode, everything allowed); adding credentials needs a restart"
                 : "the reload would leave the server without any API key or token secret (protected mode, everything allowed); that needs a restart")
         }
-        credentials.withLockedValue { $0.access = access }
+        switch (previous.tokens, access.tokens) {
+        case (nil, nil): break
+        case (let before?, let after?) where before.hasSameSecret(as: after): break
+        default:
+            // Connections that presented a player token keep what it granted: a new secret
+            // would have to close every one of them at once. A restart decides that.
+            throw ReloadRefusal(description: "the player token secret cannot change by a reload (every token signed with the old one would stop at once): restart to change it")
+        }
+        let generation = credentials.withLockedValue { credentials in
+            credentials.access = access
+            credentials.generation += 1
+            return credentials.generation
+        }
         // Every connection is told at once (each on its own loop), then their answers counted.
         let answers = registry.all.map { channel in
             let promise = channel.eventLoop.makePromise(of: Bool.self)
-            channel.pipeline.fireUserInboundEventTriggered(AccessReplacedEvent(access: access, closed: promise))
+            channel.pipeline.fireUserInboundEventTriggered(AccessReplacedEvent(access: access, generation: generation, closed: promise))
             // A connection closing meanwhile never sees the event (it needs no new keys), and
             // one too busy to answer within seconds is not waited for: its loop applies the keys
             // when it gets to them.

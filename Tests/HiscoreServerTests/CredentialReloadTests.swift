@@ -66,6 +66,13 @@ struct CredentialReloadTests {
 
             // No keys at all would be protected mode (everything allowed): refused, keys kept.
             await #expect(throws: HiscoreServer.ReloadRefusal.self) { try await server.replaceAccess(AccessControl()) }
+            // Nor may a reload bring a token secret (or change one): the player tokens' grants
+            // stand on it. A restart decides that.
+            let keys = try Self.keys([(.writer, Self.writerB, "b")]).keys
+            let secret = try PlayerTokenVerifier(secret: String(repeating: "s", count: 32))
+            await #expect(throws: HiscoreServer.ReloadRefusal.self) {
+                try await server.replaceAccess(AccessControl(keys: keys, tokens: secret))
+            }
             _ = try await writer.submit(board: "b", player: "dave", score: 40)
             try? await revoked.close()
             try? await kept.close()

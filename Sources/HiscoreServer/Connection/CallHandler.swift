@@ -57,6 +57,8 @@ final class CallHandler: ChannelDuplexHandler {
     /// digests: keys are not kept), with the role each had: a reload of the keys that removes
     /// one or changes its role closes the connection. At most the configured keys.
     private var acceptedKeys: [APIKeys.KeyID: Role] = [:]
+    /// Which replacement of the server's keys `access` is (`AccessReplacedEvent`).
+    private var accessGeneration: UInt64
     /// Set by a successful `authenticate`; per-call `auth_token`s override it for their call.
     private var connectionPrincipal: Principal?
     private var failedAuthentications = 0
@@ -116,10 +118,11 @@ final class CallHandler: ChannelDuplexHandler {
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
         streams: StreamCoordinator?, connectionID: UInt64, telemetry: Telemetry? = nil,
-        access: AccessControl = AccessControl()
+        access: AccessControl = AccessControl(), accessGeneration: UInt64 = 0
     ) {
         self.telemetry = telemetry
         self.access = access
+        self.accessGeneration = accessGeneration
         self.connectionPrincipal = access.isOpen ? .open : nil
         self.rateLimit = TokenBucket(rate: limits.maxCallsPerSecondPerConnection)
         self.router = router
@@ -889,6 +892,8 @@ final class CallHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let replaced = event as? AccessReplacedEvent {
+            guard replaced.generation > accessGeneration else { return replaced.closed.succeed(false) }
+            accessGeneration = replaced.generation
             replaced.closed.succeed(replaceAccess(context, with: replaced.access))
         } else if event is ServerDrainEvent {
             draining = true
@@ -918,6 +923,8 @@ final class CallHandler: ChannelDuplexHandler {
 /// connection was closed for a key it used that the reload removed or changed.
 struct AccessReplacedEvent {
     let access: AccessControl
+    /// Newer replacements have higher numbers (`HiscoreServer.Credentials.generation`).
+    let generation: UInt64
     let closed: EventLoopPromise<Bool>
 }
 

@@ -72,7 +72,7 @@ final class FeedBacklogBudget: Sendable {
             }
             let slackBytes = self.slackBytes
             guard state.total > limitBytes, state.asked == nil,
-                let largest = state.holders.filter({ $0.value.mayBeAsked(slackBytes: slackBytes) })
+                let largest = state.holders.lazy.filter({ $0.value.mayBeAsked(slackBytes: slackBytes) })
                     .max(by: { $0.value.bytes < $1.value.bytes })
             else { return nil }
             state.asked = largest.key
