@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "hiscored",
             dependencies: [
-                "HiscoreServer", "HiscoreAuth", "HiscoreStorage", "CJemalloc",
+                "HiscoreServer", "HiscoreAuth", "HiscoreStorage", "HiscoreWire", "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -90,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "hiscore",
             dependencies: [
-                "HiscoreClient", "HiscoreCore", "HiscoreAuth",
+                "HiscoreClient", "HiscoreCore", "HiscoreAuth", "HiscoreWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

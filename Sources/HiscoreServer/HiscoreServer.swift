@@ -15,7 +15,7 @@ import NIOSSL
 ///     ...
 ///     try await server.shutdown()
 public final class HiscoreServer: Sendable {
-    public static let version = "0.1.0"
+    public static let version = HiscoreVersion.current
 
     /// As the server was started (`configuration.access` keeps the keys it started with; a
     /// reload replaces what is in use: `replaceAccess`).

@@ -16,6 +16,7 @@ struct HiscoreCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hiscore",
         abstract: "Command-line client for a Hiscore server.",
+        version: HiscoreVersion.current,
         subcommands: [
             Submit.self, Rank.self, Top.self, Around.self, Boards.self, Describe.self, CreateBoard.self, DeleteBoard.self, Watch.self,
             ResetBoard.self, ErasePlayer.self, Export.self, Import.self, Backup.self, MintToken.self,

@@ -5,6 +5,7 @@ import Foundation
 import HiscoreAuth
 import HiscoreServer
 import HiscoreStorage
+import HiscoreWire
 import Logging
 
 /// `hiscored`: the Hiscore server. Runs in the foreground; SIGINT/SIGTERM stop it gracefully
@@ -21,7 +22,8 @@ struct Hiscored: AsyncParsableCommand {
 
             SIGHUP reads --keys-file and the TLS files again (rotation without a restart); SIGINT/SIGTERM stop \
             it gracefully.
-            """)
+            """,
+        version: HiscoreVersion.current)
 
     @Option(help: "Address to listen on (HISCORE_HOST). Default 127.0.0.1.")
     var host: String?
