@@ -114,6 +114,9 @@ public final class ShardLog: @unchecked Sendable {
 
     var fd: Int32 = -1
     var fdPath = ""
+    /// Bytes written to the open segment (each is new: `openSegment` creates it), where a failed
+    /// write is cut back to.
+    var segmentBytes = 0
     var lastSyncNanos: UInt64 = 0
     var thread: WorkerThread?
 

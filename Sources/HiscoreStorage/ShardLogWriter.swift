@@ -16,6 +16,7 @@ extension ShardLog {
         }
         fd = newFD
         fdPath = path
+        segmentBytes = 0
     }
 
     /// The writer's loop. Blocks without timeout when there is nothing to do (an idle server does
@@ -127,10 +128,16 @@ extension ShardLog {
         fireReadyWaiters()
     }
 
+    /// Writes `batch[range]` at the segment's end. A write that fails part way (a full disk) is
+    /// cut back to where it began: the segment then ends with its last whole record instead of a
+    /// torn one, which recovery would have to tell from corruption (and cannot, when a cut
+    /// record's metadata, client bytes, holds a frame of its own: docs/durability.md). The log
+    /// fails either way; if the cut back fails too, recovery cuts the torn tail as after a crash.
     private func writeSlice(_ batch: [UInt8], _ range: Range<Int>) throws(StorageError) {
         guard !range.isEmpty else { return }
         let path = fdPath
         let descriptor = fd
+        let start = segmentBytes
         let result: Result<Void, StorageError> = batch.withUnsafeBytes { raw in
             do throws(StorageError) {
                 try POSIX.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: raw[range]), path: path)
@@ -139,7 +146,9 @@ extension ShardLog {
             }
             return .success(())
         }
+        if case .failure = result { try? POSIX.truncate(descriptor, to: start, path: path) }
         try result.get()
+        segmentBytes += range.count
     }
 
     /// `.async` mode (or a requested sync): fdatasync what was written. Lock held on entry/exit.
