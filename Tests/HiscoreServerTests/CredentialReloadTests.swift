@@ -46,15 +46,23 @@ struct CredentialReloadTests {
             var events = kept.subscribe(board: "b", target: .player("alice")).makeAsyncIterator()
             _ = try await events.next()
 
+            // A connection that never authenticated and gives the key with each call.
+            let perCall = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await perCall.call(.submit(SubmitRequest(boardID: "b", playerID: "erin", score: 5)), authToken: Self.writerA)
+
             let closed = try await server.replaceAccess(
                 try Self.keys([(.writer, Self.writerB, "b"), (.reader, Self.readerC, "c")]))
-            #expect(closed == 1)
+            #expect(closed == 2)
+            await Self.expectRevoked {
+                _ = try await perCall.call(.submit(SubmitRequest(boardID: "b", playerID: "erin", score: 6)), authToken: Self.writerA)
+            }
+            try? await perCall.close()
             await Self.expectRevoked { _ = try await revoked.submit(board: "b", player: "alice", score: 11) }
             await expectStatus(.unauthenticated) { _ = try await Self.connect(server, key: Self.writerA) }
 
             let writer = try await Self.connect(server, key: Self.writerB)
             _ = try await writer.submit(board: "b", player: "bob", score: 20)
-            #expect(try await kept.top(board: "b", limit: 10).entries.map(\.playerID) == ["bob", "alice"])
+            #expect(try await kept.top(board: "b", limit: 10).entries.map(\.playerID) == ["bob", "alice", "erin"])
             let event = try #require(try await events.next())
             guard case .player(let change) = event.change else { Issue.record("not a player event: \(event)"); return }
             #expect(change.entry.rank == 2, "the kept key's stream goes on")
