@@ -25,7 +25,11 @@ struct CredentialReloadTests {
     }
 
     private static func connect(_ server: HiscoreServer, key: String) async throws -> HiscoreClient {
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        try await connect(port: server.localPort, key: key)
+    }
+
+    private static func connect(port: Int, key: String) async throws -> HiscoreClient {
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: port)
         _ = try await client.authenticate(token: key)
         return client
     }
@@ -128,25 +132,21 @@ struct CredentialReloadTests {
         try "writer \(Self.writerA) a\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
         let server = try ServerProcess(arguments: ["--durability", "memory", "--keys-file", keysFile])
         defer { server.stop() }
-        let revoked = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        _ = try await revoked.authenticate(token: Self.writerA)
+        let revoked = try await Self.connect(port: server.port, key: Self.writerA)
         _ = try await revoked.submit(board: "b", player: "alice", score: 1)
 
         try "writer \(Self.writerB) b\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)
         #expect(server.waitForLog("1 connections closed"), "\(server.log)")
         await Self.expectRevoked { _ = try await revoked.submit(board: "b", player: "alice", score: 2) }
-        let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        _ = try await writer.authenticate(token: Self.writerB)
+        let writer = try await Self.connect(port: server.port, key: Self.writerB)
         _ = try await writer.submit(board: "b", player: "bob", score: 2)
 
         try "writer short\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)
         #expect(server.waitForLog("keys not reloaded"), "\(server.log)")
         _ = try await writer.submit(board: "b", player: "bob", score: 3)
-        let again = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        _ = try await again.authenticate(token: Self.writerB)
-        try await again.close()
+        try await Self.connect(port: server.port, key: Self.writerB).close()
         try await writer.close()
         try? await revoked.close()
     }
