@@ -4,7 +4,10 @@ import Glibc
 
 /// The server's data directory:
 ///
-///     FORMAT          "hiscore-data 1\n": the layout version, checked before anything else
+///     FORMAT          "hiscore-data 2\n": the layout version, checked before anything else (2:
+///                     log segments begin with a header keying their frames' CRCs,
+///                     `SegmentHeader`; a format-1 data dir is read as it is and marked 2 when
+///                     opened, so that an older build refuses it rather than misread new segments)
 ///     SHARDS          "N\n": the shard count the data was written with (players sit on shard
 ///                     hash(id) mod N, so another count would misplace every one of them)
 ///     LOCK            exclusive flock while a server runs; holds its pid (for the error message)
@@ -15,7 +18,7 @@ import Glibc
 /// server never leaves a stale lock), and two opens conflict even within one process.
 public final class DataDirectory: @unchecked Sendable {
     /// The layout version this build reads and writes.
-    public static let formatVersion = 1
+    public static let formatVersion = 2
     static let formatPrefix = "hiscore-data "
 
     public let path: String
@@ -82,7 +85,8 @@ public final class DataDirectory: @unchecked Sendable {
 
         // Check the format before creating anything in a directory that may not be ours.
         let formatPath = path + "/FORMAT"
-        let hasFormat = try checkFormat(formatPath, directory: path)
+        let foundVersion = try checkFormat(formatPath, directory: path)
+        let hasFormat = foundVersion != nil
         if !hasFormat {
             let foreign = try POSIX.listDirectory(path).filter { $0 != "LOCK" && $0 != "FORMAT.tmp" }
             if !foreign.isEmpty {
@@ -108,15 +112,16 @@ public final class DataDirectory: @unchecked Sendable {
         _ = ftruncate(fd, 0)
         _ = pidText.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
 
-        if !hasFormat {
+        if foundVersion != formatVersion {
             try POSIX.writeFileAtomically(formatPath, directory: path, Array("\(formatPrefix)\(formatVersion)\n".utf8))
         }
         return directory
     }
 
-    /// true when FORMAT exists and is readable by this build; throws when it is not.
-    private static func checkFormat(_ formatPath: String, directory: String) throws(StorageError) -> Bool {
-        guard POSIX.exists(formatPath) else { return false }
+    /// The version FORMAT names when it exists and this build reads it (nil: no FORMAT); throws
+    /// when this build cannot read it.
+    private static func checkFormat(_ formatPath: String, directory: String) throws(StorageError) -> Int? {
+        guard POSIX.exists(formatPath) else { return nil }
         let text = String(decoding: try POSIX.readFile(formatPath), as: UTF8.self).trimmingWhitespace()
         guard text.hasPrefix(formatPrefix), let version = Int(text.dropFirst(formatPrefix.count)), version >= 1 else {
             throw .notADataDirectory(path: directory, reason: "FORMAT says \"\(text.prefix(40))\", expected \"\(formatPrefix)\(formatVersion)\"")
@@ -124,7 +129,7 @@ public final class DataDirectory: @unchecked Sendable {
         if version > formatVersion {
             throw .newerFormat(file: formatPath, found: version, supported: formatVersion)
         }
-        return true
+        return version
     }
 
     private static func makeDirectories(_ path: String) throws(StorageError) {

@@ -34,14 +34,18 @@ enum Frame {
         case invalid(reason: String)
     }
 
+    /// `crcMask`: what the stored CRC was XORed with (a log segment's key, `SegmentHeader`;
+    /// 0 elsewhere).
     @inline(__always)
-    static func probe(_ bytes: UnsafeRawBufferPointer, at offset: Int, maxPayload: Int = maxPayload) -> Probe {
+    static func probe(
+        _ bytes: UnsafeRawBufferPointer, at offset: Int, maxPayload: Int = maxPayload, crcMask: UInt32 = 0
+    ) -> Probe {
         let available = bytes.count - offset
         if available < headerSize {
             return .invalid(reason: "incomplete frame header (\(available) of \(headerSize) bytes)")
         }
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)) ^ crcMask
         if length == 0 { return .invalid(reason: "zero frame length") }
         if length > maxPayload { return .invalid(reason: "frame length \(length) exceeds \(maxPayload)") }
         if length > available - headerSize {
@@ -60,10 +64,10 @@ enum Frame {
     /// This is how a torn tail is told apart from corruption: a crash mid-write leaves garbage
     /// or nothing after the last good record, but never another valid record; valid data after
     /// a bad frame means the bad frame was damaged after it was written.
-    static func nextValidFrame(in bytes: UnsafeRawBufferPointer, after offset: Int) -> Int? {
+    static func nextValidFrame(in bytes: UnsafeRawBufferPointer, after offset: Int, crcMask: UInt32 = 0) -> Int? {
         var candidate = offset + 1
         while candidate + headerSize < bytes.count {
-            if case .frame = probe(bytes, at: candidate, maxPayload: maxRecordPayload) { return candidate }
+            if case .frame = probe(bytes, at: candidate, maxPayload: maxRecordPayload, crcMask: crcMask) { return candidate }
             candidate += 1
         }
         return nil
@@ -92,12 +96,12 @@ struct FramedFileScan {
     /// Calls `visit` with each frame's payload and offset; `visit` returns false when the
     /// payload is malformed.
     static func scan(
-        _ bytes: UnsafeRawBufferPointer, file: String, isLast: Bool, startingAt start: Int = 0,
+        _ bytes: UnsafeRawBufferPointer, file: String, isLast: Bool, startingAt start: Int = 0, crcMask: UInt32 = 0,
         _ visit: (UnsafeRawBufferPointer, Int) -> Bool
     ) throws(StorageError) -> FramedFileScan {
         var offset = start
         while offset < bytes.count {
-            switch Frame.probe(bytes, at: offset, maxPayload: Frame.maxRecordPayload) {
+            switch Frame.probe(bytes, at: offset, maxPayload: Frame.maxRecordPayload, crcMask: crcMask) {
             case .frame(let payload, _):
                 if !visit(UnsafeRawBufferPointer(rebasing: bytes[payload]), offset) {
                     throw .corruptLog(
@@ -112,7 +116,7 @@ struct FramedFileScan {
                         file: file, offset: UInt64(offset),
                         reason: "\(reason), in a file that is not the newest one (it was complete and fsynced)")
                 }
-                if let next = Frame.nextValidFrame(in: bytes, after: offset) {
+                if let next = Frame.nextValidFrame(in: bytes, after: offset, crcMask: crcMask) {
                     throw .corruptLog(
                         file: file, offset: UInt64(offset),
                         reason: "\(reason), but a valid record follows at offset \(next), so this is "

@@ -143,9 +143,25 @@ extension ShardLog {
         for (index, segment) in segments.enumerated() {
             let path = shardPath + "/" + ShardFiles.segmentName(segment)
             let file = try MappedFile(path: path)
+            let isLast = index == segments.count - 1
+            let start: Int
+            let key: UInt32
+            switch SegmentHeader.parse(file.bytes) {
+            case .keyed(let segmentKey): (start, key) = (SegmentHeader.size, segmentKey)
+            case .plain: (start, key) = (0, 0)
+            case .torn(let reason) where isLast:
+                // Created, then cut before its header was whole: it never held a record.
+                try truncate(path, to: 0)
+                report.warnings.append("\(path): torn tail at offset 0 (\(reason)); dropped \(file.bytes.count) bytes of a segment cut short as it was created")
+                continue
+            case .torn(let reason), .damaged(let reason):
+                throw .corruptLog(
+                    file: path, offset: 0,
+                    reason: isLast ? reason : "\(reason), in a file that is not the newest one (it was complete and fsynced)")
+            }
             var records: UInt64 = 0
             var removals: UInt64 = 0
-            let scan = try FramedFileScan.scan(file.bytes, file: path, isLast: index == segments.count - 1) { payload, _ in
+            let scan = try FramedFileScan.scan(file.bytes, file: path, isLast: isLast, startingAt: start, crcMask: key) { payload, _ in
                 guard let record = LogRecord.decode(payload) else { return false }
                 if case .remove = record { removals += 1 }
                 visitor.logRecord(record)
@@ -159,7 +175,7 @@ extension ShardLog {
             if let torn = scan.tornTail {
                 try truncate(path, to: scan.validEnd)
                 report.warnings.append(torn)
-            } else if index == segments.count - 1 {
+            } else if isLast {
                 // Replayed from what may be only in the page cache (a crash between a write and
                 // its fdatasync): make it durable before a new segment follows it, or a power loss
                 // would leave it torn in the middle of the log.

@@ -117,6 +117,8 @@ public final class ShardLog: @unchecked Sendable {
     /// Bytes written to the open segment (each is new: `openSegment` creates it), where a failed
     /// write is cut back to.
     var segmentBytes = 0
+    /// The open segment's key (`SegmentHeader`).
+    var segmentKey: UInt32 = 0
     var lastSyncNanos: UInt64 = 0
     var thread: WorkerThread?
 

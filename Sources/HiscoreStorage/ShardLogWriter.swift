@@ -4,19 +4,25 @@ import Glibc
 
 /// The writer thread: group commit, segment rotation and the async flush interval.
 extension ShardLog {
+    /// Creates the segment and writes its header (`SegmentHeader`: the key its frames' CRCs are
+    /// XORed with). The header reaches the disk with the segment's first synced batch; a crash
+    /// before leaves it torn or empty, which recovery cuts like a torn tail.
     func openSegment(_ segment: UInt64) throws(StorageError) {
         let path = shardPath + "/" + ShardFiles.segmentName(segment)
         // O_EXCL: a segment is written by exactly one log instance, once.
         let newFD = try POSIX.open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND)
+        let key = SegmentHeader.newKey()
         do throws(StorageError) {
             try POSIX.fsyncDirectory(shardPath)
+            try POSIX.writeAll(newFD, SegmentHeader.make(key: key), path: path)
         } catch {
             POSIX.close(newFD)
             throw error
         }
         fd = newFD
         fdPath = path
-        segmentBytes = 0
+        segmentKey = key
+        segmentBytes = SegmentHeader.size
     }
 
     /// The writer's loop. Blocks without timeout when there is nothing to do (an idle server does
@@ -76,7 +82,7 @@ extension ShardLog {
         do throws(StorageError) {
             var start = 0
             for rotation in rotations {
-                try writeSlice(batch, start..<rotation.offset)
+                try writeSlice(&batch, start..<rotation.offset)
                 start = rotation.offset
                 // A segment is complete and durable before its successor exists, so recovery
                 // can treat any damage in a non-last segment as corruption, never a torn tail.
@@ -87,7 +93,7 @@ extension ShardLog {
                 try openSegment(rotation.segment)
                 opened = rotation.segment
             }
-            try writeSlice(batch, start..<batch.count)
+            try writeSlice(&batch, start..<batch.count)
             if mustSync {
                 options.beforeGroupSyncForTesting?()
                 try POSIX.fdatasync(fd, path: fdPath)
@@ -133,11 +139,13 @@ extension ShardLog {
     /// torn one, which recovery would have to tell from corruption (and cannot, when a cut
     /// record's metadata, client bytes, holds a frame of its own: docs/durability.md). The log
     /// fails either way; if the cut back fails too, recovery cuts the torn tail as after a crash.
-    private func writeSlice(_ batch: [UInt8], _ range: Range<Int>) throws(StorageError) {
+    /// The frames' CRCs are XORed with the open segment's key first (`SegmentHeader`).
+    private func writeSlice(_ batch: inout [UInt8], _ range: Range<Int>) throws(StorageError) {
         guard !range.isEmpty else { return }
         let path = fdPath
         let descriptor = fd
         let start = segmentBytes
+        Self.maskCRCs(&batch, range, key: segmentKey)
         let result: Result<Void, StorageError> = batch.withUnsafeBytes { raw in
             do throws(StorageError) {
                 try POSIX.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: raw[range]), path: path)
@@ -149,6 +157,22 @@ extension ShardLog {
         if case .failure = result { try? POSIX.truncate(descriptor, to: start, path: path) }
         try result.get()
         segmentBytes += range.count
+    }
+
+    /// XORs the stored CRC of every frame in `batch[range]` (whole frames, back to back) with
+    /// `key`. One load and one store per record.
+    static func maskCRCs(_ batch: inout [UInt8], _ range: Range<Int>, key: UInt32) {
+        guard key != 0 else { return }
+        batch.withUnsafeMutableBytes { raw in
+            var offset = range.lowerBound
+            while offset + Frame.headerSize <= range.upperBound {
+                let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                let crc = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+                raw.storeBytes(of: (crc ^ key).littleEndian, toByteOffset: offset + 4, as: UInt32.self)
+                offset += Frame.headerSize + length
+            }
+            assert(offset == range.upperBound, "a slice of the log that is not whole frames")
+        }
     }
 
     /// `.async` mode (or a requested sync): fdatasync what was written. Lock held on entry/exit.

@@ -10,12 +10,27 @@ import Testing
         defer { tmp.remove() }
         let nested = tmp.path + "/a/b/data"
         let data = try DataDirectory.open(path: nested)
-        #expect(String(decoding: readBytes(nested + "/FORMAT"), as: UTF8.self) == "hiscore-data 1\n")
+        #expect(String(decoding: readBytes(nested + "/FORMAT"), as: UTF8.self) == "hiscore-data 2\n")
         #expect(String(decoding: readBytes(nested + "/LOCK"), as: UTF8.self) == "\(getpid())\n")
         data.close()
         // Reopening an existing data dir works.
         let again = try DataDirectory.open(path: nested)
         again.close()
+    }
+
+    /// Format 2 keys each new log segment's CRCs (`SegmentHeader`). A format-1 data dir is read
+    /// as it is and marked 2 when opened: a build that knows only format 1 would read a keyed
+    /// segment as a torn one and cut it, so it must refuse the data dir instead.
+    @Test func aFormatOneDataDirIsMarkedTwoWhenOpened() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        _ = mkdir(tmp.dataPath, 0o755)
+        writeBytes(tmp.dataPath + "/FORMAT", Array("hiscore-data 1\n".utf8))
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        #expect(String(decoding: readBytes(tmp.dataPath + "/FORMAT"), as: UTF8.self) == "hiscore-data 2\n")
+        data.close()
+        writeBytes(tmp.dataPath + "/FORMAT", Array("hiscore-data 3\n".utf8))
+        #expect(throws: StorageError.self) { try DataDirectory.open(path: tmp.dataPath) }
     }
 
     @Test("the shard count is recorded in a new data dir, inferred in an older one, and another count is refused")
@@ -59,12 +74,12 @@ import Testing
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
         try DataDirectory.open(path: tmp.dataPath).close()
-        writeBytes(tmp.dataPath + "/FORMAT", Array("hiscore-data 2\n".utf8))
+        writeBytes(tmp.dataPath + "/FORMAT", Array("hiscore-data 3\n".utf8))
         do {
             _ = try DataDirectory.open(path: tmp.dataPath)
             Issue.record("expected newerFormat")
         } catch {
-            #expect(error == .newerFormat(file: tmp.dataPath + "/FORMAT", found: 2, supported: 1))
+            #expect(error == .newerFormat(file: tmp.dataPath + "/FORMAT", found: 3, supported: 2))
             #expect(error.description.contains("newer hiscored"))
         }
     }

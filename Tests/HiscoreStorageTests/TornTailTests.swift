@@ -78,7 +78,7 @@ func frameSizes(_ records: [LogRecord]) -> [Int] {
         let (data, original) = try writeSegment(tmp)
         let path = segmentPath(data, 1)
         let sizes = frameSizes(Self.records)
-        let start = sizes[0] + sizes[1]  // record 2
+        let start = SegmentHeader.size + sizes[0] + sizes[1]  // record 2
         for position in start..<(start + sizes[2]) {
             for mask: UInt8 in [0x01, 0x80] {
                 var damaged = original
@@ -125,8 +125,82 @@ func frameSizes(_ records: [LogRecord]) -> [Int] {
         let (data, original) = try writeSegment(tmp)
         var bogus: [UInt8] = []
         Frame.append(to: &bogus) { $0 += [99, 1, 2, 3, 4, 5, 6, 7, 8] }  // unknown record type 99
+        guard case .keyed(let key) = original.withUnsafeBytes({ SegmentHeader.parse($0) }) else {
+            Issue.record("a new segment has a header")
+            return
+        }
+        ShardLog.maskCRCs(&bogus, 0..<bogus.count, key: key)
         writeBytes(segmentPath(data, 1), original + bogus)
         #expect(throws: StorageError.self) { try ShardLog.recover(directory: data, shard: 0) }
+    }
+
+    /// A record's metadata is client bytes: with plain CRCs a client could put a whole frame in
+    /// it, and a write of that record cut by a power loss showed "a valid record after a bad
+    /// one": the server refused to start. The segment's key makes such a frame fail its CRC.
+    @Test func aFrameInsideACutRecordsMetadataIsATornTail() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        var frame: [UInt8] = []
+        Frame.append(to: &frame) { LogRecord.clearBoard(board: 7).encode(into: &$0) }
+        let crafted = LogRecord.put(PutRecord(
+            board: 1, playerID: "crafty", score: 1, subscore: 0, sequence: 2,
+            metadata: [UInt8](repeating: 1, count: 8) + frame + [UInt8](repeating: 1, count: 64)))
+        let (log, _) = try openShard(data, mode: .fsync)
+        log.append([Self.records[0], crafted])
+        log.close()
+        let path = segmentPath(data, 1)
+        let original = readBytes(path)
+        let craftedStart = SegmentHeader.size + frameSizes([Self.records[0]])[0]
+        // Cut after the embedded frame, before the end of the crafted record.
+        writeBytes(path, Array(original[..<(original.count - 32)]))
+        let recovered = try ShardLog.recover(directory: data, shard: 0)
+        #expect(recovered.records == [Self.records[0]])
+        #expect(recovered.warnings.first?.contains("torn tail at offset \(craftedStart)") == true, "\(recovered.warnings)")
+    }
+
+    /// Segments written before format 2 have no header and plain CRCs: read as they were, and
+    /// the log goes on in a keyed segment after them.
+    @Test func aFormatOneSegmentIsReadAndTheLogGoesOnAfterIt() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        _ = mkdir(data.shardPath(0), 0o755)
+        var plain: [UInt8] = []
+        for record in Self.records { Frame.append(to: &plain) { record.encode(into: &$0) } }
+        writeBytes(segmentPath(data, 1), plain + [0xFF, 0xFF])  // with a torn tail, as a crash leaves
+        let (log, recovered) = try openShard(data, mode: .fsync)
+        #expect(recovered.records == Self.records)
+        #expect(recovered.warnings.first?.contains("torn tail at offset \(plain.count)") == true)
+        log.append(.clearBoard(board: 5))
+        log.close()
+        let again = try ShardLog.recover(directory: data, shard: 0)
+        #expect(again.records == Self.records + [.clearBoard(board: 5)] && again.warnings.isEmpty)
+        #expect(readBytes(segmentPath(data, 2)).prefix(SegmentHeader.magic.count).elementsEqual(SegmentHeader.magic))
+    }
+
+    /// A segment created just before a crash may hold part of its header, or nothing.
+    @Test func aTornSegmentHeaderIsATornTailButOnlyInTheLastSegment() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let (data, original) = try writeSegment(tmp)
+        let (log, _) = try openShard(data, mode: .fsync)
+        log.close()
+        for cut in [1, 8, 15] {
+            writeBytes(segmentPath(data, 2), Array(SegmentHeader.make(key: 9).prefix(cut)))
+            let recovered = try ShardLog.recover(directory: data, shard: 0)
+            #expect(recovered.records == Self.records, "cut \(cut)")
+            #expect(recovered.warnings.count == 1 && fileSize(segmentPath(data, 2)) == 0, "cut \(cut)")
+        }
+        var header = SegmentHeader.make(key: 9)
+        header[9] ^= 1
+        writeBytes(segmentPath(data, 2), header)
+        #expect(throws: StorageError.self) { try ShardLog.recover(directory: data, shard: 0) }
+        writeBytes(segmentPath(data, 1), Array(original.prefix(10)))
+        writeBytes(segmentPath(data, 2), SegmentHeader.make(key: 9))
+        #expect(throws: StorageError.self, "a torn header in a segment that is not the newest is damage") {
+            try ShardLog.recover(directory: data, shard: 0)
+        }
     }
 }
 
