@@ -40,7 +40,19 @@ enum SegmentHeader {
 
     static func parse(_ bytes: UnsafeRawBufferPointer) -> Parsed {
         let prefix = min(bytes.count, magic.count)
-        guard prefix > 0, zip(bytes.prefix(prefix), magic).allSatisfy({ $0 == $1 }) else { return .plain }
+        guard prefix > 0, zip(bytes.prefix(prefix), magic).allSatisfy({ $0 == $1 }) else {
+            // Not the magic. A format-1 segment starts with a frame whose length is at most
+            // `Frame.maxRecordPayload`; anything larger is a header whose magic was damaged
+            // (every bit flip of it still reads as 0x0F000000 or more). Read as plain, its
+            // keyed frames would fail their CRCs, and the newest segment would be cut whole as
+            // a torn tail: every acknowledged record in it lost with a warning.
+            if bytes.count >= 4,
+                Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self))) > Frame.maxRecordPayload
+            {
+                return .damaged("segment header damaged (its first bytes are neither the header's nor a record's)")
+            }
+            return .plain
+        }
         if bytes.count < size { return .torn("incomplete segment header (\(bytes.count) of \(size) bytes)") }
         let key = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))

@@ -277,9 +277,10 @@ struct DurabilityTests {
         server.signal(SIGKILL)
         server.waitForExit(timeout: .seconds(10))
 
-        // Corrupt middle: flip a byte inside an early record of the first segment.
+        // Corrupt middle: flip a byte inside an early record of the first segment (after its
+        // 16-byte header).
         bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: shardDirectory + "/" + segments[0])))
-        bytes[12] ^= 0xff
+        bytes[16 + 12] ^= 0xff
         try Data(bytes).write(to: URL(fileURLWithPath: shardDirectory + "/" + segments[0]))
         do {
             let refused = try ServerProcess(arguments: arguments, timeout: .seconds(10))

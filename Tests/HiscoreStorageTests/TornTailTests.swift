@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Testing
 @testable import HiscoreStorage
 
@@ -196,6 +197,22 @@ func frameSizes(_ records: [LogRecord]) -> [Int] {
         header[9] ^= 1
         writeBytes(segmentPath(data, 2), header)
         #expect(throws: StorageError.self) { try ShardLog.recover(directory: data, shard: 0) }
+        try FileManager.default.removeItem(atPath: segmentPath(data, 2))
+
+        // Any flipped bit of a whole segment's magic is damage: read as a format-1 segment, its
+        // keyed records would fail their CRCs and the whole newest segment would be cut.
+        for position in 0..<SegmentHeader.magic.count {
+            for mask: UInt8 in [0x01, 0x80] {
+                var damaged = original
+                damaged[position] ^= mask
+                writeBytes(segmentPath(data, 1), damaged)
+                #expect(throws: StorageError.self, "flip at \(position) mask \(mask)") {
+                    try ShardLog.recover(directory: data, shard: 0)
+                }
+                #expect(fileSize(segmentPath(data, 1)) == original.count, "a damaged segment must never be cut")
+            }
+        }
+        writeBytes(segmentPath(data, 1), original)
         writeBytes(segmentPath(data, 1), Array(original.prefix(10)))
         writeBytes(segmentPath(data, 2), SegmentHeader.make(key: 9))
         #expect(throws: StorageError.self, "a torn header in a segment that is not the newest is damage") {
