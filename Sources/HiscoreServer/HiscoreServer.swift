@@ -120,6 +120,8 @@ public final class HiscoreServer: Sendable {
             try await Self.recover(
                 shards: shards, persistence: persistence, boards: boardsByIncarnation, configuration: configuration,
                 logger: logger)
+            // Before the first write: from it on the data dir holds what only this format reads.
+            try persistence.directory?.markCurrentFormat()
             memory.refresh()
             if memory.isExceeded {
                 logger.warning(

@@ -6,8 +6,9 @@ import Glibc
 ///
 ///     FORMAT          "hiscore-data 2\n": the layout version, checked before anything else (2:
 ///                     log segments begin with a header keying their frames' CRCs,
-///                     `SegmentHeader`; a format-1 data dir is read as it is and marked 2 when
-///                     opened, so that an older build refuses it rather than misread new segments)
+///                     `SegmentHeader`; a format-1 data dir is read as it is and marked 2 once
+///                     recovered (`markCurrentFormat`), so that an older build refuses it
+///                     rather than misread new segments)
 ///     SHARDS          "N\n": the shard count the data was written with (players sit on shard
 ///                     hash(id) mod N, so another count would misplace every one of them)
 ///     LOCK            exclusive flock while a server runs; holds its pid (for the error message)
@@ -32,9 +33,23 @@ public final class DataDirectory: @unchecked Sendable {
     /// The directory of shard `shard` (created by `ShardLog` when first opened).
     public func shardPath(_ shard: Int) -> String { path + "/" + ShardFiles.directoryName(shard: shard) }
 
-    private init(path: String, lockFD: Int32) {
+    /// The format FORMAT named when the directory was opened (this build's for a new one).
+    private let openedFormat: Int
+
+    private init(path: String, lockFD: Int32, openedFormat: Int) {
         self.path = path
         self.lockFD = lockFD
+        self.openedFormat = openedFormat
+    }
+
+    /// Marks the data dir as of this build's format, once what it holds was read: the server
+    /// calls it after recovery, before its first write. Not when it is opened: a data dir whose
+    /// recovery then fails stays readable by the build that wrote it. The log segments opened
+    /// during recovery hold no record before this (a build that knows only format 1 would cut
+    /// such a segment as a torn tail, losing nothing).
+    public func markCurrentFormat() throws(StorageError) {
+        guard openedFormat != Self.formatVersion else { return }
+        try POSIX.writeFileAtomically(path + "/FORMAT", directory: path, Array("\(Self.formatPrefix)\(Self.formatVersion)\n".utf8))
     }
 
     static let shardsFileName = "SHARDS"
@@ -107,12 +122,12 @@ public final class DataDirectory: @unchecked Sendable {
             }
             throw .io(operation: "flock", path: lockPath, errno: code)
         }
-        let directory = DataDirectory(path: path, lockFD: fd)
+        let directory = DataDirectory(path: path, lockFD: fd, openedFormat: foundVersion ?? formatVersion)
         let pidText = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
         _ = pidText.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
 
-        if foundVersion != formatVersion {
+        if foundVersion == nil {
             try POSIX.writeFileAtomically(formatPath, directory: path, Array("\(formatPrefix)\(formatVersion)\n".utf8))
         }
         return directory

@@ -121,6 +121,32 @@ struct DurabilityTests {
         server.stop()
     }
 
+    /// A data dir of format 1 (no segment headers) starts, keeps its data, and is marked 2 once
+    /// recovered (an older build then refuses it rather than cut the keyed segments as torn).
+    @Test("a format-1 data dir is read, written in format 2 and marked so")
+    func formatOneDataDir() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let data = directory.path + "/data"
+        let arguments = ["--data-dir", data, "--durability", "fsync", "--shards", "1"]
+        do {
+            let server = try ServerProcess(arguments: arguments)
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            _ = try await client.submit(board: "b", player: "before", score: 1)
+            try await client.close()
+            server.stop()
+        }
+        // What a format-1 build leaves: FORMAT 1 and segments without a header. (The data
+        // written above is in a keyed segment: format 2 reads both kinds alike.)
+        try "hiscore-data 1\n".write(toFile: data + "/FORMAT", atomically: true, encoding: .utf8)
+        let server = try ServerProcess(arguments: arguments)
+        defer { server.stop() }
+        #expect(try String(contentsOfFile: data + "/FORMAT", encoding: .utf8) == "hiscore-data 2\n")
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+        #expect(try await client.top(board: "b").entries.map(\.playerID) == ["before"])
+        try await client.close()
+    }
+
     @Test("board configs and deletions survive a restart; async mode flushes on SIGTERM")
     func boardsSurvive() async throws {
         let directory = try TemporaryDirectory()

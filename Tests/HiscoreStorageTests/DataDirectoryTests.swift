@@ -19,14 +19,17 @@ import Testing
     }
 
     /// Format 2 keys each new log segment's CRCs (`SegmentHeader`). A format-1 data dir is read
-    /// as it is and marked 2 when opened: a build that knows only format 1 would read a keyed
-    /// segment as a torn one and cut it, so it must refuse the data dir instead.
-    @Test func aFormatOneDataDirIsMarkedTwoWhenOpened() throws {
+    /// as it is and marked 2 once recovered: a build that knows only format 1 would read a keyed
+    /// segment as a torn one and cut it, so it must refuse the data dir instead. Not when it is
+    /// opened: a data dir whose recovery fails stays readable by the build that wrote it.
+    @Test func aFormatOneDataDirIsMarkedTwoOnceRecovered() throws {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
         _ = mkdir(tmp.dataPath, 0o755)
         writeBytes(tmp.dataPath + "/FORMAT", Array("hiscore-data 1\n".utf8))
         let data = try DataDirectory.open(path: tmp.dataPath)
+        #expect(String(decoding: readBytes(tmp.dataPath + "/FORMAT"), as: UTF8.self) == "hiscore-data 1\n")
+        try data.markCurrentFormat()
         #expect(String(decoding: readBytes(tmp.dataPath + "/FORMAT"), as: UTF8.self) == "hiscore-data 2\n")
         data.close()
         writeBytes(tmp.dataPath + "/FORMAT", Array("hiscore-data 3\n".utf8))
