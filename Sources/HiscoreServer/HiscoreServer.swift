@@ -98,7 +98,7 @@ public final class HiscoreServer: Sendable {
                 do {
                     admin = try await AdminHTTPServer.bind(
                         group: adminGroup, host: configuration.adminHost, port: adminPort,
-                        metrics: { await endpoints.metrics() }, notReadyReason: { endpoints.notReadyReason() })
+                        metrics: { endpoints.metricsRenderer() }, notReadyReason: { endpoints.notReadyReason() })
                 } catch {
                     throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
                 }

@@ -22,12 +22,15 @@ func metricValue(_ name: String, adminPort: Int) async throws -> Double? {
 
 /// Fetches `path` from the admin port with a plain HTTP/1.1 request over loopback. The socket
 /// calls block, so they run on a thread of their own: on the test's task they would hold one of
-/// the few cooperative threads that the server's own tasks may be waiting for.
+/// the few cooperative threads that the server's own tasks may be waiting for. The 30 s bound
+/// is for `/metrics`, whose rendering waits for a cooperative thread: in a parallel test run
+/// on two cores, tests that block theirs (mounts, compilers, processes) held both for over
+/// 10 s, and a scrape timed out as if unanswered.
 func httpGet(port: Int, path: String) async throws -> (status: Int, body: String) {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
             continuation.resume(with: Result {
-                let connection = try RawConnection(port: port, timeoutSeconds: 10)
+                let connection = try RawConnection(port: port, timeoutSeconds: 30)
                 connection.send(Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
                 let text = connection.readAll()
                 let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0

@@ -20,10 +20,10 @@ final class AdminEndpoints: Sendable {
         serving.withLockedValue { $0 = endpoints }
     }
 
-    /// nil while starting.
-    func metrics() async -> String? {
-        guard let current = serving.withLockedValue({ $0 }) else { return nil }
-        return await current.metrics()
+    /// What renders `/metrics`; nil while starting. Told without a hop, so that the "starting"
+    /// answer needs no task: a 503 must not wait for threads busy with the recovery.
+    func metricsRenderer() -> (@Sendable () async -> String)? {
+        serving.withLockedValue { $0 }?.metrics
     }
 
     func notReadyReason() -> String? {

@@ -13,11 +13,11 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     /// nil while the server starts (`AdminEndpoints`): answered 503.
-    private let metrics: @Sendable () async -> String?
+    private let metrics: @Sendable () -> (@Sendable () async -> String)?
     private let notReadyReason: @Sendable () -> String?
     private var head: HTTPRequestHead?
 
-    init(metrics: @escaping @Sendable () async -> String?, notReadyReason: @escaping @Sendable () -> String?) {
+    init(metrics: @escaping @Sendable () -> (@Sendable () async -> String)?, notReadyReason: @escaping @Sendable () -> String?) {
         self.metrics = metrics
         self.notReadyReason = notReadyReason
     }
@@ -51,16 +51,15 @@ final class AdminHTTPHandler: ChannelInboundHandler {
                 write(context, head, .ok, "ready\n")
             }
         case "/metrics":
+            guard let render = metrics() else {
+                write(context, head, .serviceUnavailable, "not ready: \(AdminEndpoints.startingReason)\n")
+                return
+            }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let render = metrics
-            let promise = context.eventLoop.makePromise(of: String?.self)
+            let promise = context.eventLoop.makePromise(of: String.self)
             promise.completeWithTask { await render() }
             promise.futureResult.whenSuccess { text in
                 let (handler, context) = loopBound.value
-                guard let text else {
-                    handler.write(context, head, .serviceUnavailable, "not ready: \(AdminEndpoints.startingReason)\n")
-                    return
-                }
                 handler.write(context, head, .ok, text, contentType: "text/plain; version=0.0.4")
             }
         default:
@@ -204,7 +203,8 @@ enum AdminHTTPServer {
     static let requestTimeout = TimeAmount.seconds(10)
 
     static func bind(
-        group: any EventLoopGroup, host: String, port: Int, metrics: @escaping @Sendable () async -> String?,
+        group: any EventLoopGroup, host: String, port: Int,
+        metrics: @escaping @Sendable () -> (@Sendable () async -> String)?,
         notReadyReason: @escaping @Sendable () -> String?
     ) async throws -> any Channel {
         let open = ManagedAtomic(0)
@@ -225,7 +225,8 @@ enum AdminHTTPServer {
 
     /// An admin connection's handlers, socket side first.
     static func configure(
-        _ pipeline: ChannelPipeline.SynchronousOperations, metrics: @escaping @Sendable () async -> String?,
+        _ pipeline: ChannelPipeline.SynchronousOperations,
+        metrics: @escaping @Sendable () -> (@Sendable () async -> String)?,
         notReadyReason: @escaping @Sendable () -> String?
     ) throws {
         try pipeline.addHandler(AdminWriteBackpressure())
