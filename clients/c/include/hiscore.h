@@ -71,6 +71,8 @@ enum {
 #define HISCORE_MAX_ID_BYTES 128
 #define HISCORE_ERROR_SIZE 256
 #define HISCORE_CURSOR_MAX 512
+/* Longest auth token (API key or player token) the server accepts, and so hiscore_client keeps. */
+#define HISCORE_MAX_TOKEN_BYTES 4096
 /* Metadata bytes kept per hiscore_entry (longer metadata is truncated, see metadata_len; the
  * full bytes are in the Entry of a hiscore_call response). Part of the ABI: it sizes
  * hiscore_entry, which libhiscore.a fills in, so it is fixed; a library built with one value and
@@ -236,7 +238,10 @@ typedef struct hiscore_client {
     int fd;                 /* -1 when closed */
     int timeout_ms;         /* local timeout of each call; 0 = wait forever */
     uint64_t deadline_ms;   /* sent as Request.deadline_ms; 0 = none */
-    char auth_token[256];   /* sent as Request.auth_token; empty = none */
+    char auth_token[HISCORE_MAX_TOKEN_BYTES + 1]; /* sent as Request.auth_token; empty = none.
+                               Set it with hiscore_set_auth_token (a player token naming a
+                               few boards is longer than 255 bytes: this holds the server's
+                               limit, 4096) */
     hiscore_hello hello;
     int last_status;
     char error[HISCORE_ERROR_SIZE];
@@ -276,6 +281,8 @@ int hiscore_connect_tls(hiscore_client *c, const char *host, uint16_t port, int 
 /* Close the connection and free internal buffers and queued events. Safe to call twice; *c is
  * then ready for hiscore_connect again. Returns HISCORE_OK. */
 int hiscore_close(hiscore_client *c);
+/* The API key or player token sent with every later call (NULL or "" = none); at most
+ * HISCORE_MAX_TOKEN_BYTES (HISCORE_ERR_ARG beyond). Set it after hiscore_connect. */
 int hiscore_set_auth_token(hiscore_client *c, const char *token);
 
 /* Echo: payload (<= 1024 bytes) comes back into out (cap bytes), *out_len set. */

@@ -597,6 +597,9 @@ static void fake_send(int fd, const Hiscore__V1__Response *r) {
     if (write(fd, buf, n + 5) != (ssize_t)(n + 5)) _exit(20);
 }
 
+/* A token the size of a player token naming several boards (mint-token: ~280 bytes for five). */
+#define FAKE_TOKEN_BYTES 1000
+
 #define FAKE_EXPECT(cond, code)                                                                  \
     do {                                                                                         \
         if (!(cond)) _exit(code);                                                                \
@@ -650,6 +653,9 @@ static void fake_server_main(int lfd) {
 
     ping = fake_recv(fd); /* an event arrives while the ping waits: queued by the client */
     FAKE_EXPECT(ping != NULL && ping->method_case == HISCORE__V1__REQUEST__METHOD_PING, 6);
+    /* a player token longer than 255 bytes (a JWT naming a few boards) goes out whole */
+    FAKE_EXPECT(strlen(ping->auth_token) == FAKE_TOKEN_BYTES && ping->auth_token[0] == 'e' &&
+                    ping->auth_token[FAKE_TOKEN_BYTES - 1] == 'z', 10);
     entries[0] = &e1;
     entries[1] = &e2;
     ch.kind = HISCORE__V1__WINDOW_CHANGE_KIND__WINDOW_CHANGE_KIND_MOVED;
@@ -739,7 +745,22 @@ static void run_fake_stream(void) {
     EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 1000, &ev));
     CHECK(ev.subscription_id == sub && ev.type == HISCORE_EVENT_PLAYER && ev.snapshot);
     CHECK(ev.present && ev.entry.rank == 1 && strcmp(ev.entry.player_id, "alice") == 0 && ev.board_version == 7);
+    {
+        /* tokens up to the server's 4096 bytes are kept whole; longer ones are refused */
+        static char token[HISCORE_MAX_TOKEN_BYTES + 2];
+        memset(token, 'x', sizeof token - 1);
+        token[sizeof token - 1] = '\0';
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_set_auth_token(&c, token));
+        token[HISCORE_MAX_TOKEN_BYTES] = '\0';
+        EXPECT(&c, HISCORE_OK, hiscore_set_auth_token(&c, token));
+        CHECK(strlen(c.auth_token) == HISCORE_MAX_TOKEN_BYTES);
+        token[0] = 'e';
+        token[FAKE_TOKEN_BYTES - 1] = 'z';
+        token[FAKE_TOKEN_BYTES] = '\0';
+        EXPECT(&c, HISCORE_OK, hiscore_set_auth_token(&c, token));
+    }
     EXPECT(&c, HISCORE_OK, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
+    EXPECT(&c, HISCORE_OK, hiscore_set_auth_token(&c, NULL));
     EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 1000, &ev)); /* queued during the ping */
     CHECK(ev.type == HISCORE_EVENT_WINDOW && !ev.snapshot && ev.window_size == 2);
     CHECK(ev.n_items == 3 && ev.total_items == 3 && ev.items == items);
