@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import struct
+import warnings
+from pathlib import Path
 from typing import List, Optional, Tuple, cast
 
 import pytest
@@ -729,6 +732,37 @@ def test_sync_client(server: ServerInfo) -> None:
         assert final.status.code == StatusCode.CANCELLED
         assert list(sub) == []
         assert c.delete_board(b) == 30
+
+
+def test_sync_client_after_close_raises_connection_lost(server: ServerInfo) -> None:
+    """A closed blocking client fails its calls with ConnectionLost, as AsyncClient does (it
+    raised RuntimeError('Event loop is closed') and warned of a coroutine never awaited, which
+    code catching HiscoreError to reconnect would not catch)."""
+    c = hiscore.Client(server.host, server.port, timeout=10)
+    c.close()
+    c.close()  # twice is fine
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "coroutine ... was never awaited" fails the test
+        with pytest.raises(hiscore.ConnectionLost):
+            c.ping(b"x")
+        with pytest.raises(hiscore.ConnectionLost):
+            c.subscribe(unique(), top=3).start()
+        gc.collect()
+
+
+def test_sync_client_raw_call(server: ServerInfo, tmp_path: Path) -> None:
+    """The blocking client sends methods without a wrapper (docs/clients.md: `call`), e.g.
+    authenticate or backup, as AsyncClient.call does."""
+    with hiscore.Client(server.host, server.port, timeout=10) as c:
+        res = c.call("authenticate", pb.AuthenticateRequest(token="any"), deadline=5)
+        assert isinstance(res, pb.AuthenticateResponse)
+        assert res.role == pb.ROLE_ADMIN  # no keys configured: loopback is open
+        with pytest.raises(hiscore.InvalidArgument):
+            c.call("ping", pb.PingRequest(payload=bytes(1025)))
+        if server.pid is not None:  # our own server, with a data directory on this machine
+            c.submit(unique(), "p", 1)
+            backup = c.call("backup", pb.BackupRequest(destination=str(tmp_path / "bk")))
+            assert isinstance(backup, pb.BackupResponse) and backup.files > 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,10 @@ import threading
 from typing import Any, Coroutine, Iterator, Optional, Sequence, Tuple, TypeVar, Iterable
 
 from ._proto import hiscore_pb2 as pb
+from google.protobuf.message import Message
+
 from .client import AsyncClient, SubmitItem, Subscription
+from .errors import ConnectionLost
 from .framing import DEFAULT_PORT
 from .types import RankMode, SortOrder, WriteOperator
 
@@ -43,7 +46,13 @@ class Client:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("hiscore.Client called from its own event loop; use AsyncClient")
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        except RuntimeError:  # the loop is closed: close() ran
+            coro.close()
+            if self._loop.is_closed():
+                raise ConnectionLost("client closed the connection") from None
+            raise
         try:
             return fut.result()
         except BaseException:
@@ -74,6 +83,12 @@ class Client:
     @property
     def async_client(self) -> AsyncClient:
         return self._client
+
+    def call(self, method: str, body: Message, *, deadline: Optional[float] = None) -> Message:
+        """`AsyncClient.call`: one call of any method, e.g. those without a wrapper
+        (`c.call("backup", pb.BackupRequest(destination=...))`, `"authenticate"`); returns the
+        `Response.result` message for `method`."""
+        return self._run(self._client.call(method, body, deadline=deadline))
 
     def ping(self, payload: bytes = b"", *, deadline: Optional[float] = None) -> bytes:
         return self._run(self._client.ping(payload, deadline=deadline))
