@@ -383,7 +383,8 @@ const char *hiscore_status_name(int status);
 
 /* Raw access for methods without a wrapper: send *req (its call_id is assigned here) and wait
  * for its answer. On HISCORE_OK *resp_out is the decoded response (a non-OK status is returned
- * as the code, with *resp_out still set); free it with hiscore_free_response. */
+ * as the code, with *resp_out still set); free it with hiscore_free_response. Unary methods only:
+ * a subscribe is refused (HISCORE_ERR_ARG, nothing sent); use hiscore_subscribe. */
 struct Hiscore__V1__Request;
 struct Hiscore__V1__Response;
 int hiscore_call(hiscore_client *c, struct Hiscore__V1__Request *req,

@@ -595,6 +595,9 @@ int hiscore_call(hiscore_client *c, struct Hiscore__V1__Request *req,
                  struct Hiscore__V1__Response **resp_out) {
     if (c == NULL) return HISCORE_ERR_ARG;
     if (req == NULL || resp_out == NULL) return set_status(c, HISCORE_ERR_ARG, "NULL argument");
+    *resp_out = NULL;
+    if (req->method_case == HISCORE__V1__REQUEST__METHOD_SUBSCRIBE)
+        return set_status(c, HISCORE_ERR_ARG, "subscribe is a stream, not a unary call: use hiscore_subscribe");
     return unary(c, req, resp_out);
 }
 

@@ -379,6 +379,22 @@ static void run_e2e(const char *host, uint16_t port) {
         hiscore_free_response(resp);
         EXPECT(&c, HISCORE_OK, hiscore_cancel(&c, 123456789u, &cancelled));
         CHECK(cancelled == 0);
+        /* a subscribe is a stream: hiscore_call refuses it unsent (it took the first event as
+         * the answer and left the stream running on the server, its events dropped) */
+        {
+            Hiscore__V1__Request sreq = HISCORE__V1__REQUEST__INIT;
+            Hiscore__V1__SubscribeRequest s = HISCORE__V1__SUBSCRIBE_REQUEST__INIT;
+            s.board_id = board;
+            s.target_case = HISCORE__V1__SUBSCRIBE_REQUEST__TARGET_TOP;
+            s.top = 3;
+            sreq.method_case = HISCORE__V1__REQUEST__METHOD_SUBSCRIBE;
+            sreq.subscribe = &s;
+            resp = NULL;
+            EXPECT(&c, HISCORE_ERR_ARG, hiscore_call(&c, &sreq, &resp));
+            CHECK(resp == NULL && strstr(c.error, "hiscore_subscribe") != NULL);
+            hiscore_free_response(resp);
+            EXPECT(&c, HISCORE_ERR_NO_EVENT, hiscore_poll_event(&c, 300, &(hiscore_event){0}));
+        }
     }
 
     /* subscription: a snapshot, then a live change when another player passes alice */

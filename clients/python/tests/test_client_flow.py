@@ -436,3 +436,29 @@ def test_sync_iter_top_pages_within_a_large_metadata_boards_answer_bound() -> No
     run(main(), timeout=30)
     # What the server admits on that board: (1,048,576 - 256) // (64 + 128 + 4096) = 244.
     assert "top" in seen and seen[seen.index("top") + 1] == "244", seen
+
+
+def test_call_refuses_subscribe() -> None:
+    """`call`/`start_call` are unary: a subscribe sent through them got its first event back as
+    an INTERNAL error while the stream went on on the server, out of the client's sight (events
+    dropped, counted against max_subscriptions, never cancelled). They refuse it unsent and point
+    to subscribe()."""
+    seen: List[str] = []
+
+    async def handler(conn: FakeConn) -> None:
+        await conn.hello()
+        req = await recv(conn)
+        seen.append(method(req))
+        await conn.send(pb.Response(call_id=req.call_id, ping=pb.PingResponse(payload=b"ok")))
+
+    async def main() -> None:
+        async with fake_server(handler) as srv:
+            c = await connect(srv.port)
+            with pytest.raises(ValueError, match="subscribe"):
+                await c.call("subscribe", pb.SubscribeRequest(board_id="b", top=3))
+            with pytest.raises(ValueError, match="subscribe"):
+                await c.start_call("subscribe", pb.SubscribeRequest(board_id="b", top=3))
+            assert await c.ping(b"ok") == b"ok"
+            await c.close()
+    run(main(), timeout=20)
+    assert seen == ["ping"]

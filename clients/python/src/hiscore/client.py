@@ -520,8 +520,10 @@ class AsyncClient:
         """Low level: send `Request.<method> = body` now and return a handle to await later.
 
         `method` is the Request oneof field name (`"submit"`, `"get_rank"`, ...). The handle's
-        `call_id` can be passed to `cancel`.
+        `call_id` can be passed to `cancel`. Not `"subscribe"` (a stream): use `subscribe`.
         """
+        if method == "subscribe":
+            raise ValueError("subscribe is a stream, not a unary call: use AsyncClient.subscribe")
         if deadline is None:
             deadline = self.default_deadline
         call_id, p, expires = await self._send(method, body, deadline, "unary")
