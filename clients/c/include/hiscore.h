@@ -10,6 +10,15 @@
  * - Calls are sequential (one unary call at a time). Subscription events that arrive while a
  *   call waits are queued inside the client and returned by hiscore_poll_event.
  * - Link with libhiscore.a and -lprotobuf-c (and -lssl -lcrypto: TLS, unless built with TLS=0).
+ * - The client never reconnects. The connection is gone when a call returns HISCORE_ERR_IO,
+ *   HISCORE_ERR_PROTOCOL, HISCORE_ERR_TLS or HISCORE_ERR_CLOSED, or any status with c->fd == -1:
+ *   a connection-level error frame from the server comes back as its own code and message (e.g.
+ *   HISCORE_UNAUTHENTICATED after the server's authentication timeout, c->error starting with
+ *   "connection-level error"), and a request that could not be written within the timeout closes
+ *   the connection too (HISCORE_ERR_TIMEOUT). Then hiscore_close and hiscore_connect again; a
+ *   write that failed that way may or may not have been applied. The server also closes
+ *   connections idle for --idle-timeout (300 s by default: no call in flight, no subscription):
+ *   a long-lived client that may sit idle longer pings more often or reconnects on ERR_IO.
  */
 #ifndef HISCORE_H
 #define HISCORE_H
