@@ -722,6 +722,12 @@ static void fake_server_main(int lfd) {
     r.status = &cancelled;
     fake_send(fd, &r);
     close(fd);
+    /* freed so that the whole program runs clean under valgrind --leak-check=full */
+    hiscore__v1__request__free_unpacked(sub, NULL);
+    hiscore__v1__request__free_unpacked(ping, NULL);
+    hiscore__v1__request__free_unpacked(rank, NULL);
+    hiscore__v1__request__free_unpacked(cancel1, NULL);
+    hiscore__v1__request__free_unpacked(cancel2, NULL);
     _exit(0);
 }
 

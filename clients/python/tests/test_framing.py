@@ -256,6 +256,36 @@ def test_server_close_fails_pending_calls() -> None:
     run(main())
 
 
+def test_responses_split_and_coalesced_then_cut_mid_frame() -> None:
+    """The client's own read path (not just FrameDecoder): a response trickled a byte at a time,
+    two responses in one write, then a frame cut short by the close: its call fails with
+    ConnectionLost instead of hanging or reading garbage."""
+    async def handler(conn: FakeConn) -> None:
+        await conn.hello()
+        reqs = [await conn.recv() for _ in range(4)]
+        assert all(r is not None for r in reqs)
+        frames = [framing.encode_frame(pb.Response(
+            call_id=r.call_id, ping=pb.PingResponse(payload=r.ping.payload)).SerializeToString())
+            for r in reqs if r is not None]
+        for i in range(len(frames[0])):  # one byte per write
+            conn.writer.write(frames[0][i:i + 1])
+            await conn.writer.drain()
+            await asyncio.sleep(0.002)
+        conn.writer.write(frames[1] + frames[2])  # two frames in one write
+        conn.writer.write(frames[3][:-2])  # the last one cut short
+        await conn.writer.drain()
+        await asyncio.sleep(0.05)
+
+    async def main() -> None:
+        async with fake_server(handler) as srv:
+            async with await hiscore.AsyncClient.connect(srv.host, srv.port) as c:
+                calls = [asyncio.ensure_future(c.ping(bytes([i]) * 40)) for i in range(4)]
+                done = await asyncio.gather(*calls, return_exceptions=True)
+                assert done[:3] == [bytes([i]) * 40 for i in range(3)]
+                assert isinstance(done[3], hiscore.ConnectionLost)
+    run(main())
+
+
 def test_bad_frame_flag_from_server_is_protocol_error() -> None:
     async def handler(conn: FakeConn) -> None:
         await conn.hello()
