@@ -1,5 +1,7 @@
+import HiscoreAuth
+
 /// Every bound the server enforces, with its default. docs/protocol.md ("Limits") documents each
-/// one; `hiscored --help` lists the flags that change them.
+/// one (the credentials' in docs/security.md); `hiscored --help` lists the flags that change them.
 public struct ServerLimits: Sendable, Equatable {
     /// Largest frame body (protobuf bytes) accepted or sent. Larger declared lengths are refused with
     /// RESOURCE_EXHAUSTED and the connection is closed, before any of the body is buffered.
@@ -56,8 +58,9 @@ public struct ServerLimits: Sendable, Equatable {
     public var authenticationTimeoutSeconds: Int = 60
     /// Failed `authenticate` calls after which a connection is closed.
     public var maxFailedAuthentications: Int = 5
-    /// Longest accepted API key or player token.
-    public var maxAuthTokenBytes: Int = 4096
+    /// Longest accepted API key or player token (the verifier's own bound: a longer token
+    /// could never verify).
+    public var maxAuthTokenBytes: Int = PlayerTokenVerifier.maxBytes
     /// Seconds a graceful shutdown waits for in-flight calls before closing connections.
     public var shutdownGraceSeconds: Int = 10
 

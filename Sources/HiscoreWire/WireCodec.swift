@@ -14,8 +14,13 @@ public enum WireCodec {
     /// scan state per field of a message with many fields); a payload of empty sub-messages
     /// expands ~80x, so it is refused instead of costing 80 times the frame limit.
     public static func decodeBudget(forInputBytes inputBytes: Int) -> Int {
-        1 << 20 + 32 * inputBytes
+        decodeBudgetBaseBytes + decodeBudgetBytesPerInputByte * inputBytes
     }
+
+    /// What any payload may decode into, however small (the arena's first block).
+    public static let decodeBudgetBaseBytes = 1 << 20
+    /// What each payload byte may add to it (see `decodeBudget(forInputBytes:)`).
+    public static let decodeBudgetBytesPerInputByte = 32
 
     // MARK: Requests
 

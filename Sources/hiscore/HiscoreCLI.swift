@@ -113,6 +113,15 @@ extension RankMode: ExpressibleByArgument {
         default: return nil
         }
     }
+
+    /// How `--help` shows a default: the word the option takes, not the raw value.
+    public var defaultValueDescription: String {
+        switch self {
+        case .ordinal: "ordinal"
+        case .competition: "competition"
+        case .dense: "dense"
+        }
+    }
 }
 
 extension SortOrder: ExpressibleByArgument {
@@ -123,6 +132,8 @@ extension SortOrder: ExpressibleByArgument {
         default: return nil
         }
     }
+
+    public var defaultValueDescription: String { self == .descending ? "desc" : "asc" }
 }
 
 extension WriteOperator: ExpressibleByArgument {
@@ -133,6 +144,15 @@ extension WriteOperator: ExpressibleByArgument {
         case "incr", "increment": self = .increment
         case "decr", "decrement": self = .decrement
         default: return nil
+        }
+    }
+
+    public var defaultValueDescription: String {
+        switch self {
+        case .best: "best"
+        case .set: "set"
+        case .increment: "incr"
+        case .decrement: "decr"
         }
     }
 }

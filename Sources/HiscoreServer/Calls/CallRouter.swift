@@ -23,6 +23,12 @@ struct CallRouter: Sendable {
         let interval: TimeAmount
     }
 
+    /// A top call's page when its `limit` is 0 (fewer when max_page_entries is smaller).
+    static let defaultTopLimit = 10
+    /// A list_boards page when its `limit` is 0 (fewer when max_page_entries is smaller).
+    static let defaultListLimit = 100
+    /// The largest `offset` a top call takes (OUT_OF_RANGE past it): deeper pages use a cursor.
+    static let maxTopOffset = UInt64(Int32.max)
     /// `min_interval_ms` 0 means this; shorter requests are raised to the floor.
     static let defaultStreamInterval = TimeAmount.milliseconds(100)
     static let streamIntervalFloor = TimeAmount.milliseconds(20)
@@ -94,12 +100,11 @@ struct CallRouter: Sendable {
                     ?? GetRankPlan(callID: callID, ranking: ranking, playerID: request.playerID)
             }
         case .top(let request):
-            // 0 asks for the default page: 10, or fewer when the server's pages are smaller.
-            var limit = request.limit == 0 ? min(10, limits.maxPageEntries) : Int(request.limit)
+            var limit = request.limit == 0 ? min(Self.defaultTopLimit, limits.maxPageEntries) : Int(request.limit)
             guard limit <= limits.maxPageEntries else {
                 return fail(callID, .outOfRange, "limit \(limit) exceeds max_page_entries \(limits.maxPageEntries)")
             }
-            if case .offset(let offset) = request.start, offset > UInt64(Int32.max) {
+            if case .offset(let offset) = request.start, offset > Self.maxTopOffset {
                 return fail(callID, .outOfRange, "offset \(offset) is too large; page with a cursor instead")
             }
             let bound = AnswerBound(maxFrameBytes: limits.maxFrameBytes)
@@ -178,7 +183,7 @@ struct CallRouter: Sendable {
             }
             return .answer(.ok(callID, .describeBoard(info)))
         case .listBoards(let request):
-            let limit = request.limit == 0 ? min(100, limits.maxPageEntries) : Int(request.limit)
+            let limit = request.limit == 0 ? min(Self.defaultListLimit, limits.maxPageEntries) : Int(request.limit)
             guard limit <= limits.maxPageEntries else {
                 return fail(callID, .outOfRange, "limit \(limit) exceeds max_page_entries \(limits.maxPageEntries)")
             }

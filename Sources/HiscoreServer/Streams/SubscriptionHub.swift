@@ -91,6 +91,12 @@ final class SubscriptionHub {
     private var lastFlush = NIODeadline.uptimeNanoseconds(0)
     /// 1 = as requested; doubled under load.
     private(set) var widening: Int64 = 1
+    /// The most the hub stretches its subscribers' intervals under load: a flush pass
+    /// that costs more than a third of the (widened) shortest interval doubles the widening up
+    /// to this, one that costs under a twelfth halves it (the gap keeps it from flapping).
+    static let maxWidening: Int64 = 16
+    static let widenAboveIntervalDivisor: Int64 = 3
+    static let narrowBelowIntervalDivisor: Int64 = 12
 
     /// Beyond this many pending write notes the hub stops keeping them and treats every
     /// subscriber as affected (bounded memory under write floods).
@@ -422,9 +428,9 @@ final class SubscriptionHub {
 
     private func adjustWidening(cost: TimeAmount) {
         let shortest = shortestInterval
-        if cost * 3 > shortest * widening {
-            widening = min(widening * 2, 16)
-        } else if cost * 12 < shortest * widening && widening > 1 {
+        if cost * Self.widenAboveIntervalDivisor > shortest * widening {
+            widening = min(widening * 2, Self.maxWidening)
+        } else if cost * Self.narrowBelowIntervalDivisor < shortest * widening && widening > 1 {
             widening /= 2
         }
     }

@@ -185,11 +185,11 @@ typedef enum _Hiscore__V1__WindowChangeKind {
    */
   HISCORE__V1__WINDOW_CHANGE_KIND__WINDOW_CHANGE_KIND_ENTERED = 1,
   /*
-   * The player is no longer in the window (entry carries its current rank, 0 if gone).
+   * The player is no longer in the window (entry is the one last sent, with rank 0).
    */
   HISCORE__V1__WINDOW_CHANGE_KIND__WINDOW_CHANGE_KIND_LEFT = 2,
   /*
-   * The player stayed in the window; its rank, score or position changed.
+   * The player stayed in the window; its position, rank, score, subscore or metadata changed.
    */
   HISCORE__V1__WINDOW_CHANGE_KIND__WINDOW_CHANGE_KIND_MOVED = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HISCORE__V1__WINDOW_CHANGE_KIND)
