@@ -46,7 +46,8 @@ struct Hiscored: AsyncParsableCommand {
     @Flag(help: "Refuse submits to unknown boards instead of creating them (HISCORE_NO_AUTO_CREATE=1).")
     var noAutoCreate = false
 
-    @Option(help: "Memory ceiling in bytes, with optional K/M/G suffix (HISCORE_MAX_MEMORY); 0 = none.")
+    // .unconditional here and below: "-1" reaches the check that explains it, not "Missing value".
+    @Option(parsing: .unconditional, help: "Memory ceiling in bytes, with optional K/M/G suffix (HISCORE_MAX_MEMORY); 0 = none.")
     var maxMemory: String?
 
     @Option(help: "Largest frame body in bytes (HISCORE_MAX_FRAME_BYTES). Default 1048576.")
@@ -70,7 +71,7 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Bytes all feeds' backlogs may hold over every board; past it, lagging feeds are ended (HISCORE_MAX_FEED_BACKLOG_BYTES). Default 268435456.")
     var maxFeedBacklogBytes: Int?
 
-    @Option(help: "Bytes the boards' cached tops may keep over the server; past it the least recently read give way, and above --max-memory none is kept; 0 = no cache (HISCORE_MAX_TOP_CACHE_BYTES). Default 67108864.")
+    @Option(parsing: .unconditional, help: "Bytes the boards' cached tops may keep over the server; past it the least recently read give way, and above --max-memory none is kept; 0 = no cache (HISCORE_MAX_TOP_CACHE_BYTES). Default 67108864.")
     var maxTopCacheBytes: Int?
 
     @Option(help: "Concurrent connections (HISCORE_MAX_CONNECTIONS). Default 10000.")
