@@ -1,4 +1,5 @@
-/* leaderboard: submit a few scores, print the top 10, a rank, and watch the top for a while.
+/* leaderboard: submit a match's scores in one batch, print the top 10, a rank, and watch the top
+ * for a while.
  *   build/leaderboard [host] [port]        (default 127.0.0.1 7450) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@ int main(int argc, char **argv) {
     static const char *const players[] = {"alice", "bob", "carol", "dave"};
     static const int64_t scores[] = {1200, 950, 1730, 1200};
     hiscore_client c;
-    hiscore_submit_result res;
+    hiscore_batch_item match[4] = {{0}};
+    hiscore_batch_result results[4];
     hiscore_entry top[10], me;
     hiscore_top_query q = {0};
     hiscore_subscribe_query sq = {0};
@@ -31,11 +33,24 @@ int main(int argc, char **argv) {
     }
     printf("connected to hiscored %s (protocol %u)\n", c.hello.server_version,
            (unsigned)c.hello.protocol_version);
+    /* a game server posts a match's results in one call (hiscore_submit for a single score);
+     * items for different players apply in any order: each rank is as of that item's write */
     for (i = 0; i < 4; i++) {
-        st = hiscore_submit(&c, "example-weekly", players[i], scores[i], 0, NULL, 0, &res);
-        if (check(&c, st, "submit") != HISCORE_OK) goto fail;
+        match[i].board_id = "example-weekly";
+        match[i].player_id = players[i];
+        match[i].score = scores[i];
+    }
+    st = hiscore_submit_batch(&c, match, 4, results, NULL);
+    if (check(&c, st, "submit_batch") != HISCORE_OK) goto fail;
+    for (i = 0; i < 4; i++) {
+        if (results[i].status != HISCORE_OK) { /* refused items do not stop the others */
+            printf("refused %-5s: %s (%s)\n", players[i], hiscore_status_name(results[i].status),
+                   results[i].message);
+            continue;
+        }
         printf("submitted %-5s %5lld -> rank %llu%s\n", players[i], (long long)scores[i],
-               (unsigned long long)res.entry.rank, res.created ? " (new)" : "");
+               (unsigned long long)results[i].result.entry.rank,
+               results[i].result.created ? " (new)" : "");
     }
     q.board_id = "example-weekly";
     q.limit = 10;

@@ -6,7 +6,10 @@
  * - Every function returns a status: HISCORE_OK (0), a gRPC status code the server answered
  *   (1..16, HISCORE_NOT_FOUND etc.), or a negative HISCORE_ERR_* for local failures. On failure
  *   c->error holds a human-readable message and c->last_status the code.
- * - Results go to caller-provided structs and arrays; nothing is allocated for the caller.
+ * - Results go to caller-provided structs and arrays; nothing is allocated for the caller. Every
+ *   result list is bounded by the caller's array (its cap, or the count the server may answer:
+ *   see each function) and every string by a fixed buffer (ids: HISCORE_MAX_ID_BYTES, messages:
+ *   HISCORE_ERROR_SIZE - 1 bytes, truncated).
  * - Calls are sequential (one unary call at a time). Subscription events that arrive while a
  *   call waits are queued inside the client and returned by hiscore_poll_event.
  * - Link with libhiscore.a and -lprotobuf-c (and -lssl -lcrypto: TLS, unless built with TLS=0).
@@ -190,6 +193,66 @@ typedef struct hiscore_board_info {
     size_t n_periods;       /* archived periods the board has (periods[] holds min(n, cap)) */
 } hiscore_board_info;
 
+/* A board or player id, NUL-terminated (ids are 1..HISCORE_MAX_ID_BYTES bytes). */
+typedef struct hiscore_id {
+    char id[HISCORE_MAX_ID_BYTES + 1];
+} hiscore_id;
+
+/* Everything the server says about a board (hiscore_describe_board_details, hiscore_list_boards):
+ * its config as the server stored it, plus what hiscore_board_info holds. */
+typedef struct hiscore_board_details {
+    char board_id[HISCORE_MAX_ID_BYTES + 1];
+    int score_order;        /* HISCORE_SORT_* */
+    int subscore_order;     /* HISCORE_SORT_* */
+    int write_operator;     /* HISCORE_OP_* */
+    int rank_mode;          /* HISCORE_RANK_* (as stored; DEFAULT = ordinal) */
+    uint64_t max_entries;   /* 0 = no per-board limit */
+    uint32_t max_metadata_bytes; /* as stored; 0 = the server default (256) */
+    hiscore_board_options options; /* client_writes and the reset schedule (reset_period
+                               HISCORE_RESET_NONE and the other fields 0 when it has none) */
+    hiscore_board_info info; /* size, version, ...; from hiscore_list_boards the live period
+                               (current_period_*) and n_periods are 0: the server lists no
+                               periods (describe the board for them) */
+} hiscore_board_details;
+
+/* One item of hiscore_submit_batch: the arguments of hiscore_submit / hiscore_submit_unranked. */
+typedef struct hiscore_batch_item {
+    const char *board_id;   /* items may name different boards */
+    const char *player_id;
+    int64_t score;
+    int64_t subscore;
+    const uint8_t *metadata; /* NULL = keep the stored metadata; over the board's
+                               max_metadata_bytes refuses the item (INVALID_ARGUMENT) */
+    size_t metadata_len;
+    int skip_ranks;         /* as hiscore_submit_unranked: no ranks in this item's result */
+} hiscore_batch_item;
+
+/* The answer to one hiscore_batch_item. */
+typedef struct hiscore_batch_result {
+    int status;             /* HISCORE_OK: applied, result is set; else the server's code for
+                               this item (e.g. HISCORE_INVALID_ARGUMENT), result all zero */
+    char message[HISCORE_ERROR_SIZE]; /* the server's reason when refused ("" when applied);
+                               truncated to HISCORE_ERROR_SIZE - 1 bytes */
+    hiscore_submit_result result; /* as hiscore_submit's (ranks 0 with skip_ranks) */
+} hiscore_batch_result;
+
+/* Roles of hiscore_authenticate (hiscore.v1.Role). */
+enum {
+    HISCORE_ROLE_UNSPECIFIED = 0,
+    HISCORE_ROLE_READER = 1,
+    HISCORE_ROLE_WRITER = 2,
+    HISCORE_ROLE_ADMIN = 3,  /* also what a server without keys (open, loopback only) answers */
+    HISCORE_ROLE_PLAYER = 4  /* a player token */
+};
+
+typedef struct hiscore_auth_info {
+    int role;               /* HISCORE_ROLE_* */
+    char player_id[HISCORE_MAX_ID_BYTES + 1]; /* player tokens: the player; else "" */
+    int64_t expires_at;     /* player tokens: expiry, seconds since the Unix epoch; 0 = none */
+    size_t n_boards;        /* player tokens: boards it may read ("*" = any); boards[] holds
+                               min(n_boards, cap) of them */
+} hiscore_auth_info;
+
 /* Subscription targets. */
 enum { HISCORE_SUB_PLAYER = 1, HISCORE_SUB_TOP = 2, HISCORE_SUB_AROUND = 3, HISCORE_SUB_FEED = 4 };
 
@@ -327,7 +390,8 @@ int hiscore_create_board(hiscore_client *c, const hiscore_board_config *cfg);
 int hiscore_create_board_with(hiscore_client *c, const hiscore_board_config *cfg,
                               const hiscore_board_options *opts);
 /* A board's size, version, live period and archived periods, oldest first, into
- * periods[0..cap) (periods may be NULL when cap is 0); info->n_periods = all of them. */
+ * periods[0..cap) (periods may be NULL when cap is 0); info->n_periods = all of them. Its config
+ * (orders, operator, rank mode, limits): hiscore_describe_board_details. */
 int hiscore_describe_board(hiscore_client *c, const char *board_id, hiscore_board_info *info,
                            hiscore_period *periods, size_t cap);
 /* End the board's season now: its standings become the read-only period *archived_period_id
@@ -353,11 +417,67 @@ int hiscore_count_in_period(hiscore_client *c, const char *board_id, const int64
                             uint64_t *board_size);
 /* Entries of the given players (e.g. a friends list, at most hello.max_players_per_query ids;
  * duplicates ignored), best first, each with its global rank, into entries[0..cap) with
- * cap >= n_players; players not on the board are left out (*count < n_players). period_id 0 =
- * the live board. */
+ * cap >= n_players; players not on the board are left out (*count < n_players; which ones:
+ * hiscore_entries_with_missing). period_id 0 = the live board. */
 int hiscore_entries(hiscore_client *c, const char *board_id, const char *const *player_ids,
                     size_t n_players, int rank_mode, uint64_t period_id, hiscore_entry *entries,
                     size_t cap, size_t *count, uint64_t *board_size);
+/* hiscore_entries, plus the requested players that are not on the board (sorted, each once)
+ * into missing[0..missing_cap) (missing may be NULL when missing_cap is 0); *n_missing (may be
+ * NULL) = all of them, at most the number of distinct ids asked for, so missing_cap >= n_players
+ * always holds them all. */
+int hiscore_entries_with_missing(hiscore_client *c, const char *board_id,
+                                 const char *const *player_ids, size_t n_players, int rank_mode,
+                                 uint64_t period_id, hiscore_entry *entries, size_t cap,
+                                 size_t *count, uint64_t *board_size, hiscore_id *missing,
+                                 size_t missing_cap, size_t *n_missing);
+/* hiscore_describe_board with the board's config too (sort orders, write operator, rank mode,
+ * limits, client_writes, reset schedule): *out, and the archived periods into periods[0..cap)
+ * as hiscore_describe_board (out->info.n_periods = all of them). */
+int hiscore_describe_board_details(hiscore_client *c, const char *board_id,
+                                   hiscore_board_details *out, hiscore_period *periods,
+                                   size_t cap);
+/* Boards sorted by id, starting after after_board_id (NULL or "" = from the first), into
+ * boards[0..cap); *count = boards returned; *more = 1 when more boards follow the last one
+ * (pass its board_id as after_board_id for the next page). limit: 0 = min(100,
+ * hello.max_page_entries); at most hello.max_page_entries (HISCORE_OUT_OF_RANGE beyond); the
+ * effective limit must be <= cap (HISCORE_ERR_ARG). count and more may be NULL. Reader role;
+ * player tokens may not list boards. */
+int hiscore_list_boards(hiscore_client *c, const char *after_board_id, uint32_t limit,
+                        hiscore_board_details *boards, size_t cap, size_t *count, int *more);
+/* Many submits in one call (a game server posting a match's results): items[0..n) into
+ * results[0..n), in order. n is at most hello.max_batch_submits (1000 by default; more is
+ * HISCORE_RESOURCE_EXHAUSTED, not sent), and the server refuses a whole batch whose answers could
+ * exceed max_frame_bytes (about 249 items on boards allowing 4 KiB of metadata; the message says
+ * how many fit). Returns HISCORE_OK when the server answered every item: each results[i].status
+ * then says whether item i was applied (a refused item does not stop the others); *n_refused
+ * (may be NULL) = items refused. Items for the same player apply in order; for different
+ * players in any order. Any other return: results[] is not filled (after HISCORE_ERR_TIMEOUT
+ * some items may have been applied). Writer role. */
+int hiscore_submit_batch(hiscore_client *c, const hiscore_batch_item *items, size_t n,
+                         hiscore_batch_result *results, size_t *n_refused);
+/* Remove a player from one board (the live one; archived periods are read-only). *removed (may
+ * be NULL) = the removed entry with the rank it had. HISCORE_NOT_FOUND when the player or the
+ * board is not there. Writer role. */
+int hiscore_remove_player(hiscore_client *c, const char *board_id, const char *player_id,
+                          hiscore_entry *removed);
+/* Authenticate the connection with an API key or a player token (at most
+ * HISCORE_MAX_TOKEN_BYTES; HISCORE_ERR_ARG beyond): later calls run with its identity, unless
+ * c->auth_token (hiscore_set_auth_token: per call) names another. HISCORE_UNAUTHENTICATED for an
+ * unknown key or an invalid or expired token (the connection stays unauthenticated; after 5
+ * failures in a row the server closes it). *out (may be NULL) = the role, and for player tokens
+ * the player, expiry and boards (into boards[0..cap); boards may be NULL when cap is 0). */
+int hiscore_authenticate(hiscore_client *c, const char *token, hiscore_auth_info *out,
+                         hiscore_id *boards, size_t cap);
+/* Back up the server's data directory into destination, a new or empty directory on the
+ * server's machine (its path as the server sees it). Admin only. Out pointers may be NULL:
+ * *files = files in the backup, *linked_files = how many of them were hard-linked rather than
+ * copied, *copied_bytes = bytes copied. HISCORE_FAILED_PRECONDITION in memory mode
+ * (--durability memory), for a destination that is not empty, or while another backup runs.
+ * Cannot be cancelled once sent: after HISCORE_ERR_TIMEOUT it may still complete on the server
+ * (set a c->timeout_ms that fits the data directory's size). */
+int hiscore_backup(hiscore_client *c, const char *destination, uint64_t *files,
+                   uint64_t *linked_files, uint64_t *copied_bytes);
 /* Delete a board; removed_entries may be NULL. */
 int hiscore_delete_board(hiscore_client *c, const char *board_id, uint64_t *removed_entries);
 /* Remove a player from every board and every archived period (season) of every board, e.g. for
@@ -390,10 +510,11 @@ int hiscore_frame_header_decode(const uint8_t in[HISCORE_FRAME_HEADER_SIZE], uin
 /* The name of a status ("NOT_FOUND", "ERR_TIMEOUT", ...). */
 const char *hiscore_status_name(int status);
 
-/* Raw access for methods without a wrapper: send *req (its call_id is assigned here) and wait
- * for its answer. On HISCORE_OK *resp_out is the decoded response (a non-OK status is returned
- * as the code, with *resp_out still set); free it with hiscore_free_response. Unary methods only:
- * a subscribe is refused (HISCORE_ERR_ARG, nothing sent); use hiscore_subscribe. */
+/* Raw access to any unary method (each also has a wrapper above): send *req (its call_id is
+ * assigned here) and wait for its answer. On HISCORE_OK *resp_out is the decoded response (a
+ * non-OK status is returned as the code, with *resp_out still set); free it with
+ * hiscore_free_response. Unary methods only: a subscribe is refused (HISCORE_ERR_ARG, nothing
+ * sent); use hiscore_subscribe. */
 struct Hiscore__V1__Request;
 struct Hiscore__V1__Response;
 int hiscore_call(hiscore_client *c, struct Hiscore__V1__Request *req,

@@ -685,6 +685,81 @@ int hiscore_submit_unranked(hiscore_client *c, const char *board_id, const char 
     return submit_call(c, board_id, player_id, score, subscore, metadata, metadata_len, 1, out);
 }
 
+int hiscore_submit_batch(hiscore_client *c, const hiscore_batch_item *items, size_t n,
+                         hiscore_batch_result *results, size_t *n_refused) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__SubmitBatchRequest batch = HISCORE__V1__SUBMIT_BATCH_REQUEST__INIT;
+    Hiscore__V1__SubmitRequest *subs = NULL, **ptrs = NULL;
+    Response *r;
+    size_t i, refused = 0;
+    int st;
+    REQUIRE((items != NULL && results != NULL) || n == 0, "items and results are required");
+    for (i = 0; i < n; i++)
+        REQUIRE(items[i].board_id != NULL && items[i].player_id != NULL,
+                "an item has no board_id or player_id");
+    if (n_refused != NULL) *n_refused = 0;
+    if (c->hello.max_batch_submits != 0 && n > c->hello.max_batch_submits)
+        return set_status(c, HISCORE_RESOURCE_EXHAUSTED,
+                          "batch of %zu items exceeds max_batch_submits (%u); not sent", n,
+                          (unsigned)c->hello.max_batch_submits);
+    if (n > 0) {
+        subs = (Hiscore__V1__SubmitRequest *)malloc(n * sizeof *subs);
+        ptrs = (Hiscore__V1__SubmitRequest **)malloc(n * sizeof *ptrs);
+        if (subs == NULL || ptrs == NULL) {
+            free(subs);
+            free(ptrs);
+            return set_status(c, HISCORE_ERR_NOMEM, "out of memory (batch of %zu)", n);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        Hiscore__V1__SubmitRequest init = HISCORE__V1__SUBMIT_REQUEST__INIT;
+        subs[i] = init;
+        subs[i].board_id = (char *)items[i].board_id;
+        subs[i].player_id = (char *)items[i].player_id;
+        subs[i].score = items[i].score;
+        subs[i].subscore = items[i].subscore;
+        subs[i].skip_ranks = items[i].skip_ranks != 0;
+        if (items[i].metadata != NULL) {
+            subs[i].metadata_value_case = HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE_METADATA;
+            subs[i].metadata.data = (uint8_t *)items[i].metadata;
+            subs[i].metadata.len = items[i].metadata_len;
+        }
+        ptrs[i] = &subs[i];
+    }
+    batch.n_submits = n;
+    batch.submits = ptrs;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_SUBMIT_BATCH;
+    req.submit_batch = &batch;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_SUBMIT_BATCH, &r);
+    free(subs);
+    free(ptrs);
+    if (st != HISCORE_OK) return st;
+    if ((r->submit_batch != NULL ? r->submit_batch->n_results : 0) != n) {
+        size_t got = r->submit_batch != NULL ? r->submit_batch->n_results : 0;
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return set_status(c, HISCORE_ERR_PROTOCOL, "server answered %zu results for %zu items", got, n);
+    }
+    for (i = 0; i < n; i++) {
+        const Hiscore__V1__SubmitResult *sr = r->submit_batch->results[i];
+        hiscore_batch_result *out = &results[i];
+        memset(out, 0, sizeof *out);
+        out->status = sr->status != NULL ? (int)sr->status->code : HISCORE_OK;
+        if (out->status != HISCORE_OK) {
+            refused++;
+            copy_cstr(out->message, sizeof out->message,
+                      sr->status->message != NULL ? sr->status->message : "");
+        } else if (sr->result != NULL) {
+            copy_entry(&out->result.entry, sr->result->entry);
+            out->result.previous_rank = sr->result->previous_rank;
+            out->result.changed = sr->result->changed != 0;
+            out->result.created = sr->result->created != 0;
+        }
+    }
+    if (n_refused != NULL) *n_refused = refused;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
 int hiscore_rank(hiscore_client *c, const char *board_id, const char *player_id, int rank_mode,
                  hiscore_entry *out, uint64_t *board_size) {
     return hiscore_rank_in_period(c, board_id, player_id, rank_mode, 0, out, board_size);
@@ -893,16 +968,60 @@ int hiscore_create_board_with(hiscore_client *c, const hiscore_board_config *cfg
     return HISCORE_OK;
 }
 
-int hiscore_describe_board(hiscore_client *c, const char *board_id, hiscore_board_info *info,
-                           hiscore_period *periods, size_t cap) {
+/* BoardInfo -> hiscore_board_info (periods are copied by describe_call). */
+static void fill_board_info(hiscore_board_info *info, const Hiscore__V1__BoardInfo *b) {
+    memset(info, 0, sizeof *info);
+    if (b == NULL) return;
+    info->size = b->size;
+    info->version = b->version;
+    info->current_period_id = b->current_period_id;
+    info->current_period_started_at_us = b->current_period_started_at_us;
+    if (b->config != NULL) {
+        info->client_writes = b->config->client_writes ? 1 : 0;
+        info->reset_period = b->config->reset != NULL ? (int)b->config->reset->period : 0;
+    }
+    info->n_periods = b->n_periods;
+}
+
+static void fill_board_details(hiscore_board_details *d, const Hiscore__V1__BoardInfo *b) {
+    const Hiscore__V1__BoardConfig *cfg = b != NULL ? b->config : NULL;
+    memset(d, 0, sizeof *d);
+    fill_board_info(&d->info, b);
+    if (cfg == NULL) return;
+    copy_cstr(d->board_id, sizeof d->board_id, cfg->board_id);
+    d->score_order = (int)cfg->score_order;
+    d->subscore_order = (int)cfg->subscore_order;
+    d->write_operator = (int)cfg->write_operator;
+    d->rank_mode = (int)cfg->rank_mode;
+    if (cfg->limits != NULL) {
+        d->max_entries = cfg->limits->max_entries;
+        d->max_metadata_bytes = cfg->limits->max_metadata_bytes;
+    }
+    d->options.client_writes = cfg->client_writes ? 1 : 0;
+    if (cfg->reset != NULL) {
+        d->options.reset_period = (int)cfg->reset->period;
+        d->options.minute_of_day = cfg->reset->minute_of_day;
+        d->options.weekday = cfg->reset->weekday;
+        d->options.day_of_month = cfg->reset->day_of_month;
+        d->options.keep_periods = cfg->reset->keep_periods;
+    }
+}
+
+/* hiscore_describe_board (details NULL) and hiscore_describe_board_details. */
+static int describe_call(hiscore_client *c, const char *board_id, hiscore_board_info *info,
+                         hiscore_board_details *details, hiscore_period *periods, size_t cap) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__DescribeBoardRequest q = HISCORE__V1__DESCRIBE_BOARD_REQUEST__INIT;
     const Hiscore__V1__BoardInfo *b;
     Response *r;
     size_t i;
     int st;
-    REQUIRE(board_id != NULL && info != NULL, "board_id and info are required");
+    REQUIRE(board_id != NULL && (info != NULL || details != NULL), "board_id and info are required");
     REQUIRE(periods != NULL || cap == 0, "periods is NULL");
+    if (details != NULL) {
+        memset(details, 0, sizeof *details);
+        info = &details->info;
+    }
     memset(info, 0, sizeof *info);
     q.board_id = (char *)board_id;
     req.method_case = HISCORE__V1__REQUEST__METHOD_DESCRIBE_BOARD;
@@ -910,16 +1029,9 @@ int hiscore_describe_board(hiscore_client *c, const char *board_id, hiscore_boar
     st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_DESCRIBE_BOARD, &r);
     if (st != HISCORE_OK) return st;
     b = r->describe_board != NULL ? r->describe_board->board : NULL;
+    if (details != NULL) fill_board_details(details, b);
+    else fill_board_info(info, b);
     if (b != NULL) {
-        info->size = b->size;
-        info->version = b->version;
-        info->current_period_id = b->current_period_id;
-        info->current_period_started_at_us = b->current_period_started_at_us;
-        if (b->config != NULL) {
-            info->client_writes = b->config->client_writes ? 1 : 0;
-            info->reset_period = b->config->reset != NULL ? (int)b->config->reset->period : 0;
-        }
-        info->n_periods = b->n_periods;
         for (i = 0; i < b->n_periods && i < cap; i++) {
             periods[i].period_id = b->periods[i]->period_id;
             periods[i].started_at_us = b->periods[i]->started_at_us;
@@ -927,6 +1039,56 @@ int hiscore_describe_board(hiscore_client *c, const char *board_id, hiscore_boar
             periods[i].size = b->periods[i]->size;
         }
     }
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_describe_board(hiscore_client *c, const char *board_id, hiscore_board_info *info,
+                           hiscore_period *periods, size_t cap) {
+    return describe_call(c, board_id, info, NULL, periods, cap);
+}
+
+int hiscore_describe_board_details(hiscore_client *c, const char *board_id,
+                                   hiscore_board_details *out, hiscore_period *periods,
+                                   size_t cap) {
+    return describe_call(c, board_id, NULL, out, periods, cap);
+}
+
+/* Server limit defaults (docs/protocol.md) for a hello that leaves them 0. */
+#define DEFAULT_LIST_LIMIT 100u
+
+int hiscore_list_boards(hiscore_client *c, const char *after_board_id, uint32_t limit,
+                        hiscore_board_details *boards, size_t cap, size_t *count, int *more) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__ListBoardsRequest q = HISCORE__V1__LIST_BOARDS_REQUEST__INIT;
+    Response *r;
+    uint32_t effective = limit;
+    size_t i, n;
+    int st;
+    REQUIRE(1, "");
+    if (effective == 0) {
+        uint32_t page_max = c->hello.max_page_entries;
+        effective = page_max != 0 && page_max < DEFAULT_LIST_LIMIT ? page_max : DEFAULT_LIST_LIMIT;
+    }
+    REQUIRE(boards != NULL && effective <= cap,
+            "boards array smaller than the limit (0 means min(100, max_page_entries))");
+    if (count != NULL) *count = 0;
+    if (more != NULL) *more = 0;
+    q.after_board_id = (char *)(after_board_id != NULL ? after_board_id : "");
+    q.limit = limit;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_LIST_BOARDS;
+    req.list_boards = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_LIST_BOARDS, &r);
+    if (st != HISCORE_OK) return st;
+    n = r->list_boards != NULL ? r->list_boards->n_boards : 0;
+    if (n > effective) {
+        hiscore__v1__response__free_unpacked(r, NULL);
+        return set_status(c, HISCORE_ERR_PROTOCOL, "server returned %zu boards for a limit of %u", n,
+                          (unsigned)effective);
+    }
+    for (i = 0; i < n; i++) fill_board_details(&boards[i], r->list_boards->boards[i]);
+    if (count != NULL) *count = n;
+    if (more != NULL) *more = r->list_boards != NULL && r->list_boards->more;
     hiscore__v1__response__free_unpacked(r, NULL);
     return HISCORE_OK;
 }
@@ -951,19 +1113,23 @@ int hiscore_reset_board(hiscore_client *c, const char *board_id, uint64_t *archi
     return HISCORE_OK;
 }
 
-int hiscore_entries(hiscore_client *c, const char *board_id, const char *const *player_ids,
-                    size_t n_players, int rank_mode, uint64_t period_id, hiscore_entry *entries,
-                    size_t cap, size_t *count, uint64_t *board_size) {
+/* hiscore_entries and hiscore_entries_with_missing (missing NULL, cap 0: not asked). */
+static int entries_call(hiscore_client *c, const char *board_id, const char *const *player_ids,
+                        size_t n_players, int rank_mode, uint64_t period_id, hiscore_entry *entries,
+                        size_t cap, size_t *count, uint64_t *board_size, hiscore_id *missing,
+                        size_t missing_cap, size_t *n_missing) {
     Request req = HISCORE__V1__REQUEST__INIT;
     Hiscore__V1__EntriesRequest q = HISCORE__V1__ENTRIES_REQUEST__INIT;
     Response *r;
-    size_t i, n;
+    size_t i, n, m;
     int st;
     REQUIRE(board_id != NULL && (player_ids != NULL || n_players == 0), "NULL argument");
     REQUIRE(entries != NULL || cap == 0, "entries is NULL");
     REQUIRE(n_players <= cap, "entries array smaller than n_players");
+    REQUIRE(missing != NULL || missing_cap == 0, "missing is NULL");
     for (i = 0; i < n_players; i++) REQUIRE(player_ids[i] != NULL, "a player id is NULL");
     if (count != NULL) *count = 0;
+    if (n_missing != NULL) *n_missing = 0;
     q.board_id = (char *)board_id;
     q.n_player_ids = n_players;
     q.player_ids = (char **)player_ids;
@@ -974,15 +1140,43 @@ int hiscore_entries(hiscore_client *c, const char *board_id, const char *const *
     st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_ENTRIES, &r);
     if (st != HISCORE_OK) return st;
     n = r->entries != NULL ? r->entries->n_entries : 0;
-    if (n > cap) {
+    m = r->entries != NULL ? r->entries->n_missing_player_ids : 0;
+    if (n > cap || m > n_players) {
         hiscore__v1__response__free_unpacked(r, NULL);
-        return set_status(c, HISCORE_ERR_PROTOCOL, "server returned %zu entries for %zu players", n,
+        return set_status(c, HISCORE_ERR_PROTOCOL,
+                          "server returned %zu entries and %zu missing ids for %zu players", n, m,
                           n_players);
     }
+    for (i = 0; i < m && i < missing_cap; i++) {
+        const char *id = r->entries->missing_player_ids[i];
+        if (id == NULL || strlen(id) > HISCORE_MAX_ID_BYTES) {
+            hiscore__v1__response__free_unpacked(r, NULL);
+            return set_status(c, HISCORE_ERR_PROTOCOL, "missing player id longer than %d bytes",
+                              HISCORE_MAX_ID_BYTES);
+        }
+        copy_cstr(missing[i].id, sizeof missing[i].id, id);
+    }
+    if (n_missing != NULL) *n_missing = m;
     if (n > 0) copy_entries(c, r->entries->entries, n, entries, cap, count);
     if (board_size != NULL) *board_size = r->entries != NULL ? r->entries->board_size : 0;
     hiscore__v1__response__free_unpacked(r, NULL);
     return HISCORE_OK;
+}
+
+int hiscore_entries(hiscore_client *c, const char *board_id, const char *const *player_ids,
+                    size_t n_players, int rank_mode, uint64_t period_id, hiscore_entry *entries,
+                    size_t cap, size_t *count, uint64_t *board_size) {
+    return entries_call(c, board_id, player_ids, n_players, rank_mode, period_id, entries, cap,
+                        count, board_size, NULL, 0, NULL);
+}
+
+int hiscore_entries_with_missing(hiscore_client *c, const char *board_id,
+                                 const char *const *player_ids, size_t n_players, int rank_mode,
+                                 uint64_t period_id, hiscore_entry *entries, size_t cap,
+                                 size_t *count, uint64_t *board_size, hiscore_id *missing,
+                                 size_t missing_cap, size_t *n_missing) {
+    return entries_call(c, board_id, player_ids, n_players, rank_mode, period_id, entries, cap,
+                        count, board_size, missing, missing_cap, n_missing);
 }
 
 int hiscore_delete_board(hiscore_client *c, const char *board_id, uint64_t *removed_entries) {
@@ -1015,6 +1209,73 @@ int hiscore_erase_player(hiscore_client *c, const char *player_id, uint64_t *rem
     if (st != HISCORE_OK) return st;
     if (removed_entries != NULL)
         *removed_entries = r->erase_player != NULL ? r->erase_player->removed_entries : 0;
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_remove_player(hiscore_client *c, const char *board_id, const char *player_id,
+                          hiscore_entry *removed) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__RemovePlayerRequest q = HISCORE__V1__REMOVE_PLAYER_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(board_id != NULL && player_id != NULL, "board_id and player_id are required");
+    q.board_id = (char *)board_id;
+    q.player_id = (char *)player_id;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_REMOVE_PLAYER;
+    req.remove_player = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_REMOVE_PLAYER, &r);
+    if (st != HISCORE_OK) return st;
+    if (removed != NULL) copy_entry(removed, r->remove_player != NULL ? r->remove_player->entry : NULL);
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_authenticate(hiscore_client *c, const char *token, hiscore_auth_info *out,
+                         hiscore_id *boards, size_t cap) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__AuthenticateRequest q = HISCORE__V1__AUTHENTICATE_REQUEST__INIT;
+    const Hiscore__V1__AuthenticateResponse *a;
+    Response *r;
+    size_t i;
+    int st;
+    REQUIRE(token != NULL, "token is required");
+    REQUIRE(strlen(token) <= HISCORE_MAX_TOKEN_BYTES, "token longer than HISCORE_MAX_TOKEN_BYTES");
+    REQUIRE(boards != NULL || cap == 0, "boards is NULL");
+    if (out != NULL) memset(out, 0, sizeof *out);
+    q.token = (char *)token;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_AUTHENTICATE;
+    req.authenticate = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE, &r);
+    if (st != HISCORE_OK) return st;
+    a = r->authenticate;
+    if (out != NULL && a != NULL) {
+        out->role = (int)a->role;
+        copy_cstr(out->player_id, sizeof out->player_id, a->player_id);
+        out->expires_at = a->expires_at;
+        out->n_boards = a->n_boards;
+        for (i = 0; i < a->n_boards && i < cap; i++)
+            copy_cstr(boards[i].id, sizeof boards[i].id, a->boards[i]);
+    }
+    hiscore__v1__response__free_unpacked(r, NULL);
+    return HISCORE_OK;
+}
+
+int hiscore_backup(hiscore_client *c, const char *destination, uint64_t *files,
+                   uint64_t *linked_files, uint64_t *copied_bytes) {
+    Request req = HISCORE__V1__REQUEST__INIT;
+    Hiscore__V1__BackupRequest q = HISCORE__V1__BACKUP_REQUEST__INIT;
+    Response *r;
+    int st;
+    REQUIRE(destination != NULL, "destination is required");
+    q.destination = (char *)destination;
+    req.method_case = HISCORE__V1__REQUEST__METHOD_BACKUP;
+    req.backup = &q;
+    st = unary_expect(c, &req, HISCORE__V1__RESPONSE__RESULT_BACKUP, &r);
+    if (st != HISCORE_OK) return st;
+    if (files != NULL) *files = r->backup != NULL ? r->backup->files : 0;
+    if (linked_files != NULL) *linked_files = r->backup != NULL ? r->backup->linked_files : 0;
+    if (copied_bytes != NULL) *copied_bytes = r->backup != NULL ? r->backup->copied_bytes : 0;
     hiscore__v1__response__free_unpacked(r, NULL);
     return HISCORE_OK;
 }

@@ -545,6 +545,272 @@ static void run_e2e(const char *host, uint16_t port) {
         EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, sched, NULL));
     }
 
+    /* submit_batch: applied and refused items in one call, per-item status and ranks */
+    {
+        char bb[96], bb2[96], long_pid[140];
+        hiscore_batch_item items[6];
+        hiscore_batch_result results[6];
+        size_t refused = 99;
+        memset(long_pid, 'y', 129);
+        long_pid[129] = '\0';
+        unique_name(bb, sizeof bb, "c-batch");
+        unique_name(bb2, sizeof bb2, "c-batch2");
+        memset(items, 0, sizeof items);
+        items[0].board_id = bb;                 /* applied: new player */
+        items[0].player_id = "alice";
+        items[0].score = 10;
+        items[1].board_id = bb;                 /* refused: a 129-byte player id */
+        items[1].player_id = long_pid;
+        items[1].score = 1;
+        items[2].board_id = bb;                 /* applied after item 0 (same player, in order) */
+        items[2].player_id = "alice";
+        items[2].score = 30;
+        items[2].subscore = 4;
+        items[2].metadata = (const uint8_t *)"mb";
+        items[2].metadata_len = 2;
+        items[3].board_id = "c bad board!";     /* refused: an invalid board id */
+        items[3].player_id = "carol";
+        items[3].score = 5;
+        items[4].board_id = bb2;                /* applied, without ranks */
+        items[4].player_id = "bob";
+        items[4].score = 20;
+        items[4].skip_ranks = 1;
+        items[5].board_id = bb;                 /* applied: not better, no change (BEST) */
+        items[5].player_id = "alice";
+        items[5].score = 29;
+        memset(results, 0x5a, sizeof results);  /* every field must be written */
+        EXPECT(&c, HISCORE_OK, hiscore_submit_batch(&c, items, 6, results, &refused));
+        CHECK(refused == 2);
+        CHECK(results[0].status == HISCORE_OK && results[0].message[0] == '\0');
+        CHECK(results[0].result.created && results[0].result.changed);
+        CHECK(results[0].result.entry.rank == 1 && results[0].result.previous_rank == 0);
+        CHECK(strcmp(results[0].result.entry.player_id, "alice") == 0 && results[0].result.entry.score == 10);
+        CHECK(results[1].status == HISCORE_INVALID_ARGUMENT && results[1].message[0] != '\0');
+        CHECK(results[1].result.entry.player_id[0] == '\0' && results[1].result.entry.rank == 0 &&
+              !results[1].result.created);
+        CHECK(results[2].status == HISCORE_OK && !results[2].result.created && results[2].result.changed);
+        CHECK(results[2].result.entry.score == 30 && results[2].result.entry.subscore == 4);
+        CHECK(results[2].result.entry.rank == 1 && results[2].result.previous_rank == 1);
+        CHECK(results[2].result.entry.metadata_len == 2 && memcmp(results[2].result.entry.metadata, "mb", 2) == 0);
+        CHECK(results[3].status == HISCORE_INVALID_ARGUMENT && strstr(results[3].message, "board") != NULL);
+        CHECK(results[4].status == HISCORE_OK && results[4].result.created && results[4].result.changed);
+        CHECK(results[4].result.entry.rank == 0 && results[4].result.previous_rank == 0);
+        CHECK(strcmp(results[4].result.entry.player_id, "bob") == 0 && results[4].result.entry.score == 20);
+        CHECK(results[5].status == HISCORE_OK && !results[5].result.changed && !results[5].result.created);
+        CHECK(results[5].result.entry.score == 30 && results[5].result.entry.rank == 1);
+        EXPECT(&c, HISCORE_OK, hiscore_rank(&c, bb, "alice", HISCORE_RANK_DEFAULT, &one, &size));
+        CHECK(one.score == 30 && size == 1);
+        EXPECT(&c, HISCORE_OK, hiscore_rank(&c, bb2, "bob", HISCORE_RANK_DEFAULT, &one, &size));
+        CHECK(one.score == 20 && one.rank == 1 && size == 1);
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_rank(&c, "c-no-such-board-y", "carol", HISCORE_RANK_DEFAULT, &one, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_submit_batch(&c, NULL, 0, NULL, &refused)); /* empty batch */
+        CHECK(refused == 0);
+        items[1].player_id = NULL;
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_submit_batch(&c, items, 2, results, &refused));
+        items[1].player_id = "dave";
+        {
+            /* over hello.max_batch_submits: refused locally, nothing sent */
+            size_t big = (size_t)c.hello.max_batch_submits + 1, k;
+            hiscore_batch_item *many = (hiscore_batch_item *)calloc(big, sizeof *many);
+            hiscore_batch_result *many_res = (hiscore_batch_result *)calloc(big, sizeof *many_res);
+            CHECK(many != NULL && many_res != NULL && c.hello.max_batch_submits == 1000);
+            if (many != NULL && many_res != NULL) {
+                for (k = 0; k < big; k++) {
+                    many[k].board_id = bb;
+                    many[k].player_id = "many";
+                    many[k].score = (int64_t)k;
+                }
+                EXPECT(&c, HISCORE_RESOURCE_EXHAUSTED, hiscore_submit_batch(&c, many, big, many_res, NULL));
+                CHECK(strstr(c.error, "not sent") != NULL);
+                EXPECT(&c, HISCORE_OK, hiscore_submit_batch(&c, many, big - 1, many_res, &refused));
+                CHECK(refused == 0 && many_res[big - 2].result.entry.score == (int64_t)(big - 2) &&
+                      many_res[0].result.created && !many_res[1].result.created);
+            }
+            free(many);
+            free(many_res);
+        }
+
+        /* entries: the ids that were not found (sorted, each once) */
+        {
+            const char *ids[5] = {"zed", "alice", "ghost", "many", "zed"};
+            hiscore_id missing[5];
+            size_t n_missing = 99;
+            EXPECT(&c, HISCORE_OK, hiscore_entries_with_missing(&c, bb, ids, 5, HISCORE_RANK_DEFAULT, 0,
+                                                                page_entries, 5, &n, &size, missing,
+                                                                5, &n_missing));
+            CHECK(n == 2 && size == 2 && strcmp(page_entries[0].player_id, "many") == 0 &&
+                  strcmp(page_entries[1].player_id, "alice") == 0 && page_entries[1].rank == 2);
+            CHECK(n_missing == 2 && strcmp(missing[0].id, "ghost") == 0 && strcmp(missing[1].id, "zed") == 0);
+            memset(missing, 0, sizeof missing);
+            EXPECT(&c, HISCORE_OK, hiscore_entries_with_missing(&c, bb, ids, 5, HISCORE_RANK_DEFAULT, 0,
+                                                                page_entries, 5, &n, NULL, missing,
+                                                                1, &n_missing));
+            CHECK(n_missing == 2 && strcmp(missing[0].id, "ghost") == 0 && missing[1].id[0] == '\0');
+            EXPECT(&c, HISCORE_OK, hiscore_entries_with_missing(&c, bb, ids, 2, HISCORE_RANK_DEFAULT, 0,
+                                                                page_entries, 2, &n, NULL, NULL, 0,
+                                                                &n_missing));
+            CHECK(n == 1 && n_missing == 1);
+            EXPECT(&c, HISCORE_ERR_ARG, hiscore_entries_with_missing(&c, bb, ids, 2, HISCORE_RANK_DEFAULT, 0,
+                                                                     page_entries, 2, &n, NULL, NULL, 1,
+                                                                     &n_missing));
+        }
+
+        /* remove_player: the removed entry with its rank, then it is gone */
+        EXPECT(&c, HISCORE_OK, hiscore_remove_player(&c, bb, "alice", &one));
+        CHECK(strcmp(one.player_id, "alice") == 0 && one.score == 30 && one.subscore == 4 && one.rank == 2);
+        CHECK(one.metadata_len == 2 && memcmp(one.metadata, "mb", 2) == 0);
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_rank(&c, bb, "alice", HISCORE_RANK_DEFAULT, &one, &size));
+        EXPECT(&c, HISCORE_OK, hiscore_rank(&c, bb, "many", HISCORE_RANK_DEFAULT, &one, &size));
+        CHECK(one.rank == 1 && size == 1);
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_remove_player(&c, bb, "alice", NULL));
+        CHECK(strstr(c.error, "NOT_FOUND") != NULL);
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_remove_player(&c, "c-no-such-board-z", "alice", NULL));
+        EXPECT(&c, HISCORE_INVALID_ARGUMENT, hiscore_remove_player(&c, bb, long_pid, NULL));
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_remove_player(&c, bb, NULL, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, bb, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, bb2, NULL));
+    }
+
+    /* describe_board_details and list_boards: the config as stored, paging across two pages */
+    {
+        char prefix[80], la[96], lb[96], lc[96];
+        hiscore_board_details d, listed[100];
+        hiscore_board_options opts;
+        hiscore_period periods[2];
+        size_t k;
+        int more = -1;
+        unique_name(prefix, sizeof prefix, "c-list");
+        snprintf(la, sizeof la, "%s-a", prefix);
+        snprintf(lb, sizeof lb, "%s-b", prefix);
+        snprintf(lc, sizeof lc, "%s-c", prefix);
+        memset(&cfg, 0, sizeof cfg);
+        cfg.board_id = la;
+        cfg.score_order = HISCORE_SORT_ASCENDING;
+        cfg.subscore_order = HISCORE_SORT_ASCENDING;
+        cfg.write_operator = HISCORE_OP_INCREMENT;
+        cfg.rank_mode = HISCORE_RANK_COMPETITION;
+        cfg.max_entries = 50;
+        cfg.max_metadata_bytes = 512;
+        memset(&opts, 0, sizeof opts);
+        opts.client_writes = 1;
+        opts.reset_period = HISCORE_RESET_MONTHLY;
+        opts.minute_of_day = 30;
+        opts.day_of_month = 5;
+        opts.keep_periods = 3;
+        EXPECT(&c, HISCORE_OK, hiscore_create_board_with(&c, &cfg, &opts));
+        cfg.board_id = lb;
+        cfg.score_order = HISCORE_SORT_DESCENDING;
+        cfg.subscore_order = HISCORE_SORT_DESCENDING;
+        cfg.write_operator = HISCORE_OP_SET;
+        cfg.rank_mode = HISCORE_RANK_DENSE;
+        cfg.max_entries = 0;
+        cfg.max_metadata_bytes = 0;
+        EXPECT(&c, HISCORE_OK, hiscore_create_board(&c, &cfg));
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, lc, "p", 7, 0, NULL, 0, NULL)); /* auto-created */
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, la, "p", 7, 0, NULL, 0, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_submit(&c, la, "p", 5, 0, NULL, 0, NULL)); /* INCREMENT */
+
+        memset(&d, 0x5a, sizeof d);
+        EXPECT(&c, HISCORE_OK, hiscore_describe_board_details(&c, la, &d, periods, 2));
+        CHECK(strcmp(d.board_id, la) == 0);
+        CHECK(d.score_order == HISCORE_SORT_ASCENDING && d.subscore_order == HISCORE_SORT_ASCENDING);
+        CHECK(d.write_operator == HISCORE_OP_INCREMENT && d.rank_mode == HISCORE_RANK_COMPETITION);
+        CHECK(d.max_entries == 50 && d.max_metadata_bytes == 512);
+        CHECK(d.options.client_writes == 1 && d.options.reset_period == HISCORE_RESET_MONTHLY);
+        CHECK(d.options.minute_of_day == 30 && d.options.day_of_month == 5 && d.options.weekday == 0 &&
+              d.options.keep_periods == 3);
+        CHECK(d.info.size == 1 && d.info.version == 2 && d.info.n_periods == 0 && d.info.client_writes == 1);
+        CHECK(d.info.reset_period == HISCORE_RESET_MONTHLY && d.info.current_period_started_at_us > 0);
+        EXPECT(&c, HISCORE_OK, hiscore_rank(&c, la, "p", HISCORE_RANK_DEFAULT, &one, NULL));
+        CHECK(one.score == 12);
+        memset(&d, 0x5a, sizeof d);
+        EXPECT(&c, HISCORE_OK, hiscore_describe_board_details(&c, lb, &d, NULL, 0));
+        CHECK(strcmp(d.board_id, lb) == 0 && d.score_order == HISCORE_SORT_DESCENDING &&
+              d.write_operator == HISCORE_OP_SET && d.rank_mode == HISCORE_RANK_DENSE);
+        CHECK(d.max_entries == 0 && d.options.client_writes == 0 &&
+              d.options.reset_period == HISCORE_RESET_NONE && d.options.keep_periods == 0);
+        CHECK(d.info.size == 0);
+        EXPECT(&c, HISCORE_NOT_FOUND, hiscore_describe_board_details(&c, "c-no-such-board-w", &d, NULL, 0));
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_describe_board_details(&c, la, NULL, NULL, 0));
+
+        /* page 1: the two boards after the prefix, more to come */
+        memset(listed, 0x5a, sizeof listed);
+        EXPECT(&c, HISCORE_OK, hiscore_list_boards(&c, prefix, 2, listed, 2, &n, &more));
+        CHECK(n == 2 && more == 1);
+        CHECK(strcmp(listed[0].board_id, la) == 0 && strcmp(listed[1].board_id, lb) == 0);
+        CHECK(listed[0].score_order == HISCORE_SORT_ASCENDING && listed[0].write_operator == HISCORE_OP_INCREMENT &&
+              listed[0].rank_mode == HISCORE_RANK_COMPETITION && listed[0].max_entries == 50 &&
+              listed[0].max_metadata_bytes == 512 && listed[0].options.reset_period == HISCORE_RESET_MONTHLY &&
+              listed[0].options.day_of_month == 5 && listed[0].info.size == 1);
+        CHECK(listed[1].write_operator == HISCORE_OP_SET && listed[1].rank_mode == HISCORE_RANK_DENSE &&
+              listed[1].info.size == 0);
+        /* page 2: continues after the last board of page 1 */
+        EXPECT(&c, HISCORE_OK, hiscore_list_boards(&c, listed[1].board_id, 2, listed, 2, &n, &more));
+        CHECK(n >= 1 && strcmp(listed[0].board_id, lc) == 0 && listed[0].info.size == 1);
+        CHECK(listed[0].write_operator == HISCORE_OP_BEST && listed[0].score_order == HISCORE_SORT_DESCENDING);
+        CHECK(listed[0].rank_mode == HISCORE_RANK_DEFAULT && listed[0].max_metadata_bytes == 0 &&
+              listed[0].max_entries == 0 && listed[0].info.current_period_id == 0); /* stored as sent */
+        /* the whole list, 100 at a time (limit 0), holds all three, in order */
+        {
+            char after[HISCORE_MAX_ID_BYTES + 1] = "";
+            int seen = 0, pages = 0;
+            do {
+                EXPECT(&c, HISCORE_OK, hiscore_list_boards(&c, after, 0, listed, 100, &n, &more));
+                for (k = 0; k < n; k++) {
+                    if (k > 0) CHECK(strcmp(listed[k - 1].board_id, listed[k].board_id) < 0);
+                    if (strcmp(listed[k].board_id, la) == 0) seen |= 1;
+                    if (strcmp(listed[k].board_id, lb) == 0) seen |= 2;
+                    if (strcmp(listed[k].board_id, lc) == 0) seen |= 4;
+                }
+                if (n > 0) snprintf(after, sizeof after, "%s", listed[n - 1].board_id);
+                pages++;
+            } while (more && n > 0 && c.last_status == HISCORE_OK && pages < 100);
+            CHECK(seen == 7 && !more);
+        }
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_list_boards(&c, NULL, 0, listed, 99, &n, &more));
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_list_boards(&c, NULL, 3, listed, 2, &n, &more));
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_list_boards(&c, NULL, 1, NULL, 1, &n, &more));
+        {
+            hiscore_board_details *lots = (hiscore_board_details *)calloc(1001, sizeof *lots);
+            CHECK(lots != NULL);
+            if (lots != NULL)
+                EXPECT(&c, HISCORE_OUT_OF_RANGE, hiscore_list_boards(&c, NULL, 1001, lots, 1001, &n, &more));
+            free(lots);
+        }
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, la, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, lb, NULL));
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, lc, NULL));
+    }
+
+    /* authenticate: this server has no keys (open, loopback): any token is the admin */
+    {
+        hiscore_auth_info ai;
+        hiscore_id boards[2];
+        memset(&ai, 0x5a, sizeof ai);
+        EXPECT(&c, HISCORE_OK, hiscore_authenticate(&c, "any-token", &ai, boards, 2));
+        CHECK(ai.role == HISCORE_ROLE_ADMIN && ai.player_id[0] == '\0' && ai.n_boards == 0 && ai.expires_at == 0);
+        EXPECT(&c, HISCORE_OK, hiscore_authenticate(&c, "", NULL, NULL, 0));
+        EXPECT(&c, HISCORE_ERR_ARG, hiscore_authenticate(&c, NULL, &ai, NULL, 0));
+    }
+
+    /* backup (the server's machine is this one only on loopback): into an empty directory,
+     * then refused into the same, now non-empty one */
+    if (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0) {
+        char dir[] = "/tmp/hiscore-c-backup.XXXXXX", cmd[64];
+        uint64_t files = 0, linked = 0, bytes = 0;
+        if (mkdtemp(dir) == NULL) {
+            CHECK(!"mkdtemp");
+        } else {
+            EXPECT(&c, HISCORE_OK, hiscore_backup(&c, dir, &files, &linked, &bytes));
+            CHECK(files > 0 && linked <= files);
+            EXPECT(&c, HISCORE_FAILED_PRECONDITION, hiscore_backup(&c, dir, &files, NULL, NULL));
+            EXPECT(&c, HISCORE_INVALID_ARGUMENT, hiscore_backup(&c, "", NULL, NULL, NULL));
+            EXPECT(&c, HISCORE_ERR_ARG, hiscore_backup(&c, NULL, NULL, NULL, NULL));
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+            CHECK(system(cmd) == 0);
+        }
+    }
+
     /* cleanup */
     EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, asc, &removed));
     CHECK(removed == 4);
@@ -634,7 +900,12 @@ static void fake_server_main(int lfd) {
     Hiscore__V1__PingResponse pong = HISCORE__V1__PING_RESPONSE__INIT;
     Hiscore__V1__CancelResponse cr = HISCORE__V1__CANCEL_RESPONSE__INIT;
     Hiscore__V1__Status cancelled = HISCORE__V1__STATUS__INIT;
-    Hiscore__V1__Request *sub, *ping, *rank, *cancel1, *cancel2;
+    Hiscore__V1__Request *sub, *ping, *rank, *cancel1, *cancel2, *auth, *batch;
+    Hiscore__V1__AuthenticateResponse ar = HISCORE__V1__AUTHENTICATE_RESPONSE__INIT;
+    char *auth_boards[3] = {(char *)"b1", (char *)"b2", (char *)"b3"};
+    Hiscore__V1__SubmitBatchResponse bresp = HISCORE__V1__SUBMIT_BATCH_RESPONSE__INIT;
+    Hiscore__V1__SubmitResult one_result = HISCORE__V1__SUBMIT_RESULT__INIT;
+    Hiscore__V1__SubmitResult *sres[1];
     uint8_t preface[8];
     int fd = accept(lfd, NULL, NULL);
     FAKE_EXPECT(fd >= 0, 2);
@@ -721,8 +992,47 @@ static void fake_server_main(int lfd) {
     r.call_id = sub->call_id;
     r.status = &cancelled;
     fake_send(fd, &r);
+
+    auth = fake_recv(fd); /* hiscore_authenticate with a player token: every field comes back */
+    FAKE_EXPECT(auth != NULL && auth->method_case == HISCORE__V1__REQUEST__METHOD_AUTHENTICATE &&
+                    strcmp(auth->authenticate->token, "player-token") == 0, 11);
+    ar.role = HISCORE__V1__ROLE__ROLE_PLAYER;
+    ar.player_id = (char *)"p7";
+    ar.n_boards = 3;
+    ar.boards = auth_boards;
+    ar.expires_at = 1234567890;
+    r = (Hiscore__V1__Response)HISCORE__V1__RESPONSE__INIT;
+    r.call_id = auth->call_id;
+    r.result_case = HISCORE__V1__RESPONSE__RESULT_AUTHENTICATE;
+    r.authenticate = &ar;
+    fake_send(fd, &r);
+
+    batch = fake_recv(fd); /* a batch of 2 answered with 1 result: the client refuses it */
+    FAKE_EXPECT(batch != NULL && batch->method_case == HISCORE__V1__REQUEST__METHOD_SUBMIT_BATCH &&
+                    batch->submit_batch->n_submits == 2, 12);
+    FAKE_EXPECT(strcmp(batch->submit_batch->submits[0]->board_id, "b") == 0 &&
+                    strcmp(batch->submit_batch->submits[1]->player_id, "y") == 0 &&
+                    batch->submit_batch->submits[1]->score == -3 &&
+                    batch->submit_batch->submits[1]->subscore == 9 &&
+                    batch->submit_batch->submits[1]->skip_ranks &&
+                    !batch->submit_batch->submits[0]->skip_ranks, 13);
+    FAKE_EXPECT(batch->submit_batch->submits[0]->metadata_value_case ==
+                        HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE__NOT_SET &&
+                    batch->submit_batch->submits[1]->metadata_value_case ==
+                        HISCORE__V1__SUBMIT_REQUEST__METADATA_VALUE_METADATA &&
+                    batch->submit_batch->submits[1]->metadata.len == 0, 14);
+    sres[0] = &one_result;
+    bresp.n_results = 1;
+    bresp.results = sres;
+    r = (Hiscore__V1__Response)HISCORE__V1__RESPONSE__INIT;
+    r.call_id = batch->call_id;
+    r.result_case = HISCORE__V1__RESPONSE__RESULT_SUBMIT_BATCH;
+    r.submit_batch = &bresp;
+    fake_send(fd, &r);
     close(fd);
     /* freed so that the whole program runs clean under valgrind --leak-check=full */
+    hiscore__v1__request__free_unpacked(auth, NULL);
+    hiscore__v1__request__free_unpacked(batch, NULL);
     hiscore__v1__request__free_unpacked(sub, NULL);
     hiscore__v1__request__free_unpacked(ping, NULL);
     hiscore__v1__request__free_unpacked(rank, NULL);
@@ -794,6 +1104,30 @@ static void run_fake_stream(void) {
     EXPECT(&c, HISCORE_OK, hiscore_unsubscribe(&c, sub));
     EXPECT(&c, HISCORE_OK, hiscore_poll_event(&c, 1000, &ev));
     CHECK(ev.type == HISCORE_EVENT_END && ev.final_status == HISCORE_CANCELLED && ev.subscription_id == sub);
+    {
+        hiscore_auth_info ai;
+        hiscore_id boards[2];
+        hiscore_batch_item bitems[2];
+        hiscore_batch_result results[2];
+        size_t refused = 7;
+        memset(&ai, 0x5a, sizeof ai);
+        memset(boards, 0, sizeof boards);
+        EXPECT(&c, HISCORE_OK, hiscore_authenticate(&c, "player-token", &ai, boards, 2));
+        CHECK(ai.role == HISCORE_ROLE_PLAYER && strcmp(ai.player_id, "p7") == 0);
+        CHECK(ai.expires_at == 1234567890 && ai.n_boards == 3);
+        CHECK(strcmp(boards[0].id, "b1") == 0 && strcmp(boards[1].id, "b2") == 0); /* cap 2 of 3 */
+        memset(bitems, 0, sizeof bitems);
+        bitems[0].board_id = "b";
+        bitems[0].player_id = "x";
+        bitems[1].board_id = "b";
+        bitems[1].player_id = "y";
+        bitems[1].score = -3;
+        bitems[1].subscore = 9;
+        bitems[1].metadata = (const uint8_t *)""; /* empty metadata, not "keep" */
+        bitems[1].skip_ranks = 1;
+        EXPECT(&c, HISCORE_ERR_PROTOCOL, hiscore_submit_batch(&c, bitems, 2, results, &refused));
+        CHECK(refused == 0 && strstr(c.error, "1 results for 2 items") != NULL);
+    }
     st = hiscore_poll_event(&c, 1000, &ev); /* the fake closed the connection */
     CHECK(st == HISCORE_ERR_IO);
     hiscore_close(&c);
