@@ -51,8 +51,9 @@ start_server() {
   SERVER_PIDS+=("$pid")
   PORT=""
   for _ in $(seq 1 300); do
-    # (the log may not exist yet: the background shell opens it)
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.log" 2>/dev/null | head -n 1)
+    # The log may not exist yet (the background shell opens it): sed then fails, and under
+    # `set -e -o pipefail` that failure would end the whole script.
+    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.log" 2>/dev/null | head -n 1 || true)
     [ -n "$PORT" ] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
