@@ -765,6 +765,26 @@ def test_sync_client_raw_call(server: ServerInfo, tmp_path: Path) -> None:
             assert isinstance(backup, pb.BackupResponse) and backup.files > 0
 
 
+def test_authenticate_and_backup_wrappers(server: ServerInfo, tmp_path: Path) -> None:
+    """authenticate and backup have typed wrappers on both clients (they were reachable only
+    through `call`)."""
+    async def main() -> None:
+        async with await connect(server) as c:
+            res = await c.authenticate("any")
+            assert res.role == pb.ROLE_ADMIN  # no keys configured: loopback is open
+            if server.pid is not None:  # our own server, with a data directory on this machine
+                await c.submit(unique(), "p", 1)
+                backup = await c.backup(str(tmp_path / "async"))
+                assert backup.files > 0 and backup.destination == str(tmp_path / "async")
+                with pytest.raises(hiscore.FailedPrecondition):  # not empty any more
+                    await c.backup(str(tmp_path / "async"))
+    asyncio.run(main())
+    with hiscore.Client(server.host, server.port, timeout=10) as sc:
+        assert sc.authenticate("any").role == pb.ROLE_ADMIN
+        if server.pid is not None:
+            assert sc.backup(str(tmp_path / "sync")).files > 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Protocol faults on raw sockets
 

@@ -741,6 +741,26 @@ class AsyncClient:
             "erase_player", pb.ErasePlayerRequest(player_id=player_id), deadline=deadline))
         return int(res.removed_entries)
 
+    async def authenticate(self, token: str, *,
+                           deadline: Optional[float] = None) -> pb.AuthenticateResponse:
+        """Present an API key or a player token for the rest of the connection; returns the
+        role it grants (and, for a player token, its player, boards and expiry).
+        Unauthenticated for a key or token the server does not accept (the server closes the
+        connection after `max_failed_authentications` of those). A token passed to `connect`
+        is sent with every call instead; use this to switch to a refreshed one."""
+        return cast(pb.AuthenticateResponse, await self.call(
+            "authenticate", pb.AuthenticateRequest(token=token), deadline=deadline))
+
+    async def backup(self, destination: str, *,
+                     deadline: Optional[float] = None) -> pb.BackupResponse:
+        """Copy the server's data directory, consistently, into `destination`: a directory on
+        the server's machine that does not exist or is empty. Admin only; FailedPrecondition
+        for a non-empty destination or a failed copy (what it wrote is removed), and on a
+        server without a data directory. Returns the files written, how many were hard-linked
+        and the bytes copied."""
+        return cast(pb.BackupResponse, await self.call(
+            "backup", pb.BackupRequest(destination=destination), deadline=deadline))
+
     def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
                   top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,
                   feed: bool = False, min_interval_ms: int = 0,

@@ -193,6 +193,17 @@ class Client:
         failure)."""
         return self._run(self._client.erase_player(player_id, deadline=deadline))
 
+    def authenticate(self, token: str, *,
+                     deadline: Optional[float] = None) -> pb.AuthenticateResponse:
+        """`AsyncClient.authenticate`: present an API key or a player token for the rest of
+        the connection; returns the role it grants."""
+        return self._run(self._client.authenticate(token, deadline=deadline))
+
+    def backup(self, destination: str, *, deadline: Optional[float] = None) -> pb.BackupResponse:
+        """`AsyncClient.backup`: copy the server's data directory into `destination` (on the
+        server's machine; absent or empty). Admin only."""
+        return self._run(self._client.backup(destination, deadline=deadline))
+
     def subscribe(self, board_id: str, *, player_id: Optional[str] = None,
                   top: Optional[int] = None, around: Optional[Tuple[str, int, int]] = None,
                   feed: bool = False, min_interval_ms: int = 0,
