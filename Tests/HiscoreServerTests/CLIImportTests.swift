@@ -46,14 +46,14 @@ struct CLIImportTests {
                         metadata: submit.metadata)
                 }
             }
-            let export = try runCLI(["export", "source", "--format", "csv"] + addr)
+            let export = try await runCLI(["export", "source", "--format", "csv"] + addr)
             #expect(export.status == 0, "export: \(export.stderr)")
             let file = try Self.temporaryFile(export.stdout)
             defer { try? FileManager.default.removeItem(at: file) }
             let source = try await Self.everything(client, "source")
             for batchSize in ["1", "7", "500"] {
                 let board = "copy\(batchSize)"
-                let result = try runCLI(["import", board, file.path, "--batch-size", batchSize] + addr)
+                let result = try await runCLI(["import", board, file.path, "--batch-size", batchSize] + addr)
                 #expect(result.status == 0, "import: \(result.stdout) \(result.stderr)")
                 #expect(result.stdout.contains("\(source.count) rows applied (\(source.count) new players), 0 refused"), "\(result.stdout)")
                 let copy = try await Self.everything(client, board)
@@ -78,12 +78,12 @@ struct CLIImportTests {
                     SubmitRequest(boardID: "fat", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: UInt8($0 % 256), count: 4096))
                 })
             }
-            let export = try runCLI(["export", "fat", "--format", "csv"] + addr)
+            let export = try await runCLI(["export", "fat", "--format", "csv"] + addr)
             #expect(export.status == 0, "export: \(export.stderr)")
             #expect(export.stdout.split(separator: "\n").count == 301)  // header + 300 rows
             let file = try Self.temporaryFile(export.stdout)
             defer { try? FileManager.default.removeItem(at: file) }
-            let result = try runCLI(["import", "copy", file.path] + addr)
+            let result = try await runCLI(["import", "copy", file.path] + addr)
             #expect(result.status == 0, "import: \(result.stdout) \(result.stderr)")
             let copy = try await Self.everything(client, "copy")
             #expect(copy.count == 300 && copy.first?.metadata == [UInt8](repeating: 43, count: 4096))  // p299: 299 % 256
@@ -98,7 +98,7 @@ struct CLIImportTests {
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             let dump = try Self.temporaryFile("alice\n-5\nbob\n7\ncarol\n1e3\ndave\n9223372036854775807\n")
             defer { try? FileManager.default.removeItem(at: dump) }
-            let result = try runCLI(["import", "lb", dump.path, "--format", "redis", "--json"] + addr)
+            let result = try await runCLI(["import", "lb", dump.path, "--format", "redis", "--json"] + addr)
             #expect(result.status == 0, "import: \(result.stdout) \(result.stderr)")
             #expect(result.stdout.contains(#""applied":4,"created":4,"refused":0"#), "\(result.stdout)")
             let top = try await client.top(board: "lb")
@@ -107,7 +107,7 @@ struct CLIImportTests {
 
             let fractional = try Self.temporaryFile("erin\n1\nfrank\n2.5\ngina\n3\n")
             defer { try? FileManager.default.removeItem(at: fractional) }
-            let stopped = try runCLI(["import", "lb2", fractional.path, "--format", "redis"] + addr)
+            let stopped = try await runCLI(["import", "lb2", fractional.path, "--format", "redis"] + addr)
             #expect(stopped.status == 1)
             #expect(stopped.stderr.contains("line 4") && stopped.stderr.contains("2.5"), "\(stopped.stderr)")
             #expect(try await client.top(board: "lb2").entries.map(\.playerID) == ["erin"], "rows before the bad line are applied")
@@ -130,7 +130,7 @@ struct CLIImportTests {
 
                 """)
             defer { try? FileManager.default.removeItem(at: csv) }
-            let result = try runCLI(["import", "small", csv.path] + addr)
+            let result = try await runCLI(["import", "small", csv.path] + addr)
             #expect(result.status == 1)
             #expect(result.stdout.contains("2 rows applied (2 new players), 2 refused"), "\(result.stdout)")
             #expect(result.stderr.contains(":3: bad id!: player_id") && result.stderr.contains(":4: big: metadata of 4 bytes, the board allows 2"), "\(result.stderr)")
@@ -139,9 +139,9 @@ struct CLIImportTests {
 
             let headerless = try Self.temporaryFile("ok3,50\n")
             defer { try? FileManager.default.removeItem(at: headerless) }
-            let refused = try runCLI(["import", "small", headerless.path] + addr)
+            let refused = try await runCLI(["import", "small", headerless.path] + addr)
             #expect(refused.status == 1 && refused.stderr.contains("player_id and score"), "\(refused.stderr)")
-            let missing = try runCLI(["import", "small", "/nonexistent/file.csv"] + addr)
+            let missing = try await runCLI(["import", "small", "/nonexistent/file.csv"] + addr)
             #expect(missing.status == 2 && missing.stderr.contains("cannot open"), "\(missing.stderr)")
             try? await client.close()
         }
@@ -160,7 +160,7 @@ struct CLIImportTests {
             rows.append("last,3")  // optional columns left out
             let csv = try Self.temporaryFile(rows.joined(separator: "\r\n") + "\r\n")
             defer { try? FileManager.default.removeItem(at: csv) }
-            let result = try runCLI(["import", "tiny", csv.path] + addr)
+            let result = try await runCLI(["import", "tiny", csv.path] + addr)
             #expect(result.status == 1)
             #expect(result.stdout.contains("601 rows applied (601 new players), 2 refused"), "\(result.stdout) \(result.stderr)")
             #expect(result.stderr.contains(":602: huge: metadata of 70000 bytes, the board allows 2"), "\(result.stderr)")
@@ -181,14 +181,14 @@ struct CLIImportTests {
             let long = try Self.temporaryFile("player_id,score\nok,1\n" + String(repeating: "x", count: (1 << 20) + 10) + ",2\nafter,3\n")
             defer { for file in [bom, redis, headerOnly, empty, long] { try? FileManager.default.removeItem(at: file) } }
 
-            #expect(try runCLI(["import", "shapes", bom.path] + addr).status == 0)
-            #expect(try runCLI(["import", "shapes", redis.path, "--format", "redis"] + addr).status == 0)
-            #expect(try runCLI(["import", "shapes", headerOnly.path] + addr).status == 0)
-            let emptyRun = try runCLI(["import", "shapes", empty.path] + addr)
+            #expect(try await runCLI(["import", "shapes", bom.path] + addr).status == 0)
+            #expect(try await runCLI(["import", "shapes", redis.path, "--format", "redis"] + addr).status == 0)
+            #expect(try await runCLI(["import", "shapes", headerOnly.path] + addr).status == 0)
+            let emptyRun = try await runCLI(["import", "shapes", empty.path] + addr)
             #expect(emptyRun.status == 1 && emptyRun.stderr.contains("empty"), "\(emptyRun.stderr)")
-            let directory = try runCLI(["import", "shapes", FileManager.default.temporaryDirectory.path] + addr)
+            let directory = try await runCLI(["import", "shapes", FileManager.default.temporaryDirectory.path] + addr)
             #expect(directory.status == 2 && directory.stderr.contains("directory"), "\(directory.stderr)")
-            let longRun = try runCLI(["import", "shapes", long.path] + addr)
+            let longRun = try await runCLI(["import", "shapes", long.path] + addr)
             #expect(longRun.status == 1 && longRun.stderr.contains("line 3: longer than"), "\(longRun.stderr)")
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             #expect(try await client.top(board: "shapes").entries.map(\.playerID) == ["alice", "bob", "ok"])
@@ -206,10 +206,10 @@ struct CLIImportTests {
                 _ = try await client.submit(board: "src", player: player, score: score)
             }
             let source = try await Self.everything(client, "src")
-            let export = try runCLI(["export", "src", "--format", "csv"] + addr)
+            let export = try await runCLI(["export", "src", "--format", "csv"] + addr)
             let file = try Self.temporaryFile(export.stdout)
             defer { try? FileManager.default.removeItem(at: file) }
-            let result = try runCLI(["import", "dst", file.path] + addr)
+            let result = try await runCLI(["import", "dst", file.path] + addr)
             #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
             let copy = try await Self.everything(client, "dst")
             #expect(copy.map(\.playerID) == source.map(\.playerID) && copy.map(\.score) == source.map(\.score),
@@ -217,12 +217,12 @@ struct CLIImportTests {
             // Int64.min cannot be one decrement's result: refused by line, not stored wrong.
             let minimum = try Self.temporaryFile("player_id,score\nlow,\(Int64.min)\n")
             defer { try? FileManager.default.removeItem(at: minimum) }
-            let refused = try runCLI(["import", "dst", minimum.path] + addr)
+            let refused = try await runCLI(["import", "dst", minimum.path] + addr)
             #expect(refused.status == 1 && refused.stderr.contains(":2: low: a decrement board cannot"), "\(refused.stderr)")
 
             let reset = try await client.resetBoard("src")
             _ = try await client.submit(board: "src", player: "new", score: 1)
-            let archived = try runCLI(["export", "src", "--format", "csv", "--period", "\(reset.archivedPeriodID)"] + addr)
+            let archived = try await runCLI(["export", "src", "--format", "csv", "--period", "\(reset.archivedPeriodID)"] + addr)
             let rows = archived.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: ",")[1] }
             #expect(rows == source.map { Substring($0.playerID) }, "\(archived.stdout)")
             try? await client.close()

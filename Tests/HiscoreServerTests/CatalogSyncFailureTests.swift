@@ -17,48 +17,50 @@ struct CatalogSyncFailureTests {
     func poisonedCatalog() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let fault = try SyncFault(in: directory.path)
+        let fault = try await SyncFault(in: directory.path)
         let data = directory.path + "/data"
-        let server = try ServerProcess(
+        try await withServerProcess(
             arguments: ["--data-dir", data, "--durability", "fsync", "--shards", "1"], adminPort: true,
-            environment: fault.environment)
-        defer { server.stop() }
-        let adminPort = try #require(server.adminPortNumber)
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        _ = try await client.createBoard(BoardConfig(id: "before"))
-        _ = try await client.submit(board: "before", player: "alice", score: 10)
-        #expect(try await httpGet(port: adminPort, path: "/readyz").status == 200)
+            environment: fault.environment
+        ) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            _ = try await client.createBoard(BoardConfig(id: "before"))
+            _ = try await client.submit(board: "before", player: "alice", score: 10)
+            #expect(try await httpGet(port: adminPort, path: "/readyz").status == 200)
 
-        fault.arm()
-        let failed = await expectStatus(.unavailable) { _ = try await client.createBoard(BoardConfig(id: "during")) }
-        #expect(failed.contains("fdatasync"), "\(failed)")
-        #expect(server.waitForLog("are refused until hiscored is restarted"), "nothing logged about the failed catalog")
-        let ready = try await httpGet(port: adminPort, path: "/readyz")
-        #expect(ready.status == 503 && ready.body.contains("board catalog failed"), "\(ready.status) \(ready.body)")
-        #expect(try await metricValue("hiscore_catalog_failed", adminPort: adminPort) == 1)
+            fault.arm()
+            let failed = await expectStatus(.unavailable) { _ = try await client.createBoard(BoardConfig(id: "during")) }
+            #expect(failed.contains("fdatasync"), "\(failed)")
+            #expect(await server.waitForLog("are refused until hiscored is restarted"), "nothing logged about the failed catalog")
+            let ready = try await httpGet(port: adminPort, path: "/readyz")
+            #expect(ready.status == 503 && ready.body.contains("board catalog failed"), "\(ready.status) \(ready.body)")
+            #expect(try await metricValue("hiscore_catalog_failed", adminPort: adminPort) == 1)
 
-        // The kernel reports a lost write-back once: a later fdatasync that succeeds proves
-        // nothing, so the catalog stays refused although the fault is gone.
-        fault.disarm()
-        let after = await expectStatus(.unavailable) { _ = try await client.deleteBoard("before") }
-        #expect(after.contains("restart"), "\(after)")
-        let reset = await expectStatus(.unavailable) { _ = try await client.resetBoard("before") }
-        #expect(!reset.isEmpty)
-        // Scores live in the shard logs, which did not fail.
-        _ = try await client.submit(board: "before", player: "bob", score: 20)
-        #expect(try await client.top(board: "before", limit: 10).entries.map(\.playerID) == ["bob", "alice"])
-        #expect(server.log.components(separatedBy: "are refused until hiscored is restarted").count == 2, "logged once")
-        try await client.close()
-        server.stop()
+            // The kernel reports a lost write-back once: a later fdatasync that succeeds proves
+            // nothing, so the catalog stays refused although the fault is gone.
+            fault.disarm()
+            let after = await expectStatus(.unavailable) { _ = try await client.deleteBoard("before") }
+            #expect(after.contains("restart"), "\(after)")
+            let reset = await expectStatus(.unavailable) { _ = try await client.resetBoard("before") }
+            #expect(!reset.isEmpty)
+            // Scores live in the shard logs, which did not fail.
+            _ = try await client.submit(board: "before", player: "bob", score: 20)
+            #expect(try await client.top(board: "before", limit: 10).entries.map(\.playerID) == ["bob", "alice"])
+            #expect(server.log.components(separatedBy: "are refused until hiscored is restarted").count == 2, "logged once")
+            try await client.close()
+        }
 
         // A restart clears it, with every acknowledged change.
-        let restarted = try ServerProcess(arguments: ["--data-dir", data, "--durability", "fsync", "--shards", "1"], adminPort: true)
-        defer { restarted.stop() }
-        let again = try await HiscoreClient.connect(host: "127.0.0.1", port: restarted.port)
-        #expect(try await again.top(board: "before", limit: 10).entries.map(\.playerID) == ["bob", "alice"])
-        _ = try await again.createBoard(BoardConfig(id: "after"))
-        #expect(try await httpGet(port: try #require(restarted.adminPortNumber), path: "/readyz").status == 200)
-        try await again.close()
+        try await withServerProcess(
+            arguments: ["--data-dir", data, "--durability", "fsync", "--shards", "1"], adminPort: true
+        ) { restarted in
+            let again = try await HiscoreClient.connect(host: "127.0.0.1", port: restarted.port)
+            #expect(try await again.top(board: "before", limit: 10).entries.map(\.playerID) == ["bob", "alice"])
+            _ = try await again.createBoard(BoardConfig(id: "after"))
+            #expect(try await httpGet(port: try #require(restarted.adminPortNumber), path: "/readyz").status == 200)
+            try await again.close()
+        }
     }
 }
 
@@ -100,7 +102,7 @@ struct SyncFault {
     let library: String
     let trigger: String
 
-    init(in directory: String) throws {
+    init(in directory: String) async throws {
         let sourcePath = directory + "/sync-fault.c"
         library = directory + "/sync-fault.so"
         trigger = directory + "/sync-fault.armed"
@@ -108,8 +110,10 @@ struct SyncFault {
         let cc = Process()
         cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
         cc.arguments = ["-shared", "-fPIC", "-O1", "-o", library, sourcePath, "-ldl"]
-        try cc.run()
-        cc.waitUntilExit()
+        try await offCooperativePool {
+            try cc.run()
+            cc.waitUntilExit()
+        }
         guard cc.terminationStatus == 0 else { throw CompileFailed() }
     }
 

@@ -86,11 +86,11 @@ struct ClientReviewTests {
             try? await client.close()
             let addr = "127.0.0.1:\(server.localPort)"
 
-            let boards = try runCLI(["boards", "--addr", addr])
+            let boards = try await runCLI(["boards", "--addr", addr])
             #expect(boards.status == 0, "hiscore boards: \(boards.stderr)")
             #expect(boards.stdout.contains("alpha") && boards.stdout.contains("beta"))
 
-            let export = try runCLI(["export", "alpha", "--format", "csv", "--addr", addr])
+            let export = try await runCLI(["export", "alpha", "--format", "csv", "--addr", addr])
             #expect(export.status == 0, "hiscore export: \(export.stderr)")
             #expect(export.stdout.split(separator: "\n").count == 151)
         }
@@ -99,9 +99,9 @@ struct ClientReviewTests {
     @Test("hiscore --addr takes an IPv6 address in brackets")
     func cliIPv6Address() async throws {
         try await withServer(configure: { $0.host = "::1" }) { server in
-            let submitted = try runCLI(["submit", "v6", "alice", "42", "--addr", "[::1]:\(server.localPort)"])
+            let submitted = try await runCLI(["submit", "v6", "alice", "42", "--addr", "[::1]:\(server.localPort)"])
             #expect(submitted.status == 0, "hiscore submit: \(submitted.stderr)")
-            let rank = try runCLI(["rank", "v6", "alice", "--addr", "[::1]:\(server.localPort)"])
+            let rank = try await runCLI(["rank", "v6", "alice", "--addr", "[::1]:\(server.localPort)"])
             #expect(rank.status == 0 && rank.stdout.contains("42"), "hiscore rank: \(rank.stdout) \(rank.stderr)")
         }
     }
@@ -111,19 +111,19 @@ struct ClientReviewTests {
         try await withServer { server in
             let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
             for (player, score) in [("alice", "30"), ("bob", "20"), ("carol", "10")] {
-                #expect(try runCLI(["submit", "s", player, score] + addr).status == 0)
+                #expect(try await runCLI(["submit", "s", player, score] + addr).status == 0)
             }
-            let reset = try runCLI(["reset-board", "s"] + addr)
+            let reset = try await runCLI(["reset-board", "s"] + addr)
             #expect(reset.status == 0 && reset.stdout.contains("--period 1"), "reset-board: \(reset.stdout) \(reset.stderr)")
-            #expect(try runCLI(["submit", "s", "bob", "99"] + addr).status == 0)
-            let rank = try runCLI(["rank", "s", "bob", "--period", "1", "--json"] + addr)
+            #expect(try await runCLI(["submit", "s", "bob", "99"] + addr).status == 0)
+            let rank = try await runCLI(["rank", "s", "bob", "--period", "1", "--json"] + addr)
             #expect(rank.status == 0 && rank.stdout.contains(#""score":20"#) && rank.stdout.contains(#""rank":2"#),
                     "rank --period: \(rank.stdout) \(rank.stderr)")
-            let around = try runCLI(["around", "s", "bob", "--before", "1", "--after", "0", "--period", "1", "--json"] + addr)
+            let around = try await runCLI(["around", "s", "bob", "--before", "1", "--after", "0", "--period", "1", "--json"] + addr)
             let lines = around.stdout.split(separator: "\n")
             #expect(around.status == 0 && lines.count == 2 && lines.first?.contains("alice") == true,
                     "around --period: \(around.stdout) \(around.stderr)")
-            let live = try runCLI(["rank", "s", "bob", "--json"] + addr)
+            let live = try await runCLI(["rank", "s", "bob", "--json"] + addr)
             #expect(live.stdout.contains(#""score":99"#) && live.stdout.contains(#""rank":1"#), "live rank: \(live.stdout)")
         }
     }
@@ -132,19 +132,19 @@ struct ClientReviewTests {
     func cliDescribeAndNegativeScores() async throws {
         try await withServer { server in
             let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
-            #expect(try runCLI(["create-board", "golf", "--order", "asc", "--reset", "weekly@3@01:30", "--keep-periods", "4"] + addr).status == 0)
-            let negative = try runCLI(["submit", "golf", "alice", "--subscore", "-2"] + addr + ["--", "-5"])
+            #expect(try await runCLI(["create-board", "golf", "--order", "asc", "--reset", "weekly@3@01:30", "--keep-periods", "4"] + addr).status == 0)
+            let negative = try await runCLI(["submit", "golf", "alice", "--subscore", "-2"] + addr + ["--", "-5"])
             #expect(negative.status == 0 && negative.stdout.contains("with -5"), "submit -- -5: \(negative.stdout) \(negative.stderr)")
-            #expect(try runCLI(["reset-board", "golf"] + addr).status == 0)
-            let text = try runCLI(["describe", "golf"] + addr)
+            #expect(try await runCLI(["reset-board", "golf"] + addr).status == 0)
+            let text = try await runCLI(["describe", "golf"] + addr)
             #expect(text.status == 0, "describe: \(text.stderr)")
             #expect(text.stdout.contains("order ascending") && text.stdout.contains("weekly@3@01:30, keeping 4 periods"), "\(text.stdout)")
             #expect(text.stdout.contains("live period 2") && text.stdout.contains("archived periods"), "\(text.stdout)")
-            let json = try runCLI(["describe", "golf", "--json"] + addr)
+            let json = try await runCLI(["describe", "golf", "--json"] + addr)
             #expect(json.stdout.contains(#""current_period_id":2"#) && json.stdout.contains(#""period_id":1,"#) && json.stdout.contains(#""size":1}"#), "\(json.stdout)")
-            let archived = try runCLI(["rank", "golf", "alice", "--period", "1", "--json"] + addr)
+            let archived = try await runCLI(["rank", "golf", "alice", "--period", "1", "--json"] + addr)
             #expect(archived.stdout.contains(#""score":-5"#) && archived.stdout.contains(#""subscore":-2"#), "\(archived.stdout)")
-            let missing = try runCLI(["describe", "nope"] + addr)
+            let missing = try await runCLI(["describe", "nope"] + addr)
             #expect(missing.status == 1 && missing.stderr.contains("NOT_FOUND"))
         }
     }
@@ -169,9 +169,9 @@ struct ClientReviewTests {
     func createBoardRefusesOutOfRangeLimits() async throws {
         try await withServer { server in
             let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
-            let negative = try runCLI(["create-board", "neg", "--max-entries=-1"] + addr)
+            let negative = try await runCLI(["create-board", "neg", "--max-entries=-1"] + addr)
             #expect(negative.status != 0, "create-board --max-entries -1 succeeded: \(negative.stdout)")
-            let keepNone = try runCLI(["create-board", "keep0", "--reset", "daily@00:00", "--keep-periods", "0"] + addr)
+            let keepNone = try await runCLI(["create-board", "keep0", "--reset", "daily@00:00", "--keep-periods", "0"] + addr)
             #expect(keepNone.status != 0, "create-board --keep-periods 0 succeeded: \(keepNone.stdout)")
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             if let info = try? await client.describeBoard("neg") {
@@ -211,7 +211,7 @@ struct ClientReviewTests {
                 return text
             }
             process.terminate()
-            process.waitUntilExit()
+            await offCooperativePool { process.waitUntilExit() }
             out.fileHandleForReading.readabilityHandler = nil
             continuation.finish()
             try? await client.close()
@@ -223,19 +223,19 @@ struct ClientReviewTests {
     func readmeCommands() async throws {
         try await withServer { server in
             let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
-            #expect(try runCLI(["submit", "weekly", "alice", "4200"] + addr).stdout == "alice is #1 on weekly with 4200 (new)\n")
-            #expect(try runCLI(["submit", "weekly", "bob", "5100"] + addr).stdout == "bob is #1 on weekly with 5100 (new)\n")
-            let top = try runCLI(["top", "weekly", "-n", "10"] + addr)
+            #expect(try await runCLI(["submit", "weekly", "alice", "4200"] + addr).stdout == "alice is #1 on weekly with 4200 (new)\n")
+            #expect(try await runCLI(["submit", "weekly", "bob", "5100"] + addr).stdout == "bob is #1 on weekly with 5100 (new)\n")
+            let top = try await runCLI(["top", "weekly", "-n", "10"] + addr)
             #expect(top.status == 0)
             #expect(top.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: " ").map(String.init) }
                 == [["1", "bob", "5100", "0"], ["2", "alice", "4200", "0"]])
-            let around = try runCLI(["around", "weekly", "alice", "--before", "2", "--after", "2"] + addr)
+            let around = try await runCLI(["around", "weekly", "alice", "--before", "2", "--after", "2"] + addr)
             #expect(around.status == 0 && around.stdout.contains("> 2  alice"), "\(around.stdout)")
-            let rank = try runCLI(["rank", "weekly", "alice", "--json"] + addr)
+            let rank = try await runCLI(["rank", "weekly", "alice", "--json"] + addr)
             #expect(rank.status == 0 && rank.stdout.hasPrefix(#"{"rank":2,"player_id":"alice","score":4200"#), "\(rank.stdout)")
-            let boards = try runCLI(["boards"] + addr)
+            let boards = try await runCLI(["boards"] + addr)
             #expect(boards.status == 0 && boards.stdout.contains("weekly"))
-            let missing = try runCLI(["rank", "weekly", "nobody"] + addr)  // a failure exits non-zero
+            let missing = try await runCLI(["rank", "weekly", "nobody"] + addr)  // a failure exits non-zero
             #expect(missing.status == 1 && missing.stderr.contains("NOT_FOUND"), "\(missing)")
         }
     }
@@ -268,21 +268,24 @@ func outcome<T: Sendable>(
     }
 }
 
-/// Runs the debug `hiscore` CLI (built next to `hiscored` by `swift build --build-tests`), bounded.
-func runCLI(_ arguments: [String], timeout: TimeInterval = 30) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    killer.cancel()
-    return (process.terminationStatus, stdout, stderr)
+/// Runs the debug `hiscore` CLI (built next to `hiscored` by `swift build --build-tests`), bounded,
+/// off the cooperative pool.
+func runCLI(_ arguments: [String], timeout: TimeInterval = 30) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await offCooperativePool {
+        let process = Process()
+        process.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        killer.cancel()
+        return (process.terminationStatus, stdout, stderr)
+    }
 }

@@ -109,12 +109,12 @@ struct ConnectionBehaviourTests {
             let directory = try TemporaryDirectory()
             defer { directory.cleanup() }
             let dataDirectory = directory.path + "/nested/data"
-            let server = try ServerProcess(arguments: ["--data-dir", dataDirectory])
+            let server = try await ServerProcess.start(arguments: ["--data-dir", dataDirectory])
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             _ = try await client.submit(board: "b", player: "p", score: 1)
             #expect(FileManager.default.fileExists(atPath: dataDirectory))
             server.signal(signal)
-            #expect(server.waitForExit(timeout: .seconds(10)) == 0)
+            #expect(await server.waitForExit(timeout: .seconds(10)) == 0)
             try? await client.close()
         }
     }
@@ -124,52 +124,52 @@ struct ConnectionBehaviourTests {
     func memoryCeiling() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let server = try ServerProcess(arguments: ["--data-dir", directory.path, "--shards", "2", "--max-memory", "24M"])
-        defer { server.stop() }
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        try await client.createBoard(BoardConfig(id: "fill", limits: BoardLimits(maxMetadataBytes: 4096)))
-        _ = try await client.submit(board: "fill", player: "small", score: 1, metadata: [UInt8](repeating: 2, count: 10))
-        var refused = false
-        var batch = 0
-        // 4 KiB of metadata per player: the ceiling is reached after a few thousand players.
-        while !refused && batch < 100 {
-            let submits = (0..<200).map { SubmitRequest(boardID: "fill", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 4096)) }
-            let results = try await client.submitBatch(submits)
-            refused = results.contains { $0.status.code == .resourceExhausted }
-            batch += 1
+        try await withServerProcess(arguments: ["--data-dir", directory.path, "--shards", "2", "--max-memory", "24M"]) { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            try await client.createBoard(BoardConfig(id: "fill", limits: BoardLimits(maxMetadataBytes: 4096)))
+            _ = try await client.submit(board: "fill", player: "small", score: 1, metadata: [UInt8](repeating: 2, count: 10))
+            var refused = false
+            var batch = 0
+            // 4 KiB of metadata per player: the ceiling is reached after a few thousand players.
+            while !refused && batch < 100 {
+                let submits = (0..<200).map { SubmitRequest(boardID: "fill", playerID: "p\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 4096)) }
+                let results = try await client.submitBatch(submits)
+                refused = results.contains { $0.status.code == .resourceExhausted }
+                batch += 1
+            }
+            #expect(refused, "the ceiling was never reached")
+            let message = await expectStatus(.resourceExhausted) { _ = try await client.submit(board: "fill", player: "newcomer", score: 1) }
+            #expect(message.contains("memory ceiling"))
+            let update = try await client.submit(board: "fill", player: "p0-5", score: 1_000_000)
+            #expect(update.changed)
+            #expect(try await client.rank(board: "fill", player: "p0-5").entry.rank == 1)
+            // Metadata may not grow above the ceiling (4 KiB for every player would double the heap);
+            // updates that keep or shrink it, or send none, go on.
+            let growth = await expectStatus(.resourceExhausted) {
+                _ = try await client.submit(board: "fill", player: "small", score: 2, metadata: [UInt8](repeating: 3, count: 4096))
+            }
+            #expect(growth.contains("metadata may not grow") && growth.contains("10 bytes"), "\(growth)")
+            // A keep-best write that does not improve stores nothing: answered as usual, not refused.
+            let notBetter = try await client.submit(board: "fill", player: "small", score: 0, metadata: [UInt8](repeating: 3, count: 4096))
+            #expect(!notBetter.changed)
+            #expect(try await client.submit(board: "fill", player: "small", score: 3, metadata: [UInt8](repeating: 4, count: 10)).changed)
+            #expect(try await client.submit(board: "fill", player: "small", score: 4, metadata: [5]).changed)
+            #expect(try await client.submit(board: "fill", player: "small", score: 5).changed)
+            #expect(try await client.entries(board: "fill", players: ["small"]).entries.first?.metadata == [5])
+            try await client.deleteBoard("fill")
+            let accepted = try await client.submit(board: "fresh", player: "newcomer", score: 1)
+            #expect(accepted.created)
+            try await client.close()
         }
-        #expect(refused, "the ceiling was never reached")
-        let message = await expectStatus(.resourceExhausted) { _ = try await client.submit(board: "fill", player: "newcomer", score: 1) }
-        #expect(message.contains("memory ceiling"))
-        let update = try await client.submit(board: "fill", player: "p0-5", score: 1_000_000)
-        #expect(update.changed)
-        #expect(try await client.rank(board: "fill", player: "p0-5").entry.rank == 1)
-        // Metadata may not grow above the ceiling (4 KiB for every player would double the heap);
-        // updates that keep or shrink it, or send none, go on.
-        let growth = await expectStatus(.resourceExhausted) {
-            _ = try await client.submit(board: "fill", player: "small", score: 2, metadata: [UInt8](repeating: 3, count: 4096))
-        }
-        #expect(growth.contains("metadata may not grow") && growth.contains("10 bytes"), "\(growth)")
-        // A keep-best write that does not improve stores nothing: answered as usual, not refused.
-        let notBetter = try await client.submit(board: "fill", player: "small", score: 0, metadata: [UInt8](repeating: 3, count: 4096))
-        #expect(!notBetter.changed)
-        #expect(try await client.submit(board: "fill", player: "small", score: 3, metadata: [UInt8](repeating: 4, count: 10)).changed)
-        #expect(try await client.submit(board: "fill", player: "small", score: 4, metadata: [5]).changed)
-        #expect(try await client.submit(board: "fill", player: "small", score: 5).changed)
-        #expect(try await client.entries(board: "fill", players: ["small"]).entries.first?.metadata == [5])
-        try await client.deleteBoard("fill")
-        let accepted = try await client.submit(board: "fresh", player: "newcomer", score: 1)
-        #expect(accepted.created)
-        try await client.close()
     }
 
     @Test("a memory ceiling below what the server already uses at start-up is logged, not silent")
-    func ceilingBelowStartingMemory() throws {
+    func ceilingBelowStartingMemory() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let server = try ServerProcess(arguments: ["--data-dir", directory.path, "--max-memory", "1K"])
-        defer { server.stop() }
-        #expect(server.log.contains("is below what the recovered data already uses"), "\(server.log)")
+        try await withServerProcess(arguments: ["--data-dir", directory.path, "--max-memory", "1K"]) { server in
+            #expect(server.log.contains("is below what the recovered data already uses"), "\(server.log)")
+        }
     }
 
     /// A season reset cannot be cancelled either: a CANCELLED answer would say the board was not

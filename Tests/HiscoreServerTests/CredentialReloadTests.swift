@@ -130,24 +130,24 @@ struct CredentialReloadTests {
         defer { directory.cleanup() }
         let keysFile = directory.path + "/keys"
         try "writer \(Self.writerA) a\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
-        let server = try ServerProcess(arguments: ["--durability", "memory", "--keys-file", keysFile])
-        defer { server.stop() }
-        let revoked = try await Self.connect(port: server.port, key: Self.writerA)
-        _ = try await revoked.submit(board: "b", player: "alice", score: 1)
+        try await withServerProcess(arguments: ["--durability", "memory", "--keys-file", keysFile]) { server in
+            let revoked = try await Self.connect(port: server.port, key: Self.writerA)
+            _ = try await revoked.submit(board: "b", player: "alice", score: 1)
 
-        try "writer \(Self.writerB) b\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
-        server.signal(SIGHUP)
-        #expect(server.waitForLog("1 connections closed"), "\(server.log)")
-        await Self.expectRevoked { _ = try await revoked.submit(board: "b", player: "alice", score: 2) }
-        let writer = try await Self.connect(port: server.port, key: Self.writerB)
-        _ = try await writer.submit(board: "b", player: "bob", score: 2)
+            try "writer \(Self.writerB) b\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+            server.signal(SIGHUP)
+            #expect(await server.waitForLog("1 connections closed"), "\(server.log)")
+            await Self.expectRevoked { _ = try await revoked.submit(board: "b", player: "alice", score: 2) }
+            let writer = try await Self.connect(port: server.port, key: Self.writerB)
+            _ = try await writer.submit(board: "b", player: "bob", score: 2)
 
-        try "writer short\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
-        server.signal(SIGHUP)
-        #expect(server.waitForLog("keys not reloaded"), "\(server.log)")
-        _ = try await writer.submit(board: "b", player: "bob", score: 3)
-        try await Self.connect(port: server.port, key: Self.writerB).close()
-        try await writer.close()
-        try? await revoked.close()
+            try "writer short\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+            server.signal(SIGHUP)
+            #expect(await server.waitForLog("keys not reloaded"), "\(server.log)")
+            _ = try await writer.submit(board: "b", player: "bob", score: 3)
+            try await Self.connect(port: server.port, key: Self.writerB).close()
+            try await writer.close()
+            try? await revoked.close()
+        }
     }
 }

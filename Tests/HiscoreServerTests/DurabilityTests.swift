@@ -32,7 +32,7 @@ struct DurabilityTests {
         // A tiny snapshot threshold so that kills also land during and between snapshots.
         let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync", "--snapshot-after", "64K"]
         let acknowledged = Acknowledged()
-        var server = try ServerProcess(arguments: arguments)
+        var server = try await ServerProcess.start(arguments: arguments)
         let setup = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
         try await setup.createBoard(BoardConfig(id: "kill"))
         try await setup.close()
@@ -58,9 +58,9 @@ struct DurabilityTests {
             }
             try await Task.sleep(for: killAfter)  // a random kill point, not synchronization
             server.signal(SIGKILL)
-            server.waitForExit(timeout: .seconds(10))
+            await server.waitForExit(timeout: .seconds(10))
             for writer in writers { _ = await writer.result }
-            server = try ServerProcess(arguments: arguments)
+            server = try await ServerProcess.start(arguments: arguments)
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             let top = try await client.top(board: "kill", limit: 1000)
             var stored: [String: Int64] = [:]
@@ -72,7 +72,7 @@ struct DurabilityTests {
             _ = try await client.submit(board: "kill", player: "after-restart", score: 1)
             try await client.close()
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test("boards of every operator and order come back exactly after SIGKILL and after a snapshot, restart after restart (decrement boards came back negated)")
@@ -80,7 +80,7 @@ struct DurabilityTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync", "--snapshot-after", "16K"]
-        var server = try ServerProcess(arguments: arguments)
+        var server = try await ServerProcess.start(arguments: arguments)
         let boards = [WriteOperator.best, .set, .increment, .decrement].flatMap { op in
             [SortOrder.descending, .ascending].map { order in BoardConfig(id: "b-\(op)-\(order)", scoreOrder: order, writeOperator: op) }
         }
@@ -109,8 +109,8 @@ struct DurabilityTests {
         // SIGKILL: the log is replayed. Then a clean stop and more restarts: snapshots are loaded.
         for (life, signal) in [SIGKILL, SIGTERM, SIGTERM].enumerated() {
             server.signal(signal)
-            server.waitForExit(timeout: .seconds(15))
-            server = try ServerProcess(arguments: arguments)
+            await server.waitForExit(timeout: .seconds(15))
+            server = try await ServerProcess.start(arguments: arguments)
             client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             let recovered = try await standings(client)
             for board in boards {
@@ -118,7 +118,7 @@ struct DurabilityTests {
             }
             try await client.close()
         }
-        server.stop()
+        await server.stop()
     }
 
     /// A data dir of format 1 (no segment headers) starts, keeps its data, and is marked 2 once
@@ -130,21 +130,21 @@ struct DurabilityTests {
         let data = directory.path + "/data"
         let arguments = ["--data-dir", data, "--durability", "fsync", "--shards", "1"]
         do {
-            let server = try ServerProcess(arguments: arguments)
+            let server = try await ServerProcess.start(arguments: arguments)
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             _ = try await client.submit(board: "b", player: "before", score: 1)
             try await client.close()
-            server.stop()
+            await server.stop()
         }
         // What a format-1 build leaves: FORMAT 1 and segments without a header. (The data
         // written above is in a keyed segment: format 2 reads both kinds alike.)
         try "hiscore-data 1\n".write(toFile: data + "/FORMAT", atomically: true, encoding: .utf8)
-        let server = try ServerProcess(arguments: arguments)
-        defer { server.stop() }
-        #expect(try String(contentsOfFile: data + "/FORMAT", encoding: .utf8) == "hiscore-data 2\n")
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        #expect(try await client.top(board: "b").entries.map(\.playerID) == ["before"])
-        try await client.close()
+        try await withServerProcess(arguments: arguments) { server in
+            #expect(try String(contentsOfFile: data + "/FORMAT", encoding: .utf8) == "hiscore-data 2\n")
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            #expect(try await client.top(board: "b").entries.map(\.playerID) == ["before"])
+            try await client.close()
+        }
     }
 
     @Test("board configs and deletions survive a restart; async mode flushes on SIGTERM")
@@ -153,7 +153,7 @@ struct DurabilityTests {
         defer { directory.cleanup() }
         for mode in ["fsync", "async"] {
             let arguments = ["--data-dir", directory.path + "/" + mode, "--durability", mode]
-            var server = try ServerProcess(arguments: arguments)
+            var server = try await ServerProcess.start(arguments: arguments)
             var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             let config = BoardConfig(id: "laps", scoreOrder: .ascending, writeOperator: .set, rankMode: .competition, clientWrites: true)
             try await client.createBoard(config)
@@ -161,8 +161,8 @@ struct DurabilityTests {
             _ = try await client.submit(board: "gone", player: "a", score: 1)
             try await client.deleteBoard("gone")
             try await client.close()
-            #expect(server.stop() == 0)
-            server = try ServerProcess(arguments: arguments)
+            #expect(await server.stop() == 0)
+            server = try await ServerProcess.start(arguments: arguments)
             client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             #expect(try await client.describeBoard("laps").config == config)
             let entry = try await client.rank(board: "laps", player: "a").entry
@@ -172,7 +172,7 @@ struct DurabilityTests {
             _ = try await client.submit(board: "laps", player: "b", score: 61_000)
             #expect(try await client.top(board: "laps").entries.map(\.playerID) == ["a", "b"])
             try await client.close()
-            server.stop()
+            await server.stop()
         }
     }
 
@@ -183,7 +183,7 @@ struct DurabilityTests {
         let live = directory.path + "/live"
         let copy = directory.path + "/backup"
         for mode in ["fsync", "async"] {
-            let server = try ServerProcess(arguments: ["--data-dir", live + mode, "--durability", mode, "--snapshot-after", "4K"])
+            let server = try await ServerProcess.start(arguments: ["--data-dir", live + mode, "--durability", mode, "--snapshot-after", "4K"])
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             try await client.createBoard(BoardConfig(id: "b", scoreOrder: .ascending))
             _ = try await client.submitBatch((0..<300).map { SubmitRequest(boardID: "b", playerID: "p\($0)", score: Int64($0)) })
@@ -196,22 +196,25 @@ struct DurabilityTests {
             export.arguments = ["export", "b", "--format", "csv", "--page-size", "64", "--addr", "127.0.0.1:\(server.port)"]
             let pipe = Pipe()
             export.standardOutput = pipe
-            try export.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            export.waitUntilExit()
+            let output = try await offCooperativePool {
+                try export.run()
+                let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                export.waitUntilExit()
+                return output
+            }
             let lines = output.split(separator: "\n")
             #expect(export.terminationStatus == 0)
             #expect(lines.count == 301 && lines.first == "rank,player_id,score,subscore,reached_at_us,metadata_base64")
             #expect(lines.dropFirst().first?.hasPrefix("1,p0,0,0,") == true)
             try await client.close()
-            server.stop()
+            await server.stop()
 
-            let restored = try ServerProcess(arguments: ["--data-dir", copy + mode])
+            let restored = try await ServerProcess.start(arguments: ["--data-dir", copy + mode])
             let reader = try await HiscoreClient.connect(host: "127.0.0.1", port: restored.port)
             #expect(try await reader.describeBoard("b").config.scoreOrder == .ascending)
             #expect(try await reader.top(board: "b", limit: 1000).entries.map(\.playerID) == (0..<300).map { "p\($0)" })
             try await reader.close()
-            restored.stop()
+            await restored.stop()
         }
     }
 
@@ -219,18 +222,18 @@ struct DurabilityTests {
     func shardCountFollowsDataDirectory() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let first = try ServerProcess(arguments: ["--data-dir", directory.path, "--shards", "3"])
-        first.stop()
+        let first = try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--shards", "3"])
+        await first.stop()
         do {
-            let other = try ServerProcess(arguments: ["--data-dir", directory.path, "--shards", "2"], timeout: .seconds(10))
-            other.stop()
+            let other = try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--shards", "2"], timeout: .seconds(10))
+            await other.stop()
             Issue.record("a server with another shard count started")
         } catch ServerProcessError.didNotStart(let log) {
             #expect(log.contains("written with 3 shards"), "\(log)")
         }
-        let again = try ServerProcess(arguments: ["--data-dir", directory.path])
-        defer { again.stop() }
-        #expect(again.log.contains("with 3 shards"), "\(again.log)")
+        try await withServerProcess(arguments: ["--data-dir", directory.path]) { again in
+            #expect(again.log.contains("with 3 shards"), "\(again.log)")
+        }
     }
 
     @Test("a snapshot that cannot be written is logged as an error; the server goes on accepting writes")
@@ -255,7 +258,7 @@ struct DurabilityTests {
             }
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             for n in 0..<100 { _ = try await client.submit(board: "snap", player: "p\(n)", score: Int64(n)) }
-            #expect(log.waitFor("snapshot failed", seconds: 10))
+            #expect(await log.waitFor("snapshot failed", seconds: 10))
             #expect(try await client.count(board: "snap").boardSize == 100)
             try await client.close()
         }
@@ -265,14 +268,14 @@ struct DurabilityTests {
     func lockedDataDirectory() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let first = try ServerProcess(arguments: ["--data-dir", directory.path])
-        defer { first.stop() }
-        do {
-            let second = try ServerProcess(arguments: ["--data-dir", directory.path], timeout: .seconds(10))
-            second.stop()
-            Issue.record("the second server started")
-        } catch ServerProcessError.didNotStart(let log) {
-            #expect(log.contains("in use"), "\(log)")
+        try await withServerProcess(arguments: ["--data-dir", directory.path]) { _ in
+            do {
+                let second = try await ServerProcess.start(arguments: ["--data-dir", directory.path], timeout: .seconds(10))
+                await second.stop()
+                Issue.record("the second server started")
+            } catch ServerProcessError.didNotStart(let log) {
+                #expect(log.contains("in use"), "\(log)")
+            }
         }
     }
 
@@ -281,12 +284,12 @@ struct DurabilityTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let arguments = ["--data-dir", directory.path, "--shards", "1"]
-        var server = try ServerProcess(arguments: arguments)
+        var server = try await ServerProcess.start(arguments: arguments)
         var client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
         for index in 0..<20 { _ = try await client.submit(board: "d", player: "p\(index)", score: Int64(index)) }
         try await client.close()
         server.signal(SIGKILL)
-        server.waitForExit(timeout: .seconds(10))
+        await server.waitForExit(timeout: .seconds(10))
         let shardDirectory = directory.path + "/shard-000"
         let segments = try FileManager.default.contentsOfDirectory(atPath: shardDirectory).filter { $0.hasSuffix(".log") }.sorted()
         let segment = shardDirectory + "/" + (segments.last ?? "")
@@ -295,13 +298,13 @@ struct DurabilityTests {
 
         // Torn tail: cut 5 bytes off the last record.
         try Data(bytes.dropLast(5)).write(to: URL(fileURLWithPath: segment))
-        server = try ServerProcess(arguments: arguments)
+        server = try await ServerProcess.start(arguments: arguments)
         #expect(server.log.contains("torn") || server.log.contains("truncat"), "\(server.log)")
         client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
         #expect(try await client.describeBoard("d").size == 19)
         try await client.close()
         server.signal(SIGKILL)
-        server.waitForExit(timeout: .seconds(10))
+        await server.waitForExit(timeout: .seconds(10))
 
         // Corrupt middle: flip a byte inside an early record of the first segment (after its
         // 16-byte header).
@@ -309,8 +312,8 @@ struct DurabilityTests {
         bytes[16 + 12] ^= 0xff
         try Data(bytes).write(to: URL(fileURLWithPath: shardDirectory + "/" + segments[0]))
         do {
-            let refused = try ServerProcess(arguments: arguments, timeout: .seconds(10))
-            refused.stop()
+            let refused = try await ServerProcess.start(arguments: arguments, timeout: .seconds(10))
+            await refused.stop()
             Issue.record("started from a corrupt log")
         } catch ServerProcessError.didNotStart(let log) {
             #expect(log.contains(segments[0]), "\(log)")

@@ -118,56 +118,57 @@ struct ErasePlayerTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let player = "erase-me-4d2b9"
-        let server = try ServerProcess(
-            arguments: ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"], adminPort: true)
-        defer { _ = server.stop() }
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        try await client.createBoard(BoardConfig(id: "dense", rankMode: .dense))
-        for board in ["split", "dense", "season"] {
-            _ = try await client.submit(board: board, player: player, score: 5, metadata: [7])
-            _ = try await client.submit(board: board, player: "kept-player", score: 4)
+        try await withServerProcess(
+            arguments: ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"], adminPort: true
+        ) { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            try await client.createBoard(BoardConfig(id: "dense", rankMode: .dense))
+            for board in ["split", "dense", "season"] {
+                _ = try await client.submit(board: board, player: player, score: 5, metadata: [7])
+                _ = try await client.submit(board: board, player: "kept-player", score: 4)
+            }
+            _ = try await client.resetBoard("season")
+            _ = try await client.submit(board: "season", player: player, score: 9)
+            let removedBefore = "removed-before-7c1e0"
+            _ = try await client.submit(board: "split", player: removedBefore, score: 3, metadata: [9, 9])
+            _ = try await client.removePlayer(board: "split", player: removedBefore)
+            // Enough entries that a snapshot takes a while: the next player's writes and erasure
+            // land while the first erasure's snapshot runs.
+            for batch in 0..<Self.bulkBatches {
+                let results = try await client.submitBatch((0..<1000).map {
+                    SubmitRequest(boardID: "bulk", playerID: "bulk-\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 256))
+                })
+                #expect(results.allSatisfy { $0.status.code == .ok })
+            }
+            let onDisk = { (id: String) in Self.directoryHolds(Array(id.utf8), under: directory.path) }
+            #expect(onDisk(player) && onDisk(removedBefore))
+            #expect(try await client.erasePlayer(player) == 4)
+            let late = "late-player-31f8a"
+            _ = try await client.submit(board: "split", player: late, score: 2)
+            _ = try await client.submit(board: "dense", player: late, score: 2)
+            #expect(try await client.erasePlayer(late) == 2)
+            #expect(try await client.erasePlayer(removedBefore) == 0)
+            // The snapshots run in the background after the answers: wait for their effect, bounded.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while onDisk(player) || onDisk(removedBefore) || onDisk(late), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(!onDisk(player), "the erased player is still on disk")
+            #expect(!onDisk(removedBefore), "the player removed before its erasure is still on disk")
+            #expect(!onDisk(late), "the player erased while a snapshot ran is still on disk")
+            // What an operator watches for it: every shard published snapshots, none failed.
+            let adminPort = try #require(server.adminPortNumber)
+            let metrics = try await httpGet(port: adminPort, path: "/metrics").body
+            func sample(_ name: String) -> Double? { metricValue(name, in: metrics) }
+            for shard in 0..<2 {
+                #expect((sample("hiscore_snapshots_total{shard=\"\(shard)\",result=\"published\"}") ?? 0) >= 1, "\(metrics)")
+                #expect(sample("hiscore_snapshots_total{shard=\"\(shard)\",result=\"failed\"}") == 0)
+                #expect(sample("hiscore_snapshot_running{shard=\"\(shard)\"}") != nil)
+            }
+            #expect(Self.directoryHolds(Array("kept-player".utf8), under: directory.path))
+            #expect(try await client.rank(board: "season", player: "kept-player", period: 1).entry.rank == 1)
+            try? await client.close()
         }
-        _ = try await client.resetBoard("season")
-        _ = try await client.submit(board: "season", player: player, score: 9)
-        let removedBefore = "removed-before-7c1e0"
-        _ = try await client.submit(board: "split", player: removedBefore, score: 3, metadata: [9, 9])
-        _ = try await client.removePlayer(board: "split", player: removedBefore)
-        // Enough entries that a snapshot takes a while: the next player's writes and erasure
-        // land while the first erasure's snapshot runs.
-        for batch in 0..<Self.bulkBatches {
-            let results = try await client.submitBatch((0..<1000).map {
-                SubmitRequest(boardID: "bulk", playerID: "bulk-\(batch)-\($0)", score: Int64($0), metadata: [UInt8](repeating: 1, count: 256))
-            })
-            #expect(results.allSatisfy { $0.status.code == .ok })
-        }
-        let onDisk = { (id: String) in Self.directoryHolds(Array(id.utf8), under: directory.path) }
-        #expect(onDisk(player) && onDisk(removedBefore))
-        #expect(try await client.erasePlayer(player) == 4)
-        let late = "late-player-31f8a"
-        _ = try await client.submit(board: "split", player: late, score: 2)
-        _ = try await client.submit(board: "dense", player: late, score: 2)
-        #expect(try await client.erasePlayer(late) == 2)
-        #expect(try await client.erasePlayer(removedBefore) == 0)
-        // The snapshots run in the background after the answers: wait for their effect, bounded.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while onDisk(player) || onDisk(removedBefore) || onDisk(late), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(!onDisk(player), "the erased player is still on disk")
-        #expect(!onDisk(removedBefore), "the player removed before its erasure is still on disk")
-        #expect(!onDisk(late), "the player erased while a snapshot ran is still on disk")
-        // What an operator watches for it: every shard published snapshots, none failed.
-        let adminPort = try #require(server.adminPortNumber)
-        let metrics = try await httpGet(port: adminPort, path: "/metrics").body
-        func sample(_ name: String) -> Double? { metricValue(name, in: metrics) }
-        for shard in 0..<2 {
-            #expect((sample("hiscore_snapshots_total{shard=\"\(shard)\",result=\"published\"}") ?? 0) >= 1, "\(metrics)")
-            #expect(sample("hiscore_snapshots_total{shard=\"\(shard)\",result=\"failed\"}") == 0)
-            #expect(sample("hiscore_snapshot_running{shard=\"\(shard)\"}") != nil)
-        }
-        #expect(Self.directoryHolds(Array("kept-player".utf8), under: directory.path))
-        #expect(try await client.rank(board: "season", player: "kept-player", period: 1).entry.rank == 1)
-        try? await client.close()
     }
 
     /// An erasure answers once its removals are durable and then asks for a snapshot, which only
@@ -182,7 +183,7 @@ struct ErasePlayerTests {
         let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"]
         let player = "removed-then-crash-5e21c"
         let onDisk = { Self.directoryHolds(Array(player.utf8), under: directory.path) }
-        var server = try ServerProcess(arguments: arguments)
+        var server = try await ServerProcess.start(arguments: arguments)
         do {
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             _ = try await client.submit(board: "split", player: player, score: 5, metadata: [7, 7])
@@ -190,10 +191,10 @@ struct ErasePlayerTests {
             _ = try await client.removePlayer(board: "split", player: player)
             #expect(onDisk(), "the removal's log holds the player until a snapshot replaces it")
             server.signal(SIGKILL)
-            _ = server.waitForExit(timeout: .seconds(10))
+            await server.waitForExit(timeout: .seconds(10))
             try? await client.close()
 
-            server = try ServerProcess(arguments: arguments, adminPort: true)
+            server = try await ServerProcess.start(arguments: arguments, adminPort: true)
             let deadline = ContinuousClock.now + .seconds(30)
             while onDisk(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(!onDisk(), "the removed player's bytes stayed in the log after a restart")
@@ -213,10 +214,10 @@ struct ErasePlayerTests {
             #expect(total == 1, "one snapshot, on the shard that replayed the removal: \(total)")
             try? await restarted.close()
         } catch {
-            _ = server.stop()
+            await server.stop()
             throw error
         }
-        _ = server.stop()
+        await server.stop()
     }
 
     @Test("an acknowledged erasure survives SIGKILL, archived periods included")
@@ -224,7 +225,7 @@ struct ErasePlayerTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let arguments = ["--data-dir", directory.path, "--shards", "2", "--durability", "fsync"]
-        var server = try ServerProcess(arguments: arguments)
+        var server = try await ServerProcess.start(arguments: arguments)
         do {
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             try await Self.fill(client)
@@ -238,16 +239,16 @@ struct ErasePlayerTests {
             }
             #expect(try await client.erasePlayer("gone") == 4)
             server.signal(SIGKILL)
-            _ = server.waitForExit(timeout: .seconds(10))
+            await server.waitForExit(timeout: .seconds(10))
             try? await client.close()
-            server = try ServerProcess(arguments: arguments)
+            server = try await ServerProcess.start(arguments: arguments)
             let restarted = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
             try await Self.expectErased(restarted)
             try? await restarted.close()
         } catch {
-            _ = server.stop()
+            await server.stop()
             throw error
         }
-        _ = server.stop()
+        await server.stop()
     }
 }

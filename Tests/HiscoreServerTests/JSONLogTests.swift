@@ -45,16 +45,16 @@ struct JSONLogTests {
     func server() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let server = try ServerProcess(arguments: ["--data-dir", directory.path, "--durability", "memory", "--log-format", "json"])
-        server.stop()
+        let server = try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--durability", "memory", "--log-format", "json"])
+        await server.stop()
         let lines = server.log.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.contains("listening on 127.0.0.1:") })
         for line in lines {
             let fields = try Self.object(line)
             #expect(fields["message"] is String && fields["level"] is String, "\(line)")
         }
-        #expect(throws: ServerProcessError.self) {
-            try ServerProcess(arguments: ["--data-dir", directory.path, "--durability", "memory", "--log-format", "xml"])
+        await #expect(throws: ServerProcessError.self) {
+            try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--durability", "memory", "--log-format", "xml"])
         }
     }
 }

@@ -35,18 +35,19 @@ struct MemoryBoundTests {
     ) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let server = try ServerProcess(
-            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "2"] + flags, adminPort: true)
-        defer { server.stop() }
-        let adminPort = try #require(server.adminPortNumber)
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        do {
-            try await body(server, adminPort, client)
-        } catch {
-            try? await client.close()
-            throw error
+        try await withServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "2"] + flags, adminPort: true
+        ) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            do {
+                try await body(server, adminPort, client)
+            } catch {
+                try? await client.close()
+                throw error
+            }
+            try await client.close()
         }
-        try await client.close()
     }
 
     /// Creates `boards` boards `prefix0`, `prefix1`, … allowing `metadataBytes`, each with

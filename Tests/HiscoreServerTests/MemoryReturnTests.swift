@@ -18,28 +18,29 @@ struct MemoryReturnTests {
     func deletedBoardLeavesTheResidentSet() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let server = try ServerProcess(
-            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "2"], adminPort: true)
-        defer { server.stop() }
-        let adminPort = try #require(server.adminPortNumber)
-        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        let players = 100_000
-        for start in stride(from: 0, to: players, by: 1000) {
-            _ = try await client.submitBatch((start..<(start + 1000)).map {
-                SubmitRequest(boardID: "big", playerID: "p:\($0)", score: Int64($0 &* 7919 % players))
-            })
+        try await withServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "2"], adminPort: true
+        ) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            let players = 100_000
+            for start in stride(from: 0, to: players, by: 1000) {
+                _ = try await client.submitBatch((start..<(start + 1000)).map {
+                    SubmitRequest(boardID: "big", playerID: "p:\($0)", score: Int64($0 &* 7919 % players))
+                })
+            }
+            let allocatedBefore = try await Self.metric("hiscore_jemalloc_allocated_bytes", adminPort: adminPort)
+            let residentBefore = try await Self.metric("process_resident_memory_bytes", adminPort: adminPort)
+            let removed = try await client.deleteBoard("big")
+            #expect(removed == UInt64(players))
+            let allocatedAfter = try await Self.metric("hiscore_jemalloc_allocated_bytes", adminPort: adminPort)
+            let residentAfter = try await Self.metric("process_resident_memory_bytes", adminPort: adminPort)
+            let freed = allocatedBefore - allocatedAfter
+            let returned = residentBefore - residentAfter
+            // ~50 bytes a player in the engine; most of it in large blocks.
+            #expect(freed > Double(players) * 30, "allocated \(allocatedBefore) -> \(allocatedAfter)")
+            #expect(returned > freed / 2, "resident \(residentBefore) -> \(residentAfter) while \(freed) bytes were freed")
+            try await client.close()
         }
-        let allocatedBefore = try await Self.metric("hiscore_jemalloc_allocated_bytes", adminPort: adminPort)
-        let residentBefore = try await Self.metric("process_resident_memory_bytes", adminPort: adminPort)
-        let removed = try await client.deleteBoard("big")
-        #expect(removed == UInt64(players))
-        let allocatedAfter = try await Self.metric("hiscore_jemalloc_allocated_bytes", adminPort: adminPort)
-        let residentAfter = try await Self.metric("process_resident_memory_bytes", adminPort: adminPort)
-        let freed = allocatedBefore - allocatedAfter
-        let returned = residentBefore - residentAfter
-        // ~50 bytes a player in the engine; most of it in large blocks.
-        #expect(freed > Double(players) * 30, "allocated \(allocatedBefore) -> \(allocatedAfter)")
-        #expect(returned > freed / 2, "resident \(residentBefore) -> \(residentAfter) while \(freed) bytes were freed")
-        try await client.close()
     }
 }

@@ -92,10 +92,10 @@ struct SecurityReviewTests {
     }
 
     @Test("hiscore mint-token refuses a --ttl that would overflow the expiry (it trapped)")
-    func mintTokenTTLIsBounded() throws {
-        let huge = try runCLI(["mint-token", "--secret", reviewSecret, "--player", "p1", "--ttl", "9223372036854775807"])
+    func mintTokenTTLIsBounded() async throws {
+        let huge = try await runCLI(["mint-token", "--secret", reviewSecret, "--player", "p1", "--ttl", "9223372036854775807"])
         #expect(huge.status != 0 && huge.stderr.contains("--ttl"), "mint-token --ttl Int64.max: \(huge.status) \(huge.stderr)")
-        let fine = try runCLI(["mint-token", "--secret", reviewSecret, "--player", "p1", "--ttl", "60"])
+        let fine = try await runCLI(["mint-token", "--secret", reviewSecret, "--player", "p1", "--ttl", "60"])
         #expect(fine.status == 0 && fine.stdout.split(separator: ".").count == 3)
     }
 

@@ -458,12 +458,12 @@ struct SecurityTests {
         ("--max-feed-backlog-bytes", "-1", "--max-feed-backlog-bytes must be at least 1"),
         ("--max-top-cache-bytes", "-1", "--max-top-cache-bytes must be at least 0"),
     ])
-    func startUpLimits(flag: String, value: String, message: String) throws {
+    func startUpLimits(flag: String, value: String, message: String) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         do {
-            let server = try ServerProcess(arguments: ["--data-dir", directory.path, "--durability", "memory", "\(flag)=\(value)"])
-            server.stop()
+            let server = try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--durability", "memory", "\(flag)=\(value)"])
+            await server.stop()
             Issue.record("hiscored started with \(flag) \(value)")
         } catch ServerProcessError.didNotStart(let log) {
             #expect(log.contains(message), "\(log)")
@@ -550,51 +550,52 @@ struct HostileMemoryTests {
     func floods() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let server = try ServerProcess(
-            arguments: ["--data-dir", directory.path, "--durability", "memory", "--max-connections", "100"], adminPort: true)
-        defer { server.stop() }
-        let adminPort = try #require(server.adminPortNumber)
-        let good = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
-        _ = try await good.submit(board: "b", player: "p", score: 1)
-        let before = try await allocated(adminPort)
-        for round in 0..<3 {
-            // The previous round's connections are closed by the client; wait until the server has
-            // seen every close, or this round would start with slots still taken.
-            #expect(try await waitForOpenConnections(adminPort, 1), "round \(round): previous connections not released")
-            var connections: [RawConnection] = []
-            for index in 0..<250 {
-                let connection = try RawConnection(port: server.port, timeoutSeconds: 2)
-                switch index % 5 {
-                case 0: break  // silent: never sends the preface
-                case 1: connection.send(Array("HISC".utf8))  // half a preface
-                case 2: connection.send(ConnectionPreface.bytes + [0, 0xff, 0xff, 0xff, 0xff])  // 4 GiB declared
-                case 3: connection.send(ConnectionPreface.bytes + [0, 0, 0, 0x10, 0] + [UInt8](repeating: 7, count: 2000))  // truncated
-                default: connection.send([UInt8](repeating: 0x41, count: 4096))  // garbage
+        try await withServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory", "--max-connections", "100"], adminPort: true
+        ) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            let good = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            _ = try await good.submit(board: "b", player: "p", score: 1)
+            let before = try await allocated(adminPort)
+            for round in 0..<3 {
+                // The previous round's connections are closed by the client; wait until the server has
+                // seen every close, or this round would start with slots still taken.
+                #expect(try await waitForOpenConnections(adminPort, 1), "round \(round): previous connections not released")
+                var connections: [RawConnection] = []
+                for index in 0..<250 {
+                    let connection = try RawConnection(port: server.port, timeoutSeconds: 2)
+                    switch index % 5 {
+                    case 0: break  // silent: never sends the preface
+                    case 1: connection.send(Array("HISC".utf8))  // half a preface
+                    case 2: connection.send(ConnectionPreface.bytes + [0, 0xff, 0xff, 0xff, 0xff])  // 4 GiB declared
+                    case 3: connection.send(ConnectionPreface.bytes + [0, 0, 0, 0x10, 0] + [UInt8](repeating: 7, count: 2000))  // truncated
+                    default: connection.send([UInt8](repeating: 0x41, count: 4096))  // garbage
+                    }
+                    connections.append(connection)
                 }
-                connections.append(connection)
-            }
-            // Which of the flood's connections were admitted depends on how the server's accept loop
-            // raced their closes, so the limit is probed directly: connections that complete the
-            // handshake are admitted and stay, until one is refused with a close and no hello.
-            // At most max_connections (100) can be admitted, so the probe ends within 101 tries.
-            var refused = false
-            for _ in 0...100 {
-                let probe = try RawConnection(port: server.port, timeoutSeconds: 10)
-                guard probe.handshake() != nil else {
-                    refused = true
-                    break
+                // Which of the flood's connections were admitted depends on how the server's accept loop
+                // raced their closes, so the limit is probed directly: connections that complete the
+                // handshake are admitted and stay, until one is refused with a close and no hello.
+                // At most max_connections (100) can be admitted, so the probe ends within 101 tries.
+                var refused = false
+                for _ in 0...100 {
+                    let probe = try RawConnection(port: server.port, timeoutSeconds: 10)
+                    guard probe.handshake() != nil else {
+                        refused = true
+                        break
+                    }
+                    connections.append(probe)
                 }
-                connections.append(probe)
+                #expect(refused, "round \(round): max_connections never refused a connection")
+                #expect(try await openConnections(adminPort) <= 100, "round \(round)")
+                #expect(try await good.ping([1]) == [1])
+                connections.removeAll()
             }
-            #expect(refused, "round \(round): max_connections never refused a connection")
-            #expect(try await openConnections(adminPort) <= 100, "round \(round)")
-            #expect(try await good.ping([1]) == [1])
-            connections.removeAll()
+            let after = try await allocated(adminPort)
+            #expect(before > 0 && after > 0)
+            #expect(after - before < 8 << 20, "allocated grew from \(before) to \(after) bytes")
+            #expect(try await good.rank(board: "b", player: "p").entry.rank == 1)
+            try await good.close()
         }
-        let after = try await allocated(adminPort)
-        #expect(before > 0 && after > 0)
-        #expect(after - before < 8 << 20, "allocated grew from \(before) to \(after) bytes")
-        #expect(try await good.rank(board: "b", player: "p").entry.rank == 1)
-        try await good.close()
     }
 }

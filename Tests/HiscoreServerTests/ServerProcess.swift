@@ -7,7 +7,7 @@ import Glibc
 
 /// A real `hiscored` process for tests that need one (memory measured alone, SIGKILL, restarts).
 /// It is started on an ephemeral port, its log is read for the bound port, and `stop()` (or
-/// deinit) always ends it.
+/// deinit) always ends it. Its waits (for the log, for the exit) run off the cooperative pool.
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
@@ -27,9 +27,19 @@ final class ServerProcess: @unchecked Sendable {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    init(
+    /// Starts `hiscored` with `arguments` and reads its log (bounded: `timeout`) until it says
+    /// its port; throws `didNotStart` with what it logged if it does not.
+    static func start(
         arguments: [String], timeout: Duration = .seconds(20), adminPort: Bool = false, binary: URL = ServerProcess.binary,
         environment: [String: String] = [:]
+    ) async throws -> ServerProcess {
+        try await offCooperativePool {
+            try ServerProcess(arguments: arguments, timeout: timeout, adminPort: adminPort, binary: binary, environment: environment)
+        }
+    }
+
+    private init(
+        arguments: [String], timeout: Duration, adminPort: Bool, binary: URL, environment: [String: String]
     ) throws {
         process.executableURL = binary
         if !environment.isEmpty {
@@ -78,18 +88,20 @@ final class ServerProcess: @unchecked Sendable {
     /// Reads the server's log on (bounded: `timeout`) until it contains `text`; false if it
     /// did not say it in time. (Read only when asked: a test must not let the server log more
     /// than a pipe holds, ~64 KB, between reads.)
-    func waitForLog(_ text: String, timeout: Duration = .seconds(10)) -> Bool {
-        let handle = stderrPipe.fileHandleForReading
-        let deadline = ContinuousClock.now + timeout
-        while !log.contains(text) && ContinuousClock.now < deadline {
-            var ready = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&ready, 1, 100) >= 0 else { return false }
-            guard ready.revents != 0 else { continue }
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            log += String(decoding: chunk, as: UTF8.self)
+    func waitForLog(_ text: String, timeout: Duration = .seconds(10)) async -> Bool {
+        await offCooperativePool {
+            let handle = stderrPipe.fileHandleForReading
+            let deadline = ContinuousClock.now + timeout
+            while !log.contains(text) && ContinuousClock.now < deadline {
+                var ready = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+                guard poll(&ready, 1, 100) >= 0 else { return false }
+                guard ready.revents != 0 else { continue }
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                log += String(decoding: chunk, as: UTF8.self)
+            }
+            return log.contains(text)
         }
-        return log.contains(text)
     }
 
     func signal(_ number: Int32) {
@@ -98,20 +110,23 @@ final class ServerProcess: @unchecked Sendable {
 
     /// SIGTERM and wait (bounded); SIGKILL if it does not exit. Returns the exit status.
     @discardableResult
-    func stop(timeout: Duration = .seconds(15)) -> Int32 {
+    func stop(timeout: Duration = .seconds(15)) async -> Int32 {
         signal(SIGTERM)
-        return waitForExit(timeout: timeout)
+        return await waitForExit(timeout: timeout)
     }
 
+    /// Waits (bounded) for the process to exit; SIGKILL if it does not. Returns the exit status.
     @discardableResult
-    func waitForExit(timeout: Duration) -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+    func waitForExit(timeout: Duration) async -> Int32 {
+        await offCooperativePool {
+            let deadline = ContinuousClock.now + timeout
+            while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            return process.terminationStatus
         }
-        return process.terminationStatus
     }
 
     deinit {
@@ -119,6 +134,23 @@ final class ServerProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+    }
+}
+
+/// Runs `body` with a started `hiscored` (see `ServerProcess.start`) and stops it afterwards,
+/// also when `body` throws.
+func withServerProcess<T>(
+    arguments: [String], adminPort: Bool = false, binary: URL = ServerProcess.binary, environment: [String: String] = [:],
+    _ body: (ServerProcess) async throws -> T
+) async throws -> T {
+    let server = try await ServerProcess.start(arguments: arguments, adminPort: adminPort, binary: binary, environment: environment)
+    do {
+        let result = try await body(server)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
     }
 }
 

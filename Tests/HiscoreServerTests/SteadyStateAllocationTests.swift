@@ -50,38 +50,39 @@ struct SteadyStateAllocationTests {
     func noAllocationsWhenWarm(shards: Int) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let server = try ServerProcess(
+        try await withServerProcess(
             arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "\(shards)"], adminPort: true,
-            binary: ServerProcess.releaseBinary)
-        defer { server.stop() }
-        let adminPort = try #require(server.adminPortNumber)
-        var clients: [HiscoreClient] = []
-        for _ in 0..<8 { clients.append(try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)) }
-        let players = 2_000
-        for start in stride(from: 0, to: players, by: 500) {
-            _ = try await clients[0].submitBatch((start..<(start + 500)).map {
-                SubmitRequest(boardID: "lb", playerID: "p:\($0)", score: Int64($0))
-            })
+            binary: ServerProcess.releaseBinary
+        ) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            var clients: [HiscoreClient] = []
+            for _ in 0..<8 { clients.append(try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)) }
+            let players = 2_000
+            for start in stride(from: 0, to: players, by: 500) {
+                _ = try await clients[0].submitBatch((start..<(start + 500)).map {
+                    SubmitRequest(boardID: "lb", playerID: "p:\($0)", score: Int64($0))
+                })
+            }
+            // Warm-up: pools, arenas and buffers reach their working sizes.
+            try await Self.load(clients, rounds: 40, inFlight: 32, players: players, seed: 1)
+            // A scrape allocates (it renders text): two scrapes with nothing between measure what
+            // the scrapes themselves add to a before/after pair.
+            let idleBefore = try await Self.allocationCount(adminPort)
+            let idleAfter = try await Self.allocationCount(adminPort)
+            let measuredRounds = 200
+            let before = try await Self.allocationCount(adminPort)
+            try await Self.load(clients, rounds: measuredRounds, inFlight: 32, players: players, seed: 2)
+            let after = try await Self.allocationCount(adminPort)
+            let calls = Double(measuredRounds * 8 * 32 * 2)
+            #expect(idleBefore >= 0 && idleAfter >= idleBefore && after >= before)
+            // What is left is pooled executor state still growing to the largest rounds (a few
+            // hundred allocations) and jemalloc's count itself, which merges a thread's cached
+            // allocations only when its cache flushes: warm-up allocations can land in the window
+            // (a few thousand, measured under a busy machine). An allocation per submit or rank
+            // would be 0.5 per call; per round of the executor, 0.1 to 0.3 (seen once, and fixed).
+            let perCall = (after - before - (idleAfter - idleBefore)) / calls
+            #expect(perCall < 0.1, "\(after - before) allocations over \(Int(calls)) calls (\(perCall) per call)")
+            for client in clients { try await client.close() }
         }
-        // Warm-up: pools, arenas and buffers reach their working sizes.
-        try await Self.load(clients, rounds: 40, inFlight: 32, players: players, seed: 1)
-        // A scrape allocates (it renders text): two scrapes with nothing between measure what
-        // the scrapes themselves add to a before/after pair.
-        let idleBefore = try await Self.allocationCount(adminPort)
-        let idleAfter = try await Self.allocationCount(adminPort)
-        let measuredRounds = 200
-        let before = try await Self.allocationCount(adminPort)
-        try await Self.load(clients, rounds: measuredRounds, inFlight: 32, players: players, seed: 2)
-        let after = try await Self.allocationCount(adminPort)
-        let calls = Double(measuredRounds * 8 * 32 * 2)
-        #expect(idleBefore >= 0 && idleAfter >= idleBefore && after >= before)
-        // What is left is pooled executor state still growing to the largest rounds (a few
-        // hundred allocations) and jemalloc's count itself, which merges a thread's cached
-        // allocations only when its cache flushes: warm-up allocations can land in the window
-        // (a few thousand, measured under a busy machine). An allocation per submit or rank
-        // would be 0.5 per call; per round of the executor, 0.1 to 0.3 (seen once, and fixed).
-        let perCall = (after - before - (idleAfter - idleBefore)) / calls
-        #expect(perCall < 0.1, "\(after - before) allocations over \(Int(calls)) calls (\(perCall) per call)")
-        for client in clients { try await client.close() }
     }
 }

@@ -168,9 +168,10 @@ struct TLSTests {
     }
 }
 
-/// Runs `body` with a fresh `TestPKI` and always removes its directory.
+/// Runs `body` with a fresh `TestPKI` (made off the cooperative pool: it waits for `openssl`
+/// runs) and always removes its directory.
 func withPKI(_ body: (TestPKI) async throws -> Void) async throws {
-    let pki = try TestPKI.make()
+    let pki = try await offCooperativePool { try TestPKI.make() }
     defer { try? FileManager.default.removeItem(at: pki.directory) }
     try await body(pki)
 }

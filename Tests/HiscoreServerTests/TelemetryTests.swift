@@ -55,15 +55,17 @@ final class CapturedLog: @unchecked Sendable {
 
     func contains(_ text: String) -> Bool { lock.withLock { lines.contains { $0.contains(text) } } }
 
-    /// Waits (on a condition, woken by each new line) until a line contains `text`, at most
-    /// `seconds`; whether one does.
-    func waitFor(_ text: String, seconds: Double) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        return lock.withLock {
-            while !lines.contains(where: { $0.contains(text) }) {
-                if !lock.wait(until: deadline) { return lines.contains { $0.contains(text) } }
+    /// Waits (on a condition, woken by each new line; off the cooperative pool) until a line
+    /// contains `text`, at most `seconds`; whether one does.
+    func waitFor(_ text: String, seconds: Double) async -> Bool {
+        await offCooperativePool {
+            let deadline = Date(timeIntervalSinceNow: seconds)
+            return lock.withLock {
+                while !lines.contains(where: { $0.contains(text) }) {
+                    if !lock.wait(until: deadline) { return lines.contains { $0.contains(text) } }
+                }
+                return true
             }
-            return true
         }
     }
 

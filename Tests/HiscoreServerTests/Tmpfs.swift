@@ -5,9 +5,9 @@ import Testing
 import Glibc
 #endif
 
-/// A small tmpfs mounted for one test (root only: the suite is skipped, with the reason printed,
-/// where mounting is refused). `fill()` takes every free page with a filler file, `free()`
-/// deletes it again.
+/// A small tmpfs mounted for one test by `withTmpfs` (root only: the suite is skipped, with the
+/// reason printed, where mounting is refused). `fill()` takes every free page with a filler
+/// file, `free()` deletes it again.
 final class Tmpfs: @unchecked Sendable {
     let path: String
     private var filler: String { path + "/filler" }
@@ -18,7 +18,7 @@ final class Tmpfs: @unchecked Sendable {
         return true
     }()
 
-    init(bytes: Int) throws {
+    fileprivate init(bytes: Int) throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-tmpfs-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path]) == 0 else {
@@ -28,20 +28,24 @@ final class Tmpfs: @unchecked Sendable {
     }
 
     /// Writes zeros until the file system says ENOSPC (the last page byte by byte).
-    func fill() {
-        let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        precondition(fd >= 0)
-        let chunk = [UInt8](repeating: 0, count: 4096)
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
-        close(fd)
+    func fill() async {
+        await offCooperativePool {
+            let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            precondition(fd >= 0)
+            let chunk = [UInt8](repeating: 0, count: 4096)
+            while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+            while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
+            close(fd)
+        }
     }
 
     func free() { unlink(filler) }
 
-    func resize(bytes: Int) -> Bool { Self.run("/bin/mount", ["-o", "remount,size=\(bytes)", path]) == 0 }
+    func resize(bytes: Int) async -> Bool {
+        await offCooperativePool { Self.run("/bin/mount", ["-o", "remount,size=\(bytes)", path]) == 0 }
+    }
 
-    func unmount() {
+    fileprivate func unmount() {
         _ = Self.run("/bin/umount", [path])
         try? FileManager.default.removeItem(atPath: path)
     }
@@ -55,5 +59,20 @@ final class Tmpfs: @unchecked Sendable {
         guard (try? process.run()) != nil else { return -1 }
         process.waitUntilExit()
         return process.terminationStatus
+    }
+}
+
+/// Mounts a tmpfs of `bytes` for `body` and unmounts it afterwards, also when `body` throws.
+/// Mounting and unmounting run processes: they are waited for off the cooperative pool (see
+/// `offCooperativePool`), as `fill()` is.
+func withTmpfs<T>(bytes: Int, _ body: (Tmpfs) async throws -> T) async throws -> T {
+    let disk = try await offCooperativePool { try Tmpfs(bytes: bytes) }
+    do {
+        let result = try await body(disk)
+        await offCooperativePool { disk.unmount() }
+        return result
+    } catch {
+        await offCooperativePool { disk.unmount() }
+        throw error
     }
 }

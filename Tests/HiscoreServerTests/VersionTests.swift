@@ -8,7 +8,7 @@ import Testing
 struct VersionTests {
     @Test("hiscored --version, hiscore --version and the server's hello name the same release")
     func oneVersion() async throws {
-        let cli = try runCLI(["--version"])
+        let cli = try await runCLI(["--version"])
         #expect(cli.status == 0 && cli.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == HiscoreVersion.current, "\(cli)")
 
         let process = Process()
@@ -16,9 +16,12 @@ struct VersionTests {
         process.arguments = ["--version"]
         let out = Pipe()
         process.standardOutput = out
-        try process.run()
-        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let printed = try await offCooperativePool {
+            try process.run()
+            let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return printed
+        }
         #expect(process.terminationStatus == 0 && printed.trimmingCharacters(in: .whitespacesAndNewlines) == HiscoreVersion.current)
 
         try await withServer(shards: 1) { server in

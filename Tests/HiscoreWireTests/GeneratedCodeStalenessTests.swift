@@ -12,7 +12,7 @@ struct GeneratedCodeStalenessTests {
     ]
 
     @Test("the committed protobuf-c files match proto/ (else: run make proto)")
-    func upToDate() throws {
+    func upToDate() async throws {
         let outputRoot = FileManager.default.temporaryDirectory
             .appendingPathComponent("hiscore-gen-proto-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: outputRoot, withIntermediateDirectories: true)
@@ -23,8 +23,10 @@ struct GeneratedCodeStalenessTests {
         script.environment = ProcessInfo.processInfo.environment.merging(["OUT_ROOT": outputRoot.path]) { $1 }
         let errors = Pipe()
         script.standardError = errors
-        try script.run()
-        script.waitUntilExit()
+        try await offCooperativePool {
+            try script.run()
+            script.waitUntilExit()
+        }
         let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         try #require(script.terminationStatus == 0, "scripts/gen-proto.sh failed: \(errorText)")
 
