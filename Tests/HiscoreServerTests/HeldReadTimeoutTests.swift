@@ -32,62 +32,64 @@ struct HeldReadTimeoutTests {
             $0.limits.frameTimeoutSeconds = 1
             $0.limits.idleTimeoutSeconds = Int(idleTimeout)
         }) { server in
-            let reader = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
-            try #require(reader.handshake() != nil)
-            // 1000 boards with 120-byte ids: a list_boards answer of ~150 KB for a 12-byte call.
-            let prefix = String(repeating: "b", count: 116)
-            for start in stride(from: 0, to: 1000, by: 250) {
-                reader.send(RequestEnvelope(callID: 1, method: .submitBatch((start..<(start + 250)).map {
-                    SubmitRequest(boardID: prefix + String(format: "%04d", $0), playerID: "p", score: 1)
-                })))
-                try #require(reader.readFrame()?.status == nil)
-            }
-            let before = reader.bytesReceived
-            reader.send(RequestEnvelope(callID: 1, method: .listBoards(ListBoardsRequest(limit: 1000))))
-            try #require(reader.readFrame()?.status == nil)
-            let answerBytes = reader.bytesReceived - before
-            // Each step reads more than the kernel and the server can have buffered, so the
-            // server must have dispatched held frames again (the client made progress).
-            let stepBytes = Self.bufferedBytesCeiling()
-            let steps = 5
-            let pause: UInt32 = 1_500_000  // µs: each hold outlasts the frame timeout, not the idle one
-            let calls = (stepBytes / answerBytes + 1) * (steps + 2)
-            var burst = ByteBufferBuilder()
-            for callID in 1...calls {
-                burst.append(RequestEnvelope(callID: UInt64(callID), method: .listBoards(ListBoardsRequest(limit: 1000))))
-            }
-            burst.bytes += [0, 0, 0, 0, 100, 8]  // and the first bytes of a frame, left unfinished
-            reader.send(burst.bytes)
-            let clock = ContinuousClock()
-            let start = clock.now
-            var next: UInt64 = 1
-            for step in 1...steps {
-                // Pacing what the test is about; a thread sleep, as in
-                // SecurityTests.activeConnectionIsNotIdle (this connection blocks its thread anyway).
-                usleep(pause)
-                let target = reader.bytesReceived + stepBytes
-                while reader.bytesReceived < target {
-                    guard let frame = reader.readFrame() else {
-                        Issue.record("closed at step \(step), \(clock.now - start) after the burst, while reading steadily")
-                        return
-                    }
-                    #expect(frame.callID == next && frame.status == nil, "\(frame.callID) \(String(describing: frame.status))")
-                    next += 1
+            try await offCooperativePool {
+                let reader = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
+                try #require(reader.handshake() != nil)
+                // 1000 boards with 120-byte ids: a list_boards answer of ~150 KB for a 12-byte call.
+                let prefix = String(repeating: "b", count: 116)
+                for start in stride(from: 0, to: 1000, by: 250) {
+                    reader.send(RequestEnvelope(callID: 1, method: .submitBatch((start..<(start + 250)).map {
+                        SubmitRequest(boardID: prefix + String(format: "%04d", $0), playerID: "p", score: 1)
+                    })))
+                    try #require(reader.readFrame()?.status == nil)
                 }
+                let before = reader.bytesReceived
+                reader.send(RequestEnvelope(callID: 1, method: .listBoards(ListBoardsRequest(limit: 1000))))
+                try #require(reader.readFrame()?.status == nil)
+                let answerBytes = reader.bytesReceived - before
+                // Each step reads more than the kernel and the server can have buffered, so the
+                // server must have dispatched held frames again (the client made progress).
+                let stepBytes = Self.bufferedBytesCeiling()
+                let steps = 5
+                let pause: UInt32 = 1_500_000  // µs: each hold outlasts the frame timeout, not the idle one
+                let calls = (stepBytes / answerBytes + 1) * (steps + 2)
+                var burst = ByteBufferBuilder()
+                for callID in 1...calls {
+                    burst.append(RequestEnvelope(callID: UInt64(callID), method: .listBoards(ListBoardsRequest(limit: 1000))))
+                }
+                burst.bytes += [0, 0, 0, 0, 100, 8]  // and the first bytes of a frame, left unfinished
+                reader.send(burst.bytes)
+                let clock = ContinuousClock()
+                let start = clock.now
+                var next: UInt64 = 1
+                for step in 1...steps {
+                    // Pacing what the test is about; a thread sleep, as in
+                    // SecurityTests.activeConnectionIsNotIdle (this connection blocks its thread anyway).
+                    usleep(pause)
+                    let target = reader.bytesReceived + stepBytes
+                    while reader.bytesReceived < target {
+                        guard let frame = reader.readFrame() else {
+                            Issue.record("closed at step \(step), \(clock.now - start) after the burst, while reading steadily")
+                            return
+                        }
+                        #expect(frame.callID == next && frame.status == nil, "\(frame.callID) \(String(describing: frame.status))")
+                        next += 1
+                    }
+                }
+                #expect(clock.now - start > .seconds(idleTimeout + 2), "the holds added up to well past the idle timeout")
+                #expect(Int(next) < calls, "answers were still to come when the client stopped reading")
+                // Then it reads nothing more: it must be gone about the idle timeout later, the one
+                // connection slot free again.
+                let stopped = clock.now
+                var admitted = false
+                while !admitted && clock.now - stopped < .seconds(idleTimeout + 10) {
+                    let probe = try RawConnection(port: server.localPort, timeoutSeconds: 2)
+                    admitted = probe.handshake() != nil
+                    if !admitted { usleep(250_000) }  // poll interval
+                }
+                #expect(admitted, "a client that stopped reading was never closed")
+                #expect(reader.waitForClose())
             }
-            #expect(clock.now - start > .seconds(idleTimeout + 2), "the holds added up to well past the idle timeout")
-            #expect(Int(next) < calls, "answers were still to come when the client stopped reading")
-            // Then it reads nothing more: it must be gone about the idle timeout later, the one
-            // connection slot free again.
-            let stopped = clock.now
-            var admitted = false
-            while !admitted && clock.now - stopped < .seconds(idleTimeout + 10) {
-                let probe = try RawConnection(port: server.localPort, timeoutSeconds: 2)
-                admitted = probe.handshake() != nil
-                if !admitted { usleep(250_000) }  // poll interval
-            }
-            #expect(admitted, "a client that stopped reading was never closed")
-            #expect(reader.waitForClose())
         }
     }
 }

@@ -156,8 +156,10 @@ struct ProtocolFaultTests {
     @Test("a connection that never sends the preface is closed after the preface timeout")
     func prefaceTimeout() async throws {
         try await withServer(configure: { $0.limits.prefaceTimeoutSeconds = 1 }) { server in
-            let connection = try RawConnection(port: server.localPort, timeoutSeconds: 10)
-            #expect(connection.waitForClose())
+            try await offCooperativePool {
+                let connection = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+                #expect(connection.waitForClose())
+            }
         }
     }
 

@@ -109,54 +109,56 @@ struct SecurityReviewTests {
             $0.access = access
             $0.limits.authenticationTimeoutSeconds = 1
         }) { server in
-            let now = Int64(Date().timeIntervalSince1970)
-            // Valid (with the 30 s leeway) for about three more seconds.
-            let expiring = verifier.mint(playerID: "me", boards: ["*"], expiresAt: now - PlayerTokenVerifier.leewaySeconds + 3, issuedAt: now - 60)
-            let fresh = verifier.mint(playerID: "me", boards: ["*"], expiresAt: now + 3600, issuedAt: now)
+            try await offCooperativePool {
+                let now = Int64(Date().timeIntervalSince1970)
+                // Valid (with the 30 s leeway) for about three more seconds.
+                let expiring = verifier.mint(playerID: "me", boards: ["*"], expiresAt: now - PlayerTokenVerifier.leewaySeconds + 3, issuedAt: now - 60)
+                let fresh = verifier.mint(playerID: "me", boards: ["*"], expiresAt: now + 3600, issuedAt: now)
 
-            // Pings only, once the token has expired: closed with a notice saying why.
-            let stale = try RawConnection(port: server.localPort, timeoutSeconds: 30)
-            _ = stale.handshake()
-            stale.send(RequestEnvelope(callID: 1, method: .authenticate(token: expiring)))
-            #expect(stale.readFrame()?.status == nil, "the token was refused while valid")
-            var notice: ResponseEnvelope?
-            for call in UInt64(2)...200 {
-                usleep(200_000)  // pacing of the pings, not synchronization
-                stale.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
-                guard let frame = stale.readFrame() else { break }
-                if frame.callID == 0 {
-                    notice = frame
-                    break
+                // Pings only, once the token has expired: closed with a notice saying why.
+                let stale = try RawConnection(port: server.localPort, timeoutSeconds: 30)
+                _ = stale.handshake()
+                stale.send(RequestEnvelope(callID: 1, method: .authenticate(token: expiring)))
+                #expect(stale.readFrame()?.status == nil, "the token was refused while valid")
+                var notice: ResponseEnvelope?
+                for call in UInt64(2)...200 {
+                    usleep(200_000)  // pacing of the pings, not synchronization
+                    stale.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
+                    guard let frame = stale.readFrame() else { break }
+                    if frame.callID == 0 {
+                        notice = frame
+                        break
+                    }
                 }
-            }
-            #expect(notice?.status?.code == .unauthenticated && notice?.status?.message.contains("expired") == true,
-                    "no close notice within 40 s: \(String(describing: notice?.status))")
+                #expect(notice?.status?.code == .unauthenticated && notice?.status?.message.contains("expired") == true,
+                        "no close notice within 40 s: \(String(describing: notice?.status))")
 
-            // Tokens that expire in a far year (or past Int64 with the leeway) hold the
-            // connection: their deadline is not computed into an overflow or a trap.
-            for expiresAt in [Int64.max - 40, Int64(40_000_000_000)] {
-                let far = try RawConnection(port: server.localPort, timeoutSeconds: 30)
-                _ = far.handshake()
-                far.send(RequestEnvelope(callID: 1, method: .authenticate(token: verifier.mint(playerID: "me", boards: ["*"], expiresAt: expiresAt, issuedAt: now))))
-                #expect(far.readFrame()?.status == nil)
-                usleep(1_500_000)  // past the 1 s authentication timeout (pacing, not synchronization)
-                far.send(RequestEnvelope(callID: 2, method: .ping(payload: [])))
-                #expect(far.readFrame()?.callID == 2, "a connection with a token valid until \(expiresAt) was closed")
-            }
+                // Tokens that expire in a far year (or past Int64 with the leeway) hold the
+                // connection: their deadline is not computed into an overflow or a trap.
+                for expiresAt in [Int64.max - 40, Int64(40_000_000_000)] {
+                    let far = try RawConnection(port: server.localPort, timeoutSeconds: 30)
+                    _ = far.handshake()
+                    far.send(RequestEnvelope(callID: 1, method: .authenticate(token: verifier.mint(playerID: "me", boards: ["*"], expiresAt: expiresAt, issuedAt: now))))
+                    #expect(far.readFrame()?.status == nil)
+                    usleep(1_500_000)  // past the 1 s authentication timeout (pacing, not synchronization)
+                    far.send(RequestEnvelope(callID: 2, method: .ping(payload: [])))
+                    #expect(far.readFrame()?.callID == 2, "a connection with a token valid until \(expiresAt) was closed")
+                }
 
-            // The same, but a fresh token follows the expired one: the connection stays.
-            let later = Int64(Date().timeIntervalSince1970)
-            let expiringToo = verifier.mint(playerID: "me", boards: ["*"], expiresAt: later - PlayerTokenVerifier.leewaySeconds + 2, issuedAt: later - 60)
-            let renewed = try RawConnection(port: server.localPort, timeoutSeconds: 30)
-            _ = renewed.handshake()
-            renewed.send(RequestEnvelope(callID: 1, method: .authenticate(token: expiringToo)))
-            #expect(renewed.readFrame()?.status == nil)
-            renewed.send(RequestEnvelope(callID: 2, method: .authenticate(token: fresh)))
-            #expect(renewed.readFrame()?.status == nil)
-            for call in UInt64(3)...27 {
-                usleep(200_000)  // 5 s of pings: past the first token's expiry and the timeout
-                renewed.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
-                #expect(renewed.readFrame()?.callID == call, "a connection with a fresh token was closed")
+                // The same, but a fresh token follows the expired one: the connection stays.
+                let later = Int64(Date().timeIntervalSince1970)
+                let expiringToo = verifier.mint(playerID: "me", boards: ["*"], expiresAt: later - PlayerTokenVerifier.leewaySeconds + 2, issuedAt: later - 60)
+                let renewed = try RawConnection(port: server.localPort, timeoutSeconds: 30)
+                _ = renewed.handshake()
+                renewed.send(RequestEnvelope(callID: 1, method: .authenticate(token: expiringToo)))
+                #expect(renewed.readFrame()?.status == nil)
+                renewed.send(RequestEnvelope(callID: 2, method: .authenticate(token: fresh)))
+                #expect(renewed.readFrame()?.status == nil)
+                for call in UInt64(3)...27 {
+                    usleep(200_000)  // 5 s of pings: past the first token's expiry and the timeout
+                    renewed.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
+                    #expect(renewed.readFrame()?.callID == call, "a connection with a fresh token was closed")
+                }
             }
         }
     }

@@ -328,29 +328,31 @@ struct SecurityTests {
             $0.access = access
             $0.limits.authenticationTimeoutSeconds = 1
         }) { server in
-            let anonymous = try RawConnection(port: server.localPort, timeoutSeconds: 10)
-            _ = anonymous.handshake()
-            // Pings every 0.25 s (pacing, as in activeConnectionIsNotIdle): answered, but they
-            // are not credentials; the connection must be closed about a second in.
-            var notice: ResponseEnvelope?
-            for call in UInt64(1)...12 {
-                usleep(250_000)
-                anonymous.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
-                guard let frame = anonymous.readFrame() else { break }  // closed
-                if frame.callID == 0 {
-                    notice = frame
-                    break
+            try await offCooperativePool {
+                let anonymous = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+                _ = anonymous.handshake()
+                // Pings every 0.25 s (pacing, as in activeConnectionIsNotIdle): answered, but they
+                // are not credentials; the connection must be closed about a second in.
+                var notice: ResponseEnvelope?
+                for call in UInt64(1)...12 {
+                    usleep(250_000)
+                    anonymous.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
+                    guard let frame = anonymous.readFrame() else { break }  // closed
+                    if frame.callID == 0 {
+                        notice = frame
+                        break
+                    }
                 }
+                #expect(notice?.status?.code == .unauthenticated, "no close notice after 3 s without credentials")
+                #expect(anonymous.waitForClose())
+                let keyed = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+                _ = keyed.handshake()
+                keyed.send(RequestEnvelope(callID: 1, method: .authenticate(token: readerKey)))
+                #expect(keyed.readFrame()?.status?.code ?? .ok == .ok)
+                usleep(1_500_000)  // past the deadline (pacing, not synchronization)
+                keyed.send(RequestEnvelope(callID: 2, method: .ping(payload: [])))
+                #expect(keyed.readFrame()?.callID == 2)
             }
-            #expect(notice?.status?.code == .unauthenticated, "no close notice after 3 s without credentials")
-            #expect(anonymous.waitForClose())
-            let keyed = try RawConnection(port: server.localPort, timeoutSeconds: 10)
-            _ = keyed.handshake()
-            keyed.send(RequestEnvelope(callID: 1, method: .authenticate(token: readerKey)))
-            #expect(keyed.readFrame()?.status?.code ?? .ok == .ok)
-            usleep(1_500_000)  // past the deadline (pacing, not synchronization)
-            keyed.send(RequestEnvelope(callID: 2, method: .ping(payload: [])))
-            #expect(keyed.readFrame()?.callID == 2)
         }
     }
 
@@ -381,65 +383,74 @@ struct SecurityTests {
     @Test("a silent connection is closed after the idle timeout")
     func idleTimeout() async throws {
         try await withServer(configure: { $0.limits.idleTimeoutSeconds = 1 }) { server in
-            let idle = try RawConnection(port: server.localPort, timeoutSeconds: 10)
-            _ = idle.handshake()
-            #expect(idle.waitForClose())
+            try await offCooperativePool {
+                let idle = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+                _ = idle.handshake()
+                #expect(idle.waitForClose())
+            }
         }
     }
 
     @Test("a connection that keeps calling outlives the idle timeout; once silent it is closed")
     func activeConnectionIsNotIdle() async throws {
         try await withServer(configure: { $0.limits.idleTimeoutSeconds = 2 }) { server in
-            let active = try RawConnection(port: server.localPort, timeoutSeconds: 10)
-            _ = active.handshake()
-            // Calls every 0.25 s for 3.5 s: each well within the timeout of the one before, the
-            // last far past it from the first (pacing what the test is about, not waiting for the
-            // server). The thread sleeps, not the task: this connection blocks its thread anyway,
-            // and a task's wake-up can lag by seconds while other tests hold the cooperative pool.
-            for call in UInt64(1)...14 {
-                usleep(250_000)
-                active.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
-                #expect(active.readFrame()?.callID == call, "call \(call) at \(Double(call) * 0.25) s")
+            try await offCooperativePool {
+                let active = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+                _ = active.handshake()
+                // Calls every 0.25 s for 3.5 s: each well within the timeout of the one before, the
+                // last far past it from the first (pacing what the test is about, not waiting for the
+                // server). The thread sleeps, not the task: this connection blocks its thread anyway
+                // (one of its own, off the cooperative pool), and a task's wake-up can lag by
+                // seconds while other tests hold the cooperative pool.
+                for call in UInt64(1)...14 {
+                    usleep(250_000)
+                    active.send(RequestEnvelope(callID: call, method: .ping(payload: [])))
+                    #expect(active.readFrame()?.callID == call, "call \(call) at \(Double(call) * 0.25) s")
+                }
+                #expect(active.waitForClose())
             }
-            #expect(active.waitForClose())
         }
     }
 
     @Test("bytes of an unfinished frame trickled in do not extend the frame timeout")
     func trickledFrameTimesOut() async throws {
         try await withServer(configure: { $0.limits.frameTimeoutSeconds = 1 }) { server in
-            let slow = try RawConnection(port: server.localPort, timeoutSeconds: 10)
-            _ = slow.handshake()
-            slow.send([0, 0, 0, 4, 0])  // a frame of 1024 bytes...
-            // ...one byte every 0.25 s for 4 s (pacing what the test is about; a thread sleep, as
-            // in activeConnectionIsNotIdle). Each byte is a read, none finishes the frame: the
-            // connection must be closed about a second after the frame began, long before the
-            // trickle ends (the idle timeout, 300 s, does not apply while a frame is on its way).
-            var closedAt: Int?
-            for step in 1...16 {
-                usleep(250_000)
-                slow.send([1])
-                if slow.isClosedNow() {
-                    closedAt = step
-                    break
+            try await offCooperativePool {
+                let slow = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+                _ = slow.handshake()
+                slow.send([0, 0, 0, 4, 0])  // a frame of 1024 bytes...
+                // ...one byte every 0.25 s for 4 s (pacing what the test is about; a thread sleep, as
+                // in activeConnectionIsNotIdle). Each byte is a read, none finishes the frame: the
+                // connection must be closed about a second after the frame began, long before the
+                // trickle ends (the idle timeout, 300 s, does not apply while a frame is on its way).
+                var closedAt: Int?
+                for step in 1...16 {
+                    usleep(250_000)
+                    slow.send([1])
+                    if slow.isClosedNow() {
+                        closedAt = step
+                        break
+                    }
                 }
+                #expect(closedAt != nil, "still open after 4 s of trickled bytes")
             }
-            #expect(closedAt != nil, "still open after 4 s of trickled bytes")
         }
     }
 
     @Test("a frame not finished within the frame timeout closes the connection (the idle timeout, 300 s, would not yet)")
     func frameTimeout() async throws {
         try await withServer(configure: { $0.limits.frameTimeoutSeconds = 1 }) { server in
-            let stalled = try RawConnection(port: server.localPort, timeoutSeconds: 10)
-            _ = stalled.handshake()
-            stalled.send([0, 0, 0, 4, 0] + [UInt8](repeating: 7, count: 100))  // 100 of 1024 bytes, then nothing
-            #expect(stalled.waitForClose())
-            // A connection whose frames complete is not affected.
-            let healthy = try RawConnection(port: server.localPort, timeoutSeconds: 10)
-            _ = healthy.handshake()
-            healthy.send(RequestEnvelope(callID: 1, method: .ping(payload: [])))
-            #expect(healthy.readFrame()?.callID == 1)
+            try await offCooperativePool {
+                let stalled = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+                _ = stalled.handshake()
+                stalled.send([0, 0, 0, 4, 0] + [UInt8](repeating: 7, count: 100))  // 100 of 1024 bytes, then nothing
+                #expect(stalled.waitForClose())
+                // A connection whose frames complete is not affected.
+                let healthy = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+                _ = healthy.handshake()
+                healthy.send(RequestEnvelope(callID: 1, method: .ping(payload: [])))
+                #expect(healthy.readFrame()?.callID == 1)
+            }
         }
     }
 
