@@ -54,6 +54,26 @@ struct ReviewOpsFindingsTests {
         await server.shutdown()
     }
 
+    /// A run of due resets still going when the server shut down armed the season timer again
+    /// afterwards, on a loop that had stopped: debug builds trapped on the promise NIO leaked
+    /// there, taking the test process down (seen twice in full test runs).
+    @Test("after shutdown, a run of due resets resets nothing and arms no timer")
+    func noSeasonTimerAfterShutdown() async throws {
+        let boundary = ResetScheduleTestsDates.micros(2026, 11, 29)
+        let clock = TestClock(boundary - 60_000_000)
+        let server = try await Self.start(clock)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        try await client.createBoard(BoardConfig(id: "nightly", resetSchedule: ResetSchedule(period: .daily, minuteOfDay: 0)))
+        _ = try await client.submit(board: "nightly", player: "alice", score: 5)
+        try await client.close()
+        clock.set(boundary + 60_000_000)
+        await server.shutdown()
+        // Before the fix the run reset the board, waiting for shards whose loops had stopped:
+        // it never returned. The race bounds the test (10 s) instead of leaving it hanging.
+        let resets = await result(within: .seconds(10)) { await server.runDueResets() }
+        #expect(resets == [], "after shutdown, a run of due resets \(resets == nil ? "did not return within 10 s" : "reset \(resets ?? [])")")
+    }
+
     /// runDueResets checks `due > board.periodStartedAt` on the handle it listed, then resets
     /// whatever board is live under that id by then (BoardDirectory.reset takes only the id). A
     /// reset made meanwhile (reset_board, or another runDueResets) is not seen: the board is
@@ -108,5 +128,51 @@ struct ReviewOpsFindingsTests {
         }.get()
         try await group.shutdownGracefully()
         #expect(!log.contains("heavy load"), "90 calls/s against a capacity of 1000 was logged as heavy load")
+    }
+}
+
+/// `operation`'s result, or nil when it has not returned within `limit` (it is left running:
+/// a call that hangs must fail its test, not stall the whole run).
+private func result<T: Sendable>(within limit: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
+    let first = FirstResult<T?>()
+    return await withCheckedContinuation { continuation in
+        first.set(continuation)
+        Task { first.resume(await operation()) }
+        Task {
+            try? await Task.sleep(for: limit)
+            first.resume(nil)
+        }
+    }
+}
+
+/// Resumes its continuation once, with whichever value comes first.
+private final class FirstResult<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, Never>?
+    /// The first value, when it came before the continuation.
+    private var early: [T] = []
+    private var done = false
+
+    func set(_ continuation: CheckedContinuation<T, Never>) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let value = early.first {
+            continuation.resume(returning: value)
+        } else {
+            self.continuation = continuation
+        }
+    }
+
+    func resume(_ value: T) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !done else { return }
+        done = true
+        if let continuation {
+            self.continuation = nil
+            continuation.resume(returning: value)
+        } else {
+            early = [value]
+        }
     }
 }

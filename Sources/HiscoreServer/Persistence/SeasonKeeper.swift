@@ -21,7 +21,10 @@ final class SeasonKeeper: Sendable {
     private let loop: any EventLoop
     let clock: @Sendable () -> Int64
     private let logger: Logger
-    private let timer = NIOLockedValueBox<Scheduled<Void>?>(nil)
+    /// The wake-up, and whether `stop()` was called: a run of due resets still going when the
+    /// server shuts down must not arm a timer on a loop that has stopped (NIO traps on the
+    /// promise it leaks there in debug builds, and nothing would run it anyway).
+    private let timer = NIOLockedValueBox<(scheduled: Scheduled<Void>?, stopped: Bool)>((nil, false))
     /// The wait before trying again a due reset that failed (the catalog could not be written:
     /// a full disk), doubled per failed run up to `maxRetryDelay`; nil while none failed.
     private let retryDelay = NIOLockedValueBox<TimeAmount?>(nil)
@@ -74,6 +77,7 @@ final class SeasonKeeper: Sendable {
     /// for, so a late reset archives the same season an on-time one would have.
     @discardableResult
     func runDueResets() async -> [String] {
+        guard !timer.withLockedValue({ $0.stopped }) else { return [] }
         let now = clock()
         var reset: [String] = []
         var failed = false
@@ -106,20 +110,24 @@ final class SeasonKeeper: Sendable {
             board.config.resetSchedule?.nextBoundary(after: max(now, board.periodStartedAt))
         }.min()
         let retry = retryDelay.withLockedValue { $0 }
-        timer.withLockedValue { scheduled in
-            scheduled?.cancel()
-            scheduled = nil
-            guard next != nil || retry != nil else { return }
+        timer.withLockedValue { timer in
+            timer.scheduled?.cancel()
+            timer.scheduled = nil
+            guard !timer.stopped, next != nil || retry != nil else { return }
             var delay = next.map { TimeAmount.microseconds(max(1_000_000, $0 - now)) } ?? Self.maxRetryDelay
             if let retry { delay = min(delay, retry) }
-            scheduled = loop.scheduleTask(in: delay) { [self] in
+            timer.scheduled = loop.scheduleTask(in: delay) { [self] in
                 Task { await self.runDueResets() }
             }
         }
     }
 
     func stop() {
-        timer.withLockedValue { $0?.cancel() }
+        timer.withLockedValue { timer in
+            timer.stopped = true
+            timer.scheduled?.cancel()
+            timer.scheduled = nil
+        }
     }
 }
 
