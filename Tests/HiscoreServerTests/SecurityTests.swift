@@ -481,6 +481,26 @@ struct SecurityTests {
         }
     }
 
+    /// `--max-memory -1` (the value as its own argument, as operators type it) was read by the
+    /// argument parser as a missing value followed by an unknown option "-1".
+    @Test("a negative value given as its own argument reaches the flag's own check", arguments: [
+        ("--max-memory", "-1", "--max-memory: '-1' is not a byte size"),
+        ("--max-top-cache-bytes", "-1", "--max-top-cache-bytes must be at least 0"),
+        ("--admin-port", "-2", "--admin-port must be 0...65535, or -1 for none"),
+        ("--max-calls-per-second", "-1", "--max-calls-per-second must be 0 (no limit) or more"),
+    ])
+    func negativeValueArguments(flag: String, value: String, message: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        do {
+            let server = try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--durability", "memory", flag, value])
+            await server.stop()
+            Issue.record("hiscored started with \(flag) \(value)")
+        } catch ServerProcessError.didNotStart(let log) {
+            #expect(log.contains(message), "\(log)")
+        }
+    }
+
     @Test("connections beyond max_connections are closed at once; the others are served")
     func connectionLimit() async throws {
         try await withServer(configure: { $0.limits.maxConnections = 4 }) { server in
