@@ -132,7 +132,8 @@ struct ReviewOpsFindingsTests {
 }
 
 /// `operation`'s result, or nil when it has not returned within `limit` (it is left running:
-/// a call that hangs must fail its test, not stall the whole run).
+/// a call that hangs must fail its test, not stall the whole run). Not `within` (StreamTests):
+/// its task group waits for every child, so a call that ignores cancellation hangs it too.
 private func result<T: Sendable>(within limit: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
     let first = FirstResult<T?>()
     return await withCheckedContinuation { continuation in

@@ -470,12 +470,17 @@ struct SecurityTests {
         ("--max-top-cache-bytes", "-1", "--max-top-cache-bytes must be at least 0"),
     ])
     func startUpLimits(flag: String, value: String, message: String) async throws {
+        try await Self.expectRefusedAtStart(["\(flag)=\(value)"], saying: message)
+    }
+
+    /// hiscored with `arguments` (and a fresh data dir) must not start, and must say `message`.
+    private static func expectRefusedAtStart(_ arguments: [String], saying message: String) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         do {
-            let server = try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--durability", "memory", "\(flag)=\(value)"])
+            let server = try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--durability", "memory"] + arguments)
             await server.stop()
-            Issue.record("hiscored started with \(flag) \(value)")
+            Issue.record("hiscored started with \(arguments)")
         } catch ServerProcessError.didNotStart(let log) {
             #expect(log.contains(message), "\(log)")
         }
@@ -490,15 +495,7 @@ struct SecurityTests {
         ("--max-calls-per-second", "-1", "--max-calls-per-second must be 0 (no limit) or more"),
     ])
     func negativeValueArguments(flag: String, value: String, message: String) async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        do {
-            let server = try await ServerProcess.start(arguments: ["--data-dir", directory.path, "--durability", "memory", flag, value])
-            await server.stop()
-            Issue.record("hiscored started with \(flag) \(value)")
-        } catch ServerProcessError.didNotStart(let log) {
-            #expect(log.contains(message), "\(log)")
-        }
+        try await Self.expectRefusedAtStart([flag, value], saying: message)
     }
 
     @Test("connections beyond max_connections are closed at once; the others are served")
