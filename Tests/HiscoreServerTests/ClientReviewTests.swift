@@ -261,7 +261,7 @@ func outcome<T: Sendable>(
             do { finish(.success(try await body())) } catch { finish(.failure(error)) }
         }
         Task {
-            try? await Task.sleep(for: timeout)
+            try? await sleepCountingRunTime(timeout)
             finish(nil)
             work.cancel()
         }

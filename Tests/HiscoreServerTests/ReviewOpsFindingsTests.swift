@@ -140,7 +140,7 @@ private func result<T: Sendable>(within limit: Duration, _ operation: @escaping 
         first.set(continuation)
         Task { first.resume(await operation()) }
         Task {
-            try? await Task.sleep(for: limit)
+            try? await sleepCountingRunTime(limit)
             first.resume(nil)
         }
     }

@@ -23,7 +23,7 @@ func awaitEvents(
             return nil
         }
         group.addTask {
-            try await Task.sleep(for: timeout)
+            try await sleepCountingRunTime(timeout)
             return nil
         }
         let first = try await group.next() ?? nil
@@ -395,7 +395,7 @@ func within<T: Sendable>(
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            try await Task.sleep(for: timeout)
+            try await sleepCountingRunTime(timeout)
             return nil
         }
         let first = try await group.next() ?? nil
@@ -501,10 +501,20 @@ struct PlayerNoteTests {
                     }
                     if matched == nil {
                         let states = await latest.states
-                        let wrong = watched.filter { !Self.same(states[$0], expected[$0]) }.map { player in
+                        var wrong: [String] = []
+                        for player in watched where !Self.same(states[player], expected[player]) {
                             let state = states[player].map { "\($0.present ? "rank \($0.entry.rank) score \($0.entry.score)" : "absent")" } ?? "no event"
                             let board = expected[player].map { "rank \($0.rank) score \($0.score)" } ?? "absent"
-                            return "\(player): stream \(state), board \(board)"
+                            // A new stream's snapshot tells a stream that missed a change from a
+                            // reader that fell behind: the snapshot is what the server ranks now.
+                            let fresh = try? await within(.seconds(10), "snapshot of \(player)") { () -> String in
+                                for try await event in writer.subscribe(board: "notes", target: .player(player), mode: mode) {
+                                    guard case .player(let change) = event.change else { continue }
+                                    return change.present ? "rank \(change.entry.rank) score \(change.entry.score)" : "absent"
+                                }
+                                return "ended"
+                            }
+                            wrong.append("\(player): stream \(state), board \(board), new stream \(fresh ?? "no snapshot")")
                         }
                         Issue.record("seed \(seed) round \(round): streams still differ from the board after 10 s: \(wrong.joined(separator: "; "))")
                         break

@@ -94,7 +94,7 @@ func firstOutcome(
             }
         }
         group.addTask {
-            try? await Task.sleep(for: timeout)
+            try? await sleepCountingRunTime(timeout)
             return .timedOut
         }
         let first = await group.next() ?? .timedOut
