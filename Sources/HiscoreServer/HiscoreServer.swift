@@ -423,7 +423,7 @@ public final class HiscoreServer: Sendable {
     /// connection and stops the event loops.
     public func shutdown() async {
         ready.store(false, ordering: .relaxed)
-        seasons.stop()
+        await seasons.stop()
         try? await listener.close()
         let connections = registry.all
         for channel in connections {

@@ -4,6 +4,7 @@ import HiscoreCore
 @testable import HiscoreServer
 import HiscoreWire
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -11,9 +12,12 @@ import Testing
 /// Findings of the operations review (season timer, concurrent resets, heavy-load summary).
 @Suite("Review: operations findings", .serialized)
 struct ReviewOpsFindingsTests {
-    private static func start(_ clock: TestClock) async throws -> HiscoreServer {
+    private static func start(_ clock: TestClock, onRead: ClockReadLatch? = nil) async throws -> HiscoreServer {
         var config = testServerConfiguration(shards: 2)
-        config.clock = { clock.read() }
+        config.clock = {
+            onRead?.noteRead()
+            return clock.read()
+        }
         var logger = Logger(label: "review-ops")
         logger.logLevel = .warning
         return try await HiscoreServer.start(configuration: config, logger: logger)
@@ -72,6 +76,37 @@ struct ReviewOpsFindingsTests {
         // it never returned. The race bounds the test (10 s) instead of leaving it hanging.
         let resets = await result(within: .seconds(10)) { await server.runDueResets() }
         #expect(resets == [], "after shutdown, a run of due resets \(resets == nil ? "did not return within 10 s" : "reset \(resets ?? [])")")
+    }
+
+    /// A run of due resets still going when shutdown began went on resetting board after board;
+    /// a reset whose trip to the shards was handed to a loop shutdown had already stopped never
+    /// finished (its promise leaked: debug builds trap on it), so the run never returned.
+    @Test("shutdown during a run of due resets: the run stops after the board it is on, and both return")
+    func shutdownDuringDueResets() async throws {
+        let t0 = ResetScheduleTestsDates.micros(2026, 11, 28, 23, 58)
+        let clock = TestClock(t0)
+        let latch = ClockReadLatch()
+        let server = try await Self.start(clock, onRead: latch)
+        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        let boards = (0..<60).map { "b\($0)" }
+        // keep_periods 1: from the second reset on, each reset prunes a period, a trip to the
+        // shards that needs their loops running.
+        let schedule = ResetSchedule(period: .daily, minuteOfDay: 0, keepPeriods: 1)
+        for board in boards {
+            try await client.createBoard(BoardConfig(id: board, resetSchedule: schedule))
+            _ = try await client.submit(board: board, player: "p", score: 1)
+        }
+        clock.set(t0 + 3 * 60_000_000)
+        #expect(Set(await server.runDueResets()) == Set(boards))
+        try await client.close()
+        clock.set(t0 + 86_400_000_000 + 3 * 60_000_000)  // the next boundary passed
+        latch.arm()
+        let run = Task { await server.runDueResets() }
+        await latch.waitForRead()  // the run has begun: it reads the clock once it has checked for shutdown
+        await server.shutdown()
+        let resets = await result(within: .seconds(10)) { await run.value }
+        #expect(resets != nil, "a run of due resets did not return within 10 s of shutdown")
+        #expect((resets?.count ?? 0) < boards.count, "the run reset all \(boards.count) boards after shutdown began")
     }
 
     /// runDueResets checks `due > board.periodStartedAt` on the handle it listed, then resets
@@ -142,6 +177,35 @@ private func result<T: Sendable>(within limit: Duration, _ operation: @escaping 
         Task {
             try? await sleepCountingRunTime(limit)
             first.resume(nil)
+        }
+    }
+}
+
+/// Lets a test wait until the server's clock is read: after `arm()`, the first read resumes
+/// `waitForRead()` (at once if the read came first).
+private final class ClockReadLatch: Sendable {
+    private let state = NIOLockedValueBox<(armed: Bool, read: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, false, nil))
+
+    func arm() { state.withLockedValue { $0 = (true, false, nil) } }
+
+    func noteRead() {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            guard state.armed, !state.read else { return nil }
+            state.read = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func waitForRead() async {
+        await withCheckedContinuation { continuation in
+            let readAlready = state.withLockedValue { state -> Bool in
+                guard !state.read else { return true }
+                state.waiter = continuation
+                return false
+            }
+            if readAlready { continuation.resume() }
         }
     }
 }

@@ -21,10 +21,19 @@ final class SeasonKeeper: Sendable {
     private let loop: any EventLoop
     let clock: @Sendable () -> Int64
     private let logger: Logger
-    /// The wake-up, and whether `stop()` was called: a run of due resets still going when the
-    /// server shuts down must not arm a timer on a loop that has stopped (NIO traps on the
-    /// promise it leaks there in debug builds, and nothing would run it anyway).
-    private let timer = NIOLockedValueBox<(scheduled: Scheduled<Void>?, stopped: Bool)>((nil, false))
+    /// The wake-up, whether `stop()` was called, and the runs of due resets going now. A run
+    /// still going when the server shuts down must neither arm a timer nor hand a reset's trip to
+    /// a loop that has stopped (the trip's promise would never complete, and NIO traps on it in
+    /// debug builds): it stops before its next board, and `stop()` waits until it has.
+    private let timer = NIOLockedValueBox<TimerState>(TimerState())
+
+    private struct TimerState {
+        var scheduled: Scheduled<Void>?
+        var stopped = false
+        var runsGoing = 0
+        /// `stop()` calls waiting for the runs going to end.
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
     /// The wait before trying again a due reset that failed (the catalog could not be written:
     /// a full disk), doubled per failed run up to `maxRetryDelay`; nil while none failed.
     private let retryDelay = NIOLockedValueBox<TimeAmount?>(nil)
@@ -77,11 +86,32 @@ final class SeasonKeeper: Sendable {
     /// for, so a late reset archives the same season an on-time one would have.
     @discardableResult
     func runDueResets() async -> [String] {
-        guard !timer.withLockedValue({ $0.stopped }) else { return [] }
+        let started = timer.withLockedValue { timer -> Bool in
+            guard !timer.stopped else { return false }
+            timer.runsGoing += 1
+            return true
+        }
+        guard started else { return [] }
+        let reset = await resetDueBoards()
+        armTimer()
+        let waiters = timer.withLockedValue { timer -> [CheckedContinuation<Void, Never>] in
+            timer.runsGoing -= 1
+            assert(timer.runsGoing >= 0, "a run of due resets ended twice")
+            guard timer.runsGoing == 0 else { return [] }
+            defer { timer.stopWaiters = [] }
+            return timer.stopWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+        return reset
+    }
+
+    /// The body of `runDueResets`: stops before the next board once `stop()` was called.
+    private func resetDueBoards() async -> [String] {
         let now = clock()
         var reset: [String] = []
         var failed = false
         for board in directory.scheduledBoards() {
+            guard !timer.withLockedValue({ $0.stopped }) else { break }
             guard let schedule = board.config.resetSchedule else { continue }
             let due = schedule.lastBoundary(atOrBefore: now)
             guard due > board.periodStartedAt else { continue }
@@ -99,7 +129,6 @@ final class SeasonKeeper: Sendable {
             guard failed else { return delay = nil }
             delay = delay.map { min($0 * 2, Self.maxRetryDelay) } ?? Self.firstRetryDelay
         }
-        armTimer()
         return reset
     }
 
@@ -122,11 +151,20 @@ final class SeasonKeeper: Sendable {
         }
     }
 
-    func stop() {
-        timer.withLockedValue { timer in
-            timer.stopped = true
-            timer.scheduled?.cancel()
-            timer.scheduled = nil
+    /// Cancels the timer, and returns once no run of due resets is going: a run stops before its
+    /// next board, so this waits for at most one board's reset (which needs the shard loops still
+    /// running: call it before they stop).
+    func stop() async {
+        await withCheckedContinuation { continuation in
+            let idle = timer.withLockedValue { timer -> Bool in
+                timer.stopped = true
+                timer.scheduled?.cancel()
+                timer.scheduled = nil
+                guard timer.runsGoing > 0 else { return true }
+                timer.stopWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
         }
     }
 }
