@@ -5,6 +5,7 @@ import asyncio
 import gc
 import socket
 import struct
+import time
 import warnings
 from pathlib import Path
 from typing import List, Optional, Tuple, cast
@@ -14,7 +15,7 @@ import pytest
 import hiscore
 from hiscore import RankMode, SortOrder, StatusCode, WriteOperator, framing, pb
 
-from conftest import RecordingProxy, ServerInfo, run, unique
+from conftest import RecordingProxy, ServerInfo, run, unique, wait_until
 
 I64_MAX = (1 << 63) - 1
 I64_MIN = -(1 << 63)
@@ -732,6 +733,43 @@ def test_sync_client(server: ServerInfo) -> None:
         assert final.status.code == StatusCode.CANCELLED
         assert list(sub) == []
         assert c.delete_board(b) == 30
+
+
+def test_sync_subscription_next_with_a_timeout(server: ServerInfo) -> None:
+    """`SyncSubscription.next(timeout=...)` waits at most `timeout` seconds for the next event:
+    when none comes it raises DeadlineExceeded, and the subscription stays open (the next event
+    still arrives, none is lost); an event already queued comes back even with timeout 0.
+    Before, a blocking consumer could only wait without a bound (`next(sub)`)."""
+    b = unique()
+    with hiscore.Client(server.host, server.port, timeout=10) as c:
+        c.submit(b, "a", 10)
+        with c.subscribe(b, player_id="a") as sub:
+            first = sub.next(timeout=10)
+            assert first.snapshot and first.player.entry.rank == 1
+
+            started = time.monotonic()
+            with pytest.raises(hiscore.DeadlineExceeded) as err:
+                sub.next(timeout=0.2)  # nothing changed: no event comes
+            waited = time.monotonic() - started
+            assert 0.15 <= waited < 5, waited  # (the loop's timers may fire a little early)
+            assert err.value.call_id == sub.call_id
+            assert "no event within 0.2s" in err.value.message
+            assert "still open" in err.value.message
+
+            c.submit(b, "b", 20)  # passes "a": its event comes after the timed-out wait
+            nxt = sub.next(timeout=10)
+            assert not nxt.snapshot and nxt.player.entry.rank == 2 and nxt.player.previous_rank == 1
+
+            c.submit(b, "c", 30)
+            queue = sub._sub._pending.queue  # type: ignore[union-attr]
+            assert queue is not None and wait_until(lambda: queue.qsize() == 1, 10)
+            assert sub.next(timeout=0).player.entry.rank == 3  # queued: no wait needed
+
+            with pytest.raises(ValueError):
+                sub.next(timeout=-1)
+        # the stream ended (leaving `with` cancelled it): next() ends iteration, as next(sub) does
+        with pytest.raises(StopIteration):
+            sub.next(timeout=1)
 
 
 def test_sync_client_after_close_raises_connection_lost(server: ServerInfo) -> None:

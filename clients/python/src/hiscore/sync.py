@@ -14,7 +14,7 @@ from ._proto import hiscore_pb2 as pb
 from google.protobuf.message import Message
 
 from .client import AsyncClient, SubmitItem, Subscription
-from .errors import ConnectionLost
+from .errors import ConnectionLost, DeadlineExceeded
 from .framing import DEFAULT_PORT
 from .types import RankMode, SortOrder, WriteOperator
 
@@ -218,7 +218,8 @@ class Client:
 class SyncSubscription:
     """Blocking iterator over a subscription's `RankEvent`s; `with` (or `close()`) cancels it on
     the server. Events queue up in the background (at most `max_queued_events`, then
-    `SubscriptionLagged`), as with `AsyncClient.subscribe`."""
+    `SubscriptionLagged`), as with `AsyncClient.subscribe`. `next(sub)` waits as long as it
+    takes; `sub.next(timeout=...)` waits at most that long."""
 
     def __init__(self, client: Client, sub: Subscription) -> None:
         self._client = client
@@ -235,8 +236,22 @@ class SyncSubscription:
         return self
 
     def __next__(self) -> pb.RankEvent:
+        return self.next()
+
+    def next(self, timeout: Optional[float] = None) -> pb.RankEvent:
+        """The next event, waiting at most `timeout` seconds for it (None = as long as it takes,
+        as `next(sub)`; 0 = only an event already queued). Raises `DeadlineExceeded` when none
+        came in time: the subscription stays open, and a later `next()` returns the events that
+        arrive after (none is lost). Raises `StopIteration` once the stream has ended, and the
+        stream's error as `next(sub)` does. The subscription is started first if `with` or
+        `start()` has not (that part is not bounded by `timeout`)."""
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 seconds (None = no limit), got {timeout!r}")
         try:
-            return self._client._run(self._sub.__anext__())
+            if timeout is None:
+                return self._client._run(self._sub.__anext__())
+            self.start()  # sends the subscribe request once; then a no-op
+            return self._client._run(_next_within(self._sub, timeout))
         except StopAsyncIteration:
             raise StopIteration from None
 
@@ -252,3 +267,22 @@ class SyncSubscription:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+async def _next_within(sub: Subscription, timeout: float) -> pb.RankEvent:
+    """`sub.__anext__()`, given up after `timeout` seconds with `DeadlineExceeded`. The wait is
+    cancelled, which leaves the subscription's queue as it was; an event (or the stream's end)
+    that arrived just as the time ran out is returned (raised) rather than dropped."""
+    task = asyncio.ensure_future(sub.__anext__())
+    try:
+        await asyncio.wait((task,), timeout=timeout)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait((task,))  # until the cancel lands, or the task finished first
+    except BaseException:  # the caller gave up (e.g. KeyboardInterrupt): stop waiting too
+        task.cancel()
+        raise
+    if task.cancelled():
+        raise DeadlineExceeded(f"no event within {timeout}s; the subscription is still open "
+                               "(call next() again, or close() it)", call_id=sub.call_id)
+    return task.result()
