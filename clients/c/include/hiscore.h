@@ -96,7 +96,12 @@ enum {
 #endif
 /* Events buffered while a unary call waits, before the connection is failed. */
 #define HISCORE_MAX_QUEUED_EVENTS 4096
-#define HISCORE_MAX_SUBSCRIPTIONS 64
+/* Subscriptions open at once on one connection: the server's default max_subscriptions (1000;
+ * hello.max_subscriptions says what a server allows). hiscore_subscribe refuses one more,
+ * unsent, with HISCORE_RESOURCE_EXHAUSTED; a slot frees when hiscore_poll_event returns that
+ * stream's END event. A slot is 8 bytes of hiscore_client (8,000 in all), so they are a fixed
+ * array; it sizes hiscore_client: build applications with the header libhiscore.a was built with. */
+#define HISCORE_MAX_SUBSCRIPTIONS 1000
 
 /* The 8-byte preface: ASCII "HISCORE" + protocol version 1. */
 extern const uint8_t HISCORE_PREFACE[HISCORE_PREFACE_SIZE];

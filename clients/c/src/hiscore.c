@@ -1311,7 +1311,10 @@ int hiscore_subscribe(hiscore_client *c, const hiscore_subscribe_query *q, uint6
     st = check_connected(c);
     if (st != HISCORE_OK) return st;
     if (c->n_subs >= HISCORE_MAX_SUBSCRIPTIONS)
-        return set_status(c, HISCORE_RESOURCE_EXHAUSTED, "at most %d subscriptions per client",
+        return set_status(c, HISCORE_RESOURCE_EXHAUSTED,
+                          "at most %d subscriptions per connection (HISCORE_MAX_SUBSCRIPTIONS, the "
+                          "server's default max_subscriptions); not sent. A slot frees when "
+                          "hiscore_poll_event returns its stream's END event",
                           HISCORE_MAX_SUBSCRIPTIONS);
     s.board_id = (char *)q->board_id;
     s.min_interval_ms = q->min_interval_ms;

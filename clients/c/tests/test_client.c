@@ -811,6 +811,58 @@ static void run_e2e(const char *host, uint16_t port) {
         }
     }
 
+    /* one connection holds as many subscriptions as the server allows (max_subscriptions: 1000
+     * by default; the client stopped at 64): a change reaches the last one, and one more is
+     * refused locally, unsent */
+    {
+        hiscore_client cs;
+        hiscore_subscribe_query sq;
+        hiscore_event ev;
+        char many[96], player[32];
+        uint64_t *subs, extra = 0;
+        size_t want, opened = 0, polled = 0;
+        int found = 0;
+        unique_name(many, sizeof many, "c-many-subs");
+        EXPECT(&cs, HISCORE_OK, hiscore_connect(&cs, host, port, 10000));
+        want = cs.hello.max_subscriptions; /* the server's default: 1000 */
+        CHECK(want > 64 && want == HISCORE_MAX_SUBSCRIPTIONS);
+        subs = (uint64_t *)calloc(want > 0 ? want : 1, sizeof *subs);
+        CHECK(subs != NULL);
+        EXPECT(&cs, HISCORE_OK, hiscore_submit(&cs, many, "seed", 0, 0, NULL, 0, NULL));
+        memset(&sq, 0, sizeof sq);
+        sq.board_id = many;
+        sq.target = HISCORE_SUB_PLAYER;
+        sq.player_id = player;
+        st = HISCORE_OK;
+        while (subs != NULL && opened < want) {
+            snprintf(player, sizeof player, "p%zu", opened); /* not on the board yet */
+            st = hiscore_subscribe(&cs, &sq, &subs[opened]);
+            if (st != HISCORE_OK) break;
+            opened++;
+        }
+        CHECK(opened == want && cs.n_subs == want);
+        if (st != HISCORE_OK)
+            fprintf(stderr, "subscription %zu of %zu: %s (%s)\n", opened + 1, want,
+                    hiscore_status_name(st), cs.error);
+        EXPECT(&cs, HISCORE_RESOURCE_EXHAUSTED, hiscore_subscribe(&cs, &sq, &extra));
+        CHECK(strstr(cs.error, "HISCORE_MAX_SUBSCRIPTIONS") != NULL && cs.n_subs == opened);
+        if (opened > 0) {
+            /* the last subscription's player joins the board: its event comes after the
+             * snapshots queued by hiscore_subscribe */
+            snprintf(player, sizeof player, "p%zu", opened - 1);
+            EXPECT(&cs, HISCORE_OK, hiscore_submit(&cs, many, player, 5, 0, NULL, 0, NULL));
+            memset(&ev, 0, sizeof ev);
+            while (!found && polled++ < opened + 10 && hiscore_poll_event(&cs, 5000, &ev) == HISCORE_OK)
+                found = ev.subscription_id == subs[opened - 1] && !ev.snapshot &&
+                        ev.type == HISCORE_EVENT_PLAYER;
+            CHECK(found && ev.present && ev.entry.rank == 1 && strcmp(ev.entry.player_id, player) == 0);
+            if (!found) fprintf(stderr, "no event for subscription %zu: %s\n", opened, cs.error);
+        }
+        hiscore_close(&cs); /* ends its streams on the server */
+        free(subs);
+        EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, many, NULL));
+    }
+
     /* cleanup */
     EXPECT(&c, HISCORE_OK, hiscore_delete_board(&c, asc, &removed));
     CHECK(removed == 4);
