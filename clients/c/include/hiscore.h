@@ -17,7 +17,8 @@
  *   HISCORE_ERR_PROTOCOL, HISCORE_ERR_TLS or HISCORE_ERR_CLOSED, or any status with c->fd == -1:
  *   a connection-level error frame from the server comes back as its own code and message (e.g.
  *   HISCORE_UNAUTHENTICATED after the server's authentication timeout, c->error starting with
- *   "connection-level error"), and a request that could not be written within the timeout closes
+ *   "connection-level error"; not HISCORE_UNAVAILABLE, which the Python client reports for it:
+ *   docs/clients.md, "Errors"), and a request that could not be written within the timeout closes
  *   the connection too (HISCORE_ERR_TIMEOUT). Then hiscore_close and hiscore_connect again; a
  *   write that failed that way may or may not have been applied. The server also closes
  *   connections idle for --idle-timeout (300 s by default: no call in flight, no subscription):
@@ -498,11 +499,14 @@ int hiscore_cancel(hiscore_client *c, uint64_t call_id, int *cancelled);
 
 /* Start a subscription. Waits for its first frame: returns HISCORE_OK when the stream is live
  * (the snapshot event is queued for hiscore_poll_event), or the final status when the server
- * refused it (e.g. HISCORE_UNIMPLEMENTED, HISCORE_NOT_FOUND). */
+ * refused it (e.g. HISCORE_UNIMPLEMENTED, HISCORE_NOT_FOUND). A server code with c->fd == -1
+ * is a connection-level error instead (see the top of this file): the connection is gone. */
 int hiscore_subscribe(hiscore_client *c, const hiscore_subscribe_query *q, uint64_t *subscription_id);
 /* Wait up to timeout_ms (0 = just check, -1 = forever) for the next event of any subscription.
  * HISCORE_OK: *ev filled (type HISCORE_EVENT_END = that stream is over); HISCORE_ERR_NO_EVENT:
- * nothing arrived; other values: the connection failed. */
+ * nothing arrived; other values: the connection failed (a server code, e.g.
+ * HISCORE_UNAUTHENTICATED, when it sent a connection-level error first: see the top of this
+ * file). Events queued before the failure are still returned first. */
 int hiscore_poll_event(hiscore_client *c, int timeout_ms, hiscore_event *ev);
 /* Ask the server to end a subscription; its END event (final status CANCELLED) follows. */
 int hiscore_unsubscribe(hiscore_client *c, uint64_t subscription_id);

@@ -1093,17 +1093,11 @@ static void fake_server_main(int lfd) {
     _exit(0);
 }
 
-static void run_fake_stream(void) {
+/* Listen on an ephemeral loopback port and fork a child running serve(listening fd); returns
+ * the child's pid and sets *port. */
+static pid_t fork_fake_server(void (*serve)(int lfd), uint16_t *port) {
     struct sockaddr_in addr;
     socklen_t alen = sizeof addr;
-    hiscore_client c;
-    hiscore_subscribe_query sq;
-    hiscore_event_item items[4];
-    hiscore_event ev;
-    hiscore_entry one;
-    uint64_t sub = 0;
-    size_t n = 0;
-    int status = 0, st;
     pid_t pid;
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     memset(&addr, 0, sizeof addr);
@@ -1113,11 +1107,26 @@ static void run_fake_stream(void) {
     CHECK(getsockname(lfd, (struct sockaddr *)&addr, &alen) == 0);
     fflush(NULL);
     pid = fork();
-    if (pid == 0) fake_server_main(lfd);
+    if (pid == 0) serve(lfd);
     close(lfd);
     CHECK(pid > 0);
+    *port = ntohs(addr.sin_port);
+    return pid;
+}
 
-    EXPECT(&c, HISCORE_OK, hiscore_connect(&c, "127.0.0.1", ntohs(addr.sin_port), 5000));
+static void run_fake_stream(void) {
+    hiscore_client c;
+    hiscore_subscribe_query sq;
+    hiscore_event_item items[4];
+    hiscore_event ev;
+    hiscore_entry one;
+    uint64_t sub = 0;
+    size_t n = 0;
+    int status = 0, st;
+    uint16_t port = 0;
+    pid_t pid = fork_fake_server(fake_server_main, &port);
+
+    EXPECT(&c, HISCORE_OK, hiscore_connect(&c, "127.0.0.1", port, 5000));
     CHECK(strcmp(c.hello.server_version, "fake") == 0);
     memset(&sq, 0, sizeof sq);
     sq.board_id = "b";
@@ -1190,6 +1199,58 @@ static void run_fake_stream(void) {
     printf("fake-server stream test: done\n");
 }
 
+/* A fake server that answers the first call with a connection-level error frame (call_id 0,
+ * UNAUTHENTICATED: what the server's authentication timeout sends) and closes. */
+static void fake_connection_error_main(int lfd) {
+    Hiscore__V1__Response hello_r = HISCORE__V1__RESPONSE__INIT, r = HISCORE__V1__RESPONSE__INIT;
+    Hiscore__V1__ServerHello hello = HISCORE__V1__SERVER_HELLO__INIT;
+    Hiscore__V1__Status unauthenticated = HISCORE__V1__STATUS__INIT;
+    Hiscore__V1__Request *ping;
+    uint8_t preface[8];
+    int fd = accept(lfd, NULL, NULL);
+    FAKE_EXPECT(fd >= 0, 2);
+    FAKE_EXPECT(read_exact(fd, preface, 8) == 0 && memcmp(preface, HISCORE_PREFACE, 8) == 0, 3);
+    hello.protocol_version = 1;
+    hello.server_version = (char *)"fake";
+    hello.max_frame_bytes = 1048576;
+    hello_r.result_case = HISCORE__V1__RESPONSE__RESULT_HELLO;
+    hello_r.hello = &hello;
+    fake_send(fd, &hello_r);
+    ping = fake_recv(fd);
+    FAKE_EXPECT(ping != NULL && ping->method_case == HISCORE__V1__REQUEST__METHOD_PING, 4);
+    unauthenticated.code = HISCORE__V1__STATUS_CODE__STATUS_CODE_UNAUTHENTICATED;
+    unauthenticated.message = (char *)"no valid credential within the authentication timeout";
+    r.call_id = 0;
+    r.status = &unauthenticated;
+    fake_send(fd, &r);
+    close(fd);
+    hiscore__v1__request__free_unpacked(ping, NULL);
+    _exit(0);
+}
+
+/* A connection-level error frame comes back as the server's own code (not UNAVAILABLE, as the
+ * Python client reports it), with the connection closed (c->fd == -1) and c->error saying so:
+ * what hiscore.h and docs/clients.md describe. */
+static void run_fake_connection_error(void) {
+    hiscore_client c;
+    size_t n = 0;
+    int status = 0;
+    uint16_t port = 0;
+    pid_t pid = fork_fake_server(fake_connection_error_main, &port);
+    EXPECT(&c, HISCORE_OK, hiscore_connect(&c, "127.0.0.1", port, 5000));
+    EXPECT(&c, HISCORE_UNAUTHENTICATED, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
+    CHECK(c.fd == -1 && c.last_status == HISCORE_UNAUTHENTICATED);
+    CHECK(strcmp(c.error, "connection-level error UNAUTHENTICATED: no valid credential within the "
+                          "authentication timeout") == 0);
+    EXPECT(&c, HISCORE_ERR_CLOSED, hiscore_ping(&c, NULL, 0, NULL, 0, &n));
+    hiscore_close(&c);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "fake server exit status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    printf("fake-server connection-level error test: done\n");
+}
+
 int main(int argc, char **argv) {
     const char *vectors = argc > 1 ? argv[1] : "../testdata/vectors.txt";
     const char *port_s = argc > 2 && argv[2][0] ? argv[2] : getenv("HISCORE_PORT");
@@ -1197,6 +1258,7 @@ int main(int argc, char **argv) {
     const char *require = getenv("HISCORE_REQUIRE_SERVER");
     run_vectors(vectors);
     run_fake_stream();
+    run_fake_connection_error();
     if (port_s != NULL && port_s[0] != '\0') {
         run_e2e(host, (uint16_t)atoi(port_s));
         printf("end to end: done against %s:%s\n", host, port_s);
