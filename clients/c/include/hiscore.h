@@ -102,7 +102,11 @@ enum {
  * unsent, with HISCORE_RESOURCE_EXHAUSTED; a slot frees when hiscore_poll_event returns that
  * stream's END event. A slot is 8 bytes of hiscore_client (8,000 in all), so they are a fixed
  * array; it sizes hiscore_client: build applications with the header libhiscore.a was built with. */
+#ifdef HISCORE_MAX_SUBSCRIPTIONS
+#error "HISCORE_MAX_SUBSCRIPTIONS is fixed at 1000 (it sizes hiscore_client in libhiscore.a); do not define it"
+#else
 #define HISCORE_MAX_SUBSCRIPTIONS 1000
+#endif
 
 /* The 8-byte preface: ASCII "HISCORE" + protocol version 1. */
 extern const uint8_t HISCORE_PREFACE[HISCORE_PREFACE_SIZE];
