@@ -108,13 +108,20 @@ let package = Package(
             name: "HiscoreFuzzing",
             dependencies: ["HiscoreWire", "HiscoreCore", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(name: "hiscore-fuzz", dependencies: ["HiscoreFuzzing", "HiscoreWire", "HiscoreCore"]),
+        // Test helpers that more than one test target uses (offCooperativePool and its trait,
+        // withTmpfs): one copy instead of one a test module. Only test targets depend on it, so no
+        // product (nor the Testing module it imports) links it in.
+        .target(name: "HiscoreTestSupport", path: "Tests/HiscoreTestSupport"),
         .testTarget(name: "HiscoreCoreTests", dependencies: ["HiscoreCore"]),
-        .testTarget(name: "HiscoreStorageTests", dependencies: ["HiscoreStorage", "HiscoreCore"]),
-        .testTarget(name: "HiscoreWireTests", dependencies: ["HiscoreWire", "HiscoreCore", "HiscoreFuzzing", "CJemalloc"]),
+        .testTarget(name: "HiscoreStorageTests", dependencies: ["HiscoreStorage", "HiscoreCore", "HiscoreTestSupport"]),
+        .testTarget(
+            name: "HiscoreWireTests",
+            dependencies: ["HiscoreWire", "HiscoreCore", "HiscoreFuzzing", "CJemalloc", "HiscoreTestSupport"]),
         .testTarget(
             name: "HiscoreServerTests",
             dependencies: [
                 "HiscoreServer", "HiscoreClient", "HiscoreWire", "HiscoreCore", "HiscoreAuth", "HiscoreStorage",
+                "HiscoreTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Foundation
 import HiscoreClient
 import HiscoreCore
+import HiscoreTestSupport
 import HiscoreWire
 import NIOConcurrencyHelpers
 import NIOCore

@@ -3,6 +3,7 @@ import HiscoreClient
 import HiscoreCore
 import HiscoreServer
 import HiscoreStorage
+import HiscoreTestSupport
 import HiscoreWire
 import Logging
 import Testing

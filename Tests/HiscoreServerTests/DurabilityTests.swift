@@ -2,6 +2,7 @@ import Foundation
 import HiscoreClient
 import HiscoreCore
 import HiscoreServer
+import HiscoreTestSupport
 import HiscoreWire
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import HiscoreTestSupport
 import HiscoreWire
 import Testing
 

@@ -1,4 +1,5 @@
 import HiscoreClient
+import HiscoreTestSupport
 import HiscoreWire
 import NIOCore
 import Testing

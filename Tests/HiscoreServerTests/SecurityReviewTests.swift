@@ -4,6 +4,7 @@ import HiscoreAuth
 import HiscoreClient
 import HiscoreCore
 import HiscoreServer
+import HiscoreTestSupport
 import HiscoreWire
 import Testing
 

@@ -4,6 +4,7 @@ import HiscoreClient
 import HiscoreCore
 import HiscoreServer
 import HiscoreStorage
+import HiscoreTestSupport
 import HiscoreWire
 import Testing
 

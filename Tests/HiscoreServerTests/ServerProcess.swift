@@ -1,4 +1,5 @@
 import Foundation
+import HiscoreTestSupport
 import Testing
 
 #if canImport(Glibc)

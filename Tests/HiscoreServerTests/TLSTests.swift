@@ -1,6 +1,7 @@
 import Foundation
 import HiscoreClient
 import HiscoreServer
+import HiscoreTestSupport
 import Testing
 
 /// TLS on the client port: certificates made with the `openssl` CLI at test time (see `TestPKI`).

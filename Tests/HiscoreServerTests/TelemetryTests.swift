@@ -2,6 +2,7 @@ import Foundation
 import HiscoreClient
 import HiscoreCore
 @testable import HiscoreServer
+import HiscoreTestSupport
 import HiscoreWire
 import Logging
 import Testing

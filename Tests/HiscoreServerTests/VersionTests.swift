@@ -1,6 +1,7 @@
 import Foundation
 import HiscoreClient
 import HiscoreServer
+import HiscoreTestSupport
 import HiscoreWire
 import Testing
 

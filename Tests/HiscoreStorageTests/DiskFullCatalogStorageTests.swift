@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import HiscoreCore
+import HiscoreTestSupport
 import Testing
 @testable import HiscoreStorage
 

@@ -1,18 +1,18 @@
 import Foundation
-import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A small tmpfs mounted for one test by `withTmpfs` (root only: the suite is skipped, with the
-/// reason printed, where mounting is refused). `fill()` takes every free page with a filler
-/// file, `free()` deletes it again.
-final class Tmpfs: @unchecked Sendable {
-    let path: String
+/// A tmpfs of `bytes` mounted for one test by `withTmpfs` (root only: the suite is skipped, with
+/// the reason printed, where mounting is refused). `fill()` takes every free page with a filler
+/// file, `free()` deletes it again, `resize(bytes:)` remounts it at another size. tmpfs charges
+/// whole pages: a file's last, partly used page still takes appends while the disk is full.
+public final class Tmpfs: Sendable {
+    public let path: String
     private var filler: String { path + "/filler" }
 
-    static let available: Bool = {
+    public static let available: Bool = {
         guard geteuid() == 0, let probe = try? Tmpfs(bytes: 64 << 10) else { return false }
         probe.unmount()
         return true
@@ -28,7 +28,7 @@ final class Tmpfs: @unchecked Sendable {
     }
 
     /// Writes zeros until the file system says ENOSPC (the last page byte by byte).
-    func fill() async {
+    public func fill() async {
         await offCooperativePool {
             let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND, 0o644)
             precondition(fd >= 0)
@@ -39,9 +39,10 @@ final class Tmpfs: @unchecked Sendable {
         }
     }
 
-    func free() { unlink(filler) }
+    public func free() { unlink(filler) }
 
-    func resize(bytes: Int) async -> Bool {
+    /// Remounts at `bytes`; false where mount refuses.
+    public func resize(bytes: Int) async -> Bool {
         await offCooperativePool { Self.run("/bin/mount", ["-o", "remount,size=\(bytes)", path]) == 0 }
     }
 
@@ -50,7 +51,9 @@ final class Tmpfs: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    static func run(_ tool: String, _ arguments: [String]) -> Int32 {
+    /// Runs `tool` and waits for it (blocks: call it off the cooperative pool); -1 where it
+    /// cannot start.
+    public static func run(_ tool: String, _ arguments: [String]) -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
@@ -65,7 +68,7 @@ final class Tmpfs: @unchecked Sendable {
 /// Mounts a tmpfs of `bytes` for `body` and unmounts it afterwards, also when `body` throws.
 /// Mounting and unmounting run processes: they are waited for off the cooperative pool (see
 /// `offCooperativePool`), as `fill()` is.
-func withTmpfs<T>(bytes: Int, _ body: (Tmpfs) async throws -> T) async throws -> T {
+public func withTmpfs<T>(bytes: Int, _ body: (Tmpfs) async throws -> T) async throws -> T {
     let disk = try await offCooperativePool { try Tmpfs(bytes: bytes) }
     do {
         let result = try await body(disk)

@@ -1,14 +1,12 @@
 import Foundation
 import Testing
 
-// The same file in each test target.
-
 /// Runs `body`, and the child tasks it starts, on threads of its own rather than on Swift's
 /// cooperative pool. For test code that blocks (processes, pipes, mounts, conditions, sleeps,
 /// fsyncs): the pool is as wide as the machine has cores, two in CI, and a test blocked on it
 /// stalls every other test's tasks. `body` stays in the test's task, so `#expect` in it counts
 /// for the test (on a detached thread it would not).
-func offCooperativePool<T>(_ body: () async throws -> T) async rethrows -> T {
+public func offCooperativePool<T>(_ body: () async throws -> T) async rethrows -> T {
     guard #available(macOS 15, *) else { return try await body() }
     return try await withTaskExecutorPreference(ThreadPerJobExecutor.shared, operation: body)
 }
@@ -27,10 +25,10 @@ private final class ThreadPerJobExecutor: TaskExecutor {
 /// `.offCooperativePool`: runs each case of a test (of each test of a suite) in
 /// `offCooperativePool`. For synchronous tests that block or compute for seconds: Swift Testing
 /// runs them on the cooperative pool too, where servers' tasks queue behind them.
-struct OffCooperativePoolTrait: TestTrait, SuiteTrait, TestScoping {
-    var isRecursive: Bool { true }
+public struct OffCooperativePoolTrait: TestTrait, SuiteTrait, TestScoping {
+    public var isRecursive: Bool { true }
 
-    func provideScope(
+    public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         // As offCooperativePool (whose name here would mean the trait).
@@ -40,5 +38,5 @@ struct OffCooperativePoolTrait: TestTrait, SuiteTrait, TestScoping {
 }
 
 extension Trait where Self == OffCooperativePoolTrait {
-    static var offCooperativePool: Self { Self() }
+    public static var offCooperativePool: Self { Self() }
 }
