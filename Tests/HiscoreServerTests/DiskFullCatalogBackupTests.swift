@@ -128,7 +128,7 @@ struct DiskFullCatalogBackupTests {
                 }
                 #expect(message.contains("No space left"), "\(message)")
                 #expect(try await httpGet(port: server.adminPort!, path: "/readyz").status == 503)
-                #expect(await log.waitFor("restart hiscored", seconds: 5), "no log line says the shard's log failed and what to do")
+                #expect(await log.waitFor("restart hiscored", seconds: 30), "no log line says the shard's log failed and what to do")
                 disk.free()
             }
         }
