@@ -106,6 +106,7 @@ final class PhaseRun {
                 } else {
                     self.round.receivers[receiver].deliver(response)
                 }
+                self.round.receivers[receiver].finished(call.plan)
                 unanswered[receiver] -= 1
             case let step: live.append(PendingCall(call: call, step: step, receiver: receiver))
             }

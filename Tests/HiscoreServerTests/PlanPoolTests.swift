@@ -107,4 +107,38 @@ struct PlanPoolTests {
         }
         #expect(pool.pooled.ranks <= 2 && pool.pooled.submits == 2)
     }
+
+    @Test("a finished top plan is handed out again, starting afresh; a stream refresh's is not kept")
+    func topPlans() throws {
+        let pool = PlanPool(capacity: 4)
+        let ranking = try RankResolution.make(board: Self.board, requested: nil, shardCount: 2).get()
+        var first: ObjectIdentifier?
+        do {
+            let plan = pool.topPlan(callID: 1, ranking: ranking, limit: 10, start: .offset(25), maxFallbackKeys: 1_000)
+            first = ObjectIdentifier(plan)
+            _ = plan.advance([])
+            plan.recycle(into: pool)
+        }
+        #expect(pool.pooled.tops == 1)
+        let again = pool.topPlan(callID: 2, ranking: ranking, limit: 5, start: .offset(0), maxFallbackKeys: 1_000)
+        #expect(ObjectIdentifier(again) == first)
+        // Offset 0 on two shards (nothing cached): each shard's best 5, not the last call's windows.
+        guard case .run(let calls) = again.advance([]) else {
+            Issue.record("a top of a two-shard board starts with one call per shard")
+            return
+        }
+        #expect(calls.map(\.shard) == [0, 1])
+        for call in calls {
+            guard case .entriesAtRanks(_, let range) = call.operation else {
+                Issue.record("a top asks each shard for its best entries, not \(call.operation)")
+                continue
+            }
+            #expect(range == 0..<5)
+        }
+        #expect(pool.pooled.tops == 0)
+
+        let refresh = TopPlan(callID: 3, ranking: ranking, limit: 5, start: .offset(0), packsTop: false)
+        refresh.recycle(into: pool)
+        #expect(pool.pooled.tops == 0, "a stream refresh's plan is its refresher's, not the pool's")
+    }
 }

@@ -3,7 +3,7 @@ import HiscoreClient
 import HiscoreWire
 import Testing
 
-/// Submits and ranks allocate nothing on the server once it is warm (the load generator's
+/// Submits, ranks and cached tops allocate nothing on the server once it is warm (the load generator's
 /// `allocations/op`, here as a test). Measured in a server process of its own, from jemalloc's
 /// allocation count in /metrics: in-process, the test's own allocations would count. The server
 /// is the release build: unoptimized code boxes and copies what optimized code keeps on the
@@ -40,6 +40,60 @@ struct SteadyStateAllocationTests {
                 }
                 try await group.waitForAll()
             }
+        }
+    }
+
+    /// Runs `rounds` rounds in which each client has `inFlight` top-10 calls out at once; with no
+    /// write between them, each is answered from the board's top cache.
+    private static func loadTops(_ clients: [HiscoreClient], rounds: Int, inFlight: Int) async throws {
+        for _ in 0..<rounds {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in clients {
+                    group.addTask {
+                        try await withThrowingTaskGroup(of: Void.self) { calls in
+                            for _ in 0..<inFlight {
+                                calls.addTask { _ = try await client.top(board: "lb", limit: 10) }
+                            }
+                            try await calls.waitForAll()
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// A cached top cost its plan object per call (0.98-1.02 allocations per top-10 call in
+    /// every `make bench` run until the plans were pooled).
+    @Test("warm top-10 calls answered from the top cache make no heap allocation", arguments: [1, 2])
+    func noAllocationsForCachedTops(shards: Int) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        try await withServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "\(shards)"], adminPort: true,
+            binary: ServerProcess.releaseBinary
+        ) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            var clients: [HiscoreClient] = []
+            for _ in 0..<32 { clients.append(try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)) }
+            _ = try await clients[0].submitBatch((0..<1_000).map { SubmitRequest(boardID: "lb", playerID: "p:\($0)", score: Int64($0)) })
+            // 16 out per connection, as `make bench` pipelines them: their answers (~6 KB) fit the
+            // response buffer a connection keeps between reads (`keptOutboundCapacity`, 8 KiB);
+            // a larger burst takes a new buffer, by design (10,000 connections keep ~80 MB).
+            try await Self.loadTops(clients, rounds: 40, inFlight: 16)
+            let idleBefore = try await Self.allocationCount(adminPort)
+            let idleAfter = try await Self.allocationCount(adminPort)
+            let measuredRounds = 200
+            let before = try await Self.allocationCount(adminPort)
+            try await Self.loadTops(clients, rounds: measuredRounds, inFlight: 16)
+            let after = try await Self.allocationCount(adminPort)
+            let calls = Double(measuredRounds * 32 * 16)
+            #expect(idleBefore >= 0 && idleAfter >= idleBefore && after >= before)
+            // As above: what is left is warm-up allocations landing in the window (32 connections:
+            // enough calls, ~100,000, that those few thousand stay well under the bound).
+            let perCall = (after - before - (idleAfter - idleBefore)) / calls
+            #expect(perCall < 0.1, "\(after - before) allocations over \(Int(calls)) calls (\(perCall) per call)")
+            for client in clients { try await client.close() }
         }
     }
 

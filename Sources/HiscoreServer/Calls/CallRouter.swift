@@ -113,7 +113,8 @@ struct CallRouter: Sendable {
                 if request.limit == 0 { limit = min(limit, bound.entriesPerAnswer(board.limits)) }
                 return bound.refusal(count: limit, board: board, asking: "a page of \(limit)")
             }) {
-                TopPlan(callID: callID, ranking: $0, limit: limit, start: request.start, maxFallbackKeys: limits.maxPageFallbackKeys)
+                plans?.topPlan(callID: callID, ranking: $0, limit: limit, start: request.start, maxFallbackKeys: limits.maxPageFallbackKeys)
+                    ?? TopPlan(callID: callID, ranking: $0, limit: limit, start: request.start, maxFallbackKeys: limits.maxPageFallbackKeys)
             }
         case .around(let request):
             if let status = CallValidation.identifier(request.playerID, field: "player_id") { return .answer(.failure(callID: callID, status)) }

@@ -58,11 +58,11 @@ final class TopPlan: CallPlan {
         case ranking(run: [LeaderboardEntry], firstOrdinal: UInt64)
     }
 
-    private let callID: UInt64
-    private let ranking: RankResolution
-    private let limit: Int
-    private let start: PageStart
-    private let maxFallbackKeys: Int
+    private var callID: UInt64
+    private var ranking: RankResolution
+    private var limit: Int
+    private var start: PageStart
+    private var maxFallbackKeys: Int
     private var stage = Stage.start
     /// Set when this plan computes the top (offset 0): the cache's write count at the start.
     private var fillToken: UInt64?
@@ -87,6 +87,28 @@ final class TopPlan: CallPlan {
         self.start = start
         self.maxFallbackKeys = maxFallbackKeys
         self.packsTop = packsTop
+    }
+
+    /// Makes a finished plan (see `PlanPool`) a new one for the wire.
+    func reset(callID: UInt64, ranking: RankResolution, limit: Int, start: PageStart, maxFallbackKeys: Int) {
+        assert(packsTop, "only plans answering the wire are pooled")
+        self.callID = callID
+        self.ranking = ranking
+        self.limit = limit
+        self.start = start
+        self.maxFallbackKeys = maxFallbackKeys
+        stage = .start
+        fillToken = nil
+        sliceCameShort = false
+        anchorReached = false
+    }
+
+    /// Pooled only when it answers the wire (a stream refresh's plan is not handed back). The
+    /// stage goes first: a finished page may still hold its entries there.
+    func recycle(into pool: PlanPool) {
+        guard packsTop else { return }
+        stage = .start
+        pool.recycle(self)
     }
 
     private var board: BoardHandle { ranking.board }

@@ -1,7 +1,7 @@
 import HiscoreWire
 
-/// Finished submit and rank plans of one event loop, handed out again to the next calls routed on
-/// that loop: at steady state a submit or a rank allocates no plan object.
+/// Finished submit, rank and top plans of one event loop, handed out again to the next calls
+/// routed on that loop: at steady state a submit, a rank or a top allocates no plan object.
 ///
 /// Loop-confined, like `LoopMetrics`: the router makes a connection's plans on its loop and the
 /// executor finishes them there. A plan is reused only when the pool holds its sole reference,
@@ -16,11 +16,13 @@ final class PlanPool {
     let capacity: Int
     private var submits: [SubmitPlan] = []
     private var ranks: [GetRankPlan] = []
+    private var tops: [TopPlan] = []
 
     init(capacity: Int = PlanPool.defaultCapacity) {
         self.capacity = capacity
         submits.reserveCapacity(capacity)
         ranks.reserveCapacity(capacity)
+        tops.reserveCapacity(capacity)
     }
 
     func submitPlan(callID: UInt64, board: BoardHandle, request: SubmitRequest, shardCount: Int) -> SubmitPlan {
@@ -37,6 +39,14 @@ final class PlanPool {
             return plan
         }
         return GetRankPlan(callID: callID, ranking: ranking, playerID: playerID)
+    }
+
+    func topPlan(callID: UInt64, ranking: RankResolution, limit: Int, start: PageStart, maxFallbackKeys: Int) -> TopPlan {
+        if let plan = Self.takeUnique(from: &tops) {
+            plan.reset(callID: callID, ranking: ranking, limit: limit, start: start, maxFallbackKeys: maxFallbackKeys)
+            return plan
+        }
+        return TopPlan(callID: callID, ranking: ranking, limit: limit, start: start, maxFallbackKeys: maxFallbackKeys)
     }
 
     /// How many of the most recently finished plans a take looks at for one nothing else holds.
@@ -65,6 +75,10 @@ final class PlanPool {
         if ranks.count < capacity { ranks.append(plan) }
     }
 
+    func recycle(_ plan: TopPlan) {
+        if tops.count < capacity { tops.append(plan) }
+    }
+
     /// Pooled plans of each kind, for tests.
-    var pooled: (submits: Int, ranks: Int) { (submits.count, ranks.count) }
+    var pooled: (submits: Int, ranks: Int, tops: Int) { (submits.count, ranks.count, tops.count) }
 }
