@@ -228,6 +228,19 @@ struct PartitionDifferentialTests {
         let player = pool[random.below(pool.count)]
         #expect(partition.entry(for: player) == reference.entries[player], "\(context) entry \(player)")
         #expect(partition.key(for: player) == reference.entries[player]?.key, "\(context)")
+        // The metadata a write would replace: none for an absent player, nor for a `best` write
+        // that does not improve the entry.
+        if let stored = reference.entries[player] {
+            let score = stored.score &+ Int64(random.below(3) - 1)
+            let subscore = Int64(random.below(3) - 1)
+            let candidate = codec.key(score: score, subscore: subscore, sequence: 0)
+            let improves = (candidate.word0, candidate.word1) < (stored.key.word0, stored.key.word1)
+            let replaced = reference.config.writeOperator != .best || improves ? stored.metadata.count : nil
+            #expect(partition.replacedMetadataCount(for: player, score: score, subscore: subscore) == replaced,
+                    "\(context) replaced metadata of \(player) by \(score)/\(subscore)")
+        } else {
+            #expect(partition.replacedMetadataCount(for: player, score: 0, subscore: 0) == nil, "\(context)")
+        }
 
         var probes: [RankKey] = [.min, .max, RankKey(word0: random.next(), word1: random.next(), word2: random.next())]
         if let some = sorted.randomElement(using: &random) {

@@ -45,6 +45,32 @@ struct ValidationTests {
         }
     }
 
+    /// The fast check accepts and refuses (`everyASCIIByte`); the message of a refusal comes from
+    /// the byte-by-byte check, which must agree with it: it names the first forbidden byte, at its
+    /// offset, after any run of allowed ones. (A mutant dropping '-' from that check passed every
+    /// other test: the refusal was right, its message named the '-'.)
+    @Test("a refused identifier's message names its first forbidden byte and offset, past every allowed byte")
+    func firstForbiddenByteNamed() {
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-".utf8)
+        let rest = " (allowed: A-Z a-z 0-9 _ . : -)"
+        for byte in allowed {
+            let id = String(decoding: [byte, byte, UInt8(ascii: "#"), byte], as: UTF8.self)
+            #expect(throws: ValidationError(field: "player_id", reason: "'#' at offset 2 is not allowed" + rest), "\(id)") {
+                try Identifier.validate(id, field: "player_id")
+            }
+        }
+        for byte in UInt8(0)...UInt8(127) where !allowed.contains(byte) {
+            let shown = byte >= 0x20 && byte < 0x7f ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
+            let id = String(decoding: [UInt8(ascii: "a"), UInt8(ascii: "-"), byte, UInt8(ascii: "#")], as: UTF8.self)
+            #expect(throws: ValidationError(field: "player_id", reason: "\(shown) at offset 2 is not allowed" + rest), "byte \(byte)") {
+                try Identifier.validate(id, field: "player_id")
+            }
+        }
+        #expect(throws: ValidationError(field: "player_id", reason: "byte 0xc3 at offset 3 is not allowed" + rest)) {
+            try Identifier.validate("a:-é", field: "player_id")
+        }
+    }
+
     @Test("multi-byte characters count in bytes")
     func bytesNotCharacters() {
         // 43 three-byte characters = 129 bytes.
