@@ -23,6 +23,19 @@ struct ReviewOpsFindingsTests {
         return try await HiscoreServer.start(configuration: config, logger: logger)
     }
 
+    /// Creates 60 boards reset daily at midnight, keeping one archived period, each with one
+    /// entry; their ids. From the second reset on, each reset prunes a period: a trip to the
+    /// shards, which needs their loops running and makes a pass over the boards take a while.
+    private static func createNightlyBoards(_ client: HiscoreClient) async throws -> [String] {
+        let boards = (0..<60).map { "b\($0)" }
+        let schedule = ResetSchedule(period: .daily, minuteOfDay: 0, keepPeriods: 1)
+        for board in boards {
+            try await client.createBoard(BoardConfig(id: board, resetSchedule: schedule))
+            _ = try await client.submit(board: board, player: "p", score: 1)
+        }
+        return boards
+    }
+
     /// Asks `describe_board` until the live period is `period` or `seconds` have passed; the
     /// period last seen. (The season timer runs on real time, at least a second after it is
     /// armed: there is nothing else to wait on.)
@@ -88,14 +101,7 @@ struct ReviewOpsFindingsTests {
         let latch = ClockReadLatch()
         let server = try await Self.start(clock, onRead: latch)
         let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        let boards = (0..<60).map { "b\($0)" }
-        // keep_periods 1: from the second reset on, each reset prunes a period, a trip to the
-        // shards that needs their loops running.
-        let schedule = ResetSchedule(period: .daily, minuteOfDay: 0, keepPeriods: 1)
-        for board in boards {
-            try await client.createBoard(BoardConfig(id: board, resetSchedule: schedule))
-            _ = try await client.submit(board: board, player: "p", score: 1)
-        }
+        let boards = try await Self.createNightlyBoards(client)
         clock.set(t0 + 3 * 60_000_000)
         #expect(Set(await server.runDueResets()) == Set(boards))
         try await client.close()
@@ -119,14 +125,7 @@ struct ReviewOpsFindingsTests {
         let clock = TestClock(t0)
         let server = try await Self.start(clock)
         let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        let boards = (0..<60).map { "b\($0)" }
-        // keep_periods 1: from the second reset on, each reset prunes a period (a trip to the
-        // shards), so a pass over the boards takes a while.
-        let schedule = ResetSchedule(period: .daily, minuteOfDay: 0, keepPeriods: 1)
-        for board in boards {
-            try await client.createBoard(BoardConfig(id: board, resetSchedule: schedule))
-            _ = try await client.submit(board: board, player: "p", score: 1)
-        }
+        let boards = try await Self.createNightlyBoards(client)
         clock.set(t0 + 3 * 60_000_000)
         #expect(Set(await server.runDueResets()) == Set(boards))
         for board in boards { _ = try await client.submit(board: board, player: "p", score: 2) }

@@ -19,22 +19,22 @@ struct SteadyStateAllocationTests {
         try await metricValue("hiscore_allocations_total", adminPort: adminPort) ?? -1
     }
 
-    /// Runs `rounds` rounds in which each client has `inFlight` submits and as many ranks out at
-    /// once (the client pipelines them on its connection).
-    private static func load(_ clients: [HiscoreClient], rounds: Int, inFlight: Int, players: Int, seed: Int) async throws {
-        for round in 0..<rounds {
+    /// One call of a load: made with a client, in a round, by the client's index, for the n-th
+    /// call it has out.
+    typealias LoadCall = @Sendable (_ client: HiscoreClient, _ round: Int, _ index: Int, _ call: Int) async throws -> Void
+
+    /// Runs `rounds` in which each client has `inFlight` of each of `calls` out at once (the
+    /// client pipelines them on its connection).
+    private static func load(_ clients: [HiscoreClient], rounds: Range<Int>, inFlight: Int, _ calls: [LoadCall]) async throws {
+        for round in rounds {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, client) in clients.enumerated() {
                     group.addTask {
-                        try await withThrowingTaskGroup(of: Void.self) { calls in
+                        try await withThrowingTaskGroup(of: Void.self) { out in
                             for call in 0..<inFlight {
-                                let player = "p:\((seed + round * 7919 + index * 104_729 + call * 31) % players)"
-                                calls.addTask {
-                                    _ = try await client.submit(board: "lb", player: player, score: Int64((round * 31 + call) % 10_000))
-                                }
-                                calls.addTask { _ = try await client.rank(board: "lb", player: player) }
+                                for make in calls { out.addTask { try await make(client, round, index, call) } }
                             }
-                            try await calls.waitForAll()
+                            try await out.waitForAll()
                         }
                     }
                 }
@@ -43,30 +43,20 @@ struct SteadyStateAllocationTests {
         }
     }
 
-    /// Runs `rounds` rounds in which each client has `inFlight` top-10 calls out at once; with no
-    /// write between them, each is answered from the board's top cache.
-    private static func loadTops(_ clients: [HiscoreClient], rounds: Int, inFlight: Int) async throws {
-        for _ in 0..<rounds {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for client in clients {
-                    group.addTask {
-                        try await withThrowingTaskGroup(of: Void.self) { calls in
-                            for _ in 0..<inFlight {
-                                calls.addTask { _ = try await client.top(board: "lb", limit: 10) }
-                            }
-                            try await calls.waitForAll()
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-        }
-    }
-
-    /// A cached top cost its plan object per call (0.98-1.02 allocations per top-10 call in
-    /// every `make bench` run until the plans were pooled).
-    @Test("warm top-10 calls answered from the top cache make no heap allocation", arguments: [1, 2])
-    func noAllocationsForCachedTops(shards: Int) async throws {
+    /// Starts a release server with `shards`, connects `connections` clients, lets `prepare` fill
+    /// it, warms it with 40 rounds of `calls` (`inFlight` of each per client), then expects under
+    /// 0.1 allocations per call over 200 more.
+    ///
+    /// What is left in the window besides the calls is pooled executor state still growing to the
+    /// largest rounds (a few hundred allocations) and jemalloc's count itself, which merges a
+    /// thread's cached allocations only when its cache flushes: warm-up allocations can land in
+    /// the window (a few thousand, measured under a busy machine). Hence ~100,000 calls: an
+    /// allocation per call would be 0.5 or more; per round of the executor, 0.1 to 0.3 (seen once,
+    /// and fixed).
+    private static func expectNoAllocationsWhenWarm(
+        shards: Int, connections: Int, inFlight: Int, _ calls: [LoadCall],
+        prepare: @escaping @Sendable (HiscoreClient) async throws -> Void
+    ) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         try await withServerProcess(
@@ -75,25 +65,39 @@ struct SteadyStateAllocationTests {
         ) { server in
             let adminPort = try #require(server.adminPortNumber)
             var clients: [HiscoreClient] = []
-            for _ in 0..<32 { clients.append(try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)) }
-            _ = try await clients[0].submitBatch((0..<1_000).map { SubmitRequest(boardID: "lb", playerID: "p:\($0)", score: Int64($0)) })
-            // 16 out per connection, as `make bench` pipelines them: their answers (~6 KB) fit the
-            // response buffer a connection keeps between reads (`keptOutboundCapacity`, 8 KiB);
-            // a larger burst takes a new buffer, by design (10,000 connections keep ~80 MB).
-            try await Self.loadTops(clients, rounds: 40, inFlight: 16)
-            let idleBefore = try await Self.allocationCount(adminPort)
-            let idleAfter = try await Self.allocationCount(adminPort)
+            for _ in 0..<connections { clients.append(try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)) }
+            try await prepare(clients[0])
+            // Warm-up: pools, arenas and buffers reach their working sizes.
+            try await load(clients, rounds: 0..<40, inFlight: inFlight, calls)
+            // A scrape allocates (it renders text): two scrapes with nothing between measure what
+            // the scrapes themselves add to a before/after pair.
+            let idleBefore = try await allocationCount(adminPort)
+            let idleAfter = try await allocationCount(adminPort)
             let measuredRounds = 200
-            let before = try await Self.allocationCount(adminPort)
-            try await Self.loadTops(clients, rounds: measuredRounds, inFlight: 16)
-            let after = try await Self.allocationCount(adminPort)
-            let calls = Double(measuredRounds * 32 * 16)
+            let before = try await allocationCount(adminPort)
+            // Rounds numbered on from the warm-up's: calls made from the round differ from its.
+            try await load(clients, rounds: 40..<(40 + measuredRounds), inFlight: inFlight, calls)
+            let after = try await allocationCount(adminPort)
+            let callCount = Double(measuredRounds * connections * inFlight * calls.count)
             #expect(idleBefore >= 0 && idleAfter >= idleBefore && after >= before)
-            // As above: what is left is warm-up allocations landing in the window (32 connections:
-            // enough calls, ~100,000, that those few thousand stay well under the bound).
-            let perCall = (after - before - (idleAfter - idleBefore)) / calls
-            #expect(perCall < 0.1, "\(after - before) allocations over \(Int(calls)) calls (\(perCall) per call)")
+            let perCall = (after - before - (idleAfter - idleBefore)) / callCount
+            #expect(perCall < 0.1, "\(after - before) allocations over \(Int(callCount)) calls (\(perCall) per call)")
             for client in clients { try await client.close() }
+        }
+    }
+
+    /// A cached top cost its plan object per call (0.98-1.02 allocations per top-10 call in
+    /// every `make bench` run until the plans were pooled). 16 out per connection, as `make
+    /// bench` pipelines them: their answers (~6 KB) fit the response buffer a connection keeps
+    /// between reads (`keptOutboundCapacity`, 8 KiB); a larger burst takes a new buffer, by
+    /// design (10,000 connections keep ~80 MB). With no write between them, every call is
+    /// answered from the board's top cache.
+    @Test("warm top-10 calls answered from the top cache make no heap allocation", arguments: [1, 2])
+    func noAllocationsForCachedTops(shards: Int) async throws {
+        try await Self.expectNoAllocationsWhenWarm(
+            shards: shards, connections: 32, inFlight: 16, [{ client, _, _, _ in _ = try await client.top(board: "lb", limit: 10) }]
+        ) { client in
+            _ = try await client.submitBatch((0..<1_000).map { SubmitRequest(boardID: "lb", playerID: "p:\($0)", score: Int64($0)) })
         }
     }
 
@@ -102,41 +106,24 @@ struct SteadyStateAllocationTests {
     /// round.
     @Test("warm submits and ranks, pipelined over several connections, make no heap allocation", arguments: [1, 2])
     func noAllocationsWhenWarm(shards: Int) async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        try await withServerProcess(
-            arguments: ["--data-dir", directory.path, "--durability", "memory", "--shards", "\(shards)"], adminPort: true,
-            binary: ServerProcess.releaseBinary
-        ) { server in
-            let adminPort = try #require(server.adminPortNumber)
-            var clients: [HiscoreClient] = []
-            for _ in 0..<8 { clients.append(try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)) }
-            let players = 2_000
+        let players = 2_000
+        @Sendable func player(_ round: Int, _ index: Int, _ call: Int) -> String {
+            "p:\((round * 7919 + index * 104_729 + call * 31) % players)"
+        }
+        try await Self.expectNoAllocationsWhenWarm(
+            shards: shards, connections: 8, inFlight: 32,
+            [
+                { client, round, index, call in
+                    _ = try await client.submit(board: "lb", player: player(round, index, call), score: Int64((round * 31 + call) % 10_000))
+                },
+                { client, round, index, call in _ = try await client.rank(board: "lb", player: player(round, index, call)) },
+            ]
+        ) { client in
             for start in stride(from: 0, to: players, by: 500) {
-                _ = try await clients[0].submitBatch((start..<(start + 500)).map {
+                _ = try await client.submitBatch((start..<(start + 500)).map {
                     SubmitRequest(boardID: "lb", playerID: "p:\($0)", score: Int64($0))
                 })
             }
-            // Warm-up: pools, arenas and buffers reach their working sizes.
-            try await Self.load(clients, rounds: 40, inFlight: 32, players: players, seed: 1)
-            // A scrape allocates (it renders text): two scrapes with nothing between measure what
-            // the scrapes themselves add to a before/after pair.
-            let idleBefore = try await Self.allocationCount(adminPort)
-            let idleAfter = try await Self.allocationCount(adminPort)
-            let measuredRounds = 200
-            let before = try await Self.allocationCount(adminPort)
-            try await Self.load(clients, rounds: measuredRounds, inFlight: 32, players: players, seed: 2)
-            let after = try await Self.allocationCount(adminPort)
-            let calls = Double(measuredRounds * 8 * 32 * 2)
-            #expect(idleBefore >= 0 && idleAfter >= idleBefore && after >= before)
-            // What is left is pooled executor state still growing to the largest rounds (a few
-            // hundred allocations) and jemalloc's count itself, which merges a thread's cached
-            // allocations only when its cache flushes: warm-up allocations can land in the window
-            // (a few thousand, measured under a busy machine). An allocation per submit or rank
-            // would be 0.5 per call; per round of the executor, 0.1 to 0.3 (seen once, and fixed).
-            let perCall = (after - before - (idleAfter - idleBefore)) / calls
-            #expect(perCall < 0.1, "\(after - before) allocations over \(Int(calls)) calls (\(perCall) per call)")
-            for client in clients { try await client.close() }
         }
     }
 }

@@ -939,9 +939,25 @@ static void fake_send(int fd, const Hiscore__V1__Response *r) {
         if (!(cond)) _exit(code);                                                                \
     } while (0)
 
-static void fake_server_main(int lfd) {
-    Hiscore__V1__Response hello_r = HISCORE__V1__RESPONSE__INIT, r;
+/* Accepts the client's connection, checks its preface and sends a hello; the connection's fd. */
+static int fake_accept_hello(int lfd) {
+    Hiscore__V1__Response hello_r = HISCORE__V1__RESPONSE__INIT;
     Hiscore__V1__ServerHello hello = HISCORE__V1__SERVER_HELLO__INIT;
+    uint8_t preface[8];
+    int fd = accept(lfd, NULL, NULL);
+    FAKE_EXPECT(fd >= 0, 2);
+    FAKE_EXPECT(read_exact(fd, preface, 8) == 0 && memcmp(preface, HISCORE_PREFACE, 8) == 0, 3);
+    hello.protocol_version = 1;
+    hello.server_version = (char *)"fake";
+    hello.max_frame_bytes = 1048576;
+    hello_r.result_case = HISCORE__V1__RESPONSE__RESULT_HELLO;
+    hello_r.hello = &hello;
+    fake_send(fd, &hello_r);
+    return fd;
+}
+
+static void fake_server_main(int lfd) {
+    Hiscore__V1__Response r;
     Hiscore__V1__RankEvent ev = HISCORE__V1__RANK_EVENT__INIT;
     Hiscore__V1__PlayerRankChange pc = HISCORE__V1__PLAYER_RANK_CHANGE__INIT;
     Hiscore__V1__WindowUpdate wu = HISCORE__V1__WINDOW_UPDATE__INIT;
@@ -958,16 +974,7 @@ static void fake_server_main(int lfd) {
     Hiscore__V1__SubmitBatchResponse bresp = HISCORE__V1__SUBMIT_BATCH_RESPONSE__INIT;
     Hiscore__V1__SubmitResult one_result = HISCORE__V1__SUBMIT_RESULT__INIT;
     Hiscore__V1__SubmitResult *sres[1];
-    uint8_t preface[8];
-    int fd = accept(lfd, NULL, NULL);
-    FAKE_EXPECT(fd >= 0, 2);
-    FAKE_EXPECT(read_exact(fd, preface, 8) == 0 && memcmp(preface, HISCORE_PREFACE, 8) == 0, 3);
-    hello.protocol_version = 1;
-    hello.server_version = (char *)"fake";
-    hello.max_frame_bytes = 1048576;
-    hello_r.result_case = HISCORE__V1__RESPONSE__RESULT_HELLO;
-    hello_r.hello = &hello;
-    fake_send(fd, &hello_r);
+    int fd = fake_accept_hello(lfd);
 
     sub = fake_recv(fd);
     FAKE_EXPECT(sub != NULL && sub->method_case == HISCORE__V1__REQUEST__METHOD_SUBSCRIBE, 4);
@@ -1202,20 +1209,10 @@ static void run_fake_stream(void) {
 /* A fake server that answers the first call with a connection-level error frame (call_id 0,
  * UNAUTHENTICATED: what the server's authentication timeout sends) and closes. */
 static void fake_connection_error_main(int lfd) {
-    Hiscore__V1__Response hello_r = HISCORE__V1__RESPONSE__INIT, r = HISCORE__V1__RESPONSE__INIT;
-    Hiscore__V1__ServerHello hello = HISCORE__V1__SERVER_HELLO__INIT;
+    Hiscore__V1__Response r = HISCORE__V1__RESPONSE__INIT;
     Hiscore__V1__Status unauthenticated = HISCORE__V1__STATUS__INIT;
     Hiscore__V1__Request *ping;
-    uint8_t preface[8];
-    int fd = accept(lfd, NULL, NULL);
-    FAKE_EXPECT(fd >= 0, 2);
-    FAKE_EXPECT(read_exact(fd, preface, 8) == 0 && memcmp(preface, HISCORE_PREFACE, 8) == 0, 3);
-    hello.protocol_version = 1;
-    hello.server_version = (char *)"fake";
-    hello.max_frame_bytes = 1048576;
-    hello_r.result_case = HISCORE__V1__RESPONSE__RESULT_HELLO;
-    hello_r.hello = &hello;
-    fake_send(fd, &hello_r);
+    int fd = fake_accept_hello(lfd);
     ping = fake_recv(fd);
     FAKE_EXPECT(ping != NULL && ping->method_case == HISCORE__V1__REQUEST__METHOD_PING, 4);
     unauthenticated.code = HISCORE__V1__STATUS_CODE__STATUS_CODE_UNAUTHENTICATED;
