@@ -32,6 +32,8 @@ public final class HiscoreServer: Sendable {
     private let persistence: Persistence
     private let shards: [Shard]
     private let seasons: SeasonKeeper
+    /// The subscription hubs (tests read their `diagnosis`).
+    let streams: StreamCoordinator
     private let listener: any Channel
     private let admin: (any Channel)?
     private let ready: ManagedAtomic<Bool>
@@ -52,11 +54,12 @@ public final class HiscoreServer: Sendable {
     private init(
         configuration: ServerConfiguration, localPort: Int, group: MultiThreadedEventLoopGroup,
         adminGroup: MultiThreadedEventLoopGroup?, listener: any Channel, registry: ConnectionRegistry, logger: Logger, admin: (any Channel)?,
-        ready: ManagedAtomic<Bool>, persistence: Persistence, shards: [Shard], seasons: SeasonKeeper,
+        ready: ManagedAtomic<Bool>, persistence: Persistence, shards: [Shard], seasons: SeasonKeeper, streams: StreamCoordinator,
         credentials: NIOLockedValueBox<Credentials>
     ) {
         self.credentials = credentials
         self.seasons = seasons
+        self.streams = streams
         self.persistence = persistence
         self.shards = shards
         self.configuration = configuration
@@ -206,7 +209,7 @@ public final class HiscoreServer: Sendable {
             return HiscoreServer(
                 configuration: configuration, localPort: port, group: group, adminGroup: adminGroup, listener: listener,
                 registry: registry,
-                logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards, seasons: seasons,
+                logger: logger, admin: admin, ready: ready, persistence: persistence, shards: shards, seasons: seasons, streams: streams,
                 credentials: credentials)
         } catch {
             // The listener first, then what it accepted meanwhile, then the logs those

@@ -507,6 +507,8 @@ struct PlayerNoteTests {
                     if matched == nil {
                         let states = await latest.states
                         let eventsRead = await latest.eventsRead
+                        // Before the new streams below, whose snapshots start a flush.
+                        let hubs = await server.streams.diagnosis()
                         var wrong: [String] = []
                         for player in watched where !Self.same(states[player], expected[player]) {
                             let state = states[player].map { "\($0.present ? "rank \($0.entry.rank) score \($0.entry.score)" : "absent")" } ?? "no event"
@@ -522,7 +524,8 @@ struct PlayerNoteTests {
                             }
                             wrong.append("\(player): stream \(state) (\(eventsRead[player] ?? 0) events read), board \(board), new stream \(fresh ?? "no snapshot")")
                         }
-                        Issue.record("seed \(seed) round \(round): streams still differ from the board after 60 s: \(wrong.joined(separator: "; "))")
+                        Issue.record(
+                            "seed \(seed) round \(round): streams still differ from the board after 60 s: \(wrong.joined(separator: "; "))\nthe server's hubs then:\n\(hubs.joined(separator: "\n"))")
                         break
                     }
                 }

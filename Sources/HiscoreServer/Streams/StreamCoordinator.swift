@@ -113,6 +113,18 @@ final class StreamCoordinator: Sendable {
         loops[board.homeShard].execute { registry.value.hubs[board.incarnation]?.resume(connectionID: connectionID) }
     }
 
+    /// Every hub's `diagnosis`, loop by loop: for failure messages in tests.
+    func diagnosis(connectionID: UInt64? = nil) async -> [String] {
+        var lines: [String] = []
+        for (registry, loop) in zip(registries, loops) {
+            let found = try? await loop.submit {
+                registry.value.hubs.values.flatMap { $0.diagnosis(connectionID: connectionID) }
+            }.get()
+            lines += found ?? ["loop \(loop): no answer"]
+        }
+        return lines
+    }
+
     /// The board is gone: every stream on it ends with NOT_FOUND.
     func boardDeleted(_ board: BoardHandle) {
         boardEnded(board, Status(.notFound, "board \(board.config.id) was deleted"))

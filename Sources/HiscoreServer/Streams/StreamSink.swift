@@ -74,6 +74,12 @@ final class StreamSink: Sendable {
         return refused.exchange(false, ordering: .sequentiallyConsistent)
     }
 
+    /// Its flags and budget, for failure messages in tests.
+    var diagnosis: String {
+        "sink of connection \(connectionID): writable \(writable.load(ordering: .relaxed)) open \(isOpen) "
+            + "pending event bytes \(pendingEventBytes.load(ordering: .relaxed)) refused \(refused.load(ordering: .relaxed))"
+    }
+
     /// Writes stream frames (events, or final statuses that end streams) in one loop hop, and
     /// then gives back `reservedBytes` of the event budget.
     func send(_ frames: [StreamFrame], reservedBytes: Int = 0) {

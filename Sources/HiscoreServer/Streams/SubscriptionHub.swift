@@ -254,6 +254,34 @@ final class SubscriptionHub {
         scheduledFlush = nil
     }
 
+    /// What the hub holds, one line for the hub and one per subscription (optionally only those
+    /// of one connection): for failure messages in tests, when a stream stops following its
+    /// board. On the hub's loop.
+    func diagnosis(connectionID: UInt64? = nil) -> [String] {
+        let now = NIODeadline.now()
+        func age(_ deadline: NIODeadline?) -> String {
+            deadline.map { "\((now - $0).nanoseconds / 1_000_000) ms ago" } ?? "never"
+        }
+        var lines = [
+            "hub of \(board.config.id): \(subscriptions.count) subscriptions, flushing \(flushing), "
+                + "scheduled \(scheduledAt.map { "in \(($0 - now).nanoseconds / 1_000_000) ms" } ?? "no"), "
+                + "requested during flush \(requestedDuringFlush != nil), pending notes \(pendingNotes.count), "
+                + "everything dirty \(everythingDirty), widening \(widening), last flush \(age(lastFlush))"
+        ]
+        var sinks: [ObjectIdentifier: StreamSink] = [:]
+        for subscription in inOrder where connectionID == nil || subscription.sink.connectionID == connectionID {
+            sinks[ObjectIdentifier(subscription.sink)] = subscription.sink
+            let last = subscription.lastPlayer.map { $0.present ? "rank \($0.entry.rank) score \($0.entry.score)" : "absent" } ?? "none"
+            lines.append(
+                "  \(subscription.player ?? "\(subscription.target)") conn \(subscription.sink.connectionID) call \(subscription.callID): "
+                    + "dirty \(subscription.dirty) query \(subscription.needsQuery) snapshot \(subscription.needsSnapshot) "
+                    + "missed \(subscription.missed) held \(subscription.heldBack) position \(subscription.position) "
+                    + "sent \(age(subscription.lastSent)) last \(last) better \(subscription.betterCount.map(String.init) ?? "nil")")
+        }
+        for sink in sinks.values { lines.append("  " + sink.diagnosis) }
+        return lines
+    }
+
     // MARK: flushing
 
     private func scheduleFlush(at deadline: NIODeadline) {
