@@ -29,6 +29,25 @@ public struct EntryRun: Sendable {
     }
 }
 
+/// What the page proof reads of a partition's run (keys or entries): where it starts, the
+/// partition's size, and its keys in order.
+protocol SortedRun {
+    var localStart: Int { get }
+    var partitionSize: Int { get }
+    var count: Int { get }
+    func key(at index: Int) -> RankKey
+}
+
+extension KeyWindow: SortedRun {
+    var count: Int { keys.count }
+    @inline(__always) func key(at index: Int) -> RankKey { keys[index] }
+}
+
+extension EntryRun: SortedRun {
+    var count: Int { entries.count }
+    @inline(__always) func key(at index: Int) -> RankKey { entries[index].key }
+}
+
 /// Pure functions combining the answers of the S partitions (shards) of one board, each holding
 /// the players whose id hashes to it. Every function here is exact: a board split over S
 /// partitions answers like the same board in one (dense ranks excepted: they are not a sum).
@@ -49,17 +68,19 @@ public enum PartitionMerge {
     /// The best `limit` entries of slices each sorted by key (a k-way merge).
     public static func mergeTop(_ slices: [[LeaderboardEntry]], limit: Int) -> [LeaderboardEntry] {
         guard limit > 0 else { return [] }
-        var heads = [Int](repeating: 0, count: slices.count)
         var result: [LeaderboardEntry] = []
         result.reserveCapacity(min(limit, slices.reduce(0) { $0 + $1.count }))
-        while result.count < limit {
-            var best = -1
-            for index in slices.indices where heads[index] < slices[index].count {
-                if best < 0 || slices[index][heads[index]].key < slices[best][heads[best]].key { best = index }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, slices.count)) { heads in
+            heads.initialize(repeating: 0)
+            while result.count < limit {
+                var best = -1
+                for index in slices.indices where heads[index] < slices[index].count {
+                    if best < 0 || slices[index][heads[index]].key < slices[best][heads[best]].key { best = index }
+                }
+                if best < 0 { break }
+                result.append(slices[best][heads[best]])
+                heads[best] += 1
             }
-            if best < 0 { break }
-            result.append(slices[best][heads[best]])
-            heads[best] += 1
         }
         return result
     }
@@ -139,83 +160,104 @@ public enum PartitionMerge {
     /// localStart 0, each either exhausted or holding offset + limit keys) always pass.
     /// Cost: O(S * (offset - base + limit)) comparisons over the windows' keys.
     public static func pageRanges(windows: [KeyWindow], offset: Int, limit: Int) -> [Range<Int>]? {
-        let empty = windows.map { $0.localStart..<$0.localStart }
-        guard offset >= 0, limit > 0 else { return empty }
-        let total = windows.reduce(0) { $0 + $1.partitionSize }
+        withPageParts(of: windows, offset: offset, limit: limit) { starts, ends in
+            windows.indices.map { (windows[$0].localStart + starts[$0])..<(windows[$0].localStart + ends[$0]) }
+        } ?? nil
+    }
+
+    /// Runs `body` with each run's part of the page (`starts[i] ..< ends[i]`, indices into run
+    /// i; empty parts for an empty page) when the runs prove it (`pageRanges`), or returns nil.
+    /// The parts live in a temporary buffer: a proof allocates nothing.
+    static func withPageParts<Run: SortedRun, Result>(
+        of runs: [Run], offset: Int, limit: Int,
+        _ body: (UnsafeMutableBufferPointer<Int>, UnsafeMutableBufferPointer<Int>) -> Result
+    ) -> Result? {
+        let count = runs.count
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, 2 * count)) { buffer in
+            buffer.initialize(repeating: 0)
+            let starts = UnsafeMutableBufferPointer(rebasing: buffer[0..<count])
+            let ends = UnsafeMutableBufferPointer(rebasing: buffer[count..<(2 * count)])
+            guard provePage(runs, offset: offset, limit: limit, starts: starts, ends: ends) else { return nil }
+            return body(starts, ends)
+        }
+    }
+
+    /// The proof of `pageRanges` over runs of sorted keys: on success `starts`/`ends` (zeroed
+    /// by the caller) hold each run's part of the page, and `ends` served as the merge's heads.
+    private static func provePage<Run: SortedRun>(
+        _ runs: [Run], offset: Int, limit: Int, starts: UnsafeMutableBufferPointer<Int>, ends: UnsafeMutableBufferPointer<Int>
+    ) -> Bool {
+        guard offset >= 0, limit > 0 else { return true }  // the page is empty
+        let total = runs.reduce(0) { $0 + $1.partitionSize }
         let end = min(saturatingSum(offset, limit), total)
-        if offset >= end { return empty }
+        if offset >= end { return true }
 
         var lowerBound: RankKey? = nil  // candidates must be >= this
         var upperBound: RankKey? = nil  // and <= this
         var base = 0
-        for window in windows {
-            base += window.localStart
-            if window.localStart > 0 {
-                guard let first = window.keys.first else { return nil }
+        for run in runs {
+            base += run.localStart
+            if run.localStart > 0 {
+                guard run.count > 0 else { return false }
+                let first = run.key(at: 0)
                 if lowerBound.map({ first > $0 }) ?? true { lowerBound = first }
             }
-            if !window.isExhausted {
-                guard let last = window.keys.last else { return nil }
+            if run.localStart + run.count < run.partitionSize {  // not exhausted
+                guard run.count > 0 else { return false }
+                let last = run.key(at: run.count - 1)
                 if upperBound.map({ last < $0 }) ?? true { upperBound = last }
             }
         }
         // Only the merged prefix up to `end - base` keys can matter.
         let needed = end - base
         let firstIndex = offset - base
-        guard needed > 0, firstIndex >= 0 else { return nil }
-        var heads = [Int](repeating: 0, count: windows.count)
-        var startHeads = heads
-        var firstKey: RankKey? = nil
-        var lastKey: RankKey? = nil
-        // The merge reads the windows' keys through buffers: no bounds checks or reference
-        // counting per comparison (a page at rank 5000 over two shards merges ~330 keys).
-        let merged: Bool = withWindowBuffers(windows) { keys in
-            if keys.count == 2 {
-                // Two shards (the default on a two-core machine): a plain two-way merge.
-                let (left, right) = (keys[0], keys[1])
-                var (l, r) = (0, 0)
-                for position in 0..<needed {
-                    if position == firstIndex { startHeads = [l, r] }
-                    let key: RankKey
-                    if l < left.count && (r >= right.count || left[l] < right[r]) {
-                        key = left[l]
-                        l += 1
-                    } else if r < right.count {
-                        key = right[r]
-                        r += 1
-                    } else {
-                        return false  // the windows hold fewer than `needed` keys
-                    }
-                    if position == firstIndex { firstKey = key }
-                    lastKey = key
-                }
-                heads = [l, r]
-                return true
-            }
+        guard needed > 0, firstIndex >= 0 else { return false }
+        var firstKey = RankKey.max
+        var lastKey = RankKey.min
+        if runs.count == 2 {
+            // Two shards (the default on a two-core machine): a plain two-way merge.
+            let (left, right) = (runs[0], runs[1])
+            let (leftCount, rightCount) = (left.count, right.count)
+            var (l, r) = (0, 0)
             for position in 0..<needed {
-                if position == firstIndex { startHeads = heads }
+                if position == firstIndex { (starts[0], starts[1]) = (l, r) }
+                let key: RankKey
+                if l < leftCount && (r >= rightCount || left.key(at: l) < right.key(at: r)) {
+                    key = left.key(at: l)
+                    l += 1
+                } else if r < rightCount {
+                    key = right.key(at: r)
+                    r += 1
+                } else {
+                    return false  // the runs hold fewer than `needed` keys
+                }
+                if position == firstIndex { firstKey = key }
+                lastKey = key
+            }
+            (ends[0], ends[1]) = (l, r)
+        } else {
+            for position in 0..<needed {
+                if position == firstIndex {
+                    for index in runs.indices { starts[index] = ends[index] }
+                }
                 var best = -1
                 var bestKey = RankKey.max
-                for index in keys.indices where heads[index] < keys[index].count {
-                    let candidate = keys[index][heads[index]]
+                for index in runs.indices where ends[index] < runs[index].count {
+                    let candidate = runs[index].key(at: ends[index])
                     if best < 0 || candidate < bestKey {
                         best = index
                         bestKey = candidate
                     }
                 }
-                if best < 0 { return false }  // the windows hold fewer than `needed` keys
+                if best < 0 { return false }  // the runs hold fewer than `needed` keys
                 if position == firstIndex { firstKey = bestKey }
                 lastKey = bestKey
-                heads[best] += 1
+                ends[best] += 1
             }
-            return true
         }
-        guard merged else { return nil }
-        if let lowerBound, let firstKey, firstKey < lowerBound { return nil }
-        if let upperBound, let lastKey, lastKey > upperBound { return nil }
-        return windows.indices.map { index in
-            (windows[index].localStart + startHeads[index])..<(windows[index].localStart + heads[index])
-        }
+        if let lowerBound, firstKey < lowerBound { return false }
+        if let upperBound, lastKey > upperBound { return false }
+        return true
     }
 
     /// How many entries to fetch from each of `partitions` partitions around a page's anchor
@@ -294,41 +336,26 @@ public enum PartitionMerge {
 
     /// The global page at ranks `offset ..< offset + limit` from one run of entries per
     /// partition, or nil when the runs cannot prove it (`pageRanges`, on the runs' keys: the
-    /// same proof as key windows, and no second fetch, since the runs hold the entries).
+    /// same proof as key windows, and no second fetch, since the runs hold the entries). The
+    /// page is merged from the runs where they lie: its array is the one allocation.
     public static func page(from runs: [EntryRun], offset: Int, limit: Int) -> [LeaderboardEntry]? {
-        let windows = runs.map { run in
-            KeyWindow(localStart: run.localStart, keys: run.entries.map(\.key), partitionSize: run.partitionSize)
-        }
-        guard let ranges = pageRanges(windows: windows, offset: offset, limit: limit) else { return nil }
-        var slices: [[LeaderboardEntry]] = []
-        slices.reserveCapacity(runs.count)
-        for (run, range) in zip(runs, ranges) {
-            let lower = range.lowerBound - run.localStart
-            let upper = range.upperBound - run.localStart
-            // A proven range is merged from the run's own keys, so it lies inside the run.
-            guard lower >= 0, lower <= upper, upper <= run.entries.count else {
-                assertionFailure("proven range \(range) outside the run at \(run.localStart) of \(run.entries.count)")
-                return nil
+        withPageParts(of: runs, offset: offset, limit: limit) { heads, ends in
+            var size = 0
+            for index in runs.indices { size += ends[index] - heads[index] }
+            var page: [LeaderboardEntry] = []
+            page.reserveCapacity(min(max(0, limit), size))
+            // A proven part is merged from the run's own keys, so it lies inside the run.
+            while page.count < limit {
+                var best = -1
+                for index in runs.indices where heads[index] < ends[index] {
+                    if best < 0 || runs[index].entries[heads[index]].key < runs[best].entries[heads[best]].key { best = index }
+                }
+                if best < 0 { break }
+                page.append(runs[best].entries[heads[best]])
+                heads[best] += 1
             }
-            slices.append(Array(run.entries[lower..<upper]))
+            return page
         }
-        return mergeTop(slices, limit: limit)
-    }
-
-    /// Calls `body` with a buffer over each window's keys (valid only inside `body`).
-    private static func withWindowBuffers<R>(
-        _ windows: [KeyWindow], _ body: ([UnsafeBufferPointer<RankKey>]) -> R
-    ) -> R {
-        func nest(_ index: Int, _ buffers: inout [UnsafeBufferPointer<RankKey>]) -> R {
-            guard index < windows.count else { return body(buffers) }
-            return windows[index].keys.withUnsafeBufferPointer { buffer in
-                buffers.append(buffer)
-                return nest(index + 1, &buffers)
-            }
-        }
-        var buffers: [UnsafeBufferPointer<RankKey>] = []
-        buffers.reserveCapacity(windows.count)
-        return nest(0, &buffers)
     }
 
     /// Merges each partition's `entries(before: key, limit: before)` (best first) and

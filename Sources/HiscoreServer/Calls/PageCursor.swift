@@ -22,13 +22,20 @@ struct PageCursor: Equatable {
     let identity: UInt64
     let key: RankKey
 
+    /// One allocation: the array itself (a page answer makes one per call).
     var bytes: [UInt8] {
-        var bytes: [UInt8] = [Self.format]
-        bytes.reserveCapacity(Self.byteCount)
-        withUnsafeBytes(of: incarnation.bigEndian) { bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: identity.bigEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: key.bytes)
-        return bytes
+        [UInt8](unsafeUninitializedCapacity: Self.byteCount) { buffer, initialized in
+            buffer[0] = Self.format
+            var at = 1
+            for word in [incarnation, identity, key.word0, key.word1, key.word2] {
+                for shift in stride(from: 56, through: 0, by: -8) {
+                    buffer[at] = UInt8(truncatingIfNeeded: word >> UInt64(shift))
+                    at += 1
+                }
+            }
+            assert(at == Self.byteCount)
+            initialized = at
+        }
     }
 
     init(board: BoardHandle, key: RankKey) {
