@@ -645,9 +645,12 @@ public final class BoardPartition {
         let end = Swift.min(count, PartitionMerge.saturatingSum(worseStart, Swift.max(0, after)))
         let betterWanted = betterCount - start
         guard end - start - (present ? 1 : 0) > 0 else { return ([], [], betterCount) }
-        let all = collectEntries(
+        var entries = collectEntries(
             fromRank: start, count: end - start - (present ? 1 : 0), skipping: present ? slotAtKey : nil)
-        return (Array(all[..<betterWanted]), Array(all[betterWanted...]), betterCount)
+        // The better part stays in the collected array (cut in place): two arrays, not three.
+        let worse = Array(entries[betterWanted...])
+        entries.removeSubrange(betterWanted...)
+        return (entries, worse, betterCount)
     }
 
     // MARK: - Invariants

@@ -364,9 +364,48 @@ public enum PartitionMerge {
     public static func mergeNeighbours(
         better: [[LeaderboardEntry]], worse: [[LeaderboardEntry]], before: Int, after: Int
     ) -> (better: [LeaderboardEntry], worse: [LeaderboardEntry]) {
-        var betterAll = better.flatMap { $0 }
-        betterAll.sort { $0.key < $1.key }
-        let nearestBetter = Array(betterAll.suffix(max(0, before)))
-        return (nearestBetter, mergeTop(worse, limit: max(0, after)))
+        let (run, betterTaken) = neighbourRun(better: better, centre: nil, worse: worse, before: before, after: after)
+        return (Array(run[..<betterTaken]), Array(run[betterTaken...]))
+    }
+
+    /// The board's run around a key in one array, best first: the `before` nearest better
+    /// entries of the partitions' `better` lists (each best first, so nearest last), `centre`
+    /// when given, then the `after` nearest worse of their `worse` lists (each nearest first);
+    /// and how many better entries it took. One allocation: the run (an around answer builds it
+    /// once). Cost O((before + after) * S).
+    public static func neighbourRun(
+        better: [[LeaderboardEntry]], centre: LeaderboardEntry?, worse: [[LeaderboardEntry]], before: Int, after: Int
+    ) -> (run: [LeaderboardEntry], betterTaken: Int) {
+        let betterWanted = min(max(0, before), better.reduce(0) { $0 + $1.count })
+        let worseWanted = min(max(0, after), worse.reduce(0) { $0 + $1.count })
+        var run: [LeaderboardEntry] = []
+        run.reserveCapacity(betterWanted + (centre == nil ? 0 : 1) + worseWanted)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, better.count, worse.count)) { heads in
+            // Better: the greatest keys first, from each list's end; reversed afterwards.
+            for index in better.indices { heads[index] = better[index].count }
+            while run.count < betterWanted {
+                var best = -1
+                for index in better.indices where heads[index] > 0 {
+                    if best < 0 || better[index][heads[index] - 1].key > better[best][heads[best] - 1].key { best = index }
+                }
+                guard best >= 0 else { break }
+                heads[best] -= 1
+                run.append(better[best][heads[best]])
+            }
+            run.reverse()
+            if let centre { run.append(centre) }
+            let worseEnd = run.count + worseWanted
+            for index in worse.indices { heads[index] = 0 }
+            while run.count < worseEnd {
+                var best = -1
+                for index in worse.indices where heads[index] < worse[index].count {
+                    if best < 0 || worse[index][heads[index]].key < worse[best][heads[best]].key { best = index }
+                }
+                guard best >= 0 else { break }
+                run.append(worse[best][heads[best]])
+                heads[best] += 1
+            }
+        }
+        return (run, betterWanted)
     }
 }

@@ -158,6 +158,12 @@ struct PartitionMergeTests {
                     better: combined.map(\.better), worse: combined.map(\.worse), before: before, after: after)
                 #expect(mergedCombined.better == merged.better && mergedCombined.worse == merged.worse)
                 #expect(merged.worse == board.whole.entries(after: key, limit: after), "seed \(seed)")
+                // The same in one run with the player between (what an around answer builds).
+                let centre = all.first { $0.key == key }
+                let (run, betterTaken) = PartitionMerge.neighbourRun(
+                    better: combined.map(\.better), centre: centre, worse: combined.map(\.worse), before: before, after: after)
+                #expect(run == merged.better + [centre].compactMap { $0 } + merged.worse, "seed \(seed)")
+                #expect(betterTaken == merged.better.count, "seed \(seed)")
             }
 
             // Counts.

@@ -381,16 +381,17 @@ final class AroundPlan: CallPlan {
         }
         var better: [[LeaderboardEntry]] = []
         var worse: [[LeaderboardEntry]] = []
+        better.reserveCapacity(results.count)
+        worse.reserveCapacity(results.count)
         var betterCount = 0
         for case .neighbours(let b, let w, let count) in results {
             better.append(b)
             worse.append(w)
             betterCount += count
         }
-        let merged = PartitionMerge.mergeNeighbours(
-            better: better, worse: worse, before: Int(request.before), after: Int(request.after))
-        let run = merged.better + [playerEntry] + merged.worse
-        let firstOrdinal = UInt64(betterCount + 1 - merged.better.count)
+        let (run, betterTaken) = PartitionMerge.neighbourRun(
+            better: better, centre: playerEntry, worse: worse, before: Int(request.before), after: Int(request.after))
+        let firstOrdinal = UInt64(betterCount + 1 - betterTaken)
         if let step = RunRanker(ranking: ranking).firstRankStep(run, firstOrdinal: firstOrdinal) {
             pendingRun = (run, firstOrdinal)
             return step
