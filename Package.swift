@@ -41,6 +41,8 @@ let package = Package(
             name: "CJemalloc", path: "Sources/CJemalloc", pkgConfig: "jemalloc",
             providers: [.apt(["libjemalloc-dev"])]),
         .target(name: "HiscoreProtoC", dependencies: ["CProtobufC"], path: "Sources/HiscoreProtoC"),
+        // hiscored's jemalloc defaults (its `malloc_conf`): linked into hiscored only.
+        .target(name: "CAllocatorDefaults", path: "Sources/CAllocatorDefaults"),
         // The engine's one C dependency: a cache prefetch hint (header only, no library).
         .systemLibrary(name: "CCacheHint", path: "Sources/CCacheHint"),
         .target(name: "HiscoreCore", dependencies: ["CCacheHint"], swiftSettings: hotPath),
@@ -81,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "hiscored",
             dependencies: [
-                "HiscoreServer", "HiscoreAuth", "HiscoreStorage", "HiscoreWire", "CJemalloc",
+                "HiscoreServer", "HiscoreAuth", "HiscoreStorage", "HiscoreWire", "CJemalloc", "CAllocatorDefaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -409,6 +409,7 @@ public final class HiscoreServer: Sendable {
             retained: JemallocStats.retainedBytes() ?? 0, allocations: JemallocStats.allocationCount() ?? 0,
             memoryCeiling: memory.limitBytes, memoryCeilingExceeded: memory.isExceeded,
             cpuSeconds: ProcessStats.cpuSeconds(), residentBytes: ProcessStats.residentBytes())
+        gauges.oversizeThreshold = JemallocStats.option("opt.oversize_threshold") ?? 0
         gauges.logFailedPerShard = shards.map { $0.logFailure != nil }
         gauges.catalogFailed = persistence.catalogFailure != nil
         gauges.topCacheBytes = directory.topCacheBudget.held

@@ -65,6 +65,14 @@ public enum JemallocStats {
         return mallctl("epoch", &epochOut, &epochSize, &epochIn, epochSize) == 0
     }
 
+    /// A size option jemalloc was started with (`opt.*`, a size_t).
+    public static func option(_ name: String) -> Int? {
+        var value = 0
+        var size = MemoryLayout<Int>.size
+        guard mallctl(name, &value, &size, nil, 0) == 0 else { return nil }
+        return value
+    }
+
     public static func read(_ name: String) -> Int? {
         var epochIn: UInt64 = 1
         var epochOut: UInt64 = 0

@@ -68,6 +68,22 @@ struct MemoryBoundTests {
         }
     }
 
+    /// hiscored's built-in jemalloc defaults (`CAllocatorDefaults`) reach jemalloc, and an
+    /// operator's MALLOC_CONF still wins over them.
+    @Test("hiscored starts jemalloc with its 128 KiB oversize threshold; MALLOC_CONF overrides it")
+    func allocatorDefaults() async throws {
+        for (environment, expected) in [([String: String](), 131_072.0), (["MALLOC_CONF": "oversize_threshold:1048576"], 1_048_576)] {
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanup() }
+            let threshold = try await withServerProcess(
+                arguments: ["--data-dir", directory.path, "--durability", "memory"], adminPort: true, environment: environment
+            ) { server in
+                try await metricValue("hiscore_jemalloc_oversize_threshold_bytes", adminPort: try #require(server.adminPortNumber))
+            }
+            #expect(threshold == expected, "environment \(environment)")
+        }
+    }
+
     /// `list_boards` is answered on the connection's loop at once, so it is not counted in
     /// max_inflight_calls, and its answers gathered in one buffer for a whole read before the
     /// flush that lets writability hold reads: ~12-byte requests, ~150 KB answers, 516 MiB for

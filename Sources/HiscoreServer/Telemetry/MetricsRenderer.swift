@@ -99,6 +99,10 @@ struct MetricsRenderer {
         out.sample("hiscore_jemalloc_resident_bytes", Double(gauges.resident))
         out.header("hiscore_jemalloc_retained_bytes", "gauge", "Bytes retained by the allocator for reuse (stats.retained).")
         out.sample("hiscore_jemalloc_retained_bytes", Double(gauges.retained))
+        out.header(
+            "hiscore_jemalloc_oversize_threshold_bytes", "gauge",
+            "Allocations of this size and larger use jemalloc's oversize arena, whose freed pages are returned at once (opt.oversize_threshold; hiscored's default 131072, MALLOC_CONF overrides).")
+        out.sample("hiscore_jemalloc_oversize_threshold_bytes", Double(gauges.oversizeThreshold))
         out.header("hiscore_allocations_total", "counter", "Heap allocations made by the process (jemalloc nrequests, small + large; thread-cache counts are merged when a cache flushes).")
         out.sample("hiscore_allocations_total", Double(gauges.allocations))
         out.header("hiscore_memory_ceiling_bytes", "gauge", "Configured memory ceiling (0 = none).")
@@ -134,6 +138,8 @@ struct ServerGauges: Sendable {
     var resident: Int
     var retained: Int
     var allocations: Int
+    /// jemalloc's `opt.oversize_threshold` (0 when unknown).
+    var oversizeThreshold = 0
     var memoryCeiling: Int
     var memoryCeilingExceeded: Bool
     var cpuSeconds: Double
