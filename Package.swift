@@ -111,10 +111,10 @@ let package = Package(
             dependencies: ["HiscoreWire", "HiscoreCore", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(name: "hiscore-fuzz", dependencies: ["HiscoreFuzzing", "HiscoreWire", "HiscoreCore"]),
         // Test helpers that more than one test target uses (offCooperativePool and its trait,
-        // withTmpfs): one copy instead of one a test module. Only test targets depend on it, so no
+        // withTmpfs, SplitMix64 and testSeeds): one copy instead of one a test module. Only test targets depend on it, so no
         // product (nor the Testing module it imports) links it in.
         .target(name: "HiscoreTestSupport", path: "Tests/HiscoreTestSupport"),
-        .testTarget(name: "HiscoreCoreTests", dependencies: ["HiscoreCore"]),
+        .testTarget(name: "HiscoreCoreTests", dependencies: ["HiscoreCore", "HiscoreTestSupport"]),
         .testTarget(name: "HiscoreStorageTests", dependencies: ["HiscoreStorage", "HiscoreCore", "HiscoreTestSupport"]),
         .testTarget(
             name: "HiscoreWireTests",

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import HiscoreCore
+import HiscoreTestSupport
 
 /// Keys by slot, for driving a tree without a partition.
 private struct SlotKeys: LeafKeySource {

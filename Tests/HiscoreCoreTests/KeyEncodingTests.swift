@@ -1,5 +1,6 @@
 import Testing
 @testable import HiscoreCore
+import HiscoreTestSupport
 
 @Suite("Key encoding")
 struct KeyEncodingTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import HiscoreCore
+import HiscoreTestSupport
 
 /// Long random operation sequences applied to a `BoardPartition` and to `ReferenceBoard`; every
 /// write outcome and a random sample of every query must agree, and the partition's invariants

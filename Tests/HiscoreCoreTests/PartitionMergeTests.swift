@@ -1,5 +1,6 @@
 import Testing
 @testable import HiscoreCore
+import HiscoreTestSupport
 
 /// A board split over S partitions by a hash of the player id must answer exactly like the same
 /// board in one partition (ordinal and competition ranks, top N, pages, neighbours, counts).

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import HiscoreCore
+import HiscoreTestSupport
 
 /// Player ids come back out of a partition exactly as they went in, whichever way they are
 /// stored (inline up to 15 bytes, or in a blob) and however their `String` is rebuilt.

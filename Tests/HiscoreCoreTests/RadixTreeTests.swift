@@ -1,5 +1,6 @@
 import Testing
 @testable import HiscoreCore
+import HiscoreTestSupport
 
 /// Keys by slot, for driving the tree without a partition.
 private struct ArrayKeys: LeafKeySource {

@@ -4,33 +4,7 @@ import Glibc
 import Darwin
 #endif
 @testable import HiscoreCore
-
-/// SplitMix64: tiny, fast, deterministic; good enough to drive randomized tests.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..<bound.
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-}
-
-/// Seeds for randomized tests: `HISCORE_TEST_SEED` (one seed) overrides the defaults, so a
-/// failure printed as "seed N" replays with `HISCORE_TEST_SEED=N swift test --filter ...`.
-func testSeeds(_ defaults: [UInt64]) -> [UInt64] {
-    if let raw = getenv("HISCORE_TEST_SEED"), let seed = UInt64(String(cString: raw)) { return [seed] }
-    return defaults
-}
+import HiscoreTestSupport
 
 /// The naive model every partition query is checked against: a dictionary of entries, sorted on
 /// demand. Same write semantics as `BoardPartition`, written as plainly as possible.

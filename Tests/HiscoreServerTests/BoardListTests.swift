@@ -5,6 +5,7 @@ import HiscoreWire
 import Testing
 
 @testable import HiscoreServer
+import HiscoreTestSupport
 
 /// `list_boards` pages come from an ordered index of the live ids that the directory keeps beside
 /// its boards (`BoardDirectory.State.sortedIDs`), not from a sort of every board per call: the

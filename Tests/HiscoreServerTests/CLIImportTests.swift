@@ -4,6 +4,7 @@ import HiscoreCore
 import HiscoreServer
 import HiscoreWire
 import Testing
+import HiscoreTestSupport
 
 /// `hiscore import`: loading a board from an export's CSV or from a Redis ZRANGE dump.
 @Suite("hiscore import: export round trip, Redis dumps, refused and unreadable rows")

@@ -3,6 +3,7 @@ import HiscoreClient
 import HiscoreCore
 import HiscoreWire
 import Testing
+import HiscoreTestSupport
 
 /// The server, end to end over a socket, against a sorted-array model: random writes with every
 /// operator on boards split over several shards, then every query compared with the model.
@@ -190,19 +191,3 @@ struct DifferentialServerTests {
     }
 }
 
-/// A small deterministic PRNG for reproducible tests.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    mutating func next(below bound: UInt64) -> UInt64 { next() % bound }
-}

@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 
 @testable import HiscoreServer
+import HiscoreTestSupport
 
 @Suite("Inbound frames: a connection's bytes split into the preface and frames")
 struct InboundFramesTests {

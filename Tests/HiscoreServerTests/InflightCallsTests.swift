@@ -1,5 +1,6 @@
 import Testing
 @testable import HiscoreServer
+import HiscoreTestSupport
 
 /// `InflightCalls` against two dictionaries (serial -> (call id, call), call id -> serial) over
 /// random admissions, answers and cancels. Deterministic per seed (printed on failure; override

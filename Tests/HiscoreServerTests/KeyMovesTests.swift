@@ -2,6 +2,7 @@ import HiscoreCore
 import Testing
 
 @testable import HiscoreServer
+import HiscoreTestSupport
 
 /// `KeyMoves` against the definition: the shift at K is #{new keys < K} - #{old keys < K}.
 @Suite("Rank shifts from key moves")

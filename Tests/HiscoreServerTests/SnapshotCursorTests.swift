@@ -1,6 +1,7 @@
 import HiscoreCore
 @testable import HiscoreServer
 import Testing
+import HiscoreTestSupport
 
 /// A snapshot copies a shard's boards a chunk at a time while writes go on between chunks; it
 /// must hold every entry not written since it began (the log it keeps has the others).

@@ -4,6 +4,7 @@ import HiscoreCore
 import HiscoreWire
 import NIOCore
 import Testing
+import HiscoreTestSupport
 
 /// Latest view of each named stream, fed by the stream readers.
 actor ReviewViews {

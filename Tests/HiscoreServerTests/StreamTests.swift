@@ -4,6 +4,7 @@ import HiscoreCore
 import HiscoreStorage
 import HiscoreWire
 import Testing
+import HiscoreTestSupport
 
 /// Waits for `condition` over the events of `stream`, with a bounded timeout (not a sleep: it
 /// returns as soon as an event satisfies the condition).

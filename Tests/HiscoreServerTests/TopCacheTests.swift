@@ -4,6 +4,7 @@ import HiscoreWire
 import Testing
 
 @testable import HiscoreServer
+import HiscoreTestSupport
 
 @Suite("Top cache")
 struct TopCacheTests {

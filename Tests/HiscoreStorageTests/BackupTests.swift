@@ -4,6 +4,7 @@ import Glibc
 import HiscoreCore
 import Testing
 @testable import HiscoreStorage
+import HiscoreTestSupport
 
 @Suite struct BackupTests {
     @Test(arguments: [true, false])

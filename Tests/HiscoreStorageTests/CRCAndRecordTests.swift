@@ -1,5 +1,6 @@
 import Testing
 @testable import HiscoreStorage
+import HiscoreTestSupport
 
 @Suite struct CRCAndRecordTests {
     @Test func crc32cKnownVectors() {

@@ -4,6 +4,7 @@ import Glibc
 import HiscoreCore
 import Testing
 @testable import HiscoreStorage
+import HiscoreTestSupport
 
 /// Runs `finish` and waits for its result.
 func finishAndWait(_ writer: SnapshotWriter) -> Result<SnapshotWriter.Summary, StorageError> {

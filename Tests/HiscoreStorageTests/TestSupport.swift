@@ -3,26 +3,7 @@ import Glibc
 #endif
 import HiscoreCore
 @testable import HiscoreStorage
-
-/// SplitMix64: tiny, deterministic; drives the randomized tests.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
-
-/// Seeds for randomized tests; `HISCORE_TEST_SEED=N` replays one.
-func testSeeds(_ defaults: [UInt64]) -> [UInt64] {
-    if let raw = getenv("HISCORE_TEST_SEED"), let seed = UInt64(String(cString: raw)) { return [seed] }
-    return defaults
-}
+import HiscoreTestSupport
 
 /// A fresh directory under /tmp, removed (recursively) by `remove()`.
 final class TemporaryDirectory {

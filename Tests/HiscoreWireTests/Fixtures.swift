@@ -3,6 +3,7 @@ import HiscoreCore
 import HiscoreWire
 import NIOCore
 import Testing
+import HiscoreTestSupport
 
 /// Sample envelopes covering every method, result and event shape, with edge values.
 enum Fixtures {
