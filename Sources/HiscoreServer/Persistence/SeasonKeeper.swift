@@ -25,9 +25,9 @@ final class SeasonKeeper: Sendable {
     /// still going when the server shuts down must neither arm a timer nor hand a reset's trip to
     /// a loop that has stopped (the trip's promise would never complete, and NIO traps on it in
     /// debug builds): it stops before its next board, and `stop()` waits until it has.
-    private let timer = NIOLockedValueBox<TimerState>(TimerState())
+    private let schedule = NIOLockedValueBox<ScheduleState>(ScheduleState())
 
-    private struct TimerState {
+    private struct ScheduleState {
         var scheduled: Scheduled<Void>?
         var stopped = false
         var runsGoing = 0
@@ -86,20 +86,20 @@ final class SeasonKeeper: Sendable {
     /// for, so a late reset archives the same season an on-time one would have.
     @discardableResult
     func runDueResets() async -> [String] {
-        let started = timer.withLockedValue { timer -> Bool in
-            guard !timer.stopped else { return false }
-            timer.runsGoing += 1
+        let started = schedule.withLockedValue { state -> Bool in
+            guard !state.stopped else { return false }
+            state.runsGoing += 1
             return true
         }
         guard started else { return [] }
         let reset = await resetDueBoards()
         armTimer()
-        let waiters = timer.withLockedValue { timer -> [CheckedContinuation<Void, Never>] in
-            timer.runsGoing -= 1
-            assert(timer.runsGoing >= 0, "a run of due resets ended twice")
-            guard timer.runsGoing == 0 else { return [] }
-            defer { timer.stopWaiters = [] }
-            return timer.stopWaiters
+        let waiters = schedule.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.runsGoing -= 1
+            assert(state.runsGoing >= 0, "a run of due resets ended twice")
+            guard state.runsGoing == 0 else { return [] }
+            defer { state.stopWaiters = [] }
+            return state.stopWaiters
         }
         for waiter in waiters { waiter.resume() }
         return reset
@@ -111,7 +111,7 @@ final class SeasonKeeper: Sendable {
         var reset: [String] = []
         var failed = false
         for board in directory.scheduledBoards() {
-            guard !timer.withLockedValue({ $0.stopped }) else { break }
+            guard !schedule.withLockedValue({ $0.stopped }) else { break }
             guard let schedule = board.config.resetSchedule else { continue }
             let due = schedule.lastBoundary(atOrBefore: now)
             guard due > board.periodStartedAt else { continue }
@@ -139,13 +139,13 @@ final class SeasonKeeper: Sendable {
             board.config.resetSchedule?.nextBoundary(after: max(now, board.periodStartedAt))
         }.min()
         let retry = retryDelay.withLockedValue { $0 }
-        timer.withLockedValue { timer in
-            timer.scheduled?.cancel()
-            timer.scheduled = nil
-            guard !timer.stopped, next != nil || retry != nil else { return }
+        schedule.withLockedValue { state in
+            state.scheduled?.cancel()
+            state.scheduled = nil
+            guard !state.stopped, next != nil || retry != nil else { return }
             var delay = next.map { TimeAmount.microseconds(max(1_000_000, $0 - now)) } ?? Self.maxRetryDelay
             if let retry { delay = min(delay, retry) }
-            timer.scheduled = loop.scheduleTask(in: delay) { [self] in
+            state.scheduled = loop.scheduleTask(in: delay) { [self] in
                 Task { await self.runDueResets() }
             }
         }
@@ -156,12 +156,12 @@ final class SeasonKeeper: Sendable {
     /// running: call it before they stop).
     func stop() async {
         await withCheckedContinuation { continuation in
-            let idle = timer.withLockedValue { timer -> Bool in
-                timer.stopped = true
-                timer.scheduled?.cancel()
-                timer.scheduled = nil
-                guard timer.runsGoing > 0 else { return true }
-                timer.stopWaiters.append(continuation)
+            let idle = schedule.withLockedValue { state -> Bool in
+                state.stopped = true
+                state.scheduled?.cancel()
+                state.scheduled = nil
+                guard state.runsGoing > 0 else { return true }
+                state.stopWaiters.append(continuation)
                 return false
             }
             if idle { continuation.resume() }
