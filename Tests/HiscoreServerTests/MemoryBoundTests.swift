@@ -72,7 +72,8 @@ struct MemoryBoundTests {
     /// operator's MALLOC_CONF still wins over them.
     @Test("hiscored starts jemalloc with its 128 KiB oversize threshold; MALLOC_CONF overrides it")
     func allocatorDefaults() async throws {
-        for (environment, expected) in [([String: String](), 131_072.0), (["MALLOC_CONF": "oversize_threshold:1048576"], 1_048_576)] {
+        // An empty MALLOC_CONF first: one set where the tests run must not decide the default.
+        for (environment, expected) in [(["MALLOC_CONF": ""], 131_072.0), (["MALLOC_CONF": "oversize_threshold:1048576"], 1_048_576)] {
             let directory = try TemporaryDirectory()
             defer { directory.cleanup() }
             let threshold = try await withServerProcess(

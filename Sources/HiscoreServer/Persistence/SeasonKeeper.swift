@@ -112,8 +112,8 @@ final class SeasonKeeper: Sendable {
         var failed = false
         for board in directory.scheduledBoards() {
             guard !schedule.withLockedValue({ $0.stopped }) else { break }
-            guard let schedule = board.config.resetSchedule else { continue }
-            let due = schedule.lastBoundary(atOrBefore: now)
+            guard let resets = board.config.resetSchedule else { continue }
+            let due = resets.lastBoundary(atOrBefore: now)
             guard due > board.periodStartedAt else { continue }
             // Under the directory's lock the live period must still be one that started before
             // `due`: a reset made since the list was taken (reset_board, another run) ended it.

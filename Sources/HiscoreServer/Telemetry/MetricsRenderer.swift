@@ -101,7 +101,7 @@ struct MetricsRenderer {
         out.sample("hiscore_jemalloc_retained_bytes", Double(gauges.retained))
         out.header(
             "hiscore_jemalloc_oversize_threshold_bytes", "gauge",
-            "Allocations of this size and larger use jemalloc's oversize arena, whose freed pages are returned at once (opt.oversize_threshold; hiscored's default 131072, MALLOC_CONF overrides).")
+            "Allocations of this size and larger use jemalloc's oversize arena, whose freed pages are returned at once (opt.oversize_threshold; hiscored's default 131072, MALLOC_CONF overrides); 0 when there is no such arena or the option cannot be read.")
         out.sample("hiscore_jemalloc_oversize_threshold_bytes", Double(gauges.oversizeThreshold))
         out.header("hiscore_allocations_total", "counter", "Heap allocations made by the process (jemalloc nrequests, small + large; thread-cache counts are merged when a cache flushes).")
         out.sample("hiscore_allocations_total", Double(gauges.allocations))
@@ -138,7 +138,8 @@ struct ServerGauges: Sendable {
     var resident: Int
     var retained: Int
     var allocations: Int
-    /// jemalloc's `opt.oversize_threshold` (0 when unknown).
+    /// jemalloc's `opt.oversize_threshold` (0 when unknown, or when jemalloc runs without the
+    /// oversize arena: it stores 0 for a threshold out of its range).
     var oversizeThreshold = 0
     var memoryCeiling: Int
     var memoryCeilingExceeded: Bool
