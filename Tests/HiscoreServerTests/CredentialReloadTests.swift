@@ -4,6 +4,7 @@ import HiscoreClient
 import HiscoreCore
 import HiscoreServer
 import HiscoreWire
+import HiscoreTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -38,6 +39,117 @@ struct CredentialReloadTests {
     private static func expectRevoked(_ body: () async throws -> Void) async {
         let message = await expectStatus(.unavailable, body)
         #expect(message.contains("UNAUTHENTICATED") && message.contains("reloaded its keys"), "\(message)")
+    }
+
+    /// Polls the server's answered bytes (bounded) until they stop growing past 1 MB: a client
+    /// that reads nothing has filled its socket, and the rest waits in the server. Returns them.
+    @discardableResult
+    private static func waitUntilAnswersStop(adminPort: Int) async throws -> Double {
+        var previous = -1.0
+        for _ in 0..<400 {
+            let sent = try await metricValue("hiscore_sent_bytes_total", adminPort: adminPort) ?? 0
+            if sent > 1_000_000 && sent == previous { break }
+            previous = sent
+            try await Task.sleep(for: .milliseconds(50))  // poll interval, not synchronization
+        }
+        return previous
+    }
+
+    /// A connection closed with a status of its own is closed once the status is written (or
+    /// after `CallHandler.closingGrace`): a close at once dropped what its full socket had not
+    /// taken, so a client revoked while behind on its answers saw the connection end without
+    /// the reason.
+    @Test("a connection revoked while its socket is full still gets its UNAUTHENTICATED status, after the answers before it")
+    func revokedWithFullSocket() async throws {
+        let first = try Self.keys([(.writer, Self.writerA, "a"), (.reader, Self.readerC, "c")])
+        try await withServer(configure: {
+            $0.access = first
+            $0.adminPort = 0
+        }) { server in
+            let adminPort = try #require(server.adminPort)
+            let setup = try await Self.connect(server, key: Self.writerA)
+            _ = try await setup.submitBatch((0..<200).map {
+                SubmitRequest(boardID: "big", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: 7, count: 256))
+            })
+            try await setup.close()
+            // ~55 KB an answer (a top 200 with 256 bytes of metadata each): ~13 MB in all, past
+            // what loopback sockets buffer (4 MiB at most here), with a 4 KB receive buffer on
+            // the client, which reads nothing yet.
+            let requests = 240
+            let connection = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
+            var burst = ByteBufferBuilder()
+            for index in 0..<requests {
+                burst.append(RequestEnvelope(callID: UInt64(10 + index), method: .top(TopRequest(boardID: "big", limit: 200))))
+            }
+            let requestBytes = burst.bytes
+            let authenticated = await offCooperativePool { () -> Bool in
+                _ = connection.handshake()
+                connection.send(RequestEnvelope(callID: 1, method: .authenticate(token: Self.writerA)))
+                guard connection.readFrame()?.status == nil else { return false }
+                connection.send(requestBytes)
+                return true
+            }
+            try #require(authenticated)
+            let answered = try await Self.waitUntilAnswersStop(adminPort: adminPort)
+            #expect(try await server.replaceAccess(try Self.keys([(.writer, Self.writerB, "b"), (.reader, Self.readerC, "c")])) == 1)
+            let (answers, last) = await offCooperativePool { () -> (Int, ResponseEnvelope?) in
+                var answers = 0
+                var last: ResponseEnvelope?
+                while let frame = connection.readFrame() {
+                    if frame.callID == 0 { last = frame } else { answers += 1 }
+                }
+                return (answers, last)
+            }
+            // What the server had produced when the reload came was past what the sockets hold
+            // (4 MiB sent at most, 8 KB received): the rest was waiting in the server.
+            #expect(answered > Double(5 << 20), "\(answered) bytes answered before the reload")
+            #expect(answers == requests, "every answer, then the status")
+            #expect(last?.status?.code == .unauthenticated, "\(String(describing: last))")
+            #expect(last?.status?.message.contains("reloaded its keys") == true)
+        }
+    }
+
+    /// The wait for a closing status to be written is bounded: a client that never reads is
+    /// closed after `CallHandler.closingGrace` all the same.
+    @Test("a revoked connection whose client never reads is closed after the closing grace")
+    func revokedNonReaderIsClosed() async throws {
+        let first = try Self.keys([(.writer, Self.writerA, "a"), (.reader, Self.readerC, "c")])
+        try await withServer(configure: {
+            $0.access = first
+            $0.adminPort = 0
+        }) { server in
+            let adminPort = try #require(server.adminPort)
+            let setup = try await Self.connect(server, key: Self.writerA)
+            _ = try await setup.submitBatch((0..<200).map {
+                SubmitRequest(boardID: "big", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: 7, count: 256))
+            })
+            try await setup.close()
+            let connection = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
+            var burst = ByteBufferBuilder()
+            for index in 0..<240 {
+                burst.append(RequestEnvelope(callID: UInt64(10 + index), method: .top(TopRequest(boardID: "big", limit: 200))))
+            }
+            let requestBytes = burst.bytes
+            let authenticated = await offCooperativePool { () -> Bool in
+                _ = connection.handshake()
+                connection.send(RequestEnvelope(callID: 1, method: .authenticate(token: Self.writerA)))
+                guard connection.readFrame()?.status == nil else { return false }
+                connection.send(requestBytes)
+                return true
+            }
+            try #require(authenticated)
+            try await Self.waitUntilAnswersStop(adminPort: adminPort)
+            let revokedAt = ContinuousClock.now
+            #expect(try await server.replaceAccess(try Self.keys([(.writer, Self.writerB, "b"), (.reader, Self.readerC, "c")])) == 1)
+            // The client reads nothing; the server must close it anyway (bounded wait).
+            var open = 1.0
+            for _ in 0..<300 where open > 0 {
+                open = try await metricValue("hiscore_connections", adminPort: adminPort) ?? -1
+                if open > 0 { try await Task.sleep(for: .milliseconds(100)) }  // poll interval
+            }
+            #expect(open == 0, "the revoked connection is still open \(ContinuousClock.now - revokedAt) after the reload")
+            withExtendedLifetime(connection) {}
+        }
     }
 
     @Test("a reload closes the connections that used a removed key or one whose role changed; the others and their streams go on")

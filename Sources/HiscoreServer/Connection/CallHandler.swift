@@ -89,6 +89,10 @@ final class CallHandler: ChannelDuplexHandler {
     private var spareOutbound: ByteBuffer?
     /// Largest response buffer a connection keeps between batches (bigger ones are freed).
     static let keptOutboundCapacity = 8192
+    /// How long a connection closed with a status of its own (revoked key, failed
+    /// authentication, protocol fault) waits for the client to read that status, and the answers
+    /// before it, when its socket is full: a close at once would drop them (`closeAfterWriting`).
+    static let closingGrace = TimeAmount.seconds(5)
     /// Answers of one read gathered past this many bytes are flushed before the read's next
     /// frame (`holdsFrames`).
     static let burstFlushBytes = 256 << 10
@@ -187,9 +191,7 @@ final class CallHandler: ChannelDuplexHandler {
                 ? "no valid credentials within \(handler.limits.authenticationTimeoutSeconds) s of connecting (authentication_timeout)"
                 : "the player token of this connection expired and no valid credential followed within \(handler.limits.authenticationTimeoutSeconds) s (authentication_timeout)"
             handler.write(context, .failure(callID: 0, Status(.unauthenticated, message)))
-            handler.flushIfNeeded(context)
-            handler.closed = true
-            context.close(promise: nil)
+            handler.closeAfterWriting(context)
         }
     }
 
@@ -565,9 +567,7 @@ final class CallHandler: ChannelDuplexHandler {
             write(context, .failure(callID: 0, Status(
                 .unauthenticated,
                 "an API key this connection used was removed, or its role changed, when the server reloaded its keys: connect again with a current key")))
-            flushIfNeeded(context)
-            closed = true
-            context.close(promise: nil)
+            closeAfterWriting(context)
             return true
         }
         return false
@@ -615,9 +615,7 @@ final class CallHandler: ChannelDuplexHandler {
     private func countFailedAuthentication(_ context: ChannelHandlerContext) {
         failedAuthentications += 1
         if failedAuthentications >= limits.maxFailedAuthentications {
-            flushIfNeeded(context)
-            closed = true
-            context.close(promise: nil)
+            closeAfterWriting(context)
         }
     }
 
@@ -885,9 +883,32 @@ final class CallHandler: ChannelDuplexHandler {
         }
         metrics?.protocolFaults += 1
         write(context, .failure(callID: 0, status))
-        flushIfNeeded(context)
+        closeAfterWriting(context)
+    }
+
+    /// Writes what is buffered (a connection-level status, and the answers before it) and closes
+    /// the connection once the socket has taken it, or after `closingGrace` when the client does
+    /// not read: `close` at once would drop what the socket could not take yet. Nothing is read
+    /// or answered meanwhile.
+    private func closeAfterWriting(_ context: ChannelHandlerContext) {
+        guard !closed else { return }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        if let buffer = outbound {
+            outbound = nil
+            pendingFlush = false
+            outboundBytes = 0
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
+        } else {
+            context.flush()
+            written.succeed(())
+        }
         closed = true
-        context.close(promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let grace = context.eventLoop.scheduleTask(in: Self.closingGrace) { bound.value.close(promise: nil) }
+        written.futureResult.whenComplete { _ in
+            grace.cancel()
+            bound.value.close(promise: nil)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
