@@ -168,6 +168,7 @@ struct StreamReviewTests {
                     if matched == nil {
                         let current = await views.views
                         let ended = await views.ended
+                        let hubs = await server.streams.diagnosis()
                         let wrong = kinds.filter { !Self.matches(current[$0.key], $0.value, expected[$0.key]!) }.map { name, kind in
                             let want: String
                             switch kind {
@@ -176,7 +177,8 @@ struct StreamReviewTests {
                             }
                             return "\(name): stream [\(Self.describe(current[name], kind))] board [\(want)] \(ended[name] ?? "")"
                         }
-                        Issue.record("seed \(seed) shards \(shards) \(config.rankMode) round \(round): \(wrong.sorted().joined(separator: "\n"))")
+                        Issue.record(
+                            "seed \(seed) shards \(shards) \(config.rankMode) round \(round): \(wrong.sorted().joined(separator: "\n"))\nthe server's hubs then:\n\(hubs.joined(separator: "\n"))")
                         break
                     }
                 }
