@@ -271,7 +271,9 @@ final class SubscriptionHub {
         var sinks: [ObjectIdentifier: StreamSink] = [:]
         for subscription in inOrder where connectionID == nil || subscription.sink.connectionID == connectionID {
             sinks[ObjectIdentifier(subscription.sink)] = subscription.sink
-            let last = subscription.lastPlayer.map { $0.present ? "rank \($0.entry.rank) score \($0.entry.score)" : "absent" } ?? "none"
+            let last = subscription.player == nil
+                ? "window of \(subscription.lastWindow.count) from \(subscription.lastWindow.first.map { "\($0.playerID) #\($0.rank)" } ?? "none")"
+                : subscription.lastPlayer.map { $0.present ? "rank \($0.entry.rank) score \($0.entry.score)" : "absent" } ?? "none"
             lines.append(
                 "  \(subscription.player ?? "\(subscription.target)") conn \(subscription.sink.connectionID) call \(subscription.callID): "
                     + "dirty \(subscription.dirty) query \(subscription.needsQuery) snapshot \(subscription.needsSnapshot) "
