@@ -43,7 +43,6 @@ struct CredentialReloadTests {
 
     /// Polls the server's answered bytes (bounded) until they stop growing past 1 MB: a client
     /// that reads nothing has filled its socket, and the rest waits in the server. Returns them.
-    @discardableResult
     private static func waitUntilAnswersStop(adminPort: Int) async throws -> Double {
         var previous = -1.0
         for _ in 0..<400 {
@@ -55,27 +54,25 @@ struct CredentialReloadTests {
         return previous
     }
 
-    /// A connection closed with a status of its own is closed once the status is written (or
-    /// after `CallHandler.closingGrace`): a close at once dropped what its full socket had not
-    /// taken, so a client revoked while behind on its answers saw the connection end without
-    /// the reason.
-    @Test("a connection revoked while its socket is full still gets its UNAUTHENTICATED status, after the answers before it")
-    func revokedWithFullSocket() async throws {
-        let first = try Self.keys([(.writer, Self.writerA, "a"), (.reader, Self.readerC, "c")])
+    /// A raw connection with writer key A that asked for `requests` answers of ~55 KB (a top
+    /// 200 with 256 bytes of metadata each: ~13 MB in all, past what loopback sockets buffer,
+    /// 4 MiB at most here, with a 4 KB receive buffer on the client) and read none; once the
+    /// server stops answering, a reload revokes key A. `body` gets the server, the connection,
+    /// the admin port and the bytes answered before the reload.
+    private static func withRevokedClientBehind(
+        requests: Int, _ body: (HiscoreServer, RawConnection, _ adminPort: Int, _ answered: Double) async throws -> Void
+    ) async throws {
+        let first = try keys([(.writer, writerA, "a"), (.reader, readerC, "c")])
         try await withServer(configure: {
             $0.access = first
             $0.adminPort = 0
         }) { server in
             let adminPort = try #require(server.adminPort)
-            let setup = try await Self.connect(server, key: Self.writerA)
+            let setup = try await connect(server, key: writerA)
             _ = try await setup.submitBatch((0..<200).map {
                 SubmitRequest(boardID: "big", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: 7, count: 256))
             })
             try await setup.close()
-            // ~55 KB an answer (a top 200 with 256 bytes of metadata each): ~13 MB in all, past
-            // what loopback sockets buffer (4 MiB at most here), with a 4 KB receive buffer on
-            // the client, which reads nothing yet.
-            let requests = 240
             let connection = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
             var burst = ByteBufferBuilder()
             for index in 0..<requests {
@@ -84,14 +81,26 @@ struct CredentialReloadTests {
             let requestBytes = burst.bytes
             let authenticated = await offCooperativePool { () -> Bool in
                 _ = connection.handshake()
-                connection.send(RequestEnvelope(callID: 1, method: .authenticate(token: Self.writerA)))
+                connection.send(RequestEnvelope(callID: 1, method: .authenticate(token: writerA)))
                 guard connection.readFrame()?.status == nil else { return false }
                 connection.send(requestBytes)
                 return true
             }
             try #require(authenticated)
-            let answered = try await Self.waitUntilAnswersStop(adminPort: adminPort)
-            #expect(try await server.replaceAccess(try Self.keys([(.writer, Self.writerB, "b"), (.reader, Self.readerC, "c")])) == 1)
+            let answered = try await waitUntilAnswersStop(adminPort: adminPort)
+            #expect(try await server.replaceAccess(try keys([(.writer, writerB, "b"), (.reader, readerC, "c")])) == 1)
+            try await body(server, connection, adminPort, answered)
+        }
+    }
+
+    /// A connection closed with a status of its own is closed once the status is written (or
+    /// after `CallHandler.closingGrace`): a close at once dropped what its full socket had not
+    /// taken, so a client revoked while behind on its answers saw the connection end without
+    /// the reason.
+    @Test("a connection revoked while its socket is full still gets its UNAUTHENTICATED status, after the answers before it")
+    func revokedWithFullSocket() async throws {
+        let requests = 240
+        try await Self.withRevokedClientBehind(requests: requests) { _, connection, _, answered in
             let (answers, last) = await offCooperativePool { () -> (Int, ResponseEnvelope?) in
                 var answers = 0
                 var last: ResponseEnvelope?
@@ -113,34 +122,8 @@ struct CredentialReloadTests {
     /// closed after `CallHandler.closingGrace` all the same.
     @Test("a revoked connection whose client never reads is closed after the closing grace")
     func revokedNonReaderIsClosed() async throws {
-        let first = try Self.keys([(.writer, Self.writerA, "a"), (.reader, Self.readerC, "c")])
-        try await withServer(configure: {
-            $0.access = first
-            $0.adminPort = 0
-        }) { server in
-            let adminPort = try #require(server.adminPort)
-            let setup = try await Self.connect(server, key: Self.writerA)
-            _ = try await setup.submitBatch((0..<200).map {
-                SubmitRequest(boardID: "big", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: 7, count: 256))
-            })
-            try await setup.close()
-            let connection = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
-            var burst = ByteBufferBuilder()
-            for index in 0..<240 {
-                burst.append(RequestEnvelope(callID: UInt64(10 + index), method: .top(TopRequest(boardID: "big", limit: 200))))
-            }
-            let requestBytes = burst.bytes
-            let authenticated = await offCooperativePool { () -> Bool in
-                _ = connection.handshake()
-                connection.send(RequestEnvelope(callID: 1, method: .authenticate(token: Self.writerA)))
-                guard connection.readFrame()?.status == nil else { return false }
-                connection.send(requestBytes)
-                return true
-            }
-            try #require(authenticated)
-            try await Self.waitUntilAnswersStop(adminPort: adminPort)
+        try await Self.withRevokedClientBehind(requests: 240) { _, connection, adminPort, _ in
             let revokedAt = ContinuousClock.now
-            #expect(try await server.replaceAccess(try Self.keys([(.writer, Self.writerB, "b"), (.reader, Self.readerC, "c")])) == 1)
             // The client reads nothing; the server must close it anyway (bounded wait).
             var open = 1.0
             for _ in 0..<300 where open > 0 {
