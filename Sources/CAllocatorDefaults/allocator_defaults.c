@@ -13,5 +13,3 @@
  * mixed at P16): peak RSS 106-112 MB -> 97-98 MB, CPU per call within the runs' noise.
  */
 const char *malloc_conf = "oversize_threshold:131072";
-
-const char *hiscore_allocator_defaults(void) { return malloc_conf; }

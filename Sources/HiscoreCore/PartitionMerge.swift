@@ -72,17 +72,36 @@ public enum PartitionMerge {
         result.reserveCapacity(min(limit, slices.reduce(0) { $0 + $1.count }))
         withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, slices.count)) { heads in
             heads.initialize(repeating: 0)
-            while result.count < limit {
-                var best = -1
-                for index in slices.indices where heads[index] < slices[index].count {
-                    if best < 0 || slices[index][heads[index]].key < slices[best][heads[best]].key { best = index }
-                }
-                if best < 0 { break }
-                result.append(slices[best][heads[best]])
-                heads[best] += 1
-            }
+            appendMerged(
+                lists: slices.count, heads: heads, ends: { slices[$0].count }, key: { slices[$0][$1].key }, entry: { slices[$0][$1] },
+                upTo: limit, to: &result)
         }
         return result
+    }
+
+    /// Appends to `result`, until it holds `limit` entries, the k-way merge by key of lists
+    /// 0..<`lists` (each sorted), list i from `heads[i]` up to `ends(i)`; the heads advance.
+    /// The one merge of mergeTop, page(from:) and neighbourRun's worse side.
+    @inline(__always)
+    private static func appendMerged(
+        lists: Int, heads: UnsafeMutableBufferPointer<Int>, ends: (Int) -> Int, key: (Int, Int) -> RankKey,
+        entry: (Int, Int) -> LeaderboardEntry, upTo limit: Int, to result: inout [LeaderboardEntry]
+    ) {
+        while result.count < limit {
+            var best = -1
+            var bestKey = RankKey.max
+            for index in 0..<lists where heads[index] < ends(index) {
+                // The key alone: copying the entry to compare would retain its id and metadata.
+                let candidate = key(index, heads[index])
+                if best < 0 || candidate < bestKey {
+                    best = index
+                    bestKey = candidate
+                }
+            }
+            guard best >= 0 else { return }
+            result.append(entry(best, heads[best]))
+            heads[best] += 1
+        }
     }
 
     /// How wide a page's key windows are, in standard deviations of a partition's share of the
@@ -345,15 +364,9 @@ public enum PartitionMerge {
             var page: [LeaderboardEntry] = []
             page.reserveCapacity(min(max(0, limit), size))
             // A proven part is merged from the run's own keys, so it lies inside the run.
-            while page.count < limit {
-                var best = -1
-                for index in runs.indices where heads[index] < ends[index] {
-                    if best < 0 || runs[index].entries[heads[index]].key < runs[best].entries[heads[best]].key { best = index }
-                }
-                if best < 0 { break }
-                page.append(runs[best].entries[heads[best]])
-                heads[best] += 1
-            }
+            appendMerged(
+                lists: runs.count, heads: heads, ends: { ends[$0] }, key: { runs[$0].entries[$1].key }, entry: { runs[$0].entries[$1] },
+                upTo: limit, to: &page)
             return page
         }
     }
@@ -394,17 +407,10 @@ public enum PartitionMerge {
             }
             run.reverse()
             if let centre { run.append(centre) }
-            let worseEnd = run.count + worseWanted
             for index in worse.indices { heads[index] = 0 }
-            while run.count < worseEnd {
-                var best = -1
-                for index in worse.indices where heads[index] < worse[index].count {
-                    if best < 0 || worse[index][heads[index]].key < worse[best][heads[best]].key { best = index }
-                }
-                guard best >= 0 else { break }
-                run.append(worse[best][heads[best]])
-                heads[best] += 1
-            }
+            appendMerged(
+                lists: worse.count, heads: heads, ends: { worse[$0].count }, key: { worse[$0][$1].key }, entry: { worse[$0][$1] },
+                upTo: run.count + worseWanted, to: &run)
         }
         return (run, betterWanted)
     }

@@ -73,15 +73,10 @@ public enum JemallocStats {
         return value
     }
 
+    /// A statistic (`stats.*`, a size_t), refreshed first.
     public static func read(_ name: String) -> Int? {
-        var epochIn: UInt64 = 1
-        var epochOut: UInt64 = 0
-        var epochSize = MemoryLayout<UInt64>.size
-        guard mallctl("epoch", &epochOut, &epochSize, &epochIn, epochSize) == 0 else { return nil }
-        var value = 0
-        var size = MemoryLayout<Int>.size
-        guard mallctl(name, &value, &size, nil, 0) == 0 else { return nil }
-        return value
+        guard refreshEpoch() else { return nil }
+        return option(name)
     }
 }
 
