@@ -212,12 +212,14 @@ final class PhaseRun {
     }
 
     /// A trip that failed (its shard's log could not make its writes durable) fails the calls
-    /// with an operation in it, and only those: the round's other calls go on.
+    /// that write and had an operation in it, and only those: the round's other calls go on. A
+    /// call that only reads keeps its answer, which the shard computed before the log failed
+    /// (reads go on while the log refuses writes, as the shard's error line tells operators).
     private func finishPhase() {
         let anyFailed = trips.contains { $0?.failure != nil }
         gathered.reserveCapacity(gathered.count + placement.count)
         for place in placement {
-            guard let trip = trips[place.shard], trip.failure == nil, place.position < trip.results.count else {
+            guard let trip = trips[place.shard], place.position < trip.results.count else {
                 gathered.append(.count(0))  // never read: its call fails below
                 continue
             }
@@ -247,10 +249,13 @@ final class PhaseRun {
         if live.isEmpty { finishRound() } else { runPhase() }
     }
 
-    /// The failure of a trip that carried one of live call `index`'s operations, if any.
+    /// The failure of a trip that carried one of live call `index`'s operations, if that call
+    /// writes or the trip holds no result for its operation; nil otherwise.
     private func failure(ofCallAt index: Int) -> (any Error)? {
+        let writes = live[index].call.plan.writesEntries
         for place in placement[callStarts[index]..<callStarts[index + 1]] {
-            if let failure = trips[place.shard]?.failure { return failure }
+            guard let trip = trips[place.shard], let failure = trip.failure else { continue }
+            if writes || place.position >= trip.results.count { return failure }
         }
         return nil
     }

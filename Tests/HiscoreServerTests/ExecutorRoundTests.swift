@@ -141,6 +141,32 @@ struct ExecutorRoundTests {
         #expect(events.contains("failed UNAVAILABLE"), "\(events)")
     }
 
+    @Test("async mode: a read that shares a trip with a write the failed log refuses keeps its answer; the write fails")
+    func readsSurviveAFailedTrip() async throws {
+        let fixture = try ExecutorFixture(shardCount: 2)
+        let (executor, board, loop) = (fixture.executor, fixture.board, fixture.loop)
+        let logs = try await fixture.openFsyncLogs(mode: .async, failing: { $0 == 1 })
+        defer { logs.remove() }
+        let players = (0..<64).map { "p\($0)" }
+        let onFailed = try #require(players.first { board.shard(for: $0, shardCount: 2) == 1 })
+        let done = loop.makePromise(of: [String].self)
+        loop.execute {
+            let log = NIOLoopBound(EventLog(), eventLoop: loop)
+            func receiver(_ name: String) -> ClosureBatchReceiver {
+                Self.loggingReceiver(name, log: log, receivers: 2, done: done) { $0.status?.code.description ?? "ok" }
+            }
+            // Handed over in one pass: one round, so the count's trip to shard 1 carries the write.
+            let write = SubmitPlan(
+                callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: onFailed, score: 5), shardCount: 2)
+            executor.run([PlannedCall(callID: 1, plan: write, deadline: nil)], on: loop, receiver: receiver("writer"))
+            executor.run([Self.countCall(2, board: board, shardCount: 2)], on: loop, receiver: receiver("reader"))
+        }
+        let events = try await done.futureResult.get()
+        try await fixture.shutdown()
+        #expect(events.contains("writer UNAVAILABLE"), "\(events)")
+        #expect(events.contains("reader ok"), "\(events)")
+    }
+
     @Test("at most maxRoundsOut rounds wait for another loop at once; batches read meanwhile gather and run when one ends")
     func roundsOutAreBounded() async throws {
         let fixture = try ExecutorFixture(shardCount: 2)

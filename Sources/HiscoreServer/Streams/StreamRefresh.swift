@@ -251,7 +251,8 @@ struct StreamRefresh {
                 let window: [WireEntry]
                 var lo = RankKey.min
                 var hi = RankKey.max
-                if case .around(let result) = responses[windowPlanID(index)]?.result {
+                let response = responses[windowPlanID(index)]
+                if case .around(let result)? = response?.result {
                     window = result.entries
                     if let playerIndex = window.firstIndex(where: { if case .around(let p, _, _) = subscription.target { return $0.playerID == p }; return false }) {
                         if playerIndex == Int(before), let first = window.first {
@@ -259,8 +260,11 @@ struct StreamRefresh {
                         }
                         if window.count - playerIndex - 1 == Int(after), let last = window.last { hi = key(last) }
                     }
-                } else {
+                } else if response?.status?.code == .notFound {
                     window = []  // the player left the board
+                } else {
+                    subscription.dirty = true  // no answer (a shard failed): try again next flush
+                    continue
                 }
                 subscription.watched = lo...hi
                 sendWindow(subscription, window, snapshot: snapshot, emit: emit, now: now)
@@ -269,18 +273,15 @@ struct StreamRefresh {
             }
         }
 
-        if !feeds.isEmpty {
-            // One item per note, in backlog order (nil where the ranks are missing).
-            var items: [FeedItem?] = Array(repeating: nil, count: feedNotes.count)
-            if case .counts(let ranks)? = responses[Self.feedPlanID].flatMap(KeyRanksPlan.decode) {
-                for (position, note) in feedNotes.enumerated() where position * 2 + 1 < ranks.count {
-                    let rank = note.currentKey == nil ? 0 : UInt64(ranks[position * 2] + 1)
-                    let previousRank = note.previousKey == nil ? 0 : UInt64(ranks[position * 2 + 1] + 1)
-                    let entry = note.entry.map { WireEntry($0, rank: rank) } ?? WireEntry(playerID: note.playerID, score: 0)
-                    items[position] = FeedItem(
-                        entry: entry, previousRank: previousRank, created: note.created, removed: note.currentKey == nil,
-                        boardVersion: note.version)
-                }
+        if !feeds.isEmpty, let ranks = feedRanks(in: responses) {
+            // One item per note, in backlog order.
+            let items = feedNotes.enumerated().map { position, note in
+                let rank = note.currentKey == nil ? 0 : UInt64(ranks[position * 2] + 1)
+                let previousRank = note.previousKey == nil ? 0 : UInt64(ranks[position * 2 + 1] + 1)
+                let entry = note.entry.map { WireEntry($0, rank: rank) } ?? WireEntry(playerID: note.playerID, score: 0)
+                return FeedItem(
+                    entry: entry, previousRank: previousRank, created: note.created, removed: note.currentKey == nil,
+                    boardVersion: note.version)
             }
             // Feeds at the same backlog position (the usual case: all of them) share their events.
             var batchesFrom: [Int: [[FeedItem]]] = [:]
@@ -288,7 +289,7 @@ struct StreamRefresh {
             // a snapshot on resume): the feed's position moved past these items, so they go now.
             for (subscription, rawOffset) in feeds where subscription.position >= 0 {
                 let offset = min(max(0, rawOffset), feedNotes.count)
-                let batches = batchesFrom[offset] ?? Self.feedBatches(items[offset...].compactMap { $0 }, maxBytes: feedEventLimit)
+                let batches = batchesFrom[offset] ?? Self.feedBatches(Array(items[offset...]), maxBytes: feedEventLimit)
                 batchesFrom[offset] = batches
                 // The first event of a feed is its (empty or not) snapshot: "the feed starts here".
                 guard subscription.needsSnapshot || !batches[0].isEmpty else { continue }
@@ -311,6 +312,17 @@ struct StreamRefresh {
             subscription.lastSent = nil
         }
         return Array(bySink.values)
+    }
+
+    /// The two ranks of every feed note (after and before its write), or nil when the shards did
+    /// not answer: the feeds' items cannot be sent then (`SubscriptionHub` ends those feeds
+    /// rather than skip items).
+    func feedRanks(in responses: [UInt64: ResponseEnvelope]) -> [Int]? {
+        if feedNotes.isEmpty { return [] }  // no items: nothing was asked
+        guard case .counts(let ranks)? = responses[Self.feedPlanID].flatMap(KeyRanksPlan.decode),
+            ranks.count == feedNotes.count * 2
+        else { return nil }
+        return ranks
     }
 
     /// The lowest (best) key a write must touch to change the rank of the entry at `key`, in

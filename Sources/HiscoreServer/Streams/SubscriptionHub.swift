@@ -397,7 +397,16 @@ final class SubscriptionHub {
             deliver: { responses[$0.callID] = $0 },
             finished: { [self] in
                 let framesStarted = NIODeadline.now()
-                let frames = refresh.frames(from: responses, feeds: feedsWithOffsets, version: board.version, now: .now())
+                var answeredFeeds = feedsWithOffsets
+                if !feedsWithOffsets.isEmpty && refresh.feedRanks(in: responses) == nil {
+                    // Their positions moved past these items, which cannot be sent without ranks:
+                    // ending the feeds says so, where skipping the items would not.
+                    endFeeds(feedsWithOffsets.map(\.subscription), Status(
+                        .unavailable,
+                        "the feed's items could not be ranked (a shard did not answer); subscribe again to follow the board from its current state"))
+                    answeredFeeds = []
+                }
+                let frames = refresh.frames(from: responses, feeds: answeredFeeds, version: board.version, now: .now())
                 var events = 0
                 // Sent even if the socket filled during the refresh: feed items must not be
                 // dropped (they left the backlog; the backlog bound limits them), and the other
@@ -418,8 +427,11 @@ final class SubscriptionHub {
                 adjustWidening(cost: cost)
                 flushing = false
                 // Events held back by a connection's event budget go once it frees: the release
-                // that frees it resumes the connection (`StreamSink.release`).
-                scheduleNext(earliestWaiting: earliestWaiting)
+                // that frees it resumes the connection (`StreamSink.release`). Streams whose query
+                // went unanswered are tried again one interval on, not left until the next write.
+                let unanswered = due.contains { $0.dirty && !$0.heldBack && $0.position >= 0 && $0.sink.isWritable }
+                let retry = unanswered ? lastFlush + shortestInterval * widening : .distantFuture
+                scheduleNext(earliestWaiting: min(earliestWaiting, retry))
             })
         executor.run(refresh.plans(shardCount: executor.shards.count), on: loop, receiver: receiver)
     }
@@ -501,13 +513,18 @@ final class SubscriptionHub {
         let status = Status(
             .resourceExhausted,
             "feed consumer fell more than \(Self.maxPendingFeedItems) writes or \(Self.maxPendingFeedBytes >> 20) MiB behind\(serverWide) (its reader is not reading, or its min_interval_ms is long for this board's write rate)")
-        for feed in behind {
+        endFeeds(behind, status)
+        trimFeedBacklog()
+        if !feeds.isEmpty { scheduleFlush(at: .now()) }
+    }
+
+    /// Ends these feeds with `status` as their final frame.
+    private func endFeeds(_ feeds: [Subscription], _ status: Status) {
+        for feed in feeds {
             feed.sink.send([StreamFrame(callID: feed.callID, response: .failure(callID: feed.callID, status), isFinal: true)])
             discard(SubscriptionKey(connectionID: feed.sink.connectionID, callID: feed.callID))
             board.removeSubscriber(feed: true)
         }
-        trimFeedBacklog()
-        if !feeds.isEmpty { scheduleFlush(at: .now()) }
     }
 
     /// Drops the items every feed has been sent (all of them once no feed is left).
