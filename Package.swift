@@ -50,7 +50,7 @@ let package = Package(
         // API keys, roles and player tokens (JWT HS256); no I/O.
         .target(
             name: "HiscoreAuth",
-            dependencies: ["HiscoreWire", "HiscoreCore", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["HiscoreWire", "HiscoreCore"]),
         .target(
             name: "HiscoreWire",
             dependencies: [
@@ -128,6 +128,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // Reference implementation the token primitives (HiscoreAuth) are checked against.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,3 @@
-import Crypto
-import Foundation
 import HiscoreWire
 
 /// The configured API keys. Only SHA-256 digests are kept in memory; a presented key is hashed and
@@ -50,12 +48,12 @@ public struct APIKeys: Sendable {
         guard key.utf8.count >= Self.minimumKeyLength else {
             throw .invalid("\(name): keys must be at least \(Self.minimumKeyLength) bytes (UTF-8)")
         }
-        try append(Entry(digest: Array(SHA256.hash(data: Array(key.utf8))), role: role, name: name))
+        try append(Entry(digest: SHA256.hash(Array(key.utf8)), role: role, name: name))
     }
 
     /// The entry whose key equals `presented`, comparing against every key in constant time.
     public func match(_ presented: String) -> Entry? {
-        let digest = Array(SHA256.hash(data: Array(presented.utf8)))
+        let digest = SHA256.hash(Array(presented.utf8))
         var found: Entry?
         for entry in entries {
             var difference: UInt8 = 0
@@ -88,13 +86,22 @@ public struct APIKeys: Sendable {
         var keys = APIKeys()
         for (index, item) in value.split(separator: ",").enumerated() {
             let parts = item.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let role = Role(name: String(parts[0]).trimmingCharacters(in: .whitespaces)) else {
+            guard parts.count == 2, let role = Role(name: Self.trimmingBlanks(parts[0])) else {
                 throw .invalid("HISCORE_API_KEYS item \(index + 1): expected ROLE:KEY with ROLE admin, writer or reader")
             }
             try keys.add(
-                key: String(parts[1]).trimmingCharacters(in: .whitespaces), role: role, name: "HISCORE_API_KEYS[\(index + 1)]")
+                key: Self.trimmingBlanks(parts[1]), role: role, name: "HISCORE_API_KEYS[\(index + 1)]")
         }
         return keys
+    }
+
+    /// `text` without the spaces and tabs around it.
+    static func trimmingBlanks(_ text: Substring) -> String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isBlank($0) }), let last = text.lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
+        return String(text[first...last])
     }
 }
 
@@ -117,4 +124,5 @@ extension Role {
         default: return nil
         }
     }
+
 }

@@ -1,6 +1,4 @@
-import Crypto
 import HiscoreCore
-import Foundation
 
 /// Player tokens are JSON Web Tokens signed with HMAC-SHA256 (RFC 7519, "HS256"), so a game
 /// server in any language mints them with a stock JWT library and the shared secret:
@@ -17,7 +15,6 @@ public struct PlayerTokenVerifier: Sendable {
     public static let leewaySeconds: Int64 = 30
 
     private let secret: [UInt8]
-    private var key: SymmetricKey { SymmetricKey(data: secret) }
 
     public init(secret: String) throws(KeyConfigurationError) {
         guard secret.utf8.count >= 32 else {
@@ -51,70 +48,61 @@ public struct PlayerTokenVerifier: Sendable {
         guard let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
             let signature = Base64URL.decode(parts[2])
         else { throw .malformed("not base64url") }
-        guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any],
-            header["alg"] as? String == "HS256"
-        else { throw .malformed("only alg HS256 is accepted") }
+        guard let header = JSONValue.parse(headerBytes), header["alg"] == .string("HS256") else {
+            throw .malformed("only alg HS256 is accepted")
+        }
         let signedPart = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
-        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signedPart, using: key) else {
+        guard HMACSHA256.isValid(signature, for: signedPart, key: secret) else {
             throw .badSignature
         }
-        guard let payload = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any] else {
+        guard let payload = JSONValue.parse(payloadBytes), case .object = payload else {
             throw .malformed("payload is not a JSON object")
         }
-        guard let subject = payload["sub"] as? String, !subject.isEmpty else { throw .malformed("missing sub (player id)") }
+        guard let subject = payload["sub"]?.string, !subject.isEmpty else { throw .malformed("missing sub (player id)") }
         // A player id as submits and reads name it (ASCII, bounded): the token's own-player
         // check then compares exactly the bytes a request sends.
         do throws(ValidationError) { try Identifier.validate(subject, field: "sub") } catch {
             throw .malformed("sub is not a valid player id: \(error)")
         }
         guard let expValue = payload["exp"] else { throw .malformed("missing exp") }
-        guard let exp = expValue as? NSNumber else { throw .malformed("exp is not a number (unix seconds)") }
+        guard case .number(let exp) = expValue else { throw .malformed("exp is not a number (unix seconds)") }
         let expiry = try Self.expirySeconds(exp)
         var boards: Set<String>? = []
-        if let list = payload["boards"] as? [String] {
+        if let listed = payload["boards"] {
+            guard case .array(let values) = listed else { throw .malformed("boards must be a list of board ids") }
+            let list = values.compactMap(\.string)
+            guard list.count == values.count else { throw .malformed("boards must be a list of board ids") }
             boards = list.contains("*") ? nil : Set(list)
-        } else if payload["boards"] != nil {
-            throw .malformed("boards must be a list of board ids")
         }
         let claims = PlayerClaims(playerID: subject, boards: boards, expiresAt: expiry)
         guard !claims.isExpired(at: now, leewaySeconds: Self.leewaySeconds) else { throw .expired(at: expiry) }
         return claims
     }
 
-    /// `exp` as whole unix seconds. JSON numbers past Int64 (a library's "never", 2^64 − 1 or
-    /// 1e19) are the far future, not a wrapped negative: `int64Value` alone read them as 1969.
-    /// A fractional NumericDate counts from its whole second.
-    static func expirySeconds(_ exp: NSNumber) throws(Failure) -> Int64 {
-        let seconds = exp.doubleValue
-        guard seconds.isFinite else { throw .malformed("exp is not a finite number") }
+    /// `exp` (a JSON number's text) as whole unix seconds. Numbers past Int64 (a library's
+    /// "never", 2^64 − 1 or 1e19) are the far future, not a wrapped negative (read as 1969, they
+    /// expired every such token). An integer is read exactly, past 2^53 too; a fractional or
+    /// exponent NumericDate counts from its whole second.
+    static func expirySeconds(_ exp: String) throws(Failure) -> Int64 {
+        let isInteger = !exp.contains(where: { $0 == "." || $0 == "e" || $0 == "E" })
+        if isInteger {
+            if let exact = Int64(exp) { return exact }
+            return exp.hasPrefix("-") ? .min : .max  // all digits, past Int64's range
+        }
+        guard let seconds = Double(exp), seconds.isFinite else { throw .malformed("exp is not a finite number") }
         if seconds >= 0x1p63 { return .max }
         if seconds < -0x1p63 { return .min }
-        // Doubles are exact integers only up to 2^53: larger integral values come from int64Value.
-        if abs(seconds) >= 0x1p53 { return exp.int64Value }
         return Int64(seconds.rounded(.down))
     }
 
     /// Mints a token (for `hiscore mint-token`, tests, and game servers written in Swift).
     public func mint(playerID: String, boards: [String], expiresAt: Int64, issuedAt: Int64) -> String {
         let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
-        let claims: [String: Any] = ["sub": playerID, "boards": boards, "exp": expiresAt, "iat": issuedAt]
-        let payloadData = (try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data()
-        let payload = Base64URL.encode(Array(payloadData))
-        let signature = HMAC<SHA256>.authenticationCode(for: Array((header + "." + payload).utf8), using: key)
-        return header + "." + payload + "." + Base64URL.encode(Array(signature))
-    }
-}
-
-enum Base64URL {
-    static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ text: Substring) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map(Array.init)
+        // Keys in sorted order, as a canonical encoder writes them.
+        let payloadJSON = "{\"boards\":[" + boards.map(JSONValue.quoted).joined(separator: ",") + "],\"exp\":\(expiresAt),"
+            + "\"iat\":\(issuedAt),\"sub\":" + JSONValue.quoted(playerID) + "}"
+        let payload = Base64URL.encode(Array(payloadJSON.utf8))
+        let signature = HMACSHA256.code(for: Array((header + "." + payload).utf8), key: secret)
+        return header + "." + payload + "." + Base64URL.encode(signature)
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CJemalloc
 import Dispatch
-import Foundation
+import Glibc
 import HiscoreAuth
 import HiscoreServer
 import HiscoreStorage
@@ -201,7 +201,7 @@ struct Hiscored: AsyncParsableCommand {
             logger.info("authentication on: \(config.access.keys.entries.count) API keys, player tokens \(config.access.tokens == nil ? "off" : "on")")
         }
         do {
-            try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+            try LocalFiles.makeDirectories(config.dataDirectory)
         } catch {
             logger.error("cannot create data directory \(config.dataDirectory): \(error)")
             throw ExitCode.failure
@@ -276,9 +276,11 @@ struct Hiscored: AsyncParsableCommand {
         do {
             var keys = APIKeys()
             if let keysFile {
-                guard let text = try? String(contentsOfFile: keysFile, encoding: .utf8) else {
-                    throw ValidationError("--keys-file: cannot read \(keysFile)")
+                let read: String?
+                do { read = try LocalFiles.readText(keysFile, limit: 16 << 20) } catch {
+                    throw ValidationError("--keys-file: cannot read \(keysFile): \(error)")
                 }
+                guard let text = read else { throw ValidationError("--keys-file: \(keysFile) is not UTF-8 text") }
                 keys = try APIKeys.parse(file: text, source: keysFile)
             }
             if let fromEnvironment = env.string("API_KEYS") {
@@ -343,10 +345,10 @@ struct Hiscored: AsyncParsableCommand {
 
 /// `HISCORE_*` environment variables.
 struct EnvironmentOptions {
-    let values = ProcessInfo.processInfo.environment
-
     func string(_ name: String) -> String? {
-        values["HISCORE_" + name].flatMap { $0.isEmpty ? nil : $0 }
+        guard let value = getenv("HISCORE_" + name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
     }
 
     func int(_ name: String) throws -> Int? {
@@ -364,7 +366,7 @@ struct EnvironmentOptions {
 /// "40M" -> 41943040.
 enum ByteSize {
     static func parse(_ text: String) -> Int? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let trimmed = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()).uppercased()
         let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         if let last = trimmed.last, let multiplier = multipliers[last] {
             guard let number = Int(trimmed.dropLast()), number >= 0 else { return nil }

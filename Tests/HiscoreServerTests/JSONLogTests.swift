@@ -1,5 +1,5 @@
 import Foundation
-import HiscoreServer
+@testable import HiscoreServer
 import Logging
 import NIOConcurrencyHelpers
 import Testing
@@ -39,6 +39,13 @@ struct JSONLogTests {
         #expect(fields["ids"] as? [String] == ["a", "b"])
         let time = try #require(fields["time"] as? String)
         #expect(time.count == 24 && time.hasSuffix("Z"), "\(time)")
+    }
+
+    @Test("timestamps: UTC with milliseconds, zero-padded, leap day included")
+    func timestamps() {
+        #expect(JSONLogHandler.timestamp(microsSinceEpoch: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(JSONLogHandler.timestamp(microsSinceEpoch: 1_764_546_299_123_456) == "2025-11-30T23:44:59.123Z")
+        #expect(JSONLogHandler.timestamp(microsSinceEpoch: 951_782_400_999_999) == "2000-02-29T00:00:00.999Z")
     }
 
     @Test("hiscored --log-format json writes every line as a JSON object; an unknown format is refused")

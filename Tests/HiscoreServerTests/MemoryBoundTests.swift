@@ -85,6 +85,25 @@ struct MemoryBoundTests {
         }
     }
 
+    /// Foundation (with its ICU data) held ~8 MB of hiscored's resident set before any data, a
+    /// sixth of the peak the memory targets count; the server links only FoundationEssentials
+    /// (through swift-argument-parser). Any module bringing Foundation back fails here.
+    @Test("hiscored does not load Foundation or ICU")
+    func noFoundationInTheServer() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let mapped = try await withServerProcess(arguments: ["--data-dir", directory.path, "--durability", "memory"]) { server in
+            // Read to the end: /proc files report size 0, and a read sized by it stops early.
+            let file = try #require(FileHandle(forReadingAtPath: "/proc/\(server.process.processIdentifier)/maps"))
+            defer { try? file.close() }
+            return String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
+        }
+        #expect(mapped.contains("libswiftCore"), "the maps were read")
+        for library in ["libFoundation.so", "lib_FoundationICU.so", "libFoundationInternationalization.so"] {
+            #expect(!mapped.contains(library), "hiscored maps \(library)")
+        }
+    }
+
     /// `list_boards` is answered on the connection's loop at once, so it is not counted in
     /// max_inflight_calls, and its answers gathered in one buffer for a whole read before the
     /// flush that lets writability hold reads: ~12-byte requests, ~150 KB answers, 516 MiB for

@@ -18,7 +18,7 @@ private func base64URL(_ bytes: [UInt8]) -> String {
 /// A JWT with exactly this payload text, signed (HS256) with `secret`.
 private func signedJWT(payload: String, secret: String = reviewSecret) -> String {
     let signingInput = base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8)) + "." + base64URL(Array(payload.utf8))
-    let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+    let mac = HMAC<Crypto.SHA256>.authenticationCode(for: Array(signingInput.utf8), using: SymmetricKey(data: Array(secret.utf8)))
     return signingInput + "." + base64URL(Array(mac))
 }
 

@@ -1,6 +1,6 @@
 import HiscoreAuth
 import HiscoreCore
-import Foundation
+import Glibc
 import HiscoreWire
 import NIOCore
 

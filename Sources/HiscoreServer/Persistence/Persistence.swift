@@ -1,5 +1,4 @@
 import Atomics
-import Foundation
 import HiscoreCore
 import HiscoreStorage
 import Logging
@@ -123,5 +122,5 @@ final class Persistence: Sendable {
         directory?.close()
     }
 
-    static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+    static func nowMicros() -> Int64 { Int64(SequenceClock.nowMicros()) }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import Glibc
+import HiscoreAuth
 import Logging
 
 /// One JSON object per log line (`hiscored --log-format json`), for log pipelines that index
@@ -23,7 +24,15 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public static let standardError: @Sendable (String) -> Void = { line in
-        FileHandle.standardError.write(Data(line.utf8))
+        // One write(2) per line, retried over short writes, so concurrent lines do not interleave
+        // (stderr is unbuffered: fputs could split a long line over several writes).
+        var bytes = Array(line.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }  // stderr closed or broken: nowhere to report it
+            bytes = bytes.dropFirst(written)
+        }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -36,19 +45,19 @@ public struct JSONLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
         if let own = event.metadata { fields.merge(own) { $1 } }
         var line = "{\"time\":"
-        Self.appendString(Self.timestamp(Date()), to: &line)
+        JSONValue.appendQuoted(Self.timestamp(microsSinceEpoch: SequenceClock.nowMicros()), to: &line)
         line += ",\"level\":"
-        Self.appendString(event.level.rawValue, to: &line)
+        JSONValue.appendQuoted(event.level.rawValue, to: &line)
         line += ",\"label\":"
-        Self.appendString(label, to: &line)
+        JSONValue.appendQuoted(label, to: &line)
         line += ",\"source\":"
-        Self.appendString(event.source, to: &line)
+        JSONValue.appendQuoted(event.source, to: &line)
         line += ",\"message\":"
-        Self.appendString(event.message.description, to: &line)
+        JSONValue.appendQuoted(event.message.description, to: &line)
         for key in fields.keys.sorted() where !Self.reserved.contains(key) {
             guard let value = fields[key] else { continue }
             line += ","
-            Self.appendString(key, to: &line)
+            JSONValue.appendQuoted(key, to: &line)
             line += ":"
             Self.appendValue(value, to: &line)
         }
@@ -61,8 +70,8 @@ public struct JSONLogHandler: LogHandler {
 
     static func appendValue(_ value: Logger.Metadata.Value, to line: inout String) {
         switch value {
-        case .string(let text): appendString(text, to: &line)
-        case .stringConvertible(let convertible): appendString(convertible.description, to: &line)
+        case .string(let text): JSONValue.appendQuoted(text, to: &line)
+        case .stringConvertible(let convertible): JSONValue.appendQuoted(convertible.description, to: &line)
         case .array(let values):
             line += "["
             for (index, element) in values.enumerated() {
@@ -74,7 +83,7 @@ public struct JSONLogHandler: LogHandler {
             line += "{"
             for (index, key) in dictionary.keys.sorted().enumerated() {
                 if index > 0 { line += "," }
-                appendString(key, to: &line)
+                JSONValue.appendQuoted(key, to: &line)
                 line += ":"
                 if let element = dictionary[key] { appendValue(element, to: &line) }
             }
@@ -82,32 +91,18 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// `text` as a JSON string: quotes, backslashes and control characters escaped (RFC 8259).
-    static func appendString(_ text: String, to line: inout String) {
-        line += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029:
-                line += String(format: "\\u%04x", scalar.value)
-            default: line.unicodeScalars.append(scalar)
-            }
-        }
-        line += "\""
-    }
-
     /// UTC, milliseconds: `2026-11-30T23:44:59.123Z`.
-    static func timestamp(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        let millis = Int((date.timeIntervalSince1970 - Double(seconds)) * 1000)
+    static func timestamp(microsSinceEpoch micros: UInt64) -> String {
+        var seconds = time_t(micros / 1_000_000)
+        let millis = Int(micros % 1_000_000 / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), min(999, max(0, millis)))
+        func padded(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        let date = padded(Int(parts.tm_year) + 1900, 4) + "-" + padded(Int(parts.tm_mon) + 1, 2) + "-" + padded(Int(parts.tm_mday), 2)
+        let time = padded(Int(parts.tm_hour), 2) + ":" + padded(Int(parts.tm_min), 2) + ":" + padded(Int(parts.tm_sec), 2)
+        return date + "T" + time + "." + padded(millis, 3) + "Z"
     }
 }

@@ -1,4 +1,5 @@
 import Atomics
+import HiscoreStorage
 import HiscoreWire
 import Logging
 import NIOCore
@@ -76,7 +77,7 @@ package final class Telemetry: Sendable {
 /// This process's CPU time and resident memory, from /proc.
 enum ProcessStats {
     static func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+        guard let stat = (try? LocalFiles.readText("/proc/self/stat")) ?? nil,
             let close = stat.lastIndex(of: ")")
         else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -85,7 +86,7 @@ enum ProcessStats {
     }
 
     static func residentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        guard let status = (try? LocalFiles.readText("/proc/self/status")) ?? nil else { return 0 }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             let parts = line.split(separator: " ")
             if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
@@ -94,4 +95,3 @@ enum ProcessStats {
     }
 }
 
-import Foundation
