@@ -43,6 +43,8 @@ let package = Package(
         .target(name: "HiscoreProtoC", dependencies: ["CProtobufC"], path: "Sources/HiscoreProtoC"),
         // hiscored's jemalloc defaults (its `malloc_conf`): linked into hiscored only.
         .target(name: "CAllocatorDefaults", path: "Sources/CAllocatorDefaults"),
+        // pidfd_open for hiscored's --exit-with-parent (header only, no library).
+        .systemLibrary(name: "CProcessWatch", path: "Sources/CProcessWatch"),
         // The engine's one C dependency: a cache prefetch hint (header only, no library).
         .systemLibrary(name: "CCacheHint", path: "Sources/CCacheHint"),
         .target(name: "HiscoreCore", dependencies: ["CCacheHint"], swiftSettings: hotPath),
@@ -83,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "hiscored",
             dependencies: [
-                "HiscoreServer", "HiscoreAuth", "HiscoreStorage", "HiscoreWire", "CJemalloc", "CAllocatorDefaults",
+                "HiscoreServer", "HiscoreAuth", "HiscoreStorage", "HiscoreWire", "CJemalloc", "CAllocatorDefaults", "CProcessWatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

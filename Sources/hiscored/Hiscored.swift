@@ -120,6 +120,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "PEM CA certificates; when set, clients must present a certificate they issued (mutual TLS) (HISCORE_TLS_CLIENT_CA).")
     var tlsClientCa: String?
 
+    @Flag(help: "Stop (as on SIGTERM) once the process that started hiscored exits: for test harnesses and supervisors (HISCORE_EXIT_WITH_PARENT=1). Linux 5.3 or later.")
+    var exitWithParent = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (HISCORE_LOG_LEVEL). Default info.")
     var logLevel: String?
 
@@ -212,6 +215,20 @@ struct Hiscored: AsyncParsableCommand {
         }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         let reloads = SignalWaiter(signals: [SIGHUP])
+        var parentWatch: (any DispatchSourceRead)?
+        if exitWithParent || env.bool("EXIT_WITH_PARENT") {
+            let watchLogger = logger
+            do {
+                parentWatch = try ParentWatch.start {
+                    watchLogger.info("the parent process exited (--exit-with-parent)")
+                    kill(getpid(), SIGTERM)
+                }
+            } catch {
+                logger.error("\(error)")
+                throw ExitCode.failure
+            }
+        }
+        defer { parentWatch?.cancel() }
         let server: HiscoreServer
         do {
             server = try await HiscoreServer.start(configuration: config, logger: logger)

@@ -43,9 +43,9 @@ final class ServerProcess: @unchecked Sendable {
         arguments: [String], timeout: Duration, adminPort: Bool, binary: URL, environment: [String: String]
     ) throws {
         process.executableURL = binary
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
+        // A test process killed before it could stop its servers (a CI timeout) takes them along.
+        process.environment = ProcessInfo.processInfo.environment
+            .merging(["HISCORE_EXIT_WITH_PARENT": "1"]) { $1 }.merging(environment) { $1 }
         process.arguments = ["--host", "127.0.0.1", "--port", "0", adminPort ? "--admin-port=0" : "--admin-port=-1"] + arguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice

@@ -94,7 +94,9 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [str(binary), "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir),
              "--shards", "2", *extra],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            # A test run killed before it could stop its servers takes them along.
+            env={**os.environ, "HISCORE_EXIT_WITH_PARENT": "1"})
         self._pump = threading.Thread(target=self._read_log, daemon=True)
         self._pump.start()
 
