@@ -46,7 +46,7 @@ trap cleanup EXIT
 start_server() {
   local name=$1
   shift
-  "$WORK/hiscored" --host 127.0.0.1 --port 0 --data-dir "$WORK/data-$name" --shards 2 --exit-with-parent "$@" >"$WORK/$name.log" 2>&1 &
+  "$WORK/hiscored" --host 127.0.0.1 --port 0 --data-dir "$WORK/data-$name" --shards 2 --exit-with-process $$ "$@" >"$WORK/$name.log" 2>&1 &
   local pid=$!
   SERVER_PIDS+=("$pid")
   PORT=""

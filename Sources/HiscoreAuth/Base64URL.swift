@@ -27,12 +27,17 @@ public enum Base64URL {
         return String(decoding: text, as: UTF8.self)
     }
 
-    /// The bytes `text` encodes, or nil if it is not base64url: a character outside the
-    /// alphabet, padding anywhere but at the end, or a length no encoding has (4n + 1).
+    /// The bytes `text` encodes, or nil unless it is the one canonical base64url spelling of
+    /// them (so a token's signature has a single spelling): a character outside the alphabet,
+    /// padding anywhere but at the end or other than what completes the last group, a length no
+    /// encoding has (4n + 1), or unused low bits that are not zero are refused.
     public static func decode<Text: StringProtocol>(_ text: Text) -> [UInt8]? {
         var characters = Array(text.utf8)[...]
         while characters.last == UInt8(ascii: "=") { characters = characters.dropLast() }
-        guard characters.count % 4 != 1, text.utf8.count - characters.count <= 2 else { return nil }
+        let padding = text.utf8.count - characters.count
+        guard characters.count % 4 != 1, padding == 0 || (characters.count + padding) % 4 == 0 && padding <= 2 else {
+            return nil
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(characters.count * 3 / 4)
         var bits: UInt32 = 0
@@ -47,6 +52,8 @@ public enum Base64URL {
                 bytes.append(UInt8(truncatingIfNeeded: bits >> UInt32(bitCount)))
             }
         }
+        // The last character's bits past the final byte (2 or 4 of them) must be zero.
+        guard bits & (1 << UInt32(bitCount) - 1) == 0 else { return nil }
         return bytes
     }
 }

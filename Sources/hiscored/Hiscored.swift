@@ -123,6 +123,9 @@ struct Hiscored: AsyncParsableCommand {
     @Flag(help: "Stop (as on SIGTERM) once the process that started hiscored exits: for test harnesses and supervisors (HISCORE_EXIT_WITH_PARENT=1). Linux 5.3 or later.")
     var exitWithParent = false
 
+    @Option(help: "Stop (as on SIGTERM) once process PID exits; refuse to start if it already has (HISCORE_EXIT_WITH_PROCESS). A harness passes its own PID. Linux 5.3 or later.")
+    var exitWithProcess: Int32?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (HISCORE_LOG_LEVEL). Default info.")
     var logLevel: String?
 
@@ -216,15 +219,24 @@ struct Hiscored: AsyncParsableCommand {
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         let reloads = SignalWaiter(signals: [SIGHUP])
         var parentWatch: (any DispatchSourceRead)?
-        if exitWithParent || env.bool("EXIT_WITH_PARENT") {
+        let watchedProcess = try exitWithProcess ?? env.int("EXIT_WITH_PROCESS").map { Int32(clamping: $0) }
+        if watchedProcess != nil || exitWithParent || env.bool("EXIT_WITH_PARENT") {
             let watchLogger = logger
             do {
-                parentWatch = try ParentWatch.start {
-                    watchLogger.info("the parent process exited (--exit-with-parent)")
-                    kill(getpid(), SIGTERM)
+                if let pid = watchedProcess {
+                    guard pid > 0 else { throw ValidationError("--exit-with-process: \(pid) is not a process id") }
+                    parentWatch = try ParentWatch.watch(pid: pid) {
+                        watchLogger.info("process \(pid) exited (--exit-with-process)")
+                        kill(getpid(), SIGTERM)
+                    }
+                } else {
+                    parentWatch = try ParentWatch.watchParent {
+                        watchLogger.info("the parent process exited (--exit-with-parent)")
+                        kill(getpid(), SIGTERM)
+                    }
                 }
-            } catch {
-                logger.error("\(error)")
+            } catch let failure as ParentWatch.Failure {
+                logger.error("\(failure)")
                 throw ExitCode.failure
             }
         }

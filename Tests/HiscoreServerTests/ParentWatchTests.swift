@@ -38,8 +38,8 @@ struct ParentWatchTests {
             posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2)
             let argv = arguments.map { strdup($0) } + [nil]
             defer { for pointer in argv { free(pointer) } }
-            // The environment without HISCORE_EXIT_WITH_PARENT: the flag on the command line decides.
-            let environment = ProcessInfo.processInfo.environment.filter { $0.key != "HISCORE_EXIT_WITH_PARENT" }
+            // The environment without HISCORE_EXIT_WITH_*: the flag on the command line decides.
+            let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HISCORE_EXIT_WITH_") }
             let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
             defer { for pointer in envp { free(pointer) } }
             var pid: pid_t = 0
@@ -114,22 +114,29 @@ struct ParentWatchTests {
         #expect(log.contains("the parent process exited") && log.contains("hiscored stopped"), "\(log)")
     }
 
-    @Test("hiscored started with --exit-with-parent after its parent exited refuses to run")
-    func refusesToStartOrphaned() async throws {
+    @Test("--exit-with-process: hiscored stops once that process exits, and refuses to start if it is already gone")
+    func stopsWithTheNamedProcess() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let (ended, log) = try await offCooperativePool { () throws -> (Bool, String) in
-            // The shell backgrounds a subshell that waits on our pipe (kept as fd 3: a
-            // background job's own input may be /dev/null), and exits. Once it is gone (reaped),
-            // closing the pipe lets the subshell become hiscored, whose parent is then init.
-            let shell = try Child.spawn(["sh", "-c", "exec 3<&0; (read line <&3; exec 3<&-; exec " + Self.hiscored(directory) + ") &"])
-            defer { close(shell.output) }
-            try #require(shell.waitForExit(timeout: .seconds(20)), "the shell did not exit")
-            close(shell.input)
-            let (log, ended) = shell.read(until: nil, timeout: .seconds(20))
-            return (ended, log)
+        // A process of ours that lives until its input closes.
+        let watched = try await offCooperativePool { try Child.spawn(["sh", "-c", "read line"]) }
+        defer { close(watched.output) }
+        let server = try await ServerProcess.start(
+            arguments: ["--data-dir", directory.path, "--durability", "memory"],
+            environment: ["HISCORE_EXIT_WITH_PROCESS": "\(watched.pid)"])
+        close(watched.input)
+        let reaped = await offCooperativePool { watched.waitForExit(timeout: .seconds(20)) }
+        #expect(reaped)
+        // Bounded: SIGKILL after 20 s, which the exit status then shows.
+        let status = await server.waitForExit(timeout: .seconds(20))
+        #expect(status == 0, "hiscored did not stop by itself once process \(watched.pid) exited")
+        #expect(await server.waitForLog("process \(watched.pid) exited"), "\(server.log)")
+
+        // That process is gone (reaped): a server told to follow it does not start.
+        await #expect(throws: ServerProcessError.self) {
+            _ = try await ServerProcess.start(
+                arguments: ["--data-dir", directory.path, "--durability", "memory"],
+                environment: ["HISCORE_EXIT_WITH_PROCESS": "\(watched.pid)"])
         }
-        #expect(ended, "the orphaned hiscored is still running: \(log)")
-        #expect(log.contains("the process that started hiscored has already exited"), "\(log)")
     }
 }

@@ -45,7 +45,7 @@ final class ServerProcess: @unchecked Sendable {
         process.executableURL = binary
         // A test process killed before it could stop its servers (a CI timeout) takes them along.
         process.environment = ProcessInfo.processInfo.environment
-            .merging(["HISCORE_EXIT_WITH_PARENT": "1"]) { $1 }.merging(environment) { $1 }
+            .merging(["HISCORE_EXIT_WITH_PROCESS": "\(getpid())"]) { $1 }.merging(environment) { $1 }
         process.arguments = ["--host", "127.0.0.1", "--port", "0", adminPort ? "--admin-port=0" : "--admin-port=-1"] + arguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice

@@ -273,9 +273,11 @@ struct StreamRefresh {
             }
         }
 
-        if !feeds.isEmpty, let ranks = feedRanks(in: responses) {
-            // One item per note, in backlog order.
-            let items = feedNotes.enumerated().map { position, note in
+        if !feeds.isEmpty {
+            // One item per note, in backlog order. Without ranks only feeds with no items here
+            // are passed in (`SubscriptionHub` ends the others).
+            let ranks = feedRanks(in: responses) ?? []
+            let items: [FeedItem] = ranks.isEmpty ? [] : feedNotes.enumerated().map { position, note in
                 let rank = note.currentKey == nil ? 0 : UInt64(ranks[position * 2] + 1)
                 let previousRank = note.previousKey == nil ? 0 : UInt64(ranks[position * 2 + 1] + 1)
                 let entry = note.entry.map { WireEntry($0, rank: rank) } ?? WireEntry(playerID: note.playerID, score: 0)
@@ -288,7 +290,7 @@ struct StreamRefresh {
             // Not skipped when the reader's socket filled meanwhile (as the other streams are, to get
             // a snapshot on resume): the feed's position moved past these items, so they go now.
             for (subscription, rawOffset) in feeds where subscription.position >= 0 {
-                let offset = min(max(0, rawOffset), feedNotes.count)
+                let offset = min(max(0, rawOffset), items.count)
                 let batches = batchesFrom[offset] ?? Self.feedBatches(Array(items[offset...]), maxBytes: feedEventLimit)
                 batchesFrom[offset] = batches
                 // The first event of a feed is its (empty or not) snapshot: "the feed starts here".

@@ -399,12 +399,15 @@ final class SubscriptionHub {
                 let framesStarted = NIODeadline.now()
                 var answeredFeeds = feedsWithOffsets
                 if !feedsWithOffsets.isEmpty && refresh.feedRanks(in: responses) == nil {
-                    // Their positions moved past these items, which cannot be sent without ranks:
-                    // ending the feeds says so, where skipping the items would not.
-                    endFeeds(feedsWithOffsets.map(\.subscription), Status(
+                    // The positions of the feeds with items in this flush moved past them, and
+                    // they cannot be sent without ranks: ending those feeds says so, where
+                    // skipping the items would not. Feeds cancelled meanwhile are already over;
+                    // feeds without items here go on.
+                    let unranked = feedsWithOffsets.filter { $0.subscription.position >= 0 && $0.offset < notes.count }
+                    endFeeds(unranked.map(\.subscription), Status(
                         .unavailable,
                         "the feed's items could not be ranked (a shard did not answer); subscribe again to follow the board from its current state"))
-                    answeredFeeds = []
+                    answeredFeeds = feedsWithOffsets.filter { $0.subscription.position >= 0 && $0.offset >= notes.count }
                 }
                 let frames = refresh.frames(from: responses, feeds: answeredFeeds, version: board.version, now: .now())
                 var events = 0

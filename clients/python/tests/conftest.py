@@ -96,7 +96,7 @@ class ServerProcess:
              "--shards", "2", *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             # A test run killed before it could stop its servers takes them along.
-            env={**os.environ, "HISCORE_EXIT_WITH_PARENT": "1"})
+            env={**os.environ, "HISCORE_EXIT_WITH_PROCESS": str(os.getpid())})
         self._pump = threading.Thread(target=self._read_log, daemon=True)
         self._pump.start()
 
