@@ -96,6 +96,11 @@ extension BatchExecutor {
     /// be answered with a result.
     static func fail(_ call: PlannedCall, _ error: any Error, receiver: any BatchReceiver) {
         guard receiver.isLive(call.callID) else { return }
-        receiver.deliver(.failure(callID: call.callID, Status(.unavailable, "the write could not be completed durably: \(error)")))
+        receiver.deliver(.failure(callID: call.callID, durabilityFailure(error)))
+    }
+
+    /// What a write the shard's log could not make durable is answered.
+    static func durabilityFailure(_ error: any Error) -> Status {
+        Status(.unavailable, "the write could not be completed durably: \(error)")
     }
 }

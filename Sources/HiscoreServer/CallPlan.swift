@@ -12,11 +12,17 @@ protocol CallPlan: AnyObject {
     func recycle(into pool: PlanPool)
     /// Whether the call writes entries (its answer then waits for durability in `fsync` mode).
     var writesEntries: Bool { get }
+    /// Whether a write of its that a shard's failed log refused may reach `advance` as that
+    /// operation's `.refused(UNAVAILABLE)` result, rather than failing the whole call: a batch
+    /// then answers each item, so a client retries only the refused ones (items applied on a
+    /// healthy shard must not be retried: an `increment` would count twice).
+    var answersRefusedWrites: Bool { get }
 }
 
 extension CallPlan {
     func recycle(into pool: PlanPool) {}
     var writesEntries: Bool { false }
+    var answersRefusedWrites: Bool { false }
 }
 
 /// The results a plan receives: a view into the executor's per-phase array, so handing each call

@@ -214,7 +214,9 @@ final class PhaseRun {
     /// A trip that failed (its shard's log could not make its writes durable) fails the calls
     /// that write and had an operation in it, and only those: the round's other calls go on. A
     /// call that only reads keeps its answer, which the shard computed before the log failed
-    /// (reads go on while the log refuses writes, as the shard's error line tells operators).
+    /// (reads go on while the log refuses writes, as the shard's error line tells operators). A
+    /// call that answers refused writes itself (`CallPlan.answersRefusedWrites`: a submit batch)
+    /// gets each refused write as its `.refused(UNAVAILABLE)` result and answers item by item.
     private func finishPhase() {
         let anyFailed = trips.contains { $0?.failure != nil }
         gathered.reserveCapacity(gathered.count + placement.count)
@@ -223,7 +225,11 @@ final class PhaseRun {
                 gathered.append(.count(0))  // never read: its call fails below
                 continue
             }
-            gathered.append(trip.results[place.position])
+            if let failure = trip.failure, trip.operations[place.position].appendsToLog {
+                gathered.append(.refused(BatchExecutor.durabilityFailure(failure)))
+            } else {
+                gathered.append(trip.results[place.position])
+            }
         }
         for index in live.indices {
             let receiverIndex = live[index].receiver
@@ -250,12 +256,14 @@ final class PhaseRun {
     }
 
     /// The failure of a trip that carried one of live call `index`'s operations, if that call
-    /// writes or the trip holds no result for its operation; nil otherwise.
+    /// writes (and does not answer refused writes itself) or the trip holds no result for its
+    /// operation; nil otherwise.
     private func failure(ofCallAt index: Int) -> (any Error)? {
-        let writes = live[index].call.plan.writesEntries
+        let plan = live[index].call.plan
+        let failsWhole = plan.writesEntries && !plan.answersRefusedWrites
         for place in placement[callStarts[index]..<callStarts[index + 1]] {
             guard let trip = trips[place.shard], let failure = trip.failure else { continue }
-            if writes || place.position >= trip.results.count { return failure }
+            if failsWhole || place.position >= trip.results.count { return failure }
         }
         return nil
     }

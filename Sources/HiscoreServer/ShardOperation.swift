@@ -51,6 +51,16 @@ enum ShardOperation: Sendable {
     case noteSequence(BoardHandle)
 }
 
+extension ShardOperation {
+    /// Whether the operation adds records to the shard's log (so a log failure refuses it).
+    var appendsToLog: Bool {
+        switch self {
+        case .submit, .remove, .erase: true
+        default: false
+        }
+    }
+}
+
 enum ShardResult: Sendable {
     case submitted(SubmitOnShard)
     case refused(Status)

@@ -167,6 +167,36 @@ struct ExecutorRoundTests {
         #expect(events.contains("reader ok"), "\(events)")
     }
 
+    @Test("a submit batch across a healthy and a failed shard answers item by item: applied items OK, refused ones UNAVAILABLE",
+          arguments: [DurabilityMode.fsync, .async])
+    func batchAnswersRefusedItems(mode: DurabilityMode) async throws {
+        let fixture = try ExecutorFixture(shardCount: 2, writesWaitForDurability: mode == .fsync)
+        let (executor, board, loop) = (fixture.executor, fixture.board, fixture.loop)
+        let logs = try await fixture.openFsyncLogs(mode: mode, failing: { $0 == 1 })
+        defer { logs.remove() }
+        let players = (0..<64).map { "p\($0)" }
+        let onHealthy = try #require(players.first { board.shard(for: $0, shardCount: 2) == 0 })
+        let onFailed = try #require(players.first { board.shard(for: $0, shardCount: 2) == 1 })
+        let done = loop.makePromise(of: ResponseEnvelope.self)
+        loop.execute {
+            let items = [onHealthy, onFailed].map { player -> Result<SubmitPlan, Status> in
+                .success(SubmitPlan(
+                    callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: player, score: 5), shardCount: 2))
+            }
+            executor.run(
+                [PlannedCall(callID: 1, plan: SubmitBatchPlan(callID: 1, items: items), deadline: nil)], on: loop,
+                receiver: ClosureBatchReceiver(deliver: { done.succeed($0) }, finished: {}))
+        }
+        let answer = try await done.futureResult.get()
+        try await fixture.shutdown()
+        guard case .submitBatch(let results)? = answer.result else {
+            Issue.record("the batch failed as a whole: \(answer)")
+            return
+        }
+        #expect(results.map(\.status.code) == [.ok, .unavailable], "\(results)")
+        #expect(results.first?.response?.entry.playerID == onHealthy)
+    }
+
     @Test("at most maxRoundsOut rounds wait for another loop at once; batches read meanwhile gather and run when one ends")
     func roundsOutAreBounded() async throws {
         let fixture = try ExecutorFixture(shardCount: 2)

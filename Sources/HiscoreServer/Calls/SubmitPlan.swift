@@ -35,6 +35,7 @@ final class SubmitPlan: CallPlan {
 
     func recycle(into pool: PlanPool) { pool.recycle(self) }
     var writesEntries: Bool { true }
+    var answersRefusedWrites: Bool { true }
 
     func advance(_ results: ShardResults) -> PlanStep {
         guard let applied else {
@@ -116,6 +117,7 @@ final class SubmitBatchPlan: CallPlan {
 
     private var started = false
     var writesEntries: Bool { true }
+    var answersRefusedWrites: Bool { true }
 
     func advance(_ results: ShardResults) -> PlanStep {
         var cursor = 0
