@@ -123,7 +123,9 @@ struct Hiscored: AsyncParsableCommand {
     @Flag(help: "Stop (as on SIGTERM) once the process that started hiscored exits: for test harnesses and supervisors (HISCORE_EXIT_WITH_PARENT=1). Linux 5.3 or later.")
     var exitWithParent = false
 
-    @Option(help: "Stop (as on SIGTERM) once process PID exits; refuse to start if it already has (HISCORE_EXIT_WITH_PROCESS). A harness passes its own PID. Linux 5.3 or later.")
+    @Option(help: ArgumentHelp(
+        "Stop (as on SIGTERM) once process PID exits; refuse to start if it already has (HISCORE_EXIT_WITH_PROCESS). A harness passes its own PID. Linux 5.3 or later.",
+        valueName: "pid"))
     var exitWithProcess: Int32?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (HISCORE_LOG_LEVEL). Default info.")
