@@ -74,6 +74,25 @@ struct ExecutorRoundTests {
         #expect(events.filter { $0 == "empty done" }.count == 1)
     }
 
+    /// Hands over, in one pass on `loop`, a submit of `player` ("writer") and then a count of the
+    /// board ("reader"); returns what each was answered ("writer UNAVAILABLE", "reader ok", ...).
+    private static func writerThenReader(
+        executor: BatchExecutor, board: BoardHandle, loop: any EventLoop, player: String, shardCount: Int
+    ) async throws -> [String] {
+        let done = loop.makePromise(of: [String].self)
+        loop.execute {
+            let log = NIOLoopBound(EventLog(), eventLoop: loop)
+            func receiver(_ name: String) -> ClosureBatchReceiver {
+                Self.loggingReceiver(name, log: log, receivers: 2, done: done) { $0.status?.code.description ?? "ok" }
+            }
+            let write = SubmitPlan(
+                callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: player, score: 5), shardCount: shardCount)
+            executor.run([PlannedCall(callID: 1, plan: write, deadline: nil)], on: loop, receiver: receiver("writer"))
+            executor.run([Self.countCall(2, board: board, shardCount: shardCount)], on: loop, receiver: receiver("reader"))
+        }
+        return try await done.futureResult.get()
+    }
+
     @Test("fsync mode: a read-only batch does not share a round with another connection's writes (nor their fsync, nor its failure)")
     func readsApartFromWrites() async throws {
         let fixture = try ExecutorFixture(shardCount: 1, writesWaitForDurability: true)
@@ -82,18 +101,7 @@ struct ExecutorRoundTests {
         // that shared a trip with a write would fail with it.
         let logs = try await fixture.openFsyncLogs(failing: { _ in true })
         defer { logs.remove() }
-        let done = loop.makePromise(of: [String].self)
-        loop.execute {
-            let log = NIOLoopBound(EventLog(), eventLoop: loop)
-            func receiver(_ name: String) -> ClosureBatchReceiver {
-                Self.loggingReceiver(name, log: log, receivers: 2, done: done) { $0.status?.code.description ?? "ok" }
-            }
-            let write = SubmitPlan(
-                callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: "p", score: 1), shardCount: 1)
-            executor.run([PlannedCall(callID: 1, plan: write, deadline: nil)], on: loop, receiver: receiver("writer"))
-            executor.run([Self.countCall(2, board: board, shardCount: 1)], on: loop, receiver: receiver("reader"))
-        }
-        let events = try await done.futureResult.get()
+        let events = try await Self.writerThenReader(executor: executor, board: board, loop: loop, player: "p", shardCount: 1)
         try await fixture.shutdown()
         #expect(events.contains("reader ok"), "\(events)")
         #expect(events.contains { $0.hasPrefix("writer") && $0 != "writer ok" && $0 != "writer done" }, "\(events)")
@@ -149,19 +157,8 @@ struct ExecutorRoundTests {
         defer { logs.remove() }
         let players = (0..<64).map { "p\($0)" }
         let onFailed = try #require(players.first { board.shard(for: $0, shardCount: 2) == 1 })
-        let done = loop.makePromise(of: [String].self)
-        loop.execute {
-            let log = NIOLoopBound(EventLog(), eventLoop: loop)
-            func receiver(_ name: String) -> ClosureBatchReceiver {
-                Self.loggingReceiver(name, log: log, receivers: 2, done: done) { $0.status?.code.description ?? "ok" }
-            }
-            // Handed over in one pass: one round, so the count's trip to shard 1 carries the write.
-            let write = SubmitPlan(
-                callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: onFailed, score: 5), shardCount: 2)
-            executor.run([PlannedCall(callID: 1, plan: write, deadline: nil)], on: loop, receiver: receiver("writer"))
-            executor.run([Self.countCall(2, board: board, shardCount: 2)], on: loop, receiver: receiver("reader"))
-        }
-        let events = try await done.futureResult.get()
+        // Handed over in one pass: one round, so the count's trip to shard 1 carries the write.
+        let events = try await Self.writerThenReader(executor: executor, board: board, loop: loop, player: onFailed, shardCount: 2)
         try await fixture.shutdown()
         #expect(events.contains("writer UNAVAILABLE"), "\(events)")
         #expect(events.contains("reader ok"), "\(events)")
