@@ -10,6 +10,12 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxInflightCalls: Int = 256
     /// Items in one SubmitBatch.
     public var maxBatchSubmits: Int = 1000
+    /// SubmitBatch items in flight per connection (admitted, not yet answered). Past it the
+    /// connection reads no further frames until answers bring it back under: no error, the
+    /// client's next frames wait in its socket. It bounds the working memory of a writer's
+    /// pipelined batches (~0.3–0.6 KB an item while it runs; `max_inflight_calls` alone would
+    /// let one connection hold 256 batches of 1,000).
+    public var maxInflightBatchItems: Int = 16_384
     /// Entries in one Top page, one side of Around, and boards in one ListBoards page.
     public var maxPageEntries: Int = 1000
     /// Player ids in one Entries request.

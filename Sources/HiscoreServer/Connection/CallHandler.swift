@@ -79,7 +79,13 @@ final class CallHandler: ChannelDuplexHandler {
         let method: MetricMethod
         let at: NIODeadline
         var deferred = false
+        /// Its items, for a submit batch (counted in `inflightBatchItems` while it is in flight).
+        var batchItems = 0
     }
+    /// Items of this connection's submit batches in flight; at `maxInflightBatchItems` and over,
+    /// frames and reads are held (`holdsFrames`, `read`) until answers bring it back under.
+    private var inflightBatchItems = 0
+    private var overBatchItems: Bool { inflightBatchItems >= limits.maxInflightBatchItems }
     private var batch: [PlannedCall] = []
     private var pendingFlush = false
     /// Response frames written since the last flush.
@@ -220,6 +226,7 @@ final class CallHandler: ChannelDuplexHandler {
         authenticationDeadline?.cancel()
         authenticationDeadline = nil
         inflight.removeAll()
+        inflightBatchItems = 0
         batch.removeAll()
         sink?.markClosed()
         for subscription in subscriptions.values {
@@ -333,6 +340,11 @@ final class CallHandler: ChannelDuplexHandler {
     /// the channel is not writable the read's other frames wait for it, as further reads do.
     private func holdsFrames(_ context: ChannelHandlerContext) -> Bool {
         if framesHeld { return true }
+        if overBatchItems {
+            framesHeld = true
+            metrics?.batchItemHolds += 1
+            return true
+        }
         guard outboundBytes >= Self.burstFlushBytes else { return false }
         flushIfNeeded(context)
         if !context.channel.isWritable { framesHeld = true }
@@ -484,8 +496,9 @@ final class CallHandler: ChannelDuplexHandler {
                 return
             }
             var cancelled = false
-            if let (serial, _) = inflight.remove(callID: target) {
+            if let (serial, cancelledCall) = inflight.remove(callID: target) {
                 cancelled = true
+                releaseBatchItems(context, cancelledCall.batchItems)
                 batch.removeAll { $0.callID == serial }
                 write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
             }
@@ -527,6 +540,10 @@ final class CallHandler: ChannelDuplexHandler {
                 handler.closeIfDrained(context)
             }
         case .plan(let plan):
+            if case .submitBatch(let submits) = method {
+                admitted.batchItems = submits.count
+                inflightBatchItems += submits.count
+            }
             inflight.insert(serial: serial, callID: callID, admitted)
             let deadline = request.deadlineMillis == 0 ? nil
                 : NIODeadline.now() + .milliseconds(Int64(clamping: request.deadlineMillis))
@@ -820,10 +837,13 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable && !framesHeld {
+        if context.channel.isWritable && !framesHeld && !overBatchItems {
             context.read()
         } else {
-            if !readHeld { readHeldSince = .now() }
+            if !readHeld {
+                readHeldSince = .now()
+                if overBatchItems && !framesHeld { metrics?.batchItemHolds += 1 }
+            }
             readHeld = true
         }
     }
@@ -842,28 +862,51 @@ final class CallHandler: ChannelDuplexHandler {
             // Subscribers skipped while the socket was full now get the latest state.
             resumeStreams()
         }
-        if writable && framesHeld && !closed {
+        if writable { resumeHeld(context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Frames and reads held back go on once the client reads its answers (the channel is
+    /// writable) and its submit batches in flight are under `maxInflightBatchItems`.
+    private func resumeHeld(_ context: ChannelHandlerContext) {
+        guard context.channel.isWritable, !overBatchItems, !closed else { return }
+        if framesHeld {
             // The frames held back go first, in order; they may hold the rest back again.
             framesHeld = false
             split(context, context.channel.allocator.buffer(capacity: 0))
             dispatchBatch(context)
             flushIfNeeded(context)
         }
-        if writable && readHeld && !framesHeld {
+        if readHeld && !framesHeld {
             readHeld = false
             readHeldSince = nil
             // The unfinished frame could not progress while reads were held: its time starts
             // again (see `armFrameCheck`).
             if partialSince != nil { partialSince = .now() }
             context.read()
-        } else if writable && readHeld {
+        } else if readHeld {
             // The client read its answers, but the frames dispatched above filled the socket
             // again: the hold goes on, yet only time without the client reading counts towards
             // the idle timeout, or a client reading slowly but steadily through a long burst
             // would be closed once its holds added up to it.
             readHeldSince = .now()
         }
-        context.fireChannelWritabilityChanged()
+    }
+
+    /// A submit batch of `items` left flight. A connection held for its batches resumes once
+    /// they are back under the bound: on the loop's next turn, not inside the executor's
+    /// delivery that got here (which must not start another round from within its own).
+    private func releaseBatchItems(_ context: ChannelHandlerContext, _ items: Int) {
+        guard items > 0 else { return }
+        let wasOver = overBatchItems
+        inflightBatchItems -= items
+        assert(inflightBatchItems >= 0, "batch items released twice")
+        guard wasOver, !overBatchItems, framesHeld || readHeld else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = loopBound.value
+            handler.resumeHeld(context)
+        }
     }
 
     // MARK: faults and shutdown
@@ -962,6 +1005,7 @@ extension CallHandler: BatchReceiver {
         var answered = response
         answered.callID = callID
         answer(context, answered, start)
+        releaseBatchItems(context, start.batchItems)
     }
 
     func finished(_ plan: any CallPlan) {

@@ -19,6 +19,9 @@ package final class LoopMetrics {
     var subscriptionsOpened = 0
     var subscriptionsClosed = 0
     var protocolFaults = 0
+    /// Times a connection stopped reading because its submit batches in flight reached
+    /// `ServerLimits.maxInflightBatchItems`.
+    var batchItemHolds = 0
     /// Stream hubs on this loop: flushes that sent something, events sent, the hubs' own work in
     /// those flushes, and the flushes run with widened intervals (load shedding).
     var streamFlushes = 0
@@ -45,7 +48,7 @@ package final class LoopMetrics {
             calls: calls, statuses: statuses, latency: latency, latencySumMicros: latencySumMicros, bytesIn: bytesIn,
             bytesOut: bytesOut, connectionsOpened: connectionsOpened, connectionsClosed: connectionsClosed,
             subscriptionsOpened: subscriptionsOpened, subscriptionsClosed: subscriptionsClosed, protocolFaults: protocolFaults,
-            streamFlushes: streamFlushes, streamEvents: streamEvents, streamFlushBusyMicros: streamFlushBusyMicros,
+            batchItemHolds: batchItemHolds, streamFlushes: streamFlushes, streamEvents: streamEvents, streamFlushBusyMicros: streamFlushBusyMicros,
             streamWidenedFlushes: streamWidenedFlushes)
     }
 }
@@ -119,6 +122,7 @@ struct MetricsSnapshot: Sendable {
     var subscriptionsOpened: Int
     var subscriptionsClosed: Int
     var protocolFaults: Int
+    var batchItemHolds: Int
     var streamFlushes: Int
     var streamEvents: Int
     var streamFlushBusyMicros: Int
@@ -134,7 +138,7 @@ struct MetricsSnapshot: Sendable {
             connectionsClosed: a.connectionsClosed + b.connectionsClosed,
             subscriptionsOpened: a.subscriptionsOpened + b.subscriptionsOpened,
             subscriptionsClosed: a.subscriptionsClosed + b.subscriptionsClosed,
-            protocolFaults: a.protocolFaults + b.protocolFaults,
+            protocolFaults: a.protocolFaults + b.protocolFaults, batchItemHolds: a.batchItemHolds + b.batchItemHolds,
             streamFlushes: a.streamFlushes + b.streamFlushes, streamEvents: a.streamEvents + b.streamEvents,
             streamFlushBusyMicros: a.streamFlushBusyMicros + b.streamFlushBusyMicros,
             streamWidenedFlushes: a.streamWidenedFlushes + b.streamWidenedFlushes)

@@ -53,6 +53,10 @@ struct MetricsRenderer {
             out.sample("hiscore_connections_opened_total", Double(snapshot.connectionsOpened))
             out.header("hiscore_protocol_faults_total", "counter", "Connections closed for a bad preface or frame.")
             out.sample("hiscore_protocol_faults_total", Double(snapshot.protocolFaults))
+            out.header(
+                "hiscore_batch_item_holds_total", "counter",
+                "Times a connection stopped reading until its submit batches in flight went under max_inflight_batch_items.")
+            out.sample("hiscore_batch_item_holds_total", Double(snapshot.batchItemHolds))
             out.header("hiscore_subscriptions", "gauge", "Open subscriptions.")
             out.sample("hiscore_subscriptions", Double(snapshot.subscriptionsOpened - snapshot.subscriptionsClosed))
             out.header("hiscore_stream_flushes_total", "counter", "Stream hub flushes that sent events.")
