@@ -85,7 +85,7 @@ final class CallHandler: ChannelDuplexHandler {
     /// Items of this connection's submit batches in flight; at `maxInflightBatchItems` and over,
     /// frames and reads are held (`holdsFrames`, `read`) until answers bring it back under.
     private var inflightBatchItems = 0
-    private var overBatchItems: Bool { inflightBatchItems >= limits.maxInflightBatchItems }
+    private var overBatchItems: Bool { inflightBatchItems >= max(1, limits.maxInflightBatchItems) }
     private var batch: [PlannedCall] = []
     private var pendingFlush = false
     /// Response frames written since the last flush.
@@ -370,7 +370,10 @@ final class CallHandler: ChannelDuplexHandler {
             // connection (and the answers buffered for it) forever: the idle check leaves a
             // connection with a frame on its way to this one.
             let idleTimeout = TimeAmount.seconds(Int64(max(1, handler.limits.idleTimeoutSeconds)))
-            let heldTooLong = handler.readHeldSince.map { NIODeadline.now() - $0 >= idleTimeout } ?? false
+            // A hold while the channel is writable is the server's (the connection's own batches
+            // in flight, `maxInflightBatchItems`), not the client's: it never counts.
+            let heldTooLong = !context.channel.isWritable
+                && (handler.readHeldSince.map { NIODeadline.now() - $0 >= idleTimeout } ?? false)
             if handler.readHeld && !heldTooLong { handler.partialSince = .now() }  // looked at again a timeout later
             if (handler.readHeld && !heldTooLong) || NIODeadline.now() - since < timeout { return handler.armFrameCheck(context) }
             handler.closed = true
@@ -869,7 +872,13 @@ final class CallHandler: ChannelDuplexHandler {
     /// Frames and reads held back go on once the client reads its answers (the channel is
     /// writable) and its submit batches in flight are under `maxInflightBatchItems`.
     private func resumeHeld(_ context: ChannelHandlerContext) {
-        guard context.channel.isWritable, !overBatchItems, !closed else { return }
+        guard context.channel.isWritable, !closed else { return }
+        guard !overBatchItems else {
+            // The client reads its answers; the wait for its batches is the server's, so the
+            // client's time without reading starts again from here (see `armFrameCheck`).
+            if readHeld { readHeldSince = .now() }
+            return
+        }
         if framesHeld {
             // The frames held back go first, in order; they may hold the rest back again.
             framesHeld = false
@@ -894,8 +903,9 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     /// A submit batch of `items` left flight. A connection held for its batches resumes once
-    /// they are back under the bound: on the loop's next turn, not inside the executor's
-    /// delivery that got here (which must not start another round from within its own).
+    /// they are back under the bound, on the loop's next turn: after the delivery that released
+    /// them has answered the rest of its round (a resume dispatches the held frames as a new
+    /// batch).
     private func releaseBatchItems(_ context: ChannelHandlerContext, _ items: Int) {
         guard items > 0 else { return }
         let wasOver = overBatchItems
