@@ -469,6 +469,8 @@ struct SecurityTests {
         ("--max-stream-window-bytes", "0", "--max-stream-window-bytes must be at least 1"),
         ("--max-feed-backlog-bytes", "-1", "--max-feed-backlog-bytes must be at least 1"),
         ("--max-top-cache-bytes", "-1", "--max-top-cache-bytes must be at least 0"),
+        ("--max-inflight-batch-items", "0", "--max-inflight-batch-items must be at least 1"),
+        ("--exit-with-process", "0", "--exit-with-process: 0 is not a process id"),
     ])
     func startUpLimits(flag: String, value: String, message: String) async throws {
         try await Self.expectRefusedAtStart(["\(flag)=\(value)"], saying: message)
