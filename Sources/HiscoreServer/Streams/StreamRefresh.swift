@@ -150,10 +150,11 @@ struct StreamRefresh {
     /// updates the subscribers (state, watched interval, dirty flags). A player or window event
     /// goes only if its connection's event budget takes it (`StreamSink.reserve`); one refused is
     /// held back for a snapshot when the budget frees (`Subscription.heldBack`, `missed`).
-    /// `feeds`: the due feeds, each with the offset in `feedNotes` of its first item.
+    /// `feeds`: the due feeds, each with the offset in `feedNotes` of its first item;
+    /// `feedRanks`: `feedRanks(in: responses)`, or empty when it is nil.
     func frames(
-        from responses: [UInt64: ResponseEnvelope], feeds: [(subscription: Subscription, offset: Int)], version: UInt64,
-        now: NIODeadline
+        from responses: [UInt64: ResponseEnvelope], feeds: [(subscription: Subscription, offset: Int)], feedRanks: [Int],
+        version: UInt64, now: NIODeadline
     ) -> [SinkFrames] {
         var bySink: [ObjectIdentifier: SinkFrames] = [:]
         var deferred: [Subscription] = []
@@ -274,9 +275,9 @@ struct StreamRefresh {
         }
 
         if !feeds.isEmpty {
-            // One item per note, in backlog order. Without ranks only feeds with no items here
-            // are passed in (`SubscriptionHub` ends the others).
-            let ranks = feedRanks(in: responses) ?? []
+            // One item per note, in backlog order (`feedRanks(in:)`). Without ranks only feeds with
+            // no items here are passed in (`SubscriptionHub` ends the others).
+            let ranks = feedRanks
             let items: [FeedItem] = ranks.isEmpty ? [] : feedNotes.enumerated().map { position, note in
                 let rank = note.currentKey == nil ? 0 : UInt64(ranks[position * 2] + 1)
                 let previousRank = note.previousKey == nil ? 0 : UInt64(ranks[position * 2 + 1] + 1)

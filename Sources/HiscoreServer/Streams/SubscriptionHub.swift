@@ -398,7 +398,8 @@ final class SubscriptionHub {
             finished: { [self] in
                 let framesStarted = NIODeadline.now()
                 var answeredFeeds = feedsWithOffsets
-                if !feedsWithOffsets.isEmpty && refresh.feedRanks(in: responses) == nil {
+                let feedRanks = feedsWithOffsets.isEmpty ? [] : refresh.feedRanks(in: responses)
+                if feedRanks == nil {
                     // The positions of the feeds with items in this flush moved past them, and
                     // they cannot be sent without ranks: ending those feeds says so, where
                     // skipping the items would not. Feeds cancelled meanwhile are already over;
@@ -409,7 +410,8 @@ final class SubscriptionHub {
                         "the feed's items could not be ranked (a shard did not answer); subscribe again to follow the board from its current state"))
                     answeredFeeds = feedsWithOffsets.filter { $0.subscription.position >= 0 && $0.offset >= notes.count }
                 }
-                let frames = refresh.frames(from: responses, feeds: answeredFeeds, version: board.version, now: .now())
+                let frames = refresh.frames(
+                    from: responses, feeds: answeredFeeds, feedRanks: feedRanks ?? [], version: board.version, now: .now())
                 var events = 0
                 // Sent even if the socket filled during the refresh: feed items must not be
                 // dropped (they left the backlog; the backlog bound limits them), and the other
