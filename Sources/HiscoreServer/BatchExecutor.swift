@@ -37,9 +37,17 @@ final class BatchExecutor: Sendable {
     /// `ExecutorPool`): then rounds keep read-only batches apart from batches with writes.
     private let writesWaitForDurability: Bool
 
-    init(shards: [Shard], writesWaitForDurability: Bool = false) {
+    /// Each shard loop's share of `ServerLimits.maxServerInflightBatchItems` (`BatchItemBudget`).
+    private let batchItemLimitPerLoop: Int
+
+    /// `maxInflightBatchItems`: submit-batch items in flight over the server, split evenly among
+    /// the shard loops (a connection is served by one).
+    init(shards: [Shard], writesWaitForDurability: Bool = false, maxInflightBatchItems: Int = .max) {
         self.shards = shards
         self.writesWaitForDurability = writesWaitForDurability
+        let loops = max(1, shards.count)
+        let total = max(1, maxInflightBatchItems)
+        batchItemLimitPerLoop = total / loops + (total % loops == 0 ? 0 : 1)
         pools = shards.map { NIOLoopBoundBox.makeEmptyBox(valueType: ExecutorPool.self, eventLoop: $0.loop) }
     }
 
@@ -65,6 +73,17 @@ final class BatchExecutor: Sendable {
         return pool(on: loop)?.plans
     }
 
+    /// The batch-item budget of `loop` (a shard's loop; nil for any other), for connections.
+    func batchItemBudget(on loop: any EventLoop) -> BatchItemBudget? {
+        loop.preconditionInEventLoop()
+        return pool(on: loop)?.batchItems
+    }
+
+    /// Submit-batch items in flight on `loop` (0 off the shard loops), for `/metrics`.
+    func batchItemsInFlight(on loop: any EventLoop) -> Int {
+        batchItemBudget(on: loop)?.inFlight ?? 0
+    }
+
     /// The executor state of `loop` (a shard's loop; nil for any other), for tests.
     func poolState(on loop: any EventLoop) -> (roundsOut: Int, gatheredCalls: Int)? {
         loop.preconditionInEventLoop()
@@ -74,7 +93,8 @@ final class BatchExecutor: Sendable {
     private func pool(on loop: any EventLoop) -> ExecutorPool? {
         guard let index = shards.firstIndex(where: { $0.loop === loop }) else { return nil }
         if let pool = pools[index].value { return pool }
-        let pool = ExecutorPool(shards: shards, loop: loop, writesWaitForDurability: writesWaitForDurability)
+        let pool = ExecutorPool(
+            shards: shards, loop: loop, writesWaitForDurability: writesWaitForDurability, batchItemLimit: batchItemLimitPerLoop)
         pools[index].value = pool
         return pool
     }

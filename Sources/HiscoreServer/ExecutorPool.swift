@@ -36,6 +36,8 @@ final class ExecutorPool {
     private var phases: [PhaseRun] = []
     /// The loop's submit and rank plans (the router takes them, the executor returns them).
     let plans = PlanPool()
+    /// The loop's share of the submit-batch items in flight over the server.
+    let batchItems: BatchItemBudget
     private var trips: [[ShardTrip]]
     /// Batches handed over since the loop last ran its tasks: read-only ones (and every batch
     /// when writes do not wait for durability), and those with writes.
@@ -60,10 +62,11 @@ final class ExecutorPool {
         case reads, writes
     }
 
-    init(shards: [Shard], loop: any EventLoop, writesWaitForDurability: Bool) {
+    init(shards: [Shard], loop: any EventLoop, writesWaitForDurability: Bool, batchItemLimit: Int) {
         self.shards = shards
         self.loop = loop
         self.writesWaitForDurability = writesWaitForDurability
+        batchItems = BatchItemBudget(limit: batchItemLimit, loop: loop)
         trips = shards.map { _ in [] }
     }
 

@@ -130,7 +130,9 @@ public final class HiscoreServer: Sendable {
                 logger.warning(
                     "the memory ceiling (--max-memory \(memory.limitBytes) bytes) is below what the recovered data already uses (\(memory.allocatedBytes) bytes allocated): new players are refused until boards are deleted or the ceiling is raised")
             }
-            let executor = BatchExecutor(shards: shards, writesWaitForDurability: configuration.durability == .fsync)
+            let executor = BatchExecutor(
+                shards: shards, writesWaitForDurability: configuration.durability == .fsync,
+                maxInflightBatchItems: limits.maxServerInflightBatchItems)
             streams.attach(executor)
             let seasons = SeasonKeeper(
                 directory: directory, executor: executor, streams: streams, loop: loops[0], clock: configuration.clock,
@@ -186,8 +188,8 @@ public final class HiscoreServer: Sendable {
             endpoints.serve(AdminEndpoints.Serving(
                 metrics: { [shards] in
                     await Self.scrape(
-                        telemetry: telemetry, shards: shards, registry: registry, directory: directory, memory: memory,
-                        persistence: persistence, feedBudget: streams.feedBudget)
+                        telemetry: telemetry, shards: shards, executor: executor, registry: registry, directory: directory,
+                        memory: memory, persistence: persistence, feedBudget: streams.feedBudget)
                 },
                 notReadyReason: { [shards] in
                     guard ready.load(ordering: .relaxed) else { return "not accepting calls (shutting down)" }
@@ -394,13 +396,15 @@ public final class HiscoreServer: Sendable {
     }
 
     private static func scrape(
-        telemetry: Telemetry, shards: [Shard], registry: ConnectionRegistry, directory: BoardDirectory, memory: MemoryCeiling,
-        persistence: Persistence, feedBudget: FeedBacklogBudget
+        telemetry: Telemetry, shards: [Shard], executor: BatchExecutor, registry: ConnectionRegistry,
+        directory: BoardDirectory, memory: MemoryCeiling, persistence: Persistence, feedBudget: FeedBacklogBudget
     ) async -> String {
         let snapshot = await telemetry.merged()
         var entries: [Int] = []
+        var batchItems = 0
         for shard in shards {
             entries.append((try? await shard.loop.submit { shard.assumeIsolated { $0.entryCount() } }.get()) ?? 0)
+            batchItems += (try? await shard.loop.submit { executor.batchItemsInFlight(on: shard.loop) }.get()) ?? 0
         }
         memory.refresh()
         var gauges = ServerGauges(
@@ -414,6 +418,7 @@ public final class HiscoreServer: Sendable {
         gauges.catalogFailed = persistence.catalogFailure != nil
         gauges.topCacheBytes = directory.topCacheBudget.held
         gauges.feedBacklogBytes = feedBudget.held
+        gauges.inflightBatchItems = batchItems
         gauges.snapshotsPerShard = shards.map { shard in
             let counts = shard.snapshotCounts
             return (

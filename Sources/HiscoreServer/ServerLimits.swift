@@ -13,9 +13,17 @@ public struct ServerLimits: Sendable, Equatable {
     /// SubmitBatch items in flight per connection (admitted, not yet answered). Past it the
     /// connection reads no further frames until answers bring it back under: no error, the
     /// client's next frames wait in its socket. It bounds the working memory of a writer's
-    /// pipelined batches (~0.3–0.6 KB an item while it runs; `max_inflight_calls` alone would
-    /// let one connection hold 256 batches of 1,000).
-    public var maxInflightBatchItems: Int = 16_384
+    /// pipelined batches (~0.5–0.8 KB an item while it runs; `max_inflight_calls` alone would
+    /// let one connection hold 256 batches of 1,000). At the defaults the server-wide bound
+    /// below is the one reached first; this one matters where that one is raised.
+    public var maxInflightBatchItems: Int = 4096
+    /// SubmitBatch items in flight over the server, split evenly among the shards' event loops
+    /// (`BatchItemBudget`; a connection is served by one loop). While its loop is at its share,
+    /// a connection with a batch in flight reads no further frames until the loop is back
+    /// under; a connection with none always gets one batch through, so readers are never held
+    /// for writers and the slack is one batch per writing connection. Two batches of 1,000 in
+    /// flight keep a loop busy: more load no faster and only add memory.
+    public var maxServerInflightBatchItems: Int = 4096
     /// Entries in one Top page, one side of Around, and boards in one ListBoards page.
     public var maxPageEntries: Int = 1000
     /// Player ids in one Entries request.

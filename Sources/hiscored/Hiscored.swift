@@ -59,8 +59,11 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Submits per batch (HISCORE_MAX_BATCH_SUBMITS). Default 1000.")
     var maxBatchSubmits: Int?
 
-    @Option(help: "Submit-batch items in flight per connection; past it the connection reads nothing more until answers bring it under (HISCORE_MAX_INFLIGHT_BATCH_ITEMS). Default 16384.")
+    @Option(help: "Submit-batch items in flight per connection; past it the connection reads nothing more until answers bring it under (HISCORE_MAX_INFLIGHT_BATCH_ITEMS). Default 4096.")
     var maxInflightBatchItems: Int?
+
+    @Option(help: "Submit-batch items in flight over the server, shared evenly by the shards' event loops; a connection with a batch in flight reads nothing more while its loop is at its share (HISCORE_MAX_SERVER_INFLIGHT_BATCH_ITEMS). Default 4096.")
+    var maxServerInflightBatchItems: Int?
 
     @Option(help: "Entries per page / around side / list page (HISCORE_MAX_PAGE_ENTRIES). Default 1000.")
     var maxPageEntries: Int?
@@ -170,6 +173,8 @@ struct Hiscored: AsyncParsableCommand {
         limits.maxBatchSubmits = try maxBatchSubmits ?? env.int("MAX_BATCH_SUBMITS") ?? limits.maxBatchSubmits
         limits.maxInflightBatchItems =
             try maxInflightBatchItems ?? env.int("MAX_INFLIGHT_BATCH_ITEMS") ?? limits.maxInflightBatchItems
+        limits.maxServerInflightBatchItems =
+            try maxServerInflightBatchItems ?? env.int("MAX_SERVER_INFLIGHT_BATCH_ITEMS") ?? limits.maxServerInflightBatchItems
         limits.maxPageEntries = try maxPageEntries ?? env.int("MAX_PAGE_ENTRIES") ?? limits.maxPageEntries
         limits.maxPlayersPerQuery = try maxPlayersPerQuery ?? env.int("MAX_PLAYERS_PER_QUERY") ?? limits.maxPlayersPerQuery
         limits.maxStreamWindowBytes = try maxStreamWindowBytes ?? env.int("MAX_STREAM_WINDOW_BYTES") ?? limits.maxStreamWindowBytes
@@ -356,6 +361,7 @@ struct Hiscored: AsyncParsableCommand {
         for (name, value) in [
             ("--max-inflight-calls", limits.maxInflightCalls), ("--max-batch-submits", limits.maxBatchSubmits),
             ("--max-inflight-batch-items", limits.maxInflightBatchItems),
+            ("--max-server-inflight-batch-items", limits.maxServerInflightBatchItems),
             ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
             ("--max-stream-window-bytes", limits.maxStreamWindowBytes), ("--max-feed-backlog-bytes", limits.maxFeedBacklogBytes),
             ("--max-connections", limits.maxConnections), ("--max-boards", limits.maxBoards),

@@ -3,13 +3,16 @@ import HiscoreTestSupport
 import HiscoreWire
 import Testing
 
-/// `max_inflight_batch_items`: a writer pipelining more submit batches than the bound has the
-/// rest wait in its socket (the server stops reading), and every batch is still answered.
-@Suite("Submit batches in flight per connection")
+/// `max_inflight_batch_items` and `max_server_inflight_batch_items`: a writer pipelining more
+/// submit batches than the bounds has the rest wait in its socket (the server stops reading), and
+/// every batch is still answered.
+@Suite("Submit batches in flight", .timeLimit(.minutes(2)))
 struct BatchHoldTests {
     /// Pipelines `batches` batches of 1,000 new players on one connection (sent from another
     /// thread while this one reads), and returns the item statuses of every answer in order.
-    private static func pipeline(batches: Int, port: Int) async throws -> [[StatusCode]] {
+    private static func pipeline(batches: Int, port: Int, board: String = "hold", readAnswers: Bool = true) async throws
+        -> [[StatusCode]]
+    {
         try await offCooperativePool { () throws -> [[StatusCode]] in
             let connection = try RawConnection(port: port, timeoutSeconds: 20)
             guard connection.handshake() != nil else { throw RawConnectionError.system("no hello") }
@@ -18,13 +21,24 @@ struct BatchHoldTests {
             let sender = Thread {
                 for batch in 0..<batches {
                     let submits = (0..<1000).map {
-                        SubmitRequest(boardID: "hold", playerID: "p:\(batch * 1000 + $0)", score: Int64($0), skipRanks: true)
+                        SubmitRequest(boardID: board, playerID: "p:\(batch * 1000 + $0)", score: Int64($0), skipRanks: true)
                     }
                     sending.send(RequestEnvelope(callID: UInt64(batch + 1), method: .submitBatch(submits)))
                 }
             }
             sender.start()
             var answers: [[StatusCode]] = []
+            guard readAnswers else {
+                // A writer that goes away with its batches in flight: this thread waits for the
+                // sender (whose sends block while the server holds reads), then closes.
+                var reads = 0
+                while !sender.isFinished && reads < batches + 1 {
+                    guard connection.readFrame() != nil else { break }
+                    reads += 1
+                }
+                connection.disconnect()
+                return []
+            }
             while answers.count < batches, let frame = connection.readFrame() {
                 guard case .submitBatch(let results)? = frame.result else {
                     answers.append([frame.status?.code ?? .unknown])
@@ -41,7 +55,10 @@ struct BatchHoldTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         try await withServerProcess(
-            arguments: ["--data-dir", directory.path, "--durability", "memory", "--max-inflight-batch-items", "2000"],
+            arguments: [
+                "--data-dir", directory.path, "--durability", "memory", "--max-inflight-batch-items", "2000",
+                "--max-server-inflight-batch-items", "1000000",
+            ],
             adminPort: true
         ) { server in
             let adminPort = try #require(server.adminPortNumber)
@@ -57,11 +74,78 @@ struct BatchHoldTests {
     func underTheBound() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        try await withServerProcess(arguments: ["--data-dir", directory.path, "--durability", "memory"], adminPort: true) { server in
+        try await withServerProcess(
+            arguments: [
+                "--data-dir", directory.path, "--durability", "memory", "--max-inflight-batch-items", "16384",
+                "--max-server-inflight-batch-items", "32768",
+            ],
+            adminPort: true
+        ) { server in
             let adminPort = try #require(server.adminPortNumber)
             let answers = try await Self.pipeline(batches: 8, port: server.port)
             #expect(answers.count == 8 && answers.allSatisfy { $0.count == 1000 && $0.allSatisfy { $0 == .ok } })
             #expect(try await metricValue("hiscore_batch_item_holds_total", adminPort: adminPort) == 0)
+        }
+    }
+
+    /// Polls (bounded) until the server counts no batch item in flight: items go back when a
+    /// batch's plan is freed, as its round ends, a moment after its answer was written.
+    private static func inflightItemsReachZero(adminPort: Int) async throws -> Bool {
+        for _ in 0..<200 {
+            if try await metricValue("hiscore_inflight_batch_items", adminPort: adminPort) == 0 { return true }
+            try await Task.sleep(for: .milliseconds(25))  // poll interval, not synchronization
+        }
+        return false
+    }
+
+    @Test("writers on one loop share its bound: each is held while the loop is full, and all are answered")
+    func loopShareHoldsWriters() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        try await withServerProcess(
+            arguments: [
+                "--data-dir", directory.path, "--durability", "memory", "--shards", "1",
+                "--max-inflight-batch-items", "100000", "--max-server-inflight-batch-items", "1500",
+            ],
+            adminPort: true
+        ) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            let answers = try await withThrowingTaskGroup(of: [[StatusCode]].self) { group in
+                for writer in 0..<3 {
+                    group.addTask { try await Self.pipeline(batches: 10, port: server.port, board: "share\(writer)") }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 3)
+            for writer in answers {
+                #expect(writer.count == 10 && writer.allSatisfy { $0.count == 1000 && $0.allSatisfy { $0 == .ok } }, "\(writer.map(\.count))")
+            }
+            // Only the loop's share could hold them: each writer's own bound is 100 batches.
+            let holds = try await metricValue("hiscore_batch_item_holds_total", adminPort: adminPort)
+            #expect((holds ?? 0) > 0, "no writer was ever held")
+            #expect(try await Self.inflightItemsReachZero(adminPort: adminPort))
+        }
+    }
+
+    @Test("a writer that disconnects with batches in flight gives the loop its share back")
+    func disconnectedWriterReleasesTheLoop() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        try await withServerProcess(
+            arguments: [
+                "--data-dir", directory.path, "--durability", "memory", "--shards", "1",
+                "--max-inflight-batch-items", "100000", "--max-server-inflight-batch-items", "1500",
+            ],
+            adminPort: true
+        ) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            _ = try await Self.pipeline(batches: 10, port: server.port, board: "gone", readAnswers: false)
+            let answers = try await Self.pipeline(batches: 10, port: server.port, board: "after")
+            #expect(answers.count == 10)
+            #expect(answers.allSatisfy { $0.count == 1000 && $0.allSatisfy { $0 == .ok } }, "\(answers.map(\.count))")
+            // The gone writer's items were given back when its batches' work ended, not kept
+            // (with them kept, the loop would stay full: one batch at a time per writer).
+            #expect(try await Self.inflightItemsReachZero(adminPort: adminPort))
         }
     }
 }

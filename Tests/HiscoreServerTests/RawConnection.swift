@@ -36,6 +36,9 @@ final class RawConnection {
 
     deinit { close(fd) }
 
+    /// Ends the connection both ways now (the descriptor itself is closed on deinit).
+    func disconnect() { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+
     func send(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {

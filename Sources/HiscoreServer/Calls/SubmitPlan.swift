@@ -116,6 +116,9 @@ final class SubmitBatchPlan: CallPlan {
     }
 
     private var started = false
+    /// The batch's items in its loop's budget (`BatchItemBudget`): given back when the plan is
+    /// freed, once nothing of the batch's work is left.
+    var budgetTicket: BatchItemTicket?
     var writesEntries: Bool { true }
     var answersRefusedWrites: Bool { true }
 

@@ -82,10 +82,21 @@ final class CallHandler: ChannelDuplexHandler {
         /// Its items, for a submit batch (counted in `inflightBatchItems` while it is in flight).
         var batchItems = 0
     }
-    /// Items of this connection's submit batches in flight; at `maxInflightBatchItems` and over,
-    /// frames and reads are held (`holdsFrames`, `read`) until answers bring it back under.
+    /// Items of this connection's submit batches in flight (see `holdsForBatches`).
     private var inflightBatchItems = 0
-    private var overBatchItems: Bool { inflightBatchItems >= max(1, limits.maxInflightBatchItems) }
+    /// The submit-batch items in flight on this connection's loop, over its connections (nil
+    /// off the shard loops: tests, tools).
+    private var batchBudget: BatchItemBudget?
+    /// Whether `batchBudget` will resume this connection once its loop is under its share.
+    private var waitingForBudget = false
+    /// Whether frames and reads are held (`holdsFrames`, `read`) for submit batches in flight:
+    /// the connection's own are at `maxInflightBatchItems`, or it has one in flight and its loop
+    /// is at its share of `maxServerInflightBatchItems` (`BatchItemBudget`). Answers to its
+    /// batches, or the loop going under its share, bring it back.
+    private var holdsForBatches: Bool {
+        inflightBatchItems >= max(1, limits.maxInflightBatchItems)
+            || (inflightBatchItems > 0 && batchBudget?.isFull == true)
+    }
     private var batch: [PlannedCall] = []
     private var pendingFlush = false
     /// Response frames written since the last flush.
@@ -152,6 +163,7 @@ final class CallHandler: ChannelDuplexHandler {
         self.context = context
         metrics = telemetry?.local(context.eventLoop)
         plans = executor.planPool(on: context.eventLoop)
+        batchBudget = executor.batchItemBudget(on: context.eventLoop)
         if context.channel.isActive {
             armPrefaceTimeout(context)
             armIdleCheck(context)
@@ -340,9 +352,10 @@ final class CallHandler: ChannelDuplexHandler {
     /// the channel is not writable the read's other frames wait for it, as further reads do.
     private func holdsFrames(_ context: ChannelHandlerContext) -> Bool {
         if framesHeld { return true }
-        if overBatchItems {
+        if holdsForBatches {
             framesHeld = true
             metrics?.batchItemHolds += 1
+            waitForLoopBudget(context)
             return true
         }
         guard outboundBytes >= Self.burstFlushBytes else { return false }
@@ -546,6 +559,9 @@ final class CallHandler: ChannelDuplexHandler {
             if case .submitBatch(let submits) = method {
                 admitted.batchItems = submits.count
                 inflightBatchItems += submits.count
+                if let batchBudget, let batchPlan = plan as? SubmitBatchPlan {
+                    batchPlan.budgetTicket = batchBudget.take(submits.count)
+                }
             }
             inflight.insert(serial: serial, callID: callID, admitted)
             let deadline = request.deadlineMillis == 0 ? nil
@@ -840,14 +856,15 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable && !framesHeld && !overBatchItems {
+        if context.channel.isWritable && !framesHeld && !holdsForBatches {
             context.read()
         } else {
             if !readHeld {
                 readHeldSince = .now()
-                if overBatchItems && !framesHeld { metrics?.batchItemHolds += 1 }
+                if holdsForBatches && !framesHeld { metrics?.batchItemHolds += 1 }
             }
             readHeld = true
+            if holdsForBatches { waitForLoopBudget(context) }
         }
     }
 
@@ -873,10 +890,11 @@ final class CallHandler: ChannelDuplexHandler {
     /// writable) and its submit batches in flight are under `maxInflightBatchItems`.
     private func resumeHeld(_ context: ChannelHandlerContext) {
         guard context.channel.isWritable, !closed else { return }
-        guard !overBatchItems else {
+        guard !holdsForBatches else {
             // The client reads its answers; the wait for its batches is the server's, so the
             // client's time without reading starts again from here (see `armFrameCheck`).
             if readHeld { readHeldSince = .now() }
+            waitForLoopBudget(context)
             return
         }
         if framesHeld {
@@ -908,13 +926,33 @@ final class CallHandler: ChannelDuplexHandler {
     /// batch).
     private func releaseBatchItems(_ context: ChannelHandlerContext, _ items: Int) {
         guard items > 0 else { return }
-        let wasOver = overBatchItems
+        let wasHeld = holdsForBatches
         inflightBatchItems -= items
         assert(inflightBatchItems >= 0, "batch items released twice")
-        guard wasOver, !overBatchItems, framesHeld || readHeld else { return }
+        guard wasHeld, framesHeld || readHeld else { return }
+        guard !holdsForBatches else {
+            // Under its own bound now, but its loop is still at its share.
+            waitForLoopBudget(context)
+            return
+        }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.execute {
             let (handler, context) = loopBound.value
+            handler.resumeHeld(context)
+        }
+    }
+
+    /// When what holds the connection is its loop's share of the batch items (not its own
+    /// bound, which its own answers lift), asks the loop's budget to resume it once under.
+    private func waitForLoopBudget(_ context: ChannelHandlerContext) {
+        guard !waitingForBudget, !closed, let budget = batchBudget, budget.isFull, inflightBatchItems > 0,
+            inflightBatchItems < max(1, limits.maxInflightBatchItems)
+        else { return }
+        waitingForBudget = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        budget.resumeWhenUnder {
+            let (handler, context) = loopBound.value
+            handler.waitingForBudget = false
             handler.resumeHeld(context)
         }
     }

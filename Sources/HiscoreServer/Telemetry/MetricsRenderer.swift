@@ -121,6 +121,10 @@ struct MetricsRenderer {
             "hiscore_feed_backlog_bytes", "gauge",
             "Bytes the feeds' backlogs hold over every board (bounded by max_feed_backlog_bytes).")
         out.sample("hiscore_feed_backlog_bytes", Double(gauges.feedBacklogBytes))
+        out.header(
+            "hiscore_inflight_batch_items", "gauge",
+            "Submit-batch items in flight over the server (bounded by max_server_inflight_batch_items, plus one batch per writing connection).")
+        out.sample("hiscore_inflight_batch_items", Double(gauges.inflightBatchItems))
         out.header("process_cpu_seconds_total", "counter", "User and system CPU time of the process.")
         out.sample("process_cpu_seconds_total", gauges.cpuSeconds)
         out.header("process_resident_memory_bytes", "gauge", "Resident set size.")
@@ -137,6 +141,7 @@ struct ServerGauges: Sendable {
     var catalogFailed = false
     var topCacheBytes = 0
     var feedBacklogBytes = 0
+    var inflightBatchItems = 0
     var snapshotsPerShard: [(published: Int, failed: Int, running: Bool)] = []
     var allocated: Int
     var resident: Int
