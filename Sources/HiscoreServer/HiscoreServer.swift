@@ -440,15 +440,27 @@ public final class HiscoreServer: Sendable {
         }
         let grace = TimeAmount.seconds(Int64(configuration.limits.shutdownGraceSeconds))
         let deadline = NIODeadline.now() + grace
+        let cutShort = NIOLockedValueBox(0)
         for channel in connections {
             let remaining = deadline - .now()
             if remaining <= .zero { break }
             let closed = channel.closeFuture
-            let timeout = channel.eventLoop.scheduleTask(in: remaining) { channel.close(promise: nil) }
+            let timeout = channel.eventLoop.scheduleTask(in: remaining) {
+                if channel.isActive { cutShort.withLockedValue { $0 += 1 } }
+                channel.close(promise: nil)
+            }
             try? await closed.get()
             timeout.cancel()
         }
-        for channel in registry.all { try? await channel.close() }
+        let open = registry.all
+        let forced = cutShort.withLockedValue { $0 } + open.filter(\.isActive).count
+        if forced > 0 {
+            // A connection still open here had calls that did not finish within the grace (or
+            // a client that never read their answers): they are cut off unanswered.
+            logger.warning(
+                "shutdown grace of \(configuration.limits.shutdownGraceSeconds) s expired: closing \(forced) connections with calls still in flight")
+        }
+        for channel in open { try? await channel.close() }
         try? await admin?.close()
         try? await adminGroup?.shutdownGracefully()
         // Every acknowledged write is already durable in fsync mode; close() also flushes what

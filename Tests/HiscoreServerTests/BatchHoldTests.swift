@@ -148,4 +148,53 @@ struct BatchHoldTests {
             #expect(try await Self.inflightItemsReachZero(adminPort: adminPort))
         }
     }
+
+    @Test("a server shut down while a writer is held answers the batches it admitted and stops at once")
+    func shutdownWhileHeld() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        try await withServerProcess(
+            arguments: [
+                "--data-dir", directory.path, "--durability", "memory", "--shards", "1",
+                "--max-inflight-batch-items", "1000", "--max-server-inflight-batch-items", "1000",
+            ]
+        ) { server in
+            let batches = 30
+            let answers = try await offCooperativePool { () throws -> [StatusCode] in
+                let connection = try RawConnection(port: server.port, timeoutSeconds: 20)
+                guard connection.handshake() != nil else { throw RawConnectionError.system("no hello") }
+                nonisolated(unsafe) let sending = connection
+                let sender = Thread {
+                    for batch in 0..<batches {
+                        let submits = (0..<1000).map {
+                            SubmitRequest(boardID: "stop", playerID: "p:\(batch * 1000 + $0)", score: 1, skipRanks: true)
+                        }
+                        sending.send(RequestEnvelope(callID: UInt64(batch + 1), method: .submitBatch(submits)))
+                    }
+                }
+                sender.start()
+                var answers: [StatusCode] = []
+                // One batch in flight at a time: once the first is answered the connection is
+                // held for the next, and the shutdown begins.
+                while let frame = connection.readFrame() {
+                    if case .submitBatch(let results)? = frame.result {
+                        answers.append(results.allSatisfy { $0.status.code == .ok } ? .ok : .unknown)
+                    } else {
+                        answers.append(frame.status?.code ?? .unknown)
+                    }
+                    if answers.count == 1 { server.signal(SIGTERM) }
+                }
+                return answers
+            }
+            // Had the held connection been left waiting, the server would stop only when its
+            // grace (10 s) ran out, saying so.
+            #expect(await server.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(await server.waitForLog("hiscored stopped", timeout: .seconds(5)))
+            #expect(!server.log.contains("grace"), "\(server.log)")
+            #expect(!answers.isEmpty && answers.count < batches, "\(answers)")
+            // Batches admitted before the shutdown are answered in full; frames read after it
+            // began are refused as the server goes.
+            #expect(answers.allSatisfy { $0 == .ok || $0 == .unavailable }, "\(answers)")
+        }
+    }
 }
