@@ -21,7 +21,7 @@ public struct ServerLimits: Sendable, Equatable {
     /// (`BatchItemBudget`; a connection is served by one loop). While its loop is at its share,
     /// a connection with a batch in flight reads no further frames until the loop is back
     /// under; a connection with none always gets one batch through, so readers are never held
-    /// for writers and the slack is one batch per writing connection. Two batches of 1,000 in
+    /// for writers and the slack is about one batch per writing connection. Two batches of 1,000 in
     /// flight keep a loop busy: more load no faster and only add memory.
     public var maxServerInflightBatchItems: Int = 4096
     /// Entries in one Top page, one side of Around, and boards in one ListBoards page.

@@ -42,8 +42,8 @@ struct BatchItemBudgetTests {
         try loop.syncShutdownGracefully()
     }
 
-    @Test("a waiter that asks while the loop is under runs on the next turn; one the first leaves full waits again")
-    func waitersInOrder() {
+    @Test("a waiter that asks while the loop is under runs on the next turn; once one fills it, the rest wait their turn")
+    func waitersStopWhenFull() {
         let loop = EmbeddedEventLoop()
         let budget = BatchItemBudget(limit: 1000, loop: loop)
         var order: [String] = []
@@ -52,18 +52,42 @@ struct BatchItemBudgetTests {
             order.append("first")
             taken = budget.take(1000)  // fills the loop again
         }
-        budget.resumeWhenUnder {
-            order.append("second")
-            if budget.isFull { budget.resumeWhenUnder { order.append("second again") } }
-        }
+        budget.resumeWhenUnder { order.append("second") }
         #expect(order.isEmpty)
         loop.run()
-        #expect(order == ["first", "second"])
+        #expect(order == ["first"], "a waiter ran while the loop was full")
         #expect(budget.waiting == 1)
         taken = nil
         #expect(taken == nil)
         loop.run()
-        #expect(order == ["first", "second", "second again"])
+        #expect(order == ["first", "second"])
+    }
+
+    @Test("held writers get the loop's room in turn, not the first in line each time")
+    func writersTakeTurns() {
+        let loop = EmbeddedEventLoop()
+        let budget = BatchItemBudget(limit: 1000, loop: loop)
+        var held: [BatchItemTicket] = [budget.take(1000)]
+        var admitted: [String] = []
+        // What a held connection does when woken: admit a batch if there is room, and wait
+        // again while the loop is full (waitForLoopBudget, resumeHeld).
+        func wait(_ writer: String) {
+            budget.resumeWhenUnder {
+                if !budget.isFull {
+                    admitted.append(writer)
+                    held.append(budget.take(1000))
+                }
+                if budget.isFull { wait(writer) }
+            }
+        }
+        wait("A")
+        wait("B")
+        wait("C")
+        for _ in 0..<5 {
+            held.removeFirst()
+            loop.run()
+        }
+        #expect(admitted == ["A", "B", "C", "A", "B"])
     }
 
     @Test("a ticket freed off its loop gives its items back on the loop")

@@ -13,9 +13,11 @@ import NIOCore
 /// The rule (`CallHandler.holdsForBatches`): while the loop is at its share, a connection with a
 /// batch of its own in flight reads nothing more until the loop is back under. A connection with
 /// none is always let through: every writer keeps a batch going, and a connection that sends no
-/// batches (a game client's reads) is never held for others' batches. So the bound's slack is one
-/// batch per writing connection, and the check is made before a frame is decoded, so the batch
-/// that crosses the share is admitted whole.
+/// batches (a game client's reads) is never held for others' batches. The check is made before a
+/// frame is decoded, so the batch that crosses the share is admitted whole. So the bound's slack
+/// is about one batch per writing connection: a connection's own count drops when its batch is
+/// answered, the loop's when the batch's round ends, a moment later, and a batch admitted in
+/// between counts twice meanwhile.
 ///
 /// A batch's items are taken when it is admitted and given back when its plan is freed
 /// (`BatchItemTicket`), not when its connection answers or closes: a client closing connections
@@ -55,7 +57,8 @@ final class BatchItemBudget {
     }
 
     /// Runs `resume` on a later turn of the loop, once it is under `limit` (at once on that turn
-    /// if it already is). Each waiter runs once; one still held must wait again.
+    /// if it already is). Each waiter runs once; one still held must wait again. Waiters run in
+    /// turn: one that is run and waits again goes behind those it was not run before.
     func resumeWhenUnder(_ resume: @escaping () -> Void) {
         loop.assertInEventLoop()
         waiters.append(resume)
@@ -77,9 +80,15 @@ final class BatchItemBudget {
             budget.wakeScheduled = false
             let woken = budget.waiters
             budget.waiters = []
-            // In the order they began to wait; those the earlier ones leave held wait again, at
-            // the back.
-            for resume in woken { resume() }
+            // In the order they began to wait, until one fills the loop again: those not run yet
+            // keep their place at the front, ahead of any that ran and wait again, so the loop's
+            // room goes round its writers rather than to the first in line each time.
+            var next = 0
+            while next < woken.count && !budget.isFull {
+                woken[next]()
+                next += 1
+            }
+            if next < woken.count { budget.waiters = Array(woken[next...]) + budget.waiters }
         }
     }
 }

@@ -55,7 +55,7 @@ struct MetricsRenderer {
             out.sample("hiscore_protocol_faults_total", Double(snapshot.protocolFaults))
             out.header(
                 "hiscore_batch_item_holds_total", "counter",
-                "Times a connection stopped reading until its submit batches in flight went under max_inflight_batch_items.")
+                "Times a connection stopped reading until its submit batches in flight went under max_inflight_batch_items, or its loop went under its share of max_server_inflight_batch_items.")
             out.sample("hiscore_batch_item_holds_total", Double(snapshot.batchItemHolds))
             out.header("hiscore_subscriptions", "gauge", "Open subscriptions.")
             out.sample("hiscore_subscriptions", Double(snapshot.subscriptionsOpened - snapshot.subscriptionsClosed))
@@ -123,7 +123,7 @@ struct MetricsRenderer {
         out.sample("hiscore_feed_backlog_bytes", Double(gauges.feedBacklogBytes))
         out.header(
             "hiscore_inflight_batch_items", "gauge",
-            "Submit-batch items in flight over the server (bounded by max_server_inflight_batch_items, plus one batch per writing connection).")
+            "Submit-batch items in flight over the server (bounded by max_server_inflight_batch_items, plus about one batch per writing connection).")
         out.sample("hiscore_inflight_batch_items", Double(gauges.inflightBatchItems))
         out.header("process_cpu_seconds_total", "counter", "User and system CPU time of the process.")
         out.sample("process_cpu_seconds_total", gauges.cpuSeconds)
