@@ -157,7 +157,7 @@ actor Shard {
     /// Calls `body` with each maximal run of consecutive operations that `board` maps to one
     /// board (operations it maps to nil belong to no run).
     private static func forEachRun(
-        of operations: [ShardOperation], board: (ShardOperation) -> BoardHandle?, _ body: (Range<Int>, BoardHandle) -> Void
+        of operations: [ShardOperation], board: (ShardOperation) -> BoardRef?, _ body: (Range<Int>, BoardRef) -> Void
     ) {
         var runStart = 0
         while runStart < operations.count {
@@ -166,7 +166,7 @@ actor Shard {
                 continue
             }
             var runEnd = runStart + 1
-            while runEnd < operations.count, let next = board(operations[runEnd]), next === first { runEnd += 1 }
+            while runEnd < operations.count, let next = board(operations[runEnd]), next.same(as: first) { runEnd += 1 }
             body(runStart..<runEnd, first)
             runStart = runEnd
         }
@@ -237,7 +237,7 @@ actor Shard {
     func execute(_ operation: ShardOperation) -> ShardResult {
         switch operation {
         case .submit(let board, let request):
-            return submit(board, request)
+            return board.with { submit($0, request) }
         case .lookup(let board, let playerIDs, let dense):
             guard let partition = partitions[board.incarnation] else {
                 return .found(Array(repeating: nil, count: playerIDs.count))
@@ -253,7 +253,7 @@ actor Shard {
             guard let partition = partitions[board.incarnation] else {
                 return .found(Array(repeating: nil, count: playerIDs.count))
             }
-            let codec = board.config.codec
+            let codec = board.with { $0.config.codec }
             return .found(playerIDs.map { id in
                 partition.entry(for: id).map { entry in
                     let counting = competition ? codec.firstKey(score: entry.score, subscore: entry.subscore) : entry.key

@@ -2,40 +2,41 @@ import HiscoreCore
 import HiscoreWire
 
 /// One step of a call that runs on one shard, synchronously, against that shard's partition of
-/// a board. Calls are split into such steps so that a read batch hops to each other event loop
+/// a board. The board of a read or a submit is a `BoardRef` (not counted: see there why, and why
+/// that is safe); the rare removals and drops keep a counted one. Calls are split into such steps so that a read batch hops to each other event loop
 /// once per phase, carrying every step of every call bound there.
 enum ShardOperation: Sendable {
     /// Apply a submit on the player's owning shard.
-    case submit(BoardHandle, SubmitRequest)
+    case submit(BoardRef, SubmitRequest)
     /// Entries of players owned by this shard, each with its local count of strictly better keys.
-    case lookup(BoardHandle, playerIDs: [String], denseRanks: Bool)
+    case lookup(BoardRef, playerIDs: [String], denseRanks: Bool)
     /// `lookup` for rank-following streams: each entry with the count of entries better than its
     /// counting key here — its own key, or for competition ranks the first key of its (score,
     /// subscore), so that ties do not count.
-    case lookupCounted(BoardHandle, playerIDs: [String], competition: Bool)
+    case lookupCounted(BoardRef, playerIDs: [String], competition: Bool)
     /// `lookup` of one player (a rank, an around): answered with `foundOne`, no arrays. Without
     /// `counting` (an around, which counts in its next phase) `localBetter` is 0 and the shard
     /// skips that descent.
-    case lookupOne(BoardHandle, playerID: String, counting: Bool)
+    case lookupOne(BoardRef, playerID: String, counting: Bool)
     /// For each key: entries strictly better (or better-or-equal) on this shard.
-    case countBetter(BoardHandle, keys: CountKeys, orEqual: Bool)
+    case countBetter(BoardRef, keys: CountKeys, orEqual: Bool)
     /// Entries at local ranks `range` (0-based) plus the partition size.
-    case entriesAtRanks(BoardHandle, range: Range<Int>)
+    case entriesAtRanks(BoardRef, range: Range<Int>)
     /// Keys at local ranks `range` (0-based) plus the partition size: an offset page's window.
-    case keysAtRanks(BoardHandle, range: Range<Int>)
+    case keysAtRanks(BoardRef, range: Range<Int>)
     /// Up to `limit` entries strictly after `key`, plus the count of entries up to and including it.
-    case entriesAfter(BoardHandle, key: RankKey, limit: Int)
+    case entriesAfter(BoardRef, key: RankKey, limit: Int)
     /// `count` entries beginning `before` places ahead of where `key` stands, with their first
     /// local rank: an offset page's run around its anchor key (`PageAnchors`).
-    case entryRun(BoardHandle, key: RankKey, before: Int, count: Int)
+    case entryRun(BoardRef, key: RankKey, before: Int, count: Int)
     /// The `before` nearest better and `after` nearest worse entries around `key`, plus the count of
     /// entries strictly better than `key`. On the shard of the player `key` was read from
     /// (`centre`), the player's own entry is left out of both, in case a write moved it since.
-    case neighbours(BoardHandle, key: RankKey, before: Int, after: Int, centre: String?)
+    case neighbours(BoardRef, key: RankKey, before: Int, after: Int, centre: String?)
     /// Entries with a score in the inclusive bounds.
-    case countScores(BoardHandle, min: Int64?, max: Int64?)
+    case countScores(BoardRef, min: Int64?, max: Int64?)
     /// Distinct (score, subscore) values strictly better than each key (single-partition boards).
-    case distinctBetter(BoardHandle, keys: CountKeys)
+    case distinctBetter(BoardRef, keys: CountKeys)
     /// Remove a player, reporting its entry and local better count before removal.
     case remove(BoardHandle, playerID: String)
     /// Drop this shard's partition of a deleted board.
@@ -48,7 +49,7 @@ enum ShardOperation: Sendable {
     case requestSnapshot
     /// The number of the last write note this shard made for the board. Run in the same group as
     /// counts, it says which notes those counts reflect (a group runs in one go on the shard's loop).
-    case noteSequence(BoardHandle)
+    case noteSequence(BoardRef)
 }
 
 extension ShardOperation {

@@ -151,8 +151,11 @@ public final class WireArena {
         ProtobufCAllocator(
             alloc: { arenaPointer, byteCount in
                 guard let arenaPointer else { return nil }
-                return Unmanaged<WireArena>.fromOpaque(arenaPointer).takeUnretainedValue()
-                    .allocateForDecoder(byteCount: byteCount)
+                // Without a retain and release of the arena per allocation (protobuf-c allocates
+                // for every decoded message, string and repeated field).
+                return Unmanaged<WireArena>.fromOpaque(arenaPointer)._withUnsafeGuaranteedRef {
+                    $0.allocateForDecoder(byteCount: byteCount)
+                }
             },
             free: { _, _ in },
             allocator_data: Unmanaged.passUnretained(self).toOpaque())

@@ -25,7 +25,7 @@ struct PagePlanTests {
         }
         for shard in 0..<2 {
             let operations = ids[shard].enumerated().map { position, id in
-                ShardOperation.submit(board, SubmitRequest(boardID: "b", playerID: id, score: Int64((1 - shard) * 1_000 + position)))
+                ShardOperation.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: id, score: Int64((1 - shard) * 1_000 + position)))
             }
             try await Self.run(operations, on: fixture.shards[shard])
         }
@@ -65,7 +65,7 @@ struct PagePlanTests {
         for n in 0..<players {
             let id = "p\(n)"
             submits[board.shard(for: id, shardCount: 2)].append(
-                .submit(board, SubmitRequest(boardID: "b", playerID: id, score: Int64((n * 7_919) % 100_003))))
+                .submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: id, score: Int64((n * 7_919) % 100_003))))
         }
         for shard in 0..<2 { try await Self.run(submits[shard], on: fixture.shards[shard]) }
         let ranking = try RankResolution.make(board: board, requested: nil, shardCount: 2).get()
@@ -103,7 +103,7 @@ struct PagePlanTests {
         func reference(offset: Int, limit: Int = 30) async throws -> [LeaderboardEntry] {
             var slices: [[LeaderboardEntry]] = []
             for shard in fixture.shards {
-                for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(board, range: 0..<players)], on: shard) {
+                for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(BoardRef(board), range: 0..<players)], on: shard) {
                     slices.append(entries)
                 }
             }
@@ -129,7 +129,7 @@ struct PagePlanTests {
                 score += 1
                 let shard = board.shard(for: entry.playerID, shardCount: 2)
                 try await Self.run(
-                    [.submit(board, SubmitRequest(boardID: "b", playerID: entry.playerID, score: score))], on: fixture.shards[shard])
+                    [.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: entry.playerID, score: score))], on: fixture.shards[shard])
             }
         }
 
@@ -234,7 +234,7 @@ struct PagePlanTests {
             let id = "p\(n)"
             let shard = board.shard(for: id, shardCount: 2)
             ids[shard].append(id)
-            submits[shard].append(.submit(board, SubmitRequest(boardID: "b", playerID: id, score: Int64(shard == 0 ? 1_000_000 + n : n))))
+            submits[shard].append(.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: id, score: Int64(shard == 0 ? 1_000_000 + n : n))))
         }
         for shard in 0..<2 { try await Self.run(submits[shard], on: fixture.shards[shard]) }
         let ranking = try RankResolution.make(board: board, requested: nil, shardCount: 2).get()
@@ -258,16 +258,16 @@ struct PagePlanTests {
         for _ in 0..<6 {
             // Sixty of shard 0's players from below the page move to the top.
             var moves: [ShardOperation] = []
-            for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(board, range: 400..<460)], on: fixture.shards[0]) {
+            for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(BoardRef(board), range: 400..<460)], on: fixture.shards[0]) {
                 for entry in entries {
                     top += 1
-                    moves.append(.submit(board, SubmitRequest(boardID: "b", playerID: entry.playerID, score: top)))
+                    moves.append(.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: entry.playerID, score: top)))
                 }
             }
             try await Self.run(moves, on: fixture.shards[0])
             let answer = try await page()
             var expected: [LeaderboardEntry] = []
-            for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(board, range: 300..<330)], on: fixture.shards[0]) {
+            for case .entries(let entries, _) in try await Self.run([.entriesAtRanks(BoardRef(board), range: 300..<330)], on: fixture.shards[0]) {
                 expected = entries  // the page lies in shard 0's range
             }
             #expect(answer.entries == expected)

@@ -23,19 +23,19 @@ struct ShardBatchTests {
         let players = (0..<40).map { "p\($0)" }  // scores index * 7 % 40: all distinct
         func operations(_ board: BoardHandle) -> (submits: [ShardOperation], lookups: [ShardOperation]) {
             let submits = players.enumerated().map { index, player in
-                ShardOperation.submit(board, SubmitRequest(boardID: "b", playerID: player, score: Int64(index * 7 % 40)))
+                ShardOperation.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: player, score: Int64(index * 7 % 40)))
             }
             let lookups: [ShardOperation] = [
-                .lookupOne(board, playerID: "p3", counting: true),
-                .lookup(board, playerIDs: [], denseRanks: false),
-                .lookup(board, playerIDs: ["p5", "absent", "p9"], denseRanks: false),
-                .lookupOne(board, playerID: "absent", counting: true),
-                .lookupCounted(board, playerIDs: ["p9", "p1"], competition: false),
-                .lookup(board, playerIDs: [], denseRanks: false),
-                .lookupOne(board, playerID: "p39", counting: false),
-                .submit(board, SubmitRequest(boardID: "b", playerID: "p2", score: 1_000)),
-                .lookupOne(board, playerID: "p2", counting: true),
-                .lookup(board, playerIDs: players, denseRanks: false),
+                .lookupOne(BoardRef(board), playerID: "p3", counting: true),
+                .lookup(BoardRef(board), playerIDs: [], denseRanks: false),
+                .lookup(BoardRef(board), playerIDs: ["p5", "absent", "p9"], denseRanks: false),
+                .lookupOne(BoardRef(board), playerID: "absent", counting: true),
+                .lookupCounted(BoardRef(board), playerIDs: ["p9", "p1"], competition: false),
+                .lookup(BoardRef(board), playerIDs: [], denseRanks: false),
+                .lookupOne(BoardRef(board), playerID: "p39", counting: false),
+                .submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: "p2", score: 1_000)),
+                .lookupOne(BoardRef(board), playerID: "p2", counting: true),
+                .lookup(BoardRef(board), playerIDs: players, denseRanks: false),
             ]
             return (submits, lookups)
         }
@@ -77,19 +77,19 @@ struct ShardBatchTests {
             shard.assumeIsolated { shard -> [String] in
                 var ignored: [ShardResult] = []
                 for (player, score) in [("a", 100), ("p", 50), ("c", 10)] {
-                    shard.execute([.submit(board, SubmitRequest(boardID: "b", playerID: player, score: Int64(score)))], into: &ignored)
+                    shard.execute([.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: player, score: Int64(score)))], into: &ignored)
                 }
                 var read: [ShardResult] = []
-                shard.execute([.lookupOne(board, playerID: "p", counting: false)], into: &read)
+                shard.execute([.lookupOne(BoardRef(board), playerID: "p", counting: false)], into: &read)
                 guard case .foundOne(let located?) = read.first else { return ["p not found"] }
                 var answers: [String] = []
                 // Unmoved: as before. Then p moves above a, and below c, after its key was read.
                 for score: Int64 in [50, 200, 5] {
                     if score != 50 {
-                        shard.execute([.submit(board, SubmitRequest(boardID: "b", playerID: "p", score: score))], into: &ignored)
+                        shard.execute([.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: "p", score: score))], into: &ignored)
                     }
                     var results: [ShardResult] = []
-                    shard.execute([.neighbours(board, key: located.entry.key, before: 2, after: 1, centre: "p")], into: &results)
+                    shard.execute([.neighbours(BoardRef(board), key: located.entry.key, before: 2, after: 1, centre: "p")], into: &results)
                     guard case .neighbours(let better, let worse, let count) = results.first else { return ["no neighbours"] }
                     answers.append("\(better.map(\.playerID)) \(worse.map(\.playerID)) \(count)")
                 }
@@ -112,13 +112,13 @@ struct ShardBatchTests {
             shard.assumeIsolated { shard -> [String] in
                 var ignored: [ShardResult] = []
                 for board in [archived, deleted] {
-                    shard.execute([.submit(board, SubmitRequest(boardID: board.config.id, playerID: "p", score: 1))], into: &ignored)
+                    shard.execute([.submit(BoardRef(board), SubmitRequest(boardID: board.config.id, playerID: "p", score: 1))], into: &ignored)
                 }
                 archived.markArchived(at: 1)
                 deleted.markDeleted()
                 var results: [ShardResult] = []
                 shard.execute([.remove(archived, playerID: "p"), .remove(deleted, playerID: "p")], into: &results)
-                shard.execute([.lookupOne(archived, playerID: "p", counting: false)], into: &results)
+                shard.execute([.lookupOne(BoardRef(archived), playerID: "p", counting: false)], into: &results)
                 return results.map(Self.describe)
             }
         }.get()

@@ -67,13 +67,13 @@ struct SnapshotBackpressureTests {
             }
 
             let submits: [ShardOperation] = (0..<total).map { (index: Int) -> ShardOperation in
-                ShardOperation.submit(board, SubmitRequest(boardID: "b", playerID: "p\(index)", score: Int64(index)))
+                ShardOperation.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: "p\(index)", score: Int64(index)))
             }
             _ = try await trip(submits)
             // The last entry of the last chunk the shard may queue, and the first one it must not.
             let firstHeldRank: Int = queuedMax * chunk
             let boundaryRanks: Range<Int> = (firstHeldRank - 1)..<(firstHeldRank + 1)
-            let boundary = try await trip([ShardOperation.entriesAtRanks(board, range: boundaryRanks)])
+            let boundary = try await trip([ShardOperation.entriesAtRanks(BoardRef(board), range: boundaryRanks)])
             let ids = boundary[0].split(separator: ",").map(String.init)
             try #require(ids.count == 2)
             let (lastQueued, firstHeld) = (ids[0], ids[1])
@@ -158,7 +158,7 @@ extension SnapshotBackpressureTests {
                 }
             }.get()
         }
-        try await trip((0..<total).map { ShardOperation.submit(board, SubmitRequest(boardID: "b", playerID: "p\($0)", score: Int64($0))) })
+        try await trip((0..<total).map { ShardOperation.submit(BoardRef(board), SubmitRequest(boardID: "b", playerID: "p\($0)", score: Int64($0))) })
         let shardPath = data.shardPath(0)
         let segment = (try ShardFiles.list(shardPath).segments.max() ?? 0) + 1
         let fifo = shardPath + "/" + ShardFiles.snapshotTempName(segment)

@@ -130,7 +130,7 @@ final class TopPlan: CallPlan {
                 }
                 let key = cursor.key
                 stage = .afterCursor(key)
-                return .run(shards.map { ShardCall(shard: $0, operation: .entriesAfter(board, key: key, limit: limit)) })
+                return .run(shards.map { ShardCall(shard: $0, operation: .entriesAfter(BoardRef(board), key: key, limit: limit)) })
             case .offset(let rawOffset):
                 let offset = Int(clamping: rawOffset)
                 if offset == 0 {
@@ -146,7 +146,7 @@ final class TopPlan: CallPlan {
                 if shards.count == 1 {
                     stage = .fullWindows
                     return .runOne(ShardCall(
-                        shard: shards.lowerBound, operation: .entriesAtRanks(board, range: offset..<(offset + limit))))
+                        shard: shards.lowerBound, operation: .entriesAtRanks(BoardRef(board), range: offset..<(offset + limit))))
                 }
                 if offset == 0 {
                     stage = .fullWindows
@@ -156,7 +156,7 @@ final class TopPlan: CallPlan {
                     let run = PartitionMerge.anchoredRun(limit: limit, partitions: shards.count)
                     stage = .anchored(anchor)
                     return .run(shards.map {
-                        ShardCall(shard: $0, operation: .entryRun(board, key: anchor, before: run.before, count: run.count))
+                        ShardCall(shard: $0, operation: .entryRun(BoardRef(board), key: anchor, before: run.before, count: run.count))
                     })
                 }
                 return evenKeyWindowCalls(offset: offset)
@@ -173,7 +173,7 @@ final class TopPlan: CallPlan {
             // take the windowed path (and skip this anchor for a while).
             if let ranges = PartitionMerge.rerunRanges(after: runs, anchor: anchor, offset: offset, limit: limit) {
                 stage = .rerun(ranges)
-                return .run(zip(shards, ranges).map { ShardCall(shard: $0.0, operation: .entriesAtRanks(board, range: $0.1)) })
+                return .run(zip(shards, ranges).map { ShardCall(shard: $0.0, operation: .entriesAtRanks(BoardRef(board), range: $0.1)) })
             }
             return runsMissed(runs, offset: offset)
         case .rerun(let ranges):
@@ -199,7 +199,7 @@ final class TopPlan: CallPlan {
                 let ranges = PartitionMerge.pageRanges(windows: keyWindows, offset: offset, limit: limit)
             {
                 let calls = zip(shards, ranges).compactMap { shard, range in
-                    range.isEmpty ? nil : ShardCall(shard: shard, operation: .entriesAtRanks(board, range: range))
+                    range.isEmpty ? nil : ShardCall(shard: shard, operation: .entriesAtRanks(BoardRef(board), range: range))
                 }
                 if calls.isEmpty { return rank([], firstOrdinal: UInt64(offset) + 1) }
                 stage = .pageRanges(requested: ranges.reduce(0) { $0 + $1.count })
@@ -225,7 +225,7 @@ final class TopPlan: CallPlan {
                 }
                 let every = shards.map { _ in 0..<(offset + limit) }
                 stage = .everyKey(every)
-                return .run(zip(shards, every).map { ShardCall(shard: $0.0, operation: .keysAtRanks(board, range: $0.1)) })
+                return .run(zip(shards, every).map { ShardCall(shard: $0.0, operation: .keysAtRanks(BoardRef(board), range: $0.1)) })
             }
             // Writes between the phases moved the keys: build the entries (bounded as above).
             stage = .fullWindows
@@ -291,14 +291,14 @@ final class TopPlan: CallPlan {
     private func keyWindowCalls(offset: Int, partitionSizes: [Int], slack: PartitionMerge.WindowSlack) -> PlanStep {
         let windows = PartitionMerge.planPageWindows(offset: offset, limit: limit, partitionSizes: partitionSizes, slack: slack)
         stage = .keyWindows(windows, slack)
-        return .run(zip(shards, windows).map { ShardCall(shard: $0.0, operation: .keysAtRanks(board, range: $0.1)) })
+        return .run(zip(shards, windows).map { ShardCall(shard: $0.0, operation: .keysAtRanks(BoardRef(board), range: $0.1)) })
     }
 
     /// Every shard's entries up to the page's end (a board split over shards; one shard is asked
     /// for the page's own range instead).
     private func fullWindowCalls(offset: Int) -> [ShardCall] {
         assert(shards.count > 1, "a single-shard board asks for the page's range")
-        return shards.map { ShardCall(shard: $0, operation: .entriesAtRanks(board, range: 0..<(offset + limit))) }
+        return shards.map { ShardCall(shard: $0, operation: .entriesAtRanks(BoardRef(board), range: 0..<(offset + limit))) }
     }
 
     private func rank(_ run: [LeaderboardEntry], firstOrdinal: UInt64) -> PlanStep {
@@ -365,7 +365,7 @@ final class AroundPlan: CallPlan {
         guard let playerEntry else {
             if results.isEmpty {
                 let owner = board.shard(for: request.playerID, shardCount: ranking.shardCount)
-                return .runOne(ShardCall(shard: owner, operation: .lookupOne(board, playerID: request.playerID, counting: false)))
+                return .runOne(ShardCall(shard: owner, operation: .lookupOne(BoardRef(board), playerID: request.playerID, counting: false)))
             }
             guard case .foundOne(let located?) = results.first else {
                 return .finished(.failure(
@@ -375,7 +375,7 @@ final class AroundPlan: CallPlan {
             let owner = board.shard(for: request.playerID, shardCount: ranking.shardCount)
             return .run(board.shardRange(shardCount: ranking.shardCount).map {
                 ShardCall(shard: $0, operation: .neighbours(
-                    board, key: located.entry.key, before: Int(request.before), after: Int(request.after),
+                    BoardRef(board), key: located.entry.key, before: Int(request.before), after: Int(request.after),
                     centre: $0 == owner ? request.playerID : nil))
             })
         }

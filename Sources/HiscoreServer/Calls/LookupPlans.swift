@@ -37,7 +37,7 @@ final class GetRankPlan: CallPlan {
             if results.isEmpty {
                 // Competition and dense ranks count in a phase of their own: no ordinal count here.
                 return .runOne(ShardCall(
-                    shard: owner, operation: .lookupOne(board, playerID: playerID, counting: ranking.mode == .ordinal)))
+                    shard: owner, operation: .lookupOne(BoardRef(board), playerID: playerID, counting: ranking.mode == .ordinal)))
             }
             guard case .foundOne(let located?) = results.first else {
                 return .finished(.failure(callID: callID, CallValidation.playerNotFound(playerID, board: board.config.id)))
@@ -49,7 +49,7 @@ final class GetRankPlan: CallPlan {
             }
             ownerBetter = located.localBetter
             return .runOnEach(
-                .countBetter(board, keys: CountKeys(located.entry.key), orEqual: false),
+                .countBetter(BoardRef(board), keys: CountKeys(located.entry.key), orEqual: false),
                 shards: 0..<ranking.shardCount, skipping: owner)
         }
         return finish(found, rank: ranking.firstRank(from: results) + UInt64(ownerBetter ?? 0))
@@ -85,7 +85,7 @@ final class EntriesPlan: CallPlan {
             var byShard: [Int: [String]] = [:]
             for id in playerIDs { byShard[board.shard(for: id, shardCount: ranking.shardCount), default: []].append(id) }
             let calls = byShard.sorted { $0.key < $1.key }.map {
-                ShardCall(shard: $0.key, operation: .lookup(board, playerIDs: $0.value, denseRanks: false))
+                ShardCall(shard: $0.key, operation: .lookup(BoardRef(board), playerIDs: $0.value, denseRanks: false))
             }
             if calls.isEmpty { return finish(ranks: []) }
             return .run(calls)
@@ -132,7 +132,7 @@ final class CountPlan: CallPlan {
     func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
             return .run(board.shardRange(shardCount: shardCount).map {
-                ShardCall(shard: $0, operation: .countScores(board, min: request.minScore, max: request.maxScore))
+                ShardCall(shard: $0, operation: .countScores(BoardRef(board), min: request.minScore, max: request.maxScore))
             })
         }
         var total: UInt64 = 0
@@ -170,7 +170,7 @@ final class RemovePlayerPlan: CallPlan {
             let others = board.shardRange(shardCount: shardCount).filter { $0 != owner }
             if others.isEmpty { return finish(located, elsewhere: []) }
             return .run(others.map {
-                ShardCall(shard: $0, operation: .countBetter(board, keys: CountKeys(located.entry.key), orEqual: false))
+                ShardCall(shard: $0, operation: .countBetter(BoardRef(board), keys: CountKeys(located.entry.key), orEqual: false))
             })
         }
         return finish(removed, elsewhere: results)

@@ -37,9 +37,9 @@ struct RankResolution {
         var keys = CountKeys()
         for entry in entries { keys.append(countingKey(of: entry)) }
         if mode == .dense {
-            return .runOne(ShardCall(shard: board.homeShard, operation: .distinctBetter(board, keys: keys)))
+            return .runOne(ShardCall(shard: board.homeShard, operation: .distinctBetter(BoardRef(board), keys: keys)))
         }
-        return .runOnEach(.countBetter(board, keys: keys, orEqual: false), shards: board.shardRange(shardCount: shardCount), skipping: nil)
+        return .runOnEach(.countBetter(BoardRef(board), keys: keys, orEqual: false), shards: board.shardRange(shardCount: shardCount), skipping: nil)
     }
 
     /// The rank (1-based) of the first entry asked, from the results of `countOperations`.

@@ -40,7 +40,7 @@ final class SubmitPlan: CallPlan {
     func advance(_ results: ShardResults) -> PlanStep {
         guard let applied else {
             if results.isEmpty {
-                return .runOne(ShardCall(shard: owner, operation: .submit(board, request)))
+                return .runOne(ShardCall(shard: owner, operation: .submit(BoardRef(board), request)))
             }
             switch results.first {
             case .submitted(let onShard):
@@ -50,7 +50,7 @@ final class SubmitPlan: CallPlan {
                 }
                 var keys = CountKeys(onShard.current.key)
                 if let previousKey = onShard.previousKey, onShard.keyChanged { keys.append(previousKey) }
-                return .runOnEach(.countBetter(board, keys: keys, orEqual: false), shards: 0..<shardCount, skipping: owner)
+                return .runOnEach(.countBetter(BoardRef(board), keys: keys, orEqual: false), shards: 0..<shardCount, skipping: owner)
             case .refused(let status):
                 return fail(status)
             default:

@@ -57,8 +57,8 @@ final class PlayerRefreshPlan: CallPlan {
                 calls.append(ShardCall(
                     shard: owner.shard,
                     operation: .lookupCounted(
-                        board, playerIDs: owner.positions.map { playerIDs[$0] }, competition: ranking.mode == .competition)))
-                calls.append(ShardCall(shard: owner.shard, operation: .noteSequence(board)))
+                        BoardRef(board), playerIDs: owner.positions.map { playerIDs[$0] }, competition: ranking.mode == .competition)))
+                calls.append(ShardCall(shard: owner.shard, operation: .noteSequence(BoardRef(board))))
             }
             return .run(calls)
         case 2:
@@ -82,8 +82,8 @@ final class PlayerRefreshPlan: CallPlan {
             for shard in others {
                 var keys = CountKeys()
                 for item in found where item.owner != shard { keys.append(item.counting) }
-                calls.append(ShardCall(shard: shard, operation: .countBetter(board, keys: keys, orEqual: false)))
-                calls.append(ShardCall(shard: shard, operation: .noteSequence(board)))
+                calls.append(ShardCall(shard: shard, operation: .countBetter(BoardRef(board), keys: keys, orEqual: false)))
+                calls.append(ShardCall(shard: shard, operation: .noteSequence(BoardRef(board))))
             }
             return .run(calls)
         default:

@@ -403,7 +403,7 @@ final class KeyRanksPlan: CallPlan {
         if results.isEmpty {
             let countKeys = CountKeys(keys)
             return .run(board.shardRange(shardCount: shardCount).map {
-                ShardCall(shard: $0, operation: .countBetter(board, keys: countKeys, orEqual: false))
+                ShardCall(shard: $0, operation: .countBetter(BoardRef(board), keys: countKeys, orEqual: false))
             })
         }
         var sums = [Int](repeating: 0, count: keys.count)

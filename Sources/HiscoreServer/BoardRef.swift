@@ -1,0 +1,33 @@
+/// A board as a shard operation carries it: a reference that is not counted.
+///
+/// Why: a `BoardHandle` is shared by every event loop, and each retain or release of it is an
+/// atomic write to its header. An operation is copied into its trip on the caller's loop and
+/// read out of it on the shard's, and each copy retained and released the board there: with two
+/// shards that cache line went back and forth between the CPUs for every call (the copies and
+/// destroys of operations were ~6% of a two-shard rank's server CPU under perf, most of it
+/// waiting on those atomics).
+///
+/// Why it is safe: an operation lives in its plan's step and then in a trip for one phase, and
+/// the plan that made it holds its board strongly for as long as the plan lives, which is
+/// longer (a round keeps its calls' plans until it ends, after every trip is back). Every
+/// operation is made from a board its maker holds (`ShardOperation`'s cases that take one).
+struct BoardRef: @unchecked Sendable {
+    private let unmanaged: Unmanaged<BoardHandle>
+
+    init(_ board: BoardHandle) { unmanaged = .passUnretained(board) }
+
+    /// `body` with the board, neither retained nor released.
+    @inline(__always)
+    func with<Result>(_ body: (BoardHandle) throws -> Result) rethrows -> Result {
+        try unmanaged._withUnsafeGuaranteedRef(body)
+    }
+
+    /// The board as a counted reference (retained while the caller holds it): for paths where a
+    /// retain does not matter.
+    var handle: BoardHandle { unmanaged.takeUnretainedValue() }
+
+    var incarnation: UInt64 { with { $0.incarnation } }
+
+    /// Whether both name the same board (the same incarnation object).
+    func same(as other: BoardRef) -> Bool { unmanaged.toOpaque() == other.unmanaged.toOpaque() }
+}
