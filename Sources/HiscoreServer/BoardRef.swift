@@ -11,20 +11,31 @@
 /// the plan that made it holds its board strongly for as long as the plan lives, which is
 /// longer (a round keeps its calls' plans until it ends, after every trip is back). Every
 /// operation is made from a board its maker holds (`ShardOperation`'s cases that take one).
+///
+/// Debug builds (the tests') also keep a weak reference and assert on every use that the board
+/// is still alive: an operation that outlived its board fails there, at the use, instead of
+/// reading freed memory.
 struct BoardRef: @unchecked Sendable {
     private let unmanaged: Unmanaged<BoardHandle>
+    #if DEBUG
+    private weak var alive: BoardHandle?
+    #endif
 
-    init(_ board: BoardHandle) { unmanaged = .passUnretained(board) }
+    init(_ board: BoardHandle) {
+        unmanaged = .passUnretained(board)
+        #if DEBUG
+        alive = board
+        #endif
+    }
 
     /// `body` with the board, neither retained nor released.
     @inline(__always)
     func with<Result>(_ body: (BoardHandle) throws -> Result) rethrows -> Result {
-        try unmanaged._withUnsafeGuaranteedRef(body)
+        #if DEBUG
+        assert(alive != nil, "a shard operation outlived the board it names")
+        #endif
+        return try unmanaged._withUnsafeGuaranteedRef(body)
     }
-
-    /// The board as a counted reference (retained while the caller holds it): for paths where a
-    /// retain does not matter.
-    var handle: BoardHandle { unmanaged.takeUnretainedValue() }
 
     var incarnation: UInt64 { with { $0.incarnation } }
 

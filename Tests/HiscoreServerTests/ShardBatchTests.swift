@@ -59,6 +59,8 @@ struct ShardBatchTests {
                 return results.map(Self.describe)
             }
         }.get()
+        // The operations name their boards without holding them: the boards must outlive them.
+        withExtendedLifetime((batchBoard, aloneBoard)) {}
         try await group.shutdownGracefully()
         #expect(batched.count == 10)
         #expect(batched == alone)

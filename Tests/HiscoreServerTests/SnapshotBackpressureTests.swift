@@ -34,6 +34,8 @@ struct SnapshotBackpressureTests {
         quiet.logLevel = .critical  // the snapshot into a FIFO fails at its fsync, and says so
         let shard = Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0), logger: quiet)
         let board = try BoardDirectory(shardCount: 1, maxBoards: 10).boardCreatingDefault("b")
+        // Its operations name it without holding it.
+        defer { withExtendedLifetime(board) {} }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-backpressure-\(UUID().uuidString)").path
         let data = try DataDirectory.open(path: path)
         defer {
@@ -138,6 +140,8 @@ extension SnapshotBackpressureTests {
         quiet.logLevel = .critical
         let shard = Shard(index: 0, loop: loop, memory: MemoryCeiling(limitBytes: 0), logger: quiet)
         let board = try BoardDirectory(shardCount: 1, maxBoards: 10).boardCreatingDefault("b")
+        // Its operations name it without holding it.
+        defer { withExtendedLifetime(board) {} }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-snapshot-shutdown-\(UUID().uuidString)").path
         let data = try DataDirectory.open(path: path)
         defer {
