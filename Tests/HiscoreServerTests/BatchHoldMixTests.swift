@@ -69,12 +69,7 @@ struct BatchHoldMixTests {
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             for (answered, sent) in results { #expect(answered == sent, "\(results)") }
-            var zero = false
-            for _ in 0..<200 {
-                if try await metricValue("hiscore_inflight_batch_items", adminPort: adminPort) == 0 { zero = true; break }
-                try await Task.sleep(for: .milliseconds(25))  // poll interval, not synchronization
-            }
-            #expect(zero, "items left counted on the loops")
+            #expect(try await BatchHoldTests.inflightItemsReachZero(adminPort: adminPort), "items left counted on the loops")
             let after = try await Self.writer(port: server.port, id: 99, batches: 10, mode: .normal)
             #expect(after.0 == after.1)
         }

@@ -8,6 +8,35 @@ import Testing
 /// every batch is still answered.
 @Suite("Submit batches in flight", .timeLimit(.minutes(2)))
 struct BatchHoldTests {
+    /// Starts a thread sending `batches` batches of 1,000 new players (call ids 1...) on
+    /// `connection`; the caller's thread only reads (RawConnection keeps no state for sends).
+    private static func startSending(batches: Int, board: String, on connection: RawConnection) -> Thread {
+        nonisolated(unsafe) let sending = connection
+        let sender = Thread {
+            for batch in 0..<batches {
+                let submits = (0..<1000).map {
+                    SubmitRequest(boardID: board, playerID: "p:\(batch * 1000 + $0)", score: Int64($0), skipRanks: true)
+                }
+                sending.send(RequestEnvelope(callID: UInt64(batch + 1), method: .submitBatch(submits)))
+            }
+        }
+        sender.start()
+        return sender
+    }
+
+    /// A server (`--durability memory`, admin port) started with `flags`, in a directory of its own.
+    private static func withServer(_ flags: [String], _ body: (ServerProcess, _ adminPort: Int) async throws -> Void)
+        async throws
+    {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        try await withServerProcess(
+            arguments: ["--data-dir", directory.path, "--durability", "memory"] + flags, adminPort: true
+        ) { server in
+            try await body(server, try #require(server.adminPortNumber))
+        }
+    }
+
     /// Pipelines `batches` batches of 1,000 new players on one connection (sent from another
     /// thread while this one reads), and returns the item statuses of every answer in order.
     private static func pipeline(batches: Int, port: Int, board: String = "hold", readAnswers: Bool = true) async throws
@@ -16,17 +45,7 @@ struct BatchHoldTests {
         try await offCooperativePool { () throws -> [[StatusCode]] in
             let connection = try RawConnection(port: port, timeoutSeconds: 20)
             guard connection.handshake() != nil else { throw RawConnectionError.system("no hello") }
-            // The sender thread only sends; this one only reads (RawConnection keeps no state for sends).
-            nonisolated(unsafe) let sending = connection
-            let sender = Thread {
-                for batch in 0..<batches {
-                    let submits = (0..<1000).map {
-                        SubmitRequest(boardID: board, playerID: "p:\(batch * 1000 + $0)", score: Int64($0), skipRanks: true)
-                    }
-                    sending.send(RequestEnvelope(callID: UInt64(batch + 1), method: .submitBatch(submits)))
-                }
-            }
-            sender.start()
+            let sender = startSending(batches: batches, board: board, on: connection)
             var answers: [[StatusCode]] = []
             guard readAnswers else {
                 // A writer that goes away with its batches in flight: this thread waits for the
@@ -52,16 +71,9 @@ struct BatchHoldTests {
 
     @Test("over the bound the connection waits, and all 20 batches are answered in full")
     func heldThenAnswered() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        try await withServerProcess(
-            arguments: [
-                "--data-dir", directory.path, "--durability", "memory", "--max-inflight-batch-items", "2000",
-                "--max-server-inflight-batch-items", "1000000",
-            ],
-            adminPort: true
-        ) { server in
-            let adminPort = try #require(server.adminPortNumber)
+        try await Self.withServer(
+            ["--max-inflight-batch-items", "2000", "--max-server-inflight-batch-items", "1000000"]
+        ) { server, adminPort in
             let answers = try await Self.pipeline(batches: 20, port: server.port)
             #expect(answers.count == 20)
             #expect(answers.allSatisfy { $0.count == 1000 && $0.allSatisfy { $0 == .ok } }, "\(answers.map(\.count))")
@@ -72,16 +84,9 @@ struct BatchHoldTests {
 
     @Test("under the bound nothing is held")
     func underTheBound() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        try await withServerProcess(
-            arguments: [
-                "--data-dir", directory.path, "--durability", "memory", "--max-inflight-batch-items", "16384",
-                "--max-server-inflight-batch-items", "32768",
-            ],
-            adminPort: true
-        ) { server in
-            let adminPort = try #require(server.adminPortNumber)
+        try await Self.withServer(
+            ["--max-inflight-batch-items", "16384", "--max-server-inflight-batch-items", "32768"]
+        ) { server, adminPort in
             let answers = try await Self.pipeline(batches: 8, port: server.port)
             #expect(answers.count == 8 && answers.allSatisfy { $0.count == 1000 && $0.allSatisfy { $0 == .ok } })
             #expect(try await metricValue("hiscore_batch_item_holds_total", adminPort: adminPort) == 0)
@@ -90,7 +95,7 @@ struct BatchHoldTests {
 
     /// Polls (bounded) until the server counts no batch item in flight: items go back when a
     /// batch's plan is freed, as its round ends, a moment after its answer was written.
-    private static func inflightItemsReachZero(adminPort: Int) async throws -> Bool {
+    static func inflightItemsReachZero(adminPort: Int) async throws -> Bool {
         for _ in 0..<200 {
             if try await metricValue("hiscore_inflight_batch_items", adminPort: adminPort) == 0 { return true }
             try await Task.sleep(for: .milliseconds(25))  // poll interval, not synchronization
@@ -100,16 +105,9 @@ struct BatchHoldTests {
 
     @Test("writers on one loop share its bound: each is held while the loop is full, and all are answered")
     func loopShareHoldsWriters() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        try await withServerProcess(
-            arguments: [
-                "--data-dir", directory.path, "--durability", "memory", "--shards", "1",
-                "--max-inflight-batch-items", "100000", "--max-server-inflight-batch-items", "1500",
-            ],
-            adminPort: true
-        ) { server in
-            let adminPort = try #require(server.adminPortNumber)
+        try await Self.withServer(
+            ["--shards", "1", "--max-inflight-batch-items", "100000", "--max-server-inflight-batch-items", "1500"]
+        ) { server, adminPort in
             let answers = try await withThrowingTaskGroup(of: [[StatusCode]].self) { group in
                 for writer in 0..<3 {
                     group.addTask { try await Self.pipeline(batches: 10, port: server.port, board: "share\(writer)") }
@@ -129,16 +127,9 @@ struct BatchHoldTests {
 
     @Test("a writer that disconnects with batches in flight gives the loop its share back")
     func disconnectedWriterReleasesTheLoop() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        try await withServerProcess(
-            arguments: [
-                "--data-dir", directory.path, "--durability", "memory", "--shards", "1",
-                "--max-inflight-batch-items", "100000", "--max-server-inflight-batch-items", "1500",
-            ],
-            adminPort: true
-        ) { server in
-            let adminPort = try #require(server.adminPortNumber)
+        try await Self.withServer(
+            ["--shards", "1", "--max-inflight-batch-items", "100000", "--max-server-inflight-batch-items", "1500"]
+        ) { server, adminPort in
             _ = try await Self.pipeline(batches: 10, port: server.port, board: "gone", readAnswers: false)
             let answers = try await Self.pipeline(batches: 10, port: server.port, board: "after")
             #expect(answers.count == 10)
@@ -151,28 +142,14 @@ struct BatchHoldTests {
 
     @Test("a server shut down while a writer is held answers the batches it admitted and stops at once")
     func shutdownWhileHeld() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        try await withServerProcess(
-            arguments: [
-                "--data-dir", directory.path, "--durability", "memory", "--shards", "1",
-                "--max-inflight-batch-items", "1000", "--max-server-inflight-batch-items", "1000",
-            ]
-        ) { server in
+        try await Self.withServer(
+            ["--shards", "1", "--max-inflight-batch-items", "1000", "--max-server-inflight-batch-items", "1000"]
+        ) { server, adminPort in
             let batches = 30
             let answers = try await offCooperativePool { () throws -> [StatusCode] in
                 let connection = try RawConnection(port: server.port, timeoutSeconds: 20)
                 guard connection.handshake() != nil else { throw RawConnectionError.system("no hello") }
-                nonisolated(unsafe) let sending = connection
-                let sender = Thread {
-                    for batch in 0..<batches {
-                        let submits = (0..<1000).map {
-                            SubmitRequest(boardID: "stop", playerID: "p:\(batch * 1000 + $0)", score: 1, skipRanks: true)
-                        }
-                        sending.send(RequestEnvelope(callID: UInt64(batch + 1), method: .submitBatch(submits)))
-                    }
-                }
-                sender.start()
+                _ = Self.startSending(batches: batches, board: "stop", on: connection)
                 var answers: [StatusCode] = []
                 // One batch in flight at a time: once the first is answered the connection is
                 // held for the next, and the shutdown begins.
