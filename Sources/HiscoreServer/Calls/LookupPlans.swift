@@ -30,8 +30,13 @@ final class GetRankPlan: CallPlan {
 
     func recycle(into pool: PlanPool) { pool.recycle(self) }
 
+    /// The board is read unretained: this plan holds it (`ranking`) for longer than the call, and
+    /// a retain of a board every loop shares is a write to one cache line from both CPUs.
     func advance(_ results: ShardResults) -> PlanStep {
-        let board = ranking.board
+        BoardRef(ranking.board).with { advance(results, board: $0) }
+    }
+
+    private func advance(_ results: ShardResults, board: BoardHandle) -> PlanStep {
         let owner = board.shard(for: playerID, shardCount: ranking.shardCount)
         guard let found else {
             if results.isEmpty {
@@ -45,19 +50,19 @@ final class GetRankPlan: CallPlan {
             self.found = located.entry
             guard ranking.mode == .ordinal else { return ranking.countOperations(for: CollectionOfOne(located.entry)) }
             if board.partitionCount == 1 || ranking.shardCount == 1 {
-                return finish(located.entry, rank: UInt64(located.localBetter) + 1)
+                return finish(located.entry, rank: UInt64(located.localBetter) + 1, board: board)
             }
             ownerBetter = located.localBetter
             return .runOnEach(
                 .countBetter(BoardRef(board), keys: CountKeys(located.entry.key), orEqual: false),
                 shards: 0..<ranking.shardCount, skipping: owner)
         }
-        return finish(found, rank: ranking.firstRank(from: results) + UInt64(ownerBetter ?? 0))
+        return finish(found, rank: ranking.firstRank(from: results) + UInt64(ownerBetter ?? 0), board: board)
     }
 
-    private func finish(_ entry: LeaderboardEntry, rank: UInt64) -> PlanStep {
+    private func finish(_ entry: LeaderboardEntry, rank: UInt64, board: BoardHandle) -> PlanStep {
         .finished(.ok(callID, .getRank(GetRankResponse(
-            entry: WireEntry(entry, rank: rank), boardSize: UInt64(max(0, ranking.board.size))))))
+            entry: WireEntry(entry, rank: rank), boardSize: UInt64(max(0, board.size))))))
     }
 }
 
