@@ -4,8 +4,8 @@ import NIOCore
 /// A call and the operations its plan asked for in this phase.
 struct PendingCall {
     let call: PlannedCall
-    /// `.run`, `.runOne` or `.runOnEach`.
-    let step: PlanStep
+    /// `.run`, `.runOne` or `.runOnEach`; replaced in place as the call moves to its next phase.
+    var step: PlanStep
     /// Where its answer goes: an index into the phase run's receivers.
     let receiver: Int
 
@@ -40,7 +40,6 @@ final class PhaseRun {
     /// Per receiver of the round: its calls not yet answered or dropped.
     private var unanswered: [Int] = []
     private var live: [PendingCall] = []
-    private var next: [PendingCall] = []
     /// Call i's results are at placement[callStarts[i] ..< callStarts[i + 1]]: a shard and a
     /// position in that shard's trip.
     private var placement: [(shard: Int, position: Int)] = []
@@ -95,7 +94,6 @@ final class PhaseRun {
         // rather than a doubling per array: a loop's pooled runs see rounds of every size.
         let calls = self.round.calls.count
         live.reserveCapacity(calls)
-        next.reserveCapacity(calls)
         callStarts.reserveCapacity(calls + 1)
         placement.reserveCapacity(calls * 2)
         gathered.reserveCapacity(calls * 2)
@@ -249,6 +247,10 @@ final class PhaseRun {
                 gathered.append(incoming[place.shard][place.position])
             }
         }
+        // Calls that go on keep their place in `live` with their next step (moved down over the
+        // answered ones, as `runPhase` does): a copy of a pending call would retain and release
+        // everything its plan holds.
+        var kept = 0
         for index in live.indices {
             let receiverIndex = live[index].receiver
             if anyFailed, let failure = failure(ofCallAt: index) {
@@ -261,9 +263,12 @@ final class PhaseRun {
                 BatchExecutor.conclude(live[index].call, response, receiver: round.receivers[receiverIndex])
                 settled(receiver: receiverIndex)
             case let step:
-                next.append(PendingCall(call: live[index].call, step: step, receiver: receiverIndex))
+                live[index].step = step
+                if kept != index { live.swapAt(kept, index) }
+                kept += 1
             }
         }
+        live.removeLast(live.count - kept)
         returnTrips()
         for shard in incoming.indices where !incoming[shard].isEmpty {
             if incoming[shard].capacity > ExecutorPool.keptElements {
@@ -275,8 +280,6 @@ final class PhaseRun {
         placement.removeAll(keepingCapacity: true)
         callStarts.removeAll(keepingCapacity: true)
         gathered.removeAll(keepingCapacity: true)
-        swap(&live, &next)
-        next.removeAll(keepingCapacity: true)
         if live.isEmpty { finishRound() } else { runPhase() }
     }
 
@@ -309,7 +312,6 @@ final class PhaseRun {
         let kept = ExecutorPool.keptElements
         round.removeAll(keptElements: kept)
         live.removeAll(keepingCapacity: live.capacity <= kept)
-        next.removeAll(keepingCapacity: next.capacity <= kept)
         placement.removeAll(keepingCapacity: placement.capacity <= 4 * kept)
         callStarts.removeAll(keepingCapacity: callStarts.capacity <= kept)
         gathered.removeAll(keepingCapacity: gathered.capacity <= 4 * kept)
