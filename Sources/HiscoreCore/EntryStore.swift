@@ -399,6 +399,9 @@ struct EntryStore: LeafKeySource, SlotHashSource {
         return Int(blob.load(as: UInt32.self))
     }
 
+    // Inlined, as the other per-slot reads here are: a call takes the store by value, and the
+    // caller copied all of it (~190 bytes, memcpy) to pass it, once per entry read.
+    @inline(__always)
     func metadataBytes(_ slot: UInt32) -> [UInt8] {
         guard let blob = metadata.pointer(slot)?.pointee else { return [] }
         let length = Int(blob.load(as: UInt32.self))
