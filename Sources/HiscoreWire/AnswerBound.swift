@@ -42,12 +42,14 @@ public struct AnswerBound: Sendable {
     }
 
     /// nil when `count` entries of `board` always fit; otherwise the refusal to answer with.
-    public func refusal(count: Int, board: BoardConfig, asking what: String) -> Status? {
+    /// (`what` is only made for a refusal: callers describe the call with an interpolation, a
+    /// string built, and an integer formatted, on every page and around otherwise.)
+    public func refusal(count: Int, board: BoardConfig, asking what: @autoclosure () -> String) -> Status? {
         let fits = entriesPerAnswer(board.limits)
         guard count > fits else { return nil }
         return Status(
             .resourceExhausted,
-            "\(what) on board \(board.id) could answer more than max_frame_bytes (\(maxFrameBytes)): its entries may carry up to \(board.limits.maxMetadataBytes) bytes of metadata and \(Identifier.maxBytes) of player id; ask for at most \(fits) entries per call")
+            "\(what()) on board \(board.id) could answer more than max_frame_bytes (\(maxFrameBytes)): its entries may carry up to \(board.limits.maxMetadataBytes) bytes of metadata and \(Identifier.maxBytes) of player id; ask for at most \(fits) entries per call")
     }
 
     /// nil when the entries of these players always fit; otherwise the refusal.
