@@ -114,6 +114,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Seconds a frame may take to arrive once its first bytes have; a connection holding an unfinished frame longer is closed (HISCORE_FRAME_TIMEOUT). Default 60.")
     var frameTimeout: Int?
 
+    @Option(help: "Seconds a graceful stop (SIGINT/SIGTERM) waits for calls in flight before it closes the connections still open, 0...3600 (HISCORE_SHUTDOWN_GRACE). Default 10.")
+    var shutdownGrace: Int?
+
     @Option(help: "With API keys or a token secret: seconds a connection may take to present a valid credential before it is closed (HISCORE_AUTHENTICATION_TIMEOUT). Default 60 (as PostgreSQL's authentication_timeout).")
     var authenticationTimeout: Int?
 
@@ -188,6 +191,7 @@ struct Hiscored: AsyncParsableCommand {
         limits.frameTimeoutSeconds = try frameTimeout ?? env.int("FRAME_TIMEOUT") ?? limits.frameTimeoutSeconds
         limits.authenticationTimeoutSeconds =
             try authenticationTimeout ?? env.int("AUTHENTICATION_TIMEOUT") ?? limits.authenticationTimeoutSeconds
+        limits.shutdownGraceSeconds = try shutdownGrace ?? env.int("SHUTDOWN_GRACE") ?? limits.shutdownGraceSeconds
         config.limits = limits
         config.access = try Self.accessControl(keysFile: keysFile ?? env.string("KEYS_FILE"), env: env, secret: tokenSecret ?? env.string("TOKEN_SECRET"))
         config.adminHost = adminHost ?? env.string("ADMIN_HOST") ?? config.adminHost
@@ -370,6 +374,7 @@ struct Hiscored: AsyncParsableCommand {
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
+        guard (0...3600).contains(limits.shutdownGraceSeconds) else { throw ValidationError("--shutdown-grace must be 0...3600") }
         guard limits.maxTopCacheBytes >= 0 else { throw ValidationError("--max-top-cache-bytes must be at least 0") }
         // The server announces these in its hello as 32-bit counts.
         for (name, value) in [

@@ -471,6 +471,8 @@ struct SecurityTests {
         ("--max-top-cache-bytes", "-1", "--max-top-cache-bytes must be at least 0"),
         ("--max-inflight-batch-items", "0", "--max-inflight-batch-items must be at least 1"),
         ("--exit-with-process", "0", "--exit-with-process: 0 is not a process id"),
+        ("--shutdown-grace", "-1", "--shutdown-grace must be 0...3600"),
+        ("--shutdown-grace", "3601", "--shutdown-grace must be 0...3600"),
     ])
     func startUpLimits(flag: String, value: String, message: String) async throws {
         try await Self.expectRefusedAtStart(["\(flag)=\(value)"], saying: message)
