@@ -16,6 +16,13 @@ final class TestClock: Sendable {
     func set(_ value: Int64) { now.withLock { $0 = value } }
 }
 
+/// Set until cleared, across tasks.
+final class TestFlag: Sendable {
+    private let value = Atomic<Bool>(true)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func clear() { value.store(false, ordering: .relaxed) }
+}
+
 @Suite("Seasons: resets, archived periods, schedules", .serialized)
 struct SeasonTests {
     static let t0 = ResetScheduleTestsDates.micros(2026, 11, 28, 23, 58)
@@ -31,6 +38,45 @@ struct SeasonTests {
         var logger = Logger(label: "season-test")
         logger.logLevel = .warning
         return try await HiscoreServer.start(configuration: config, logger: logger)
+    }
+
+    /// A write that a shard had begun to apply when the reset archived its board lands in the
+    /// archived period (the shard checked the board was live just before): the reset's count
+    /// must include it, so the reset answers once every shard has finished what it had begun.
+    @Test("a reset amid writes reports as many archived entries as its period holds")
+    func resetCountsWritesInFlight() async throws {
+        let clock = TestClock(Self.t0)
+        let server = try await start(clock)
+        let writing = TestFlag()
+        let resetter = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+                    var next = 0
+                    while writing.isSet {
+                        let batch = (0..<20).map { item in
+                            SubmitRequest(boardID: "race", playerID: "w\(writer)-\(next + item)", score: Int64(next + item))
+                        }
+                        next += batch.count
+                        _ = try await client.submitBatch(batch)  // items refused by a reset are fine
+                    }
+                    try await client.close()
+                }
+            }
+            group.addTask {
+                defer { writing.clear() }
+                _ = try await resetter.submit(board: "race", player: "first", score: 0)
+                for _ in 0..<400 {
+                    let reset = try await resetter.resetBoard("race")
+                    let archived = try await resetter.top(board: "race", limit: 1, period: reset.archivedPeriodID)
+                    #expect(reset.archivedEntries == archived.boardSize, "period \(reset.archivedPeriodID)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await resetter.close()
+        await server.shutdown()
     }
 
     @Test("a manual reset archives the standings as a period queryable with the same calls")

@@ -65,15 +65,27 @@ final class SeasonKeeper: Sendable {
         }
         streams?.boardEnded(outcome.archived, Status(
             .aborted, "board \(boardID) was reset: period \(outcome.archived.periodID) is archived; subscribe again for period \(outcome.live.periodID)"))
-        let response = ResponseEnvelope.ok(callID, .resetBoard(ResetBoardResponse(
-            archivedPeriodID: outcome.archived.periodID, archivedEntries: UInt64(max(0, outcome.archived.size)))))
-        guard !outcome.pruned.isEmpty else { return loop.makeSucceededFuture(response) }
+        // The answer counts the archived period once the shards have finished the writes they
+        // had begun on it (`ResetAnswerPlan`); pruned periods are deleted in the same round.
         let promise = loop.makePromise(of: ResponseEnvelope.self)
         loop.execute { [executor, loop] in
-            let calls = outcome.pruned.map {
-                PlannedCall(callID: 0, plan: DeleteBoardPlan(callID: 0, boards: [$0], shardCount: executor.shards.count), deadline: nil)
+            let shardCount = executor.shards.count
+            var calls = [
+                PlannedCall(
+                    callID: callID, plan: ResetAnswerPlan(callID: callID, archived: outcome.archived, shardCount: shardCount),
+                    deadline: nil)
+            ]
+            calls += outcome.pruned.map {
+                PlannedCall(callID: 0, plan: DeleteBoardPlan(callID: 0, boards: [$0], shardCount: shardCount), deadline: nil)
             }
-            executor.run(calls, on: loop, receiver: ClosureBatchReceiver(finished: { promise.succeed(response) }))
+            var answer: ResponseEnvelope?
+            executor.run(calls, on: loop, receiver: ClosureBatchReceiver(
+                deliver: { response in
+                    if case .resetBoard? = response.result { answer = response }
+                },
+                finished: {
+                    promise.succeed(answer ?? .failure(callID: callID, Status(.internal, "the reset's count did not complete")))
+                }))
         }
         return promise.futureResult
     }
