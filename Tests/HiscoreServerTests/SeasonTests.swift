@@ -79,6 +79,31 @@ struct SeasonTests {
         await server.shutdown()
     }
 
+    /// Concurrent resets of a board keeping one period: each prunes the period the one before
+    /// archived, possibly before that one's answer was made (from the review that found it).
+    @Test("concurrent resets, each pruning the last one's period, report every archived entry once")
+    func concurrentResetsCountOnce() async throws {
+        let clock = TestClock(Self.t0)
+        let server = try await start(clock)
+        var clients: [HiscoreClient] = []
+        for _ in 0..<4 { clients.append(try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)) }
+        try await clients[0].createBoard(BoardConfig(id: "k1", resetSchedule: ResetSchedule(period: .daily, keepPeriods: 1)))
+        for round in 0..<400 {
+            _ = try await clients[0].submitBatch((0..<5).map { SubmitRequest(boardID: "k1", playerID: "p\(round)-\($0)", score: Int64($0)) })
+            let answers = try await withThrowingTaskGroup(of: ResetBoardResponse.self) { group in
+                for client in clients { group.addTask { try await client.resetBoard("k1") } }
+                var all: [ResetBoardResponse] = []
+                for try await answer in group { all.append(answer) }
+                return all
+            }
+            let total = answers.reduce(0) { $0 + $1.archivedEntries }
+            #expect(total == 5, "round \(round): \(answers.map { ($0.archivedPeriodID, $0.archivedEntries) })")
+            if total != 5 { break }
+        }
+        for client in clients { try await client.close() }
+        await server.shutdown()
+    }
+
     @Test("a manual reset archives the standings as a period queryable with the same calls")
     func manualReset() async throws {
         let clock = TestClock(Self.t0)

@@ -1,13 +1,15 @@
 import HiscoreWire
 
-/// The answer to a season reset: the archived period's entries, counted on every shard.
+/// The answer to a season reset, given once every shard has passed the archiving.
 ///
-/// Why count rather than read the board's size when it is archived: a shard checks that a board
-/// is live and then applies the write, in one task on its loop. A write it had checked just
-/// before the reset archived the board still lands in the archived period, after the reset has
-/// read the size. A count that runs on every shard after the archiving runs after any such
-/// write (a loop runs its tasks in order), so it is the period's final count, which a query of
-/// the period reads too. Resets are rare; this costs one trip per shard.
+/// Why wait for the shards: a shard checks that a board is live and then applies the write, in
+/// one task on its loop. A write it had checked just before the reset archived the board still
+/// lands in the archived period, after the reset archived it. A trip to every shard queued after
+/// the archiving runs after any such write (a loop runs its tasks in order), so the period's
+/// size read then is final: what a query of the period finds. The size, not a count of the
+/// shards' partitions: another reset may prune this period (or a deletion drop it) before
+/// these trips run, and dropping a partition leaves the board's size as it was. Resets are
+/// rare; this costs one trip per shard.
 final class ResetAnswerPlan: CallPlan {
     private let callID: UInt64
     /// Held for the plan's life: its operations name it unretained (`BoardRef`).
@@ -22,12 +24,10 @@ final class ResetAnswerPlan: CallPlan {
 
     func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
-            return .runOnEach(
-                .countScores(BoardRef(archived), min: nil, max: nil), shards: archived.shardRange(shardCount: shardCount),
-                skipping: nil)
+            // The cheapest operation that names the board: only its passing matters.
+            return .runOnEach(.noteSequence(BoardRef(archived)), shards: archived.shardRange(shardCount: shardCount), skipping: nil)
         }
-        var entries: UInt64 = 0
-        for case .count(let count) in results { entries += UInt64(max(0, count)) }
+        let entries = UInt64(max(0, archived.size))
         return .finished(.ok(callID, .resetBoard(ResetBoardResponse(archivedPeriodID: archived.periodID, archivedEntries: entries))))
     }
 }
