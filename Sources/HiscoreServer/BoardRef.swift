@@ -32,10 +32,15 @@ struct BoardRef: @unchecked Sendable {
     @inline(__always)
     func with<Result>(_ body: (BoardHandle) throws -> Result) rethrows -> Result {
         #if DEBUG
-        assert(alive != nil, "a shard operation outlived the board it names")
+        assert(boardIsAlive, "a shard operation outlived the board it names")
         #endif
         return try unmanaged._withUnsafeGuaranteedRef(body)
     }
+
+    #if DEBUG
+    /// Debug builds: whether the board is still alive (what `with` asserts).
+    var boardIsAlive: Bool { alive != nil }
+    #endif
 
     var incarnation: UInt64 { with { $0.incarnation } }
 
