@@ -174,4 +174,32 @@ struct BatchHoldTests {
             #expect(answers.allSatisfy { $0 == .ok || $0 == .unavailable }, "\(answers)")
         }
     }
+
+    /// With no grace, a writer still working is cut off: the warning says so, and how many.
+    @Test("a shutdown whose grace runs out closes the connections still working, saying how many")
+    func shutdownGraceRunsOut() async throws {
+        try await Self.withServer([
+            "--shards", "1", "--max-inflight-batch-items", "1000", "--max-server-inflight-batch-items", "1000",
+            "--shutdown-grace", "0",
+        ]) { server, _ in
+            let batches = 30
+            let answered = try await offCooperativePool { () throws -> Int in
+                let connection = try RawConnection(port: server.port, timeoutSeconds: 20)
+                guard connection.handshake() != nil else { throw RawConnectionError.system("no hello") }
+                _ = Self.startSending(batches: batches, board: "cut", on: connection)
+                var answered = 0
+                // One batch in flight at a time: after the first answer the next is being
+                // applied when the stop begins.
+                while connection.readFrame() != nil {
+                    answered += 1
+                    if answered == 1 { server.signal(SIGTERM) }
+                }
+                return answered
+            }
+            #expect(await server.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(await server.waitForLog("hiscored stopped", timeout: .seconds(5)))
+            #expect(server.log.contains("shutdown grace of 0 s expired: closing 1 connections with calls still in flight"), "\(server.log)")
+            #expect(answered >= 1 && answered < batches, "\(answered)")
+        }
+    }
 }
