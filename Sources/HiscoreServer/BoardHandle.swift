@@ -70,14 +70,24 @@ public final class BoardHandle: Sendable {
     func bumpVersion() -> UInt64 { versionCounter.wrappingIncrementThenLoad(ordering: .relaxed) }
 
     /// Reserves room for one more player; false when the board's `maxEntries` is reached.
+    ///
+    /// A compare-and-exchange, not an increment taken back past the limit: that one showed a
+    /// full board one over its `max_entries` to every reader in between, and could refuse a new
+    /// player while a refused one's count was still in (the shards of a board reserve at once).
     func reserveEntry() -> Bool {
         let limit = config.limits.maxEntries
-        let after = sizeCounter.wrappingIncrementThenLoad(ordering: .relaxed)
-        if limit > 0 && after > limit {
-            sizeCounter.wrappingDecrement(ordering: .relaxed)
-            return false
+        guard limit > 0 else {
+            sizeCounter.wrappingIncrement(ordering: .relaxed)
+            return true
         }
-        return true
+        var current = sizeCounter.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = sizeCounter.weakCompareExchange(
+                expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
     }
 
     /// After recovery: the entries a shard restored, and the highest sequence it saw.

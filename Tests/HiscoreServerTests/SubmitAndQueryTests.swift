@@ -45,6 +45,44 @@ struct SubmitAndQueryTests {
         }
     }
 
+    /// Both shards reserve room for new players at once; a reservation refused at the limit
+    /// must never show (found by a race hunt: describe_board read 51 on a board of 50).
+    @Test("a full board amid new players never reports more than max_entries")
+    func fullBoardSizeNeverExceedsMax() async throws {
+        try await withServer { server in
+            let admin = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            try await admin.createBoard(BoardConfig(id: "full", limits: BoardLimits(maxEntries: 50)))
+            _ = try await admin.submitBatch((0..<50).map { SubmitRequest(boardID: "full", playerID: "p\($0)", score: Int64($0)) })
+            let writing = TestFlag()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<3 {
+                    group.addTask {
+                        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+                        var next = 0
+                        while writing.isSet {
+                            _ = try await client.submitBatch((0..<50).map {
+                                SubmitRequest(boardID: "full", playerID: "n\(writer)-\(next + $0)", score: 1)
+                            })
+                            next += 50
+                        }
+                        try await client.close()
+                    }
+                }
+                do {
+                    defer { writing.clear() }
+                    var seen: [UInt64] = []
+                    for _ in 0..<2000 {
+                        let size = try await admin.describeBoard("full").size
+                        if size != 50 { seen.append(size) }
+                    }
+                    #expect(seen.isEmpty, "sizes other than 50 on a full board of 50: \(seen.prefix(10)) (\(seen.count) of 2000)")
+                }
+                try await group.waitForAll()
+            }
+            try await admin.close()
+        }
+    }
+
     @Test("best keeps the better score; a worse submit changes nothing")
     func bestOperator() async throws {
         try await withClient { client, _ in
