@@ -2,7 +2,9 @@ import Foundation
 import HiscoreClient
 import HiscoreCore
 @testable import HiscoreServer
+import HiscoreTestSupport
 import HiscoreWire
+import NIOCore
 import Testing
 
 #if canImport(Glibc)
@@ -250,5 +252,50 @@ struct ErasePlayerTests {
             throw error
         }
         await server.stop()
+    }
+
+    /// A connection's writes to a player keep the order sent, an erasure included: an erase over
+    /// more boards than one phase takes must not reach a later board after a submit sent behind
+    /// it (found by a race hunt: the submit was answered OK, then erased, 20 of 20 times).
+    @Test("a submit pipelined after erase_player survives it, on a board of the erase's first or a later phase")
+    func submitPipelinedAfterEraseSurvives() async throws {
+        try await withServer { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let boards = ErasePlayerPlan.boardsPerPhase + 44
+            for first in stride(from: 0, to: boards, by: 100) {
+                _ = try await client.submitBatch((first..<min(first + 100, boards)).map {
+                    SubmitRequest(boardID: String(format: "b%03d", $0), playerID: "filler", score: 1)
+                })
+            }
+            let late = String(format: "b%03d", boards - 1)  // ids sorted: in the erase's second phase
+            let early = "b050"
+            try await offCooperativePool {
+                let raw = try RawConnection(port: server.localPort, timeoutSeconds: 20)
+                guard raw.handshake() != nil else { throw RawConnectionError.system("no hello") }
+                for round in 0..<20 {
+                    let player = "pipelined\(round)"
+                    var bytes: [UInt8] = []
+                    for request in [
+                        RequestEnvelope(callID: 1, method: .erasePlayer(playerID: player)),
+                        RequestEnvelope(callID: 2, method: .submit(SubmitRequest(boardID: late, playerID: player, score: 7))),
+                        RequestEnvelope(callID: 3, method: .submit(SubmitRequest(boardID: early, playerID: player, score: 7))),
+                    ] {
+                        var buffer = ByteBuffer()
+                        FrameEncoding.encodeRequestFrame(request, into: &buffer)
+                        bytes += Array(buffer.readableBytesView)
+                    }
+                    raw.send(bytes)  // one write: the three frames arrive in one read
+                    var answered: [UInt64: ResponseEnvelope] = [:]
+                    while answered.count < 3, let frame = raw.readFrame() { answered[frame.callID] = frame }
+                    #expect(answered.count == 3 && answered.values.allSatisfy { $0.status == nil }, "\(answered)")
+                    for board in [late, early] {
+                        raw.send(RequestEnvelope(callID: 4, method: .getRank(GetRankRequest(boardID: board, playerID: player))))
+                        let rank = raw.readFrame()
+                        #expect(rank?.status == nil, "round \(round): \(player) on \(board), submitted after its erase: \(String(describing: rank))")
+                    }
+                }
+            }
+            try await client.close()
+        }
     }
 }

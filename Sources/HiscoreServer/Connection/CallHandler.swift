@@ -97,6 +97,13 @@ final class CallHandler: ChannelDuplexHandler {
         inflightBatchItems >= max(1, limits.maxInflightBatchItems)
             || (inflightBatchItems > 0 && batchBudget?.isFull == true)
     }
+    /// The serial of this connection's `erase_player` call in flight, if any: the frames after
+    /// it wait (`holdsForErase`) until it is answered. An erase over more boards than one phase
+    /// holds (`ErasePlayerPlan`) reaches the later boards in later phases, and a write sent after
+    /// it to such a board would otherwise be applied first and erased after, against the order a
+    /// connection's writes keep (found by a race hunt: 300 boards, 20 of 20 pipelined submits lost).
+    private var eraseInFlight: UInt64?
+    private var holdsForErase: Bool { eraseInFlight.map { inflight.contains(serial: $0) } ?? false }
     private var batch: [PlannedCall] = []
     private var pendingFlush = false
     /// Response frames written since the last flush.
@@ -352,6 +359,10 @@ final class CallHandler: ChannelDuplexHandler {
     /// the channel is not writable the read's other frames wait for it, as further reads do.
     private func holdsFrames(_ context: ChannelHandlerContext) -> Bool {
         if framesHeld { return true }
+        if holdsForErase {
+            framesHeld = true
+            return true
+        }
         if holdsForBatches {
             framesHeld = true
             metrics?.batchItemHolds += 1
@@ -515,6 +526,7 @@ final class CallHandler: ChannelDuplexHandler {
             if let (serial, cancelledCall) = inflight.remove(callID: target) {
                 cancelled = true
                 releaseBatchItems(context, cancelledCall.batchItems)
+                if serial == eraseInFlight { eraseEnded(context) }
                 batch.removeAll { $0.callID == serial }
                 write(context, .failure(callID: target, Status(.cancelled, "cancelled by the client")))
             }
@@ -563,6 +575,7 @@ final class CallHandler: ChannelDuplexHandler {
                     batchPlan.budgetTicket = batchBudget.take(submits.count)
                 }
             }
+            if case .erasePlayer = method { eraseInFlight = serial }
             inflight.insert(serial: serial, callID: callID, admitted)
             let deadline = request.deadlineMillis == 0 ? nil
                 : NIODeadline.now() + .milliseconds(Int64(clamping: request.deadlineMillis))
@@ -856,7 +869,7 @@ final class CallHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable && !framesHeld && !holdsForBatches {
+        if context.channel.isWritable && !framesHeld && !holdsForBatches && !holdsForErase {
             context.read()
         } else {
             if !readHeld {
@@ -889,7 +902,7 @@ final class CallHandler: ChannelDuplexHandler {
     /// Frames and reads held back go on once the client reads its answers (the channel is
     /// writable) and its submit batches in flight are under `maxInflightBatchItems`.
     private func resumeHeld(_ context: ChannelHandlerContext) {
-        guard context.channel.isWritable, !closed else { return }
+        guard context.channel.isWritable, !closed, !holdsForErase else { return }
         guard !holdsForBatches else {
             // The client reads its answers; the wait for its batches is the server's, so the
             // client's time without reading starts again from here (see `armFrameCheck`).
@@ -935,6 +948,18 @@ final class CallHandler: ChannelDuplexHandler {
             waitForLoopBudget(context)
             return
         }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = loopBound.value
+            handler.resumeHeld(context)
+        }
+    }
+
+    /// The erase the frames after it waited for was answered or cancelled: they go on, on the
+    /// loop's next turn (after the round that answered it), as after a batch hold.
+    private func eraseEnded(_ context: ChannelHandlerContext) {
+        eraseInFlight = nil
+        guard framesHeld || readHeld else { return }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.execute {
             let (handler, context) = loopBound.value
@@ -1054,6 +1079,7 @@ extension CallHandler: BatchReceiver {
         answered.callID = callID
         answer(context, answered, start)
         releaseBatchItems(context, start.batchItems)
+        if response.callID == eraseInFlight { eraseEnded(context) }
     }
 
     func finished(_ plan: any CallPlan) {
