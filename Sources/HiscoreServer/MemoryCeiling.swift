@@ -1,5 +1,6 @@
 import Atomics
 import CJemalloc
+import NIOConcurrencyHelpers
 
 /// The hard memory ceiling (`--max-memory`). Above it, writes that would add a player are refused
 /// with RESOURCE_EXHAUSTED; updates, reads and removals go on, so the server degrades instead of
@@ -11,10 +12,19 @@ final class MemoryCeiling: Sendable {
     let writesPerRefresh: Int
     private let exceeded = ManagedAtomic<Bool>(false)
     private let lastAllocated = ManagedAtomic<Int>(0)
+    /// Where the allocated figure comes from (jemalloc's `stats.allocated`; tests give their own).
+    private let readAllocated: @Sendable () -> Int?
+    /// Held from the read to the stores of a refresh, so that the flag always holds the latest
+    /// reading. Without it, two shards refreshing at once could store in the other order: a
+    /// reading from before a board was deleted, stored after the deletion's own refresh, kept
+    /// new players refused until ~1,024 more writes (found by a race hunt). Refreshes are rare
+    /// (one per `writesPerRefresh` writes on a shard, and one per board dropped).
+    private let refreshing = NIOLock()
 
-    init(limitBytes: Int, writesPerRefresh: Int = 1024) {
+    init(limitBytes: Int, writesPerRefresh: Int = 1024, readAllocated: @escaping @Sendable () -> Int? = JemallocStats.allocatedBytes) {
         self.limitBytes = limitBytes
         self.writesPerRefresh = writesPerRefresh
+        self.readAllocated = readAllocated
     }
 
     var isExceeded: Bool { limitBytes > 0 && exceeded.load(ordering: .relaxed) }
@@ -27,9 +37,11 @@ final class MemoryCeiling: Sendable {
 
     /// Reads jemalloc's allocated bytes and updates the flag.
     func refresh() {
-        let allocated = JemallocStats.allocatedBytes() ?? 0
-        lastAllocated.store(allocated, ordering: .relaxed)
-        exceeded.store(limitBytes > 0 && allocated >= limitBytes, ordering: .relaxed)
+        refreshing.withLock {
+            let allocated = readAllocated() ?? 0
+            lastAllocated.store(allocated, ordering: .relaxed)
+            exceeded.store(limitBytes > 0 && allocated >= limitBytes, ordering: .relaxed)
+        }
     }
 }
 
