@@ -271,11 +271,7 @@ final class PhaseRun {
         live.removeLast(live.count - kept)
         returnTrips()
         for shard in incoming.indices where !incoming[shard].isEmpty {
-            if incoming[shard].capacity > ExecutorPool.keptElements {
-                incoming[shard] = []
-            } else {
-                incoming[shard].removeAll(keepingCapacity: true)
-            }
+            incoming[shard].removeAll(keepingCapacity: incoming[shard].capacity <= ExecutorPool.keptElements)
         }
         placement.removeAll(keepingCapacity: true)
         callStarts.removeAll(keepingCapacity: true)

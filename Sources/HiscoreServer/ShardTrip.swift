@@ -55,8 +55,8 @@ final class ShardTrip: @unchecked Sendable {
 
     /// Empties the trip for reuse, freeing arrays a large batch grew.
     func clear() {
-        if operations.capacity > ExecutorPool.keptElements { operations = [] } else { operations.removeAll(keepingCapacity: true) }
-        if results.capacity > ExecutorPool.keptElements { results = [] } else { results.removeAll(keepingCapacity: true) }
+        operations.removeAll(keepingCapacity: operations.capacity <= ExecutorPool.keptElements)
+        results.removeAll(keepingCapacity: results.capacity <= ExecutorPool.keptElements)
         failure = nil
     }
 }

@@ -16,13 +16,6 @@ final class TestClock: Sendable {
     func set(_ value: Int64) { now.withLock { $0 = value } }
 }
 
-/// Set until cleared, across tasks.
-final class TestFlag: Sendable {
-    private let value = Atomic<Bool>(true)
-    var isSet: Bool { value.load(ordering: .relaxed) }
-    func clear() { value.store(false, ordering: .relaxed) }
-}
-
 @Suite("Seasons: resets, archived periods, schedules", .serialized)
 struct SeasonTests {
     static let t0 = ResetScheduleTestsDates.micros(2026, 11, 28, 23, 58)
@@ -47,33 +40,15 @@ struct SeasonTests {
     func resetCountsWritesInFlight() async throws {
         let clock = TestClock(Self.t0)
         let server = try await start(clock)
-        let writing = TestFlag()
         let resetter = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for writer in 0..<4 {
-                group.addTask {
-                    let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-                    var next = 0
-                    while writing.isSet {
-                        let batch = (0..<20).map { item in
-                            SubmitRequest(boardID: "race", playerID: "w\(writer)-\(next + item)", score: Int64(next + item))
-                        }
-                        next += batch.count
-                        _ = try await client.submitBatch(batch)  // items refused by a reset are fine
-                    }
-                    try await client.close()
-                }
+        // The writers' items refused by a reset (ABORTED) are fine.
+        try await whileWritingNewPlayers(port: server.localPort, board: "race", writers: 4, batch: 20) {
+            _ = try await resetter.submit(board: "race", player: "first", score: 0)
+            for _ in 0..<400 {
+                let reset = try await resetter.resetBoard("race")
+                let archived = try await resetter.top(board: "race", limit: 1, period: reset.archivedPeriodID)
+                #expect(reset.archivedEntries == archived.boardSize, "period \(reset.archivedPeriodID)")
             }
-            group.addTask {
-                defer { writing.clear() }
-                _ = try await resetter.submit(board: "race", player: "first", score: 0)
-                for _ in 0..<400 {
-                    let reset = try await resetter.resetBoard("race")
-                    let archived = try await resetter.top(board: "race", limit: 1, period: reset.archivedPeriodID)
-                    #expect(reset.archivedEntries == archived.boardSize, "period \(reset.archivedPeriodID)")
-                }
-            }
-            try await group.waitForAll()
         }
         try await resetter.close()
         await server.shutdown()

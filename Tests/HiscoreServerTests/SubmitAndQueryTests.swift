@@ -53,31 +53,14 @@ struct SubmitAndQueryTests {
             let admin = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             try await admin.createBoard(BoardConfig(id: "full", limits: BoardLimits(maxEntries: 50)))
             _ = try await admin.submitBatch((0..<50).map { SubmitRequest(boardID: "full", playerID: "p\($0)", score: Int64($0)) })
-            let writing = TestFlag()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for writer in 0..<3 {
-                    group.addTask {
-                        let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
-                        var next = 0
-                        while writing.isSet {
-                            _ = try await client.submitBatch((0..<50).map {
-                                SubmitRequest(boardID: "full", playerID: "n\(writer)-\(next + $0)", score: 1)
-                            })
-                            next += 50
-                        }
-                        try await client.close()
-                    }
+            // The writers' new players are all refused: the board stays full.
+            try await whileWritingNewPlayers(port: server.localPort, board: "full", writers: 3, batch: 50, score: { _ in 1 }) {
+                var seen: [UInt64] = []
+                for _ in 0..<2000 {
+                    let size = try await admin.describeBoard("full").size
+                    if size != 50 { seen.append(size) }
                 }
-                do {
-                    defer { writing.clear() }
-                    var seen: [UInt64] = []
-                    for _ in 0..<2000 {
-                        let size = try await admin.describeBoard("full").size
-                        if size != 50 { seen.append(size) }
-                    }
-                    #expect(seen.isEmpty, "sizes other than 50 on a full board of 50: \(seen.prefix(10)) (\(seen.count) of 2000)")
-                }
-                try await group.waitForAll()
+                #expect(seen.isEmpty, "sizes other than 50 on a full board of 50: \(seen.prefix(10)) (\(seen.count) of 2000)")
             }
             try await admin.close()
         }

@@ -948,18 +948,20 @@ final class CallHandler: ChannelDuplexHandler {
             waitForLoopBudget(context)
             return
         }
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let (handler, context) = loopBound.value
-            handler.resumeHeld(context)
-        }
+        resumeHeldNextTurn(context)
     }
 
-    /// The erase the frames after it waited for was answered or cancelled: they go on, on the
-    /// loop's next turn (after the round that answered it), as after a batch hold.
+    /// The erase the frames after it waited for was answered or cancelled: they go on, as after
+    /// a batch hold.
     private func eraseEnded(_ context: ChannelHandlerContext) {
         eraseInFlight = nil
         guard framesHeld || readHeld else { return }
+        resumeHeldNextTurn(context)
+    }
+
+    /// `resumeHeld` on the loop's next turn: after the round that lifted the hold has answered
+    /// the rest of its calls (a resume dispatches the held frames as a new batch).
+    private func resumeHeldNextTurn(_ context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.execute {
             let (handler, context) = loopBound.value
