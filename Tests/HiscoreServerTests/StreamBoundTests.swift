@@ -112,4 +112,38 @@ struct StreamBoundTests {
             try? await reader.close()
         }
     }
+
+    /// A feed the server-wide budget ends was its board's last subscription: the board's hub
+    /// goes with it, as it does when the last subscriber cancels. Before, it stayed registered
+    /// (receiving every note of the board) until the board was deleted or another of its
+    /// subscriptions ended.
+    @Test("a hub emptied by the feed budget leaves the registry")
+    func hubEmptiedByTheBudgetIsDropped() async throws {
+        try await withClient(configure: { $0.limits.maxFeedBacklogBytes = 1 << 20 }) { writer, server in
+            let metadata = [UInt8](repeating: 5, count: 256)
+            _ = try await writer.submit(board: "quiet", player: "seed", score: 0)
+            let stalled = try RawConnection(port: server.localPort, timeoutSeconds: 10)
+            _ = stalled.handshake()
+            stalled.send(RequestEnvelope(callID: 1, method: .subscribe(SubscribeRequest(
+                boardID: "quiet", target: .feed, minIntervalMillis: 3_600_000))))
+            guard case .event? = stalled.readFrame()?.result else { Issue.record("no feed snapshot"); return }
+            #expect(await server.streams.hubCount() == 1)
+            // 4,000 items of ~421 counted bytes: ~1.7 MB, past the 1 MiB budget, which asks
+            // this board (the only holder) to end its lagging feed.
+            for start in stride(from: 0, to: 4_000, by: 200) {
+                _ = try await writer.submitBatch((start..<(start + 200)).map {
+                    SubmitRequest(boardID: "quiet", playerID: String(format: "q%04d", $0), score: Int64($0), metadata: metadata)
+                })
+            }
+            var final: Status?
+            while let frame = stalled.readFrame() {
+                if let status = frame.status { final = status; break }
+            }
+            #expect(final?.code == .resourceExhausted, "\(String(describing: final))")
+            // The hub left in the task that sent the final frame; this count runs after it.
+            let hubsLeft = await server.streams.hubCount()
+            let hubs = await server.streams.diagnosis()
+            #expect(hubsLeft == 0, "\(hubs)")
+        }
+    }
 }

@@ -56,11 +56,9 @@ final class StreamCoordinator: Sendable {
             var byBoard: [UInt64: [WriteNote]] = [:]
             for note in notes { byBoard[note.board.incarnation, default: []].append(note) }
             for (incarnation, boardNotes) in byBoard {
-                guard let hub = registry.value.hubs[incarnation] else { continue }
-                hub.receive(boardNotes)
-                // A feed backlog past its bound ends the slow feeds, which can leave the hub
-                // empty: drop it with its notes, as an unsubscribe would.
-                if hub.isEmpty { registry.value.hubs[incarnation] = nil }
+                // A feed backlog past its bound ends the slow feeds; a hub they leave empty
+                // drops out of the registry (`whenEmptied`).
+                registry.value.hubs[incarnation]?.receive(boardNotes)
             }
         }
     }
@@ -104,7 +102,6 @@ final class StreamCoordinator: Sendable {
         loops[board.homeShard].execute {
             guard let hub = registry.value.hubs[board.incarnation] else { return }
             if hub.remove(connectionID: connectionID, callID: callID) { board.removeSubscriber(feed: feed) }
-            if hub.isEmpty { registry.value.hubs[board.incarnation] = nil }
         }
     }
 
@@ -123,6 +120,16 @@ final class StreamCoordinator: Sendable {
             lines += found ?? ["loop \(loop): no answer"]
         }
         return lines
+    }
+
+    /// The hubs registered, over every loop: for tests (a hub is registered while its board
+    /// has a subscription).
+    func hubCount() async -> Int {
+        var count = 0
+        for (registry, loop) in zip(registries, loops) {
+            count += (try? await loop.submit { registry.value.hubs.count }.get()) ?? 0
+        }
+        return count
     }
 
     /// The board is gone: every stream on it ends with NOT_FOUND.
@@ -151,7 +158,13 @@ final class HubRegistry {
         if let existing = hubs[board.incarnation] { return existing }
         let hub = SubscriptionHub(
             board: board, loop: loop, executor: executor, metrics: metrics, feedEventBytes: feedEventBytes, feedBudget: feedBudget)
-        hubs[board.incarnation] = hub
+        let incarnation = board.incarnation
+        hub.whenEmptied = { [weak self, weak hub] in
+            // Only this hub: a later one for the same incarnation is not dropped by the old one.
+            guard let self, let hub, self.hubs[incarnation] === hub else { return }
+            self.hubs[incarnation] = nil
+        }
+        hubs[incarnation] = hub
         return hub
     }
 }

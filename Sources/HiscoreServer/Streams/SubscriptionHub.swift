@@ -130,6 +130,12 @@ final class SubscriptionHub {
 
     var isEmpty: Bool { subscriptions.isEmpty }
 
+    /// Called when the last subscription leaves by any path (cancelled, its connection gone, a
+    /// feed ended for its backlog or for want of ranks): the registry drops the hub then, so an
+    /// emptied hub neither stays registered nor keeps receiving the board's notes. Not called by
+    /// `endAll`, whose caller has already dropped the hub.
+    var whenEmptied: (() -> Void)?
+
     func add(_ subscription: Subscription) {
         shortestInterval = min(shortestInterval, subscription.interval)
         let key = SubscriptionKey(connectionID: subscription.sink.connectionID, callID: subscription.callID)
@@ -156,6 +162,7 @@ final class SubscriptionHub {
         forget(removed)
         // It may have held the oldest items.
         if removed.isFeed { trimFeedBacklog() }
+        if subscriptions.isEmpty { whenEmptied?() }
         return true
     }
 
