@@ -9,8 +9,14 @@ struct PendingCall {
     /// Where its answer goes: an index into the phase run's receivers.
     let receiver: Int
 
-    func forEachOperation(_ body: (Int, ShardOperation) -> Void) {
-        switch step {
+    /// Hands the step's operations to `body` and leaves the step empty (`.run([])`): nothing
+    /// reads a step once its operations are in the trips (the plan's next step replaces it), so
+    /// each operation is moved into its trip rather than copied (a copy retains what it holds,
+    /// and the step's destruction then releases it).
+    mutating func takeOperations(_ body: (Int, consuming ShardOperation) -> Void) {
+        let taken = step
+        step = .run([])
+        switch consume taken {
         case .run(let calls): for call in calls { body(call.shard, call.operation) }
         case .runOne(let call): body(call.shard, call.operation)
         case .runOnEach(let operation, let shards, let skipping):
@@ -157,13 +163,18 @@ final class PhaseRun {
         guard !live.isEmpty else { return finishRound() }
 
         presizeTrips()
-        for index in live.indices {
+        // Walked as a local: an element of a class's array property, with a closure that may
+        // touch the class, is copied whole before each call (retaining its plan and step).
+        var pending: [PendingCall] = []
+        swap(&pending, &live)
+        for index in pending.indices {
             callStarts.append(placement.count)
-            live[index].forEachOperation { shard, operation in
+            pending[index].takeOperations { shard, operation in
                 placement.append((shard, outgoing[shard].count))
                 outgoing[shard].append(operation)
             }
         }
+        swap(&pending, &live)
         callStarts.append(placement.count)
         for shard in outgoing.indices where !outgoing[shard].isEmpty {
             assert(trips[shard] == nil, "a trip left over from the last phase")

@@ -66,7 +66,11 @@ actor Shard {
         prepareCountRuns(operations)
         prepareLookupRuns(operations)
         results.reserveCapacity(results.count + operations.count)
-        for operation in operations { results.append(execute(operation)) }
+        // Through the buffer: its elements are read in place, where a for-in or the array's
+        // subscript copies each one (an outlined copy of the whole enum per operation).
+        operations.withUnsafeBufferPointer { operations in
+            for index in operations.indices { results.append(execute(operations[index])) }
+        }
         if !outbox.isEmpty, let streams {
             for (home, notes) in outbox { streams.deliver(notes, toShard: home) }
             outbox.removeAll()
@@ -159,16 +163,20 @@ actor Shard {
     private static func forEachRun(
         of operations: [ShardOperation], board: (ShardOperation) -> BoardRef?, _ body: (Range<Int>, BoardRef) -> Void
     ) {
-        var runStart = 0
-        while runStart < operations.count {
-            guard let first = board(operations[runStart]) else {
-                runStart += 1
-                continue
+        // Through the buffer, read in place: the array's subscript would copy each operation
+        // for each of the three kinds of run looked for.
+        operations.withUnsafeBufferPointer { operations in
+            var runStart = 0
+            while runStart < operations.count {
+                guard let first = board(operations[runStart]) else {
+                    runStart += 1
+                    continue
+                }
+                var runEnd = runStart + 1
+                while runEnd < operations.count, let next = board(operations[runEnd]), next.same(as: first) { runEnd += 1 }
+                body(runStart..<runEnd, first)
+                runStart = runEnd
             }
-            var runEnd = runStart + 1
-            while runEnd < operations.count, let next = board(operations[runEnd]), next.same(as: first) { runEnd += 1 }
-            body(runStart..<runEnd, first)
-            runStart = runEnd
         }
     }
 
