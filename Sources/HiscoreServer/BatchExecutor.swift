@@ -63,7 +63,7 @@ final class BatchExecutor: Sendable {
         } else {
             var round = CallRound()
             round.add(calls, receiver: receiver)
-            PhaseRun(shards: shards, loop: loop, pool: nil).start(&round)
+            PhaseRun(shards: shards, loop: loop, pool: nil, writesWaitForDurability: writesWaitForDurability).start(&round)
         }
     }
 

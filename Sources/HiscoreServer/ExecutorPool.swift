@@ -133,7 +133,7 @@ final class ExecutorPool {
     }
 
     func takePhase() -> PhaseRun {
-        phases.popLast() ?? PhaseRun(shards: shards, loop: loop, pool: self)
+        phases.popLast() ?? PhaseRun(shards: shards, loop: loop, pool: self, writesWaitForDurability: writesWaitForDurability)
     }
 
     func give(_ phase: PhaseRun) {

@@ -8,6 +8,38 @@ struct PendingCall {
     var step: PlanStep
     /// Where its answer goes: an index into the phase run's receivers.
     let receiver: Int
+    /// Sits this phase out: a local-first phase runs without it (`PhaseRun.markLocalFirst`).
+    var waits = false
+
+    /// Whether every operation of the step is for `shard` (vacuously, a step without any).
+    func runsOnlyOn(_ shard: Int) -> Bool {
+        switch step {
+        case .run(let calls): calls.allSatisfy { $0.shard == shard }
+        case .runOne(let call): call.shard == shard
+        case .runOnEach(_, let shards, let skipping): shards.allSatisfy { $0 == shard || $0 == skipping }
+        case .finished: true
+        }
+    }
+
+    /// Whether any operation of the step is for `shard`.
+    func touches(_ shard: Int) -> Bool {
+        switch step {
+        case .run(let calls): calls.contains { $0.shard == shard }
+        case .runOne(let call): call.shard == shard
+        case .runOnEach(_, let shards, let skipping): shards.contains(shard) && shard != skipping
+        case .finished: false
+        }
+    }
+
+    /// Whether any operation of the step adds records to its shard's log.
+    var appendsToLog: Bool {
+        switch step {
+        case .run(let calls): calls.contains { $0.operation.appendsToLog }
+        case .runOne(let call): call.operation.appendsToLog
+        case .runOnEach(let operation, _, _): operation.appendsToLog
+        case .finished: false
+        }
+    }
 
     /// Hands the step's operations to `body` and leaves the step empty (`.run([])`): nothing
     /// reads a step once its operations are in the trips (the plan's next step replaces it), so
@@ -66,13 +98,19 @@ final class PhaseRun {
     private var incoming: [[ShardResult]]
     private var outstanding = 0
     private var running = false
+    /// The shard on this run's own loop, whose trips run inline (nil: none lives here).
+    private let localShard: Int?
+    /// fsync mode: a trip with writes reports back after a group fsync, not within `depart`.
+    private let writesWaitForDurability: Bool
     /// Whether the pool counts this round among its rounds out (`ExecutorPool.maxRoundsOut`).
     private var counted = false
 
-    init(shards: [Shard], loop: any EventLoop, pool: ExecutorPool?) {
+    init(shards: [Shard], loop: any EventLoop, pool: ExecutorPool?, writesWaitForDurability: Bool) {
         self.shards = shards
+        self.writesWaitForDurability = writesWaitForDurability
         self.loop = loop
         self.pool = pool
+        localShard = shards.firstIndex { $0.loop === loop }
         trips = Array(repeating: nil, count: shards.count)
         outgoing = Array(repeating: [], count: shards.count)
         incoming = Array(repeating: [], count: shards.count)
@@ -162,6 +200,7 @@ final class PhaseRun {
         live.removeLast(live.count - kept)
         guard !live.isEmpty else { return finishRound() }
 
+        markLocalFirst()
         presizeTrips()
         // Walked as a local: an element of a class's array property, with a closure that may
         // touch the class, is copied whole before each call (retaining its plan and step).
@@ -169,6 +208,7 @@ final class PhaseRun {
         swap(&pending, &live)
         for index in pending.indices {
             callStarts.append(placement.count)
+            guard !pending[index].waits else { continue }
             pending[index].takeOperations { shard, operation in
                 placement.append((shard, outgoing[shard].count))
                 outgoing[shard].append(operation)
@@ -195,6 +235,49 @@ final class PhaseRun {
         inline?.depart()
     }
 
+    /// Local first. A phase waits for its slowest trip, and a trip to another loop costs a
+    /// wake-up there and one back here (7-40 us on this kind of machine, against well under 1 us
+    /// of work per call). In lockstep, a get_rank or a submit on a board over two shards makes
+    /// two such round trips per round: phase 1 reaches the owners (the other loop, for half the
+    /// calls), phase 2 counts on the non-owners (the other loop, for the other half). So when
+    /// some calls need only this loop's shard and others wait for another loop, the first run
+    /// alone, inline, first: their next steps (the counts on the other shard) then leave in the
+    /// same trip as the other calls' first, one round trip per round instead of two. Measured:
+    /// docs/benchmarks.md §2, "Twenty-fourth session".
+    ///
+    /// Order: a shard runs a round's operations in the order of the round's calls, as before.
+    /// A call goes first only if no earlier call that sits the pass out has an operation on this
+    /// shard; the calls that go first all precede, in the round, every waiting call with an
+    /// operation here. Writes go first only where this shard answers them at once (not behind a
+    /// group fsync, which the waiting calls would wait for too).
+    ///
+    /// Cost: one pass over the live calls' steps per phase.
+    private func markLocalFirst() {
+        guard let local = localShard else { return }
+        Self.markLocalFirst(&live, localShard: local, writesWaitForDurability: writesWaitForDurability)
+    }
+
+    /// `markLocalFirst` on `calls`: sets `waits` on every call that sits the local pass out, or
+    /// on none when there is no such pass to make.
+    static func markLocalFirst(_ calls: inout [PendingCall], localShard local: Int, writesWaitForDurability: Bool) {
+        var first = 0
+        var waitsForOtherLoop = false
+        var blocked = false
+        for index in calls.indices {
+            let onlyLocal = calls[index].runsOnlyOn(local)
+            if !blocked && onlyLocal && !(writesWaitForDurability && calls[index].appendsToLog) {
+                first += 1
+                continue
+            }
+            calls[index].waits = true
+            if !onlyLocal { waitsForOtherLoop = true }
+            if calls[index].touches(local) { blocked = true }
+        }
+        // Without calls for both, this phase is the one every call takes part in.
+        guard first == 0 || !waitsForOtherLoop else { return }
+        for index in calls.indices { calls[index].waits = false }
+    }
+
     /// A batch's step holds up to thousands of operations: sizing the trips for them first spares
     /// their arrays a growth through every doubling (pooled trips keep arrays of up to
     /// `ExecutorPool`'s bound only). A preload of 1M players in batches of 1,000 grew ~2 GB of
@@ -204,7 +287,7 @@ final class PhaseRun {
     /// steps are reserved for at once (a reserve per step would copy the trip once per step).
     private func presizeTrips() {
         var large = 0
-        for index in live.indices {
+        for index in live.indices where !live[index].waits {
             guard case .run(let calls) = live[index].step, calls.count > Self.presizeThreshold else { continue }
             if large == 0 {
                 tripSizes.removeAll(keepingCapacity: true)
@@ -263,6 +346,13 @@ final class PhaseRun {
         // everything its plan holds.
         var kept = 0
         for index in live.indices {
+            if live[index].waits {
+                // Sat out a local-first phase: its step is still to run.
+                live[index].waits = false
+                if kept != index { live.swapAt(kept, index) }
+                kept += 1
+                continue
+            }
             let receiverIndex = live[index].receiver
             if anyFailed, let failure = failure(ofCallAt: index) {
                 BatchExecutor.fail(live[index].call, failure, receiver: round.receivers[receiverIndex])
