@@ -214,6 +214,48 @@ struct StreamTests {
         }
     }
 
+    /// Feed ranks are counted on the board as the event is built; the written player's own
+    /// entry (at its latest key) is not counted against its earlier keys.
+    @Test("feed items rank a player among the others: previous_rank is the rank it had, not one more")
+    func feedRanksLeaveThePlayerOut() async throws {
+        try await withClient(shards: 2) { client, _ in
+            try await client.createBoard(BoardConfig(id: "fr", writeOperator: .set))
+            _ = try await client.submitBatch((1...6).map { SubmitRequest(boardID: "fr", playerID: "p\($0)", score: Int64($0 * 10)) })
+            var feed = client.subscribe(board: "fr", target: .feed, minInterval: .milliseconds(20)).makeAsyncIterator()
+            #expect(try await feed.next()?.snapshot == true)
+            /// The items of the next event (the board is quiet between the writes, so each
+            /// write's items come in an event of their own).
+            func nextItems(_ count: Int) async throws -> [FeedItem] {
+                var items: [FeedItem] = []
+                while items.count < count {
+                    guard case .feed(let batch)? = try await feed.next()?.change else { break }
+                    items += batch
+                }
+                return items.sorted { $0.boardVersion < $1.boardVersion }
+            }
+            // p1 (10, #6) to 100: #1, was #6.
+            _ = try await client.submit(board: "fr", player: "p1", score: 100)
+            let up = try await nextItems(1)
+            #expect(up.map(\.entry.rank) == [1] && up.map(\.previousRank) == [6], "\(up)")
+            // p4 (40, #4 behind 100, 60, 50) to 45: still #4.
+            _ = try await client.submit(board: "fr", player: "p4", score: 45)
+            let stay = try await nextItems(1)
+            #expect(stay.map(\.entry.rank) == [4] && stay.map(\.previousRank) == [4], "\(stay)")
+            // Two writes to p2 (20, #6) in one batch, so one event: down to 1 (still #6), then up
+            // to 300 (#1, from #6). When the event is built p2 stands at 300, which is not
+            // counted against its own 1 or 20.
+            _ = try await client.submitBatch([
+                SubmitRequest(boardID: "fr", playerID: "p2", score: 1), SubmitRequest(boardID: "fr", playerID: "p2", score: 300),
+            ])
+            let both = try await nextItems(2)
+            #expect(both.map(\.entry.rank) == [6, 1] && both.map(\.previousRank) == [6, 6], "\(both)")
+            // A drop: p2 from 300 (#1) to 2 (#6). Its own new key is worse: nothing to take off.
+            _ = try await client.submit(board: "fr", player: "p2", score: 2)
+            let down = try await nextItems(1)
+            #expect(down.map(\.entry.rank) == [6] && down.map(\.previousRank) == [1], "\(down)")
+        }
+    }
+
     @Test("cancel ends the stream with CANCELLED and answers the cancel call OK")
     func cancel() async throws {
         try await withServer { server in

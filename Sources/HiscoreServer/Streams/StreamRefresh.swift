@@ -278,9 +278,20 @@ struct StreamRefresh {
             // One item per note, in backlog order (`feedRanks(in:)`). Without ranks only feeds with
             // no items here are passed in (`SubscriptionHub` ends the others).
             let ranks = feedRanks
+            // The ranks are counted on the board as the event is built, where each written
+            // player stands at its latest key. A player never beats itself: its entry is taken
+            // off a count it is in (moving up from #6, a player was #6, not #7; of several writes
+            // in one interval, an earlier one is ranked among the other players).
+            var latestKeys: [String: RankKey?] = [:]
+            if !ranks.isEmpty { for note in feedNotes { latestKeys[note.playerID] = note.currentKey } }
+            func feedRank(_ key: RankKey?, counted better: Int, of player: String) -> UInt64 {
+                guard let key else { return 0 }
+                guard case let latest?? = latestKeys[player], latest < key else { return UInt64(better + 1) }
+                return UInt64(max(0, better - 1) + 1)
+            }
             let items: [FeedItem] = ranks.isEmpty ? [] : feedNotes.enumerated().map { position, note in
-                let rank = note.currentKey == nil ? 0 : UInt64(ranks[position * 2] + 1)
-                let previousRank = note.previousKey == nil ? 0 : UInt64(ranks[position * 2 + 1] + 1)
+                let rank = feedRank(note.currentKey, counted: ranks[position * 2], of: note.playerID)
+                let previousRank = feedRank(note.previousKey, counted: ranks[position * 2 + 1], of: note.playerID)
                 let entry = note.entry.map { WireEntry($0, rank: rank) } ?? WireEntry(playerID: note.playerID, score: 0)
                 return FeedItem(
                     entry: entry, previousRank: previousRank, created: note.created, removed: note.currentKey == nil,

@@ -1079,6 +1079,10 @@ struct  Hiscore__V1__FeedItem
    * interval after the write: later writes may have moved it since).
    */
   Hiscore__V1__Entry *entry;
+  /*
+   * The ordinal rank of the player's entry before the write (0 = it had none), counted the same
+   * way: among the other players as of when the event was built.
+   */
   uint64_t previous_rank;
   protobuf_c_boolean created;
   /*
