@@ -31,12 +31,13 @@ struct PendingCall {
         }
     }
 
-    /// Whether any operation of the step adds records to its shard's log.
-    var appendsToLog: Bool {
+    /// Whether any operation of the step waits, in fsync mode, for the shard's writes to be
+    /// durable before it is answered (`ShardOperation.answersAfterEarlierWrites`).
+    var waitsForDurableWrites: Bool {
         switch step {
-        case .run(let calls): calls.contains { $0.operation.appendsToLog }
-        case .runOne(let call): call.operation.appendsToLog
-        case .runOnEach(let operation, _, _): operation.appendsToLog
+        case .run(let calls): calls.contains { $0.operation.answersAfterEarlierWrites }
+        case .runOne(let call): call.operation.answersAfterEarlierWrites
+        case .runOnEach(let operation, _, _): operation.answersAfterEarlierWrites
         case .finished: false
         }
     }
@@ -265,7 +266,7 @@ final class PhaseRun {
         var blocked = false
         for index in calls.indices {
             let onlyLocal = calls[index].runsOnlyOn(local)
-            if !blocked && onlyLocal && !(writesWaitForDurability && calls[index].appendsToLog) {
+            if !blocked && onlyLocal && !(writesWaitForDurability && calls[index].waitsForDurableWrites) {
                 first += 1
                 continue
             }

@@ -204,6 +204,14 @@ actor Shard {
             pendingRecords.removeAll(keepingCapacity: true)
             if snapshotAskedThisTrip { maybeStartSnapshot() }
             snapshotAskedThisTrip = false
+            // No record of its own, but a write that changed nothing reports the state earlier
+            // writes made, whose records may still wait for their group fsync (or in the pending
+            // buffer while the writer is inside one): acknowledged now, a crash could take back
+            // what it said. Reads are answered at once.
+            if let log, log.mode == .fsync, trip.operations.contains(where: \.answersAfterEarlierWrites) {
+                log.whenAppendedDurable(trip.durable)
+                return
+            }
             trip.complete(failure: nil)
             return
         }
@@ -340,6 +348,8 @@ actor Shard {
             return .removed(located)
         case .noteSequence(let board):
             return .noteSequence(noteSequences[board.incarnation] ?? 0)
+        case .writesDurable:
+            return .writesDurable
         case .dropBoard(let board):
             noteSequences[board.incarnation] = nil
             let removed = partitions.removeValue(forKey: board.incarnation)?.count ?? 0
@@ -480,7 +490,8 @@ actor Shard {
     /// Rebuilds this shard from its snapshot and log, ignoring boards no longer in the catalog,
     /// then opens the log for appending. Runs on the shard's loop before the server listens.
     func recover(
-        directory: DataDirectory, boards: [UInt64: BoardHandle], mode: DurabilityMode, snapshotAfterLogBytes: UInt64
+        directory: DataDirectory, boards: [UInt64: BoardHandle], mode: DurabilityMode, snapshotAfterLogBytes: UInt64,
+        logOptions: ShardLog.Options = ShardLog.Options()
     ) throws(StorageError) -> RecoveryReport {
         // Streamed: each snapshot entry and log record goes into the partitions as it is read,
         // so start-up never holds a second copy of the shard (a collected snapshot and log
@@ -491,7 +502,7 @@ actor Shard {
         for (incarnation, partition) in partitions {
             boards[incarnation]?.restored(entries: partition.count, highestSequence: applier.highest[incarnation] ?? 0)
         }
-        log = try ShardLog(directory: directory, shard: index, mode: mode, recovered: report)
+        log = try ShardLog(directory: directory, shard: index, mode: mode, recovered: report, options: logOptions)
         snapshotThreshold = snapshotAfterLogBytes
         if report.removalRecords > 0 {
             // Removed players' bytes are still in the log replayed: an erasure answered before a

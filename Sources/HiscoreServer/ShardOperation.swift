@@ -50,6 +50,10 @@ enum ShardOperation: Sendable {
     /// The number of the last write note this shard made for the board. Run in the same group as
     /// counts, it says which notes those counts reflect (a group runs in one go on the shard's loop).
     case noteSequence(BoardRef)
+    /// Passes once every write this shard has applied is durable (fsync mode: after the group
+    /// fsync covering its last record; at once otherwise). A reset's answer counts the archived
+    /// period only after these (`ResetAnswerPlan`).
+    case writesDurable
 }
 
 extension ShardOperation {
@@ -57,6 +61,17 @@ extension ShardOperation {
     var appendsToLog: Bool {
         switch self {
         case .submit, .remove, .erase: true
+        default: false
+        }
+    }
+
+    /// Whether its answer may stand only once the writes before it are durable, even when it
+    /// adds no record itself: a write that changed nothing answers with the state earlier writes
+    /// made (a keep-best submit below the stored score, an erase of a player already removed),
+    /// and in fsync mode an answer never precedes the durability of what it reports.
+    var answersAfterEarlierWrites: Bool {
+        switch self {
+        case .submit, .remove, .erase, .writesDurable: true
         default: false
         }
     }
@@ -78,6 +93,8 @@ enum ShardResult: Sendable {
     case dropped(Int)
     case erased(Int)
     case noteSequence(UInt64)
+    /// `writesDurable` passed.
+    case writesDurable
 }
 
 /// An entry with what its own shard knows of its rank.

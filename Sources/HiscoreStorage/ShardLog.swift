@@ -236,6 +236,15 @@ public final class ShardLog: @unchecked Sendable {
         if wake { workAvailable.signal() }
     }
 
+    /// `whenDurable` of everything appended so far: for an answer that reflects earlier writes
+    /// without adding a record of its own (a write that changed nothing, a count a reset answers).
+    public func whenAppendedDurable(_ completion: @escaping Completion) {
+        lock.lock()
+        let end = appendedEnd
+        lock.unlock()
+        whenDurable(LogPosition(offset: end), completion)
+    }
+
     /// Appends and registers `completion` for the batch: the usual call of a shard.
     public func append(_ records: [LogRecord], whenDurable completion: @escaping Completion) {
         whenDurable(append(records), completion)

@@ -51,6 +51,10 @@ struct ConnectionOptions: ParsableArguments {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
             throw ValidationError("--addr must be HOST:PORT, got '\(text)'")
         }
+        // Out of range, the port would wrap (99999 connects to 34463).
+        guard (1...65535).contains(port) else {
+            throw ValidationError("--addr: port \(port) is not in 1...65535, got '\(text)'")
+        }
         var host = text[..<colon]
         // An IPv6 address is written in brackets ("[::1]:7450"), as in URLs.
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
@@ -317,14 +321,20 @@ struct CreateBoard: AsyncParsableCommand {
     @Flag(help: "Let game clients with a player token submit their own scores.") var clientWrites = false
     @Option(help: "Season resets (UTC): daily@HH:MM, weekly@DAY@HH:MM (DAY 1=Monday..7), monthly@DAY@HH:MM (DAY 1..28).")
     var reset: String?
-    @Option(help: "Archived periods to keep (default 10).") var keepPeriods: Int = 10
+    @Option(help: "Archived periods to keep, with --reset (default 10).") var keepPeriods: Int?
+
+    /// Checked before connecting, so that a bad --reset is reported as the usage error it is.
+    func validate() throws {
+        if reset == nil, keepPeriods != nil { throw ValidationError("--keep-periods needs --reset (a board without seasons archives nothing)") }
+        if let reset { _ = try ResetSpec.parse(reset, keep: keepPeriods ?? 10) }
+    }
 
     func run() async throws {
         try await withClient(connection) { client in
             let config = BoardConfig(
                 id: board, scoreOrder: order, subscoreOrder: subscoreOrder, writeOperator: writeOperator, rankMode: mode,
                 limits: BoardLimits(maxEntries: maxEntries), clientWrites: clientWrites,
-                resetSchedule: try reset.map { try ResetSpec.parse($0, keep: keepPeriods) })
+                resetSchedule: try reset.map { try ResetSpec.parse($0, keep: keepPeriods ?? 10) })
             let info = try await client.createBoard(config)
             print("board \(info.config.id): \(info.size) players")
         }

@@ -222,11 +222,14 @@ struct Hiscored: AsyncParsableCommand {
         if !config.access.isOpen {
             logger.info("authentication on: \(config.access.keys.entries.count) API keys, player tokens \(config.access.tokens == nil ? "off" : "on")")
         }
-        do {
-            try LocalFiles.makeDirectories(config.dataDirectory)
-        } catch {
-            logger.error("cannot create data directory \(config.dataDirectory): \(error)")
-            throw ExitCode.failure
+        // Memory mode writes nothing: it does not create (or need) the data directory.
+        if config.durability != .memory {
+            do {
+                try LocalFiles.makeDirectories(config.dataDirectory)
+            } catch {
+                logger.error("cannot create data directory \(config.dataDirectory): \(error)")
+                throw ExitCode.failure
+            }
         }
 
         if !PromptLargeBlocks.install() {

@@ -119,6 +119,19 @@ struct ConnectionBehaviourTests {
         }
     }
 
+    @Test("--durability memory writes nothing: the data dir is not created")
+    func memoryModeCreatesNoDataDir() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let dataDirectory = directory.path + "/never"
+        try await withServerProcess(arguments: ["--data-dir", dataDirectory, "--durability", "memory"]) { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.port)
+            _ = try await client.submit(board: "b", player: "p", score: 1)
+            try? await client.close()
+        }
+        #expect(!FileManager.default.fileExists(atPath: dataDirectory))
+    }
+
     /// Measured in a server process of its own: in-process, other tests' allocations would count.
     @Test("the memory ceiling refuses new players, keeps updates, and lifts after a board is deleted")
     func memoryCeiling() async throws {

@@ -32,14 +32,17 @@ struct ExecutorFixture {
     /// Gives every shard a log (fsync mode unless `mode` says otherwise) in a fresh data directory, then closes the logs of the
     /// shards `failing` names: every later durability promise of theirs fails. The returned
     /// directory is removed by its `remove()`.
-    func openFsyncLogs(mode: DurabilityMode = .fsync, failing: @escaping @Sendable (Int) -> Bool) async throws -> FsyncLogs {
+    func openFsyncLogs(
+        mode: DurabilityMode = .fsync, options: ShardLog.Options = ShardLog.Options(), failing: @escaping @Sendable (Int) -> Bool
+    ) async throws -> FsyncLogs {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hiscore-executor-\(UUID().uuidString)").path
         let data = try DataDirectory.open(path: path)
         let board = board
         for shard in shards {
             try await shard.loop.submit {
                 try shard.assumeIsolated { shard in
-                    _ = try shard.recover(directory: data, boards: [board.incarnation: board], mode: mode, snapshotAfterLogBytes: .max)
+                    _ = try shard.recover(
+                        directory: data, boards: [board.incarnation: board], mode: mode, snapshotAfterLogBytes: .max, logOptions: options)
                     if failing(shard.index) { shard.flushLog()?.close() }
                 }
             }.get()

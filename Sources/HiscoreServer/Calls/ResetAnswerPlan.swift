@@ -8,8 +8,10 @@ import HiscoreWire
 /// the archiving runs after any such write (a loop runs its tasks in order), so the period's
 /// size read then is final: what a query of the period finds. The size, not a count of the
 /// shards' partitions: another reset may prune this period (or a deletion drop it) before
-/// these trips run, and dropping a partition leaves the board's size as it was. Resets are
-/// rare; this costs one trip per shard.
+/// these trips run, and dropping a partition leaves the board's size as it was. In fsync mode
+/// each trip also waits until the shard's writes are durable (`writesDurable`): the size then
+/// counts no write a crash could still take back. Resets are rare; this costs one trip per
+/// shard.
 final class ResetAnswerPlan: CallPlan {
     private let callID: UInt64
     /// Held for the plan's life: its operations name it unretained (`BoardRef`).
@@ -24,8 +26,7 @@ final class ResetAnswerPlan: CallPlan {
 
     func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
-            // The cheapest operation that names the board: only its passing matters.
-            return .runOnEach(.noteSequence(BoardRef(archived)), shards: archived.shardRange(shardCount: shardCount), skipping: nil)
+            return .runOnEach(.writesDurable, shards: archived.shardRange(shardCount: shardCount), skipping: nil)
         }
         let entries = UInt64(max(0, archived.size))
         return .finished(.ok(callID, .resetBoard(ResetBoardResponse(archivedPeriodID: archived.periodID, archivedEntries: entries))))
