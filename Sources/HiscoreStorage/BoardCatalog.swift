@@ -89,7 +89,14 @@ public final class BoardCatalog: @unchecked Sendable {
                 warnings.append(torn)
             }
         }
-        if size > compactAboveBytes {
+        // A `season` record last is a reset cut short by a crash (its `created` record never
+        // made it): start-up revives the board from that, as the catalog's last record, and
+        // appends the revival. Compacted first, the file would no longer end with it, and a crash
+        // before the revival's append would leave the board archived at the next start, its live
+        // period's acknowledged entries on no live board. The next start compacts.
+        var resetCutShort = false
+        if case .season? = lastRecord { resetCutShort = true }
+        if size > compactAboveBytes && !resetCutShort {
             let compacted = compactedBytes(state)
             do throws(StorageError) {
                 try POSIX.writeFileAtomically(path, directory: directory.path, compacted)

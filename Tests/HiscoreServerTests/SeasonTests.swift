@@ -179,6 +179,48 @@ struct SeasonTests {
         }
     }
 
+    /// The catalog is compacted on open above 1 MiB; a compaction before the revival's append
+    /// left the cut `season` record no longer last, and a crash between the two took the board
+    /// for an orphaned archive at the next start (found by a crash hunt).
+    @Test("a reset cut short is still revived after a crash between the catalog's compaction on open and the revival")
+    func revivalSurvivesACrashAfterCompactionOnOpen() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let clock = TestClock(Self.t0)
+        try await session(clock, directory.path) { client in
+            _ = try await client.submit(board: "cut", player: "alice", score: 5)
+            _ = try await client.submit(board: "later", player: "bob", score: 1)  // a newer incarnation
+            _ = try await client.resetBoard("cut")
+        }
+        try dropLastCatalogRecord(directory.path)  // the reset's `created` record
+        // The start-up that crashes: the catalog is opened (compacting at any size here), then
+        // the process dies before the revival is appended.
+        do {
+            let data = try DataDirectory.open(path: directory.path)
+            let catalog = try BoardCatalog.open(directory: data, compactAboveBytes: 0)
+            #expect(catalog.lastLoadedRecord.map { if case .season = $0 { true } else { false } } == true)
+            catalog.close()
+            data.close()
+        }
+        try await session(clock, directory.path) { client in
+            let info = try await client.describeBoard("cut")
+            #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
+            #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
+        }
+        // Once revived, the catalog compacts again on open, and the board stays live.
+        do {
+            let data = try DataDirectory.open(path: directory.path)
+            let catalog = try BoardCatalog.open(directory: data, compactAboveBytes: 0)
+            #expect(catalog.lastLoadedRecord.map { if case .season = $0 { true } else { false } } == false)
+            catalog.close()
+            data.close()
+        }
+        try await session(clock, directory.path) { client in
+            let period = try await client.describeBoard("cut").currentPeriodID
+            #expect(period == 1)
+        }
+    }
+
     @Test("a board revived after a cut reset stays live at the next restart, also after another board was created")
     func revivedBoardStaysLive() async throws {
         let directory = try TemporaryDirectory()

@@ -19,8 +19,8 @@ import Testing
         try catalog.append(.created(incarnation: 1, config: Self.weekly, createdAt: 100))
         try catalog.append(.created(incarnation: 2, config: .defaultConfig(id: "gone"), createdAt: 101))
         try catalog.append(.season(incarnation: 1, periodID: 7, at: 200))
-        try catalog.append(.deleted(incarnation: 2, at: 300))
         try catalog.append(.season(incarnation: 1, periodID: 8, at: 400))
+        try catalog.append(.deleted(incarnation: 2, at: 300))
         let expected = catalog.load()
         #expect(expected.boards.count == 1)
         #expect(expected.boards[1]?.config == Self.weekly)
@@ -41,6 +41,17 @@ import Testing
         let afterCompaction = try BoardCatalog.open(directory: data)
         #expect(afterCompaction.load().boards.count == 2)
         #expect(afterCompaction.load().highestIncarnation == 3)
+        // A `season` record last (a reset whose `created` record a crash cut off), here of a board
+        // older than the last one created, is left last: start-up revives the board from it, and
+        // the next open compacts.
+        try afterCompaction.append(.season(incarnation: 1, periodID: 9, at: 600))
+        afterCompaction.close()
+        let notCompacted = try BoardCatalog.open(directory: data, compactAboveBytes: 0)
+        #expect(notCompacted.lastLoadedRecord == .season(incarnation: 1, periodID: 9, at: 600))
+        notCompacted.close()
+        let reread = try BoardCatalog.open(directory: data)
+        #expect(reread.lastLoadedRecord == .season(incarnation: 1, periodID: 9, at: 600))
+        reread.close()
     }
 
     @Test("boards created and deleted while the catalog is open keep its file near its live size")
