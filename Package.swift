@@ -96,6 +96,8 @@ let package = Package(
             dependencies: [
                 "HiscoreClient", "HiscoreCore", "HiscoreAuth", "HiscoreWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(
             name: "hiscore-bench",

@@ -128,7 +128,7 @@ public final class HiscoreServer: Sendable {
             memory.refresh()
             if memory.isExceeded {
                 logger.warning(
-                    "the memory ceiling (--max-memory \(memory.limitBytes) bytes) is below what the recovered data already uses (\(memory.allocatedBytes) bytes allocated): new players are refused until boards are deleted or the ceiling is raised")
+                    "the memory ceiling (--max-memory \(memory.limitBytes) bytes) is below what the process already holds (\(memory.allocatedBytes) bytes allocated: the server's own ~2 MB and any recovered data): new players are refused until boards are deleted or the ceiling is raised")
             }
             let executor = BatchExecutor(
                 shards: shards, writesWaitForDurability: configuration.durability == .fsync,
@@ -204,7 +204,10 @@ public final class HiscoreServer: Sendable {
                     return nil
                 }))
             ready.store(true, ordering: .relaxed)
-            logger.info("hiscored \(version) listening on \(configuration.host):\(port) with \(shardCount) shards\(tlsContext == nil ? "" : " (TLS)")")
+            // An IPv6 address in brackets, as clients' --addr takes it: "[::1]:7450".
+            let listenHost = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            logger.info(
+                "hiscored \(version) listening on \(listenHost):\(port) with \(shardCount) \(shardCount == 1 ? "shard" : "shards")\(tlsContext == nil ? "" : " (TLS)")")
             if let adminAddress = admin?.localAddress {
                 logger.info("admin HTTP on \(configuration.adminHost):\(adminAddress.port ?? 0) (/metrics /healthz /readyz)")
             }
@@ -391,7 +394,10 @@ public final class HiscoreServer: Sendable {
         let entries = reports.reduce(UInt64(0)) { $0 + $1.snapshotEntries }
         let records = reports.reduce(UInt64(0)) { $0 + $1.logRecords }
         if entries + records > 0 {
-            logger.info("recovered \(boards.count) boards: \(entries) snapshot entries and \(records) log records in \(ContinuousClock.now - started)")
+            let live = boards.values.filter { !$0.isArchived }.count
+            let archived = boards.count - live
+            logger.info(
+                "recovered \(live) \(live == 1 ? "board" : "boards")\(archived > 0 ? " and \(archived) archived \(archived == 1 ? "period" : "periods")" : ""): \(entries) snapshot entries and \(records) log records in \(ContinuousClock.now - started)")
         }
     }
 

@@ -11,6 +11,9 @@ public enum FramingError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .compressedFrameNotSupported(let flags) where flags == UInt8(ascii: "H"):
+            // What a client reads first from an HTTP server: "HTTP/1.1 ...".
+            "frame flag byte is \(flags) ('H'): the peer answers as an HTTP server does (hiscored's admin port?); compressed frames are not supported (it must be 0)"
         case .compressedFrameNotSupported(let flags):
             "frame flag byte is \(flags); compressed frames are not supported (it must be 0)"
         case .frameTooLarge(let declared, let max):

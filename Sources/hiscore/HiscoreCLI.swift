@@ -5,6 +5,8 @@ import struct Foundation.TimeZone
 import HiscoreClient
 import HiscoreCore
 import HiscoreWire
+import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -46,8 +48,11 @@ struct ConnectionOptions: ParsableArguments {
         return tls || fromEnvironment ? ClientTLS() : nil
     }
 
+    /// The address connected to, as given (--addr, HISCORE_ADDR or the default).
+    var address: String { addr ?? getenvString("HISCORE_ADDR") ?? "127.0.0.1:7450" }
+
     func connect() async throws -> HiscoreClient {
-        let text = addr ?? getenvString("HISCORE_ADDR") ?? "127.0.0.1:7450"
+        let text = address
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
             throw ValidationError("--addr must be HOST:PORT, got '\(text)'")
         }
@@ -82,8 +87,11 @@ func withClient(_ options: ConnectionOptions, _ body: (HiscoreClient) async thro
     let client: HiscoreClient
     do {
         client = try await options.connect()
+    } catch let error as ArgumentParser.ValidationError {
+        printError("hiscore: \(error)")
+        throw ExitCode(64)
     } catch {
-        printError("hiscore: cannot connect: \(error)")
+        printError("hiscore: cannot connect to \(options.address): \(connectFailure(error))")
         throw ExitCode(2)
     }
     do {
@@ -94,6 +102,19 @@ func withClient(_ options: ConnectionOptions, _ body: (HiscoreClient) async thro
         printError("hiscore: \(error.code): \(error.message)")
         throw ExitCode(1)
     }
+}
+
+/// A connection failure in a line: the system's reason where NIO wraps one (refused, reset,
+/// unreachable), with a hint for the usual cause.
+func connectFailure(_ error: any Error) -> String {
+    var errno: Int32?
+    if let failure = error as? NIOConnectionError {
+        errno = failure.connectionErrors.lazy.compactMap { ($0.error as? IOError)?.errnoCode }.first
+    } else if let failure = error as? IOError {
+        errno = failure.errnoCode
+    }
+    guard let errno, let reason = strerror(errno).map({ String(cString: $0) }) else { return "\(error)" }
+    return errno == ECONNREFUSED ? "\(reason.lowercased()) (is hiscored running on that address?)" : reason.lowercased()
 }
 
 func printError(_ text: String) {

@@ -119,6 +119,20 @@ struct ConnectionBehaviourTests {
         }
     }
 
+    @Test("a client pointed at the admin HTTP port is told so, not only that a flag byte is wrong")
+    func clientAtTheAdminPort() async throws {
+        try await withServerProcess(arguments: ["--durability", "memory"], adminPort: true) { server in
+            let adminPort = try #require(server.adminPortNumber)
+            do {
+                let client = try await HiscoreClient.connect(host: "127.0.0.1", port: adminPort, connectTimeout: .seconds(5))
+                try? await client.close()
+                Issue.record("connected to the admin port as if it were hiscored's")
+            } catch {
+                #expect("\(error)".contains("admin port"), "\(error)")
+            }
+        }
+    }
+
     @Test("--durability memory writes nothing: the data dir is not created")
     func memoryModeCreatesNoDataDir() async throws {
         let directory = try TemporaryDirectory()
@@ -181,7 +195,7 @@ struct ConnectionBehaviourTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         try await withServerProcess(arguments: ["--data-dir", directory.path, "--max-memory", "1K"]) { server in
-            #expect(server.log.contains("is below what the recovered data already uses"), "\(server.log)")
+            #expect(server.log.contains("is below what the process already holds"), "\(server.log)")
         }
     }
 

@@ -36,6 +36,10 @@ def decode_header(header: bytes, max_frame_bytes: int) -> int:
     if len(header) != HEADER_SIZE:
         raise FramingError(f"frame header must be {HEADER_SIZE} bytes, got {len(header)}")
     flag, length = HEADER.unpack(header)
+    if flag == ord("H"):
+        # What an HTTP server answers first: "HTTP/1.1 ...".
+        raise FramingError(
+            "frame flag 0x48 ('H'): the peer answers as an HTTP server does (hiscored's admin port?)")
     if flag != 0:
         raise FramingError(f"compressed/unknown frame flag {flag:#04x} (version 1 allows only 0)")
     if length > max_frame_bytes:
