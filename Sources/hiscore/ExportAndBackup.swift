@@ -47,11 +47,18 @@ struct Export: AsyncParsableCommand {
 struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Back up the server's data dir: hiscore backup DIR (admin)")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "A new or empty directory on the server's machine.") var destination: String
+    @Argument(help: "A new or empty directory on the server's machine (a relative path is taken from this directory).")
+    var destination: String
 
     func run() async throws {
+        // The server takes absolute paths only: its working directory is not this one.
+        var absolute = destination
+        if !destination.hasPrefix("/"), let cwd = getcwd(nil, 0) {
+            absolute = String(cString: cwd) + "/" + destination
+            free(cwd)
+        }
         try await withClient(connection) { client in
-            let result = try await client.backup(to: destination)
+            let result = try await client.backup(to: absolute)
             print("backup in \(result.destination): \(result.files) files (\(result.linkedFiles) hard-linked, \(result.copiedBytes) bytes copied)")
             print("start a server from it with: hiscored --data-dir \(result.destination)")
         }

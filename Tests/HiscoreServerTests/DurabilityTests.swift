@@ -191,6 +191,9 @@ struct DurabilityTests {
             let result = try await client.backup(to: copy + mode)
             #expect(result.files >= 2)
             await expectStatus(.failedPrecondition) { try await client.backup(to: copy + mode) }  // not empty
+            // Relative to what? The server's working directory is not the caller's.
+            let relative = await expectStatus(.invalidArgument) { try await client.backup(to: "backup-here") }
+            #expect(relative.contains("absolute path"), "\(relative)")
             // Export through the CLI.
             let export = Process()
             export.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")

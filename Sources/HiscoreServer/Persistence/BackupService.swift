@@ -30,6 +30,13 @@ final class BackupService: Sendable {
         guard !destination.isEmpty else {
             return loop.makeSucceededFuture(.failure(callID: callID, Status(.invalidArgument, "destination: empty")))
         }
+        // A relative path would be taken from the server's working directory, which the caller
+        // (a CLI in another directory, or on another machine) does not know.
+        guard destination.hasPrefix("/") else {
+            return loop.makeSucceededFuture(.failure(callID: callID, Status(
+                .invalidArgument,
+                "destination: '\(destination)' is relative; give an absolute path on the server's machine")))
+        }
         guard running.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return loop.makeSucceededFuture(.failure(callID: callID, Status(
                 .failedPrecondition, "a backup is already running; try again when it has finished")))
