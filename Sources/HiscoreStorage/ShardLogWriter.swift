@@ -37,15 +37,23 @@ extension ShardLog {
             if failureState == nil && durableEnd < writtenEnd {
                 let deadline = lastSyncNanos &+ UInt64(options.asyncFlushInterval * 1e9)
                 let now = POSIX.monotonicNanoseconds()
-                if syncRequested > durableEnd || closing || now >= deadline {
+                // Asked for (a flush, a snapshot, closing): here and now.
+                if syncRequested > durableEnd || closing {
                     syncWritten()
+                    continue
+                }
+                if now >= deadline && !syncerBusy {
+                    // The periodic one: the syncer's (this thread keeps writing meanwhile), or
+                    // here without one.
+                    if !handToSyncer() { syncWritten() }
                     continue
                 }
                 // Wake for the fsync deadline, and meanwhile every asyncWriteInterval to hand
                 // appended data to the OS (appends do not wake a writer waiting here).
                 writerSleeping = true
                 writerTimedWait = true
-                workAvailable.wait(untilMonotonic: min(deadline, now &+ Self.asyncWriteIntervalNanos))
+                // While the syncer runs, `deadline` has passed: wake for the write interval only.
+                workAvailable.wait(untilMonotonic: syncerBusy ? now &+ Self.asyncWriteIntervalNanos : min(deadline, now &+ Self.asyncWriteIntervalNanos))
                 writerTimedWait = false
                 writerSleeping = false
                 continue
@@ -200,6 +208,80 @@ extension ShardLog {
         }
         progress.broadcast()
         fireReadyWaiters()
+    }
+
+    /// Async mode: hands the periodic fdatasync of what is written to the syncer. False when
+    /// there is no syncer or the descriptor cannot be duplicated (the caller syncs itself). Lock
+    /// held.
+    private func handToSyncer() -> Bool {
+        guard syncer != nil, !syncerStopping else { return false }
+        let copy = dup(fd)
+        guard copy >= 0 else { return false }
+        syncerJob = (copy, fdPath, writtenEnd)
+        syncerBusy = true
+        syncerWork.signal()
+        return true
+    }
+
+    /// The syncer thread's loop: one handed-over fdatasync at a time, then what it made durable
+    /// (or the failure) recorded as the writer's own syncs are, and the writer woken to run the
+    /// completions it covers. Blocks without timeout between jobs.
+    func syncerLoop() {
+        lock.lock()
+        while true {
+            guard let job = syncerJob else {
+                if syncerStopping { break }
+                syncerWork.wait()
+                continue
+            }
+            syncerJob = nil
+            lock.unlock()
+            var result: Result<Void, StorageError> = .success(())
+            do throws(StorageError) {
+                options.beforeGroupSyncForTesting?()
+                try POSIX.fdatasync(job.fd, path: job.path)
+            } catch {
+                result = .failure(error)
+            }
+            POSIX.close(job.fd)
+            let now = POSIX.monotonicNanoseconds()
+            lock.lock()
+            syncerBusy = false
+            stats.syncs += 1
+            switch result {
+            case .success:
+                durableEnd = max(durableEnd, job.end)
+                lastSyncNanos = now
+            case .failure(let error):
+                if failureState == nil { failureState = .logFailed(reason: error.description) }
+                pending = []
+                pendingRotations = []
+            }
+            progress.broadcast()
+            workAvailable.signal()
+        }
+        lock.unlock()
+    }
+
+    /// Stops and joins the syncer (after the writer's last sync, or when the writer could not
+    /// start); a job it had not taken is dropped with its descriptor.
+    func stopSyncer() {
+        lock.lock()
+        guard let syncer else {
+            lock.unlock()
+            return
+        }
+        syncerStopping = true
+        lock.unlock()
+        syncerWork.signal()
+        syncer.join()
+        lock.lock()
+        if let job = syncerJob {
+            POSIX.close(job.fd)
+            syncerJob = nil
+        }
+        self.syncer = nil
+        lock.unlock()
     }
 
     private var hasReadyWaiters: Bool {

@@ -37,6 +37,25 @@ struct ThreadRefusalTests {
         #expect(recovered.records == [Self.put("a", 5, sequence: 1)])
     }
 
+    @Test("async mode: a refused syncer or writer thread fails the open (a started syncer is stopped); the log opens once threads start again",
+          arguments: ["hiscore-wal-sync-0", "hiscore-wal-0"])
+    func refusedAsyncThreads(refused name: String) throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let data = try DataDirectory.open(path: tmp.dataPath)
+        defer { data.close() }
+        var options = ShardLog.Options()
+        options.refuseThreadForTesting = { $0 == name ? EAGAIN : nil }
+        #expect(throws: Self.refused(name)) {
+            _ = try openShard(data, mode: .async, options: options)
+        }
+        let (log, _) = try openShard(data, mode: .async)
+        log.append(Self.put("a", 5, sequence: 1))
+        log.close()
+        let recovered = try ShardLog.recover(directory: data, shard: 0)
+        #expect(recovered.records == [Self.put("a", 5, sequence: 1)])
+    }
+
     @Test("a snapshot whose thread is refused fails with a StorageError; the log goes on and the next snapshot is published")
     func refusedSnapshotThread() throws {
         let tmp = TemporaryDirectory()
