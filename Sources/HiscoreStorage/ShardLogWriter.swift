@@ -48,6 +48,11 @@ extension ShardLog {
                     if !handToSyncer() { syncWritten() }
                     continue
                 }
+                // Completions a syncer's fdatasync covered run here, not after the next one.
+                if hasReadyWaiters {
+                    fireReadyWaiters()
+                    continue
+                }
                 // Wake for the fsync deadline, and meanwhile every asyncWriteInterval to hand
                 // appended data to the OS (appends do not wake a writer waiting here).
                 writerSleeping = true
