@@ -335,7 +335,7 @@ final class PhaseRun {
                 continue
             }
             if anyFailed, let trip = trips[place.shard], let failure = trip.failure,
-                trip.operations[place.position].appendsToLog
+                trip.operations[place.position].answersAfterEarlierWrites
             {
                 gathered.append(.refused(BatchExecutor.durabilityFailure(failure)))
             } else {

@@ -37,14 +37,14 @@ extension ShardLog {
             if failureState == nil && durableEnd < writtenEnd {
                 let deadline = lastSyncNanos &+ UInt64(options.asyncFlushInterval * 1e9)
                 let now = POSIX.monotonicNanoseconds()
-                // Asked for (a flush, a snapshot, closing): here and now.
-                if syncRequested > durableEnd || closing {
+                // Closing: the last one, here.
+                if closing {
                     syncWritten()
                     continue
                 }
-                if now >= deadline && !syncerBusy {
-                    // The periodic one: the syncer's (this thread keeps writing meanwhile), or
-                    // here without one.
+                // Asked for (a flush, a snapshot's end) or periodic: the syncer's, so that this
+                // thread keeps handing appends to the OS meanwhile (here without a syncer).
+                if (syncRequested > durableEnd || now >= deadline) && !syncerBusy {
                     if !handToSyncer() { syncWritten() }
                     continue
                 }
@@ -57,7 +57,7 @@ extension ShardLog {
                 // appended data to the OS (appends do not wake a writer waiting here).
                 writerSleeping = true
                 writerTimedWait = true
-                // While the syncer runs, `deadline` has passed: wake for the write interval only.
+                // While the syncer runs, a sync may be due: wake for the write interval only.
                 workAvailable.wait(untilMonotonic: syncerBusy ? now &+ Self.asyncWriteIntervalNanos : min(deadline, now &+ Self.asyncWriteIntervalNanos))
                 writerTimedWait = false
                 writerSleeping = false
@@ -85,7 +85,8 @@ extension ShardLog {
         let rotations = pendingRotations
         pendingRotations = []
         let end = appendedEnd
-        let mustSync = mode == .fsync || syncRequested > durableEnd || closing
+        // A requested sync in async mode is the syncer's, after this write (`writerLoop`).
+        let mustSync = mode == .fsync || closing || (syncer == nil && syncRequested > durableEnd)
         progress.broadcast()  // the buffer is empty again: release back-pressured appenders
         lock.unlock()
 

@@ -28,7 +28,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Address to listen on (HISCORE_HOST). Default 127.0.0.1.")
     var host: String?
 
-    @Option(help: "TCP port (HISCORE_PORT); 0 picks a free one. Default 7450.")
+    // .unconditional: a negative value is refused by the range check with its message, not
+    // taken for an option ("Missing value for '--port'").
+    @Option(parsing: .unconditional, help: "TCP port (HISCORE_PORT); 0 picks a free one. Default 7450.")
     var port: Int?
 
     @Option(help: "Shards = event loop threads (HISCORE_SHARDS). Default: the count the data dir was written with, else the number of cores.")

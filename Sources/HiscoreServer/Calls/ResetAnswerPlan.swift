@@ -24,9 +24,23 @@ final class ResetAnswerPlan: CallPlan {
         self.shardCount = shardCount
     }
 
+    /// In fsync mode its round is one of writes (`ExecutorPool`): the shards' group fsyncs it
+    /// waits for are no read-only round's to wait for.
+    var writesEntries: Bool { true }
+    /// A shard whose log failed answers its `writesDurable` with `.refused`: the plan says so
+    /// itself (the archiving took effect; only the count cannot be vouched for).
+    var answersRefusedWrites: Bool { true }
+
     func advance(_ results: ShardResults) -> PlanStep {
         if results.isEmpty {
             return .runOnEach(.writesDurable, shards: archived.shardRange(shardCount: shardCount), skipping: nil)
+        }
+        for case .refused(let status) in results {
+            // The count would include writes the failed log refused, which the restart it
+            // calls for takes back. A retry would archive another period: say not to.
+            return .finished(.failure(callID: callID, Status(
+                .unavailable,
+                "board \(archived.config.id): period \(archived.periodID) was archived, but its count cannot be given: \(status.message); do not repeat the reset (it took effect); restart hiscored once the disk is fixed")))
         }
         let entries = UInt64(max(0, archived.size))
         return .finished(.ok(callID, .resetBoard(ResetBoardResponse(archivedPeriodID: archived.periodID, archivedEntries: entries))))

@@ -75,13 +75,15 @@ final class SeasonKeeper: Sendable {
                     callID: callID, plan: ResetAnswerPlan(callID: callID, archived: outcome.archived, shardCount: shardCount),
                     deadline: nil)
             ]
+            // The deletions' answers are not the reset's: another call id than its own.
+            let pruneID = callID &+ 1
             calls += outcome.pruned.map {
-                PlannedCall(callID: 0, plan: DeleteBoardPlan(callID: 0, boards: [$0], shardCount: shardCount), deadline: nil)
+                PlannedCall(callID: pruneID, plan: DeleteBoardPlan(callID: pruneID, boards: [$0], shardCount: shardCount), deadline: nil)
             }
             var answer: ResponseEnvelope?
             executor.run(calls, on: loop, receiver: ClosureBatchReceiver(
                 deliver: { response in
-                    if case .resetBoard? = response.result { answer = response }
+                    if response.callID == callID { answer = response }
                 },
                 finished: {
                     promise.succeed(answer ?? .failure(callID: callID, Status(.internal, "the reset's count did not complete")))
