@@ -176,7 +176,7 @@ struct ImportTally {
         if json {
             print(#"{"board_id":\#(EntryFormatting.quoted(board)),"applied":\#(applied),"created":\#(created),"refused":\#(refused)}"#)
         } else {
-            print("imported into \(board): \(applied) rows applied (\(created) new players), \(refused) refused")
+            print("imported into \(board): \(applied) \(applied == 1 ? "row" : "rows") applied (\(created) new \(created == 1 ? "player" : "players")), \(refused) refused")
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HiscoreAuth
 import HiscoreClient
+import HiscoreCore
 import HiscoreWire
 
 /// `hiscore watch BOARD --top 10` redraws a live table; `--player ID` prints rank changes.
@@ -62,6 +63,15 @@ struct MintToken: ParsableCommand {
 
     func validate() throws {
         guard (1...315_360_000).contains(ttl) else { throw ValidationError("--ttl must be 1 ... 315360000 seconds, got \(ttl)") }
+        // The server refuses a token whose player or board is not an id: say so before minting it.
+        do {
+            try Identifier.validate(player, field: "--player")
+            for board in boards.split(separator: ",") where board != "*" {
+                try Identifier.validate(String(board), field: "--boards")
+            }
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     func run() throws {

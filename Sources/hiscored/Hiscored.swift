@@ -162,13 +162,15 @@ struct Hiscored: AsyncParsableCommand {
         let recordedShards = mode == .memory ? nil : (try? DataDirectory.recordedShardCount(path: config.dataDirectory)) ?? nil
         config.shards = try shards ?? env.int("SHARDS") ?? recordedShards ?? config.shards
         if let text = snapshotAfter ?? env.string("SNAPSHOT_AFTER") {
-            guard let bytes = ByteSize.parse(text) else { throw ValidationError("--snapshot-after: '\(text)' is not a byte size") }
+            guard let bytes = ByteSize.parse(text) else {
+                throw ValidationError("\(snapshotAfter == nil ? "HISCORE_SNAPSHOT_AFTER" : "--snapshot-after"): '\(text)' is not a byte size")
+            }
             guard bytes > 0 else { throw ValidationError("--snapshot-after must be more than 0 bytes (it is how much log a snapshot waits for)") }
             config.snapshotAfterLogBytes = UInt64(bytes)
         }
         if let text = maxMemory ?? env.string("MAX_MEMORY") {
             guard let bytes = ByteSize.parse(text) else {
-                throw ValidationError("--max-memory: '\(text)' is not a byte size (examples: 0, 41943040, 40M, 2G)")
+                throw ValidationError("\(maxMemory == nil ? "HISCORE_MAX_MEMORY" : "--max-memory"): '\(text)' is not a byte size (examples: 0, 41943040, 40M, 2G)")
             }
             config.maxMemoryBytes = bytes
         }
