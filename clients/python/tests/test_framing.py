@@ -388,3 +388,16 @@ def test_subscription_events_then_final_status() -> None:
                 with pytest.raises(ValueError):
                     c.subscribe("b")
     run(main())
+
+
+def test_out_of_range_score_is_invalid_argument():
+    """A score outside int64 is refused as the server would refuse it, not with protobuf's
+    ValueError."""
+    import pytest
+    from hiscore import errors
+    from hiscore.client import make_submit
+    with pytest.raises(errors.InvalidArgument, match="score"):
+        make_submit(("b", "p", 2 ** 63))
+    with pytest.raises(errors.InvalidArgument, match="subscore"):
+        make_submit(("b", "p", 1, -(2 ** 63) - 1))
+    assert make_submit(("b", "p", 2 ** 63 - 1)).score == 2 ** 63 - 1

@@ -15,8 +15,8 @@ from google.protobuf.message import DecodeError, Message
 
 from . import framing, tls
 from ._proto import hiscore_pb2 as pb
-from .errors import (ConnectionLost, DeadlineExceeded, HiscoreError, Internal, ProtocolError,
-                     ResourceExhausted, StatusCode, SubscriptionLagged)
+from .errors import (ConnectionLost, DeadlineExceeded, HiscoreError, Internal, InvalidArgument,
+                     ProtocolError, ResourceExhausted, StatusCode, SubscriptionLagged)
 from .types import RankMode, SortOrder, WriteOperator
 
 #: What `submit_batch` accepts per item: a SubmitRequest, a mapping of its fields (e.g.
@@ -555,8 +555,8 @@ class AsyncClient:
         """Write a score (with the board's operator). `metadata=None` keeps the stored metadata.
         `skip_ranks=True`: no ranks in the response (`entry.rank` and `previous_rank` are 0;
         `created`/`changed` as usual), which is cheaper on a board split over shards."""
-        req = pb.SubmitRequest(board_id=board_id, player_id=player_id, score=score,
-                               subscore=subscore, skip_ranks=skip_ranks)
+        req = pb.SubmitRequest(board_id=board_id, player_id=player_id, score=_int64(score, "score"),
+                               subscore=_int64(subscore, "subscore"), skip_ranks=skip_ranks)
         if metadata is not None:
             req.metadata = metadata
         return cast(pb.SubmitResponse, await self.call("submit", req, deadline=deadline))
@@ -928,6 +928,17 @@ def _check_max_queued_events(n: int) -> int:
     return n
 
 
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _int64(value: int, field: str) -> int:
+    """`value` if it fits the wire's int64; InvalidArgument (as the server would answer) if not,
+    rather than protobuf's bare ValueError."""
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise InvalidArgument(f"{field}: {value} is outside int64 ({_INT64_MIN} ... {_INT64_MAX})")
+    return value
+
+
 def make_submit(item: SubmitItem) -> pb.SubmitRequest:
     """A SubmitRequest from a SubmitRequest, a mapping of its fields (any SubmitRequest field,
     `skip_ranks` included; an unknown key raises ValueError), or a tuple
@@ -937,9 +948,9 @@ def make_submit(item: SubmitItem) -> pb.SubmitRequest:
     if isinstance(item, Mapping):
         return pb.SubmitRequest(**item)
     if isinstance(item, tuple) and 3 <= len(item) <= 5:
-        req = pb.SubmitRequest(board_id=item[0], player_id=item[1], score=item[2])
+        req = pb.SubmitRequest(board_id=item[0], player_id=item[1], score=_int64(item[2], "score"))
         if len(item) > 3:
-            req.subscore = item[3]
+            req.subscore = _int64(item[3], "subscore")
         if len(item) > 4 and item[4] is not None:
             req.metadata = item[4]
         return req
