@@ -15,6 +15,7 @@ struct Export: AsyncParsableCommand {
 
     func validate() throws {
         guard format == "jsonl" || format == "csv" else { throw ValidationError("--format must be jsonl or csv") }
+        if connection.json && format == "csv" { throw ValidationError("--json asks for JSON lines: give --format jsonl (the default), not csv") }
     }
 
     func run() async throws {
@@ -59,8 +60,15 @@ struct Backup: AsyncParsableCommand {
         }
         try await withClient(connection) { client in
             let result = try await client.backup(to: absolute)
-            print("backup in \(result.destination): \(result.files) files (\(result.linkedFiles) hard-linked, \(result.copiedBytes) bytes copied)")
-            print("start a server from it with: hiscored --data-dir \(result.destination)")
+            if connection.json {
+                print(EntryFormatting.jsonObject([
+                    ("destination", EntryFormatting.jsonString(result.destination)), ("files", "\(result.files)"),
+                    ("linked_files", "\(result.linkedFiles)"), ("copied_bytes", "\(result.copiedBytes)"),
+                ]))
+            } else {
+                print("backup in \(result.destination): \(result.files) files (\(result.linkedFiles) hard-linked, \(result.copiedBytes) bytes copied)")
+                print("start a server from it with: hiscored --data-dir \(result.destination)")
+            }
         }
     }
 }

@@ -357,7 +357,11 @@ struct CreateBoard: AsyncParsableCommand {
                 limits: BoardLimits(maxEntries: maxEntries), clientWrites: clientWrites,
                 resetSchedule: try reset.map { try ResetSpec.parse($0, keep: keepPeriods ?? 10) })
             let info = try await client.createBoard(config)
-            print("board \(info.config.id): \(info.size) players")
+            if connection.json {
+                print(EntryFormatting.jsonObject([("board_id", EntryFormatting.quoted(info.config.id)), ("size", "\(info.size)")]))
+            } else {
+                print("board \(info.config.id): \(info.size) players")
+            }
         }
     }
 }
@@ -407,7 +411,14 @@ struct ResetBoard: AsyncParsableCommand {
     func run() async throws {
         try await withClient(connection) { client in
             let result = try await client.resetBoard(board)
-            print("board \(board): \(result.archivedEntries) entries archived as period \(result.archivedPeriodID) (query it with --period \(result.archivedPeriodID))")
+            if connection.json {
+                print(EntryFormatting.jsonObject([
+                    ("board_id", EntryFormatting.quoted(board)), ("archived_period_id", "\(result.archivedPeriodID)"),
+                    ("archived_entries", "\(result.archivedEntries)"),
+                ]))
+            } else {
+                print("board \(board): \(result.archivedEntries) entries archived as period \(result.archivedPeriodID) (query it with --period \(result.archivedPeriodID))")
+            }
         }
     }
 }
@@ -421,7 +432,11 @@ struct ErasePlayer: AsyncParsableCommand {
     func run() async throws {
         try await withClient(connection) { client in
             let removed = try await client.erasePlayer(player)
-            print("erased player \(player) (\(removed) entries)")
+            if connection.json {
+                print(EntryFormatting.jsonObject([("player_id", EntryFormatting.quoted(player)), ("removed_entries", "\(removed)")]))
+            } else {
+                print("erased player \(player) (\(removed) entries)")
+            }
         }
     }
 }
@@ -434,7 +449,11 @@ struct DeleteBoard: AsyncParsableCommand {
     func run() async throws {
         try await withClient(connection) { client in
             let removed = try await client.deleteBoard(board)
-            print("deleted board \(board) (\(removed) entries)")
+            if connection.json {
+                print(EntryFormatting.jsonObject([("board_id", EntryFormatting.quoted(board)), ("removed_entries", "\(removed)")]))
+            } else {
+                print("deleted board \(board) (\(removed) entries)")
+            }
         }
     }
 }

@@ -26,6 +26,24 @@ struct CLIImportTests {
         }
     }
 
+    @Test("--json: create-board, reset-board, erase-player and delete-board print one JSON object each")
+    func adminCommandsPrintJSON() async throws {
+        try await withServer(shards: 2) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)", "--json"]
+            let created = try await runCLI(["create-board", "jb"] + addr)
+            #expect(created.stdout == "{\"board_id\":\"jb\",\"size\":0}\n", "\(created)")
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await client.submit(board: "jb", player: "alice", score: 5)
+            try? await client.close()
+            let reset = try await runCLI(["reset-board", "jb"] + addr)
+            #expect(reset.stdout == "{\"board_id\":\"jb\",\"archived_period_id\":1,\"archived_entries\":1}\n", "\(reset)")
+            let erased = try await runCLI(["erase-player", "alice"] + addr)
+            #expect(erased.stdout == "{\"player_id\":\"alice\",\"removed_entries\":1}\n", "\(erased)")
+            let deleted = try await runCLI(["delete-board", "jb"] + addr)
+            #expect(deleted.stdout == "{\"board_id\":\"jb\",\"removed_entries\":0}\n", "\(deleted)")
+        }
+    }
+
     @Test("an exported board imported into another ranks the same, ties, subscores and metadata included, whatever the batch size")
     func exportRoundTrip() async throws {
         let seed = DifferentialServerTests.seed()
