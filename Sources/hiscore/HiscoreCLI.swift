@@ -2,6 +2,7 @@ import ArgumentParser
 import class Foundation.ISO8601DateFormatter
 import struct Foundation.Date
 import struct Foundation.TimeZone
+import HiscoreAuth
 import HiscoreClient
 import HiscoreCore
 import HiscoreWire
@@ -228,18 +229,32 @@ struct Rank: AsyncParsableCommand {
 }
 
 struct Top: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The best entries: hiscore top BOARD [-n 10] [--offset K]")
+    static let configuration = CommandConfiguration(abstract: "The best entries: hiscore top BOARD [-n 10] [--offset K | --after CURSOR]")
     @OptionGroup var connection: ConnectionOptions
     @Argument var board: String
     @Option(name: .short, help: "How many entries.") var n: UInt32 = 10
     @Option(help: "Skip this many entries.") var offset: UInt64 = 0
+    @Option(help: "Continue after a page: the cursor the last one printed (stderr) as 'next page: --after CURSOR'.")
+    var after: String?
     @Option(help: "ordinal, competition or dense.") var mode: RankMode?
     @Option(help: "An archived period (see describe); 0 = live.") var period: UInt64 = 0
 
+    func validate() throws {
+        if after != nil && offset != 0 { throw ValidationError("give --offset or --after, not both") }
+        if let after, Base64URL.decode(after) == nil { throw ValidationError("--after: '\(after)' is not a cursor this command printed") }
+    }
+
     func run() async throws {
         try await withClient(connection) { client in
-            let page = try await client.top(board: board, limit: n, offset: offset, mode: mode, period: period)
+            let page: TopResponse
+            if let after, let cursor = Base64URL.decode(after) {
+                page = try await client.top(board: board, limit: n, after: cursor, mode: mode, period: period)
+            } else {
+                page = try await client.top(board: board, limit: n, offset: offset, mode: mode, period: period)
+            }
             print(connection.json ? EntryFormatting.jsonLines(page.entries) : EntryFormatting.table(page.entries))
+            // On stderr: the entries stay the only output a script reads.
+            if !page.nextCursor.isEmpty { printError("next page: --after \(Base64URL.encode(page.nextCursor))") }
         }
     }
 }

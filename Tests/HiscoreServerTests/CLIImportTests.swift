@@ -26,6 +26,26 @@ struct CLIImportTests {
         }
     }
 
+    @Test("hiscore top pages with --after: the cursor it prints on stderr continues where the page ended")
+    func topPagesWithCursor() async throws {
+        try await withServer(shards: 2) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await client.submitBatch((1...15).map { SubmitRequest(boardID: "pg", playerID: "p\($0)", score: Int64($0)) })
+            try? await client.close()
+            let first = try await runCLI(["top", "pg", "-n", "10", "--json"] + addr)
+            #expect(first.stdout.split(separator: "\n").count == 10, "\(first)")
+            let cursor = try #require(first.stderr.split(separator: "\n").first { $0.hasPrefix("next page: --after ") })
+                .dropFirst("next page: --after ".count)
+            let second = try await runCLI(["top", "pg", "-n", "10", "--json", "--after", String(cursor)] + addr)
+            let ranks = second.stdout.split(separator: "\n").compactMap { line in
+                line.split(separator: ",").first.flatMap { Int($0.dropFirst("{\"rank\":".count)) }
+            }
+            #expect(ranks == Array(11...15), "\(second)")
+            #expect(!second.stderr.contains("next page"), "\(second)")
+        }
+    }
+
     @Test("--json: create-board, reset-board, erase-player and delete-board print one JSON object each")
     func adminCommandsPrintJSON() async throws {
         try await withServer(shards: 2) { server in
