@@ -103,7 +103,7 @@ public final class HiscoreServer: Sendable {
                         group: adminGroup, host: configuration.adminHost, port: adminPort,
                         metrics: { endpoints.metricsRenderer() }, notReadyReason: { endpoints.notReadyReason() })
                 } catch {
-                    throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: "\(error)")
+                    throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: ListenError.reason(error))
                 }
                 admin.map { opened.append($0) }
             }
@@ -181,7 +181,7 @@ public final class HiscoreServer: Sendable {
             do {
                 listener = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
             } catch {
-                throw ListenError(socket: .calls, host: configuration.host, port: configuration.port, reason: "\(error)")
+                throw ListenError(socket: .calls, host: configuration.host, port: configuration.port, reason: ListenError.reason(error))
             }
             opened.append(listener)
             let port = listener.localAddress?.port ?? configuration.port

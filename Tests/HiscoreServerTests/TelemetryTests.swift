@@ -146,7 +146,7 @@ struct TelemetryTests {
             } catch let error as ListenError {
                 #expect(error.socket == .admin)
                 #expect(error.port == taken)
-                #expect(error.description.contains("the admin HTTP port 127.0.0.1:\(taken)"), "\(error)")
+                #expect(error.description == "cannot listen on the admin HTTP port 127.0.0.1:\(taken): address already in use", "\(error)")
             }
             // What the failed start opened is closed: the data directory can be used again at once.
             config.adminPort = nil
