@@ -31,14 +31,24 @@ extension ShardLog {
         lock.lock()
         while true {
             if failureState == nil && (!pending.isEmpty || !pendingRotations.isEmpty) {
+                // A rotation fdatasyncs the old segment here: not beside the syncer's fdatasync
+                // of the same file (`waitForSyncer`).
+                if !pendingRotations.isEmpty && syncerBusy {
+                    waitForSyncer()
+                    continue
+                }
                 writeBatch()
                 continue
             }
             if failureState == nil && durableEnd < writtenEnd {
                 let deadline = lastSyncNanos &+ UInt64(options.asyncFlushInterval * 1e9)
                 let now = POSIX.monotonicNanoseconds()
-                // Closing: the last one, here.
+                // Closing: the last one, here, once the syncer's is over (`waitForSyncer`).
                 if closing {
+                    if syncerBusy {
+                        waitForSyncer()
+                        continue
+                    }
                     syncWritten()
                     continue
                 }
@@ -267,6 +277,17 @@ extension ShardLog {
             workAvailable.signal()
         }
         lock.unlock()
+    }
+
+    /// Waits (lock held, released while waiting) for the syncer's fdatasync to end, or 10 ms.
+    /// The writer's own fdatasyncs (a rotation's, closing's) do not run beside the syncer's: the
+    /// syncer's descriptor is a duplicate sharing the file's open description, and Linux reports
+    /// a write-back error to one of two concurrent calls only, so the other could take data for
+    /// durable that is not (from a review).
+    private func waitForSyncer() {
+        writerSleeping = true
+        workAvailable.wait(untilMonotonic: POSIX.monotonicNanoseconds() &+ Self.asyncWriteIntervalNanos)
+        writerSleeping = false
     }
 
     /// Stops and joins the syncer (after the writer's last sync, or when the writer could not
