@@ -192,11 +192,26 @@ struct Submit: AsyncParsableCommand {
     @Argument var player: String
     @Argument(help: "Score (int64; a negative one after --).") var score: Int64
     @Option(parsing: .unconditional, help: "Subscore (int64).") var subscore: Int64 = 0
+    @Option(help: "Metadata to store with the entry, as text (its UTF-8 bytes); without it the stored metadata is kept.")
+    var metadata: String?
+    @Option(help: "Metadata as base64url bytes (for binary metadata).") var metadataBase64: String?
+    @Flag(help: "Ask for no ranks in the answer (cheaper on a board split over shards).") var skipRanks = false
+
+    func validate() throws {
+        if metadata != nil && metadataBase64 != nil { throw ValidationError("give --metadata or --metadata-base64, not both") }
+        if let metadataBase64, Base64URL.decode(metadataBase64) == nil {
+            throw ValidationError("--metadata-base64: '\(metadataBase64)' is not base64url")
+        }
+    }
 
     func run() async throws {
+        let bytes = metadata.map { Array($0.utf8) } ?? metadataBase64.flatMap { Base64URL.decode($0) }
         try await withClient(connection) { client in
-            let result = try await client.submit(board: board, player: player, score: score, subscore: subscore)
-            if connection.json {
+            let result = try await client.submit(
+                board: board, player: player, score: score, subscore: subscore, metadata: bytes, skipRanks: skipRanks)
+            if skipRanks && !connection.json {
+                print("\(result.entry.playerID) on \(board) with \(result.entry.score) (\(result.created ? "new" : result.changed ? "changed" : "score unchanged"); ranks not asked)")
+            } else if connection.json {
                 print(EntryFormatting.json(result.entry, extra: [
                     ("previous_rank", "\(result.previousRank)"), ("changed", "\(result.changed)"), ("created", "\(result.created)"),
                 ]))

@@ -26,6 +26,21 @@ struct CLIImportTests {
         }
     }
 
+    @Test("hiscore submit stores --metadata (text or base64url) and asks for no ranks with --skip-ranks")
+    func submitMetadataAndSkipRanks() async throws {
+        try await withServer(shards: 2) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let text = try await runCLI(["submit", "md", "alice", "5", "--metadata", "hat=red"] + addr)
+            #expect(text.status == 0, "\(text)")
+            let binary = try await runCLI(["submit", "md", "bob", "7", "--metadata-base64", "AP8", "--skip-ranks", "--json"] + addr)
+            #expect(binary.status == 0 && binary.stdout.contains("\"rank\":0"), "\(binary)")
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            #expect(try await client.rank(board: "md", player: "alice").entry.metadata == Array("hat=red".utf8))
+            #expect(try await client.rank(board: "md", player: "bob").entry.metadata == [0, 255])
+            try? await client.close()
+        }
+    }
+
     @Test("hiscore top pages with --after: the cursor it prints on stderr continues where the page ended")
     func topPagesWithCursor() async throws {
         try await withServer(shards: 2) { server in
