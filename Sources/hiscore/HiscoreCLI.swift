@@ -369,6 +369,7 @@ struct CreateBoard: AsyncParsableCommand {
     @Option(name: .customLong("operator"), help: "best, set, incr or decr.") var writeOperator: WriteOperator = .best
     @Option(help: "ordinal, competition or dense.") var mode: RankMode = .ordinal
     @Option(help: "Maximum players (0 = unlimited).") var maxEntries: Int = 0
+    @Option(help: "Largest metadata a player may store, in bytes (0...4096).") var maxMetadataBytes: Int = 256
     @Flag(help: "Let game clients with a player token submit their own scores.") var clientWrites = false
     @Option(help: "Season resets (UTC): daily@HH:MM, weekly@DAY@HH:MM (DAY 1=Monday..7), monthly@DAY@HH:MM (DAY 1..28).")
     var reset: String?
@@ -384,7 +385,7 @@ struct CreateBoard: AsyncParsableCommand {
         try await withClient(connection) { client in
             let config = BoardConfig(
                 id: board, scoreOrder: order, subscoreOrder: subscoreOrder, writeOperator: writeOperator, rankMode: mode,
-                limits: BoardLimits(maxEntries: maxEntries), clientWrites: clientWrites,
+                limits: BoardLimits(maxEntries: maxEntries, maxMetadataBytes: maxMetadataBytes), clientWrites: clientWrites,
                 resetSchedule: try reset.map { try ResetSpec.parse($0, keep: keepPeriods ?? 10) })
             let info = try await client.createBoard(config)
             if connection.json {

@@ -26,10 +26,14 @@ struct CLIImportTests {
         }
     }
 
-    @Test("hiscore submit stores --metadata (text or base64url) and asks for no ranks with --skip-ranks")
+    @Test("hiscore submit stores --metadata (text or base64url) within create-board's --max-metadata-bytes, and asks for no ranks with --skip-ranks")
     func submitMetadataAndSkipRanks() async throws {
         try await withServer(shards: 2) { server in
             let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let created = try await runCLI(["create-board", "md", "--max-metadata-bytes", "8"] + addr)
+            #expect(created.status == 0, "\(created)")
+            let tooLong = try await runCLI(["submit", "md", "carl", "1", "--metadata", "nine bytes"] + addr)
+            #expect(tooLong.status != 0 && tooLong.stderr.contains("INVALID_ARGUMENT"), "\(tooLong)")
             let text = try await runCLI(["submit", "md", "alice", "5", "--metadata", "hat=red"] + addr)
             #expect(text.status == 0, "\(text)")
             let binary = try await runCLI(["submit", "md", "bob", "7", "--metadata-base64", "AP8", "--skip-ranks", "--json"] + addr)
