@@ -1,4 +1,5 @@
 import ArgumentParser
+import HiscoreAuth
 import Foundation
 import HiscoreClient
 import HiscoreWire
@@ -62,7 +63,7 @@ struct Backup: AsyncParsableCommand {
             let result = try await client.backup(to: absolute)
             if connection.json {
                 print(EntryFormatting.jsonObject([
-                    ("destination", EntryFormatting.jsonString(result.destination)), ("files", "\(result.files)"),
+                    ("destination", JSONValue.quoted(result.destination)), ("files", "\(result.files)"),
                     ("linked_files", "\(result.linkedFiles)"), ("copied_bytes", "\(result.copiedBytes)"),
                 ]))
             } else {

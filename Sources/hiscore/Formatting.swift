@@ -24,25 +24,6 @@ enum EntryFormatting {
     /// Ids are restricted to [A-Za-z0-9_.:-], so quoting needs no escapes beyond the quotes.
     static func quoted(_ text: String) -> String { "\"\(text)\"" }
 
-    /// Any text as a JSON string (a path may hold quotes, backslashes or control characters).
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
     /// One JSON object from fields whose values are already JSON.
     static func jsonObject(_ fields: [(String, String)]) -> String {
         "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
