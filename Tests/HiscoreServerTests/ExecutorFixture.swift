@@ -2,6 +2,7 @@ import Foundation
 @testable import HiscoreServer
 import HiscoreCore
 import HiscoreStorage
+import HiscoreWire
 import NIOCore
 import NIOPosix
 
@@ -22,6 +23,33 @@ struct ExecutorFixture {
         shards = loops.enumerated().map { Shard(index: $0.offset, loop: $0.element, memory: memory) }
         executor = BatchExecutor(shards: shards, writesWaitForDurability: writesWaitForDurability)
         board = try BoardDirectory(shardCount: shardCount, maxBoards: 10).boardCreatingDefault("b")
+    }
+
+    /// Runs each batch on `loop` (shard 0's) in one pass (one round), with a receiver per batch;
+    /// `firstAnswered` is called on the loop at the first answer to call `watch` (0: none).
+    /// Returns every call's answer once all receivers are done.
+    func runRound(
+        _ batches: [[PlannedCall]], watch: UInt64 = 0,
+        firstAnswered: @escaping ([UInt64: ResponseEnvelope]) -> Void = { _ in }
+    ) async throws -> [UInt64: ResponseEnvelope] {
+        let (executor, loop) = (self.executor, self.loop)
+        let done = loop.makePromise(of: [UInt64: ResponseEnvelope].self)
+        loop.execute {
+            var answers: [UInt64: ResponseEnvelope] = [:]
+            var finished = 0
+            for batch in batches {
+                executor.run(batch, on: loop, receiver: ClosureBatchReceiver(
+                    deliver: { answer in
+                        answers[answer.callID] = answer
+                        if answer.callID == watch { firstAnswered(answers) }
+                    },
+                    finished: {
+                        finished += 1
+                        if finished == batches.count { done.succeed(answers) }
+                    }))
+            }
+        }
+        return try await done.futureResult.get()
     }
 
     /// The loop the tests hand batches over on (shard 0's).

@@ -111,17 +111,6 @@ struct FsyncAnswerTests {
         #expect(response.archivedEntries == 1)
     }
 
-    private static func runAll(_ calls: [PlannedCall], executor: BatchExecutor, loop: any EventLoop) async throws -> [UInt64: ResponseEnvelope] {
-        let done = loop.makePromise(of: [UInt64: ResponseEnvelope].self)
-        loop.execute {
-            var answers: [UInt64: ResponseEnvelope] = [:]
-            executor.run(calls, on: loop, receiver: ClosureBatchReceiver(
-                deliver: { answers[$0.callID] = $0 },
-                finished: { done.succeed(answers) }))
-        }
-        return try await done.futureResult.get()
-    }
-
     /// Found by a review: the count's trips failing (the shard's log failed) was ignored, and the
     /// reset answered OK counting a write the log had refused.
     @Test("fsync mode: a reset whose shard cannot make its writes durable does not count them as archived")
@@ -129,14 +118,14 @@ struct FsyncAnswerTests {
         let fixture = try ExecutorFixture(shardCount: 1, writesWaitForDurability: true)
         // Shard 0's log refuses every durability promise from now on (as a failed log does).
         let logs = try await fixture.openFsyncLogs(failing: { _ in true })
-        let (executor, loop, board) = (fixture.executor, fixture.loop, fixture.board)
+        let board = fixture.board
         let submit = PlannedCall(
             callID: 1,
             plan: SubmitPlan(callID: 1, board: board, request: SubmitRequest(boardID: "b", playerID: "p", score: 100), shardCount: 1),
             deadline: nil)
-        let written = try await Self.runAll([submit], executor: executor, loop: loop)
+        let written = try await fixture.runRound([[submit]])
         let count = PlannedCall(callID: 2, plan: ResetAnswerPlan(callID: 2, archived: board, shardCount: 1), deadline: nil)
-        let reset = try await Self.runAll([count], executor: executor, loop: loop)
+        let reset = try await fixture.runRound([[count]])
         try await fixture.shutdown()
         logs.remove()
         // The write was refused: not durable, gone at the next start.

@@ -50,43 +50,17 @@ struct LocalFirstTests {
         return release
     }
 
-    /// Runs each batch on `loop` in one pass (one round), with a receiver per batch; `firstAnswered`
-    /// is called on the loop at the first answer to call `watch`. Returns every call's answer
-    /// once all receivers are done.
-    private static func runRound(
-        _ batches: [[PlannedCall]], executor: BatchExecutor, loop: any EventLoop, watch: UInt64,
-        firstAnswered: @escaping ([UInt64: ResponseEnvelope]) -> Void
-    ) async throws -> [UInt64: ResponseEnvelope] {
-        let done = loop.makePromise(of: [UInt64: ResponseEnvelope].self)
-        loop.execute {
-            var answers: [UInt64: ResponseEnvelope] = [:]
-            var finished = 0
-            for batch in batches {
-                executor.run(batch, on: loop, receiver: ClosureBatchReceiver(
-                    deliver: { answer in
-                        answers[answer.callID] = answer
-                        if answer.callID == watch { firstAnswered(answers) }
-                    },
-                    finished: {
-                        finished += 1
-                        if finished == batches.count { done.succeed(answers) }
-                    }))
-            }
-        }
-        return try await done.futureResult.get()
-    }
-
     @Test("while the other loop is held, a call that needs only this loop's shard is answered; one that needs the other waits")
     func localCallsDoNotWaitForTheOtherLoop() async throws {
         let fixture = try ExecutorFixture(shardCount: 2)
-        let (executor, board, loop) = (fixture.executor, fixture.board, fixture.loops[0])
+        let (board, loop) = (fixture.board, fixture.loop)
         let local = Self.player(on: 0, of: board, "l")
         let remote = Self.player(on: 1, of: board, "r")
         let release = try await Self.hold(fixture.loops[1], reportingOn: loop)
         let seenAtLocalAnswer = NIOLockedValueBox<[UInt64]>([])
-        let answers = try await Self.runRound(
+        let answers = try await fixture.runRound(
             [[Self.submit(1, remote, 5, board: board)], [Self.submit(2, local, 7, board: board)]],
-            executor: executor, loop: loop, watch: 2
+            watch: 2
         ) { answered in
             seenAtLocalAnswer.withLockedValue { $0 = answered.keys.sorted() }
             release.signal()
@@ -100,17 +74,15 @@ struct LocalFirstTests {
     @Test("a call that sits the local pass out keeps its place: a later write on this loop's shard does not overtake it")
     func earlierCallOnThisShardKeepsItsPlace() async throws {
         let fixture = try ExecutorFixture(shardCount: 2)
-        let (executor, board, loop) = (fixture.executor, fixture.board, fixture.loops[0])
+        let board = fixture.board
         let local = Self.player(on: 0, of: board, "l")
         let remote = Self.player(on: 1, of: board, "r")
-        _ = try await Self.runRound(
-            [[Self.submit(1, local, 10, board: board), Self.submit(2, remote, 20, board: board)]],
-            executor: executor, loop: loop, watch: 0) { _ in }
+        _ = try await fixture.runRound(
+            [[Self.submit(1, local, 10, board: board), Self.submit(2, remote, 20, board: board)]])
         // One round: an entries call reading both players (on both shards, so it waits for the
         // other loop), then a write raising the local player (this loop's shard only).
-        let answers = try await Self.runRound(
-            [[try Self.entries(3, [local, remote], board: board)], [Self.submit(4, local, 99, board: board)]],
-            executor: executor, loop: loop, watch: 0) { _ in }
+        let answers = try await fixture.runRound(
+            [[try Self.entries(3, [local, remote], board: board)], [Self.submit(4, local, 99, board: board)]])
         try await fixture.shutdown()
         guard case .entries(let read)? = answers[3]?.result else {
             Issue.record("no entries answer: \(answers)")

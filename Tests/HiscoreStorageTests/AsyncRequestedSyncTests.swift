@@ -11,28 +11,6 @@ import Testing
 /// it however long the disk took (found by a review). Snapshots start every 64 MiB of log.
 @Suite("Async mode: requested syncs do not stop the writer", .serialized)
 struct AsyncRequestedSyncTests {
-    /// Passes until armed; then holds the first fdatasync that reaches it until released.
-    final class ArmedGate: @unchecked Sendable {
-        private let lock = ConditionLock()
-        private let condition: Condition
-        private var armed = false
-        private var entered = false
-        private var released = false
-        init() { condition = Condition(lock) }
-        func arm() { lock.withLock { armed = true } }
-        func hook() {
-            lock.withLock {
-                guard armed else { return }
-                armed = false
-                entered = true
-                condition.broadcast()
-                while !released { condition.wait() }
-            }
-        }
-        func waitUntilEntered() { lock.withLock { while !entered { condition.wait() } } }
-        func release() { lock.withLock { released = true; condition.broadcast() } }
-    }
-
     static func put(_ index: Int) -> LogRecord {
         .put(PutRecord(board: 1, playerID: "p\(index)", score: Int64(index), subscore: 0, sequence: UInt64(index + 1), metadata: []))
     }
@@ -43,7 +21,7 @@ struct AsyncRequestedSyncTests {
         let tmp = TemporaryDirectory()
         defer { tmp.remove() }
         let data = try DataDirectory.open(path: tmp.dataPath)
-        let gate = ArmedGate()
+        let gate = SyncGate(armed: false)
         // A long interval: no periodic sync after the first one, so the held one is the requested.
         var options = ShardLog.Options(asyncFlushInterval: 60)
         options.beforeGroupSyncForTesting = { gate.hook() }

@@ -11,11 +11,17 @@ final class SyncGate: @unchecked Sendable {
     private let condition: Condition
     private var entered = false
     private var released = false
-    private var armed = true
+    private var armed: Bool
 
-    init() { condition = Condition(lock) }
+    /// `armed: false`: every fsync passes until `arm()`.
+    init(armed: Bool = true) {
+        self.armed = armed
+        condition = Condition(lock)
+    }
 
-    /// The hook: the first call blocks until `release()`; later calls pass.
+    func arm() { lock.withLock { armed = true } }
+
+    /// The hook: the first call once armed blocks until `release()`; later calls pass.
     func hook() {
         lock.withLock {
             guard armed else { return }
