@@ -193,28 +193,26 @@ struct SeasonTests {
             _ = try await client.resetBoard("cut")
         }
         try dropLastCatalogRecord(directory.path)  // the reset's `created` record
-        // The start-up that crashes: the catalog is opened (compacting at any size here), then
-        // the process dies before the revival is appended.
-        do {
+        /// Opens the catalog as a start-up does (compacting at any size here) and closes it:
+        /// whether its last record was a `season` one.
+        func openCatalogEndsWithSeason() throws -> Bool {
             let data = try DataDirectory.open(path: directory.path)
+            defer { data.close() }
             let catalog = try BoardCatalog.open(directory: data, compactAboveBytes: 0)
-            #expect(catalog.lastLoadedRecord.map { if case .season = $0 { true } else { false } } == true)
-            catalog.close()
-            data.close()
+            defer { catalog.close() }
+            if case .season? = catalog.lastLoadedRecord { return true }
+            return false
         }
+        // The start-up that crashes: the catalog is opened, then the process dies before the
+        // revival is appended.
+        #expect(try openCatalogEndsWithSeason())
         try await session(clock, directory.path) { client in
             let info = try await client.describeBoard("cut")
             #expect(info.currentPeriodID == 1 && info.periods.isEmpty)
             #expect(try await client.rank(board: "cut", player: "alice").entry.score == 5)
         }
         // Once revived, the catalog compacts again on open, and the board stays live.
-        do {
-            let data = try DataDirectory.open(path: directory.path)
-            let catalog = try BoardCatalog.open(directory: data, compactAboveBytes: 0)
-            #expect(catalog.lastLoadedRecord.map { if case .season = $0 { true } else { false } } == false)
-            catalog.close()
-            data.close()
-        }
+        #expect(try !openCatalogEndsWithSeason())
         try await session(clock, directory.path) { client in
             let period = try await client.describeBoard("cut").currentPeriodID
             #expect(period == 1)
