@@ -45,6 +45,45 @@ struct CLIImportTests {
         }
     }
 
+    /// Refused before connecting, with the usage exit status (64) and the reason; no server runs.
+    @Test("the CLI refuses bad arguments before connecting", arguments: [
+        (["top", "b", "--addr", "127.0.0.1:99999"], "port 99999 is not in 1...65535"),
+        (["top", "b", "--addr", "nonsense"], "--addr must be HOST:PORT"),
+        (["top", "b", "--after", "!!"], "is not a cursor this command printed"),
+        (["top", "b", "--after", "AAAA", "--offset", "5"], "give --offset or --after, not both"),
+        (["create-board", "b", "--keep-periods", "5"], "--keep-periods needs --reset"),
+        (["create-board", "b", "--reset", "daily@25:00"], "'25:00' is not HH:MM"),
+        (["submit", "b", "p", "1", "--metadata", "x", "--metadata-base64", "eA"], "give --metadata or --metadata-base64"),
+        (["submit", "b", "p", "1", "--metadata-base64", "!!"], "is not base64url"),
+        (["mint-token", "--secret", "0123456789abcdef0123456789abcdef", "--player", "bad id"], "--player: ' ' at offset 3"),
+    ])
+    func refusedBeforeConnecting(arguments: [String], message: String) async throws {
+        let result = try await runCLI(arguments)
+        #expect(result.status == 64, "\(result)")
+        #expect(result.stderr.contains(message), "\(result)")
+    }
+
+    @Test("a refused connection is said in a line, with the usual cause")
+    func connectionRefusedInALine() async throws {
+        // A port held by a socket bound but not listening: connections to it are refused, and
+        // no other test can take it meanwhile.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let result = try await runCLI(["top", "b", "--addr", "127.0.0.1:\(port)"])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr == "hiscore: cannot connect to 127.0.0.1:\(port): connection refused (is hiscored running on that address?)\n", "\(result)")
+    }
+
     @Test("hiscore top pages with --after: the cursor it prints on stderr continues where the page ended")
     func topPagesWithCursor() async throws {
         try await withServer(shards: 2) { server in

@@ -478,6 +478,20 @@ struct SecurityTests {
         try await Self.expectRefusedAtStart(["\(flag)=\(value)"], saying: message)
     }
 
+    @Test("a bad byte size from the environment names the variable, not the flag")
+    func environmentByteSizeNamesTheVariable() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        do {
+            let server = try await ServerProcess.start(
+                arguments: ["--data-dir", directory.path, "--durability", "memory"], environment: ["HISCORE_MAX_MEMORY": "-1"])
+            await server.stop()
+            Issue.record("hiscored started with HISCORE_MAX_MEMORY=-1")
+        } catch ServerProcessError.didNotStart(let log) {
+            #expect(log.contains("HISCORE_MAX_MEMORY: '-1' is not a byte size"), "\(log)")
+        }
+    }
+
     /// hiscored with `arguments` (and a fresh data dir) must not start, and must say `message`.
     private static func expectRefusedAtStart(_ arguments: [String], saying message: String) async throws {
         let directory = try TemporaryDirectory()
@@ -498,6 +512,7 @@ struct SecurityTests {
         ("--max-top-cache-bytes", "-1", "--max-top-cache-bytes must be at least 0"),
         ("--admin-port", "-2", "--admin-port must be 0...65535, or -1 for none"),
         ("--max-calls-per-second", "-1", "--max-calls-per-second must be 0 (no limit) or more"),
+        ("--port", "-1", "--port must be 0...65535"),
     ])
     func negativeValueArguments(flag: String, value: String, message: String) async throws {
         try await Self.expectRefusedAtStart([flag, value], saying: message)
