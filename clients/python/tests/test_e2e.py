@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -786,6 +789,35 @@ def test_sync_client_after_close_raises_connection_lost(server: ServerInfo) -> N
         with pytest.raises(hiscore.ConnectionLost):
             c.subscribe(unique(), top=3).start()
         gc.collect()
+
+
+def test_sync_client_left_open_closes_at_exit(server: ServerInfo) -> None:
+    """A script that never closes its blocking client exits cleanly: the client is closed at
+    exit (it printed "Task was destroyed but it is pending!" for the connection's read task)."""
+    script = (
+        "import hiscore, sys\n"
+        f"c = hiscore.Client({server.host!r}, {server.port}, timeout=10)\n"
+        "c.submit(sys.argv[1], 'alice', 10)\n"
+        "print('submitted')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(hiscore.__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-X", "dev", "-c", script, unique()], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "submitted"
+    assert done.stderr == "", done.stderr
+
+
+def test_sync_client_dropped_is_closed(server: ServerInfo) -> None:
+    """A blocking client dropped without close() closes its connection and stops its thread
+    when collected, instead of keeping both for the life of the process."""
+    c = hiscore.Client(server.host, server.port, timeout=10)
+    thread = c._thread
+    assert thread.is_alive()
+    del c
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def test_sync_client_raw_call(server: ServerInfo, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from typing import Any, Coroutine, Iterator, Optional, Sequence, Tuple, TypeVar, Iterable
 
 from ._proto import hiscore_pb2 as pb
@@ -19,6 +20,22 @@ from .framing import DEFAULT_PORT
 from .types import RankMode, SortOrder, WriteOperator
 
 T = TypeVar("T")
+
+
+def _close_abandoned(loop: asyncio.AbstractEventLoop, thread: threading.Thread,
+                     client: AsyncClient) -> None:
+    """Closes a `Client` that was not closed (its finalizer: holds no reference to it)."""
+    if loop.is_closed() or threading.current_thread() is thread:
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=5)
+    except BaseException:  # best effort: the process may be exiting
+        pass
+    if loop.is_running():
+        loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    if not loop.is_running():
+        loop.close()
 
 
 class Client:
@@ -41,6 +58,11 @@ class Client:
             self._stop_loop()
             raise
         self.hello: pb.ServerHello = self._client.hello
+        # A client never closed (a short script, or one dropped without `with`) is closed when it
+        # is collected or at interpreter exit, instead of its loop being torn down under a pending
+        # read task ("Task was destroyed but it is pending!") and its socket left to the OS.
+        self._finalizer = weakref.finalize(self, _close_abandoned, self._loop, self._thread,
+                                           self._client)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if threading.current_thread() is self._thread:
@@ -69,6 +91,7 @@ class Client:
     def close(self) -> None:
         if self._loop.is_closed():
             return
+        self._finalizer.detach()
         try:
             self._run(self._client.close())
         finally:
