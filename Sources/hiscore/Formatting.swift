@@ -30,18 +30,33 @@ enum EntryFormatting {
     }
 }
 
+/// Columns of plain text under a header: numbers right-aligned (a rank, a size), words left-aligned
+/// (a board or player id), no trailing spaces.
 enum TextTable {
     static func render(header: [String], rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
         }
+        let numeric = header.indices.map { column in
+            !rows.isEmpty && rows.allSatisfy { column < $0.count && isNumber($0[column]) }
+        }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { index, cell in
-                let pad = String(repeating: " ", count: widths[index] - cell.count)
-                return index == 0 ? pad + cell : cell + pad
+            let padded = cells.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: max(0, widths[index] - cell.count))
+                return numeric[index] ? pad + cell : cell + pad
             }.joined(separator: "  ")
+            return String(padded.reversed().drop { $0 == " " }.reversed())
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
+
+    /// An integer, or the highlighted row's rank ("> 3").
+    private static func isNumber(_ cell: Substring) -> Bool {
+        let digits = cell.hasPrefix("> ") ? cell.dropFirst(2) : cell
+        let unsigned = digits.hasPrefix("-") ? digits.dropFirst() : digits
+        return !unsigned.isEmpty && unsigned.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
+    private static func isNumber(_ cell: String) -> Bool { isNumber(cell[...]) }
 }

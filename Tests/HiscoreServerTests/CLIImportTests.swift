@@ -104,6 +104,29 @@ struct CLIImportTests {
         }
     }
 
+    @Test("tables: ids left-aligned, numbers right-aligned, no trailing spaces")
+    func tablesAlignWordsLeftAndNumbersRight() async throws {
+        try await withServer(shards: 2) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await client.submitBatch((1...12).map { SubmitRequest(boardID: "a-long-board-name", playerID: "p\($0)", score: Int64($0 * 100)) })
+            _ = try await client.submit(board: "b", player: "alice", score: 7)
+            try? await client.close()
+            let boards = try await runCLI(["boards"] + addr)
+            #expect(boards.stdout == """
+                BOARD              PLAYERS  ORDER       OPERATOR  RANKS    VERSION
+                a-long-board-name       12  descending  best      ordinal       12
+                b                        1  descending  best      ordinal        1
+
+                """, "\(boards)")
+            let top = try await runCLI(["top", "a-long-board-name", "-n", "10"] + addr)
+            let lines = top.stdout.split(separator: "\n")
+            #expect(lines.first == "RANK  PLAYER  SCORE  SUBSCORE", "\(top)")
+            #expect(lines.dropFirst().first == "   1  p12      1200         0", "\(top)")
+            #expect(lines.last == "  10  p3        300         0", "\(top)")
+        }
+    }
+
     @Test("--json: create-board, reset-board, erase-player and delete-board print one JSON object each")
     func adminCommandsPrintJSON() async throws {
         try await withServer(shards: 2) { server in
