@@ -96,6 +96,7 @@ timeout 300 make -s -C clients/c
 log "C tests"
 cp "$BIN" "$WORK/hiscored"
 start_server plain --admin-port -1  # the space form: "-1" is a value, not an option
+PLAIN_PORT=$PORT
 HISCORE_REQUIRE_SERVER=1 timeout 120 clients/c/build/test_client clients/testdata/vectors.txt "$PORT"
 timeout 60 clients/c/build/leaderboard 127.0.0.1 "$PORT" >/dev/null
 
@@ -105,5 +106,5 @@ TLS_FLAGS=(--admin-port=-1 --durability memory --tls-cert "$WORK/pki/server.pem"
 start_server tls "${TLS_FLAGS[@]}"
 TLS_PORT=$PORT
 start_server mtls "${TLS_FLAGS[@]}" --tls-client-ca "$WORK/pki/ca.pem"
-timeout 120 clients/c/build/test_tls "$WORK/pki" "$TLS_PORT" "$PORT"
+timeout 120 clients/c/build/test_tls "$WORK/pki" "$TLS_PORT" "$PORT" "$PLAIN_PORT"
 log "all client tests passed"

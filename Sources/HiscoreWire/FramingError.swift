@@ -14,6 +14,10 @@ public enum FramingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .compressedFrameNotSupported(let flags) where flags == UInt8(ascii: "H"):
             // What a client reads first from an HTTP server: "HTTP/1.1 ...".
             "frame flag byte is \(flags) ('H'): the peer answers as an HTTP server does (hiscored's admin port?); compressed frames are not supported (it must be 0)"
+        case .compressedFrameNotSupported(let flags) where flags == 0x15 || flags == 0x16:
+            // A TLS record's first byte (alert, handshake): what a TLS server answers a plain
+            // client's preface, or what a TLS client sends a plain server first.
+            "frame flag byte is \(flags): that is a TLS record, so one side speaks TLS and the other does not (a hiscored started with --tls-cert wants TLS clients: hiscore --tls-ca, ClientTLS, ssl=, hiscore_connect_tls)"
         case .compressedFrameNotSupported(let flags):
             "frame flag byte is \(flags); compressed frames are not supported (it must be 0)"
         case .frameTooLarge(let declared, let max):

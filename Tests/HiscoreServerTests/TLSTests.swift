@@ -34,11 +34,13 @@ struct TLSTests {
                 #expect(raw.handshake() == nil, "a plain preface must not get a hello")
                 #expect(raw.waitForClose())
 
-                await expectStatus(.unavailable) {
+                // The server's TLS alert, read as a frame header, is named for what it is.
+                let message = await expectStatus(.unavailable) {
                     let plain = try await HiscoreClient.connect(
                         host: "127.0.0.1", port: server.localPort, connectTimeout: .seconds(5))
                     try? await plain.close()
                 }
+                #expect(message.contains("that is a TLS record") && message.contains("--tls-ca"), "\(message)")
 
                 let client = try await HiscoreClient.connect(
                     host: "127.0.0.1", port: server.localPort, tls: ClientTLS(trust: .caFile(pki.path("ca.pem"))))

@@ -204,6 +204,8 @@ static int read_frame(hiscore_client *c, int64_t deadline, const uint8_t **body,
                                  (unsigned)c->rbuf[0],
                                  c->tls == NULL && (c->rbuf[0] == 0x15 || c->rbuf[0] == 0x16)
                                      ? ": that is a TLS record; connect with hiscore_connect_tls"
+                                 : c->rbuf[0] == 'H'
+                                     ? ": 'H', the peer answers as an HTTP server does (hiscored's admin port?)"
                                      : "");
             need = HISCORE_FRAME_HEADER_SIZE + (size_t)blen;
             if (c->rlen >= need) {

@@ -54,6 +54,9 @@ static void describe(SSL *ssl, const char *what, char *err, size_t errlen) {
     if (verify != X509_V_OK) {
         snprintf(err, errlen, "TLS: %s: the server's certificate is not trusted: %s (%s)", what,
                  X509_verify_cert_error_string(verify), reason);
+    } else if (ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER) {
+        snprintf(err, errlen, "TLS: %s: the server did not answer with TLS; is it started with --tls-cert? (%s)",
+                 what, reason);
     } else if (reason[0] != '\0') {
         snprintf(err, errlen, "TLS: %s: %s", what, reason);
     } else {

@@ -1248,6 +1248,34 @@ static void run_fake_connection_error(void) {
     printf("fake-server connection-level error test: done\n");
 }
 
+/* A fake HTTP server, as hiscored's admin port is: it answers the preface with an HTTP error. */
+static void fake_http_main(int lfd) {
+    static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    uint8_t preface[8];
+    int fd = accept(lfd, NULL, NULL);
+    FAKE_EXPECT(fd >= 0, 2);
+    FAKE_EXPECT(read_exact(fd, preface, 8) == 0, 3);
+    FAKE_EXPECT(write(fd, answer, sizeof answer - 1) == (ssize_t)(sizeof answer - 1), 4);
+    close(fd);
+    _exit(0);
+}
+
+/* Pointed at an HTTP port (hiscored's admin port), the client says so instead of only "bad
+ * frame header (flag 72)". */
+static void run_fake_http_port(void) {
+    hiscore_client c;
+    int status = 0;
+    uint16_t port = 0;
+    pid_t pid = fork_fake_server(fake_http_main, &port);
+    CHECK(hiscore_connect(&c, "127.0.0.1", port, 5000) == HISCORE_ERR_PROTOCOL);
+    CHECK(strstr(c.error, "admin port?") != NULL);
+    if (strstr(c.error, "admin port?") == NULL) fprintf(stderr, "error: %s\n", c.error);
+    hiscore_close(&c);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("fake HTTP port test: done\n");
+}
+
 int main(int argc, char **argv) {
     const char *vectors = argc > 1 ? argv[1] : "../testdata/vectors.txt";
     const char *port_s = argc > 2 && argv[2][0] ? argv[2] : getenv("HISCORE_PORT");
@@ -1256,6 +1284,7 @@ int main(int argc, char **argv) {
     run_vectors(vectors);
     run_fake_stream();
     run_fake_connection_error();
+    run_fake_http_port();
     if (port_s != NULL && port_s[0] != '\0') {
         run_e2e(host, (uint16_t)atoi(port_s));
         printf("end to end: done against %s:%s\n", host, port_s);

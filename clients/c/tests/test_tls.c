@@ -95,11 +95,23 @@ static void refused(uint16_t port, const char *dir) {
     CHECK(strstr(c.error, "missing-ca.pem") != NULL);
     hiscore_close(&c);
 
-    /* A plain client gets a TLS alert, not service. */
+    /* A plain client gets a TLS alert, not service, and is told what it read. */
     CHECK(hiscore_connect(&c, "127.0.0.1", port, 10000) != HISCORE_OK);
     CHECK(c.fd < 0);
+    CHECK(strstr(c.error, "TLS record") != NULL);
     hiscore_close(&c);
     printf("TLS: untrusted, misnamed and plain connections refused: done\n");
+}
+
+/* A TLS client at a plain port is told the server does not speak TLS (it was OpenSSL's bare
+   "wrong version number"). */
+static void plain_server(uint16_t plain_port, const char *dir) {
+    hiscore_client c;
+    hiscore_tls_options o = trusting(pki(dir, 1, "ca.pem"));
+    EXPECT(&c, HISCORE_ERR_TLS, hiscore_connect_tls(&c, "127.0.0.1", plain_port, 10000, &o));
+    CHECK(strstr(c.error, "did not answer with TLS") != NULL);
+    hiscore_close(&c);
+    printf("TLS: a plain server is named as such: done\n");
 }
 
 static void mutual(uint16_t port, const char *dir) {
@@ -122,13 +134,14 @@ static void mutual(uint16_t port, const char *dir) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s PKI_DIR TLS_PORT MTLS_PORT\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s PKI_DIR TLS_PORT MTLS_PORT PLAIN_PORT\n", argv[0]);
         return 2;
     }
     served_over_tls((uint16_t)atoi(argv[2]), pki(argv[1], 0, "ca.pem"));
     refused((uint16_t)atoi(argv[2]), argv[1]);
     mutual((uint16_t)atoi(argv[3]), argv[1]);
+    plain_server((uint16_t)atoi(argv[4]), argv[1]);
     printf("%d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -115,11 +115,23 @@ def test_untrusted_certificate_is_refused(pki: Path, tls_server: ServerInfo) -> 
 
 def test_plain_client_gets_no_service(pki: Path, tls_server: ServerInfo) -> None:
     async def main() -> None:
-        with pytest.raises((hiscore.ConnectionLost, ConnectionError)):
+        # The server's TLS alert is read as a frame header: the error says it is a TLS record.
+        with pytest.raises(hiscore.ProtocolError, match="TLS record.*ssl="):
             await hiscore.AsyncClient.connect("127.0.0.1", tls_server.port, timeout=10)
         ctx = hiscore.tls_context(ca_file=str(pki / "ca.pem"))
         async with await hiscore.AsyncClient.connect("127.0.0.1", tls_server.port, ssl=ctx) as c:
             assert await c.ping(b"still serving") == b"still serving"
+    run(main())
+
+
+def test_tls_client_on_a_plain_port_is_told_so(pki: Path, server: ServerInfo) -> None:
+    """A TLS client pointed at a plain hiscored gets UNAVAILABLE saying the server does not speak
+    TLS (it was ssl.SSLError WRONG_VERSION_NUMBER)."""
+    async def main() -> None:
+        ctx = hiscore.tls_context(ca_file=str(pki / "ca.pem"))
+        with pytest.raises(hiscore.Unavailable, match="did not answer with TLS.*--tls-cert") as raised:
+            await hiscore.AsyncClient.connect(server.host, server.port, timeout=10, ssl=ctx)
+        assert isinstance(raised.value.__cause__, ssl.SSLError)
     run(main())
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+import ssl as _ssl
 from typing import (Any, AsyncIterator, Deque, Dict, Iterable, Mapping, Optional, Sequence, Set,
                     Tuple, Union, cast)
 
@@ -16,7 +17,8 @@ from google.protobuf.message import DecodeError, Message
 from . import framing, tls
 from ._proto import hiscore_pb2 as pb
 from .errors import (ConnectionLost, DeadlineExceeded, HiscoreError, Internal, InvalidArgument,
-                     ProtocolError, ResourceExhausted, StatusCode, SubscriptionLagged)
+                     ProtocolError, ResourceExhausted, StatusCode, SubscriptionLagged,
+                     Unavailable)
 from .types import RankMode, SortOrder, WriteOperator
 
 #: What `submit_batch` accepts per item: a SubmitRequest, a mapping of its fields (e.g.
@@ -215,8 +217,15 @@ class AsyncClient:
         tls_args: Dict[str, Any] = {}
         if context is not None:
             tls_args = {"ssl": context, "server_hostname": server_hostname or host}
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, **tls_args), timeout)
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, **tls_args), timeout)
+        except _ssl.SSLError as err:
+            if getattr(err, "reason", None) == "WRONG_VERSION_NUMBER":
+                raise Unavailable(
+                    f"TLS with {host}:{port}: the server did not answer with TLS; is it started "
+                    "with --tls-cert? [WRONG_VERSION_NUMBER]") from err
+            raise
         client = cls(reader, writer, auth_token=auth_token, default_deadline=default_deadline,
                      deadline_grace=deadline_grace, limit_inflight=limit_inflight,
                      max_queued_events=max_queued_events)

@@ -40,6 +40,11 @@ def decode_header(header: bytes, max_frame_bytes: int) -> int:
         # What an HTTP server answers first: "HTTP/1.1 ...".
         raise FramingError(
             "frame flag 0x48 ('H'): the peer answers as an HTTP server does (hiscored's admin port?)")
+    if flag in (0x15, 0x16):
+        # A TLS record's first byte (alert, handshake): a TLS server answering a plain preface.
+        raise FramingError(
+            f"frame flag {flag:#04x}: that is a TLS record, so the server speaks TLS (hiscored "
+            "--tls-cert): connect with ssl= (e.g. ssl=hiscore.tls_context(ca_file=...))")
     if flag != 0:
         raise FramingError(f"compressed/unknown frame flag {flag:#04x} (version 1 allows only 0)")
     if length > max_frame_bytes:
