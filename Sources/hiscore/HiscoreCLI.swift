@@ -91,6 +91,10 @@ func withClient(_ options: ConnectionOptions, _ body: (HiscoreClient) async thro
     } catch let error as ArgumentParser.ValidationError {
         printError("hiscore: \(error)")
         throw ExitCode(64)
+    } catch let error as HiscoreError where error.code == .unauthenticated {
+        // Connected; the token was refused (the only UNAUTHENTICATED a connect can bring).
+        printError("hiscore: \(error.code): \(error.message) (the token given by --token or HISCORE_TOKEN)")
+        throw ExitCode(1)
     } catch {
         printError("hiscore: cannot connect to \(options.address): \(connectFailure(error))")
         throw ExitCode(2)
@@ -100,8 +104,17 @@ func withClient(_ options: ConnectionOptions, _ body: (HiscoreClient) async thro
         try? await client.close()
     } catch let error as HiscoreError {
         try? await client.close()
-        printError("hiscore: \(error.code): \(error.message)")
+        printError("hiscore: \(error.code): \(error.message)\(options.credentialHint(for: error))")
         throw ExitCode(1)
+    }
+}
+
+extension ConnectionOptions {
+    /// What a CLI user can do about a missing credential; the server's message speaks of the
+    /// protocol ("send authenticate {token}"), which a command line does not show.
+    func credentialHint(for error: HiscoreError) -> String {
+        guard error.code == .unauthenticated, token == nil, getenv("HISCORE_TOKEN") == nil else { return "" }
+        return " (hiscore: pass --token KEY or set HISCORE_TOKEN)"
     }
 }
 

@@ -65,6 +65,19 @@ struct SecurityTests {
         }
     }
 
+    @Test("the CLI without a token is told to pass --token or set HISCORE_TOKEN; a refused token is named as such, not as a failed connection")
+    func cliNamesItsCredentialOptions() async throws {
+        try await withSecuredServer { port, _ in
+            let missing = try await runCLI(["top", "b", "--addr", "127.0.0.1:\(port)"])
+            #expect(missing.status == 1, "\(missing)")
+            #expect(missing.stderr.hasPrefix("hiscore: UNAUTHENTICATED: "), "\(missing)")
+            #expect(missing.stderr.hasSuffix(" (hiscore: pass --token KEY or set HISCORE_TOKEN)\n"), "\(missing)")
+            let bad = try await runCLI(["top", "b", "--addr", "127.0.0.1:\(port)", "--token", "not-a-key"])
+            #expect(bad.status == 1, "\(bad)")
+            #expect(bad.stderr == "hiscore: UNAUTHENTICATED: unknown API key or player token (the token given by --token or HISCORE_TOKEN)\n", "\(bad)")
+        }
+    }
+
     @Test("roles nest: reader < writer < admin, each refused beyond its role with PERMISSION_DENIED")
     func roles() async throws {
         try await withSecuredServer { _, connect in
