@@ -390,7 +390,12 @@ struct CreateBoard: AsyncParsableCommand {
 
     /// Checked before connecting, so that a bad --reset is reported as the usage error it is.
     func validate() throws {
-        if reset == nil, keepPeriods != nil { throw ValidationError("--keep-periods needs --reset (a board without seasons archives nothing)") }
+        if reset == nil, keepPeriods != nil {
+            throw ValidationError("--keep-periods needs --reset: a board without a schedule keeps the last \(ResetSchedule.defaultKeepPeriods) periods its reset-board calls archive")
+        }
+        if let keepPeriods, !(1...ResetSchedule.maxKeepPeriods).contains(keepPeriods) {
+            throw ValidationError("--keep-periods must be in 1...\(ResetSchedule.maxKeepPeriods), got \(keepPeriods)")
+        }
         if let reset { _ = try ResetSpec.parse(reset, keep: keepPeriods ?? 10) }
     }
 
@@ -436,10 +441,14 @@ enum ResetSpec {
         switch (parts.first, parts.count) {
         case ("daily", 2): return ResetSchedule(period: .daily, minuteOfDay: try minute(parts[1]), keepPeriods: keep)
         case ("weekly", 3):
-            guard let day = Int(parts[1]) else { throw ValidationError("--reset: weekday must be 1..7") }
+            guard let day = Int(parts[1]), (1...7).contains(day) else {
+                throw ValidationError("--reset: the weekday must be 1 (Monday)...7 (Sunday), got '\(parts[1])'")
+            }
             return ResetSchedule(period: .weekly, minuteOfDay: try minute(parts[2]), weekday: day, keepPeriods: keep)
         case ("monthly", 3):
-            guard let day = Int(parts[1]) else { throw ValidationError("--reset: day of month must be 1..28") }
+            guard let day = Int(parts[1]), (1...28).contains(day) else {
+                throw ValidationError("--reset: the day of the month must be 1...28 (every month has it), got '\(parts[1])'")
+            }
             return ResetSchedule(period: .monthly, minuteOfDay: try minute(parts[2]), dayOfMonth: day, keepPeriods: keep)
         default:
             throw ValidationError("--reset must be daily@HH:MM, weekly@DAY@HH:MM or monthly@DAY@HH:MM")

@@ -218,7 +218,8 @@ struct  Hiscore__V1__ResetSchedule
    */
   uint32_t day_of_month;
   /*
-   * Archived periods kept (oldest dropped first); 0 = 10, at most 100.
+   * Archived periods kept (oldest dropped first); 0 = 10, at most 100. A board without a
+   * schedule (period NONE) keeps 10 of those its reset_board calls archive.
    */
   uint32_t keep_periods;
 };
