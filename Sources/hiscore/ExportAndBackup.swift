@@ -30,12 +30,12 @@ struct Export: AsyncParsableCommand {
             var page = try await client.top(board: board, limit: pageSize, period: period)
             while true {
                 for entry in page.entries {
-                    let metadata = Data(entry.metadata).base64EncodedString()
                     if format == "csv" {
                         // Ids are [A-Za-z0-9_.:-] and base64 has no comma: no quoting needed.
+                        let metadata = Data(entry.metadata).base64EncodedString()
                         print("\(entry.rank),\(entry.playerID),\(entry.score),\(entry.subscore),\(entry.reachedAtMicros),\(metadata)")
                     } else {
-                        print(EntryFormatting.json(entry, extra: [("metadata_base64", "\"\(metadata)\"")]))
+                        print(EntryFormatting.json(entry, alwaysMetadata: true))
                     }
                 }
                 guard !page.nextCursor.isEmpty else { break }

@@ -1,3 +1,4 @@
+import Foundation
 import HiscoreWire
 
 enum EntryFormatting {
@@ -12,11 +13,16 @@ enum EntryFormatting {
         entries.map { json($0) }.joined(separator: "\n")
     }
 
-    static func json(_ entry: WireEntry, extra: [(String, String)] = []) -> String {
+    /// One entry as a JSON object; `metadata_base64` when it has metadata (always, with
+    /// `alwaysMetadata`: an export's lines keep one shape).
+    static func json(_ entry: WireEntry, extra: [(String, String)] = [], alwaysMetadata: Bool = false) -> String {
         var fields = [
             ("rank", "\(entry.rank)"), ("player_id", quoted(entry.playerID)), ("score", "\(entry.score)"),
             ("subscore", "\(entry.subscore)"), ("reached_at_us", "\(entry.reachedAtMicros)"),
         ]
+        if alwaysMetadata || !entry.metadata.isEmpty {
+            fields.append(("metadata_base64", quoted(Data(entry.metadata).base64EncodedString())))
+        }
         fields.append(contentsOf: extra)
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }

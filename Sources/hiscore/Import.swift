@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HiscoreAuth
 import HiscoreClient
 import HiscoreCore
 import HiscoreWire
@@ -8,9 +9,9 @@ import HiscoreWire
 import Glibc
 #endif
 
-/// `hiscore import BOARD FILE`: loads entries into a board, from the CSV `hiscore export --format
-/// csv` writes (moving a board between servers) or from a Redis sorted set dumped with
-/// `redis-cli --raw ZRANGE KEY 0 -1 WITHSCORES` (migrating from Redis).
+/// `hiscore import BOARD FILE`: loads entries into a board, from what `hiscore export` writes
+/// (JSON lines, its default, or CSV: moving a board between servers) or from a Redis sorted set
+/// dumped with `redis-cli --raw ZRANGE KEY 0 -1 WITHSCORES` (migrating from Redis).
 ///
 /// Rows become submits in batches (skip_ranks: nobody reads the ranks), applied with the board's
 /// operator in the file's order (a new player gets the row's score whatever the operator: on a
@@ -25,11 +26,13 @@ import Glibc
 /// rest goes on. Exit status 0 only when every row was applied.
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Load entries into a board: hiscore import BOARD FILE [--format csv|redis]",
+        abstract: "Load entries into a board: hiscore import BOARD FILE [--format auto|jsonl|csv|redis]",
         discussion: """
-            csv: the header names the columns; player_id and score are required, subscore and \
-            metadata_base64 optional, others (rank, reached_at_us) ignored: what `hiscore export \
-            --format csv` writes. redis: member and score lines alternating, as printed by \
+            auto (the default): jsonl when the first line is a JSON object, else csv. jsonl: one \
+            JSON object per line with player_id and score, subscore and metadata_base64 optional, \
+            other fields (rank, reached_at_us) ignored: what `hiscore export` writes. csv: the \
+            header names the same columns: what `hiscore export --format csv` writes. redis: \
+            member and score lines alternating, as printed by \
             `redis-cli --raw ZRANGE KEY 0 -1 WITHSCORES` (scores must be integers). FILE - reads \
             standard input. Writes go through the board's operator (create the board first for \
             one other than the default: descending, best).
@@ -37,11 +40,13 @@ struct Import: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument var board: String
     @Argument(help: "The file to read; - for standard input.") var file: String
-    @Option(help: "csv or redis.") var format: String = "csv"
+    @Option(help: "auto (jsonl or csv, by the first line), jsonl, csv or redis.") var format: String = "auto"
     @Option(help: "Rows per submit_batch call (at most the server's max_batch_submits).") var batchSize: Int = 500
 
     func validate() throws {
-        guard format == "csv" || format == "redis" else { throw ArgumentParser.ValidationError("--format must be csv or redis") }
+        guard ["auto", "jsonl", "csv", "redis"].contains(format) else {
+            throw ArgumentParser.ValidationError("--format must be auto, jsonl, csv or redis")
+        }
         guard batchSize >= 1 else { throw ArgumentParser.ValidationError("--batch-size must be at least 1") }
     }
 
@@ -53,7 +58,17 @@ struct Import: AsyncParsableCommand {
             printError("hiscore: \(error)")
             throw ExitCode(2)
         }
-        var rows: any ImportRows = format == "csv" ? CSVRows(input) : RedisRows(input)
+        var rows: any ImportRows
+        do {
+            switch format == "auto" ? try input.firstLineIsJSONObject() ? "jsonl" : "csv" : format {
+            case "jsonl": rows = JSONLRows(input)
+            case "redis": rows = RedisRows(input)
+            default: rows = CSVRows(input)
+            }
+        } catch {
+            printError("hiscore: \(file): \(error)")
+            throw ExitCode(1)
+        }
         var tally = ImportTally()
         try await withClient(connection) { client in
             // One look at the board (none yet: a submit creates it with the defaults).
@@ -253,9 +268,54 @@ struct CSVRows: ImportRows {
     private static func header(_ names: [String], line: Int) throws(ImportError) -> (Int, Int, Int?, Int?) {
         let trimmed = names.map { $0.trimmingCharacters(in: .whitespaces) }
         guard let player = trimmed.firstIndex(of: "player_id"), let score = trimmed.firstIndex(of: "score") else {
-            throw ImportError(line: line, reason: "the header must name the columns player_id and score (got \(trimmed.joined(separator: ",")))")
+            let hint = names.first?.hasPrefix("{") == true ? "; this looks like JSON lines: pass --format jsonl" : ""
+            throw ImportError(line: line, reason: "the header must name the columns player_id and score (got \(trimmed.joined(separator: ",")))\(hint)")
         }
         return (player, score, trimmed.firstIndex(of: "subscore"), trimmed.firstIndex(of: "metadata_base64"))
+    }
+}
+
+/// What `hiscore export` writes by default: a JSON object per line, read for `player_id`,
+/// `score` and the optional `subscore` and `metadata_base64` (other fields are ignored).
+struct JSONLRows: ImportRows {
+    private let input: LineReader
+
+    init(_ input: LineReader) { self.input = input }
+
+    mutating func next() throws(ImportError) -> ImportRow? {
+        while let (number, line) = try input.nextLine() {
+            let text = number == 1 && line.hasPrefix("\u{FEFF}") ? String(line.dropFirst()) : line
+            if text.allSatisfy(\.isWhitespace) { continue }
+            guard let object = JSONValue.parse(Array(text.utf8)), case .object = object else {
+                throw ImportError(line: number, reason: "not a JSON object")
+            }
+            guard let player = object["player_id"]?.string else {
+                throw ImportError(line: number, reason: "no player_id string")
+            }
+            guard let score = try Self.integer(object["score"], "score", line: number) else {
+                throw ImportError(line: number, reason: "no score")
+            }
+            let subscore = try Self.integer(object["subscore"], "subscore", line: number) ?? 0
+            var metadata: [UInt8]?
+            if let encoded = object["metadata_base64"] {
+                guard let text = encoded.string, let bytes = Data(base64Encoded: text) else {
+                    throw ImportError(line: number, reason: "metadata_base64 is not a base64 string")
+                }
+                if !bytes.isEmpty { metadata = [UInt8](bytes) }
+            }
+            return ImportRow(line: number, playerID: player, score: score, subscore: subscore, metadata: metadata)
+        }
+        return nil
+    }
+
+    /// An int64 JSON number, read from its text (a fraction, an exponent or one beyond int64 is
+    /// refused, not rounded); nil when absent.
+    private static func integer(_ value: JSONValue?, _ field: String, line: Int) throws(ImportError) -> Int64? {
+        guard let value else { return nil }
+        guard case .number(let text) = value, let exact = Int64(text) else {
+            throw ImportError(line: line, reason: "\(field) is not an int64 integer")
+        }
+        return exact
     }
 }
 
@@ -338,8 +398,25 @@ final class LineReader {
         if ownsDescriptor { close(descriptor) }
     }
 
+    /// Whether the first line that is not blank starts a JSON object (it is read again by the
+    /// next `nextLine`, as are the blank ones before it).
+    func firstLineIsJSONObject() throws(ImportError) -> Bool {
+        var seen: [(Int, String)] = []
+        while let line = try nextLine() {
+            seen.append(line)
+            let text = line.1.drop { $0 == "\u{FEFF}" || $0.isWhitespace }
+            if !text.isEmpty { break }
+        }
+        unread = seen + unread
+        return seen.last?.1.drop { $0 == "\u{FEFF}" || $0.isWhitespace }.first == "{"
+    }
+
+    /// Lines read ahead by `firstLineIsJSONObject`, handed out first.
+    private var unread: [(Int, String)] = []
+
     /// The next line and its 1-based number, nil at the end of the input.
     func nextLine() throws(ImportError) -> (Int, String)? {
+        if !unread.isEmpty { return unread.removeFirst() }
         var line: [UInt8] = []
         var sawAnything = false
         while true {

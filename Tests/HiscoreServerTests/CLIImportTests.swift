@@ -148,7 +148,7 @@ struct CLIImportTests {
         }
     }
 
-    @Test("an exported board imported into another ranks the same, ties, subscores and metadata included, whatever the batch size")
+    @Test("an exported board (JSON lines or CSV) imported into another ranks the same, ties, subscores and metadata included, whatever the batch size")
     func exportRoundTrip() async throws {
         let seed = DifferentialServerTests.seed()
         print("CLIImportTests.exportRoundTrip seed \(seed) (HISCORE_TEST_SEED)")
@@ -169,22 +169,43 @@ struct CLIImportTests {
                         metadata: submit.metadata)
                 }
             }
-            let export = try await runCLI(["export", "source", "--format", "csv"] + addr)
-            #expect(export.status == 0, "export: \(export.stderr)")
-            let file = try Self.temporaryFile(export.stdout)
-            defer { try? FileManager.default.removeItem(at: file) }
             let source = try await Self.everything(client, "source")
-            for batchSize in ["1", "7", "500"] {
-                let board = "copy\(batchSize)"
-                let result = try await runCLI(["import", board, file.path, "--batch-size", batchSize] + addr)
-                #expect(result.status == 0, "import: \(result.stdout) \(result.stderr)")
-                #expect(result.stdout.contains("\(source.count) rows applied (\(source.count) new players), 0 refused"), "\(result.stdout)")
-                let copy = try await Self.everything(client, board)
-                #expect(copy.map(\.playerID) == source.map(\.playerID), "batch size \(batchSize): tie order differs")
-                #expect(copy.map(\.rank) == source.map(\.rank))
-                #expect(copy.map(\.score) == source.map(\.score) && copy.map(\.subscore) == source.map(\.subscore))
-                #expect(copy.map(\.metadata) == source.map(\.metadata))
+            // The export's default (JSON lines) and CSV, each read by import's default (auto).
+            for (format, exportFlags) in [("jsonl", [String]()), ("csv", ["--format", "csv"])] {
+                let export = try await runCLI(["export", "source"] + exportFlags + addr)
+                #expect(export.status == 0, "export: \(export.stderr)")
+                #expect(export.stdout.hasPrefix(format == "csv" ? "rank,player_id," : "{\"rank\":1,"), "\(export.stdout.prefix(80))")
+                let file = try Self.temporaryFile(export.stdout)
+                defer { try? FileManager.default.removeItem(at: file) }
+                for batchSize in ["1", "7", "500"] {
+                    let board = "copy-\(format)-\(batchSize)"
+                    let result = try await runCLI(["import", board, file.path, "--batch-size", batchSize] + addr)
+                    #expect(result.status == 0, "import: \(result.stdout) \(result.stderr)")
+                    #expect(result.stdout.contains("\(source.count) rows applied (\(source.count) new players), 0 refused"), "\(result.stdout)")
+                    let copy = try await Self.everything(client, board)
+                    #expect(copy.map(\.playerID) == source.map(\.playerID), "\(format), batch size \(batchSize): tie order differs")
+                    #expect(copy.map(\.rank) == source.map(\.rank))
+                    #expect(copy.map(\.score) == source.map(\.score) && copy.map(\.subscore) == source.map(\.subscore))
+                    #expect(copy.map(\.metadata) == source.map(\.metadata))
+                }
             }
+            // A JSON line read as CSV is named for what it is; a fraction is not an integer.
+            let asCSV = try Self.temporaryFile("{\"player_id\":\"a\",\"score\":1}\n")
+            defer { try? FileManager.default.removeItem(at: asCSV) }
+            let refused = try await runCLI(["import", "x", asCSV.path, "--format", "csv"] + addr)
+            #expect(refused.status == 1 && refused.stderr.contains("this looks like JSON lines: pass --format jsonl"), "\(refused)")
+            let fraction = try Self.temporaryFile("\n{\"player_id\":\"a\",\"score\":1}\n{\"player_id\":\"b\",\"score\":1.5}\n")
+            defer { try? FileManager.default.removeItem(at: fraction) }
+            let stopped = try await runCLI(["import", "y", fraction.path] + addr)
+            #expect(stopped.status == 1 && stopped.stderr.contains("line 3: score is not an int64 integer; stopped there"), "\(stopped)")
+            #expect(stopped.stdout.contains("1 row applied"), "\(stopped)")
+            // --json shows an entry's metadata (export's encoding); without any, none.
+            let withMetadata = try #require(source.first { !$0.metadata.isEmpty })
+            let rank = try await runCLI(["rank", "source", withMetadata.playerID, "--json"] + addr)
+            #expect(rank.stdout.contains("\"metadata_base64\":\"\(Data(withMetadata.metadata).base64EncodedString())\""), "\(rank)")
+            let without = try #require(source.first { $0.metadata.isEmpty })
+            let plain = try await runCLI(["rank", "source", without.playerID, "--json"] + addr)
+            #expect(plain.status == 0 && !plain.stdout.contains("metadata_base64"), "\(plain)")
             try? await client.close()
         }
     }
