@@ -21,33 +21,51 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         try await withClient(connection) { client in
             let target: SubscriptionTarget = top.map { .top($0) } ?? .player(player ?? "")
-            var view = StandingsView()
-            for try await event in client.subscribe(board: board, target: target, minInterval: .milliseconds(Int(interval))) {
-                // Into a pipe stdout is block-buffered: each event would wait for 4 KiB more, and
-                // be lost when watch is stopped.
-                defer { fflush(nil) }  // nil: every output stream (stdout itself is not concurrency-safe to name)
-                view.apply(event)
-                if connection.json {
-                    if let change = view.player { print(EntryFormatting.json(change.entry, extra: [("previous_rank", "\(change.previousRank)"), ("present", "\(change.present)")])) }
-                    else { print("[" + view.window.map { EntryFormatting.json($0) }.joined(separator: ",") + "]") }
-                    continue
-                }
-                if let change = view.player {
-                    let now = ISO8601DateFormatter().string(from: Date())
-                    if !change.present {
-                        print("\(now) \(change.entry.playerID) is not on \(board)")
-                    } else if change.previousRank == 0 {
-                        print("\(now) \(change.entry.playerID) is #\(change.entry.rank) with \(change.entry.score)")
-                    } else {
-                        let arrow = change.entry.rank < change.previousRank ? "up" : (change.entry.rank > change.previousRank ? "down" : "same")
-                        print("\(now) \(change.entry.playerID) is #\(change.entry.rank) (\(arrow) from #\(change.previousRank)) with \(change.entry.score)")
+            let terminal = isatty(STDOUT_FILENO) == 1
+            // A season reset ends the stream (ABORTED): watch goes on with the new period, as a
+            // dashboard on a daily board should. A subscription refused before its first event
+            // (its snapshot) is not retried: that error is the answer.
+            while true {
+                var view = StandingsView()
+                var received = 0
+                do {
+                    for try await event in client.subscribe(board: board, target: target, minInterval: .milliseconds(Int(interval))) {
+                        // Into a pipe stdout is block-buffered: each event would wait for 4 KiB
+                        // more, and be lost when watch is stopped.
+                        defer { fflush(nil) }  // nil: every output stream (stdout itself is not concurrency-safe to name)
+                        view.apply(event)
+                        received += 1
+                        show(view, terminal: terminal)
                     }
-                } else {
-                    // Clear the screen and redraw the table.
-                    print("\u{1B}[2J\u{1B}[H\(board) — top \(top ?? 0), board version \(view.boardVersion)\n")
-                    print(EntryFormatting.table(view.window))
+                    return
+                } catch let error as HiscoreError where error.code == .aborted && received > 0 {
+                    printError("hiscore: \(board): season reset (\(error.message)); watching the new period")
                 }
             }
+        }
+    }
+
+    private func show(_ view: StandingsView, terminal: Bool) {
+        if connection.json {
+            if let change = view.player { print(EntryFormatting.json(change.entry, extra: [("previous_rank", "\(change.previousRank)"), ("present", "\(change.present)")])) }
+            else { print("[" + view.window.map { EntryFormatting.json($0) }.joined(separator: ",") + "]") }
+            return
+        }
+        if let change = view.player {
+            let now = ISO8601DateFormatter().string(from: Date())
+            if !change.present {
+                print("\(now) \(change.entry.playerID) is not on \(board)")
+            } else if change.previousRank == 0 {
+                print("\(now) \(change.entry.playerID) is #\(change.entry.rank) with \(change.entry.score)")
+            } else {
+                let arrow = change.entry.rank < change.previousRank ? "up" : (change.entry.rank > change.previousRank ? "down" : "same")
+                print("\(now) \(change.entry.playerID) is #\(change.entry.rank) (\(arrow) from #\(change.previousRank)) with \(change.entry.score)")
+            }
+        } else {
+            // On a terminal the table is redrawn in place; into a file or a pipe, one after another.
+            let clear = terminal ? "\u{1B}[2J\u{1B}[H" : ""
+            print("\(clear)\(board) — top \(top ?? 0), board version \(view.boardVersion)\n")
+            print(EntryFormatting.table(view.window))
         }
     }
 }

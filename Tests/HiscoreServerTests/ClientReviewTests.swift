@@ -220,6 +220,58 @@ struct ClientReviewTests {
         }
     }
 
+    @Test("hiscore watch goes on across a season reset: the new period's standings follow, and stderr says why")
+    func watchFollowsASeasonReset() async throws {
+        try await withServer { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await client.submit(board: "daily", player: "alice", score: 10)
+            let process = Process()
+            process.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+            process.arguments = ["watch", "daily", "--player", "alice", "--json", "--addr", "127.0.0.1:\(server.localPort)"]
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            let (lines, continuation) = AsyncStream<String>.makeStream()
+            let pending = NIOLockedValueBox("")
+            out.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty { continuation.finish(); return }
+                let complete: [String] = pending.withLockedValue { text in
+                    text += String(decoding: data, as: UTF8.self)
+                    var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                    text = lines.removeLast()
+                    return lines
+                }
+                for line in complete { continuation.yield(line) }
+            }
+            try process.run()
+            // Snapshot of period 1 → reset → the new period's snapshot (alice not on it) →
+            // alice's first score in it.
+            let seen = try? await within(.seconds(20), "watch follows the reset") { () async throws -> [String] in
+                var seen: [String] = []
+                for await line in lines {
+                    seen.append(line)
+                    if seen.count == 1 { _ = try await client.resetBoard("daily") }
+                    if line.contains(#""present":false"#) { _ = try await client.submit(board: "daily", player: "alice", score: 20) }
+                    if line.contains(#""score":20"#) { break }
+                }
+                return seen
+            }
+            let running = process.isRunning
+            process.terminate()
+            await offCooperativePool { process.waitUntilExit() }
+            out.fileHandleForReading.readabilityHandler = nil
+            continuation.finish()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            try? await client.close()
+            #expect(seen?.first?.hasPrefix(#"{"rank":1,"player_id":"alice","score":10"#) == true, "\(String(describing: seen))")
+            #expect(seen?.last?.hasPrefix(#"{"rank":1,"player_id":"alice","score":20"#) == true, "\(String(describing: seen))")
+            #expect(running, "watch ended at the reset")
+            #expect(stderr.contains("daily: season reset (") && stderr.contains("watching the new period"), "\(stderr)")
+        }
+    }
+
     @Test("the README's CLI commands work against a running server")
     func readmeCommands() async throws {
         try await withServer { server in
@@ -290,3 +342,4 @@ func runCLI(_ arguments: [String], timeout: TimeInterval = 30) async throws -> (
         return (process.terminationStatus, stdout, stderr)
     }
 }
+
