@@ -74,6 +74,17 @@ public final class HiscoreServer: Sendable {
         self.logger = logger
     }
 
+    /// Raises the open-file limit as far as `--max-connections` needs (the usual soft limit is
+    /// 1024), and warns when the hard limit stops short: connections past it wait in the listen
+    /// backlog (the accept failures are logged, and accepting backs off: `AcceptBackoff`).
+    static func checkOpenFileLimit(maxConnections: Int, shards: Int, logger: Logger) {
+        let needed = UInt64(max(0, maxConnections)) + FileDescriptorLimit.reserve(shards: shards)
+        guard let limit = FileDescriptorLimit.raise(toCover: needed), limit.soft < needed else { return }
+        let fits = limit.soft > FileDescriptorLimit.reserve(shards: shards) ? limit.soft - FileDescriptorLimit.reserve(shards: shards) : 0
+        logger.warning(
+            "the open-file limit (\(limit.soft), hard \(limit.hard)) allows about \(fits) connections, fewer than --max-connections \(maxConnections): raise it (ulimit -n, systemd's LimitNOFILE) or lower --max-connections")
+    }
+
     public static func start(configuration: ServerConfiguration, logger: Logger = Logger(label: "hiscored")) async throws -> HiscoreServer {
         try ProtectedMode.check(host: configuration.host, access: configuration.access)
         // Bad TLS files fail here, before anything is opened or bound.
@@ -81,6 +92,7 @@ public final class HiscoreServer: Sendable {
         let credentials = NIOLockedValueBox(Credentials(access: configuration.access, tls: tlsContext))
         let shardCount = max(1, configuration.shards)
         let limits = configuration.limits
+        checkOpenFileLimit(maxConnections: limits.maxConnections, shards: shardCount, logger: logger)
         let (persistence, catalog, catalogWarnings) = try Persistence.open(
             path: configuration.dataDirectory, mode: configuration.durability, shards: shardCount, logger: logger)
         for warning in catalogWarnings { logger.warning("\(warning)") }
@@ -101,7 +113,8 @@ public final class HiscoreServer: Sendable {
                 do {
                     admin = try await AdminHTTPServer.bind(
                         group: adminGroup, host: configuration.adminHost, port: adminPort,
-                        metrics: { endpoints.metricsRenderer() }, notReadyReason: { endpoints.notReadyReason() })
+                        metrics: { endpoints.metricsRenderer() }, notReadyReason: { endpoints.notReadyReason() },
+                        acceptFailures: AcceptBackoff(socketName: "admin port", logger: logger))
                 } catch {
                     throw ListenError(socket: .admin, host: configuration.adminHost, port: adminPort, reason: ListenError.reason(error))
                 }
@@ -156,7 +169,11 @@ public final class HiscoreServer: Sendable {
                 // What a board that sets no limit of its own allows (the wire's 0 means this default).
                 maxMetadataBytes: UInt32(BoardLimits().maxMetadataBytes))
 
+            let acceptFailures = AcceptBackoff(socketName: "calls port", logger: logger)
             let bootstrap = ServerBootstrap(group: group)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(acceptFailures) }
+                }
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

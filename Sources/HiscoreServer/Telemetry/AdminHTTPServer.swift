@@ -1,3 +1,4 @@
+import Logging
 import Atomics
 import NIOCore
 import NIOHTTP1
@@ -205,10 +206,14 @@ enum AdminHTTPServer {
     static func bind(
         group: any EventLoopGroup, host: String, port: Int,
         metrics: @escaping @Sendable () -> (@Sendable () async -> String)?,
-        notReadyReason: @escaping @Sendable () -> String?
+        notReadyReason: @escaping @Sendable () -> String?,
+        acceptFailures: AcceptBackoff = AcceptBackoff(socketName: "admin port", logger: Logger(label: "hiscored"))
     ) async throws -> any Channel {
         let open = ManagedAtomic(0)
         return try await ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(acceptFailures) }
+            }
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 guard open.loadThenWrappingIncrement(ordering: .relaxed) < Self.maxConnections else {
