@@ -6,6 +6,7 @@ import HiscoreServer
 import HiscoreStorage
 import HiscoreTestSupport
 import HiscoreWire
+import NIOCore
 import Testing
 
 private let adminKey = "admin-key-0123456789abcdef"
@@ -75,6 +76,47 @@ struct SecurityTests {
             let bad = try await runCLI(["top", "b", "--addr", "127.0.0.1:\(port)", "--token", "not-a-key"])
             #expect(bad.status == 1, "\(bad)")
             #expect(bad.stderr == "hiscore: UNAUTHENTICATED: unknown API key or player token (the token given by --token or HISCORE_TOKEN)\n", "\(bad)")
+        }
+    }
+
+    @Test("a large frame without credentials is refused from its first 16 KiB, the rest dropped unbuffered; one with its own valid token may come in pieces")
+    func largeFrameRefusedBeforeItIsBuffered() async throws {
+        try await withSecuredServer { port, _ in
+            let batch = (0..<2000).map { SubmitRequest(boardID: "b", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: 7, count: 200)) }
+            func frame(_ callID: UInt64, token: String) -> [UInt8] {
+                var buffer = ByteBuffer()
+                FrameEncoding.encodeRequestFrame(RequestEnvelope(callID: callID, authToken: token, method: .submitBatch(Array(batch.prefix(1000)))), into: &buffer)
+                return Array(buffer.readableBytesView)
+            }
+            let stranger = try RawConnection(port: port, timeoutSeconds: 10)
+            #expect(stranger.handshake() != nil)
+            let refused = frame(1, token: "")
+            try #require(refused.count > 200_000)
+            // Its first 20 KiB only: the answer comes before the rest is sent.
+            stranger.send(Array(refused.prefix(20 << 10)))
+            let early = stranger.readFrame()
+            #expect(early?.callID == 1 && early?.status?.code == .unauthenticated, "\(String(describing: early))")
+            #expect(early?.status?.message.contains("without credentials") == true)
+            // The rest is read and dropped; the connection goes on with its next frame.
+            stranger.send(Array(refused.dropFirst(20 << 10)))
+            stranger.send(RequestEnvelope(callID: 2, method: .ping(payload: [9])))
+            let pong = stranger.readFrame()
+            #expect(pong?.callID == 2 && pong?.status == nil, "\(String(describing: pong))")
+
+            // A frame carrying its own valid key is admitted from its first bytes and applied whole.
+            let keyed = try RawConnection(port: port, timeoutSeconds: 10)
+            #expect(keyed.handshake() != nil)
+            let admitted = frame(3, token: writerKey)
+            for start in stride(from: 0, to: admitted.count, by: 8 << 10) {
+                keyed.send(Array(admitted[start..<min(start + (8 << 10), admitted.count)]))
+            }
+            let applied = keyed.readFrame()
+            #expect(applied?.callID == 3 && applied?.status == nil, "\(String(describing: applied?.status))")
+            if case .submitBatch(let results)? = applied?.result {
+                #expect(results.count == 1000 && results.allSatisfy { $0.status.code == .ok })
+            } else {
+                Issue.record("no batch answer: \(String(describing: applied))")
+            }
         }
     }
 

@@ -66,7 +66,7 @@ final class CallHandler: ChannelDuplexHandler {
     /// authenticated are decoded only if they carry a valid `auth_token` (read without decoding).
     /// Everything allowed without credentials (ping, authenticate with a token of at most
     /// `maxAuthTokenBytes`) fits well under it.
-    static let maxFrameBytesWithoutCredentials = 16 << 10
+    static let maxFrameBytesWithoutCredentials = InboundFrames.gatedFrameBytes
     /// Until when the credentials accepted on this connection (`authenticate`, or a call's own
     /// token) hold, in unix seconds with the tokens' leeway: 0 = none yet, Int64.max = one that
     /// never expires (an API key, a token without a representable expiry).
@@ -322,6 +322,11 @@ final class CallHandler: ChannelDuplexHandler {
                 // A frame that ended the connection (a protocol fault) ends its read, too.
                 stopped: { closed },
                 held: { holdsFrames(context) },
+                // A large frame from a connection without credentials is refused from its first
+                // bytes, before the rest of it is buffered.
+                admitsLargeFrame: { prefix, declared in
+                    !refusesLargeFrameWithoutCredentials(context, prefix, length: declared, received: received)
+                },
                 // One clock read per read, not per frame: its frames arrived together.
                 chunk: {
                     received = NIODeadline.now()
@@ -431,23 +436,10 @@ final class CallHandler: ChannelDuplexHandler {
                 CallStart(method: .unknown, at: received))
             return
         }
-        if frame.readableBytes > Self.maxFrameBytesWithoutCredentials && !access.isOpen && !holdsCurrentCredentials() {
-            // A large frame from a connection without credentials must carry a valid token of its
-            // own before it costs a decode (up to max_frame_bytes of protobuf-c and Swift work);
-            // what may be sent without credentials (ping, authenticate) is small.
-            let peeked = frame.withUnsafeReadableBytes { WireCodec.peekAuthTokenField($0, maxBytes: limits.maxAuthTokenBytes) }
-            let token = if case .token(let text) = peeked { text } else { "" }
-            guard !token.isEmpty, case .success = resolve(token) else {
-                let callID = frame.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0
-                answer(context, .failure(callID: callID, Status(
-                    .unauthenticated,
-                    "a frame of \(frame.readableBytes) bytes on a connection without credentials: send authenticate {token} first, or set auth_token on the call")),
-                    CallStart(method: .unknown, at: received))
-                // An oversized or non-UTF-8 token is a credential that failed, as an invalid one is.
-                if peeked != .absent { countFailedAuthentication(context) }
-                return
-            }
+        let refused = frame.withUnsafeReadableBytes {
+            refusesLargeFrameWithoutCredentials(context, $0, length: $0.count, received: received)
         }
+        if refused { return }
         let request: RequestEnvelope
         do {
             request = try frame.withUnsafeReadableBytes {
@@ -625,6 +617,28 @@ final class CallHandler: ChannelDuplexHandler {
     /// Whether the connection's credentials still hold: a player token that expired since it was
     /// accepted counts as none (its calls are refused, so its frames must not cost more than a
     /// stranger's). Asked for large frames only.
+    /// A frame over `maxFrameBytesWithoutCredentials` from a connection without credentials must
+    /// carry a valid token of its own before it costs a decode (up to max_frame_bytes of
+    /// protobuf-c and Swift work) or, unfinished, the buffering of the rest of it: what may be
+    /// sent without credentials (ping, authenticate) is small. `body` is the frame's body, or
+    /// its first bytes (the token comes before the method in field order, as encoders write
+    /// it); a refused frame is answered UNAUTHENTICATED here. Whether it was refused.
+    private func refusesLargeFrameWithoutCredentials(
+        _ context: ChannelHandlerContext, _ body: UnsafeRawBufferPointer, length: Int, received: NIODeadline
+    ) -> Bool {
+        guard length > Self.maxFrameBytesWithoutCredentials, !access.isOpen, !holdsCurrentCredentials() else { return false }
+        let peeked = WireCodec.peekAuthTokenField(body, maxBytes: limits.maxAuthTokenBytes)
+        let token = if case .token(let text) = peeked { text } else { "" }
+        if !token.isEmpty, case .success = resolve(token) { return false }
+        answer(context, .failure(callID: WireCodec.peekCallID(body) ?? 0, Status(
+            .unauthenticated,
+            "a frame of \(length) bytes on a connection without credentials: send authenticate {token} first, or set auth_token on the call (before its method)")),
+            CallStart(method: .unknown, at: received))
+        // An oversized or non-UTF-8 token is a credential that failed, as an invalid one is.
+        if peeked != .absent { countFailedAuthentication(context) }
+        return true
+    }
+
     private func holdsCurrentCredentials() -> Bool {
         guard let principal = connectionPrincipal else { return false }
         return !Self.isExpiredPlayer(principal, now: Int64(time(nil)))

@@ -1,3 +1,4 @@
+import HiscoreWire
 import NIOCore
 
 /// A connection's bytes split into the preface and frames, in order, whatever the reads' cuts.
@@ -8,11 +9,24 @@ import NIOCore
 /// buffer. Not re-entrant by nature: bytes fed while a message is being handled (a `read()` issued
 /// meanwhile may deliver a TLS handler's buffered plaintext at once) are queued and split after
 /// the current ones, in order. A class so that such a nested `feed` reaches the same state.
+///
+/// A frame longer than `gatedFrameBytes` is shown to the caller's `admitsLargeFrame` once that
+/// many of its body bytes are in, before the rest is buffered: a connection that may not send it
+/// (no credentials) is refused then, and the rest of the frame is read and dropped as it comes,
+/// so such a connection never holds more than about `gatedFrameBytes` (it held the whole frame,
+/// up to twice `max_frame_bytes` with the buffer's growth, for as long as it kept the frame
+/// unfinished).
 final class InboundFrames {
+    static let gatedFrameBytes = 16 << 10
+
     private var decoder: ServerInboundDecoder
     private var partial: ByteBuffer?
     private var splitting = false
     private var fedWhileSplitting: ByteBuffer?
+    /// The partial frame was admitted by `admitsLargeFrame` (reset as each frame completes).
+    private var partialAdmitted = false
+    /// Bytes of a refused frame still to drop.
+    private var skipping = 0
 
     init(maxFrameBytes: Int) {
         decoder = ServerInboundDecoder(maxFrameBytes: maxFrameBytes)
@@ -26,8 +40,9 @@ final class InboundFrames {
     /// frames not yet split are kept, whole, for a later `feed` (an empty one splits them).
     /// Throws the decoder's `FramingError` or `ConnectionFault`; the connection is over then.
     func feed(
-        _ bytes: ByteBuffer, stopped: () -> Bool, held: () -> Bool = { false }, chunk: () -> Void,
-        message: (ServerInbound) throws -> Void
+        _ bytes: ByteBuffer, stopped: () -> Bool, held: () -> Bool = { false },
+        admitsLargeFrame: (_ bodyPrefix: UnsafeRawBufferPointer, _ declaredLength: Int) -> Bool = { _, _ in true },
+        chunk: () -> Void, message: (ServerInbound) throws -> Void
     ) throws {
         guard !splitting else {
             if fedWhileSplitting == nil {
@@ -53,8 +68,35 @@ final class InboundFrames {
             } else {
                 buffer = read
             }
-            while !stopped(), !held(), let decoded = try decoder.decode(buffer: &buffer) {
+            if skipping > 0 {
+                let dropped = min(skipping, buffer.readableBytes)
+                buffer.moveReaderIndex(forwardBy: dropped)
+                skipping -= dropped
+            }
+            var wasHeld = false
+            while !stopped() {
+                if held() {
+                    wasHeld = true
+                    break
+                }
+                guard let decoded = try decoder.decode(buffer: &buffer) else { break }
+                partialAdmitted = false
                 try message(decoded)
+            }
+            // What is left is one unfinished frame (unless frames were held whole): check a large one.
+            if !stopped(), !wasHeld, !partialAdmitted, decoder.readsFrames,
+                let declared = Self.declaredLength(buffer), declared > Self.gatedFrameBytes,
+                buffer.readableBytes >= FrameParser.headerLength + Self.gatedFrameBytes
+            {
+                let admitted = buffer.withUnsafeReadableBytes {
+                    admitsLargeFrame(UnsafeRawBufferPointer(rebasing: $0[FrameParser.headerLength...]), declared)
+                }
+                if admitted {
+                    partialAdmitted = true
+                } else {
+                    skipping = FrameParser.headerLength + declared - buffer.readableBytes
+                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                }
             }
             if !stopped() && buffer.readableBytes > 0 {
                 // Only the unread tail is kept; its bytes move to the front once they are a small
@@ -65,5 +107,13 @@ final class InboundFrames {
             next = fedWhileSplitting
             fedWhileSplitting = nil
         }
+    }
+
+    /// The body length a frame header at the buffer's start declares; nil before its 5 bytes.
+    private static func declaredLength(_ buffer: ByteBuffer) -> Int? {
+        guard buffer.readableBytes >= FrameParser.headerLength,
+            let length = buffer.getInteger(at: buffer.readerIndex + 1, endianness: .big, as: UInt32.self)
+        else { return nil }
+        return Int(length)
     }
 }

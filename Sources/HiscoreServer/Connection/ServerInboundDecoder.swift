@@ -25,6 +25,9 @@ struct ServerInboundDecoder {
         self.frames = LengthPrefixedFrameDecoder(maxFrameBytes: maxFrameBytes)
     }
 
+    /// Past the preface: the bytes are frames.
+    var readsFrames: Bool { prefaceSeen }
+
     mutating func decode(buffer: inout ByteBuffer) throws -> ServerInbound? {
         if prefaceSeen {
             return try frames.decode(buffer: &buffer).map(ServerInbound.frame)
