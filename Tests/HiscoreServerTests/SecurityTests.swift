@@ -160,6 +160,11 @@ struct SecurityTests {
             let raw = try RawConnection(port: port)
             _ = raw.handshake()
             for callID in 1...5 { raw.send(RequestEnvelope(callID: UInt64(callID), method: .authenticate(token: "guess-\(callID)-xxxxxxxxxxxx"))) }
+            for callID in 1...5 { #expect(raw.readFrame()?.callID == UInt64(callID)) }
+            // Then the reason, at connection level, before the close.
+            let notice = raw.readFrame()
+            #expect(notice?.callID == 0 && notice?.status?.code == .unauthenticated, "\(String(describing: notice))")
+            #expect(notice?.status?.message.contains("5 failed authentications in a row") == true)
             #expect(raw.waitForClose())
         }
     }

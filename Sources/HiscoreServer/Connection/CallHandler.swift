@@ -678,6 +678,10 @@ final class CallHandler: ChannelDuplexHandler {
     private func countFailedAuthentication(_ context: ChannelHandlerContext) {
         failedAuthentications += 1
         if failedAuthentications >= limits.maxFailedAuthentications {
+            // Said at connection level, after the last refusal, as the authentication timeout is.
+            write(context, .failure(callID: 0, Status(
+                .unauthenticated,
+                "\(failedAuthentications) failed authentications in a row on this connection (max_failed_authentications): closing it")))
             closeAfterWriting(context)
         }
     }
