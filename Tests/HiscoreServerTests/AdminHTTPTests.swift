@@ -40,10 +40,23 @@ struct AdminHTTPTests {
         return (channel, loop)
     }
 
+    @Test("a connection that sends nothing is closed requestTimeout after connecting (it held its slot for the idle timeout)")
+    func silentConnectionDeadline() throws {
+        let (channel, loop) = try Self.deadlineChannel()
+        loop.advanceTime(by: AdminHTTPServer.requestTimeout - .seconds(1))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive)
+        _ = try? channel.finish()
+    }
+
     @Test("a request not complete within requestTimeout of its first byte closes the connection")
     func requestDeadline() throws {
         let (channel, loop) = try Self.deadlineChannel()
-        // Silence alone is the idle timeout's business: no request, no deadline.
+        // A first request answered; then silence is the idle timeout's business.
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\n\r\n"))
+        channel.pipeline.triggerUserOutboundEvent(AdminRequestDeadline.RequestComplete(), promise: nil)
+        channel.pipeline.triggerUserOutboundEvent(AdminRequestDeadline.ResponseSent(), promise: nil)
         loop.advanceTime(by: AdminHTTPServer.requestTimeout * 3)
         #expect(channel.isActive)
         // A header trickling in, a byte now and then: closed at the deadline from its first byte.

@@ -103,8 +103,9 @@ final class AdminIdleCloser: ChannelInboundHandler {
     }
 }
 
-/// Bounds the time a request may take to arrive: from its first byte to its end, at most
-/// `AdminHTTPServer.requestTimeout`, else the connection is closed. The idle timeout alone
+/// Bounds the time a request may take to arrive: from its first byte (the first request: from
+/// the connection) to its end, at most `AdminHTTPServer.requestTimeout`, else the connection is
+/// closed. The idle timeout alone
 /// restarts with every byte, so a client sending a header byte now and then (or an endless
 /// chunked body) could hold a connection slot forever, and 64 of them lock out the health checks.
 /// While an answer is being made, a pipelined request's bytes wait (NIO's pipelining holds them)
@@ -123,6 +124,14 @@ final class AdminRequestDeadline: ChannelDuplexHandler {
     private var answering = false
     /// Bytes arrived while an answer was being made: the next request has begun.
     private var nextRequestBegun = false
+
+    /// A new connection's first request is timed from the connection itself: one that sends
+    /// nothing would otherwise hold its slot for the idle timeout, and 64 silent ones, renewed
+    /// once a minute, kept the health checks out.
+    func channelActive(context: ChannelHandlerContext) {
+        if deadline == nil { startClock(context) }
+        context.fireChannelActive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if answering {
@@ -200,7 +209,8 @@ enum AdminHTTPServer {
     /// An admin connection silent this long is closed.
     static let idleTimeout = TimeAmount.seconds(60)
     /// A request must arrive whole (head, headers and any body) within this long of its first
-    /// byte, else its connection is closed.
+    /// byte, and a connection's first request within this long of the connection, else the
+    /// connection is closed.
     static let requestTimeout = TimeAmount.seconds(10)
 
     static func bind(
