@@ -93,4 +93,46 @@ struct HeldReadTimeoutTests {
             }
         }
     }
+
+    /// The idle check spared a connection with a subscription (or calls in flight) whatever it
+    /// did, so a client that opened one stream and then stopped reading kept its queued answers
+    /// (up to max_inflight_calls × max_frame_bytes) for as long as its socket stayed up.
+    @Test("a subscriber that stops reading while its answers fill the socket is closed about the idle timeout later")
+    func stalledSubscriberIsClosed() async throws {
+        let idleTimeout = 2.0
+        try await withServer(configure: {
+            $0.limits.maxConnections = 1
+            $0.limits.idleTimeoutSeconds = Int(idleTimeout)
+        }) { server in
+            try await offCooperativePool {
+                let reader = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
+                try #require(reader.handshake() != nil)
+                let prefix = String(repeating: "b", count: 116)
+                for start in stride(from: 0, to: 1000, by: 250) {
+                    reader.send(RequestEnvelope(callID: 1, method: .submitBatch((start..<(start + 250)).map {
+                        SubmitRequest(boardID: prefix + String(format: "%04d", $0), playerID: "p", score: 1)
+                    })))
+                    try #require(reader.readFrame()?.status == nil)
+                }
+                reader.send(RequestEnvelope(callID: 2, method: .subscribe(SubscribeRequest(boardID: prefix + "0000", target: .top(1)))))
+                try #require(reader.readFrame()?.callID == 2)
+                // ~150 KB answers, more than the kernel and the server buffer; then no more reading.
+                var burst = ByteBufferBuilder()
+                for callID in 3..<200 {
+                    burst.append(RequestEnvelope(callID: UInt64(callID), method: .listBoards(ListBoardsRequest(limit: 1000))))
+                }
+                reader.send(burst.bytes)
+                let clock = ContinuousClock()
+                let stopped = clock.now
+                var admitted = false
+                while !admitted && clock.now - stopped < .seconds(idleTimeout + 15) {
+                    let probe = try RawConnection(port: server.localPort, timeoutSeconds: 2)
+                    admitted = probe.handshake() != nil
+                    if !admitted { usleep(250_000) }  // poll interval
+                }
+                #expect(admitted, "a subscriber that stopped reading was never closed")
+                #expect(reader.waitForClose())
+            }
+        }
+    }
 }

@@ -262,7 +262,7 @@ final class CallHandler: ChannelDuplexHandler {
     /// time its read already took, and one timer per connection looks at it when the timeout could have passed,
     /// re-arming for the rest of it otherwise. A connection silent for `idleTimeoutSeconds` is
     /// closed unless it waits for answers or holds subscriptions (then it is looked at again a
-    /// timeout later).
+    /// timeout later) — and those do not spare one whose client has not read for as long.
     private func armIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline? = nil) {
         guard idleCheck == nil || deadline != nil, !closed else { return }
         // At least a second: a zero timeout (an embedder's configuration) would re-arm at once
@@ -279,8 +279,14 @@ final class CallHandler: ChannelDuplexHandler {
         guard !closed else { return }
         let now = NIODeadline.now()
         if now - lastMessage < timeout { return armIdleCheck(context, at: lastMessage + timeout) }
-        // A frame on its way is governed by the frame timeout, not this one.
-        if inflight.isEmpty && subscriptions.isEmpty && partialSince == nil {
+        // A frame on its way is governed by the frame timeout, not this one. A client that has
+        // not taken an answer byte for the timeout (its socket full, reads held since) is gone
+        // whatever it has open: calls in flight or subscriptions would otherwise keep it, and
+        // the answers queued for it (up to max_inflight_calls × max_frame_bytes), for as long
+        // as its socket stays up.
+        let notReading = readHeld && !context.channel.isWritable
+            && (readHeldSince.map { now - $0 >= timeout } ?? false)
+        if (inflight.isEmpty && subscriptions.isEmpty && partialSince == nil) || notReading {
             closed = true
             idleCheck = nil
             context.close(promise: nil)
