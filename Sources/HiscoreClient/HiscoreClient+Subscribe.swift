@@ -5,8 +5,13 @@ import NIOCore
 extension HiscoreClient {
     /// Opens a subscription. The sequence yields the snapshot first, then changes; it ends
     /// normally when the consumer stops iterating (the call is cancelled on the server) and throws
-    /// `HiscoreError` when the server ends the stream (NOT_FOUND: the board was deleted;
-    /// UNAVAILABLE: the server is shutting down or the connection was lost).
+    /// `HiscoreError` when the server ends the stream: NOT_FOUND (the board was deleted), ABORTED
+    /// (its season was reset: subscribe again for the new period), UNAUTHENTICATED (the player
+    /// token it was opened with expired), RESOURCE_EXHAUSTED (a feed fell too far behind, an
+    /// event would exceed max_frame_bytes, or past a subscription bound at subscribe time),
+    /// ALREADY_EXISTS (a second feed on one board), INVALID_ARGUMENT and the like (a bad
+    /// request), or UNAVAILABLE (the server is shutting down or the connection was lost):
+    /// docs/protocol.md, "Ending a stream".
     ///
     /// At most `maxBufferedEvents` events wait for the consumer: the connection keeps being read
     /// for the other calls, so a consumer slower than the board would otherwise grow the client

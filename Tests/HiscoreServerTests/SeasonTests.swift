@@ -36,6 +36,19 @@ struct SeasonTests {
     /// A write that a shard had begun to apply when the reset archived its board lands in the
     /// archived period (the shard checked the board was live just before): the reset's count
     /// must include it, so the reset answers once every shard has finished what it had begun.
+    @Test("a season reset of a running server is logged: what was archived, what is live")
+    func resetIsLogged() async throws {
+        let log = CapturedLog()
+        try await withServer(logger: log.logger) { server in
+            let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            _ = try await client.submit(board: "logged", player: "alice", score: 5)
+            _ = try await client.submit(board: "logged", player: "bob", score: 7)
+            _ = try await client.resetBoard("logged")
+            try await client.close()
+            #expect(await log.waitFor("board logged: season reset by reset_board: period 1 archived with 2 entries, period 2 live", seconds: 10))
+        }
+    }
+
     @Test("a reset amid writes reports as many archived entries as its period holds")
     func resetCountsWritesInFlight() async throws {
         let clock = TestClock(Self.t0)

@@ -68,6 +68,13 @@ final class SeasonKeeper: Sendable {
         // The answer counts the archived period once the shards have finished the writes they
         // had begun on it (`ResetAnswerPlan`); pruned periods are deleted in the same round.
         let promise = loop.makePromise(of: ResponseEnvelope.self)
+        let origin = callID == 0 ? "at its scheduled boundary" : "by reset_board"
+        let pruned = outcome.pruned.count
+        promise.futureResult.whenSuccess { [logger] answer in
+            guard case .resetBoard(let result)? = answer.result else { return }
+            logger.info(
+                "board \(boardID): season reset \(origin): period \(result.archivedPeriodID) archived with \(result.archivedEntries) \(result.archivedEntries == 1 ? "entry" : "entries"), period \(outcome.live.periodID) live\(pruned > 0 ? ", \(pruned) oldest \(pruned == 1 ? "period" : "periods") deleted (keep_periods)" : "")")
+        }
         loop.execute { [executor, loop] in
             let shardCount = executor.shards.count
             var calls = [
