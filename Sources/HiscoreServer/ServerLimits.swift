@@ -49,6 +49,14 @@ public struct ServerLimits: Sendable, Equatable {
     /// the board's max_metadata_bytes)): each stream keeps the last window it sent, to send
     /// changes against it. A subscribe past it gets RESOURCE_EXHAUSTED.
     public var maxStreamWindowBytes: Int = 64 << 20
+    /// Entries the open top, around and player streams of one connection may watch, counted at
+    /// subscribe time as the entries their windows hold (a top N counts N, an around a...b
+    /// counts a + b + 1, a player 1). Each event of a stream carries (and is encoded for) its
+    /// window's changes, up to all of it: what a connection's streams cost the server grows
+    /// with this, not with their number (149 top-1000 streams, within the bytes bound, cut a
+    /// writer's throughput 6x). The default fits `max_subscriptions` around-5 windows, or 16
+    /// top-1000 ones. A subscribe past it gets RESOURCE_EXHAUSTED.
+    public var maxStreamWindowEntries: Int = 16_384
     /// Ping payload bytes.
     public var maxPingPayloadBytes: Int = 1024
     /// Concurrent client connections; further connections are closed at once.

@@ -76,6 +76,9 @@ struct Hiscored: AsyncParsableCommand {
     @Option(help: "Bytes of entries one connection's top/around/player streams may keep, counted as the most their windows can hold (HISCORE_MAX_STREAM_WINDOW_BYTES). Default 67108864.")
     var maxStreamWindowBytes: Int?
 
+    @Option(help: "Entries one connection's top/around/player streams may watch (a top N counts N) (HISCORE_MAX_STREAM_WINDOW_ENTRIES). Default 16384.")
+    var maxStreamWindowEntries: Int?
+
     @Option(help: "Bytes all feeds' backlogs may hold over every board; past it, lagging feeds are ended (HISCORE_MAX_FEED_BACKLOG_BYTES). Default 268435456.")
     var maxFeedBacklogBytes: Int?
 
@@ -185,6 +188,8 @@ struct Hiscored: AsyncParsableCommand {
         limits.maxPageEntries = try maxPageEntries ?? env.int("MAX_PAGE_ENTRIES") ?? limits.maxPageEntries
         limits.maxPlayersPerQuery = try maxPlayersPerQuery ?? env.int("MAX_PLAYERS_PER_QUERY") ?? limits.maxPlayersPerQuery
         limits.maxStreamWindowBytes = try maxStreamWindowBytes ?? env.int("MAX_STREAM_WINDOW_BYTES") ?? limits.maxStreamWindowBytes
+        limits.maxStreamWindowEntries =
+            try maxStreamWindowEntries ?? env.int("MAX_STREAM_WINDOW_ENTRIES") ?? limits.maxStreamWindowEntries
         limits.maxFeedBacklogBytes = try maxFeedBacklogBytes ?? env.int("MAX_FEED_BACKLOG_BYTES") ?? limits.maxFeedBacklogBytes
         limits.maxTopCacheBytes = try maxTopCacheBytes ?? env.int("MAX_TOP_CACHE_BYTES") ?? limits.maxTopCacheBytes
         limits.maxConnections = try maxConnections ?? env.int("MAX_CONNECTIONS") ?? limits.maxConnections
@@ -374,7 +379,8 @@ struct Hiscored: AsyncParsableCommand {
             ("--max-inflight-batch-items", limits.maxInflightBatchItems),
             ("--max-server-inflight-batch-items", limits.maxServerInflightBatchItems),
             ("--max-page-entries", limits.maxPageEntries), ("--max-players-per-query", limits.maxPlayersPerQuery),
-            ("--max-stream-window-bytes", limits.maxStreamWindowBytes), ("--max-feed-backlog-bytes", limits.maxFeedBacklogBytes),
+            ("--max-stream-window-bytes", limits.maxStreamWindowBytes), ("--max-stream-window-entries", limits.maxStreamWindowEntries),
+            ("--max-feed-backlog-bytes", limits.maxFeedBacklogBytes),
             ("--max-connections", limits.maxConnections), ("--max-boards", limits.maxBoards),
             ("--preface-timeout", limits.prefaceTimeoutSeconds), ("--idle-timeout", limits.idleTimeoutSeconds),
             ("--frame-timeout", limits.frameTimeoutSeconds), ("--authentication-timeout", limits.authenticationTimeoutSeconds),

@@ -10,7 +10,8 @@ struct SlowReaderTests {
     /// drains it must still end on the exact final state.
     @Test("a reader that stops reading gets bounded bytes and ends on the correct final state")
     func slowReader() async throws {
-        try await withServer(shards: 2) { server in
+        // 40 top-1000 streams on one connection: past the default max_stream_window_entries.
+        try await withServer(shards: 2, configure: { $0.limits.maxStreamWindowEntries = 40_000 }) { server in
             let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             _ = try await writer.submitBatch((0..<1000).map { SubmitRequest(boardID: "churn", playerID: "p\($0)", score: Int64($0)) })
             let reader = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 16 * 1024)

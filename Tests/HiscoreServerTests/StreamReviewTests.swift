@@ -201,7 +201,7 @@ struct StreamConnectionBoundTests {
     func budgetAcrossBoards(boards: Int) async throws {
         // 160 top-1000 windows exceed the default max_stream_window_bytes: lifted here, as this
         // is about the event budget.
-        let rig = try await SubscribeResetRig.start(shards: 2, maxStreamWindowBytes: 1 << 30)
+        let rig = try await SubscribeResetRig.start(shards: 2, maxStreamWindowBytes: 1 << 30, maxStreamWindowEntries: 1 << 30)
         do {
             let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: rig.port)
             let metadata = [UInt8](repeating: 7, count: 200)
@@ -259,7 +259,8 @@ extension StreamConnectionBoundTests {
     /// connection hold ~1 GB. The windows' bytes are bounded per connection at subscribe time.
     @Test("a connection's streams may keep at most max_stream_window_bytes of windows; closing one makes room")
     func windowBytesPerConnection() async throws {
-        let rig = try await SubscribeResetRig.start(shards: 2)
+        // The entries bound lifted: this is about bytes.
+        let rig = try await SubscribeResetRig.start(shards: 2, maxStreamWindowEntries: 1 << 30)
         do {
             let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: rig.port)
             _ = try await writer.submit(board: "w", player: "p", score: 1)
@@ -344,5 +345,48 @@ struct FeedFrameBoundTests {
             }
             try? await reader.close()
         }
+    }
+
+    /// 149 top-1000 streams fit the bytes bound, and one connection holding them cut a writer's
+    /// throughput 6x (each event of each stream made and encoded on its own). The entries they
+    /// watch are bounded per connection too.
+    @Test("a connection's streams may watch at most max_stream_window_entries entries; closing one makes room")
+    func windowEntriesPerConnection() async throws {
+        let rig = try await SubscribeResetRig.start(shards: 2)
+        do {
+            let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: rig.port)
+            _ = try await writer.submit(board: "w", player: "p", score: 1)
+            try? await writer.close()
+            let reader = try RawConnection(port: rig.port, timeoutSeconds: 10)
+            _ = reader.handshake()
+            // 16,384 entries: 16 top-1000 windows and a top-384 one; the next top-1 is refused.
+            var burst = ByteBufferBuilder()
+            for callID in UInt64(1)...16 {
+                burst.append(RequestEnvelope(callID: callID, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1000)))))
+            }
+            burst.append(RequestEnvelope(callID: 17, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(384)))))
+            burst.append(RequestEnvelope(callID: 18, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1)))))
+            reader.send(burst.bytes)
+            var opened = Set<UInt64>()
+            var refused: [UInt64: String] = [:]
+            while opened.count + refused.count < 18, let frame = reader.readFrame() {
+                if case .event? = frame.result { opened.insert(frame.callID) } else if let status = frame.status {
+                    #expect(status.code == .resourceExhausted)
+                    refused[frame.callID] = status.message
+                }
+            }
+            #expect(opened == Set(1...17) && refused.keys.sorted() == [18], "\(refused)")
+            #expect(refused[18]?.contains("max_stream_window_entries") == true, "\(refused)")
+            reader.send(RequestEnvelope(callID: 19, method: .cancel(callID: 17)))
+            reader.send(RequestEnvelope(callID: 20, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(10)))))
+            var answer: ResponseEnvelope?
+            while answer == nil, let frame = reader.readFrame() {
+                if frame.callID == 20 { answer = frame }
+            }
+            #expect(answer?.status == nil, "\(String(describing: answer?.status))")
+        } catch {
+            Issue.record("\(error)")
+        }
+        await rig.stop()
     }
 }

@@ -115,7 +115,7 @@ struct SubscribeResetRig {
 
     var port: Int { listener.localAddress?.port ?? 0 }
 
-    static func start(shards shardCount: Int, maxStreamWindowBytes: Int? = nil) async throws -> SubscribeResetRig {
+    static func start(shards shardCount: Int, maxStreamWindowBytes: Int? = nil, maxStreamWindowEntries: Int? = nil) async throws -> SubscribeResetRig {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: shardCount)
         do {
             let loops = Array(group.makeIterator())
@@ -132,6 +132,7 @@ struct SubscribeResetRig {
             let limits = {
                 var limits = ServerLimits()
                 if let maxStreamWindowBytes { limits.maxStreamWindowBytes = maxStreamWindowBytes }
+                if let maxStreamWindowEntries { limits.maxStreamWindowEntries = maxStreamWindowEntries }
                 return limits
             }()
             let router = CallRouter(

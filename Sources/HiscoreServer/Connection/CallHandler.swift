@@ -26,7 +26,7 @@ final class CallHandler: ChannelDuplexHandler {
     private var sink: StreamSink?
     /// Open subscriptions by the client's call id; they do not count as in-flight calls. The hub
     /// knows each by its `serial` (see `inflight`).
-    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool, serial: UInt64, tokenExpiry: Int64?, windowBytes: Int)] = [:]
+    private var subscriptions: [UInt64: (board: BoardHandle, feed: Bool, serial: UInt64, tokenExpiry: Int64?, windowBytes: Int, windowEntries: Int)] = [:]
     /// Ends the subscriptions opened with a player token once the token expires (armed only
     /// while such subscriptions are open, for the earliest expiry).
     private var tokenExpiryCheck: Scheduled<Void>?
@@ -730,9 +730,18 @@ final class CallHandler: ChannelDuplexHandler {
                 "this stream's window could hold \(windowBytes) bytes of entries and the connection's streams already \(heldBytes); at most \(limits.maxStreamWindowBytes) per connection (max_stream_window_bytes): close streams, ask for smaller windows, or use another connection")))
             return
         }
+        // And by how many entries they watch: what their events cost to make and encode.
+        let windowEntries = spec.target.windowEntries
+        let heldEntries = subscriptions.values.reduce(0) { $0 + $1.windowEntries }
+        guard heldEntries + windowEntries <= limits.maxStreamWindowEntries else {
+            write(context, .failure(callID: callID, Status(
+                .resourceExhausted,
+                "this stream watches \(windowEntries) entries and the connection's streams already \(heldEntries); at most \(limits.maxStreamWindowEntries) per connection (max_stream_window_entries): close streams, ask for smaller windows, or use another connection")))
+            return
+        }
         var tokenExpiry: Int64?
         if case .player(let claims) = principal { tokenExpiry = claims.lastValidSecond(leewaySeconds: PlayerTokenVerifier.leewaySeconds) }
-        subscriptions[callID] = (spec.board, feed, serial, tokenExpiry, windowBytes)
+        subscriptions[callID] = (spec.board, feed, serial, tokenExpiry, windowBytes, windowEntries)
         subscriptionIDs[serial] = callID
         if let tokenExpiry { armTokenExpiryCheck(context, at: tokenExpiry) }
         metrics?.subscriptionsOpened += 1
