@@ -58,8 +58,11 @@ public struct AnswerBound: Sendable {
         for id in playerIDs { bytes += entryBytes(board.limits, playerIDBytes: id.utf8.count) }
         guard bytes > maxFrameBytes else { return nil }
         let fits = entriesPerAnswer(board.limits)
+        let advice = playerIDs.count > fits
+            ? "ask for at most \(fits) players per call"
+            : "the board's entries are too large for this server's frames (lower its max_metadata_bytes, or raise --max-frame-bytes)"
         return Status(
             .resourceExhausted,
-            "entries of \(playerIDs.count) players on board \(board.id) could answer more than max_frame_bytes (\(maxFrameBytes)): its entries may carry up to \(board.limits.maxMetadataBytes) bytes of metadata; ask for at most \(fits) players per call")
+            "entries of \(playerIDs.count) players on board \(board.id) could answer more than max_frame_bytes (\(maxFrameBytes)): its entries may carry up to \(board.limits.maxMetadataBytes) bytes of metadata; \(advice)")
     }
 }

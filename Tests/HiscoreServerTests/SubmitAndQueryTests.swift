@@ -237,6 +237,25 @@ struct SubmitAndQueryTests {
         }
     }
 
+    /// With --max-frame-bytes 1024 a board allowing 4 KiB of metadata was created, and its calls
+    /// then refused with "ask for at most 1 players" for one player, "send at most 0 per batch".
+    @Test("small frames: a board whose one entry cannot fit an answer is refused at creation; the boards that fit answer one entry")
+    func smallFramesRefuseBoardsThatCannotAnswer() async throws {
+        try await withClient(configure: { $0.limits.maxFrameBytes = 1024 }) { client, _ in
+            let refused = await expectStatus(.invalidArgument) {
+                try await client.createBoard(BoardConfig(id: "fat", limits: BoardLimits(maxMetadataBytes: 4096)))
+            }
+            #expect(refused.contains("more than this server's max_frame_bytes (1024)") && refused.contains("at most 576"), "\(refused)")
+            // The largest that fits: an entry with a 128-byte id and all its metadata answers.
+            try await client.createBoard(BoardConfig(id: "fits", limits: BoardLimits(maxMetadataBytes: 576)))
+            let id = String(repeating: "p", count: 128)
+            let metadata = [UInt8](repeating: 7, count: 576)
+            _ = try await client.submit(board: "fits", player: id, score: 1, metadata: metadata)
+            #expect(try await client.entries(board: "fits", players: [id]).entries.first?.metadata == metadata)
+            #expect(try await client.top(board: "fits", limit: 1).entries.count == 1)
+        }
+    }
+
     /// Each shard built its share of a page (metadata copied) before the answer's frame bound
     /// refused it: a 1000-entry page of a 4 KiB board made ~8 MB of copies per call. Reads whose
     /// answer could exceed max_frame_bytes on their board are now refused before they run.

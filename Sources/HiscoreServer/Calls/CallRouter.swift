@@ -83,9 +83,11 @@ struct CallRouter: Sendable {
                 largestItem = max(largestItem, item)
             }
             guard worstAnswerBytes <= limits.maxFrameBytes else {
+                let fits = limits.maxFrameBytes / largestItem
                 return fail(
                     callID, .resourceExhausted,
-                    "a batch of \(requests.count) submits to boards allowing up to \(largestItem - Self.submitAnswerOverhead) bytes of ids and metadata per entry could answer more than max_frame_bytes (\(limits.maxFrameBytes)); send at most \(limits.maxFrameBytes / largestItem) per batch")
+                    "a batch of \(requests.count) submits to boards allowing up to \(largestItem - Self.submitAnswerOverhead) bytes of ids and metadata per entry could answer more than max_frame_bytes (\(limits.maxFrameBytes)); "
+                        + (fits > 0 ? "send at most \(fits) per batch" : "not even one item's answer fits: submit those one by one (submit), or raise --max-frame-bytes"))
             }
             return .plan(SubmitBatchPlan(callID: callID, items: requests.map { request in
                 if let denied = access.authorizeSubmit(principal, request, now: now, board: { directory.board($0)?.config }) {
@@ -153,6 +155,14 @@ struct CallRouter: Sendable {
                 try config.validate()
             } catch {
                 return fail(callID, .invalidArgument, "\(error)")
+            }
+            // An answer must be able to carry one entry of the board, metadata and all.
+            let bound = AnswerBound(maxFrameBytes: limits.maxFrameBytes)
+            let oneEntry = AnswerBound.answerOverhead + bound.entryBytes(config.limits)
+            guard oneEntry <= limits.maxFrameBytes else {
+                return fail(
+                    callID, .invalidArgument,
+                    "board \(config.id) allows \(config.limits.maxMetadataBytes) bytes of metadata per entry: an answer carrying one entry may need \(oneEntry) bytes, more than this server's max_frame_bytes (\(limits.maxFrameBytes)); lower max_metadata_bytes to at most \(limits.maxFrameBytes - AnswerBound.answerOverhead - AnswerBound.entryOverhead - Identifier.maxBytes)")
             }
             do {
                 switch try directory.create(config) {
