@@ -30,7 +30,7 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Server address HOST:PORT, an IPv6 host in brackets ([::1]:7450) (HISCORE_ADDR). Default 127.0.0.1:7450.")
     var addr: String?
 
-    @Flag(help: "Print JSON instead of a table.")
+    @Flag(help: "Print JSON instead of text: one object per line (JSON Lines), one per entry for lists; watch --top prints each window as an array.")
     var json = false
 
     @Option(help: "API key or player token (HISCORE_TOKEN); needed when the server has keys configured.")
