@@ -89,10 +89,11 @@ struct FileDescriptorLimit: Equatable {
         return FileDescriptorLimit(soft: UInt64(limit.rlim_cur), hard: UInt64(limit.rlim_max))
     }
 
-    /// Descriptors the process needs besides connections and admin connections: standard
-    /// streams, listeners, each loop's epoll and eventfd, the catalog, the shards' log segments
-    /// and a snapshot each (18 in all measured with two shards, before any snapshot).
-    static func reserve(shards: Int) -> UInt64 { UInt64(32 + 4 * shards) }
+    /// Descriptors the process needs besides client connections: the admin port's connections
+    /// (`AdminHTTPServer.maxConnections`), standard streams, listeners, each loop's epoll and
+    /// eventfd, the catalog, the shards' log segments and a snapshot each (18 in all measured
+    /// with two shards, before any snapshot and with no admin connection).
+    static func reserve(shards: Int) -> UInt64 { UInt64(AdminHTTPServer.maxConnections + 32 + 4 * shards) }
 
     /// Raises the soft limit toward the hard one as far as `needed` (the usual soft limit, 1024,
     /// is far below the default --max-connections); the limit after, or nil where it cannot be read.

@@ -1,4 +1,5 @@
 import Foundation
+import HiscoreCore
 import HiscoreTestSupport
 import HiscoreWire
 import Testing
@@ -132,6 +133,48 @@ struct HeldReadTimeoutTests {
                 }
                 #expect(admitted, "a subscriber that stopped reading was never closed")
                 #expect(reader.waitForClose())
+            }
+        }
+    }
+
+    /// The first version timed "not reading" from a held read, which only a read event sets: a
+    /// client whose answers filled its socket after its last bytes arrived (answers made by the
+    /// shards after the read) was never closed.
+    @Test("a subscriber whose answers filled its socket after its last request, and that sends nothing more, is closed too")
+    func stalledAfterAsyncAnswers() async throws {
+        let idleTimeout = 2.0
+        try await withServer(configure: {
+            $0.limits.maxConnections = 1
+            $0.limits.idleTimeoutSeconds = Int(idleTimeout)
+        }) { server in
+            try await offCooperativePool {
+                let reader = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
+                try #require(reader.handshake() != nil)
+                reader.send(RequestEnvelope(callID: 1, method: .createBoard(BoardConfig(id: "m", limits: BoardLimits(maxMetadataBytes: 4096)))))
+                try #require(reader.readFrame()?.status == nil)
+                for start in stride(from: 0, to: 200, by: 100) {
+                    reader.send(RequestEnvelope(callID: 2, method: .submitBatch((start..<(start + 100)).map {
+                        SubmitRequest(boardID: "m", playerID: "p\($0)", score: Int64($0), metadata: [UInt8](repeating: 7, count: 4000))
+                    })))
+                    try #require(reader.readFrame()?.status == nil)
+                }
+                reader.send(RequestEnvelope(callID: 3, method: .subscribe(SubscribeRequest(boardID: "m", target: .top(1)))))
+                try #require(reader.readFrame()?.callID == 3)
+                // ~800 KB answers each, answered by the shards after the read; then nothing more.
+                var burst = ByteBufferBuilder()
+                for callID in 10..<22 {
+                    burst.append(RequestEnvelope(callID: UInt64(callID), method: .top(TopRequest(boardID: "m", limit: 200))))
+                }
+                reader.send(burst.bytes)
+                let clock = ContinuousClock()
+                let stopped = clock.now
+                var admitted = false
+                while !admitted && clock.now - stopped < .seconds(idleTimeout + 15) {
+                    let probe = try RawConnection(port: server.localPort, timeoutSeconds: 2)
+                    admitted = probe.handshake() != nil
+                    if !admitted { usleep(250_000) }
+                }
+                #expect(admitted, "a subscriber that stopped reading (sending nothing more) was never closed")
             }
         }
     }

@@ -156,10 +156,11 @@ struct CallRouter: Sendable {
             } catch {
                 return fail(callID, .invalidArgument, "\(error)")
             }
-            // An answer must be able to carry one entry of the board, metadata and all.
+            // An answer must be able to carry one entry of a new board, metadata and all (one
+            // made under larger frames before a restart stays: creating it again is idempotent).
             let bound = AnswerBound(maxFrameBytes: limits.maxFrameBytes)
             let oneEntry = AnswerBound.answerOverhead + bound.entryBytes(config.limits)
-            guard oneEntry <= limits.maxFrameBytes else {
+            guard oneEntry <= limits.maxFrameBytes || directory.board(config.id) != nil else {
                 return fail(
                     callID, .invalidArgument,
                     "board \(config.id) allows \(config.limits.maxMetadataBytes) bytes of metadata per entry: an answer carrying one entry may need \(oneEntry) bytes, more than this server's max_frame_bytes (\(limits.maxFrameBytes)); lower max_metadata_bytes to at most \(limits.maxFrameBytes - AnswerBound.answerOverhead - AnswerBound.entryOverhead - Identifier.maxBytes)")

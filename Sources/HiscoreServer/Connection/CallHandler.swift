@@ -128,6 +128,9 @@ final class CallHandler: ChannelDuplexHandler {
     /// Since when reads have been held without the client reading its answers: from the hold's
     /// start or the last drain of the socket during it, whichever is later (`armFrameCheck`).
     private var readHeldSince: NIODeadline?
+    /// Since when the socket has been full (the channel unwritable): the client has taken no
+    /// answer byte since (nil while writable). The idle check closes a client gone this long.
+    private var unwritableSince: NIODeadline?
     private var draining = false
     private var closed = false
     /// The preface, then frames, out of the connection's bytes.
@@ -280,12 +283,11 @@ final class CallHandler: ChannelDuplexHandler {
         let now = NIODeadline.now()
         if now - lastMessage < timeout { return armIdleCheck(context, at: lastMessage + timeout) }
         // A frame on its way is governed by the frame timeout, not this one. A client that has
-        // not taken an answer byte for the timeout (its socket full, reads held since) is gone
+        // not taken an answer byte for the timeout (its socket full all along) is gone
         // whatever it has open: calls in flight or subscriptions would otherwise keep it, and
         // the answers queued for it (up to max_inflight_calls × max_frame_bytes), for as long
         // as its socket stays up.
-        let notReading = readHeld && !context.channel.isWritable
-            && (readHeldSince.map { now - $0 >= timeout } ?? false)
+        let notReading = !context.channel.isWritable && (unwritableSince.map { now - $0 >= timeout } ?? false)
         if (inflight.isEmpty && subscriptions.isEmpty && partialSince == nil) || notReading {
             closed = true
             idleCheck = nil
@@ -923,6 +925,7 @@ final class CallHandler: ChannelDuplexHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
+        unwritableSince = writable ? nil : (unwritableSince ?? .now())
         sink?.setWritable(writable)
         if writable {
             // Subscribers skipped while the socket was full now get the latest state.

@@ -28,7 +28,10 @@ final class InboundFrames {
     /// Bytes of a refused frame still to drop.
     private var skipping = 0
 
+    private let maxFrameBytes: Int
+
     init(maxFrameBytes: Int) {
+        self.maxFrameBytes = maxFrameBytes
         decoder = ServerInboundDecoder(maxFrameBytes: maxFrameBytes)
     }
 
@@ -58,8 +61,14 @@ final class InboundFrames {
             fedWhileSplitting = nil
         }
         var next: ByteBuffer? = bytes
-        while let read = next, !stopped() {
+        while var read = next, !stopped() {
             chunk()
+            // A refused frame's rest comes first in the new bytes (what is held ends before it).
+            if skipping > 0 {
+                let dropped = min(skipping, read.readableBytes)
+                read.moveReaderIndex(forwardBy: dropped)
+                skipping -= dropped
+            }
             var buffer: ByteBuffer
             if var waiting = partial {
                 partial = nil
@@ -68,34 +77,26 @@ final class InboundFrames {
             } else {
                 buffer = read
             }
-            if skipping > 0 {
-                let dropped = min(skipping, buffer.readableBytes)
-                buffer.moveReaderIndex(forwardBy: dropped)
-                skipping -= dropped
-            }
-            var wasHeld = false
-            while !stopped() {
-                if held() {
-                    wasHeld = true
-                    break
-                }
-                guard let decoded = try decoder.decode(buffer: &buffer) else { break }
+            while !stopped(), !held(), let decoded = try decoder.decode(buffer: &buffer) {
                 partialAdmitted = false
                 try message(decoded)
             }
-            // What is left is one unfinished frame (unless frames were held whole): check a large one.
-            if !stopped(), !wasHeld, !partialAdmitted, decoder.readsFrames,
-                let declared = Self.declaredLength(buffer), declared > Self.gatedFrameBytes,
-                buffer.readableBytes >= FrameParser.headerLength + Self.gatedFrameBytes
+            // What is left ends with at most one unfinished frame (after whole frames, when they
+            // are held): a large one is checked before more of it is buffered.
+            if !stopped(), !partialAdmitted, decoder.readsFrames, let start = Self.unfinishedFrameStart(buffer),
+                let declared = Self.declaredLength(buffer, at: start), declared > Self.gatedFrameBytes,
+                // A header the decoder will refuse (a flag, an oversized length) is left to it.
+                declared <= maxFrameBytes, buffer.getInteger(at: buffer.readerIndex + start, as: UInt8.self) == 0,
+                buffer.readableBytes - start >= FrameParser.headerLength + Self.gatedFrameBytes
             {
                 let admitted = buffer.withUnsafeReadableBytes {
-                    admitsLargeFrame(UnsafeRawBufferPointer(rebasing: $0[FrameParser.headerLength...]), declared)
+                    admitsLargeFrame(UnsafeRawBufferPointer(rebasing: $0[(start + FrameParser.headerLength)...]), declared)
                 }
                 if admitted {
                     partialAdmitted = true
                 } else {
-                    skipping = FrameParser.headerLength + declared - buffer.readableBytes
-                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                    skipping = FrameParser.headerLength + declared - (buffer.readableBytes - start)
+                    buffer.moveWriterIndex(to: buffer.readerIndex + start)
                 }
             }
             if !stopped() && buffer.readableBytes > 0 {
@@ -109,11 +110,22 @@ final class InboundFrames {
         }
     }
 
-    /// The body length a frame header at the buffer's start declares; nil before its 5 bytes.
-    private static func declaredLength(_ buffer: ByteBuffer) -> Int? {
-        guard buffer.readableBytes >= FrameParser.headerLength,
-            let length = buffer.getInteger(at: buffer.readerIndex + 1, endianness: .big, as: UInt32.self)
+    /// The body length declared by the frame header `offset` bytes into the readable bytes; nil
+    /// before its 5 bytes are in.
+    private static func declaredLength(_ buffer: ByteBuffer, at offset: Int) -> Int? {
+        guard buffer.readableBytes - offset >= FrameParser.headerLength,
+            let length = buffer.getInteger(at: buffer.readerIndex + offset + 1, endianness: .big, as: UInt32.self)
         else { return nil }
         return Int(length)
+    }
+
+    /// Where the unfinished frame at the end of `buffer` starts, past its whole frames (held
+    /// ones); nil when the buffer ends on a frame boundary.
+    private static func unfinishedFrameStart(_ buffer: ByteBuffer) -> Int? {
+        var offset = 0
+        while let length = declaredLength(buffer, at: offset), offset + FrameParser.headerLength + length <= buffer.readableBytes {
+            offset += FrameParser.headerLength + length
+        }
+        return offset < buffer.readableBytes ? offset : nil
     }
 }

@@ -54,7 +54,7 @@ static void describe(SSL *ssl, const char *what, char *err, size_t errlen) {
     if (verify != X509_V_OK) {
         snprintf(err, errlen, "TLS: %s: the server's certificate is not trusted: %s (%s)", what,
                  X509_verify_cert_error_string(verify), reason);
-    } else if (ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER) {
+    } else if (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER) {
         snprintf(err, errlen, "TLS: %s: the server did not answer with TLS; is it started with --tls-cert? (%s)",
                  what, reason);
     } else if (reason[0] != '\0') {
