@@ -170,6 +170,7 @@ public final class HiscoreServer: Sendable {
                 maxMetadataBytes: UInt32(BoardLimits().maxMetadataBytes))
 
             let acceptFailures = AcceptBackoff(socketName: "calls port", logger: logger)
+            let securityLog = SecurityEventLog(logger: logger)
             let bootstrap = ServerBootstrap(group: group)
                 .serverChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(acceptFailures) }
@@ -191,7 +192,8 @@ public final class HiscoreServer: Sendable {
                             CallHandler(
                                 router: router, executor: executor, limits: limits, hello: hello, registry: registry,
                                 streams: streams, connectionID: connectionIDs.loadThenWrappingIncrement(ordering: .relaxed),
-                                telemetry: telemetry, access: current.access, accessGeneration: current.generation))
+                                telemetry: telemetry, access: current.access, accessGeneration: current.generation,
+                                securityLog: securityLog))
                     }
                 }
             let listener: any Channel

@@ -169,6 +169,23 @@ struct SecurityTests {
         }
     }
 
+    @Test("a connection closed for failed authentications is logged, with its peer, at most once a minute")
+    func failedAuthenticationsAreLogged() async throws {
+        let log = CapturedLog()
+        let access = try securedAccess()
+        try await withServer(configure: { $0.access = access }, logger: log.logger) { server in
+            for _ in 0..<2 {
+                let raw = try RawConnection(port: server.localPort)
+                _ = raw.handshake()
+                for callID in 1...5 { raw.send(RequestEnvelope(callID: UInt64(callID), method: .authenticate(token: "guess-\(callID)-xxxxxxxxxxxx"))) }
+                #expect(raw.waitForClose())
+            }
+            #expect(await log.waitFor("was closed after 5 failed authentications in a row (max_failed_authentications)", seconds: 10))
+            #expect(log.contains("a connection from 127.0.0.1:"), "the peer is named")
+            #expect(log.count("failed authentications in a row") == 1, "the second close, within the minute, is counted for the next line")
+        }
+    }
+
     @Test("player tokens: read their boards, submit only their own score on client_writes boards")
     func playerTokens() async throws {
         try await withSecuredServer { _, connect in

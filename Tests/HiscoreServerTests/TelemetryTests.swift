@@ -56,6 +56,9 @@ final class CapturedLog: @unchecked Sendable {
 
     func contains(_ text: String) -> Bool { lock.withLock { lines.contains { $0.contains(text) } } }
 
+    /// Lines that contain `text`.
+    func count(_ text: String) -> Int { lock.withLock { lines.filter { $0.contains(text) }.count } }
+
     /// Waits (on a condition, woken by each new line; off the cooperative pool) until a line
     /// contains `text`, at most `seconds`; whether one does.
     func waitFor(_ text: String, seconds: Double) async -> Bool {

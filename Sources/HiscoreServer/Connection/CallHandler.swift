@@ -67,6 +67,7 @@ final class CallHandler: ChannelDuplexHandler {
     /// Everything allowed without credentials (ping, authenticate with a token of at most
     /// `maxAuthTokenBytes`) fits well under it.
     static let maxFrameBytesWithoutCredentials = InboundFrames.gatedFrameBytes
+    private let securityLog: SecurityEventLog?
     /// Until when the credentials accepted on this connection (`authenticate`, or a call's own
     /// token) hold, in unix seconds with the tokens' leeway: 0 = none yet, Int64.max = one that
     /// never expires (an API key, a token without a representable expiry).
@@ -149,8 +150,9 @@ final class CallHandler: ChannelDuplexHandler {
     init(
         router: CallRouter, executor: BatchExecutor, limits: ServerLimits, hello: ServerHello, registry: ConnectionRegistry,
         streams: StreamCoordinator?, connectionID: UInt64, telemetry: Telemetry? = nil,
-        access: AccessControl = AccessControl(), accessGeneration: UInt64 = 0
+        access: AccessControl = AccessControl(), accessGeneration: UInt64 = 0, securityLog: SecurityEventLog? = nil
     ) {
+        self.securityLog = securityLog
         self.telemetry = telemetry
         self.access = access
         self.accessGeneration = accessGeneration
@@ -690,6 +692,7 @@ final class CallHandler: ChannelDuplexHandler {
             write(context, .failure(callID: 0, Status(
                 .unauthenticated,
                 "\(failedAuthentications) failed authentications in a row on this connection (max_failed_authentications): closing it")))
+            if !closed { securityLog?.closedForFailedAuthentications(peer: context.channel.remoteAddress, failures: failedAuthentications) }
             closeAfterWriting(context)
         }
     }
