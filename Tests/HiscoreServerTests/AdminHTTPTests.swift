@@ -145,6 +145,41 @@ struct AdminHTTPTests {
         _ = try? channel.finish()
     }
 
+    @Test("full admin slots: a new connection takes the oldest slot not being answered; none while all are answered")
+    func fullSlotsEvictTheOldestIdle() throws {
+        let slots = AdminConnectionSlots(capacity: 2)
+        let first = EmbeddedChannel()
+        let second = EmbeddedChannel()
+        let third = EmbeddedChannel()
+        let fourth = EmbeddedChannel()
+        for channel in [first, second, third, fourth] { try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait() }
+        let firstSlot = try #require(slots.admit(first))
+        _ = try #require(slots.admit(second))
+        firstSlot.answering = true
+        // The oldest idle one is the second: it gives way, the first (being answered) stays.
+        let thirdSlot = try #require(slots.admit(third))
+        #expect(first.isActive && !second.isActive && slots.count == 2)
+        thirdSlot.answering = true
+        #expect(slots.admit(fourth) == nil, "every slot is being answered")
+        #expect(first.isActive && third.isActive && slots.count == 2)
+        // A closed connection frees its slot.
+        _ = try? first.finish()
+        #expect(slots.count == 1)
+        _ = try? third.finish()
+    }
+
+    @Test("64 silent connections do not keep /healthz out")
+    func silentConnectionsGiveWay() async throws {
+        let endpoints = AdminEndpoints()
+        try await Self.withAdminPort(endpoints) { port in
+            var silent: [RawConnection] = []
+            for _ in 0..<AdminHTTPServer.maxConnections { silent.append(try RawConnection(port: port)) }
+            let answer = try await httpGet(port: port, path: "/healthz")
+            #expect(answer.status == 200)
+            withExtendedLifetime(silent) {}
+        }
+    }
+
     /// An admin port on 127.0.0.1 (its own loop) serving `endpoints`, for `body`; always closed.
     static func withAdminPort(_ endpoints: AdminEndpoints, _ body: (Int) async throws -> Void) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

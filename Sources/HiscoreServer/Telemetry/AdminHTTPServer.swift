@@ -121,7 +121,15 @@ final class AdminRequestDeadline: ChannelDuplexHandler {
     struct ResponseSent {}
 
     private var deadline: Scheduled<Void>?
-    private var answering = false
+    private var answering = false {
+        didSet { slot?.answering = answering }
+    }
+    /// The connection's admin slot, told when it is being answered (not to be taken then).
+    private let slot: AdminConnectionSlots.Slot?
+
+    init(slot: AdminConnectionSlots.Slot? = nil) {
+        self.slot = slot
+    }
     /// Bytes arrived while an answer was being made: the next request has begun.
     private var nextRequestBegun = false
 
@@ -203,8 +211,9 @@ final class AdminWriteBackpressure: ChannelDuplexHandler {
 }
 
 enum AdminHTTPServer {
-    /// Open admin connections at once; more are closed as they arrive (a scraper and a few health
-    /// checks need a handful; the port must not become a way to hold file descriptors).
+    /// Open admin connections at once (a scraper and a few health checks need a handful; the
+    /// port must not become a way to hold file descriptors); past it a new connection takes the
+    /// slot of the oldest one not being answered (`AdminConnectionSlots`).
     static let maxConnections = 64
     /// An admin connection silent this long is closed.
     static let idleTimeout = TimeAmount.seconds(60)
@@ -219,20 +228,16 @@ enum AdminHTTPServer {
         notReadyReason: @escaping @Sendable () -> String?,
         acceptFailures: AcceptBackoff = AcceptBackoff(socketName: "admin port", logger: Logger(label: "hiscored"))
     ) async throws -> any Channel {
-        let open = ManagedAtomic(0)
+        let slots = AdminConnectionSlots(capacity: Self.maxConnections)
         return try await ServerBootstrap(group: group)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(acceptFailures) }
             }
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                guard open.loadThenWrappingIncrement(ordering: .relaxed) < Self.maxConnections else {
-                    open.wrappingDecrement(ordering: .relaxed)
-                    return channel.close()
-                }
-                channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
+                guard let slot = slots.admit(channel) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
-                    try configure(channel.pipeline.syncOperations, metrics: metrics, notReadyReason: notReadyReason)
+                    try configure(channel.pipeline.syncOperations, metrics: metrics, notReadyReason: notReadyReason, slot: slot)
                 }
             }
             .bind(host: host, port: port).get()
@@ -242,12 +247,13 @@ enum AdminHTTPServer {
     static func configure(
         _ pipeline: ChannelPipeline.SynchronousOperations,
         metrics: @escaping @Sendable () -> (@Sendable () async -> String)?,
-        notReadyReason: @escaping @Sendable () -> String?
+        notReadyReason: @escaping @Sendable () -> String?,
+        slot: AdminConnectionSlots.Slot? = nil
     ) throws {
         try pipeline.addHandler(AdminWriteBackpressure())
         try pipeline.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
         try pipeline.addHandler(AdminIdleCloser())
-        try pipeline.addHandler(AdminRequestDeadline())
+        try pipeline.addHandler(AdminRequestDeadline(slot: slot))
         try pipeline.configureHTTPServerPipeline()
         try pipeline.addHandler(AdminHTTPHandler(metrics: metrics, notReadyReason: notReadyReason))
     }
