@@ -1,5 +1,4 @@
 import Logging
-import Atomics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
