@@ -350,7 +350,7 @@ struct Describe: AsyncParsableCommand {
                 let periods = info.periods.map {
                     #"{"period_id":\#($0.periodID),"started_at_us":\#($0.startedAtMicros),"ended_at_us":\#($0.endedAtMicros),"size":\#($0.size)}"#
                 }
-                print(#"{"board_id":\#(EntryFormatting.quoted(config.id)),"size":\#(info.size),"version":\#(info.version),"score_order":"\#(config.scoreOrder)","subscore_order":"\#(config.subscoreOrder)","operator":"\#(config.writeOperator)","rank_mode":"\#(config.rankMode)","max_entries":\#(config.limits.maxEntries),"max_metadata_bytes":\#(config.limits.maxMetadataBytes),"client_writes":\#(config.clientWrites),"reset":\#(EntryFormatting.quoted(schedule)),"current_period_id":\#(info.currentPeriodID),"current_period_started_at_us":\#(info.currentPeriodStartedAtMicros),"periods":[\#(periods.joined(separator: ","))]}"#)
+                print(#"{"board_id":\#(EntryFormatting.quoted(config.id)),"size":\#(info.size),"version":\#(info.version),"score_order":"\#(config.scoreOrder)","subscore_order":"\#(config.subscoreOrder)","operator":"\#(config.writeOperator)","rank_mode":"\#(config.rankMode)","max_entries":\#(config.limits.maxEntries),"max_metadata_bytes":\#(config.limits.maxMetadataBytes),"client_writes":\#(config.clientWrites),"reset":\#(ResetSpec.json(config.resetSchedule)),"current_period_id":\#(info.currentPeriodID),"current_period_started_at_us":\#(info.currentPeriodStartedAtMicros),"periods":[\#(periods.joined(separator: ","))]}"#)
                 return
             }
             print("""
@@ -419,14 +419,28 @@ struct CreateBoard: AsyncParsableCommand {
 enum ResetSpec {
     /// The spec `--reset` takes for `schedule`, and how many periods it keeps.
     static func describe(_ schedule: ResetSchedule) -> String {
+        "\(spec(schedule)), keeping \(schedule.keepPeriods) periods"
+    }
+
+    /// `schedule` as `--reset` takes it.
+    static func spec(_ schedule: ResetSchedule) -> String {
         func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
         let clock = "\(twoDigits(schedule.minuteOfDay / 60)):\(twoDigits(schedule.minuteOfDay % 60))"
-        let spec = switch schedule.period {
+        return switch schedule.period {
         case .daily: "daily@\(clock)"
         case .weekly: "weekly@\(schedule.weekday)@\(clock)"
         case .monthly: "monthly@\(schedule.dayOfMonth)@\(clock)"
         }
-        return "\(spec), keeping \(schedule.keepPeriods) periods"
+    }
+
+    /// `schedule` as a JSON object: its `--reset` spec and its fields; `null` without one.
+    static func json(_ schedule: ResetSchedule?) -> String {
+        guard let schedule else { return "null" }
+        return EntryFormatting.jsonObject([
+            ("spec", EntryFormatting.quoted(spec(schedule))), ("period", EntryFormatting.quoted("\(schedule.period)")),
+            ("minute_of_day", "\(schedule.minuteOfDay)"), ("weekday", "\(schedule.weekday)"),
+            ("day_of_month", "\(schedule.dayOfMonth)"), ("keep_periods", "\(schedule.keepPeriods)"),
+        ])
     }
 
     static func parse(_ text: String, keep: Int) throws -> ResetSchedule {

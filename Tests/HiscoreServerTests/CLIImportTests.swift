@@ -130,6 +130,19 @@ struct CLIImportTests {
         }
     }
 
+    @Test("describe --json gives a season schedule as fields (its --reset spec among them), null without one")
+    func describeScheduleAsJSON() async throws {
+        try await withServer(shards: 2) { server in
+            let addr = ["--addr", "127.0.0.1:\(server.localPort)"]
+            #expect(try await runCLI(["create-board", "weekly", "--reset", "weekly@3@02:00", "--keep-periods", "2"] + addr).status == 0)
+            #expect(try await runCLI(["create-board", "plain"] + addr).status == 0)
+            let weekly = try await runCLI(["describe", "weekly", "--json"] + addr)
+            #expect(weekly.stdout.contains(#""reset":{"spec":"weekly@3@02:00","period":"weekly","minute_of_day":120,"weekday":3,"day_of_month":1,"keep_periods":2}"#), "\(weekly)")
+            let plain = try await runCLI(["describe", "plain", "--json"] + addr)
+            #expect(plain.stdout.contains(#""reset":null"#), "\(plain)")
+        }
+    }
+
     @Test("--json: create-board, reset-board, erase-player and delete-board print one JSON object each")
     func adminCommandsPrintJSON() async throws {
         try await withServer(shards: 2) { server in
