@@ -22,21 +22,39 @@ public struct PackedResult: Sendable, Equatable {
 
     /// `top` packed once.
     public static func top(_ top: TopResponse, arena: WireArena = .forCurrentThread) -> PackedResult {
+        packed(.top(top), field: HISCORE__V1__RESPONSE__RESULT_TOP, arena: arena) { response in
+            response.top.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: ProtobufCMessage.self) }
+        }
+    }
+
+    /// A stream event packed once, for the streams that send the same one (top-N streams of a
+    /// board with the same window and rank mode).
+    public static func event(_ event: RankEvent, arena: WireArena = .forCurrentThread) -> PackedResult {
+        packed(.event(event), field: HISCORE__V1__RESPONSE__RESULT_EVENT, arena: arena) { response in
+            response.event.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: ProtobufCMessage.self) }
+        }
+    }
+
+    /// `result` packed by protobuf-c, as the `field` of a response: its length, then its bytes.
+    private static func packed(
+        _ result: ResponseResult, field: Hiscore__V1__Response__ResultCase, arena: WireArena,
+        body: (Hiscore__V1__Response) -> UnsafeMutablePointer<ProtobufCMessage>?
+    ) -> PackedResult {
         arena.reset()
         defer { arena.reset() }
         var response = Hiscore__V1__Response()
         hiscore__v1__response__init(&response)
-        ResponseResult.top(top).fill(&response, arena: arena)
-        guard let body = response.top else { preconditionFailure("a top result fills the top field") }
-        let size = hiscore__v1__top_response__get_packed_size(body)
+        result.fill(&response, arena: arena)
+        guard let message = body(response) else { preconditionFailure("a result fills its own field") }
+        let size = protobuf_c_message_get_packed_size(message)
         var buffer = ByteBuffer()
         buffer.reserveCapacity(Varint.byteCount(UInt64(size)) + size)
         Varint.write(UInt64(size), into: &buffer)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             guard let base = out.baseAddress else { return 0 }
-            return hiscore__v1__top_response__pack(body, base.assumingMemoryBound(to: UInt8.self))
+            return protobuf_c_message_pack(message, base.assumingMemoryBound(to: UInt8.self))
         }
-        return PackedResult(fieldNumber: UInt32(HISCORE__V1__RESPONSE__RESULT_TOP.rawValue), bytes: Array(buffer.readableBytesView))
+        return PackedResult(fieldNumber: UInt32(field.rawValue), bytes: Array(buffer.readableBytesView))
     }
 
     /// Sets `response`'s result to these bytes (as its one unknown field, allocated in `arena`).

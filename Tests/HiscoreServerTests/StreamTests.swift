@@ -124,6 +124,40 @@ struct StreamTests {
         }
     }
 
+    /// Top streams of one window send one event packed once for all that last sent the same
+    /// window (`SharedWindowEvent`): streams that joined at different times (different last
+    /// windows), on one connection or two, must each still get their own right changes.
+    @Test("top-N streams opened at different times, sharing packed events, all follow the board")
+    func sharedTopEvents() async throws {
+        try await withServer(shards: 2) { server in
+            let first = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            let second = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
+            var random = SplitMix64(seed: 78)
+            func writes() async throws -> [WireEntry] {
+                _ = try await first.submitBatch((0..<30).map { _ in
+                    SubmitRequest(boardID: "s", playerID: "p\(random.next(below: 60))", score: Int64(random.next(below: 100)))
+                })
+                return try await first.top(board: "s", limit: 8).entries
+            }
+            _ = try await first.submitBatch((0..<40).map { SubmitRequest(boardID: "s", playerID: "p\($0)", score: Int64($0)) })
+            var streams: [(AsyncThrowingStream<RankEvent, any Error>, StandingsView)] = []
+            for round in 0..<6 {
+                // A new stream each round, alternately on each connection: its last window differs
+                // from the older streams' until they have all been sent the same events.
+                streams.append(((round % 2 == 0 ? first : second).subscribe(board: "s", target: .top(8), minInterval: .milliseconds(20)), StandingsView()))
+                let expected = try await writes()
+                for index in streams.indices {
+                    var view = streams[index].1
+                    _ = try await awaitEvents(streams[index].0, view: &view) { view, _ in view.window == expected }
+                    #expect(view.window == expected, "stream \(index) in round \(round)")
+                    streams[index].1 = view
+                }
+            }
+            try await first.close()
+            try await second.close()
+        }
+    }
+
     @Test("an around window view follows the player and its neighbours")
     func aroundView() async throws {
         try await withClient(shards: 2) { client, _ in

@@ -158,7 +158,12 @@ struct StreamRefresh {
     ) -> [SinkFrames] {
         var bySink: [ObjectIdentifier: SinkFrames] = [:]
         var deferred: [Subscription] = []
+        // Events that several top streams send alike, packed once (`SharedWindowEvent`).
+        var packedEvents: [SharedWindowEvent: PackedResult] = [:]
         func emit(_ subscription: Subscription, _ change: RankEventChange, snapshot: Bool) {
+            emit(subscription, change, snapshot: snapshot, shared: nil)
+        }
+        func emit(_ subscription: Subscription, _ change: RankEventChange, snapshot: Bool, shared: SharedWindowEvent?) {
             let sink = ObjectIdentifier(subscription.sink)
             var reserved = 0
             if !subscription.isFeed {
@@ -171,7 +176,15 @@ struct StreamRefresh {
                 subscription.heldBack = false
             }
             let event = RankEvent(boardVersion: version, snapshot: snapshot, change: change)
-            let frame = StreamFrame(callID: subscription.callID, response: .ok(subscription.callID, .event(event)), isFinal: false)
+            let result: ResponseResult
+            if let shared {
+                let packed = packedEvents[shared] ?? PackedResult.event(event)
+                packedEvents[shared] = packed
+                result = .packed(packed)
+            } else {
+                result = .event(event)
+            }
+            let frame = StreamFrame(callID: subscription.callID, response: .ok(subscription.callID, result), isFinal: false)
             bySink[sink, default: SinkFrames(sink: subscription.sink)].append(frame, reserved: reserved)
         }
         let codec = board.config.codec
@@ -247,7 +260,7 @@ struct StreamRefresh {
                 }
                 let hi = page.entries.count == Int(limit) ? page.entries.last.map(key) ?? .max : .max
                 subscription.watched = RankKey.min...hi
-                sendWindow(subscription, page.entries, snapshot: snapshot, emit: emit, now: now)
+                sendWindow(subscription, page.entries, snapshot: snapshot, shares: true, emit: emit, now: now)
             case .around(_, let before, let after):
                 let window: [WireEntry]
                 var lo = RankKey.min
@@ -268,7 +281,7 @@ struct StreamRefresh {
                     continue
                 }
                 subscription.watched = lo...hi
-                sendWindow(subscription, window, snapshot: snapshot, emit: emit, now: now)
+                sendWindow(subscription, window, snapshot: snapshot, shares: false, emit: emit, now: now)
             case .feed:
                 break
             }
@@ -369,13 +382,19 @@ struct StreamRefresh {
         }
     }
 
+    /// `shares`: `window` is the one answer every stream of its kind gets in this flush (a top N
+    /// in one rank mode), so streams that last sent the same window send the same event: it is
+    /// made and packed once for them (`SharedWindowEvent`).
     private func sendWindow(
-        _ subscription: Subscription, _ window: [WireEntry], snapshot: Bool,
-        emit: (Subscription, RankEventChange, Bool) -> Void, now: NIODeadline
+        _ subscription: Subscription, _ window: [WireEntry], snapshot: Bool, shares: Bool,
+        emit: (Subscription, RankEventChange, Bool, SharedWindowEvent?) -> Void, now: NIODeadline
     ) {
+        let next = shares ? SharedWindowEvent.Identity(window) : nil
         if snapshot {
-            emit(subscription, .window(WindowUpdate(entries: window, changes: [], windowSize: UInt32(window.count))), true)
+            emit(subscription, .window(WindowUpdate(entries: window, changes: [], windowSize: UInt32(window.count))), true,
+                 next.map { SharedWindowEvent(window: $0, from: nil) })
         } else {
+            let shared = next.map { SharedWindowEvent(window: $0, from: SharedWindowEvent.Identity(subscription.lastWindow)) }
             let changes = WindowDiff.changes(from: subscription.lastWindow, to: window)
             guard !changes.isEmpty else { return }
             // A window that turned over lists every player that left and every one that entered,
@@ -385,9 +404,10 @@ struct StreamRefresh {
             let changeBytes = changes.reduce(0) { $0 + Self.estimatedBytes($1.entry) + Self.changeOverhead }
             let windowBytes = window.reduce(0) { $0 + Self.estimatedBytes($1) }
             if changeBytes > windowBytes {
-                emit(subscription, .window(WindowUpdate(entries: window, changes: [], windowSize: UInt32(window.count))), true)
+                emit(subscription, .window(WindowUpdate(entries: window, changes: [], windowSize: UInt32(window.count))), true,
+                     next.map { SharedWindowEvent(window: $0, from: nil) })
             } else {
-                emit(subscription, .window(WindowUpdate(entries: [], changes: changes, windowSize: UInt32(window.count))), false)
+                emit(subscription, .window(WindowUpdate(entries: [], changes: changes, windowSize: UInt32(window.count))), false, shared)
             }
         }
         subscription.needsSnapshot = false
@@ -432,4 +452,25 @@ final class KeyRanksPlan: CallPlan {
         guard case .entries(let result) = response.result else { return nil }
         return .counts(result.entries.map { Int($0.rank) })
     }
+}
+
+/// What makes two streams' window events the same in one flush: the window they are sent (the
+/// same answer, by identity), and the window they last sent (by identity too: streams that were
+/// sent the same events hold one array), or none for a whole window. Identities are compared
+/// only within a flush, while every array compared is alive (held by the flush's answers or by
+/// a subscription), so an address cannot stand for two arrays.
+struct SharedWindowEvent: Hashable {
+    struct Identity: Hashable {
+        let address: UnsafeRawPointer?
+        let count: Int
+
+        init(_ window: [WireEntry]) {
+            address = window.withUnsafeBufferPointer { $0.baseAddress.map(UnsafeRawPointer.init) }
+            count = window.count
+        }
+    }
+
+    let window: Identity
+    /// nil: the event is the whole window (a snapshot, or a window that turned over).
+    let from: Identity?
 }
