@@ -42,6 +42,20 @@ struct RoundTripTests {
         #expect(packed.encodedByteCount == encoded(ResponseEnvelope(callID: 0, status: nil, result: .top(top))).count)
     }
 
+    @Test("a stream event packed once encodes byte for byte as the event itself, and reads back as it")
+    func packedEvent() throws {
+        for event in Fixtures.events {
+            let packed = PackedResult.event(event)
+            for callID in [UInt64(1), 9, .max] {
+                let direct = ResponseEnvelope(callID: callID, status: nil, result: .event(event))
+                let viaPacked = ResponseEnvelope(callID: callID, status: nil, result: .packed(packed))
+                #expect(encoded(viaPacked) == encoded(direct), "call \(callID)")
+                #expect(try decodeResponse(encoded(viaPacked)) == direct)
+            }
+            #expect(packed.encodedByteCount == encoded(ResponseEnvelope(callID: 0, status: nil, result: .event(event))).count)
+        }
+    }
+
     @Test("a top in the engine's form encodes byte for byte as the top itself, and reads back as it",
           arguments: [0, 1, 10, 300])
     func rankedTop(entryCount: Int) throws {
