@@ -20,7 +20,11 @@ import NIOCore
 ///   the ordinary query plans batched together (one hop per shard per phase for the whole
 ///   flush): one Top per distinct N, one Around per window, one Entries call for the player
 ///   subscribers of dense ranks. Each recomputed state is compared with the last
-///   one sent and only differences leave.
+///   one sent and only differences leave. Top streams that were sent the same window last
+///   and get the same answer now send the same event: it is packed once per flush and each
+///   frame only wraps its envelope around it (`SharedWindowEvent`), so n identical top-N
+///   streams cost one encoding of the event, not n — the copies into each connection's
+///   buffer remain, O(event bytes) per stream.
 /// * Ordinal and competition player streams (the common case, and the many) are not recomputed at
 ///   all: with K their counting key (their key; for competition ranks the first key of their
 ///   score), their rank shift is [B < K] - [A < K] summed over the writes, one binary search in `KeyMoves` per
