@@ -191,7 +191,7 @@ struct ClientReviewTests {
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             _ = try await client.submit(board: "live", player: "alice", score: 10)
             let process = Process()
-            process.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+            process.executableURL = ServerProcess.cliBinary
             process.arguments = ["watch", "live", "--player", "alice", "--json", "--addr", "127.0.0.1:\(server.localPort)"]
             let out = Pipe()
             process.standardOutput = out
@@ -226,7 +226,7 @@ struct ClientReviewTests {
             let client = try await HiscoreClient.connect(host: "127.0.0.1", port: server.localPort)
             _ = try await client.submit(board: "daily", player: "alice", score: 10)
             let process = Process()
-            process.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+            process.executableURL = ServerProcess.cliBinary
             process.arguments = ["watch", "daily", "--player", "alice", "--json", "--addr", "127.0.0.1:\(server.localPort)"]
             let out = Pipe()
             let err = Pipe()
@@ -326,7 +326,7 @@ func outcome<T: Sendable>(
 func runCLI(_ arguments: [String], timeout: TimeInterval = 30) async throws -> (status: Int32, stdout: String, stderr: String) {
     try await offCooperativePool {
         let process = Process()
-        process.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+        process.executableURL = ServerProcess.cliBinary
         process.arguments = arguments
         let out = Pipe()
         let err = Pipe()

@@ -196,7 +196,7 @@ struct DurabilityTests {
             #expect(relative.contains("absolute path"), "\(relative)")
             // Export through the CLI.
             let export = Process()
-            export.executableURL = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("hiscore")
+            export.executableURL = ServerProcess.cliBinary
             export.arguments = ["export", "b", "--format", "csv", "--page-size", "64", "--addr", "127.0.0.1:\(server.port)"]
             let pipe = Pipe()
             export.standardOutput = pipe

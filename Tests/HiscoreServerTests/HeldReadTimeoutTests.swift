@@ -37,14 +37,7 @@ struct HeldReadTimeoutTests {
             try await offCooperativePool {
                 let reader = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
                 try #require(reader.handshake() != nil)
-                // 1000 boards with 120-byte ids: a list_boards answer of ~150 KB for a 12-byte call.
-                let prefix = String(repeating: "b", count: 116)
-                for start in stride(from: 0, to: 1000, by: 250) {
-                    reader.send(RequestEnvelope(callID: 1, method: .submitBatch((start..<(start + 250)).map {
-                        SubmitRequest(boardID: prefix + String(format: "%04d", $0), playerID: "p", score: 1)
-                    })))
-                    try #require(reader.readFrame()?.status == nil)
-                }
+                _ = try Self.makeThousandBoards(reader)
                 let before = reader.bytesReceived
                 reader.send(RequestEnvelope(callID: 1, method: .listBoards(ListBoardsRequest(limit: 1000))))
                 try #require(reader.readFrame()?.status == nil)
@@ -82,13 +75,7 @@ struct HeldReadTimeoutTests {
                 #expect(Int(next) < calls, "answers were still to come when the client stopped reading")
                 // Then it reads nothing more: it must be gone about the idle timeout later, the one
                 // connection slot free again.
-                let stopped = clock.now
-                var admitted = false
-                while !admitted && clock.now - stopped < .seconds(idleTimeout + 10) {
-                    let probe = try RawConnection(port: server.localPort, timeoutSeconds: 2)
-                    admitted = probe.handshake() != nil
-                    if !admitted { usleep(250_000) }  // poll interval
-                }
+                let admitted = try Self.slotFrees(port: server.localPort, within: .seconds(idleTimeout + 10))
                 #expect(admitted, "a client that stopped reading was never closed")
                 #expect(reader.waitForClose())
             }
@@ -108,13 +95,7 @@ struct HeldReadTimeoutTests {
             try await offCooperativePool {
                 let reader = try RawConnection(port: server.localPort, timeoutSeconds: 10, receiveBufferBytes: 4096)
                 try #require(reader.handshake() != nil)
-                let prefix = String(repeating: "b", count: 116)
-                for start in stride(from: 0, to: 1000, by: 250) {
-                    reader.send(RequestEnvelope(callID: 1, method: .submitBatch((start..<(start + 250)).map {
-                        SubmitRequest(boardID: prefix + String(format: "%04d", $0), playerID: "p", score: 1)
-                    })))
-                    try #require(reader.readFrame()?.status == nil)
-                }
+                let prefix = try Self.makeThousandBoards(reader)
                 reader.send(RequestEnvelope(callID: 2, method: .subscribe(SubscribeRequest(boardID: prefix + "0000", target: .top(1)))))
                 try #require(reader.readFrame()?.callID == 2)
                 // ~150 KB answers, more than the kernel and the server buffer; then no more reading.
@@ -123,14 +104,7 @@ struct HeldReadTimeoutTests {
                     burst.append(RequestEnvelope(callID: UInt64(callID), method: .listBoards(ListBoardsRequest(limit: 1000))))
                 }
                 reader.send(burst.bytes)
-                let clock = ContinuousClock()
-                let stopped = clock.now
-                var admitted = false
-                while !admitted && clock.now - stopped < .seconds(idleTimeout + 15) {
-                    let probe = try RawConnection(port: server.localPort, timeoutSeconds: 2)
-                    admitted = probe.handshake() != nil
-                    if !admitted { usleep(250_000) }  // poll interval
-                }
+                let admitted = try Self.slotFrees(port: server.localPort, within: .seconds(idleTimeout + 15))
                 #expect(admitted, "a subscriber that stopped reading was never closed")
                 #expect(reader.waitForClose())
             }
@@ -166,16 +140,35 @@ struct HeldReadTimeoutTests {
                     burst.append(RequestEnvelope(callID: UInt64(callID), method: .top(TopRequest(boardID: "m", limit: 200))))
                 }
                 reader.send(burst.bytes)
-                let clock = ContinuousClock()
-                let stopped = clock.now
-                var admitted = false
-                while !admitted && clock.now - stopped < .seconds(idleTimeout + 15) {
-                    let probe = try RawConnection(port: server.localPort, timeoutSeconds: 2)
-                    admitted = probe.handshake() != nil
-                    if !admitted { usleep(250_000) }
-                }
+                let admitted = try Self.slotFrees(port: server.localPort, within: .seconds(idleTimeout + 15))
                 #expect(admitted, "a subscriber that stopped reading (sending nothing more) was never closed")
             }
         }
+    }
+
+    /// 1000 boards with 120-byte ids (the prefix returned, then 4 digits): a list_boards answer
+    /// of ~150 KB for a 12-byte call.
+    private static func makeThousandBoards(_ reader: RawConnection) throws -> String {
+        let prefix = String(repeating: "b", count: 116)
+        for start in stride(from: 0, to: 1000, by: 250) {
+            reader.send(RequestEnvelope(callID: 1, method: .submitBatch((start..<(start + 250)).map {
+                SubmitRequest(boardID: prefix + String(format: "%04d", $0), playerID: "p", score: 1)
+            })))
+            try #require(reader.readFrame()?.status == nil)
+        }
+        return prefix
+    }
+
+    /// Whether a server admitting one connection takes a new one within `timeout`: the one it
+    /// held was closed. Polled (each probe is refused at once while the slot is taken).
+    private static func slotFrees(port: Int, within timeout: Duration) throws -> Bool {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < timeout {
+            let probe = try RawConnection(port: port, timeoutSeconds: 2)
+            if probe.handshake() != nil { return true }
+            usleep(250_000)  // poll interval
+        }
+        return false
     }
 }

@@ -13,11 +13,10 @@ import HiscoreTestSupport
 struct InboundFrameGateTests {
     /// Preface, then frames: small pings, and large ones (odd call ids large). Large ones with
     /// call id % 4 == 1 are refused by the gate; == 3 admitted.
-    static func stream(count: Int, random: inout SplitMix64) -> (bytes: [UInt8], expected: [UInt64], refused: [UInt64], larges: Int) {
+    static func stream(count: Int, random: inout SplitMix64) -> (bytes: [UInt8], expected: [UInt64], refused: [UInt64]) {
         var bytes = ConnectionPreface.bytes
         var expected: [UInt64] = []
         var refused: [UInt64] = []
-        var larges = 0
         for call in 1...UInt64(count) {
             let large = call % 2 == 1
             let size = large ? 16 << 10 + Int(random.next(below: 40_000)) : Int(random.next(below: 300))
@@ -26,10 +25,23 @@ struct InboundFrameGateTests {
                 RequestEnvelope(callID: call, method: .ping(payload: Array(repeating: UInt8(call & 0xff), count: size))), into: &frame)
             bytes += Array(frame.readableBytesView)
             let body = frame.readableBytes - FrameParser.headerLength
-            if body > InboundFrames.gatedFrameBytes { larges += 1 }
             if body > InboundFrames.gatedFrameBytes && call % 4 == 1 { refused.append(call) } else { expected.append(call) }
         }
-        return (bytes, expected, refused, larges)
+        return (bytes, expected, refused)
+    }
+
+    /// The gate these tests use: large frames with call id % 4 == 1 are refused (and noted).
+    static func admittingAllBut(_ refusals: inout [UInt64], _ prefix: UnsafeRawBufferPointer) -> Bool {
+        let id = WireCodec.peekCallID(prefix) ?? 0
+        guard id % 4 == 1 else { return true }
+        refusals.append(id)
+        return false
+    }
+
+    /// The call id of a frame split off (nil for the preface).
+    static func callID(_ message: ServerInbound) -> UInt64? {
+        guard case .frame(let body) = message else { return nil }
+        return body.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0
     }
 
     @Test("random cuts: refused frames are skipped exactly, the others delivered in order, nothing left buffered")
@@ -38,30 +50,22 @@ struct InboundFrameGateTests {
         print("InboundFrameGateTests.randomCuts seed \(seed) (HISCORE_TEST_SEED)")
         var random = SplitMix64(seed: seed)
         for round in 0..<300 {
-            let (bytes, expected, refused, _) = Self.stream(count: 12, random: &random)
+            let (bytes, expected, refused) = Self.stream(count: 12, random: &random)
             let frames = InboundFrames(maxFrameBytes: 1 << 20)
             var seen: [UInt64] = []
             var refusals: [UInt64] = []
             var offset = 0
-            var maxHeld = 0
             while offset < bytes.count {
                 let pick = random.next(below: 5)
                 let length = pick == 0 ? Int(random.next(below: 7)) + 1 : pick == 1 ? Int(random.next(below: 70_000)) + 1 : Int(random.next(below: 9000)) + 1
                 let end = min(bytes.count, offset + length)
                 try frames.feed(
                     ByteBuffer(bytes: bytes[offset..<end]), stopped: { false },
-                    admitsLargeFrame: { prefix, _ in
-                        let id = WireCodec.peekCallID(prefix) ?? 0
-                        if id % 4 == 1 { refusals.append(id); return false }
-                        return true
-                    },
+                    admitsLargeFrame: { prefix, _ in Self.admittingAllBut(&refusals, prefix) },
                     chunk: {}
                 ) { message in
-                    if case .frame(let body) = message {
-                        seen.append(body.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0)
-                    }
+                    if let id = Self.callID(message) { seen.append(id) }
                 }
-                maxHeld = max(maxHeld, frames.heldBytes)
                 offset = end
             }
             // Frames that arrived complete in one read are not gated: they reach `message`.
@@ -106,13 +110,13 @@ struct InboundFrameGateTests {
         var after: [UInt64] = []
         var released: [UInt64] = []
         try frames.feed(ByteBuffer(bytes: largeBytes[(chunks * 65536)...]), stopped: { false }, held: { held }, admitsLargeFrame: admit, chunk: {}) { message in
-            if case .frame(let body) = message { released.append(body.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0) }
+            if let id = Self.callID(message) { released.append(id) }
         }
         #expect(released == [2], "the held ping, then nothing of the refused frame: \(released)")
         var next = ByteBuffer()
         FrameEncoding.encodeRequestFrame(RequestEnvelope(callID: 3, method: .ping(payload: [3])), into: &next)
         try frames.feed(next, stopped: { false }, held: { held }, admitsLargeFrame: admit, chunk: {}) { message in
-            if case .frame(let body) = message { after.append(body.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0) }
+            if let id = Self.callID(message) { after.append(id) }
         }
         #expect(after == [3] && frames.heldBytes == 0, "\(after), \(frames.heldBytes) bytes held")
     }
@@ -123,7 +127,7 @@ struct InboundFrameGateTests {
         print("InboundFrameGateTests.nestedFeeds seed \(seed) (HISCORE_TEST_SEED)")
         var random = SplitMix64(seed: seed)
         for round in 0..<200 {
-            let (bytes, _, _, _) = Self.stream(count: 8, random: &random)
+            let (bytes, _, _) = Self.stream(count: 8, random: &random)
             let frames = InboundFrames(maxFrameBytes: 1 << 20)
             var seen: [UInt64] = []
             var refusals: [UInt64] = []
@@ -134,15 +138,9 @@ struct InboundFrameGateTests {
                 pending.append(bytes[offset..<end])
                 offset = end
             }
-            let admit: (UnsafeRawBufferPointer, Int) -> Bool = { prefix, _ in
-                let id = WireCodec.peekCallID(prefix) ?? 0
-                if id % 4 == 1 { refusals.append(id); return false }
-                return true
-            }
+            let admit: (UnsafeRawBufferPointer, Int) -> Bool = { prefix, _ in Self.admittingAllBut(&refusals, prefix) }
             func handle(_ message: ServerInbound) throws {
-                if case .frame(let body) = message {
-                    seen.append(body.withUnsafeReadableBytes { WireCodec.peekCallID($0) } ?? 0)
-                }
+                if let id = Self.callID(message) { seen.append(id) }
                 // Sometimes a nested read arrives while handling.
                 if !pending.isEmpty && random.next(below: 2) == 0 {
                     let next = pending.removeFirst()

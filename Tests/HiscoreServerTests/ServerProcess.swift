@@ -19,6 +19,9 @@ final class ServerProcess: @unchecked Sendable {
     /// The debug build `swift build --build-tests` made.
     static var binary: URL { repositoryRoot.appendingPathComponent(".build/debug/hiscored") }
 
+    /// The debug `hiscore` CLI, built next to `binary`.
+    static var cliBinary: URL { binary.deletingLastPathComponent().appendingPathComponent("hiscore") }
+
     /// The release build `make test` makes before the suites run (`make run` uses it too), for
     /// tests of what only optimized code does: allocation counts.
     static var releaseBinary: URL { repositoryRoot.appendingPathComponent(".build/release/hiscored") }

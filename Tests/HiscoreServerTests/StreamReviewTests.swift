@@ -275,14 +275,7 @@ extension StreamConnectionBoundTests {
                     boardID: "w", target: .top(1000), minIntervalMillis: 20))))
             }
             reader.send(burst.bytes)
-            var opened = Set<UInt64>()
-            var refused: [UInt64: String] = [:]
-            while opened.count + refused.count < 150, let frame = reader.readFrame() {
-                if case .event? = frame.result { opened.insert(frame.callID) } else if let status = frame.status {
-                    #expect(status.code == .resourceExhausted)
-                    refused[frame.callID] = status.message
-                }
-            }
+            let (opened, refused) = Self.subscribeOutcomes(reader, count: 150)
             #expect(opened == Set(1...149) && refused.keys.sorted() == [150], "\(refused)")
             #expect(refused[150]?.contains("max_stream_window_bytes") == true)
             // Ending a stream makes room for another.
@@ -295,6 +288,56 @@ extension StreamConnectionBoundTests {
             var answer: ResponseEnvelope?
             while answer == nil, let frame = reader.readFrame() {
                 if frame.callID == 152 { answer = frame }
+            }
+            #expect(answer?.status == nil, "\(String(describing: answer?.status))")
+        } catch {
+            Issue.record("\(error)")
+        }
+        await rig.stop()
+    }
+
+    /// The first answer to each of `count` subscribe calls: the streams opened (their snapshot
+    /// came) and those refused (RESOURCE_EXHAUSTED), with the refusals' messages.
+    static func subscribeOutcomes(_ reader: RawConnection, count: Int) -> (opened: Set<UInt64>, refused: [UInt64: String]) {
+        var opened = Set<UInt64>()
+        var refused: [UInt64: String] = [:]
+        while opened.count + refused.count < count, let frame = reader.readFrame() {
+            if case .event? = frame.result { opened.insert(frame.callID) } else if let status = frame.status {
+                #expect(status.code == .resourceExhausted)
+                refused[frame.callID] = status.message
+            }
+        }
+        return (opened, refused)
+    }
+
+    /// 149 top-1000 streams fit the bytes bound, and one connection holding them cut a writer's
+    /// throughput 6x (each event of each stream made and encoded on its own). The entries they
+    /// watch are bounded per connection too.
+    @Test("a connection's streams may watch at most max_stream_window_entries entries; closing one makes room")
+    func windowEntriesPerConnection() async throws {
+        let rig = try await SubscribeResetRig.start(shards: 2)
+        do {
+            let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: rig.port)
+            _ = try await writer.submit(board: "w", player: "p", score: 1)
+            try? await writer.close()
+            let reader = try RawConnection(port: rig.port, timeoutSeconds: 10)
+            _ = reader.handshake()
+            // 16,384 entries: 16 top-1000 windows and a top-384 one; the next top-1 is refused.
+            var burst = ByteBufferBuilder()
+            for callID in UInt64(1)...16 {
+                burst.append(RequestEnvelope(callID: callID, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1000)))))
+            }
+            burst.append(RequestEnvelope(callID: 17, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(384)))))
+            burst.append(RequestEnvelope(callID: 18, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1)))))
+            reader.send(burst.bytes)
+            let (opened, refused) = Self.subscribeOutcomes(reader, count: 18)
+            #expect(opened == Set(1...17) && refused.keys.sorted() == [18], "\(refused)")
+            #expect(refused[18]?.contains("max_stream_window_entries") == true, "\(refused)")
+            reader.send(RequestEnvelope(callID: 19, method: .cancel(callID: 17)))
+            reader.send(RequestEnvelope(callID: 20, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(10)))))
+            var answer: ResponseEnvelope?
+            while answer == nil, let frame = reader.readFrame() {
+                if frame.callID == 20 { answer = frame }
             }
             #expect(answer?.status == nil, "\(String(describing: answer?.status))")
         } catch {
@@ -347,46 +390,4 @@ struct FeedFrameBoundTests {
         }
     }
 
-    /// 149 top-1000 streams fit the bytes bound, and one connection holding them cut a writer's
-    /// throughput 6x (each event of each stream made and encoded on its own). The entries they
-    /// watch are bounded per connection too.
-    @Test("a connection's streams may watch at most max_stream_window_entries entries; closing one makes room")
-    func windowEntriesPerConnection() async throws {
-        let rig = try await SubscribeResetRig.start(shards: 2)
-        do {
-            let writer = try await HiscoreClient.connect(host: "127.0.0.1", port: rig.port)
-            _ = try await writer.submit(board: "w", player: "p", score: 1)
-            try? await writer.close()
-            let reader = try RawConnection(port: rig.port, timeoutSeconds: 10)
-            _ = reader.handshake()
-            // 16,384 entries: 16 top-1000 windows and a top-384 one; the next top-1 is refused.
-            var burst = ByteBufferBuilder()
-            for callID in UInt64(1)...16 {
-                burst.append(RequestEnvelope(callID: callID, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1000)))))
-            }
-            burst.append(RequestEnvelope(callID: 17, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(384)))))
-            burst.append(RequestEnvelope(callID: 18, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(1)))))
-            reader.send(burst.bytes)
-            var opened = Set<UInt64>()
-            var refused: [UInt64: String] = [:]
-            while opened.count + refused.count < 18, let frame = reader.readFrame() {
-                if case .event? = frame.result { opened.insert(frame.callID) } else if let status = frame.status {
-                    #expect(status.code == .resourceExhausted)
-                    refused[frame.callID] = status.message
-                }
-            }
-            #expect(opened == Set(1...17) && refused.keys.sorted() == [18], "\(refused)")
-            #expect(refused[18]?.contains("max_stream_window_entries") == true, "\(refused)")
-            reader.send(RequestEnvelope(callID: 19, method: .cancel(callID: 17)))
-            reader.send(RequestEnvelope(callID: 20, method: .subscribe(SubscribeRequest(boardID: "w", target: .top(10)))))
-            var answer: ResponseEnvelope?
-            while answer == nil, let frame = reader.readFrame() {
-                if frame.callID == 20 { answer = frame }
-            }
-            #expect(answer?.status == nil, "\(String(describing: answer?.status))")
-        } catch {
-            Issue.record("\(error)")
-        }
-        await rig.stop()
-    }
 }

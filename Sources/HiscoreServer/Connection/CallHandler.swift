@@ -725,23 +725,10 @@ final class CallHandler: ChannelDuplexHandler {
                 .alreadyExists, "this connection already has a feed of board \(spec.board.config.id); one feed per board per connection")))
             return
         }
-        // Each stream keeps the last window it sent (up to a frame of entries): bounded per
-        // connection by what its windows could hold, not only by their number.
         let windowBytes = Self.windowBytes(spec.target, board: spec.board.config, maxFrameBytes: limits.maxFrameBytes)
-        let heldBytes = subscriptions.values.reduce(0) { $0 + $1.windowBytes }
-        guard heldBytes + windowBytes <= limits.maxStreamWindowBytes else {
-            write(context, .failure(callID: callID, Status(
-                .resourceExhausted,
-                "this stream's window could hold \(windowBytes) bytes of entries and the connection's streams already \(heldBytes); at most \(limits.maxStreamWindowBytes) per connection (max_stream_window_bytes): close streams, ask for smaller windows, or use another connection")))
-            return
-        }
-        // And by how many entries they watch: what their events cost to make and encode.
         let windowEntries = spec.target.windowEntries
-        let heldEntries = subscriptions.values.reduce(0) { $0 + $1.windowEntries }
-        guard heldEntries + windowEntries <= limits.maxStreamWindowEntries else {
-            write(context, .failure(callID: callID, Status(
-                .resourceExhausted,
-                "this stream watches \(windowEntries) entries and the connection's streams already \(heldEntries); at most \(limits.maxStreamWindowEntries) per connection (max_stream_window_entries): close streams, ask for smaller windows, or use another connection")))
+        if let refusal = windowBoundRefusal(bytes: windowBytes, entries: windowEntries) {
+            write(context, .failure(callID: callID, refusal))
             return
         }
         var tokenExpiry: Int64?
@@ -752,6 +739,30 @@ final class CallHandler: ChannelDuplexHandler {
         metrics?.subscriptionsOpened += 1
         streams.subscribe(
             board: spec.board, callID: serial, sink: sink, target: spec.target, ranking: spec.ranking, interval: spec.interval)
+    }
+
+    /// Why a new stream whose window could hold `bytes` and watches `entries` would take this
+    /// connection's streams past their bounds, or nil. Each stream keeps the last window it sent
+    /// (up to a frame of entries), so its bytes are bounded per connection, not only the streams'
+    /// number; and its entries too, for what its events cost to make and encode.
+    private func windowBoundRefusal(bytes: Int, entries: Int) -> Status? {
+        var (heldBytes, heldEntries) = (0, 0)
+        for subscription in subscriptions.values {
+            heldBytes += subscription.windowBytes
+            heldEntries += subscription.windowEntries
+        }
+        let advice = "close streams, ask for smaller windows, or use another connection"
+        if heldBytes + bytes > limits.maxStreamWindowBytes {
+            return Status(
+                .resourceExhausted,
+                "this stream's window could hold \(bytes) bytes of entries and the connection's streams already \(heldBytes); at most \(limits.maxStreamWindowBytes) per connection (max_stream_window_bytes): \(advice)")
+        }
+        if heldEntries + entries > limits.maxStreamWindowEntries {
+            return Status(
+                .resourceExhausted,
+                "this stream watches \(entries) entries and the connection's streams already \(heldEntries); at most \(limits.maxStreamWindowEntries) per connection (max_stream_window_entries): \(advice)")
+        }
+        return nil
     }
 
     /// The most bytes of entries a stream of `target` keeps (its last window), as `AnswerBound`
