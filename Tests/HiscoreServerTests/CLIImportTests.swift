@@ -55,6 +55,7 @@ struct CLIImportTests {
         (["create-board", "b", "--reset", "daily@00:00", "--keep-periods", "0"], "--keep-periods must be in 1...100, got 0"),
         (["create-board", "b", "--reset", "monthly@29@00:00"], "the day of the month must be 1...28"),
         (["create-board", "b", "--reset", "weekly@0@00:00"], "the weekday must be 1 (Monday)...7 (Sunday)"),
+        (["import", "b", "-", "--format", "xml"], "--format must be auto, jsonl, csv or redis"),
         (["create-board", "b", "--reset", "daily@25:00"], "'25:00' is not HH:MM"),
         (["submit", "b", "p", "1", "--metadata", "x", "--metadata-base64", "eA"], "give --metadata or --metadata-base64"),
         (["submit", "b", "p", "1", "--metadata-base64", "!!"], "is not base64url"),
@@ -220,6 +221,25 @@ struct CLIImportTests {
             let plain = try await runCLI(["rank", "source", without.playerID, "--json"] + addr)
             #expect(plain.status == 0 && !plain.stdout.contains("metadata_base64"), "\(plain)")
             try? await client.close()
+        }
+    }
+
+    @Test("a JSON line that cannot be imported stops the import at its line, saying why", arguments: [
+        (#"[1, 2]"#, "not a JSON object"),
+        (#"{"score": 1}"#, "no player_id string"),
+        (#"{"player_id": "a"}"#, "no score"),
+        (#"{"player_id": "a", "score": 1, "subscore": "2"}"#, "subscore is not an int64 integer"),
+        (#"{"player_id": "a", "score": 1e3}"#, "score is not an int64 integer"),
+        (#"{"player_id": "a", "score": 1, "metadata_base64": "!!"}"#, "metadata_base64 is not a base64 string"),
+    ])
+    func badJSONLines(line: String, reason: String) async throws {
+        try await withServer(shards: 1) { server in
+            let file = try Self.temporaryFile("{\"player_id\":\"ok\",\"score\":5}\n" + line + "\n")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let result = try await runCLI(["import", "j", file.path, "--format", "jsonl", "--addr", "127.0.0.1:\(server.localPort)"])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("line 2: \(reason); stopped there"), "\(result)")
+            #expect(result.stdout.contains("1 row applied"), "\(result)")
         }
     }
 

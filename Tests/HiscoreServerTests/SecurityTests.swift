@@ -544,6 +544,7 @@ struct SecurityTests {
         ("--max-calls-per-second", "-1", "--max-calls-per-second must be 0 (no limit) or more"),
         ("--capacity", "0", "--capacity must be at least 1 call per second"),
         ("--max-stream-window-bytes", "0", "--max-stream-window-bytes must be at least 1"),
+        ("--max-stream-window-entries", "0", "--max-stream-window-entries must be at least 1"),
         ("--max-feed-backlog-bytes", "-1", "--max-feed-backlog-bytes must be at least 1"),
         ("--max-top-cache-bytes", "-1", "--max-top-cache-bytes must be at least 0"),
         ("--max-inflight-batch-items", "0", "--max-inflight-batch-items must be at least 1"),
